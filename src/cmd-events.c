@@ -1,0 +1,85 @@
+/*
+ * cmd-events.c: events.subscribe and events.unsubscribe. The delivery
+ * itself is event.c's.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "ward.h"
+
+static const struct arg_spec cmd_subscribe_args[] = {
+	{ "ids", ARG_ARRAY },
+	{ "types", ARG_ARRAY },
+	{ NULL, 0 }
+};
+
+/* Replaces any earlier subscription of the connection. */
+static void
+cmd_subscribe_exec(struct request *req)
+{
+	const msgpack_object *ids = req->args[0], *types = req->args[1];
+	uint32_t mask = EVENT_DEFAULT_MASK, k;
+	uint64_t *idv = NULL;
+	char *s;
+	int t;
+
+	if (types != NULL) {
+		mask = 0;
+		for (k = 0; k < types->via.array.size; k++) {
+			s = NULL;
+			t = -1;
+			if (codec_is_str(&types->via.array.ptr[k]) &&
+			    (s = codec_strdup(&types->via.array.ptr[k])) != NULL)
+				t = event_type_parse(s);
+			free(s);
+			if (t == -1) {
+				cmd_error(req, WARD_E_INVALID_ARGUMENT, "'types' "
+				    "holds created, started, payload, metrics, "
+				    "died or removed");
+				return;
+			}
+			mask |= 1U << t;
+		}
+	}
+	if (ids != NULL) {
+		if (ids->via.array.size > 65536) {
+			cmd_error(req, WARD_E_TOO_LARGE, "'ids' holds too many ids");
+			return;
+		}
+		if ((idv = calloc(ids->via.array.size + 1, sizeof *idv)) == NULL) {
+			cmd_error(req, WARD_E_INTERNAL, "out of memory");
+			return;
+		}
+		for (k = 0; k < ids->via.array.size; k++) {
+			if (ids->via.array.ptr[k].type !=
+			    MSGPACK_OBJECT_POSITIVE_INTEGER) {
+				free(idv);
+				cmd_error(req, WARD_E_INVALID_ARGUMENT,
+				    "'ids' must be an array of instance ids");
+				return;
+			}
+			idv[k] = ids->via.array.ptr[k].via.u64;
+		}
+	}
+	event_subscribe(req->c, mask, idv, ids ? ids->via.array.size : 0);
+	cmd_ok(req);
+}
+
+const struct cmd_entry cmd_subscribe_entry = {
+	WARD_M_SUBSCRIBE, cmd_subscribe_args, 0, cmd_subscribe_exec
+};
+
+static const struct arg_spec cmd_unsubscribe_args[] = { { NULL, 0 } };
+
+static void
+cmd_unsubscribe_exec(struct request *req)
+{
+	event_unsubscribe(req->c);
+	cmd_ok(req);
+}
+
+const struct cmd_entry cmd_unsubscribe_entry = {
+	WARD_M_UNSUBSCRIBE, cmd_unsubscribe_args, 0, cmd_unsubscribe_exec
+};

@@ -1,0 +1,402 @@
+/*
+ * cmd-instance.c: the instance.* commands. cmd.c has already checked the
+ * arguments' types and, for CMD_INSTANCE commands, found the instance and
+ * checked that the peer may touch it; what is left here is each command's
+ * own rule about state.
+ */
+#include "config.h"
+
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ward.h"
+
+#define ERRLEN	512
+
+/* Every CMD_INSTANCE spec starts with these two (cmd_resolve_instance). */
+#define INSTANCE_ARGS	{ "id", ARG_UINT }, { "name", ARG_STR }
+
+static const struct arg_spec cmd_instance_args[] = {
+	INSTANCE_ARGS,
+	{ NULL, 0 }
+};
+
+static void
+cmd_state_error(struct request *req, const char *what)
+{
+	cmd_error(req, WARD_E_INVALID_STATE, "instance '%s' is %s; %s",
+	    req->inst->cfg.name, instance_state_name(req->inst->state), what);
+}
+
+/* create and run share this: parse, check the name, make the instance. */
+static struct instance *
+cmd_create_instance(struct request *req)
+{
+	struct instance_config cfg;
+	struct instance *i;
+	const char *code;
+	char err[ERRLEN];
+
+	if ((code = config_parse_args(&cfg, req->args, req->c->admin, err,
+	    sizeof err)) != NULL) {
+		config_free(&cfg);
+		cmd_error(req, code, "%s", err);
+		return NULL;
+	}
+	if (cfg.name != NULL && instance_find_name(cfg.name) != NULL) {
+		cmd_error(req, WARD_E_EXISTS, "an instance named '%s' already "
+		    "exists; remove it first or choose another name", cfg.name);
+		config_free(&cfg);
+		return NULL;
+	}
+	if ((i = instance_new(&cfg, req->c, err, sizeof err)) == NULL) {
+		config_free(&cfg);
+		cmd_error(req, WARD_E_PERMISSION, "%s", err);
+		return NULL;
+	}
+	return i;
+}
+
+static void
+cmd_reply_id(struct request *req, const struct instance *i)
+{
+	msgpack_packer pk;
+
+	cmd_result(req, &pk);
+	msgpack_pack_map(&pk, 4);
+	codec_pack_kv_uint(&pk, "id", i->id);
+	codec_pack_kv_str(&pk, "name", i->cfg.name);
+	codec_pack_kv_str(&pk, "state", instance_state_name(i->state));
+	codec_pack_key(&pk, "pid");
+	if (i->state == INSTANCE_RUNNING)
+		msgpack_pack_int64(&pk, i->pid);
+	else
+		msgpack_pack_nil(&pk);
+}
+
+static void
+cmd_create_exec(struct request *req)
+{
+	struct instance *i;
+
+	if ((i = cmd_create_instance(req)) != NULL)
+		cmd_reply_id(req, i);
+}
+
+const struct cmd_entry cmd_create_entry = {
+	WARD_M_CREATE, config_spec, 0, cmd_create_exec
+};
+
+static void
+cmd_start_exec(struct request *req)
+{
+	char err[ERRLEN];
+
+	if (req->inst->state != INSTANCE_NOT_STARTED) {
+		cmd_state_error(req, "only a not_started instance can be started "
+		    "(create a new one to run it again)");
+		return;
+	}
+	if (instance_start(req->inst, err, sizeof err) == -1) {
+		cmd_error(req, WARD_E_SPAWN_FAILED, "%s", err);
+		return;
+	}
+	cmd_reply_id(req, req->inst);
+}
+
+const struct cmd_entry cmd_start_entry = {
+	WARD_M_START, cmd_instance_args, CMD_INSTANCE, cmd_start_exec
+};
+
+/* create + start. A spawn failure leaves the instance there, failed. */
+static void
+cmd_run_exec(struct request *req)
+{
+	struct instance *i;
+	char err[ERRLEN];
+
+	if ((i = cmd_create_instance(req)) == NULL)
+		return;
+	if (instance_start(i, err, sizeof err) == -1) {
+		cmd_error(req, WARD_E_SPAWN_FAILED, "%s (instance %" PRIu64
+		    " is left in state failed)", err, i->id);
+		return;
+	}
+	cmd_reply_id(req, i);
+}
+
+const struct cmd_entry cmd_run_entry = {
+	WARD_M_RUN, config_spec, 0, cmd_run_exec
+};
+
+static void
+cmd_status_exec(struct request *req)
+{
+	msgpack_packer pk;
+
+	cmd_result(req, &pk);
+	instance_pack(req->inst, &pk);
+}
+
+const struct cmd_entry cmd_status_entry = {
+	WARD_M_STATUS, cmd_instance_args, CMD_INSTANCE, cmd_status_exec
+};
+
+static const struct arg_spec cmd_list_args[] = {
+	{ "state", ARG_STR },
+	{ NULL, 0 }
+};
+
+/* Every instance the peer may see, by id; optionally of one state. */
+static void
+cmd_list_exec(struct request *req)
+{
+	struct instance *i;
+	msgpack_packer pk;
+	char *state = NULL;
+	size_t n = 0;
+
+	if (req->args[0] != NULL) {
+		state = codec_strdup(req->args[0]);
+		if (state == NULL || (strcmp(state, "not_started") != 0 &&
+		    strcmp(state, "running") != 0 && strcmp(state, "dead") != 0 &&
+		    strcmp(state, "failed") != 0)) {
+			cmd_error(req, WARD_E_INVALID_ARGUMENT, "'state' must be "
+			    "not_started, running, dead or failed");
+			free(state);
+			return;
+		}
+	}
+#define LIST_MATCH(i) (cmd_may_see(req->c, i) && (state == NULL ||	\
+	strcmp(instance_state_name((i)->state), state) == 0))
+	TAILQ_FOREACH(i, &instances, entry) {
+		if (LIST_MATCH(i))
+			n++;
+	}
+	cmd_result(req, &pk);
+	msgpack_pack_array(&pk, n);
+	TAILQ_FOREACH(i, &instances, entry) {
+		if (LIST_MATCH(i))
+			instance_pack(i, &pk);
+	}
+#undef LIST_MATCH
+	free(state);
+}
+
+const struct cmd_entry cmd_list_entry = {
+	WARD_M_LIST, cmd_list_args, 0, cmd_list_exec
+};
+
+/* A signal given as a number or a name; -1 (after replying) when invalid. */
+static int
+cmd_signal_arg(struct request *req, const msgpack_object *o, int def)
+{
+	char *s;
+	int sig;
+
+	if (o == NULL)
+		return def;
+	if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+		sig = o->via.u64 >= 1 && o->via.u64 <= (uint64_t)SIGRTMAX ?
+		    (int)o->via.u64 : -1;
+	else {
+		s = codec_strdup(o);
+		sig = s == NULL ? -1 : signal_parse(s);
+		free(s);
+	}
+	if (sig == -1)
+		cmd_error(req, WARD_E_INVALID_ARGUMENT, "'signal' must be a signal "
+		    "number (1-%d) or name such as TERM or SIGKILL", SIGRTMAX);
+	return sig;
+}
+
+static const struct arg_spec cmd_kill_args[] = {
+	INSTANCE_ARGS,
+	{ "signal", ARG_SIGNAL },
+	{ "group", ARG_BOOL },
+	{ NULL, 0 }
+};
+
+static void
+cmd_kill_exec(struct request *req)
+{
+	int sig, group = req->args[3] != NULL && req->args[3]->via.boolean;
+
+	if ((sig = cmd_signal_arg(req, req->args[2], SIGKILL)) == -1)
+		return;
+	if (req->inst->state != INSTANCE_RUNNING) {
+		cmd_state_error(req, "only a running instance can be signalled");
+		return;
+	}
+	if (instance_signal(req->inst, sig, group) == -1) {
+		cmd_error(req, WARD_E_INTERNAL, "cannot send %s to instance '%s'",
+		    signal_name(sig), req->inst->cfg.name);
+		return;
+	}
+	cmd_ok(req);
+}
+
+const struct cmd_entry cmd_kill_entry = {
+	WARD_M_KILL, cmd_kill_args, CMD_INSTANCE, cmd_kill_exec
+};
+
+static const struct arg_spec cmd_stop_args[] = {
+	INSTANCE_ARGS,
+	{ "timeout_ms", ARG_UINT },
+	{ NULL, 0 }
+};
+
+/* SIGTERM to the group, SIGKILL after timeout_ms. Answers at once; the
+ * death comes as a "died" event and in status. */
+static void
+cmd_stop_exec(struct request *req)
+{
+	uint64_t t = req->args[2] ? req->args[2]->via.u64 : STOP_TIMEOUT_MS;
+
+	if (t > 3600 * 1000) {
+		cmd_error(req, WARD_E_INVALID_ARGUMENT,
+		    "'timeout_ms' must be at most 3600000");
+		return;
+	}
+	if (req->inst->state != INSTANCE_RUNNING) {
+		cmd_state_error(req, "only a running instance can be stopped");
+		return;
+	}
+	if (instance_stop(req->inst, t) == -1) {
+		cmd_error(req, WARD_E_INTERNAL, "cannot stop instance '%s'",
+		    req->inst->cfg.name);
+		return;
+	}
+	cmd_ok(req);
+}
+
+const struct cmd_entry cmd_stop_entry = {
+	WARD_M_STOP, cmd_stop_args, CMD_INSTANCE, cmd_stop_exec
+};
+
+/* SIGSTOP / SIGCONT to the group; suspended shows in status. */
+static void
+cmd_suspend_resume(struct request *req, int suspend)
+{
+	if (req->inst->state != INSTANCE_RUNNING) {
+		cmd_state_error(req, suspend ? "only a running instance can be "
+		    "suspended" : "only a running instance can be resumed");
+		return;
+	}
+	if (instance_signal(req->inst, suspend ? SIGSTOP : SIGCONT, 1) == -1) {
+		cmd_error(req, WARD_E_INTERNAL, "cannot signal instance '%s'",
+		    req->inst->cfg.name);
+		return;
+	}
+	req->inst->suspended = suspend;
+	cmd_ok(req);
+}
+
+static void
+cmd_suspend_exec(struct request *req)
+{
+	cmd_suspend_resume(req, 1);
+}
+
+static void
+cmd_resume_exec(struct request *req)
+{
+	cmd_suspend_resume(req, 0);
+}
+
+const struct cmd_entry cmd_suspend_entry = {
+	WARD_M_SUSPEND, cmd_instance_args, CMD_INSTANCE, cmd_suspend_exec
+};
+
+const struct cmd_entry cmd_resume_entry = {
+	WARD_M_RESUME, cmd_instance_args, CMD_INSTANCE, cmd_resume_exec
+};
+
+static const struct arg_spec cmd_payload_args[] = {
+	INSTANCE_ARGS,
+	{ "state", ARG_STR },
+	{ NULL, 0 }
+};
+
+static void
+cmd_payload_exec(struct request *req)
+{
+	enum payload_state s;
+	char err[ERRLEN], *name;
+
+	if (req->args[2] == NULL) {
+		cmd_error(req, WARD_E_INVALID_ARGUMENT, "'state' is required: "
+		    "started, ready or finished");
+		return;
+	}
+	name = codec_strdup(req->args[2]);
+	if (name == NULL || payload_state_parse(name, &s) == -1 ||
+	    s == PAYLOAD_STARTING || s == PAYLOAD_HANGUP) {
+		cmd_error(req, WARD_E_INVALID_ARGUMENT, "'state' must be started, "
+		    "ready or finished");
+		free(name);
+		return;
+	}
+	free(name);
+	if (req->inst->state != INSTANCE_RUNNING) {
+		cmd_state_error(req, "only a running instance has a payload state");
+		return;
+	}
+	if (instance_set_payload(req->inst, s, err, sizeof err) == -1) {
+		cmd_error(req, WARD_E_INVALID_STATE, "%s", err);
+		return;
+	}
+	cmd_ok(req);
+}
+
+const struct cmd_entry cmd_payload_entry = {
+	WARD_M_PAYLOAD, cmd_payload_args, CMD_INSTANCE, cmd_payload_exec
+};
+
+static void
+cmd_remove_exec(struct request *req)
+{
+	if (req->inst->state == INSTANCE_RUNNING) {
+		cmd_state_error(req, "stop it before removing it");
+		return;
+	}
+	instance_remove(req->inst);
+	req->inst = NULL;
+	cmd_ok(req);
+}
+
+const struct cmd_entry cmd_remove_entry = {
+	WARD_M_REMOVE, cmd_instance_args, CMD_INSTANCE, cmd_remove_exec
+};
+
+static const struct arg_spec cmd_history_args[] = {
+	{ "id", ARG_UINT },
+	{ "name", ARG_STR },
+	{ "limit", ARG_UINT },
+	{ NULL, 0 }
+};
+
+/* Exit records, oldest first; removed instances' records included. */
+static void
+cmd_history_exec(struct request *req)
+{
+	uint64_t id = req->args[0] ? req->args[0]->via.u64 : 0;
+	uint64_t limit = req->args[2] ? req->args[2]->via.u64 : HISTORY_MAX;
+	msgpack_packer pk;
+	char *name = NULL;
+
+	if (req->args[1] != NULL && (name = codec_strdup(req->args[1])) == NULL) {
+		cmd_error(req, WARD_E_INVALID_ARGUMENT, "'name' must not hold NUL");
+		return;
+	}
+	cmd_result(req, &pk);
+	history_pack(&pk, req->c, name, id, limit);
+	free(name);
+}
+
+const struct cmd_entry cmd_history_entry = {
+	WARD_M_HISTORY, cmd_history_args, 0, cmd_history_exec
+};

@@ -1,0 +1,101 @@
+/*
+ * cmd-ward.c: commands about the daemon itself: ward.hello (the version
+ * handshake), ward.stats and ward.shutdown.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ward.h"
+
+static const struct arg_spec cmd_no_args[] = { { NULL, 0 } };
+
+static void
+cmd_hello_exec(struct request *req)
+{
+	msgpack_packer pk;
+
+	cmd_result(req, &pk);
+	msgpack_pack_map(&pk, 6);
+	codec_pack_kv_str(&pk, "server", "wardd");
+	codec_pack_kv_str(&pk, "version", PACKAGE_VERSION);
+	codec_pack_kv_uint(&pk, "protocol", WARD_PROTOCOL_VERSION);
+	codec_pack_kv_int(&pk, "pid", getpid());
+	codec_pack_kv_uint(&pk, "uid", req->c->uid);
+	codec_pack_kv_bool(&pk, "admin", req->c->admin);
+}
+
+const struct cmd_entry cmd_hello_entry = {
+	WARD_M_HELLO, cmd_no_args, 0, cmd_hello_exec
+};
+
+/* wardd's own resident memory, for ward.stats. */
+static uint64_t
+cmd_self_rss_kb(void)
+{
+	unsigned long long size, res;
+	FILE *f;
+	int ok;
+
+	if ((f = fopen("/proc/self/statm", "re")) == NULL)
+		return 0;
+	ok = fscanf(f, "%llu %llu", &size, &res) == 2;
+	fclose(f);
+	return ok ? res * (sysconf(_SC_PAGESIZE) / 1024) : 0;
+}
+
+static void
+cmd_stats_exec(struct request *req)
+{
+	msgpack_packer pk;
+	uint64_t subs = 0;
+	struct conn *c;
+
+	TAILQ_FOREACH(c, &subscribers, sub_entry)
+		subs++;
+	cmd_result(req, &pk);
+	msgpack_pack_map(&pk, 11);
+	codec_pack_kv_uint(&pk, "instances",
+	    instance_stats.created - instance_stats.removed);
+	codec_pack_kv_uint(&pk, "running", instances_running_count);
+	codec_pack_kv_uint(&pk, "clients", conn_count);
+	codec_pack_kv_uint(&pk, "subscribers", subs);
+	codec_pack_kv_uint(&pk, "created", instance_stats.created);
+	codec_pack_kv_uint(&pk, "started", instance_stats.started);
+	codec_pack_kv_uint(&pk, "died", instance_stats.died);
+	codec_pack_kv_uint(&pk, "spawn_failed", instance_stats.spawn_failed);
+	codec_pack_kv_uint(&pk, "removed", instance_stats.removed);
+	codec_pack_kv_uint(&pk, "metrics_ticks", metrics_ticks);
+	codec_pack_kv_uint(&pk, "rss_kb", cmd_self_rss_kb());
+}
+
+const struct cmd_entry cmd_stats_entry = {
+	WARD_M_STATS, cmd_no_args, 0, cmd_stats_exec
+};
+
+static const struct arg_spec cmd_shutdown_args[] = {
+	{ "kill_instances", ARG_BOOL },
+	{ NULL, 0 }
+};
+
+/*
+ * Default: stop every instance as instance.stop does, then exit (what a
+ * supervisord user expects). kill_instances: false leaves them running.
+ */
+static void
+cmd_shutdown_exec(struct request *req)
+{
+	int kill = req->args[0] == NULL || req->args[0]->via.boolean;
+
+	log_notice("ward.shutdown from uid %u pid %d%s", (unsigned)req->c->uid,
+	    (int)req->c->pid, kill ? "" : " (leaving instances running)");
+	cmd_ok(req);
+	conn_flush(req->c);
+	loop_shutdown(kill);
+}
+
+const struct cmd_entry cmd_shutdown_entry = {
+	WARD_M_SHUTDOWN, cmd_shutdown_args, CMD_ADMIN, cmd_shutdown_exec
+};

@@ -1,0 +1,222 @@
+/*
+ * cmd.c: the command table and the path every request takes: check the
+ * msgpack-RPC envelope, find the method, check who may call it, match the
+ * params against the command's spec, resolve the target instance, run it.
+ * Authorization lives here, in one place, not in each command.
+ */
+#include "config.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ward.h"
+
+static const struct cmd_entry *const cmd_table[] = {
+	&cmd_hello_entry,
+	&cmd_stats_entry,
+	&cmd_shutdown_entry,
+	&cmd_create_entry,
+	&cmd_start_entry,
+	&cmd_run_entry,
+	&cmd_status_entry,
+	&cmd_list_entry,
+	&cmd_kill_entry,
+	&cmd_stop_entry,
+	&cmd_suspend_entry,
+	&cmd_resume_entry,
+	&cmd_payload_entry,
+	&cmd_remove_entry,
+	&cmd_history_entry,
+	&cmd_subscribe_entry,
+	&cmd_unsubscribe_entry,
+	NULL
+};
+
+/* Admins see everything; anyone else only the instances they created. */
+int
+cmd_may_see(const struct conn *c, const struct instance *i)
+{
+	return c->admin || c->uid == i->owner_uid;
+}
+
+/* Start a success response; the caller packs exactly one object after. */
+msgpack_packer *
+cmd_result(struct request *req, msgpack_packer *pk)
+{
+	conn_packer(req->c, pk);
+	msgpack_pack_array(pk, 4);
+	msgpack_pack_int(pk, WARD_MSG_RESPONSE);
+	msgpack_pack_uint32(pk, req->msgid);
+	msgpack_pack_nil(pk);
+	req->replied = 1;
+	return pk;
+}
+
+/* Reply {"ok": true}: for commands whose effect is the answer. */
+void
+cmd_ok(struct request *req)
+{
+	msgpack_packer pk;
+
+	cmd_result(req, &pk);
+	msgpack_pack_map(&pk, 1);
+	codec_pack_kv_bool(&pk, "ok", 1);
+}
+
+void
+cmd_error(struct request *req, const char *code, const char *fmt, ...)
+{
+	msgpack_packer pk;
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	conn_packer(req->c, &pk);
+	msgpack_pack_array(&pk, 4);
+	msgpack_pack_int(&pk, WARD_MSG_RESPONSE);
+	msgpack_pack_uint32(&pk, req->msgid);
+	msgpack_pack_map(&pk, 2);
+	codec_pack_kv_str(&pk, "code", code);
+	codec_pack_kv_str(&pk, "message", msg);
+	msgpack_pack_nil(&pk);
+	req->replied = 1;
+}
+
+static const struct cmd_entry *
+cmd_find(const msgpack_object *method)
+{
+	int k;
+
+	for (k = 0; cmd_table[k] != NULL; k++) {
+		if (codec_streq(method, cmd_table[k]->name))
+			return cmd_table[k];
+	}
+	return NULL;
+}
+
+/* args[0] is "id", args[1] "name" in every CMD_INSTANCE spec. */
+static int
+cmd_resolve_instance(struct request *req)
+{
+	const msgpack_object *id = req->args[0], *name = req->args[1];
+	struct instance *i = NULL;
+	char *s;
+
+	if (id != NULL && name != NULL) {
+		cmd_error(req, WARD_E_INVALID_ARGUMENT, "give 'id' or 'name', not both");
+		return -1;
+	}
+	if (id != NULL) {
+		if ((i = instance_find_id(id->via.u64)) == NULL) {
+			cmd_error(req, WARD_E_NOT_FOUND, "no instance with id %" PRIu64,
+			    id->via.u64);
+			return -1;
+		}
+	} else if (name != NULL) {
+		if ((s = codec_strdup(name)) == NULL || strlen(s) > CONFIG_MAX_NAME)
+			i = NULL;
+		else
+			i = instance_find_name(s);
+		if (i == NULL) {
+			cmd_error(req, WARD_E_NOT_FOUND, "no instance named '%.64s'",
+			    s ? s : "");
+			free(s);
+			return -1;
+		}
+		free(s);
+	} else {
+		cmd_error(req, WARD_E_INVALID_ARGUMENT,
+		    "name the instance with 'id' or 'name'");
+		return -1;
+	}
+	if (!cmd_may_see(req->c, i)) {
+		cmd_error(req, WARD_E_PERMISSION, "instance %" PRIu64 " belongs to "
+		    "another user", i->id);
+		return -1;
+	}
+	req->inst = i;
+	return 0;
+}
+
+/*
+ * Handle one unpacked message from c. Requests get exactly one response;
+ * notifications from clients are ignored (some clients send one on connect);
+ * an object that is not msgpack-RPC at all gets a ward.error notification.
+ */
+void
+cmd_dispatch(struct conn *c, const msgpack_object *o)
+{
+	const msgpack_object *params = NULL, *method;
+	const struct cmd_entry *ce;
+	struct request req;
+	char err[256];
+
+	if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size < 3 ||
+	    o->via.array.ptr[0].type != MSGPACK_OBJECT_POSITIVE_INTEGER) {
+		conn_protocol_error(c, WARD_E_PROTOCOL, "expected a msgpack-RPC "
+		    "message: [0, msgid, method, params]");
+		return;
+	}
+	switch (o->via.array.ptr[0].via.u64) {
+	case WARD_MSG_NOTIFY:
+	case WARD_MSG_RESPONSE:
+		return;
+	case WARD_MSG_REQUEST:
+		break;
+	default:
+		conn_protocol_error(c, WARD_E_PROTOCOL, "unknown message type %" PRIu64,
+		    o->via.array.ptr[0].via.u64);
+		return;
+	}
+	if (o->via.array.size != 4 ||
+	    o->via.array.ptr[1].type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
+	    o->via.array.ptr[1].via.u64 > UINT32_MAX) {
+		conn_protocol_error(c, WARD_E_PROTOCOL, "a request is [0, msgid "
+		    "(uint32), method, params]");
+		return;
+	}
+	memset(&req, 0, sizeof req);
+	req.c = c;
+	req.msgid = o->via.array.ptr[1].via.u64;
+	method = &o->via.array.ptr[2];
+	if (!codec_is_str(method)) {
+		cmd_error(&req, WARD_E_INVALID_ARGUMENT, "method must be a string");
+		return;
+	}
+	if (o->via.array.ptr[3].type != MSGPACK_OBJECT_ARRAY ||
+	    o->via.array.ptr[3].via.array.size > 1) {
+		cmd_error(&req, WARD_E_INVALID_ARGUMENT,
+		    "params must be an array holding one map (or empty)");
+		return;
+	}
+	if (o->via.array.ptr[3].via.array.size == 1)
+		params = &o->via.array.ptr[3].via.array.ptr[0];
+	if ((ce = cmd_find(method)) == NULL) {
+		const char *p = method->type == MSGPACK_OBJECT_STR ?
+		    method->via.str.ptr : method->via.bin.ptr;
+		uint32_t n = method->type == MSGPACK_OBJECT_STR ?
+		    method->via.str.size : method->via.bin.size;
+
+		cmd_error(&req, WARD_E_NO_SUCH_METHOD, "no method '%.*s'",
+		    (int)(n > 64 ? 64 : n), p);
+		return;
+	}
+	if ((ce->flags & CMD_ADMIN) && !c->admin) {
+		cmd_error(&req, WARD_E_PERMISSION, "%s is for root or wardd's own "
+		    "user only", ce->name);
+		return;
+	}
+	if (codec_args(params, ce->args, req.args, err, sizeof err) == -1) {
+		cmd_error(&req, WARD_E_INVALID_ARGUMENT, "%s: %s", ce->name, err);
+		return;
+	}
+	if ((ce->flags & CMD_INSTANCE) && cmd_resolve_instance(&req) == -1)
+		return;
+	ce->exec(&req);
+	if (!req.replied)
+		cmd_error(&req, WARD_E_INTERNAL, "%s gave no answer", ce->name);
+}

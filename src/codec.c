@@ -1,0 +1,352 @@
+/*
+ * codec.c: msgpack in and out. Input from a socket is hostile: codec_scan
+ * walks the raw bytes of one message and checks every count and length
+ * against the limits and against the bytes actually present, before
+ * msgpack-c is allowed to allocate anything for it (msgpack-c issue 1013:
+ * "dd ff ff ff ff" alone asks its unpacker for ~96 GB). codec_args then
+ * checks a params map against a command's argument spec.
+ */
+#include "config.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ward.h"
+
+static uint64_t
+codec_be(const unsigned char *p, int n)
+{
+	uint64_t v = 0;
+
+	while (n-- > 0)
+		v = (v << 8) | *p++;
+	return v;
+}
+
+#define codec_scan_fail(err, ecode, ...) \
+	((err)->code = (ecode), \
+	 snprintf((err)->message, sizeof (err)->message, __VA_ARGS__), \
+	 SCAN_ERROR)
+
+/*
+ * Find the end of the first msgpack object in buf[0..avail). SCAN_MORE means
+ * what is there is a valid prefix within the limits.
+ */
+enum scan_result
+codec_scan(const char *buf, size_t avail, size_t *len, struct scan_error *err)
+{
+	const unsigned char *p = (const unsigned char *)buf;
+	uint64_t stack[WARD_MAX_DEPTH + 1];
+	uint64_t n, skip, elements = 0;
+	size_t pos = 0;
+	int sp = 0, hdr;
+	unsigned char b;
+
+	stack[0] = 1;
+	while (sp >= 0) {
+		if (stack[sp] == 0) {
+			sp--;
+			continue;
+		}
+		stack[sp]--;
+		if (pos >= avail)
+			return SCAN_MORE;
+		if (++elements > WARD_MAX_ELEMENTS)
+			return codec_scan_fail(err, WARD_E_TOO_LARGE,
+			    "message has more than %" PRIu64 " objects",
+			    (uint64_t)WARD_MAX_ELEMENTS);
+		b = p[pos];
+		n = 0;		/* children of a container */
+		skip = 0;	/* payload bytes after the header */
+		hdr = 1;	/* header bytes, type byte included */
+		if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3)
+			;
+		else if (b >= 0x80 && b <= 0x8f)
+			n = 2 * (b & 0x0f);
+		else if (b >= 0x90 && b <= 0x9f)
+			n = b & 0x0f;
+		else if (b >= 0xa0 && b <= 0xbf)
+			skip = b & 0x1f;
+		else {
+			/* Types whose header carries a length or fixed size. */
+			static const struct {
+				unsigned char	 lenbytes;	/* length field size */
+				unsigned char	 fixed;		/* fixed payload size */
+				unsigned char	 ext;		/* one type byte */
+				unsigned char	 kind;		/* 1 array, 2 map */
+			} t[0x20] = {
+				[0x04] = { 1, 0, 0, 0 }, [0x05] = { 2, 0, 0, 0 },
+				[0x06] = { 4, 0, 0, 0 }, [0x07] = { 1, 0, 1, 0 },
+				[0x08] = { 2, 0, 1, 0 }, [0x09] = { 4, 0, 1, 0 },
+				[0x0a] = { 0, 4, 0, 0 }, [0x0b] = { 0, 8, 0, 0 },
+				[0x0c] = { 0, 1, 0, 0 }, [0x0d] = { 0, 2, 0, 0 },
+				[0x0e] = { 0, 4, 0, 0 }, [0x0f] = { 0, 8, 0, 0 },
+				[0x10] = { 0, 1, 0, 0 }, [0x11] = { 0, 2, 0, 0 },
+				[0x12] = { 0, 4, 0, 0 }, [0x13] = { 0, 8, 0, 0 },
+				[0x14] = { 0, 1, 1, 0 }, [0x15] = { 0, 2, 1, 0 },
+				[0x16] = { 0, 4, 1, 0 }, [0x17] = { 0, 8, 1, 0 },
+				[0x18] = { 0, 16, 1, 0 }, [0x19] = { 1, 0, 0, 0 },
+				[0x1a] = { 2, 0, 0, 0 }, [0x1b] = { 4, 0, 0, 0 },
+				[0x1c] = { 2, 0, 0, 1 }, [0x1d] = { 4, 0, 0, 1 },
+				[0x1e] = { 2, 0, 0, 2 }, [0x1f] = { 4, 0, 0, 2 },
+			};
+			unsigned i = b - 0xc0;
+
+			if (b == 0xc1 || (t[i].lenbytes == 0 && t[i].fixed == 0))
+				return codec_scan_fail(err, WARD_E_PROTOCOL,
+				    "invalid msgpack type byte 0x%02" PRIx64,
+				    (uint64_t)b);
+			hdr = 1 + t[i].lenbytes;
+			if (pos + hdr > avail)
+				return SCAN_MORE;
+			if (t[i].lenbytes > 0) {
+				uint64_t v = codec_be(p + pos + 1, t[i].lenbytes);
+
+				if (t[i].kind == 1)
+					n = v;
+				else if (t[i].kind == 2)
+					n = 2 * v;
+				else
+					skip = v;
+			} else
+				skip = t[i].fixed;
+			skip += t[i].ext;
+		}
+		/* Every child takes at least one byte: a count is a length. */
+		if (n > WARD_MAX_REQUEST || skip > WARD_MAX_REQUEST)
+			return codec_scan_fail(err, WARD_E_TOO_LARGE,
+			    "message declares %" PRIu64 " elements or bytes, over the 1 MiB limit",
+			    n > skip ? n : skip);
+		pos += hdr;
+		if (pos + skip > avail)
+			return SCAN_MORE;
+		pos += skip;
+		if (pos > WARD_MAX_REQUEST)
+			return codec_scan_fail(err, WARD_E_TOO_LARGE,
+			    "message is over %" PRIu64 " bytes",
+			    (uint64_t)WARD_MAX_REQUEST);
+		if (n > 0) {
+			if (sp + 1 > WARD_MAX_DEPTH)
+				return codec_scan_fail(err, WARD_E_TOO_LARGE,
+				    "message nests deeper than %" PRIu64,
+				    (uint64_t)WARD_MAX_DEPTH);
+			stack[++sp] = n;
+		}
+	}
+	*len = pos;
+	return SCAN_COMPLETE;
+}
+
+/* Strings may arrive as str or bin: many clients send bin for raw bytes. */
+int
+codec_is_str(const msgpack_object *o)
+{
+	return o->type == MSGPACK_OBJECT_STR || o->type == MSGPACK_OBJECT_BIN;
+}
+
+static void
+codec_str_view(const msgpack_object *o, const char **p, size_t *n)
+{
+	if (o->type == MSGPACK_OBJECT_STR) {
+		*p = o->via.str.ptr;
+		*n = o->via.str.size;
+	} else {
+		*p = o->via.bin.ptr;
+		*n = o->via.bin.size;
+	}
+}
+
+int
+codec_streq(const msgpack_object *o, const char *s)
+{
+	const char *p;
+	size_t n;
+
+	if (!codec_is_str(o))
+		return 0;
+	codec_str_view(o, &p, &n);
+	return n == strlen(s) && memcmp(p, s, n) == 0;
+}
+
+/* A NUL-terminated copy; NULL if it holds a NUL byte or memory is out. */
+char *
+codec_strdup(const msgpack_object *o)
+{
+	const char *p;
+	char *s;
+	size_t n;
+
+	codec_str_view(o, &p, &n);
+	if (memchr(p, '\0', n) != NULL)
+		return NULL;
+	if ((s = malloc(n + 1)) == NULL)
+		return NULL;
+	memcpy(s, p, n);
+	s[n] = '\0';
+	return s;
+}
+
+static const char *
+codec_type_name(enum arg_type t)
+{
+	switch (t) {
+	case ARG_STR:
+		return "a string";
+	case ARG_UINT:
+		return "a non-negative integer";
+	case ARG_INT:
+		return "an integer";
+	case ARG_BOOL:
+		return "a boolean";
+	case ARG_MAP:
+		return "a map";
+	case ARG_ARRAY:
+		return "an array";
+	case ARG_SIGNAL:
+		return "a signal number or name";
+	case ARG_ANY:
+		break;
+	}
+	return "a value";
+}
+
+static int
+codec_type_ok(const msgpack_object *o, enum arg_type t)
+{
+	switch (t) {
+	case ARG_STR:
+		return codec_is_str(o);
+	case ARG_UINT:
+		return o->type == MSGPACK_OBJECT_POSITIVE_INTEGER;
+	case ARG_INT:
+		return o->type == MSGPACK_OBJECT_POSITIVE_INTEGER ||
+		    o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER;
+	case ARG_BOOL:
+		return o->type == MSGPACK_OBJECT_BOOLEAN;
+	case ARG_MAP:
+		return o->type == MSGPACK_OBJECT_MAP;
+	case ARG_ARRAY:
+		return o->type == MSGPACK_OBJECT_ARRAY;
+	case ARG_SIGNAL:
+		return o->type == MSGPACK_OBJECT_POSITIVE_INTEGER ||
+		    codec_is_str(o);
+	case ARG_ANY:
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * Match a params map against spec: out[i] is the value of spec[i] or NULL.
+ * Unknown keys, repeated keys and wrong types are errors (a typo must not be
+ * silently ignored). A nil value counts as absent. params may be NULL.
+ */
+int
+codec_args(const msgpack_object *params, const struct arg_spec *spec,
+    const msgpack_object **out, char *err, size_t errlen)
+{
+	const msgpack_object_kv *kv;
+	uint32_t i;
+	int j;
+
+	for (j = 0; spec[j].name != NULL; j++)
+		out[j] = NULL;
+	if (params == NULL || params->type == MSGPACK_OBJECT_NIL)
+		return 0;
+	if (params->type != MSGPACK_OBJECT_MAP) {
+		snprintf(err, errlen, "params must be an array holding one map");
+		return -1;
+	}
+	for (i = 0; i < params->via.map.size; i++) {
+		kv = &params->via.map.ptr[i];
+		if (!codec_is_str(&kv->key)) {
+			snprintf(err, errlen, "map keys must be strings");
+			return -1;
+		}
+		for (j = 0; spec[j].name != NULL; j++) {
+			if (codec_streq(&kv->key, spec[j].name))
+				break;
+		}
+		if (spec[j].name == NULL) {
+			const char *p;
+			size_t n;
+
+			codec_str_view(&kv->key, &p, &n);
+			snprintf(err, errlen, "unknown key '%.*s'",
+			    (int)(n > 64 ? 64 : n), p);
+			return -1;
+		}
+		if (out[j] != NULL) {
+			snprintf(err, errlen, "key '%s' given twice", spec[j].name);
+			return -1;
+		}
+		if (kv->val.type == MSGPACK_OBJECT_NIL)
+			continue;
+		if (!codec_type_ok(&kv->val, spec[j].type)) {
+			snprintf(err, errlen, "'%s' must be %s", spec[j].name,
+			    codec_type_name(spec[j].type));
+			return -1;
+		}
+		out[j] = &kv->val;
+	}
+	return 0;
+}
+
+void
+codec_pack_str(msgpack_packer *pk, const char *s)
+{
+	size_t n = strlen(s);
+
+	msgpack_pack_str(pk, n);
+	msgpack_pack_str_body(pk, s, n);
+}
+
+void
+codec_pack_key(msgpack_packer *pk, const char *k)
+{
+	codec_pack_str(pk, k);
+}
+
+/* A NULL value packs as nil, so optional fields keep one shape. */
+void
+codec_pack_kv_str(msgpack_packer *pk, const char *k, const char *v)
+{
+	codec_pack_str(pk, k);
+	if (v == NULL)
+		msgpack_pack_nil(pk);
+	else
+		codec_pack_str(pk, v);
+}
+
+void
+codec_pack_kv_uint(msgpack_packer *pk, const char *k, uint64_t v)
+{
+	codec_pack_str(pk, k);
+	msgpack_pack_uint64(pk, v);
+}
+
+void
+codec_pack_kv_int(msgpack_packer *pk, const char *k, int64_t v)
+{
+	codec_pack_str(pk, k);
+	msgpack_pack_int64(pk, v);
+}
+
+void
+codec_pack_kv_bool(msgpack_packer *pk, const char *k, int v)
+{
+	codec_pack_str(pk, k);
+	if (v)
+		msgpack_pack_true(pk);
+	else
+		msgpack_pack_false(pk);
+}
+
+/* msgpack_packer callback appending to a struct buf. */
+int
+codec_sbuffer_write(void *data, const char *p, size_t n)
+{
+	return buf_append(data, p, n);
+}

@@ -1,0 +1,436 @@
+/*
+ * config.c: the arguments of instance.create, checked like the seed's
+ * validate_config and turned into a struct instance_config that owns its
+ * strings. Every message names the key and says what would be accepted.
+ */
+#include "config.h"
+
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ward.h"
+
+/* Order matters: config_parse reads args[] by these positions. */
+const struct arg_spec config_spec[] = {
+	{ "name", ARG_STR },
+	{ "argv", ARG_ARRAY },
+	{ "env", ARG_MAP },
+	{ "cwd", ARG_STR },
+	{ "detect_hangup", ARG_BOOL },
+	{ "hangup_timeout_ms", ARG_UINT },
+	{ "exit_codes", ARG_MAP },
+	{ "profile", ARG_STR },
+	{ "rss_mapping", ARG_STR },
+	{ "user", ARG_ANY },
+	{ NULL, 0 }
+};
+enum {
+	C_NAME, C_ARGV, C_ENV, C_CWD, C_DETECT_HANGUP, C_HANGUP_TIMEOUT,
+	C_EXIT_CODES, C_PROFILE, C_RSS_MAPPING, C_USER
+};
+
+/*
+ * Names are how people address instances: short, printable, and never all
+ * digits so that "7" always means id 7 (unnamed instances are named by id).
+ */
+int
+config_name_valid(const char *s, char *err, size_t errlen)
+{
+	size_t i, n = strlen(s);
+	int digits = 1;
+
+	if (n == 0 || n > CONFIG_MAX_NAME) {
+		snprintf(err, errlen, "'name' must be 1 to %d characters",
+		    CONFIG_MAX_NAME);
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		char c = s[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '_' ||
+		    (i > 0 && (c == '-' || c == '.' || c == '@' || c == ':')))) {
+			snprintf(err, errlen, "'name' may hold letters, digits and "
+			    "_ - . @ : (not first), not '%c'", c);
+			return -1;
+		}
+		if (c < '0' || c > '9')
+			digits = 0;
+	}
+	if (digits) {
+		snprintf(err, errlen, "'name' must not be all digits "
+		    "(numbers address instances by id)");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+config_check_file(const char *path, const char *shown, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (stat(path, &st) == -1) {
+		snprintf(err, errlen, "argv[0] '%s': %s", shown, strerror(errno));
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "argv[0] '%s' is not a regular file", shown);
+		return -1;
+	}
+	if (access(path, X_OK) == -1) {
+		snprintf(err, errlen, "argv[0] '%s' is not executable", shown);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Resolve argv[0] the way execvp would, once, at create: the child is then
+ * spawned by path, and a typo is reported now rather than as a dead child.
+ */
+int
+config_find_exec(const char *argv0, const char *path, char **out, char *err,
+    size_t errlen)
+{
+	char full[PATH_MAX];
+	const char *p, *end;
+
+	if (strchr(argv0, '/') != NULL) {
+		if (config_check_file(argv0, argv0, err, errlen) == -1)
+			return -1;
+		*out = strdup(argv0);
+		return *out == NULL ? -1 : 0;
+	}
+	if (path == NULL)
+		path = "/usr/local/bin:/usr/bin:/bin";
+	for (p = path; *p != '\0'; p = *end ? end + 1 : end) {
+		size_t dl;
+
+		end = strchr(p, ':');
+		if (end == NULL)
+			end = p + strlen(p);
+		dl = end - p;
+		if (dl == 0 || dl + strlen(argv0) + 2 > sizeof full)
+			continue;
+		memcpy(full, p, dl);
+		full[dl] = '/';
+		strcpy(full + dl + 1, argv0);
+		if (access(full, X_OK) == 0) {
+			struct stat st;
+
+			if (stat(full, &st) == 0 && S_ISREG(st.st_mode)) {
+				*out = strdup(full);
+				return *out == NULL ? -1 : 0;
+			}
+		}
+	}
+	snprintf(err, errlen, "argv[0] '%s' not found in PATH (%s)", argv0, path);
+	return -1;
+}
+
+static int
+config_parse_env(struct instance_config *cfg, const msgpack_object *o,
+    const char **path, char *err, size_t errlen)
+{
+	uint32_t i, n = o->via.map.size;
+
+	if (n > CONFIG_MAX_ENV) {
+		snprintf(err, errlen, "'env' has more than %d entries",
+		    CONFIG_MAX_ENV);
+		return -1;
+	}
+	if ((cfg->env = calloc(n + 1, sizeof *cfg->env)) == NULL)
+		goto nomem;
+	for (i = 0; i < n; i++) {
+		const msgpack_object_kv *kv = &o->via.map.ptr[i];
+		char *k, *v;
+
+		if (!codec_is_str(&kv->key) || !codec_is_str(&kv->val)) {
+			snprintf(err, errlen, "'env' keys and values must be strings");
+			return -1;
+		}
+		k = codec_strdup(&kv->key);
+		v = codec_strdup(&kv->val);
+		if (k == NULL || v == NULL || k[0] == '\0' ||
+		    strchr(k, '=') != NULL) {
+			snprintf(err, errlen, "'env' names must be non-empty, "
+			    "without '=' or NUL, and values without NUL");
+			free(k);
+			free(v);
+			return -1;
+		}
+		cfg->env[i] = str_printf("%s=%s", k, v);
+		free(k);
+		free(v);
+		if (cfg->env[i] == NULL)
+			goto nomem;
+		if (strncmp(cfg->env[i], "PATH=", 5) == 0)
+			*path = cfg->env[i] + 5;
+	}
+	return 0;
+nomem:
+	snprintf(err, errlen, "out of memory");
+	return -1;
+}
+
+static int
+config_parse_exit_codes(struct instance_config *cfg, const msgpack_object *o,
+    char *err, size_t errlen)
+{
+	const struct exit_code_map *prof;
+	uint32_t i, n = o == NULL ? 0 : o->via.map.size;
+	size_t np, j, k;
+
+	np = reason_profile_codes(cfg->profile, &prof);
+	if (n > EXIT_CODES_MAX) {
+		snprintf(err, errlen, "'exit_codes' has more than %d entries",
+		    EXIT_CODES_MAX);
+		return -1;
+	}
+	if (n + np == 0)
+		return 0;
+	if ((cfg->exit_codes = calloc(n + np, sizeof *cfg->exit_codes)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		const msgpack_object_kv *kv = &o->via.map.ptr[i];
+		struct exit_code_map *m = &cfg->exit_codes[cfg->nexit_codes];
+		long code = -1;
+
+		if (kv->key.type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
+		    kv->key.via.u64 <= 255)
+			code = kv->key.via.u64;
+		else if (codec_is_str(&kv->key)) {
+			char *s = codec_strdup(&kv->key), *end;
+
+			if (s != NULL) {
+				code = strtol(s, &end, 10);
+				if (*end != '\0' || end == s || code < 0 || code > 255)
+					code = -1;
+			}
+			free(s);
+		}
+		if (code < 0) {
+			snprintf(err, errlen, "'exit_codes' keys must be exit codes 0-255");
+			return -1;
+		}
+		if (!codec_is_str(&kv->val) ||
+		    !reason_name_valid(kv->val.via.str.ptr, kv->val.via.str.size)) {
+			snprintf(err, errlen, "'exit_codes' values must be reasons "
+			    "matching ^[A-Z][A-Z0-9_]{0,63}$ (exit code %ld)", code);
+			return -1;
+		}
+		m->code = code;
+		memcpy(m->reason, kv->val.via.str.ptr, kv->val.via.str.size);
+		m->reason[kv->val.via.str.size] = '\0';
+		cfg->nexit_codes++;
+	}
+	/* The profile's table sits under the instance's own entries. */
+	for (j = 0; j < np; j++) {
+		for (k = 0; k < n; k++) {
+			if (cfg->exit_codes[k].code == prof[j].code)
+				break;
+		}
+		if (k == n)
+			cfg->exit_codes[cfg->nexit_codes++] = prof[j];
+	}
+	return 0;
+}
+
+/* "user": a uid, or "UID" / "UID:GID". Names are the client's to resolve. */
+static int
+config_parse_user(struct instance_config *cfg, const msgpack_object *o,
+    char *err, size_t errlen)
+{
+	unsigned long uid, gid;
+	char *s, *end;
+
+	if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER && o->via.u64 < 0xffffffffUL) {
+		cfg->user_uid = cfg->user_gid = o->via.u64;
+		cfg->has_user = 1;
+		return 0;
+	}
+	if (!codec_is_str(o) || (s = codec_strdup(o)) == NULL)
+		goto bad;
+	uid = strtoul(s, &end, 10);
+	gid = uid;
+	if (end != s && *end == ':')
+		gid = strtoul(end + 1, &end, 10);
+	if (end == s || *end != '\0' || uid >= 0xffffffffUL || gid >= 0xffffffffUL) {
+		free(s);
+		goto bad;
+	}
+	free(s);
+	cfg->user_uid = uid;
+	cfg->user_gid = gid;
+	cfg->has_user = 1;
+	return 0;
+bad:
+	snprintf(err, errlen, "'user' must be a uid or \"uid:gid\" (wardd does "
+	    "not look up names; wardctl --user resolves them)");
+	return -1;
+}
+
+static char *
+config_string(const msgpack_object *o, const char *key, char *err, size_t errlen)
+{
+	char *s;
+
+	if (o->via.str.size > CONFIG_MAX_STRING) {
+		snprintf(err, errlen, "'%s' is longer than %d bytes", key,
+		    CONFIG_MAX_STRING);
+		return NULL;
+	}
+	if ((s = codec_strdup(o)) == NULL)
+		snprintf(err, errlen, "'%s' must not contain NUL bytes", key);
+	return s;
+}
+
+/*
+ * Fill cfg from a create request's arguments (by config_spec position).
+ * Returns NULL, or the protocol error code with a message in err; cfg then
+ * holds what was parsed so far and the caller frees it.
+ */
+const char *
+config_parse_args(struct instance_config *cfg, const msgpack_object **a,
+    int admin, char *err, size_t errlen)
+{
+	const char *path = getenv("PATH");
+	struct stat st;
+	uint32_t i, n;
+
+	memset(cfg, 0, sizeof *cfg);
+	if (a[C_NAME] != NULL) {
+		if ((cfg->name = config_string(a[C_NAME], "name", err, errlen)) == NULL)
+			return WARD_E_INVALID_ARGUMENT;
+		if (config_name_valid(cfg->name, err, errlen) == -1)
+			return WARD_E_INVALID_ARGUMENT;
+	}
+	if (a[C_ARGV] == NULL || a[C_ARGV]->via.array.size == 0) {
+		snprintf(err, errlen, "'argv' must be a non-empty array of strings");
+		return WARD_E_INVALID_ARGUMENT;
+	}
+	n = a[C_ARGV]->via.array.size;
+	if (n > CONFIG_MAX_ARGV) {
+		snprintf(err, errlen, "'argv' has more than %d elements",
+		    CONFIG_MAX_ARGV);
+		return WARD_E_TOO_LARGE;
+	}
+	if ((cfg->argv = calloc(n + 1, sizeof *cfg->argv)) == NULL)
+		return WARD_E_INTERNAL;
+	for (i = 0; i < n; i++) {
+		const msgpack_object *o = &a[C_ARGV]->via.array.ptr[i];
+
+		if (!codec_is_str(o)) {
+			snprintf(err, errlen, "'argv' must be a non-empty array of strings");
+			return WARD_E_INVALID_ARGUMENT;
+		}
+		if ((cfg->argv[i] = config_string(o, "argv", err, errlen)) == NULL)
+			return WARD_E_INVALID_ARGUMENT;
+	}
+	if (cfg->argv[0][0] == '\0') {
+		snprintf(err, errlen, "argv[0] must not be empty");
+		return WARD_E_INVALID_ARGUMENT;
+	}
+	if (a[C_ENV] != NULL &&
+	    config_parse_env(cfg, a[C_ENV], &path, err, errlen) == -1)
+		return WARD_E_INVALID_ARGUMENT;
+	if (a[C_CWD] != NULL) {
+		if ((cfg->cwd = config_string(a[C_CWD], "cwd", err, errlen)) == NULL)
+			return WARD_E_INVALID_ARGUMENT;
+		if (stat(cfg->cwd, &st) == -1 || !S_ISDIR(st.st_mode)) {
+			snprintf(err, errlen, "'cwd' '%s' is not a directory",
+			    cfg->cwd);
+			return WARD_E_INVALID_ARGUMENT;
+		}
+	}
+	cfg->detect_hangup = a[C_DETECT_HANGUP] != NULL &&
+	    a[C_DETECT_HANGUP]->via.boolean;
+	cfg->hangup_timeout_ms = opts.hypervisor ? HANGUP_TIMEOUT_NESTED_MS :
+	    HANGUP_TIMEOUT_MS;
+	if (a[C_HANGUP_TIMEOUT] != NULL) {
+		uint64_t v = a[C_HANGUP_TIMEOUT]->via.u64;
+
+		if (v < 1 || v > CONFIG_MAX_HANGUP_MS) {
+			snprintf(err, errlen, "'hangup_timeout_ms' must be 1 to %u",
+			    CONFIG_MAX_HANGUP_MS);
+			return WARD_E_INVALID_ARGUMENT;
+		}
+		cfg->hangup_timeout_ms = v;
+	}
+	if (a[C_PROFILE] != NULL) {
+		if ((cfg->profile = config_string(a[C_PROFILE], "profile", err,
+		    errlen)) == NULL)
+			return WARD_E_INVALID_ARGUMENT;
+		if (strcmp(cfg->profile, "crosvm") != 0) {
+			snprintf(err, errlen, "unknown profile '%.64s' (known: crosvm)",
+			    cfg->profile);
+			return WARD_E_INVALID_ARGUMENT;
+		}
+	}
+	if (config_parse_exit_codes(cfg, a[C_EXIT_CODES], err, errlen) == -1)
+		return WARD_E_INVALID_ARGUMENT;
+	if (a[C_RSS_MAPPING] != NULL) {
+		cfg->rss_mapping = config_string(a[C_RSS_MAPPING], "rss_mapping",
+		    err, errlen);
+		if (cfg->rss_mapping == NULL)
+			return WARD_E_INVALID_ARGUMENT;
+		if (cfg->rss_mapping[0] == '\0' || strlen(cfg->rss_mapping) > 256) {
+			snprintf(err, errlen, "'rss_mapping' must be 1 to 256 bytes");
+			return WARD_E_INVALID_ARGUMENT;
+		}
+	}
+	if (a[C_USER] != NULL) {
+		if (!admin) {
+			snprintf(err, errlen, "only root or wardd's own user may "
+			    "set 'user'");
+			return WARD_E_PERMISSION;
+		}
+		if (config_parse_user(cfg, a[C_USER], err, errlen) == -1)
+			return WARD_E_INVALID_ARGUMENT;
+		if (!opts.is_root && cfg->user_uid != opts.uid) {
+			snprintf(err, errlen, "wardd is not running as root and "
+			    "cannot run instances as uid %u", (unsigned)cfg->user_uid);
+			return WARD_E_PERMISSION;
+		}
+	}
+	/* Last: the PATH search may use the instance's own PATH. */
+	if (config_find_exec(cfg->argv[0], path, &cfg->exec_path, err,
+	    errlen) == -1)
+		return WARD_E_INVALID_ARGUMENT;
+	return NULL;
+}
+
+static void
+config_free_vec(char **v)
+{
+	char **p;
+
+	if (v == NULL)
+		return;
+	for (p = v; *p != NULL; p++)
+		free(*p);
+	free(v);
+}
+
+void
+config_free(struct instance_config *cfg)
+{
+	free(cfg->name);
+	config_free_vec(cfg->argv);
+	free(cfg->exec_path);
+	config_free_vec(cfg->env);
+	free(cfg->cwd);
+	free(cfg->exit_codes);
+	free(cfg->profile);
+	free(cfg->rss_mapping);
+	memset(cfg, 0, sizeof *cfg);
+}

@@ -1,0 +1,172 @@
+/*
+ * event.c: notifications to subscribed connections. An event is packed once
+ * and copied into each interested subscriber's output buffer. Nobody is
+ * waited for: a subscriber whose buffer passes the cap gets a last
+ * "overflow" event and is dropped.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "ward.h"
+
+struct conn_list subscribers = TAILQ_HEAD_INITIALIZER(subscribers);
+unsigned event_metrics_subscribers;
+
+static const char *const event_names[] = {
+	[EVENT_CREATED] = WARD_EV_CREATED,
+	[EVENT_STARTED] = WARD_EV_STARTED,
+	[EVENT_PAYLOAD] = WARD_EV_PAYLOAD,
+	[EVENT_METRICS] = WARD_EV_METRICS,
+	[EVENT_DIED] = WARD_EV_DIED,
+	[EVENT_REMOVED] = WARD_EV_REMOVED,
+};
+
+int
+event_type_parse(const char *s)
+{
+	int t;
+
+	for (t = 0; t < EVENT_COUNT; t++) {
+		if (strcmp(s, event_names[t]) == 0)
+			return t;
+	}
+	return -1;
+}
+
+static void
+event_pack_head(msgpack_packer *pk, const char *type, size_t fields)
+{
+	msgpack_pack_array(pk, 3);
+	msgpack_pack_int(pk, WARD_MSG_NOTIFY);
+	codec_pack_str(pk, WARD_N_EVENT);
+	msgpack_pack_array(pk, 1);
+	msgpack_pack_map(pk, fields + 2);
+	codec_pack_kv_str(pk, "type", type);
+	codec_pack_kv_int(pk, "time_ms", now_wall_ms());
+}
+
+/* Pack the event for instance i into b: [2, "ward.event", [{...}]]. */
+static void
+event_pack(struct buf *b, enum event_type t, const struct instance *i)
+{
+	msgpack_packer pk;
+
+	msgpack_packer_init(&pk, b, codec_sbuffer_write);
+	switch (t) {
+	case EVENT_STARTED:
+		event_pack_head(&pk, event_names[t], 4);
+		codec_pack_kv_int(&pk, "pid", i->pid);
+		break;
+	case EVENT_PAYLOAD:
+		event_pack_head(&pk, event_names[t], 5);
+		codec_pack_kv_str(&pk, "payload_state",
+		    payload_state_name(i->payload));
+		codec_pack_kv_str(&pk, "status_text", i->status_text);
+		break;
+	case EVENT_METRICS:
+		event_pack_head(&pk, event_names[t], 4);
+		codec_pack_key(&pk, "metrics");
+		metrics_pack(&i->metrics, &pk);
+		break;
+	case EVENT_DIED:
+		event_pack_head(&pk, event_names[t], 4);
+		codec_pack_key(&pk, "exit");
+		exit_record_pack(i->exit, &pk, 1);
+		break;
+	default:
+		event_pack_head(&pk, event_names[t], 3);
+		break;
+	}
+	codec_pack_kv_uint(&pk, "id", i->id);
+	codec_pack_kv_str(&pk, "name", i->cfg.name);
+	codec_pack_kv_str(&pk, "state", instance_state_name(i->state));
+}
+
+static int
+event_wanted(const struct conn *c, enum event_type t, const struct instance *i)
+{
+	size_t k;
+
+	if (!(c->sub_types & (1U << t)) || !cmd_may_see(c, i))
+		return 0;
+	if (c->sub_ids == NULL)
+		return 1;
+	for (k = 0; k < c->sub_nids; k++) {
+		if (c->sub_ids[k] == i->id)
+			return 1;
+	}
+	return 0;
+}
+
+/* The subscriber fell a whole buffer behind: tell it, then let it go. */
+static void
+event_overflow(struct conn *c)
+{
+	struct buf b = { 0 };
+	msgpack_packer pk;
+
+	msgpack_packer_init(&pk, &b, codec_sbuffer_write);
+	event_pack_head(&pk, WARD_EV_OVERFLOW, 1);
+	codec_pack_kv_str(&pk, "message", "this subscriber did not read its "
+	    "events and fell more than the output cap behind; it is dropped");
+	event_unsubscribe(c);
+	conn_queue(c, b.data, b.len);
+	buf_free(&b);
+	conn_close_after_flush(c);
+}
+
+void
+event_emit(enum event_type t, const struct instance *i)
+{
+	struct conn *c, *next;
+	struct buf b = { 0 };
+
+	if (TAILQ_EMPTY(&subscribers))
+		return;
+	TAILQ_FOREACH_SAFE(c, &subscribers, sub_entry, next) {
+		if (!event_wanted(c, t, i))
+			continue;
+		if (b.data == NULL) {
+			event_pack(&b, t, i);
+			if (b.data == NULL)
+				return;	/* out of memory: the event is lost */
+		}
+		if (buf_used(&c->out) + b.len > CONN_OUT_CAP) {
+			event_overflow(c);
+			continue;
+		}
+		conn_queue(c, b.data, b.len);
+		conn_flush(c);
+	}
+	buf_free(&b);
+}
+
+/* Replace c's subscription; ids (owned from now on) NULL means all. */
+void
+event_subscribe(struct conn *c, uint32_t types, uint64_t *ids, size_t nids)
+{
+	event_unsubscribe(c);
+	c->subscribed = 1;
+	c->sub_types = types;
+	c->sub_ids = ids;
+	c->sub_nids = nids;
+	if (types & (1U << EVENT_METRICS))
+		event_metrics_subscribers++;
+	TAILQ_INSERT_TAIL(&subscribers, c, sub_entry);
+}
+
+void
+event_unsubscribe(struct conn *c)
+{
+	if (!c->subscribed)
+		return;
+	if (c->sub_types & (1U << EVENT_METRICS))
+		event_metrics_subscribers--;
+	TAILQ_REMOVE(&subscribers, c, sub_entry);
+	free(c->sub_ids);
+	c->sub_ids = NULL;
+	c->sub_nids = 0;
+	c->subscribed = 0;
+}

@@ -1,0 +1,795 @@
+/*
+ * instance.c: one supervised payload, from create to remove. Each instance
+ * owns its watchers (pidfd, failure pipe, notify pipe) and its two timers
+ * (boot hangup, stop escalation), and finds itself from them by
+ * container_of: there is no per-instance thread and no polling. The state
+ * moves only through instance_set_state; the payload state only forward,
+ * through instance_set_payload.
+ */
+#include "config.h"
+
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ward.h"
+
+#define container_of(p, type, member) \
+	((type *)((char *)(p) - offsetof(type, member)))
+
+struct instance_list instances = TAILQ_HEAD_INITIALIZER(instances);
+struct instance_running_list instances_running =
+    LIST_HEAD_INITIALIZER(instances_running);
+unsigned instances_running_count;
+struct instance_stats instance_stats;
+
+static struct table instances_by_id;
+static struct table instances_by_name;
+static uint64_t instance_next_id = 1;	/* never reused in wardd's life */
+
+static void	instance_pidfd_cb(struct ev_loop *, ev_io *, int);
+static void	instance_failure_cb(struct ev_loop *, ev_io *, int);
+static void	instance_notify_cb(struct ev_loop *, ev_io *, int);
+static void	instance_hangup_cb(struct ev_loop *, ev_timer *, int);
+static void	instance_stop_cb(struct ev_loop *, ev_timer *, int);
+
+static const char *const instance_state_names[] = {
+	[INSTANCE_NOT_STARTED] = "not_started",
+	[INSTANCE_RUNNING] = "running",
+	[INSTANCE_DEAD] = "dead",
+	[INSTANCE_FAILED] = "failed",
+};
+
+const char *
+instance_state_name(enum instance_state s)
+{
+	return instance_state_names[s];
+}
+
+void
+instance_init(void)
+{
+	table_init(&instances_by_id);
+	table_init(&instances_by_name);
+}
+
+struct instance *
+instance_find_id(uint64_t id)
+{
+	struct table_node *n = table_find(&instances_by_id, &id, sizeof id);
+
+	return n == NULL ? NULL : container_of(n, struct instance, by_id);
+}
+
+struct instance *
+instance_find_name(const char *name)
+{
+	struct table_node *n;
+
+	n = table_find(&instances_by_name, name, strlen(name));
+	return n == NULL ? NULL : container_of(n, struct instance, by_name);
+}
+
+/*
+ * The one place the state changes. Keeps the running list (what metrics
+ * samples) and the shutdown wait in step with it.
+ */
+static void
+instance_set_state(struct instance *i, enum instance_state s)
+{
+	enum instance_state old = i->state;
+
+	if (old == s)
+		return;
+	i->state = s;
+	if (s == INSTANCE_RUNNING) {
+		LIST_INSERT_HEAD(&instances_running, i, running_entry);
+		instances_running_count++;
+		metrics_instance_started();
+	} else if (old == INSTANCE_RUNNING) {
+		LIST_REMOVE(i, running_entry);
+		instances_running_count--;
+		metrics_instance_stopped();
+		loop_instance_gone();
+	}
+	log_debug("instance %" PRIu64 " %s: %s -> %s", i->id, i->cfg.name,
+	    instance_state_names[old], instance_state_names[s]);
+}
+
+/*
+ * Take ownership of cfg (emptied on success) and index the new instance.
+ * The owner is the requesting peer; an admin may ask for another user.
+ */
+struct instance *
+instance_new(struct instance_config *cfg, const struct conn *c, char *err,
+    size_t errlen)
+{
+	struct instance *i;
+
+	if ((i = calloc(1, sizeof *i)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	i->cfg = *cfg;
+	if (i->cfg.name == NULL &&
+	    (i->cfg.name = str_printf("%" PRIu64, instance_next_id)) == NULL) {
+		free(i);
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	if (c->admin && !opts.is_root && c->uid != opts.uid) {
+		/* Cannot happen: admins are root or wardd's uid. */
+		fatalx("admin peer %u on non-root wardd", (unsigned)c->uid);
+	}
+	if (!c->admin && !opts.is_root) {
+		snprintf(err, errlen, "wardd is not running as root and cannot "
+		    "run instances as uid %u", (unsigned)c->uid);
+		if (cfg->name == NULL)
+			free(i->cfg.name);
+		i->cfg.name = cfg->name;
+		free(i);
+		return NULL;
+	}
+	memset(cfg, 0, sizeof *cfg);
+	i->id = instance_next_id++;
+	i->owner_uid = c->uid;
+	i->owner_gid = c->gid;
+	i->requester_pid = c->pid;
+	/* Non-admins' instances run as them, with their groups. */
+	if (!c->admin && opts.is_root) {
+		i->run_as_owner = 1;
+		if (c->ngroups > 0 &&
+		    (i->groups = calloc(c->ngroups, sizeof *i->groups)) != NULL) {
+			memcpy(i->groups, c->groups, c->ngroups * sizeof *i->groups);
+			i->ngroups = c->ngroups;
+		}
+	}
+	i->created_at_ms = now_wall_ms();
+	i->pidfd = i->failure_fd = i->notify_fd = -1;
+	i->state = INSTANCE_NOT_STARTED;
+	i->payload = PAYLOAD_STARTING;
+	ev_init(&i->pidfd_w, instance_pidfd_cb);
+	ev_init(&i->failure_w, instance_failure_cb);
+	ev_init(&i->notify_w, instance_notify_cb);
+	ev_init(&i->hangup_t, instance_hangup_cb);
+	ev_init(&i->stop_t, instance_stop_cb);
+	table_insert(&instances_by_id, &i->by_id, &i->id, sizeof i->id);
+	table_insert(&instances_by_name, &i->by_name, i->cfg.name,
+	    strlen(i->cfg.name));
+	TAILQ_INSERT_TAIL(&instances, i, entry);
+	instance_stats.created++;
+	event_emit(EVENT_CREATED, i);
+	return i;
+}
+
+static void
+instance_close_fd(int *fd)
+{
+	if (*fd != -1) {
+		close(*fd);
+		*fd = -1;
+	}
+}
+
+/* Stop every watcher and timer and close what the running child left. */
+static void
+instance_release(struct instance *i)
+{
+	ev_io_stop(ward_loop, &i->pidfd_w);
+	ev_io_stop(ward_loop, &i->failure_w);
+	ev_io_stop(ward_loop, &i->notify_w);
+	ev_timer_stop(ward_loop, &i->hangup_t);
+	ev_timer_stop(ward_loop, &i->stop_t);
+	instance_close_fd(&i->pidfd);
+	instance_close_fd(&i->failure_fd);
+	instance_close_fd(&i->notify_fd);
+	free(i->failure);
+	i->failure = NULL;
+	free(i->notify_line);
+	i->notify_line = NULL;
+}
+
+/* Record how a run ended (the exit record) and finish it: DEAD or FAILED. */
+static void
+instance_finish(struct instance *i, struct exit_record *r, enum instance_state s)
+{
+	char line[512];
+
+	r->id = i->id;
+	r->owner_uid = i->owner_uid;
+	r->name = strdup(i->cfg.name);
+	r->started_at_ms = i->started_at_ms;
+	r->died_at_ms = now_wall_ms();
+	if (s == INSTANCE_DEAD)
+		r->uptime_ms = (ev_now(ward_loop) - i->started_mono) * 1000;
+	r->metrics = i->metrics;
+	r->refs = 1;		/* the instance's; history takes its own */
+	i->exit = r;
+	i->pid = 0;
+	instance_set_state(i, s);
+
+	/* One structured line per death, for people and log scrapers. */
+	if (r->exit_signal != 0)
+		snprintf(line, sizeof line, "exit_signal=%s", signal_name(r->exit_signal));
+	else if (r->exited)
+		snprintf(line, sizeof line, "exit_code=%d", r->exit_code);
+	else
+		snprintf(line, sizeof line, "exit=none");
+	log_info("instance died: id=%" PRIu64 " name=%s reason=%s %s core_dumped=%d "
+	    "uptime_ms=%" PRIu64 " cpu_user_ms=%" PRIu64 " cpu_system_ms=%" PRIu64
+	    " rss_max_kb=%" PRIu64 " owner_uid=%u%s%s", i->id, i->cfg.name,
+	    r->death_reason, line, r->core_dumped, r->uptime_ms,
+	    r->metrics.cpu_user_ms, r->metrics.cpu_system_ms,
+	    r->metrics.rss_max_kb, (unsigned)r->owner_uid,
+	    r->dump_dir ? " dump_dir=" : "", r->dump_dir ? r->dump_dir : "");
+	instance_stats.died++;
+	history_add(r);
+	event_emit(EVENT_DIED, i);
+}
+
+/*
+ * Spawn a not-yet-started instance. On a spawn failure the instance becomes
+ * FAILED (with an exit record saying why) and -1 is returned with err set.
+ */
+int
+instance_start(struct instance *i, char *err, size_t errlen)
+{
+	int fpipe[2] = { -1, -1 }, npipe[2] = { -1, -1 };
+	struct spawn_fds fds;
+	struct exit_record *r;
+	char **envp = NULL;
+	pid_t pid;
+
+	if (i->state != INSTANCE_NOT_STARTED) {
+		snprintf(err, errlen, "instance '%s' is %s; only a not_started "
+		    "instance can be started", i->cfg.name,
+		    instance_state_names[i->state]);
+		return -1;
+	}
+	i->runtime_dir = str_printf("%s/instances/%" PRIu64, opts.state_dir, i->id);
+	if (i->runtime_dir == NULL)
+		goto fail_errno;
+	if (mkdir_p(i->runtime_dir, 0700) == -1) {
+		snprintf(err, errlen, "cannot create runtime dir %s: %s",
+		    i->runtime_dir, strerror(errno));
+		goto fail;
+	}
+	if (i->run_as_owner || i->cfg.has_user) {
+		uid_t u = i->cfg.has_user ? i->cfg.user_uid : i->owner_uid;
+		gid_t g = i->cfg.has_user ? i->cfg.user_gid : i->owner_gid;
+
+		if (chown(i->runtime_dir, u, g) == -1)
+			log_warn("chown %s", i->runtime_dir);
+	}
+	/* Read ends non-blocking in wardd; write ends blocking for the child. */
+	if (pipe2(fpipe, O_CLOEXEC) == -1 || pipe2(npipe, O_CLOEXEC) == -1 ||
+	    fd_set_flags(fpipe[0], 1, 0) == -1 || fd_set_flags(npipe[0], 1, 0) == -1)
+		goto fail_errno;
+	if ((envp = spawn_environ(i)) == NULL)
+		goto fail_errno;
+	fds.failure_w = fpipe[1];
+	fds.notify_w = npipe[1];
+	pid = spawn_child(i, &fds, envp, err, errlen);
+	free(envp);	/* strings belong to cfg, environ and a static pool */
+	envp = NULL;
+	close(fpipe[1]);
+	close(npipe[1]);
+	fpipe[1] = npipe[1] = -1;
+	if (pid == -1)
+		goto fail;
+	if ((i->pidfd = spawn_pidfd_open(pid)) == -1) {
+		/* The child is unreaped, so pid is still ours: kill and reap. */
+		snprintf(err, errlen, "pidfd_open: %s", strerror(errno));
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		goto fail;
+	}
+	i->pid = pid;
+	i->failure_fd = fpipe[0];
+	i->notify_fd = npipe[0];
+	i->started_at_ms = now_wall_ms();
+	i->started_mono = ev_now(ward_loop);
+	ev_io_set(&i->pidfd_w, i->pidfd, EV_READ);
+	ev_io_start(ward_loop, &i->pidfd_w);
+	ev_io_set(&i->failure_w, i->failure_fd, EV_READ);
+	ev_io_start(ward_loop, &i->failure_w);
+	ev_io_set(&i->notify_w, i->notify_fd, EV_READ);
+	ev_io_start(ward_loop, &i->notify_w);
+	if (i->cfg.detect_hangup) {
+		ev_timer_set(&i->hangup_t, i->cfg.hangup_timeout_ms / 1000.0, 0.);
+		ev_timer_start(ward_loop, &i->hangup_t);
+	}
+	instance_stats.started++;
+	instance_set_state(i, INSTANCE_RUNNING);
+	event_emit(EVENT_STARTED, i);
+	return 0;
+
+fail_errno:
+	snprintf(err, errlen, "cannot start '%s': %s", i->cfg.name,
+	    strerror(errno));
+fail:
+	free(envp);
+	instance_close_fd(&fpipe[0]);
+	instance_close_fd(&fpipe[1]);
+	instance_close_fd(&npipe[0]);
+	instance_close_fd(&npipe[1]);
+	if (i->runtime_dir != NULL)
+		rmdir(i->runtime_dir);
+	instance_stats.spawn_failed++;
+	if ((r = calloc(1, sizeof *r)) != NULL) {
+		strcpy(r->death_reason, "SPAWN_FAILED");
+		r->failure_reason = strdup(err);
+		i->started_mono = ev_now(ward_loop);
+		instance_finish(i, r, INSTANCE_FAILED);
+	} else
+		instance_set_state(i, INSTANCE_FAILED);
+	return -1;
+}
+
+/*
+ * Signal the child, or with group its whole process group. kill(-pgid) is
+ * safe only because the leader is not yet reaped (we are its only reaper),
+ * so its pid, which is the group's id, cannot have been reused.
+ */
+int
+instance_signal(struct instance *i, int sig, int group)
+{
+	if (i->state != INSTANCE_RUNNING) {
+		errno = ESRCH;
+		return -1;
+	}
+	if (group && kill(-i->pid, sig) == 0)
+		return 0;
+	return spawn_pidfd_signal(i->pidfd, sig);
+}
+
+/* SIGTERM to the group now, SIGKILL when the stop timer fires. */
+int
+instance_stop(struct instance *i, unsigned timeout_ms)
+{
+	if (instance_signal(i, SIGTERM, 1) == -1)
+		return -1;
+	/* A stopped group would never see SIGTERM. */
+	if (i->suspended) {
+		instance_signal(i, SIGCONT, 1);
+		i->suspended = 0;
+	}
+	if (!ev_is_active(&i->stop_t)) {
+		ev_timer_set(&i->stop_t, timeout_ms / 1000.0, 0.);
+		ev_timer_start(ward_loop, &i->stop_t);
+	}
+	return 0;
+}
+
+static void
+instance_stop_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct instance *i = container_of(t, struct instance, stop_t);
+
+	log_notice("instance %" PRIu64 " %s did not stop in time: SIGKILL",
+	    i->id, i->cfg.name);
+	instance_signal(i, SIGKILL, 1);
+}
+
+/* Stop (or kill) every running instance: shutdown. */
+void
+instance_stop_all(int sig)
+{
+	struct instance *i;
+
+	LIST_FOREACH(i, &instances_running, running_entry) {
+		if (sig == SIGTERM)
+			instance_stop(i, STOP_TIMEOUT_MS);
+		else
+			instance_signal(i, sig, 1);
+	}
+}
+
+/* The one path for payload state: forward only, as the seed's. */
+int
+instance_set_payload(struct instance *i, enum payload_state s, char *err,
+    size_t errlen)
+{
+	if (payload_transition(i->payload, s, err, errlen) == -1)
+		return -1;
+	i->payload = s;
+	if (s >= PAYLOAD_STARTED)
+		ev_timer_stop(ward_loop, &i->hangup_t);
+	event_emit(EVENT_PAYLOAD, i);
+	return 0;
+}
+
+/*
+ * The boot deadline passed. As the seed: only if the payload never said it
+ * started and the child still runs; then it is a hangup and it is killed.
+ */
+static void
+instance_hangup_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct instance *i = container_of(t, struct instance, hangup_t);
+	char err[128];
+
+	if (i->state != INSTANCE_RUNNING || i->payload >= PAYLOAD_STARTED)
+		return;
+	log_notice("instance %" PRIu64 " %s did not start within %u ms: killing",
+	    i->id, i->cfg.name, i->cfg.hangup_timeout_ms);
+	instance_set_payload(i, PAYLOAD_HANGUP, err, sizeof err);
+	i->hangup_fired = 1;
+	instance_signal(i, SIGKILL, 1);
+}
+
+/*
+ * Read what is readable from the failure pipe. The first FAILURE_MAX bytes
+ * are kept; the rest is read and counted so a chatty payload cannot block.
+ * Returns at EAGAIN or EOF; never waits.
+ */
+static void
+instance_failure_drain(struct instance *i)
+{
+	char scratch[4096];
+	ssize_t n;
+
+	while (i->failure_fd != -1) {
+		if (i->failure_len < FAILURE_MAX) {
+			if (i->failure == NULL &&
+			    (i->failure = malloc(FAILURE_MAX)) == NULL)
+				return;
+			n = read(i->failure_fd, i->failure + i->failure_len,
+			    FAILURE_MAX - i->failure_len);
+			if (n > 0)
+				i->failure_len += n;
+		} else {
+			n = read(i->failure_fd, scratch, sizeof scratch);
+			if (n > 0)
+				i->failure_discarded += n;
+		}
+		if (n == 0 || (n == -1 && errno != EINTR)) {
+			if (n == 0 || errno != EAGAIN) {
+				/* EOF: every writer closed it. */
+				ev_io_stop(ward_loop, &i->failure_w);
+				instance_close_fd(&i->failure_fd);
+			}
+			return;
+		}
+	}
+}
+
+static void
+instance_failure_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	instance_failure_drain(container_of(w, struct instance, failure_w));
+}
+
+static void
+instance_notify_line(struct instance *i, const char *line, size_t len)
+{
+	enum payload_state s;
+	const char *text;
+	size_t tlen;
+	char err[128];
+
+	switch (notify_parse(line, len, &s, &text, &tlen)) {
+	case NOTIFY_READY:
+	case NOTIFY_STATE:
+		/* A repeated READY=1 is not news; nobody to tell it to. */
+		if (s > i->payload)
+			instance_set_payload(i, s, err, sizeof err);
+		break;
+	case NOTIFY_STATUS:
+		if (tlen > STATUS_MAX)
+			tlen = STATUS_MAX;
+		memcpy(i->status_text, text, tlen);
+		i->status_text[tlen] = '\0';
+		event_emit(EVENT_PAYLOAD, i);
+		break;
+	case NOTIFY_INVALID:
+		i->notify_dropped++;
+		break;
+	}
+}
+
+/* Split fd 4 into lines; lines over NOTIFY_LINE_MAX are dropped and counted. */
+static void
+instance_notify_drain(struct instance *i)
+{
+	char chunk[4096], *p, *nl;
+	ssize_t n;
+	size_t left, take;
+
+	while (i->notify_fd != -1) {
+		n = read(i->notify_fd, chunk, sizeof chunk);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n == 0 || errno != EAGAIN) {
+				ev_io_stop(ward_loop, &i->notify_w);
+				instance_close_fd(&i->notify_fd);
+			}
+			return;
+		}
+		for (p = chunk, left = n; left > 0; ) {
+			nl = memchr(p, '\n', left);
+			take = nl != NULL ? (size_t)(nl - p) : left;
+			if (!i->notify_skipping &&
+			    i->notify_len + take > NOTIFY_LINE_MAX) {
+				i->notify_skipping = 1;
+				i->notify_dropped++;
+			}
+			if (!i->notify_skipping) {
+				if (i->notify_line == NULL &&
+				    (i->notify_line = malloc(NOTIFY_LINE_MAX)) == NULL)
+					return;
+				memcpy(i->notify_line + i->notify_len, p, take);
+				i->notify_len += take;
+			}
+			if (nl == NULL)
+				break;
+			if (!i->notify_skipping)
+				instance_notify_line(i, i->notify_line, i->notify_len);
+			i->notify_len = 0;
+			i->notify_skipping = 0;
+			p = nl + 1;
+			left -= take + 1;
+		}
+	}
+}
+
+static void
+instance_notify_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	instance_notify_drain(container_of(w, struct instance, notify_w));
+}
+
+/*
+ * The seed's handle_ramdump: non-empty core* and ramdump* files the payload
+ * left in its runtime dir move to STATE_DIR/dumps/NAME-ID/.
+ */
+static char *
+instance_collect_dumps(struct instance *i)
+{
+	struct dirent *de;
+	struct stat st;
+	char *dir = NULL, *from, *to;
+	DIR *d;
+	int dfd;
+
+	if (i->runtime_dir == NULL || (d = opendir(i->runtime_dir)) == NULL)
+		return NULL;
+	dfd = dirfd(d);
+	while ((de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, "core", 4) != 0 &&
+		    strncmp(de->d_name, "ramdump", 7) != 0)
+			continue;
+		if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
+		    !S_ISREG(st.st_mode) || st.st_size == 0)
+			continue;
+		if (dir == NULL) {
+			dir = str_printf("%s/dumps/%s-%" PRIu64, opts.state_dir,
+			    i->cfg.name, i->id);
+			if (dir == NULL || mkdir_p(dir, 0700) == -1) {
+				log_warn("cannot create dump dir %s", dir ? dir : "");
+				free(dir);
+				closedir(d);
+				return NULL;
+			}
+		}
+		from = str_printf("%s/%s", i->runtime_dir, de->d_name);
+		to = str_printf("%s/%s", dir, de->d_name);
+		if (from != NULL && to != NULL && rename(from, to) == -1)
+			log_warn("cannot move %s to %s", from, to);
+		free(from);
+		free(to);
+	}
+	closedir(d);
+	return dir;
+}
+
+/*
+ * The child is gone (the pidfd said so). Reap it, drain what its pipes hold
+ * right now (never waiting for EOF: a grandchild may hold them open), and
+ * classify the death.
+ */
+static void
+instance_pidfd_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct instance *i = container_of(w, struct instance, pidfd_w);
+	char name[REASON_MAX + 1];
+	struct exit_record *r;
+	siginfo_t si;
+	int rc;
+
+	/* The zombie still holds its final CPU times: take them first. */
+	metrics_sample(i, 0);
+	memset(&si, 0, sizeof si);
+	do
+		rc = waitid(P_PIDFD, i->pidfd, &si, WEXITED | WNOHANG);
+	while (rc == -1 && errno == EINTR);
+	if (rc == 0 && si.si_pid == 0)
+		return;		/* not yet: spurious wakeup */
+	if ((r = calloc(1, sizeof *r)) == NULL) {
+		log_warnx("out of memory recording the death of %" PRIu64, i->id);
+		return;	/* level-triggered: retried on the next loop turn */
+	}
+	if (rc == -1) {
+		log_warn("waitid on instance %" PRIu64, i->id);
+	} else if (si.si_code == CLD_EXITED) {
+		r->exited = 1;
+		r->exit_code = si.si_status;
+	} else {
+		r->exit_signal = si.si_status;
+		r->core_dumped = si.si_code == CLD_DUMPED;
+	}
+	instance_failure_drain(i);
+	instance_notify_drain(i);
+	reason_split_failure(i->failure ? i->failure : "", i->failure_len, name,
+	    &r->failure_info, &r->failure_reason);
+	r->failure_discarded = i->failure_discarded;
+	snprintf(r->death_reason, sizeof r->death_reason, "%s",
+	    reason_classify(name, i->hangup_fired, rc == -1, r->exited,
+	    r->exit_code, i->cfg.exit_codes, i->cfg.nexit_codes));
+	instance_release(i);
+	i->suspended = 0;
+	r->dump_dir = instance_collect_dumps(i);
+	if (i->runtime_dir != NULL && rm_tree(i->runtime_dir) == -1 &&
+	    errno != ENOENT)
+		log_warn("cannot remove %s", i->runtime_dir);
+	instance_finish(i, r, INSTANCE_DEAD);
+}
+
+/* Forget an instance that is not running. i is freed. */
+void
+instance_remove(struct instance *i)
+{
+	if (i->state == INSTANCE_RUNNING)
+		fatalx("removing running instance %" PRIu64, i->id);
+	event_emit(EVENT_REMOVED, i);
+	instance_stats.removed++;
+	table_remove(&instances_by_id, &i->by_id);
+	table_remove(&instances_by_name, &i->by_name);
+	TAILQ_REMOVE(&instances, i, entry);
+	instance_release(i);
+	exit_record_unref(i->exit);
+	free(i->runtime_dir);
+	free(i->groups);
+	config_free(&i->cfg);
+	free(i);
+}
+
+/* At exit: running children are left alone (they may outlive wardd). */
+void
+instance_free_all(void)
+{
+	struct instance *i;
+
+	while ((i = TAILQ_FIRST(&instances)) != NULL) {
+		if (i->state == INSTANCE_RUNNING)
+			instance_set_state(i, INSTANCE_DEAD);
+		instance_remove(i);
+	}
+	table_free(&instances_by_id);
+	table_free(&instances_by_name);
+}
+
+static void
+instance_pack_argv(msgpack_packer *pk, char **argv)
+{
+	size_t n;
+
+	for (n = 0; argv[n] != NULL; n++)
+		;
+	codec_pack_key(pk, "argv");
+	msgpack_pack_array(pk, n);
+	for (n = 0; argv[n] != NULL; n++)
+		codec_pack_str(pk, argv[n]);
+}
+
+/* The status map of proto/PROTOCOL.md. */
+void
+instance_pack(const struct instance *i, msgpack_packer *pk)
+{
+	const struct exit_record *r = i->exit;
+	int nfields = 18;
+
+	if (r != NULL)
+		nfields += 10;
+	msgpack_pack_map(pk, nfields);
+	codec_pack_kv_uint(pk, "id", i->id);
+	codec_pack_kv_str(pk, "name", i->cfg.name);
+	codec_pack_kv_str(pk, "state", instance_state_names[i->state]);
+	codec_pack_kv_str(pk, "payload_state", payload_state_name(i->payload));
+	codec_pack_kv_str(pk, "status_text", i->status_text);
+	codec_pack_key(pk, "pid");
+	if (i->state == INSTANCE_RUNNING)
+		msgpack_pack_int64(pk, i->pid);
+	else
+		msgpack_pack_nil(pk);
+	instance_pack_argv(pk, i->cfg.argv);
+	codec_pack_kv_uint(pk, "owner_uid", i->owner_uid);
+	codec_pack_kv_int(pk, "requester_pid", i->requester_pid);
+	codec_pack_kv_int(pk, "created_at_ms", i->created_at_ms);
+	codec_pack_key(pk, "started_at_ms");
+	if (i->started_at_ms != 0)
+		msgpack_pack_int64(pk, i->started_at_ms);
+	else
+		msgpack_pack_nil(pk);
+	codec_pack_key(pk, "uptime_ms");
+	if (i->state == INSTANCE_RUNNING)
+		msgpack_pack_uint64(pk,
+		    (ev_now(ward_loop) - i->started_mono) * 1000);
+	else if (r != NULL)
+		msgpack_pack_uint64(pk, r->uptime_ms);
+	else
+		msgpack_pack_nil(pk);
+	codec_pack_kv_bool(pk, "suspended", i->suspended);
+	codec_pack_kv_bool(pk, "detect_hangup", i->cfg.detect_hangup);
+	codec_pack_kv_uint(pk, "hangup_timeout_ms", i->cfg.hangup_timeout_ms);
+	codec_pack_kv_uint(pk, "notify_dropped", i->notify_dropped);
+	codec_pack_kv_str(pk, "runtime_dir",
+	    i->state == INSTANCE_RUNNING ? i->runtime_dir : NULL);
+	codec_pack_key(pk, "metrics");
+	metrics_pack(&i->metrics, pk);
+	if (r != NULL)
+		exit_record_pack(r, pk, 0);
+}
+
+/*
+ * The exit record's fields. With whole, a complete map (history, events);
+ * without, 10 key/value pairs to append to a status map.
+ */
+void
+exit_record_pack(const struct exit_record *r, msgpack_packer *pk, int whole)
+{
+	if (whole) {
+		msgpack_pack_map(pk, 10 + 7);
+		codec_pack_kv_uint(pk, "id", r->id);
+		codec_pack_kv_str(pk, "name", r->name);
+		codec_pack_kv_uint(pk, "owner_uid", r->owner_uid);
+		codec_pack_kv_int(pk, "started_at_ms", r->started_at_ms);
+		codec_pack_kv_uint(pk, "uptime_ms", r->uptime_ms);
+		codec_pack_key(pk, "metrics");
+		metrics_pack(&r->metrics, pk);
+		codec_pack_kv_str(pk, "state", r->death_reason[0] != '\0' &&
+		    strcmp(r->death_reason, "SPAWN_FAILED") == 0 ? "failed" : "dead");
+	}
+	codec_pack_kv_str(pk, "death_reason", r->death_reason);
+	codec_pack_key(pk, "exit_code");
+	if (r->exited)
+		msgpack_pack_int(pk, r->exit_code);
+	else
+		msgpack_pack_nil(pk);
+	codec_pack_key(pk, "exit_signal");
+	if (r->exit_signal != 0)
+		msgpack_pack_int(pk, r->exit_signal);
+	else
+		msgpack_pack_nil(pk);
+	codec_pack_kv_str(pk, "signal_name",
+	    r->exit_signal ? signal_name(r->exit_signal) : NULL);
+	codec_pack_kv_bool(pk, "core_dumped", r->core_dumped);
+	codec_pack_kv_str(pk, "failure_reason", r->failure_reason);
+	codec_pack_kv_str(pk, "failure_info", r->failure_info);
+	codec_pack_kv_uint(pk, "failure_discarded", r->failure_discarded);
+	codec_pack_kv_str(pk, "dump_dir", r->dump_dir);
+	codec_pack_kv_int(pk, "died_at_ms", r->died_at_ms);
+}
+
+/* Records are shared by their instance and history; the last one frees. */
+void
+exit_record_unref(struct exit_record *r)
+{
+	if (r == NULL || --r->refs > 0)
+		return;
+	free(r->name);
+	free(r->failure_reason);
+	free(r->failure_info);
+	free(r->dump_dir);
+	free(r);
+}

@@ -1,0 +1,90 @@
+/*
+ * loop.c: wardd's one event loop, its signals and its shutdown. The loop is
+ * ev_loop_new(EVBACKEND_EPOLL), never the default loop: libev's default loop
+ * installs a SIGCHLD handler that reaps with waitpid(-1) and would steal the
+ * exit statuses that instance.c collects through each child's pidfd.
+ */
+#include "config.h"
+
+#include <signal.h>
+#include <stdlib.h>
+
+#include "ward.h"
+
+struct ev_loop *ward_loop;
+
+static ev_signal loop_sigterm, loop_sigint, loop_sighup;
+static int loop_stopping;
+
+static void
+loop_signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	switch (w->signum) {
+	case SIGTERM:
+	case SIGINT:
+		log_notice("got %s: stopping %u running instance%s",
+		    signal_name(w->signum), instances_running_count,
+		    instances_running_count == 1 ? "" : "s");
+		loop_shutdown(1);
+		break;
+	case SIGHUP:
+		log_notice("got SIGHUP: nothing to reload yet");
+		break;
+	}
+}
+
+void
+loop_init(void)
+{
+	struct sigaction sa = { .sa_handler = SIG_IGN };
+
+	/* Writes to a vanished client must not kill wardd; children reset it. */
+	sigaction(SIGPIPE, &sa, NULL);
+	ward_loop = ev_loop_new(EVBACKEND_EPOLL | EVFLAG_NOENV);
+	if (ward_loop == NULL)
+		fatalx("cannot create the epoll event loop");
+	ev_signal_init(&loop_sigterm, loop_signal_cb, SIGTERM);
+	ev_signal_init(&loop_sigint, loop_signal_cb, SIGINT);
+	ev_signal_init(&loop_sighup, loop_signal_cb, SIGHUP);
+	ev_signal_start(ward_loop, &loop_sigterm);
+	ev_signal_start(ward_loop, &loop_sigint);
+	ev_signal_start(ward_loop, &loop_sighup);
+}
+
+void
+loop_run(void)
+{
+	ev_run(ward_loop, 0);
+}
+
+int
+loop_shutting_down(void)
+{
+	return loop_stopping;
+}
+
+/*
+ * Stop accepting and leave the loop: at once, or (kill_instances) once every
+ * running instance has been stopped as instance.stop does and reported.
+ */
+void
+loop_shutdown(int kill_instances)
+{
+	if (loop_stopping && !kill_instances)
+		return;
+	loop_stopping = 1;
+	server_close();
+	if (!kill_instances || instances_running_count == 0) {
+		ev_break(ward_loop, EVBREAK_ALL);
+		return;
+	}
+	instance_stop_all(SIGTERM);
+}
+
+/* An instance left RUNNING: the last one ends a shutdown that waits. */
+void
+loop_instance_gone(void)
+{
+	if (loop_stopping && instances_running_count == 0)
+		ev_break(ward_loop, EVBREAK_ALL);
+}

@@ -1,0 +1,230 @@
+/*
+ * server.c: the listening socket. Created carefully (connect first: refuse
+ * to steal a live wardd's socket, replace a stale one), accepted with peer
+ * credentials, and protected by connection caps and a spare fd so that
+ * accept at EMFILE drops the newcomer instead of spinning.
+ */
+#include "config.h"
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ward.h"
+
+static ev_io server_w;
+static ev_timer server_retry_t;		/* paused at EMFILE: try again later */
+static int server_fd = -1;
+static int server_spare = -1;		/* closed to accept-and-drop at EMFILE */
+static char *server_path;
+static int server_unlink_at_exit;
+
+static void	server_accept_cb(struct ev_loop *, ev_io *, int);
+static void	server_retry_cb(struct ev_loop *, ev_timer *, int);
+
+static int
+server_addr(const char *path, struct sockaddr_un *sun)
+{
+	memset(sun, 0, sizeof *sun);
+	sun->sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof sun->sun_path) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	strcpy(sun->sun_path, path);
+	return 0;
+}
+
+/* Listen on path; fatal when it cannot (start-up only). */
+int
+server_open(const char *path)
+{
+	struct sockaddr_un sun;
+	char *dir;
+	mode_t old;
+	int fd;
+
+	if (server_addr(path, &sun) == -1)
+		fatal("socket path %s", path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd == -1)
+		fatal("socket");
+	if (connect(fd, (struct sockaddr *)&sun, sizeof sun) == 0)
+		fatalx("another wardd is already listening on %s; stop it first "
+		    "or pass --socket", path);
+	close(fd);
+	if (unlink(path) == 0)
+		log_info("removed stale socket %s", path);
+	dir = xstrdup(path);
+	if (mkdir_p(dirname(dir), 0755) == -1)
+		fatal("cannot create %s", dir);
+	free(dir);
+
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd == -1)
+		fatal("socket");
+	/* Anyone may connect; what each peer may do is decided per uid. */
+	old = umask(0111);
+	if (bind(fd, (struct sockaddr *)&sun, sizeof sun) == -1)
+		fatal("bind %s", path);
+	umask(old);
+	if (chmod(path, 0666) == -1)
+		fatal("chmod %s", path);
+	if (listen(fd, 128) == -1)
+		fatal("listen");
+	server_path = xstrdup(path);
+	server_unlink_at_exit = 1;
+	return server_listen_fd(fd);
+}
+
+/* Start accepting on an already listening socket (ours, or systemd's). */
+int
+server_listen_fd(int fd)
+{
+	if (fd_set_flags(fd, 1, 1) == -1)
+		fatal("fcntl");
+	server_fd = fd;
+	server_spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	ev_io_init(&server_w, server_accept_cb, fd, EV_READ);
+	ev_timer_init(&server_retry_t, server_retry_cb, 1., 0.);
+	ev_io_start(ward_loop, &server_w);
+	return 0;
+}
+
+void
+server_close(void)
+{
+	if (server_fd == -1)
+		return;
+	ev_io_stop(ward_loop, &server_w);
+	ev_timer_stop(ward_loop, &server_retry_t);
+	close(server_fd);
+	server_fd = -1;
+	if (server_unlink_at_exit && server_path != NULL)
+		unlink(server_path);
+	if (server_spare != -1)
+		close(server_spare);
+	server_spare = -1;
+	free(server_path);
+	server_path = NULL;
+}
+
+/* A conn went away: there is room again (and the spare fd can come back). */
+void
+server_conn_closed(void)
+{
+	if (server_fd == -1)
+		return;
+	if (server_spare == -1)
+		server_spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (!ev_is_active(&server_w)) {
+		ev_timer_stop(ward_loop, &server_retry_t);
+		ev_io_start(ward_loop, &server_w);
+	}
+}
+
+static void
+server_retry_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	server_conn_closed();
+}
+
+/* Refuse a peer politely: one ward.error notification, then close. */
+static void
+server_refuse(int fd, const char *message)
+{
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_array(&pk, 3);
+	msgpack_pack_int(&pk, WARD_MSG_NOTIFY);
+	codec_pack_str(&pk, WARD_N_ERROR);
+	msgpack_pack_array(&pk, 1);
+	msgpack_pack_map(&pk, 2);
+	codec_pack_kv_str(&pk, "code", WARD_E_BUSY);
+	codec_pack_kv_str(&pk, "message", message);
+	(void)!send(fd, sb.data, sb.size, MSG_NOSIGNAL | MSG_DONTWAIT);
+	msgpack_sbuffer_destroy(&sb);
+	close(fd);
+}
+
+static gid_t *
+server_peer_groups(int fd, int *ngroups)
+{
+	socklen_t len = 64 * sizeof(gid_t);
+	gid_t *g;
+
+	*ngroups = 0;
+	for (;;) {
+		if ((g = malloc(len)) == NULL)
+			return NULL;
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, g, &len) == 0) {
+			*ngroups = len / sizeof(gid_t);
+			return g;
+		}
+		free(g);
+		if (errno != ERANGE)
+			return NULL;
+	}
+}
+
+static void
+server_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct ucred cred;
+	socklen_t len;
+	gid_t *groups;
+	int fd, n, ngroups;
+
+	for (n = 0; n < 64; n++) {
+		fd = accept4(server_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd == -1) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if ((errno == EMFILE || errno == ENFILE) &&
+			    server_spare != -1) {
+				/* Free one fd to accept and drop the peer. */
+				log_warnx("out of file descriptors: dropping a client");
+				close(server_spare);
+				server_spare = -1;
+				if ((fd = accept4(server_fd, NULL, NULL,
+				    SOCK_CLOEXEC)) != -1)
+					close(fd);
+				server_spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
+				continue;
+			}
+			if (errno == EMFILE || errno == ENFILE) {
+				/* No spare: pause rather than spin on a full table. */
+				log_warnx("out of file descriptors: pausing accept");
+				ev_io_stop(loop, &server_w);
+				ev_timer_start(loop, &server_retry_t);
+			}
+			return;
+		}
+		len = sizeof cred;
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1) {
+			log_warn("SO_PEERCRED");
+			close(fd);
+			continue;
+		}
+		if (conn_count >= CONN_MAX) {
+			server_refuse(fd, "wardd has too many clients; try again later");
+			continue;
+		}
+		if (conn_count_uid(cred.uid) >= CONN_MAX_PER_UID) {
+			server_refuse(fd, "too many connections from this user");
+			continue;
+		}
+		groups = server_peer_groups(fd, &ngroups);
+		conn_new(fd, cred.uid, cred.gid, cred.pid, groups, ngroups);
+	}
+}

@@ -1,0 +1,210 @@
+/*
+ * util.c: small helpers every module uses: byte buffers, allocation, clocks,
+ * fd flags and directory trees.
+ */
+#include "config.h"
+
+#include <sys/stat.h>
+#include <sys/time.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ward.h"
+
+/* Append n bytes; -1 with ENOMEM leaves the buffer as it was. */
+int
+buf_append(struct buf *b, const void *p, size_t n)
+{
+	if (b->off > 0 && b->off == b->len)
+		b->off = b->len = 0;
+	if (b->len + n > b->cap) {
+		/* Reclaim consumed space before growing. */
+		if (b->off > 0) {
+			memmove(b->data, b->data + b->off, b->len - b->off);
+			b->len -= b->off;
+			b->off = 0;
+		}
+		if (b->len + n > b->cap) {
+			size_t cap = b->cap ? b->cap : 4096;
+			char *d;
+
+			while (cap < b->len + n)
+				cap *= 2;
+			if ((d = realloc(b->data, cap)) == NULL)
+				return -1;
+			b->data = d;
+			b->cap = cap;
+		}
+	}
+	memcpy(b->data + b->len, p, n);
+	b->len += n;
+	return 0;
+}
+
+void
+buf_consume(struct buf *b, size_t n)
+{
+	b->off += n;
+	if (b->off >= b->len) {
+		b->off = b->len = 0;
+		/* Give back large buffers once drained. */
+		if (b->cap > 65536) {
+			free(b->data);
+			b->data = NULL;
+			b->cap = 0;
+		}
+	}
+}
+
+size_t
+buf_used(const struct buf *b)
+{
+	return b->len - b->off;
+}
+
+void
+buf_free(struct buf *b)
+{
+	free(b->data);
+	memset(b, 0, sizeof *b);
+}
+
+/* Used at start-up only, where running out of memory is fatal. */
+char *
+xstrdup(const char *s)
+{
+	char *p;
+
+	if ((p = strdup(s)) == NULL)
+		fatal("strdup");
+	return p;
+}
+
+void *
+xcalloc(size_t n, size_t size)
+{
+	void *p;
+
+	if ((p = calloc(n, size)) == NULL)
+		fatal("calloc");
+	return p;
+}
+
+/* A formatted string on the heap, or NULL when memory is out. */
+char *
+str_printf(const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+	int n;
+
+	va_start(ap, fmt);
+	n = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	return n < 0 ? NULL : s;
+}
+
+/* Wall-clock milliseconds, for timestamps shown to people (never for timers). */
+int64_t
+now_wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int
+fd_set_flags(int fd, int nonblock, int cloexec)
+{
+	int fl;
+
+	if (nonblock) {
+		if ((fl = fcntl(fd, F_GETFL)) == -1 ||
+		    fcntl(fd, F_SETFL, fl | O_NONBLOCK) == -1)
+			return -1;
+	}
+	if (cloexec) {
+		if ((fl = fcntl(fd, F_GETFD)) == -1 ||
+		    fcntl(fd, F_SETFD, fl | FD_CLOEXEC) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/* mkdir -p; existing directories are fine. */
+int
+mkdir_p(const char *path, mode_t mode)
+{
+	char tmp[PATH_MAX], *p;
+
+	if (strlen(path) >= sizeof tmp) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	strcpy(tmp, path);
+	for (p = tmp + 1; *p != '\0'; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, mode) == -1 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	if (mkdir(tmp, mode) == -1 && errno != EEXIST)
+		return -1;
+	return 0;
+}
+
+/*
+ * Remove a directory tree that a payload may have filled. Never follows
+ * symlinks (unlinkat removes the link itself) and stops at a fixed depth so
+ * a hostile tree cannot exhaust fds or the stack.
+ */
+static int
+rm_tree_at(int dirfd, const char *name, int depth)
+{
+	struct dirent *de;
+	DIR *d;
+	int fd, rc = 0;
+
+	if (depth > 32) {
+		errno = ELOOP;
+		return -1;
+	}
+	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd == -1)
+		return -1;
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return -1;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (unlinkat(fd, de->d_name, 0) == 0)
+			continue;
+		if ((errno == EISDIR || errno == EPERM) &&
+		    rm_tree_at(fd, de->d_name, depth + 1) == 0)
+			continue;
+		rc = -1;
+	}
+	closedir(d);
+	if (unlinkat(dirfd, name, AT_REMOVEDIR) == -1)
+		rc = -1;
+	return rc;
+}
+
+int
+rm_tree(const char *path)
+{
+	return rm_tree_at(AT_FDCWD, path, 0);
+}

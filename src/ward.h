@@ -1,0 +1,517 @@
+/*
+ * ward.h: wardd's structures and the functions each module offers the others.
+ * One section per file in src/, in the order a request travels: loop, server,
+ * conn, codec, cmd, instance, spawn, metrics, event, log.
+ */
+#ifndef WARD_H
+#define WARD_H
+
+#include <sys/types.h>
+#include <sys/queue.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <ev.h>
+#include <msgpack.h>
+
+#include "ward-proto.h"
+
+#ifndef TAILQ_FOREACH_SAFE
+#define TAILQ_FOREACH_SAFE(var, head, field, tvar)			\
+	for ((var) = TAILQ_FIRST(head);					\
+	    (var) != NULL && ((tvar) = TAILQ_NEXT(var, field), 1);	\
+	    (var) = (tvar))
+#endif
+
+#define printflike(a, b) __attribute__((format(printf, a, b)))
+
+/* ---- util.c: allocation that fails loudly only at start-up, and buffers. */
+
+/* A growable byte buffer; data[off..len) is what is still unread. */
+struct buf {
+	char	*data;
+	size_t	 off;
+	size_t	 len;
+	size_t	 cap;
+};
+
+int	 buf_append(struct buf *, const void *, size_t);
+void	 buf_consume(struct buf *, size_t);
+void	 buf_free(struct buf *);
+size_t	 buf_used(const struct buf *);
+char	*xstrdup(const char *);
+void	*xcalloc(size_t, size_t);
+int64_t	 now_wall_ms(void);
+int	 fd_set_flags(int, int nonblock, int cloexec);
+char	*str_printf(const char *, ...) printflike(1, 2);
+int	 mkdir_p(const char *, mode_t);
+int	 rm_tree(const char *);
+
+/* ---- table.c: an intrusive hash table for O(1) lookup by id and by name. */
+
+struct table_node {
+	struct table_node	*next;
+	uint64_t		 hash;
+	const void		*key;
+	size_t			 keylen;
+};
+
+struct table {
+	struct table_node	**buckets;
+	size_t			  nbuckets;
+	size_t			  count;
+};
+
+void	 table_init(struct table *);
+void	 table_free(struct table *);
+int	 table_insert(struct table *, struct table_node *, const void *, size_t);
+void	 table_remove(struct table *, struct table_node *);
+struct table_node *table_find(const struct table *, const void *, size_t);
+
+/* ---- log.c ---- */
+
+/* Levels are syslog's numbers, so they print as sd-daemon "<N>" prefixes. */
+enum {
+	LOG_LVL_ERR = 3,
+	LOG_LVL_WARNING = 4,
+	LOG_LVL_NOTICE = 5,
+	LOG_LVL_INFO = 6,
+	LOG_LVL_DEBUG = 7
+};
+
+void	 log_init(int);
+int	 log_level_parse(const char *);
+void	 log_set_level(int);
+void	 log_warn(const char *, ...) printflike(1, 2);
+void	 log_warnx(const char *, ...) printflike(1, 2);
+void	 log_notice(const char *, ...) printflike(1, 2);
+void	 log_info(const char *, ...) printflike(1, 2);
+void	 log_debug(const char *, ...) printflike(1, 2);
+void	 fatal(const char *, ...) printflike(1, 2) __attribute__((noreturn));
+void	 fatalx(const char *, ...) printflike(1, 2) __attribute__((noreturn));
+
+/* ---- wardd.c / loop.c: the daemon's options and its one loop. */
+
+struct wardd_opts {
+	char		*socket_path;
+	char		*state_dir;
+	unsigned	 metrics_interval_ms;
+	int		 log_level;
+	uid_t		 uid;		/* wardd's own uid: an admin */
+	int		 is_root;
+	int		 hypervisor;	/* /proc/cpuinfo has the hypervisor flag */
+};
+
+extern struct wardd_opts opts;
+extern struct ev_loop *ward_loop;
+
+void	 loop_init(void);
+void	 loop_run(void);
+void	 loop_shutdown(int kill_instances);
+int	 loop_shutting_down(void);
+void	 loop_instance_gone(void);
+
+/* ---- server.c: the listening socket. */
+
+int	 server_open(const char *);
+int	 server_listen_fd(int);
+void	 server_close(void);
+void	 server_conn_closed(void);
+
+/* ---- conn.c: one client connection. */
+
+#define CONN_OUT_CAP		(1024 * 1024)	/* output buffered per client */
+#define CONN_MAX		1024
+#define CONN_MAX_PER_UID	128
+
+struct conn {
+	int		 fd;
+	ev_io		 rw;		/* readable: requests */
+	ev_io		 ww;		/* writable: only while output is queued */
+	ev_timer	 linger;	/* closing: give up on a peer that won't read */
+
+	uid_t		 uid;		/* SO_PEERCRED at accept */
+	gid_t		 gid;
+	pid_t		 pid;
+	gid_t		*groups;	/* SO_PEERGROUPS, for instances run as the peer */
+	int		 ngroups;
+	int		 admin;		/* root or wardd's own uid */
+
+	struct buf	 in;
+	struct buf	 out;
+
+	int		 closing;	/* flush what is queued, then close */
+	int		 broken;	/* write failed or out of memory: drop */
+	int		 subscribed;	/* receives ward.event notifications */
+	uint32_t	 sub_types;	/* bit per enum event_type */
+	uint64_t	*sub_ids;	/* NULL: every instance it may see */
+	size_t		 sub_nids;
+
+	TAILQ_ENTRY(conn) entry;
+	TAILQ_ENTRY(conn) sub_entry;
+};
+TAILQ_HEAD(conn_list, conn);
+extern struct conn_list conns;
+extern struct conn_list subscribers;
+extern unsigned conn_count;
+
+struct conn *conn_new(int, uid_t, gid_t, pid_t, gid_t *, int);
+int	 conn_count_uid(uid_t);
+msgpack_packer *conn_packer(struct conn *, msgpack_packer *);
+void	 conn_queue(struct conn *, const void *, size_t);
+void	 conn_flush(struct conn *);
+void	 conn_close_after_flush(struct conn *);
+void	 conn_close_all(void);
+void	 conn_protocol_error(struct conn *, const char *, const char *, ...)
+	    printflike(3, 4);
+
+/* ---- codec.c: checking msgpack before it is trusted, and packing helpers. */
+
+enum scan_result {
+	SCAN_COMPLETE,		/* one whole object of *len bytes is present */
+	SCAN_MORE,		/* not yet complete, within limits */
+	SCAN_ERROR		/* malformed or over a limit; see error */
+};
+
+struct scan_error {
+	const char	*code;		/* WARD_E_TOO_LARGE or WARD_E_PROTOCOL */
+	char		 message[128];
+};
+
+enum scan_result codec_scan(const char *, size_t, size_t *, struct scan_error *);
+
+enum arg_type {
+	ARG_STR,
+	ARG_UINT,
+	ARG_INT,
+	ARG_BOOL,
+	ARG_MAP,
+	ARG_ARRAY,
+	ARG_SIGNAL,		/* a number or a name such as "TERM" / "SIGTERM" */
+	ARG_ANY
+};
+
+struct arg_spec {
+	const char	*name;
+	enum arg_type	 type;
+};
+
+#define ARG_MAX		16
+
+int	 codec_args(const msgpack_object *, const struct arg_spec *,
+	    const msgpack_object **, char *, size_t);
+int	 codec_is_str(const msgpack_object *);
+char	*codec_strdup(const msgpack_object *);
+int	 codec_streq(const msgpack_object *, const char *);
+void	 codec_pack_str(msgpack_packer *, const char *);
+void	 codec_pack_kv_str(msgpack_packer *, const char *, const char *);
+void	 codec_pack_kv_uint(msgpack_packer *, const char *, uint64_t);
+void	 codec_pack_kv_int(msgpack_packer *, const char *, int64_t);
+void	 codec_pack_kv_bool(msgpack_packer *, const char *, int);
+void	 codec_pack_key(msgpack_packer *, const char *);
+int	 codec_sbuffer_write(void *, const char *, size_t);
+
+/* ---- cmd.c: the command table and one request's context. */
+
+struct request {
+	struct conn		*c;
+	uint32_t		 msgid;
+	const msgpack_object	*args[ARG_MAX];	/* by position in the spec */
+	struct instance		*inst;		/* CMD_INSTANCE: the target */
+	int			 replied;
+};
+
+#define CMD_ADMIN	0x1	/* admins only */
+#define CMD_INSTANCE	0x2	/* takes id or name; resolves and checks owner */
+
+struct cmd_entry {
+	const char		*name;
+	const struct arg_spec	*args;	/* NULL-terminated; CMD_INSTANCE adds id, name */
+	int			 flags;
+	void			(*exec)(struct request *);
+};
+
+void	 cmd_dispatch(struct conn *, const msgpack_object *);
+msgpack_packer *cmd_result(struct request *, msgpack_packer *);
+void	 cmd_error(struct request *, const char *, const char *, ...)
+	    printflike(3, 4);
+void	 cmd_ok(struct request *);
+const msgpack_object *cmd_arg(struct request *, const char *);
+int	 cmd_may_see(const struct conn *, const struct instance *);
+
+extern const struct cmd_entry cmd_hello_entry, cmd_stats_entry,
+    cmd_shutdown_entry;
+extern const struct cmd_entry cmd_create_entry, cmd_start_entry,
+    cmd_run_entry, cmd_status_entry, cmd_list_entry, cmd_kill_entry,
+    cmd_stop_entry, cmd_suspend_entry, cmd_resume_entry, cmd_payload_entry,
+    cmd_remove_entry, cmd_history_entry;
+extern const struct cmd_entry cmd_subscribe_entry, cmd_unsubscribe_entry;
+
+/* ---- reason.c: pure rules for payload states, death reasons, signals. */
+
+/* The payload's own account of itself; only forward moves (the seed's order). */
+enum payload_state {
+	PAYLOAD_STARTING,	/* spawned, has said nothing yet */
+	PAYLOAD_STARTED,	/* says it is up (stops the hangup timer) */
+	PAYLOAD_READY,		/* says it serves */
+	PAYLOAD_FINISHED,	/* says it is done or stopping */
+	PAYLOAD_HANGUP		/* set by wardd: never started before the deadline */
+};
+
+#define REASON_MAX	64	/* ^[A-Z][A-Z0-9_]{0,63}$ */
+#define EXIT_CODES_MAX	256
+
+struct exit_code_map {
+	int	 code;
+	char	 reason[REASON_MAX + 1];
+};
+
+const char *payload_state_name(enum payload_state);
+int	 payload_state_parse(const char *, enum payload_state *);
+int	 payload_transition(enum payload_state, enum payload_state, char *, size_t);
+int	 reason_name_valid(const char *, size_t);
+void	 reason_split_failure(const char *, size_t, char *, char **, char **);
+const char *reason_classify(const char *pipe_reason, int hangup, int waitid_failed,
+	    int exited, int status, const struct exit_code_map *, size_t);
+size_t	 reason_profile_codes(const char *, const struct exit_code_map **);
+const char *signal_name(int);
+int	 signal_parse(const char *);
+
+/* A line from the notify pipe (fd 4), already split at the newline. */
+enum notify_kind {
+	NOTIFY_INVALID,
+	NOTIFY_READY,		/* READY=1 */
+	NOTIFY_STATE,		/* STATE=started|ready|finished */
+	NOTIFY_STATUS		/* STATUS=text */
+};
+
+enum notify_kind notify_parse(const char *, size_t, enum payload_state *,
+	    const char **, size_t *);
+
+/* ---- config.c: what instance.create asked for, checked. */
+
+struct instance_config {
+	char			*name;
+	char			**argv;		/* NULL-terminated */
+	char			*exec_path;	/* argv[0] resolved against PATH */
+	char			**env;		/* "K=V", NULL-terminated */
+	char			*cwd;
+	int			 detect_hangup;
+	uint32_t		 hangup_timeout_ms;
+	struct exit_code_map	*exit_codes;
+	size_t			 nexit_codes;
+	char			*profile;
+	char			*rss_mapping;
+	int			 has_user;	/* run as user_uid/user_gid */
+	uid_t			 user_uid;
+	gid_t			 user_gid;
+};
+
+#define CONFIG_MAX_ARGV		4096
+#define CONFIG_MAX_ENV		4096
+#define CONFIG_MAX_STRING	65536
+#define CONFIG_MAX_NAME		64
+#define CONFIG_MAX_HANGUP_MS	(7 * 24 * 3600 * 1000U)
+
+extern const struct arg_spec config_spec[];
+const char *config_parse_args(struct instance_config *, const msgpack_object **, int,
+	    char *, size_t);
+int	 config_name_valid(const char *, char *, size_t);
+int	 config_find_exec(const char *, const char *, char **, char *, size_t);
+void	 config_free(struct instance_config *);
+
+/* ---- instance.c: one supervised payload and its state machine. */
+
+enum instance_state {
+	INSTANCE_NOT_STARTED,	/* created, never spawned */
+	INSTANCE_RUNNING,	/* spawned; its pidfd is watched */
+	INSTANCE_DEAD,		/* exited and reaped; exit record filled */
+	INSTANCE_FAILED		/* the spawn itself failed */
+};
+
+struct metrics {
+	uint64_t	 cpu_user_ms;
+	uint64_t	 cpu_system_ms;
+	uint64_t	 cpu_guest_ms;
+	uint64_t	 rss_kb;
+	uint64_t	 rss_max_kb;
+	uint64_t	 pss_kb;
+	uint64_t	 mapping_rss_kb;	/* mappings named by rss_mapping */
+	uint64_t	 mapping_rss_max_kb;
+	double		 cpu_percent;		/* over the last interval */
+	uint64_t	 last_cpu_ms;		/* for cpu_percent */
+	ev_tstamp	 last_at;
+	unsigned	 samples;
+};
+
+/* How a run ended: kept with the instance and copied into history. */
+struct exit_record {
+	int		 refs;		/* instance and history */
+	uint64_t	 id;
+	char		*name;
+	uid_t		 owner_uid;
+	int		 exited;	/* exit_code is valid */
+	int		 exit_code;
+	int		 exit_signal;	/* 0: not killed by a signal */
+	int		 core_dumped;
+	char		 death_reason[REASON_MAX + 1];
+	char		*failure_reason;	/* pipe text that named no reason */
+	char		*failure_info;		/* the info after NAME| */
+	size_t		 failure_discarded;	/* bytes past the 50,000 kept */
+	char		*dump_dir;
+	int64_t		 started_at_ms;
+	int64_t		 died_at_ms;
+	uint64_t	 uptime_ms;
+	struct metrics	 metrics;
+};
+
+#define FAILURE_MAX	50000
+#define STATUS_MAX	256
+#define NOTIFY_LINE_MAX	4096
+#define STOP_TIMEOUT_MS	5000
+#define HANGUP_TIMEOUT_MS	30000
+#define HANGUP_TIMEOUT_NESTED_MS 300000
+
+struct instance {
+	uint64_t		 id;
+	struct instance_config	 cfg;
+	enum instance_state	 state;
+	enum payload_state	 payload;
+	int			 suspended;
+	char			 status_text[STATUS_MAX + 1];
+
+	uid_t			 owner_uid;	/* the requester; sees and touches it */
+	gid_t			 owner_gid;
+	gid_t			*groups;	/* supplementary groups to run with */
+	int			 ngroups;
+	pid_t			 requester_pid;
+	int			 run_as_owner;	/* wardd switches to owner's ids */
+
+	int64_t			 created_at_ms;
+	int64_t			 started_at_ms;
+	ev_tstamp		 started_mono;
+
+	pid_t			 pid;		/* valid only while RUNNING */
+	int			 pidfd;
+	ev_io			 pidfd_w;	/* readable once the child exits */
+	int			 failure_fd;	/* read end of the child's fd 3 */
+	ev_io			 failure_w;
+	int			 notify_fd;	/* read end of the child's fd 4 */
+	ev_io			 notify_w;
+	ev_timer		 hangup_t;	/* boot deadline (detect_hangup) */
+	ev_timer		 stop_t;	/* SIGTERM sent; SIGKILL when it fires */
+	int			 hangup_fired;
+
+	char			*failure;	/* first FAILURE_MAX bytes of fd 3 */
+	size_t			 failure_len;
+	size_t			 failure_discarded;
+	char			*notify_line;	/* partial line from fd 4 */
+	size_t			 notify_len;
+	int			 notify_skipping;	/* inside an overlong line */
+	uint64_t		 notify_dropped;
+
+	char			*runtime_dir;
+	struct metrics		 metrics;
+	struct exit_record	*exit;		/* set once DEAD */
+
+	struct table_node	 by_id;
+	struct table_node	 by_name;
+	TAILQ_ENTRY(instance)	 entry;		/* all instances, by id */
+	LIST_ENTRY(instance)	 running_entry;	/* running ones, for metrics */
+};
+TAILQ_HEAD(instance_list, instance);
+LIST_HEAD(instance_running_list, instance);
+extern struct instance_list instances;
+extern struct instance_running_list instances_running;
+extern unsigned instances_running_count;
+
+struct instance_stats {
+	uint64_t	 created;
+	uint64_t	 started;
+	uint64_t	 died;
+	uint64_t	 spawn_failed;
+	uint64_t	 removed;
+};
+extern struct instance_stats instance_stats;
+
+void	 instance_init(void);
+struct instance *instance_new(struct instance_config *, const struct conn *,
+	    char *, size_t);
+struct instance *instance_find_id(uint64_t);
+struct instance *instance_find_name(const char *);
+int	 instance_start(struct instance *, char *, size_t);
+int	 instance_signal(struct instance *, int, int group);
+int	 instance_stop(struct instance *, unsigned);
+int	 instance_set_payload(struct instance *, enum payload_state, char *, size_t);
+void	 instance_remove(struct instance *);
+void	 instance_stop_all(int sig);
+void	 instance_free_all(void);
+const char *instance_state_name(enum instance_state);
+void	 instance_pack(const struct instance *, msgpack_packer *);
+void	 exit_record_pack(const struct exit_record *, msgpack_packer *, int);
+void	 exit_record_unref(struct exit_record *);
+
+/* ---- history.c: the last exit records, for instance.history. */
+
+#define HISTORY_MAX	1000
+
+void	 history_add(struct exit_record *);
+void	 history_pack(msgpack_packer *, const struct conn *, const char *,
+	    uint64_t, size_t);
+void	 history_free(void);
+
+/* ---- spawn.c: turning a config into a running child. */
+
+struct spawn_fds {
+	int	 failure_w;	/* becomes fd 3 */
+	int	 notify_w;	/* becomes fd 4 */
+};
+
+pid_t	 spawn_child(const struct instance *, const struct spawn_fds *, char **,
+	    char *, size_t);
+int	 spawn_pidfd_open(pid_t);
+int	 spawn_pidfd_signal(int, int);
+char	**spawn_environ(const struct instance *);
+
+/* ---- metrics.c: sampling /proc for running instances. */
+
+struct proc_stat {
+	uint64_t	 utime_ticks;
+	uint64_t	 stime_ticks;
+	uint64_t	 guest_ticks;
+};
+
+void	 metrics_init(void);
+void	 metrics_instance_started(void);
+void	 metrics_instance_stopped(void);
+int	 metrics_parse_stat(const char *, struct proc_stat *);
+int	 metrics_parse_statm(const char *, uint64_t *);
+int	 metrics_parse_rollup(const char *, uint64_t *);
+uint64_t metrics_parse_smaps_mapping(const char *, const char *);
+void	 metrics_pack(const struct metrics *, msgpack_packer *);
+int	 metrics_sample(struct instance *, int full);
+extern uint64_t metrics_ticks;
+
+/* ---- event.c: telling subscribers what happened. */
+
+enum event_type {
+	EVENT_CREATED,
+	EVENT_STARTED,
+	EVENT_PAYLOAD,
+	EVENT_METRICS,
+	EVENT_DIED,
+	EVENT_REMOVED,
+	EVENT_COUNT
+};
+#define EVENT_DEFAULT_MASK \
+	(((1U << EVENT_COUNT) - 1) & ~(1U << EVENT_METRICS))
+
+extern unsigned event_metrics_subscribers;
+
+int	 event_type_parse(const char *);
+void	 event_emit(enum event_type, const struct instance *);
+void	 event_subscribe(struct conn *, uint32_t, uint64_t *, size_t);
+void	 event_unsubscribe(struct conn *);
+
+#endif

@@ -1,0 +1,174 @@
+/*
+ * wardd.c: the daemon's entry point: options, defaults, start-up checks and
+ * the order things are brought up and down in. Runs in the foreground.
+ */
+#include "config.h"
+
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ward.h"
+
+struct wardd_opts opts;
+
+static void __attribute__((noreturn))
+usage(int rc)
+{
+	fprintf(rc ? stderr : stdout,
+	    "usage: wardd [--socket PATH] [--state-dir DIR] "
+	    "[--metrics-interval MS] [--log-level LEVEL]\n"
+	    "  --socket PATH          control socket (default %s)\n"
+	    "  --state-dir DIR        runtime dirs and dumps (default %s)\n"
+	    "  --metrics-interval MS  sampling period, 100-3600000 (default 1000)\n"
+	    "  --log-level LEVEL      error, warning, notice, info, debug "
+	    "(default info)\n",
+	    opts.socket_path, opts.state_dir);
+	exit(rc);
+}
+
+/* Root: /run/ward/ward.sock and /run/ward. Others: $XDG_RUNTIME_DIR. */
+static void
+wardd_defaults(void)
+{
+	const char *xdg = getenv("XDG_RUNTIME_DIR");
+
+	opts.uid = geteuid();
+	opts.is_root = opts.uid == 0;
+	opts.metrics_interval_ms = 1000;
+	opts.log_level = LOG_LVL_INFO;
+	if (opts.is_root || xdg == NULL || xdg[0] != '/') {
+		if (!opts.is_root)
+			fatalx("XDG_RUNTIME_DIR is not set: pass --socket and "
+			    "--state-dir");
+		opts.socket_path = xstrdup("/run/ward/ward.sock");
+		opts.state_dir = xstrdup("/run/ward");
+	} else {
+		opts.socket_path = str_printf("%s/ward.sock", xdg);
+		opts.state_dir = str_printf("%s/ward", xdg);
+		if (opts.socket_path == NULL || opts.state_dir == NULL)
+			fatal("malloc");
+	}
+}
+
+/* The seed's nested-virtualisation rule: a longer boot deadline under a VM. */
+static int
+wardd_under_hypervisor(void)
+{
+	char line[4096];
+	FILE *f;
+	int found = 0;
+
+	if ((f = fopen("/proc/cpuinfo", "re")) == NULL)
+		return 0;
+	while (!found && fgets(line, sizeof line, f) != NULL) {
+		if (strncmp(line, "flags", 5) == 0 &&
+		    strstr(line, " hypervisor") != NULL)
+			found = 1;
+	}
+	fclose(f);
+	return found;
+}
+
+/* Make sure 0, 1 and 2 are open, so no socket or pipe lands on them. */
+static void
+wardd_std_fds(void)
+{
+	int fd;
+
+	while ((fd = open("/dev/null", O_RDWR)) != -1 && fd <= 2)
+		;
+	if (fd > 2)
+		close(fd);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "state-dir", required_argument, NULL, 'd' },
+		{ "metrics-interval", required_argument, NULL, 'm' },
+		{ "log-level", required_argument, NULL, 'l' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 }
+	};
+	char *path, *end;
+	long v;
+	int ch;
+
+	wardd_std_fds();
+	wardd_defaults();
+	while ((ch = getopt_long(argc, argv, "s:d:m:l:hV", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 's':
+			free(opts.socket_path);
+			opts.socket_path = xstrdup(optarg);
+			break;
+		case 'd':
+			free(opts.state_dir);
+			opts.state_dir = xstrdup(optarg);
+			break;
+		case 'm':
+			v = strtol(optarg, &end, 10);
+			if (*end != '\0' || v < 100 || v > 3600000) {
+				fprintf(stderr, "wardd: --metrics-interval must be "
+				    "100 to 3600000 ms\n");
+				exit(2);
+			}
+			opts.metrics_interval_ms = v;
+			break;
+		case 'l':
+			if ((opts.log_level = log_level_parse(optarg)) == -1) {
+				fprintf(stderr, "wardd: unknown log level '%s'\n",
+				    optarg);
+				exit(2);
+			}
+			break;
+		case 'h':
+			usage(0);
+		case 'V':
+			printf("wardd %s (protocol %d)\n", PACKAGE_VERSION,
+			    WARD_PROTOCOL_VERSION);
+			exit(0);
+		default:
+			usage(2);
+		}
+	}
+	if (optind != argc)
+		usage(2);
+	log_init(opts.log_level);
+	opts.hypervisor = wardd_under_hypervisor();
+
+	path = str_printf("%s/instances", opts.state_dir);
+	if (path == NULL || mkdir_p(path, 0755) == -1)
+		fatal("cannot create %s", path ? path : opts.state_dir);
+	free(path);
+
+	loop_init();
+	instance_init();
+	metrics_init();
+	server_open(opts.socket_path);
+	log_notice("wardd %s ready on %s (state in %s, pid %d)", PACKAGE_VERSION,
+	    opts.socket_path, opts.state_dir, (int)getpid());
+
+	loop_run();
+
+	log_notice("wardd exiting (%u instance%s still running)",
+	    instances_running_count, instances_running_count == 1 ? "" : "s");
+	server_close();
+	conn_close_all();
+	instance_free_all();
+	history_free();
+	ev_loop_destroy(ward_loop);
+	free(opts.socket_path);
+	free(opts.state_dir);
+	return 0;
+}

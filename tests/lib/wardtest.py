@@ -1,0 +1,274 @@
+"""wardtest: what every integration test shares.
+
+Starts the real wardd on a private socket in a temp dir, waits until it
+answers ward.hello (a bounded retry, never a fixed sleep), and talks to it
+as a msgpack-RPC client. Tests are functions named test_*; run() executes
+them in order and prints TAP, which automake's tap-driver counts.
+"""
+import inspect
+import json
+import os
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+import msgpack
+
+BUILDDIR = os.environ.get("WARD_BUILDDIR", os.getcwd())
+SRCDIR = os.environ.get("WARD_SRCDIR", BUILDDIR)
+WARDD = os.path.join(BUILDDIR, "src", "wardd")
+WARDCTL = os.path.join(BUILDDIR, "src", "wardctl")
+PAYLOAD = os.path.join(BUILDDIR, "tests", "payload")
+TIMEOUT = float(os.environ.get("WARD_TEST_TIMEOUT", "20"))
+
+
+class WardError(Exception):
+    def __init__(self, err):
+        self.code = err.get("code") if isinstance(err, dict) else None
+        self.message = err.get("message") if isinstance(err, dict) else str(err)
+        super().__init__("%s: %s" % (self.code, self.message))
+
+
+def retry(pred, timeout=TIMEOUT, what="condition"):
+    """Poll pred() until it returns a true value, for at most timeout s."""
+    deadline = time.monotonic() + timeout
+    delay = 0.001
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for %s" % what)
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
+
+
+class Client:
+    """A msgpack-RPC client on wardd's socket."""
+
+    def __init__(self, path, timeout=TIMEOUT):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(timeout)
+        self.sock.connect(path)
+        self.unpacker = msgpack.Unpacker(raw=False, strict_map_key=False)
+        self.msgid = 0
+        self.notifications = []
+        self.timeout = timeout
+
+    def close(self):
+        self.sock.close()
+
+    def send_raw(self, data):
+        self.sock.sendall(data)
+
+    def _next(self, timeout=None):
+        """The next message, or None at EOF."""
+        deadline = time.monotonic() + (timeout or self.timeout)
+        while True:
+            for msg in self.unpacker:
+                return msg
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise socket.timeout("no message from wardd")
+            self.sock.settimeout(left)
+            data = self.sock.recv(1 << 16)
+            if not data:
+                return None
+            self.unpacker.feed(data)
+
+    def request(self, method, params=None, method_bin=False):
+        self.msgid += 1
+        m = method.encode() if method_bin else method
+        args = [] if params is None else [params]
+        self.sock.sendall(msgpack.packb([0, self.msgid, m, args],
+                                        use_bin_type=True))
+        return self.msgid
+
+    def response(self, msgid):
+        while True:
+            msg = self._next()
+            if msg is None:
+                raise ConnectionError("wardd closed the connection")
+            if msg[0] == 2:
+                self.notifications.append(msg)
+                continue
+            assert msg[0] == 1 and msg[1] == msgid, msg
+            return msg[2], msg[3]
+
+    def call(self, method, params=None, **kw):
+        err, result = self.response(self.request(method, params, **kw))
+        if err is not None:
+            raise WardError(err)
+        return result
+
+    def error(self, method, params=None):
+        """Call a method that must fail; return the error map."""
+        err, result = self.response(self.request(method, params))
+        assert err is not None, "%s %r succeeded: %r" % (method, params, result)
+        assert set(err) == {"code", "message"}, err
+        return err
+
+    def notification(self, timeout=None):
+        if self.notifications:
+            return self.notifications.pop(0)
+        msg = self._next(timeout)
+        return msg
+
+    def event(self, pred=lambda e: True, timeout=None):
+        """The next ward.event matching pred (others are skipped)."""
+        deadline = time.monotonic() + (timeout or self.timeout)
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError("no matching event")
+            msg = self.notification(left)
+            if msg is None:
+                raise ConnectionError("wardd closed the connection")
+            if msg[0] == 2 and msg[1] == "ward.event" and pred(msg[2][0]):
+                return msg[2][0]
+
+
+class Ward:
+    """A private wardd: its own socket, state dir and log."""
+
+    def __init__(self, args=(), env=None):
+        self.dir = tempfile.mkdtemp(prefix="ward-test-")
+        os.chmod(self.dir, 0o755)
+        self.sock = os.path.join(self.dir, "ward.sock")
+        self.state = os.path.join(self.dir, "state")
+        self.logpath = os.path.join(self.dir, "wardd.log")
+        self.extra = list(args)
+        self.env = env
+        self.proc = None
+        self.clients = []
+
+    def start(self):
+        self.log = open(self.logpath, "ab")
+        self.proc = subprocess.Popen(
+            [WARDD, "--socket", self.sock, "--state-dir", self.state,
+             "--log-level", "debug"] + self.extra,
+            stdout=self.log, stderr=self.log, env=self.env)
+        self.wait_ready()
+        return self
+
+    def wait_ready(self):
+        def hello():
+            if self.proc.poll() is not None:
+                raise AssertionError("wardd exited with %s:\n%s" % (
+                    self.proc.returncode, self.read_log()))
+            try:
+                c = Client(self.sock, timeout=2)
+            except OSError:
+                return None
+            try:
+                return c.call("ward.hello")
+            finally:
+                c.close()
+        self.hello = retry(hello, what="wardd to answer ward.hello")
+
+    def client(self):
+        c = Client(self.sock)
+        self.clients.append(c)
+        return c
+
+    def read_log(self):
+        with open(self.logpath, "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def stop(self):
+        for c in self.clients:
+            c.close()
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if getattr(self, "log", None):
+            self.log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def payload(*steps):
+    return [PAYLOAD] + [str(s) for s in steps]
+
+
+def wait_dead(client, ident, timeout=TIMEOUT):
+    """Wait until the instance is no longer running; return its status."""
+    key = "id" if isinstance(ident, int) else "name"
+
+    def done():
+        st = client.call("instance.status", {key: ident})
+        return st if st["state"] in ("dead", "failed") else None
+    return retry(done, timeout, what="instance %s to die" % ident)
+
+
+def read_report(path):
+    """Parse what `payload report FILE` wrote."""
+    out = {"env": {}}
+    with open(path) as f:
+        for line in f:
+            k, _, v = line.rstrip("\n").partition(":")
+            v = v.strip()
+            if k == "env":
+                ek, _, ev = v.partition("=")
+                out["env"][ek] = ev
+            else:
+                out[k] = v
+    return out
+
+
+def wait_file(path, timeout=TIMEOUT):
+    return retry(lambda: os.path.exists(path) and os.path.getsize(path) > 0,
+                 timeout, what=path)
+
+
+def run(module_globals):
+    """Run every test_* function in definition order, printing TAP."""
+    tests = [(n, f) for n, f in module_globals.items()
+             if n.startswith("test_") and inspect.isfunction(f)]
+    tests.sort(key=lambda t: t[1].__code__.co_firstlineno)
+    setup = module_globals.get("setup_module")
+    teardown = module_globals.get("teardown_module")
+    print("1..%d" % len(tests), flush=True)
+    failed = 0
+    ctx = None
+    try:
+        if setup:
+            ctx = setup()
+        for k, (name, fn) in enumerate(tests, 1):
+            t0 = time.monotonic()
+            try:
+                if inspect.signature(fn).parameters:
+                    fn(ctx)
+                else:
+                    fn()
+                print("ok %d - %s # %.0f ms" % (k, name,
+                      (time.monotonic() - t0) * 1000), flush=True)
+            except Exception:
+                failed += 1
+                print("not ok %d - %s" % (k, name), flush=True)
+                for line in traceback.format_exc().splitlines():
+                    print("# " + line, flush=True)
+                if isinstance(ctx, Ward):
+                    for line in ctx.read_log().splitlines()[-15:]:
+                        print("#   wardd: " + line, flush=True)
+    finally:
+        if teardown:
+            teardown(ctx)
+        elif isinstance(ctx, Ward):
+            ctx.stop()
+    sys.exit(1 if failed else 0)

@@ -1,0 +1,266 @@
+/*
+ * payload.c: the test payload. It runs its arguments as steps, in order, so
+ * one binary plays every kind of child the tests need:
+ *
+ *   report FILE      write what it was given: signal mask, non-default
+ *                    dispositions, open fds, ids, session, WARD_* env
+ *   fail TEXT        write TEXT to the failure pipe (fd 3)
+ *   failbytes N      write N bytes of 'x' to fd 3
+ *   notify LINE      write LINE and a newline to the notify pipe (fd 4)
+ *   notifyraw TEXT   write TEXT to fd 4 as is
+ *   exit N           exit with code N
+ *   signal SIG       kill itself with signal number SIG (core dumps off)
+ *   hang             wait for signals forever
+ *   ignore-term      ignore SIGTERM from here on
+ *   alloc MB         allocate and touch MB megabytes
+ *   cpu MS           burn MS milliseconds of CPU
+ *   grandchild       fork a grandchild that keeps fd 3 and 4 open and hangs
+ *   daemon FILE      double-fork a daemon that writes its pid to FILE and hangs
+ *   file NAME TEXT   write TEXT to $WARD_RUNTIME_DIR/NAME (crash artifacts)
+ *   wait-file PATH   block until PATH exists (inotify; the test creates it)
+ *   echo TEXT        write TEXT and a newline to stdout
+ *
+ * With no "exit" step it exits 0 after the last step.
+ */
+#define _GNU_SOURCE
+#include <sys/inotify.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <libgen.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static void
+die(const char *what)
+{
+	fprintf(stderr, "payload: %s: %s\n", what, strerror(errno));
+	exit(99);
+}
+
+static void
+write_all(int fd, const char *p, size_t n)
+{
+	ssize_t w;
+
+	while (n > 0) {
+		if ((w = write(fd, p, n)) == -1) {
+			if (errno == EINTR)
+				continue;
+			die("write");
+		}
+		p += w;
+		n -= w;
+	}
+}
+
+static void
+report(const char *path)
+{
+	struct sigaction sa;
+	struct dirent *de;
+	gid_t groups[256];
+	char line[512];
+	FILE *f, *st;
+	DIR *d;
+	int sig, n, i;
+
+	if ((f = fopen(path, "w")) == NULL)
+		die(path);
+	/* SigBlk is the mask, as the kernel sees it. */
+	if ((st = fopen("/proc/self/status", "r")) != NULL) {
+		while (fgets(line, sizeof line, st) != NULL) {
+			if (strncmp(line, "SigBlk:", 7) == 0 ||
+			    strncmp(line, "SigIgn:", 7) == 0)
+				fputs(line, f);
+		}
+		fclose(st);
+	}
+	fputs("nondefault:", f);
+	for (sig = 1; sig < NSIG; sig++) {
+		if (sigaction(sig, NULL, &sa) == 0 && sa.sa_handler != SIG_DFL)
+			fprintf(f, " %d", sig);
+	}
+	fputs("\nfds:", f);
+	if ((d = opendir("/proc/self/fd")) != NULL) {
+		while ((de = readdir(d)) != NULL) {
+			if (de->d_name[0] == '.' || atoi(de->d_name) == dirfd(d) ||
+			    atoi(de->d_name) == fileno(f))
+				continue;
+			fprintf(f, " %s", de->d_name);
+		}
+		closedir(d);
+	}
+	fprintf(f, "\nuid: %d\ngid: %d\ngroups:", (int)getuid(), (int)getgid());
+	n = getgroups(256, groups);
+	for (i = 0; i < n; i++)
+		fprintf(f, " %d", (int)groups[i]);
+	fprintf(f, "\npid: %d\nsid: %d\npgid: %d\ncwd: %s\n", (int)getpid(),
+	    (int)getsid(0), (int)getpgid(0), getcwd(line, sizeof line));
+	for (char **e = environ; *e != NULL; e++) {
+		if (strncmp(*e, "WARD_", 5) == 0 || strncmp(*e, "NOTIFY_", 7) == 0 ||
+		    strncmp(*e, "LISTEN_", 7) == 0 || strncmp(*e, "TEST_", 5) == 0)
+			fprintf(f, "env: %s\n", *e);
+	}
+	if (fclose(f) == EOF)
+		die("fclose");
+}
+
+static void
+burn(long ms)
+{
+	struct timespec start, now;
+	volatile unsigned long x = 0;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &start);
+	do {
+		for (int i = 0; i < 100000; i++)
+			x += i;
+		clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &now);
+	} while ((now.tv_sec - start.tv_sec) * 1000 +
+	    (now.tv_nsec - start.tv_nsec) / 1000000 < ms);
+}
+
+static void
+wait_file(const char *path)
+{
+	char dir[4096], buf[4096];
+	int fd;
+
+	snprintf(dir, sizeof dir, "%s", path);
+	if ((fd = inotify_init1(IN_CLOEXEC)) == -1)
+		die("inotify_init1");
+	if (inotify_add_watch(fd, dirname(dir), IN_CREATE | IN_MOVED_TO) == -1)
+		die("inotify_add_watch");
+	while (access(path, F_OK) != 0) {
+		if (read(fd, buf, sizeof buf) == -1 && errno != EINTR)
+			die("read inotify");
+	}
+	close(fd);
+}
+
+static void
+hang(void)
+{
+	for (;;)
+		pause();
+}
+
+int
+main(int argc, char **argv)
+{
+	struct rlimit rl = { 0, 0 };
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		const char *s = argv[i], *a = i + 1 < argc ? argv[i + 1] : NULL;
+
+		if (strcmp(s, "report") == 0 && a) {
+			report(a);
+			i++;
+		} else if (strcmp(s, "fail") == 0 && a) {
+			write_all(3, a, strlen(a));
+			i++;
+		} else if (strcmp(s, "failbytes") == 0 && a) {
+			long n = atol(a);
+			char chunk[4096];
+
+			memset(chunk, 'x', sizeof chunk);
+			while (n > 0) {
+				size_t k = n > (long)sizeof chunk ? sizeof chunk : (size_t)n;
+
+				write_all(3, chunk, k);
+				n -= k;
+			}
+			i++;
+		} else if (strcmp(s, "notify") == 0 && a) {
+			write_all(4, a, strlen(a));
+			write_all(4, "\n", 1);
+			i++;
+		} else if (strcmp(s, "notifyraw") == 0 && a) {
+			write_all(4, a, strlen(a));
+			i++;
+		} else if (strcmp(s, "exit") == 0 && a) {
+			exit(atoi(a));
+		} else if (strcmp(s, "signal") == 0 && a) {
+			setrlimit(RLIMIT_CORE, &rl);
+			signal(atoi(a), SIG_DFL);
+			raise(atoi(a));
+			i++;
+		} else if (strcmp(s, "hang") == 0) {
+			hang();
+		} else if (strcmp(s, "ignore-term") == 0) {
+			signal(SIGTERM, SIG_IGN);
+		} else if (strcmp(s, "alloc") == 0 && a) {
+			size_t n = (size_t)atol(a) * 1024 * 1024;
+			char *p = malloc(n);
+
+			if (p == NULL)
+				die("malloc");
+			memset(p, 1, n);
+			i++;
+		} else if (strcmp(s, "cpu") == 0 && a) {
+			burn(atol(a));
+			i++;
+		} else if (strcmp(s, "grandchild") == 0) {
+			pid_t p = fork();
+
+			if (p == -1)
+				die("fork");
+			if (p == 0)
+				hang();
+		} else if (strcmp(s, "daemon") == 0 && a) {
+			pid_t p = fork();
+
+			if (p == -1)
+				die("fork");
+			if (p == 0) {
+				char buf[32];
+				int fd;
+
+				setsid();
+				if (fork() != 0)
+					_exit(0);
+				snprintf(buf, sizeof buf, "%d\n", (int)getpid());
+				fd = open(a, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+				if (fd != -1) {
+					write_all(fd, buf, strlen(buf));
+					close(fd);
+				}
+				hang();
+			}
+			i++;
+		} else if (strcmp(s, "file") == 0 && a && i + 2 < argc) {
+			const char *dir = getenv("WARD_RUNTIME_DIR");
+			char path[4096];
+			int fd;
+
+			snprintf(path, sizeof path, "%s/%s", dir ? dir : ".", a);
+			if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600)) == -1)
+				die(path);
+			write_all(fd, argv[i + 2], strlen(argv[i + 2]));
+			close(fd);
+			i += 2;
+		} else if (strcmp(s, "wait-file") == 0 && a) {
+			wait_file(a);
+			i++;
+		} else if (strcmp(s, "echo") == 0 && a) {
+			write_all(1, a, strlen(a));
+			write_all(1, "\n", 1);
+			i++;
+		} else {
+			fprintf(stderr, "payload: bad step '%s'\n", s);
+			return 98;
+		}
+	}
+	return 0;
+}
