@@ -1,10 +1,10 @@
 /*
- * spawn.c: starting a child clean. posix_spawn (vfork speed) does it when
- * the child runs as wardd's own user; a fork path does the rest (switching
- * uid, gid and groups). Either way the child gets an empty signal mask,
- * default dispositions, its own session, /dev/null on stdin, wardd's
- * stdout/stderr, the failure and notify pipes as fds 3 and 4, and nothing
- * else: every fd wardd opens is CLOEXEC.
+ * spawn.c: starting a child clean: an empty signal mask, default
+ * dispositions for every signal, its own session, /dev/null on stdin,
+ * wardd's stdout/stderr, the failure and notify pipes as fds 3 and 4, and
+ * nothing else (every fd wardd opens is CLOEXEC); as another user when it
+ * must. One vfork path does all of it at posix_spawn's speed: glibc's
+ * posix_spawn cannot reset signals 32 and 33 (see spawn_exec).
  */
 #include "config.h"
 
@@ -16,7 +16,6 @@
 #include <grp.h>
 #include <inttypes.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,131 +121,120 @@ spawn_fd_high(int fd)
 	return fcntl(fd, F_DUPFD_CLOEXEC, WARD_NOTIFY_FD + 1);
 }
 
-static pid_t
-spawn_posix(const struct instance *i, int fw, int nw, char **envp, char *err,
-    size_t errlen)
-{
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t attr;
-	sigset_t none, all;
-	pid_t pid;
-	int rc;
-
-	sigemptyset(&none);
-	sigfillset(&all);
-	sigdelset(&all, SIGKILL);
-	sigdelset(&all, SIGSTOP);
-	posix_spawnattr_init(&attr);
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK |
-	    POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSID);
-	posix_spawnattr_setsigmask(&attr, &none);
-	posix_spawnattr_setsigdefault(&attr, &all);
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_adddup2(&fa, fw, WARD_FAILURE_FD);
-	posix_spawn_file_actions_adddup2(&fa, nw, WARD_NOTIFY_FD);
-	if (i->cfg.cwd != NULL)
-		posix_spawn_file_actions_addchdir_np(&fa, i->cfg.cwd);
-	rc = posix_spawn(&pid, i->cfg.exec_path, &fa, &attr, i->cfg.argv, envp);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&attr);
-	if (rc != 0) {
-		snprintf(err, errlen, "cannot start '%s': %s: %s", i->cfg.name,
-		    i->cfg.exec_path, strerror(rc));
-		return -1;
-	}
-	return pid;
-}
-
-/* What failed in the forked child, sent back over a CLOEXEC pipe. */
-struct spawn_failure {
-	int	 step;
-	int	 err;
+/* The kernel's struct sigaction: glibc's refuses signals 32 and 33. */
+struct spawn_ksigaction {
+	void		(*handler)(int);
+	unsigned long	 flags;
+	void		(*restorer)(void);
+	uint64_t	 mask;
 };
 
+/*
+ * Filled in by the vfork child, which shares our memory until it execs or
+ * exits; read only after vfork returns in the parent.
+ */
+static volatile int spawn_fail_step;
+static volatile int spawn_fail_errno;
+
 static const char *const spawn_steps[] = {
-	"setsid", "open /dev/null", "dup2", "chdir", "setgroups", "setgid",
+	"", "setsid", "open /dev/null", "dup2", "chdir", "setgroups", "setgid",
 	"setuid", "execve"
 };
 
-static void __attribute__((noreturn))
-spawn_child_fail(int pfd, int step)
-{
-	struct spawn_failure f = { step, errno };
+#define SPAWN_FAIL(step) do {						\
+	spawn_fail_errno = errno;					\
+	spawn_fail_step = (step);					\
+	_exit(127);							\
+} while (0)
 
-	(void)!write(pfd, &f, sizeof f);
-	_exit(127);
+/*
+ * The child side of vfork. Only raw system calls: it runs on the parent's
+ * memory and stack, with every signal blocked, until execve.
+ */
+static void __attribute__((noreturn))
+spawn_exec(const struct instance *i, int fw, int nw, char **envp, int setids,
+    uid_t uid, gid_t gid)
+{
+	struct spawn_ksigaction ksa = { SIG_DFL, 0, NULL, 0 };
+	uint64_t none = 0;
+	int sig, fd;
+
+	/*
+	 * Every disposition back to default, glibc's internal signals 32 and
+	 * 33 included: posix_spawn's POSIX_SPAWN_SETSIGDEF leaves those two
+	 * SIG_IGN in the child, which is why wardd does not use it.
+	 */
+	for (sig = 1; sig < NSIG; sig++) {
+		if (sig != SIGKILL && sig != SIGSTOP)
+			syscall(SYS_rt_sigaction, sig, &ksa, NULL, sizeof ksa.mask);
+	}
+	if (setsid() == -1)
+		SPAWN_FAIL(1);
+	if ((fd = open("/dev/null", O_RDONLY)) == -1)
+		SPAWN_FAIL(2);
+	if ((fd != 0 && dup2(fd, 0) == -1) || dup2(fw, WARD_FAILURE_FD) == -1 ||
+	    dup2(nw, WARD_NOTIFY_FD) == -1)
+		SPAWN_FAIL(3);
+	if (fd > WARD_NOTIFY_FD)
+		close(fd);
+	if (i->cfg.cwd != NULL && chdir(i->cfg.cwd) == -1)
+		SPAWN_FAIL(4);
+	if (setids) {
+		/* Raw calls: no glibc set*id broadcast from a vfork child. */
+		if (syscall(SYS_setgroups, i->cfg.has_user ? 0 : i->ngroups,
+		    i->cfg.has_user ? NULL : i->groups) == -1)
+			SPAWN_FAIL(5);
+		if (syscall(SYS_setgid, gid) == -1)
+			SPAWN_FAIL(6);
+		if (syscall(SYS_setuid, uid) == -1)
+			SPAWN_FAIL(7);
+	}
+	syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, sizeof none);
+	execve(i->cfg.exec_path, i->cfg.argv, envp);
+	SPAWN_FAIL(8);
 }
 
 /*
- * The fork path, for a child that runs as another user. Between fork and
- * exec the child makes only system calls (no allocation, no name lookups:
- * uid, gid and groups are numbers already), so the parent's wait on the
- * error pipe lasts no longer than posix_spawn's own.
+ * vfork and exec. Signals are blocked across vfork so no handler of
+ * wardd's can run on the shared stack; the child resets them all before it
+ * unblocks. The parent is suspended until the child execs or fails, which
+ * takes only system calls (uid, gid and groups are numbers: no name
+ * lookups), so this is as quick as posix_spawn.
  */
 static pid_t
-spawn_fork(const struct instance *i, int fw, int nw, char **envp, char *err,
-    size_t errlen)
+spawn_vfork(const struct instance *i, int fw, int nw, char **envp,
+    char *err, size_t errlen)
 {
-	struct spawn_failure f;
-	struct sigaction sa;
-	sigset_t none;
+	int setids = i->run_as_owner || (i->cfg.has_user && opts.is_root);
 	uid_t uid = i->cfg.has_user ? i->cfg.user_uid : i->owner_uid;
 	gid_t gid = i->cfg.has_user ? i->cfg.user_gid : i->owner_gid;
-	int p[2], sig, fd;
-	ssize_t n;
+	sigset_t all, old;
 	pid_t pid;
 
-	if (pipe2(p, O_CLOEXEC) == -1) {
-		snprintf(err, errlen, "pipe: %s", strerror(errno));
-		return -1;
-	}
-	if ((pid = fork()) == -1) {
-		snprintf(err, errlen, "cannot start '%s': fork: %s", i->cfg.name,
+	sigfillset(&all);
+	sigprocmask(SIG_SETMASK, &all, &old);
+	spawn_fail_step = 0;
+	spawn_fail_errno = 0;
+	pid = vfork();
+	if (pid == 0)
+		spawn_exec(i, fw, nw, envp, setids, uid, gid);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	if (pid == -1) {
+		snprintf(err, errlen, "cannot start '%s': vfork: %s", i->cfg.name,
 		    strerror(errno));
-		close(p[0]);
-		close(p[1]);
 		return -1;
 	}
-	if (pid == 0) {
-		memset(&sa, 0, sizeof sa);
-		sa.sa_handler = SIG_DFL;
-		for (sig = 1; sig < NSIG; sig++)
-			sigaction(sig, &sa, NULL);
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		if (setsid() == -1)
-			spawn_child_fail(p[1], 0);
-		if ((fd = open("/dev/null", O_RDONLY)) == -1)
-			spawn_child_fail(p[1], 1);
-		if ((fd != 0 && dup2(fd, 0) == -1) ||
-		    dup2(fw, WARD_FAILURE_FD) == -1 ||
-		    dup2(nw, WARD_NOTIFY_FD) == -1)
-			spawn_child_fail(p[1], 2);
-		if (fd > WARD_NOTIFY_FD)
-			close(fd);
-		if (i->cfg.cwd != NULL && chdir(i->cfg.cwd) == -1)
-			spawn_child_fail(p[1], 3);
-		if (setgroups(i->cfg.has_user ? 0 : i->ngroups,
-		    i->cfg.has_user ? NULL : i->groups) == -1)
-			spawn_child_fail(p[1], 4);
-		if (setgid(gid) == -1)
-			spawn_child_fail(p[1], 5);
-		if (setuid(uid) == -1)
-			spawn_child_fail(p[1], 6);
-		execve(i->cfg.exec_path, i->cfg.argv, envp);
-		spawn_child_fail(p[1], 7);
-	}
-	close(p[1]);
-	do
-		n = read(p[0], &f, sizeof f);
-	while (n == -1 && errno == EINTR);
-	close(p[0]);
-	if (n == (ssize_t)sizeof f) {
-		waitpid(pid, NULL, 0);	/* it has _exit'ed: reap it now */
-		snprintf(err, errlen, "cannot start '%s' as uid %u: %s %s: %s",
-		    i->cfg.name, (unsigned)uid, spawn_steps[f.step],
-		    f.step == 7 ? i->cfg.exec_path : "", strerror(f.err));
+	if (spawn_fail_step != 0) {
+		waitpid(pid, NULL, 0);	/* it has _exit'ed: ours to reap */
+		if (spawn_fail_step == 8)
+			snprintf(err, errlen, "cannot start '%s': %s: %s",
+			    i->cfg.name, i->cfg.exec_path,
+			    strerror(spawn_fail_errno));
+		else
+			snprintf(err, errlen, "cannot start '%s'%s: %s: %s",
+			    i->cfg.name, setids ? " as another user" : "",
+			    spawn_steps[spawn_fail_step],
+			    strerror(spawn_fail_errno));
 		return -1;
 	}
 	return pid;
@@ -270,10 +258,7 @@ spawn_child(const struct instance *i, const struct spawn_fds *fds, char **envp,
 			close(nw);
 		return -1;
 	}
-	if (i->run_as_owner || (i->cfg.has_user && opts.is_root))
-		pid = spawn_fork(i, fw, nw, envp, err, errlen);
-	else
-		pid = spawn_posix(i, fw, nw, envp, err, errlen);
+	pid = spawn_vfork(i, fw, nw, envp, err, errlen);
 	if (fw != fds->failure_w)
 		close(fw);
 	if (nw != fds->notify_w)

@@ -14,7 +14,8 @@
  *   ignore-term      ignore SIGTERM from here on
  *   alloc MB         allocate and touch MB megabytes
  *   cpu MS           burn MS milliseconds of CPU
- *   grandchild       fork a grandchild that keeps fd 3 and 4 open and hangs
+ *   grandchild FILE  fork a grandchild that keeps fds 3 and 4 open, writes its
+ *                    pid to FILE and hangs
  *   daemon FILE      double-fork a daemon that writes its pid to FILE and hangs
  *   file NAME TEXT   write TEXT to $WARD_RUNTIME_DIR/NAME (crash artifacts)
  *   wait-file PATH   block until PATH exists (inotify; the test creates it)
@@ -211,13 +212,24 @@ main(int argc, char **argv)
 		} else if (strcmp(s, "cpu") == 0 && a) {
 			burn(atol(a));
 			i++;
-		} else if (strcmp(s, "grandchild") == 0) {
+		} else if (strcmp(s, "grandchild") == 0 && a) {
 			pid_t p = fork();
 
 			if (p == -1)
 				die("fork");
-			if (p == 0)
+			if (p == 0) {
+				char buf[32];
+				int fd;
+
+				snprintf(buf, sizeof buf, "%d\n", (int)getpid());
+				fd = open(a, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+				if (fd != -1) {
+					write_all(fd, buf, strlen(buf));
+					close(fd);
+				}
 				hang();
+			}
+			i++;
 		} else if (strcmp(s, "daemon") == 0 && a) {
 			pid_t p = fork();
 
