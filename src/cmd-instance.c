@@ -41,7 +41,8 @@ cmd_create_instance(struct request *req)
 	char err[ERRLEN];
 
 	if ((code = config_parse_args(&cfg, req->args, req->c->admin, err,
-	    sizeof err)) != NULL) {
+	    sizeof err)) != NULL || (code = config_parse_fds(&cfg, req->args,
+	    req->fds, req->nfds, err, sizeof err)) != NULL) {
 		config_free(&cfg);
 		cmd_error(req, code, "%s", err);
 		return NULL;

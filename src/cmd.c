@@ -148,7 +148,7 @@ cmd_resolve_instance(struct request *req)
  * an object that is not msgpack-RPC at all gets a ward.error notification.
  */
 void
-cmd_dispatch(struct conn *c, const msgpack_object *o)
+cmd_dispatch(struct conn *c, const msgpack_object *o, int *fds, int nfds)
 {
 	const msgpack_object *params = NULL, *method;
 	const struct cmd_entry *ce;
@@ -182,6 +182,8 @@ cmd_dispatch(struct conn *c, const msgpack_object *o)
 	memset(&req, 0, sizeof req);
 	req.c = c;
 	req.msgid = o->via.array.ptr[1].via.u64;
+	req.fds = fds;
+	req.nfds = nfds;
 	method = &o->via.array.ptr[2];
 	if (!codec_is_str(method)) {
 		cmd_error(&req, WARD_E_INVALID_ARGUMENT, "method must be a string");

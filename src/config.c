@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,11 +29,16 @@ const struct arg_spec config_spec[] = {
 	{ "profile", ARG_STR },
 	{ "rss_mapping", ARG_STR },
 	{ "user", ARG_ANY },
+	{ "stdin", ARG_UINT },
+	{ "stdout", ARG_UINT },
+	{ "stderr", ARG_UINT },
+	{ "fds", ARG_ARRAY },
 	{ NULL, 0 }
 };
 enum {
 	C_NAME, C_ARGV, C_ENV, C_CWD, C_DETECT_HANGUP, C_HANGUP_TIMEOUT,
-	C_EXIT_CODES, C_PROFILE, C_RSS_MAPPING, C_USER
+	C_EXIT_CODES, C_PROFILE, C_RSS_MAPPING, C_USER, C_STDIN, C_STDOUT,
+	C_STDERR, C_FDS
 };
 
 /*
@@ -409,6 +415,110 @@ config_parse_args(struct instance_config *cfg, const msgpack_object **a,
 	return NULL;
 }
 
+/* Take a copy of passed fd number idx for target; the request keeps its own. */
+static int
+config_add_fd(struct instance_config *cfg, uint64_t idx, int target,
+    const int *fds, int nfds, char *err, size_t errlen)
+{
+	size_t k;
+	int fd;
+
+	if (idx >= (uint64_t)nfds) {
+		snprintf(err, errlen, "fd index %llu for target %d, but %d fd%s "
+		    "came with the request (pass them with SCM_RIGHTS)",
+		    (unsigned long long)idx, target, nfds, nfds == 1 ? "" : "s");
+		return -1;
+	}
+	for (k = 0; k < cfg->nfds; k++) {
+		if (cfg->fds[k].target == target) {
+			snprintf(err, errlen, "fd %d is given twice", target);
+			return -1;
+		}
+	}
+	if ((fd = fcntl(fds[idx], F_DUPFD_CLOEXEC, 0)) == -1) {
+		snprintf(err, errlen, "cannot keep passed fd: %s", strerror(errno));
+		return -1;
+	}
+	cfg->fds[cfg->nfds].fd = fd;
+	cfg->fds[cfg->nfds].target = target;
+	cfg->nfds++;
+	return 0;
+}
+
+/*
+ * stdin, stdout, stderr and fds: [{fd, target}] name fds passed with the
+ * request by their index among them. cfg gets its own copies, kept until
+ * the spawn (or the instance's removal). Returns NULL or an error code.
+ */
+const char *
+config_parse_fds(struct instance_config *cfg, const msgpack_object **a,
+    int *fds, int nfds, char *err, size_t errlen)
+{
+	const msgpack_object *list = a[C_FDS];
+	size_t n = (list ? list->via.array.size : 0) + 3;
+	uint32_t k;
+	int std;
+
+	if (list != NULL && list->via.array.size > REQUEST_MAX_FDS) {
+		snprintf(err, errlen, "'fds' holds more than %d entries",
+		    REQUEST_MAX_FDS);
+		return WARD_E_TOO_LARGE;
+	}
+	if ((cfg->fds = calloc(n, sizeof *cfg->fds)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return WARD_E_INTERNAL;
+	}
+	for (std = 0; std < 3; std++) {
+		const msgpack_object *o = a[C_STDIN + std];
+
+		if (o != NULL && config_add_fd(cfg, o->via.u64, std, fds, nfds,
+		    err, errlen) == -1)
+			return WARD_E_INVALID_ARGUMENT;
+	}
+	for (k = 0; list != NULL && k < list->via.array.size; k++) {
+		const msgpack_object *m = &list->via.array.ptr[k], *fo = NULL, *to = NULL;
+		uint32_t j;
+
+		for (j = 0; m->type == MSGPACK_OBJECT_MAP && j < m->via.map.size; j++) {
+			const msgpack_object_kv *kv = &m->via.map.ptr[j];
+
+			if (codec_streq(&kv->key, "fd"))
+				fo = &kv->val;
+			else if (codec_streq(&kv->key, "target"))
+				to = &kv->val;
+			else
+				fo = to = NULL, j = m->via.map.size;
+		}
+		if (m->type != MSGPACK_OBJECT_MAP || m->via.map.size != 2 ||
+		    fo == NULL || to == NULL ||
+		    fo->type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
+		    to->type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
+		    to->via.u64 < CONFIG_FD_MIN || to->via.u64 > CONFIG_FD_MAX) {
+			snprintf(err, errlen, "'fds' entries are {fd: INDEX, target: "
+			    "N} with N from %d to %d (0-2 are stdin/stdout/stderr, "
+			    "3 and 4 are ward's pipes)", CONFIG_FD_MIN, CONFIG_FD_MAX);
+			return WARD_E_INVALID_ARGUMENT;
+		}
+		if (config_add_fd(cfg, fo->via.u64, to->via.u64, fds, nfds, err,
+		    errlen) == -1)
+			return WARD_E_INVALID_ARGUMENT;
+	}
+	return NULL;
+}
+
+/* Passed fds are kept only until the spawn: then they are the child's. */
+void
+config_close_fds(struct instance_config *cfg)
+{
+	size_t k;
+
+	for (k = 0; k < cfg->nfds; k++)
+		close(cfg->fds[k].fd);
+	free(cfg->fds);
+	cfg->fds = NULL;
+	cfg->nfds = 0;
+}
+
 static void
 config_free_vec(char **v)
 {
@@ -432,5 +542,6 @@ config_free(struct instance_config *cfg)
 	free(cfg->exit_codes);
 	free(cfg->profile);
 	free(cfg->rss_mapping);
+	config_close_fds(cfg);
 	memset(cfg, 0, sizeof *cfg);
 }

@@ -73,6 +73,21 @@ conn_count_uid(uid_t uid)
 	return n;
 }
 
+/* Close received fds that arrived before offset end (all, with UINT64_MAX). */
+static void
+conn_fds_drop(struct conn *c, uint64_t end)
+{
+	struct conn_fds *f;
+	int k;
+
+	while ((f = c->fds) != NULL && f->at < end) {
+		c->fds = f->next;
+		for (k = 0; k < f->n; k++)
+			close(f->fds[k]);
+		free(f);
+	}
+}
+
 /* The one teardown path. c is freed: do not touch it after this returns. */
 static void
 conn_lost(struct conn *c)
@@ -85,6 +100,7 @@ conn_lost(struct conn *c)
 	close(c->fd);
 	TAILQ_REMOVE(&conns, c, entry);
 	conn_count--;
+	conn_fds_drop(c, UINT64_MAX);
 	buf_free(&c->in);
 	buf_free(&c->out);
 	free(c->groups);
@@ -196,6 +212,7 @@ conn_process(struct conn *c)
 {
 	struct scan_error err;
 	msgpack_unpacked msg;
+	struct conn_fds *f;
 	size_t len, off;
 
 	while (!c->closing && !c->broken && buf_used(&c->in) > 0) {
@@ -221,15 +238,70 @@ conn_process(struct conn *c)
 			    "cannot unpack msgpack message");
 			return;
 		}
-		cmd_dispatch(c, &msg.data);
+		/* This message's fds: those received with one of its bytes. */
+		f = c->fds != NULL && c->fds->at < c->in_base + len ? c->fds : NULL;
+		cmd_dispatch(c, &msg.data, f ? f->fds : NULL, f ? f->n : 0);
 		msgpack_unpacked_destroy(&msg);
 		buf_consume(&c->in, len);
+		c->in_base += len;
+		conn_fds_drop(c, c->in_base);	/* untaken or stray: closed */
 		/* A peer that does not read its replies is not read either. */
 		if (buf_used(&c->out) >= CONN_OUT_CAP) {
 			ev_io_stop(ward_loop, &c->rw);
 			break;
 		}
 	}
+}
+
+/*
+ * recv with room for passed fds. A read that returns fds ends inside the
+ * sendmsg that carried them (the kernel stops a stream read right after
+ * the skb holding fds), so they are queued at the stream offset of the
+ * chunk's last byte: they belong to the message holding that byte.
+ * libward sends each request with its fds in one sendmsg. A truncated set
+ * (MSG_CTRUNC: too many, or wardd is out of fds) is refused.
+ */
+static ssize_t
+conn_recv(struct conn *c, char *chunk, size_t len)
+{
+	char cbuf[CMSG_SPACE(sizeof(int) * REQUEST_MAX_FDS)];
+	struct conn_fds *f, **fp;
+	struct cmsghdr *cm;
+	struct msghdr mh;
+	struct iovec iov;
+	ssize_t n;
+	int k, nf;
+
+	memset(&mh, 0, sizeof mh);
+	iov.iov_base = chunk;
+	iov.iov_len = len;
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = cbuf;
+	mh.msg_controllen = sizeof cbuf;
+	n = recvmsg(c->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	if (n == -1)
+		return -1;
+	for (cm = CMSG_FIRSTHDR(&mh); cm != NULL; cm = CMSG_NXTHDR(&mh, cm)) {
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		nf = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		if ((f = calloc(1, sizeof *f)) == NULL) {
+			for (k = 0; k < nf; k++)
+				close(((int *)CMSG_DATA(cm))[k]);
+			c->fds_lost = 1;
+			continue;
+		}
+		f->at = c->in_base + buf_used(&c->in) + (n > 0 ? n - 1 : 0);
+		f->n = nf;
+		memcpy(f->fds, CMSG_DATA(cm), nf * sizeof(int));
+		for (fp = &c->fds; *fp != NULL; fp = &(*fp)->next)
+			;
+		*fp = f;
+	}
+	if (mh.msg_flags & MSG_CTRUNC)
+		c->fds_lost = 1;
+	return n;
 }
 
 static void
@@ -241,7 +313,7 @@ conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 	int reads, eof = 0;
 
 	for (reads = 0; reads < 4; reads++) {
-		n = recv(c->fd, chunk, sizeof chunk, MSG_DONTWAIT);
+		n = conn_recv(c, chunk, sizeof chunk);
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -257,6 +329,13 @@ conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 		}
 		if (buf_append(&c->in, chunk, n) == -1) {
 			conn_protocol_error(c, WARD_E_INTERNAL, "out of memory");
+			break;
+		}
+		if (c->fds_lost) {
+			conn_protocol_error(c, WARD_E_TOO_LARGE, "file descriptors "
+			    "passed with a request were truncated (at most %d per "
+			    "request, and wardd must have fds to spare)",
+			    REQUEST_MAX_FDS);
 			break;
 		}
 		if ((size_t)n < sizeof chunk)

@@ -284,6 +284,7 @@ instance_start(struct instance *i, char *err, size_t errlen)
 	close(fpipe[1]);
 	close(npipe[1]);
 	fpipe[1] = npipe[1] = -1;
+	config_close_fds(&i->cfg);	/* the child has its copies now */
 	if (pid == -1)
 		goto fail;
 	if ((i->pidfd = spawn_pidfd_open(pid)) == -1) {
@@ -318,6 +319,7 @@ fail_errno:
 	    strerror(errno));
 fail:
 	free(envp);
+	config_close_fds(&i->cfg);
 	instance_close_fd(&fpipe[0]);
 	instance_close_fd(&fpipe[1]);
 	instance_close_fd(&npipe[0]);

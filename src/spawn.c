@@ -110,15 +110,62 @@ spawn_environ(const struct instance *i)
 }
 
 /*
- * A pipe end at 3 or 4 could be clobbered by the dup2 onto the other: use a
- * copy above 4 for the spawn. The caller's fd stays open and its own.
+ * The fds a child gets, each as (where it is now, where it goes). Sources
+ * are first moved above every target, so that no dup2 onto a target can
+ * clobber a source still to be copied.
  */
+struct spawn_plan {
+	struct config_fd	 map[REQUEST_MAX_FDS + 2];
+	int			 n;
+	int			 has_stdin;
+	int			 temp[REQUEST_MAX_FDS + 2];	/* ours to close */
+	int			 ntemp;
+};
+
 static int
-spawn_fd_high(int fd)
+spawn_plan_add(struct spawn_plan *p, int fd, int target, int top)
 {
-	if (fd > WARD_NOTIFY_FD)
-		return fd;
-	return fcntl(fd, F_DUPFD_CLOEXEC, WARD_NOTIFY_FD + 1);
+	if (fd <= top) {
+		if ((fd = fcntl(fd, F_DUPFD_CLOEXEC, top + 1)) == -1)
+			return -1;
+		p->temp[p->ntemp++] = fd;
+	}
+	p->map[p->n].fd = fd;
+	p->map[p->n].target = target;
+	p->n++;
+	if (target == 0)
+		p->has_stdin = 1;
+	return 0;
+}
+
+static void
+spawn_plan_free(struct spawn_plan *p)
+{
+	while (p->ntemp > 0)
+		close(p->temp[--p->ntemp]);
+}
+
+static int
+spawn_plan_make(const struct instance *i, const struct spawn_fds *fds,
+    struct spawn_plan *p)
+{
+	int top = WARD_NOTIFY_FD;
+	size_t k;
+
+	memset(p, 0, sizeof *p);
+	for (k = 0; k < i->cfg.nfds; k++) {
+		if (i->cfg.fds[k].target > top)
+			top = i->cfg.fds[k].target;
+	}
+	if (spawn_plan_add(p, fds->failure_w, WARD_FAILURE_FD, top) == -1 ||
+	    spawn_plan_add(p, fds->notify_w, WARD_NOTIFY_FD, top) == -1)
+		return -1;
+	for (k = 0; k < i->cfg.nfds; k++) {
+		if (spawn_plan_add(p, i->cfg.fds[k].fd, i->cfg.fds[k].target,
+		    top) == -1)
+			return -1;
+	}
+	return 0;
 }
 
 /* The kernel's struct sigaction: glibc's refuses signals 32 and 33. */
@@ -152,12 +199,12 @@ static const char *const spawn_steps[] = {
  * memory and stack, with every signal blocked, until execve.
  */
 static void __attribute__((noreturn))
-spawn_exec(const struct instance *i, int fw, int nw, char **envp, int setids,
-    uid_t uid, gid_t gid)
+spawn_exec(const struct instance *i, const struct spawn_plan *p, char **envp,
+    int setids, uid_t uid, gid_t gid)
 {
 	struct spawn_ksigaction ksa = { SIG_DFL, 0, NULL, 0 };
 	uint64_t none = 0;
-	int sig, fd;
+	int sig, fd, k;
 
 	/*
 	 * Every disposition back to default, glibc's internal signals 32 and
@@ -170,13 +217,17 @@ spawn_exec(const struct instance *i, int fw, int nw, char **envp, int setids,
 	}
 	if (setsid() == -1)
 		SPAWN_FAIL(1);
-	if ((fd = open("/dev/null", O_RDONLY)) == -1)
-		SPAWN_FAIL(2);
-	if ((fd != 0 && dup2(fd, 0) == -1) || dup2(fw, WARD_FAILURE_FD) == -1 ||
-	    dup2(nw, WARD_NOTIFY_FD) == -1)
-		SPAWN_FAIL(3);
-	if (fd > WARD_NOTIFY_FD)
-		close(fd);
+	if (!p->has_stdin) {
+		if ((fd = open("/dev/null", O_RDONLY)) == -1)
+			SPAWN_FAIL(2);
+		if (fd != 0 && (dup2(fd, 0) == -1 || close(fd) == -1))
+			SPAWN_FAIL(3);
+	}
+	/* Sources all sit above every target (spawn_plan_add). */
+	for (k = 0; k < p->n; k++) {
+		if (dup2(p->map[k].fd, p->map[k].target) == -1)
+			SPAWN_FAIL(3);
+	}
 	if (i->cfg.cwd != NULL && chdir(i->cfg.cwd) == -1)
 		SPAWN_FAIL(4);
 	if (setids) {
@@ -202,7 +253,7 @@ spawn_exec(const struct instance *i, int fw, int nw, char **envp, int setids,
  * lookups), so this is as quick as posix_spawn.
  */
 static pid_t
-spawn_vfork(const struct instance *i, int fw, int nw, char **envp,
+spawn_vfork(const struct instance *i, const struct spawn_plan *p, char **envp,
     char *err, size_t errlen)
 {
 	int setids = i->run_as_owner || (i->cfg.has_user && opts.is_root);
@@ -217,7 +268,7 @@ spawn_vfork(const struct instance *i, int fw, int nw, char **envp,
 	spawn_fail_errno = 0;
 	pid = vfork();
 	if (pid == 0)
-		spawn_exec(i, fw, nw, envp, setids, uid, gid);
+		spawn_exec(i, p, envp, setids, uid, gid);
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	if (pid == -1) {
 		snprintf(err, errlen, "cannot start '%s': vfork: %s", i->cfg.name,
@@ -245,23 +296,14 @@ pid_t
 spawn_child(const struct instance *i, const struct spawn_fds *fds, char **envp,
     char *err, size_t errlen)
 {
-	int fw, nw;
-	pid_t pid;
+	struct spawn_plan plan;
+	pid_t pid = -1;
 
-	fw = spawn_fd_high(fds->failure_w);
-	nw = spawn_fd_high(fds->notify_w);
-	if (fw == -1 || nw == -1) {
-		snprintf(err, errlen, "fcntl: %s", strerror(errno));
-		if (fw != -1 && fw != fds->failure_w)
-			close(fw);
-		if (nw != -1 && nw != fds->notify_w)
-			close(nw);
-		return -1;
-	}
-	pid = spawn_vfork(i, fw, nw, envp, err, errlen);
-	if (fw != fds->failure_w)
-		close(fw);
-	if (nw != fds->notify_w)
-		close(nw);
+	if (spawn_plan_make(i, fds, &plan) == -1)
+		snprintf(err, errlen, "cannot start '%s': fcntl: %s", i->cfg.name,
+		    strerror(errno));
+	else
+		pid = spawn_vfork(i, &plan, envp, err, errlen);
+	spawn_plan_free(&plan);
 	return pid;
 }

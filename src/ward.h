@@ -125,6 +125,16 @@ void	 server_conn_closed(void);
 #define CONN_MAX		1024
 #define CONN_MAX_PER_UID	128
 
+/* Fds that arrived (SCM_RIGHTS) with the stream byte at offset at. */
+#define REQUEST_MAX_FDS	64
+
+struct conn_fds {
+	uint64_t	 at;
+	int		 n;
+	int		 fds[REQUEST_MAX_FDS];
+	struct conn_fds	*next;
+};
+
 struct conn {
 	int		 fd;
 	ev_io		 rw;		/* readable: requests */
@@ -139,6 +149,9 @@ struct conn {
 	int		 admin;		/* root or wardd's own uid */
 
 	struct buf	 in;
+	uint64_t	 in_base;	/* stream offset of in's first unread byte */
+	struct conn_fds	*fds;		/* received fds not yet given to a request */
+	int		 fds_lost;	/* MSG_CTRUNC: refuse and close */
 	struct buf	 out;
 
 	int		 closing;	/* flush what is queued, then close */
@@ -217,6 +230,8 @@ int	 codec_sbuffer_write(void *, const char *, size_t);
 struct request {
 	struct conn		*c;
 	uint32_t		 msgid;
+	int			*fds;		/* came with it; -1 once taken */
+	int			 nfds;
 	const msgpack_object	*args[ARG_MAX];	/* by position in the spec */
 	struct instance		*inst;		/* CMD_INSTANCE: the target */
 	int			 replied;
@@ -232,12 +247,11 @@ struct cmd_entry {
 	void			(*exec)(struct request *);
 };
 
-void	 cmd_dispatch(struct conn *, const msgpack_object *);
+void	 cmd_dispatch(struct conn *, const msgpack_object *, int *, int);
 msgpack_packer *cmd_result(struct request *, msgpack_packer *);
 void	 cmd_error(struct request *, const char *, const char *, ...)
 	    printflike(3, 4);
 void	 cmd_ok(struct request *);
-const msgpack_object *cmd_arg(struct request *, const char *);
 int	 cmd_may_see(const struct conn *, const struct instance *);
 
 extern const struct cmd_entry cmd_hello_entry, cmd_stats_entry,
@@ -291,6 +305,14 @@ enum notify_kind notify_parse(const char *, size_t, enum payload_state *,
 
 /* ---- config.c: what instance.create asked for, checked. */
 
+/* An fd passed by the client, to become fd target in the child. */
+struct config_fd {
+	int	 fd;
+	int	 target;	/* 0-2 for stdio, else CONFIG_FD_MIN and up */
+};
+#define CONFIG_FD_MIN	5
+#define CONFIG_FD_MAX	1023
+
 struct instance_config {
 	char			*name;
 	char			**argv;		/* NULL-terminated */
@@ -303,6 +325,8 @@ struct instance_config {
 	size_t			 nexit_codes;
 	char			*profile;
 	char			*rss_mapping;
+	struct config_fd	*fds;		/* owned; closed after the spawn */
+	size_t			 nfds;
 	int			 has_user;	/* run as user_uid/user_gid */
 	uid_t			 user_uid;
 	gid_t			 user_gid;
@@ -317,6 +341,9 @@ struct instance_config {
 extern const struct arg_spec config_spec[];
 const char *config_parse_args(struct instance_config *, const msgpack_object **, int,
 	    char *, size_t);
+const char *config_parse_fds(struct instance_config *, const msgpack_object **,
+	    int *, int, char *, size_t);
+void	 config_close_fds(struct instance_config *);
 int	 config_name_valid(const char *, char *, size_t);
 int	 config_find_exec(const char *, const char *, char **, char *, size_t);
 void	 config_free(struct instance_config *);

@@ -1,0 +1,236 @@
+/*
+ * ward.h: libward, the C client library of wardd.
+ *
+ * A struct ward is one connection; there is no global state, so a program
+ * may hold several. Every method of the protocol (proto/PROTOCOL.md) has a
+ * blocking call with typed results; ward_call gives the raw msgpack result
+ * for anything else. For an event loop, ward_set_nonblocking, ward_fd,
+ * ward_send and ward_dispatch drive the same connection without blocking.
+ *
+ * Calls return 0 on success and -1 on failure; ward_error(w) then says why:
+ * the daemon's {code, message}, or code "disconnected" / "io" /
+ * "protocol_error" for failures on this side. A lost connection is an
+ * error, never a crash.
+ */
+#ifndef LIBWARD_H
+#define LIBWARD_H
+
+#include <sys/types.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <msgpack.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct ward;
+
+struct ward_error {
+	char		 code[32];	/* "not_found", ..., or "disconnected" */
+	char		 message[512];
+};
+
+/* ---- connecting */
+
+/* Where a client looks: $WARD_SOCKET, else the daemon's default for us. */
+const char	*ward_default_socket(char *buf, size_t len);
+/* path NULL: ward_default_socket. On failure NULL, with err filled. */
+struct ward	*ward_connect(const char *path, struct ward_error *err);
+void		 ward_close(struct ward *);
+const struct ward_error *ward_error(const struct ward *);
+const char	*ward_socket_path(const struct ward *);
+
+/* ---- raw calls */
+
+/*
+ * A reply: result points into the reply's own zone and lives until
+ * ward_reply_free. params is a packed msgpack map (or NULL for none).
+ */
+struct ward_reply {
+	msgpack_object	 result;
+	msgpack_unpacked unpacked;
+};
+
+int	 ward_call(struct ward *, const char *method, const char *params,
+	    size_t params_len, struct ward_reply *);
+/* The same, passing fds with the request (SCM_RIGHTS); they stay ours. */
+int	 ward_call_fds(struct ward *, const char *method, const char *params,
+	    size_t params_len, const int *fds, size_t nfds, struct ward_reply *);
+void	 ward_reply_free(struct ward_reply *);
+
+/* A packer for building params: ward_params_begin, pack a map, then call. */
+struct ward_params {
+	msgpack_sbuffer	 sbuf;
+	msgpack_packer	 pk;
+};
+void	 ward_params_init(struct ward_params *);
+void	 ward_params_free(struct ward_params *);
+
+/* ---- typed calls */
+
+struct ward_hello {
+	char		 server[32];
+	char		 version[32];
+	unsigned	 protocol;
+	pid_t		 pid;
+	uid_t		 uid;
+	int		 admin;
+};
+
+struct ward_stats {
+	uint64_t	 instances, running, clients, subscribers;
+	uint64_t	 created, started, died, spawn_failed, removed;
+	uint64_t	 metrics_ticks, rss_kb;
+};
+
+struct ward_metrics {
+	uint64_t	 cpu_user_ms, cpu_system_ms, cpu_guest_ms;
+	double		 cpu_percent;
+	uint64_t	 rss_kb, rss_max_kb, pss_kb;
+	uint64_t	 rss_mapping_kb, rss_mapping_max_kb;
+};
+
+/* How a run ended. Strings are NULL when absent. */
+struct ward_exit {
+	uint64_t	 id;
+	char		*name;
+	uid_t		 owner_uid;
+	char		*state;		/* "dead" or "failed" */
+	char		*death_reason;
+	int		 has_exit_code;
+	int		 exit_code;
+	int		 exit_signal;	/* 0: none */
+	char		*signal_name;
+	int		 core_dumped;
+	char		*failure_reason;
+	char		*failure_info;
+	uint64_t	 failure_discarded;
+	char		*dump_dir;
+	int64_t		 started_at_ms, died_at_ms;
+	uint64_t	 uptime_ms;
+	struct ward_metrics metrics;
+};
+
+struct ward_status {
+	uint64_t	 id;
+	char		*name;
+	char		*state;		/* not_started running dead failed */
+	char		*payload_state;
+	char		*status_text;
+	pid_t		 pid;		/* 0 unless running */
+	char		**argv;		/* NULL-terminated */
+	uid_t		 owner_uid;
+	pid_t		 requester_pid;
+	int64_t		 created_at_ms, started_at_ms;
+	uint64_t	 uptime_ms;
+	int		 suspended;
+	struct ward_metrics metrics;
+	int		 has_exit;	/* dead or failed: exit is filled */
+	struct ward_exit exit;
+};
+
+/* What to create. Unset fields (NULL, 0, -1 for fds) are not sent. */
+struct ward_fd_map {
+	int		 fd;		/* ours, passed with the request */
+	int		 target;	/* its number in the child (>= 5) */
+};
+
+struct ward_exit_code {
+	int		 code;
+	const char	*reason;
+};
+
+struct ward_spec {
+	const char		*name;
+	const char *const	*argv;		/* NULL-terminated, required */
+	const char *const	*env;		/* "K=V", NULL-terminated */
+	const char		*cwd;
+	int			 detect_hangup;
+	uint32_t		 hangup_timeout_ms;	/* 0: default */
+	const struct ward_exit_code *exit_codes;
+	size_t			 nexit_codes;
+	const char		*profile;
+	const char		*rss_mapping;
+	const char		*user;		/* "UID" or "UID:GID" */
+	int			 stdin_fd;	/* -1: /dev/null */
+	int			 stdout_fd;	/* -1: wardd's */
+	int			 stderr_fd;	/* -1: wardd's */
+	const struct ward_fd_map *fds;
+	size_t			 nfds;
+};
+
+void	 ward_spec_init(struct ward_spec *);
+
+/* Instances are named by ident: a name, or an id in decimal. */
+int	 ward_hello(struct ward *, struct ward_hello *);
+int	 ward_stats(struct ward *, struct ward_stats *);
+int	 ward_shutdown(struct ward *, int kill_instances);
+int	 ward_instance_create(struct ward *, const struct ward_spec *, uint64_t *id);
+int	 ward_instance_run(struct ward *, const struct ward_spec *, uint64_t *id);
+int	 ward_instance_start(struct ward *, const char *ident);
+int	 ward_instance_status(struct ward *, const char *ident, struct ward_status *);
+int	 ward_instance_list(struct ward *, const char *state,
+	    struct ward_status **, size_t *);
+int	 ward_instance_kill(struct ward *, const char *ident, int sig);
+int	 ward_instance_stop(struct ward *, const char *ident, int timeout_ms);
+int	 ward_instance_suspend(struct ward *, const char *ident);
+int	 ward_instance_resume(struct ward *, const char *ident);
+int	 ward_instance_payload(struct ward *, const char *ident, const char *state);
+int	 ward_instance_remove(struct ward *, const char *ident);
+int	 ward_instance_history(struct ward *, const char *ident, size_t limit,
+	    struct ward_exit **, size_t *);
+void	 ward_status_free(struct ward_status *);
+void	 ward_status_list_free(struct ward_status *, size_t);
+void	 ward_exit_free(struct ward_exit *);
+void	 ward_exit_list_free(struct ward_exit *, size_t);
+
+/* ---- events */
+
+struct ward_event {
+	char		 type[16];	/* created started payload metrics died removed overflow */
+	int64_t		 time_ms;
+	uint64_t	 id;
+	char		*name;
+	char		*state;
+	pid_t		 pid;		/* started */
+	char		*payload_state;	/* payload */
+	char		*status_text;	/* payload */
+	struct ward_metrics metrics;	/* metrics */
+	int		 has_exit;	/* died */
+	struct ward_exit exit;
+	char		*message;	/* overflow */
+};
+
+/* types: NULL-terminated names, NULL for the default set; ids NULL for all. */
+int	 ward_events_subscribe(struct ward *, const uint64_t *ids, size_t nids,
+	    const char *const *types);
+int	 ward_events_unsubscribe(struct ward *);
+/* Block up to timeout_ms (-1: forever) for the next event: 1 got one, 0
+ * timed out, -1 error (the connection is lost after an overflow). */
+int	 ward_event_next(struct ward *, struct ward_event *, int timeout_ms);
+void	 ward_event_free(struct ward_event *);
+
+/* ---- non-blocking use from another event loop */
+
+typedef void (*ward_reply_cb)(struct ward *, uint32_t msgid,
+	    const struct ward_error *err, const msgpack_object *result, void *arg);
+typedef void (*ward_event_cb)(struct ward *, const struct ward_event *, void *arg);
+
+int	 ward_fd(const struct ward *);
+int	 ward_set_nonblocking(struct ward *, ward_reply_cb, ward_event_cb, void *arg);
+/* Queue a request; 0 and *msgid, or -1. Its reply comes to the reply_cb. */
+int	 ward_send(struct ward *, const char *method, const char *params,
+	    size_t params_len, uint32_t *msgid);
+/* Poll for POLLOUT while this is true. */
+int	 ward_want_write(const struct ward *);
+/* Call when the fd is readable or writable: reads, writes, runs callbacks.
+ * -1 when the connection is lost (ward_error says why). */
+int	 ward_dispatch(struct ward *);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
