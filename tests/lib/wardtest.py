@@ -148,7 +148,10 @@ class Ward:
         self.proc = None
         self.clients = []
 
+    started = []
+
     def start(self):
+        Ward.started.append(self)
         self.log = open(self.logpath, "ab")
         self.proc = subprocess.Popen(
             [WARDD, "--socket", self.sock, "--state-dir", self.state,
@@ -182,6 +185,8 @@ class Ward:
             return f.read().decode(errors="replace")
 
     def stop(self):
+        if self in Ward.started:
+            Ward.started.remove(self)
         for c in self.clients:
             c.close()
         if self.proc and self.proc.poll() is None:
@@ -248,7 +253,14 @@ def run(module_globals):
     ctx = None
     try:
         if setup:
-            ctx = setup()
+            try:
+                ctx = setup()
+            except Exception:
+                for line in traceback.format_exc().splitlines():
+                    print("# " + line, flush=True)
+                for k, (name, fn) in enumerate(tests, 1):
+                    print("not ok %d - %s # setup failed" % (k, name), flush=True)
+                raise
         for k, (name, fn) in enumerate(tests, 1):
             t0 = time.monotonic()
             try:
@@ -266,9 +278,13 @@ def run(module_globals):
                 if isinstance(ctx, Ward):
                     for line in ctx.read_log().splitlines()[-15:]:
                         print("#   wardd: " + line, flush=True)
+    except Exception:
+        failed = len(tests)
     finally:
         if teardown:
             teardown(ctx)
         elif isinstance(ctx, Ward):
             ctx.stop()
+        for w in Ward.started:
+            w.stop()
     sys.exit(1 if failed else 0)
