@@ -96,9 +96,8 @@ cmd_start_exec(struct request *req)
 {
 	char err[ERRLEN];
 
-	if (req->inst->state != INSTANCE_NOT_STARTED) {
-		cmd_state_error(req, "only a not_started instance can be started "
-		    "(create a new one to run it again)");
+	if (instance_can_start(req->inst, err, sizeof err) == -1) {
+		cmd_error(req, WARD_E_INVALID_STATE, "%s", err);
 		return;
 	}
 	if (instance_start(req->inst, err, sizeof err) == -1) {

@@ -41,7 +41,7 @@ codec_scan(const char *buf, size_t avail, size_t *len, struct scan_error *err)
 	uint64_t stack[WARD_MAX_DEPTH + 1];
 	uint64_t n, skip, elements = 0;
 	size_t pos = 0;
-	int sp = 0, hdr;
+	int sp = 0, hdr, container;
 	unsigned char b;
 
 	stack[0] = 1;
@@ -59,6 +59,7 @@ codec_scan(const char *buf, size_t avail, size_t *len, struct scan_error *err)
 			    (uint64_t)WARD_MAX_ELEMENTS);
 		b = p[pos];
 		n = 0;		/* children of a container */
+		container = (b >= 0x80 && b <= 0x9f) || (b >= 0xdc && b <= 0xdf);
 		skip = 0;	/* payload bytes after the header */
 		hdr = 1;	/* header bytes, type byte included */
 		if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3)
@@ -127,13 +128,13 @@ codec_scan(const char *buf, size_t avail, size_t *len, struct scan_error *err)
 			return codec_scan_fail(err, WARD_E_TOO_LARGE,
 			    "message is over %" PRIu64 " bytes",
 			    (uint64_t)WARD_MAX_REQUEST);
-		if (n > 0) {
-			if (sp + 1 > WARD_MAX_DEPTH)
-				return codec_scan_fail(err, WARD_E_TOO_LARGE,
-				    "message nests deeper than %" PRIu64,
-				    (uint64_t)WARD_MAX_DEPTH);
+		/* Empty containers count too: depth is what is written. */
+		if (container && sp + 1 > WARD_MAX_DEPTH)
+			return codec_scan_fail(err, WARD_E_TOO_LARGE,
+			    "message nests deeper than %" PRIu64,
+			    (uint64_t)WARD_MAX_DEPTH);
+		if (n > 0)
 			stack[++sp] = n;
-		}
 	}
 	*len = pos;
 	return SCAN_COMPLETE;
@@ -249,6 +250,7 @@ codec_args(const msgpack_object *params, const struct arg_spec *spec,
 {
 	const msgpack_object_kv *kv;
 	uint32_t i;
+	uint64_t seen = 0;	/* bit per spec entry: nil values count */
 	int j;
 
 	for (j = 0; spec[j].name != NULL; j++)
@@ -278,10 +280,11 @@ codec_args(const msgpack_object *params, const struct arg_spec *spec,
 			    (int)(n > 64 ? 64 : n), p);
 			return -1;
 		}
-		if (out[j] != NULL) {
+		if (seen & (1ULL << j)) {
 			snprintf(err, errlen, "key '%s' given twice", spec[j].name);
 			return -1;
 		}
+		seen |= 1ULL << j;
 		if (kv->val.type == MSGPACK_OBJECT_NIL)
 			continue;
 		if (!codec_type_ok(&kv->val, spec[j].type)) {

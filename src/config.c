@@ -98,20 +98,28 @@ config_check_file(const char *path, const char *shown, char *err, size_t errlen)
 }
 
 /*
- * Resolve argv[0] the way execvp would, once, at create: the child is then
- * spawned by path, and a typo is reported now rather than as a dead child.
+ * Resolve argv[0] the way execvp would in the child, once, at create: the
+ * child is then spawned by absolute path, and a typo is reported now rather
+ * than as a dead child. Relative names (and relative PATH entries) are
+ * taken from base, the directory the child will run in.
  */
 int
-config_find_exec(const char *argv0, const char *path, char **out, char *err,
-    size_t errlen)
+config_find_exec(const char *argv0, const char *path, const char *base,
+    char **out, char *err, size_t errlen)
 {
 	char full[PATH_MAX];
 	const char *p, *end;
 
 	if (strchr(argv0, '/') != NULL) {
-		if (config_check_file(argv0, argv0, err, errlen) == -1)
+		if ((size_t)snprintf(full, sizeof full, "%s%s%s",
+		    argv0[0] == '/' ? "" : base, argv0[0] == '/' ? "" : "/",
+		    argv0) >= sizeof full) {
+			snprintf(err, errlen, "argv[0] '%.200s': path too long", argv0);
 			return -1;
-		*out = strdup(argv0);
+		}
+		if (config_check_file(full, argv0, err, errlen) == -1)
+			return -1;
+		*out = strdup(full);
 		return *out == NULL ? -1 : 0;
 	}
 	if (path == NULL)
@@ -123,11 +131,10 @@ config_find_exec(const char *argv0, const char *path, char **out, char *err,
 		if (end == NULL)
 			end = p + strlen(p);
 		dl = end - p;
-		if (dl == 0 || dl + strlen(argv0) + 2 > sizeof full)
+		if (dl == 0 || (size_t)snprintf(full, sizeof full, "%s%s%.*s/%s",
+		    *p == '/' ? "" : base, *p == '/' ? "" : "/", (int)dl, p,
+		    argv0) >= sizeof full)
 			continue;
-		memcpy(full, p, dl);
-		full[dl] = '/';
-		strcpy(full + dl + 1, argv0);
 		if (access(full, X_OK) == 0) {
 			struct stat st;
 
@@ -217,9 +224,9 @@ config_parse_exit_codes(struct instance_config *cfg, const msgpack_object *o,
 		else if (codec_is_str(&kv->key)) {
 			char *s = codec_strdup(&kv->key), *end;
 
-			if (s != NULL) {
+			if (s != NULL && s[0] >= '0' && s[0] <= '9') {
 				code = strtol(s, &end, 10);
-				if (*end != '\0' || end == s || code < 0 || code > 255)
+				if (*end != '\0' || code > 255)
 					code = -1;
 			}
 			free(s);
@@ -268,9 +275,14 @@ config_parse_user(struct instance_config *cfg, const msgpack_object *o,
 		goto bad;
 	uid = strtoul(s, &end, 10);
 	gid = uid;
-	if (end != s && *end == ':')
-		gid = strtoul(end + 1, &end, 10);
-	if (end == s || *end != '\0' || uid >= 0xffffffffUL || gid >= 0xffffffffUL) {
+	if (end != s && *end == ':') {
+		if (end[1] < '0' || end[1] > '9')
+			end = s;	/* "UID:" names no group */
+		else
+			gid = strtoul(end + 1, &end, 10);
+	}
+	if (s[0] < '0' || s[0] > '9' || end == s || *end != '\0' ||
+	    uid >= 0xffffffffUL || gid >= 0xffffffffUL) {
 		free(s);
 		goto bad;
 	}
@@ -310,6 +322,7 @@ config_parse_args(struct instance_config *cfg, const msgpack_object **a,
     int admin, char *err, size_t errlen)
 {
 	const char *path = getenv("PATH");
+	char here[PATH_MAX];
 	struct stat st;
 	uint32_t i, n;
 
@@ -352,6 +365,10 @@ config_parse_args(struct instance_config *cfg, const msgpack_object **a,
 	if (a[C_CWD] != NULL) {
 		if ((cfg->cwd = config_string(a[C_CWD], "cwd", err, errlen)) == NULL)
 			return WARD_E_INVALID_ARGUMENT;
+		if (cfg->cwd[0] != '/') {
+			snprintf(err, errlen, "'cwd' must be an absolute path");
+			return WARD_E_INVALID_ARGUMENT;
+		}
 		if (stat(cfg->cwd, &st) == -1 || !S_ISDIR(st.st_mode)) {
 			snprintf(err, errlen, "'cwd' '%s' is not a directory",
 			    cfg->cwd);
@@ -408,9 +425,11 @@ config_parse_args(struct instance_config *cfg, const msgpack_object **a,
 			return WARD_E_PERMISSION;
 		}
 	}
-	/* Last: the PATH search may use the instance's own PATH. */
-	if (config_find_exec(cfg->argv[0], path, &cfg->exec_path, err,
-	    errlen) == -1)
+	/* Last: the PATH search may use the instance's own PATH and cwd. */
+	if (cfg->cwd == NULL && getcwd(here, sizeof here) == NULL)
+		strcpy(here, "/");
+	if (config_find_exec(cfg->argv[0], path, cfg->cwd ? cfg->cwd : here,
+	    &cfg->exec_path, err, errlen) == -1)
 		return WARD_E_INVALID_ARGUMENT;
 	return NULL;
 }
@@ -442,6 +461,7 @@ config_add_fd(struct instance_config *cfg, uint64_t idx, int target,
 	cfg->fds[cfg->nfds].fd = fd;
 	cfg->fds[cfg->nfds].target = target;
 	cfg->nfds++;
+	cfg->passed_fds = 1;
 	return 0;
 }
 

@@ -237,8 +237,52 @@ instance_finish(struct instance *i, struct exit_record *r, enum instance_state s
 }
 
 /*
- * Spawn a not-yet-started instance. On a spawn failure the instance becomes
- * FAILED (with an exit record saying why) and -1 is returned with err set.
+ * Forget what the last run left (its exit record stays in history) so a
+ * dead or failed instance can run again with the same config and id.
+ */
+static void
+instance_reset_run(struct instance *i)
+{
+	exit_record_unref(i->exit);
+	i->exit = NULL;
+	i->payload = PAYLOAD_STARTING;
+	i->status_text[0] = '\0';
+	i->hangup_fired = 0;
+	i->suspended = 0;
+	i->failure_len = i->failure_discarded = 0;
+	i->notify_len = 0;
+	i->notify_skipping = 0;
+	i->notify_dropped = 0;
+	memset(&i->metrics, 0, sizeof i->metrics);
+	free(i->runtime_dir);
+	i->runtime_dir = NULL;
+}
+
+/*
+ * Whether instance_start may run: not while running, and a restart of an
+ * instance whose client passed it fds is refused (those were spent).
+ */
+int
+instance_can_start(const struct instance *i, char *err, size_t errlen)
+{
+	if (i->state == INSTANCE_RUNNING) {
+		snprintf(err, errlen, "instance '%s' is already running",
+		    i->cfg.name);
+		return -1;
+	}
+	if (i->state != INSTANCE_NOT_STARTED && i->cfg.passed_fds) {
+		snprintf(err, errlen, "instance '%s' was given file descriptors "
+		    "for its first run only; create a new instance to run it "
+		    "again", i->cfg.name);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Spawn an instance that is not running: not yet started, or (a restart)
+ * dead or failed. On a spawn failure the instance becomes FAILED (with an
+ * exit record saying why) and -1 is returned with err set.
  */
 int
 instance_start(struct instance *i, char *err, size_t errlen)
@@ -249,12 +293,9 @@ instance_start(struct instance *i, char *err, size_t errlen)
 	char **envp = NULL;
 	pid_t pid;
 
-	if (i->state != INSTANCE_NOT_STARTED) {
-		snprintf(err, errlen, "instance '%s' is %s; only a not_started "
-		    "instance can be started", i->cfg.name,
-		    instance_state_names[i->state]);
+	if (instance_can_start(i, err, errlen) == -1)
 		return -1;
-	}
+	instance_reset_run(i);
 	i->runtime_dir = str_printf("%s/instances/%" PRIu64, opts.state_dir, i->id);
 	if (i->runtime_dir == NULL)
 		goto fail_errno;

@@ -200,6 +200,12 @@ signal_parse(const char *s)
 		return -1;
 	if (strncasecmp(s, "SIG", 3) == 0)
 		s += 3;
+	if (strncasecmp(s, "RTMIN+", 6) == 0 && s[6] >= '0' && s[6] <= '9') {
+		n = strtol(s + 6, &end, 10);
+		if (*end != '\0' || n > SIGRTMAX - SIGRTMIN)
+			return -1;
+		return SIGRTMIN + n;
+	}
 	snprintf(up, sizeof up, "SIG%s", s);
 	for (i = 0; up[i] != '\0'; i++)
 		up[i] = toupper((unsigned char)up[i]);

@@ -210,7 +210,7 @@ struct arg_spec {
 	enum arg_type	 type;
 };
 
-#define ARG_MAX		16
+#define ARG_MAX		32	/* entries in one spec (codec_args' seen bits) */
 
 int	 codec_args(const msgpack_object *, const struct arg_spec *,
 	    const msgpack_object **, char *, size_t);
@@ -327,6 +327,7 @@ struct instance_config {
 	char			*rss_mapping;
 	struct config_fd	*fds;		/* owned; closed after the spawn */
 	size_t			 nfds;
+	int			 passed_fds;	/* fds were given: first run only */
 	int			 has_user;	/* run as user_uid/user_gid */
 	uid_t			 user_uid;
 	gid_t			 user_gid;
@@ -345,7 +346,8 @@ const char *config_parse_fds(struct instance_config *, const msgpack_object **,
 	    int *, int, char *, size_t);
 void	 config_close_fds(struct instance_config *);
 int	 config_name_valid(const char *, char *, size_t);
-int	 config_find_exec(const char *, const char *, char **, char *, size_t);
+int	 config_find_exec(const char *, const char *, const char *, char **,
+	    char *, size_t);
 void	 config_free(struct instance_config *);
 
 /* ---- instance.c: one supervised payload and its state machine. */
@@ -467,6 +469,7 @@ struct instance *instance_new(struct instance_config *, const struct conn *,
 	    char *, size_t);
 struct instance *instance_find_id(uint64_t);
 struct instance *instance_find_name(const char *);
+int	 instance_can_start(const struct instance *, char *, size_t);
 int	 instance_start(struct instance *, char *, size_t);
 int	 instance_signal(struct instance *, int, int group);
 int	 instance_stop(struct instance *, unsigned);

@@ -321,13 +321,31 @@ def test_create_start_remove():
     s = C.call("instance.start", {"name": name})
     assert s["state"] == "running" and s["pid"] > 0, s
     wait_dead(C, name)
-    assert C.error("instance.start", {"name": name})["code"] == "invalid_state"
     C.call("instance.remove", {"name": name})
     assert C.error("instance.status", {"name": name})["code"] == "not_found"
     # The name is free again; the id is never reused.
     r2 = C.call("instance.create", {"name": name, "argv": ["true"]})
     assert r2["id"] > r["id"], (r, r2)
     C.call("instance.remove", {"id": r2["id"]})
+
+
+def test_restart_dead_instance():
+    """start on a dead instance runs it again: same id and config, a new
+    pid, and each run's exit record in history."""
+    name, r = run(payload("exit", 3))
+    first = wait_dead(C, name)
+    s = C.call("instance.start", {"name": name})
+    assert s["id"] == r["id"] and s["state"] == "running" and s["pid"] > 0, s
+    second = wait_dead(C, name)
+    assert second["id"] == r["id"] and second["exit_code"] == 3, second
+    assert second["started_at_ms"] >= first["started_at_ms"], (first, second)
+    hist = C.call("instance.history", {"name": name})
+    assert len(hist) == 2, hist
+    name2, _ = run(payload("hang"))
+    err = C.error("instance.start", {"name": name2})
+    assert err["code"] == "invalid_state" and "already running" in err["message"]
+    C.call("instance.kill", {"name": name2})
+    wait_dead(C, name2)
 
 
 def test_remove_running_refused():
