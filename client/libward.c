@@ -51,6 +51,8 @@ struct ward {
 	void			*cb_arg;
 };
 
+static int	ward_is_event(const msgpack_object *);
+
 static int
 ward_fail(struct ward *w, const char *code, const char *fmt, ...)
 {
@@ -215,7 +217,7 @@ ward_write_all(struct ward *w, const char *buf, size_t len, const int *fds,
 		return ward_fail(w, "invalid_argument", "at most %d fds", WARD_MAX_FDS);
 	while (len > 0) {
 		memset(&mh, 0, sizeof mh);
-		iov.iov_base = (void *)buf;
+		iov.iov_base = (void *)(uintptr_t)buf;
 		iov.iov_len = len;
 		mh.msg_iov = &iov;
 		mh.msg_iovlen = 1;
@@ -399,9 +401,9 @@ ward_call_fds(struct ward *w, const char *method, const char *params,
 	for (;;) {
 		if (ward_read_msg(w, &reply->unpacked, -1) != 1)
 			return -1;
-		a = reply->unpacked.data.via.array.ptr;
 		if (reply->unpacked.data.type != MSGPACK_OBJECT_ARRAY)
 			continue;
+		a = reply->unpacked.data.via.array.ptr;
 		if (ward_is_error_notice(&reply->unpacked.data, &e)) {
 			w->lost = 1;
 			return ward_fail_obj(w, e);
@@ -499,8 +501,8 @@ ward_decode_metrics(const msgpack_object *m, struct ward_metrics *out)
 	out->rss_mapping_max_kb = ward_get_u64(m, "rss_mapping_max_kb");
 }
 
-static void
-ward_decode_exit(const msgpack_object *m, struct ward_exit *x)
+WARD_EXPORT void
+ward_exit_decode(const msgpack_object *m, struct ward_exit *x)
 {
 	const msgpack_object *o;
 
@@ -528,8 +530,8 @@ ward_decode_exit(const msgpack_object *m, struct ward_exit *x)
 	ward_decode_metrics(ward_map_get(m, "metrics"), &x->metrics);
 }
 
-static void
-ward_decode_status(const msgpack_object *m, struct ward_status *s)
+WARD_EXPORT void
+ward_status_decode(const msgpack_object *m, struct ward_status *s)
 {
 	const msgpack_object *argv = ward_map_get(m, "argv");
 	uint32_t i;
@@ -555,7 +557,7 @@ ward_decode_status(const msgpack_object *m, struct ward_status *s)
 	ward_decode_metrics(ward_map_get(m, "metrics"), &s->metrics);
 	if (ward_map_get(m, "death_reason") != NULL) {
 		s->has_exit = 1;
-		ward_decode_exit(m, &s->exit);
+		ward_exit_decode(m, &s->exit);
 		s->exit.started_at_ms = s->started_at_ms;
 	}
 }
@@ -895,7 +897,7 @@ ward_instance_status(struct ward *w, const char *ident, struct ward_status *s)
 		ward_reply_free(&r);
 		return -1;
 	}
-	ward_decode_status(&r.result, s);
+	ward_status_decode(&r.result, s);
 	ward_reply_free(&r);
 	return 0;
 }
@@ -928,7 +930,7 @@ ward_instance_list(struct ward *w, const char *state, struct ward_status **out,
 			return ward_fail(w, "internal", "out of memory");
 		}
 		for (i = 0; i < r.result.via.array.size; i++)
-			ward_decode_status(&r.result.via.array.ptr[i], &(*out)[i]);
+			ward_status_decode(&r.result.via.array.ptr[i], &(*out)[i]);
 		*n = r.result.via.array.size;
 	}
 	ward_reply_free(&r);
@@ -1002,7 +1004,7 @@ ward_instance_history(struct ward *w, const char *ident, size_t limit,
 			return ward_fail(w, "internal", "out of memory");
 		}
 		for (i = 0; i < r.result.via.array.size; i++)
-			ward_decode_exit(&r.result.via.array.ptr[i], &(*out)[i]);
+			ward_exit_decode(&r.result.via.array.ptr[i], &(*out)[i]);
 		*n = r.result.via.array.size;
 	}
 	ward_reply_free(&r);
@@ -1045,20 +1047,15 @@ ward_events_unsubscribe(struct ward *w)
 }
 
 /* [2, "ward.event", [EVENT]] into ev; 0, or -1 when it is not an event. */
-static int
-ward_decode_event(const msgpack_object *o, struct ward_event *ev)
+WARD_EXPORT int
+ward_event_decode(const msgpack_object *o, struct ward_event *ev)
 {
 	const msgpack_object *a, *m, *x;
 
 	memset(ev, 0, sizeof *ev);
-	if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != 3)
+	if (!ward_is_event(o))
 		return -1;
 	a = o->via.array.ptr;
-	if (a[1].type != MSGPACK_OBJECT_STR ||
-	    a[1].via.str.size != strlen(WARD_N_EVENT) ||
-	    memcmp(a[1].via.str.ptr, WARD_N_EVENT, a[1].via.str.size) != 0 ||
-	    a[2].type != MSGPACK_OBJECT_ARRAY || a[2].via.array.size != 1)
-		return -1;
 	m = &a[2].via.array.ptr[0];
 	ward_copy_str(ev->type, sizeof ev->type, ward_map_get(m, "type"));
 	ev->time_ms = ward_get_i64(m, "time_ms");
@@ -1072,7 +1069,7 @@ ward_decode_event(const msgpack_object *o, struct ward_event *ev)
 	ward_decode_metrics(ward_map_get(m, "metrics"), &ev->metrics);
 	if ((x = ward_map_get(m, "exit")) != NULL && x->type == MSGPACK_OBJECT_MAP) {
 		ev->has_exit = 1;
-		ward_decode_exit(x, &ev->exit);
+		ward_exit_decode(x, &ev->exit);
 	}
 	return 0;
 }
@@ -1089,40 +1086,61 @@ ward_event_free(struct ward_event *ev)
 	memset(ev, 0, sizeof *ev);
 }
 
+static int
+ward_is_event(const msgpack_object *o)
+{
+	const msgpack_object *a = o->via.array.ptr;
+
+	return o->type == MSGPACK_OBJECT_ARRAY && o->via.array.size == 3 &&
+	    a[1].type == MSGPACK_OBJECT_STR &&
+	    a[1].via.str.size == strlen(WARD_N_EVENT) &&
+	    memcmp(a[1].via.str.ptr, WARD_N_EVENT, a[1].via.str.size) == 0 &&
+	    a[2].type == MSGPACK_OBJECT_ARRAY && a[2].via.array.size == 1 &&
+	    a[2].via.array.ptr[0].type == MSGPACK_OBJECT_MAP;
+}
+
 WARD_EXPORT int
-ward_event_next(struct ward *w, struct ward_event *ev, int timeout_ms)
+ward_event_next_raw(struct ward *w, msgpack_unpacked *msg, int timeout_ms)
 {
 	struct ward_pending *p;
 	const msgpack_object *e;
-	msgpack_unpacked msg;
 	int rc;
 
-	memset(ev, 0, sizeof *ev);
 	while ((p = w->events) != NULL) {
 		w->events = p->next;
 		if (w->events == NULL)
 			w->events_tail = &w->events;
-		rc = ward_decode_event(&p->msg.data, ev);
+		if (ward_is_event(&p->msg.data)) {
+			msgpack_unpacked_destroy(msg);
+			*msg = p->msg;
+			free(p);
+			return 1;
+		}
 		msgpack_unpacked_destroy(&p->msg);
 		free(p);
-		if (rc == 0)
+	}
+	for (;;) {
+		if ((rc = ward_read_msg(w, msg, timeout_ms)) != 1)
+			return rc;
+		if (ward_is_error_notice(&msg->data, &e)) {
+			w->lost = 1;
+			return ward_fail_obj(w, e);
+		}
+		if (ward_is_event(&msg->data))
 			return 1;
 	}
+}
+
+WARD_EXPORT int
+ward_event_next(struct ward *w, struct ward_event *ev, int timeout_ms)
+{
+	msgpack_unpacked msg;
+	int rc;
+
+	memset(ev, 0, sizeof *ev);
 	msgpack_unpacked_init(&msg);
-	for (;;) {
-		rc = ward_read_msg(w, &msg, timeout_ms);
-		if (rc != 1)
-			break;
-		if (ward_is_error_notice(&msg.data, &e)) {
-			w->lost = 1;
-			rc = ward_fail_obj(w, e);
-			break;
-		}
-		if (ward_decode_event(&msg.data, ev) == 0) {
-			rc = 1;
-			break;
-		}
-	}
+	if ((rc = ward_event_next_raw(w, &msg, timeout_ms)) == 1)
+		ward_event_decode(&msg.data, ev);
 	msgpack_unpacked_destroy(&msg);
 	return rc;
 }
@@ -1235,7 +1253,7 @@ ward_dispatch(struct ward *w)
 			} else
 				w->reply_cb(w, a[1].via.u64, NULL, &a[3], w->cb_arg);
 		} else if (msg.data.via.array.size == 3 && w->event_cb != NULL &&
-		    ward_decode_event(&msg.data, &ev) == 0) {
+		    ward_event_decode(&msg.data, &ev) == 0) {
 			w->event_cb(w, &ev, w->cb_arg);
 			ward_event_free(&ev);
 		}

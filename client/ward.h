@@ -181,6 +181,9 @@ int	 ward_instance_payload(struct ward *, const char *ident, const char *state);
 int	 ward_instance_remove(struct ward *, const char *ident);
 int	 ward_instance_history(struct ward *, const char *ident, size_t limit,
 	    struct ward_exit **, size_t *);
+/* Decode a result map yourself (from ward_call or a reply callback). */
+void	 ward_status_decode(const msgpack_object *, struct ward_status *);
+void	 ward_exit_decode(const msgpack_object *, struct ward_exit *);
 void	 ward_status_free(struct ward_status *);
 void	 ward_status_list_free(struct ward_status *, size_t);
 void	 ward_exit_free(struct ward_exit *);
@@ -210,6 +213,10 @@ int	 ward_events_unsubscribe(struct ward *);
 /* Block up to timeout_ms (-1: forever) for the next event: 1 got one, 0
  * timed out, -1 error (the connection is lost after an overflow). */
 int	 ward_event_next(struct ward *, struct ward_event *, int timeout_ms);
+/* The same, undecoded: msg holds [2, "ward.event", [EVENT]] as sent. */
+int	 ward_event_next_raw(struct ward *, msgpack_unpacked *msg, int timeout_ms);
+/* Decode a raw notification; 0, or -1 when it is not a ward.event. */
+int	 ward_event_decode(const msgpack_object *, struct ward_event *);
 void	 ward_event_free(struct ward_event *);
 
 /* ---- non-blocking use from another event loop */

@@ -114,7 +114,8 @@ conn_pack_write(void *data, const char *p, size_t n)
 {
 	struct conn *c = data;
 
-	if (c->broken)
+	/* Closing: the last message (error or overflow) is already queued. */
+	if (c->broken || c->closing)
 		return -1;
 	if (buf_append(&c->out, p, n) == -1) {
 		/* A half-packed message would corrupt the stream: give up on c. */

@@ -240,6 +240,8 @@ spawn_exec(const struct instance *i, const struct spawn_plan *p, char **envp,
 		if (syscall(SYS_setuid, uid) == -1)
 			SPAWN_FAIL(7);
 	}
+	if (opts.nofile.rlim_cur != 0)
+		syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, &opts.nofile, NULL);
 	syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, sizeof none);
 	execve(i->cfg.exec_path, i->cfg.argv, envp);
 	SPAWN_FAIL(8);

@@ -8,6 +8,7 @@
 
 #include <sys/types.h>
 #include <sys/queue.h>
+#include <sys/resource.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -101,6 +102,7 @@ struct wardd_opts {
 	uid_t		 uid;		/* wardd's own uid: an admin */
 	int		 is_root;
 	int		 hypervisor;	/* /proc/cpuinfo has the hypervisor flag */
+	struct rlimit	 nofile;	/* as wardd got it; children get it back */
 };
 
 extern struct wardd_opts opts;

@@ -76,6 +76,24 @@ wardd_under_hypervisor(void)
 	return found;
 }
 
+/*
+ * Each running instance holds three fds (pidfd and two pipes): raise the
+ * soft limit to the hard one. Children get the original back (spawn.c), as
+ * systemd does, so select()-based payloads are not surprised.
+ */
+static void
+wardd_raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &opts.nofile) == -1)
+		return;
+	rl = opts.nofile;
+	rl.rlim_cur = rl.rlim_max;
+	if (rl.rlim_cur != opts.nofile.rlim_cur && setrlimit(RLIMIT_NOFILE, &rl) == -1)
+		log_warn("cannot raise the open files limit");
+}
+
 /* Make sure 0, 1 and 2 are open, so no socket or pipe lands on them. */
 static void
 wardd_std_fds(void)
@@ -146,6 +164,7 @@ main(int argc, char **argv)
 		usage(2);
 	log_init(opts.log_level);
 	opts.hypervisor = wardd_under_hypervisor();
+	wardd_raise_nofile();
 
 	path = str_printf("%s/instances", opts.state_dir);
 	if (path == NULL || mkdir_p(path, 0755) == -1)

@@ -1,0 +1,1522 @@
+/*
+ * wardctl.c: the admin tool. A command table (name, usage, help, function)
+ * serves both the command line and the interactive shell. Every command
+ * talks to wardd through libward; --json prints the daemon's own results.
+ *
+ * Exit status: 0 done, 1 the daemon refused (its message is printed),
+ * 2 usage error, 3 wardd cannot be reached.
+ */
+#include "config.h"
+
+#include <sys/ioctl.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <grp.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <editline/readline.h>
+
+#include "ward.h"
+
+#define EX_REFUSED	1
+#define EX_USAGE	2
+#define EX_UNREACHABLE	3
+
+struct ctl {
+	struct ward	*w;
+	const char	*socket;	/* NULL: libward's default */
+	int		 json;
+	int		 color;
+	int		 interactive;
+};
+
+struct ctl_cmd {
+	const char	*name;
+	const char	*usage;
+	const char	*help;
+	int		(*fn)(struct ctl *, int, char **);
+};
+
+static const struct ctl_cmd *ctl_find(const char *);
+static volatile sig_atomic_t ctl_interrupted;
+
+static void
+ctl_sigint(int sig)
+{
+	ctl_interrupted = 1;
+}
+
+/* ---- output helpers */
+
+static const char *
+ctl_c(struct ctl *c, const char *code)
+{
+	return c->color ? code : "";
+}
+#define C_RESET(c)	ctl_c(c, "\033[0m")
+#define C_BOLD(c)	ctl_c(c, "\033[1m")
+#define C_RED(c)	ctl_c(c, "\033[31m")
+#define C_GREEN(c)	ctl_c(c, "\033[32m")
+#define C_YELLOW(c)	ctl_c(c, "\033[33m")
+#define C_DIM(c)	ctl_c(c, "\033[2m")
+
+/* "512K", "1.2M", "3.4G" from KiB. */
+static const char *
+ctl_size(uint64_t kb, char *buf, size_t len)
+{
+	static const char units[] = "KMGTP";
+	double v = kb;
+	int u = 0;
+
+	while (v >= 1024 && u < 4) {
+		v /= 1024;
+		u++;
+	}
+	if (u == 0 || v >= 10)
+		snprintf(buf, len, "%.0f%c", v, units[u]);
+	else
+		snprintf(buf, len, "%.1f%c", v, units[u]);
+	return buf;
+}
+
+/* "45s", "12m3s", "3h2m", "3d4h" from milliseconds. */
+static const char *
+ctl_duration(uint64_t ms, char *buf, size_t len)
+{
+	uint64_t s = ms / 1000;
+
+	if (s < 60)
+		snprintf(buf, len, "%" PRIu64 "s", s);
+	else if (s < 3600)
+		snprintf(buf, len, "%" PRIu64 "m%" PRIu64 "s", s / 60, s % 60);
+	else if (s < 86400)
+		snprintf(buf, len, "%" PRIu64 "h%" PRIu64 "m", s / 3600,
+		    s % 3600 / 60);
+	else
+		snprintf(buf, len, "%" PRIu64 "d%" PRIu64 "h", s / 86400,
+		    s % 86400 / 3600);
+	return buf;
+}
+
+static void
+ctl_json_str(const char *p, size_t n)
+{
+	size_t i;
+
+	putchar('"');
+	for (i = 0; i < n; i++) {
+		unsigned char ch = p[i];
+
+		if (ch == '"' || ch == '\\')
+			printf("\\%c", ch);
+		else if (ch == '\n')
+			fputs("\\n", stdout);
+		else if (ch == '\t')
+			fputs("\\t", stdout);
+		else if (ch < 0x20 || ch == 0x7f)
+			printf("\\u%04x", ch);
+		else
+			putchar(ch);
+	}
+	putchar('"');
+}
+
+/* A msgpack object as JSON: what the daemon said, unchanged. */
+static void
+ctl_json(const msgpack_object *o)
+{
+	uint32_t i;
+
+	switch (o->type) {
+	case MSGPACK_OBJECT_NIL:
+		fputs("null", stdout);
+		break;
+	case MSGPACK_OBJECT_BOOLEAN:
+		fputs(o->via.boolean ? "true" : "false", stdout);
+		break;
+	case MSGPACK_OBJECT_POSITIVE_INTEGER:
+		printf("%" PRIu64, o->via.u64);
+		break;
+	case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+		printf("%" PRId64, o->via.i64);
+		break;
+	case MSGPACK_OBJECT_FLOAT32:
+	case MSGPACK_OBJECT_FLOAT64:
+		if (o->via.f64 != o->via.f64 || o->via.f64 > 1e308 ||
+		    o->via.f64 < -1e308)
+			fputs("null", stdout);
+		else
+			printf("%.17g", o->via.f64);
+		break;
+	case MSGPACK_OBJECT_STR:
+		ctl_json_str(o->via.str.ptr, o->via.str.size);
+		break;
+	case MSGPACK_OBJECT_BIN:
+		ctl_json_str(o->via.bin.ptr, o->via.bin.size);
+		break;
+	case MSGPACK_OBJECT_ARRAY:
+		putchar('[');
+		for (i = 0; i < o->via.array.size; i++) {
+			if (i > 0)
+				putchar(',');
+			ctl_json(&o->via.array.ptr[i]);
+		}
+		putchar(']');
+		break;
+	case MSGPACK_OBJECT_MAP:
+		putchar('{');
+		for (i = 0; i < o->via.map.size; i++) {
+			const msgpack_object *k = &o->via.map.ptr[i].key;
+
+			if (i > 0)
+				putchar(',');
+			if (k->type == MSGPACK_OBJECT_STR)
+				ctl_json(k);
+			else if (k->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+				printf("\"%" PRIu64 "\"", k->via.u64);
+			else
+				fputs("\"?\"", stdout);
+			putchar(':');
+			ctl_json(&o->via.map.ptr[i].val);
+		}
+		putchar('}');
+		break;
+	default:
+		fputs("null", stdout);
+		break;
+	}
+}
+
+static void
+ctl_json_line(const msgpack_object *o)
+{
+	ctl_json(o);
+	putchar('\n');
+	fflush(stdout);
+}
+
+/* ---- talking to wardd */
+
+static int
+ctl_connect(struct ctl *c)
+{
+	struct ward_error err;
+
+	if (c->w != NULL)
+		return 0;
+	if ((c->w = ward_connect(c->socket, &err)) == NULL) {
+		fprintf(stderr, "wardctl: %s\n", err.message);
+		return -1;
+	}
+	return 0;
+}
+
+/* Report a failed call; the exit status it deserves. */
+static int
+ctl_failed(struct ctl *c, const char *what)
+{
+	const struct ward_error *e = ward_error(c->w);
+	int lost = strcmp(e->code, "disconnected") == 0;
+
+	if (what != NULL)
+		fprintf(stderr, "wardctl: %s: %s\n", what, e->message);
+	else
+		fprintf(stderr, "wardctl: %s\n", e->message);
+	if (lost) {
+		ward_close(c->w);
+		c->w = NULL;
+		return EX_UNREACHABLE;
+	}
+	return EX_REFUSED;
+}
+
+static int
+ctl_is_id(const char *s)
+{
+	if (*s == '\0')
+		return 0;
+	for (; *s != '\0'; s++) {
+		if (!isdigit((unsigned char)*s))
+			return 0;
+	}
+	return 1;
+}
+
+/* {id: N} or {name: S} plus extra pairs packed by the caller. */
+static void
+ctl_pack_ident(msgpack_packer *pk, const char *ident, size_t extra)
+{
+	size_t n = strlen(ident);
+
+	msgpack_pack_map(pk, 1 + extra);
+	if (ctl_is_id(ident)) {
+		msgpack_pack_str(pk, 2);
+		msgpack_pack_str_body(pk, "id", 2);
+		msgpack_pack_uint64(pk, strtoull(ident, NULL, 10));
+	} else {
+		msgpack_pack_str(pk, 4);
+		msgpack_pack_str_body(pk, "name", 4);
+		msgpack_pack_str(pk, n);
+		msgpack_pack_str_body(pk, ident, n);
+	}
+}
+
+static void
+ctl_pack_str(msgpack_packer *pk, const char *s)
+{
+	size_t n = strlen(s);
+
+	msgpack_pack_str(pk, n);
+	msgpack_pack_str_body(pk, s, n);
+}
+
+static size_t
+ctl_edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), i, j, d[65], prev, tmp;
+
+	if (lb > 64)
+		return SIZE_MAX;
+	for (j = 0; j <= lb; j++)
+		d[j] = j;
+	for (i = 1; i <= la; i++) {
+		prev = d[0];
+		d[0] = i;
+		for (j = 1; j <= lb; j++) {
+			tmp = d[j];
+			d[j] = prev + (a[i - 1] != b[j - 1]);
+			if (d[j - 1] + 1 < d[j])
+				d[j] = d[j - 1] + 1;
+			if (tmp + 1 < d[j])
+				d[j] = tmp + 1;
+			prev = tmp;
+		}
+	}
+	return d[lb];
+}
+
+/* After a not_found for a name: the closest existing names, if any. */
+static void
+ctl_suggest(struct ctl *c, const char *ident)
+{
+	struct ward_status *v;
+	size_t n, i, shown = 0, limit = strlen(ident) / 3 + 2;
+
+	if (ctl_is_id(ident) || strcmp(ward_error(c->w)->code, "not_found") != 0)
+		return;
+	if (ward_instance_list(c->w, NULL, &v, &n) == -1)
+		return;
+	for (i = 0; i < n && shown < 3; i++) {
+		if (ctl_edit_distance(ident, v[i].name) <= limit ||
+		    strstr(v[i].name, ident) != NULL) {
+			fprintf(stderr, "%s%s", shown ? ", " : "wardctl: did you mean: ",
+			    v[i].name);
+			shown++;
+		}
+	}
+	if (shown)
+		fputs("?\n", stderr);
+	ward_status_list_free(v, n);
+}
+
+/*
+ * One call with params from pk (or none); in --json mode the result is
+ * printed. Returns 0 or an exit status (the error already printed).
+ */
+static int
+ctl_call(struct ctl *c, const char *method, struct ward_params *p,
+    const char *ident, struct ward_reply *keep)
+{
+	struct ward_reply r;
+	int rc;
+
+	if (ctl_connect(c) == -1) {
+		if (p != NULL)
+			ward_params_free(p);
+		return EX_UNREACHABLE;
+	}
+	rc = ward_call(c->w, method, p ? p->sbuf.data : NULL, p ? p->sbuf.size : 0,
+	    &r);
+	if (p != NULL)
+		ward_params_free(p);
+	if (rc == -1) {
+		ward_reply_free(&r);
+		rc = ctl_failed(c, ident);
+		if (rc == EX_REFUSED && ident != NULL)
+			ctl_suggest(c, ident);
+		return rc;
+	}
+	if (c->json && keep == NULL)
+		ctl_json_line(&r.result);
+	if (keep != NULL)
+		*keep = r;
+	else
+		ward_reply_free(&r);
+	return 0;
+}
+
+/* method {id|name} for each ident; "NAME: done" lines. */
+static int
+ctl_each(struct ctl *c, int argc, char **argv, const char *method,
+    const char *done)
+{
+	struct ward_params p;
+	int i, rc, worst = 0;
+
+	if (argc < 1)
+		return EX_USAGE;
+	for (i = 0; i < argc; i++) {
+		ward_params_init(&p);
+		ctl_pack_ident(&p.pk, argv[i], 0);
+		if ((rc = ctl_call(c, method, &p, argv[i], NULL)) != 0) {
+			if (rc > worst)
+				worst = rc;
+			if (rc == EX_UNREACHABLE)
+				break;
+			continue;
+		}
+		if (!c->json)
+			printf("%s: %s\n", argv[i], done);
+	}
+	return worst;
+}
+
+/* ---- status */
+
+static const char *
+ctl_state_color(struct ctl *c, const struct ward_status *s)
+{
+	if (strcmp(s->state, "running") == 0)
+		return s->suspended ? C_YELLOW(c) : C_GREEN(c);
+	if (strcmp(s->state, "not_started") == 0)
+		return C_YELLOW(c);
+	if (strcmp(s->state, "failed") == 0 ||
+	    (s->has_exit && s->exit.death_reason != NULL &&
+	    strcmp(s->exit.death_reason, "SHUTDOWN") != 0))
+		return C_RED(c);
+	return C_DIM(c);
+}
+
+static void
+ctl_status_row(struct ctl *c, const struct ward_status *s, int wname)
+{
+	char pid[16], up[32], cpu[16], rss[16];
+	const char *state = s->suspended ? "suspended" : s->state;
+	const char *reason = s->has_exit && s->exit.death_reason ?
+	    s->exit.death_reason : "";
+
+	if (s->pid > 0)
+		snprintf(pid, sizeof pid, "%d", (int)s->pid);
+	else
+		snprintf(pid, sizeof pid, "-");
+	if (s->started_at_ms != 0)
+		ctl_duration(s->uptime_ms, up, sizeof up);
+	else
+		snprintf(up, sizeof up, "-");
+	if (strcmp(s->state, "running") == 0) {
+		snprintf(cpu, sizeof cpu, "%.1f", s->metrics.cpu_percent);
+		ctl_size(s->metrics.rss_kb, rss, sizeof rss);
+	} else {
+		snprintf(cpu, sizeof cpu, "-");
+		ctl_size(s->metrics.rss_max_kb, rss, sizeof rss);
+	}
+	printf("%-*s %6" PRIu64 " %s%-11s%s %-9s %7s %8s %5s %6s %s\n", wname,
+	    s->name, s->id, ctl_state_color(c, s), state, C_RESET(c),
+	    s->payload_state ? s->payload_state : "", pid, up, cpu, rss, reason);
+}
+
+static void
+ctl_status_table(struct ctl *c, const struct ward_status *v, size_t n)
+{
+	size_t i;
+	int wname = 4;
+
+	for (i = 0; i < n; i++) {
+		if ((int)strlen(v[i].name) > wname)
+			wname = strlen(v[i].name);
+	}
+	printf("%s%-*s %6s %-11s %-9s %7s %8s %5s %6s %s%s\n", C_BOLD(c), wname,
+	    "NAME", "ID", "STATE", "PAYLOAD", "PID", "UPTIME", "CPU%", "RSS",
+	    "REASON", C_RESET(c));
+	for (i = 0; i < n; i++)
+		ctl_status_row(c, &v[i], wname);
+}
+
+/* The long form: everything status says, owner names resolved here. */
+static void
+ctl_status_long(struct ctl *c, const struct ward_status *s)
+{
+	char buf[32], buf2[32];
+	struct passwd *pw = getpwuid(s->owner_uid);
+	char **a;
+
+	printf("%s%s%s (id %" PRIu64 ")\n", C_BOLD(c), s->name, C_RESET(c), s->id);
+	printf("  state:    %s%s%s%s\n", ctl_state_color(c, s), s->state,
+	    s->suspended ? " (suspended)" : "", C_RESET(c));
+	printf("  payload:  %s%s%s\n", s->payload_state,
+	    s->status_text && *s->status_text ? " - " : "",
+	    s->status_text ? s->status_text : "");
+	printf("  owner:    %s (uid %u)\n", pw ? pw->pw_name : "?",
+	    (unsigned)s->owner_uid);
+	printf("  command: ");
+	for (a = s->argv; a != NULL && *a != NULL; a++)
+		printf(" %s", *a);
+	putchar('\n');
+	if (s->pid > 0)
+		printf("  pid:      %d, up %s\n", (int)s->pid,
+		    ctl_duration(s->uptime_ms, buf, sizeof buf));
+	printf("  cpu:      %" PRIu64 " ms user, %" PRIu64 " ms system, %" PRIu64
+	    " ms guest\n", s->metrics.cpu_user_ms, s->metrics.cpu_system_ms,
+	    s->metrics.cpu_guest_ms);
+	printf("  memory:   rss %s, max %s\n", ctl_size(s->metrics.rss_kb, buf,
+	    sizeof buf), ctl_size(s->metrics.rss_max_kb, buf2, sizeof buf2));
+	if (s->has_exit) {
+		const struct ward_exit *x = &s->exit;
+
+		printf("  died:     %s", x->death_reason);
+		if (x->has_exit_code)
+			printf(", exit code %d", x->exit_code);
+		if (x->exit_signal)
+			printf(", %s%s", x->signal_name,
+			    x->core_dumped ? " (core dumped)" : "");
+		printf(" after %s\n", ctl_duration(x->uptime_ms, buf, sizeof buf));
+		if (x->failure_info)
+			printf("  info:     %s\n", x->failure_info);
+		if (x->failure_reason)
+			printf("  failure:  %s\n", x->failure_reason);
+		if (x->dump_dir)
+			printf("  dumps:    %s\n", x->dump_dir);
+	}
+}
+
+static int
+ctl_status(struct ctl *c, int argc, char **argv)
+{
+	struct ward_status *v;
+	struct ward_reply r;
+	struct ward_params p;
+	size_t n = 0, i;
+	int rc, worst = 0, lng = 0;
+
+	if (argc > 0 && strcmp(argv[0], "-l") == 0) {
+		lng = 1;
+		argc--;
+		argv++;
+	}
+	if (argc == 0) {
+		if ((rc = ctl_call(c, "instance.list", NULL, NULL, &r)) != 0)
+			return rc;
+		if (c->json)
+			ctl_json_line(&r.result);
+		else if (r.result.type == MSGPACK_OBJECT_ARRAY) {
+			n = r.result.via.array.size;
+			v = calloc(n ? n : 1, sizeof *v);
+			for (i = 0; v != NULL && i < n; i++)
+				ward_status_decode(&r.result.via.array.ptr[i], &v[i]);
+			if (v != NULL) {
+				for (i = 0; lng && i < n; i++)
+					ctl_status_long(c, &v[i]);
+				if (!lng)
+					ctl_status_table(c, v, n);
+				ward_status_list_free(v, n);
+			}
+		}
+		ward_reply_free(&r);
+		return 0;
+	}
+	if ((v = calloc(argc, sizeof *v)) == NULL)
+		return EX_REFUSED;
+	if (c->json && argc > 1)
+		putchar('[');
+	for (i = 0; i < (size_t)argc; i++) {
+		ward_params_init(&p);
+		ctl_pack_ident(&p.pk, argv[i], 0);
+		if ((rc = ctl_call(c, "instance.status", &p, argv[i], &r)) != 0) {
+			worst = rc > worst ? rc : worst;
+			if (rc == EX_UNREACHABLE)
+				break;
+			continue;
+		}
+		if (c->json) {
+			if (n > 0)
+				putchar(',');
+			ctl_json(&r.result);
+		}
+		ward_status_decode(&r.result, &v[n++]);
+		ward_reply_free(&r);
+	}
+	if (c->json)
+		printf(argc > 1 ? "]\n" : "\n");
+	else if (lng)
+		for (i = 0; i < n; i++)
+			ctl_status_long(c, &v[i]);
+	else if (n > 0)
+		ctl_status_table(c, v, n);
+	ward_status_list_free(v, n);
+	return worst;
+}
+
+/* ---- run */
+
+static int
+ctl_usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("wardctl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return EX_USAGE;
+}
+
+/* "alice" or "1000" or "1000:100" -> "UID:GID" (names resolved here). */
+static int
+ctl_user(const char *u, char *out, size_t len)
+{
+	struct passwd *pw;
+
+	if (isdigit((unsigned char)u[0])) {
+		snprintf(out, len, "%s", u);
+		return 0;
+	}
+	if ((pw = getpwnam(u)) == NULL)
+		return -1;
+	snprintf(out, len, "%u:%u", (unsigned)pw->pw_uid, (unsigned)pw->pw_gid);
+	return 0;
+}
+
+static int
+ctl_run(struct ctl *c, int argc, char **argv)
+{
+	const char *name, *env[256], *cwd = NULL, *profile = NULL;
+	struct { int code; const char *reason; } codes[256];
+	char user[64] = "", cwdbuf[PATH_MAX], exe[PATH_MAX], *eq;
+	int i, nenv = 0, ncodes = 0, detect = 0, k;
+	long timeout = 0;
+	struct ward_params p;
+	struct ward_reply r;
+	size_t nkeys;
+	int rc;
+
+	if (argc < 1 || argv[0][0] == '-')
+		return ctl_usage_error("run: give the instance a NAME first");
+	name = argv[0];
+	for (i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
+		const char *o = argv[i], *a = i + 1 < argc ? argv[i + 1] : NULL;
+
+		if (strcmp(o, "--detect-hangup") == 0) {
+			detect = 1;
+			continue;
+		}
+		if (a == NULL)
+			return ctl_usage_error("run: %s needs a value", o);
+		i++;
+		if (strcmp(o, "--hangup-timeout") == 0) {
+			timeout = strtol(a, &eq, 10);
+			if (*eq != '\0' || timeout < 1)
+				return ctl_usage_error("run: --hangup-timeout takes "
+				    "milliseconds");
+			detect = 1;
+		} else if (strcmp(o, "--exit-code") == 0) {
+			if ((eq = strchr(a, '=')) == NULL || ncodes == 256 ||
+			    !isdigit((unsigned char)a[0]))
+				return ctl_usage_error("run: --exit-code takes N=REASON");
+			codes[ncodes].code = atoi(a);
+			codes[ncodes++].reason = eq + 1;
+		} else if (strcmp(o, "--env") == 0) {
+			if (strchr(a, '=') == NULL || nenv == 256)
+				return ctl_usage_error("run: --env takes K=V");
+			env[nenv++] = a;
+		} else if (strcmp(o, "--cwd") == 0) {
+			if (realpath(a, cwdbuf) == NULL)
+				return ctl_usage_error("run: --cwd %s: %s", a,
+				    strerror(errno));
+			cwd = cwdbuf;
+		} else if (strcmp(o, "--profile") == 0) {
+			profile = a;
+		} else if (strcmp(o, "--user") == 0) {
+			if (ctl_user(a, user, sizeof user) == -1)
+				return ctl_usage_error("run: no user '%s'", a);
+		} else
+			return ctl_usage_error("run: unknown option %s", o);
+	}
+	if (i >= argc - 1)
+		return ctl_usage_error("run: give the command after --");
+	argc -= i + 1;
+	argv += i + 1;
+	/* A relative path means relative to here, where the user typed it. */
+	if (strchr(argv[0], '/') != NULL && argv[0][0] != '/' &&
+	    realpath(argv[0], exe) != NULL)
+		argv[0] = exe;
+
+	nkeys = 2 + (nenv > 0) + (cwd != NULL) + (detect != 0) + (timeout > 0) +
+	    (ncodes > 0) + (profile != NULL) + (user[0] != '\0');
+	ward_params_init(&p);
+	msgpack_pack_map(&p.pk, nkeys);
+	ctl_pack_str(&p.pk, "name");
+	ctl_pack_str(&p.pk, name);
+	ctl_pack_str(&p.pk, "argv");
+	msgpack_pack_array(&p.pk, argc);
+	for (k = 0; k < argc; k++)
+		ctl_pack_str(&p.pk, argv[k]);
+	if (nenv > 0) {
+		ctl_pack_str(&p.pk, "env");
+		msgpack_pack_map(&p.pk, nenv);
+		for (k = 0; k < nenv; k++) {
+			eq = strchr(env[k], '=');
+			msgpack_pack_str(&p.pk, eq - env[k]);
+			msgpack_pack_str_body(&p.pk, env[k], eq - env[k]);
+			ctl_pack_str(&p.pk, eq + 1);
+		}
+	}
+	if (cwd != NULL) {
+		ctl_pack_str(&p.pk, "cwd");
+		ctl_pack_str(&p.pk, cwd);
+	}
+	if (detect) {
+		ctl_pack_str(&p.pk, "detect_hangup");
+		msgpack_pack_true(&p.pk);
+	}
+	if (timeout > 0) {
+		ctl_pack_str(&p.pk, "hangup_timeout_ms");
+		msgpack_pack_uint64(&p.pk, timeout);
+	}
+	if (ncodes > 0) {
+		ctl_pack_str(&p.pk, "exit_codes");
+		msgpack_pack_map(&p.pk, ncodes);
+		for (k = 0; k < ncodes; k++) {
+			msgpack_pack_int(&p.pk, codes[k].code);
+			ctl_pack_str(&p.pk, codes[k].reason);
+		}
+	}
+	if (profile != NULL) {
+		ctl_pack_str(&p.pk, "profile");
+		ctl_pack_str(&p.pk, profile);
+	}
+	if (user[0] != '\0') {
+		ctl_pack_str(&p.pk, "user");
+		ctl_pack_str(&p.pk, user);
+	}
+	if ((rc = ctl_call(c, "instance.run", &p, NULL, &r)) != 0)
+		return rc;
+	if (c->json) {
+		ctl_json_line(&r.result);
+	} else {
+		struct ward_status s;
+
+		ward_status_decode(&r.result, &s);
+		printf("%s: started (id %" PRIu64 ", pid %d)\n", name, s.id,
+		    (int)s.pid);
+		ward_status_free(&s);
+	}
+	ward_reply_free(&r);
+	return 0;
+}
+
+/* ---- stop, restart: wait for each death, as supervisorctl does */
+
+/* The ids of idents (resolved by status); -1 after reporting a failure. */
+static int
+ctl_resolve(struct ctl *c, int argc, char **argv, struct ward_status *v)
+{
+	int i, rc;
+
+	for (i = 0; i < argc; i++) {
+		if (ctl_connect(c) == -1)
+			return EX_UNREACHABLE;
+		if (ward_instance_status(c->w, argv[i], &v[i]) == -1) {
+			rc = ctl_failed(c, argv[i]);
+			if (rc == EX_REFUSED)
+				ctl_suggest(c, argv[i]);
+			while (i-- > 0)
+				ward_status_free(&v[i]);
+			return rc;
+		}
+	}
+	return 0;
+}
+
+static int
+ctl_stop_wait(struct ctl *c, int argc, char **argv, int restart)
+{
+	struct ward_status *v;
+	struct ward_params p;
+	struct ward_event ev;
+	struct ward_reply r;
+	msgpack_unpacked raw;
+	uint64_t *ids;
+	long timeout = -1;
+	int i, rc = 0, waiting = 0, nids = 0;
+	char *end;
+
+	if (argc >= 2 && strcmp(argv[0], "--timeout") == 0) {
+		timeout = strtol(argv[1], &end, 10);
+		if (*end != '\0' || timeout < 0)
+			return ctl_usage_error("--timeout takes milliseconds");
+		argc -= 2;
+		argv += 2;
+	}
+	if (argc < 1)
+		return EX_USAGE;
+	v = calloc(argc, sizeof *v);
+	ids = calloc(argc, sizeof *ids);
+	if (v == NULL || ids == NULL || (rc = ctl_resolve(c, argc, argv, v)) != 0) {
+		free(v);
+		free(ids);
+		return rc ? rc : EX_REFUSED;
+	}
+	for (i = 0; i < argc; i++) {
+		if (strcmp(v[i].state, "running") == 0)
+			ids[nids++] = v[i].id;
+	}
+	/* Subscribe before stopping, so no death can slip past. */
+	if (nids > 0 && ward_events_subscribe(c->w, ids, nids,
+	    (const char *const[]){ "died", NULL }) == -1) {
+		rc = ctl_failed(c, NULL);
+		goto out;
+	}
+	for (i = 0; i < argc; i++) {
+		if (strcmp(v[i].state, "running") != 0) {
+			if (!restart) {
+				fprintf(stderr, "wardctl: %s: not running\n", v[i].name);
+				rc = EX_REFUSED;
+			}
+			continue;
+		}
+		ward_params_init(&p);
+		ctl_pack_ident(&p.pk, argv[i], timeout >= 0);
+		if (timeout >= 0) {
+			ctl_pack_str(&p.pk, "timeout_ms");
+			msgpack_pack_uint64(&p.pk, timeout);
+		}
+		if (ctl_call(c, "instance.stop", &p, argv[i], &r) == 0) {
+			ward_reply_free(&r);
+			waiting++;
+		} else
+			rc = EX_REFUSED;
+	}
+	msgpack_unpacked_init(&raw);
+	while (waiting > 0) {
+		if (ward_event_next_raw(c->w, &raw, -1) != 1) {
+			rc = ctl_failed(c, NULL);
+			msgpack_unpacked_destroy(&raw);
+			goto out;
+		}
+		if (ward_event_decode(&raw.data, &ev) == 0 &&
+		    strcmp(ev.type, "died") == 0) {
+			waiting--;
+			/* --json: the exit record of each death, as sent. */
+			if (c->json && !restart)
+				ctl_json_line(&raw.data.via.array.ptr[2].via.array.ptr[0]);
+			else if (!restart)
+				printf("%s: stopped (%s%s%s)\n", ev.name,
+				    ev.exit.death_reason, ev.exit.signal_name ? ", " : "",
+				    ev.exit.signal_name ? ev.exit.signal_name : "");
+		}
+		ward_event_free(&ev);
+	}
+	msgpack_unpacked_destroy(&raw);
+	if (nids > 0)
+		ward_events_unsubscribe(c->w);
+	if (restart) {
+		for (i = 0; i < argc; i++) {
+			ward_params_init(&p);
+			ctl_pack_ident(&p.pk, argv[i], 0);
+			if (ctl_call(c, "instance.start", &p, argv[i], NULL) != 0)
+				rc = EX_REFUSED;
+			else if (!c->json)
+				printf("%s: restarted\n", v[i].name);
+		}
+	}
+out:
+	ward_status_list_free(v, argc);
+	free(ids);
+	return rc;
+}
+
+static int
+ctl_stop(struct ctl *c, int argc, char **argv)
+{
+	return ctl_stop_wait(c, argc, argv, 0);
+}
+
+static int
+ctl_restart(struct ctl *c, int argc, char **argv)
+{
+	return ctl_stop_wait(c, argc, argv, 1);
+}
+
+/* ---- the simple ones */
+
+static int
+ctl_start(struct ctl *c, int argc, char **argv)
+{
+	return ctl_each(c, argc, argv, "instance.start", "started");
+}
+
+static int
+ctl_suspend(struct ctl *c, int argc, char **argv)
+{
+	return ctl_each(c, argc, argv, "instance.suspend", "suspended");
+}
+
+static int
+ctl_resume(struct ctl *c, int argc, char **argv)
+{
+	return ctl_each(c, argc, argv, "instance.resume", "resumed");
+}
+
+static int
+ctl_remove(struct ctl *c, int argc, char **argv)
+{
+	return ctl_each(c, argc, argv, "instance.remove", "removed");
+}
+
+static int
+ctl_kill(struct ctl *c, int argc, char **argv)
+{
+	struct ward_params p;
+	const char *sig = "KILL";
+	int i, rc, worst = 0;
+
+	if (argc >= 2 && strcmp(argv[0], "-s") == 0) {
+		sig = argv[1];
+		argc -= 2;
+		argv += 2;
+	}
+	if (argc < 1)
+		return EX_USAGE;
+	for (i = 0; i < argc; i++) {
+		ward_params_init(&p);
+		ctl_pack_ident(&p.pk, argv[i], 1);
+		ctl_pack_str(&p.pk, "signal");
+		/* Names go as they are: wardd knows them; numbers as numbers. */
+		if (ctl_is_id(sig))
+			msgpack_pack_uint64(&p.pk, strtoull(sig, NULL, 10));
+		else
+			ctl_pack_str(&p.pk, sig);
+		if ((rc = ctl_call(c, "instance.kill", &p, argv[i], NULL)) != 0)
+			worst = rc > worst ? rc : worst;
+		else if (!c->json)
+			printf("%s: sent %s\n", argv[i], sig);
+	}
+	return worst;
+}
+
+static int
+ctl_payload(struct ctl *c, int argc, char **argv)
+{
+	struct ward_params p;
+	int rc;
+
+	if (argc != 2)
+		return EX_USAGE;
+	ward_params_init(&p);
+	ctl_pack_ident(&p.pk, argv[0], 1);
+	ctl_pack_str(&p.pk, "state");
+	ctl_pack_str(&p.pk, argv[1]);
+	if ((rc = ctl_call(c, "instance.payload", &p, argv[0], NULL)) == 0 &&
+	    !c->json)
+		printf("%s: payload %s\n", argv[0], argv[1]);
+	return rc;
+}
+
+static int
+ctl_history(struct ctl *c, int argc, char **argv)
+{
+	struct ward_params p;
+	struct ward_reply r;
+	struct ward_exit x;
+	long limit = 0;
+	const char *ident = NULL;
+	char when[32], up[32], rss[16];
+	uint32_t i;
+	int rc;
+
+	for (; argc > 0; argc--, argv++) {
+		if (strcmp(argv[0], "-n") == 0 && argc > 1) {
+			limit = atol(argv[1]);
+			argc--;
+			argv++;
+		} else if (ident == NULL && argv[0][0] != '-')
+			ident = argv[0];
+		else
+			return EX_USAGE;
+	}
+	ward_params_init(&p);
+	msgpack_pack_map(&p.pk, (ident != NULL) + (limit > 0));
+	if (ident != NULL) {
+		ctl_pack_str(&p.pk, ctl_is_id(ident) ? "id" : "name");
+		if (ctl_is_id(ident))
+			msgpack_pack_uint64(&p.pk, strtoull(ident, NULL, 10));
+		else
+			ctl_pack_str(&p.pk, ident);
+	}
+	if (limit > 0) {
+		ctl_pack_str(&p.pk, "limit");
+		msgpack_pack_uint64(&p.pk, limit);
+	}
+	if ((rc = ctl_call(c, "instance.history", &p, NULL, &r)) != 0)
+		return rc;
+	if (c->json) {
+		ctl_json_line(&r.result);
+		ward_reply_free(&r);
+		return 0;
+	}
+	printf("%s%-19s %-16s %6s %-20s %6s %8s %6s %s%s\n", C_BOLD(c), "DIED",
+	    "NAME", "ID", "REASON", "EXIT", "UPTIME", "RSSMAX", "INFO", C_RESET(c));
+	for (i = 0; r.result.type == MSGPACK_OBJECT_ARRAY &&
+	    i < r.result.via.array.size; i++) {
+		time_t t;
+		char exit[24];
+
+		ward_exit_decode(&r.result.via.array.ptr[i], &x);
+		t = x.died_at_ms / 1000;
+		strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", localtime(&t));
+		if (x.exit_signal)
+			snprintf(exit, sizeof exit, "%s", x.signal_name);
+		else if (x.has_exit_code)
+			snprintf(exit, sizeof exit, "%d", x.exit_code);
+		else
+			snprintf(exit, sizeof exit, "-");
+		printf("%-19s %-16s %6" PRIu64 " %s%-20s%s %6s %8s %6s %s\n", when,
+		    x.name, x.id, strcmp(x.death_reason, "SHUTDOWN") ?
+		    C_RED(c) : "", x.death_reason, C_RESET(c), exit,
+		    ctl_duration(x.uptime_ms, up, sizeof up),
+		    ctl_size(x.metrics.rss_max_kb, rss, sizeof rss),
+		    x.failure_info ? x.failure_info :
+		    x.failure_reason ? x.failure_reason : "");
+		ward_exit_free(&x);
+	}
+	ward_reply_free(&r);
+	return 0;
+}
+
+/* ---- events: one line per event until interrupted */
+
+static void
+ctl_event_line(struct ctl *c, const struct ward_event *ev)
+{
+	char when[32], rss[16];
+	time_t t = ev->time_ms / 1000;
+
+	strftime(when, sizeof when, "%H:%M:%S", localtime(&t));
+	printf("%s %-8s %s (id %" PRIu64 ")", when, ev->type,
+	    ev->name ? ev->name : "-", ev->id);
+	if (strcmp(ev->type, "started") == 0)
+		printf(" pid %d", (int)ev->pid);
+	else if (strcmp(ev->type, "payload") == 0)
+		printf(" %s%s%s", ev->payload_state, ev->status_text &&
+		    *ev->status_text ? ": " : "", ev->status_text ? ev->status_text : "");
+	else if (strcmp(ev->type, "metrics") == 0)
+		printf(" cpu %.1f%% rss %s", ev->metrics.cpu_percent,
+		    ctl_size(ev->metrics.rss_kb, rss, sizeof rss));
+	else if (strcmp(ev->type, "died") == 0 && ev->has_exit) {
+		printf(" %s%s%s", C_RED(c), ev->exit.death_reason, C_RESET(c));
+		if (ev->exit.has_exit_code)
+			printf(" exit %d", ev->exit.exit_code);
+		if (ev->exit.exit_signal)
+			printf(" %s", ev->exit.signal_name);
+	} else if (ev->message != NULL)
+		printf(" %s", ev->message);
+	putchar('\n');
+	fflush(stdout);
+}
+
+static int
+ctl_events(struct ctl *c, int argc, char **argv)
+{
+	const char *all[] = { "created", "started", "payload", "died", "removed",
+	    "metrics", NULL };
+	struct ward_status *v = NULL;
+	struct sigaction sa, old;
+	struct ward_event ev;
+	msgpack_unpacked raw;
+	uint64_t *ids = NULL;
+	int i, rc = 0, metrics = 0;
+
+	msgpack_unpacked_init(&raw);
+
+	if (argc > 0 && strcmp(argv[0], "--metrics") == 0) {
+		metrics = 1;
+		argc--;
+		argv++;
+	}
+	if (!metrics)
+		all[5] = NULL;
+	if (ctl_connect(c) == -1)
+		return EX_UNREACHABLE;
+	if (argc > 0) {
+		v = calloc(argc, sizeof *v);
+		ids = calloc(argc, sizeof *ids);
+		if (v == NULL || ids == NULL || (rc = ctl_resolve(c, argc, argv, v))) {
+			free(v);
+			free(ids);
+			return rc ? rc : EX_REFUSED;
+		}
+		for (i = 0; i < argc; i++)
+			ids[i] = v[i].id;
+		ward_status_list_free(v, argc);
+	}
+	if (ward_events_subscribe(c->w, ids, argc, all) == -1) {
+		free(ids);
+		return ctl_failed(c, NULL);
+	}
+	free(ids);
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = ctl_sigint;
+	sigaction(SIGINT, &sa, &old);
+	ctl_interrupted = 0;
+	while (!ctl_interrupted) {
+		rc = ward_event_next_raw(c->w, &raw, 250);
+		if (rc == 0)
+			continue;
+		if (rc == -1) {
+			rc = ctl_failed(c, NULL);
+			break;
+		}
+		rc = 0;
+		if (c->json) {
+			/* The event map exactly as wardd sent it, one per line. */
+			ctl_json_line(&raw.data.via.array.ptr[2].via.array.ptr[0]);
+		} else if (ward_event_decode(&raw.data, &ev) == 0) {
+			ctl_event_line(c, &ev);
+			ward_event_free(&ev);
+		}
+	}
+	msgpack_unpacked_destroy(&raw);
+	sigaction(SIGINT, &old, NULL);
+	if (c->w != NULL)
+		ward_events_unsubscribe(c->w);
+	return rc;
+}
+
+/* ---- info, shutdown */
+
+static int
+ctl_info(struct ctl *c, int argc, char **argv)
+{
+	struct ward_hello h;
+	struct ward_stats s;
+	struct ward_reply r;
+	char rss[16];
+	int rc;
+
+	if (c->json) {
+		if ((rc = ctl_call(c, "ward.stats", NULL, NULL, &r)) != 0)
+			return rc;
+		ctl_json_line(&r.result);
+		ward_reply_free(&r);
+		return 0;
+	}
+	if (ctl_connect(c) == -1)
+		return EX_UNREACHABLE;
+	if (ward_hello(c->w, &h) == -1 || ward_stats(c->w, &s) == -1)
+		return ctl_failed(c, NULL);
+	printf("%s %s (protocol %u), pid %d, at %s\n", h.server, h.version,
+	    h.protocol, (int)h.pid, ward_socket_path(c->w));
+	printf("you:         uid %u%s\n", (unsigned)h.uid, h.admin ? " (admin)" : "");
+	printf("instances:   %" PRIu64 " (%" PRIu64 " running)\n", s.instances,
+	    s.running);
+	printf("since start: %" PRIu64 " created, %" PRIu64 " started, %" PRIu64
+	    " died, %" PRIu64 " failed to spawn, %" PRIu64 " removed\n", s.created,
+	    s.started, s.died, s.spawn_failed, s.removed);
+	printf("clients:     %" PRIu64 " (%" PRIu64 " subscribed)\n", s.clients,
+	    s.subscribers);
+	printf("memory:      %s resident\n", ctl_size(s.rss_kb, rss, sizeof rss));
+	return 0;
+}
+
+static int
+ctl_shutdown(struct ctl *c, int argc, char **argv)
+{
+	struct ward_params p;
+	int leave = argc > 0 && strcmp(argv[0], "--leave-running") == 0;
+	int rc;
+
+	ward_params_init(&p);
+	msgpack_pack_map(&p.pk, 1);
+	ctl_pack_str(&p.pk, "kill_instances");
+	if (leave)
+		msgpack_pack_false(&p.pk);
+	else
+		msgpack_pack_true(&p.pk);
+	if ((rc = ctl_call(c, "ward.shutdown", &p, NULL, NULL)) == 0 && !c->json)
+		printf("wardd is shutting down%s\n", leave ?
+		    " (instances left running)" : "");
+	return rc;
+}
+
+/* ---- top: a refreshing full-screen view */
+
+static int
+ctl_cmp_cpu(const void *a, const void *b)
+{
+	const struct ward_status *x = a, *y = b;
+
+	if (x->metrics.cpu_percent != y->metrics.cpu_percent)
+		return x->metrics.cpu_percent < y->metrics.cpu_percent ? 1 : -1;
+	return x->metrics.rss_kb < y->metrics.rss_kb ? 1 :
+	    x->metrics.rss_kb > y->metrics.rss_kb ? -1 : 0;
+}
+
+static int
+ctl_top(struct ctl *c, int argc, char **argv)
+{
+	struct termios tio, raw;
+	struct ward_status *v;
+	struct ward_stats s;
+	struct winsize ws;
+	struct pollfd pfd = { .fd = 0, .events = POLLIN };
+	long frames = -1, delay = 1000;
+	int tty = isatty(0) && isatty(1), rows, rc = 0;
+	size_t n, i;
+	char rss[16], buf[16];
+
+	for (; argc >= 2; argc -= 2, argv += 2) {
+		if (strcmp(argv[0], "-n") == 0)
+			frames = atol(argv[1]);
+		else if (strcmp(argv[0], "-d") == 0)
+			delay = (long)(atof(argv[1]) * 1000);
+		else
+			return EX_USAGE;
+	}
+	if (argc != 0 || delay < 100)
+		return EX_USAGE;
+	if (!tty && frames < 0)
+		frames = 1;
+	if (ctl_connect(c) == -1)
+		return EX_UNREACHABLE;
+	if (tty) {
+		tcgetattr(0, &tio);
+		raw = tio;
+		raw.c_lflag &= ~(ICANON | ECHO);
+		tcsetattr(0, TCSANOW, &raw);
+		fputs("\033[?25l", stdout);
+	}
+	while (frames != 0) {
+		if (ward_stats(c->w, &s) == -1 ||
+		    ward_instance_list(c->w, "running", &v, &n) == -1) {
+			rc = ctl_failed(c, NULL);
+			break;
+		}
+		qsort(v, n, sizeof *v, ctl_cmp_cpu);
+		rows = tty && ioctl(1, TIOCGWINSZ, &ws) == 0 && ws.ws_row > 4 ?
+		    ws.ws_row - 4 : (int)n;
+		if (tty)
+			fputs("\033[H\033[2J", stdout);
+		printf("wardd: %" PRIu64 " instances, %" PRIu64 " running, %" PRIu64
+		    " died, %" PRIu64 " clients, wardd rss %s\n\n", s.instances,
+		    s.running, s.died, s.clients, ctl_size(s.rss_kb, rss, sizeof rss));
+		printf("%s%-24s %6s %7s %6s %8s %8s %-9s%s\n", C_BOLD(c), "NAME", "ID",
+		    "PID", "CPU%", "RSS", "UPTIME", "PAYLOAD", C_RESET(c));
+		for (i = 0; i < n && (int)i < rows; i++)
+			printf("%-24.24s %6" PRIu64 " %7d %6.1f %8s %8s %-9s\n",
+			    v[i].name, v[i].id, (int)v[i].pid,
+			    v[i].metrics.cpu_percent,
+			    ctl_size(v[i].metrics.rss_kb, rss, sizeof rss),
+			    ctl_duration(v[i].uptime_ms, buf, sizeof buf),
+			    v[i].payload_state);
+		fflush(stdout);
+		ward_status_list_free(v, n);
+		if (frames > 0 && --frames == 0)
+			break;
+		if (tty) {
+			char ch;
+
+			if (poll(&pfd, 1, delay) > 0 && read(0, &ch, 1) == 1 &&
+			    (ch == 'q' || ch == 'Q' || ch == 3))
+				break;
+		} else
+			poll(NULL, 0, delay);
+	}
+	if (tty) {
+		fputs("\033[?25h", stdout);
+		tcsetattr(0, TCSANOW, &tio);
+	}
+	return rc;
+}
+
+/* ---- help and the table */
+
+static int ctl_help(struct ctl *, int, char **);
+
+static const struct ctl_cmd ctl_cmds[] = {
+	{ "status", "status [-l] [NAME|ID ...]",
+	  "Show instances: a table, or with -l every detail.", ctl_status },
+	{ "run", "run NAME [--detect-hangup] [--hangup-timeout MS] "
+	  "[--exit-code N=REASON ...] [--profile crosvm] [--env K=V ...] "
+	  "[--cwd DIR] [--user U] -- ARGV...",
+	  "Create and start an instance.", ctl_run },
+	{ "start", "start NAME|ID ...",
+	  "Start instances that are not running (again, if they died).", ctl_start },
+	{ "stop", "stop [--timeout MS] NAME|ID ...",
+	  "SIGTERM, then SIGKILL after the timeout; waits until each is dead.",
+	  ctl_stop },
+	{ "restart", "restart [--timeout MS] NAME|ID ...",
+	  "Stop (if running) and start again.", ctl_restart },
+	{ "kill", "kill [-s SIGNAL] NAME|ID ...",
+	  "Send a signal (name or number; default KILL).", ctl_kill },
+	{ "suspend", "suspend NAME|ID ...", "SIGSTOP the instance's processes.",
+	  ctl_suspend },
+	{ "resume", "resume NAME|ID ...", "SIGCONT the instance's processes.",
+	  ctl_resume },
+	{ "remove", "remove NAME|ID ...", "Forget instances that are not running.",
+	  ctl_remove },
+	{ "payload", "payload NAME|ID STATE",
+	  "Move the payload state forward: started, ready or finished.",
+	  ctl_payload },
+	{ "history", "history [-n N] [NAME|ID]",
+	  "How instances died, oldest first.", ctl_history },
+	{ "events", "events [--metrics] [NAME|ID ...]",
+	  "Print events as they happen, until interrupted.", ctl_events },
+	{ "top", "top [-d SECONDS] [-n FRAMES]",
+	  "A refreshing view of running instances by CPU and memory; q quits.",
+	  ctl_top },
+	{ "info", "info", "The daemon's version and counters.", ctl_info },
+	{ "shutdown", "shutdown [--leave-running]",
+	  "Stop every instance and exit wardd (admins only).", ctl_shutdown },
+	{ "help", "help [COMMAND]", "Show commands, or one command's usage.",
+	  ctl_help },
+};
+#define CTL_NCMDS (sizeof ctl_cmds / sizeof ctl_cmds[0])
+
+static const struct ctl_cmd *
+ctl_find(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < CTL_NCMDS; i++) {
+		if (strcmp(ctl_cmds[i].name, name) == 0)
+			return &ctl_cmds[i];
+	}
+	return NULL;
+}
+
+static int
+ctl_help(struct ctl *c, int argc, char **argv)
+{
+	const struct ctl_cmd *cmd;
+	size_t i;
+
+	if (argc > 0) {
+		if ((cmd = ctl_find(argv[0])) == NULL)
+			return ctl_usage_error("no command '%s' (try help)", argv[0]);
+		printf("usage: %s\n  %s\n", cmd->usage, cmd->help);
+		return 0;
+	}
+	printf("commands (help COMMAND for its usage):\n");
+	for (i = 0; i < CTL_NCMDS; i++)
+		printf("  %-9s %s\n", ctl_cmds[i].name, ctl_cmds[i].help);
+	return 0;
+}
+
+static int
+ctl_dispatch(struct ctl *c, int argc, char **argv)
+{
+	const struct ctl_cmd *cmd = ctl_find(argv[0]);
+	int rc;
+
+	if (cmd == NULL) {
+		ctl_usage_error("unknown command '%s' (try: wardctl help)", argv[0]);
+		return EX_USAGE;
+	}
+	rc = cmd->fn(c, argc - 1, argv + 1);
+	if (rc == EX_USAGE)
+		fprintf(stderr, "usage: %s\n", cmd->usage);
+	return rc;
+}
+
+/* ---- the interactive shell */
+
+static struct ctl *ctl_shell_ctl;
+
+static char *
+ctl_complete_cmd(const char *text, int state)
+{
+	static size_t i;
+
+	if (state == 0)
+		i = 0;
+	while (i < CTL_NCMDS) {
+		const char *n = ctl_cmds[i++].name;
+
+		if (strncmp(n, text, strlen(text)) == 0)
+			return strdup(n);
+	}
+	return NULL;
+}
+
+static char *
+ctl_complete_name(const char *text, int state)
+{
+	static struct ward_status *v;
+	static size_t n, i;
+
+	if (state == 0) {
+		ward_status_list_free(v, n);
+		v = NULL;
+		n = i = 0;
+		if (ctl_connect(ctl_shell_ctl) == 0 &&
+		    ward_instance_list(ctl_shell_ctl->w, NULL, &v, &n) == -1) {
+			v = NULL;
+			n = 0;
+		}
+	}
+	while (i < n) {
+		const char *name = v[i++].name;
+
+		if (strncmp(name, text, strlen(text)) == 0)
+			return strdup(name);
+	}
+	return NULL;
+}
+
+static char **
+ctl_complete(const char *text, int start, int end)
+{
+	rl_attempted_completion_over = 1;
+	if (start == 0)
+		return rl_completion_matches(text, ctl_complete_cmd);
+	return rl_completion_matches(text, ctl_complete_name);
+}
+
+/* Split a line into words: quotes and backslashes as a shell would. */
+static int
+ctl_split(char *line, char **argv, int max)
+{
+	char *r = line, *w = line;
+	int argc = 0, quote;
+
+	for (;;) {
+		while (*r == ' ' || *r == '\t')
+			r++;
+		if (*r == '\0' || argc == max)
+			return argc;
+		argv[argc++] = w;
+		quote = 0;
+		for (; *r != '\0'; r++) {
+			if (quote) {
+				if (*r == quote)
+					quote = 0;
+				else if (*r == '\\' && quote == '"' && r[1] != '\0')
+					*w++ = *++r;
+				else
+					*w++ = *r;
+			} else if (*r == '\'' || *r == '"')
+				quote = *r;
+			else if (*r == '\\' && r[1] != '\0')
+				*w++ = *++r;
+			else if (*r == ' ' || *r == '\t')
+				break;
+			else
+				*w++ = *r;
+		}
+		if (*r != '\0')
+			r++;
+		*w++ = '\0';
+	}
+}
+
+static int
+ctl_shell(struct ctl *c)
+{
+	char hist[PATH_MAX], *line, *argv[256];
+	const char *home = getenv("HOME");
+	int argc;
+
+	ctl_shell_ctl = c;
+	c->interactive = 1;
+	rl_readline_name = "wardctl";
+	rl_attempted_completion_function = ctl_complete;
+	snprintf(hist, sizeof hist, "%s/.wardctl_history", home ? home : "/tmp");
+	using_history();
+	read_history(hist);
+	if (ctl_connect(c) == 0) {
+		struct ward_hello h;
+
+		if (ward_hello(c->w, &h) == 0)
+			printf("%s %s at %s; help lists commands, quit leaves\n",
+			    h.server, h.version, ward_socket_path(c->w));
+	}
+	while ((line = readline("ward> ")) != NULL) {
+		if (*line != '\0') {
+			add_history(line);
+			write_history(hist);
+		}
+		argc = ctl_split(line, argv, 255);
+		argv[argc] = NULL;
+		if (argc > 0 && (strcmp(argv[0], "quit") == 0 ||
+		    strcmp(argv[0], "exit") == 0)) {
+			free(line);
+			break;
+		}
+		if (argc > 0)
+			ctl_dispatch(c, argc, argv);
+		fflush(stdout);
+		free(line);
+	}
+	putchar('\n');
+	return 0;
+}
+
+static void __attribute__((noreturn))
+usage(void)
+{
+	fprintf(stderr, "usage: wardctl [--socket PATH] [--json] COMMAND [ARGS]\n"
+	    "       wardctl              (an interactive shell)\n"
+	    "commands: ");
+	for (size_t i = 0; i < CTL_NCMDS; i++)
+		fprintf(stderr, "%s%s", i ? ", " : "", ctl_cmds[i].name);
+	fprintf(stderr, "\n");
+	exit(EX_USAGE);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct ctl c = { 0 };
+	const char *nc = getenv("NO_COLOR"), *term = getenv("TERM");
+	int i, rc;
+
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--socket") == 0 && i + 1 < argc)
+			c.socket = argv[++i];
+		else if (strncmp(argv[i], "--socket=", 9) == 0)
+			c.socket = argv[i] + 9;
+		else if (strcmp(argv[i], "--json") == 0)
+			c.json = 1;
+		else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+			usage();
+		else if (strcmp(argv[i], "--version") == 0) {
+			printf("wardctl %s\n", PACKAGE_VERSION);
+			return 0;
+		} else if (argv[i][0] == '-')
+			usage();
+		else
+			break;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	c.color = isatty(1) && (nc == NULL || *nc == '\0') &&
+	    (term == NULL || strcmp(term, "dumb") != 0);
+	if (i == argc)
+		rc = ctl_shell(&c);
+	else
+		rc = ctl_dispatch(&c, argc - i, argv + i);
+	ward_close(c.w);
+	return rc;
+}
