@@ -95,10 +95,12 @@ instance_set_state(struct instance *i, enum instance_state s)
 		LIST_INSERT_HEAD(&instances_running, i, running_entry);
 		instances_running_count++;
 		metrics_instance_started();
+		systemd_status_changed();
 	} else if (old == INSTANCE_RUNNING) {
 		LIST_REMOVE(i, running_entry);
 		instances_running_count--;
 		metrics_instance_stopped();
+		systemd_status_changed();
 		loop_instance_gone();
 	}
 	log_debug("instance %" PRIu64 " %s: %s -> %s", i->id, i->cfg.name,
@@ -232,6 +234,7 @@ instance_finish(struct instance *i, struct exit_record *r, enum instance_state s
 	    r->metrics.rss_max_kb, (unsigned)r->owner_uid,
 	    r->dump_dir ? " dump_dir=" : "", r->dump_dir ? r->dump_dir : "");
 	instance_stats.died++;
+	systemd_journal_death(i, r);
 	history_add(r);
 	event_emit(EVENT_DIED, i);
 }

@@ -5,14 +5,20 @@
  */
 #include "config.h"
 
+#include <sys/stat.h>
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include <systemd/sd-journal.h>
 
 #include "ward.h"
 
 static int log_level = LOG_LVL_INFO;
+static int log_journal;		/* send to the journal, not stderr */
 
 static const char *const log_level_names[] = {
 	[LOG_LVL_ERR] = "error",
@@ -32,6 +38,26 @@ void
 log_set_level(int level)
 {
 	log_level = level;
+}
+
+/*
+ * Under systemd, JOURNAL_STREAM names the journal's stream by dev:ino;
+ * when it is our stderr, log to the journal directly (with priorities and
+ * fields) rather than through the stream.
+ */
+int
+log_set_target(enum log_target t)
+{
+	const char *js = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+
+	if (t == LOG_TARGET_AUTO)
+		log_journal = js != NULL && sscanf(js, "%llu:%llu", &dev, &ino) == 2 &&
+		    fstat(2, &st) == 0 && st.st_dev == dev && st.st_ino == ino;
+	else
+		log_journal = t == LOG_TARGET_JOURNAL;
+	return log_journal;
 }
 
 /* A level by name ("debug") or number ("7"); -1 when neither. */
@@ -60,7 +86,15 @@ log_vwrite(int level, const char *fmt, va_list ap, int with_errno)
 	if (level > log_level)
 		return;
 	vsnprintf(msg, sizeof msg, fmt, ap);
-	if (with_errno)
+	if (log_journal) {
+		if (with_errno)
+			sd_journal_send("MESSAGE=%s: %s", msg, strerror(saved),
+			    "PRIORITY=%d", level, "ERRNO=%d", saved,
+			    "SYSLOG_IDENTIFIER=wardd", NULL);
+		else
+			sd_journal_send("MESSAGE=%s", msg, "PRIORITY=%d", level,
+			    "SYSLOG_IDENTIFIER=wardd", NULL);
+	} else if (with_errno)
 		fprintf(stderr, "<%d>%s: %s\n", level, msg, strerror(saved));
 	else
 		fprintf(stderr, "<%d>%s\n", level, msg);

@@ -16,6 +16,33 @@ struct ev_loop *ward_loop;
 static ev_signal loop_sigterm, loop_sigint, loop_sighup;
 static int loop_stopping;
 
+/*
+ * SIGHUP: re-read the [ward] settings. The log level and the metrics
+ * interval change at once (unless fixed on the command line).
+ */
+static void
+loop_reload(void)
+{
+	struct settings s = { opts.log_level, opts.metrics_interval_ms };
+	int errors;
+
+	systemd_reloading(0);
+	errors = settings_load(opts.config_dir, &s);
+	if (!opts.cli_log_level && s.log_level != opts.log_level) {
+		opts.log_level = s.log_level;
+		log_set_level(s.log_level);
+	}
+	if (!opts.cli_metrics_interval &&
+	    s.metrics_interval_ms != opts.metrics_interval_ms) {
+		opts.metrics_interval_ms = s.metrics_interval_ms;
+		metrics_set_interval(s.metrics_interval_ms);
+	}
+	log_notice("reloaded %s%s: log level %d, metrics every %u ms",
+	    opts.config_dir, errors ? " (with errors, see above)" : "",
+	    opts.log_level, opts.metrics_interval_ms);
+	systemd_reloading(1);
+}
+
 static void
 loop_signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 {
@@ -28,7 +55,7 @@ loop_signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 		loop_shutdown(1);
 		break;
 	case SIGHUP:
-		log_notice("got SIGHUP: nothing to reload yet");
+		loop_reload();
 		break;
 	}
 }
@@ -72,6 +99,8 @@ loop_shutdown(int kill_instances)
 {
 	if (loop_stopping && !kill_instances)
 		return;
+	if (!loop_stopping)
+		systemd_stopping();
 	loop_stopping = 1;
 	server_close();
 	if (!kill_instances || instances_running_count == 0) {

@@ -43,6 +43,15 @@ metrics_init(void)
 	ev_timer_init(&metrics_t, metrics_tick_cb, iv, iv);
 }
 
+/* A new sampling period (SIGHUP); takes effect from the next tick. */
+void
+metrics_set_interval(unsigned ms)
+{
+	metrics_t.repeat = ms / 1000.0;
+	if (ev_is_active(&metrics_t))
+		ev_timer_again(ward_loop, &metrics_t);
+}
+
 /* Called by instance_set_state as instances start and stop running. */
 void
 metrics_instance_started(void)

@@ -81,7 +81,14 @@ enum {
 	LOG_LVL_DEBUG = 7
 };
 
+enum log_target {
+	LOG_TARGET_AUTO,	/* the journal if stderr is its stream */
+	LOG_TARGET_STDERR,
+	LOG_TARGET_JOURNAL
+};
+
 void	 log_init(int);
+int	 log_set_target(enum log_target);
 int	 log_level_parse(const char *);
 void	 log_set_level(int);
 void	 log_warn(const char *, ...) printflike(1, 2);
@@ -97,8 +104,12 @@ void	 fatalx(const char *, ...) printflike(1, 2) __attribute__((noreturn));
 struct wardd_opts {
 	char		*socket_path;
 	char		*state_dir;
+	char		*config_dir;
 	unsigned	 metrics_interval_ms;
 	int		 log_level;
+	int		 cli_log_level;		/* given on the command line: wins */
+	int		 cli_metrics_interval;
+	int		 socket_activated;
 	uid_t		 uid;		/* wardd's own uid: an admin */
 	int		 is_root;
 	int		 hypervisor;	/* /proc/cpuinfo has the hypervisor flag */
@@ -107,6 +118,27 @@ struct wardd_opts {
 
 extern struct wardd_opts opts;
 extern struct ev_loop *ward_loop;
+
+struct instance;
+
+/* ---- settings.c: [ward] in the config directory. */
+
+struct settings {
+	int		 log_level;
+	unsigned	 metrics_interval_ms;
+};
+
+int	 settings_load(const char *, struct settings *);
+
+/* ---- systemd.c: socket activation, sd_notify, the journal. */
+
+struct exit_record;
+int	 systemd_listen_fd(void);
+void	 systemd_ready(void);
+void	 systemd_status_changed(void);
+void	 systemd_stopping(void);
+void	 systemd_reloading(int);
+void	 systemd_journal_death(const struct instance *, const struct exit_record *);
 
 void	 loop_init(void);
 void	 loop_run(void);
@@ -515,6 +547,7 @@ struct proc_stat {
 };
 
 void	 metrics_init(void);
+void	 metrics_set_interval(unsigned);
 void	 metrics_instance_started(void);
 void	 metrics_instance_stopped(void);
 int	 metrics_parse_stat(const char *, struct proc_stat *);

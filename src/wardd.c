@@ -22,14 +22,17 @@ static void __attribute__((noreturn))
 usage(int rc)
 {
 	fprintf(rc ? stderr : stdout,
-	    "usage: wardd [--socket PATH] [--state-dir DIR] "
-	    "[--metrics-interval MS] [--log-level LEVEL]\n"
+	    "usage: wardd [--socket PATH] [--state-dir DIR] [--config-dir DIR]\n"
+	    "             [--metrics-interval MS] [--log-level LEVEL] "
+	    "[--log-target TARGET]\n"
 	    "  --socket PATH          control socket (default %s)\n"
 	    "  --state-dir DIR        runtime dirs and dumps (default %s)\n"
+	    "  --config-dir DIR       *.conf with a [ward] section (default %s)\n"
 	    "  --metrics-interval MS  sampling period, 100-3600000 (default 1000)\n"
 	    "  --log-level LEVEL      error, warning, notice, info, debug "
-	    "(default info)\n",
-	    opts.socket_path, opts.state_dir);
+	    "(default info)\n"
+	    "  --log-target TARGET    auto, stderr or journal (default auto)\n",
+	    opts.socket_path, opts.state_dir, opts.config_dir);
 	exit(rc);
 }
 
@@ -43,6 +46,7 @@ wardd_defaults(void)
 	opts.is_root = opts.uid == 0;
 	opts.metrics_interval_ms = 1000;
 	opts.log_level = LOG_LVL_INFO;
+	opts.config_dir = xstrdup("/etc/ward/ward.d");
 	if (opts.is_root || xdg == NULL || xdg[0] != '/') {
 		if (!opts.is_root)
 			fatalx("XDG_RUNTIME_DIR is not set: pass --socket and "
@@ -114,17 +118,22 @@ main(int argc, char **argv)
 		{ "state-dir", required_argument, NULL, 'd' },
 		{ "metrics-interval", required_argument, NULL, 'm' },
 		{ "log-level", required_argument, NULL, 'l' },
+		{ "log-target", required_argument, NULL, 't' },
+		{ "config-dir", required_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
 	};
+	enum log_target target = LOG_TARGET_AUTO;
+	struct settings set;
 	char *path, *end;
 	long v;
-	int ch;
+	int ch, fd;
 
 	wardd_std_fds();
 	wardd_defaults();
-	while ((ch = getopt_long(argc, argv, "s:d:m:l:hV", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "s:d:c:m:l:t:hV", longopts,
+	    NULL)) != -1) {
 		switch (ch) {
 		case 's':
 			free(opts.socket_path);
@@ -142,6 +151,24 @@ main(int argc, char **argv)
 				exit(2);
 			}
 			opts.metrics_interval_ms = v;
+			opts.cli_metrics_interval = 1;
+			break;
+		case 'c':
+			free(opts.config_dir);
+			opts.config_dir = xstrdup(optarg);
+			break;
+		case 't':
+			if (strcmp(optarg, "auto") == 0)
+				target = LOG_TARGET_AUTO;
+			else if (strcmp(optarg, "stderr") == 0)
+				target = LOG_TARGET_STDERR;
+			else if (strcmp(optarg, "journal") == 0)
+				target = LOG_TARGET_JOURNAL;
+			else {
+				fprintf(stderr, "wardd: --log-target is auto, "
+				    "stderr or journal\n");
+				exit(2);
+			}
 			break;
 		case 'l':
 			if ((opts.log_level = log_level_parse(optarg)) == -1) {
@@ -149,6 +176,7 @@ main(int argc, char **argv)
 				    optarg);
 				exit(2);
 			}
+			opts.cli_log_level = 1;
 			break;
 		case 'h':
 			usage(0);
@@ -163,6 +191,14 @@ main(int argc, char **argv)
 	if (optind != argc)
 		usage(2);
 	log_init(opts.log_level);
+	log_set_target(target);
+	set.log_level = opts.log_level;
+	set.metrics_interval_ms = opts.metrics_interval_ms;
+	settings_load(opts.config_dir, &set);
+	if (!opts.cli_log_level)
+		log_set_level(opts.log_level = set.log_level);
+	if (!opts.cli_metrics_interval)
+		opts.metrics_interval_ms = set.metrics_interval_ms;
 	opts.hypervisor = wardd_under_hypervisor();
 	wardd_raise_nofile();
 
@@ -174,9 +210,20 @@ main(int argc, char **argv)
 	loop_init();
 	instance_init();
 	metrics_init();
-	server_open(opts.socket_path);
-	log_notice("wardd %s ready on %s (state in %s, pid %d)", PACKAGE_VERSION,
-	    opts.socket_path, opts.state_dir, (int)getpid());
+	if ((fd = systemd_listen_fd()) != -1) {
+		/* systemd owns the path: never bind or unlink it. */
+		opts.socket_activated = 1;
+		server_listen_fd(fd);
+		log_notice("wardd %s ready on the socket systemd passed (fd %d; "
+		    "state in %s, pid %d)", PACKAGE_VERSION, fd, opts.state_dir,
+		    (int)getpid());
+	} else {
+		server_open(opts.socket_path);
+		log_notice("wardd %s ready on %s (state in %s, pid %d)",
+		    PACKAGE_VERSION, opts.socket_path, opts.state_dir,
+		    (int)getpid());
+	}
+	systemd_ready();
 
 	loop_run();
 
@@ -189,5 +236,6 @@ main(int argc, char **argv)
 	ev_loop_destroy(ward_loop);
 	free(opts.socket_path);
 	free(opts.state_dir);
+	free(opts.config_dir);
 	return 0;
 }

@@ -279,7 +279,10 @@ def test_kill_signals():
 
 
 def test_stop_escalates_to_sigkill():
-    name, _ = run(payload("ignore-term", "hang"))
+    name, _ = run(payload("ignore-term", "notify", "READY=1", "hang"))
+    # Only once it says so has it ignored SIGTERM.
+    retry(lambda: C.call("instance.status", {"name": name})["payload_state"]
+          == "ready", what="ready")
     C.call("instance.stop", {"name": name, "timeout_ms": 200})
     st = wait_dead(C, name)
     assert st["exit_signal"] == 9 and st["death_reason"] == "KILLED", st
