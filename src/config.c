@@ -33,12 +33,14 @@ const struct arg_spec config_spec[] = {
 	{ "stdout", ARG_UINT },
 	{ "stderr", ARG_UINT },
 	{ "fds", ARG_ARRAY },
+	{ "notify", ARG_STR },
+	{ "watchdog_ms", ARG_UINT },
 	{ NULL, 0 }
 };
 enum {
 	C_NAME, C_ARGV, C_ENV, C_CWD, C_DETECT_HANGUP, C_HANGUP_TIMEOUT,
 	C_EXIT_CODES, C_PROFILE, C_RSS_MAPPING, C_USER, C_STDIN, C_STDOUT,
-	C_STDERR, C_FDS
+	C_STDERR, C_FDS, C_NOTIFY, C_WATCHDOG
 };
 
 /*
@@ -410,6 +412,26 @@ config_parse_args(struct instance_config *cfg, const msgpack_object **a,
 			snprintf(err, errlen, "'rss_mapping' must be 1 to 256 bytes");
 			return WARD_E_INVALID_ARGUMENT;
 		}
+	}
+	if (a[C_NOTIFY] != NULL) {
+		if (codec_streq(a[C_NOTIFY], "systemd"))
+			cfg->notify_systemd = 1;
+		else if (!codec_streq(a[C_NOTIFY], "fd")) {
+			snprintf(err, errlen, "'notify' is \"systemd\" (a "
+			    "NOTIFY_SOCKET for sd_notify) or \"fd\" (only the "
+			    "notify pipe on fd 4, the default)");
+			return WARD_E_INVALID_ARGUMENT;
+		}
+	}
+	if (a[C_WATCHDOG] != NULL) {
+		uint64_t v = a[C_WATCHDOG]->via.u64;
+
+		if (v < 1 || v > CONFIG_MAX_WATCHDOG_MS) {
+			snprintf(err, errlen, "'watchdog_ms' must be 1 to %u",
+			    CONFIG_MAX_WATCHDOG_MS);
+			return WARD_E_INVALID_ARGUMENT;
+		}
+		cfg->watchdog_ms = v;
 	}
 	if (a[C_USER] != NULL) {
 		if (!admin) {

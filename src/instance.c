@@ -41,6 +41,7 @@ static void	instance_failure_cb(struct ev_loop *, ev_io *, int);
 static void	instance_notify_cb(struct ev_loop *, ev_io *, int);
 static void	instance_hangup_cb(struct ev_loop *, ev_timer *, int);
 static void	instance_stop_cb(struct ev_loop *, ev_timer *, int);
+static void	instance_watchdog_cb(struct ev_loop *, ev_timer *, int);
 
 static const char *const instance_state_names[] = {
 	[INSTANCE_NOT_STARTED] = "not_started",
@@ -156,7 +157,7 @@ instance_new(struct instance_config *cfg, const struct conn *c, char *err,
 		}
 	}
 	i->created_at_ms = now_wall_ms();
-	i->pidfd = i->failure_fd = i->notify_fd = -1;
+	i->pidfd = i->failure_fd = i->notify_fd = i->sd_fd = -1;
 	i->state = INSTANCE_NOT_STARTED;
 	i->payload = PAYLOAD_STARTING;
 	ev_init(&i->pidfd_w, instance_pidfd_cb);
@@ -164,6 +165,7 @@ instance_new(struct instance_config *cfg, const struct conn *c, char *err,
 	ev_init(&i->notify_w, instance_notify_cb);
 	ev_init(&i->hangup_t, instance_hangup_cb);
 	ev_init(&i->stop_t, instance_stop_cb);
+	ev_init(&i->watchdog_t, instance_watchdog_cb);
 	table_insert(&instances_by_id, &i->by_id, &i->id, sizeof i->id);
 	table_insert(&instances_by_name, &i->by_name, i->cfg.name,
 	    strlen(i->cfg.name));
@@ -191,6 +193,8 @@ instance_release(struct instance *i)
 	ev_io_stop(ward_loop, &i->notify_w);
 	ev_timer_stop(ward_loop, &i->hangup_t);
 	ev_timer_stop(ward_loop, &i->stop_t);
+	ev_timer_stop(ward_loop, &i->watchdog_t);
+	sdnotify_close(i);
 	instance_close_fd(&i->pidfd);
 	instance_close_fd(&i->failure_fd);
 	instance_close_fd(&i->notify_fd);
@@ -250,8 +254,11 @@ instance_reset_run(struct instance *i)
 	i->exit = NULL;
 	i->payload = PAYLOAD_STARTING;
 	i->status_text[0] = '\0';
-	i->hangup_fired = 0;
+	i->killed_by = KILLED_BY_NONE;
 	i->suspended = 0;
+	i->sd_dropped = 0;
+	free(i->sd_failure);
+	i->sd_failure = NULL;
 	i->failure_len = i->failure_discarded = 0;
 	i->notify_len = 0;
 	i->notify_skipping = 0;
@@ -314,6 +321,8 @@ instance_start(struct instance *i, char *err, size_t errlen)
 		if (chown(i->runtime_dir, u, g) == -1)
 			log_warn("chown %s", i->runtime_dir);
 	}
+	if (i->cfg.notify_systemd && sdnotify_open(i, err, errlen) == -1)
+		goto fail;
 	/* Read ends non-blocking in wardd; write ends blocking for the child. */
 	if (pipe2(fpipe, O_CLOEXEC) == -1 || pipe2(npipe, O_CLOEXEC) == -1 ||
 	    fd_set_flags(fpipe[0], 1, 0) == -1 || fd_set_flags(npipe[0], 1, 0) == -1)
@@ -353,6 +362,10 @@ instance_start(struct instance *i, char *err, size_t errlen)
 		ev_timer_set(&i->hangup_t, i->cfg.hangup_timeout_ms / 1000.0, 0.);
 		ev_timer_start(ward_loop, &i->hangup_t);
 	}
+	if (i->cfg.watchdog_ms > 0) {
+		i->watchdog_t.repeat = i->cfg.watchdog_ms / 1000.0;
+		ev_timer_again(ward_loop, &i->watchdog_t);
+	}
 	instance_stats.started++;
 	instance_set_state(i, INSTANCE_RUNNING);
 	event_emit(EVENT_STARTED, i);
@@ -363,6 +376,7 @@ fail_errno:
 	    strerror(errno));
 fail:
 	free(envp);
+	sdnotify_close(i);
 	config_close_fds(&i->cfg);
 	instance_close_fd(&fpipe[0]);
 	instance_close_fd(&fpipe[1]);
@@ -469,7 +483,25 @@ instance_hangup_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	log_notice("instance %" PRIu64 " %s did not start within %u ms: killing",
 	    i->id, i->cfg.name, i->cfg.hangup_timeout_ms);
 	instance_set_payload(i, PAYLOAD_HANGUP, err, sizeof err);
-	i->hangup_fired = 1;
+	i->killed_by = KILLED_BY_HANGUP;
+	instance_signal(i, SIGKILL, 1);
+}
+
+/*
+ * The instance watchdog (the seed's vcpu-stall watchdog, generalised):
+ * watchdog_ms passed without a WATCHDOG=1. Kill the group; reason WATCHDOG.
+ */
+static void
+instance_watchdog_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct instance *i = container_of(t, struct instance, watchdog_t);
+
+	ev_timer_stop(loop, t);
+	if (i->state != INSTANCE_RUNNING || i->killed_by != KILLED_BY_NONE)
+		return;
+	log_notice("instance %" PRIu64 " %s sent no WATCHDOG=1 for %u ms: killing",
+	    i->id, i->cfg.name, i->cfg.watchdog_ms);
+	i->killed_by = KILLED_BY_WATCHDOG;
 	instance_signal(i, SIGKILL, 1);
 }
 
@@ -515,7 +547,11 @@ instance_failure_cb(struct ev_loop *loop, ev_io *w, int revents)
 	instance_failure_drain(container_of(w, struct instance, failure_w));
 }
 
-static void
+/*
+ * One line of the notify pipe, or one sd_notify assignment the two share:
+ * READY=1, STATE=, STATUS=, WATCHDOG=1 (or =trigger).
+ */
+void
 instance_notify_line(struct instance *i, const char *line, size_t len)
 {
 	enum payload_state s;
@@ -537,8 +573,18 @@ instance_notify_line(struct instance *i, const char *line, size_t len)
 		i->status_text[tlen] = '\0';
 		event_emit(EVENT_PAYLOAD, i);
 		break;
+	case NOTIFY_WATCHDOG:
+		if (i->cfg.watchdog_ms == 0)
+			break;
+		if (tlen == 7)		/* "trigger": act as if it expired */
+			instance_watchdog_cb(ward_loop, &i->watchdog_t, 0);
+		else
+			ev_timer_again(ward_loop, &i->watchdog_t);
+		break;
 	case NOTIFY_INVALID:
 		i->notify_dropped++;
+		break;
+	default:
 		break;
 	}
 }
@@ -679,8 +725,12 @@ instance_pidfd_cb(struct ev_loop *loop, ev_io *w, int revents)
 	reason_split_failure(i->failure ? i->failure : "", i->failure_len, name,
 	    &r->failure_info, &r->failure_reason);
 	r->failure_discarded = i->failure_discarded;
+	/* sd_notify's ERRNO= / EXIT_STATUS= stand in when fd 3 said nothing. */
+	if (r->failure_info == NULL && r->failure_reason == NULL &&
+	    i->sd_failure != NULL)
+		r->failure_info = strdup(i->sd_failure);
 	snprintf(r->death_reason, sizeof r->death_reason, "%s",
-	    reason_classify(name, i->hangup_fired, rc == -1, r->exited,
+	    reason_classify(name, i->killed_by, rc == -1, r->exited,
 	    r->exit_code, i->cfg.exit_codes, i->cfg.nexit_codes));
 	instance_release(i);
 	i->suspended = 0;
@@ -704,6 +754,7 @@ instance_remove(struct instance *i)
 	TAILQ_REMOVE(&instances, i, entry);
 	instance_release(i);
 	exit_record_unref(i->exit);
+	free(i->sd_failure);
 	free(i->runtime_dir);
 	free(i->groups);
 	config_free(&i->cfg);
@@ -743,7 +794,7 @@ void
 instance_pack(const struct instance *i, msgpack_packer *pk)
 {
 	const struct exit_record *r = i->exit;
-	int nfields = 18;
+	int nfields = 21;
 
 	if (r != NULL)
 		nfields += 10;
@@ -779,6 +830,9 @@ instance_pack(const struct instance *i, msgpack_packer *pk)
 	codec_pack_kv_bool(pk, "detect_hangup", i->cfg.detect_hangup);
 	codec_pack_kv_uint(pk, "hangup_timeout_ms", i->cfg.hangup_timeout_ms);
 	codec_pack_kv_uint(pk, "notify_dropped", i->notify_dropped);
+	codec_pack_kv_str(pk, "notify", i->cfg.notify_systemd ? "systemd" : "fd");
+	codec_pack_kv_uint(pk, "sd_notify_dropped", i->sd_dropped);
+	codec_pack_kv_uint(pk, "watchdog_ms", i->cfg.watchdog_ms);
 	codec_pack_kv_str(pk, "runtime_dir",
 	    i->state == INSTANCE_RUNNING ? i->runtime_dir : NULL);
 	codec_pack_key(pk, "metrics");

@@ -108,19 +108,23 @@ static const struct exit_code_map crosvm_codes[] = {
 
 /*
  * The death reason, in the issue's order: the payload's own NAME, HANGUP when
- * wardd's timer killed it, then the exit status. map holds the instance's
+ * wardd's boot timer killed it, WATCHDOG when the instance watchdog did,
+ * then the exit status. map holds the instance's
  * exit_codes with the profile's table already merged under it.
  */
 const char *
-reason_classify(const char *pipe_reason, int hangup, int waitid_failed,
-    int exited, int code, const struct exit_code_map *map, size_t nmap)
+reason_classify(const char *pipe_reason, enum killed_by killed_by,
+    int waitid_failed, int exited, int code, const struct exit_code_map *map,
+    size_t nmap)
 {
 	size_t i;
 
 	if (pipe_reason != NULL && pipe_reason[0] != '\0')
 		return pipe_reason;
-	if (hangup)
+	if (killed_by == KILLED_BY_HANGUP)
 		return "HANGUP";
+	if (killed_by == KILLED_BY_WATCHDOG)
+		return "WATCHDOG";
 	if (waitid_failed)
 		return "INFRASTRUCTURE_ERROR";
 	if (!exited)
@@ -217,8 +221,9 @@ signal_parse(const char *s)
 }
 
 /*
- * One notify line (without its newline): READY=1, STATE=<payload state> or
- * STATUS=<text>. Anything else is NOTIFY_INVALID, which the caller counts.
+ * One notify line (without its newline): READY=1, STATE=<payload state>,
+ * STATUS=<text> or WATCHDOG=1 (or =trigger). Anything else is
+ * NOTIFY_INVALID, which the caller counts.
  */
 enum notify_kind
 notify_parse(const char *line, size_t len, enum payload_state *state,
@@ -247,6 +252,12 @@ notify_parse(const char *line, size_t len, enum payload_state *state,
 		*text = line + 7;
 		*textlen = len - 7;
 		return NOTIFY_STATUS;
+	}
+	if ((len == 10 && memcmp(line, "WATCHDOG=1", 10) == 0) ||
+	    (len == 16 && memcmp(line, "WATCHDOG=trigger", 16) == 0)) {
+		*text = line + 9;
+		*textlen = len - 9;
+		return NOTIFY_WATCHDOG;
 	}
 	return NOTIFY_INVALID;
 }

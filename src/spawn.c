@@ -74,7 +74,7 @@ spawn_env_overridden(const char *e, char **env)
 char **
 spawn_environ(const struct instance *i)
 {
-	size_t n = 0, k = 0, extra = 6;
+	size_t n = 0, k = 0, extra = 8;
 	char **envp, **e, *area, *end;
 
 	for (e = environ; *e != NULL; e++)
@@ -82,11 +82,11 @@ spawn_environ(const struct instance *i)
 	for (e = i->cfg.env; e != NULL && *e != NULL; e++)
 		n++;
 	envp = malloc((n + extra + 1) * sizeof *envp + 512 +
-	    strlen(i->runtime_dir) + strlen(i->cfg.name));
+	    2 * strlen(i->runtime_dir) + strlen(i->cfg.name));
 	if (envp == NULL)
 		return NULL;
 	area = (char *)(envp + n + extra + 1);
-	end = area + 512 + strlen(i->runtime_dir) + strlen(i->cfg.name);
+	end = area + 512 + 2 * strlen(i->runtime_dir) + strlen(i->cfg.name);
 	for (e = environ; *e != NULL; e++) {
 		if (!spawn_env_private(*e) && !spawn_env_overridden(*e, i->cfg.env))
 			envp[k++] = *e;
@@ -104,6 +104,12 @@ spawn_environ(const struct instance *i)
 	SPAWN_ENV("%s=%s", WARD_ENV_RUNTIME_DIR, i->runtime_dir);
 	SPAWN_ENV("%s=%" PRIu64, WARD_ENV_INSTANCE_ID, i->id);
 	SPAWN_ENV("%s=%s", WARD_ENV_INSTANCE_NAME, i->cfg.name);
+	/* Its own NOTIFY_SOCKET (wardd's was dropped above). */
+	if (i->cfg.notify_systemd)
+		SPAWN_ENV("NOTIFY_SOCKET=%s/notify", i->runtime_dir);
+	if (i->cfg.watchdog_ms > 0)
+		SPAWN_ENV("WATCHDOG_USEC=%llu",
+		    (unsigned long long)i->cfg.watchdog_ms * 1000);
 #undef SPAWN_ENV
 	envp[k] = NULL;
 	return envp;

@@ -310,6 +310,13 @@ enum payload_state {
 #define REASON_MAX	64	/* ^[A-Z][A-Z0-9_]{0,63}$ */
 #define EXIT_CODES_MAX	256
 
+/* Why wardd itself killed an instance: a death reason of its own. */
+enum killed_by {
+	KILLED_BY_NONE,
+	KILLED_BY_HANGUP,	/* never reached "started" by the deadline */
+	KILLED_BY_WATCHDOG	/* stopped sending WATCHDOG=1 */
+};
+
 struct exit_code_map {
 	int	 code;
 	char	 reason[REASON_MAX + 1];
@@ -320,7 +327,7 @@ int	 payload_state_parse(const char *, enum payload_state *);
 int	 payload_transition(enum payload_state, enum payload_state, char *, size_t);
 int	 reason_name_valid(const char *, size_t);
 void	 reason_split_failure(const char *, size_t, char *, char **, char **);
-const char *reason_classify(const char *pipe_reason, int hangup, int waitid_failed,
+const char *reason_classify(const char *pipe_reason, enum killed_by, int waitid_failed,
 	    int exited, int status, const struct exit_code_map *, size_t);
 size_t	 reason_profile_codes(const char *, const struct exit_code_map **);
 const char *signal_name(int);
@@ -331,7 +338,11 @@ enum notify_kind {
 	NOTIFY_INVALID,
 	NOTIFY_READY,		/* READY=1 */
 	NOTIFY_STATE,		/* STATE=started|ready|finished */
-	NOTIFY_STATUS		/* STATUS=text */
+	NOTIFY_STATUS,		/* STATUS=text */
+	NOTIFY_WATCHDOG,	/* WATCHDOG=1 */
+	NOTIFY_STOPPING,	/* STOPPING=1 (sd_notify) */
+	NOTIFY_FAILURE,		/* ERRNO=n or EXIT_STATUS=n (sd_notify) */
+	NOTIFY_IGNORED		/* other sd_notify words: MAINPID=, ... */
 };
 
 enum notify_kind notify_parse(const char *, size_t, enum payload_state *,
@@ -362,6 +373,8 @@ struct instance_config {
 	struct config_fd	*fds;		/* owned; closed after the spawn */
 	size_t			 nfds;
 	int			 passed_fds;	/* fds were given: first run only */
+	int			 notify_systemd; /* a NOTIFY_SOCKET of its own */
+	uint32_t		 watchdog_ms;	/* 0: no instance watchdog */
 	int			 has_user;	/* run as user_uid/user_gid */
 	uid_t			 user_uid;
 	gid_t			 user_gid;
@@ -372,6 +385,7 @@ struct instance_config {
 #define CONFIG_MAX_STRING	65536
 #define CONFIG_MAX_NAME		64
 #define CONFIG_MAX_HANGUP_MS	(7 * 24 * 3600 * 1000U)
+#define CONFIG_MAX_WATCHDOG_MS	(24 * 3600 * 1000U)
 
 extern const struct arg_spec config_spec[];
 const char *config_parse_args(struct instance_config *, const msgpack_object **, int,
@@ -464,7 +478,12 @@ struct instance {
 	ev_io			 notify_w;
 	ev_timer		 hangup_t;	/* boot deadline (detect_hangup) */
 	ev_timer		 stop_t;	/* SIGTERM sent; SIGKILL when it fires */
-	int			 hangup_fired;
+	ev_timer		 watchdog_t;	/* no WATCHDOG=1 in time: SIGKILL */
+	int			 sd_fd;		/* its NOTIFY_SOCKET (notify=systemd) */
+	ev_io			 sd_w;
+	uint64_t		 sd_dropped;	/* datagrams refused */
+	char			*sd_failure;	/* last ERRNO= / EXIT_STATUS= */
+	enum killed_by		 killed_by;	/* wardd's own reason to kill it */
 
 	char			*failure;	/* first FAILURE_MAX bytes of fd 3 */
 	size_t			 failure_len;
@@ -508,6 +527,7 @@ int	 instance_start(struct instance *, char *, size_t);
 int	 instance_signal(struct instance *, int, int group);
 int	 instance_stop(struct instance *, unsigned);
 int	 instance_set_payload(struct instance *, enum payload_state, char *, size_t);
+void	 instance_notify_line(struct instance *, const char *, size_t);
 void	 instance_remove(struct instance *);
 void	 instance_stop_all(int sig);
 void	 instance_free_all(void);
@@ -524,6 +544,15 @@ void	 history_add(struct exit_record *);
 void	 history_pack(msgpack_packer *, const struct conn *, const char *,
 	    uint64_t, size_t);
 void	 history_free(void);
+
+/* ---- sdnotify.c: the instance's own NOTIFY_SOCKET (notify = "systemd"). */
+
+#define SDNOTIFY_MAX	4096	/* bytes in one datagram */
+
+int	 sdnotify_open(struct instance *, char *, size_t);
+void	 sdnotify_close(struct instance *);
+int	 sdnotify_sender_ok(const struct instance *, pid_t);
+char	*sdnotify_path(const struct instance *);
 
 /* ---- spawn.c: turning a config into a running child. */
 

@@ -1,0 +1,199 @@
+/*
+ * sdnotify.c: the supervised side of sd_notify. An instance created with
+ * notify = "systemd" gets a datagram socket of its own in its runtime dir,
+ * named by NOTIFY_SOCKET, so unmodified programs that call sd_notify() or
+ * run systemd-notify report to wardd. Only datagrams whose sender (by
+ * SCM_CREDENTIALS) is in the instance's session are believed; empty,
+ * oversized, NUL-laden and foreign ones are dropped and counted (systemd's
+ * CVE-2016-7795 was a zero-length datagram).
+ */
+#include "config.h"
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ward.h"
+
+#define container_of(p, type, member) \
+	((type *)((char *)(p) - offsetof(type, member)))
+
+static void	sdnotify_cb(struct ev_loop *, ev_io *, int);
+
+char *
+sdnotify_path(const struct instance *i)
+{
+	return str_printf("%s/notify", i->runtime_dir);
+}
+
+/*
+ * Whether pid speaks for the instance: its main process or anything in the
+ * session that process leads (every child starts its own session). A
+ * sender that has already exited cannot be placed and is not believed.
+ */
+int
+sdnotify_sender_ok(const struct instance *i, pid_t pid)
+{
+	pid_t sid;
+
+	if (i->state != INSTANCE_RUNNING || pid <= 0)
+		return 0;
+	if (pid == i->pid)
+		return 1;
+	sid = getsid(pid);
+	return sid != -1 && sid == i->pid;
+}
+
+/* Bind the instance's socket; called at spawn, before the child exists. */
+int
+sdnotify_open(struct instance *i, char *err, size_t errlen)
+{
+	struct sockaddr_un sun;
+	char *path;
+	int fd, one = 1;
+
+	if ((path = sdnotify_path(i)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof sun.sun_path) {
+		snprintf(err, errlen, "notify socket path %s is too long (use a "
+		    "shorter --state-dir)", path);
+		free(path);
+		return -1;
+	}
+	strcpy(sun.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1 ||
+	    setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof one) == -1 ||
+	    bind(fd, (struct sockaddr *)&sun, sizeof sun) == -1) {
+		snprintf(err, errlen, "notify socket %s: %s", path, strerror(errno));
+		if (fd != -1)
+			close(fd);
+		free(path);
+		return -1;
+	}
+	/* The payload may run as another user: it must be able to send. */
+	if ((i->run_as_owner || i->cfg.has_user) && chown(path,
+	    i->cfg.has_user ? i->cfg.user_uid : i->owner_uid,
+	    i->cfg.has_user ? i->cfg.user_gid : i->owner_gid) == -1)
+		log_warn("chown %s", path);
+	free(path);
+	i->sd_fd = fd;
+	ev_io_init(&i->sd_w, sdnotify_cb, fd, EV_READ);
+	ev_io_start(ward_loop, &i->sd_w);
+	return 0;
+}
+
+void
+sdnotify_close(struct instance *i)
+{
+	if (i->sd_fd == -1)
+		return;
+	ev_io_stop(ward_loop, &i->sd_w);
+	close(i->sd_fd);
+	i->sd_fd = -1;
+}
+
+/* One sd_notify assignment, as the notify pipe's lines plus a few more. */
+static void
+sdnotify_assignment(struct instance *i, const char *p, size_t n)
+{
+	char msg[128];
+
+	if (n == 10 && memcmp(p, "STOPPING=1", 10) == 0) {
+		if (i->payload < PAYLOAD_FINISHED)
+			instance_set_payload(i, PAYLOAD_FINISHED, msg, sizeof msg);
+		return;
+	}
+	if ((n > 6 && memcmp(p, "ERRNO=", 6) == 0) ||
+	    (n > 12 && memcmp(p, "EXIT_STATUS=", 12) == 0)) {
+		snprintf(msg, sizeof msg, "%.*s", (int)(n > 100 ? 100 : n), p);
+		if (strncmp(msg, "ERRNO=", 6) == 0) {
+			int e = atoi(msg + 6);
+
+			if (e > 0 && e < 4096)
+				snprintf(msg + strlen(msg), sizeof msg - strlen(msg),
+				    " (%s)", strerror(e));
+		}
+		free(i->sd_failure);
+		i->sd_failure = strdup(msg);
+		return;
+	}
+	/* READY=1, STATUS=, WATCHDOG=1 mean what they mean on fd 4. */
+	if ((n == 7 && memcmp(p, "READY=1", 7) == 0) ||
+	    (n >= 7 && memcmp(p, "STATUS=", 7) == 0) ||
+	    (n >= 9 && memcmp(p, "WATCHDOG=", 9) == 0)) {
+		instance_notify_line(i, p, n);
+		return;
+	}
+	/* MAINPID=, RELOADING=1, FDSTORE=1 ...: nothing ward acts on. */
+}
+
+static void
+sdnotify_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct instance *i = container_of(w, struct instance, sd_w);
+	char buf[SDNOTIFY_MAX + 1];
+	char cbuf[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(sizeof(int) * 16)];
+	struct ucred *cred;
+	struct cmsghdr *cm;
+	struct msghdr mh;
+	struct iovec iov;
+	const char *p, *nl;
+	ssize_t n;
+	int k, reads;
+
+	for (reads = 0; reads < 64; reads++) {
+		memset(&mh, 0, sizeof mh);
+		iov.iov_base = buf;
+		iov.iov_len = sizeof buf;
+		mh.msg_iov = &iov;
+		mh.msg_iovlen = 1;
+		mh.msg_control = cbuf;
+		mh.msg_controllen = sizeof cbuf;
+		n = recvmsg(i->sd_fd, &mh, MSG_DONTWAIT | MSG_TRUNC |
+		    MSG_CMSG_CLOEXEC);
+		if (n == -1) {
+			if (errno != EAGAIN && errno != EINTR)
+				log_warn("notify socket of instance %s", i->cfg.name);
+			return;
+		}
+		cred = NULL;
+		for (cm = CMSG_FIRSTHDR(&mh); cm != NULL; cm = CMSG_NXTHDR(&mh, cm)) {
+			if (cm->cmsg_level != SOL_SOCKET)
+				continue;
+			if (cm->cmsg_type == SCM_CREDENTIALS &&
+			    cm->cmsg_len == CMSG_LEN(sizeof *cred))
+				cred = (struct ucred *)CMSG_DATA(cm);
+			else if (cm->cmsg_type == SCM_RIGHTS) {
+				/* FDSTORE=1 and friends: not kept. */
+				for (k = 0; k < (int)((cm->cmsg_len - CMSG_LEN(0)) /
+				    sizeof(int)); k++)
+					close(((int *)CMSG_DATA(cm))[k]);
+			}
+		}
+		if (n == 0 || n > SDNOTIFY_MAX || (mh.msg_flags & MSG_TRUNC) ||
+		    memchr(buf, '\0', n) != NULL || cred == NULL ||
+		    !sdnotify_sender_ok(i, cred->pid)) {
+			i->sd_dropped++;
+			continue;
+		}
+		for (p = buf; p < buf + n; p = nl + 1) {
+			if ((nl = memchr(p, '\n', buf + n - p)) == NULL)
+				nl = buf + n;
+			if (nl > p)
+				sdnotify_assignment(i, p, nl - p);
+		}
+		if (i->state != INSTANCE_RUNNING || i->sd_fd == -1)
+			return;	/* a WATCHDOG=trigger may have ended it */
+	}
+}
