@@ -1,0 +1,393 @@
+#!/usr/bin/python3
+"""systemd integration, with systemd's own tools: socket activation,
+sd_notify both ways, the instance watchdog, the journal, the units."""
+import os
+import select
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import tempfile
+import time
+
+import wardtest
+from wardtest import Client, Ward, payload, retry, wait_dead
+
+TIMEOUT = wardtest.TIMEOUT
+
+
+class Datagrams:
+    """A datagram socket the test owns: systemd's or journald's stand-in."""
+
+    def __init__(self, path):
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(path)
+        os.chmod(path, 0o777)
+
+    def recv(self, timeout=TIMEOUT):
+        r, _, _ = select.select([self.sock], [], [], timeout)
+        if not r:
+            raise AssertionError("no datagram on %s" % self.path)
+        return self.sock.recv(1 << 20)
+
+    def until(self, pred, timeout=TIMEOUT):
+        """Datagrams until one satisfies pred; returns (it, all seen)."""
+        deadline = time.monotonic() + timeout
+        seen = []
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError("not seen; got %r" % seen[-10:])
+            d = self.recv(left)
+            seen.append(d)
+            if pred(d):
+                return d, seen
+
+    def close(self):
+        self.sock.close()
+
+
+def wardd_cmd(d, *extra):
+    return [wardtest.WARDD, "--state-dir", os.path.join(d, "state"),
+            "--config-dir", os.path.join(d, "conf")] + list(extra)
+
+
+# ---- socket activation
+
+def test_socket_activation():
+    d = tempfile.mkdtemp(prefix="ward-sa-")
+    sock = os.path.join(d, "act.sock")
+    log = open(os.path.join(d, "log"), "wb")
+    p = subprocess.Popen(["systemd-socket-activate", "-l", sock] +
+                         wardd_cmd(d), stdout=log, stderr=log)
+    try:
+        retry(lambda: os.path.exists(sock), what="the activator's socket")
+        c = Client(sock)
+        h = c.call("ward.hello")
+        # The activator exec'd wardd in place: same pid.
+        assert h["pid"] == p.pid, (h, p.pid)
+        c.call("ward.shutdown")
+        assert p.wait(timeout=TIMEOUT) == 0
+        # wardd never unlinks a socket it did not bind.
+        assert os.path.exists(sock), "the activator's path was removed"
+        assert b"socket systemd passed" in open(os.path.join(d, "log"),
+                                                "rb").read()
+    finally:
+        if p.poll() is None:
+            p.kill()
+        log.close()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def run_with_listen_fds(n, fd3):
+    """wardd with LISTEN_PID/LISTEN_FDS set by hand; returns (rc, stderr)."""
+    d = tempfile.mkdtemp(prefix="ward-lfd-")
+    try:
+        cmd = ["/bin/sh", "-c", 'LISTEN_PID=$$ LISTEN_FDS=%d exec "$@"' % n,
+               "sh"] + wardd_cmd(d, "--socket", os.path.join(d, "s"))
+        p = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True,
+                           pass_fds=[fd3] if fd3 is not None else [],
+                           timeout=TIMEOUT,
+                           preexec_fn=(lambda: os.dup2(fd3, 3)) if fd3 else None)
+        return p.returncode, p.stderr.decode()
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def test_socket_activation_refuses_wrong_sockets():
+    f = open("/dev/null")
+    rc, err = run_with_listen_fds(1, f.fileno())
+    assert rc != 0 and "not a listening AF_UNIX stream socket" in err, err
+    s1, s2 = socket.socketpair()
+    rc, err = run_with_listen_fds(2, s1.fileno())
+    assert rc != 0 and "expected exactly one socket, got 2" in err, err
+    u = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    rc, err = run_with_listen_fds(1, u.fileno())
+    assert rc != 0 and "not a listening AF_UNIX stream socket" in err, err
+    for s in (f, s1, s2, u):
+        s.close()
+
+
+# ---- wardd's own sd_notify
+
+def test_wardd_notifies_systemd():
+    d = tempfile.mkdtemp(prefix="ward-nfy-")
+    n = Datagrams(os.path.join(d, "notify"))
+    env = dict(os.environ, NOTIFY_SOCKET=n.path, WATCHDOG_USEC="200000")
+    w = Ward(env=env)
+    try:
+        w.start()
+        ready, _ = n.until(lambda m: b"READY=1" in m)
+        status, _ = n.until(lambda m: m.startswith(b"STATUS="))
+        assert status == b"STATUS=0 instances running", status
+        c = w.client()
+        c.call("instance.run", {"name": "x", "argv": payload("hang")})
+        n.until(lambda m: m == b"STATUS=1 instance running")
+        # The watchdog: pings at half of WATCHDOG_USEC.
+        pings = []
+        while len(pings) < 6:
+            m = n.recv()
+            if m == b"WATCHDOG=1":
+                pings.append(time.monotonic())
+        gaps = sorted(b - a for a, b in zip(pings, pings[1:]))
+        median = gaps[len(gaps) // 2]
+        assert 0.05 < median < 0.5, gaps
+        # Reload: RELOADING=1, then READY=1 again.
+        w.proc.send_signal(signal.SIGHUP)
+        n.until(lambda m: m.startswith(b"RELOADING=1"))
+        n.until(lambda m: m.startswith(b"READY=1"))
+        # Stop: STOPPING=1, the instance stopped, exit 0.
+        w.proc.send_signal(signal.SIGTERM)
+        n.until(lambda m: m.startswith(b"STOPPING=1"))
+        assert w.proc.wait(timeout=TIMEOUT) == 0
+    finally:
+        w.stop()
+        n.close()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def test_status_updates_on_change_not_per_tick():
+    d = tempfile.mkdtemp(prefix="ward-st-")
+    n = Datagrams(os.path.join(d, "notify"))
+    w = Ward(args=["--metrics-interval", "100"],
+             env=dict(os.environ, NOTIFY_SOCKET=n.path))
+    try:
+        w.start()
+        n.until(lambda m: m == b"STATUS=0 instances running")
+        c = w.client()
+        c.call("instance.run", {"name": "x", "argv": payload("hang")})
+        n.until(lambda m: m == b"STATUS=1 instance running")
+        # Ten metrics ticks later, nothing more was sent.
+        t0 = c.call("ward.stats")["metrics_ticks"]
+        retry(lambda: c.call("ward.stats")["metrics_ticks"] >= t0 + 10,
+              what="ten ticks")
+        r, _, _ = select.select([n.sock], [], [], 0)
+        assert not r, n.sock.recv(4096)
+    finally:
+        w.stop()
+        n.close()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def test_sighup_reloads_log_level():
+    d = tempfile.mkdtemp(prefix="ward-hup-")
+    conf = os.path.join(d, "conf")
+    os.makedirs(conf)
+    w = Ward()
+    try:
+        # Ward passes --log-level debug itself: that fixes the level, so
+        # start this one without it.
+        w.log = open(w.logpath, "ab")
+        w.proc = subprocess.Popen(
+            [wardtest.WARDD, "--socket", w.sock, "--state-dir", w.state,
+             "--config-dir", conf], stdout=w.log, stderr=w.log)
+        w.wait_ready()
+        c = w.client()
+        c.call("ward.hello")
+        assert "client connected" not in w.read_log()
+        with open(os.path.join(conf, "10-ward.conf"), "w") as f:
+            f.write("[ward]\nlog_level = debug\n\n[ward]\nbogus = 1\n")
+        w.proc.send_signal(signal.SIGHUP)
+        retry(lambda: "reloaded" in w.read_log(), what="reload")
+        log = w.read_log()
+        assert "10-ward.conf:5: [ward] has no key 'bogus'" in log, log
+        assert "log level 7" in log, log
+        w.client().call("ward.hello")
+        retry(lambda: "client connected" in w.read_log(), what="debug lines")
+    finally:
+        w.stop()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+# ---- the supervised side
+
+def test_payload_systemd_notify():
+    with Ward() as w:
+        c = w.client()
+        c.call("instance.run", {
+            "name": "sn", "notify": "systemd",
+            "argv": ["/bin/sh", "-c", "systemd-notify --ready "
+                     "--status='serving 42'; exec sleep 1000"]})
+        st = retry(lambda: (lambda s: s if s["payload_state"] == "ready"
+                            else None)(c.call("instance.status", {"name": "sn"})),
+                   what="ready")
+        assert st["status_text"] == "serving 42", st
+        assert st["notify"] == "systemd" and st["sd_notify_dropped"] == 0, st
+        path = os.path.join(st["runtime_dir"], "notify")
+        # Outsiders change nothing and are counted, as are bad datagrams.
+        out = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        for d in (b"STATUS=evil", b"STOPPING=1", b"", b"STATUS=a\0b",
+                  b"STATUS=" + b"x" * 5000):
+            out.sendto(d, path)
+        out.close()
+        retry(lambda: c.call("instance.status", {"name": "sn"})[
+            "sd_notify_dropped"] == 5, what="5 dropped")
+        st = c.call("instance.status", {"name": "sn"})
+        assert st["status_text"] == "serving 42", st
+        assert st["payload_state"] == "ready", st
+        c.call("instance.stop", {"name": "sn"})
+        wait_dead(c, "sn")
+
+
+def test_payload_stopping_and_errno():
+    with Ward() as w:
+        c = w.client()
+        c.call("instance.run", {
+            "name": "st", "notify": "systemd",
+            "argv": ["/bin/sh", "-c",
+                     "systemd-notify STOPPING=1 ERRNO=2; exit 3"]})
+        st = wait_dead(c, "st")
+        assert st["payload_state"] == "finished", st
+        assert st["failure_info"] == "ERRNO=2 (No such file or directory)", st
+
+
+def test_notify_socket_only_when_asked():
+    with Ward() as w:
+        c = w.client()
+        out = os.path.join(w.dir, "rep")
+        c.call("instance.run", {"name": "a", "argv": payload("report", out)})
+        wait_dead(c, "a")
+        assert "NOTIFY_SOCKET" not in wardtest.read_report(out)["env"]
+        c.call("instance.run", {"name": "b", "notify": "systemd",
+                                "watchdog_ms": 5000,
+                                "argv": payload("report", out)})
+        wait_dead(c, "b")
+        env = wardtest.read_report(out)["env"]
+        assert env["NOTIFY_SOCKET"].endswith("/notify"), env
+        assert env["NOTIFY_SOCKET"].startswith(w.state), env
+        err = c.error("instance.create", {"argv": ["true"], "notify": "dbus"})
+        assert err["code"] == "invalid_argument", err
+        err = c.error("instance.create", {"argv": ["true"], "watchdog_ms": 0})
+        assert err["code"] == "invalid_argument", err
+
+
+def test_instance_watchdog():
+    with Ward() as w:
+        c = w.client()
+        # One pings on and on; the other three times, then goes quiet.
+        c.call("instance.run", {
+            "name": "alive", "notify": "systemd", "watchdog_ms": 300,
+            "argv": ["/bin/sh", "-c", "while :; do systemd-notify "
+                     "WATCHDOG=1; sleep 0.05; done"]})
+        c.call("instance.run", {
+            "name": "wd", "notify": "systemd", "watchdog_ms": 300,
+            "argv": ["/bin/sh", "-c", "for i in 1 2 3; do systemd-notify "
+                     "WATCHDOG=1; sleep 0.1; done; exec sleep 1000"]})
+        st = wait_dead(c, "wd")
+        assert st["death_reason"] == "WATCHDOG", st
+        assert st["exit_signal"] == 9, st
+        # The quiet one's death took longer than the period: the pinging
+        # one has outlived several periods.
+        assert st["uptime_ms"] >= 300, st
+        assert c.call("instance.status", {"name": "alive"})["state"] == "running"
+        c.call("instance.stop", {"name": "alive"})
+        assert wait_dead(c, "alive")["death_reason"] == "KILLED"
+        # WATCHDOG=trigger on fd 4 kills at once.
+        c.call("instance.run", {"name": "trig", "watchdog_ms": 60000,
+                                "argv": payload("notify", "WATCHDOG=trigger",
+                                                "hang")})
+        assert wait_dead(c, "trig")["death_reason"] == "WATCHDOG"
+
+
+# ---- the journal
+
+def parse_journal(data):
+    """systemd's native journal protocol: KEY=VALUE lines, or KEY\\n then a
+    little-endian 64-bit length and the binary value."""
+    fields = {}
+    i = 0
+    while i < len(data):
+        nl = data.index(b"\n", i)
+        line = data[i:nl]
+        if b"=" in line:
+            k, v = line.split(b"=", 1)
+            fields[k.decode()] = v.decode()
+            i = nl + 1
+        else:
+            n = struct.unpack("<Q", data[nl + 1:nl + 9])[0]
+            fields[line.decode()] = data[nl + 9:nl + 9 + n].decode()
+            i = nl + 9 + n + 1
+    return fields
+
+
+def test_journal_entries():
+    d = tempfile.mkdtemp(prefix="ward-jnl-")
+    os.chmod(d, 0o755)
+    j = Datagrams(os.path.join(d, "socket"))
+    sock = os.path.join(d, "ward.sock")
+    log = open(os.path.join(d, "log"), "wb")
+    # A private mount namespace with our socket at journald's path.
+    script = ('mount -t tmpfs tmpfs /run/systemd && mkdir /run/systemd/journal '
+              '&& mount --bind "$0" /run/systemd/journal && exec "$@"')
+    p = subprocess.Popen(
+        ["unshare", "--mount", "--propagation", "private", "/bin/sh", "-c",
+         script, d] + wardd_cmd(d, "--socket", sock, "--log-target", "journal"),
+        stdout=log, stderr=log)
+    try:
+        own, _ = j.until(lambda m: b"ready on" in m)
+        f = parse_journal(own)
+        assert f["PRIORITY"] == "5" and f["SYSLOG_IDENTIFIER"] == "wardd", f
+        retry(lambda: os.path.exists(sock), what="socket")
+        c = Client(sock)
+        c.call("instance.run", {"name": "web", "profile": "crosvm",
+                                "argv": payload("fail", "CRASH|disk on fire",
+                                                "exit", 33)})
+        m, _ = j.until(lambda m: b"WARD_DEATH_REASON" in m)
+        f = parse_journal(m)
+        assert f["MESSAGE"].startswith("instance web (id 1) died: CRASH after"), f
+        assert f["MESSAGE"].endswith(", exit code 33"), f
+        assert f["WARD_INSTANCE_ID"] == "1" and f["WARD_INSTANCE_NAME"] == "web"
+        assert f["WARD_DEATH_REASON"] == "CRASH" and f["WARD_EXIT_CODE"] == "33"
+        assert f["WARD_FAILURE_INFO"] == "disk on fire", f
+        assert f["PRIORITY"] == "3", f
+        for k in ("WARD_UPTIME_MS", "WARD_CPU_USER_MS", "WARD_CPU_SYSTEM_MS",
+                  "WARD_RSS_MAX_KB"):
+            assert f[k].isdigit(), (k, f)
+        assert f["WARD_OWNER_UID"] == "0", f
+        c.call("instance.run", {"name": "ok", "argv": payload("exit", 0)})
+        m, _ = j.until(lambda m: b"WARD_INSTANCE_NAME=ok" in m)
+        f = parse_journal(m)
+        assert f["WARD_DEATH_REASON"] == "SHUTDOWN" and f["PRIORITY"] == "6", f
+        c.call("instance.run", {"name": "sig", "argv": payload("hang")})
+        c.call("instance.kill", {"name": "sig", "signal": "TERM"})
+        m, _ = j.until(lambda m: b"WARD_INSTANCE_NAME=sig" in m)
+        f = parse_journal(m)
+        assert f["WARD_EXIT_SIGNAL"] == "SIGTERM" and "WARD_EXIT_CODE" not in f
+        c.call("ward.shutdown")
+        assert p.wait(timeout=TIMEOUT) == 0
+    finally:
+        if p.poll() is None:
+            p.kill()
+        log.close()
+        j.close()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+# ---- the units
+
+def test_units_verify():
+    d = tempfile.mkdtemp(prefix="ward-units-")
+    try:
+        src = os.path.join(wardtest.SRCDIR, "contrib")
+        shutil.copy(os.path.join(src, "ward.socket"), d)
+        with open(os.path.join(src, "ward.service.in")) as f:
+            unit = f.read().replace("@sbindir@/wardd", wardtest.WARDD)
+        with open(os.path.join(d, "ward.service"), "w") as f:
+            f.write(unit)
+        for key in ("Type=notify", "WatchdogSec=", "Delegate=yes",
+                    "ExecReload=/bin/kill -HUP $MAINPID", "KillMode=mixed"):
+            assert key in unit, key
+        p = subprocess.run(["systemd-analyze", "verify", "--man=no",
+                            os.path.join(d, "ward.socket"),
+                            os.path.join(d, "ward.service")],
+                           capture_output=True, timeout=60)
+        assert p.returncode == 0, p.stderr.decode()
+        assert p.stderr.strip() == b"", p.stderr.decode()
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    wardtest.run(globals())
