@@ -110,16 +110,70 @@ ctl_duration(uint64_t ms, char *buf, size_t len)
 	return buf;
 }
 
+/* Length of a valid UTF-8 sequence at p, or 0 (overlongs not checked). */
+static size_t
+ctl_utf8_len(const unsigned char *p, size_t n)
+{
+	size_t len = p[0] < 0x80 ? 1 : p[0] >= 0xc2 && p[0] <= 0xdf ? 2 :
+	    p[0] >= 0xe0 && p[0] <= 0xef ? 3 : p[0] >= 0xf0 && p[0] <= 0xf4 ? 4 : 0;
+	size_t k;
+
+	if (len == 0 || len > n)
+		return 0;
+	for (k = 1; k < len; k++) {
+		if ((p[k] & 0xc0) != 0x80)
+			return 0;
+	}
+	return len;
+}
+
+/*
+ * Text from a payload, fit for a terminal: control characters (escape
+ * sequences could take over the admin's terminal) and bytes that are not
+ * UTF-8 become '?'. Returns buf.
+ */
+static const char *
+ctl_clean(const char *s, char *buf, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)(s ? s : "");
+	size_t o = 0, n = strlen((const char *)p), k;
+
+	while (*p != '\0' && o + 5 < len) {
+		k = ctl_utf8_len(p, n);
+		if (k == 0 || (k == 1 && (*p < 0x20 || *p == 0x7f)) ||
+		    (k == 2 && p[0] == 0xc2 && p[1] < 0xa0)) {
+			buf[o++] = '?';
+			k = k ? k : 1;
+		} else {
+			memcpy(buf + o, p, k);
+			o += k;
+		}
+		p += k;
+		n -= k;
+	}
+	buf[o] = '\0';
+	return buf;
+}
+#define CLEAN(s)	ctl_clean((s), (char[1024]){ 0 }, 1024)
+
 static void
 ctl_json_str(const char *p, size_t n)
 {
-	size_t i;
+	size_t i, k;
 
 	putchar('"');
 	for (i = 0; i < n; i++) {
 		unsigned char ch = p[i];
 
-		if (ch == '"' || ch == '\\')
+		if (ch >= 0x80) {
+			/* Only UTF-8 passes; anything else is U+FFFD. */
+			k = ctl_utf8_len((const unsigned char *)p + i, n - i);
+			if (k == 0)
+				fputs("\\ufffd", stdout);
+			else
+				fwrite(p + i, 1, k, stdout);
+			i += k ? k - 1 : 0;
+		} else if (ch == '"' || ch == '\\')
 			printf("\\%c", ch);
 		else if (ch == '\n')
 			fputs("\\n", stdout);
@@ -467,12 +521,12 @@ ctl_status_long(struct ctl *c, const struct ward_status *s)
 	    s->suspended ? " (suspended)" : "", C_RESET(c));
 	printf("  payload:  %s%s%s\n", s->payload_state,
 	    s->status_text && *s->status_text ? " - " : "",
-	    s->status_text ? s->status_text : "");
+	    CLEAN(s->status_text));
 	printf("  owner:    %s (uid %u)\n", pw ? pw->pw_name : "?",
 	    (unsigned)s->owner_uid);
 	printf("  command: ");
 	for (a = s->argv; a != NULL && *a != NULL; a++)
-		printf(" %s", *a);
+		printf(" %s", CLEAN(*a));
 	putchar('\n');
 	if (s->pid > 0)
 		printf("  pid:      %d, up %s\n", (int)s->pid,
@@ -493,11 +547,11 @@ ctl_status_long(struct ctl *c, const struct ward_status *s)
 			    x->core_dumped ? " (core dumped)" : "");
 		printf(" after %s\n", ctl_duration(x->uptime_ms, buf, sizeof buf));
 		if (x->failure_info)
-			printf("  info:     %s\n", x->failure_info);
+			printf("  info:     %s\n", CLEAN(x->failure_info));
 		if (x->failure_reason)
-			printf("  failure:  %s\n", x->failure_reason);
+			printf("  failure:  %s\n", CLEAN(x->failure_reason));
 		if (x->dump_dir)
-			printf("  dumps:    %s\n", x->dump_dir);
+			printf("  dumps:    %s\n", CLEAN(x->dump_dir));
 	}
 }
 
@@ -557,8 +611,10 @@ ctl_status(struct ctl *c, int argc, char **argv)
 		ward_status_decode(&r.result, &v[n++]);
 		ward_reply_free(&r);
 	}
-	if (c->json)
-		printf(argc > 1 ? "]\n" : "\n");
+	if (c->json && argc > 1)
+		printf("]\n");
+	else if (c->json && n > 0)
+		putchar('\n');
 	else if (lng)
 		for (i = 0; i < n; i++)
 			ctl_status_long(c, &v[i]);
@@ -622,6 +678,9 @@ ctl_run(struct ctl *c, int argc, char **argv)
 			detect = 1;
 			continue;
 		}
+		if (o[0] != '-')
+			return ctl_usage_error("run: put the command after --, as "
+			    "in: wardctl run NAME -- %s ...", o);
 		if (a == NULL)
 			return ctl_usage_error("run: %s needs a value", o);
 		i++;
@@ -998,8 +1057,7 @@ ctl_history(struct ctl *c, int argc, char **argv)
 		    C_RED(c) : "", x.death_reason, C_RESET(c), exit,
 		    ctl_duration(x.uptime_ms, up, sizeof up),
 		    ctl_size(x.metrics.rss_max_kb, rss, sizeof rss),
-		    x.failure_info ? x.failure_info :
-		    x.failure_reason ? x.failure_reason : "");
+		    CLEAN(x.failure_info ? x.failure_info : x.failure_reason));
 		ward_exit_free(&x);
 	}
 	ward_reply_free(&r);
@@ -1021,7 +1079,7 @@ ctl_event_line(struct ctl *c, const struct ward_event *ev)
 		printf(" pid %d", (int)ev->pid);
 	else if (strcmp(ev->type, "payload") == 0)
 		printf(" %s%s%s", ev->payload_state, ev->status_text &&
-		    *ev->status_text ? ": " : "", ev->status_text ? ev->status_text : "");
+		    *ev->status_text ? ": " : "", CLEAN(ev->status_text));
 	else if (strcmp(ev->type, "metrics") == 0)
 		printf(" cpu %.1f%% rss %s", ev->metrics.cpu_percent,
 		    ctl_size(ev->metrics.rss_kb, rss, sizeof rss));
@@ -1032,7 +1090,7 @@ ctl_event_line(struct ctl *c, const struct ward_event *ev)
 		if (ev->exit.exit_signal)
 			printf(" %s", ev->exit.signal_name);
 	} else if (ev->message != NULL)
-		printf(" %s", ev->message);
+		printf(" %s", CLEAN(ev->message));
 	putchar('\n');
 	fflush(stdout);
 }
@@ -1177,6 +1235,7 @@ ctl_cmp_cpu(const void *a, const void *b)
 static int
 ctl_top(struct ctl *c, int argc, char **argv)
 {
+	struct sigaction sa, old;
 	struct termios tio, raw;
 	struct ward_status *v;
 	struct ward_stats s;
@@ -1201,6 +1260,10 @@ ctl_top(struct ctl *c, int argc, char **argv)
 		frames = 1;
 	if (ctl_connect(c) == -1)
 		return EX_UNREACHABLE;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = ctl_sigint;
+	sigaction(SIGINT, &sa, &old);
+	ctl_interrupted = 0;
 	if (tty) {
 		tcgetattr(0, &tio);
 		raw = tio;
@@ -1208,7 +1271,7 @@ ctl_top(struct ctl *c, int argc, char **argv)
 		tcsetattr(0, TCSANOW, &raw);
 		fputs("\033[?25l", stdout);
 	}
-	while (frames != 0) {
+	while (frames != 0 && !ctl_interrupted) {
 		if (ward_stats(c->w, &s) == -1 ||
 		    ward_instance_list(c->w, "running", &v, &n) == -1) {
 			rc = ctl_failed(c, NULL);
@@ -1248,6 +1311,7 @@ ctl_top(struct ctl *c, int argc, char **argv)
 		fputs("\033[?25h", stdout);
 		tcsetattr(0, TCSANOW, &tio);
 	}
+	sigaction(SIGINT, &old, NULL);
 	return rc;
 }
 
@@ -1441,6 +1505,8 @@ ctl_shell(struct ctl *c)
 
 	ctl_shell_ctl = c;
 	c->interactive = 1;
+	/* ^C at the prompt must not end the shell; events and top handle it. */
+	signal(SIGINT, SIG_IGN);
 	rl_readline_name = "wardctl";
 	rl_attempted_completion_function = ctl_complete;
 	snprintf(hist, sizeof hist, "%s/.wardctl_history", home ? home : "/tmp");

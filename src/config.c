@@ -174,9 +174,10 @@ config_parse_env(struct instance_config *cfg, const msgpack_object *o,
 		k = codec_strdup(&kv->key);
 		v = codec_strdup(&kv->val);
 		if (k == NULL || v == NULL || k[0] == '\0' ||
-		    strchr(k, '=') != NULL) {
+		    strchr(k, '=') != NULL || !utf8_valid(k, strlen(k)) ||
+		    !utf8_valid(v, strlen(v))) {
 			snprintf(err, errlen, "'env' names must be non-empty, "
-			    "without '=' or NUL, and values without NUL");
+			    "without '=' or NUL, and names and values UTF-8 text");
 			free(k);
 			free(v);
 			return -1;
@@ -311,6 +312,11 @@ config_string(const msgpack_object *o, const char *key, char *err, size_t errlen
 	}
 	if ((s = codec_strdup(o)) == NULL)
 		snprintf(err, errlen, "'%s' must not contain NUL bytes", key);
+	else if (!utf8_valid(s, strlen(s))) {
+		snprintf(err, errlen, "'%s' must be UTF-8 text", key);
+		free(s);
+		s = NULL;
+	}
 	return s;
 }
 

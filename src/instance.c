@@ -566,13 +566,23 @@ instance_notify_line(struct instance *i, const char *line, size_t len)
 		if (s > i->payload)
 			instance_set_payload(i, s, err, sizeof err);
 		break;
-	case NOTIFY_STATUS:
-		if (tlen > STATUS_MAX)
-			tlen = STATUS_MAX;
-		memcpy(i->status_text, text, tlen);
+	case NOTIFY_STATUS: {
+		char *clean;
+
+		/* Keep at most STATUS_MAX bytes of valid UTF-8. */
+		if ((clean = utf8_clean(text, tlen > STATUS_MAX ? STATUS_MAX :
+		    tlen)) == NULL)
+			break;
+		tlen = strlen(clean);
+		while (tlen > STATUS_MAX || (tlen > 0 &&
+		    !utf8_valid(clean, tlen)))
+			tlen--;
+		memcpy(i->status_text, clean, tlen);
 		i->status_text[tlen] = '\0';
+		free(clean);
 		event_emit(EVENT_PAYLOAD, i);
 		break;
+	}
 	case NOTIFY_WATCHDOG:
 		if (i->cfg.watchdog_ms == 0)
 			break;

@@ -92,10 +92,10 @@ reason_split_failure(const char *text, size_t len, char *name, char **info,
 	if (bar != NULL && reason_name_valid(text, bar - text)) {
 		memcpy(name, text, bar - text);
 		name[bar - text] = '\0';
-		*info = strndup(bar + 1, len - (bar - text) - 1);
+		*info = utf8_clean(bar + 1, len - (bar - text) - 1);
 		return;
 	}
-	*free_text = strndup(text, len);
+	*free_text = utf8_clean(text, len);
 }
 
 /* The seed's crosvm exit codes, preloaded by profile "crosvm". */

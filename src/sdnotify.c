@@ -125,7 +125,7 @@ sdnotify_assignment(struct instance *i, const char *p, size_t n)
 				    " (%s)", strerror(e));
 		}
 		free(i->sd_failure);
-		i->sd_failure = strdup(msg);
+		i->sd_failure = utf8_clean(msg, strlen(msg));
 		return;
 	}
 	/* READY=1, STATUS=, WATCHDOG=1 mean what they mean on fd 4. */

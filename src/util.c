@@ -77,6 +77,81 @@ buf_free(struct buf *b)
 	memset(b, 0, sizeof *b);
 }
 
+/* Length of the valid UTF-8 sequence at p (at most n bytes), or 0. */
+static size_t
+utf8_seq(const unsigned char *p, size_t n)
+{
+	size_t len, k;
+	uint32_t cp;
+
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		len = 2, cp = p[0] & 0x1f;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef)
+		len = 3, cp = p[0] & 0x0f;
+	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+		len = 4, cp = p[0] & 0x07;
+	else
+		return 0;
+	if (len > n)
+		return 0;
+	for (k = 1; k < len; k++) {
+		if ((p[k] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (p[k] & 0x3f);
+	}
+	/* Overlong forms, surrogates and past U+10FFFF are not UTF-8. */
+	if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 ||
+	    cp > 0x10ffff)) || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return len;
+}
+
+int
+utf8_valid(const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t k;
+
+	while (n > 0) {
+		if ((k = utf8_seq(p, n)) == 0)
+			return 0;
+		p += k;
+		n -= k;
+	}
+	return 1;
+}
+
+/*
+ * A NUL-terminated copy of what a payload wrote, made valid UTF-8 (each bad
+ * byte becomes U+FFFD): protocol strings are UTF-8, and a payload's bytes
+ * must not break a strict client. NUL bytes become U+FFFD too.
+ */
+char *
+utf8_clean(const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	char *out, *o;
+	size_t k;
+
+	if ((out = malloc(3 * n + 1)) == NULL)
+		return NULL;
+	for (o = out; n > 0; p += k, n -= k) {
+		k = *p == '\0' ? 0 : utf8_seq(p, n);
+		if (k == 0) {
+			memcpy(o, "\xef\xbf\xbd", 3);
+			o += 3;
+			k = 1;
+		} else {
+			memcpy(o, p, k);
+			o += k;
+		}
+	}
+	*o = '\0';
+	return out;
+}
+
 /* Used at start-up only, where running out of memory is fatal. */
 char *
 xstrdup(const char *s)

@@ -42,6 +42,8 @@ void	 buf_consume(struct buf *, size_t);
 void	 buf_free(struct buf *);
 size_t	 buf_used(const struct buf *);
 char	*xstrdup(const char *);
+int	 utf8_valid(const char *, size_t);
+char	*utf8_clean(const char *, size_t);
 void	*xcalloc(size_t, size_t);
 int64_t	 now_wall_ms(void);
 int	 fd_set_flags(int, int nonblock, int cloexec);

@@ -1,0 +1,191 @@
+#!/usr/bin/python3
+"""libward as a user gets it: installed (make install DESTDIR=...), found
+with pkg-config, linked by a program that includes only <ward.h>
+(tests/libward_example.c) and run against a real wardd. Also: the library
+exports nothing but ward_* symbols, every function ward.h declares is
+exported, and fds passed in a spec reach the payload.
+"""
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import tempfile
+
+import wardtest
+from wardtest import TIMEOUT, Ward, read_report
+
+EXAMPLE_SRC = os.path.join(wardtest.SRCDIR, "tests", "libward_example.c")
+PREFIX = "/usr/local"
+# What the linker itself defines in a shared object, not the library's API.
+LINKER_SYMBOLS = {"_init", "_fini", "_edata", "_end", "__bss_start",
+                  "_DYNAMIC", "_GLOBAL_OFFSET_TABLE_"}
+
+
+class Ctx:
+    pass
+
+
+def setup_module():
+    ctx = Ctx()
+    ctx.tmp = tempfile.mkdtemp(prefix="ward-libward-")
+    ctx.dest = os.path.join(ctx.tmp, "dest")
+    # Install the library, its header and ward.pc, as `make install` does
+    # for them (wardd's and wardctl's install targets are not needed here).
+    p = subprocess.run(
+        ["make", "-s", "-C", wardtest.BUILDDIR, "install-libLTLIBRARIES",
+         "install-includeHEADERS", "install-pkgconfigDATA",
+         "DESTDIR=" + ctx.dest],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120)
+    assert p.returncode == 0, "make install failed:\n" + p.stdout.decode(
+        errors="replace")
+    ctx.libdir = ctx.dest + PREFIX + "/lib"
+    ctx.incdir = ctx.dest + PREFIX + "/include"
+    ctx.so = os.path.join(ctx.libdir, "libward.so")
+    assert os.path.exists(ctx.so), os.listdir(ctx.libdir)
+    assert os.path.exists(os.path.join(ctx.incdir, "ward.h"))
+    ctx.pcenv = dict(os.environ,
+                     PKG_CONFIG_PATH=os.path.join(ctx.libdir, "pkgconfig"),
+                     PKG_CONFIG_SYSROOT_DIR=ctx.dest)
+    ctx.ward = Ward().start()
+    ctx.exe = None
+    return ctx
+
+
+def teardown_module(ctx):
+    if ctx is None:
+        return
+    ctx.ward.stop()
+    shutil.rmtree(ctx.tmp, ignore_errors=True)
+
+
+def pkg_config(ctx):
+    p = subprocess.run(["pkg-config", "--cflags", "--libs", "ward"],
+                       env=ctx.pcenv, capture_output=True, text=True,
+                       timeout=TIMEOUT)
+    assert p.returncode == 0, p.stderr
+    return shlex.split(p.stdout)
+
+
+def build_example(ctx):
+    if ctx.exe is None:
+        exe = os.path.join(ctx.tmp, "libward_example")
+        cc = os.environ.get("CC", "cc")
+        p = subprocess.run([cc, "-std=gnu11", "-Wall", "-Wextra", "-Werror", "-o", exe,
+                            EXAMPLE_SRC] + pkg_config(ctx),
+                           capture_output=True, text=True, timeout=120)
+        assert p.returncode == 0, "the example did not build:\n" + p.stderr
+        ctx.exe = exe
+    return ctx.exe
+
+
+def run_example(ctx, *args):
+    env = dict(os.environ, LD_LIBRARY_PATH=ctx.libdir,
+               WARD_SOCKET=ctx.ward.sock)
+    p = subprocess.run([build_example(ctx)] + list(args), env=env,
+                       capture_output=True, text=True, timeout=TIMEOUT * 2)
+    assert p.returncode == 0, "example exited %d:\n%s%s" % (
+        p.returncode, p.stdout, p.stderr)
+    out = {}
+    for line in p.stdout.splitlines():
+        k, _, v = line.partition(": ")
+        out[k] = v
+    return out, p.stdout
+
+
+def remove(ctx, name):
+    c = ctx.ward.client()
+    try:
+        c.call("instance.remove", {"name": name})
+    finally:
+        c.close()
+        ctx.ward.clients.remove(c)
+
+
+# ---- the installed files ----------------------------------------------------
+
+def test_pkg_config_names_installed_library(ctx):
+    flags = pkg_config(ctx)
+    assert "-I" + ctx.incdir in flags, flags
+    assert "-L" + ctx.libdir in flags, flags
+    assert "-lward" in flags, flags
+
+
+def test_example_links_the_installed_library(ctx):
+    exe = build_example(ctx)
+    p = subprocess.run(["ldd", exe], env=dict(os.environ,
+                       LD_LIBRARY_PATH=ctx.libdir),
+                       capture_output=True, text=True, timeout=TIMEOUT)
+    assert p.returncode == 0, p.stderr
+    line = [l for l in p.stdout.splitlines() if "libward.so" in l]
+    assert line, p.stdout
+    assert ctx.libdir in line[0], line
+
+
+def test_exports_only_ward_symbols(ctx):
+    p = subprocess.run(["nm", "-D", "--defined-only", ctx.so],
+                       capture_output=True, text=True, timeout=TIMEOUT)
+    assert p.returncode == 0, p.stderr
+    names = set()
+    for line in p.stdout.splitlines():
+        parts = line.split()
+        if len(parts) >= 2:
+            names.add(parts[-1].split("@")[0])
+    stray = sorted(n for n in names - LINKER_SYMBOLS
+                   if not n.startswith("ward_"))
+    assert not stray, "libward exports more than ward_*: %s" % stray
+    # And everything the header declares is there.
+    with open(os.path.join(ctx.incdir, "ward.h")) as f:
+        header = f.read()
+    header = re.sub(r"/\*.*?\*/", "", header, flags=re.S)
+    declared = set(re.findall(r"\b(ward_[a-z_]+)\s*\(", header))
+    declared -= {"ward_reply_cb", "ward_event_cb"}      # typedefs
+    assert len(declared) > 30, declared
+    missing = sorted(declared - names)
+    assert not missing, "declared in ward.h, not exported: %s" % missing
+
+
+# ---- the example, against a real wardd --------------------------------------
+
+def test_example_run_pipe_died_nonblocking_errors(ctx):
+    out, text = run_example(ctx, wardtest.PAYLOAD)
+    # ward_connect to nothing: an error, with the code a lost daemon gives.
+    assert out.get("badconnect") == "disconnected", text
+    # ward_connect(NULL) honours $WARD_SOCKET.
+    assert out.get("socket") == ctx.ward.sock, text
+    assert out.get("hello") == "wardd protocol 1 pid %d admin 1" % (
+        ctx.ward.proc.pid), text
+    assert out.get("run", "").startswith("id "), text
+    # What the payload wrote to the stdout we passed, and nothing else.
+    assert out.get("stdout") == "hello-from-payload", text
+    assert out.get("died") == "SHUTDOWN exit 0", text
+    assert out.get("missing") == "-1 not_found", text
+    # The non-blocking connection got its reply through ward_dispatch.
+    assert out.get("nonblocking", "").startswith(
+        "pid %d " % ctx.ward.proc.pid), text
+    assert text.rstrip().endswith("done"), text
+    # wardd saw the same run.
+    c = ctx.ward.client()
+    st = c.call("instance.status", {"name": "example-echo"})
+    assert st["id"] == int(out["run"].split()[1]), (st, text)
+    assert st["state"] == "dead" and st["death_reason"] == "SHUTDOWN", st
+    remove(ctx, "example-echo")
+
+
+def test_passed_fd_reaches_payload_as_target(ctx):
+    outdir = os.path.join(ctx.tmp, "out")
+    os.makedirs(outdir, exist_ok=True)
+    report = os.path.join(outdir, "fds.report")
+    out, text = run_example(ctx, wardtest.PAYLOAD, report)
+    assert out.get("fds died") == "SHUTDOWN exit 0", text
+    rep = read_report(report)
+    fds = rep["fds"].split()
+    # 0-2, the failure and notify pipes, and ours as 7: nothing more.
+    assert "7" in fds, rep
+    assert sorted(fds, key=int) == ["0", "1", "2", "3", "4", "7"], rep
+    remove(ctx, "example-echo")
+    remove(ctx, "example-fds")
+
+
+if __name__ == "__main__":
+    wardtest.run(globals())
