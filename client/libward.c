@@ -555,6 +555,8 @@ ward_status_decode(const msgpack_object *m, struct ward_status *s)
 	s->uptime_ms = ward_get_u64(m, "uptime_ms");
 	s->suspended = ward_get_bool(m, "suspended");
 	ward_decode_metrics(ward_map_get(m, "metrics"), &s->metrics);
+	s->program_state = ward_dup_str(ward_map_get(ward_map_get(m, "program"),
+	    "state"));
 	if (ward_map_get(m, "death_reason") != NULL) {
 		s->has_exit = 1;
 		ward_exit_decode(m, &s->exit);
@@ -588,6 +590,7 @@ ward_status_free(struct ward_status *s)
 	free(s->state);
 	free(s->payload_state);
 	free(s->status_text);
+	free(s->program_state);
 	for (p = s->argv; p != NULL && *p != NULL; p++)
 		free(*p);
 	free(s->argv);

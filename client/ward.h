@@ -127,6 +127,7 @@ struct ward_status {
 	uint64_t	 uptime_ms;
 	int		 suspended;
 	struct ward_metrics metrics;
+	char		*program_state;	/* a declared program's, else NULL */
 	int		 has_exit;	/* dead or failed: exit is filled */
 	struct ward_exit exit;
 };

@@ -449,9 +449,27 @@ ctl_each(struct ctl *c, int argc, char **argv, const char *method,
 
 /* ---- status */
 
+/* What STATE shows: a program's backoff, fatal or waiting say more. */
+static const char *
+ctl_state(const struct ward_status *s)
+{
+	if (s->suspended)
+		return "suspended";
+	if (s->program_state != NULL && (strcmp(s->program_state, "backoff") == 0 ||
+	    strcmp(s->program_state, "fatal") == 0 ||
+	    strcmp(s->program_state, "waiting") == 0))
+		return s->program_state;
+	return s->state;
+}
+
 static const char *
 ctl_state_color(struct ctl *c, const struct ward_status *s)
 {
+	if (s->program_state != NULL && strcmp(s->program_state, "fatal") == 0)
+		return C_RED(c);
+	if (s->program_state != NULL && (strcmp(s->program_state, "backoff") == 0 ||
+	    strcmp(s->program_state, "waiting") == 0))
+		return C_YELLOW(c);
 	if (strcmp(s->state, "running") == 0)
 		return s->suspended ? C_YELLOW(c) : C_GREEN(c);
 	if (strcmp(s->state, "not_started") == 0)
@@ -467,7 +485,7 @@ static void
 ctl_status_row(struct ctl *c, const struct ward_status *s, int wname)
 {
 	char pid[16], up[32], cpu[16], rss[16];
-	const char *state = s->suspended ? "suspended" : s->state;
+	const char *state = ctl_state(s);
 	const char *reason = s->has_exit && s->exit.death_reason ?
 	    s->exit.death_reason : "";
 
@@ -519,6 +537,8 @@ ctl_status_long(struct ctl *c, const struct ward_status *s)
 	printf("%s%s%s (id %" PRIu64 ")\n", C_BOLD(c), s->name, C_RESET(c), s->id);
 	printf("  state:    %s%s%s%s\n", ctl_state_color(c, s), s->state,
 	    s->suspended ? " (suspended)" : "", C_RESET(c));
+	if (s->program_state != NULL)
+		printf("  program:  %s\n", s->program_state);
 	printf("  payload:  %s%s%s\n", s->payload_state,
 	    s->status_text && *s->status_text ? " - " : "",
 	    CLEAN(s->status_text));
@@ -1163,6 +1183,70 @@ ctl_events(struct ctl *c, int argc, char **argv)
 	return rc;
 }
 
+/* ---- declared programs: reread shows, update applies */
+
+static int
+ctl_reread_update(struct ctl *c, const char *method, int apply)
+{
+	static const char *const keys[] = { "added", "changed", "removed" };
+	const msgpack_object *res, *list = NULL;
+	struct ward_reply r;
+	uint32_t i, j, k;
+	int rc, any = 0;
+
+	if ((rc = ctl_call(c, method, NULL, NULL, &r)) != 0)
+		return rc;
+	res = &r.result;
+	if (c->json) {
+		ctl_json_line(res);
+		ward_reply_free(&r);
+		return 0;
+	}
+	for (k = 0; k < 4 && res->type == MSGPACK_OBJECT_MAP; k++) {
+		for (i = 0; i < res->via.map.size; i++) {
+			const msgpack_object_kv *kv = &res->via.map.ptr[i];
+			const char *want = k < 3 ? keys[k] : "errors";
+
+			if (kv->key.type == MSGPACK_OBJECT_STR &&
+			    kv->key.via.str.size == strlen(want) &&
+			    memcmp(kv->key.via.str.ptr, want, strlen(want)) == 0)
+				list = &kv->val;
+		}
+		for (j = 0; list != NULL && list->type == MSGPACK_OBJECT_ARRAY &&
+		    j < list->via.array.size; j++) {
+			const msgpack_object *o = &list->via.array.ptr[j];
+			char buf[1024];
+
+			snprintf(buf, sizeof buf, "%.*s", (int)o->via.str.size,
+			    o->via.str.ptr);
+			if (k < 3)
+				printf("%s: %s%s\n", CLEAN(buf), apply ? "" :
+				    "would be ", k == 0 ? (apply ? "added" : "added") :
+				    k == 1 ? "changed" : "removed");
+			else
+				fprintf(stderr, "wardctl: %s\n", CLEAN(buf));
+			any = 1;
+		}
+		list = NULL;
+	}
+	if (!any)
+		printf("no changes\n");
+	ward_reply_free(&r);
+	return 0;
+}
+
+static int
+ctl_reread(struct ctl *c, int argc, char **argv)
+{
+	return argc ? EX_USAGE : ctl_reread_update(c, "ward.reread", 0);
+}
+
+static int
+ctl_update(struct ctl *c, int argc, char **argv)
+{
+	return argc ? EX_USAGE : ctl_reread_update(c, "ward.update", 1);
+}
+
 /* ---- info, shutdown */
 
 static int
@@ -1203,9 +1287,11 @@ static int
 ctl_shutdown(struct ctl *c, int argc, char **argv)
 {
 	struct ward_params p;
-	int leave = argc > 0 && strcmp(argv[0], "--leave-running") == 0;
+	int leave = argc == 1 && strcmp(argv[0], "--leave-running") == 0;
 	int rc;
 
+	if (argc > 1 || (argc == 1 && !leave))
+		return EX_USAGE;
 	ward_params_init(&p);
 	msgpack_pack_map(&p.pk, 1);
 	ctl_pack_str(&p.pk, "kill_instances");
@@ -1351,6 +1437,12 @@ static const struct ctl_cmd ctl_cmds[] = {
 	{ "top", "top [-d SECONDS] [-n FRAMES]",
 	  "A refreshing view of running instances by CPU and memory; q quits.",
 	  ctl_top },
+	{ "reread", "reread",
+	  "Show what the config directory would change (admins only).",
+	  ctl_reread },
+	{ "update", "update",
+	  "Apply the config directory: start added programs, stop removed "
+	  "ones, restart changed ones (admins only).", ctl_update },
 	{ "info", "info", "The daemon's version and counters.", ctl_info },
 	{ "shutdown", "shutdown [--leave-running]",
 	  "Stop every instance and exit wardd (admins only).", ctl_shutdown },
@@ -1541,15 +1633,17 @@ ctl_shell(struct ctl *c)
 }
 
 static void __attribute__((noreturn))
-usage(void)
+usage(int rc)
 {
-	fprintf(stderr, "usage: wardctl [--socket PATH] [--json] COMMAND [ARGS]\n"
+	FILE *f = rc ? stderr : stdout;
+
+	fprintf(f, "usage: wardctl [--socket PATH] [--json] COMMAND [ARGS]\n"
 	    "       wardctl              (an interactive shell)\n"
 	    "commands: ");
 	for (size_t i = 0; i < CTL_NCMDS; i++)
-		fprintf(stderr, "%s%s", i ? ", " : "", ctl_cmds[i].name);
-	fprintf(stderr, "\n");
-	exit(EX_USAGE);
+		fprintf(f, "%s%s", i ? ", " : "", ctl_cmds[i].name);
+	fprintf(f, "\n");
+	exit(rc);
 }
 
 int
@@ -1567,12 +1661,12 @@ main(int argc, char **argv)
 		else if (strcmp(argv[i], "--json") == 0)
 			c.json = 1;
 		else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
-			usage();
+			usage(0);
 		else if (strcmp(argv[i], "--version") == 0) {
 			printf("wardctl %s\n", PACKAGE_VERSION);
 			return 0;
 		} else if (argv[i][0] == '-')
-			usage();
+			usage(EX_USAGE);
 		else
 			break;
 	}

@@ -38,6 +38,9 @@
 #define WARD_M_HISTORY		"instance.history"
 #define WARD_M_SUBSCRIBE	"events.subscribe"
 #define WARD_M_UNSUBSCRIBE	"events.unsubscribe"
+#define WARD_M_REREAD		"ward.reread"
+#define WARD_M_UPDATE		"ward.update"
+#define WARD_M_RELOAD		"ward.reload"
 
 /* Notifications sent by wardd. */
 #define WARD_N_EVENT		"ward.event"
@@ -64,6 +67,8 @@
 #define WARD_EV_DIED		"died"
 #define WARD_EV_REMOVED		"removed"
 #define WARD_EV_OVERFLOW	"overflow"
+#define WARD_EV_RESTARTING	"restarting"
+#define WARD_EV_FATAL		"fatal"
 
 /* Environment given to every instance. */
 #define WARD_ENV_FAILURE_FD	"WARD_FAILURE_FD"

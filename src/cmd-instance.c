@@ -40,6 +40,11 @@ cmd_create_instance(struct request *req)
 	const char *code;
 	char err[ERRLEN];
 
+	/* A shutdown waits for every instance: none may start meanwhile. */
+	if (loop_shutting_down()) {
+		cmd_error(req, WARD_E_INVALID_STATE, "wardd is shutting down");
+		return NULL;
+	}
 	if ((code = config_parse_args(&cfg, req->args, req->c->admin, err,
 	    sizeof err)) != NULL || (code = config_parse_fds(&cfg, req->args,
 	    req->fds, req->nfds, err, sizeof err)) != NULL) {
@@ -96,8 +101,20 @@ cmd_start_exec(struct request *req)
 {
 	char err[ERRLEN];
 
+	if (loop_shutting_down()) {
+		cmd_error(req, WARD_E_INVALID_STATE, "wardd is shutting down");
+		return;
+	}
 	if (instance_can_start(req->inst, err, sizeof err) == -1) {
 		cmd_error(req, WARD_E_INVALID_STATE, "%s", err);
+		return;
+	}
+	/* A declared program: its policy starts it (and clears fatal). */
+	if (req->inst->program != NULL) {
+		if (program_start(req->inst->program, err, sizeof err) == -1)
+			cmd_error(req, WARD_E_INVALID_STATE, "%s", err);
+		else
+			cmd_reply_id(req, req->inst);
 		return;
 	}
 	if (instance_start(req->inst, err, sizeof err) == -1) {
@@ -361,6 +378,12 @@ cmd_remove_exec(struct request *req)
 {
 	if (req->inst->state == INSTANCE_RUNNING) {
 		cmd_state_error(req, "stop it before removing it");
+		return;
+	}
+	if (req->inst->program != NULL) {
+		cmd_error(req, WARD_E_INVALID_STATE, "'%s' is declared in %s:%d; "
+		    "remove it from the config and run update", req->inst->cfg.name,
+		    req->inst->program->conf->file, req->inst->program->conf->line);
 		return;
 	}
 	instance_remove(req->inst);

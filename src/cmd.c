@@ -31,6 +31,9 @@ static const struct cmd_entry *const cmd_table[] = {
 	&cmd_history_entry,
 	&cmd_subscribe_entry,
 	&cmd_unsubscribe_entry,
+	&cmd_reread_entry,
+	&cmd_update_entry,
+	&cmd_reload_entry,
 	NULL
 };
 

@@ -35,12 +35,23 @@ const struct arg_spec config_spec[] = {
 	{ "fds", ARG_ARRAY },
 	{ "notify", ARG_STR },
 	{ "watchdog_ms", ARG_UINT },
+	/* output.c's keys, read by output_config_parse in OUTPUT_ARG_* order. */
+	{ "capture_output", ARG_BOOL },
+	{ "stdout_logfile", ARG_STR },
+	{ "stderr_logfile", ARG_STR },
+	{ "stdout_journal", ARG_BOOL },
+	{ "log_ring_bytes", ARG_UINT },
+	{ "logfile_maxbytes", ARG_UINT },
+	{ "logfile_backups", ARG_UINT },
+	{ "log_overflow", ARG_STR },
+	{ "log_rate_lines", ARG_UINT },
 	{ NULL, 0 }
 };
 enum {
 	C_NAME, C_ARGV, C_ENV, C_CWD, C_DETECT_HANGUP, C_HANGUP_TIMEOUT,
 	C_EXIT_CODES, C_PROFILE, C_RSS_MAPPING, C_USER, C_STDIN, C_STDOUT,
-	C_STDERR, C_FDS, C_NOTIFY, C_WATCHDOG
+	C_STDERR, C_FDS, C_NOTIFY, C_WATCHDOG,
+	C_CAPTURE_OUTPUT	/* output.c's keys: OUTPUT_ARG_* from here */
 };
 
 /*
@@ -178,6 +189,14 @@ config_parse_env(struct instance_config *cfg, const msgpack_object *o,
 		    !utf8_valid(v, strlen(v))) {
 			snprintf(err, errlen, "'env' names must be non-empty, "
 			    "without '=' or NUL, and names and values UTF-8 text");
+			free(k);
+			free(v);
+			return -1;
+		}
+		if (strncmp(k, "WARD_", 5) == 0 || strcmp(k, "NOTIFY_SOCKET") == 0 ||
+		    strncmp(k, "LISTEN_", 7) == 0 || strncmp(k, "WATCHDOG_", 9) == 0) {
+			snprintf(err, errlen, "'env' may not set %s: wardd sets "
+			    "WARD_*, NOTIFY_SOCKET, LISTEN_* and WATCHDOG_* itself", k);
 			free(k);
 			free(v);
 			return -1;
@@ -453,6 +472,14 @@ config_parse_args(struct instance_config *cfg, const msgpack_object **a,
 			return WARD_E_PERMISSION;
 		}
 	}
+	/* output.c: capture_output and the log keys. */
+	{
+		const char *code = output_config_parse(&cfg->output,
+		    a + C_CAPTURE_OUTPUT, admin, err, errlen);
+
+		if (code != NULL)
+			return code;
+	}
 	/* Last: the PATH search may use the instance's own PATH and cwd. */
 	if (cfg->cwd == NULL && getcwd(here, sizeof here) == NULL)
 		strcpy(here, "/");
@@ -567,6 +594,29 @@ config_close_fds(struct instance_config *cfg)
 	cfg->nfds = 0;
 }
 
+/*
+ * output.c's pipe write ends: fd (ours from now on, closed on failure too)
+ * becomes target in the child and is closed with the passed fds after the
+ * spawn. Unlike a passed fd it leaves passed_fds alone: the instance can
+ * run again, with new pipes.
+ */
+int
+config_push_fd(struct instance_config *cfg, int fd, int target)
+{
+	struct config_fd *v;
+
+	if ((v = realloc(cfg->fds, (cfg->nfds + 1) * sizeof *v)) == NULL) {
+		close(fd);
+		errno = ENOMEM;
+		return -1;
+	}
+	cfg->fds = v;
+	cfg->fds[cfg->nfds].fd = fd;
+	cfg->fds[cfg->nfds].target = target;
+	cfg->nfds++;
+	return 0;
+}
+
 static void
 config_free_vec(char **v)
 {
@@ -590,6 +640,7 @@ config_free(struct instance_config *cfg)
 	free(cfg->exit_codes);
 	free(cfg->profile);
 	free(cfg->rss_mapping);
+	output_config_free(cfg->output);	/* output.c's */
 	config_close_fds(cfg);
 	memset(cfg, 0, sizeof *cfg);
 }

@@ -21,6 +21,8 @@ static const char *const event_names[] = {
 	[EVENT_METRICS] = WARD_EV_METRICS,
 	[EVENT_DIED] = WARD_EV_DIED,
 	[EVENT_REMOVED] = WARD_EV_REMOVED,
+	[EVENT_RESTARTING] = WARD_EV_RESTARTING,
+	[EVENT_FATAL] = WARD_EV_FATAL,
 };
 
 int
@@ -74,6 +76,16 @@ event_pack(struct buf *b, enum event_type t, const struct instance *i)
 		event_pack_head(&pk, event_names[t], 4);
 		codec_pack_key(&pk, "exit");
 		exit_record_pack(i->exit, &pk, 1);
+		break;
+	case EVENT_RESTARTING:
+		event_pack_head(&pk, event_names[t], 5);
+		codec_pack_kv_uint(&pk, "attempt", i->program->attempt);
+		codec_pack_kv_uint(&pk, "delay_ms", (uint64_t)(ev_timer_remaining(
+		    ward_loop, &i->program->backoff_t) * 1000 + 0.5));
+		break;
+	case EVENT_FATAL:
+		event_pack_head(&pk, event_names[t], 4);
+		codec_pack_kv_str(&pk, "reason", i->program->fatal_reason);
 		break;
 	default:
 		event_pack_head(&pk, event_names[t], 3);

@@ -223,14 +223,16 @@ instance_finish(struct instance *i, struct exit_record *r, enum instance_state s
 	i->pid = 0;
 	instance_set_state(i, s);
 
-	/* One structured line per death, for people and log scrapers. */
+	/* One structured line per death, for people and log scrapers (in the
+	 * journal, systemd_journal_death's entry is that line). */
 	if (r->exit_signal != 0)
 		snprintf(line, sizeof line, "exit_signal=%s", signal_name(r->exit_signal));
 	else if (r->exited)
 		snprintf(line, sizeof line, "exit_code=%d", r->exit_code);
 	else
 		snprintf(line, sizeof line, "exit=none");
-	log_info("instance died: id=%" PRIu64 " name=%s reason=%s %s core_dumped=%d "
+	if (!log_to_journal())
+		log_info("instance died: id=%" PRIu64 " name=%s reason=%s %s core_dumped=%d "
 	    "uptime_ms=%" PRIu64 " cpu_user_ms=%" PRIu64 " cpu_system_ms=%" PRIu64
 	    " rss_max_kb=%" PRIu64 " owner_uid=%u%s%s", i->id, i->cfg.name,
 	    r->death_reason, line, r->core_dumped, r->uptime_ms,
@@ -241,6 +243,7 @@ instance_finish(struct instance *i, struct exit_record *r, enum instance_state s
 	systemd_journal_death(i, r);
 	history_add(r);
 	event_emit(EVENT_DIED, i);
+	program_instance_died(i);	/* restart policy; never frees i */
 }
 
 /*
@@ -255,10 +258,11 @@ instance_reset_run(struct instance *i)
 	i->payload = PAYLOAD_STARTING;
 	i->status_text[0] = '\0';
 	i->killed_by = KILLED_BY_NONE;
+	i->stop_requested = 0;
 	i->suspended = 0;
 	i->sd_dropped = 0;
-	free(i->sd_failure);
-	i->sd_failure = NULL;
+	free(i->failure_note);
+	i->failure_note = NULL;
 	i->failure_len = i->failure_discarded = 0;
 	i->notify_len = 0;
 	i->notify_skipping = 0;
@@ -418,12 +422,17 @@ instance_stop(struct instance *i, unsigned timeout_ms)
 {
 	if (instance_signal(i, SIGTERM, 1) == -1)
 		return -1;
+	i->stop_requested = 1;		/* a person (or shutdown) wants it down */
+	ev_timer_stop(ward_loop, &i->watchdog_t);
 	/* A stopped group would never see SIGTERM. */
 	if (i->suspended) {
 		instance_signal(i, SIGCONT, 1);
 		i->suspended = 0;
 	}
-	if (!ev_is_active(&i->stop_t)) {
+	/* A second stop with a shorter timeout hurries the SIGKILL along. */
+	if (!ev_is_active(&i->stop_t) ||
+	    ev_timer_remaining(ward_loop, &i->stop_t) > timeout_ms / 1000.0) {
+		ev_timer_stop(ward_loop, &i->stop_t);
 		ev_timer_set(&i->stop_t, timeout_ms / 1000.0, 0.);
 		ev_timer_start(ward_loop, &i->stop_t);
 	}
@@ -465,6 +474,7 @@ instance_set_payload(struct instance *i, enum payload_state s, char *err,
 	if (s >= PAYLOAD_STARTED)
 		ev_timer_stop(ward_loop, &i->hangup_t);
 	event_emit(EVENT_PAYLOAD, i);
+	program_payload_changed(i);
 	return 0;
 }
 
@@ -735,10 +745,10 @@ instance_pidfd_cb(struct ev_loop *loop, ev_io *w, int revents)
 	reason_split_failure(i->failure ? i->failure : "", i->failure_len, name,
 	    &r->failure_info, &r->failure_reason);
 	r->failure_discarded = i->failure_discarded;
-	/* sd_notify's ERRNO= / EXIT_STATUS= stand in when fd 3 said nothing. */
+	/* sd_notify's ERRNO= or wardd's own note stand in when fd 3 said nothing. */
 	if (r->failure_info == NULL && r->failure_reason == NULL &&
-	    i->sd_failure != NULL)
-		r->failure_info = strdup(i->sd_failure);
+	    i->failure_note != NULL)
+		r->failure_info = strdup(i->failure_note);
 	snprintf(r->death_reason, sizeof r->death_reason, "%s",
 	    reason_classify(name, i->killed_by, rc == -1, r->exited,
 	    r->exit_code, i->cfg.exit_codes, i->cfg.nexit_codes));
@@ -759,12 +769,14 @@ instance_remove(struct instance *i)
 		fatalx("removing running instance %" PRIu64, i->id);
 	event_emit(EVENT_REMOVED, i);
 	instance_stats.removed++;
+	if (i->program != NULL)
+		i->program->inst = NULL;
 	table_remove(&instances_by_id, &i->by_id);
 	table_remove(&instances_by_name, &i->by_name);
 	TAILQ_REMOVE(&instances, i, entry);
 	instance_release(i);
 	exit_record_unref(i->exit);
-	free(i->sd_failure);
+	free(i->failure_note);
 	free(i->runtime_dir);
 	free(i->groups);
 	config_free(&i->cfg);
@@ -804,7 +816,7 @@ void
 instance_pack(const struct instance *i, msgpack_packer *pk)
 {
 	const struct exit_record *r = i->exit;
-	int nfields = 21;
+	int nfields = 21 + (i->program != NULL);
 
 	if (r != NULL)
 		nfields += 10;
@@ -847,6 +859,10 @@ instance_pack(const struct instance *i, msgpack_packer *pk)
 	    i->state == INSTANCE_RUNNING ? i->runtime_dir : NULL);
 	codec_pack_key(pk, "metrics");
 	metrics_pack(&i->metrics, pk);
+	if (i->program != NULL) {
+		codec_pack_key(pk, "program");
+		program_pack(i->program, pk);
+	}
 	if (r != NULL)
 		exit_record_pack(r, pk, 0);
 }

@@ -34,6 +34,13 @@ log_init(int level)
 	log_level = level;
 }
 
+/* Whether lines go to the journal (deaths are then structured entries). */
+int
+log_to_journal(void)
+{
+	return log_journal;
+}
+
 void
 log_set_level(int level)
 {

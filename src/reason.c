@@ -125,6 +125,8 @@ reason_classify(const char *pipe_reason, enum killed_by killed_by,
 		return "HANGUP";
 	if (killed_by == KILLED_BY_WATCHDOG)
 		return "WATCHDOG";
+	if (killed_by == KILLED_BY_DEPENDENCY)
+		return "DEPENDENCY";
 	if (waitid_failed)
 		return "INFRASTRUCTURE_ERROR";
 	if (!exited)

@@ -124,8 +124,8 @@ sdnotify_assignment(struct instance *i, const char *p, size_t n)
 				snprintf(msg + strlen(msg), sizeof msg - strlen(msg),
 				    " (%s)", strerror(e));
 		}
-		free(i->sd_failure);
-		i->sd_failure = utf8_clean(msg, strlen(msg));
+		free(i->failure_note);
+		i->failure_note = utf8_clean(msg, strlen(msg));
 		return;
 	}
 	/* READY=1, STATUS=, WATCHDOG=1 mean what they mean on fd 4. */

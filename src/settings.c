@@ -1,14 +1,19 @@
 /*
- * settings.c: wardd's own settings from the [ward] sections of the config
- * directory (one INI file per purpose, named .conf, parsed with inih). Read at
- * start and again on SIGHUP; options given on the command line win.
- * Sections other than [ward] belong to declared programs and are left to
- * their own reader.
+ * settings.c: the config directory. Every .conf file in it (name order) is
+ * INI, parsed with inih: a [ward] section for wardd's own settings and
+ * [program:NAME] sections for declared programs, in ward's keys or
+ * supervisord's (so the [program:x] sections of an existing supervisord.conf
+ * work as they are). This file only reads and checks; program.c applies.
+ *
+ * Every message names the file, line and key. A bad program is skipped with
+ * its errors; it never stops the good ones from loading.
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,61 +22,218 @@
 
 #include "ward.h"
 
-struct settings_ctx {
-	const char	*file;
-	FILE		*f;
-	int		 line;		/* Debian's inih reports no line numbers */
-	struct settings	*out;
-	int		 errors;
+/* A [program:NAME] section while its file is read. */
+struct conf_section {
+	char		*name;
+	char		*file;
+	int		 line;
+	struct conf_kv	*kv;
+	size_t		 nkv;
+	int		 bad;		/* an error already reported */
+	TAILQ_ENTRY(conf_section) entry;
+};
+TAILQ_HEAD(conf_section_list, conf_section);
+
+struct conf_ctx {
+	const char		*file;
+	FILE			*f;
+	int			 line;
+	char			**long_lines;	/* see conf_reader */
+	size_t			 nlong;
+	struct conf		*out;
+	struct conf_section_list sections;
+	struct conf_section	*cur;
+	char			*cur_section;	/* inih's last section name */
 };
 
-/* inih's reader, counting lines so errors can name them. */
-static char *
-settings_reader(char *str, int num, void *arg)
-{
-	struct settings_ctx *ctx = arg;
-	char *p = fgets(str, num, ctx->f);
+#define CONF_ERR(ctx, line, ...) do {					\
+	char _m[512];							\
+	snprintf(_m, sizeof _m, __VA_ARGS__);				\
+	conf_error((ctx)->out, (ctx)->file, (line), _m);		\
+} while (0)
 
-	if (p != NULL && strchr(p, '\n') != NULL)
-		ctx->line++;
-	return p;
+/* Record (and log) one error: "file:line: message". */
+static void
+conf_error(struct conf *c, const char *file, int line, const char *msg)
+{
+	char *e = str_printf("%s:%d: %s", file, line, msg);
+	char **v;
+
+	if (!c->quiet)
+		log_warnx("%s", e ? e : msg);
+	if (e == NULL)
+		return;
+	if ((v = realloc(c->errors, (c->nerrors + 1) * sizeof *v)) == NULL) {
+		free(e);
+		return;
+	}
+	c->errors = v;
+	c->errors[c->nerrors++] = e;
+}
+
+/*
+ * inih's reader. Debian builds libinih with a 200-byte line buffer, too
+ * short for real command= lines: a longer line is handed to inih as
+ * "key=\1N" and its value kept here, to be put back by conf_value.
+ */
+static char *
+conf_reader(char *str, int num, void *arg)
+{
+	struct conf_ctx *ctx = arg;
+	char *line = NULL, *eq, **v;
+	size_t cap = 0;
+	ssize_t n;
+
+	if ((n = getline(&line, &cap, ctx->f)) == -1) {
+		free(line);
+		return NULL;
+	}
+	ctx->line++;
+	if (n < num - 1) {
+		memcpy(str, line, n + 1);
+		free(line);
+		return str;
+	}
+	eq = strchr(line, '=');
+	if (eq == NULL || eq - line > num - 24 ||
+	    (v = realloc(ctx->long_lines, (ctx->nlong + 1) * sizeof *v)) == NULL) {
+		/* No key to keep: let inih see (and report) a broken line. */
+		snprintf(str, num, "%s", "\1");
+		free(line);
+		return str;
+	}
+	ctx->long_lines = v;
+	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		line[--n] = '\0';
+	ctx->long_lines[ctx->nlong] = strdup(eq + 1);
+	snprintf(str, num, "%.*s=\1%zu\n", (int)(eq - line), line, ctx->nlong++);
+	free(line);
+	return str;
+}
+
+/* A value as written, long lines restored, surrounding blanks trimmed. */
+static char *
+conf_value(struct conf_ctx *ctx, const char *v)
+{
+	const char *s = v;
+	size_t n;
+
+	if (v[0] == '\1' && isdigit((unsigned char)v[1]) &&
+	    (size_t)atoi(v + 1) < ctx->nlong)
+		s = ctx->long_lines[atoi(v + 1)];
+	while (isspace((unsigned char)*s))
+		s++;
+	n = strlen(s);
+	while (n > 0 && isspace((unsigned char)s[n - 1]))
+		n--;
+	return strndup(s, n);
 }
 
 static int
-settings_handler(void *arg, const char *section, const char *key,
-    const char *value)
+conf_ward_key(struct conf_ctx *ctx, const char *key, const char *value)
 {
-	struct settings_ctx *ctx = arg;
-	int line = ctx->line;
+	struct settings *st = &ctx->out->settings;
 	char *end;
 	long v;
 	int lvl;
 
-	if (strcmp(section, "ward") != 0)
-		return 1;
 	if (strcmp(key, "log_level") == 0) {
 		if ((lvl = log_level_parse(value)) == -1)
 			goto bad;
-		ctx->out->log_level = lvl;
+		st->log_level = lvl;
 	} else if (strcmp(key, "metrics_interval_ms") == 0) {
 		v = strtol(value, &end, 10);
 		if (*end != '\0' || v < 100 || v > 3600000)
 			goto bad;
-		ctx->out->metrics_interval_ms = v;
-	} else {
-		log_warnx("%s:%d: [ward] has no key '%s' (known: log_level, "
-		    "metrics_interval_ms)", ctx->file, line, key);
-		ctx->errors++;
-	}
+		st->metrics_interval_ms = v;
+	} else
+		CONF_ERR(ctx, ctx->line, "[ward] has no key '%s' (known: "
+		    "log_level, metrics_interval_ms)", key);
 	return 1;
 bad:
-	log_warnx("%s:%d: [ward] %s: bad value '%s'", ctx->file, line, key, value);
-	ctx->errors++;
+	CONF_ERR(ctx, ctx->line, "[ward] %s: bad value '%s'", key, value);
 	return 1;
 }
 
 static int
-settings_filter(const struct dirent *de)
+conf_handler(void *arg, const char *section, const char *key,
+    const char *raw)
+{
+	struct conf_ctx *ctx = arg;
+	struct conf_section *s;
+	struct conf_kv *kv;
+	char *value;
+
+	if ((value = conf_value(ctx, raw)) == NULL)
+		return 0;
+	if (strcmp(section, "ward") == 0) {
+		conf_ward_key(ctx, key, value);
+		free(value);
+		return 1;
+	}
+	if (strncmp(section, "program:", 8) != 0) {
+		/* supervisord's other sections ([supervisord], ...): not ours. */
+		if (ctx->cur_section == NULL ||
+		    strcmp(ctx->cur_section, section) != 0) {
+			free(ctx->cur_section);
+			ctx->cur_section = strdup(section);
+			if (strcmp(section, "supervisord") != 0 &&
+			    strcmp(section, "supervisorctl") != 0 &&
+			    strcmp(section, "unix_http_server") != 0 &&
+			    strcmp(section, "inet_http_server") != 0 &&
+			    strcmp(section, "rpcinterface:supervisor") != 0)
+				CONF_ERR(ctx, ctx->line, "section [%s] is not "
+				    "ward's ([ward], [program:NAME]); ignored",
+				    section);
+		}
+		free(value);
+		return 1;
+	}
+	if (ctx->cur == NULL || strcmp(ctx->cur->name, section + 8) != 0 ||
+	    strcmp(ctx->cur->file, ctx->file) != 0) {
+		/* A new section, or one seen before in this same file. */
+		TAILQ_FOREACH(s, &ctx->sections, entry) {
+			if (strcmp(s->name, section + 8) == 0 &&
+			    (!s->bad || strcmp(s->file, ctx->file) == 0))
+				break;
+		}
+		if (s == NULL || strcmp(s->file, ctx->file) != 0) {
+			struct conf_section *first = s;
+
+			if ((s = calloc(1, sizeof *s)) == NULL) {
+				free(value);
+				return 0;
+			}
+			s->name = strdup(section + 8);
+			s->file = strdup(ctx->file);
+			s->line = ctx->line;
+			if (first != NULL) {
+				/* The first declaration wins; this one is read
+				 * (to keep parsing) but never used. */
+				CONF_ERR(ctx, ctx->line, "[program:%s] is already "
+				    "declared in %s:%d; this one is ignored",
+				    section + 8, first->file, first->line);
+				s->bad = 1;
+			}
+			TAILQ_INSERT_TAIL(&ctx->sections, s, entry);
+		}
+		ctx->cur = s;
+	}
+	s = ctx->cur;
+	if ((kv = realloc(s->kv, (s->nkv + 1) * sizeof *kv)) == NULL) {
+		free(value);
+		return 0;
+	}
+	s->kv = kv;
+	s->kv[s->nkv].key = strdup(key);
+	s->kv[s->nkv].value = value;
+	s->kv[s->nkv].line = ctx->line;
+	s->nkv++;
+	return 1;
+}
+
+static int
+conf_filter(const struct dirent *de)
 {
 	size_t n = strlen(de->d_name);
 
@@ -79,43 +241,112 @@ settings_filter(const struct dirent *de)
 	    strcmp(de->d_name + n - 5, ".conf") == 0;
 }
 
+static void
+conf_section_free(struct conf_section *s)
+{
+	size_t k;
+
+	for (k = 0; k < s->nkv; k++) {
+		free(s->kv[k].key);
+		free(s->kv[k].value);
+	}
+	free(s->kv);
+	free(s->name);
+	free(s->file);
+	free(s);
+}
+
 /*
- * Read every .conf file of dir in name order into out (fields not set stay as
- * they were). A missing directory is no error. Returns the number of
- * errors, each already logged with its file and line.
+ * Read every .conf file of dir in name order into c (zeroed by the
+ * caller, settings preset to the current ones). A missing directory is no
+ * error. Returns the number of errors; each is also in c->errors.
  */
 int
-settings_load(const char *dir, struct settings *out)
+conf_load(const char *dir, struct conf *c)
 {
-	struct settings_ctx ctx = { NULL, NULL, 0, out, 0 };
+	struct conf_ctx ctx;
+	struct conf_section *s;
 	struct dirent **names;
 	char path[4096];
 	int n, k, rc;
+	size_t j;
 
-	if ((n = scandir(dir, &names, settings_filter, alphasort)) == -1) {
+	memset(&ctx, 0, sizeof ctx);
+	ctx.out = c;
+	TAILQ_INIT(&ctx.sections);
+	TAILQ_INIT(&c->programs);
+	if ((n = scandir(dir, &names, conf_filter, alphasort)) == -1) {
 		if (errno == ENOENT)
 			return 0;
-		log_warn("cannot read config dir %s", dir);
-		return 1;
+		conf_error(c, dir, 0, strerror(errno));
+		return c->nerrors;
 	}
 	for (k = 0; k < n; k++) {
 		snprintf(path, sizeof path, "%s/%s", dir, names[k]->d_name);
+		free(names[k]);
 		ctx.file = path;
 		ctx.line = 0;
+		ctx.cur = NULL;
+		free(ctx.cur_section);
+		ctx.cur_section = NULL;
 		if ((ctx.f = fopen(path, "re")) == NULL) {
-			log_warn("cannot read %s", path);
-			ctx.errors++;
-		} else {
-			rc = ini_parse_stream(settings_reader, &ctx,
-			    settings_handler, &ctx);
-			if (rc > 0) {
-				log_warnx("%s:%d: syntax error", path, rc);
-				ctx.errors++;
-			}
-			fclose(ctx.f);
+			conf_error(c, path, 0, strerror(errno));
+			continue;
 		}
-		free(names[k]);
+		rc = ini_parse_stream(conf_reader, &ctx, conf_handler, &ctx);
+		if (rc > 0)
+			CONF_ERR(&ctx, rc, "syntax error (expected [section] or "
+			    "key = value)");
+		fclose(ctx.f);
+		for (j = 0; j < ctx.nlong; j++)
+			free(ctx.long_lines[j]);
+		free(ctx.long_lines);
+		ctx.long_lines = NULL;
+		ctx.nlong = 0;
 	}
 	free(names);
-	return ctx.errors;
+	free(ctx.cur_section);
+	while ((s = TAILQ_FIRST(&ctx.sections)) != NULL) {
+		struct conf_program *p;
+
+		TAILQ_REMOVE(&ctx.sections, s, entry);
+		if (!s->bad && (p = program_conf_build(c, s->name, s->file,
+		    s->line, s->kv, s->nkv)) != NULL)
+			TAILQ_INSERT_TAIL(&c->programs, p, entry);
+		conf_section_free(s);
+	}
+	return c->nerrors;
+}
+
+void
+conf_free(struct conf *c)
+{
+	struct conf_program *p;
+	size_t k;
+
+	while ((p = TAILQ_FIRST(&c->programs)) != NULL) {
+		TAILQ_REMOVE(&c->programs, p, entry);
+		program_conf_free(p);
+	}
+	for (k = 0; k < c->nerrors; k++)
+		free(c->errors[k]);
+	free(c->errors);
+	c->errors = NULL;
+	c->nerrors = 0;
+}
+
+/* Just the [ward] settings (SIGHUP re-applies them). */
+int
+settings_load(const char *dir, struct settings *out)
+{
+	struct conf c;
+	int n;
+
+	memset(&c, 0, sizeof c);
+	c.settings = *out;
+	c.quiet = 1;		/* program.c reads the same files and says it all */
+	n = conf_load(dir, &c);
+	*out = c.settings;
+	conf_free(&c);
+	return n;
 }

@@ -91,6 +91,7 @@ enum log_target {
 
 void	 log_init(int);
 int	 log_set_target(enum log_target);
+int	 log_to_journal(void);
 int	 log_level_parse(const char *);
 void	 log_set_level(int);
 void	 log_warn(const char *, ...) printflike(1, 2);
@@ -123,13 +124,67 @@ extern struct ev_loop *ward_loop;
 
 struct instance;
 
-/* ---- settings.c: [ward] in the config directory. */
+/* ---- settings.c: the config directory: [ward] and [program:NAME]. */
 
 struct settings {
 	int		 log_level;
 	unsigned	 metrics_interval_ms;
 };
 
+/* One key = value as read, before it is understood. */
+struct conf_kv {
+	char	*key;
+	char	*value;
+	int	 line;
+};
+
+enum restart_mode {
+	RESTART_NO,		/* never */
+	RESTART_ON_FAILURE,	/* unless it ended well (exit 0 or exitcodes) */
+	RESTART_ALWAYS		/* whatever the reason */
+};
+
+/* What program.c does around a program's runs. */
+struct program_policy {
+	int		 autostart;
+	enum restart_mode restart;
+	char		**restart_on;		/* death reasons; NULL: by mode */
+	uint32_t	 backoff_initial_ms;
+	uint32_t	 backoff_max_ms;
+	uint32_t	 backoff_reset_ms;	/* stable this long: backoff resets */
+	uint32_t	 max_restarts;		/* within restart_window_ms ... */
+	uint32_t	 restart_window_ms;	/* ... or the program is fatal */
+	uint32_t	 startsecs_ms;		/* dying sooner is failing to start */
+	int		 readiness_notify;	/* ready = READY=1, not startsecs */
+	char		**after;		/* start once these are ready */
+	char		**requires;		/* the same, and fatal with them */
+	uint32_t	 success_codes[8];	/* exitcodes: bit per code */
+	int		 stop_signal;
+	uint32_t	 stop_timeout_ms;
+};
+
+/* One [program:NAME] as read: its instance.create map and its policy. */
+struct conf_program {
+	char			*name;
+	char			*file;
+	int			 line;
+	char			*spec;		/* packed msgpack instance.create map */
+	size_t			 speclen;
+	struct program_policy	 policy;
+	TAILQ_ENTRY(conf_program) entry;
+};
+TAILQ_HEAD(conf_program_list, conf_program);
+
+struct conf {
+	struct settings		 settings;
+	struct conf_program_list programs;
+	char			**errors;	/* "file:line: message" */
+	size_t			 nerrors;
+	int			 quiet;		/* keep errors, do not log them */
+};
+
+int	 conf_load(const char *, struct conf *);
+void	 conf_free(struct conf *);
 int	 settings_load(const char *, struct settings *);
 
 /* ---- systemd.c: socket activation, sd_notify, the journal. */
@@ -196,6 +251,8 @@ struct conn {
 	uint32_t	 sub_types;	/* bit per enum event_type */
 	uint64_t	*sub_ids;	/* NULL: every instance it may see */
 	size_t		 sub_nids;
+	/* output.c: the streams it follows (instance.log follow), owned there. */
+	LIST_HEAD(, output_follow) follows;
 
 	TAILQ_ENTRY(conn) entry;
 	TAILQ_ENTRY(conn) sub_entry;
@@ -246,7 +303,7 @@ struct arg_spec {
 	enum arg_type	 type;
 };
 
-#define ARG_MAX		32	/* entries in one spec (codec_args' seen bits) */
+#define ARG_MAX		64	/* entries in one spec (codec_args' seen bits) */
 
 int	 codec_args(const msgpack_object *, const struct arg_spec *,
 	    const msgpack_object **, char *, size_t);
@@ -297,6 +354,9 @@ extern const struct cmd_entry cmd_create_entry, cmd_start_entry,
     cmd_stop_entry, cmd_suspend_entry, cmd_resume_entry, cmd_payload_entry,
     cmd_remove_entry, cmd_history_entry;
 extern const struct cmd_entry cmd_subscribe_entry, cmd_unsubscribe_entry;
+extern const struct cmd_entry cmd_log_entry, cmd_logrotate_entry; /* cmd-log.c */
+extern const struct cmd_entry cmd_reread_entry, cmd_update_entry,
+    cmd_reload_entry;
 
 /* ---- reason.c: pure rules for payload states, death reasons, signals. */
 
@@ -316,7 +376,8 @@ enum payload_state {
 enum killed_by {
 	KILLED_BY_NONE,
 	KILLED_BY_HANGUP,	/* never reached "started" by the deadline */
-	KILLED_BY_WATCHDOG	/* stopped sending WATCHDOG=1 */
+	KILLED_BY_WATCHDOG,	/* stopped sending WATCHDOG=1 */
+	KILLED_BY_DEPENDENCY	/* a program it requires is fatal */
 };
 
 struct exit_code_map {
@@ -380,6 +441,7 @@ struct instance_config {
 	int			 has_user;	/* run as user_uid/user_gid */
 	uid_t			 user_uid;
 	gid_t			 user_gid;
+	struct output_config	*output;	/* output.c's; NULL: not captured */
 };
 
 #define CONFIG_MAX_ARGV		4096
@@ -395,6 +457,7 @@ const char *config_parse_args(struct instance_config *, const msgpack_object **,
 const char *config_parse_fds(struct instance_config *, const msgpack_object **,
 	    int *, int, char *, size_t);
 void	 config_close_fds(struct instance_config *);
+int	 config_push_fd(struct instance_config *, int, int);
 int	 config_name_valid(const char *, char *, size_t);
 int	 config_find_exec(const char *, const char *, const char *, char **,
 	    char *, size_t);
@@ -460,6 +523,8 @@ struct instance {
 	int			 suspended;
 	char			 status_text[STATUS_MAX + 1];
 
+	struct program		*program;	/* declared in the config, or NULL */
+	int			 stop_requested; /* instance.stop: no restart */
 	uid_t			 owner_uid;	/* the requester; sees and touches it */
 	gid_t			 owner_gid;
 	gid_t			*groups;	/* supplementary groups to run with */
@@ -484,7 +549,7 @@ struct instance {
 	int			 sd_fd;		/* its NOTIFY_SOCKET (notify=systemd) */
 	ev_io			 sd_w;
 	uint64_t		 sd_dropped;	/* datagrams refused */
-	char			*sd_failure;	/* last ERRNO= / EXIT_STATUS= */
+	char			*failure_note;	/* ERRNO=/EXIT_STATUS=, or why wardd stopped it */
 	enum killed_by		 killed_by;	/* wardd's own reason to kill it */
 
 	char			*failure;	/* first FAILURE_MAX bytes of fd 3 */
@@ -498,6 +563,7 @@ struct instance {
 	char			*runtime_dir;
 	struct metrics		 metrics;
 	struct exit_record	*exit;		/* set once DEAD */
+	struct output		*output;	/* output.c's; NULL unless captured */
 
 	struct table_node	 by_id;
 	struct table_node	 by_name;
@@ -537,6 +603,53 @@ const char *instance_state_name(enum instance_state);
 void	 instance_pack(const struct instance *, msgpack_packer *);
 void	 exit_record_pack(const struct exit_record *, msgpack_packer *, int);
 void	 exit_record_unref(struct exit_record *);
+
+/* ---- program.c: declared programs, restart policies, start order. */
+
+enum program_state {
+	PROGRAM_STOPPED,	/* not running, not meant to (autostart=false, or stopped) */
+	PROGRAM_WAITING,	/* meant to run; waits for its after/requires */
+	PROGRAM_RUNNING,	/* its instance runs (ready or not yet) */
+	PROGRAM_BACKOFF,	/* died; a restart is scheduled */
+	PROGRAM_EXITED,		/* died; its policy says it stays down */
+	PROGRAM_FATAL		/* gave up: restarts too fast, or a requirement did */
+};
+
+struct program {
+	struct conf_program	*conf;		/* owned; what it was declared as */
+	enum program_state	 state;
+	struct instance		*inst;		/* runs it; NULL between configs */
+	int			 ready;		/* this run reached readiness */
+	unsigned		 attempt;	/* backoff doublings so far */
+	ev_tstamp		*restarts;	/* recent restart times, a ring */
+	size_t			 nrestarts;
+	size_t			 restarts_head;
+	uint64_t		 restart_count;
+	char			*fatal_reason;
+	struct conf_program	*next_conf;	/* update: replace it at death */
+	int			 removing;	/* update: forget it at death */
+	ev_timer		 backoff_t;	/* BACKOFF: when to start again */
+	ev_timer		 startsecs_t;	/* running long enough to count */
+	ev_timer		 apply_t;	/* deferred replace/remove */
+	struct table_node	 by_name;
+	TAILQ_ENTRY(program)	 entry;
+};
+TAILQ_HEAD(program_list, program);
+extern struct program_list programs;
+
+struct conf_program *program_conf_build(struct conf *, const char *,
+	    const char *, int, const struct conf_kv *, size_t);
+void	 program_conf_free(struct conf_program *);
+void	 program_init(void);
+int	 program_load(const char *);
+void	 program_reread(const char *, msgpack_packer *);
+int	 program_update(const char *, msgpack_packer *);
+void	 program_instance_died(struct instance *);
+void	 program_payload_changed(struct instance *);
+int	 program_start(struct program *, char *, size_t);
+const char *program_state_name(enum program_state);
+void	 program_pack(const struct program *, msgpack_packer *);
+int	 program_split_command(const char *, char ***, char *, size_t);
 
 /* ---- history.c: the last exit records, for instance.history. */
 
@@ -598,6 +711,8 @@ enum event_type {
 	EVENT_METRICS,
 	EVENT_DIED,
 	EVENT_REMOVED,
+	EVENT_RESTARTING,	/* a program's restart is scheduled */
+	EVENT_FATAL,		/* a program gave up */
 	EVENT_COUNT
 };
 #define EVENT_DEFAULT_MASK \
@@ -609,5 +724,64 @@ int	 event_type_parse(const char *);
 void	 event_emit(enum event_type, const struct instance *);
 void	 event_subscribe(struct conn *, uint32_t, uint64_t *, size_t);
 void	 event_unsubscribe(struct conn *);
+
+/* ---- output.c: capturing instances' stdout and stderr. */
+
+enum {
+	OUTPUT_STDOUT,		/* the child's fd 1 */
+	OUTPUT_STDERR,		/* the child's fd 2 */
+	OUTPUT_NSTREAMS
+};
+
+/* What instance.create asked for; instance_config.output is NULL unless captured. */
+struct output_config {
+	char		*logfile[OUTPUT_NSTREAMS];	/* absolute paths, or NULL */
+	int		 journal;	/* stdout_journal: each line to the journal */
+	int		 drop;		/* log_overflow "drop" (else "block") */
+	uint32_t	 ring_bytes;	/* log_ring_bytes: kept for instance.log */
+	uint32_t	 rate_lines;	/* log_rate_lines: drop mode's lines/second */
+	uint32_t	 backups;	/* logfile_backups */
+	uint64_t	 maxbytes;	/* logfile_maxbytes; 0: never rotate */
+};
+
+#define OUTPUT_RING_DEFAULT	(64 * 1024)
+#define OUTPUT_RING_MAX		(16 * 1024 * 1024)
+#define OUTPUT_MAXBYTES_DEFAULT	(50ULL * 1024 * 1024)
+#define OUTPUT_BACKUPS_DEFAULT	10
+#define OUTPUT_BACKUPS_MAX	1000
+#define OUTPUT_RATE_DEFAULT	10000
+#define OUTPUT_RATE_MAX		10000000
+#define OUTPUT_READ_MAX		(1024 * 1024)	/* instance.log returns at most */
+#define OUTPUT_PACK_FIELDS	2		/* output_pack's status pairs */
+
+/* The keys output_config_parse reads: config_spec's, from capture_output on. */
+enum {
+	OUTPUT_ARG_CAPTURE,
+	OUTPUT_ARG_STDOUT_LOGFILE,
+	OUTPUT_ARG_STDERR_LOGFILE,
+	OUTPUT_ARG_JOURNAL,
+	OUTPUT_ARG_RING_BYTES,
+	OUTPUT_ARG_MAXBYTES,
+	OUTPUT_ARG_BACKUPS,
+	OUTPUT_ARG_OVERFLOW,
+	OUTPUT_ARG_RATE_LINES
+};
+
+const char *output_config_parse(struct output_config **, const msgpack_object **,
+	    int, char *, size_t);
+void	 output_config_free(struct output_config *);
+int	 output_stream_parse(const char *);
+const char *output_stream_name(int);
+int	 output_spawn_prepare(struct instance *, char *, size_t);
+void	 output_spawn_done(struct instance *, int);
+void	 output_child_died(struct instance *);
+void	 output_free(struct instance *);
+char	*output_tail(const struct instance *, int, size_t);
+uint64_t output_dropped(const struct instance *, int);
+int	 output_follow(struct conn *, struct instance *, int);
+void	 output_unfollow(struct conn *, struct instance *, int);
+void	 output_unfollow_conn(struct conn *);
+unsigned output_reopen_all(unsigned *);
+void	 output_pack(const struct instance *, msgpack_packer *);
 
 #endif

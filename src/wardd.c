@@ -32,7 +32,9 @@ usage(int rc)
 	    "  --log-level LEVEL      error, warning, notice, info, debug "
 	    "(default info)\n"
 	    "  --log-target TARGET    auto, stderr or journal (default auto)\n",
-	    opts.socket_path, opts.state_dir, opts.config_dir);
+	    opts.socket_path ? opts.socket_path : "$XDG_RUNTIME_DIR/ward.sock",
+	    opts.state_dir ? opts.state_dir : "$XDG_RUNTIME_DIR/ward",
+	    opts.config_dir);
 	exit(rc);
 }
 
@@ -47,18 +49,16 @@ wardd_defaults(void)
 	opts.metrics_interval_ms = 1000;
 	opts.log_level = LOG_LVL_INFO;
 	opts.config_dir = xstrdup("/etc/ward/ward.d");
-	if (opts.is_root || xdg == NULL || xdg[0] != '/') {
-		if (!opts.is_root)
-			fatalx("XDG_RUNTIME_DIR is not set: pass --socket and "
-			    "--state-dir");
+	if (opts.is_root) {
 		opts.socket_path = xstrdup("/run/ward/ward.sock");
 		opts.state_dir = xstrdup("/run/ward");
-	} else {
+	} else if (xdg != NULL && xdg[0] == '/') {
 		opts.socket_path = str_printf("%s/ward.sock", xdg);
 		opts.state_dir = str_printf("%s/ward", xdg);
 		if (opts.socket_path == NULL || opts.state_dir == NULL)
 			fatal("malloc");
 	}
+	/* Otherwise no default: --socket and --state-dir are needed. */
 }
 
 /* The seed's nested-virtualisation rule: a longer boot deadline under a VM. */
@@ -190,6 +190,8 @@ main(int argc, char **argv)
 	}
 	if (optind != argc)
 		usage(2);
+	if (opts.socket_path == NULL || opts.state_dir == NULL)
+		fatalx("XDG_RUNTIME_DIR is not set: pass --socket and --state-dir");
 	log_init(opts.log_level);
 	log_set_target(target);
 	set.log_level = opts.log_level;
@@ -209,6 +211,7 @@ main(int argc, char **argv)
 
 	loop_init();
 	instance_init();
+	program_init();
 	metrics_init();
 	if ((fd = systemd_listen_fd()) != -1) {
 		/* systemd owns the path: never bind or unlink it. */
@@ -223,6 +226,7 @@ main(int argc, char **argv)
 		    PACKAGE_VERSION, opts.socket_path, opts.state_dir,
 		    (int)getpid());
 	}
+	program_load(opts.config_dir);
 	systemd_ready();
 
 	loop_run();

@@ -23,7 +23,7 @@ import msgpack
 BUILDDIR = os.environ.get("WARD_BUILDDIR", os.getcwd())
 SRCDIR = os.environ.get("WARD_SRCDIR", BUILDDIR)
 WARDD = os.path.join(BUILDDIR, "src", "wardd")
-WARDCTL = os.path.join(BUILDDIR, "src", "wardctl")
+WARDCTL = os.path.join(BUILDDIR, "client", "wardctl")
 PAYLOAD = os.path.join(BUILDDIR, "tests", "payload")
 TIMEOUT = float(os.environ.get("WARD_TEST_TIMEOUT", "20"))
 

@@ -1,0 +1,40 @@
+/*
+ * cmd-program.c: the declared programs' commands: ward.reread shows what
+ * the config directory would change, ward.update (and its alias
+ * ward.reload, and SIGHUP) applies it. Admins only: the files are wardd's.
+ */
+#include "config.h"
+
+#include "ward.h"
+
+static const struct arg_spec cmd_program_args[] = { { NULL, 0 } };
+
+static void
+cmd_reread_exec(struct request *req)
+{
+	msgpack_packer pk;
+
+	program_reread(opts.config_dir, cmd_result(req, &pk));
+}
+
+const struct cmd_entry cmd_reread_entry = {
+	WARD_M_REREAD, cmd_program_args, CMD_ADMIN, cmd_reread_exec
+};
+
+/* {added, changed, removed, errors}, then applied. */
+static void
+cmd_update_exec(struct request *req)
+{
+	msgpack_packer pk;
+
+	log_notice("%s from uid %u", WARD_M_UPDATE, (unsigned)req->c->uid);
+	program_update(opts.config_dir, cmd_result(req, &pk));
+}
+
+const struct cmd_entry cmd_update_entry = {
+	WARD_M_UPDATE, cmd_program_args, CMD_ADMIN, cmd_update_exec
+};
+
+const struct cmd_entry cmd_reload_entry = {
+	WARD_M_RELOAD, cmd_program_args, CMD_ADMIN, cmd_update_exec
+};
