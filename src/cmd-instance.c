@@ -47,7 +47,8 @@ cmd_create_instance(struct request *req)
 	}
 	if ((code = config_parse_args(&cfg, req->args, req->c->admin, err,
 	    sizeof err)) != NULL || (code = config_parse_fds(&cfg, req->args,
-	    req->fds, req->nfds, err, sizeof err)) != NULL) {
+	    req->fds, req->nfds, err, sizeof err)) != NULL ||
+	    (code = config_check_peer(&cfg, req->c, err, sizeof err)) != NULL) {
 		config_free(&cfg);
 		cmd_error(req, code, "%s", err);
 		return NULL;
@@ -271,7 +272,8 @@ static const struct arg_spec cmd_stop_args[] = {
 static void
 cmd_stop_exec(struct request *req)
 {
-	uint64_t t = req->args[2] ? req->args[2]->via.u64 : STOP_TIMEOUT_MS;
+	uint64_t t = req->args[2] ? req->args[2]->via.u64 : req->inst->program ?
+	    req->inst->program->conf->policy.stop_timeout_ms : STOP_TIMEOUT_MS;
 
 	if (t > 3600 * 1000) {
 		cmd_error(req, WARD_E_INVALID_ARGUMENT,

@@ -968,7 +968,8 @@ program_became_ready(struct program *p)
 	if (p->ready)
 		return;
 	p->ready = 1;
-	p->attempt = 0;		/* reaching readiness resets the backoff */
+	if (p->conf->policy.readiness_notify)
+		p->attempt = 0;	/* READY=1 resets the backoff */
 	ev_timer_stop(ward_loop, &p->startsecs_t);
 	log_info("program %s is ready", p->conf->name);
 	program_start_waiting();
@@ -1107,20 +1108,25 @@ program_instance_died(struct instance *i)
 		program_set_state(p, PROGRAM_STOPPED);
 		return;
 	}
+	if (p->state == PROGRAM_FATAL)
+		return;		/* stopped because a requirement is fatal */
 	if (i->stop_requested || loop_shutting_down()) {
 		program_set_state(p, PROGRAM_STOPPED);
 		return;
 	}
-	if (p->state == PROGRAM_FATAL)
-		return;		/* stopped because a requirement is fatal */
 	failed_start = !p->ready && r->uptime_ms < p->conf->policy.startsecs_ms;
 	if (!program_should_restart(p, r, failed_start)) {
 		program_set_state(p, PROGRAM_EXITED);
 		program_start_waiting();	/* after= may be satisfied now */
 		return;
 	}
-	/* Stable long enough: start the backoff over. */
-	if (p->ready || r->uptime_ms >= p->conf->policy.backoff_reset_ms)
+	/*
+	 * Stable long enough, or it said READY=1: start the backoff over.
+	 * (Ready by startsecs alone does not count: with startsecs = 0 a crash
+	 * loop would never back off.)
+	 */
+	if ((p->ready && p->conf->policy.readiness_notify) ||
+	    r->uptime_ms >= p->conf->policy.backoff_reset_ms)
 		p->attempt = 0;
 	if (program_count_restart(p, now) > p->conf->policy.max_restarts) {
 		snprintf(why, sizeof why, "%u restarts within %u ms (last death: "
@@ -1247,8 +1253,12 @@ program_apply_cb(struct ev_loop *loop, ev_timer *t, int revents)
 		instance_remove(p->inst);
 		p->inst = NULL;
 	}
+	/* The name index points into the conf: re-key it on the new one. */
+	table_remove(&programs_by_name, &p->by_name);
 	program_conf_free(p->conf);
 	p->conf = next;
+	table_insert(&programs_by_name, &p->by_name, next->name,
+	    strlen(next->name));
 	p->attempt = 0;
 	free(p->restarts);
 	p->restarts = NULL;

@@ -44,6 +44,7 @@ struct conf_ctx {
 	struct conf_section_list sections;
 	struct conf_section	*cur;
 	char			*cur_section;	/* inih's last section name */
+	int			 header_line;	/* of the last [section] line */
 };
 
 #define CONF_ERR(ctx, line, ...) do {					\
@@ -89,6 +90,14 @@ conf_reader(char *str, int num, void *arg)
 		return NULL;
 	}
 	ctx->line++;
+	{
+		const char *t = line;
+
+		while (*t == ' ' || *t == '\t')
+			t++;
+		if (*t == '[')
+			ctx->header_line = ctx->line;
+	}
 	if (n < num - 1) {
 		memcpy(str, line, n + 1);
 		free(line);
@@ -206,7 +215,7 @@ conf_handler(void *arg, const char *section, const char *key,
 			}
 			s->name = strdup(section + 8);
 			s->file = strdup(ctx->file);
-			s->line = ctx->line;
+			s->line = ctx->header_line ? ctx->header_line : ctx->line;
 			if (first != NULL) {
 				/* The first declaration wins; this one is read
 				 * (to keep parsing) but never used. */
@@ -286,6 +295,7 @@ conf_load(const char *dir, struct conf *c)
 		free(names[k]);
 		ctx.file = path;
 		ctx.line = 0;
+		ctx.header_line = 0;
 		ctx.cur = NULL;
 		free(ctx.cur_section);
 		ctx.cur_section = NULL;
