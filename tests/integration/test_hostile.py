@@ -532,6 +532,66 @@ def test_pipeline_without_reading(w):
     alive(w)
 
 
+def wardd_fds(w):
+    return len(os.listdir("/proc/%d/fd" % w.pid))
+
+
+def send_with_fds(c, obj, fds):
+    socket.send_fds(c.sock, [pack(obj)], fds)
+
+
+def test_passed_fds_are_never_leaked(w):
+    """fds passed with requests: kept only when a create names them;
+    closed on every error path and with any other request."""
+    before = wardd_fds(w)
+    r, wr = os.pipe()
+    try:
+        c = conn(w)
+        # With a request that takes none.
+        send_with_fds(c, [0, 1, "ward.hello", []], [r, wr])
+        err, res = c.response(1)
+        assert err is None and res["server"] == "wardd", (err, res)
+        # Named out of range, or at a reserved target.
+        for i, params in enumerate([
+                {"argv": ["true"], "stdout": 5},
+                {"argv": ["true"], "fds": [{"fd": 0, "target": 3}]},
+                {"argv": ["true"], "fds": [{"fd": 0, "target": 7},
+                                           {"fd": 1, "target": 7}]},
+                {"argv": ["true"], "fds": [{"fd": 0}]},
+                {"argv": ["no-such-prog"], "stdout": 0}], 2):
+            send_with_fds(c, [0, i, "instance.create", [params]], [r, wr])
+            err, _ = c.response(i)
+            assert err is not None and err["code"] == "invalid_argument", \
+                (params, err)
+        c.close()
+        retry(lambda: wardd_fds(w) == before, what="wardd's fds back to %d"
+              % before)
+    finally:
+        os.close(r)
+        os.close(wr)
+    alive(w)
+
+
+def test_too_many_fds(w):
+    """More fds than wardd takes with one request (64): MSG_CTRUNC is an
+    error the client is told about, and none of them stays open."""
+    before = wardd_fds(w)
+    fds = [os.open("/dev/null", os.O_RDONLY) for _ in range(70)]
+    try:
+        c = conn(w)
+        try:
+            send_with_fds(c, [0, 1, "ward.hello", []], fds)
+            err = expect_ward_error(c, "too_large")
+            assert "file descriptors" in err["message"], err
+        finally:
+            c.close()
+    finally:
+        for fd in fds:
+            os.close(fd)
+    retry(lambda: wardd_fds(w) == before, what="no fd kept")
+    alive(w)
+
+
 def nobody_hello(w):
     """ward.hello as uid nobody, from a child process."""
     code = ("import json, wardtest\n"
