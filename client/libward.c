@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ward.h"
@@ -52,6 +53,24 @@ struct ward {
 };
 
 static int	ward_is_event(const msgpack_object *);
+
+static int64_t
+ward_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Milliseconds until deadline, never negative (for poll). */
+static int
+ward_left_ms(int64_t deadline)
+{
+	int64_t left = deadline - ward_now_ms();
+
+	return left > 0 ? (int)left : 0;
+}
 
 static int
 ward_fail(struct ward *w, const char *code, const char *fmt, ...)
@@ -256,6 +275,7 @@ static int
 ward_read_msg(struct ward *w, msgpack_unpacked *msg, int timeout_ms)
 {
 	struct pollfd pfd = { .fd = w->fd, .events = POLLIN };
+	int64_t deadline = timeout_ms > 0 ? ward_now_ms() + timeout_ms : 0;
 	msgpack_unpack_return r;
 	ssize_t n;
 	int pr;
@@ -273,8 +293,11 @@ ward_read_msg(struct ward *w, msgpack_unpacked *msg, int timeout_ms)
 			return ward_fail(w, "disconnected", "the connection to wardd "
 			    "is lost");
 		if (timeout_ms >= 0) {
+			/* A deadline, not a timeout per read: partial messages
+			 * must not stretch the caller's wait. */
 			do
-				pr = poll(&pfd, 1, timeout_ms);
+				pr = poll(&pfd, 1, timeout_ms == 0 ? 0 :
+				    ward_left_ms(deadline));
 			while (pr == -1 && errno == EINTR);
 			if (pr == 0)
 				return 0;
@@ -751,7 +774,8 @@ ward_pack_spec(struct ward *w, const struct ward_spec *s, struct ward_params *p,
 	n += !!s->name + !!s->env + !!s->cwd + !!s->detect_hangup +
 	    !!s->hangup_timeout_ms + !!s->nexit_codes + !!s->profile +
 	    !!s->rss_mapping + !!s->user + (s->stdin_fd >= 0) +
-	    (s->stdout_fd >= 0) + (s->stderr_fd >= 0) + !!s->nfds;
+	    (s->stdout_fd >= 0) + (s->stderr_fd >= 0) + !!s->nfds +
+	    !!s->notify + !!s->watchdog_ms;
 	ward_params_init(p);
 	msgpack_pack_map(&p->pk, n);
 	ward_pack_str(&p->pk, "argv");
@@ -766,7 +790,12 @@ ward_pack_spec(struct ward *w, const struct ward_spec *s, struct ward_params *p,
 	KV_STR("profile", s->profile);
 	KV_STR("rss_mapping", s->rss_mapping);
 	KV_STR("user", s->user);
+	KV_STR("notify", s->notify);
 #undef KV_STR
+	if (s->watchdog_ms) {
+		ward_pack_str(&p->pk, "watchdog_ms");
+		msgpack_pack_uint32(&p->pk, s->watchdog_ms);
+	}
 	if (s->env != NULL) {
 		for (k = 0, e = s->env; *e != NULL; e++)
 			k++;
@@ -1107,6 +1136,7 @@ ward_event_next_raw(struct ward *w, msgpack_unpacked *msg, int timeout_ms)
 {
 	struct ward_pending *p;
 	const msgpack_object *e;
+	int64_t deadline;
 	int rc;
 
 	while ((p = w->events) != NULL) {
@@ -1122,6 +1152,42 @@ ward_event_next_raw(struct ward *w, msgpack_unpacked *msg, int timeout_ms)
 		msgpack_unpacked_destroy(&p->msg);
 		free(p);
 	}
+	deadline = timeout_ms > 0 ? ward_now_ms() + timeout_ms : 0;
+	for (;;) {
+		if ((rc = ward_read_msg(w, msg, timeout_ms <= 0 ? timeout_ms :
+		    ward_left_ms(deadline))) != 1)
+			return rc;
+		if (ward_is_error_notice(&msg->data, &e)) {
+			w->lost = 1;
+			return ward_fail_obj(w, e);
+		}
+		if (ward_is_event(&msg->data))
+			return 1;
+	}
+}
+
+/*
+ * Any notification (ward.event, ward.log, ...), undecoded, those queued
+ * while waiting for a response first. ward.error means the connection is
+ * lost: -1. 1, or 0 on timeout.
+ */
+WARD_EXPORT int
+ward_notification_next_raw(struct ward *w, msgpack_unpacked *msg,
+    int timeout_ms)
+{
+	struct ward_pending *p;
+	const msgpack_object *e;
+	int rc;
+
+	if ((p = w->events) != NULL) {
+		w->events = p->next;
+		if (w->events == NULL)
+			w->events_tail = &w->events;
+		msgpack_unpacked_destroy(msg);
+		*msg = p->msg;
+		free(p);
+		return 1;
+	}
 	for (;;) {
 		if ((rc = ward_read_msg(w, msg, timeout_ms)) != 1)
 			return rc;
@@ -1129,7 +1195,8 @@ ward_event_next_raw(struct ward *w, msgpack_unpacked *msg, int timeout_ms)
 			w->lost = 1;
 			return ward_fail_obj(w, e);
 		}
-		if (ward_is_event(&msg->data))
+		if (msg->data.type == MSGPACK_OBJECT_ARRAY &&
+		    msg->data.via.array.size == 3)
 			return 1;
 	}
 }

@@ -160,6 +160,8 @@ struct ward_spec {
 	int			 stderr_fd;	/* -1: wardd's */
 	const struct ward_fd_map *fds;
 	size_t			 nfds;
+	const char		*notify;	/* "systemd": a NOTIFY_SOCKET */
+	uint32_t		 watchdog_ms;	/* 0: no instance watchdog */
 };
 
 void	 ward_spec_init(struct ward_spec *);
@@ -216,6 +218,10 @@ int	 ward_events_unsubscribe(struct ward *);
 int	 ward_event_next(struct ward *, struct ward_event *, int timeout_ms);
 /* The same, undecoded: msg holds [2, "ward.event", [EVENT]] as sent. */
 int	 ward_event_next_raw(struct ward *, msgpack_unpacked *msg, int timeout_ms);
+/* Any notification, undecoded: [2, method, params] as sent (ward.event,
+ * ward.log of instance.log's follow, ...). Returns as ward_event_next. */
+int	 ward_notification_next_raw(struct ward *, msgpack_unpacked *msg,
+	    int timeout_ms);
 /* Decode a raw notification; 0, or -1 when it is not a ward.event. */
 int	 ward_event_decode(const msgpack_object *, struct ward_event *);
 void	 ward_event_free(struct ward_event *);
