@@ -45,13 +45,22 @@ const struct arg_spec config_spec[] = {
 	{ "logfile_backups", ARG_UINT },
 	{ "log_overflow", ARG_STR },
 	{ "log_rate_lines", ARG_UINT },
+	/* The execution environment, read by config_parse_execenv. */
+	{ "group", ARG_ANY },
+	{ "umask", ARG_ANY },
+	{ "rlimits", ARG_MAP },
+	{ "nice", ARG_INT },
+	{ "oom_score_adj", ARG_INT },
 	{ NULL, 0 }
 };
 enum {
 	C_NAME, C_ARGV, C_ENV, C_CWD, C_DETECT_HANGUP, C_HANGUP_TIMEOUT,
 	C_EXIT_CODES, C_PROFILE, C_RSS_MAPPING, C_USER, C_STDIN, C_STDOUT,
 	C_STDERR, C_FDS, C_NOTIFY, C_WATCHDOG,
-	C_CAPTURE_OUTPUT	/* output.c's keys: OUTPUT_ARG_* from here */
+	C_CAPTURE_OUTPUT,	/* output.c's keys: OUTPUT_ARG_* from here */
+	/* The execution environment: after output.c's keys. */
+	C_GROUP = C_CAPTURE_OUTPUT + OUTPUT_ARG_RATE_LINES + 1,
+	C_UMASK, C_RLIMITS, C_NICE, C_OOM_SCORE_ADJ
 };
 
 /*
@@ -339,6 +348,263 @@ config_string(const msgpack_object *o, const char *key, char *err, size_t errlen
 	return s;
 }
 
+/* ---- The execution environment: group, umask, rlimits, nice, oom_score_adj.
+ * Checked here; spawn.c applies them in the child with raw system calls. */
+
+static const struct {
+	const char	*name;
+	int		 resource;
+} config_rlimits[] = {
+	{ "as", RLIMIT_AS }, { "core", RLIMIT_CORE }, { "cpu", RLIMIT_CPU },
+	{ "data", RLIMIT_DATA }, { "fsize", RLIMIT_FSIZE },
+	{ "locks", RLIMIT_LOCKS }, { "memlock", RLIMIT_MEMLOCK },
+	{ "msgqueue", RLIMIT_MSGQUEUE }, { "nice", RLIMIT_NICE },
+	{ "nofile", RLIMIT_NOFILE }, { "nproc", RLIMIT_NPROC },
+	{ "rss", RLIMIT_RSS }, { "rtprio", RLIMIT_RTPRIO },
+	{ "rttime", RLIMIT_RTTIME }, { "sigpending", RLIMIT_SIGPENDING },
+	{ "stack", RLIMIT_STACK }
+};
+#define CONFIG_NRLIMITS	(sizeof config_rlimits / sizeof config_rlimits[0])
+#define CONFIG_RLIMIT_NAMES "as, core, cpu, data, fsize, locks, memlock, " \
+	"msgqueue, nice, nofile, nproc, rss, rtprio, rttime, sigpending, stack"
+
+/* The rlimits key naming a RLIMIT_* resource (for messages). */
+const char *
+config_rlimit_name(int resource)
+{
+	size_t k;
+
+	for (k = 0; k < CONFIG_NRLIMITS; k++) {
+		if (config_rlimits[k].resource == resource)
+			return config_rlimits[k].name;
+	}
+	return "?";
+}
+
+/* Decimal digits only, no sign, no overflow: -1 otherwise. */
+static int
+config_decimal(const char *s, size_t n, uint64_t *out)
+{
+	uint64_t v = 0;
+	size_t k;
+
+	if (n == 0 || n > 20)
+		return -1;
+	for (k = 0; k < n; k++) {
+		if (s[k] < '0' || s[k] > '9' ||
+		    v > (UINT64_MAX - (uint64_t)(s[k] - '0')) / 10)
+			return -1;
+		v = v * 10 + (s[k] - '0');
+	}
+	*out = v;
+	return 0;
+}
+
+/* One limit: decimal text or "infinity". */
+static int
+config_rlimit_value(const char *s, size_t n, rlim_t *out)
+{
+	uint64_t v;
+
+	if (n == 8 && memcmp(s, "infinity", 8) == 0) {
+		*out = RLIM_INFINITY;
+		return 0;
+	}
+	if (config_decimal(s, n, &v) == -1)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/*
+ * rlimits: {name: value} with value a number, "infinity", or "SOFT:HARD"
+ * of those; a single value is both soft and hard, as systemd's Limit*=.
+ */
+static int
+config_parse_rlimits(struct instance_config *cfg, const msgpack_object *o,
+    char *err, size_t errlen)
+{
+	uint32_t k, n = o->via.map.size;
+	size_t j;
+
+	if (n > CONFIG_NRLIMITS) {
+		snprintf(err, errlen, "'rlimits' has more entries than there "
+		    "are limits (%s)", CONFIG_RLIMIT_NAMES);
+		return -1;
+	}
+	if (n == 0)
+		return 0;
+	if ((cfg->rlimits = calloc(n, sizeof *cfg->rlimits)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (k = 0; k < n; k++) {
+		const msgpack_object *key = &o->via.map.ptr[k].key;
+		const msgpack_object *val = &o->via.map.ptr[k].val;
+		struct config_rlimit *r = &cfg->rlimits[cfg->nrlimits];
+		const char *name = NULL, *s, *colon;
+		size_t len;
+
+		for (j = 0; codec_is_str(key) && j < CONFIG_NRLIMITS; j++) {
+			if (codec_streq(key, config_rlimits[j].name)) {
+				name = config_rlimits[j].name;
+				r->resource = config_rlimits[j].resource;
+			}
+		}
+		if (name == NULL) {
+			snprintf(err, errlen, "'rlimits' keys are limit names: %s",
+			    CONFIG_RLIMIT_NAMES);
+			return -1;
+		}
+		if (cfg->rlimit_mask & (1U << r->resource)) {
+			snprintf(err, errlen, "'rlimits.%s' is given twice", name);
+			return -1;
+		}
+		if (val->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
+			r->lim.rlim_cur = r->lim.rlim_max = val->via.u64;
+		} else if (codec_is_str(val)) {
+			s = val->via.str.ptr;
+			len = val->via.str.size;
+			if ((colon = memchr(s, ':', len)) == NULL) {
+				if (config_rlimit_value(s, len, &r->lim.rlim_cur) == -1)
+					goto bad;
+				r->lim.rlim_max = r->lim.rlim_cur;
+			} else if (config_rlimit_value(s, colon - s,
+			    &r->lim.rlim_cur) == -1 || config_rlimit_value(colon + 1,
+			    len - (colon + 1 - s), &r->lim.rlim_max) == -1)
+				goto bad;
+		} else
+			goto bad;
+		if (r->lim.rlim_cur > r->lim.rlim_max) {
+			snprintf(err, errlen, "'rlimits.%s': the soft limit is "
+			    "above the hard limit", name);
+			return -1;
+		}
+		cfg->rlimit_mask |= 1U << r->resource;
+		cfg->nrlimits++;
+		continue;
+bad:
+		snprintf(err, errlen, "'rlimits.%s' must be a number, "
+		    "\"infinity\", or \"SOFT:HARD\" of those", name);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Fill the execution environment from a create request. Numbers only:
+ * wardd never looks up a group name (clients resolve them). Non-admins may
+ * set oom_score_adj only to 0 or more (a payload of theirs must not be
+ * shielded from the OOM killer at others' expense); whether their group,
+ * nice and rlimits are allowed is config_check_peer's and the kernel's to
+ * say (spawn.c applies nice and rlimits after their id switch).
+ */
+static const char *
+config_parse_execenv(struct instance_config *cfg, const msgpack_object **a,
+    int admin, char *err, size_t errlen)
+{
+	const msgpack_object *o;
+	uint64_t v;
+	int64_t iv;
+
+	if ((o = a[C_GROUP]) != NULL) {
+		if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+			v = o->via.u64;
+		else if (!codec_is_str(o) || config_decimal(o->via.str.ptr,
+		    o->via.str.size, &v) == -1)
+			v = UINT64_MAX;
+		if (v >= 0xffffffffUL) {
+			snprintf(err, errlen, "'group' must be a gid, 0 to %lu "
+			    "(wardd does not look up names; clients resolve them)",
+			    0xfffffffeUL);
+			return WARD_E_INVALID_ARGUMENT;
+		}
+		if (!opts.is_root && v != (uint64_t)getegid()) {
+			snprintf(err, errlen, "wardd is not running as root and "
+			    "cannot run instances with gid %llu",
+			    (unsigned long long)v);
+			return WARD_E_PERMISSION;
+		}
+		cfg->has_group = 1;
+		cfg->group_gid = v;
+	}
+	if ((o = a[C_UMASK]) != NULL) {
+		v = UINT64_MAX;
+		if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+			v = o->via.u64;
+		else if (codec_is_str(o) && o->via.str.size >= 1 &&
+		    o->via.str.size <= 4) {
+			uint32_t k;
+
+			for (v = 0, k = 0; k < o->via.str.size; k++) {
+				if (o->via.str.ptr[k] < '0' || o->via.str.ptr[k] > '7') {
+					v = UINT64_MAX;
+					break;
+				}
+				v = v * 8 + (o->via.str.ptr[k] - '0');
+			}
+		}
+		if (v > 0777) {
+			snprintf(err, errlen, "'umask' must be octal text such as "
+			    "\"027\", or a number from 0 to 511 (0777)");
+			return WARD_E_INVALID_ARGUMENT;
+		}
+		cfg->has_umask = 1;
+		cfg->umask = v;
+	}
+	if (a[C_RLIMITS] != NULL &&
+	    config_parse_rlimits(cfg, a[C_RLIMITS], err, errlen) == -1)
+		return WARD_E_INVALID_ARGUMENT;
+	if ((o = a[C_NICE]) != NULL) {
+		iv = o->type == MSGPACK_OBJECT_POSITIVE_INTEGER ?
+		    (o->via.u64 > 19 ? 20 : (int64_t)o->via.u64) : o->via.i64;
+		if (iv < -20 || iv > 19) {
+			snprintf(err, errlen, "'nice' must be -20 to 19");
+			return WARD_E_INVALID_ARGUMENT;
+		}
+		cfg->has_nice = 1;
+		cfg->nice = iv;
+	}
+	if ((o = a[C_OOM_SCORE_ADJ]) != NULL) {
+		iv = o->type == MSGPACK_OBJECT_POSITIVE_INTEGER ?
+		    (o->via.u64 > 1000 ? 1001 : (int64_t)o->via.u64) : o->via.i64;
+		if (iv < -1000 || iv > 1000) {
+			snprintf(err, errlen, "'oom_score_adj' must be -1000 to 1000");
+			return WARD_E_INVALID_ARGUMENT;
+		}
+		if (iv < 0 && !admin) {
+			snprintf(err, errlen, "only root or wardd's own user may "
+			    "set a negative 'oom_score_adj' (0 to 1000 only raise "
+			    "the chance of being killed)");
+			return WARD_E_PERMISSION;
+		}
+		cfg->has_oom_score_adj = 1;
+		cfg->oom_score_adj = iv;
+	}
+	return NULL;
+}
+
+/*
+ * What only the peer decides: a non-admin's group must be one it is in
+ * already (its gid or one of its SO_PEERGROUPS), so it gains no access.
+ */
+const char *
+config_check_peer(const struct instance_config *cfg, const struct conn *c,
+    char *err, size_t errlen)
+{
+	int k;
+
+	if (!cfg->has_group || c->admin || cfg->group_gid == c->gid)
+		return NULL;
+	for (k = 0; k < c->ngroups; k++) {
+		if (c->groups[k] == cfg->group_gid)
+			return NULL;
+	}
+	snprintf(err, errlen, "'group' %u is not one of your groups",
+	    (unsigned)cfg->group_gid);
+	return WARD_E_PERMISSION;
+}
+
 /*
  * Fill cfg from a create request's arguments (by config_spec position).
  * Returns NULL, or the protocol error code with a message in err; cfg then
@@ -476,6 +742,14 @@ config_parse_args(struct instance_config *cfg, const msgpack_object **a,
 	{
 		const char *code = output_config_parse(&cfg->output,
 		    a + C_CAPTURE_OUTPUT, admin, err, errlen);
+
+		if (code != NULL)
+			return code;
+	}
+	/* group, umask, rlimits, nice, oom_score_adj. */
+	{
+		const char *code = config_parse_execenv(cfg, a, admin, err,
+		    errlen);
 
 		if (code != NULL)
 			return code;
@@ -640,6 +914,7 @@ config_free(struct instance_config *cfg)
 	free(cfg->exit_codes);
 	free(cfg->profile);
 	free(cfg->rss_mapping);
+	free(cfg->rlimits);
 	output_config_free(cfg->output);	/* output.c's */
 	config_close_fds(cfg);
 	memset(cfg, 0, sizeof *cfg);

@@ -94,6 +94,7 @@ conn_lost(struct conn *c)
 {
 	log_debug("client gone: fd %d uid %u", c->fd, (unsigned)c->uid);
 	event_unsubscribe(c);
+	output_unfollow_conn(c);
 	ev_io_stop(ward_loop, &c->rw);
 	ev_io_stop(ward_loop, &c->ww);
 	ev_timer_stop(ward_loop, &c->linger);

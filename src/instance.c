@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -313,7 +314,9 @@ instance_start(struct instance *i, char *err, size_t errlen)
 	i->runtime_dir = str_printf("%s/instances/%" PRIu64, opts.state_dir, i->id);
 	if (i->runtime_dir == NULL)
 		goto fail_errno;
-	if (mkdir_p(i->runtime_dir, 0700) == -1) {
+	/* The parent exists (wardd made it at start): one mkdir, usually. */
+	if (mkdir(i->runtime_dir, 0700) == -1 && errno != EEXIST &&
+	    mkdir_p(i->runtime_dir, 0700) == -1) {
 		snprintf(err, errlen, "cannot create runtime dir %s: %s",
 		    i->runtime_dir, strerror(errno));
 		goto fail;
@@ -333,9 +336,16 @@ instance_start(struct instance *i, char *err, size_t errlen)
 		goto fail_errno;
 	if ((envp = spawn_environ(i)) == NULL)
 		goto fail_errno;
+	/* output.c: stdout/stderr pipes (into cfg.fds) when it captures. */
+	if (output_spawn_prepare(i, err, errlen) == -1)
+		goto fail;
 	fds.failure_w = fpipe[1];
 	fds.notify_w = npipe[1];
+	/* cgroup.c: the cgroup.procs the child joins (-1: no cgroups). */
+	if (cgroup_prepare(i, &fds.cgroup_procs, err, errlen) == -1)
+		goto fail;
 	pid = spawn_child(i, &fds, envp, err, errlen);
+	instance_close_fd(&fds.cgroup_procs);
 	free(envp);	/* strings belong to cfg, environ and a static pool */
 	envp = NULL;
 	close(fpipe[1]);
@@ -362,6 +372,7 @@ instance_start(struct instance *i, char *err, size_t errlen)
 	ev_io_start(ward_loop, &i->failure_w);
 	ev_io_set(&i->notify_w, i->notify_fd, EV_READ);
 	ev_io_start(ward_loop, &i->notify_w);
+	output_spawn_done(i, 1);	/* output.c: watch the read ends */
 	if (i->cfg.detect_hangup) {
 		ev_timer_set(&i->hangup_t, i->cfg.hangup_timeout_ms / 1000.0, 0.);
 		ev_timer_start(ward_loop, &i->hangup_t);
@@ -382,12 +393,14 @@ fail:
 	free(envp);
 	sdnotify_close(i);
 	config_close_fds(&i->cfg);
+	output_spawn_done(i, 0);	/* output.c: close pending read ends */
 	instance_close_fd(&fpipe[0]);
 	instance_close_fd(&fpipe[1]);
 	instance_close_fd(&npipe[0]);
 	instance_close_fd(&npipe[1]);
 	if (i->runtime_dir != NULL)
 		rmdir(i->runtime_dir);
+	cgroup_instance_gone(i);	/* cgroup.c: what the failed spawn made */
 	instance_stats.spawn_failed++;
 	if ((r = calloc(1, sizeof *r)) != NULL) {
 		strcpy(r->death_reason, "SPAWN_FAILED");
@@ -416,11 +429,16 @@ instance_signal(struct instance *i, int sig, int group)
 	return spawn_pidfd_signal(i->pidfd, sig);
 }
 
-/* SIGTERM to the group now, SIGKILL when the stop timer fires. */
+/*
+ * The stop signal (SIGTERM, or a program's stopsignal) to the group now,
+ * SIGKILL when the stop timer fires.
+ */
 int
 instance_stop(struct instance *i, unsigned timeout_ms)
 {
-	if (instance_signal(i, SIGTERM, 1) == -1)
+	int sig = i->program ? i->program->conf->policy.stop_signal : SIGTERM;
+
+	if (instance_signal(i, sig, 1) == -1)
 		return -1;
 	i->stop_requested = 1;		/* a person (or shutdown) wants it down */
 	ev_timer_stop(ward_loop, &i->watchdog_t);
@@ -447,6 +465,7 @@ instance_stop_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	log_notice("instance %" PRIu64 " %s did not stop in time: SIGKILL",
 	    i->id, i->cfg.name);
 	instance_signal(i, SIGKILL, 1);
+	cgroup_kill(i);		/* cgroup.c: and all it started, wherever */
 }
 
 /* Stop (or kill) every running instance: shutdown. */
@@ -457,7 +476,8 @@ instance_stop_all(int sig)
 
 	LIST_FOREACH(i, &instances_running, running_entry) {
 		if (sig == SIGTERM)
-			instance_stop(i, STOP_TIMEOUT_MS);
+			instance_stop(i, i->program ?
+			    i->program->conf->policy.stop_timeout_ms : STOP_TIMEOUT_MS);
 		else
 			instance_signal(i, sig, 1);
 	}
@@ -495,6 +515,7 @@ instance_hangup_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	instance_set_payload(i, PAYLOAD_HANGUP, err, sizeof err);
 	i->killed_by = KILLED_BY_HANGUP;
 	instance_signal(i, SIGKILL, 1);
+	cgroup_kill(i);		/* cgroup.c: the whole tree */
 }
 
 /*
@@ -513,6 +534,7 @@ instance_watchdog_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	    i->id, i->cfg.name, i->cfg.watchdog_ms);
 	i->killed_by = KILLED_BY_WATCHDOG;
 	instance_signal(i, SIGKILL, 1);
+	cgroup_kill(i);		/* cgroup.c: the whole tree */
 }
 
 /*
@@ -742,6 +764,7 @@ instance_pidfd_cb(struct ev_loop *loop, ev_io *w, int revents)
 	}
 	instance_failure_drain(i);
 	instance_notify_drain(i);
+	output_child_died(i);	/* output.c: what stdout/stderr hold now */
 	reason_split_failure(i->failure ? i->failure : "", i->failure_len, name,
 	    &r->failure_info, &r->failure_reason);
 	r->failure_discarded = i->failure_discarded;
@@ -754,6 +777,7 @@ instance_pidfd_cb(struct ev_loop *loop, ev_io *w, int revents)
 	    r->exit_code, i->cfg.exit_codes, i->cfg.nexit_codes));
 	instance_release(i);
 	i->suspended = 0;
+	cgroup_instance_gone(i);	/* cgroup.c: final CPU; leftovers; rmdir */
 	r->dump_dir = instance_collect_dumps(i);
 	if (i->runtime_dir != NULL && rm_tree(i->runtime_dir) == -1 &&
 	    errno != ENOENT)
@@ -775,10 +799,12 @@ instance_remove(struct instance *i)
 	table_remove(&instances_by_name, &i->by_name);
 	TAILQ_REMOVE(&instances, i, entry);
 	instance_release(i);
+	cgroup_instance_removed(i);	/* cgroup.c: rmdir, or its drain keeps it */
 	exit_record_unref(i->exit);
 	free(i->failure_note);
 	free(i->runtime_dir);
 	free(i->groups);
+	output_free(i);		/* output.c: before the config it reads */
 	config_free(&i->cfg);
 	free(i);
 }
@@ -820,6 +846,8 @@ instance_pack(const struct instance *i, msgpack_packer *pk)
 
 	if (r != NULL)
 		nfields += 10;
+	nfields += OUTPUT_PACK_FIELDS;	/* output.c: capture_output, log_dropped */
+	nfields += 1;			/* cgroup.c: cgroup */
 	msgpack_pack_map(pk, nfields);
 	codec_pack_kv_uint(pk, "id", i->id);
 	codec_pack_kv_str(pk, "name", i->cfg.name);
@@ -859,6 +887,13 @@ instance_pack(const struct instance *i, msgpack_packer *pk)
 	    i->state == INSTANCE_RUNNING ? i->runtime_dir : NULL);
 	codec_pack_key(pk, "metrics");
 	metrics_pack(&i->metrics, pk);
+	/* cgroup.c: its cgroup directory while there is one (nil otherwise). */
+	{
+		char cg[PATH_MAX];
+
+		codec_pack_kv_str(pk, "cgroup", cgroup_path(i, cg, sizeof cg));
+	}
+	output_pack(i, pk);
 	if (i->program != NULL) {
 		codec_pack_key(pk, "program");
 		program_pack(i->program, pk);

@@ -3,8 +3,10 @@
  * dispositions for every signal, its own session, /dev/null on stdin,
  * wardd's stdout/stderr, the failure and notify pipes as fds 3 and 4, and
  * nothing else (every fd wardd opens is CLOEXEC); as another user when it
- * must. One vfork path does all of it at posix_spawn's speed: glibc's
- * posix_spawn cannot reset signals 32 and 33 (see spawn_exec).
+ * must; in its own cgroup, with the group, umask, rlimits, nice and
+ * oom_score_adj it was given (the execution environment). One vfork path
+ * does all of it at posix_spawn's speed: glibc's posix_spawn cannot reset
+ * signals 32 and 33 (see spawn_exec).
  */
 #include "config.h"
 
@@ -120,12 +122,20 @@ spawn_environ(const struct instance *i)
  * are first moved above every target, so that no dup2 onto a target can
  * clobber a source still to be copied.
  */
+/* cfg.fds holds at most 3 (stdio) + REQUEST_MAX_FDS ('fds'); capture
+ * pipes only take the place of stdout/stderr; plus fds 3 and 4. */
+#define SPAWN_PLAN_MAX	(3 + REQUEST_MAX_FDS + 2)
+
 struct spawn_plan {
-	struct config_fd	 map[REQUEST_MAX_FDS + 2];
+	struct config_fd	 map[SPAWN_PLAN_MAX];
 	int			 n;
 	int			 has_stdin;
-	int			 temp[REQUEST_MAX_FDS + 2];	/* ours to close */
+	int			 temp[SPAWN_PLAN_MAX];	/* ours to close */
 	int			 ntemp;
+	/* Prepared in the parent: the child formats nothing. */
+	int			 cgroup_procs;	/* -1, or where the child writes "0" */
+	char			 oom[16];	/* oom_score_adj as text; "" if none */
+	size_t			 oomlen;
 };
 
 static int
@@ -159,6 +169,11 @@ spawn_plan_make(const struct instance *i, const struct spawn_fds *fds,
 	size_t k;
 
 	memset(p, 0, sizeof *p);
+	/* The execution environment's parts the child needs ready-made. */
+	p->cgroup_procs = fds->cgroup_procs;
+	if (i->cfg.has_oom_score_adj)
+		p->oomlen = snprintf(p->oom, sizeof p->oom, "%d\n",
+		    i->cfg.oom_score_adj);
 	for (k = 0; k < i->cfg.nfds; k++) {
 		if (i->cfg.fds[k].target > top)
 			top = i->cfg.fds[k].target;
@@ -191,14 +206,46 @@ static volatile int spawn_fail_errno;
 
 static const char *const spawn_steps[] = {
 	"", "setsid", "open /dev/null", "dup2", "chdir", "setgroups", "setgid",
-	"setuid", "execve"
+	"setuid", "execve",
+	/* The execution environment's steps (SPAWN_STEP_*). */
+	"joining its cgroup", "rlimits", "setpriority (nice)", "oom_score_adj"
 };
+enum {
+	SPAWN_STEP_CGROUP = 9,
+	SPAWN_STEP_RLIMIT,	/* spawn_fail_arg: the RLIMIT_* */
+	SPAWN_STEP_NICE,
+	SPAWN_STEP_OOM
+};
+static volatile int spawn_fail_arg;
 
 #define SPAWN_FAIL(step) do {						\
 	spawn_fail_errno = errno;					\
 	spawn_fail_step = (step);					\
 	_exit(127);							\
 } while (0)
+
+/*
+ * The resource part of the execution environment, in the vfork child (raw
+ * calls only). Run before the id switch for admins' instances, which may be
+ * granted more than a user could take, and after it for other users', so
+ * the kernel allows them only what they could do themselves.
+ */
+static void
+spawn_exec_limits(const struct instance *i)
+{
+	size_t k;
+
+	for (k = 0; k < i->cfg.nrlimits; k++) {
+		if (syscall(SYS_prlimit64, 0, i->cfg.rlimits[k].resource,
+		    &i->cfg.rlimits[k].lim, NULL) == -1) {
+			spawn_fail_arg = i->cfg.rlimits[k].resource;
+			SPAWN_FAIL(SPAWN_STEP_RLIMIT);
+		}
+	}
+	if (i->cfg.has_nice &&
+	    syscall(SYS_setpriority, PRIO_PROCESS, 0, i->cfg.nice) == -1)
+		SPAWN_FAIL(SPAWN_STEP_NICE);
+}
 
 /*
  * The child side of vfork. Only raw system calls: it runs on the parent's
@@ -221,6 +268,9 @@ spawn_exec(const struct instance *i, const struct spawn_plan *p, char **envp,
 		if (sig != SIGKILL && sig != SIGSTOP)
 			syscall(SYS_rt_sigaction, sig, &ksa, NULL, sizeof ksa.mask);
 	}
+	/* Into the instance's cgroup first, so all it starts is in there. */
+	if (p->cgroup_procs != -1 && write(p->cgroup_procs, "0\n", 2) != 2)
+		SPAWN_FAIL(SPAWN_STEP_CGROUP);
 	if (setsid() == -1)
 		SPAWN_FAIL(1);
 	if (!p->has_stdin) {
@@ -236,6 +286,24 @@ spawn_exec(const struct instance *i, const struct spawn_plan *p, char **envp,
 	}
 	if (i->cfg.cwd != NULL && chdir(i->cfg.cwd) == -1)
 		SPAWN_FAIL(4);
+	/*
+	 * The execution environment. oom_score_adj before any id switch: a
+	 * setuid makes /proc/self root's, and root's write also sets the floor
+	 * below which the payload cannot go by itself.
+	 */
+	if (p->oomlen > 0) {
+		if ((fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC)) == -1 ||
+		    write(fd, p->oom, p->oomlen) != (ssize_t)p->oomlen)
+			SPAWN_FAIL(SPAWN_STEP_OOM);
+		close(fd);
+	}
+	if (i->cfg.has_umask)
+		syscall(SYS_umask, i->cfg.umask);
+	if (!i->run_as_owner)
+		spawn_exec_limits(i);
+	/* A group without an id switch (an admin's own instance). */
+	if (!setids && i->cfg.has_group && syscall(SYS_setgid, gid) == -1)
+		SPAWN_FAIL(6);
 	if (setids) {
 		/* Raw calls: no glibc set*id broadcast from a vfork child. */
 		if (syscall(SYS_setgroups, i->cfg.has_user ? 0 : i->ngroups,
@@ -246,7 +314,11 @@ spawn_exec(const struct instance *i, const struct spawn_plan *p, char **envp,
 		if (syscall(SYS_setuid, uid) == -1)
 			SPAWN_FAIL(7);
 	}
-	if (opts.nofile.rlim_cur != 0)
+	if (i->run_as_owner)
+		spawn_exec_limits(i);
+	/* wardd's raised open files limit is not the child's: unless rlimits say. */
+	if (opts.nofile.rlim_cur != 0 &&
+	    !(i->cfg.rlimit_mask & (1U << RLIMIT_NOFILE)))
 		syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, &opts.nofile, NULL);
 	syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, sizeof none);
 	execve(i->cfg.exec_path, i->cfg.argv, envp);
@@ -266,8 +338,12 @@ spawn_vfork(const struct instance *i, const struct spawn_plan *p, char **envp,
 {
 	int setids = i->run_as_owner || (i->cfg.has_user && opts.is_root);
 	uid_t uid = i->cfg.has_user ? i->cfg.user_uid : i->owner_uid;
-	gid_t gid = i->cfg.has_user ? i->cfg.user_gid : i->owner_gid;
+	/* 'group' replaces the gid (set once: vfork must not clobber it). */
+	gid_t gid = i->cfg.has_group ? i->cfg.group_gid :
+	    i->cfg.has_user ? i->cfg.user_gid : i->owner_gid;
 	sigset_t all, old;
+	const char *step;
+	char stepbuf[64];
 	pid_t pid;
 
 	sigfillset(&all);
@@ -289,11 +365,17 @@ spawn_vfork(const struct instance *i, const struct spawn_plan *p, char **envp,
 			snprintf(err, errlen, "cannot start '%s': %s: %s",
 			    i->cfg.name, i->cfg.exec_path,
 			    strerror(spawn_fail_errno));
-		else
+		else {
+			step = spawn_steps[spawn_fail_step];
+			if (spawn_fail_step == SPAWN_STEP_RLIMIT) {
+				snprintf(stepbuf, sizeof stepbuf, "rlimits.%s",
+				    config_rlimit_name(spawn_fail_arg));
+				step = stepbuf;
+			}
 			snprintf(err, errlen, "cannot start '%s'%s: %s: %s",
 			    i->cfg.name, setids ? " as another user" : "",
-			    spawn_steps[spawn_fail_step],
-			    strerror(spawn_fail_errno));
+			    step, strerror(spawn_fail_errno));
+		}
 		return -1;
 	}
 	return pid;

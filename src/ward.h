@@ -117,6 +117,7 @@ struct wardd_opts {
 	int		 is_root;
 	int		 hypervisor;	/* /proc/cpuinfo has the hypervisor flag */
 	struct rlimit	 nofile;	/* as wardd got it; children get it back */
+	int		 no_cgroups;	/* --no-cgroups: cgroup.c stays out */
 };
 
 extern struct wardd_opts opts;
@@ -442,6 +443,24 @@ struct instance_config {
 	uid_t			 user_uid;
 	gid_t			 user_gid;
 	struct output_config	*output;	/* output.c's; NULL: not captured */
+	/* The execution environment (config_parse_execenv); applied by spawn.c. */
+	struct config_rlimit	*rlimits;	/* owned; nrlimits of them */
+	size_t			 nrlimits;
+	uint32_t		 rlimit_mask;	/* bit (1 << RLIMIT_*) per one given */
+	int			 has_group;	/* run with primary gid group_gid */
+	gid_t			 group_gid;
+	int			 has_umask;
+	mode_t			 umask;
+	int			 has_nice;
+	int			 nice;		/* -20 to 19 */
+	int			 has_oom_score_adj;
+	int			 oom_score_adj;	/* -1000 to 1000 */
+};
+
+/* One rlimits entry: a RLIMIT_* resource and its soft and hard values. */
+struct config_rlimit {
+	int		 resource;
+	struct rlimit	 lim;
 };
 
 #define CONFIG_MAX_ARGV		4096
@@ -462,6 +481,32 @@ int	 config_name_valid(const char *, char *, size_t);
 int	 config_find_exec(const char *, const char *, const char *, char **,
 	    char *, size_t);
 void	 config_free(struct instance_config *);
+const char *config_rlimit_name(int);
+const char *config_check_peer(const struct instance_config *,
+	    const struct conn *, char *, size_t);
+
+/* ---- cgroup.c: a cgroup2 directory per instance (whole-tree stop, cost). */
+
+struct cgroup_drain;
+struct metrics;
+
+/* cgroup.c's per-instance state, embedded in struct instance. */
+struct instance_cgroup {
+	unsigned		 made:1;	/* its directory exists: ours to rmdir */
+	unsigned		 killed:1;	/* cgroup.kill written in this run */
+	struct cgroup_drain	*drain;		/* waiting for it to empty; cgroup.c owns it */
+};
+
+void	 cgroup_init(int disabled);
+int	 cgroup_enabled(void);
+const char *cgroup_path(const struct instance *, char *, size_t);
+int	 cgroup_prepare(struct instance *, int *, char *, size_t);
+void	 cgroup_kill(struct instance *);
+void	 cgroup_instance_gone(struct instance *);
+void	 cgroup_instance_removed(struct instance *);
+int	 cgroup_parse_cpu_stat(const char *, uint64_t *);
+void	 cgroup_sample(const struct instance *, struct metrics *, int final);
+void	 cgroup_shutdown(void);
 
 /* ---- instance.c: one supervised payload and its state machine. */
 
@@ -485,6 +530,11 @@ struct metrics {
 	uint64_t	 last_cpu_ms;		/* for cpu_percent */
 	ev_tstamp	 last_at;
 	unsigned	 samples;
+	/* cgroup.c: the instance's whole tree, from its cgroup; nil unless has_. */
+	uint64_t	 cgroup_memory_kb;	/* memory.current */
+	uint64_t	 cgroup_cpu_usage_ms;	/* cpu.stat usage_usec */
+	unsigned	 has_cgroup_memory:1;
+	unsigned	 has_cgroup_cpu:1;
 };
 
 /* How a run ended: kept with the instance and copied into history. */
@@ -564,6 +614,7 @@ struct instance {
 	struct metrics		 metrics;
 	struct exit_record	*exit;		/* set once DEAD */
 	struct output		*output;	/* output.c's; NULL unless captured */
+	struct instance_cgroup	 cgroup;	/* cgroup.c's; made: it has one */
 
 	struct table_node	 by_id;
 	struct table_node	 by_name;
@@ -674,6 +725,7 @@ char	*sdnotify_path(const struct instance *);
 struct spawn_fds {
 	int	 failure_w;	/* becomes fd 3 */
 	int	 notify_w;	/* becomes fd 4 */
+	int	 cgroup_procs;	/* -1, or the cgroup.procs the child joins (cgroup.c) */
 };
 
 pid_t	 spawn_child(const struct instance *, const struct spawn_fds *, char **,
@@ -746,6 +798,7 @@ struct output_config {
 
 #define OUTPUT_RING_DEFAULT	(64 * 1024)
 #define OUTPUT_RING_MAX		(16 * 1024 * 1024)
+#define OUTPUT_RING_USER_MAX	(1024 * 1024)	/* for non-admins */
 #define OUTPUT_MAXBYTES_DEFAULT	(50ULL * 1024 * 1024)
 #define OUTPUT_BACKUPS_DEFAULT	10
 #define OUTPUT_BACKUPS_MAX	1000

@@ -25,13 +25,16 @@ usage(int rc)
 	    "usage: wardd [--socket PATH] [--state-dir DIR] [--config-dir DIR]\n"
 	    "             [--metrics-interval MS] [--log-level LEVEL] "
 	    "[--log-target TARGET]\n"
+	    "             [--no-cgroups]\n"
 	    "  --socket PATH          control socket (default %s)\n"
 	    "  --state-dir DIR        runtime dirs and dumps (default %s)\n"
 	    "  --config-dir DIR       *.conf with a [ward] section (default %s)\n"
 	    "  --metrics-interval MS  sampling period, 100-3600000 (default 1000)\n"
 	    "  --log-level LEVEL      error, warning, notice, info, debug "
 	    "(default info)\n"
-	    "  --log-target TARGET    auto, stderr or journal (default auto)\n",
+	    "  --log-target TARGET    auto, stderr or journal (default auto)\n"
+	    "  --no-cgroups           no cgroup per instance: stops reach the "
+	    "process group only\n",
 	    opts.socket_path ? opts.socket_path : "$XDG_RUNTIME_DIR/ward.sock",
 	    opts.state_dir ? opts.state_dir : "$XDG_RUNTIME_DIR/ward",
 	    opts.config_dir);
@@ -122,6 +125,7 @@ main(int argc, char **argv)
 		{ "config-dir", required_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
+		{ "no-cgroups", no_argument, NULL, 'G' },	/* long only */
 		{ NULL, 0, NULL, 0 }
 	};
 	enum log_target target = LOG_TARGET_AUTO;
@@ -180,6 +184,9 @@ main(int argc, char **argv)
 			break;
 		case 'h':
 			usage(0);
+		case 'G':
+			opts.no_cgroups = 1;
+			break;
 		case 'V':
 			printf("wardd %s (protocol %d)\n", PACKAGE_VERSION,
 			    WARD_PROTOCOL_VERSION);
@@ -213,6 +220,7 @@ main(int argc, char **argv)
 	instance_init();
 	program_init();
 	metrics_init();
+	cgroup_init(opts.no_cgroups);
 	if ((fd = systemd_listen_fd()) != -1) {
 		/* systemd owns the path: never bind or unlink it. */
 		opts.socket_activated = 1;
@@ -236,6 +244,7 @@ main(int argc, char **argv)
 	server_close();
 	conn_close_all();
 	instance_free_all();
+	cgroup_shutdown();	/* after the instances: their drains are orphans */
 	history_free();
 	ev_loop_destroy(ward_loop);
 	free(opts.socket_path);

@@ -3,7 +3,9 @@
  * one binary plays every kind of child the tests need:
  *
  *   report FILE      write what it was given: signal mask, non-default
- *                    dispositions, open fds, ids, session, WARD_* env
+ *                    dispositions, open fds, ids, session, WARD_* env;
+ *                    then umask, rlimit_NAME (SOFT:HARD), nice,
+ *                    oom_score_adj and cgroup (its cgroup2 path)
  *   fail TEXT        write TEXT to the failure pipe (fd 3)
  *   failbytes N      write N bytes of 'x' to fd 3
  *   notify LINE      write LINE and a newline to the notify pipe (fd 4)
@@ -64,6 +66,75 @@ write_all(int fd, const char *p, size_t n)
 	}
 }
 
+/* A limit as the rlimits key spells it: a number or "infinity". */
+static void
+report_limit(FILE *f, rlim_t v)
+{
+	if (v == RLIM_INFINITY)
+		fputs("infinity", f);
+	else
+		fprintf(f, "%llu", (unsigned long long)v);
+}
+
+/*
+ * The execution environment, as "key: value" lines after the others:
+ * umask, every rlimit as rlimit_NAME: SOFT:HARD, nice, oom_score_adj and
+ * the cgroup2 path (the "0::" line of /proc/self/cgroup).
+ */
+static void
+report_execenv(FILE *f)
+{
+	static const struct { const char *name; int res; } lims[] = {
+		{ "as", RLIMIT_AS }, { "core", RLIMIT_CORE }, { "cpu", RLIMIT_CPU },
+		{ "data", RLIMIT_DATA }, { "fsize", RLIMIT_FSIZE },
+		{ "locks", RLIMIT_LOCKS }, { "memlock", RLIMIT_MEMLOCK },
+		{ "msgqueue", RLIMIT_MSGQUEUE }, { "nice", RLIMIT_NICE },
+		{ "nofile", RLIMIT_NOFILE }, { "nproc", RLIMIT_NPROC },
+		{ "rss", RLIMIT_RSS }, { "rtprio", RLIMIT_RTPRIO },
+		{ "rttime", RLIMIT_RTTIME }, { "sigpending", RLIMIT_SIGPENDING },
+		{ "stack", RLIMIT_STACK }
+	};
+	struct rlimit rl;
+	char line[4096];
+	mode_t mask;
+	FILE *in;
+	size_t k;
+	int prio;
+
+	mask = umask(0);
+	umask(mask);
+	fprintf(f, "umask: %04o\n", (unsigned)mask);
+	for (k = 0; k < sizeof lims / sizeof lims[0]; k++) {
+		if (getrlimit(lims[k].res, &rl) == -1)
+			continue;
+		fprintf(f, "rlimit_%s: ", lims[k].name);
+		report_limit(f, rl.rlim_cur);
+		fputc(':', f);
+		report_limit(f, rl.rlim_max);
+		fputc('\n', f);
+	}
+	errno = 0;
+	prio = getpriority(PRIO_PROCESS, 0);
+	if (errno == 0)
+		fprintf(f, "nice: %d\n", prio);
+	if ((in = fopen("/proc/self/oom_score_adj", "r")) != NULL) {
+		if (fgets(line, sizeof line, in) != NULL)
+			fprintf(f, "oom_score_adj: %s", line);
+		fclose(in);
+	}
+	fputs("cgroup: ", f);
+	if ((in = fopen("/proc/self/cgroup", "r")) != NULL) {
+		while (fgets(line, sizeof line, in) != NULL) {
+			if (strncmp(line, "0::", 3) == 0) {
+				line[strcspn(line, "\n")] = '\0';
+				fputs(line + 3, f);
+			}
+		}
+		fclose(in);
+	}
+	fputc('\n', f);
+}
+
 static void
 report(const char *path)
 {
@@ -112,6 +183,7 @@ report(const char *path)
 		    strncmp(*e, "LISTEN_", 7) == 0 || strncmp(*e, "TEST_", 5) == 0)
 			fprintf(f, "env: %s\n", *e);
 	}
+	report_execenv(f);
 	if (fclose(f) == EOF)
 		die("fclose");
 }

@@ -733,6 +733,115 @@ START_TEST(rss_mapping)
 }
 END_TEST
 
+/* ---- the execution environment: group, umask, rlimits, nice, oom_score_adj */
+
+START_TEST(execenv_forms)
+{
+	opts.is_root = 1;
+	EXPECT_OK(parse(1, "M s A s s u s s s i s i", 5, "argv", 1, "sh",
+	    "group", 4242, "umask", "027", "nice", -20, "oom_score_adj", -1000));
+	ck_assert_int_eq(cfg.has_group, 1);
+	ck_assert_uint_eq(cfg.group_gid, 4242);
+	ck_assert_int_eq(cfg.has_umask, 1);
+	ck_assert_uint_eq(cfg.umask, 027);
+	ck_assert_int_eq(cfg.nice, -20);
+	ck_assert_int_eq(cfg.oom_score_adj, -1000);
+
+	EXPECT_OK(parse(1, "M s A s s s s u s i s i", 5, "argv", 1, "sh",
+	    "group", "0", "umask", 0777, "nice", 19, "oom_score_adj", 1000));
+	ck_assert_uint_eq(cfg.group_gid, 0);
+	ck_assert_uint_eq(cfg.umask, 0777);
+	ck_assert_int_eq(cfg.nice, 19);
+	ck_assert_int_eq(cfg.oom_score_adj, 1000);
+	/* Not given: not set. */
+	EXPECT_OK(parse(1, "M s A s", 1, "argv", 1, "sh"));
+	ck_assert_int_eq(cfg.has_group + cfg.has_umask + cfg.has_nice +
+	    cfg.has_oom_score_adj, 0);
+	ck_assert_uint_eq(cfg.nrlimits, 0);
+}
+END_TEST
+
+START_TEST(execenv_rlimits)
+{
+	size_t k;
+
+	EXPECT_OK(parse(0, "M s A s s M s s s u s s s s", 2, "argv", 1, "sh",
+	    "rlimits", 4, "nofile", "256:1024", "core", 0, "stack", "infinity",
+	    "cpu", "10:infinity"));
+	ck_assert_uint_eq(cfg.nrlimits, 4);
+	ck_assert_uint_eq(cfg.rlimit_mask, (1U << RLIMIT_NOFILE) |
+	    (1U << RLIMIT_CORE) | (1U << RLIMIT_STACK) | (1U << RLIMIT_CPU));
+	for (k = 0; k < cfg.nrlimits; k++) {
+		const struct config_rlimit *r = &cfg.rlimits[k];
+
+		switch (r->resource) {
+		case RLIMIT_NOFILE:
+			ck_assert_uint_eq(r->lim.rlim_cur, 256);
+			ck_assert_uint_eq(r->lim.rlim_max, 1024);
+			break;
+		case RLIMIT_CORE:
+			ck_assert_uint_eq(r->lim.rlim_cur, 0);
+			ck_assert_uint_eq(r->lim.rlim_max, 0);
+			break;
+		case RLIMIT_STACK:
+			ck_assert(r->lim.rlim_cur == RLIM_INFINITY);
+			ck_assert(r->lim.rlim_max == RLIM_INFINITY);
+			break;
+		default:
+			ck_assert_uint_eq(r->lim.rlim_cur, 10);
+			ck_assert(r->lim.rlim_max == RLIM_INFINITY);
+		}
+	}
+	ck_assert_str_eq(config_rlimit_name(RLIMIT_MSGQUEUE), "msgqueue");
+	EXPECT_ERR(parse(1, "M s A s s M s s", 2, "argv", 1, "sh", "rlimits",
+	    1, "nofile", "2:1"), WARD_E_INVALID_ARGUMENT, "soft limit");
+	EXPECT_ERR(parse(1, "M s A s s M s s", 2, "argv", 1, "sh", "rlimits",
+	    1, "nofile", "1:"), WARD_E_INVALID_ARGUMENT, "'rlimits.nofile'");
+	EXPECT_ERR(parse(1, "M s A s s M s s", 2, "argv", 1, "sh", "rlimits",
+	    1, "nofile", "18446744073709551616"), WARD_E_INVALID_ARGUMENT,
+	    "'rlimits.nofile'");
+	EXPECT_ERR(parse(1, "M s A s s M s i", 2, "argv", 1, "sh", "rlimits",
+	    1, "nofile", -1), WARD_E_INVALID_ARGUMENT, "'rlimits.nofile'");
+	EXPECT_ERR(parse(1, "M s A s s M s u", 2, "argv", 1, "sh", "rlimits",
+	    1, "fds", 1), WARD_E_INVALID_ARGUMENT, "limit names");
+	/* msgpack maps may repeat a key. */
+	EXPECT_ERR(parse(1, "M s A s s M s u s u", 2, "argv", 1, "sh", "rlimits",
+	    2, "core", 1, "core", 2), WARD_E_INVALID_ARGUMENT, "twice");
+}
+END_TEST
+
+START_TEST(execenv_bad)
+{
+	opts.is_root = 1;
+	EXPECT_ERR(parse(1, "M s A s s s", 2, "argv", 1, "sh", "group", "staff"),
+	    WARD_E_INVALID_ARGUMENT, "'group'");
+	EXPECT_ERR(parse(1, "M s A s s U", 2, "argv", 1, "sh", "group",
+	    (uint64_t)0xffffffffU), WARD_E_INVALID_ARGUMENT, "'group'");
+	EXPECT_ERR(parse(1, "M s A s s s", 2, "argv", 1, "sh", "umask", "0800"),
+	    WARD_E_INVALID_ARGUMENT, "'umask'");
+	EXPECT_ERR(parse(1, "M s A s s u", 2, "argv", 1, "sh", "umask", 01000),
+	    WARD_E_INVALID_ARGUMENT, "'umask'");
+	EXPECT_ERR(parse(1, "M s A s s s", 2, "argv", 1, "sh", "umask", "00000"),
+	    WARD_E_INVALID_ARGUMENT, "'umask'");
+	EXPECT_ERR(parse(1, "M s A s s i", 2, "argv", 1, "sh", "nice", 20),
+	    WARD_E_INVALID_ARGUMENT, "'nice'");
+	EXPECT_ERR(parse(1, "M s A s s i", 2, "argv", 1, "sh", "nice", -21),
+	    WARD_E_INVALID_ARGUMENT, "'nice'");
+	EXPECT_ERR(parse(1, "M s A s s U", 2, "argv", 1, "sh", "nice",
+	    (uint64_t)1 << 63), WARD_E_INVALID_ARGUMENT, "'nice'");
+	EXPECT_ERR(parse(1, "M s A s s i", 2, "argv", 1, "sh", "oom_score_adj",
+	    1001), WARD_E_INVALID_ARGUMENT, "'oom_score_adj'");
+	/* Non-admins may only raise it. */
+	EXPECT_ERR(parse(0, "M s A s s i", 2, "argv", 1, "sh", "oom_score_adj",
+	    -1), WARD_E_PERMISSION, "oom_score_adj");
+	EXPECT_OK(parse(0, "M s A s s i", 2, "argv", 1, "sh", "oom_score_adj", 0));
+	/* A wardd that is not root cannot switch to another gid. */
+	opts.is_root = 0;
+	EXPECT_ERR(parse(1, "M s A s s u", 2, "argv", 1, "sh", "group",
+	    (unsigned)getegid() + 1), WARD_E_PERMISSION, "gid");
+}
+END_TEST
+
 START_TEST(everything_at_once)
 {
 	opts.is_root = 1;
@@ -799,5 +908,8 @@ main(void)
 	tcase_add_test(tc, cwd_must_be_dir);
 	tcase_add_test(tc, rss_mapping);
 	tcase_add_test(tc, everything_at_once);
+	tcase_add_test(tc, execenv_forms);
+	tcase_add_test(tc, execenv_rlimits);
+	tcase_add_test(tc, execenv_bad);
 	return UNIT_RUN(s);
 }

@@ -417,11 +417,30 @@ START_TEST(smaps_this_process)
 }
 END_TEST
 
+/* cgroup.c: the whole tree's CPU time from a cgroup's cpu.stat. */
+START_TEST(cgroup_cpu_stat)
+{
+	uint64_t usec = 0;
+
+	ck_assert_int_eq(cgroup_parse_cpu_stat("usage_usec 1234567\n"
+	    "user_usec 1000000\nsystem_usec 234567\n", &usec), 0);
+	ck_assert_uint_eq(usec, 1234567);
+	/* Only the whole key: not core_sched.force_idle_usec and the like. */
+	ck_assert_int_eq(cgroup_parse_cpu_stat("nr_periods 0\n"
+	    "xusage_usec 5\nusage_usec 7\n", &usec), 0);
+	ck_assert_uint_eq(usec, 7);
+	ck_assert_int_eq(cgroup_parse_cpu_stat("user_usec 1\n", &usec), -1);
+	ck_assert_int_eq(cgroup_parse_cpu_stat("", &usec), -1);
+}
+END_TEST
+
 int
 main(void)
 {
 	TCase *tc;
 	Suite *s = unit_suite("metrics", &tc);
+
+	tcase_add_test(tc, cgroup_cpu_stat);
 
 	tcase_add_test(tc, stat_fields);
 	tcase_add_test(tc, stat_field_positions);

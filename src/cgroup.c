@@ -1,0 +1,732 @@
+/*
+ * cgroup.c: one cgroup2 directory per instance, so that a stop reaches
+ * every process an instance started (daemons that left its session and
+ * process group included) and so that the whole tree's cost can be read.
+ *
+ * Layout: <cgroup2 mount><wardd's own cgroup>/ward-<wardd pid>-<instance id>.
+ * One flat level under wardd's own cgroup, which is what systemd's
+ * Delegate=yes hands a service. wardd's pid is in every name so that a
+ * restarted wardd never adopts the cgroups (and processes) of instances an
+ * earlier one left running (ward.shutdown with kill_instances false).
+ *
+ * The child joins its cgroup itself, in the vfork child, by writing "0" to
+ * cgroup.procs opened here before the spawn (spawn.c). A stop sends SIGTERM
+ * to the process group as before; what survives it (the stop timer fired,
+ * or the main process died while a stop was asked for) is killed with
+ * cgroup.kill. An emptied directory is removed: at once when the run leaves
+ * nothing behind, else when inotify says its cgroup.events changed (a
+ * "drain"), never by polling.
+ *
+ * Where cgroup2 cannot be used (no cgroup2 mount, no write access, no
+ * cgroup.kill, or --no-cgroups) this says why once and every function here
+ * does nothing: stops then reach the process group only, as before.
+ */
+#include "config.h"
+
+#include <sys/inotify.h>
+#include <sys/stat.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ward.h"
+
+#ifndef container_of
+#define container_of(p, type, member) \
+	((type *)((char *)(p) - offsetof(type, member)))
+#endif
+
+#define CGROUP_SHUTDOWN_WAIT_MS	2000	/* for killed trees at exit */
+
+/*
+ * A cgroup directory waiting to be empty so that it can be removed. Owned
+ * here, not by the instance: it outlives instance.remove (then inst is
+ * NULL) until the directory is gone.
+ */
+struct cgroup_drain {
+	struct instance		*inst;		/* NULL once the instance is removed */
+	uint64_t		 id;		/* the instance's: names the directory */
+	int			 wd;		/* inotify watch on its cgroup.events */
+	int			 killed;	/* cgroup.kill was written: it will empty */
+	struct table_node	 by_wd;
+	LIST_ENTRY(cgroup_drain) entry;
+};
+LIST_HEAD(cgroup_drain_list, cgroup_drain);
+
+static char *cgroup_base;	/* where instance cgroups go; NULL: not used */
+static pid_t cgroup_pid;	/* wardd's pid, in every directory name */
+static int cgroup_ifd = -1;	/* inotify: cgroup.events of the drains */
+static ev_io cgroup_ifd_w;
+static struct table cgroup_by_wd;
+static struct cgroup_drain_list cgroup_drains =
+    LIST_HEAD_INITIALIZER(cgroup_drains);
+
+static void	cgroup_inotify_cb(struct ev_loop *, ev_io *, int);
+
+/* "<base>/ward-<pid>-<id>" and, with file, "/file": -1 if it does not fit. */
+static int
+cgroup_dir(uint64_t id, const char *file, char *buf, size_t len)
+{
+	int n;
+
+	n = snprintf(buf, len, "%s/ward-%d-%" PRIu64 "%s%s", cgroup_base,
+	    (int)cgroup_pid, id, file != NULL ? "/" : "", file != NULL ? file : "");
+	if (n < 0 || (size_t)n >= len) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return 0;
+}
+
+/* Write text to a cgroup file: one write, as the kernel wants it. */
+static int
+cgroup_write(const char *path, const char *text)
+{
+	ssize_t n;
+	int fd, saved;
+
+	if ((fd = open(path, O_WRONLY | O_CLOEXEC)) == -1)
+		return -1;
+	n = write(fd, text, strlen(text));
+	saved = errno;
+	close(fd);
+	if (n != (ssize_t)strlen(text)) {
+		errno = n == -1 ? saved : EIO;
+		return -1;
+	}
+	return 0;
+}
+
+/* A small cgroup or /proc file into buf (NUL-terminated); -1 if unreadable. */
+static ssize_t
+cgroup_read(const char *path, char *buf, size_t size)
+{
+	ssize_t n, total = 0;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return -1;
+	while ((size_t)total < size - 1) {
+		n = read(fd, buf + total, size - 1 - total);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		total += n;
+	}
+	close(fd);
+	buf[total] = '\0';
+	return total > 0 ? total : -1;
+}
+
+/* mountinfo escapes space, tab, newline and backslash as \ooo. */
+static void
+cgroup_unescape(char *s)
+{
+	char *out = s;
+
+	for (; *s != '\0'; s++) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' &&
+		    s[2] >= '0' && s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
+			*out++ = (s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0');
+			s += 3;
+		} else
+			*out++ = *s;
+	}
+	*out = '\0';
+}
+
+/*
+ * The first cgroup2 mount of /proc/self/mountinfo: its mount point and the
+ * cgroup it shows as its root (not "/" for a bind mount of a subtree).
+ * Lines: ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - TYPE ...
+ */
+static int
+cgroup_find_mount(char **mnt, char **root)
+{
+	char *line = NULL, *sep, *f[5], *save;
+	size_t cap = 0;
+	FILE *fp;
+	int k, found = 0;
+
+	if ((fp = fopen("/proc/self/mountinfo", "re")) == NULL)
+		return -1;
+	while (!found && getline(&line, &cap, fp) != -1) {
+		if ((sep = strstr(line, " - ")) == NULL ||
+		    strncmp(sep + 3, "cgroup2 ", 8) != 0)
+			continue;
+		*sep = '\0';
+		for (k = 0; k < 5; k++) {
+			f[k] = strtok_r(k == 0 ? line : NULL, " ", &save);
+			if (f[k] == NULL)
+				break;
+		}
+		if (k < 5)
+			continue;
+		cgroup_unescape(f[3]);
+		cgroup_unescape(f[4]);
+		*root = xstrdup(f[3]);
+		*mnt = xstrdup(f[4]);
+		found = 1;
+	}
+	free(line);
+	fclose(fp);
+	return found ? 0 : -1;
+}
+
+/* wardd's own cgroup2 path, the "0::/path" line of /proc/self/cgroup. */
+static char *
+cgroup_own(void)
+{
+	char buf[8192], *p, *nl;
+
+	if (cgroup_read("/proc/self/cgroup", buf, sizeof buf) == -1)
+		return NULL;
+	for (p = buf; p != NULL && *p != '\0'; p = nl != NULL ? nl + 1 : NULL) {
+		nl = strchr(p, '\n');
+		if (nl != NULL)
+			*nl = '\0';
+		if (strncmp(p, "0::/", 4) == 0)
+			return xstrdup(p + 3);
+	}
+	return NULL;
+}
+
+/* Does a cgroup's space-separated list file (controllers) name word? */
+static int
+cgroup_list_has(const char *dir, const char *file, const char *word)
+{
+	char path[PATH_MAX], buf[1024], *tok, *save;
+
+	if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, file) >= sizeof path ||
+	    cgroup_read(path, buf, sizeof buf) == -1)
+		return 0;
+	for (tok = strtok_r(buf, " \n", &save); tok != NULL;
+	    tok = strtok_r(NULL, " \n", &save)) {
+		if (strcmp(tok, word) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * systemd's Delegate=yes hands wardd its unit's cgroup, but a cgroup that
+ * holds processes cannot pass controllers on to its children (cgroup2's "no
+ * internal processes" rule). So when the delegated cgroup offers memory or
+ * pids (accounting only: no limit is set) and they are not yet enabled,
+ * wardd moves itself into <own>/supervisor, a leaf, and enables them for
+ * its siblings, the instances. cpu is left alone: enabling it would give
+ * wardd one share among thousands. The root cgroup is exempt from the rule
+ * and host-wide policy, so it is never touched. Every failure here only
+ * means instance cgroups lack memory.current: nothing else depends on it.
+ */
+static void
+cgroup_delegate(const char *base)
+{
+	static const char *const wanted[] = { "memory", "pids" };
+	char path[PATH_MAX], text[32];
+	size_t k;
+	int want = 0;
+
+	for (k = 0; k < sizeof wanted / sizeof wanted[0]; k++) {
+		if (cgroup_list_has(base, "cgroup.controllers", wanted[k]) &&
+		    !cgroup_list_has(base, "cgroup.subtree_control", wanted[k]))
+			want = 1;
+	}
+	if (!want)
+		return;
+	if ((size_t)snprintf(path, sizeof path, "%s/supervisor", base) >= sizeof path ||
+	    (mkdir(path, 0755) == -1 && errno != EEXIST)) {
+		log_info("cgroups: cannot create %s/supervisor (%s): instance "
+		    "cgroups get no memory or pids accounting", base,
+		    strerror(errno));
+		return;
+	}
+	snprintf(path, sizeof path, "%s/supervisor/cgroup.procs", base);
+	if (cgroup_write(path, "0") == -1) {
+		log_info("cgroups: cannot move wardd into %s (%s): instance "
+		    "cgroups get no memory or pids accounting", path,
+		    strerror(errno));
+		return;
+	}
+	snprintf(path, sizeof path, "%s/cgroup.subtree_control", base);
+	for (k = 0; k < sizeof wanted / sizeof wanted[0]; k++) {
+		if (!cgroup_list_has(base, "cgroup.controllers", wanted[k]))
+			continue;
+		snprintf(text, sizeof text, "+%s", wanted[k]);
+		if (cgroup_write(path, text) == -1)
+			log_info("cgroups: cannot enable %s in %s: %s", wanted[k],
+			    base, strerror(errno));
+	}
+	log_info("cgroups: wardd moved into %s/supervisor so that instance "
+	    "cgroups can have controllers", base);
+}
+
+/*
+ * Whether instance cgroups can be made under base: create and remove one
+ * (id 0 is never an instance's), and check it has cgroup.kill (Linux 5.14)
+ * and that cgroup.procs is ours to write. NULL, or why not.
+ */
+static const char *
+cgroup_probe(char *why, size_t len)
+{
+	char path[PATH_MAX];
+	const char *res = NULL;
+
+	if (cgroup_dir(0, NULL, path, sizeof path) == -1 ||
+	    (mkdir(path, 0755) == -1 && errno != EEXIST)) {
+		snprintf(why, len, "cannot create cgroups in %s: %s", cgroup_base,
+		    strerror(errno));
+		return why;
+	}
+	cgroup_dir(0, "cgroup.kill", path, sizeof path);
+	if (access(path, W_OK) == -1) {
+		snprintf(why, len, "%s has no writable cgroup.kill (Linux 5.14 "
+		    "or later is needed): %s", cgroup_base, strerror(errno));
+		res = why;
+	}
+	cgroup_dir(0, "cgroup.procs", path, sizeof path);
+	if (res == NULL && access(path, W_OK) == -1) {
+		snprintf(why, len, "cannot move processes into cgroups in %s: %s",
+		    cgroup_base, strerror(errno));
+		res = why;
+	}
+	cgroup_dir(0, NULL, path, sizeof path);
+	rmdir(path);
+	return res;
+}
+
+/*
+ * Remove the empty directories that wardds no longer running left behind
+ * (their instances outlived them, then exited). A directory of a running
+ * wardd is never touched: it may be about to spawn into an empty one.
+ * Populated ones fail with EBUSY and stay.
+ */
+static void
+cgroup_sweep(void)
+{
+	char path[PATH_MAX], comm[64];
+	unsigned long long id;
+	struct dirent *de;
+	int pid, n, removed = 0;
+	DIR *d;
+
+	if ((d = opendir(cgroup_base)) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		if (sscanf(de->d_name, "ward-%d-%llu%n", &pid, &id, &n) != 2 ||
+		    de->d_name[n] != '\0' || pid == (int)cgroup_pid)
+			continue;
+		snprintf(path, sizeof path, "/proc/%d/comm", pid);
+		if (cgroup_read(path, comm, sizeof comm) != -1 &&
+		    strcmp(comm, "wardd\n") == 0)
+			continue;
+		if ((size_t)snprintf(path, sizeof path, "%s/%s", cgroup_base,
+		    de->d_name) < sizeof path && rmdir(path) == 0)
+			removed++;
+	}
+	closedir(d);
+	if (removed > 0)
+		log_info("cgroups: removed %d empty cgroup%s of wardds gone",
+		    removed, removed == 1 ? "" : "s");
+}
+
+/*
+ * At start-up: find the cgroup2 mount and wardd's own cgroup and decide
+ * whether instances get cgroups. Says once, at notice, why not.
+ */
+void
+cgroup_init(int disabled)
+{
+	char *mnt = NULL, *root = NULL, *own = NULL, why[PATH_MAX + 128];
+	const char *rel, *no = NULL;
+	size_t rl;
+
+	table_init(&cgroup_by_wd);
+	cgroup_pid = getpid();
+	if (disabled)
+		no = "--no-cgroups was given";
+	else if (cgroup_find_mount(&mnt, &root) == -1)
+		no = "no cgroup2 file system is mounted";
+	else if ((own = cgroup_own()) == NULL)
+		no = "/proc/self/cgroup has no cgroup2 (0::) line";
+	if (no == NULL) {
+		/* own is relative to the namespace's root; root is the mount's. */
+		rl = strcmp(root, "/") == 0 ? 0 : strlen(root);
+		rel = own + rl;
+		if (rl > 0 && (strncmp(own, root, rl) != 0 ||
+		    (*rel != '/' && *rel != '\0'))) {
+			snprintf(why, sizeof why, "wardd's cgroup %s is outside "
+			    "the cgroup2 mount at %s", own, mnt);
+			no = why;
+		} else if (strstr(own, " (deleted)") != NULL)
+			no = "wardd's own cgroup was deleted";
+		else {
+			if (strcmp(rel, "/") == 0)
+				rel = "";
+			cgroup_base = str_printf("%s%s", strcmp(mnt, "/") == 0 ?
+			    "" : mnt, rel);
+			if (cgroup_base == NULL)
+				fatal("malloc");
+			if (*rel != '\0')
+				cgroup_delegate(cgroup_base);
+			no = cgroup_probe(why, sizeof why);
+		}
+	}
+	if (no == NULL && ((cgroup_ifd = inotify_init1(IN_NONBLOCK |
+	    IN_CLOEXEC)) == -1))
+		log_warn("cgroups: inotify_init1 (emptied cgroups are then "
+		    "removed only at the instance's next death or removal)");
+	if (no != NULL) {
+		log_notice("not using cgroups: %s; instance.stop reaches each "
+		    "instance's process group only", no);
+		free(cgroup_base);
+		cgroup_base = NULL;
+	} else {
+		if (cgroup_ifd != -1) {
+			ev_io_init(&cgroup_ifd_w, cgroup_inotify_cb, cgroup_ifd,
+			    EV_READ);
+			ev_io_start(ward_loop, &cgroup_ifd_w);
+		}
+		log_info("cgroups: each instance runs in %s/ward-%d-ID",
+		    cgroup_base, (int)cgroup_pid);
+		cgroup_sweep();
+	}
+	free(mnt);
+	free(root);
+	free(own);
+}
+
+int
+cgroup_enabled(void)
+{
+	return cgroup_base != NULL;
+}
+
+/* The instance's cgroup directory while it exists, else NULL. */
+const char *
+cgroup_path(const struct instance *i, char *buf, size_t len)
+{
+	if (!i->cgroup.made || cgroup_dir(i->id, NULL, buf, len) == -1)
+		return NULL;
+	return buf;
+}
+
+/* Stop waiting for a directory: it is gone, reused or given up on. */
+static void
+cgroup_drain_end(struct cgroup_drain *d)
+{
+	table_remove(&cgroup_by_wd, &d->by_wd);
+	LIST_REMOVE(d, entry);
+	/* After an rmdir the kernel has dropped the watch already: EINVAL. */
+	inotify_rm_watch(cgroup_ifd, d->wd);
+	if (d->inst != NULL)
+		d->inst->cgroup.drain = NULL;
+	free(d);
+}
+
+/* Remove the directory if it is empty now; then the drain ends. d may be freed. */
+static void
+cgroup_drain_check(struct cgroup_drain *d)
+{
+	char path[PATH_MAX];
+
+	if (cgroup_dir(d->id, NULL, path, sizeof path) == -1)
+		return;
+	if (rmdir(path) == -1 && errno != ENOENT) {
+		if (errno == EBUSY)
+			return;		/* still populated: the next change */
+		log_warn("cannot remove cgroup %s", path);
+		cgroup_drain_end(d);
+		return;
+	}
+	log_debug("removed cgroup %s", path);
+	if (d->inst != NULL)
+		d->inst->cgroup.made = 0;
+	cgroup_drain_end(d);
+}
+
+/*
+ * Wait for the instance's cgroup to empty, then remove it. Without inotify
+ * (or watches) it is left for the next death or removal to try again.
+ */
+static void
+cgroup_drain_start(struct instance *i, int killed)
+{
+	struct cgroup_drain *d;
+	char path[PATH_MAX];
+
+	if (i->cgroup.drain != NULL) {
+		i->cgroup.drain->killed |= killed;
+		return;
+	}
+	if (cgroup_ifd == -1 || (d = calloc(1, sizeof *d)) == NULL)
+		return;
+	if (cgroup_dir(i->id, "cgroup.events", path, sizeof path) == -1 ||
+	    (d->wd = inotify_add_watch(cgroup_ifd, path, IN_MODIFY)) == -1) {
+		log_warn("cannot watch %s; it is removed at the instance's next "
+		    "death or removal", path);
+		free(d);
+		return;
+	}
+	d->inst = i;
+	d->id = i->id;
+	d->killed = killed;
+	if (table_insert(&cgroup_by_wd, &d->by_wd, &d->wd, sizeof d->wd) == -1) {
+		inotify_rm_watch(cgroup_ifd, d->wd);
+		free(d);
+		return;
+	}
+	LIST_INSERT_HEAD(&cgroup_drains, d, entry);
+	i->cgroup.drain = d;
+	/* It may have emptied before the watch was there. */
+	cgroup_drain_check(d);
+}
+
+static void
+cgroup_inotify_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	const struct inotify_event *ev;
+	struct cgroup_drain *d, *next;
+	struct table_node *n;
+	ssize_t len;
+	char *p;
+
+	for (;;) {
+		len = read(cgroup_ifd, buf, sizeof buf);
+		if (len == -1 && errno == EINTR)
+			continue;
+		if (len <= 0)
+			return;		/* EAGAIN: all read */
+		for (p = buf; p < buf + len; p += sizeof *ev + ev->len) {
+			ev = (const struct inotify_event *)p;
+			if (ev->mask & IN_Q_OVERFLOW) {
+				/* Events were lost: look at every drain. */
+				for (d = LIST_FIRST(&cgroup_drains); d != NULL;
+				    d = next) {
+					next = LIST_NEXT(d, entry);
+					cgroup_drain_check(d);
+				}
+				continue;
+			}
+			n = table_find(&cgroup_by_wd, &ev->wd, sizeof ev->wd);
+			if (n != NULL)
+				cgroup_drain_check(container_of(n,
+				    struct cgroup_drain, by_wd));
+		}
+	}
+}
+
+/*
+ * Before a spawn: make (or reuse) the instance's directory and open its
+ * cgroup.procs for the child to write itself into. *fd is -1 when there
+ * are no cgroups; the caller closes it after the spawn. -1 with err set if
+ * the directory cannot be made: the spawn then fails rather than run an
+ * instance that a stop could not reach.
+ */
+int
+cgroup_prepare(struct instance *i, int *fd, char *err, size_t errlen)
+{
+	char path[PATH_MAX];
+
+	*fd = -1;
+	if (cgroup_base == NULL)
+		return 0;
+	/* A new run: the directory is reused, whatever the last one left. */
+	if (i->cgroup.drain != NULL)
+		cgroup_drain_end(i->cgroup.drain);
+	i->cgroup.killed = 0;
+	if (cgroup_dir(i->id, NULL, path, sizeof path) == -1)
+		goto fail;
+	if (mkdir(path, 0755) == -1) {
+		/*
+		 * Not made by this wardd: a stale one of an earlier wardd that
+		 * had the same pid. Adopt it only if it is empty, never its
+		 * processes.
+		 */
+		if (errno != EEXIST || (!i->cgroup.made &&
+		    (rmdir(path) == -1 || mkdir(path, 0755) == -1)))
+			goto fail;
+	}
+	i->cgroup.made = 1;
+	if (cgroup_dir(i->id, "cgroup.procs", path, sizeof path) == -1 ||
+	    (*fd = open(path, O_WRONLY | O_CLOEXEC)) == -1)
+		goto fail;
+	return 0;
+fail:
+	snprintf(err, errlen, "cannot start '%s': cgroup %s: %s", i->cfg.name,
+	    path, strerror(errno));
+	return -1;
+}
+
+/*
+ * Kill every process in the instance's cgroup (SIGKILL, atomically against
+ * forks). For wardd's own kills: the stop timer, hangup, watchdog.
+ */
+void
+cgroup_kill(struct instance *i)
+{
+	char path[PATH_MAX];
+
+	if (!i->cgroup.made || cgroup_dir(i->id, "cgroup.kill", path,
+	    sizeof path) == -1)
+		return;
+	if (cgroup_write(path, "1") == -1) {
+		log_warn("cannot kill cgroup of instance %" PRIu64, i->id);
+		return;
+	}
+	i->cgroup.killed = 1;
+}
+
+/*
+ * The main process died and was reaped. Take the tree's final CPU bill,
+ * then remove the directory if the run left nothing behind. If it did: when
+ * a stop was asked for (or wardd killed it) the rest is killed now; either
+ * way the directory goes once it is empty.
+ */
+void
+cgroup_instance_gone(struct instance *i)
+{
+	char path[PATH_MAX];
+	int kill_rest;
+
+	if (!i->cgroup.made || cgroup_dir(i->id, NULL, path, sizeof path) == -1)
+		return;
+	cgroup_sample(i, &i->metrics, 1);
+	if (rmdir(path) == 0 || errno == ENOENT) {
+		log_debug("removed cgroup %s", path);
+		i->cgroup.made = 0;
+		return;
+	}
+	if (errno != EBUSY) {
+		log_warn("cannot remove cgroup %s", path);
+		return;
+	}
+	kill_rest = i->stop_requested || i->killed_by != KILLED_BY_NONE ||
+	    i->cgroup.killed;
+	if (kill_rest) {
+		log_info("instance %" PRIu64 " %s: killing what is left in %s",
+		    i->id, i->cfg.name, path);
+		cgroup_kill(i);
+	} else
+		log_info("instance %" PRIu64 " %s: processes it started outlive "
+		    "it in %s (removed once they exit)", i->id, i->cfg.name, path);
+	cgroup_drain_start(i, i->cgroup.killed);
+}
+
+/*
+ * instance.remove (or wardd's exit). A directory still draining is left to
+ * its drain; otherwise one more try, and a populated one stays as it is:
+ * removal does not kill.
+ */
+void
+cgroup_instance_removed(struct instance *i)
+{
+	char path[PATH_MAX];
+
+	if (i->cgroup.drain != NULL) {
+		i->cgroup.drain->inst = NULL;	/* the drain owns it now */
+		i->cgroup.drain = NULL;
+		return;
+	}
+	if (!i->cgroup.made || cgroup_dir(i->id, NULL, path, sizeof path) == -1)
+		return;
+	if (rmdir(path) == -1 && errno != ENOENT)
+		log_debug("cgroup %s left in place: %s", path, strerror(errno));
+	i->cgroup.made = 0;
+}
+
+/* "usage_usec N" of cpu.stat, in microseconds; -1 if absent. */
+int
+cgroup_parse_cpu_stat(const char *buf, uint64_t *usec)
+{
+	const char *p;
+
+	for (p = buf; p != NULL && *p != '\0'; p = strchr(p, '\n'),
+	    p = p != NULL ? p + 1 : NULL) {
+		if (strncmp(p, "usage_usec ", 11) == 0) {
+			*usec = strtoull(p + 11, NULL, 10);
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/*
+ * The whole tree's cost from its cgroup: memory.current (present only with
+ * the memory controller) and cpu.stat's usage_usec (always in cgroup2).
+ * final: the run is over; CPU only, as its total includes the dead.
+ */
+void
+cgroup_sample(const struct instance *i, struct metrics *m, int final)
+{
+	char path[PATH_MAX], buf[1024];
+	uint64_t v;
+
+	if (!i->cgroup.made)
+		return;
+	if (!final && cgroup_dir(i->id, "memory.current", path, sizeof path) == 0 &&
+	    cgroup_read(path, buf, sizeof buf) != -1) {
+		m->cgroup_memory_kb = strtoull(buf, NULL, 10) / 1024;
+		m->has_cgroup_memory = 1;
+	}
+	if (cgroup_dir(i->id, "cpu.stat", path, sizeof path) == 0 &&
+	    cgroup_read(path, buf, sizeof buf) != -1 &&
+	    cgroup_parse_cpu_stat(buf, &v) == 0) {
+		m->cgroup_cpu_usage_ms = v / 1000;
+		m->has_cgroup_cpu = 1;
+	}
+}
+
+/*
+ * At exit, after the loop. Trees that were just killed (the last stops of
+ * a shutdown) get a bounded moment to die so their directories go too;
+ * then every drain is dropped and what is still there stays.
+ */
+void
+cgroup_shutdown(void)
+{
+	struct cgroup_drain *d;
+	struct pollfd pfd = { .fd = cgroup_ifd, .events = POLLIN };
+	struct timespec t0, t;
+	long left;
+	int pending;
+
+	if (cgroup_ifd == -1)
+		return;
+	ev_io_stop(ward_loop, &cgroup_ifd_w);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		pending = 0;
+		LIST_FOREACH(d, &cgroup_drains, entry)
+			pending |= d->killed;
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		left = CGROUP_SHUTDOWN_WAIT_MS - ((t.tv_sec - t0.tv_sec) * 1000 +
+		    (t.tv_nsec - t0.tv_nsec) / 1000000);
+		if (!pending || left <= 0 || poll(&pfd, 1, left) <= 0)
+			break;
+		cgroup_inotify_cb(ward_loop, &cgroup_ifd_w, EV_READ);
+	}
+	while ((d = LIST_FIRST(&cgroup_drains)) != NULL) {
+		if (d->killed)
+			log_notice("cgroup of instance %" PRIu64 " left in %s: "
+			    "its processes did not die in time", d->id,
+			    cgroup_base);
+		cgroup_drain_end(d);
+	}
+	close(cgroup_ifd);
+	cgroup_ifd = -1;
+	table_free(&cgroup_by_wd);
+	free(cgroup_base);
+	cgroup_base = NULL;
+}
