@@ -675,6 +675,19 @@ ctl_user(const char *u, char *out, size_t len)
 	return 0;
 }
 
+/* path made absolute against the current directory (it may not exist). */
+static int
+ctl_abs_path(const char *path, char *out, size_t len)
+{
+	char here[PATH_MAX];
+
+	if (path[0] == '/')
+		return (size_t)snprintf(out, len, "%s", path) < len ? 0 : -1;
+	if (getcwd(here, sizeof here) == NULL)
+		return -1;
+	return (size_t)snprintf(out, len, "%s/%s", here, path) < len ? 0 : -1;
+}
+
 static int
 ctl_run(struct ctl *c, int argc, char **argv)
 {
@@ -683,6 +696,9 @@ ctl_run(struct ctl *c, int argc, char **argv)
 	char user[64] = "", cwdbuf[PATH_MAX], exe[PATH_MAX], *eq;
 	int i, nenv = 0, ncodes = 0, detect = 0, k;
 	long timeout = 0;
+	/* Captured output: --capture, --stdout-log, --stderr-log. */
+	char logs[2][PATH_MAX] = { "", "" };
+	int capture = 0;
 	struct ward_params p;
 	struct ward_reply r;
 	size_t nkeys;
@@ -696,6 +712,10 @@ ctl_run(struct ctl *c, int argc, char **argv)
 
 		if (strcmp(o, "--detect-hangup") == 0) {
 			detect = 1;
+			continue;
+		}
+		if (strcmp(o, "--capture") == 0) {
+			capture = 1;
 			continue;
 		}
 		if (o[0] != '-')
@@ -730,6 +750,13 @@ ctl_run(struct ctl *c, int argc, char **argv)
 		} else if (strcmp(o, "--user") == 0) {
 			if (ctl_user(a, user, sizeof user) == -1)
 				return ctl_usage_error("run: no user '%s'", a);
+		} else if (strcmp(o, "--stdout-log") == 0 ||
+		    strcmp(o, "--stderr-log") == 0) {
+			/* wardd wants absolute paths: relative to here. */
+			k = strcmp(o, "--stderr-log") == 0;
+			if (ctl_abs_path(a, logs[k], PATH_MAX) == -1)
+				return ctl_usage_error("run: %s %s: path too long",
+				    o, a);
 		} else
 			return ctl_usage_error("run: unknown option %s", o);
 	}
@@ -743,7 +770,8 @@ ctl_run(struct ctl *c, int argc, char **argv)
 		argv[0] = exe;
 
 	nkeys = 2 + (nenv > 0) + (cwd != NULL) + (detect != 0) + (timeout > 0) +
-	    (ncodes > 0) + (profile != NULL) + (user[0] != '\0');
+	    (ncodes > 0) + (profile != NULL) + (user[0] != '\0') +
+	    capture + (logs[0][0] != '\0') + (logs[1][0] != '\0');
 	ward_params_init(&p);
 	msgpack_pack_map(&p.pk, nkeys);
 	ctl_pack_str(&p.pk, "name");
@@ -789,6 +817,16 @@ ctl_run(struct ctl *c, int argc, char **argv)
 	if (user[0] != '\0') {
 		ctl_pack_str(&p.pk, "user");
 		ctl_pack_str(&p.pk, user);
+	}
+	if (capture) {
+		ctl_pack_str(&p.pk, "capture_output");
+		msgpack_pack_true(&p.pk);
+	}
+	for (k = 0; k < 2; k++) {
+		if (logs[k][0] != '\0') {
+			ctl_pack_str(&p.pk, k ? "stderr_logfile" : "stdout_logfile");
+			ctl_pack_str(&p.pk, logs[k]);
+		}
 	}
 	if ((rc = ctl_call(c, "instance.run", &p, NULL, &r)) != 0)
 		return rc;
@@ -1183,6 +1221,207 @@ ctl_events(struct ctl *c, int argc, char **argv)
 	return rc;
 }
 
+/* ---- tail, logrotate: captured output (instance.log) */
+
+static const msgpack_object *
+ctl_map_get(const msgpack_object *m, const char *key)
+{
+	size_t n = strlen(key);
+	uint32_t i;
+
+	if (m == NULL || m->type != MSGPACK_OBJECT_MAP)
+		return NULL;
+	for (i = 0; i < m->via.map.size; i++) {
+		const msgpack_object *k = &m->via.map.ptr[i].key;
+
+		if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == n &&
+		    memcmp(k->via.str.ptr, key, n) == 0)
+			return &m->via.map.ptr[i].val;
+	}
+	return NULL;
+}
+
+/*
+ * A payload's output, as is into a pipe or file; on a terminal control
+ * characters other than newline and tab (and C1 controls) become '?', so
+ * the output cannot take over the terminal. wardd sends valid UTF-8.
+ */
+static void
+ctl_write_output(const msgpack_object *data)
+{
+	const unsigned char *p;
+	size_t n, k;
+
+	if (data == NULL || data->type != MSGPACK_OBJECT_STR)
+		return;
+	p = (const unsigned char *)data->via.str.ptr;
+	n = data->via.str.size;
+	if (!isatty(1)) {
+		fwrite(p, 1, n, stdout);
+		fflush(stdout);
+		return;
+	}
+	for (; n > 0; p += k, n -= k) {
+		k = ctl_utf8_len(p, n);
+		if (k == 0 || (k == 1 && ((*p < 0x20 && *p != '\n' && *p != '\t') ||
+		    *p == 0x7f)) || (k == 2 && p[0] == 0xc2 && p[1] < 0xa0)) {
+			putchar('?');
+			k = k ? k : 1;
+		} else
+			fwrite(p, 1, k, stdout);
+	}
+	fflush(stdout);
+}
+
+/* A ward.log notification's map, or NULL. */
+static const msgpack_object *
+ctl_log_notification(const msgpack_object *o)
+{
+	const msgpack_object *a = o->via.array.ptr;
+
+	if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != 3 ||
+	    a[1].type != MSGPACK_OBJECT_STR || a[1].via.str.size != 8 ||
+	    memcmp(a[1].via.str.ptr, "ward.log", 8) != 0 ||
+	    a[2].type != MSGPACK_OBJECT_ARRAY || a[2].via.array.size != 1 ||
+	    a[2].via.array.ptr[0].type != MSGPACK_OBJECT_MAP)
+		return NULL;
+	return &a[2].via.array.ptr[0];
+}
+
+static int
+ctl_tail(struct ctl *c, int argc, char **argv)
+{
+	const char *ident, *stream = "stdout";
+	const msgpack_object *m, *msg;
+	struct sigaction sa, old;
+	struct ward_params p;
+	struct ward_reply r;
+	msgpack_unpacked raw;
+	long bytes = -1;
+	int follow = 0, rc;
+	char *end;
+
+	for (; argc > 0 && argv[0][0] == '-'; argc--, argv++) {
+		if (strcmp(argv[0], "-f") == 0)
+			follow = 1;
+		else if (strcmp(argv[0], "-n") == 0 && argc > 1) {
+			bytes = strtol(argv[1], &end, 10);
+			if (*end != '\0' || bytes < 0 || argv[1][0] == '\0')
+				return ctl_usage_error("tail: -n takes a number "
+				    "of bytes");
+			argc--;
+			argv++;
+		} else
+			return EX_USAGE;
+	}
+	if (argc < 1 || argc > 2)
+		return EX_USAGE;
+	ident = argv[0];
+	if (argc == 2) {
+		if (strcmp(argv[1], "stdout") != 0 && strcmp(argv[1], "stderr") != 0)
+			return ctl_usage_error("tail: the stream is stdout or "
+			    "stderr, not '%s'", argv[1]);
+		stream = argv[1];
+	}
+	ward_params_init(&p);
+	ctl_pack_ident(&p.pk, ident, 1 + (bytes >= 0) + follow);
+	ctl_pack_str(&p.pk, "stream");
+	ctl_pack_str(&p.pk, stream);
+	if (bytes >= 0) {
+		ctl_pack_str(&p.pk, "bytes");
+		msgpack_pack_uint64(&p.pk, bytes);
+	}
+	if (follow) {
+		ctl_pack_str(&p.pk, "follow");
+		msgpack_pack_true(&p.pk);
+	}
+	if ((rc = ctl_call(c, "instance.log", &p, ident, &r)) != 0)
+		return rc;
+	if (c->json)
+		ctl_json_line(&r.result);
+	else
+		ctl_write_output(ctl_map_get(&r.result, "data"));
+	ward_reply_free(&r);
+	if (!follow)
+		return 0;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = ctl_sigint;
+	sigaction(SIGINT, &sa, &old);
+	ctl_interrupted = 0;
+	msgpack_unpacked_init(&raw);
+	while (!ctl_interrupted) {
+		rc = ward_notification_next_raw(c->w, &raw, 250);
+		if (rc == 0)
+			continue;
+		if (rc == -1) {
+			rc = ctl_failed(c, NULL);
+			break;
+		}
+		rc = 0;
+		if ((m = ctl_log_notification(&raw.data)) == NULL)
+			continue;
+		if (c->json)
+			ctl_json_line(m);
+		if (ctl_map_get(m, "overflow") != NULL) {
+			/* wardd dropped us: we read too slowly. */
+			msg = ctl_map_get(m, "message");
+			if (!c->json && msg != NULL && msg->type == MSGPACK_OBJECT_STR)
+				fprintf(stderr, "wardctl: %.*s\n",
+				    (int)msg->via.str.size, msg->via.str.ptr);
+			rc = EX_REFUSED;
+			break;
+		}
+		if (!c->json)
+			ctl_write_output(ctl_map_get(m, "data"));
+	}
+	msgpack_unpacked_destroy(&raw);
+	sigaction(SIGINT, &old, NULL);
+	/* The shell keeps the connection: stop following on it. */
+	if (c->w != NULL && rc == 0) {
+		ward_params_init(&p);
+		ctl_pack_ident(&p.pk, ident, 3);
+		ctl_pack_str(&p.pk, "stream");
+		ctl_pack_str(&p.pk, stream);
+		ctl_pack_str(&p.pk, "bytes");
+		msgpack_pack_uint64(&p.pk, 0);
+		ctl_pack_str(&p.pk, "follow");
+		msgpack_pack_false(&p.pk);
+		ward_call(c->w, "instance.log", p.sbuf.data, p.sbuf.size, &r);
+		ward_reply_free(&r);
+		ward_params_free(&p);
+	}
+	return rc;
+}
+
+static int
+ctl_logrotate(struct ctl *c, int argc, char **argv)
+{
+	const msgpack_object *n, *f;
+	struct ward_reply r;
+	int rc;
+
+	if (argc != 0)
+		return EX_USAGE;
+	if ((rc = ctl_call(c, "ward.logrotate", NULL, NULL, &r)) != 0)
+		return rc;
+	n = ctl_map_get(&r.result, "reopened");
+	f = ctl_map_get(&r.result, "failed");
+	rc = f != NULL && f->type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
+	    f->via.u64 > 0 ? EX_REFUSED : 0;
+	if (c->json)
+		ctl_json_line(&r.result);
+	else {
+		printf("log files reopened: %" PRIu64 "\n",
+		    n && n->type == MSGPACK_OBJECT_POSITIVE_INTEGER ? n->via.u64 : 0);
+		if (rc)
+			fprintf(stderr, "wardctl: %" PRIu64 " log file%s could not "
+			    "be reopened (see wardd's log)\n", f->via.u64,
+			    f->via.u64 == 1 ? "" : "s");
+	}
+	ward_reply_free(&r);
+	return rc;
+}
+
 /* ---- declared programs: reread shows, update applies */
 
 static int
@@ -1410,7 +1649,8 @@ static const struct ctl_cmd ctl_cmds[] = {
 	  "Show instances: a table, or with -l every detail.", ctl_status },
 	{ "run", "run NAME [--detect-hangup] [--hangup-timeout MS] "
 	  "[--exit-code N=REASON ...] [--profile crosvm] [--env K=V ...] "
-	  "[--cwd DIR] [--user U] -- ARGV...",
+	  "[--cwd DIR] [--user U] [--capture] [--stdout-log FILE] "
+	  "[--stderr-log FILE] -- ARGV...",
 	  "Create and start an instance.", ctl_run },
 	{ "start", "start NAME|ID ...",
 	  "Start instances that are not running (again, if they died).", ctl_start },
@@ -1434,6 +1674,9 @@ static const struct ctl_cmd ctl_cmds[] = {
 	  "How instances died, oldest first.", ctl_history },
 	{ "events", "events [--metrics] [NAME|ID ...]",
 	  "Print events as they happen, until interrupted.", ctl_events },
+	{ "tail", "tail [-f] [-n BYTES] NAME|ID [stdout|stderr]",
+	  "Print captured output; with -f keep printing it, until interrupted.",
+	  ctl_tail },
 	{ "top", "top [-d SECONDS] [-n FRAMES]",
 	  "A refreshing view of running instances by CPU and memory; q quits.",
 	  ctl_top },
@@ -1443,6 +1686,9 @@ static const struct ctl_cmd ctl_cmds[] = {
 	{ "update", "update",
 	  "Apply the config directory: start added programs, stop removed "
 	  "ones, restart changed ones (admins only).", ctl_update },
+	{ "logrotate", "logrotate",
+	  "Reopen every log file, after logrotate moved them (admins only).",
+	  ctl_logrotate },
 	{ "info", "info", "The daemon's version and counters.", ctl_info },
 	{ "shutdown", "shutdown [--leave-running]",
 	  "Stop every instance and exit wardd (admins only).", ctl_shutdown },

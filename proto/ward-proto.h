@@ -41,10 +41,13 @@
 #define WARD_M_REREAD		"ward.reread"
 #define WARD_M_UPDATE		"ward.update"
 #define WARD_M_RELOAD		"ward.reload"
+#define WARD_M_LOG		"instance.log"
+#define WARD_M_LOGROTATE	"ward.logrotate"
 
 /* Notifications sent by wardd. */
 #define WARD_N_EVENT		"ward.event"
 #define WARD_N_ERROR		"ward.error"
+#define WARD_N_LOG		"ward.log"	/* instance.log follow */
 
 /* Error codes: the `code` of an error map. */
 #define WARD_E_NOT_FOUND	"not_found"

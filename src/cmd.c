@@ -34,6 +34,8 @@ static const struct cmd_entry *const cmd_table[] = {
 	&cmd_reread_entry,
 	&cmd_update_entry,
 	&cmd_reload_entry,
+	&cmd_log_entry,		/* cmd-log.c */
+	&cmd_logrotate_entry,
 	NULL
 };
 

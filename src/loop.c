@@ -14,6 +14,7 @@
 struct ev_loop *ward_loop;
 
 static ev_signal loop_sigterm, loop_sigint, loop_sighup;
+static ev_signal loop_sigusr1;	/* output.c: reopen log files */
 static int loop_stopping;
 
 /*
@@ -58,6 +59,13 @@ loop_signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	case SIGHUP:
 		loop_reload();
 		break;
+	case SIGUSR1: {
+		/* After logrotate renamed them (its "create" mode). */
+		unsigned failed;
+
+		output_reopen_all(&failed);
+		break;
+	}
 	}
 }
 
@@ -77,6 +85,8 @@ loop_init(void)
 	ev_signal_start(ward_loop, &loop_sigterm);
 	ev_signal_start(ward_loop, &loop_sigint);
 	ev_signal_start(ward_loop, &loop_sighup);
+	ev_signal_init(&loop_sigusr1, loop_signal_cb, SIGUSR1);
+	ev_signal_start(ward_loop, &loop_sigusr1);
 }
 
 void

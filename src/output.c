@@ -238,6 +238,13 @@ output_config_parse(struct output_config **out, const msgpack_object **a,
 			    OUTPUT_RING_MAX);
 			return WARD_E_INVALID_ARGUMENT;
 		}
+		/* Every ring is wardd's memory: others' are kept small. */
+		if (!admin && a[OUTPUT_ARG_RING_BYTES]->via.u64 >
+		    OUTPUT_RING_USER_MAX) {
+			snprintf(err, errlen, "'log_ring_bytes' over %d is for root "
+			    "or wardd's own user only", OUTPUT_RING_USER_MAX);
+			return WARD_E_PERMISSION;
+		}
 		oc->ring_bytes = a[OUTPUT_ARG_RING_BYTES]->via.u64;
 	}
 	if (a[OUTPUT_ARG_MAXBYTES] != NULL)
@@ -509,8 +516,12 @@ output_ring_append(struct output_stream *st, const char *p, size_t n)
 		n = max;
 		st->ring_start = st->ring_len = 0;
 	}
-	/* Before it reaches max the ring never wraps: ring_start is 0. */
-	if (st->ring_cap < max && st->ring_len + n > st->ring_cap) {
+	/*
+	 * Grow (up to max) only while the data is linear from 0: it is until
+	 * the ring first wraps, which happens at max unless realloc failed.
+	 */
+	if (st->ring_cap < max && st->ring_start == 0 &&
+	    st->ring_len + n > st->ring_cap) {
 		size_t cap = st->ring_cap ? st->ring_cap : OUTPUT_RING_MIN;
 
 		while (cap < st->ring_len + n)
@@ -596,13 +607,13 @@ output_dropped(const struct instance *i, int k)
 static void
 output_journal_send(struct output_stream *st, const char *line, size_t len)
 {
-	static const struct sockaddr_un sa = {
+	static struct sockaddr_un sa = {
 		.sun_family = AF_UNIX, .sun_path = OUTPUT_JOURNAL_SOCKET
 	};
 	const struct instance *i = st->out->inst;
 	struct iovec iov[4];
 	struct msghdr mh;
-	char head[512];
+	char head[512], nl[] = "\n";
 	uint64_t le;
 	int hlen;
 
@@ -619,12 +630,12 @@ output_journal_send(struct output_stream *st, const char *line, size_t len)
 	iov[0].iov_len = hlen;
 	iov[1].iov_base = &le;
 	iov[1].iov_len = sizeof le;
-	iov[2].iov_base = (void *)line;
+	iov[2].iov_base = (void *)(uintptr_t)line;	/* only read */
 	iov[2].iov_len = len;
-	iov[3].iov_base = "\n";
+	iov[3].iov_base = nl;
 	iov[3].iov_len = 1;
 	memset(&mh, 0, sizeof mh);
-	mh.msg_name = (void *)&sa;
+	mh.msg_name = &sa;
 	mh.msg_namelen = sizeof sa;
 	mh.msg_iov = iov;
 	mh.msg_iovlen = 4;
@@ -795,7 +806,7 @@ output_utf8_whole(const char *data, size_t n)
 
 		if ((b & 0xc0) == 0x80)
 			continue;		/* a continuation byte */
-		need = b >= 0xf0 && b <= 0xf4 ? 4 : b >= 0xe0 ? 3 :
+		need = b >= 0xf5 ? 1 : b >= 0xf0 ? 4 : b >= 0xe0 ? 3 :
 		    b >= 0xc2 ? 2 : 1;
 		return need > k && need <= 4 ? n - k : n;
 	}
@@ -835,6 +846,8 @@ output_notify(struct output_stream *st, const char *p, size_t n)
 	/* An overflow frees only its own conn's follows, never next. */
 	for (f = LIST_FIRST(&st->followers); f != NULL; f = next) {
 		next = LIST_NEXT(f, stream_entry);
+		if (f->c->closing || f->c->broken)
+			continue;	/* on its way out; conn_lost unfollows */
 		if (buf_used(&f->c->out) + b.len > CONN_OUT_CAP) {
 			output_overflow(f);
 			continue;
@@ -920,6 +933,7 @@ output_stream_close(struct output_stream *st)
 		st->jlen = 0;
 	}
 	st->mid_line = st->dropping = 0;
+	st->ncarry = 0;		/* a sequence cut by EOF stays cut */
 	if (!output_streams_open(st->out))
 		output_files_close(st->out);
 }

@@ -23,7 +23,8 @@ CONN_OUT_CAP = 1024 * 1024          # src/ward.h
 EVENT_KEYS = {"type", "time_ms", "id", "name", "state"}
 METRICS_KEYS = {"cpu_user_ms", "cpu_system_ms", "cpu_guest_ms", "cpu_percent",
                 "rss_kb", "rss_max_kb", "pss_kb", "rss_mapping_kb",
-                "rss_mapping_max_kb", "samples"}
+                "rss_mapping_max_kb", "samples",
+                "cgroup_memory_kb", "cgroup_cpu_usage_ms"}
 EXIT_KEYS = {"id", "name", "owner_uid", "started_at_ms", "uptime_ms", "metrics",
              "state", "death_reason", "exit_code", "exit_signal",
              "signal_name", "core_dumped", "failure_reason", "failure_info",

@@ -175,8 +175,8 @@ def end_proc(p):
 # ---- help and usage --------------------------------------------------------
 
 COMMANDS = ["status", "run", "start", "stop", "restart", "kill", "suspend",
-            "resume", "remove", "payload", "history", "events", "top", "info",
-            "shutdown", "help"]
+            "resume", "remove", "payload", "history", "events", "tail", "top",
+            "reread", "update", "logrotate", "info", "shutdown", "help"]
 
 
 def test_help_lists_every_command():
