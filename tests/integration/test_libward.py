@@ -71,8 +71,11 @@ def build_example(ctx):
     if ctx.exe is None:
         exe = os.path.join(ctx.tmp, "libward_example")
         cc = os.environ.get("CC", "cc")
-        p = subprocess.run([cc, "-std=gnu11", "-Wall", "-Wextra", "-Werror", "-o", exe,
-                            EXAMPLE_SRC] + pkg_config(ctx),
+        # A sanitized libward needs a sanitized program: ASan's runtime
+        # must come first in the list of libraries.
+        san = shlex.split(os.environ.get("WARD_SAN_CFLAGS", ""))
+        p = subprocess.run([cc, "-std=gnu11", "-Wall", "-Wextra", "-Werror",
+                            "-o", exe, EXAMPLE_SRC] + san + pkg_config(ctx),
                            capture_output=True, text=True, timeout=120)
         assert p.returncode == 0, "the example did not build:\n" + p.stderr
         ctx.exe = exe
