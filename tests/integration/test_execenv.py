@@ -337,7 +337,7 @@ def test_stop_reaches_a_daemon(w):
         assert os.getpgid(daemon) != r["pid"]
         cg = cgroup_of(w, r["id"])
         if not w.cgroups:
-            return
+            raise wardtest.Skip("wardd cannot make cgroups here")
         with open(os.path.join(cg, "cgroup.procs")) as f:
             assert str(daemon) in f.read().split()
         t0 = time.monotonic()
@@ -366,7 +366,7 @@ def test_stop_timeout_kills_the_tree(w):
         st = wait_dead(w.c, r["id"], timeout=15)
         assert st["exit_signal"] == signal.SIGKILL, st
         if not w.cgroups:
-            return
+            raise wardtest.Skip("wardd cannot make cgroups here")
         retry(lambda: gone(daemon), 15, what="the daemon to die")
         retry(lambda: not os.path.exists(cg), 15, what="%s to go" % cg)
     finally:

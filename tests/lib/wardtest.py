@@ -35,6 +35,11 @@ class WardError(Exception):
         super().__init__("%s: %s" % (self.code, self.message))
 
 
+class Skip(Exception):
+    """Raised by a test whose precondition this machine lacks (no cgroups,
+    not root, no unshare): reported as TAP "# SKIP", never as a pass."""
+
+
 def retry(pred, timeout=TIMEOUT, what="condition"):
     """Poll pred() until it returns a true value, for at most timeout s."""
     deadline = time.monotonic() + timeout
@@ -270,6 +275,8 @@ def run(module_globals):
                     fn()
                 print("ok %d - %s # %.0f ms" % (k, name,
                       (time.monotonic() - t0) * 1000), flush=True)
+            except Skip as e:
+                print("ok %d - %s # SKIP %s" % (k, name, e), flush=True)
             except Exception:
                 failed += 1
                 print("not ok %d - %s" % (k, name), flush=True)
