@@ -764,6 +764,7 @@ instance_pidfd_cb(struct ev_loop *loop, ev_io *w, int revents)
 	}
 	instance_failure_drain(i);
 	instance_notify_drain(i);
+	sdnotify_drain(i);	/* sdnotify.c: a last EXIT_STATUS= */
 	output_child_died(i);	/* output.c: what stdout/stderr hold now */
 	reason_split_failure(i->failure ? i->failure : "", i->failure_len, name,
 	    &r->failure_info, &r->failure_reason);

@@ -138,10 +138,14 @@ sdnotify_assignment(struct instance *i, const char *p, size_t n)
 	/* MAINPID=, RELOADING=1, FDSTORE=1 ...: nothing ward acts on. */
 }
 
-static void
-sdnotify_cb(struct ev_loop *loop, ev_io *w, int revents)
+/*
+ * Read what the socket holds now. Also called when the child has died,
+ * before its death is recorded: a payload that sends EXIT_STATUS= and exits
+ * must not lose the race with its own pidfd.
+ */
+void
+sdnotify_drain(struct instance *i)
 {
-	struct instance *i = container_of(w, struct instance, sd_w);
 	char buf[SDNOTIFY_MAX + 1];
 	char cbuf[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(sizeof(int) * 16)];
 	struct ucred *cred;
@@ -152,7 +156,7 @@ sdnotify_cb(struct ev_loop *loop, ev_io *w, int revents)
 	ssize_t n;
 	int k, reads;
 
-	for (reads = 0; reads < 64; reads++) {
+	for (reads = 0; reads < 64 && i->sd_fd != -1; reads++) {
 		memset(&mh, 0, sizeof mh);
 		iov.iov_base = buf;
 		iov.iov_len = sizeof buf;
@@ -196,4 +200,10 @@ sdnotify_cb(struct ev_loop *loop, ev_io *w, int revents)
 		if (i->state != INSTANCE_RUNNING || i->sd_fd == -1)
 			return;	/* a WATCHDOG=trigger may have ended it */
 	}
+}
+
+static void
+sdnotify_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	sdnotify_drain(container_of(w, struct instance, sd_w));
 }

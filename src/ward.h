@@ -717,6 +717,7 @@ void	 history_free(void);
 
 int	 sdnotify_open(struct instance *, char *, size_t);
 void	 sdnotify_close(struct instance *);
+void	 sdnotify_drain(struct instance *);
 int	 sdnotify_sender_ok(const struct instance *, pid_t);
 char	*sdnotify_path(const struct instance *);
 

@@ -22,14 +22,19 @@
  *   file NAME TEXT   write TEXT to $WARD_RUNTIME_DIR/NAME (crash artifacts)
  *   wait-file PATH   block until PATH exists (inotify; the test creates it)
  *   echo TEXT        write TEXT and a newline to stdout
+ *   sdnotify TEXT    send TEXT as one datagram to $NOTIFY_SOCKET, "\0" in it
+ *                    a NUL byte and "\n" a newline ("" sends an empty one)
+ *   sdnotifypad N TEXT  the same, TEXT padded with 'x' to N bytes
  *
  * With no "exit" step it exits 0 after the last step.
  */
 #define _GNU_SOURCE
 #include <sys/inotify.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/un.h>
 
 #include <dirent.h>
 #include <errno.h>
@@ -221,6 +226,36 @@ wait_file(const char *path)
 	close(fd);
 }
 
+/* One datagram to $NOTIFY_SOCKET, from this process (the instance's own). */
+static void
+sd_send(const char *text, size_t pad)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	const char *path = getenv("NOTIFY_SOCKET");
+	size_t n = 0, len = strlen(text);
+	char *buf;
+	int fd;
+
+	if (path == NULL || strlen(path) >= sizeof sun.sun_path)
+		die("NOTIFY_SOCKET");
+	strcpy(sun.sun_path, path);
+	if ((buf = malloc(len + pad + 1)) == NULL)
+		die("malloc");
+	for (const char *p = text; *p != '\0'; p++) {
+		if (p[0] == '\\' && (p[1] == '0' || p[1] == 'n'))
+			buf[n++] = *++p == '0' ? '\0' : '\n';
+		else
+			buf[n++] = *p;
+	}
+	while (n < pad)
+		buf[n++] = 'x';
+	if ((fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1 ||
+	    sendto(fd, buf, n, 0, (struct sockaddr *)&sun, sizeof sun) == -1)
+		die("sendto NOTIFY_SOCKET");
+	close(fd);
+	free(buf);
+}
+
 static void
 hang(void)
 {
@@ -341,6 +376,12 @@ main(int argc, char **argv)
 			write_all(1, a, strlen(a));
 			write_all(1, "\n", 1);
 			i++;
+		} else if (strcmp(s, "sdnotify") == 0 && a) {
+			sd_send(a, 0);
+			i++;
+		} else if (strcmp(s, "sdnotifypad") == 0 && a && i + 2 < argc) {
+			sd_send(argv[i + 2], (size_t)atol(a));
+			i += 2;
 		} else {
 			fprintf(stderr, "payload: bad step '%s'\n", s);
 			return 98;

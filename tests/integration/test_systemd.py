@@ -2,6 +2,8 @@
 """systemd integration, with systemd's own tools: socket activation,
 sd_notify both ways, the instance watchdog, the journal, the units."""
 import os
+import pwd
+import re
 import select
 import shutil
 import signal
@@ -125,15 +127,18 @@ def test_wardd_notifies_systemd():
         c = w.client()
         c.call("instance.run", {"name": "x", "argv": payload("hang")})
         n.until(lambda m: m == b"STATUS=1 instance running")
-        # The watchdog: pings at half of WATCHDOG_USEC.
+        # The watchdog: pings at half of WATCHDOG_USEC (0.1 s), not at the
+        # full period (0.2 s, which would let systemd's watchdog fire on any
+        # late turn) nor faster. The median shrugs off one late wakeup.
         pings = []
-        while len(pings) < 6:
+        while len(pings) < 9:
             m = n.recv()
             if m == b"WATCHDOG=1":
                 pings.append(time.monotonic())
         gaps = sorted(b - a for a, b in zip(pings, pings[1:]))
         median = gaps[len(gaps) // 2]
-        assert 0.05 < median < 0.5, gaps
+        assert 0.06 < median < 0.15, gaps
+        assert "systemd watchdog: pinging every 0.100 s" in w.read_log()
         # Reload: RELOADING=1, then READY=1 again.
         w.proc.send_signal(signal.SIGHUP)
         n.until(lambda m: m.startswith(b"RELOADING=1"))
@@ -231,6 +236,37 @@ def test_payload_systemd_notify():
         wait_dead(c, "sn")
 
 
+def test_payload_as_nobody_notifies():
+    """A payload running as another user: the socket is its to send to, and
+    the sender check places an unprivileged sender (which cannot claim its
+    parent's pid as root's systemd-notify does) by its session."""
+    if os.geteuid() != 0:
+        raise wardtest.Skip("needs root to run a payload as nobody")
+    pw = pwd.getpwnam("nobody")
+    user = "%d:%d" % (pw.pw_uid, pw.pw_gid)
+    with Ward() as w:
+        c = w.client()
+        c.call("instance.run", {
+            "name": "nb", "notify": "systemd", "user": user,
+            "argv": ["/bin/sh", "-c", "systemd-notify --ready "
+                     "--status=\"uid $(id -u)\"; exec sleep 1000"]})
+        st = instance_when(c, "nb", lambda s: s["payload_state"] == "ready",
+                           "nobody's systemd-notify")
+        assert st["status_text"] == "uid %d" % pw.pw_uid, st
+        assert st["sd_notify_dropped"] == 0, st
+        # The payload's own process, as nobody, without a helper.
+        c.call("instance.run", {"name": "nb2", "notify": "systemd",
+                                "user": user, "argv": payload(
+                                    "sdnotify", "READY=1\\nSTATUS=direct",
+                                    "hang")})
+        st = instance_when(c, "nb2", lambda s: s["payload_state"] == "ready",
+                           "nobody's own datagram")
+        assert st["status_text"] == "direct" and st["sd_notify_dropped"] == 0
+        for n in ("nb", "nb2"):
+            c.call("instance.stop", {"name": n})
+            wait_dead(c, n)
+
+
 def test_payload_stopping_and_errno():
     with Ward() as w:
         c = w.client()
@@ -241,6 +277,99 @@ def test_payload_stopping_and_errno():
         st = wait_dead(c, "st")
         assert st["payload_state"] == "finished", st
         assert st["failure_info"] == "ERRNO=2 (No such file or directory)", st
+
+
+def instance_when(c, name, pred, what):
+    """The status of name once pred(status) holds (a bounded retry)."""
+    return retry(lambda: (lambda s: s if pred(s) else None)(
+        c.call("instance.status", {"name": name})), what=what)
+
+
+def test_bad_datagrams_from_inside_are_dropped():
+    """Sent by the instance's own process, so the sender check passes: only
+    their shape can get them dropped. Each carries STOPPING=1 (a forward-only
+    move past ready) or ERRNO=, so one wrongly believed would show."""
+    with Ward() as w:
+        c = w.client()
+        go = os.path.join(w.dir, "go")
+        c.call("instance.run", {"name": "bad", "notify": "systemd", "argv": payload(
+            "sdnotify", "",                                  # empty
+            "sdnotify", "STOPPING=1\\0",                     # NUL at the end
+            "sdnotify", "ERRNO=5\\0STATUS=nul",              # NUL inside
+            "sdnotifypad", 5000, "STOPPING=1\\nSTATUS=",     # oversized
+            "sdnotifypad", 4097, "ERRNO=5\\nSTATUS=",        # one byte over
+            "sdnotifypad", 70000, "STOPPING=1\\nSTATUS=",    # far over
+            # Exactly the limit, then a small one: both believed.
+            "sdnotifypad", 4096, "READY=1\\nSTATUS=max",
+            "wait-file", go, "sdnotify", "STATUS=still here",
+            "wait-file", go + "2", "exit", 0)})
+        st = instance_when(c, "bad", lambda s: s["payload_state"] == "ready",
+                           "ready")
+        # Datagrams are read in order: all six were judged before READY=1.
+        assert st["sd_notify_dropped"] == 6, st
+        assert st["status_text"] == "max" + "x" * 253, st
+        open(go, "w").close()
+        st = instance_when(c, "bad", lambda s: s["status_text"] == "still here",
+                           "the datagram after the bad ones")
+        assert st["payload_state"] == "ready" and st["sd_notify_dropped"] == 6
+        open(go + "2", "w").close()
+        st = wait_dead(c, "bad")
+        assert st["death_reason"] == "SHUTDOWN", st
+        assert not st.get("failure_info"), st
+        assert c.call("ward.hello")["pid"] == w.proc.pid
+
+
+def test_notify_pipe_and_socket_together():
+    """notify: "systemd" does not turn fd 4 off: both channels count."""
+    with Ward() as w:
+        c = w.client()
+        go = os.path.join(w.dir, "go")
+        c.call("instance.run", {"name": "both", "notify": "systemd",
+                                "argv": payload(
+            "sdnotify", "STATUS=via socket", "notify", "READY=1",
+            "wait-file", go, "notify", "STATUS=via pipe",
+            "sdnotify", "STOPPING=1", "hang")})
+        st = instance_when(c, "both", lambda s: s["payload_state"] == "ready"
+                           and s["status_text"] == "via socket",
+                           "READY=1 on fd 4, STATUS= on the socket")
+        open(go, "w").close()
+        st = instance_when(c, "both", lambda s: s["payload_state"] == "finished"
+                           and s["status_text"] == "via pipe",
+                           "STATUS= on fd 4, STOPPING=1 on the socket")
+        assert st["notify_dropped"] == 0 and st["sd_notify_dropped"] == 0, st
+        c.call("instance.stop", {"name": "both"})
+        wait_dead(c, "both")
+
+
+def test_exit_status_and_errno_become_failure_info():
+    with Ward() as w:
+        c = w.client()
+
+        def run(name, *steps):
+            c.call("instance.run", {"name": name, "notify": "systemd",
+                                    "argv": payload(*steps)})
+        # The last of ERRNO= / EXIT_STATUS= is what the death says, even
+        # when the payload exits right after sending it: twenty at once, so
+        # deaths and datagrams arrive in the same loop turns.
+        for k in range(20):
+            run("es%d" % k, "sdnotify", "ERRNO=2", "sdnotify", "EXIT_STATUS=7",
+                "exit", 7)
+        for k in range(20):
+            st = wait_dead(c, "es%d" % k)
+            assert st["exit_code"] == 7, st
+            assert st["failure_info"] == "EXIT_STATUS=7", st
+        run("en", "sdnotify", "EXIT_STATUS=7", "sdnotify", "ERRNO=13", "exit", 1)
+        st = wait_dead(c, "en")
+        assert st["failure_info"] == "ERRNO=13 (Permission denied)", st
+        # The failure pipe, when it speaks, wins over both.
+        run("f3", "fail", "BOOM|from fd 3", "sdnotify", "EXIT_STATUS=9",
+            "exit", 9)
+        st = wait_dead(c, "f3")
+        assert st["death_reason"] == "BOOM", st
+        assert st["failure_info"] == "from fd 3", st
+        # And the exit record in history says the same.
+        h = c.call("instance.history", {"name": "es0"})
+        assert h[-1]["failure_info"] == "EXIT_STATUS=7", h
 
 
 def test_notify_socket_only_when_asked():
@@ -312,29 +441,60 @@ def parse_journal(data):
     return fields
 
 
-def test_journal_entries():
-    d = tempfile.mkdtemp(prefix="ward-jnl-")
-    os.chmod(d, 0o755)
-    j = Datagrams(os.path.join(d, "socket"))
-    sock = os.path.join(d, "ward.sock")
-    log = open(os.path.join(d, "log"), "wb")
-    # A private mount namespace with our socket at journald's path.
-    script = ('mount -t tmpfs tmpfs /run/systemd && mkdir /run/systemd/journal '
-              '&& mount --bind "$0" /run/systemd/journal && exec "$@"')
-    p = subprocess.Popen(
-        ["unshare", "--mount", "--propagation", "private", "/bin/sh", "-c",
-         script, d] + wardd_cmd(d, "--socket", sock, "--log-target", "journal"),
-        stdout=log, stderr=log)
-    try:
-        own, _ = j.until(lambda m: b"ready on" in m)
+class JournalWardd:
+    """wardd in a private mount namespace with our datagram socket at
+    journald's path, its stdout and stderr on a file (self.log)."""
+
+    def __init__(self, *args, stream_is_journal=False):
+        if os.geteuid() != 0 or shutil.which("unshare") is None:
+            raise wardtest.Skip("needs root and unshare")
+        self.dir = tempfile.mkdtemp(prefix="ward-jnl-")
+        os.chmod(self.dir, 0o755)
+        self.journal = Datagrams(os.path.join(self.dir, "socket"))
+        self.sock = os.path.join(self.dir, "ward.sock")
+        self.logpath = os.path.join(self.dir, "log")
+        self.log = open(self.logpath, "wb")
+        env = dict(os.environ)
+        if stream_is_journal:
+            # As systemd says it of a service whose output is the journal.
+            st = os.fstat(self.log.fileno())
+            env["JOURNAL_STREAM"] = "%d:%d" % (st.st_dev, st.st_ino)
+        script = ('mount -t tmpfs tmpfs /run/systemd && '
+                  'mkdir /run/systemd/journal && '
+                  'mount --bind "$0" /run/systemd/journal && exec "$@"')
+        self.proc = subprocess.Popen(
+            ["unshare", "--mount", "--propagation", "private", "/bin/sh",
+             "-c", script, self.dir] + wardd_cmd(self.dir, "--socket",
+                                                 self.sock, *args),
+            stdout=self.log, stderr=self.log, env=env)
+
+    def client(self):
+        """A client, once wardd has said it is ready (to the journal)."""
+        own, _ = self.journal.until(lambda m: b"ready on" in m)
         f = parse_journal(own)
         assert f["PRIORITY"] == "5" and f["SYSLOG_IDENTIFIER"] == "wardd", f
-        retry(lambda: os.path.exists(sock), what="socket")
-        c = Client(sock)
+        retry(lambda: os.path.exists(self.sock), what="socket")
+        return Client(self.sock)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+        self.journal.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def test_journal_entries():
+    with JournalWardd("--log-target", "journal") as jw:
+        c = jw.client()
         c.call("instance.run", {"name": "web", "profile": "crosvm",
                                 "argv": payload("fail", "CRASH|disk on fire",
                                                 "exit", 33)})
-        m, _ = j.until(lambda m: b"WARD_DEATH_REASON" in m)
+        m, _ = jw.journal.until(lambda m: b"WARD_DEATH_REASON" in m)
         f = parse_journal(m)
         assert f["MESSAGE"].startswith("instance web (id 1) died: CRASH after"), f
         assert f["MESSAGE"].endswith(", exit code 33"), f
@@ -347,21 +507,60 @@ def test_journal_entries():
             assert f[k].isdigit(), (k, f)
         assert f["WARD_OWNER_UID"] == "0", f
         c.call("instance.run", {"name": "ok", "argv": payload("exit", 0)})
-        m, _ = j.until(lambda m: b"WARD_INSTANCE_NAME=ok" in m)
+        m, _ = jw.journal.until(lambda m: b"WARD_INSTANCE_NAME=ok" in m)
         f = parse_journal(m)
         assert f["WARD_DEATH_REASON"] == "SHUTDOWN" and f["PRIORITY"] == "6", f
         c.call("instance.run", {"name": "sig", "argv": payload("hang")})
         c.call("instance.kill", {"name": "sig", "signal": "TERM"})
-        m, _ = j.until(lambda m: b"WARD_INSTANCE_NAME=sig" in m)
+        m, _ = jw.journal.until(lambda m: b"WARD_INSTANCE_NAME=sig" in m)
         f = parse_journal(m)
         assert f["WARD_EXIT_SIGNAL"] == "SIGTERM" and "WARD_EXIT_CODE" not in f
         c.call("ward.shutdown")
-        assert p.wait(timeout=TIMEOUT) == 0
+        assert jw.proc.wait(timeout=TIMEOUT) == 0
+
+
+def test_journal_stream_means_journal():
+    """Auto mode: JOURNAL_STREAM naming our stderr sends wardd's lines to
+    the journal natively, with priorities, and not down the stream."""
+    with JournalWardd(stream_is_journal=True) as jw:
+        jw.client().call("ward.shutdown")
+        assert jw.proc.wait(timeout=TIMEOUT) == 0
+        with open(jw.logpath, "rb") as f:
+            out = f.read()
+        assert b"ready on" not in out and b"<5>" not in out, out
+
+
+def test_stderr_lines_carry_levels():
+    """Not under journald (JOURNAL_STREAM names some other file): every line
+    on stderr starts with its sd-daemon level, "<N>"."""
+    d = tempfile.mkdtemp(prefix="ward-lvl-")
+    conf = os.path.join(d, "conf")
+    os.makedirs(conf)
+    with open(os.path.join(conf, "10-ward.conf"), "w") as f:
+        f.write("[ward]\nbogus = 1\n")
+    st = os.stat("/dev/null")
+    w = Ward(args=["--config-dir", conf], env=dict(
+        os.environ, JOURNAL_STREAM="%d:%d" % (st.st_dev, st.st_ino)))
+    try:
+        w.start()
+        w.client().call("ward.hello")
+        retry(lambda: "client connected" in w.read_log(), what="a debug line")
+        lines = w.read_log().splitlines()
+        assert [l for l in lines if not re.match(r"<[3-7]>\S", l)] == [], lines
+
+        def level(text):
+            return [l[:3] for l in lines if text in l][0]
+        assert level("ready on") == "<5>", lines
+        assert level("has no key 'bogus'") == "<4>", lines
+        assert level("client connected") == "<7>", lines
+        # And an error, as the last thing a failed start-up says.
+        s = socket.socket()
+        rc, err = run_with_listen_fds(2, s.fileno())
+        s.close()
+        last = err.splitlines()[-1]
+        assert rc == 1 and last.startswith("<3>socket activation:"), err
     finally:
-        if p.poll() is None:
-            p.kill()
-        log.close()
-        j.close()
+        w.stop()
         shutil.rmtree(d, ignore_errors=True)
 
 
