@@ -5,10 +5,11 @@
  *
  * usage: libward_example PAYLOAD [REPORT]
  *
- * Connects where $WARD_SOCKET says, runs PAYLOAD with its stdout on a pipe
- * of ours and prints what came through the pipe and how it died; then says
- * hello on a second connection in non-blocking mode, driven by poll. With
- * REPORT, it also passes a pipe as fd 7 to `PAYLOAD report REPORT`.
+ * Connects where $WARD_SOCKET says, runs PAYLOAD with its stdin, stdout
+ * and stderr on pipes of ours and prints what came through them and how it
+ * died; then, on a second connection in non-blocking mode driven by poll,
+ * says hello, subscribes and sees a died event come to its event callback.
+ * With REPORT, it also passes a pipe as fd 7 to `PAYLOAD report REPORT`.
  * Each result is one line "key: value" on stdout; any failure is a line on
  * stderr and exit status 1.
  */
@@ -57,28 +58,53 @@ wait_died(struct ward *w, uint64_t id, const char *label)
 	}
 }
 
-/* The non-blocking hello: what the reply callback saw. */
-struct hello_wait {
-	uint32_t	 msgid;
+/* Everything from a pipe until EOF, trailing newlines cut, into out. */
+static void
+read_pipe(int fd, char *out, size_t len)
+{
+	size_t outlen = 0;
+	ssize_t n;
+
+	while ((n = read(fd, out + outlen, len - 1 - outlen)) != 0) {
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1)
+			fail("read", NULL);
+		outlen += n;
+		if (outlen == len - 1)
+			break;
+	}
+	close(fd);
+	while (outlen > 0 && out[outlen - 1] == '\n')
+		outlen--;
+	out[outlen] = '\0';
+}
+
+/* The non-blocking connection: what its callbacks saw. */
+struct nb_state {
+	uint32_t	 msgid;		/* the request whose reply we wait for */
 	int		 done;
 	long long	 pid;
 	char		 error[32];
+	uint64_t	 died_id;	/* the instance whose death we wait for */
+	int		 died_seen;
+	char		 died[64];	/* "REASON exit N" */
 };
 
 static void
 on_reply(struct ward *w, uint32_t msgid, const struct ward_error *err,
     const msgpack_object *result, void *arg)
 {
-	struct hello_wait *hw = arg;
+	struct nb_state *nb = arg;
 	uint32_t i;
 
 	(void)w;
 
-	if (msgid != hw->msgid)
+	if (msgid != nb->msgid)
 		return;
-	hw->done = 1;
+	nb->done = 1;
 	if (err != NULL) {
-		snprintf(hw->error, sizeof hw->error, "%s", err->code);
+		snprintf(nb->error, sizeof nb->error, "%s", err->code);
 		return;
 	}
 	if (result == NULL || result->type != MSGPACK_OBJECT_MAP)
@@ -90,16 +116,44 @@ on_reply(struct ward *w, uint32_t msgid, const struct ward_error *err,
 		if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == 3 &&
 		    memcmp(k->via.str.ptr, "pid", 3) == 0 &&
 		    v->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
-			hw->pid = (long long)v->via.u64;
+			nb->pid = (long long)v->via.u64;
 	}
 }
 
 static void
 on_event(struct ward *w, const struct ward_event *ev, void *arg)
 {
+	struct nb_state *nb = arg;
+
 	(void)w;
-	(void)ev;
-	(void)arg;
+
+	if (strcmp(ev->type, "died") != 0 || ev->id != nb->died_id ||
+	    !ev->has_exit || ev->exit.death_reason == NULL)
+		return;
+	snprintf(nb->died, sizeof nb->died, "%s exit %d", ev->exit.death_reason,
+	    ev->exit.has_exit_code ? ev->exit.exit_code : -1);
+	nb->died_seen = 1;
+}
+
+/* Drive w with poll and ward_dispatch until *flag is set. */
+static void
+poll_until(struct ward *w, const int *flag, const char *what)
+{
+	while (!*flag) {
+		struct pollfd pfd = { .fd = ward_fd(w), .events = POLLIN };
+		int pr;
+
+		if (ward_want_write(w))
+			pfd.events |= POLLOUT;
+		if ((pr = poll(&pfd, 1, 15000)) == -1 && errno != EINTR)
+			fail("poll", NULL);
+		if (pr == 0) {
+			fprintf(stderr, "libward_example: no %s in 15 s\n", what);
+			exit(1);
+		}
+		if (pr > 0 && ward_dispatch(w) == -1)
+			fail("ward_dispatch", ward_error(w));
+	}
 }
 
 int
@@ -109,14 +163,13 @@ main(int argc, char **argv)
 	struct ward_hello h;
 	struct ward_spec spec;
 	struct ward_status st;
-	struct hello_wait hw;
+	struct nb_state nb;
+	struct ward_params sub;
 	struct ward *w, *w2;
 	const char *died_only[] = { "died", NULL };
-	char buf[4096], out[4096];
-	size_t outlen = 0;
+	char out[4096];
 	uint64_t id;
-	ssize_t n;
-	int p[2];
+	int p[2], pin[2], perr[2];
 
 	if (argc < 2 || argc > 3) {
 		fprintf(stderr, "usage: libward_example PAYLOAD [REPORT]\n");
@@ -142,32 +195,30 @@ main(int argc, char **argv)
 	if (ward_events_subscribe(w, NULL, 0, died_only) == -1)
 		fail("ward_events_subscribe", ward_error(w));
 
-	if (pipe(p) == -1)
+	/* stdin holds a line (and then EOF) that the payload copies to stderr. */
+	if (pipe(p) == -1 || pipe(pin) == -1 || pipe(perr) == -1)
 		fail("pipe", NULL);
+	if (write(pin[1], "hello-from-stdin\n", 17) != 17)
+		fail("write", NULL);
+	close(pin[1]);
 	ward_spec_init(&spec);
 	spec.name = "example-echo";
 	spec.argv = (const char *const[]){ argv[1], "echo", "hello-from-payload",
-	    "exit", "0", NULL };
+	    "cat", "2", "exit", "0", NULL };
+	spec.stdin_fd = pin[0];
 	spec.stdout_fd = p[1];
+	spec.stderr_fd = perr[1];
 	if (ward_instance_run(w, &spec, &id) == -1)
 		fail("ward_instance_run", ward_error(w));
+	close(pin[0]);
 	close(p[1]);
+	close(perr[1]);
 	printf("run: id %llu\n", (unsigned long long)id);
-	while ((n = read(p[0], buf, sizeof buf)) != 0) {
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1)
-			fail("read", NULL);
-		if (outlen + n >= sizeof out)
-			n = sizeof out - 1 - outlen;
-		memcpy(out + outlen, buf, n);
-		outlen += n;
-	}
-	close(p[0]);
-	while (outlen > 0 && out[outlen - 1] == '\n')
-		outlen--;
-	out[outlen] = '\0';
+	/* EOF on both: nobody but the payload held the write ends. */
+	read_pipe(p[0], out, sizeof out);
 	printf("stdout: %s\n", out);
+	read_pipe(perr[0], out, sizeof out);
+	printf("stderr: %s\n", out);
 	wait_died(w, id, "died");
 
 	/* The error of a missing instance. */
@@ -201,37 +252,49 @@ main(int argc, char **argv)
 	/* A second connection, driven without blocking. */
 	if ((w2 = ward_connect(NULL, &err)) == NULL)
 		fail("ward_connect (2)", &err);
-	memset(&hw, 0, sizeof hw);
-	hw.pid = -1;
-	if (ward_set_nonblocking(w2, on_reply, on_event, &hw) == -1)
+	memset(&nb, 0, sizeof nb);
+	nb.pid = -1;
+	if (ward_set_nonblocking(w2, on_reply, on_event, &nb) == -1)
 		fail("ward_set_nonblocking", ward_error(w2));
-	if (ward_send(w2, "ward.hello", NULL, 0, &hw.msgid) == -1)
+	if (ward_send(w2, "ward.hello", NULL, 0, &nb.msgid) == -1)
 		fail("ward_send", ward_error(w2));
 	if (!ward_want_write(w2)) {
 		fprintf(stderr, "libward_example: a queued request but no "
 		    "ward_want_write\n");
 		return 1;
 	}
-	while (!hw.done) {
-		struct pollfd pfd = { .fd = ward_fd(w2), .events = POLLIN };
-		int pr;
-
-		if (ward_want_write(w2))
-			pfd.events |= POLLOUT;
-		if ((pr = poll(&pfd, 1, 15000)) == -1 && errno != EINTR)
-			fail("poll", NULL);
-		if (pr == 0) {
-			fprintf(stderr, "libward_example: no reply in 15 s\n");
-			return 1;
-		}
-		if (pr > 0 && ward_dispatch(w2) == -1)
-			fail("ward_dispatch", ward_error(w2));
-	}
-	if (hw.error[0] != '\0') {
-		fprintf(stderr, "libward_example: ward.hello: %s\n", hw.error);
+	poll_until(w2, &nb.done, "reply to ward.hello");
+	if (nb.error[0] != '\0') {
+		fprintf(stderr, "libward_example: ward.hello: %s\n", nb.error);
 		return 1;
 	}
-	printf("nonblocking: pid %lld msgid %u\n", hw.pid, hw.msgid);
+	printf("nonblocking: pid %lld msgid %u\n", nb.pid, nb.msgid);
+
+	/* Events on it: subscribe (and wait for the answer), then a death. */
+	ward_params_init(&sub);
+	msgpack_pack_map(&sub.pk, 1);
+	msgpack_pack_str(&sub.pk, 5);
+	msgpack_pack_str_body(&sub.pk, "types", 5);
+	msgpack_pack_array(&sub.pk, 1);
+	msgpack_pack_str(&sub.pk, 4);
+	msgpack_pack_str_body(&sub.pk, "died", 4);
+	nb.done = 0;
+	if (ward_send(w2, "events.subscribe", sub.sbuf.data, sub.sbuf.size,
+	    &nb.msgid) == -1)
+		fail("ward_send (subscribe)", ward_error(w2));
+	ward_params_free(&sub);
+	poll_until(w2, &nb.done, "reply to events.subscribe");
+	if (nb.error[0] != '\0') {
+		fprintf(stderr, "libward_example: events.subscribe: %s\n", nb.error);
+		return 1;
+	}
+	ward_spec_init(&spec);
+	spec.name = "example-nb";
+	spec.argv = (const char *const[]){ argv[1], "exit", "3", NULL };
+	if (ward_instance_run(w, &spec, &nb.died_id) == -1)
+		fail("ward_instance_run (nb)", ward_error(w));
+	poll_until(w2, &nb.died_seen, "died event");
+	printf("nonblocking died: %s\n", nb.died);
 
 	ward_close(w2);
 	ward_close(w);

@@ -25,6 +25,7 @@
  *   sdnotify TEXT    send TEXT as one datagram to $NOTIFY_SOCKET, "\0" in it
  *                    a NUL byte and "\n" a newline ("" sends an empty one)
  *   sdnotifypad N TEXT  the same, TEXT padded with 'x' to N bytes
+ *   cat FD           copy stdin to FD until end of file
  *
  * With no "exit" step it exits 0 after the last step.
  */
@@ -375,6 +376,18 @@ main(int argc, char **argv)
 		} else if (strcmp(s, "echo") == 0 && a) {
 			write_all(1, a, strlen(a));
 			write_all(1, "\n", 1);
+			i++;
+		} else if (strcmp(s, "cat") == 0 && a) {
+			char buf[4096];
+			ssize_t n;
+
+			while ((n = read(0, buf, sizeof buf)) != 0) {
+				if (n == -1 && errno == EINTR)
+					continue;
+				if (n == -1)
+					die("read stdin");
+				write_all(atoi(a), buf, n);
+			}
 			i++;
 		} else if (strcmp(s, "sdnotify") == 0 && a) {
 			sd_send(a, 0);

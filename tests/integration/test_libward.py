@@ -9,11 +9,14 @@ import os
 import re
 import shlex
 import shutil
+import socket
 import subprocess
 import tempfile
 
+import msgpack
+
 import wardtest
-from wardtest import TIMEOUT, Ward, read_report
+from wardtest import TIMEOUT, Ward, read_report, retry
 
 EXAMPLE_SRC = os.path.join(wardtest.SRCDIR, "tests", "libward_example.c")
 PREFIX = "/usr/local"
@@ -159,13 +162,17 @@ def test_example_run_pipe_died_nonblocking_errors(ctx):
     assert out.get("hello") == "wardd protocol 1 pid %d admin 1" % (
         ctx.ward.proc.pid), text
     assert out.get("run", "").startswith("id "), text
-    # What the payload wrote to the stdout we passed, and nothing else.
+    # What the payload wrote to the stdout we passed, and nothing else;
+    # what it read from our stdin pipe, copied to our stderr pipe.
     assert out.get("stdout") == "hello-from-payload", text
+    assert out.get("stderr") == "hello-from-stdin", text
     assert out.get("died") == "SHUTDOWN exit 0", text
     assert out.get("missing") == "-1 not_found", text
     # The non-blocking connection got its reply through ward_dispatch.
     assert out.get("nonblocking", "").startswith(
         "pid %d " % ctx.ward.proc.pid), text
+    # And, subscribed, a death through its event callback.
+    assert out.get("nonblocking died") == "UNKNOWN exit 3", text
     assert text.rstrip().endswith("done"), text
     # wardd saw the same run.
     c = ctx.ward.client()
@@ -173,6 +180,7 @@ def test_example_run_pipe_died_nonblocking_errors(ctx):
     assert st["id"] == int(out["run"].split()[1]), (st, text)
     assert st["state"] == "dead" and st["death_reason"] == "SHUTDOWN", st
     remove(ctx, "example-echo")
+    remove(ctx, "example-nb")
 
 
 def test_passed_fd_reaches_payload_as_target(ctx):
@@ -187,7 +195,45 @@ def test_passed_fd_reaches_payload_as_target(ctx):
     assert "7" in fds, rep
     assert sorted(fds, key=int) == ["0", "1", "2", "3", "4", "7"], rep
     remove(ctx, "example-echo")
+    remove(ctx, "example-nb")
     remove(ctx, "example-fds")
+
+
+def wardd_fds(ctx):
+    return len(os.listdir("/proc/%d/fd" % ctx.ward.proc.pid))
+
+
+def test_wardd_keeps_no_passed_fds(ctx):
+    """wardd holds passed fds only until the spawn or the remove: its own
+    count of open fds comes back to where it was."""
+    c = ctx.ward.client()
+    try:
+        c.call("ward.hello")
+        base = wardd_fds(ctx)
+        outdir = os.path.join(ctx.tmp, "out")
+        os.makedirs(outdir, exist_ok=True)
+        run_example(ctx, wardtest.PAYLOAD, os.path.join(outdir, "fds2.report"))
+        retry(lambda: wardd_fds(ctx) == base, what="wardd's fds after the runs "
+              "(%d at first)" % base)
+        for n in ("example-echo", "example-nb", "example-fds"):
+            c.call("instance.remove", {"name": n})
+        # Created, not started: wardd holds the three until the remove.
+        r, w = os.pipe()
+        null = os.open("/dev/null", os.O_RDONLY)
+        c.msgid += 1
+        socket.send_fds(c.sock, [msgpack.packb([0, c.msgid, "instance.create", [{
+            "name": "held", "argv": wardtest.payload("exit", 0), "stdin": 0,
+            "stdout": 1, "fds": [{"fd": 2, "target": 9}]}]])], [r, w, null])
+        for fd in (r, w, null):
+            os.close(fd)
+        err, res = c.response(c.msgid)
+        assert err is None, err
+        retry(lambda: wardd_fds(ctx) == base + 3, what="three held fds")
+        c.call("instance.remove", {"name": "held"})
+        retry(lambda: wardd_fds(ctx) == base, what="wardd's fds after remove")
+    finally:
+        c.close()
+        ctx.ward.clients.remove(c)
 
 
 if __name__ == "__main__":

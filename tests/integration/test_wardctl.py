@@ -13,8 +13,10 @@ import os
 import pwd
 import select
 import signal
+import socket
 import subprocess
 import tempfile
+import threading
 import time
 
 import msgpack
@@ -230,6 +232,19 @@ def test_unreachable_exit_3():
     # The same through $WARD_SOCKET.
     p = refused(3, "info", sock=False, env=base_env(WARD_SOCKET=missing))
     assert "cannot connect to wardd at %s" % missing in p.stderr, p.stderr
+
+
+def test_refused_connection_exit_3():
+    """A socket file nobody listens on (a wardd that died without removing
+    it): ECONNREFUSED, not a hang, and the same hint."""
+    stale = os.path.join(W.dir, "stale.sock")
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.bind(stale)
+    s.close()
+    p = refused(3, "status", sock=stale)
+    assert p.stderr == "wardctl: cannot connect to wardd at %s: Connection " \
+        "refused (is wardd running?)\n" % stale, p.stderr
+    os.unlink(stale)
 
 
 def test_ward_socket_env():
@@ -715,6 +730,119 @@ def test_events_metrics():
             end_proc(metrics)
 
 
+def test_events_wardd_dies_exit_3():
+    w = Ward().start()
+    p = None
+    try:
+        c = w.client()
+        p = events_proc("events", sock=w.sock)
+        retry(lambda: subscribers(c) == 1 or p.poll() is not None,
+              what="wardctl to subscribe")
+        w.proc.kill()
+        w.proc.wait()
+        assert p.wait(timeout=TIMEOUT) == 3, p.stderr.read()
+        err = p.stderr.read().decode()
+        assert err == "wardctl: wardd closed the connection\n", err
+    finally:
+        if p is not None:
+            end_proc(p)
+        w.stop()
+
+
+# ---- human units, from a daemon that says what wardd cannot be made to ----
+
+class FakeWardd:
+    """Answers each request from a table of results, on its own socket:
+    three days of uptime or a gigabyte of RSS cannot be produced on demand,
+    but what wardctl makes of them must still be seen."""
+
+    def __init__(self, path, answers):
+        self.answers = answers
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(path)
+        self.sock.listen(4)
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                u = msgpack.Unpacker(raw=False)
+                while True:
+                    data = conn.recv(65536)
+                    if not data:
+                        break
+                    u.feed(data)
+                    for _, msgid, method, params in u:
+                        res = self.answers[method]
+                        if callable(res):
+                            res = res(params[0] if params else {})
+                        conn.sendall(msgpack.packb([1, msgid, None, res]))
+
+    def close(self):
+        self.sock.shutdown(socket.SHUT_RDWR)
+        self.sock.close()
+        self.thread.join(TIMEOUT)
+
+
+def fake_status(name, id, state, uptime_s, rss_kb, **kw):
+    running = state == "running"
+    st = {"id": id, "name": name, "state": state, "payload_state": "ready",
+          "status_text": "", "pid": 1000 + id if running else None,
+          "argv": ["x"], "owner_uid": 0, "created_at_ms": 1,
+          "started_at_ms": 1 if uptime_s is not None else None,
+          "uptime_ms": int((uptime_s or 0) * 1000), "suspended": False,
+          "metrics": {"cpu_percent": 1.5, "rss_kb": rss_kb if running else 0,
+                      "rss_max_kb": rss_kb, "cpu_user_ms": 0,
+                      "cpu_system_ms": 0, "cpu_guest_ms": 0}}
+    st.update(kw)
+    return st
+
+
+def test_status_human_units():
+    day, hour = 86400, 3600
+    rows = [
+        fake_status("vm", 1, "running", 3 * day + 4 * hour + 59 * 60,
+                    int(1.2 * 1024 * 1024)),
+        fake_status("mid", 2, "running", 3 * hour + 2 * 60 + 7, 1536),
+        fake_status("small", 3, "running", 45.9, 512),
+        fake_status("ten", 4, "running", 12 * 60 + 3, 10 * 1024 * 1024),
+        fake_status("old", 5, "dead", 59, 20 * 1024 * 1024,
+                    death_reason="CRASH", exit_code=1, uptime_ms=59000),
+        fake_status("new", 6, "not_started", None, 0),
+    ]
+    path = os.path.join(W.dir, "fake.sock")
+    f = FakeWardd(path, {"instance.list": rows,
+                         "instance.status": lambda p: rows[0]})
+    try:
+        out = ok("status", sock=path)
+        head, got = table(out)
+        assert head == HEADER, out
+        # NAME ID STATE PAYLOAD PID UPTIME CPU% RSS [REASON]
+        assert got["vm"][5:8] == ["3d4h", "1.5", "1.2G"], out
+        assert got["mid"][5:8] == ["3h2m", "1.5", "1.5M"], out
+        assert got["small"][5:8] == ["45s", "1.5", "512K"], out
+        assert got["ten"][5:8] == ["12m3s", "1.5", "10G"], out
+        # Dead: no CPU%, the peak RSS, the reason.
+        assert got["old"][4:] == ["-", "59s", "-", "20G", "CRASH"], out
+        assert got["new"][4:7] == ["-", "-", "-"], out
+        # The columns line up under the header, whatever the widths.
+        lines = out.splitlines()
+        for col in ("UPTIME", "RSS"):
+            end = lines[0].index(col) + len(col)
+            for l in lines[1:]:
+                assert l[end - 1] != " " and l[end] == " ", (col, out)
+        out = ok("status", "-l", "vm", sock=path)
+        assert "pid:      1001, up 3d4h" in out, out
+        assert "memory:   rss 1.2G, max 1.2G" in out, out
+    finally:
+        f.close()
+
+
 # ---- top, info -------------------------------------------------------------
 
 def test_top_one_frame():
@@ -883,6 +1011,45 @@ def test_interactive_shell():
         # The shell refused nothing fatally: webserver still runs.
         assert c.call("instance.status", {"name": "webserver"})["state"] == \
             "running"
+    finally:
+        t.kill()
+        w.stop()
+
+
+def test_shell_help_and_history_across_runs():
+    w = Ward().start()
+    home = tempfile.mkdtemp(dir=w.dir)
+    t = Tmux(w.dir)
+    shell = "env -u NO_COLOR WARD_SOCKET=%s HOME=%s %s" % (w.sock, home,
+                                                           WARDCTL)
+    try:
+        t.start(shell)
+        t.wait(lambda s: prompt_line(s) == "ward>", "the ward> prompt")
+        # Bare help: every command, one a line, then the prompt again.
+        t.keys("help", "Enter")
+        s = t.wait(lambda s: s.count("ward>") == 2, "help's list")
+        lines = s.split("ward> help", 1)[1].splitlines()
+        assert lines[1] == "commands (help COMMAND for its usage):", s
+        listed = [l.split()[0] for l in lines[2:] if l.strip() and
+                  not l.startswith("ward>")]
+        assert listed == COMMANDS, s
+        t.keys("info", "Enter")
+        t.wait(lambda s: s.count("ward>") == 3 and "instances:" in s, "info")
+        t.keys("quit", "Enter")
+        retry(lambda: not t.alive(), what="the first shell to quit")
+        # A second run: Up recalls the first one's lines, newest first, and
+        # Enter runs what it recalled.
+        t.start(shell)
+        t.wait(lambda s: prompt_line(s) == "ward>", "the second prompt")
+        t.keys("Up")
+        t.wait(lambda s: prompt_line(s) == "ward> quit", "quit recalled")
+        t.keys("Up")
+        t.wait(lambda s: prompt_line(s) == "ward> info", "info recalled")
+        t.keys("Enter")
+        t.wait(lambda s: prompt_line(s) == "ward>" and "instances:" in s,
+               "the recalled info ran")
+        t.keys("quit", "Enter")
+        retry(lambda: not t.alive(), what="the second shell to quit")
     finally:
         t.kill()
         w.stop()
