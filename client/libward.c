@@ -320,7 +320,7 @@ ward_read_msg(struct ward *w, msgpack_unpacked *msg, int timeout_ms)
 	}
 }
 
-static const msgpack_object *
+WARD_EXPORT const msgpack_object *
 ward_map_get(const msgpack_object *map, const char *key)
 {
 	size_t n = strlen(key);
@@ -553,12 +553,34 @@ ward_exit_decode(const msgpack_object *m, struct ward_exit *x)
 	ward_decode_metrics(ward_map_get(m, "metrics"), &x->metrics);
 }
 
+/* An array of strings as a NULL-terminated copy; NULL if not an array. */
+static char **
+ward_dup_strv(const msgpack_object *o)
+{
+	char **v;
+	uint32_t i;
+
+	if (o == NULL || o->type != MSGPACK_OBJECT_ARRAY ||
+	    (v = calloc(o->via.array.size + 1, sizeof *v)) == NULL)
+		return NULL;
+	for (i = 0; i < o->via.array.size; i++)
+		v[i] = ward_dup_str(&o->via.array.ptr[i]);
+	return v;
+}
+
+static void
+ward_strv_free(char **v)
+{
+	char **p;
+
+	for (p = v; p != NULL && *p != NULL; p++)
+		free(*p);
+	free(v);
+}
+
 WARD_EXPORT void
 ward_status_decode(const msgpack_object *m, struct ward_status *s)
 {
-	const msgpack_object *argv = ward_map_get(m, "argv");
-	uint32_t i;
-
 	memset(s, 0, sizeof *s);
 	s->id = ward_get_u64(m, "id");
 	s->name = ward_dup_str(ward_map_get(m, "name"));
@@ -566,11 +588,7 @@ ward_status_decode(const msgpack_object *m, struct ward_status *s)
 	s->payload_state = ward_dup_str(ward_map_get(m, "payload_state"));
 	s->status_text = ward_dup_str(ward_map_get(m, "status_text"));
 	s->pid = ward_get_i64(m, "pid");
-	if (argv != NULL && argv->type == MSGPACK_OBJECT_ARRAY &&
-	    (s->argv = calloc(argv->via.array.size + 1, sizeof *s->argv)) != NULL) {
-		for (i = 0; i < argv->via.array.size; i++)
-			s->argv[i] = ward_dup_str(&argv->via.array.ptr[i]);
-	}
+	s->argv = ward_dup_strv(ward_map_get(m, "argv"));
 	s->owner_uid = ward_get_u64(m, "owner_uid");
 	s->requester_pid = ward_get_i64(m, "requester_pid");
 	s->created_at_ms = ward_get_i64(m, "created_at_ms");
@@ -605,8 +623,6 @@ ward_exit_free(struct ward_exit *x)
 WARD_EXPORT void
 ward_status_free(struct ward_status *s)
 {
-	char **p;
-
 	if (s == NULL)
 		return;
 	free(s->name);
@@ -614,9 +630,7 @@ ward_status_free(struct ward_status *s)
 	free(s->payload_state);
 	free(s->status_text);
 	free(s->program_state);
-	for (p = s->argv; p != NULL && *p != NULL; p++)
-		free(*p);
-	free(s->argv);
+	ward_strv_free(s->argv);
 	ward_exit_free(&s->exit);
 	memset(s, 0, sizeof *s);
 }
@@ -775,7 +789,7 @@ ward_pack_spec(struct ward *w, const struct ward_spec *s, struct ward_params *p,
 	    !!s->hangup_timeout_ms + !!s->nexit_codes + !!s->profile +
 	    !!s->rss_mapping + !!s->user + (s->stdin_fd >= 0) +
 	    (s->stdout_fd >= 0) + (s->stderr_fd >= 0) + !!s->nfds +
-	    !!s->notify + !!s->watchdog_ms;
+	    !!s->notify + !!s->watchdog_ms + !!s->capture_output;
 	ward_params_init(p);
 	msgpack_pack_map(&p->pk, n);
 	ward_pack_str(&p->pk, "argv");
@@ -812,6 +826,10 @@ ward_pack_spec(struct ward *w, const struct ward_spec *s, struct ward_params *p,
 	}
 	if (s->detect_hangup) {
 		ward_pack_str(&p->pk, "detect_hangup");
+		msgpack_pack_true(&p->pk);
+	}
+	if (s->capture_output) {
+		ward_pack_str(&p->pk, "capture_output");
 		msgpack_pack_true(&p->pk);
 	}
 	if (s->hangup_timeout_ms) {
@@ -1041,6 +1059,139 @@ ward_instance_history(struct ward *w, const char *ident, size_t limit,
 	}
 	ward_reply_free(&r);
 	return 0;
+}
+
+/* ---- declared programs, captured output */
+
+static int
+ward_changes_call(struct ward *w, const char *method, struct ward_changes *ch)
+{
+	static const char *const keys[] = { "added", "changed", "removed",
+	    "errors", "warnings" };
+	char ***lists[] = { &ch->added, &ch->changed, &ch->removed,
+	    &ch->errors, &ch->warnings };
+	struct ward_reply r;
+	size_t k;
+
+	memset(ch, 0, sizeof *ch);
+	if (ward_call(w, method, NULL, 0, &r) == -1) {
+		ward_reply_free(&r);
+		return -1;
+	}
+	for (k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+		char **v = ward_dup_strv(ward_map_get(&r.result, keys[k]));
+
+		/* An absent list (an older wardd's warnings) is an empty one. */
+		if (v == NULL)
+			v = calloc(1, sizeof *v);
+		*lists[k] = v;
+	}
+	ward_reply_free(&r);
+	if (ch->added == NULL || ch->changed == NULL || ch->removed == NULL ||
+	    ch->errors == NULL || ch->warnings == NULL) {
+		ward_changes_free(ch);
+		return ward_fail(w, "internal", "out of memory");
+	}
+	return 0;
+}
+
+WARD_EXPORT int
+ward_reread(struct ward *w, struct ward_changes *ch)
+{
+	return ward_changes_call(w, WARD_M_REREAD, ch);
+}
+
+WARD_EXPORT int
+ward_update(struct ward *w, struct ward_changes *ch)
+{
+	return ward_changes_call(w, WARD_M_UPDATE, ch);
+}
+
+WARD_EXPORT int
+ward_reload(struct ward *w, struct ward_changes *ch)
+{
+	return ward_changes_call(w, WARD_M_RELOAD, ch);
+}
+
+WARD_EXPORT void
+ward_changes_free(struct ward_changes *ch)
+{
+	if (ch == NULL)
+		return;
+	ward_strv_free(ch->added);
+	ward_strv_free(ch->changed);
+	ward_strv_free(ch->removed);
+	ward_strv_free(ch->errors);
+	ward_strv_free(ch->warnings);
+	memset(ch, 0, sizeof *ch);
+}
+
+WARD_EXPORT int
+ward_logrotate(struct ward *w, struct ward_logrotate_result *lr)
+{
+	struct ward_reply r;
+
+	memset(lr, 0, sizeof *lr);
+	if (ward_call(w, WARD_M_LOGROTATE, NULL, 0, &r) == -1) {
+		ward_reply_free(&r);
+		return -1;
+	}
+	lr->reopened = ward_get_u64(&r.result, "reopened");
+	lr->failed = ward_get_u64(&r.result, "failed");
+	ward_reply_free(&r);
+	return 0;
+}
+
+WARD_EXPORT int
+ward_instance_log(struct ward *w, const char *ident, const char *stream,
+    size_t bytes, int follow, struct ward_log *log)
+{
+	const msgpack_object *data;
+	struct ward_params p;
+	struct ward_reply r;
+
+	memset(log, 0, sizeof *log);
+	ward_params_init(&p);
+	ward_pack_ident(&p.pk, ident, (stream != NULL) + (bytes > 0) +
+	    (follow >= 0));
+	if (stream != NULL) {
+		ward_pack_str(&p.pk, "stream");
+		ward_pack_str(&p.pk, stream);
+	}
+	if (bytes > 0) {
+		ward_pack_str(&p.pk, "bytes");
+		msgpack_pack_uint64(&p.pk, bytes);
+	}
+	if (follow >= 0) {
+		ward_pack_str(&p.pk, "follow");
+		if (follow)
+			msgpack_pack_true(&p.pk);
+		else
+			msgpack_pack_false(&p.pk);
+	}
+	if (ward_call_params(w, WARD_M_LOG, &p, &r) == -1) {
+		ward_reply_free(&r);
+		return -1;
+	}
+	data = ward_map_get(&r.result, "data");
+	log->data = ward_dup_str(data);
+	log->len = log->data != NULL ? data->via.str.size : 0;
+	log->dropped = ward_get_u64(&r.result, "dropped");
+	ward_copy_str(log->stream, sizeof log->stream,
+	    ward_map_get(&r.result, "stream"));
+	ward_reply_free(&r);
+	if (log->data == NULL && (log->data = strdup("")) == NULL)
+		return ward_fail(w, "internal", "out of memory");
+	return 0;
+}
+
+WARD_EXPORT void
+ward_log_free(struct ward_log *log)
+{
+	if (log == NULL)
+		return;
+	free(log->data);
+	memset(log, 0, sizeof *log);
 }
 
 /* ---- events */

@@ -59,6 +59,8 @@ int	 ward_call(struct ward *, const char *method, const char *params,
 int	 ward_call_fds(struct ward *, const char *method, const char *params,
 	    size_t params_len, const int *fds, size_t nfds, struct ward_reply *);
 void	 ward_reply_free(struct ward_reply *);
+/* The value of key in a msgpack map (a result, an event), or NULL. */
+const msgpack_object *ward_map_get(const msgpack_object *map, const char *key);
 
 /* A packer for building params: ward_params_begin, pack a map, then call. */
 struct ward_params {
@@ -162,6 +164,7 @@ struct ward_spec {
 	size_t			 nfds;
 	const char		*notify;	/* "systemd": a NOTIFY_SOCKET */
 	uint32_t		 watchdog_ms;	/* 0: no instance watchdog */
+	int			 capture_output; /* for ward_instance_log */
 };
 
 void	 ward_spec_init(struct ward_spec *);
@@ -191,6 +194,45 @@ void	 ward_status_free(struct ward_status *);
 void	 ward_status_list_free(struct ward_status *, size_t);
 void	 ward_exit_free(struct ward_exit *);
 void	 ward_exit_list_free(struct ward_exit *, size_t);
+
+/* ---- declared programs, captured output */
+
+/* What ward.reread found or ward.update applied. Each list is
+ * NULL-terminated and, after a successful call, never NULL itself. */
+struct ward_changes {
+	char		**added;	/* program names */
+	char		**changed;
+	char		**removed;
+	char		**errors;	/* "file:line: message" */
+	char		**warnings;	/* keys ignored, in the same form */
+};
+
+int	 ward_reread(struct ward *, struct ward_changes *);
+int	 ward_update(struct ward *, struct ward_changes *);
+/* ward.reload: ward.update by its other name (what SIGHUP does). */
+int	 ward_reload(struct ward *, struct ward_changes *);
+void	 ward_changes_free(struct ward_changes *);
+
+struct ward_logrotate_result {
+	uint64_t	 reopened, failed;	/* log files */
+};
+
+int	 ward_logrotate(struct ward *, struct ward_logrotate_result *);
+
+/* The end of a captured stream (instance.log). */
+struct ward_log {
+	char		*data;		/* valid UTF-8, NUL-terminated */
+	size_t		 len;
+	uint64_t	 dropped;	/* the stream's log_dropped */
+	char		 stream[8];	/* "stdout" or "stderr" */
+};
+
+/* stream NULL: stdout; bytes 0: wardd's default (at most 1 MiB). follow 1:
+ * new output then comes as ward.log notifications (read them with
+ * ward_notification_next_raw), 0: it stops, -1: as it was. */
+int	 ward_instance_log(struct ward *, const char *ident, const char *stream,
+	    size_t bytes, int follow, struct ward_log *);
+void	 ward_log_free(struct ward_log *);
 
 /* ---- events */
 

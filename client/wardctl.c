@@ -1226,19 +1226,7 @@ ctl_events(struct ctl *c, int argc, char **argv)
 static const msgpack_object *
 ctl_map_get(const msgpack_object *m, const char *key)
 {
-	size_t n = strlen(key);
-	uint32_t i;
-
-	if (m == NULL || m->type != MSGPACK_OBJECT_MAP)
-		return NULL;
-	for (i = 0; i < m->via.map.size; i++) {
-		const msgpack_object *k = &m->via.map.ptr[i].key;
-
-		if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == n &&
-		    memcmp(k->via.str.ptr, key, n) == 0)
-			return &m->via.map.ptr[i].val;
-	}
-	return NULL;
+	return ward_map_get(m, key);
 }
 
 /*

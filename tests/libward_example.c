@@ -4,18 +4,23 @@
  * installed library and header (pkg-config ward).
  *
  * usage: libward_example PAYLOAD [REPORT]
+ *        libward_example --typed PAYLOAD DIR
  *
  * Connects where $WARD_SOCKET says, runs PAYLOAD with its stdin, stdout
  * and stderr on pipes of ours and prints what came through them and how it
  * died; then, on a second connection in non-blocking mode driven by poll,
  * says hello, subscribes and sees a died event come to its event callback.
  * With REPORT, it also passes a pipe as fd 7 to `PAYLOAD report REPORT`.
+ * With --typed, it makes the typed calls of declared programs (reread,
+ * update, reload) and captured output (instance.log, following it, and
+ * logrotate); DIR is where the payload waits for a file "go".
  * Each result is one line "key: value" on stdout; any failure is a line on
  * stderr and exit status 1.
  */
 #include <ward.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,7 +101,7 @@ on_reply(struct ward *w, uint32_t msgid, const struct ward_error *err,
     const msgpack_object *result, void *arg)
 {
 	struct nb_state *nb = arg;
-	uint32_t i;
+	const msgpack_object *pid;
 
 	(void)w;
 
@@ -107,17 +112,9 @@ on_reply(struct ward *w, uint32_t msgid, const struct ward_error *err,
 		snprintf(nb->error, sizeof nb->error, "%s", err->code);
 		return;
 	}
-	if (result == NULL || result->type != MSGPACK_OBJECT_MAP)
-		return;
-	for (i = 0; i < result->via.map.size; i++) {
-		const msgpack_object *k = &result->via.map.ptr[i].key;
-		const msgpack_object *v = &result->via.map.ptr[i].val;
-
-		if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == 3 &&
-		    memcmp(k->via.str.ptr, "pid", 3) == 0 &&
-		    v->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
-			nb->pid = (long long)v->via.u64;
-	}
+	if ((pid = ward_map_get(result, "pid")) != NULL &&
+	    pid->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+		nb->pid = (long long)pid->via.u64;
 }
 
 static void
@@ -156,6 +153,134 @@ poll_until(struct ward *w, const int *flag, const char *what)
 	}
 }
 
+static void
+print_list(const char *label, char **v)
+{
+	printf(" %s", label);
+	if (*v == NULL)
+		printf(" -");
+	for (; *v != NULL; v++)
+		printf(" %s", *v);
+	putchar(';');
+}
+
+static void
+print_changes(const char *label, struct ward_changes *ch)
+{
+	printf("%s:", label);
+	print_list("added", ch->added);
+	print_list("changed", ch->changed);
+	print_list("removed", ch->removed);
+	print_list("errors", ch->errors);
+	putchar('\n');
+	ward_changes_free(ch);
+}
+
+/* Append the data of [2, "ward.log", [{..., data}]] to out. */
+static void
+append_log_data(const msgpack_object *o, char *out, size_t len)
+{
+	const msgpack_object *a, *data;
+	size_t have = strlen(out), n;
+
+	if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != 3)
+		return;
+	a = o->via.array.ptr;
+	if (a[1].type != MSGPACK_OBJECT_STR || a[1].via.str.size != 8 ||
+	    memcmp(a[1].via.str.ptr, "ward.log", 8) != 0 ||
+	    a[2].type != MSGPACK_OBJECT_ARRAY || a[2].via.array.size != 1 ||
+	    (data = ward_map_get(&a[2].via.array.ptr[0], "data")) == NULL ||
+	    data->type != MSGPACK_OBJECT_STR)
+		return;
+	n = data->via.str.size < len - 1 - have ? data->via.str.size :
+	    len - 1 - have;
+	memcpy(out + have, data->via.str.ptr, n);
+	out[have + n] = '\0';
+}
+
+/* The typed calls beyond instances: programs, captured output. */
+static int
+typed(const char *payload, const char *dir)
+{
+	const char *died_only[] = { "died", NULL };
+	struct ward_logrotate_result lr;
+	struct ward_changes ch;
+	struct ward_error err;
+	struct ward_spec spec;
+	struct ward_log log;
+	msgpack_unpacked msg;
+	struct ward *w;
+	char go[4096], seen[4096];
+	uint64_t id;
+	int fd;
+
+	if ((w = ward_connect(NULL, &err)) == NULL)
+		fail("ward_connect", &err);
+	if (ward_reread(w, &ch) == -1)
+		fail("ward_reread", ward_error(w));
+	print_changes("reread", &ch);
+	if (ward_update(w, &ch) == -1)
+		fail("ward_update", ward_error(w));
+	print_changes("update", &ch);
+	if (ward_reload(w, &ch) == -1)
+		fail("ward_reload", ward_error(w));
+	print_changes("reload", &ch);
+
+	/* Output the payload writes before and after we follow it. */
+	snprintf(go, sizeof go, "%s/go", dir);
+	ward_spec_init(&spec);
+	spec.name = "example-log";
+	spec.argv = (const char *const[]){ payload, "echo", "before", "wait-file",
+	    go, "echo", "after", "exit", "0", NULL };
+	spec.capture_output = 1;
+	if (ward_events_subscribe(w, NULL, 0, died_only) == -1)
+		fail("ward_events_subscribe", ward_error(w));
+	if (ward_instance_run(w, &spec, &id) == -1)
+		fail("ward_instance_run", ward_error(w));
+	if (ward_instance_log(w, "example-log", NULL, 0, 1, &log) == -1)
+		fail("ward_instance_log (follow)", ward_error(w));
+	snprintf(seen, sizeof seen, "%s", log.data);
+	ward_log_free(&log);
+	if ((fd = open(go, O_WRONLY | O_CREAT, 0644)) == -1)
+		fail(go, NULL);
+	close(fd);
+	msgpack_unpacked_init(&msg);
+	while (strstr(seen, "after\n") == NULL) {
+		int rc = ward_notification_next_raw(w, &msg, 15000);
+
+		if (rc == -1)
+			fail("ward_notification_next_raw", ward_error(w));
+		if (rc == 0) {
+			fprintf(stderr, "libward_example: followed only %s\n", seen);
+			exit(1);
+		}
+		append_log_data(&msg.data, seen, sizeof seen);
+	}
+	msgpack_unpacked_destroy(&msg);
+	printf("followed: %s", seen);
+	wait_died(w, id, "log died");
+	if (ward_instance_log(w, "example-log", NULL, 0, 0, &log) == -1)
+		fail("ward_instance_log", ward_error(w));
+	printf("log: %zu bytes, dropped %llu, %s\n", log.len,
+	    (unsigned long long)log.dropped, log.stream);
+	ward_log_free(&log);
+	if (ward_instance_log(w, "example-log", "stdout", 6, -1, &log) == -1)
+		fail("ward_instance_log (bytes)", ward_error(w));
+	printf("log tail: %s", log.data);
+	ward_log_free(&log);
+	if (ward_logrotate(w, &lr) == -1)
+		fail("ward_logrotate", ward_error(w));
+	printf("logrotate: reopened %llu failed %llu\n",
+	    (unsigned long long)lr.reopened, (unsigned long long)lr.failed);
+	if (ward_instance_log(w, "no-such-instance", NULL, 0, -1, &log) != -1) {
+		fprintf(stderr, "libward_example: log of a missing instance\n");
+		exit(1);
+	}
+	printf("log missing: %s\n", ward_error(w)->code);
+	ward_close(w);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -171,8 +296,11 @@ main(int argc, char **argv)
 	uint64_t id;
 	int p[2], pin[2], perr[2];
 
+	if (argc == 4 && strcmp(argv[1], "--typed") == 0)
+		return typed(argv[2], argv[3]);
 	if (argc < 2 || argc > 3) {
-		fprintf(stderr, "usage: libward_example PAYLOAD [REPORT]\n");
+		fprintf(stderr, "usage: libward_example PAYLOAD [REPORT]\n"
+		    "       libward_example --typed PAYLOAD DIR\n");
 		return 2;
 	}
 

@@ -85,9 +85,9 @@ def build_example(ctx):
     return ctx.exe
 
 
-def run_example(ctx, *args):
+def run_example(ctx, *args, sock=None):
     env = dict(os.environ, LD_LIBRARY_PATH=ctx.libdir,
-               WARD_SOCKET=ctx.ward.sock)
+               WARD_SOCKET=sock or ctx.ward.sock)
     p = subprocess.run([build_example(ctx)] + list(args), env=env,
                        capture_output=True, text=True, timeout=TIMEOUT * 2)
     assert p.returncode == 0, "example exited %d:\n%s%s" % (
@@ -197,6 +197,43 @@ def test_passed_fd_reaches_payload_as_target(ctx):
     remove(ctx, "example-echo")
     remove(ctx, "example-nb")
     remove(ctx, "example-fds")
+
+
+def test_typed_programs_and_output(ctx):
+    """ward_reread, ward_update, ward_reload, ward_instance_log (with and
+    without follow) and ward_logrotate, against a wardd with a config dir
+    that gains a program after it started."""
+    conf = os.path.join(ctx.tmp, "conf")
+    os.makedirs(conf)
+    w = Ward(args=["--config-dir", conf]).start()
+    try:
+        with open(os.path.join(conf, "10.conf"), "w") as f:
+            f.write("[program:cfg]\ncommand = %s hang\n"
+                    "[program:broken]\ncommand = \"unterminated\n"
+                    % wardtest.PAYLOAD)
+        out, text = run_example(ctx, "--typed", wardtest.PAYLOAD, w.dir,
+                                sock=w.sock)
+        errs = "errors %s:4: [program:broken] command: unterminated" % (
+            os.path.join(conf, "10.conf"))
+        assert out["reread"].startswith(
+            "added cfg; changed -; removed -; " + errs), text
+        assert out["update"] == out["reread"], text
+        # Applied already: nothing more to add.
+        assert out["reload"].startswith(
+            "added -; changed -; removed -; " + errs), text
+        c = w.client()
+        retry(lambda: c.call("instance.status", {"name": "cfg"})["state"]
+              == "running", what="cfg running")
+        # The reply's ring and then ward.log notifications: all of it, once.
+        assert out["followed"] == "before", text
+        assert text.count("\nafter\n") == 1, text
+        assert out["log died"] == "SHUTDOWN exit 0", text
+        assert out["log"] == "13 bytes, dropped 0, stdout", text
+        assert out["log tail"] == "after", text
+        assert out["logrotate"] == "reopened 0 failed 0", text
+        assert out["log missing"] == "not_found", text
+    finally:
+        w.stop()
 
 
 def wardd_fds(ctx):
