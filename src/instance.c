@@ -413,9 +413,9 @@ fail:
 }
 
 /*
- * Signal the child, or with group its whole process group. kill(-pgid) is
- * safe only because the leader is not yet reaped (we are its only reaper),
- * so its pid, which is the group's id, cannot have been reused.
+ * Signal the child, or with group its whole process group (the child leads
+ * its own session and group). A group that no longer exists, as when the
+ * leader is a zombie whose group emptied, still gets the leader signalled.
  */
 int
 instance_signal(struct instance *i, int sig, int group)
@@ -424,9 +424,9 @@ instance_signal(struct instance *i, int sig, int group)
 		errno = ESRCH;
 		return -1;
 	}
-	if (group && kill(-i->pid, sig) == 0)
+	if (group && spawn_pidfd_signal(i->pidfd, i->pid, sig, 1) == 0)
 		return 0;
-	return spawn_pidfd_signal(i->pidfd, sig);
+	return spawn_pidfd_signal(i->pidfd, i->pid, sig, 0);
 }
 
 /*
@@ -743,15 +743,18 @@ instance_pidfd_cb(struct ev_loop *loop, ev_io *w, int revents)
 
 	/* The zombie still holds its final CPU times: take them first. */
 	metrics_sample(i, 0);
+	/* Allocate before reaping: once reaped, the status exists only here. */
+	if ((r = calloc(1, sizeof *r)) == NULL) {
+		log_warnx("out of memory recording the death of %" PRIu64, i->id);
+		return;	/* level-triggered: retried on the next loop turn */
+	}
 	memset(&si, 0, sizeof si);
 	do
 		rc = waitid(P_PIDFD, i->pidfd, &si, WEXITED | WNOHANG);
 	while (rc == -1 && errno == EINTR);
-	if (rc == 0 && si.si_pid == 0)
+	if (rc == 0 && si.si_pid == 0) {
+		free(r);
 		return;		/* not yet: spurious wakeup */
-	if ((r = calloc(1, sizeof *r)) == NULL) {
-		log_warnx("out of memory recording the death of %" PRIu64, i->id);
-		return;	/* level-triggered: retried on the next loop turn */
 	}
 	if (rc == -1) {
 		log_warn("waitid on instance %" PRIu64, i->id);

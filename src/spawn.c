@@ -33,10 +33,33 @@ spawn_pidfd_open(pid_t pid)
 	return syscall(SYS_pidfd_open, pid, 0);
 }
 
+#ifndef PIDFD_SIGNAL_PROCESS_GROUP
+#define PIDFD_SIGNAL_PROCESS_GROUP	(1UL << 2)	/* linux/pidfd.h, 6.9 */
+#endif
+
+/*
+ * Signal the process behind pidfd or, with group, its whole process group
+ * (pidfd_send_signal's PIDFD_SIGNAL_PROCESS_GROUP, Linux 6.9). On an older
+ * kernel, which answers EINVAL once and is then remembered, the group is
+ * signalled with kill(-pid): safe only because the caller holds the leader
+ * unreaped, so its pid (the group's id) cannot have been reused.
+ */
 int
-spawn_pidfd_signal(int pidfd, int sig)
+spawn_pidfd_signal(int pidfd, pid_t pid, int sig, int group)
 {
-	return syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
+	static int no_group_flag;
+
+	if (!group)
+		return syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
+	if (!no_group_flag) {
+		if (syscall(SYS_pidfd_send_signal, pidfd, sig, NULL,
+		    PIDFD_SIGNAL_PROCESS_GROUP) == 0)
+			return 0;
+		if (errno != EINVAL)
+			return -1;
+		no_group_flag = 1;
+	}
+	return kill(-pid, sig);
 }
 
 /* Variables of wardd's own that must never reach a payload. */

@@ -181,10 +181,14 @@ struct conf {
 	struct conf_program_list programs;
 	char			**errors;	/* "file:line: message" */
 	size_t			 nerrors;
+	char			**warnings;	/* the same: keys ignored */
+	size_t			 nwarnings;
 	int			 quiet;		/* keep errors, do not log them */
 };
 
 int	 conf_load(const char *, struct conf *);
+void	 conf_error(struct conf *, const char *, int, const char *);
+void	 conf_warning(struct conf *, const char *, int, const char *);
 void	 conf_free(struct conf *);
 int	 settings_load(const char *, struct settings *);
 
@@ -732,7 +736,7 @@ struct spawn_fds {
 pid_t	 spawn_child(const struct instance *, const struct spawn_fds *, char **,
 	    char *, size_t);
 int	 spawn_pidfd_open(pid_t);
-int	 spawn_pidfd_signal(int, int);
+int	 spawn_pidfd_signal(int, pid_t, int, int);
 char	**spawn_environ(const struct instance *);
 
 /* ---- metrics.c: sampling /proc for running instances. */
