@@ -264,6 +264,17 @@ else
 	else
 		not_ok "completion honours --socket=PATH" "offered: $got"
 	fi
+	# README's "talk to it" line, pointed at this wardd: it must answer.
+	line=$(grep -m1 "^    python3 -c " "$src/README.md")
+	line=${line//\/run\/ward\/ward.sock/$sock}
+	line=${line//\"nap\"/\"docs-nap\"}
+	got=$(cd "$tmp" && PATH=/usr/bin:$PATH bash -c "$line" 2>&1)
+	if [[ -n $line && $got =~ ^\[1,\ 1,\ None,\ \{\'id\':\ [0-9]+,.*\'state\':\ \'running\' ]]; then
+		ok "README's python3 example talks to wardd"
+	else
+		not_ok "README's python3 example talks to wardd" "ran: $line" \
+		    "got: $got"
+	fi
 	got=$(complete_words "$wardctl" --socket "$tmp/nowhere.sock" status "")
 	if [[ -z $got ]]; then
 		ok "completion offers nothing when wardd is not there"
