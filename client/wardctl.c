@@ -1412,49 +1412,59 @@ ctl_logrotate(struct ctl *c, int argc, char **argv)
 
 /* ---- declared programs: reread shows, update applies */
 
+/*
+ * Changes on stdout ("web: added", or "would be added" for reread);
+ * errors and then warnings (keys ignored) on stderr.
+ */
 static int
 ctl_reread_update(struct ctl *c, const char *method, int apply)
 {
-	static const char *const keys[] = { "added", "changed", "removed" };
-	const msgpack_object *res, *list = NULL;
+	static const struct {
+		const char	*key;
+		const char	*applied;	/* names: "NAME: applied" */
+		const char	*reread;
+		const char	*prefix;	/* messages: "wardctl: prefixMSG" */
+	} lists[] = {
+		{ "added", "added", "would be added", NULL },
+		{ "changed", "changed", "would be changed", NULL },
+		{ "removed", "removed", "would be removed", NULL },
+		{ "errors", NULL, NULL, "" },
+		{ "warnings", NULL, NULL, "warning: " },
+	};
+	const msgpack_object *list;
 	struct ward_reply r;
-	uint32_t i, j, k;
+	uint32_t j;
+	size_t k;
 	int rc, any = 0;
 
 	if ((rc = ctl_call(c, method, NULL, NULL, &r)) != 0)
 		return rc;
-	res = &r.result;
 	if (c->json) {
-		ctl_json_line(res);
+		ctl_json_line(&r.result);
 		ward_reply_free(&r);
 		return 0;
 	}
-	for (k = 0; k < 4 && res->type == MSGPACK_OBJECT_MAP; k++) {
-		for (i = 0; i < res->via.map.size; i++) {
-			const msgpack_object_kv *kv = &res->via.map.ptr[i];
-			const char *want = k < 3 ? keys[k] : "errors";
-
-			if (kv->key.type == MSGPACK_OBJECT_STR &&
-			    kv->key.via.str.size == strlen(want) &&
-			    memcmp(kv->key.via.str.ptr, want, strlen(want)) == 0)
-				list = &kv->val;
-		}
+	for (k = 0; k < sizeof lists / sizeof lists[0]; k++) {
+		list = ctl_map_get(&r.result, lists[k].key);
 		for (j = 0; list != NULL && list->type == MSGPACK_OBJECT_ARRAY &&
 		    j < list->via.array.size; j++) {
 			const msgpack_object *o = &list->via.array.ptr[j];
 			char buf[1024];
 
+			if (o->type != MSGPACK_OBJECT_STR)
+				continue;
 			snprintf(buf, sizeof buf, "%.*s", (int)o->via.str.size,
 			    o->via.str.ptr);
-			if (k < 3)
-				printf("%s: %s%s\n", CLEAN(buf), apply ? "" :
-				    "would be ", k == 0 ? (apply ? "added" : "added") :
-				    k == 1 ? "changed" : "removed");
+			if (lists[k].prefix == NULL)
+				printf("%s: %s\n", CLEAN(buf), apply ?
+				    lists[k].applied : lists[k].reread);
 			else
-				fprintf(stderr, "wardctl: %s\n", CLEAN(buf));
-			any = 1;
+				fprintf(stderr, "wardctl: %s%s\n", lists[k].prefix,
+				    CLEAN(buf));
+			/* Warnings alone still mean "no changes". */
+			if (strcmp(lists[k].key, "warnings") != 0)
+				any = 1;
 		}
-		list = NULL;
 	}
 	if (!any)
 		printf("no changes\n");

@@ -21,7 +21,7 @@ const struct cmd_entry cmd_reread_entry = {
 	WARD_M_REREAD, cmd_program_args, CMD_ADMIN, cmd_reread_exec
 };
 
-/* {added, changed, removed, errors}, then applied. */
+/* {added, changed, removed, errors, warnings}, then applied. */
 static void
 cmd_update_exec(struct request *req)
 {

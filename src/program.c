@@ -374,17 +374,27 @@ program_pack_exit_codes(msgpack_packer *pk, const char *v, char *err,
 	return 0;
 }
 
-/* Keys of supervisord's [program:x] that ward has no use for. */
+/*
+ * Keys of supervisord's [program:x] that ward has no use for: ignored with
+ * a warning. Only these: any other key ward does not know is an error.
+ * (ward rotates both streams at logfile_maxbytes/logfile_backups, hence
+ * the stderr_logfile_* ones; it always stops the whole group.)
+ */
 static const char *const program_unmapped[] = {
 	"numprocs", "numprocs_start", "process_name", "priority", "stopasgroup",
 	"killasgroup", "serverurl", "stdout_capture_maxbytes",
 	"stdout_events_enabled", "stdout_syslog", "stderr_capture_maxbytes",
-	"stderr_events_enabled", "stderr_syslog", NULL
+	"stderr_events_enabled", "stderr_syslog", "stderr_logfile_maxbytes",
+	"stderr_logfile_backups", NULL
 };
 
 enum { K_STR, K_BOOL, K_UINT, K_INT, K_SPECIAL };
 
-/* Keys that go into the instance.create map as they are (or renamed). */
+/*
+ * Keys that go into the instance.create map as they are (or renamed).
+ * capture_output, stdout_logfile, stderr_logfile and redirect_stderr are
+ * not here: program_conf_build decides the output keys from all four.
+ */
 static const struct {
 	const char	*key;		/* in the file */
 	const char	*create;	/* in instance.create */
@@ -402,12 +412,9 @@ static const struct {
 	{ "rss_mapping", "rss_mapping", K_STR, 0 },
 	{ "notify", "notify", K_STR, 0 },
 	{ "umask", "umask", K_STR, 0 },
-	{ "stdout_logfile", "stdout_logfile", K_STR, 1 },
-	{ "stderr_logfile", "stderr_logfile", K_STR, 1 },
 	{ "log_overflow", "log_overflow", K_STR, 0 },
 	{ "detect_hangup", "detect_hangup", K_BOOL, 0 },
 	{ "stdout_journal", "stdout_journal", K_BOOL, 0 },
-	{ "capture_output", "capture_output", K_BOOL, 0 },
 	{ "hangup_timeout_ms", "hangup_timeout_ms", K_UINT, 0 },
 	{ "watchdog_ms", "watchdog_ms", K_UINT, 0 },
 	{ "logfile_maxbytes", "logfile_maxbytes", K_UINT, 0 },
@@ -622,31 +629,137 @@ program_conf_check(const char *spec, size_t len, char *err, size_t errlen)
 }
 
 /*
+ * stdout_logfile or stderr_logfile (stream) as supervisord reads it, into
+ * a path, or NULL for no file. NONE: no file; the output is still captured
+ * into the ring, so wardctl tail works. AUTO: supervisord means a file of
+ * its choosing (in childlogdir), and a user who wrote AUTO expects one, so
+ * it is STATE_DIR/logs/NAME-stdout.log (or -stderr.log), the directory
+ * made here so that the path check at load finds it. Anything else is a
+ * path, checked later as instance.create checks it. err is set on failure.
+ */
+static char *
+program_logfile(const char *v, const char *name, int stream, char *err,
+    size_t errlen)
+{
+	char *dir, *path;
+
+	if (strcasecmp(v, "NONE") == 0)
+		return NULL;
+	if (strcasecmp(v, "AUTO") != 0)
+		return strdup(v);
+	if ((dir = str_printf("%s/logs", opts.state_dir)) == NULL ||
+	    mkdir_p(dir, 0750) == -1) {
+		snprintf(err, errlen, "AUTO: cannot create %s: %s",
+		    dir ? dir : opts.state_dir, strerror(errno));
+		free(dir);
+		return NULL;
+	}
+	path = str_printf("%s/%s-%s.log", dir, name, output_stream_name(stream));
+	free(dir);
+	return path;
+}
+
+/* The value of a program_keys key of type type, packed; err set if bad. */
+static void
+program_pack_value(msgpack_packer *pk, int type, const char *key,
+    const char *v, char *err, size_t errlen)
+{
+	uint64_t n;
+	char **argv, *end;
+	size_t a;
+	long l;
+	int b;
+
+	switch (type) {
+	case K_STR:
+		program_pack_str(pk, v);
+		return;
+	case K_BOOL:
+		if (program_bool(v, &b) == -1) {
+			snprintf(err, errlen, "is true or false");
+			b = 0;
+		}
+		if (b)
+			msgpack_pack_true(pk);
+		else
+			msgpack_pack_false(pk);
+		return;
+	case K_UINT:
+		if (program_number(v, 1, UINT32_MAX, &n) == -1) {
+			snprintf(err, errlen, "bad value '%s'", v);
+			n = 0;
+		}
+		msgpack_pack_uint64(pk, n);
+		return;
+	case K_INT:
+		l = strtol(v, &end, 10);
+		if (*end != '\0' || end == v)
+			snprintf(err, errlen, "bad value '%s'", v);
+		msgpack_pack_int64(pk, l);
+		return;
+	}
+	if (strcmp(key, "command") == 0) {
+		if (program_split_command(v, &argv, err, errlen) == 0) {
+			for (a = 0; argv[a] != NULL; a++)
+				;
+			msgpack_pack_array(pk, a);
+			for (a = 0; argv[a] != NULL; a++)
+				program_pack_str(pk, argv[a]);
+			program_free_vec(argv);
+		} else
+			msgpack_pack_nil(pk);
+	} else if (strcmp(key, "environment") == 0) {
+		if (program_pack_env(pk, v, err, errlen) == -1)
+			msgpack_pack_nil(pk);
+	} else if (strcmp(key, "exit_codes") == 0) {
+		if (program_pack_exit_codes(pk, v, err, errlen) == -1)
+			msgpack_pack_nil(pk);
+	} else if (program_pack_user(pk, key, v, err, errlen) == -1)
+		msgpack_pack_nil(pk);
+}
+
+static int
+program_is_unmapped(const char *key)
+{
+	size_t j;
+
+	for (j = 0; program_unmapped[j] != NULL; j++) {
+		if (strcmp(key, program_unmapped[j]) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/*
  * Understand one [program:NAME] section: its create map (packed) and its
- * policy. NULL when it cannot be loaded; every problem is in c->errors.
+ * policy. NULL when it cannot be loaded; every problem is in c->errors,
+ * every key ignored in c->warnings.
+ *
+ * Output is captured unless capture_output = false, as supervisord always
+ * captures: wardctl tail works on any declared program. Log files only
+ * where stdout_logfile/stderr_logfile name one (or AUTO); redirect_stderr
+ * sends stderr to stdout's file (the rings stay one per stream).
  */
 struct conf_program *
 program_conf_build(struct conf *c, const char *name, const char *file,
     int line, const struct conf_kv *kv, size_t nkv)
 {
+	static const char *const log_keys[OUTPUT_NSTREAMS] = {
+		[OUTPUT_STDOUT] = "stdout_logfile",
+		[OUTPUT_STDERR] = "stderr_logfile",
+	};
 	struct conf_program *cp;
 	msgpack_sbuffer sb;
-	msgpack_packer pk;
-	char err[512], namerr[128], *v, *stdout_log = NULL;
-	size_t k, j, nkeys = 0;
-	int bad = 0, redirect = 0, had_rlimit = 0, rc;
-	struct buf rl = { 0 };
-	msgpack_packer rpk;
-	size_t nrl = 0;
+	msgpack_packer pk, bpk, rpk;
+	struct buf body = { 0 }, rl = { 0 };
+	char err[512], namerr[128], *v, *logs[OUTPUT_NSTREAMS] = { NULL };
+	size_t k, j, npairs = 1, nrl = 0;
+	int bad = 0, redirect = 0, capture = 1, s, rc;
 
 #define ERR(l, ...) do {						\
 	char _m[600];							\
 	snprintf(_m, sizeof _m, __VA_ARGS__);				\
-	c->errors = realloc(c->errors, (c->nerrors + 1) * sizeof *c->errors); \
-	if (c->errors != NULL)						\
-		c->errors[c->nerrors++] = str_printf("%s:%d: %s", file, (l), _m); \
-	if (!c->quiet)							\
-		log_warnx("%s:%d: %s", file, (l), _m);			\
+	conf_error(c, file, (l), _m);					\
 	bad = 1;							\
 } while (0)
 	if (config_name_valid(name, namerr, sizeof namerr) == -1) {
@@ -660,163 +773,88 @@ program_conf_build(struct conf *c, const char *name, const char *file,
 	cp->line = line;
 	program_policy_defaults(&cp->policy);
 
-	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	/* The map's pairs go to body, counted; its header is packed last. */
+	msgpack_packer_init(&bpk, &body, codec_sbuffer_write);
 	msgpack_packer_init(&rpk, &rl, codec_sbuffer_write);
-	/* First pass: count what goes into the map. */
-	for (k = 0; k < nkv; k++) {
-		for (j = 0; program_keys[j].key != NULL; j++) {
-			if (strcmp(kv[k].key, program_keys[j].key) == 0)
-				nkeys++;
-		}
-		if (strncmp(kv[k].key, "rlimit_", 7) == 0 && !had_rlimit) {
-			had_rlimit = 1;
-			nkeys++;
-		}
-		if (strcmp(kv[k].key, "redirect_stderr") == 0)
-			nkeys++;	/* becomes stderr_logfile or capture */
-	}
-	msgpack_pack_map(&pk, nkeys + 1);
-	program_pack_str(&pk, "name");
-	program_pack_str(&pk, name);
+	program_pack_str(&bpk, "name");
+	program_pack_str(&bpk, name);
 	for (k = 0; k < nkv; k++) {
 		const char *key = kv[k].key, *val = kv[k].value;
 
+		err[0] = '\0';
 		for (j = 0; program_keys[j].key != NULL; j++) {
 			if (strcmp(key, program_keys[j].key) == 0)
 				break;
 		}
+		for (s = 0; s < OUTPUT_NSTREAMS; s++) {
+			if (strcmp(key, log_keys[s]) == 0)
+				break;
+		}
 		if (program_keys[j].key != NULL) {
-			uint64_t n;
-
 			v = program_keys[j].expand ?
 			    program_expand(val, name, file) : strdup(val);
-			program_pack_str(&pk, program_keys[j].create);
-			err[0] = '\0';
-			switch (program_keys[j].type) {
-			case K_STR:
-				program_pack_str(&pk, v);
-				if (strcmp(key, "stdout_logfile") == 0) {
-					free(stdout_log);
-					stdout_log = strdup(v);
-				}
-				break;
-			case K_BOOL: {
-				int b;
-
-				if (program_bool(v, &b) == -1) {
-					snprintf(err, sizeof err, "is true or false");
-					b = 0;
-				}
-				if (b)
-					msgpack_pack_true(&pk);
-				else
-					msgpack_pack_false(&pk);
-				break;
-			}
-			case K_UINT:
-				if (program_number(v, 1, UINT32_MAX, &n) == -1) {
-					snprintf(err, sizeof err, "bad value '%s'", v);
-					n = 0;
-				}
-				msgpack_pack_uint64(&pk, n);
-				break;
-			case K_INT: {
-				char *end;
-				long l = strtol(v, &end, 10);
-
-				if (*end != '\0' || end == v)
-					snprintf(err, sizeof err, "bad value '%s'", v);
-				msgpack_pack_int64(&pk, l);
-				break;
-			}
-			default:
-				if (strcmp(key, "command") == 0) {
-					char **argv;
-
-					if (program_split_command(v, &argv, err,
-					    sizeof err) == 0) {
-						size_t a;
-
-						for (a = 0; argv[a] != NULL; a++)
-							;
-						msgpack_pack_array(&pk, a);
-						for (a = 0; argv[a] != NULL; a++)
-							program_pack_str(&pk, argv[a]);
-						program_free_vec(argv);
-					} else
-						msgpack_pack_nil(&pk);
-				} else if (strcmp(key, "environment") == 0) {
-					if (program_pack_env(&pk, v, err, sizeof err) == -1)
-						msgpack_pack_nil(&pk);
-				} else if (strcmp(key, "exit_codes") == 0) {
-					if (program_pack_exit_codes(&pk, v, err,
-					    sizeof err) == -1)
-						msgpack_pack_nil(&pk);
-				} else if (program_pack_user(&pk, key, v, err,
-				    sizeof err) == -1)
-					msgpack_pack_nil(&pk);
-				break;
-			}
-			if (err[0] != '\0')
-				ERR(kv[k].line, "[program:%s] %s: %s", name, key, err);
+			program_pack_str(&bpk, program_keys[j].create);
+			program_pack_value(&bpk, program_keys[j].type, key, v, err,
+			    sizeof err);
+			npairs++;
 			free(v);
-			continue;
-		}
-		if (strncmp(key, "rlimit_", 7) == 0) {
+		} else if (s < OUTPUT_NSTREAMS) {
+			v = program_expand(val, name, file);
+			free(logs[s]);
+			logs[s] = program_logfile(v, name, s, err, sizeof err);
+			free(v);
+		} else if (strcmp(key, "capture_output") == 0 ||
+		    strcmp(key, "redirect_stderr") == 0) {
+			if (program_bool(val, key[0] == 'c' ? &capture :
+			    &redirect) == -1)
+				snprintf(err, sizeof err, "is true or false");
+		} else if (strncmp(key, "rlimit_", 7) == 0) {
 			program_pack_str(&rpk, key + 7);
 			program_pack_str(&rpk, val);
 			nrl++;
-			continue;
-		}
-		if (strcmp(key, "redirect_stderr") == 0) {
-			if (program_bool(val, &redirect) == -1)
-				ERR(kv[k].line, "[program:%s] %s: is true or false",
-				    name, key);
-			continue;	/* packed below, once stdout_logfile is known */
-		}
-		rc = program_policy_key(&cp->policy, key, val, err, sizeof err);
-		if (rc == -1)
-			ERR(kv[k].line, "[program:%s] %s: %s", name, key, err);
-		if (rc != 0)
-			continue;
-		for (j = 0; program_unmapped[j] != NULL; j++) {
-			if (strcmp(key, program_unmapped[j]) == 0)
-				break;
-		}
-		if ((program_unmapped[j] != NULL || strncmp(key, "stderr_", 7) == 0) &&
-		    c->quiet)
-			;
-		else if (program_unmapped[j] != NULL || strncmp(key, "stderr_", 7) == 0)
-			log_warnx("%s:%d: [program:%s] %s: supervisord's key has "
-			    "no ward equivalent; ignored", file, kv[k].line, name,
-			    key);
-		else
-			ERR(kv[k].line, "[program:%s] unknown key '%s'", name, key);
-	}
-	/* redirect_stderr: stderr goes where stdout goes. */
-	for (k = 0; k < nkv; k++) {
-		if (strcmp(kv[k].key, "redirect_stderr") != 0)
-			continue;
-		if (redirect && stdout_log != NULL) {
-			program_pack_str(&pk, "stderr_logfile");
-			program_pack_str(&pk, stdout_log);
-		} else {
-			program_pack_str(&pk, "capture_output");
-			msgpack_pack_true(&pk);
-		}
-		break;
-	}
-	if (had_rlimit) {
-		msgpack_packer mp;
+		} else if ((rc = program_policy_key(&cp->policy, key, val, err,
+		    sizeof err)) == 0 && program_is_unmapped(key)) {
+			char msg[600];
 
-		program_pack_str(&pk, "rlimits");
-		msgpack_packer_init(&mp, &sb, msgpack_sbuffer_write);
-		msgpack_pack_map(&mp, nrl);
-		msgpack_sbuffer_write(&sb, rl.data, rl.len);
+			snprintf(msg, sizeof msg, "[program:%s] %s: supervisord's "
+			    "key has no ward equivalent; ignored", name, key);
+			conf_warning(c, file, kv[k].line, msg);
+		} else if (rc == 0)
+			ERR(kv[k].line, "[program:%s] unknown key '%s'", name, key);
+		if (err[0] != '\0')
+			ERR(kv[k].line, "[program:%s] %s: %s", name, key, err);
 	}
+	if (redirect) {
+		free(logs[OUTPUT_STDERR]);
+		logs[OUTPUT_STDERR] = logs[OUTPUT_STDOUT] ?
+		    strdup(logs[OUTPUT_STDOUT]) : NULL;
+	}
+	for (s = 0; s < OUTPUT_NSTREAMS; s++) {
+		if (logs[s] == NULL)
+			continue;
+		program_pack_str(&bpk, log_keys[s]);
+		program_pack_str(&bpk, logs[s]);
+		npairs++;
+		free(logs[s]);
+	}
+	program_pack_str(&bpk, "capture_output");
+	if (capture)
+		msgpack_pack_true(&bpk);
+	else
+		msgpack_pack_false(&bpk);
+	npairs++;
+	if (nrl > 0) {
+		program_pack_str(&bpk, "rlimits");
+		msgpack_pack_map(&bpk, nrl);
+		buf_append(&body, rl.data, rl.len);
+		npairs++;
+	}
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, npairs);
+	msgpack_sbuffer_write(&sb, body.data, body.len);
+	buf_free(&body);
 	buf_free(&rl);
-	free(stdout_log);
 	if (!bad && program_conf_check(sb.data, sb.size, err, sizeof err) == -1)
 		ERR(line, "[program:%s]: %s", name, err);
 	if (bad) {
@@ -1328,7 +1366,7 @@ program_check_cycles(struct conf *c)
 {
 	struct conf_program *cp, *next;
 	const char *path[66];
-	char msg[1024];
+	char msg[1024], note[1200];
 	int n, k;
 
 	TAILQ_FOREACH_SAFE(cp, &c->programs, entry, next) {
@@ -1339,13 +1377,9 @@ program_check_cycles(struct conf *c)
 		for (k = 0; k < n; k++)
 			snprintf(msg + strlen(msg), sizeof msg - strlen(msg), "%s%s",
 			    k ? " -> " : "", path[k]);
-		c->errors = realloc(c->errors, (c->nerrors + 1) * sizeof *c->errors);
-		if (c->errors != NULL)
-			c->errors[c->nerrors++] = str_printf("%s:%d: [program:%s]: "
-			    "dependency cycle %s; not loaded", cp->file, cp->line,
-			    cp->name, msg);
-		log_warnx("%s:%d: [program:%s]: dependency cycle %s; not loaded",
-		    cp->file, cp->line, cp->name, msg);
+		snprintf(note, sizeof note, "[program:%s]: dependency cycle %s; "
+		    "not loaded", cp->name, msg);
+		conf_error(c, cp->file, cp->line, note);
 		/* Mark it; removed below so the walk of others still sees it. */
 		cp->line = -cp->line - 1;
 	}
@@ -1438,7 +1472,8 @@ program_pack_names(msgpack_packer *pk, const char *key, const char *const *v,
 }
 
 /*
- * Compare the config dir with what runs: {added, changed, removed, errors}.
+ * Compare the config dir with what runs: {added, changed, removed, errors,
+ * warnings}.
  * With apply, also make it so (wardctl update, SIGHUP, ward.reload):
  * removed programs stop and go, changed ones restart with the new config,
  * added ones are created (and started if autostart); the rest are not
@@ -1477,12 +1512,14 @@ program_diff(const char *dir, msgpack_packer *pk, int apply)
 			changed[nc++] = cp->name;
 	}
 	if (pk != NULL) {
-		msgpack_pack_map(pk, 4);
+		msgpack_pack_map(pk, 5);
 		program_pack_names(pk, "added", added, na);
 		program_pack_names(pk, "changed", changed, nc);
 		program_pack_names(pk, "removed", removed, nr);
 		program_pack_names(pk, "errors", (const char *const *)c.errors,
 		    c.nerrors);
+		program_pack_names(pk, "warnings",
+		    (const char *const *)c.warnings, c.nwarnings);
 	}
 	if (!apply)
 		goto out;

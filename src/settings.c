@@ -53,9 +53,10 @@ struct conf_ctx {
 	conf_error((ctx)->out, (ctx)->file, (line), _m);		\
 } while (0)
 
-/* Record (and log) one error: "file:line: message". */
+/* Append (and log) "file:line: message" to a list of c's. */
 static void
-conf_error(struct conf *c, const char *file, int line, const char *msg)
+conf_note(struct conf *c, char ***list, size_t *n, const char *file,
+    int line, const char *msg)
 {
 	char *e = str_printf("%s:%d: %s", file, line, msg);
 	char **v;
@@ -64,12 +65,27 @@ conf_error(struct conf *c, const char *file, int line, const char *msg)
 		log_warnx("%s", e ? e : msg);
 	if (e == NULL)
 		return;
-	if ((v = realloc(c->errors, (c->nerrors + 1) * sizeof *v)) == NULL) {
+	if ((v = realloc(*list, (*n + 1) * sizeof *v)) == NULL) {
 		free(e);
 		return;
 	}
-	c->errors = v;
-	c->errors[c->nerrors++] = e;
+	*list = v;
+	(*list)[(*n)++] = e;
+}
+
+/* An error: what it is about is not loaded. */
+void
+conf_error(struct conf *c, const char *file, int line, const char *msg)
+{
+	conf_note(c, &c->errors, &c->nerrors, file, line, msg);
+}
+
+/* A warning: something was ignored (a supervisord key ward has no use
+ * for); the rest loads. Reread and update return these too. */
+void
+conf_warning(struct conf *c, const char *file, int line, const char *msg)
+{
+	conf_note(c, &c->warnings, &c->nwarnings, file, line, msg);
 }
 
 /*
@@ -343,6 +359,11 @@ conf_free(struct conf *c)
 	free(c->errors);
 	c->errors = NULL;
 	c->nerrors = 0;
+	for (k = 0; k < c->nwarnings; k++)
+		free(c->warnings[k]);
+	free(c->warnings);
+	c->warnings = NULL;
+	c->nwarnings = 0;
 }
 
 /* Just the [ward] settings (SIGHUP re-applies them). */

@@ -3,12 +3,16 @@
 policies with backoff and an intensity limit, start order by readiness,
 reread and update."""
 import os
+import resource
+import shutil
 import signal
 import subprocess
+import tempfile
 import textwrap
 
 import wardtest
-from wardtest import Ward, WardError, payload, retry, wait_dead
+from wardtest import Ward, WardError, payload, read_report, retry, \
+    wait_dead, wait_file
 
 P = wardtest.PAYLOAD
 
@@ -33,6 +37,13 @@ def write(w, name, text):
 
 def status(c, name):
     return c.call("instance.status", {"name": name})
+
+
+def ctl(w, *a):
+    """wardctl on w's socket."""
+    return subprocess.run([wardtest.WARDCTL, "--socket", w.sock] +
+                          [str(x) for x in a], capture_output=True,
+                          text=True, timeout=wardtest.TIMEOUT)
 
 
 def prog_state(c, name, want):
@@ -395,7 +406,7 @@ def test_reread_update_and_sighup():
             """)
         r = c.call("ward.reread")
         assert r == {"added": ["new"], "changed": ["change"],
-                     "removed": ["drop"], "errors": []}, r
+                     "removed": ["drop"], "errors": [], "warnings": []}, r
         # reread changed nothing.
         assert status(c, "drop")["pid"] == drop["pid"]
         r = c.call("ward.update")
@@ -422,7 +433,18 @@ def test_reread_update_and_sighup():
             c.call("instance.list")), what="hupped")
         r = c.call("ward.reread")
         assert r == {"added": [], "changed": [], "removed": [],
-                     "errors": []}, r
+                     "errors": [], "warnings": []}, r
+        # ward.reload applies as ward.update does.
+        write(w, "20.conf", """
+            [program:reloaded]
+            command = sleep 1000
+            """)
+        r = c.call("ward.reload")
+        assert r["added"] == ["reloaded"] and r["removed"] == ["hupped"], r
+        retry(lambda: status(c, "reloaded")["state"] == "running",
+              what="reloaded")
+        retry(lambda: all(x["name"] != "hupped" for x in
+                          c.call("instance.list")), what="hupped to go")
     finally:
         w.stop()
 
@@ -437,16 +459,11 @@ def test_wardctl_reread_update():
             [program:two]
             command = sleep 1000
             """)
-
-        def ctl(*a):
-            return subprocess.run([wardtest.WARDCTL, "--socket", w.sock] +
-                                  list(a), capture_output=True, text=True,
-                                  timeout=20)
-        p = ctl("reread")
+        p = ctl(w, "reread")
         assert p.returncode == 0 and "two: would be added" in p.stdout, p
-        p = ctl("update")
+        p = ctl(w, "update")
         assert p.returncode == 0 and "two: added" in p.stdout, p
-        p = ctl("update")
+        p = ctl(w, "update")
         assert p.stdout.strip() == "no changes", p
         # Only admins.
         p = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup",
@@ -477,6 +494,381 @@ def test_stop_is_not_restarted():
         retry(lambda: (lambda s: s["state"] == "running" and
                        s["pid"] != first)(status(c, "svc")),
               what="restart after kill")
+    finally:
+        w.stop()
+
+
+# ---- supervisord users migrating: output, ignored keys ----------------------
+
+def test_output_captured_by_default():
+    w = ward_with({"10.conf": """
+        [program:talker]
+        command = %s echo hello-from-talker hang
+        [program:mute]
+        command = %s echo mute-line hang
+        capture_output = false
+        """ % (P, P)})
+    try:
+        c = w.client()
+        # No output key at all: captured, so wardctl tail works.
+        assert status(c, "talker")["capture_output"] is True
+        p = retry(lambda: (lambda p: p if "hello-from-talker" in p.stdout
+                           else None)(ctl(w, "tail", "talker")),
+                  what="wardctl tail talker")
+        assert p.returncode == 0, p
+        # capture_output = false: the line goes to wardd's own stdout.
+        assert status(c, "mute")["capture_output"] is False
+        retry(lambda: "mute-line" in w.read_log(), what="mute in wardd's log")
+        assert c.error("instance.log", {"name": "mute"})["code"] == \
+            "invalid_state"
+        assert ctl(w, "tail", "mute").returncode != 0
+    finally:
+        w.stop()
+
+
+def test_logfile_auto_and_none():
+    sh = "/bin/sh -c \"echo %s-out; echo %s-err >&2; exec " + P + " hang\""
+    w = ward_with({"10.conf": """
+        [program:auto]
+        command = %s
+        stdout_logfile = AUTO
+        stderr_logfile = auto
+        [program:none]
+        command = %s
+        stdout_logfile = NONE
+        stderr_logfile = NONE
+        [program:auto-redirect]
+        command = %s
+        stdout_logfile = AUTO
+        redirect_stderr = true
+        """ % (sh % ("auto", "auto"), sh % ("none", "none"),
+               sh % ("redir", "redir"))})
+    try:
+        c = w.client()
+        logs = os.path.join(w.state, "logs")
+
+        def content(name):
+            path = os.path.join(logs, name)
+            return open(path).read() if os.path.exists(path) else ""
+        # AUTO: a file per stream in wardd's state dir.
+        retry(lambda: content("auto-stdout.log") == "auto-out\n",
+              what="auto's stdout file")
+        retry(lambda: content("auto-stderr.log") == "auto-err\n",
+              what="auto's stderr file")
+        # redirect_stderr: both streams in stdout's file.
+        retry(lambda: sorted(content("auto-redirect-stdout.log").split()) ==
+              ["redir-err", "redir-out"], what="the redirected file")
+        assert not os.path.exists(os.path.join(logs,
+                                               "auto-redirect-stderr.log"))
+        # NONE: no file, but captured into the ring.
+        retry(lambda: c.call("instance.log", {"name": "none"})["data"] ==
+              "none-out\n", what="none's ring")
+        retry(lambda: c.call("instance.log", {"name": "none",
+                                              "stream": "stderr"})["data"] ==
+              "none-err\n", what="none's stderr ring")
+        assert not any(f.startswith("none") for f in os.listdir(logs)), \
+            os.listdir(logs)
+        assert c.call("ward.reread")["errors"] == []
+    finally:
+        w.stop()
+
+
+def test_ignored_keys_are_warnings_typos_are_errors():
+    w = ward_with({"10.conf": """
+        [program:svc]
+        command = sleep 1000
+        numprocs = 1
+        stderr_logfile_maxbytes = 1MB
+        [program:typo]
+        command = sleep 1000
+        stderr_logfle = /tmp/x.log
+        """})
+    try:
+        c = w.client()
+        conf = os.path.join(w.conf, "10.conf")
+        assert status(c, "svc")["state"] == "running"
+        assert c.error("instance.status", {"name": "typo"})["code"] == \
+            "not_found"
+        warnings = ["%s:%d: [program:svc] %s: supervisord's key has no ward "
+                    "equivalent; ignored" % (conf, line, key)
+                    for line, key in ((4, "numprocs"),
+                                      (5, "stderr_logfile_maxbytes"))]
+        error = "%s:8: [program:typo] unknown key 'stderr_logfle'" % conf
+        for method in ("ward.reread", "ward.update"):
+            r = c.call(method)
+            assert r["warnings"] == warnings, (method, r)
+            assert r["errors"] == [error], (method, r)
+        p = ctl(w, "reread")
+        assert p.returncode == 0 and "wardctl: " + error in p.stderr, p
+        # Warnings go to stderr and, alone, still mean no changes.
+        write(w, "10.conf", open(conf).read().split("[program:typo]")[0])
+        p = ctl(w, "update")
+        assert p.returncode == 0 and p.stdout == "no changes\n", p
+        assert p.stderr == "".join("wardctl: warning: %s\n" % m
+                                   for m in warnings), p
+    finally:
+        w.stop()
+
+
+# ---- restart policies, reload, removal -------------------------------------
+
+def kill_and_restart(c, sub, name):
+    """instance.kill name; the restarting event, once it runs again."""
+    pid = status(c, name)["pid"]
+    c.call("instance.kill", {"name": name})
+    ev = sub.event(lambda e: e["name"] == name and e["type"] == "restarting")
+    retry(lambda: (lambda s: s["state"] == "running" and s["pid"] != pid)(
+        status(c, name)), what="%s to run again" % name)
+    return ev
+
+
+def test_backoff_resets_after_stable_uptime():
+    prog = """
+        [program:%s]
+        command = %s hang
+        restart = always
+        backoff_initial_ms = 10
+        backoff_max_ms = 10000
+        backoff_reset_ms = %d
+        startsecs_ms = 400
+        max_restarts = 100
+        """
+    # Both count as ready at 400 ms; only settles resets its backoff then.
+    w = ward_with({"10.conf": prog % ("settles", P, 300) +
+                   prog % ("keeps", P, 86400000)})
+    try:
+        c = w.client()
+        sub = w.client()
+        sub.call("events.subscribe", {"types": ["restarting"]})
+        for name in ("settles", "keeps"):
+            # Quick deaths: the backoff grows.
+            for attempt in (1, 2, 3):
+                ev = kill_and_restart(c, sub, name)
+                assert ev["attempt"] == attempt, ev
+        for name in ("settles", "keeps"):
+            retry(lambda: status(c, name)["program"]["ready"],
+                  what="%s up past startsecs" % name)
+        ev = kill_and_restart(c, sub, "settles")
+        assert ev["attempt"] == 1 and ev["delay_ms"] <= 10, ev
+        ev = kill_and_restart(c, sub, "keeps")
+        assert ev["attempt"] == 4 and ev["delay_ms"] > 40, ev
+    finally:
+        w.stop()
+
+
+def test_restart_window_slides():
+    prog = """
+        [program:%s]
+        command = /bin/sh -c "exit 3"
+        backoff_initial_ms = 60
+        backoff_max_ms = 60
+        max_restarts = 1
+        restart_window_ms = %d
+        startsecs = 0
+        autostart = false
+        """
+    # Deaths come >= 60 ms apart: never 2 within 30 ms, always within 60 s.
+    w = ward_with({"10.conf": prog % ("spaced", 30) + prog % ("tight", 60000)})
+    try:
+        c = w.client()
+        sub = w.client()
+        sub.call("events.subscribe", {"types": ["restarting", "fatal"]})
+        for name in ("spaced", "tight"):
+            c.call("instance.start", {"name": name})
+        seen = {"spaced": 0, "tight": 0}
+        fatal = set()
+        while seen["spaced"] < 6:
+            ev = sub.event()
+            if ev["type"] == "fatal":
+                fatal.add(ev["name"])
+            else:
+                seen[ev["name"]] += 1
+        assert "spaced" not in fatal, fatal
+        assert prog_state(c, "tight", "fatal")
+        assert seen["tight"] == 1, seen
+        assert status(c, "spaced")["program"]["state"] != "fatal"
+    finally:
+        w.stop()
+
+
+def test_restart_on_hangup_and_killed():
+    w = ward_with({"10.conf": """
+        [program:on-hangup]
+        command = %s hang
+        detect_hangup = true
+        hangup_timeout_ms = 30
+        restart_on = HANGUP
+        backoff_initial_ms = 10
+        startsecs = 0
+        max_restarts = 2
+        [program:on-killed]
+        command = %s wait-file %%(here)s/crash fail "CRASH|x" exit 1
+        restart_on = KILLED
+        backoff_initial_ms = 10
+        startsecs = 0
+        """ % (P, P)})
+    try:
+        c = w.client()
+        # Every HANGUP is restarted, till the intensity limit.
+        assert prog_state(c, "on-hangup", "fatal")
+        hist = c.call("instance.history", {"name": "on-hangup"})
+        assert [h["death_reason"] for h in hist] == ["HANGUP"] * 3, hist
+        # KILLED is restarted; a CRASH is not.
+        sub = w.client()
+        sub.call("events.subscribe", {"types": ["restarting"]})
+        kill_and_restart(c, sub, "on-killed")
+        assert status(c, "on-killed")["program"]["restarts"] == 1
+        open(os.path.join(w.conf, "crash"), "w").close()
+        assert prog_state(c, "on-killed", "exited")
+        st = status(c, "on-killed")
+        assert st["death_reason"] == "CRASH", st
+        assert st["program"]["restarts"] == 1, st
+    finally:
+        w.stop()
+
+
+def test_removed_program_dies():
+    w = ward_with({"10.conf": """
+        [program:doomed]
+        command = %s ignore-term hang
+        stopsignal = INT
+        stopwaitsecs = 60
+        [program:stays]
+        command = sleep 1000
+        """ % P})
+    try:
+        c = w.client()
+        pid = status(c, "doomed")["pid"]
+        write(w, "10.conf", """
+            [program:stays]
+            command = sleep 1000
+            """)
+        assert c.call("ward.update")["removed"] == ["doomed"]
+
+        def gone():
+            try:
+                with open("/proc/%d/stat" % pid) as f:
+                    return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+            except FileNotFoundError:
+                return True
+        retry(gone, what="the removed program's pid to die")
+        retry(lambda: all(x["name"] != "doomed" for x in
+                          c.call("instance.list")), what="doomed to go")
+    finally:
+        w.stop()
+
+
+# ---- an existing supervisord.conf, end to end -------------------------------
+
+def test_supervisord_migration_end_to_end():
+    d = tempfile.mkdtemp(prefix="ward-migrate-")
+    os.makedirs(os.path.join(d, "work"))
+    os.makedirs(os.path.join(d, "logs"))
+    # First run: crashes (SIGSEGV) once told to; the runs after: stay up.
+    run = ("echo to-stderr >&2; if [ -e crashed ]; then exec %s report "
+           "run2.rep echo app-line hang; fi; touch crashed; exec %s report "
+           "run1.rep echo app-line wait-file go signal 11" % (P, P))
+    w = ward_with({"supervisord.conf": """
+        [unix_http_server]
+        file = /var/run/supervisor.sock
+
+        [supervisord]
+        logfile = /var/log/supervisor/supervisord.log
+        childlogdir = /var/log/supervisor
+
+        [supervisorctl]
+        serverurl = unix:///var/run/supervisor.sock
+
+        [program:app]
+        command = /bin/sh -c '%s'
+        directory = %s/work
+        environment = TEST_A="1",TEST_B="2"
+        autostart = true
+        autorestart = unexpected
+        startsecs = 1
+        startretries = 3
+        stopsignal = INT
+        stopwaitsecs = 5
+        stdout_logfile = %s/logs/%%(program_name)s.log
+        stdout_logfile_maxbytes = 1MB
+        stdout_logfile_backups = 3
+        redirect_stderr = true
+        priority = 10
+        ; ward's own key, to keep the test fast (the default is 1 s)
+        backoff_initial_ms = 20
+        """ % (run, d, d)})
+    try:
+        c = w.client()
+        sub = w.client()
+        sub.call("events.subscribe", {"types": ["died", "restarting"]})
+        conf = os.path.join(w.conf, "supervisord.conf")
+        r = c.call("ward.reread")
+        assert r["errors"] == [], r
+        line = open(conf).read().splitlines().index("priority = 10") + 1
+        assert r["warnings"] == ["%s:%d: [program:app] priority: supervisord's "
+                                 "key has no ward equivalent; ignored" % (
+                                     conf, line)], r
+        work = os.path.join(d, "work")
+        rep = os.path.join(work, "run1.rep")
+        wait_file(rep)
+        rep = read_report(rep)
+        assert rep["cwd"] == work, rep
+        assert rep["env"]["TEST_A"] == "1" and rep["env"]["TEST_B"] == "2", rep
+        logfile = os.path.join(d, "logs", "app.log")
+        retry(lambda: os.path.exists(logfile) and
+              sorted(open(logfile).read().split()) ==
+              ["app-line", "to-stderr"], what="both streams in app.log")
+        # The crash comes back with a backoff.
+        open(os.path.join(work, "go"), "w").close()
+        died = sub.event(lambda e: e["name"] == "app" and e["type"] == "died")
+        assert died["exit"]["exit_signal"] == signal.SIGSEGV, died
+        ev = sub.event(lambda e: e["name"] == "app")
+        assert ev["type"] == "restarting" and ev["attempt"] == 1, ev
+        wait_file(os.path.join(work, "run2.rep"))
+        assert prog_state(c, "app", "running")
+        # wardctl stop: with SIGINT, and it stays down.
+        p = ctl(w, "stop", "app")
+        assert p.returncode == 0, p
+        st = wait_dead(c, "app")
+        assert st["exit_signal"] == signal.SIGINT, st
+        assert prog_state(c, "app", "stopped")
+        p = ctl(w, "tail", "app")
+        assert p.returncode == 0 and p.stdout == "app-line\napp-line\n", p
+        assert "to-stderr" in ctl(w, "tail", "app", "stderr").stdout
+        retry(lambda: open(logfile).read().split().count("app-line") == 2,
+              what="the second run in app.log")
+    finally:
+        w.stop()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def test_execenv_keys_in_program_files():
+    soft, hard = resource.getrlimit(resource.RLIMIT_MEMLOCK)
+    lim = lambda v: v if hard == resource.RLIM_INFINITY else min(v, hard)
+    memlock = "%d:%d" % (lim(32768), lim(65536))
+    with open("/proc/self/oom_score_adj") as f:
+        oom = max(500, int(f.read()))
+    w = ward_with({"10.conf": """
+        [program:env]
+        command = %s report %%(here)s/env.rep
+        umask = 027
+        nice = 5
+        oom_score_adj = %d
+        rlimit_nofile = 256:512
+        rlimit_memlock = %s
+        startsecs = 0
+        """ % (P, oom, memlock)})
+    try:
+        c = w.client()
+        path = os.path.join(w.conf, "env.rep")
+        wait_file(path)
+        assert prog_state(c, "env", "exited")
+        rep = read_report(path)
+        assert rep["umask"] == "0027", rep
+        assert rep["nice"] == "5", rep
+        assert rep["oom_score_adj"] == str(oom), rep
+        assert rep["rlimit_nofile"] == "256:512", rep
+        assert rep["rlimit_memlock"] == memlock, rep
     finally:
         w.stop()
 
