@@ -305,6 +305,20 @@ main(int argc, char **argv)
 			signal(atoi(a), SIG_DFL);
 			raise(atoi(a));
 			i++;
+		} else if (strcmp(s, "core") == 0) {
+			/* Dump core into the runtime dir, as a crashing VMM would. */
+			struct rlimit c;
+			const char *rt = getenv("WARD_RUNTIME_DIR");
+
+			if (getrlimit(RLIMIT_CORE, &c) == 0) {
+				c.rlim_cur = c.rlim_max;
+				setrlimit(RLIMIT_CORE, &c);
+			}
+			if (rt != NULL && chdir(rt) == -1)
+				exit(99);
+			signal(SIGABRT, SIG_DFL);
+			raise(SIGABRT);
+			exit(98);
 		} else if (strcmp(s, "hang") == 0) {
 			hang();
 		} else if (strcmp(s, "ignore-term") == 0) {

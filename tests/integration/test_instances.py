@@ -406,6 +406,38 @@ def test_runtime_dir_and_dumps():
     assert hist[-1]["dump_dir"] == dump, hist
 
 
+def test_sigchld_keeps_its_default_disposition():
+    # Nothing in wardd may catch or ignore SIGCHLD: an ignored SIGCHLD makes
+    # the kernel reap children itself, a handler (libev's default loop)
+    # would reap them with waitpid(-1); either steals pidfd exit statuses.
+    C.call("ward.hello")	# the loop is up and running
+    with open("/proc/%d/status" % W.proc.pid) as f:
+        masks = dict(l.split(":\t", 1) for l in f if l.startswith("Sig"))
+    bit = 1 << (signal.SIGCHLD - 1)
+    assert int(masks["SigCgt"], 16) & bit == 0, masks
+    assert int(masks["SigIgn"], 16) & bit == 0, masks
+    # and wardd catches what it says it does (so the read is meaningful)
+    assert int(masks["SigCgt"], 16) & (1 << (signal.SIGTERM - 1)), masks
+
+
+def test_core_dump_is_reported_and_moved():
+    with open("/proc/sys/kernel/core_pattern") as f:
+        pattern = f.read().strip()
+    if pattern.startswith("|") or "/" in pattern:
+        raise wardtest.Skip("core_pattern %r does not write into cwd" % pattern)
+    if "address" in os.environ.get("WARD_SAN_CFLAGS", ""):
+        raise wardtest.Skip("ASan's shadow memory makes cores impractical")
+    st = died(payload("core"), rlimits={"core": "infinity"})
+    assert st["exit_signal"] == signal.SIGABRT, st
+    assert st["signal_name"] == "SIGABRT", st
+    assert st["core_dumped"] is True, st
+    assert st["death_reason"] == "KILLED", st
+    dump = st["dump_dir"]
+    assert dump is not None, st
+    cores = [f for f in os.listdir(dump) if f.startswith("core")]
+    assert cores and os.path.getsize(os.path.join(dump, cores[0])) > 0, cores
+
+
 def test_no_dump_dir_without_artifacts():
     st = died(payload("exit", 0))
     assert st["dump_dir"] is None, st

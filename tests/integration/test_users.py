@@ -8,11 +8,13 @@ under setpriv; the script prints one JSON line that the test checks.
 """
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 
 import wardtest
-from wardtest import TIMEOUT, Ward, wait_dead
+from wardtest import TIMEOUT, Ward, retry, wait_dead
 
 NOBODY = 65534
 NOGROUP = 65534
@@ -96,6 +98,55 @@ def root_still_fine(w):
 
 
 # ---- tests ------------------------------------------------------------
+
+def test_defaults_by_uid_and_own_uid_is_admin(w):
+    """Root's default socket is /run/ward/ward.sock; anyone else's is
+    $XDG_RUNTIME_DIR/ward.sock with the state dir beside it. A wardd run
+    by nobody counts nobody as an admin there (its own uid), and root too."""
+    p = subprocess.run([wardtest.WARDD, "--help"], capture_output=True,
+                       text=True, timeout=TIMEOUT)
+    assert "(default /run/ward/ward.sock)" in p.stdout, p.stdout
+    xdg = tempfile.mkdtemp(prefix="ward-xdg-")
+    os.chown(xdg, NOBODY, NOGROUP)
+    os.chmod(xdg, 0o700)
+    conf = os.path.join(xdg, "conf.d")
+    os.mkdir(conf)
+    env = dict(os.environ, XDG_RUNTIME_DIR=xdg)
+    proc = subprocess.Popen(SETPRIV + ["--clear-groups", wardtest.WARDD,
+                            "--config-dir", conf, "--log-level", "warning"],
+                            env=env, stderr=subprocess.PIPE)
+    try:
+        sock = os.path.join(xdg, "ward.sock")
+        retry(lambda: os.path.exists(sock), what=sock)
+        env_n = dict(nobody_env(w), WARD_SOCK=sock)
+        q = subprocess.run(nobody_argv("""
+hello = c.call("ward.hello")
+r = c.call("instance.run", {"name": "mine", "argv": ["/bin/true"]})
+st = c.call("instance.status", {"id": r["id"]})
+done({"hello": hello, "rt": st["runtime_dir"], "owner": st["owner_uid"]})
+""", groups=("--clear-groups",)), env=env_n, capture_output=True,
+                           timeout=TIMEOUT)
+        assert q.returncode == 0, q.stderr.decode(errors="replace")
+        out = json.loads(q.stdout.decode().splitlines()[-1])
+        assert out["hello"]["admin"] is True, out
+        assert out["hello"]["uid"] == NOBODY, out
+        assert out["owner"] == NOBODY, out
+        assert out["rt"] is None or out["rt"].startswith(
+            os.path.join(xdg, "ward") + "/"), out
+        assert os.path.isdir(os.path.join(xdg, "ward", "instances")), \
+            os.listdir(xdg)
+        root = wardtest.Client(sock)
+        assert root.call("ward.hello")["admin"] is True
+        root.close()
+        p = subprocess.run(SETPRIV + ["--clear-groups", wardtest.WARDD,
+                           "--help"], env=env, capture_output=True,
+                           text=True, timeout=TIMEOUT)
+        assert "(default %s)" % sock in p.stdout, p.stdout
+    finally:
+        proc.terminate()
+        proc.wait(timeout=TIMEOUT)
+        shutil.rmtree(xdg, ignore_errors=True)
+
 
 def test_hello_says_who_is_admin(w):
     h = w.root.call("ward.hello")
