@@ -19,7 +19,9 @@ import wardtest
 from wardtest import TIMEOUT, Ward, read_report, retry
 
 EXAMPLE_SRC = os.path.join(wardtest.SRCDIR, "tests", "libward_example.c")
-PREFIX = "/usr/local"
+# Where `make install` puts them, as configured (distcheck picks its own).
+LIBDIR = os.environ.get("WARD_LIBDIR", "/usr/local/lib")
+INCLUDEDIR = os.environ.get("WARD_INCLUDEDIR", "/usr/local/include")
 # What the linker itself defines in a shared object, not the library's API.
 LINKER_SYMBOLS = {"_init", "_fini", "_edata", "_end", "__bss_start",
                   "_DYNAMIC", "_GLOBAL_OFFSET_TABLE_"}
@@ -42,8 +44,8 @@ def setup_module():
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120)
     assert p.returncode == 0, "make install failed:\n" + p.stdout.decode(
         errors="replace")
-    ctx.libdir = ctx.dest + PREFIX + "/lib"
-    ctx.incdir = ctx.dest + PREFIX + "/include"
+    ctx.libdir = ctx.dest + LIBDIR
+    ctx.incdir = ctx.dest + INCLUDEDIR
     ctx.so = os.path.join(ctx.libdir, "libward.so")
     assert os.path.exists(ctx.so), os.listdir(ctx.libdir)
     assert os.path.exists(os.path.join(ctx.incdir, "ward.h"))
