@@ -651,6 +651,87 @@ def test_connection_cap_per_uid(w):
     alive(w)
 
 
+# Holds N connections to wardd as this process's uid, says "ready N" once
+# each has answered ward.hello, and keeps them until its stdin closes.
+HOLDER = r"""
+import sys, wardtest
+n = int(sys.argv[2])
+cs = [wardtest.Client(sys.argv[1]) for _ in range(n)]
+for c in cs:
+    c.call("ward.hello")
+print("ready", len(cs), flush=True)
+sys.stdin.read()
+"""
+
+
+def test_connection_cap_total(w):
+    """1024 connections in all, whoever holds them: 128 from root and 128
+    from each of seven other uids fill it; an eighth uid is refused with
+    the daemon-wide message, and gets in once one holder lets go."""
+    retry(lambda: stats(w)["clients"] == 2, what="only the two clients")
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(wardtest.__file__))
+    holders = []
+    conns = []
+    try:
+        conns = [conn(w) for _ in range(126)]
+        for c in conns:
+            c.call("ward.hello")
+        for k in range(7):
+            uid = 61000 + k
+            p = subprocess.Popen(
+                ["setpriv", "--reuid=%d" % uid, "--regid=%d" % uid,
+                 "--clear-groups", sys.executable, "-c", HOLDER, w.sock,
+                 "128"], env=env, stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            holders.append(p)
+        for p in holders:
+            line = p.stdout.readline()
+            assert line == "ready 128\n", (line, p.stderr.read())
+        assert stats(w)["clients"] == 1024
+        code = ("import json, wardtest\n"
+                "c = wardtest.Client(%r)\n"
+                "print(json.dumps(c.call('ward.hello')))\n" % w.sock)
+        late = ["setpriv", "--reuid=61100", "--regid=61100", "--clear-groups",
+                sys.executable, "-c", code]
+        # Refused: one ward.error, then EOF (read without sending, so the
+        # close is not a reset that loses it).
+        listen = ("import json, socket, msgpack\n"
+                  "s = socket.socket(socket.AF_UNIX)\n"
+                  "s.settimeout(%r)\n"
+                  "s.connect(%r)\n"
+                  "data = b''\n"
+                  "while True:\n"
+                  "    d = s.recv(65536)\n"
+                  "    if not d: break\n"
+                  "    data += d\n"
+                  "print(json.dumps(msgpack.unpackb(data)))\n" % (TIMEOUT, w.sock))
+        out = subprocess.run(late[:-1] + [listen], env=env,
+                             capture_output=True, text=True, timeout=TIMEOUT * 2)
+        assert out.returncode == 0, out.stderr
+        m = json.loads(out.stdout)
+        assert m[0] == 2 and m[1] == "ward.error", m
+        assert m[2][0]["code"] == "busy", m
+        assert "too many clients" in m[2][0]["message"], m
+        assert w.main.call("ward.hello")["server"] == "wardd"
+        holders[0].stdin.close()
+        holders[0].wait(timeout=TIMEOUT)
+
+        def late_gets_in():
+            r = subprocess.run(late, env=env, capture_output=True, text=True,
+                               timeout=TIMEOUT)
+            return r.returncode == 0 and '"uid": 61100' in r.stdout
+        assert retry(late_gets_in, what="a connection once some are free")
+    finally:
+        for p in holders:
+            if p.stdin and not p.stdin.closed:
+                p.stdin.close()
+            p.wait(timeout=TIMEOUT)
+        for c in conns:
+            c.close()
+    retry(lambda: stats(w)["clients"] == 2, what="the clients to be gone")
+    alive(w)
+
+
 def test_emfile(w):
     """At its fd limit wardd drops newcomers instead of spinning, and
     accepts again once fds are free."""
