@@ -112,6 +112,35 @@ def remove(ctx, name):
 
 # ---- the installed files ----------------------------------------------------
 
+def test_make_install_puts_everything_in_place(ctx):
+    """A whole `make install`: both programs, the library and its .pc, the
+    man pages, the bash completion and the systemd units, whose ExecStart
+    names the wardd that was installed."""
+    dest = os.path.join(ctx.tmp, "all")
+    p = subprocess.run(["make", "-s", "-C", wardtest.BUILDDIR, "install",
+                        "DESTDIR=" + dest], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, timeout=300)
+    assert p.returncode == 0, p.stdout.decode(errors="replace")
+    found = {}
+    for root, _, files in os.walk(dest):
+        for f in files:
+            found.setdefault(f, []).append(os.path.join(root, f))
+    for f in ("wardd", "wardctl", "libward.so", "ward.h", "ward.pc",
+              "wardd.8", "wardctl.1", "ward-protocol.7", "ward.service",
+              "ward.socket"):
+        assert f in found, "make install did not install %s: %s" % (
+            f, sorted(found))
+    assert any(x.endswith("/man8/wardd.8") for x in found["wardd.8"])
+    assert any("/bash-completion/completions/" in x
+               for x in found["wardctl"]), found["wardctl"]
+    unit = found["ward.service"][0]
+    assert "/systemd/system/" in unit, unit
+    with open(unit) as f:
+        exe = [l.split("=", 1)[1].split()[0] for l in f
+               if l.startswith("ExecStart=")]
+    assert exe and os.access(dest + exe[0], os.X_OK), (exe, found["wardd"])
+
+
 def test_pkg_config_names_installed_library(ctx):
     flags = pkg_config(ctx)
     assert "-I" + ctx.incdir in flags, flags
