@@ -908,10 +908,23 @@ ctl_stop_wait(struct ctl *c, int argc, char **argv, int restart)
 	}
 	for (i = 0; i < argc; i++) {
 		if (strcmp(v[i].state, "running") != 0) {
-			if (!restart) {
-				fprintf(stderr, "wardctl: %s: not running\n", v[i].name);
-				rc = EX_REFUSED;
+			if (restart)
+				continue;
+			/* A program backing off or waiting: call its start off. */
+			if (v[i].program_state != NULL &&
+			    (strcmp(v[i].program_state, "backoff") == 0 ||
+			    strcmp(v[i].program_state, "waiting") == 0)) {
+				ward_params_init(&p);
+				ctl_pack_ident(&p.pk, argv[i], 0);
+				if (ctl_call(c, "instance.stop", &p, argv[i], NULL) != 0)
+					rc = EX_REFUSED;
+				else if (!c->json)
+					printf("%s: stopped (its %s start called off)\n",
+					    v[i].name, v[i].program_state);
+				continue;
 			}
+			fprintf(stderr, "wardctl: %s: not running\n", v[i].name);
+			rc = EX_REFUSED;
 			continue;
 		}
 		ward_params_init(&p);

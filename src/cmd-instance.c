@@ -281,6 +281,12 @@ cmd_stop_exec(struct request *req)
 		return;
 	}
 	if (req->inst->state != INSTANCE_RUNNING) {
+		/* A program backing off or waiting: its next start is called off. */
+		if (req->inst->program != NULL &&
+		    program_cancel(req->inst->program) == 0) {
+			cmd_ok(req);
+			return;
+		}
 		cmd_state_error(req, "only a running instance can be stopped");
 		return;
 	}

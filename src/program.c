@@ -1226,6 +1226,22 @@ program_start(struct program *p, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * wardctl stop on a program that is not running: a pending restart (backoff)
+ * or a start waiting for its dependencies is called off, as supervisorctl
+ * stop does in BACKOFF. Returns -1 when nothing was pending.
+ */
+int
+program_cancel(struct program *p)
+{
+	if (p->state != PROGRAM_BACKOFF && p->state != PROGRAM_WAITING)
+		return -1;
+	ev_timer_stop(ward_loop, &p->backoff_t);
+	program_set_state(p, PROGRAM_STOPPED);
+	log_info("program %s: pending start called off", p->conf->name);
+	return 0;
+}
+
 static struct program *
 program_new(struct conf_program *cp)
 {

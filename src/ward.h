@@ -702,6 +702,7 @@ int	 program_update(const char *, msgpack_packer *);
 void	 program_instance_died(struct instance *);
 void	 program_payload_changed(struct instance *);
 int	 program_start(struct program *, char *, size_t);
+int	 program_cancel(struct program *);
 const char *program_state_name(enum program_state);
 void	 program_pack(const struct program *, msgpack_packer *);
 int	 program_split_command(const char *, char ***, char *, size_t);

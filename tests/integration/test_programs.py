@@ -203,6 +203,41 @@ def test_backoff_doubles_then_fatal_then_start_clears():
         w.stop()
 
 
+def test_stop_calls_off_a_pending_restart():
+    """supervisorctl stop in BACKOFF: the restart is called off, the program
+    is stopped, and start runs it again."""
+    w = ward_with({"10.conf": """
+        [program:slowback]
+        command = /bin/sh -c "exit 3"
+        backoff_initial_ms = 600000
+        backoff_max_ms = 600000
+        startsecs = 0
+        autostart = false
+        """})
+    try:
+        c = w.client()
+        sub = w.client()
+        sub.call("events.subscribe", {"types": ["restarting", "started"]})
+        c.call("instance.start", {"name": "slowback"})
+        ev = sub.event(lambda e: e["type"] == "restarting")
+        assert ev["attempt"] == 1 and ev["delay_ms"] > 500000, ev
+        assert status(c, "slowback")["program"]["state"] == "backoff"
+        r = ctl(w, "stop", "slowback")
+        assert r.returncode == 0, r.stderr
+        assert "backoff start called off" in r.stdout, r.stdout
+        assert status(c, "slowback")["program"]["state"] == "stopped"
+        # Nothing pending any more: a second stop is refused.
+        e = c.error("instance.stop", {"name": "slowback"})
+        assert e["code"] == "invalid_state", e
+        r = ctl(w, "start", "slowback")
+        assert r.returncode == 0, r.stderr
+        ev = sub.event(lambda e: e["type"] == "started")
+        ev = sub.event(lambda e: e["type"] == "restarting")
+        assert ev["attempt"] == 1, ev
+    finally:
+        w.stop()
+
+
 def test_restart_modes():
     w = ward_with({"10.conf": """
         [program:never]
@@ -749,8 +784,8 @@ def test_removed_program_dies():
             try:
                 with open("/proc/%d/stat" % pid) as f:
                     return f.read().rsplit(")", 1)[1].split()[0] == "Z"
-            except FileNotFoundError:
-                return True
+            except (FileNotFoundError, ProcessLookupError):
+                return True	# gone between open and read: ESRCH
         retry(gone, what="the removed program's pid to die")
         retry(lambda: all(x["name"] != "doomed" for x in
                           c.call("instance.list")), what="doomed to go")
