@@ -20,29 +20,15 @@ import tempfile
 import time
 
 import wardtest
-from wardtest import TIMEOUT, Ward, WardError, payload, read_report, retry, \
-    wait_dead, wait_file
+from wardtest import TIMEOUT, Ward, WardError, gone, payload, proc_state, \
+    read_report, retry, wait_dead, wait_file
 
 NOBODY = 65534
 NOGROUP = 65534
 LIBDIR = os.path.dirname(os.path.abspath(wardtest.__file__))
 N = 0
 
-PRELUDE = r'''
-import json, sys, os
-import wardtest
-from wardtest import Client, WardError
-c = Client(os.environ["WARD_SOCK"])
-
-def attempt(method, params=None):
-    try:
-        return {"ok": c.call(method, params)}
-    except WardError as e:
-        return {"code": e.code, "message": e.message}
-
-def done(out):
-    print(json.dumps(out), flush=True)
-'''
+PRELUDE = wardtest.UID_PRELUDE
 
 
 def setup_module():
@@ -99,19 +85,6 @@ def has_cap_sys_resource(pid):
     with open("/proc/%d/status" % pid) as f:
         eff = [l.split()[1] for l in f if l.startswith("CapEff:")][0]
     return bool(int(eff, 16) & (1 << 24))
-
-
-def proc_state(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
-        return None
-
-
-def gone(pid):
-    s = proc_state(pid)
-    return s is None or s == "Z"
 
 
 def read_pid(path):

@@ -8,7 +8,8 @@ import subprocess
 import time
 
 import wardtest
-from wardtest import Ward, WardError, payload, read_report, retry, wait_dead, wait_file
+from wardtest import Ward, WardError, gone, payload, proc_state, read_report, \
+    retry, wait_dead, wait_file
 
 W = None
 C = None
@@ -37,19 +38,6 @@ def run(argv, **kw):
 def died(argv, **kw):
     name, _ = run(argv, **kw)
     return wait_dead(C, name)
-
-
-def proc_state(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
-        return None
-
-
-def gone(pid):
-    s = proc_state(pid)
-    return s is None or s == "Z"
 
 
 # ---- the child starts clean

@@ -780,13 +780,7 @@ def test_removed_program_dies():
             """)
         assert c.call("ward.update")["removed"] == ["doomed"]
 
-        def gone():
-            try:
-                with open("/proc/%d/stat" % pid) as f:
-                    return f.read().rsplit(")", 1)[1].split()[0] == "Z"
-            except (FileNotFoundError, ProcessLookupError):
-                return True	# gone between open and read: ESRCH
-        retry(gone, what="the removed program's pid to die")
+        retry(lambda: wardtest.gone(pid), what="the removed program's pid to die")
         retry(lambda: all(x["name"] != "doomed" for x in
                           c.call("instance.list")), what="doomed to go")
     finally:

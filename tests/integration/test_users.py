@@ -20,23 +20,7 @@ NOBODY = 65534
 NOGROUP = 65534
 LIBDIR = os.path.dirname(os.path.abspath(wardtest.__file__))
 
-# What every nobody script starts with: a client and call helpers that
-# turn an error into {"code", "message"} instead of an exception.
-PRELUDE = r'''
-import json, sys, os
-import wardtest
-from wardtest import Client, WardError
-c = Client(os.environ["WARD_SOCK"])
-
-def attempt(method, params=None):
-    try:
-        return {"ok": c.call(method, params)}
-    except WardError as e:
-        return {"code": e.code, "message": e.message}
-
-def done(out):
-    print(json.dumps(out), flush=True)
-'''
+PRELUDE = wardtest.UID_PRELUDE
 
 SETPRIV = ["setpriv", "--reuid=nobody", "--regid=nogroup"]
 

@@ -212,6 +212,40 @@ class Ward:
         self.stop()
 
 
+def proc_state(pid):
+    """The state letter of /proc/PID/stat (R, S, T, Z, ...), None if gone."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):	# ESRCH mid-read
+        return None
+
+
+def gone(pid):
+    """pid has exited (a zombie counts: its parent has not reaped it yet)."""
+    s = proc_state(pid)
+    return s is None or s == "Z"
+
+
+# What a script run as another uid (setpriv) starts with: a client on
+# $WARD_SOCK and call helpers that turn an error into {"code", "message"}.
+UID_PRELUDE = r'''
+import json, sys, os
+import wardtest
+from wardtest import Client, WardError
+c = Client(os.environ["WARD_SOCK"])
+
+def attempt(method, params=None):
+    try:
+        return {"ok": c.call(method, params)}
+    except WardError as e:
+        return {"code": e.code, "message": e.message}
+
+def done(out):
+    print(json.dumps(out), flush=True)
+'''
+
+
 def payload(*steps):
     return [PAYLOAD] + [str(s) for s in steps]
 
