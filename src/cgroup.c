@@ -128,6 +128,25 @@ cgroup_read(const char *path, char *buf, size_t size)
 	return total > 0 ? total : -1;
 }
 
+/* A whole /proc file, NUL-terminated and caller-owned; NULL if unreadable. */
+static char *
+cgroup_slurp(const char *path)
+{
+	char *text = NULL;
+	size_t cap = 0;
+	FILE *fp;
+
+	if ((fp = fopen(path, "re")) == NULL)
+		return NULL;
+	/* /proc texts hold no NUL: this reads to the end, however long. */
+	if (getdelim(&text, &cap, '\0', fp) == -1) {
+		free(text);
+		text = NULL;
+	}
+	fclose(fp);
+	return text;
+}
+
 /* mountinfo escapes space, tab, newline and backslash as \ooo. */
 static void
 cgroup_unescape(char *s)
@@ -146,21 +165,20 @@ cgroup_unescape(char *s)
 }
 
 /*
- * The first cgroup2 mount of /proc/self/mountinfo: its mount point and the
- * cgroup it shows as its root (not "/" for a bind mount of a subtree).
+ * The first cgroup2 mount of a mountinfo text (/proc/self/mountinfo): its
+ * mount point and the cgroup it shows as its root (not "/" for a bind
+ * mount of a subtree), unescaped and caller-owned. -1 if there is none.
  * Lines: ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - TYPE ...
  */
-static int
-cgroup_find_mount(char **mnt, char **root)
+int
+cgroup_parse_mountinfo(const char *text, char **mnt, char **root)
 {
-	char *line = NULL, *sep, *f[5], *save;
-	size_t cap = 0;
-	FILE *fp;
+	char *buf, *line, *sep, *f[5], *save, *lsave;
 	int k, found = 0;
 
-	if ((fp = fopen("/proc/self/mountinfo", "re")) == NULL)
-		return -1;
-	while (!found && getline(&line, &cap, fp) != -1) {
+	buf = xstrdup(text);
+	for (line = strtok_r(buf, "\n", &lsave); !found && line != NULL;
+	    line = strtok_r(NULL, "\n", &lsave)) {
 		if ((sep = strstr(line, " - ")) == NULL ||
 		    strncmp(sep + 3, "cgroup2 ", 8) != 0)
 			continue;
@@ -178,27 +196,58 @@ cgroup_find_mount(char **mnt, char **root)
 		*mnt = xstrdup(f[4]);
 		found = 1;
 	}
-	free(line);
-	fclose(fp);
+	free(buf);
 	return found ? 0 : -1;
 }
 
-/* wardd's own cgroup2 path, the "0::/path" line of /proc/self/cgroup. */
-static char *
-cgroup_own(void)
+/*
+ * The cgroup2 path of a /proc/PID/cgroup text, from its "0::/path" line
+ * (hybrid hosts list v1 hierarchies beside it), caller-owned; NULL if
+ * there is no such line (a v1-only host).
+ */
+char *
+cgroup_parse_own(const char *text)
 {
-	char buf[8192], *p, *nl;
+	const char *p;
+	char *own;
 
-	if (cgroup_read("/proc/self/cgroup", buf, sizeof buf) == -1)
-		return NULL;
-	for (p = buf; p != NULL && *p != '\0'; p = nl != NULL ? nl + 1 : NULL) {
-		nl = strchr(p, '\n');
-		if (nl != NULL)
-			*nl = '\0';
-		if (strncmp(p, "0::/", 4) == 0)
-			return xstrdup(p + 3);
+	for (p = text; p != NULL && *p != '\0'; p = strchr(p, '\n'),
+	    p = p != NULL ? p + 1 : NULL) {
+		if (strncmp(p, "0::/", 4) == 0) {
+			p += 3;
+			if ((own = str_printf("%.*s", (int)strcspn(p, "\n"),
+			    p)) == NULL)
+				fatal("malloc");
+			return own;
+		}
 	}
 	return NULL;
+}
+
+/*
+ * The directory of cgroup own (a /proc/self/cgroup path) under the cgroup2
+ * mount at mnt whose mountinfo root is root, caller-owned. Both paths are
+ * relative to the reader's cgroup namespace. A root other than "/" is a
+ * bind mount of a subtree, as a container without its own cgroup
+ * namespace has at /sys/fs/cgroup: own is then found below mnt by its part
+ * below root, and NULL means own is outside root, not visible in the mount.
+ */
+char *
+cgroup_parse_base(const char *mnt, const char *root, const char *own)
+{
+	size_t rl = strcmp(root, "/") == 0 ? 0 : strlen(root);
+	const char *rel = own + rl;
+	char *base;
+
+	if (strncmp(own, root, rl) != 0 || (*rel != '/' && *rel != '\0'))
+		return NULL;
+	if (strcmp(rel, "/") == 0)
+		rel = "";
+	if (strcmp(mnt, "/") == 0 && *rel != '\0')
+		mnt = "";
+	if ((base = str_printf("%s%s", mnt, rel)) == NULL)
+		fatal("malloc");
+	return base;
 }
 
 /* Does a cgroup's space-separated list file (controllers) name word? */
@@ -347,37 +396,36 @@ cgroup_sweep(void)
 void
 cgroup_init(int disabled)
 {
-	char *mnt = NULL, *root = NULL, *own = NULL, why[PATH_MAX + 128];
-	const char *rel, *no = NULL;
-	size_t rl;
+	char *text, *mnt = NULL, *root = NULL, *own = NULL, why[PATH_MAX + 128];
+	const char *no = NULL;
+	int found;
 
 	table_init(&cgroup_by_wd);
 	cgroup_pid = getpid();
 	if (disabled)
 		no = "--no-cgroups was given";
-	else if (cgroup_find_mount(&mnt, &root) == -1)
-		no = "no cgroup2 file system is mounted";
-	else if ((own = cgroup_own()) == NULL)
-		no = "/proc/self/cgroup has no cgroup2 (0::) line";
+	else {
+		text = cgroup_slurp("/proc/self/mountinfo");
+		found = text != NULL &&
+		    cgroup_parse_mountinfo(text, &mnt, &root) == 0;
+		free(text);
+		if ((text = cgroup_slurp("/proc/self/cgroup")) != NULL)
+			own = cgroup_parse_own(text);
+		free(text);
+		if (!found)
+			no = "no cgroup2 file system is mounted";
+		else if (own == NULL)
+			no = "/proc/self/cgroup has no cgroup2 (0::) line";
+	}
 	if (no == NULL) {
-		/* own is relative to the namespace's root; root is the mount's. */
-		rl = strcmp(root, "/") == 0 ? 0 : strlen(root);
-		rel = own + rl;
-		if (rl > 0 && (strncmp(own, root, rl) != 0 ||
-		    (*rel != '/' && *rel != '\0'))) {
+		if ((cgroup_base = cgroup_parse_base(mnt, root, own)) == NULL) {
 			snprintf(why, sizeof why, "wardd's cgroup %s is outside "
 			    "the cgroup2 mount at %s", own, mnt);
 			no = why;
 		} else if (strstr(own, " (deleted)") != NULL)
 			no = "wardd's own cgroup was deleted";
 		else {
-			if (strcmp(rel, "/") == 0)
-				rel = "";
-			cgroup_base = str_printf("%s%s", strcmp(mnt, "/") == 0 ?
-			    "" : mnt, rel);
-			if (cgroup_base == NULL)
-				fatal("malloc");
-			if (*rel != '\0')
+			if (strcmp(cgroup_base, mnt) != 0)
 				cgroup_delegate(cgroup_base);
 			no = cgroup_probe(why, sizeof why);
 		}

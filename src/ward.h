@@ -509,6 +509,9 @@ void	 cgroup_kill(struct instance *);
 void	 cgroup_instance_gone(struct instance *);
 void	 cgroup_instance_removed(struct instance *);
 int	 cgroup_parse_cpu_stat(const char *, uint64_t *);
+int	 cgroup_parse_mountinfo(const char *, char **, char **);
+char	*cgroup_parse_own(const char *);
+char	*cgroup_parse_base(const char *, const char *, const char *);
 void	 cgroup_sample(const struct instance *, struct metrics *, int final);
 void	 cgroup_shutdown(void);
 
