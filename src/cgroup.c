@@ -106,28 +106,6 @@ cgroup_write(const char *path, const char *text)
 	return 0;
 }
 
-/* A small cgroup or /proc file into buf (NUL-terminated); -1 if unreadable. */
-static ssize_t
-cgroup_read(const char *path, char *buf, size_t size)
-{
-	ssize_t n, total = 0;
-	int fd;
-
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-		return -1;
-	while ((size_t)total < size - 1) {
-		n = read(fd, buf + total, size - 1 - total);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		total += n;
-	}
-	close(fd);
-	buf[total] = '\0';
-	return total > 0 ? total : -1;
-}
-
 /* A whole /proc file, NUL-terminated and caller-owned; NULL if unreadable. */
 static char *
 cgroup_slurp(const char *path)
@@ -257,7 +235,7 @@ cgroup_list_has(const char *dir, const char *file, const char *word)
 	char path[PATH_MAX], buf[1024], *tok, *save;
 
 	if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, file) >= sizeof path ||
-	    cgroup_read(path, buf, sizeof buf) == -1)
+	    read_small_file(path, buf, sizeof buf) == -1)
 		return 0;
 	for (tok = strtok_r(buf, " \n", &save); tok != NULL;
 	    tok = strtok_r(NULL, " \n", &save)) {
@@ -376,7 +354,7 @@ cgroup_sweep(void)
 		    de->d_name[n] != '\0' || pid == (int)cgroup_pid)
 			continue;
 		snprintf(path, sizeof path, "/proc/%d/comm", pid);
-		if (cgroup_read(path, comm, sizeof comm) != -1 &&
+		if (read_small_file(path, comm, sizeof comm) != -1 &&
 		    strcmp(comm, "wardd\n") == 0)
 			continue;
 		if ((size_t)snprintf(path, sizeof path, "%s/%s", cgroup_base,
@@ -724,12 +702,12 @@ cgroup_sample(const struct instance *i, struct metrics *m, int final)
 	if (!i->cgroup.made)
 		return;
 	if (!final && cgroup_dir(i->id, "memory.current", path, sizeof path) == 0 &&
-	    cgroup_read(path, buf, sizeof buf) != -1) {
+	    read_small_file(path, buf, sizeof buf) != -1) {
 		m->cgroup_memory_kb = strtoull(buf, NULL, 10) / 1024;
 		m->has_cgroup_memory = 1;
 	}
 	if (cgroup_dir(i->id, "cpu.stat", path, sizeof path) == 0 &&
-	    cgroup_read(path, buf, sizeof buf) != -1 &&
+	    read_small_file(path, buf, sizeof buf) != -1 &&
 	    cgroup_parse_cpu_stat(buf, &v) == 0) {
 		m->cgroup_cpu_usage_ms = v / 1000;
 		m->has_cgroup_cpu = 1;

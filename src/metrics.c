@@ -183,28 +183,6 @@ metrics_parse_smaps_mapping(const char *buf, const char *name)
 	return sum;
 }
 
-/* A whole small /proc file into buf; -1 if it cannot be read. */
-static ssize_t
-metrics_read(const char *path, char *buf, size_t size)
-{
-	ssize_t n, total = 0;
-	int fd;
-
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-		return -1;
-	while ((size_t)total < size - 1) {
-		n = read(fd, buf + total, size - 1 - total);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		total += n;
-	}
-	close(fd);
-	buf[total] = '\0';
-	return total > 0 ? total : -1;
-}
-
 /* smaps can be large: read it into a growing heap buffer. */
 static char *
 metrics_read_big(const char *path)
@@ -263,15 +241,15 @@ metrics_sample(struct instance *i, int full)
 	int have_rss, have_pss = 0, have_map = 0;
 
 	snprintf(path, sizeof path, "/proc/%d/stat", (int)i->pid);
-	if (metrics_read(path, buf, sizeof buf) == -1 ||
+	if (read_small_file(path, buf, sizeof buf) == -1 ||
 	    metrics_parse_stat(buf, &st) == -1)
 		return -1;
 	snprintf(path, sizeof path, "/proc/%d/statm", (int)i->pid);
-	have_rss = metrics_read(path, buf, sizeof buf) != -1 &&
+	have_rss = read_small_file(path, buf, sizeof buf) != -1 &&
 	    metrics_parse_statm(buf, &pages) == 0;
 	if (full) {
 		snprintf(path, sizeof path, "/proc/%d/smaps_rollup", (int)i->pid);
-		have_pss = metrics_read(path, buf, sizeof buf) != -1 &&
+		have_pss = read_small_file(path, buf, sizeof buf) != -1 &&
 		    metrics_parse_rollup(buf, &pss) == 0;
 		if (i->cfg.rss_mapping != NULL) {
 			snprintf(path, sizeof path, "/proc/%d/smaps", (int)i->pid);

@@ -216,6 +216,31 @@ fd_set_flags(int fd, int nonblock, int cloexec)
 }
 
 /* mkdir -p; existing directories are fine. */
+/*
+ * A small file (/proc, cgroupfs) whole into buf, NUL-terminated, as much as
+ * fits; -1 if it cannot be opened or is empty. These files never block.
+ */
+ssize_t
+read_small_file(const char *path, char *buf, size_t size)
+{
+	ssize_t n, total = 0;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return -1;
+	while ((size_t)total < size - 1) {
+		n = read(fd, buf + total, size - 1 - total);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		total += n;
+	}
+	close(fd);
+	buf[total] = '\0';
+	return total > 0 ? total : -1;
+}
+
 int
 mkdir_p(const char *path, mode_t mode)
 {
