@@ -481,49 +481,80 @@ ctl_state_color(struct ctl *c, const struct ward_status *s)
 	return C_DIM(c);
 }
 
-static void
-ctl_status_row(struct ctl *c, const struct ward_status *s, int wname)
-{
-	char pid[16], up[32], cpu[16], rss[16];
-	const char *state = ctl_state(s);
-	const char *reason = s->has_exit && s->exit.death_reason ?
-	    s->exit.death_reason : "";
+/* One row of the status table, as text. */
+struct ctl_row {
+	char		 id[24], pid[16], up[32], cpu[32], rss[16];
+	const char	*state, *payload, *reason;
+};
 
+static void
+ctl_status_cells(const struct ward_status *s, struct ctl_row *r)
+{
+	snprintf(r->id, sizeof r->id, "%" PRIu64, s->id);
+	r->state = ctl_state(s);
+	r->payload = s->payload_state ? s->payload_state : "";
+	r->reason = s->has_exit && s->exit.death_reason ?
+	    s->exit.death_reason : "";
 	if (s->pid > 0)
-		snprintf(pid, sizeof pid, "%d", (int)s->pid);
+		snprintf(r->pid, sizeof r->pid, "%d", (int)s->pid);
 	else
-		snprintf(pid, sizeof pid, "-");
+		snprintf(r->pid, sizeof r->pid, "-");
 	if (s->started_at_ms != 0)
-		ctl_duration(s->uptime_ms, up, sizeof up);
+		ctl_duration(s->uptime_ms, r->up, sizeof r->up);
 	else
-		snprintf(up, sizeof up, "-");
+		snprintf(r->up, sizeof r->up, "-");
 	if (strcmp(s->state, "running") == 0) {
-		snprintf(cpu, sizeof cpu, "%.1f", s->metrics.cpu_percent);
-		ctl_size(s->metrics.rss_kb, rss, sizeof rss);
+		snprintf(r->cpu, sizeof r->cpu, "%.1f", s->metrics.cpu_percent);
+		ctl_size(s->metrics.rss_kb, r->rss, sizeof r->rss);
 	} else {
-		snprintf(cpu, sizeof cpu, "-");
-		ctl_size(s->metrics.rss_max_kb, rss, sizeof rss);
+		snprintf(r->cpu, sizeof r->cpu, "-");
+		ctl_size(s->metrics.rss_max_kb, r->rss, sizeof r->rss);
 	}
-	printf("%-*s %6" PRIu64 " %s%-11s%s %-9s %7s %8s %5s %6s %s\n", wname,
-	    s->name, s->id, ctl_state_color(c, s), state, C_RESET(c),
-	    s->payload_state ? s->payload_state : "", pid, up, cpu, rss, reason);
 }
 
+static int
+ctl_width(int w, const char *cell)
+{
+	int n = strlen(cell);
+
+	return n > w ? n : w;
+}
+
+/*
+ * NAME ID STATE PAYLOAD PID UPTIME CPU% RSS REASON: each column as wide as
+ * its widest cell (at least its usual width), numbers right-aligned, so a
+ * wide cell moves its column, never the rest of its row.
+ */
 static void
 ctl_status_table(struct ctl *c, const struct ward_status *v, size_t n)
 {
+	struct ctl_row *r = calloc(n ? n : 1, sizeof *r);
+	int wname = 4, wid = 6, wstate = 11, wpay = 9, wpid = 7, wup = 8;
+	int wcpu = 5, wrss = 6;
 	size_t i;
-	int wname = 4;
 
+	if (r == NULL)
+		return;
 	for (i = 0; i < n; i++) {
-		if ((int)strlen(v[i].name) > wname)
-			wname = strlen(v[i].name);
+		ctl_status_cells(&v[i], &r[i]);
+		wname = ctl_width(wname, v[i].name);
+		wid = ctl_width(wid, r[i].id);
+		wstate = ctl_width(wstate, r[i].state);
+		wpay = ctl_width(wpay, r[i].payload);
+		wpid = ctl_width(wpid, r[i].pid);
+		wup = ctl_width(wup, r[i].up);
+		wcpu = ctl_width(wcpu, r[i].cpu);
+		wrss = ctl_width(wrss, r[i].rss);
 	}
-	printf("%s%-*s %6s %-11s %-9s %7s %8s %5s %6s %s%s\n", C_BOLD(c), wname,
-	    "NAME", "ID", "STATE", "PAYLOAD", "PID", "UPTIME", "CPU%", "RSS",
-	    "REASON", C_RESET(c));
+	printf("%s%-*s %*s %-*s %-*s %*s %*s %*s %*s %s%s\n", C_BOLD(c),
+	    wname, "NAME", wid, "ID", wstate, "STATE", wpay, "PAYLOAD", wpid,
+	    "PID", wup, "UPTIME", wcpu, "CPU%", wrss, "RSS", "REASON", C_RESET(c));
 	for (i = 0; i < n; i++)
-		ctl_status_row(c, &v[i], wname);
+		printf("%-*s %*s %s%-*s%s %-*s %*s %*s %*s %*s %s\n", wname,
+		    v[i].name, wid, r[i].id, ctl_state_color(c, &v[i]), wstate,
+		    r[i].state, C_RESET(c), wpay, r[i].payload, wpid, r[i].pid,
+		    wup, r[i].up, wcpu, r[i].cpu, wrss, r[i].rss, r[i].reason);
+	free(r);
 }
 
 /* The long form: everything status says, owner names resolved here. */
@@ -1568,6 +1599,34 @@ ctl_cmp_cpu(const void *a, const void *b)
 	    x->metrics.rss_kb > y->metrics.rss_kb ? -1 : 0;
 }
 
+/* One line of top's view, cut to the terminal's width (cols > 0). */
+static void
+ctl_top_line(int cols, const char *pre, const char *post, const char *fmt,
+    ...)
+{
+	char line[512];
+	va_list ap;
+	int len;
+
+	va_start(ap, fmt);
+	len = vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	if (len < 0)
+		len = 0;
+	if (len >= (int)sizeof line)
+		len = sizeof line - 1;
+	if (cols > 0 && len > cols)
+		len = cols;
+	/* On a terminal, clear what the last frame left right of the line. */
+	printf("%s%.*s%s%s\n", pre, len, line, post, cols > 0 ? "\033[K" : "");
+}
+
+/*
+ * top [-d SECONDS] [-n FRAMES]: on a terminal, a view of its own (the
+ * alternate screen, left on exit with the terminal's modes restored) that
+ * is redrawn every SECONDS until q or ^C; otherwise FRAMES frames, one
+ * unless told, one after another.
+ */
 static int
 ctl_top(struct ctl *c, int argc, char **argv)
 {
@@ -1578,19 +1637,29 @@ ctl_top(struct ctl *c, int argc, char **argv)
 	struct winsize ws;
 	struct pollfd pfd = { .fd = 0, .events = POLLIN };
 	long frames = -1, delay = 1000;
-	int tty = isatty(0) && isatty(1), rows, rc = 0;
+	int tty = isatty(0) && isatty(1), rows, cols, rc = 0, failed = 0;
+	int wname, wid;
 	size_t n, i;
-	char rss[16], buf[16];
+	char rss[16], buf[32], id[24], *end;
 
 	for (; argc >= 2; argc -= 2, argv += 2) {
-		if (strcmp(argv[0], "-n") == 0)
-			frames = atol(argv[1]);
-		else if (strcmp(argv[0], "-d") == 0)
-			delay = (long)(atof(argv[1]) * 1000);
-		else
+		if (strcmp(argv[0], "-n") == 0) {
+			errno = 0;
+			frames = strtol(argv[1], &end, 10);
+			if (errno != 0 || end == argv[1] || *end != '\0' ||
+			    frames < 1)
+				return EX_USAGE;
+		} else if (strcmp(argv[0], "-d") == 0) {
+			double d = strtod(argv[1], &end);
+
+			if (end == argv[1] || *end != '\0' || !(d >= 0.1) ||
+			    d > 86400)
+				return EX_USAGE;
+			delay = (long)(d * 1000);
+		} else
 			return EX_USAGE;
 	}
-	if (argc != 0 || delay < 100)
+	if (argc != 0)
 		return EX_USAGE;
 	if (!tty && frames < 0)
 		frames = 1;
@@ -1604,50 +1673,86 @@ ctl_top(struct ctl *c, int argc, char **argv)
 		tcgetattr(0, &tio);
 		raw = tio;
 		raw.c_lflag &= ~(ICANON | ECHO);
+		raw.c_cc[VMIN] = 1;
+		raw.c_cc[VTIME] = 0;
 		tcsetattr(0, TCSANOW, &raw);
-		fputs("\033[?25l", stdout);
+		/* The alternate screen, the cursor hidden. */
+		fputs("\033[?1049h\033[?25l", stdout);
 	}
 	while (frames != 0 && !ctl_interrupted) {
 		if (ward_stats(c->w, &s) == -1 ||
 		    ward_instance_list(c->w, "running", &v, &n) == -1) {
-			rc = ctl_failed(c, NULL);
+			failed = 1;
 			break;
 		}
 		qsort(v, n, sizeof *v, ctl_cmp_cpu);
-		rows = tty && ioctl(1, TIOCGWINSZ, &ws) == 0 && ws.ws_row > 4 ?
-		    ws.ws_row - 4 : (int)n;
+		rows = (int)n;
+		cols = 0;
+		if (tty && ioctl(1, TIOCGWINSZ, &ws) == 0 && ws.ws_row > 0) {
+			/* Summary, blank, header, rows: never a scroll. */
+			rows = ws.ws_row > 4 ? ws.ws_row - 4 : 0;
+			cols = ws.ws_col;
+		}
+		wname = 24;
+		wid = 6;
+		for (i = 0; i < n; i++) {
+			wname = ctl_width(wname, v[i].name);
+			snprintf(id, sizeof id, "%" PRIu64, v[i].id);
+			wid = ctl_width(wid, id);
+		}
+		/* The columns right of NAME stay on screen: long names are cut. */
+		if (cols > 0 && wname > cols - wid - 44)
+			wname = cols - wid - 44 > 4 ? cols - wid - 44 : 4;
 		if (tty)
-			fputs("\033[H\033[2J", stdout);
-		printf("wardd: %" PRIu64 " instances, %" PRIu64 " running, %" PRIu64
-		    " died, %" PRIu64 " clients, wardd rss %s\n\n", s.instances,
-		    s.running, s.died, s.clients, ctl_size(s.rss_kb, rss, sizeof rss));
-		printf("%s%-24s %6s %7s %6s %8s %8s %-9s%s\n", C_BOLD(c), "NAME", "ID",
-		    "PID", "CPU%", "RSS", "UPTIME", "PAYLOAD", C_RESET(c));
+			fputs("\033[H", stdout);
+		ctl_top_line(cols, "", "", "wardd: %" PRIu64 " instances, %" PRIu64
+		    " running, %" PRIu64 " died, %" PRIu64 " clients, wardd rss %s",
+		    s.instances, s.running, s.died, s.clients,
+		    ctl_size(s.rss_kb, rss, sizeof rss));
+		ctl_top_line(cols, "", "", "%s", "");
+		ctl_top_line(cols, C_BOLD(c), C_RESET(c),
+		    "%-*s %*s %7s %6s %8s %8s %-9s", wname, "NAME", wid, "ID",
+		    "PID", "CPU%", "RSS", "UPTIME", "PAYLOAD");
 		for (i = 0; i < n && (int)i < rows; i++)
-			printf("%-24.24s %6" PRIu64 " %7d %6.1f %8s %8s %-9s\n",
-			    v[i].name, v[i].id, (int)v[i].pid,
+			ctl_top_line(cols, "", "",
+			    "%-*.*s %*" PRIu64 " %7d %6.1f %8s %8s %-9s", wname,
+			    wname, v[i].name, wid, v[i].id, (int)v[i].pid,
 			    v[i].metrics.cpu_percent,
 			    ctl_size(v[i].metrics.rss_kb, rss, sizeof rss),
 			    ctl_duration(v[i].uptime_ms, buf, sizeof buf),
-			    v[i].payload_state);
+			    v[i].payload_state ? v[i].payload_state : "");
+		if (tty)
+			fputs("\033[J", stdout);	/* rows the last frame had */
 		fflush(stdout);
 		ward_status_list_free(v, n);
 		if (frames > 0 && --frames == 0)
 			break;
 		if (tty) {
 			char ch;
+			int k = poll(&pfd, 1, delay);
 
-			if (poll(&pfd, 1, delay) > 0 && read(0, &ch, 1) == 1 &&
-			    (ch == 'q' || ch == 'Q' || ch == 3))
-				break;
+			if (k > 0) {
+				ssize_t got = read(0, &ch, 1);
+
+				/* q, or the terminal gone: never spin on EOF. */
+				if (got == 0 || (got < 0 && errno != EINTR &&
+				    errno != EAGAIN) ||
+				    (got == 1 && (ch == 'q' || ch == 'Q' ||
+				    ch == 3)))
+					break;
+			}
 		} else
 			poll(NULL, 0, delay);
 	}
 	if (tty) {
-		fputs("\033[?25h", stdout);
+		fputs("\033[?25h\033[?1049l", stdout);
+		fflush(stdout);
 		tcsetattr(0, TCSANOW, &tio);
 	}
 	sigaction(SIGINT, &old, NULL);
+	/* Only now, on the screen the user gets back. */
+	if (failed)
+		rc = ctl_failed(c, NULL);
 	return rc;
 }
 

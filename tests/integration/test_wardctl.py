@@ -125,6 +125,40 @@ def table(text):
     return lines[0].split(), rows
 
 
+# Numbers are right-aligned under their header, words left-aligned.
+RIGHT = {"ID", "PID", "UPTIME", "CPU%", "RSS"}
+
+
+def words_at(line):
+    """[(start, end, word)] for each word of line."""
+    out, i = [], 0
+    for w in line.split():
+        i = line.index(w, i)
+        out.append((i, i + len(w), w))
+        i += len(w)
+    return out
+
+
+def assert_aligned(text, right=RIGHT):
+    """Every column of a table sits at the same offset on every row: a
+    left-aligned column's cells start where its header starts, a
+    right-aligned one's end where its header ends (its field, padding and
+    all, then starts at one offset on every row too), so a wide cell cannot
+    push the rest of its row out of line."""
+    lines = [l for l in text.splitlines() if l.strip()]
+    head = words_at(lines[0])
+    for l in lines[1:]:
+        cells = words_at(l)
+        assert len(cells) in (len(head), len(head) - 1), (l, text)
+        for (hs, he, h), (s, e, w) in zip(head, cells):
+            if h in right:
+                assert e == he, "%s %r ends at %d, its header at %d:\n%s" % (
+                    h, w, e, he, text)
+            else:
+                assert s == hs, "%s %r starts at %d, its header at %d:\n%s" \
+                    % (h, w, s, hs, text)
+
+
 def strip_moving(st):
     return {k: v for k, v in st.items() if k not in MOVING}
 
@@ -281,6 +315,7 @@ def test_status_table():
     assert r[3] == "ready" and r[4] == str(web["pid"]), r
     r = rows[dead]
     assert r[2] == "dead" and r[4] == "-" and r[-1] == "TABLE_REASON", r
+    assert_aligned(out)
     # Names select rows; ids work as names do.
     out = ok("status", str(web["id"]), dead)
     head, rows = table(out)
@@ -843,6 +878,50 @@ def test_status_human_units():
         f.close()
 
 
+def test_status_columns_stay_aligned():
+    """Wide cells widen their column, they do not shift the rest of the row:
+    ids past a million (ids are never reused), CPU% past 999 (ten busy
+    cores), a long name, a long uptime, a reason."""
+    day = 86400
+    rows = [
+        fake_status("a", 1, "running", 5, 512),
+        fake_status("long-name-of-a-worker-instance-0123456789", 2, "running",
+                    1234 * day, 64 * 1024 * 1024),
+        fake_status("many", 12345678, "running", 61, 2048, pid=4194303,
+                    metrics={"cpu_percent": 1234.5, "rss_kb": 2048,
+                             "rss_max_kb": 2048, "cpu_user_ms": 0,
+                             "cpu_system_ms": 0, "cpu_guest_ms": 0}),
+        fake_status("gone", 7, "dead", 59, 1024, death_reason="A_LONG_REASON",
+                    exit_code=1),
+        fake_status("new", 8, "not_started", None, 0),
+    ]
+    running = [r for r in rows if r["state"] == "running"]
+    path = os.path.join(W.dir, "fake-wide.sock")
+    f = FakeWardd(path, {
+        "instance.list": lambda p: running if p.get("state") == "running"
+        else rows,
+        "ward.stats": {"instances": 5, "running": 3, "clients": 1,
+                       "subscribers": 0, "created": 5, "started": 4,
+                       "died": 1, "spawn_failed": 0, "removed": 0,
+                       "metrics_ticks": 0, "rss_kb": 4096}})
+    try:
+        out = ok("status", sock=path)
+        head, got = table(out)
+        assert head == HEADER and sorted(got) == sorted(r["name"] for r in
+                                                        rows), out
+        assert got["many"][1] == "12345678" and got["many"][6] == "1234.5", out
+        assert_aligned(out)
+        out = ok("top", sock=path)
+        lines = out.splitlines()
+        assert lines[0].startswith("wardd: 5 instances, 3 running, "), out
+        rows_out = {l.split()[0]: l.split() for l in lines[3:]}
+        assert sorted(rows_out) == sorted(r["name"] for r in running), out
+        assert rows_out["many"][1:4] == ["12345678", "4194303", "1234.5"], out
+        assert_aligned("\n".join(lines[2:]))
+    finally:
+        f.close()
+
+
 # ---- top, info -------------------------------------------------------------
 
 def test_top_one_frame():
@@ -945,6 +1024,18 @@ class Tmux:
 
     def kill(self):
         self.tmux("kill-server", check=False)
+
+
+def pane(t, fmt):
+    """A tmux format of the pane: alternate_on, cursor_flag, ..."""
+    return t.tmux("display-message", "-p", "-t", t.session,
+                  "#{%s}" % fmt).stdout.strip()
+
+
+def prompt_is(screen, prompt):
+    """The screen's last non-empty line is the bare prompt."""
+    lines = [l.rstrip() for l in screen.splitlines() if l.strip()]
+    return bool(lines) and lines[-1] == prompt
 
 
 def prompt_line(screen):
@@ -1050,6 +1141,113 @@ def test_shell_help_and_history_across_runs():
                "the recalled info ran")
         t.keys("quit", "Enter")
         retry(lambda: not t.alive(), what="the second shell to quit")
+    finally:
+        t.kill()
+        w.stop()
+
+
+def top_frame(screen):
+    """The top view on screen: (summary line, {name: row words}), or None
+    while the screen does not start with one."""
+    lines = screen.splitlines()
+    if len(lines) < 3 or not lines[0].startswith("wardd: ") or \
+            lines[2].split() != ["NAME", "ID", "PID", "CPU%", "RSS", "UPTIME",
+                                 "PAYLOAD"]:
+        return None
+    return lines[0], {l.split()[0]: l.split() for l in lines[3:] if l.strip()}
+
+
+def test_top_full_screen():
+    """top on a terminal: a full-screen view (the alternate screen) with a
+    summary, a header and a row per running instance, redrawn each second
+    with no key pressed; q leaves it with status 0, the terminal as it was
+    (modes, cursor) and the shell's screen back."""
+    w = Ward().start()
+    t = Tmux(w.dir)
+    sleep = ["/bin/sleep", "1000"]
+    try:
+        c = w.client()
+        for n in ("alpha", "beta"):
+            c.call("instance.run", {"name": n, "argv": sleep})
+        t.start("env -u NO_COLOR PS1='$ ' sh")
+        t.wait(lambda s: prompt_is(s, "$"), "the shell's prompt")
+        stty = [os.path.join(w.dir, "stty.%s" % k) for k in ("before", "after")]
+        t.keys("stty -g >%s; echo before-top" % stty[0], "Enter")
+        t.wait(lambda s: "\nbefore-top\n" in s and prompt_is(s, "$"),
+               "the marker")
+        assert pane(t, "alternate_on") == "0"
+
+        t.keys("%s --socket %s top" % (WARDCTL, w.sock), "Enter")
+        s = t.wait(lambda s: (top_frame(s) or (0, {}))[1].keys() ==
+                   {"alpha", "beta"}, "the first frame")
+        head, rows = top_frame(s)
+        assert head.startswith("wardd: 2 instances, 2 running, 0 died, "), s
+        for n in ("alpha", "beta"):
+            st = c.call("instance.status", {"name": n})
+            assert rows[n][1:3] == [str(st["id"]), str(st["pid"])], (n, s)
+            assert rows[n][-1] == "starting", (n, s)
+        # Full screen: the view has a screen of its own, the shell's lines
+        # are not under or around it, and the cursor is hidden.
+        assert pane(t, "alternate_on") == "1", s
+        assert "before-top" not in s and "$ " not in s, s
+        assert pane(t, "cursor_flag") == "0", s
+
+        # It refreshes by itself: a new instance appears, a dead one goes.
+        c.call("instance.run", {"name": "gamma", "argv": sleep})
+        s = t.wait(lambda s: (top_frame(s) or (0, {}))[1].keys() ==
+                   {"alpha", "beta", "gamma"}, "gamma on screen")
+        assert top_frame(s)[0].startswith("wardd: 3 instances, 3 running, "), s
+        c.call("instance.kill", {"name": "alpha"})
+        wait_dead(c, "alpha")
+        c.call("instance.remove", {"name": "alpha"})
+        s = t.wait(lambda s: (top_frame(s) or (0, {}))[1].keys() ==
+                   {"beta", "gamma"} and top_frame(s)[0].startswith(
+                       "wardd: 2 instances, 2 running, 1 died, "),
+                   "alpha gone from the screen")
+        assert_aligned("\n".join(s.splitlines()[2:]),
+                       right={"ID", "PID", "CPU%", "RSS", "UPTIME"})
+
+        t.keys("q")
+        s = t.wait(lambda s: prompt_is(s, "$") and "before-top" in s,
+                   "the shell's screen back")
+        assert pane(t, "alternate_on") == "0", s
+        assert pane(t, "cursor_flag") == "1", s
+        assert "wardd: " not in s and "NAME" not in s, \
+            "top left its frame on the shell's screen:\n" + s
+        t.keys("echo top-exit=$?; stty -g >%s" % stty[1], "Enter")
+        s = t.wait(lambda s: "\ntop-exit=" in s and prompt_is(s, "$"),
+                   "top's exit status")
+        assert "\ntop-exit=0\n" in s, s
+        # The terminal's modes are what they were (echo, canonical input).
+        with open(stty[0]) as f0, open(stty[1]) as f1:
+            assert f0.read() == f1.read(), "top left the terminal's modes " \
+                "changed"
+        # ^C ends it the same way.
+        t.keys("clear; %s --socket %s top" % (WARDCTL, w.sock), "Enter")
+        t.wait(lambda s: top_frame(s) is not None, "top again")
+        t.keys("C-c")
+        t.wait(lambda s: prompt_is(s, "$") and pane(t, "alternate_on") == "0",
+               "the shell after ^C")
+        t.keys("echo top-exit=$?", "Enter")
+        s = t.wait(lambda s: "\ntop-exit=" in s and prompt_is(s, "$"),
+                   "top's exit status after ^C")
+        assert "\ntop-exit=0\n" in s and "wardd: " not in s, s
+        assert pane(t, "cursor_flag") == "1", s
+        # wardd going away ends it with status 3, its message printed on
+        # the shell's screen, not on the view's that is thrown away.
+        t.keys("clear; %s --socket %s top; echo top-exit=$?" % (
+            WARDCTL, w.sock), "Enter")
+        t.wait(lambda s: top_frame(s) is not None, "top once more")
+        w.proc.kill()
+        w.proc.wait()
+        s = t.wait(lambda s: "\ntop-exit=" in s and prompt_is(s, "$"),
+                   "top's exit status after wardd died")
+        lines = s.splitlines()
+        k = lines.index("top-exit=3")
+        assert lines[k - 1] == "wardctl: wardd closed the connection" or \
+            lines[k - 1].startswith("wardctl: lost the connection to wardd "
+                                    "at %s: " % w.sock), s
+        assert pane(t, "alternate_on") == "0", s
     finally:
         t.kill()
         w.stop()
