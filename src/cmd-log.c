@@ -49,6 +49,13 @@ cmd_log_exec(struct request *req)
 		    i->cfg.name);
 		return;
 	}
+	/*
+	 * A follower's first answer must leave room in its output cap for what
+	 * follows, or the tail alone would get it dropped as a slow reader.
+	 */
+	if (req->args[4] != NULL && req->args[4]->via.boolean &&
+	    bytes > CONN_OUT_CAP / 2)
+		bytes = CONN_OUT_CAP / 2;
 	if ((data = output_tail(i, stream, bytes)) == NULL) {
 		cmd_error(req, WARD_E_INTERNAL, "out of memory");
 		return;

@@ -340,16 +340,23 @@ output_file_open(struct output_file *f, char *err, size_t errlen)
 	struct stat st;
 	int fd;
 
-	/* O_NONBLOCK: a FIFO without a reader must fail, not hang wardd. */
+	/*
+	 * O_NONBLOCK: a FIFO without a reader must fail, not hang wardd.
+	 * O_NOFOLLOW: the log's directory may belong to the payload's user,
+	 * who must not point root's append at another file with a symlink
+	 * (before a spawn, or between a rotation's rename and reopen).
+	 */
 	fd = open(f->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY |
-	    O_NONBLOCK, 0640);
+	    O_NONBLOCK | O_NOFOLLOW, 0640);
 	if (fd == -1) {
 		snprintf(err, errlen, "cannot open log file %s: %s", f->path,
 		    strerror(errno));
 		return -1;
 	}
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "log file %s is not a regular file", f->path);
+	/* A hard link is the symlink's twin: refuse a file with more than one. */
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) || st.st_nlink != 1) {
+		snprintf(err, errlen, "log file %s is not a regular file with "
+		    "one link", f->path);
 		close(fd);
 		return -1;
 	}
@@ -1031,8 +1038,14 @@ output_spawn_prepare(struct instance *i, char *err, size_t errlen)
 			    i->cfg.name, strerror(errno));
 			return -1;
 		}
-		if (fd_set_flags(p[0], 1, 1) == -1 ||
-		    config_push_fd(&i->cfg, p[1], k + 1) == -1) {
+		if (fd_set_flags(p[0], 1, 1) == -1) {
+			snprintf(err, errlen, "cannot start '%s': %s", i->cfg.name,
+			    strerror(errno));
+			close(p[0]);
+			close(p[1]);
+			return -1;
+		}
+		if (config_push_fd(&i->cfg, p[1], k + 1) == -1) {	/* closes p[1] */
 			snprintf(err, errlen, "cannot start '%s': %s", i->cfg.name,
 			    strerror(errno));
 			close(p[0]);

@@ -197,6 +197,9 @@ spawn_plan_make(const struct instance *i, const struct spawn_fds *fds,
 	if (i->cfg.has_oom_score_adj)
 		p->oomlen = snprintf(p->oom, sizeof p->oom, "%d\n",
 		    i->cfg.oom_score_adj);
+	else if (i->run_as_owner && opts.oom_score_adj < 0)
+		/* wardd's own shield from the OOM killer is not a user's. */
+		p->oomlen = snprintf(p->oom, sizeof p->oom, "0\n");
 	for (k = 0; k < i->cfg.nfds; k++) {
 		if (i->cfg.fds[k].target > top)
 			top = i->cfg.fds[k].target;
@@ -307,8 +310,6 @@ spawn_exec(const struct instance *i, const struct spawn_plan *p, char **envp,
 		if (dup2(p->map[k].fd, p->map[k].target) == -1)
 			SPAWN_FAIL(3);
 	}
-	if (i->cfg.cwd != NULL && chdir(i->cfg.cwd) == -1)
-		SPAWN_FAIL(4);
 	/*
 	 * The execution environment. oom_score_adj before any id switch: a
 	 * setuid makes /proc/self root's, and root's write also sets the floor
@@ -337,6 +338,9 @@ spawn_exec(const struct instance *i, const struct spawn_plan *p, char **envp,
 		if (syscall(SYS_setuid, uid) == -1)
 			SPAWN_FAIL(7);
 	}
+	/* After the id switch: a directory the user may not enter stays shut. */
+	if (i->cfg.cwd != NULL && chdir(i->cfg.cwd) == -1)
+		SPAWN_FAIL(4);
 	if (i->run_as_owner)
 		spawn_exec_limits(i);
 	/* wardd's raised open files limit is not the child's: unless rlimits say. */

@@ -118,6 +118,7 @@ struct wardd_opts {
 	int		 is_root;
 	int		 hypervisor;	/* /proc/cpuinfo has the hypervisor flag */
 	struct rlimit	 nofile;	/* as wardd got it; children get it back */
+	int		 oom_score_adj;	/* wardd's own, read at start-up */
 	int		 no_cgroups;	/* --no-cgroups: cgroup.c stays out */
 };
 

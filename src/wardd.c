@@ -101,6 +101,17 @@ wardd_raise_nofile(void)
 		log_warn("cannot raise the open files limit");
 }
 
+/* wardd's own /proc/self/oom_score_adj (0 if it cannot be read). */
+static int
+wardd_oom_score_adj(void)
+{
+	char buf[32];
+
+	if (read_small_file("/proc/self/oom_score_adj", buf, sizeof buf) == -1)
+		return 0;
+	return atoi(buf);
+}
+
 /* Make sure 0, 1 and 2 are open, so no socket or pipe lands on them. */
 static void
 wardd_std_fds(void)
@@ -209,6 +220,7 @@ main(int argc, char **argv)
 	if (!opts.cli_metrics_interval)
 		opts.metrics_interval_ms = set.metrics_interval_ms;
 	opts.hypervisor = wardd_under_hypervisor();
+	opts.oom_score_adj = wardd_oom_score_adj();
 	wardd_raise_nofile();
 
 	path = str_printf("%s/instances", opts.state_dir);

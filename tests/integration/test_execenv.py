@@ -220,6 +220,61 @@ def test_oom_score_adj(w):
         assert "'oom_score_adj'" in msg, (bad, msg)
 
 
+def test_nobody_cwd_is_entered_as_nobody(w):
+    """chdir happens after the id switch: a non-admin cannot use a
+    directory it may not enter, as root's own instance can."""
+    locked = os.path.join(w.dir, uniq("locked"))
+    os.mkdir(locked, 0o700)
+    out = as_nobody(w, "done(attempt('instance.run', %r))" % (
+        {"argv": payload("exit", 0), "cwd": locked},))
+    if "ok" in out:
+        st = wait_dead(w.c, out["ok"]["id"])
+        assert st["state"] == "failed", st
+        assert "Permission denied" in (st["failure_reason"] or ""), st
+    else:
+        assert out["code"] == "spawn_failed", out
+        assert "chdir: Permission denied" in out["message"], out
+    st = wait_dead(w.c, w.c.call("instance.run", {
+        "argv": payload("exit", 0), "cwd": locked})["id"])
+    assert st["death_reason"] == "SHUTDOWN", st
+
+
+def test_wardds_oom_shield_is_not_a_users():
+    """A wardd that runs shielded from the OOM killer (OOMScoreAdjust=-900
+    is common for supervisors) passes that on to admins' instances only:
+    a non-admin's start at 0 unless they ask for more."""
+    if not has_cap_sys_resource(os.getpid()):
+        raise wardtest.Skip("lowering oom_score_adj needs CAP_SYS_RESOURCE")
+    with open("/proc/self/oom_score_adj") as f:
+        mine = f.read().strip()
+    with open("/proc/self/oom_score_adj", "w") as f:
+        f.write("-500")
+    try:
+        sw = Ward().start()
+    finally:
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write(mine)
+    try:
+        sw.c = sw.client()
+        sw.out = os.path.join(sw.dir, "out")
+        os.mkdir(sw.out)
+        os.chmod(sw.out, 0o777)
+        with open("/proc/%d/oom_score_adj" % sw.proc.pid) as f:
+            assert f.read().strip() == "-500"
+        assert report_of(sw)["oom_score_adj"] == "-500"
+        for ask, want in ((None, "0"), (300, "300")):
+            path = os.path.join(sw.out, uniq("noboom"))
+            spec = {"argv": payload("report", path)}
+            if ask is not None:
+                spec["oom_score_adj"] = ask
+            out = as_nobody(sw, "done(attempt('instance.run', %r))" % (spec,))
+            assert "ok" in out, out
+            wait_dead(sw.c, out["ok"]["id"])
+            assert read_report(path)["oom_score_adj"] == want, (ask, want)
+    finally:
+        sw.stop()
+
+
 def test_nobody_limits(w):
     """A non-admin may raise oom_score_adj but not lower it; nice and
     rlimits are applied after its id switch, so the kernel holds it to what

@@ -287,6 +287,30 @@ def test_logfiles_written_and_rotated():
     assert len(text) <= 3 * 100000 + 3 * 65536
 
 
+def test_logfile_symlink_or_hard_link_refused():
+    """wardd opens log files as root: a link planted at the path (by a
+    payload's user who owns the log dir) must not redirect its writes."""
+    victim = os.path.join(W.logs, uniq("victim"))
+    with open(victim, "w") as f:
+        f.write("precious\n")
+    for kind in ("symlink", "hardlink"):
+        path = os.path.join(W.logs, uniq(kind) + ".log")
+        (os.symlink if kind == "symlink" else os.link)(victim, path)
+        name = uniq()
+        try:
+            C.call("instance.run", {"name": name, "argv": [SH, "-c", "echo pwned"],
+                                    "capture_output": True,
+                                    "stdout_logfile": path})
+            st = wait_dead(C, name)
+            assert st["state"] == "failed", st
+            msg = st["failure_reason"] or ""
+        except WardError as e:
+            msg = e.message
+        assert path in msg, (kind, msg)
+        with open(victim) as f:
+            assert f.read() == "precious\n", kind
+
+
 def test_logfile_shared_by_both_streams_and_stderr_file():
     both = os.path.join(W.logs, uniq("both") + ".log")
     a = run([SH, "-c", "echo out; echo err >&2"], stdout_logfile=both,
