@@ -13,7 +13,6 @@ import select
 import shutil
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import tempfile
@@ -546,23 +545,7 @@ def test_wardctl_run_capture_options():
 
 # ---- the journal ------------------------------------------------------------
 
-def parse_journal(data):
-    """journald's native protocol: KEY=VALUE lines, or KEY\\n, a 64-bit
-    little-endian length and the value."""
-    fields = {}
-    i = 0
-    while i < len(data):
-        nl = data.index(b"\n", i)
-        line = data[i:nl]
-        if b"=" in line:
-            k, v = line.split(b"=", 1)
-            fields[k.decode()] = v.decode()
-            i = nl + 1
-        else:
-            n = struct.unpack("<Q", data[nl + 1:nl + 9])[0]
-            fields[line.decode()] = data[nl + 9:nl + 9 + n].decode()
-            i = nl + 9 + n + 1
-    return fields
+parse_journal = wardtest.parse_journal
 
 
 def test_stdout_journal():

@@ -8,7 +8,6 @@ import select
 import shutil
 import signal
 import socket
-import struct
 import subprocess
 import tempfile
 import time
@@ -422,23 +421,7 @@ def test_instance_watchdog():
 
 # ---- the journal
 
-def parse_journal(data):
-    """systemd's native journal protocol: KEY=VALUE lines, or KEY\\n then a
-    little-endian 64-bit length and the binary value."""
-    fields = {}
-    i = 0
-    while i < len(data):
-        nl = data.index(b"\n", i)
-        line = data[i:nl]
-        if b"=" in line:
-            k, v = line.split(b"=", 1)
-            fields[k.decode()] = v.decode()
-            i = nl + 1
-        else:
-            n = struct.unpack("<Q", data[nl + 1:nl + 9])[0]
-            fields[line.decode()] = data[nl + 9:nl + 9 + n].decode()
-            i = nl + 9 + n + 1
-    return fields
+parse_journal = wardtest.parse_journal
 
 
 class JournalWardd:

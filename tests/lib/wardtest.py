@@ -12,6 +12,7 @@ import select
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -244,6 +245,25 @@ def attempt(method, params=None):
 def done(out):
     print(json.dumps(out), flush=True)
 '''
+
+
+def parse_journal(data):
+    """systemd's native journal protocol: KEY=VALUE lines, or KEY\\n then a
+    little-endian 64-bit length and the binary value."""
+    fields = {}
+    i = 0
+    while i < len(data):
+        nl = data.index(b"\n", i)
+        line = data[i:nl]
+        if b"=" in line:
+            k, v = line.split(b"=", 1)
+            fields[k.decode()] = v.decode()
+            i = nl + 1
+        else:
+            n = struct.unpack("<Q", data[nl + 1:nl + 9])[0]
+            fields[line.decode()] = data[nl + 9:nl + 9 + n].decode()
+            i = nl + 9 + n + 1
+    return fields
 
 
 def payload(*steps):
