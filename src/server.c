@@ -77,7 +77,9 @@ server_open(const char *path)
 	umask(old);
 	if (chmod(path, 0666) == -1)
 		fatal("chmod %s", path);
-	if (listen(fd, 128) == -1)
+	/* Hundreds of clients may connect at once (a boot, a fleet of
+	 * wardctls): the kernel's whole backlog, as systemd's sockets have. */
+	if (listen(fd, SOMAXCONN) == -1)
 		fatal("listen");
 	server_path = xstrdup(path);
 	server_unlink_at_exit = 1;

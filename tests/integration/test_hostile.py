@@ -656,9 +656,10 @@ def test_connection_cap_per_uid(w):
 HOLDER = r"""
 import sys, wardtest
 n = int(sys.argv[2])
-cs = [wardtest.Client(sys.argv[1]) for _ in range(n)]
-for c in cs:
-    c.call("ward.hello")
+cs = []
+for _ in range(n):      # one at a time: never more than one in the backlog
+    cs.append(wardtest.Client(sys.argv[1]))
+    cs[-1].call("ward.hello")
 print("ready", len(cs), flush=True)
 sys.stdin.read()
 """
@@ -684,8 +685,7 @@ def test_connection_cap_total(w):
                  "128"], env=env, stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             holders.append(p)
-        for p in holders:
-            line = p.stdout.readline()
+            line = p.stdout.readline()	# one holder at a time, likewise
             assert line == "ready 128\n", (line, p.stderr.read())
         assert stats(w)["clients"] == 1024
         code = ("import json, wardtest\n"
