@@ -63,7 +63,8 @@ struct cgroup_drain {
 LIST_HEAD(cgroup_drain_list, cgroup_drain);
 
 static char *cgroup_base;	/* where instance cgroups go; NULL: not used */
-static pid_t cgroup_pid;	/* wardd's pid, in every directory name */
+static pid_t cgroup_pid;	/* wardd's pid and start time (clock ticks */
+static unsigned long long cgroup_start;	/* after boot): in every name */
 static int cgroup_ifd = -1;	/* inotify: cgroup.events of the drains */
 static ev_io cgroup_ifd_w;
 static struct table cgroup_by_wd;
@@ -72,14 +73,19 @@ static struct cgroup_drain_list cgroup_drains =
 
 static void	cgroup_inotify_cb(struct ev_loop *, ev_io *, int);
 
-/* "<base>/ward-<pid>-<id>" and, with file, "/file": -1 if it does not fit. */
+/*
+ * "<base>/ward-<pid>-<start>-<id>" and, with file, "/file": -1 if it does
+ * not fit. The start time tells apart wardds that had the same pid (pid 1
+ * in a container, restarted), so one never meets the other's leftovers.
+ */
 static int
 cgroup_dir(uint64_t id, const char *file, char *buf, size_t len)
 {
 	int n;
 
-	n = snprintf(buf, len, "%s/ward-%d-%" PRIu64 "%s%s", cgroup_base,
-	    (int)cgroup_pid, id, file != NULL ? "/" : "", file != NULL ? file : "");
+	n = snprintf(buf, len, "%s/ward-%d-%llu-%" PRIu64 "%s%s", cgroup_base,
+	    (int)cgroup_pid, cgroup_start, id, file != NULL ? "/" : "",
+	    file != NULL ? file : "");
 	if (n < 0 || (size_t)n >= len) {
 		errno = ENAMETOOLONG;
 		return -1;
@@ -332,6 +338,26 @@ cgroup_probe(char *why, size_t len)
 	return res;
 }
 
+/* Field 22 of /proc/PID/stat, the start time; 0 if there is no such pid. */
+static unsigned long long
+cgroup_proc_start(int pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long start;
+	int k;
+
+	snprintf(path, sizeof path, "/proc/%d/stat", pid);
+	if (read_small_file(path, buf, sizeof buf) == -1 ||
+	    (p = strrchr(buf, ')')) == NULL)
+		return 0;
+	/* After "comm)": state is field 3, so 19 more fields to field 22. */
+	for (k = 0; k < 20 && p != NULL; k++)
+		p = strchr(p + 1, ' ');
+	if (p == NULL || sscanf(p, " %llu", &start) != 1)
+		return 0;
+	return start;
+}
+
 /*
  * Remove the empty directories that wardds no longer running left behind
  * (their instances outlived them, then exited). A directory of a running
@@ -341,8 +367,8 @@ cgroup_probe(char *why, size_t len)
 static void
 cgroup_sweep(void)
 {
-	char path[PATH_MAX], comm[64];
-	unsigned long long id;
+	char path[PATH_MAX];
+	unsigned long long start, id;
 	struct dirent *de;
 	int pid, n, removed = 0;
 	DIR *d;
@@ -350,12 +376,11 @@ cgroup_sweep(void)
 	if ((d = opendir(cgroup_base)) == NULL)
 		return;
 	while ((de = readdir(d)) != NULL) {
-		if (sscanf(de->d_name, "ward-%d-%llu%n", &pid, &id, &n) != 2 ||
-		    de->d_name[n] != '\0' || pid == (int)cgroup_pid)
+		if (sscanf(de->d_name, "ward-%d-%llu-%llu%n", &pid, &start, &id,
+		    &n) != 3 || de->d_name[n] != '\0')
 			continue;
-		snprintf(path, sizeof path, "/proc/%d/comm", pid);
-		if (read_small_file(path, comm, sizeof comm) != -1 &&
-		    strcmp(comm, "wardd\n") == 0)
+		/* The same process still runs: that wardd is alive (or is us). */
+		if (cgroup_proc_start(pid) == start)
 			continue;
 		if ((size_t)snprintf(path, sizeof path, "%s/%s", cgroup_base,
 		    de->d_name) < sizeof path && rmdir(path) == 0)
@@ -380,6 +405,7 @@ cgroup_init(int disabled)
 
 	table_init(&cgroup_by_wd);
 	cgroup_pid = getpid();
+	cgroup_start = cgroup_proc_start(cgroup_pid);
 	if (disabled)
 		no = "--no-cgroups was given";
 	else {
@@ -423,8 +449,8 @@ cgroup_init(int disabled)
 			    EV_READ);
 			ev_io_start(ward_loop, &cgroup_ifd_w);
 		}
-		log_info("cgroups: each instance runs in %s/ward-%d-ID",
-		    cgroup_base, (int)cgroup_pid);
+		log_info("cgroups: each instance runs in %s/ward-%d-%llu-ID",
+		    cgroup_base, (int)cgroup_pid, cgroup_start);
 		cgroup_sweep();
 	}
 	free(mnt);
@@ -576,9 +602,9 @@ cgroup_prepare(struct instance *i, int *fd, char *err, size_t errlen)
 		goto fail;
 	if (mkdir(path, 0755) == -1) {
 		/*
-		 * Not made by this wardd: a stale one of an earlier wardd that
-		 * had the same pid. Adopt it only if it is empty, never its
-		 * processes.
+		 * Not made by this wardd, though named as its own (only a
+		 * wardd with the same pid and start time could have): adopt
+		 * it only if it is empty, never its processes.
 		 */
 		if (errno != EEXIST || (!i->cgroup.made &&
 		    (rmdir(path) == -1 || mkdir(path, 0755) == -1)))

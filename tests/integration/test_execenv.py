@@ -323,6 +323,17 @@ def cgroup_of(w, ident):
     return st["cgroup"]
 
 
+def start_time(pid):
+    """Field 22 of /proc/PID/stat: clock ticks after boot."""
+    with open("/proc/%d/stat" % pid) as f:
+        return int(f.read().rsplit(")", 1)[1].split()[19])
+
+
+def cgroup_name(w, ident):
+    """What wardd names an instance's cgroup: its pid, start time and id."""
+    return "ward-%d-%d-%d" % (w.proc.pid, start_time(w.proc.pid), ident)
+
+
 def test_cgroup_named_in_status_and_proc(w):
     go = os.path.join(w.dir, uniq("go"))
     path = os.path.join(w.out, uniq("cgrep"))
@@ -336,11 +347,11 @@ def test_cgroup_named_in_status_and_proc(w):
         open(go, "w").close()
         wait_dead(w.c, r["id"])
         return
-    assert os.path.basename(cg) == "ward-%d-%d" % (w.proc.pid, r["id"]), cg
+    assert os.path.basename(cg) == cgroup_name(w, r["id"]), cg
     assert os.path.isdir(cg), cg
     # The payload's own /proc/self/cgroup names that directory.
     assert rep["cgroup"] and cg.endswith(rep["cgroup"]), (cg, rep)
-    assert rep["cgroup"].endswith("/ward-%d-%d" % (w.proc.pid, r["id"])), rep
+    assert rep["cgroup"].endswith("/" + cgroup_name(w, r["id"])), rep
     with open(os.path.join(cg, "cgroup.procs")) as f:
         assert str(r["pid"]) in f.read().split(), cg
     # wardd itself is not in it.
@@ -467,8 +478,33 @@ def test_failed_spawn_leaves_no_cgroup(w):
         base = os.path.dirname(cgroup_of(w, other["id"]))
         w.c.call("instance.kill", {"id": other["id"]})
         wait_dead(w.c, other["id"])
-        assert not os.path.exists(os.path.join(
-            base, "ward-%d-%d" % (w.proc.pid, r["id"])))
+        assert not os.path.exists(os.path.join(base, cgroup_name(w, r["id"])))
+
+
+def test_sweep_knows_a_wardd_by_pid_and_start_time(w):
+    """At start-up wardd removes the empty cgroups of wardds that are gone,
+    and only those: a wardd that had the same pid (pid 1 in a restarted
+    container) is told apart by its start time."""
+    if not w.cgroups:
+        raise wardtest.Skip("wardd cannot make cgroups here")
+    r = w.c.call("instance.run", {"argv": payload("hang")})
+    base = os.path.dirname(cgroup_of(w, r["id"]))
+    w.c.call("instance.kill", {"id": r["id"]})
+    wait_dead(w.c, r["id"])
+    start = start_time(w.proc.pid)
+    stale = os.path.join(base, "ward-%d-%d-7" % (w.proc.pid, start + 1))
+    live = os.path.join(base, "ward-%d-%d-999999" % (w.proc.pid, start))
+    os.mkdir(stale)
+    os.mkdir(live)
+    try:
+        other = Ward().start()
+        other.stop()
+        assert not os.path.exists(stale), "a gone wardd's cgroup stayed"
+        assert os.path.isdir(live), "a live wardd's cgroup was swept"
+    finally:
+        for d in (stale, live):
+            if os.path.isdir(d):
+                os.rmdir(d)
 
 
 def test_cgroup_metrics(w):
