@@ -59,6 +59,11 @@ cmd_create_instance(struct request *req)
 		config_free(&cfg);
 		return NULL;
 	}
+	if ((code = instance_may_create(req->c, err, sizeof err)) != NULL) {
+		config_free(&cfg);
+		cmd_error(req, code, "%s", err);
+		return NULL;
+	}
 	if ((i = instance_new(&cfg, req->c, err, sizeof err)) == NULL) {
 		config_free(&cfg);
 		cmd_error(req, WARD_E_PERMISSION, "%s", err);

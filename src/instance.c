@@ -57,11 +57,56 @@ instance_state_name(enum instance_state s)
 	return instance_state_names[s];
 }
 
+/*
+ * How many instances (not yet removed) each owner uid has: one node per uid
+ * that has any, so the non-admin cap is checked in O(1).
+ */
+struct instance_owner {
+	struct table_node	 node;
+	uid_t			 uid;
+	unsigned		 n;
+};
+static struct table instances_by_owner;
+static unsigned instance_count;		/* all not yet removed */
+
 void
 instance_init(void)
 {
 	table_init(&instances_by_id);
 	table_init(&instances_by_name);
+	table_init(&instances_by_owner);
+}
+
+static struct instance_owner *
+instance_owner_find(uid_t uid)
+{
+	struct table_node *n = table_find(&instances_by_owner, &uid, sizeof uid);
+
+	return n == NULL ? NULL : container_of(n, struct instance_owner, node);
+}
+
+/*
+ * May c create one more instance? NULL if so, else the error code, with a
+ * message in err: wardd's own cap, and non-admins' cap per uid.
+ */
+const char *
+instance_may_create(const struct conn *c, char *err, size_t errlen)
+{
+	struct instance_owner *o;
+
+	if (instance_count >= INSTANCE_MAX) {
+		snprintf(err, errlen, "wardd holds %u instances, its limit; "
+		    "remove some first", instance_count);
+		return WARD_E_TOO_LARGE;
+	}
+	if (!c->admin && (o = instance_owner_find(c->uid)) != NULL &&
+	    o->n >= INSTANCE_MAX_PER_USER) {
+		snprintf(err, errlen, "uid %u has %u instances, the most a "
+		    "non-admin may have; remove some first", (unsigned)c->uid,
+		    o->n);
+		return WARD_E_TOO_LARGE;
+	}
+	return NULL;
 }
 
 struct instance *
@@ -117,6 +162,7 @@ struct instance *
 instance_new(struct instance_config *cfg, const struct conn *c, char *err,
     size_t errlen)
 {
+	struct instance_owner *o;
 	struct instance *i;
 
 	if ((i = calloc(1, sizeof *i)) == NULL) {
@@ -143,6 +189,20 @@ instance_new(struct instance_config *cfg, const struct conn *c, char *err,
 		free(i);
 		return NULL;
 	}
+	if ((o = instance_owner_find(c->uid)) == NULL) {
+		if ((o = calloc(1, sizeof *o)) == NULL) {
+			snprintf(err, errlen, "out of memory");
+			if (cfg->name == NULL)
+				free(i->cfg.name);
+			i->cfg.name = cfg->name;
+			free(i);
+			return NULL;
+		}
+		o->uid = c->uid;
+		table_insert(&instances_by_owner, &o->node, &o->uid, sizeof o->uid);
+	}
+	o->n++;
+	instance_count++;
 	memset(cfg, 0, sizeof *cfg);
 	i->id = instance_next_id++;
 	i->owner_uid = c->uid;
@@ -793,6 +853,8 @@ instance_pidfd_cb(struct ev_loop *loop, ev_io *w, int revents)
 void
 instance_remove(struct instance *i)
 {
+	struct instance_owner *o;
+
 	if (i->state == INSTANCE_RUNNING)
 		fatalx("removing running instance %" PRIu64, i->id);
 	event_emit(EVENT_REMOVED, i);
@@ -802,6 +864,11 @@ instance_remove(struct instance *i)
 	table_remove(&instances_by_id, &i->by_id);
 	table_remove(&instances_by_name, &i->by_name);
 	TAILQ_REMOVE(&instances, i, entry);
+	instance_count--;
+	if ((o = instance_owner_find(i->owner_uid)) != NULL && --o->n == 0) {
+		table_remove(&instances_by_owner, &o->node);
+		free(o);
+	}
 	instance_release(i);
 	cgroup_instance_removed(i);	/* cgroup.c: rmdir, or its drain keeps it */
 	exit_record_unref(i->exit);
@@ -826,6 +893,7 @@ instance_free_all(void)
 	}
 	table_free(&instances_by_id);
 	table_free(&instances_by_name);
+	table_free(&instances_by_owner);
 }
 
 static void

@@ -222,6 +222,8 @@ void	 server_conn_closed(void);
 #define CONN_OUT_CAP		(1024 * 1024)	/* output buffered per client */
 #define CONN_MAX		1024
 #define CONN_MAX_PER_UID	128
+#define INSTANCE_MAX		100000	/* not yet removed, in all */
+#define INSTANCE_MAX_PER_USER	1000	/* ... owned by one non-admin uid */
 
 /* Fds that arrived (SCM_RIGHTS) with the stream byte at offset at. */
 #define REQUEST_MAX_FDS	64
@@ -646,6 +648,7 @@ struct instance_stats {
 extern struct instance_stats instance_stats;
 
 void	 instance_init(void);
+const char *instance_may_create(const struct conn *, char *, size_t);
 struct instance *instance_new(struct instance_config *, const struct conn *,
 	    char *, size_t);
 struct instance *instance_find_id(uint64_t);
