@@ -1197,19 +1197,63 @@ ctl_event_line(struct ctl *c, const struct ward_event *ev)
 	fflush(stdout);
 }
 
+/*
+ * Read what wardd sends until ^C or the connection fails, for events and
+ * tail -f: next is ward_event_next_raw or ward_notification_next_raw, and
+ * on_msg gets each message, returning 0 to go on or a status to stop with.
+ */
+static int
+ctl_follow(struct ctl *c, int (*next)(struct ward *, msgpack_unpacked *, int),
+    int (*on_msg)(struct ctl *, const msgpack_object *))
+{
+	struct sigaction sa, old;
+	msgpack_unpacked raw;
+	int rc = 0;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = ctl_sigint;
+	sigaction(SIGINT, &sa, &old);
+	ctl_interrupted = 0;
+	msgpack_unpacked_init(&raw);
+	while (!ctl_interrupted) {
+		rc = next(c->w, &raw, 250);
+		if (rc == 0)
+			continue;
+		if (rc == -1) {
+			rc = ctl_failed(c, NULL);
+			break;
+		}
+		if ((rc = on_msg(c, &raw.data)) != 0)
+			break;
+	}
+	msgpack_unpacked_destroy(&raw);
+	sigaction(SIGINT, &old, NULL);
+	return rc;
+}
+
+/* One event, as a line (or, with --json, the event map as wardd sent it). */
+static int
+ctl_event_msg(struct ctl *c, const msgpack_object *msg)
+{
+	struct ward_event ev;
+
+	if (c->json)
+		ctl_json_line(&msg->via.array.ptr[2].via.array.ptr[0]);
+	else if (ward_event_decode(msg, &ev) == 0) {
+		ctl_event_line(c, &ev);
+		ward_event_free(&ev);
+	}
+	return 0;
+}
+
 static int
 ctl_events(struct ctl *c, int argc, char **argv)
 {
 	const char *all[] = { "created", "started", "payload", "died", "removed",
 	    "metrics", NULL };
 	struct ward_status *v = NULL;
-	struct sigaction sa, old;
-	struct ward_event ev;
-	msgpack_unpacked raw;
 	uint64_t *ids = NULL;
 	int i, rc = 0, metrics = 0;
-
-	msgpack_unpacked_init(&raw);
 
 	if (argc > 0 && strcmp(argv[0], "--metrics") == 0) {
 		metrics = 1;
@@ -1237,41 +1281,13 @@ ctl_events(struct ctl *c, int argc, char **argv)
 		return ctl_failed(c, NULL);
 	}
 	free(ids);
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = ctl_sigint;
-	sigaction(SIGINT, &sa, &old);
-	ctl_interrupted = 0;
-	while (!ctl_interrupted) {
-		rc = ward_event_next_raw(c->w, &raw, 250);
-		if (rc == 0)
-			continue;
-		if (rc == -1) {
-			rc = ctl_failed(c, NULL);
-			break;
-		}
-		rc = 0;
-		if (c->json) {
-			/* The event map exactly as wardd sent it, one per line. */
-			ctl_json_line(&raw.data.via.array.ptr[2].via.array.ptr[0]);
-		} else if (ward_event_decode(&raw.data, &ev) == 0) {
-			ctl_event_line(c, &ev);
-			ward_event_free(&ev);
-		}
-	}
-	msgpack_unpacked_destroy(&raw);
-	sigaction(SIGINT, &old, NULL);
+	rc = ctl_follow(c, ward_event_next_raw, ctl_event_msg);
 	if (c->w != NULL)
 		ward_events_unsubscribe(c->w);
 	return rc;
 }
 
 /* ---- tail, logrotate: captured output (instance.log) */
-
-static const msgpack_object *
-ctl_map_get(const msgpack_object *m, const char *key)
-{
-	return ward_map_get(m, key);
-}
 
 /*
  * A payload's output, as is into a pipe or file; on a terminal control
@@ -1320,15 +1336,35 @@ ctl_log_notification(const msgpack_object *o)
 	return &a[2].via.array.ptr[0];
 }
 
+/* One ward.log notification of tail -f; EX_REFUSED once wardd dropped us. */
+static int
+ctl_log_msg(struct ctl *c, const msgpack_object *raw)
+{
+	const msgpack_object *m, *msg;
+
+	if ((m = ctl_log_notification(raw)) == NULL)
+		return 0;
+	if (c->json)
+		ctl_json_line(m);
+	if (ward_map_get(m, "overflow") != NULL) {
+		/* wardd dropped us: we read too slowly. */
+		msg = ward_map_get(m, "message");
+		if (!c->json && msg != NULL && msg->type == MSGPACK_OBJECT_STR)
+			fprintf(stderr, "wardctl: %.*s\n",
+			    (int)msg->via.str.size, msg->via.str.ptr);
+		return EX_REFUSED;
+	}
+	if (!c->json)
+		ctl_write_output(ward_map_get(m, "data"));
+	return 0;
+}
+
 static int
 ctl_tail(struct ctl *c, int argc, char **argv)
 {
 	const char *ident, *stream = "stdout";
-	const msgpack_object *m, *msg;
-	struct sigaction sa, old;
 	struct ward_params p;
 	struct ward_reply r;
-	msgpack_unpacked raw;
 	long bytes = -1;
 	int follow = 0, rc;
 	char *end;
@@ -1372,42 +1408,11 @@ ctl_tail(struct ctl *c, int argc, char **argv)
 	if (c->json)
 		ctl_json_line(&r.result);
 	else
-		ctl_write_output(ctl_map_get(&r.result, "data"));
+		ctl_write_output(ward_map_get(&r.result, "data"));
 	ward_reply_free(&r);
 	if (!follow)
 		return 0;
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = ctl_sigint;
-	sigaction(SIGINT, &sa, &old);
-	ctl_interrupted = 0;
-	msgpack_unpacked_init(&raw);
-	while (!ctl_interrupted) {
-		rc = ward_notification_next_raw(c->w, &raw, 250);
-		if (rc == 0)
-			continue;
-		if (rc == -1) {
-			rc = ctl_failed(c, NULL);
-			break;
-		}
-		rc = 0;
-		if ((m = ctl_log_notification(&raw.data)) == NULL)
-			continue;
-		if (c->json)
-			ctl_json_line(m);
-		if (ctl_map_get(m, "overflow") != NULL) {
-			/* wardd dropped us: we read too slowly. */
-			msg = ctl_map_get(m, "message");
-			if (!c->json && msg != NULL && msg->type == MSGPACK_OBJECT_STR)
-				fprintf(stderr, "wardctl: %.*s\n",
-				    (int)msg->via.str.size, msg->via.str.ptr);
-			rc = EX_REFUSED;
-			break;
-		}
-		if (!c->json)
-			ctl_write_output(ctl_map_get(m, "data"));
-	}
-	msgpack_unpacked_destroy(&raw);
-	sigaction(SIGINT, &old, NULL);
+	rc = ctl_follow(c, ward_notification_next_raw, ctl_log_msg);
 	/* The shell keeps the connection: stop following on it. */
 	if (c->w != NULL && rc == 0) {
 		ward_params_init(&p);
@@ -1436,8 +1441,8 @@ ctl_logrotate(struct ctl *c, int argc, char **argv)
 		return EX_USAGE;
 	if ((rc = ctl_call(c, "ward.logrotate", NULL, NULL, &r)) != 0)
 		return rc;
-	n = ctl_map_get(&r.result, "reopened");
-	f = ctl_map_get(&r.result, "failed");
+	n = ward_map_get(&r.result, "reopened");
+	f = ward_map_get(&r.result, "failed");
 	rc = f != NULL && f->type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
 	    f->via.u64 > 0 ? EX_REFUSED : 0;
 	if (c->json)
@@ -1489,7 +1494,7 @@ ctl_reread_update(struct ctl *c, const char *method, int apply)
 		return 0;
 	}
 	for (k = 0; k < sizeof lists / sizeof lists[0]; k++) {
-		list = ctl_map_get(&r.result, lists[k].key);
+		list = ward_map_get(&r.result, lists[k].key);
 		for (j = 0; list != NULL && list->type == MSGPACK_OBJECT_ARRAY &&
 		    j < list->via.array.size; j++) {
 			const msgpack_object *o = &list->via.array.ptr[j];

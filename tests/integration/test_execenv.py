@@ -22,11 +22,11 @@ import time
 import wardtest
 from wardtest import TIMEOUT, Ward, WardError, gone, payload, proc_state, \
     read_report, retry, wait_dead, wait_file
+from wardtest import uniq
 
 NOBODY = 65534
 NOGROUP = 65534
 LIBDIR = os.path.dirname(os.path.abspath(wardtest.__file__))
-N = 0
 
 PRELUDE = wardtest.UID_PRELUDE
 
@@ -44,11 +44,6 @@ def setup_module():
           flush=True)
     return w
 
-
-def uniq(prefix="x"):
-    global N
-    N += 1
-    return "%s%d" % (prefix, N)
 
 
 def as_nobody(w, body, groups=("--init-groups",)):

@@ -10,10 +10,10 @@ import time
 import wardtest
 from wardtest import Ward, WardError, gone, payload, proc_state, read_report, \
     retry, wait_dead, wait_file
+from wardtest import uniq
 
 W = None
 C = None
-N = 0
 
 
 def setup_module():
@@ -22,11 +22,6 @@ def setup_module():
     C = W.client()
     return W
 
-
-def uniq(prefix="t"):
-    global N
-    N += 1
-    return "%s%d" % (prefix, N)
 
 
 def run(argv, **kw):

@@ -23,6 +23,7 @@ import msgpack
 import wardtest
 from wardtest import TIMEOUT, Client, Ward, WardError, payload, retry, \
     wait_dead
+from wardtest import uniq
 
 WARDCTL = os.path.join(wardtest.BUILDDIR, "client", "wardctl")
 LIBDIR = os.path.dirname(os.path.abspath(wardtest.__file__))
@@ -30,7 +31,6 @@ SH = "/bin/sh"
 
 W = None
 C = None
-N = 0
 
 
 def setup_module():
@@ -42,14 +42,9 @@ def setup_module():
     return W
 
 
-def uniq(prefix="o"):
-    global N
-    N += 1
-    return "%s%d" % (prefix, N)
-
 
 def run(argv, **kw):
-    name = kw.pop("name", None) or uniq()
+    name = kw.pop("name", None) or uniq('o')
     spec = {"name": name, "argv": argv, "capture_output": True}
     spec.update(kw)
     C.call("instance.run", spec)
@@ -96,7 +91,7 @@ def test_ring_holds_stdout_and_stderr():
     st = C.call("instance.status", {"name": a})
     assert st["capture_output"] is True and st["log_dropped"] == 0, st
     # Without capture_output nothing is captured, and instance.log says so.
-    plain = uniq()
+    plain = uniq('o')
     C.call("instance.run", {"name": plain, "argv": payload("echo", "x")})
     wait_dead(C, plain)
     assert C.call("instance.status", {"name": plain})["capture_output"] is False
@@ -134,7 +129,7 @@ def test_restart_appends_to_the_ring():
 
 def test_bad_log_keys():
     def bad(code, **kw):
-        spec = {"name": uniq(), "argv": payload("exit", 0)}
+        spec = {"name": uniq('o'), "argv": payload("exit", 0)}
         spec.update(kw)
         e = C.error("instance.create", spec)
         assert e["code"] == code, (kw, e)
@@ -159,7 +154,7 @@ def test_passed_stdout_wins_over_capture():
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(TIMEOUT)
     s.connect(W.sock)
-    name = uniq()
+    name = uniq('o')
     req = msgpack.packb([0, 1, "instance.run", [{
         "name": name, "capture_output": True, "stdout": 0,
         "argv": [SH, "-c", "echo passed; echo captured >&2"]}]])
@@ -295,7 +290,7 @@ def test_logfile_symlink_or_hard_link_refused():
     for kind in ("symlink", "hardlink"):
         path = os.path.join(W.logs, uniq(kind) + ".log")
         (os.symlink if kind == "symlink" else os.link)(victim, path)
-        name = uniq()
+        name = uniq('o')
         try:
             C.call("instance.run", {"name": name, "argv": [SH, "-c", "echo pwned"],
                                     "capture_output": True,
@@ -326,7 +321,7 @@ def test_logfile_shared_by_both_streams_and_stderr_file():
     # A path that cannot be opened fails the spawn, saying why.
     d = os.path.join(W.logs, uniq("dir"))
     os.mkdir(d)
-    e = C.error("instance.run", {"name": uniq(), "argv": payload("exit", 0),
+    e = C.error("instance.run", {"name": uniq('o'), "argv": payload("exit", 0),
                                  "stdout_logfile": d})
     assert e["code"] == "spawn_failed" and d in e["message"], e
 
@@ -524,7 +519,7 @@ def test_wardctl_tail_follow():
 
 def test_wardctl_run_capture_options():
     out = os.path.join(W.logs, uniq("ctl") + ".log")
-    name = uniq()
+    name = uniq('o')
     p = subprocess.run([WARDCTL, "--socket", W.sock, "run", name,
                         "--stderr-log", os.path.relpath(out, W.dir), "--",
                         SH, "-c", "echo o; echo e >&2"], cwd=W.dir,
@@ -534,7 +529,7 @@ def test_wardctl_run_capture_options():
     with open(out) as f:
         assert f.read() == "e\n"
     assert log(name)["data"] == "o\n"
-    name = uniq()
+    name = uniq('o')
     p = subprocess.run([WARDCTL, "--socket", W.sock, "run", name, "--capture",
                         "--", SH, "-c", "echo captured"],
                        capture_output=True, text=True, timeout=TIMEOUT)

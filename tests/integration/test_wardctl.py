@@ -24,6 +24,7 @@ import msgpack
 import wardtest
 from wardtest import TIMEOUT, Ward, WardError, payload, read_report, retry, \
     wait_dead
+from wardtest import uniq
 
 WARDCTL = os.path.join(wardtest.BUILDDIR, "client", "wardctl")
 HEADER = ["NAME", "ID", "STATE", "PAYLOAD", "PID", "UPTIME", "CPU%", "RSS",
@@ -33,7 +34,6 @@ MOVING = {"uptime_ms", "metrics"}
 
 W = None
 C = None
-N = 0
 
 
 def setup_module():
@@ -49,11 +49,6 @@ def setup_module():
           ["payload_state"] == "ready", what="web ready")
     return W
 
-
-def uniq(prefix="t"):
-    global N
-    N += 1
-    return "%s%d" % (prefix, N)
 
 
 def base_env(**kw):

@@ -266,6 +266,15 @@ def parse_journal(data):
     return fields
 
 
+_uniq = [0]
+
+
+def uniq(prefix="t"):
+    """A name no other call in this test process returns: prefix + a count."""
+    _uniq[0] += 1
+    return "%s%d" % (prefix, _uniq[0])
+
+
 def payload(*steps):
     return [PAYLOAD] + [str(s) for s in steps]
 
