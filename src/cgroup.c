@@ -63,6 +63,9 @@ struct cgroup_drain {
 LIST_HEAD(cgroup_drain_list, cgroup_drain);
 
 static char *cgroup_base;	/* where instance cgroups go; NULL: not used */
+/* /proc/self/mountinfo and cgroup, read whole at start-up. */
+#define CGROUP_PROC_MAX	(16 * 1024 * 1024)
+
 static pid_t cgroup_pid;	/* wardd's pid and start time (clock ticks */
 static unsigned long long cgroup_start;	/* after boot): in every name */
 static int cgroup_ifd = -1;	/* inotify: cgroup.events of the drains */
@@ -110,25 +113,6 @@ cgroup_write(const char *path, const char *text)
 		return -1;
 	}
 	return 0;
-}
-
-/* A whole /proc file, NUL-terminated and caller-owned; NULL if unreadable. */
-static char *
-cgroup_slurp(const char *path)
-{
-	char *text = NULL;
-	size_t cap = 0;
-	FILE *fp;
-
-	if ((fp = fopen(path, "re")) == NULL)
-		return NULL;
-	/* /proc texts hold no NUL: this reads to the end, however long. */
-	if (getdelim(&text, &cap, '\0', fp) == -1) {
-		free(text);
-		text = NULL;
-	}
-	fclose(fp);
-	return text;
 }
 
 /* mountinfo escapes space, tab, newline and backslash as \ooo. */
@@ -409,11 +393,11 @@ cgroup_init(int disabled)
 	if (disabled)
 		no = "--no-cgroups was given";
 	else {
-		text = cgroup_slurp("/proc/self/mountinfo");
+		text = read_whole_file("/proc/self/mountinfo", CGROUP_PROC_MAX);
 		found = text != NULL &&
 		    cgroup_parse_mountinfo(text, &mnt, &root) == 0;
 		free(text);
-		if ((text = cgroup_slurp("/proc/self/cgroup")) != NULL)
+		if ((text = read_whole_file("/proc/self/cgroup", CGROUP_PROC_MAX)) != NULL)
 			own = cgroup_parse_own(text);
 		free(text);
 		if (!found)

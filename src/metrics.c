@@ -183,39 +183,6 @@ metrics_parse_smaps_mapping(const char *buf, const char *name)
 	return sum;
 }
 
-/* smaps can be large: read it into a growing heap buffer. */
-static char *
-metrics_read_big(const char *path)
-{
-	size_t cap = 65536, len = 0;
-	char *buf = NULL, *nb;
-	ssize_t n;
-	int fd;
-
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-		return NULL;
-	for (;;) {
-		if (len + 1 >= cap || buf == NULL) {
-			if (buf != NULL)
-				cap *= 2;
-			if (cap > METRICS_SMAPS_MAX ||
-			    (nb = realloc(buf, cap)) == NULL)
-				break;
-			buf = nb;
-		}
-		n = read(fd, buf + len, cap - 1 - len);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		len += n;
-	}
-	close(fd);
-	if (buf != NULL)
-		buf[len] = '\0';
-	return buf;
-}
-
 /* Has the child exited? A readable pidfd says so. */
 static int
 metrics_alive(const struct instance *i)
@@ -253,7 +220,7 @@ metrics_sample(struct instance *i, int full)
 		    metrics_parse_rollup(buf, &pss) == 0;
 		if (i->cfg.rss_mapping != NULL) {
 			snprintf(path, sizeof path, "/proc/%d/smaps", (int)i->pid);
-			if ((smaps = metrics_read_big(path)) != NULL) {
+			if ((smaps = read_whole_file(path, METRICS_SMAPS_MAX)) != NULL) {
 				map_kb = metrics_parse_smaps_mapping(smaps,
 				    i->cfg.rss_mapping);
 				have_map = 1;

@@ -241,6 +241,42 @@ read_small_file(const char *path, char *buf, size_t size)
 	return total > 0 ? total : -1;
 }
 
+/*
+ * A file of any size (smaps, mountinfo) into a growing heap buffer, NUL-
+ * terminated and the caller's; at most max bytes of it. NULL if it cannot
+ * be opened.
+ */
+char *
+read_whole_file(const char *path, size_t max)
+{
+	size_t cap = 65536, len = 0;
+	char *buf = NULL, *nb;
+	ssize_t n;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return NULL;
+	for (;;) {
+		if (len + 1 >= cap || buf == NULL) {
+			if (buf != NULL)
+				cap *= 2;
+			if (cap > max || (nb = realloc(buf, cap)) == NULL)
+				break;
+			buf = nb;
+		}
+		n = read(fd, buf + len, cap - 1 - len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += n;
+	}
+	close(fd);
+	if (buf != NULL)
+		buf[len] = '\0';
+	return buf;
+}
+
 int
 mkdir_p(const char *path, mode_t mode)
 {

@@ -49,6 +49,7 @@ int64_t	 now_wall_ms(void);
 int	 fd_set_flags(int, int nonblock, int cloexec);
 char	*str_printf(const char *, ...) printflike(1, 2);
 ssize_t	 read_small_file(const char *, char *, size_t);
+char	*read_whole_file(const char *, size_t);
 int	 mkdir_p(const char *, mode_t);
 int	 rm_tree(const char *);
 
