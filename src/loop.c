@@ -69,11 +69,37 @@ loop_signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	}
 }
 
+/*
+ * Whatever wardd's parent blocked or ignored is not wardd's choice: an
+ * empty mask, and every ignored signal back to its default, so that
+ * SIGTERM, SIGINT and SIGHUP reach their watchers and a SIGCHLD ignored by
+ * the parent does not reap children before their pidfds are read (the
+ * kernel auto-reaps under SIG_IGN). Handlers someone installed (a
+ * sanitizer's) stay; signals 32 and 33 are glibc's and refused by
+ * sigaction.
+ */
+static void
+loop_signals_reset(void)
+{
+	struct sigaction dfl = { .sa_handler = SIG_DFL }, cur;
+	sigset_t none;
+	int sig;
+
+	for (sig = 1; sig < NSIG; sig++) {
+		if (sig != SIGKILL && sig != SIGSTOP &&
+		    sigaction(sig, NULL, &cur) == 0 && cur.sa_handler == SIG_IGN)
+			sigaction(sig, &dfl, NULL);
+	}
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
 void
 loop_init(void)
 {
 	struct sigaction sa = { .sa_handler = SIG_IGN };
 
+	loop_signals_reset();
 	/* Writes to a vanished client must not kill wardd; children reset it. */
 	sigaction(SIGPIPE, &sa, NULL);
 	ward_loop = ev_loop_new(EVBACKEND_EPOLL | EVFLAG_NOENV);
