@@ -5,7 +5,9 @@
 #include "config.h"
 
 #include <sys/stat.h>
+#include <sys/syscall.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -124,6 +126,45 @@ wardd_std_fds(void)
 		close(fd);
 }
 
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC	(1U << 2)	/* linux/close_range.h, 5.11 */
+#endif
+
+/*
+ * Every fd wardd inherited becomes close-on-exec, so no payload gets what
+ * wardd's parent left open: all but its stdio (payloads of admins still
+ * get it) and the sockets systemd passed to this pid (LISTEN_FDS), which
+ * sd_listen_fds marks itself when systemd.c takes them. Before anything
+ * else is opened.
+ */
+static void
+wardd_cloexec_inherited(void)
+{
+	const char *lpid = getenv("LISTEN_PID"), *lfds = getenv("LISTEN_FDS");
+	unsigned first = 3;
+	struct dirent *de;
+	long fd;
+	DIR *d;
+
+	if (lpid != NULL && lfds != NULL && atol(lpid) == (long)getpid() &&
+	    atol(lfds) > 0 && atol(lfds) <= 64)
+		first += atol(lfds);
+#ifdef SYS_close_range
+	if (syscall(SYS_close_range, first, ~0U, CLOSE_RANGE_CLOEXEC) == 0)
+		return;
+#endif
+	/* Before Linux 5.11: one by one. */
+	if ((d = opendir("/proc/self/fd")) == NULL)
+		fatal("cannot list inherited fds: /proc/self/fd");
+	while ((de = readdir(d)) != NULL) {
+		fd = atol(de->d_name);
+		if (de->d_name[0] != '.' && fd >= (long)first && fd != dirfd(d) &&
+		    fcntl(fd, F_SETFD, fcntl(fd, F_GETFD) | FD_CLOEXEC) == -1)
+			fatal("cannot make inherited fd %ld close-on-exec", fd);
+	}
+	closedir(d);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -146,6 +187,7 @@ main(int argc, char **argv)
 	int ch, fd;
 
 	wardd_std_fds();
+	wardd_cloexec_inherited();
 	wardd_defaults();
 	while ((ch = getopt_long(argc, argv, "s:d:c:m:l:t:hV", longopts,
 	    NULL)) != -1) {
