@@ -4,6 +4,7 @@
  */
 #include "config.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -80,14 +81,56 @@ static const struct arg_spec cmd_shutdown_args[] = {
 	{ NULL, 0 }
 };
 
+#define CMD_SHUTDOWN_NAMES	6	/* instances named in a refusal */
+
+/*
+ * Names (up to CMD_SHUTDOWN_NAMES) and count of the instances whose
+ * captured output wardd reads: they would die of SIGPIPE once it exits.
+ */
+static unsigned
+cmd_shutdown_captured(char *names, size_t len)
+{
+	const struct instance *i;
+	unsigned n = 0;
+	size_t used = 0;
+	int w;
+
+	names[0] = '\0';
+	TAILQ_FOREACH(i, &instances, entry) {
+		if (!output_capturing(i))
+			continue;
+		if (n++ >= CMD_SHUTDOWN_NAMES)
+			continue;
+		w = snprintf(names + used, len - used, "%s'%s' (id %" PRIu64 ")",
+		    used > 0 ? ", " : "", i->cfg.name, i->id);
+		if (w > 0 && (size_t)w < len - used)
+			used += w;
+	}
+	return n;
+}
+
 /*
  * Default: stop every instance as instance.stop does, then exit (what a
- * supervisord user expects). kill_instances: false leaves them running.
+ * supervisord user expects). kill_instances: false leaves them running,
+ * and is refused while wardd reads an instance's captured output: its
+ * payload would die of SIGPIPE (until output survives a restart).
  */
 static void
 cmd_shutdown_exec(struct request *req)
 {
 	int kill = req->args[0] == NULL || req->args[0]->via.boolean;
+	char names[CMD_SHUTDOWN_NAMES * (CONFIG_MAX_NAME + 32)];
+	unsigned n;
+
+	if (!kill && (n = cmd_shutdown_captured(names, sizeof names)) > 0) {
+		cmd_error(req, WARD_E_INVALID_STATE, "kill_instances: false "
+		    "would leave %u instance%s whose output wardd captures to "
+		    "die of SIGPIPE once wardd exits: %s%s; stop %s first, or "
+		    "shut down with kill_instances: true", n, n == 1 ? "" : "s",
+		    names, n > CMD_SHUTDOWN_NAMES ? ", ..." : "",
+		    n == 1 ? "it" : "them");
+		return;
+	}
 
 	log_notice("ward.shutdown from uid %u pid %d%s", (unsigned)req->c->uid,
 	    (int)req->c->pid, kill ? "" : " (leaving instances running)");

@@ -1125,6 +1125,17 @@ output_free(struct instance *i)
 	i->output = NULL;
 }
 
+/*
+ * Does wardd hold a read end of i's captured output? Whoever writes to it
+ * (the payload, or a grandchild after its death) dies of SIGPIPE once
+ * wardd exits: ward.shutdown {kill_instances: false} refuses then.
+ */
+int
+output_capturing(const struct instance *i)
+{
+	return i->output != NULL && output_streams_open(i->output);
+}
+
 /* OUTPUT_PACK_FIELDS pairs for the status map. */
 void
 output_pack(const struct instance *i, msgpack_packer *pk)

@@ -851,5 +851,6 @@ void	 output_unfollow(struct conn *, struct instance *, int);
 void	 output_unfollow_conn(struct conn *);
 unsigned output_reopen_all(unsigned *);
 void	 output_pack(const struct instance *, msgpack_packer *);
+int	 output_capturing(const struct instance *);
 
 #endif
