@@ -769,23 +769,68 @@ ward_spec_init(struct ward_spec *s)
 	s->stdin_fd = s->stdout_fd = s->stderr_fd = -1;
 }
 
+extern char **environ;
+
+WARD_EXPORT size_t
+ward_caller_env(const char *const *env, const char **out)
+{
+	static const char *const names[WARD_CALLER_ENV_MAX] = {
+		"HOME", "USER", "LOGNAME", "LANG", "TERM"
+	};
+	const char *const *e;
+	size_t k, n = 0, kl;
+	char **v;
+
+	for (k = 0; k < WARD_CALLER_ENV_MAX; k++) {
+		kl = strlen(names[k]);
+		for (e = env; e != NULL && *e != NULL; e++) {
+			if (strncmp(*e, names[k], kl) == 0 && (*e)[kl] == '=')
+				break;
+		}
+		if (e != NULL && *e != NULL)
+			continue;	/* the caller set it */
+		for (v = environ; *v != NULL; v++) {
+			if (strncmp(*v, names[k], kl) == 0 && (*v)[kl] == '=') {
+				out[n++] = *v;
+				break;
+			}
+		}
+	}
+	return n;
+}
+
+static void
+ward_pack_env_entry(msgpack_packer *pk, const char *e)
+{
+	const char *eq = strchr(e, '=');
+	size_t kl = eq ? (size_t)(eq - e) : strlen(e);
+
+	msgpack_pack_str(pk, kl);
+	msgpack_pack_str_body(pk, e, kl);
+	ward_pack_str(pk, eq ? eq + 1 : "");
+}
+
 /*
  * Pack a spec; the fds to pass go into fds[] and the params refer to them
- * by their index there.
+ * by their index there. The caller's HOME and the like join env
+ * (ward_caller_env).
  */
 static int
 ward_pack_spec(struct ward *w, const struct ward_spec *s, struct ward_params *p,
     int *fds, size_t *nfds)
 {
-	size_t n = 1, k;
+	const char *caller[WARD_CALLER_ENV_MAX];
+	size_t n = 1, k, ncaller;
 	const char *const *e;
 
 	*nfds = 0;
+	ncaller = ward_caller_env(s->env, caller);
 	if (s->argv == NULL || s->argv[0] == NULL)
 		return ward_fail(w, "invalid_argument", "argv is required");
 	if (s->nfds + 3 > WARD_MAX_FDS)
 		return ward_fail(w, "invalid_argument", "too many fds");
-	n += !!s->name + !!s->env + !!s->cwd + !!s->detect_hangup +
+	n += !!s->name + (s->env != NULL || ncaller > 0) + !!s->cwd +
+	    !!s->detect_hangup + !!s->clean_env +
 	    !!s->hangup_timeout_ms + !!s->nexit_codes + !!s->profile +
 	    !!s->rss_mapping + !!s->user + (s->stdin_fd >= 0) +
 	    (s->stdout_fd >= 0) + (s->stderr_fd >= 0) + !!s->nfds +
@@ -810,19 +855,19 @@ ward_pack_spec(struct ward *w, const struct ward_spec *s, struct ward_params *p,
 		ward_pack_str(&p->pk, "watchdog_ms");
 		msgpack_pack_uint32(&p->pk, s->watchdog_ms);
 	}
-	if (s->env != NULL) {
-		for (k = 0, e = s->env; *e != NULL; e++)
+	if (s->env != NULL || ncaller > 0) {
+		for (k = 0, e = s->env; e != NULL && *e != NULL; e++)
 			k++;
 		ward_pack_str(&p->pk, "env");
-		msgpack_pack_map(&p->pk, k);
-		for (e = s->env; *e != NULL; e++) {
-			const char *eq = strchr(*e, '=');
-			size_t kl = eq ? (size_t)(eq - *e) : strlen(*e);
-
-			msgpack_pack_str(&p->pk, kl);
-			msgpack_pack_str_body(&p->pk, *e, kl);
-			ward_pack_str(&p->pk, eq ? eq + 1 : "");
-		}
+		msgpack_pack_map(&p->pk, k + ncaller);
+		for (e = s->env; e != NULL && *e != NULL; e++)
+			ward_pack_env_entry(&p->pk, *e);
+		for (k = 0; k < ncaller; k++)
+			ward_pack_env_entry(&p->pk, caller[k]);
+	}
+	if (s->clean_env) {
+		ward_pack_str(&p->pk, "clean_env");
+		msgpack_pack_true(&p->pk);
 	}
 	if (s->detect_hangup) {
 		ward_pack_str(&p->pk, "detect_hangup");

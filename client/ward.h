@@ -158,16 +158,29 @@ struct ward_spec {
 	const char		*rss_mapping;
 	const char		*user;		/* "UID" or "UID:GID" */
 	int			 stdin_fd;	/* -1: /dev/null */
-	int			 stdout_fd;	/* -1: wardd's */
-	int			 stderr_fd;	/* -1: wardd's */
+	int			 stdout_fd;	/* -1: wardd's (non-admins: captured) */
+	int			 stderr_fd;	/* -1: wardd's (non-admins: captured) */
 	const struct ward_fd_map *fds;
 	size_t			 nfds;
 	const char		*notify;	/* "systemd": a NOTIFY_SOCKET */
 	uint32_t		 watchdog_ms;	/* 0: no instance watchdog */
 	int			 capture_output; /* for ward_instance_log */
+	int			 clean_env;	/* not wardd's environment (admins;
+						   others' payloads never get it) */
 };
 
 void	 ward_spec_init(struct ward_spec *);
+
+/*
+ * wardd gives a non-admin's payload none of its own environment, so
+ * clients pass the caller's: ward_instance_create and ward_instance_run add
+ * these to a spec's env, and so does wardctl run. out gets, as "K=V"
+ * pointers into environ, those of HOME, USER, LOGNAME, LANG and TERM that
+ * are set and not named in env ("K=V", NULL-terminated; may be NULL).
+ * Returns how many (at most WARD_CALLER_ENV_MAX).
+ */
+#define WARD_CALLER_ENV_MAX	5
+size_t	 ward_caller_env(const char *const *env, const char **out);
 
 /* Instances are named by ident: a name, or an id in decimal. */
 int	 ward_hello(struct ward *, struct ward_hello *);

@@ -722,10 +722,12 @@ ctl_abs_path(const char *path, char *out, size_t len)
 static int
 ctl_run(struct ctl *c, int argc, char **argv)
 {
-	const char *name, *env[256], *cwd = NULL, *profile = NULL;
+	/* env: --env's, then the caller's HOME and the like, NULL-terminated. */
+	const char *name, *env[256 + WARD_CALLER_ENV_MAX + 1], *cwd = NULL;
+	const char *profile = NULL;
 	struct { int code; const char *reason; } codes[256];
 	char user[64] = "", cwdbuf[PATH_MAX], exe[PATH_MAX], *eq;
-	int i, nenv = 0, ncodes = 0, detect = 0, k;
+	int i, nenv = 0, ncodes = 0, detect = 0, clean = 0, k;
 	long timeout = 0;
 	/* Captured output: --capture, --stdout-log, --stderr-log. */
 	char logs[2][PATH_MAX] = { "", "" };
@@ -747,6 +749,10 @@ ctl_run(struct ctl *c, int argc, char **argv)
 		}
 		if (strcmp(o, "--capture") == 0) {
 			capture = 1;
+			continue;
+		}
+		if (strcmp(o, "--clean-env") == 0) {
+			clean = 1;
 			continue;
 		}
 		if (o[0] != '-')
@@ -800,9 +806,12 @@ ctl_run(struct ctl *c, int argc, char **argv)
 	    realpath(argv[0], exe) != NULL)
 		argv[0] = exe;
 
+	/* wardd gives others' payloads none of its environment: pass ours. */
+	env[nenv] = NULL;
+	nenv += ward_caller_env(env, env + nenv);
 	nkeys = 2 + (nenv > 0) + (cwd != NULL) + (detect != 0) + (timeout > 0) +
 	    (ncodes > 0) + (profile != NULL) + (user[0] != '\0') +
-	    capture + (logs[0][0] != '\0') + (logs[1][0] != '\0');
+	    capture + clean + (logs[0][0] != '\0') + (logs[1][0] != '\0');
 	ward_params_init(&p);
 	msgpack_pack_map(&p.pk, nkeys);
 	ctl_pack_str(&p.pk, "name");
@@ -851,6 +860,10 @@ ctl_run(struct ctl *c, int argc, char **argv)
 	}
 	if (capture) {
 		ctl_pack_str(&p.pk, "capture_output");
+		msgpack_pack_true(&p.pk);
+	}
+	if (clean) {
+		ctl_pack_str(&p.pk, "clean_env");
 		msgpack_pack_true(&p.pk);
 	}
 	for (k = 0; k < 2; k++) {
@@ -1770,8 +1783,8 @@ static const struct ctl_cmd ctl_cmds[] = {
 	  "Show instances: a table, or with -l every detail.", ctl_status },
 	{ "run", "run NAME [--detect-hangup] [--hangup-timeout MS] "
 	  "[--exit-code N=REASON ...] [--profile crosvm] [--env K=V ...] "
-	  "[--cwd DIR] [--user U] [--capture] [--stdout-log FILE] "
-	  "[--stderr-log FILE] -- ARGV...",
+	  "[--cwd DIR] [--user U] [--capture] [--clean-env] "
+	  "[--stdout-log FILE] [--stderr-log FILE] -- ARGV...",
 	  "Create and start an instance.", ctl_run },
 	{ "start", "start NAME|ID ...",
 	  "Start instances that are not running (again, if they died).", ctl_start },

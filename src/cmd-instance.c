@@ -45,10 +45,14 @@ cmd_create_instance(struct request *req)
 		cmd_error(req, WARD_E_INVALID_STATE, "wardd is shutting down");
 		return NULL;
 	}
-	if ((code = config_parse_args(&cfg, req->args, req->c->admin, err,
+	/* First: whether c may create at all, before its paths are looked at. */
+	if ((code = instance_may_create(req->c, err, sizeof err)) != NULL) {
+		cmd_error(req, code, "%s", err);
+		return NULL;
+	}
+	if ((code = config_parse_args(&cfg, req->args, req->c, err,
 	    sizeof err)) != NULL || (code = config_parse_fds(&cfg, req->args,
-	    req->fds, req->nfds, err, sizeof err)) != NULL ||
-	    (code = config_check_peer(&cfg, req->c, err, sizeof err)) != NULL) {
+	    req->fds, req->nfds, err, sizeof err)) != NULL) {
 		config_free(&cfg);
 		cmd_error(req, code, "%s", err);
 		return NULL;
@@ -59,14 +63,9 @@ cmd_create_instance(struct request *req)
 		config_free(&cfg);
 		return NULL;
 	}
-	if ((code = instance_may_create(req->c, err, sizeof err)) != NULL) {
-		config_free(&cfg);
-		cmd_error(req, code, "%s", err);
-		return NULL;
-	}
 	if ((i = instance_new(&cfg, req->c, err, sizeof err)) == NULL) {
 		config_free(&cfg);
-		cmd_error(req, WARD_E_PERMISSION, "%s", err);
+		cmd_error(req, WARD_E_INTERNAL, "%s", err);	/* out of memory */
 		return NULL;
 	}
 	return i;

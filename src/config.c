@@ -5,10 +5,12 @@
  */
 #include "config.h"
 
+#include <sys/fsuid.h>
 #include <sys/stat.h>
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,6 +53,7 @@ const struct arg_spec config_spec[] = {
 	{ "rlimits", ARG_MAP },
 	{ "nice", ARG_INT },
 	{ "oom_score_adj", ARG_INT },
+	{ "clean_env", ARG_BOOL },
 	{ NULL, 0 }
 };
 enum {
@@ -60,7 +63,8 @@ enum {
 	C_CAPTURE_OUTPUT,	/* output.c's keys: OUTPUT_ARG_* from here */
 	/* The execution environment: after output.c's keys. */
 	C_GROUP = C_CAPTURE_OUTPUT + OUTPUT_ARG_RATE_LINES + 1,
-	C_UMASK, C_RLIMITS, C_NICE, C_OOM_SCORE_ADJ
+	C_UMASK, C_RLIMITS, C_NICE, C_OOM_SCORE_ADJ,
+	C_CLEAN_ENV
 };
 
 /*
@@ -112,7 +116,8 @@ config_check_file(const char *path, const char *shown, char *err, size_t errlen)
 		snprintf(err, errlen, "argv[0] '%s' is not a regular file", shown);
 		return -1;
 	}
-	if (access(path, X_OK) == -1) {
+	/* AT_EACCESS: the fsuid's answer (config_paths_check), not the ruid's. */
+	if (faccessat(AT_FDCWD, path, X_OK, AT_EACCESS) == -1) {
 		snprintf(err, errlen, "argv[0] '%s' is not executable", shown);
 		return -1;
 	}
@@ -123,7 +128,8 @@ config_check_file(const char *path, const char *shown, char *err, size_t errlen)
  * Resolve argv[0] the way execvp would in the child, once, at create: the
  * child is then spawned by absolute path, and a typo is reported now rather
  * than as a dead child. Relative names (and relative PATH entries) are
- * taken from base, the directory the child will run in.
+ * taken from base, the directory the child will run in. Run under the
+ * payload's file-system ids (config_paths_check).
  */
 int
 config_find_exec(const char *argv0, const char *path, const char *base,
@@ -145,7 +151,7 @@ config_find_exec(const char *argv0, const char *path, const char *base,
 		return *out == NULL ? -1 : 0;
 	}
 	if (path == NULL)
-		path = "/usr/local/bin:/usr/bin:/bin";
+		path = CONFIG_CLEAN_PATH;
 	for (p = path; *p != '\0'; p = *end ? end + 1 : end) {
 		size_t dl;
 
@@ -157,7 +163,7 @@ config_find_exec(const char *argv0, const char *path, const char *base,
 		    *p == '/' ? "" : base, *p == '/' ? "" : "/", (int)dl, p,
 		    argv0) >= sizeof full)
 			continue;
-		if (access(full, X_OK) == 0) {
+		if (faccessat(AT_FDCWD, full, X_OK, AT_EACCESS) == 0) {
 			struct stat st;
 
 			if (stat(full, &st) == 0 && S_ISREG(st.st_mode)) {
@@ -168,6 +174,135 @@ config_find_exec(const char *argv0, const char *path, const char *base,
 	}
 	snprintf(err, errlen, "argv[0] '%s' not found in PATH (%s)", argv0, path);
 	return -1;
+}
+
+/*
+ * The file-system ids a check borrows: the payload's, so that what wardd
+ * says about a path is what the payload's user could learn by itself (a
+ * missing path and one it may not reach give the same answer: finding 8 of
+ * issue 9). setfsuid/setfsgid change only permission checks, and dropping
+ * fsuid 0 drops the file capabilities with it; setgroups is process-wide,
+ * which is safe because wardd has no threads and gives them back before
+ * anything else runs.
+ */
+struct config_fsids {
+	gid_t	*saved;		/* wardd's own supplementary groups */
+	int	 nsaved;
+};
+
+static int
+config_fsids_enter(struct config_fsids *s, uid_t uid, gid_t gid,
+    const gid_t *groups, int ngroups)
+{
+	int n;
+
+	s->saved = NULL;
+	if ((n = getgroups(0, NULL)) == -1 ||
+	    (s->saved = malloc((n + 1) * sizeof *s->saved)) == NULL ||
+	    (s->nsaved = getgroups(n, s->saved)) == -1) {
+		free(s->saved);
+		return -1;
+	}
+	if (setgroups(ngroups, groups) == -1) {
+		free(s->saved);
+		return -1;
+	}
+	setfsgid(gid);
+	setfsuid(uid);
+	/* Each answers the previous value; -1 (invalid) reads the current one. */
+	if ((gid_t)setfsgid(-1) != gid || (uid_t)setfsuid(-1) != uid) {
+		errno = EPERM;
+		setfsuid(geteuid());
+		setfsgid(getegid());
+		if (setgroups(s->nsaved, s->saved) == -1)
+			fatal("cannot take back wardd's groups");
+		free(s->saved);
+		return -1;
+	}
+	return 0;
+}
+
+/* wardd's own ids back, before anything else runs. */
+static void
+config_fsids_leave(struct config_fsids *s)
+{
+	setfsuid(geteuid());	/* first: it gives back the file capabilities */
+	setfsgid(getegid());
+	if (setgroups(s->nsaved, s->saved) == -1)
+		fatal("cannot take back wardd's groups");
+	free(s->saved);
+}
+
+/*
+ * The ids the payload will run as, for the path checks: what spawn_vfork
+ * switches to. 0 when wardd checks as itself: it is not root (it can only
+ * run payloads as itself), or an admin's payload runs as root.
+ */
+static int
+config_fsids_of(const struct instance_config *cfg, const struct conn *c,
+    uid_t *uid, gid_t *gid, const gid_t **groups, int *ngroups)
+{
+	if (geteuid() != 0)
+		return 0;
+	if (cfg->has_user) {
+		*uid = cfg->user_uid;
+		*gid = cfg->user_gid;
+		*groups = NULL;		/* spawn.c: setgroups(0) for 'user' */
+		*ngroups = 0;
+	} else if (!c->admin) {
+		*uid = c->uid;
+		*gid = c->gid;
+		*groups = c->groups;
+		*ngroups = c->ngroups;
+	} else
+		return 0;
+	if (cfg->has_group)
+		*gid = cfg->group_gid;
+	return *uid != 0;
+}
+
+/*
+ * cwd and argv[0], checked as the payload: its cwd must be a directory it
+ * can reach, and argv[0] resolved along path (NULL: the clean PATH) from
+ * there. Messages depend only on what the payload's user could see.
+ */
+static const char *
+config_paths_check(struct instance_config *cfg, const struct conn *c,
+    const char *path, char *err, size_t errlen)
+{
+	struct config_fsids saved;
+	const gid_t *groups = NULL;
+	char here[PATH_MAX];
+	const char *code = NULL;
+	struct stat st;
+	int ngroups = 0, as_payload;
+	uid_t uid = 0;
+	gid_t gid = 0;
+
+	as_payload = config_fsids_of(cfg, c, &uid, &gid, &groups, &ngroups);
+	if (as_payload && config_fsids_enter(&saved, uid, gid, groups,
+	    ngroups) == -1) {
+		snprintf(err, errlen, "cannot check argv[0] and cwd as uid %u: "
+		    "%s", (unsigned)uid, strerror(errno));
+		return WARD_E_INTERNAL;
+	}
+	/* The payload's chdir needs search permission, not just a stat. */
+	if (cfg->cwd != NULL &&
+	    (stat(cfg->cwd, &st) == -1 || !S_ISDIR(st.st_mode) ||
+	    faccessat(AT_FDCWD, cfg->cwd, X_OK, AT_EACCESS) == -1)) {
+		snprintf(err, errlen, "'cwd' '%s' is not a directory the "
+		    "payload can enter", cfg->cwd);
+		code = WARD_E_INVALID_ARGUMENT;
+	} else {
+		if (cfg->cwd == NULL && getcwd(here, sizeof here) == NULL)
+			strcpy(here, "/");
+		if (config_find_exec(cfg->argv[0], path, cfg->cwd ? cfg->cwd :
+		    here, &cfg->exec_path, err, errlen) == -1)
+			code = WARD_E_INVALID_ARGUMENT;
+	}
+	if (as_payload)
+		config_fsids_leave(&saved);
+	return code;
 }
 
 static int
@@ -585,10 +720,32 @@ config_parse_execenv(struct instance_config *cfg, const msgpack_object **a,
 }
 
 /*
+ * capture_output and the log keys, output.c's to read. Non-admins' payloads
+ * never get wardd's stdout and stderr: unless they say capture_output:
+ * false (then spawn.c gives them /dev/null) or pass their own fds, their
+ * output is captured into the ring by default.
+ */
+static const char *
+config_parse_output(struct instance_config *cfg, const msgpack_object **a,
+    int admin, char *err, size_t errlen)
+{
+	static const msgpack_object yes = {
+		.type = MSGPACK_OBJECT_BOOLEAN, .via.boolean = true
+	};
+	const msgpack_object *oa[OUTPUT_ARG_RATE_LINES + 1];
+
+	memcpy(oa, a + C_CAPTURE_OUTPUT, sizeof oa);
+	if (!admin && oa[OUTPUT_ARG_CAPTURE] == NULL)
+		oa[OUTPUT_ARG_CAPTURE] = &yes;
+	return output_config_parse(&cfg->output, oa, admin, err, errlen);
+}
+
+/*
  * What only the peer decides: a non-admin's group must be one it is in
  * already (its gid or one of its SO_PEERGROUPS), so it gains no access.
+ * Before the path checks, which borrow that group.
  */
-const char *
+static const char *
 config_check_peer(const struct instance_config *cfg, const struct conn *c,
     char *err, size_t errlen)
 {
@@ -612,11 +769,10 @@ config_check_peer(const struct instance_config *cfg, const struct conn *c,
  */
 const char *
 config_parse_args(struct instance_config *cfg, const msgpack_object **a,
-    int admin, char *err, size_t errlen)
+    const struct conn *c, char *err, size_t errlen)
 {
-	const char *path = getenv("PATH");
-	char here[PATH_MAX];
-	struct stat st;
+	const char *path = NULL, *code;
+	int admin = c->admin;
 	uint32_t i, n;
 
 	memset(cfg, 0, sizeof *cfg);
@@ -662,12 +818,16 @@ config_parse_args(struct instance_config *cfg, const msgpack_object **a,
 			snprintf(err, errlen, "'cwd' must be an absolute path");
 			return WARD_E_INVALID_ARGUMENT;
 		}
-		if (stat(cfg->cwd, &st) == -1 || !S_ISDIR(st.st_mode)) {
-			snprintf(err, errlen, "'cwd' '%s' is not a directory",
-			    cfg->cwd);
-			return WARD_E_INVALID_ARGUMENT;
-		}
 	}
+	/* Non-admins' payloads never get wardd's environment (spawn_environ). */
+	if (a[C_CLEAN_ENV] != NULL && !a[C_CLEAN_ENV]->via.boolean && !admin) {
+		snprintf(err, errlen, "only root or wardd's own user may set "
+		    "'clean_env' to false: others' payloads never get wardd's "
+		    "environment");
+		return WARD_E_PERMISSION;
+	}
+	cfg->clean_env = !admin || (a[C_CLEAN_ENV] != NULL &&
+	    a[C_CLEAN_ENV]->via.boolean);
 	cfg->detect_hangup = a[C_DETECT_HANGUP] != NULL &&
 	    a[C_DETECT_HANGUP]->via.boolean;
 	cfg->hangup_timeout_ms = opts.hypervisor ? HANGUP_TIMEOUT_NESTED_MS :
@@ -739,28 +899,19 @@ config_parse_args(struct instance_config *cfg, const msgpack_object **a,
 		}
 	}
 	/* output.c: capture_output and the log keys. */
-	{
-		const char *code = output_config_parse(&cfg->output,
-		    a + C_CAPTURE_OUTPUT, admin, err, errlen);
-
-		if (code != NULL)
-			return code;
-	}
+	if ((code = config_parse_output(cfg, a, admin, err, errlen)) != NULL)
+		return code;
 	/* group, umask, rlimits, nice, oom_score_adj. */
-	{
-		const char *code = config_parse_execenv(cfg, a, admin, err,
-		    errlen);
-
-		if (code != NULL)
-			return code;
-	}
-	/* Last: the PATH search may use the instance's own PATH and cwd. */
-	if (cfg->cwd == NULL && getcwd(here, sizeof here) == NULL)
-		strcpy(here, "/");
-	if (config_find_exec(cfg->argv[0], path, cfg->cwd ? cfg->cwd : here,
-	    &cfg->exec_path, err, errlen) == -1)
-		return WARD_E_INVALID_ARGUMENT;
-	return NULL;
+	if ((code = config_parse_execenv(cfg, a, admin, err, errlen)) != NULL ||
+	    (code = config_check_peer(cfg, c, err, errlen)) != NULL)
+		return code;
+	/*
+	 * Last: the PATH search may use the instance's own PATH (or, with a
+	 * clean environment, the one it will get) and cwd.
+	 */
+	if (path == NULL && !cfg->clean_env)
+		path = getenv("PATH");
+	return config_paths_check(cfg, c, path, err, errlen);
 }
 
 /* Take a copy of passed fd number idx for target; the request keeps its own. */

@@ -87,12 +87,19 @@ instance_owner_find(uid_t uid)
 
 /*
  * May c create one more instance? NULL if so, else the error code, with a
- * message in err: wardd's own cap, and non-admins' cap per uid.
+ * message in err: whether wardd can run payloads as c at all, wardd's own
+ * cap, and non-admins' cap per uid.
  */
 const char *
 instance_may_create(const struct conn *c, char *err, size_t errlen)
 {
 	struct instance_owner *o;
+
+	if (!c->admin && !opts.is_root) {
+		snprintf(err, errlen, "wardd is not running as root and cannot "
+		    "run instances as uid %u", (unsigned)c->uid);
+		return WARD_E_PERMISSION;
+	}
 
 	if (instance_count >= INSTANCE_MAX) {
 		snprintf(err, errlen, "wardd holds %u instances, its limit; "
@@ -156,7 +163,8 @@ instance_set_state(struct instance *i, enum instance_state s)
 
 /*
  * Take ownership of cfg (emptied on success) and index the new instance.
- * The owner is the requesting peer; an admin may ask for another user.
+ * The owner is the requesting peer, which instance_may_create has let in;
+ * an admin may ask for another user. Fails only when out of memory.
  */
 struct instance *
 instance_new(struct instance_config *cfg, const struct conn *c, char *err,
@@ -179,15 +187,6 @@ instance_new(struct instance_config *cfg, const struct conn *c, char *err,
 	if (c->admin && !opts.is_root && c->uid != opts.uid) {
 		/* Cannot happen: admins are root or wardd's uid. */
 		fatalx("admin peer %u on non-root wardd", (unsigned)c->uid);
-	}
-	if (!c->admin && !opts.is_root) {
-		snprintf(err, errlen, "wardd is not running as root and cannot "
-		    "run instances as uid %u", (unsigned)c->uid);
-		if (cfg->name == NULL)
-			free(i->cfg.name);
-		i->cfg.name = cfg->name;
-		free(i);
-		return NULL;
 	}
 	if ((o = instance_owner_find(c->uid)) == NULL) {
 		if ((o = calloc(1, sizeof *o)) == NULL) {

@@ -607,6 +607,19 @@ program_conf_free(struct conf_program *cp)
 	free(cp);
 }
 
+/* The peer a program's instance is created for: wardd itself, an admin. */
+static const struct conn *
+program_self(void)
+{
+	static struct conn self;
+
+	self.uid = opts.uid;
+	self.gid = getgid();
+	self.pid = getpid();
+	self.admin = 1;
+	return &self;
+}
+
 /* Check a spec the way instance.create would. NULL, or why not. */
 static int
 program_conf_check(const char *spec, size_t len, char *err, size_t errlen)
@@ -621,7 +634,8 @@ program_conf_check(const char *spec, size_t len, char *err, size_t errlen)
 	if (msgpack_unpack_next(&u, spec, len, &off) != MSGPACK_UNPACK_SUCCESS)
 		snprintf(err, errlen, "internal: cannot read back its spec");
 	else if (codec_args(&u.data, config_spec, args, err, errlen) == 0) {
-		rc = config_parse_args(&cfg, args, 1, err, errlen) == NULL ? 0 : -1;
+		rc = config_parse_args(&cfg, args, program_self(), err,
+		    errlen) == NULL ? 0 : -1;
 		config_free(&cfg);
 	}
 	msgpack_unpacked_destroy(&u);
@@ -874,7 +888,6 @@ program_conf_build(struct conf *c, const char *name, const char *file,
 static int
 program_make_instance(struct program *p, char *err, size_t errlen)
 {
-	static struct conn self;	/* wardd itself: the owner, an admin */
 	const msgpack_object *args[ARG_MAX];
 	struct instance_config cfg;
 	const char *code = NULL;
@@ -882,10 +895,6 @@ program_make_instance(struct program *p, char *err, size_t errlen)
 	struct instance *i;
 	size_t off = 0;
 
-	self.uid = opts.uid;
-	self.gid = getgid();
-	self.pid = getpid();
-	self.admin = 1;
 	if ((i = instance_find_name(p->conf->name)) != NULL) {
 		snprintf(err, errlen, "an instance named '%s' exists already "
 		    "(id %" PRIu64 "); remove it to run the program", p->conf->name,
@@ -897,14 +906,15 @@ program_make_instance(struct program *p, char *err, size_t errlen)
 	if (msgpack_unpack_next(&u, p->conf->spec, p->conf->speclen, &off) !=
 	    MSGPACK_UNPACK_SUCCESS ||
 	    codec_args(&u.data, config_spec, args, err, errlen) == -1 ||
-	    (code = config_parse_args(&cfg, args, 1, err, errlen)) != NULL) {
+	    (code = config_parse_args(&cfg, args, program_self(), err,
+	    errlen)) != NULL) {
 		if (code != NULL)
 			config_free(&cfg);
 		msgpack_unpacked_destroy(&u);
 		return -1;
 	}
 	msgpack_unpacked_destroy(&u);
-	if ((i = instance_new(&cfg, &self, err, errlen)) == NULL) {
+	if ((i = instance_new(&cfg, program_self(), err, errlen)) == NULL) {
 		config_free(&cfg);
 		return -1;
 	}

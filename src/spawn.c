@@ -1,9 +1,11 @@
 /*
  * spawn.c: starting a child clean: an empty signal mask, default
  * dispositions for every signal, its own session, /dev/null on stdin,
- * wardd's stdout/stderr, the failure and notify pipes as fds 3 and 4, and
- * nothing else (every fd wardd opens is CLOEXEC); as another user when it
- * must; in its own cgroup, with the group, umask, rlimits, nice and
+ * wardd's stdout/stderr for an admin's payload (another user's gets its
+ * captured output, or /dev/null), the failure and notify pipes as fds 3
+ * and 4, and nothing else (every fd wardd opens or inherited is CLOEXEC);
+ * with wardd's environment only for admins who did not ask for a clean
+ * one; as another user when it must; in its own cgroup, with the group, umask, rlimits, nice and
  * oom_score_adj it was given (the execution environment). One vfork path
  * does all of it at posix_spawn's speed: glibc's posix_spawn cannot reset
  * signals 32 and 33 (see spawn_exec).
@@ -92,17 +94,23 @@ spawn_env_overridden(const char *e, char **env)
 }
 
 /*
- * The child's environment: wardd's (less its private variables), the
- * instance's env on top, then WARD_*. One allocation: free(envp) frees it.
- * The strings of environ and cfg.env are borrowed, not copied.
+ * The child's environment: wardd's (less its private variables), or with
+ * cfg.clean_env (every non-admin's payload) none of it but PATH (unless
+ * the instance sets one); the instance's env on top, then WARD_*. One
+ * allocation: free(envp) frees it. The strings of environ and cfg.env are
+ * borrowed, not copied.
  */
 char **
 spawn_environ(const struct instance *i)
 {
+	static char clean_path[] = "PATH=" CONFIG_CLEAN_PATH;
+	char *const clean[] = { clean_path, NULL };
+	char *const *base = i->cfg.clean_env ? clean : environ;
 	size_t n = 0, k = 0, extra = 8;
-	char **envp, **e, *area, *end;
+	char **envp, *area, *end;
+	char *const *e;
 
-	for (e = environ; *e != NULL; e++)
+	for (e = base; *e != NULL; e++)
 		n++;
 	for (e = i->cfg.env; e != NULL && *e != NULL; e++)
 		n++;
@@ -112,7 +120,7 @@ spawn_environ(const struct instance *i)
 		return NULL;
 	area = (char *)(envp + n + extra + 1);
 	end = area + 512 + 2 * strlen(i->runtime_dir) + strlen(i->cfg.name);
-	for (e = environ; *e != NULL; e++) {
+	for (e = base; *e != NULL; e++) {
 		if (!spawn_env_private(*e) && !spawn_env_overridden(*e, i->cfg.env))
 			envp[k++] = *e;
 	}
@@ -152,7 +160,8 @@ spawn_environ(const struct instance *i)
 struct spawn_plan {
 	struct config_fd	 map[SPAWN_PLAN_MAX];
 	int			 n;
-	int			 has_stdin;
+	int			 has_std[3];	/* 0-2 are in map */
+	int			 null_output;	/* 1 and 2 not in map: /dev/null */
 	int			 temp[SPAWN_PLAN_MAX];	/* ours to close */
 	int			 ntemp;
 	/* Prepared in the parent: the child formats nothing. */
@@ -172,8 +181,8 @@ spawn_plan_add(struct spawn_plan *p, int fd, int target, int top)
 	p->map[p->n].fd = fd;
 	p->map[p->n].target = target;
 	p->n++;
-	if (target == 0)
-		p->has_stdin = 1;
+	if (target <= 2)
+		p->has_std[target] = 1;
 	return 0;
 }
 
@@ -194,6 +203,8 @@ spawn_plan_make(const struct instance *i, const struct spawn_fds *fds,
 	memset(p, 0, sizeof *p);
 	/* The execution environment's parts the child needs ready-made. */
 	p->cgroup_procs = fds->cgroup_procs;
+	/* wardd's own stdout and stderr are not another user's to write. */
+	p->null_output = i->run_as_owner;
 	if (i->cfg.has_oom_score_adj)
 		p->oomlen = snprintf(p->oom, sizeof p->oom, "%d\n",
 		    i->cfg.oom_score_adj);
@@ -299,10 +310,13 @@ spawn_exec(const struct instance *i, const struct spawn_plan *p, char **envp,
 		SPAWN_FAIL(SPAWN_STEP_CGROUP);
 	if (setsid() == -1)
 		SPAWN_FAIL(1);
-	if (!p->has_stdin) {
-		if ((fd = open("/dev/null", O_RDONLY)) == -1)
+	/* 0-2 are open (wardd_std_fds), so fd lands above them. */
+	for (k = 0; k < 3; k++) {
+		if (p->has_std[k] || (k > 0 && !p->null_output))
+			continue;
+		if ((fd = open("/dev/null", k == 0 ? O_RDONLY : O_WRONLY)) == -1)
 			SPAWN_FAIL(2);
-		if (fd != 0 && (dup2(fd, 0) == -1 || close(fd) == -1))
+		if (fd != k && (dup2(fd, k) == -1 || close(fd) == -1))
 			SPAWN_FAIL(3);
 	}
 	/* Sources all sit above every target (spawn_plan_add). */

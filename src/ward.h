@@ -464,6 +464,8 @@ struct instance_config {
 	int			 nice;		/* -20 to 19 */
 	int			 has_oom_score_adj;
 	int			 oom_score_adj;	/* -1000 to 1000 */
+	int			 clean_env;	/* not wardd's environment: always
+						   for non-admins, or clean_env */
 };
 
 /* One rlimits entry: a RLIMIT_* resource and its soft and hard values. */
@@ -478,10 +480,12 @@ struct config_rlimit {
 #define CONFIG_MAX_NAME		64
 #define CONFIG_MAX_HANGUP_MS	(7 * 24 * 3600 * 1000U)
 #define CONFIG_MAX_WATCHDOG_MS	(24 * 3600 * 1000U)
+/* A clean environment's PATH, and the search path when it has none. */
+#define CONFIG_CLEAN_PATH	"/usr/local/bin:/usr/bin:/bin"
 
 extern const struct arg_spec config_spec[];
-const char *config_parse_args(struct instance_config *, const msgpack_object **, int,
-	    char *, size_t);
+const char *config_parse_args(struct instance_config *, const msgpack_object **,
+	    const struct conn *, char *, size_t);
 const char *config_parse_fds(struct instance_config *, const msgpack_object **,
 	    int *, int, char *, size_t);
 void	 config_close_fds(struct instance_config *);
@@ -491,8 +495,6 @@ int	 config_find_exec(const char *, const char *, const char *, char **,
 	    char *, size_t);
 void	 config_free(struct instance_config *);
 const char *config_rlimit_name(int);
-const char *config_check_peer(const struct instance_config *,
-	    const struct conn *, char *, size_t);
 
 /* ---- cgroup.c: a cgroup2 directory per instance (whole-tree stop, cost). */
 

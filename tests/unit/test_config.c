@@ -43,12 +43,18 @@ static const char *
 parse_obj(int admin, const msgpack_object *params)
 {
 	const msgpack_object *args[ARG_MAX];
+	struct conn peer;
 
+	/* The peer is this test process, admin or not as asked. */
+	memset(&peer, 0, sizeof peer);
+	peer.uid = geteuid();
+	peer.gid = getegid();
+	peer.admin = admin;
 	config_free(&cfg);
 	err[0] = '\0';
 	ck_assert_msg(codec_args(params, config_spec, args, err,
 	    sizeof err) == 0, "codec_args refused the map: %s", err);
-	return config_parse_args(&cfg, args, admin, err, sizeof err);
+	return config_parse_args(&cfg, args, &peer, err, sizeof err);
 }
 
 /* The same, for a params map described in unit_pack's format. */
