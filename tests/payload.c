@@ -3,7 +3,9 @@
  * one binary plays every kind of child the tests need:
  *
  *   report FILE      write what it was given: signal mask, non-default
- *                    dispositions, open fds, ids, session, WARD_* env;
+ *                    dispositions, open fds, ids, session, WARD_* env (and
+ *                    NOTIFY_*, LISTEN_*, TEST_*, PATH, HOME, USER, LOGNAME,
+ *                    LANG, TERM);
  *                    then umask, rlimit_NAME (SOFT:HARD), nice,
  *                    oom_score_adj and cgroup (its cgroup2 path)
  *   fail TEXT        write TEXT to the failure pipe (fd 3)
@@ -184,9 +186,13 @@ report(const char *path)
 		fprintf(f, " %d", (int)groups[i]);
 	fprintf(f, "\npid: %d\nsid: %d\npgid: %d\ncwd: %s\n", (int)getpid(),
 	    (int)getsid(0), (int)getpgid(0), getcwd(line, sizeof line));
+	/* And what clients pass from their caller's environment. */
 	for (char **e = environ; *e != NULL; e++) {
 		if (strncmp(*e, "WARD_", 5) == 0 || strncmp(*e, "NOTIFY_", 7) == 0 ||
-		    strncmp(*e, "LISTEN_", 7) == 0 || strncmp(*e, "TEST_", 5) == 0)
+		    strncmp(*e, "LISTEN_", 7) == 0 || strncmp(*e, "TEST_", 5) == 0 ||
+		    strncmp(*e, "HOME=", 5) == 0 || strncmp(*e, "USER=", 5) == 0 ||
+		    strncmp(*e, "LOGNAME=", 8) == 0 || strncmp(*e, "LANG=", 5) == 0 ||
+		    strncmp(*e, "TERM=", 5) == 0 || strncmp(*e, "PATH=", 5) == 0)
 			fprintf(f, "env: %s\n", *e);
 	}
 	report_execenv(f);

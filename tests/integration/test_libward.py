@@ -87,8 +87,8 @@ def build_example(ctx):
     return ctx.exe
 
 
-def run_example(ctx, *args, sock=None):
-    env = dict(os.environ, LD_LIBRARY_PATH=ctx.libdir,
+def run_example(ctx, *args, sock=None, env=None):
+    env = dict(env or os.environ, LD_LIBRARY_PATH=ctx.libdir,
                WARD_SOCKET=sock or ctx.ward.sock)
     p = subprocess.run([build_example(ctx)] + list(args), env=env,
                        capture_output=True, text=True, timeout=TIMEOUT * 2)
@@ -228,6 +228,23 @@ def test_passed_fd_reaches_payload_as_target(ctx):
     remove(ctx, "example-echo")
     remove(ctx, "example-nb")
     remove(ctx, "example-fds")
+
+
+def test_callers_environment_reaches_payload(ctx):
+    """ward_instance_run passes the caller's HOME, USER, LOGNAME, LANG and
+    TERM (wardd gives other users' payloads none of its own)."""
+    outdir = os.path.join(ctx.tmp, "out")
+    os.makedirs(outdir, exist_ok=True)
+    report = os.path.join(outdir, "env.report")
+    caller = dict(os.environ, HOME="/libward-home", USER="u1", LOGNAME="u2",
+                  LANG="C.UTF-8", TERM="vt220")
+    out, text = run_example(ctx, wardtest.PAYLOAD, report, env=caller)
+    assert out.get("fds died") == "SHUTDOWN exit 0", text
+    env = read_report(report)["env"]
+    for k in ("HOME", "USER", "LOGNAME", "LANG", "TERM"):
+        assert env.get(k) == caller[k], (k, env)
+    for name in ("example-echo", "example-nb", "example-fds"):
+        remove(ctx, name)
 
 
 def test_typed_programs_and_output(ctx):

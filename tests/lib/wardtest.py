@@ -143,7 +143,7 @@ class Client:
 class Ward:
     """A private wardd: its own socket, state dir and log."""
 
-    def __init__(self, args=(), env=None):
+    def __init__(self, args=(), env=None, popen=None):
         self.dir = tempfile.mkdtemp(prefix="ward-test-")
         os.chmod(self.dir, 0o755)
         self.sock = os.path.join(self.dir, "ward.sock")
@@ -151,6 +151,7 @@ class Ward:
         self.logpath = os.path.join(self.dir, "wardd.log")
         self.extra = list(args)
         self.env = env
+        self.popen = popen or {}	# more subprocess.Popen arguments
         self.proc = None
         self.clients = []
 
@@ -162,7 +163,7 @@ class Ward:
         self.proc = subprocess.Popen(
             [WARDD, "--socket", self.sock, "--state-dir", self.state,
              "--log-level", "debug"] + self.extra,
-            stdout=self.log, stderr=self.log, env=self.env)
+            stdout=self.log, stderr=self.log, env=self.env, **self.popen)
         self.wait_ready()
         return self
 
