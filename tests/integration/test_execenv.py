@@ -227,8 +227,9 @@ def test_nobody_cwd_is_entered_as_nobody(w):
         assert st["state"] == "failed", st
         assert "Permission denied" in (st["failure_reason"] or ""), st
     else:
-        assert out["code"] == "spawn_failed", out
-        assert "chdir: Permission denied" in out["message"], out
+        # Checked at create, as nobody, since issue 9 (finding 8).
+        assert out["code"] == "invalid_argument", out
+        assert "'cwd'" in out["message"] and "enter" in out["message"], out
     st = wait_dead(w.c, w.c.call("instance.run", {
         "argv": payload("exit", 0), "cwd": locked})["id"])
     assert st["death_reason"] == "SHUTDOWN", st
