@@ -146,7 +146,7 @@ instance_set_state(struct instance *i, enum instance_state s)
 	} else if (old == INSTANCE_RUNNING) {
 		LIST_REMOVE(i, running_entry);
 		instances_running_count--;
-		metrics_instance_stopped();
+		metrics_instance_stopped(i);
 		systemd_status_changed();
 		loop_instance_gone();
 	}

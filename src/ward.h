@@ -498,6 +498,7 @@ const char *config_check_peer(const struct instance_config *,
 
 struct cgroup_drain;
 struct metrics;
+struct metrics_smaps;
 
 /* cgroup.c's per-instance state, embedded in struct instance. */
 struct instance_cgroup {
@@ -624,6 +625,7 @@ struct instance {
 
 	char			*runtime_dir;
 	struct metrics		 metrics;
+	struct metrics_smaps	*smaps;		/* metrics.c's: a smaps read under way */
 	struct exit_record	*exit;		/* set once DEAD */
 	struct output		*output;	/* output.c's; NULL unless captured */
 	struct instance_cgroup	 cgroup;	/* cgroup.c's; made: it has one */
@@ -760,7 +762,7 @@ struct proc_stat {
 void	 metrics_init(void);
 void	 metrics_set_interval(unsigned);
 void	 metrics_instance_started(void);
-void	 metrics_instance_stopped(void);
+void	 metrics_instance_stopped(struct instance *);
 int	 metrics_parse_stat(const char *, struct proc_stat *);
 int	 metrics_parse_statm(const char *, uint64_t *);
 int	 metrics_parse_rollup(const char *, uint64_t *);
