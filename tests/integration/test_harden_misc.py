@@ -113,5 +113,83 @@ done({"worst_ms": worst * 1000, "hellos": n, "metrics": st["metrics"],
     wait_dead(w.root, name)
 
 
+# ---- finding 14: fds passed to an instance's NOTIFY_SOCKET --------------
+
+def fd_count(w):
+    return len(os.listdir("/proc/%d/fd" % w.proc.pid))
+
+
+def test_systemd_notify_barrier_returns(w):
+    """systemd-notify sends BARRIER=1 with an fd and waits (5 s at most)
+    until the receiver closes it: from the instance's session and from a
+    session of its own (a sender wardd does not believe), both return 0
+    at once."""
+    need_root()
+    name = uniq("barrier")
+    out = os.path.join(w.out, name + ".out")
+    script = ('systemd-notify STATUS=inside; echo "inside $?" > %s; '
+              'setsid -w systemd-notify STATUS=outside; '
+              'echo "outside $?" >> %s' % (out, out))
+    r = as_nobody(w, r'''
+done(attempt("instance.run", {"name": %r, "notify": "systemd",
+                              "argv": ["/bin/sh", "-c", %r]}))
+''' % (name, script))
+    assert "ok" in r, r
+    st = wait_dead(w.root, name, timeout=TIMEOUT)
+    with open(out) as f:
+        lines = f.read().split("\n")
+    assert lines[:2] == ["inside 0", "outside 0"], (lines, st)
+    # Two barriers at 5 s each would take 10 s; closed at once, far less.
+    assert st["uptime_ms"] < 4000, st
+    assert st["status_text"] == "inside", st
+    assert st["sd_notify_dropped"] >= 2, st	# STATUS=outside, its BARRIER=1
+    assert st["exit_code"] == 0, st
+
+
+def test_passed_fds_closed_on_receipt(w):
+    """A payload sends 11 datagrams of 64 fds each, and a process outside
+    its session (nobody too) 10 of 253 each: wardd's fd table is back to
+    where it was while the instance still runs."""
+    need_root()
+    name = uniq("fds")
+    go = os.path.join(w.out, name + ".go")
+    end = os.path.join(w.out, name + ".end")
+    steps = ["notify", "READY=1", "wait-file", go]
+    for k in range(10):
+        steps += ["sdnotifyfds", 64, "STATUS=a%d" % k]
+    steps += ["sdnotifyfds", 64, "STATUS=done", "wait-file", end]
+    r = as_nobody(w, r'''
+done(attempt("instance.run", {"name": %r, "notify": "systemd",
+                              "argv": %r}))
+''' % (name, wardtest.payload(*steps)))
+    assert "ok" in r, r
+    retry(lambda: w.root.call("instance.status", {"name": name})
+          ["payload_state"] == "ready", what="ready")
+    base = fd_count(w)
+    open(go, "w").close()
+    st = retry(lambda: (lambda s: s if s["status_text"] == "done" else None)(
+        w.root.call("instance.status", {"name": name})), what="STATUS=done")
+    assert st["state"] == "running", st
+    assert fd_count(w) == base, (fd_count(w), base)
+    # From outside the session: dropped, and still closed.
+    sock = os.path.join(st["runtime_dir"], "notify")
+    r = as_nobody(w, r'''
+import array, socket
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+fds = array.array("i", [os.open("/dev/null", os.O_RDONLY) for _ in range(253)])
+for k in range(10):
+    s.sendmsg([b"STATUS=foreign"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
+                                     fds.tobytes())], 0, %r)
+done({"sent": 10})
+''' % sock)
+    assert r == {"sent": 10}, r
+    st = retry(lambda: (lambda s: s if s["sd_notify_dropped"] >= 10 else None)(
+        w.root.call("instance.status", {"name": name})), what="10 dropped")
+    assert st["status_text"] == "done", st
+    assert fd_count(w) == base, (fd_count(w), base)
+    open(end, "w").close()
+    wait_dead(w.root, name)
+
+
 if __name__ == "__main__":
     wardtest.run(globals())
