@@ -863,6 +863,8 @@ instance_remove(struct instance *i)
 		i->program->inst = NULL;
 	table_remove(&instances_by_id, &i->by_id);
 	table_remove(&instances_by_name, &i->by_name);
+	if (i->program == NULL)
+		program_name_freed(i->cfg.name);	/* a program may wait for it */
 	TAILQ_REMOVE(&instances, i, entry);
 	instance_count--;
 	if ((o = instance_owner_find(i->owner_uid)) != NULL && --o->n == 0) {

@@ -179,9 +179,18 @@ struct conf_program {
 };
 TAILQ_HEAD(conf_program_list, conf_program);
 
+/* A [program:NAME] as declared, loaded or not: its name is reserved. */
+struct conf_decl {
+	char	*name;
+	char	*file;
+	int	 line;
+};
+
 struct conf {
 	struct settings		 settings;
 	struct conf_program_list programs;
+	struct conf_decl	*decls;		/* every valid NAME declared */
+	size_t			 ndecls;
 	char			**errors;	/* "file:line: message" */
 	size_t			 nerrors;
 	char			**warnings;	/* the same: keys ignored */
@@ -684,7 +693,10 @@ enum program_state {
 struct program {
 	struct conf_program	*conf;		/* owned; what it was declared as */
 	enum program_state	 state;
-	struct instance		*inst;		/* runs it; NULL between configs */
+	struct instance		*inst;		/* runs it; NULL between configs,
+						 * or while name_holder has its name */
+	uint64_t		 name_holder;	/* id of the instance with its name
+						 * when it was declared; 0: none */
 	int			 ready;		/* this run reached readiness */
 	unsigned		 attempt;	/* backoff doublings so far */
 	ev_tstamp		*restarts;	/* recent restart times, a ring */
@@ -711,6 +723,8 @@ int	 program_load(const char *);
 void	 program_reread(const char *, msgpack_packer *);
 int	 program_update(const char *, msgpack_packer *);
 void	 program_instance_died(struct instance *);
+int	 program_name_reserved(const char *, int, char *, size_t);
+void	 program_name_freed(const char *);
 void	 program_payload_changed(struct instance *);
 int	 program_start(struct program *, char *, size_t);
 int	 program_cancel(struct program *);

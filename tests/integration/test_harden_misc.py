@@ -19,6 +19,7 @@ import json
 import os
 import subprocess
 import sys
+import textwrap
 import time
 
 import msgpack
@@ -58,8 +59,26 @@ def as_nobody(w, body, timeout=TIMEOUT):
     return json.loads(out.decode().splitlines()[-1])
 
 
+def write_conf(w, name, text):
+    with open(os.path.join(w.conf, name), "w") as f:
+        f.write(textwrap.dedent(text))
+
+
 def setup_module():
-    w = Ward(args=["--metrics-interval", "100"]).start()
+    w = Ward(args=["--metrics-interval", "100"])
+    # Declared from the start: web loads (not started), broken does not.
+    w.conf = os.path.join(w.dir, "conf")
+    os.mkdir(w.conf)
+    write_conf(w, "10-start.conf", """
+        [program:web]
+        command = %s hang
+        autostart = false
+        [program:broken]
+        command = %s hang
+        no_such_key = 1
+        """ % (wardtest.PAYLOAD, wardtest.PAYLOAD))
+    w.extra += ["--config-dir", w.conf]
+    w.start()
     w.root = w.client()
     # Files that payloads running as nobody write.
     w.out = os.path.join(w.dir, "out")
@@ -111,6 +130,192 @@ done({"worst_ms": worst * 1000, "hellos": n, "metrics": st["metrics"],
     assert out["worst_ms"] < 250, out
     w.root.call("instance.kill", {"name": name})
     wait_dead(w.root, name)
+
+
+# ---- finding 13: error hygiene -------------------------------------------
+
+# Sent as nobody on a raw connection: msgpack str (not bin) for bytes too,
+# so names and keys arrive as invalid UTF-8 text; replies are read raw and
+# every message is decoded strictly.
+HYGIENE = r'''
+import socket
+import msgpack
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(20)
+s.connect(os.environ["WARD_SOCK"])
+u = msgpack.Unpacker(raw=True, strict_map_key=False)
+argv = [x.encode() for x in %r]
+cases = [
+    ("instance.status", {"name": b"\xff\xfeweb"}),
+    ("instance.status", {"name": b"a\x00b"}),
+    ("instance.status", {"name": b""}),
+    ("instance.status", {"name": b"x" * 65}),
+    ("instance.kill", {"name": b"\xc3"}),
+    ("instance.status", {"name": b"nosuch"}),
+    (b"\xff\xfeward.hello", {}),
+    ("instance.status", {b"a" + "\u00e9".encode() * 40: 1}),
+    ("instance.create", {"name": b"\xe2\x82", "argv": argv}),
+    ("instance.create", {"name": b"ok-name", "argv": [b"\xff"]}),
+    ("instance.create", {"name": b"ok-name", "argv": argv,
+                         "env": {b"K\xff": b"v"}}),
+    ("instance.create", {"name": b"ok-name", "argv": argv,
+                         "cwd": b"/\xff/x"}),
+    ("instance.create", {"name": b"ok-name", "argv": argv,
+                         "rss_mapping": b"\xf0\x9f"}),
+    ("instance.create", {"name": b"ok-name", "argv": argv,
+                         "exit_codes": {b"\xff": b"X"}}),
+    ("instance.create", {"name": b"ok-name", "argv": [b"/no/such\xff"]}),
+    ("instance.history", {"name": b"a\x00"}),
+    ("instance.list", {"state": b"\xff"}),
+]
+out = []
+for k, (method, params) in enumerate(cases):
+    s.sendall(msgpack.packb([0, k, method, [params]], use_bin_type=False))
+    while True:
+        try:
+            m = next(u)
+            break
+        except StopIteration:
+            data = s.recv(65536)
+            assert data, "wardd closed the connection"
+            u.feed(data)
+    assert m[0] == 1 and m[1] == k, m
+    err = m[2]
+    assert isinstance(err, dict) and set(err) == {b"code", b"message"}, m
+    try:
+        msg = err[b"message"].decode("utf-8")
+    except UnicodeDecodeError:
+        msg = "NOT UTF-8: %%r" %% err[b"message"]
+    out.append([err[b"code"].decode(), msg])
+done(out)
+'''
+
+
+def test_error_replies_are_clean_and_say_why(w):
+    need_root()
+    out = as_nobody(w, HYGIENE % (wardtest.payload("hang"),))
+    codes = [c for c, _ in out]
+    for code, msg in out:
+        print("# %s: %s" % (code, msg), flush=True)
+    want = ["invalid_argument"] * 5 + ["not_found", "no_such_method"] + \
+        ["invalid_argument"] * 10
+    assert codes == want, out
+    for code, msg in out:
+        assert not msg.startswith("NOT UTF-8"), (code, msg)
+        assert len(msg) >= 10 and msg.isprintable(), (code, msg)
+    # An invalid name is a bad argument that says what a name must be.
+    assert "UTF-8" in out[0][1] and "'name'" in out[0][1], out[0]
+    assert out[5][1] == "no instance named 'nosuch'", out[5]
+    # Bad bytes quoted back come as U+FFFD, even cut mid-character.
+    assert out[6][1] == "no method '\ufffd\ufffdward.hello'", out[6]
+    assert out[7][1].startswith("instance.status: unknown key 'a\u00e9"), \
+        out[7]
+
+
+# ---- finding 9: declared program names are reserved --------------------
+
+def ctl(w, *a):
+    """wardctl (as root) on w's socket."""
+    return subprocess.run([wardtest.WARDCTL, "--socket", w.sock] +
+                          [str(x) for x in a], capture_output=True,
+                          text=True, timeout=TIMEOUT)
+
+
+def create_as_nobody(w, name):
+    return as_nobody(w, r'''
+done(attempt("instance.create", {"name": %r, "argv": %r}))
+''' % (name, wardtest.payload("hang")))
+
+
+def test_declared_names_reserved_at_start(w):
+    need_root()
+    # web's own instance has the name: the usual answer.
+    r = create_as_nobody(w, "web")
+    assert r["code"] == "exists", r
+    # broken did not load, but it is declared: its name is reserved too,
+    # for everyone but the program; only admins learn where.
+    r = create_as_nobody(w, "broken")
+    assert r["code"] == "exists", r
+    assert "belongs to a program declared in wardd's configuration" in \
+        r["message"] and w.conf not in r["message"], r
+    err = w.root.error("instance.create", {"name": "broken",
+                                           "argv": wardtest.payload("hang")})
+    assert err["code"] == "exists", err
+    assert "10-start.conf:5" in err["message"], err
+    assert not any(i["name"] == "broken" for i in
+                   w.root.call("instance.list")), "broken was created"
+
+
+def test_reread_reserves_without_update(w):
+    need_root()
+    write_conf(w, "20-later.conf", """
+        [program:later]
+        command = %s hang
+        """ % wardtest.PAYLOAD)
+    try:
+        r = w.root.call("ward.reread")
+        assert r["added"] == ["later"], r
+        r = create_as_nobody(w, "later")
+        assert r["code"] == "exists" and "belongs to a program" in \
+            r["message"], r
+    finally:
+        os.unlink(os.path.join(w.conf, "20-later.conf"))
+    # Undeclared again: free again.
+    w.root.call("ward.reread")
+    r = create_as_nobody(w, "later")
+    assert "ok" in r and r["ok"]["name"] == "later", r
+    as_nobody(w, 'done(attempt("instance.remove", {"name": "later"}))')
+
+
+def test_squatted_name_reported_then_taken(w):
+    """nobody takes a name before an admin declares it: update reports the
+    holder (wardctl shows it), rereads keep saying so, and the program is
+    created the moment nobody's instance is removed."""
+    need_root()
+    r = as_nobody(w, r'''
+done(attempt("instance.run", {"name": "squat", "argv": %r}))
+''' % (wardtest.payload("hang"),))
+    assert "ok" in r, r
+    squat_id = r["ok"]["id"]
+    write_conf(w, "30-squat.conf", """
+        [program:squat]
+        command = %s hang
+        """ % wardtest.PAYLOAD)
+    try:
+        p = ctl(w, "update")
+        assert p.returncode == 0, p
+        assert "squat: added" in p.stdout, p
+        want = "30-squat.conf:2: [program:squat]: the name is held by " \
+               "instance %d of uid 65534" % squat_id
+        assert want in p.stderr, p
+        st = w.root.call("instance.status", {"name": "squat"})
+        assert st["id"] == squat_id and st["owner_uid"] == 65534, st
+        assert "program" not in st, st
+        # Never silent: every reread says it again, and the log has it.
+        r = w.root.call("ward.reread")
+        assert any(want in e for e in r["errors"]), r
+        assert want in w.read_log(), "not logged"
+        # nobody lets go of it: the program takes it, and starts.
+        r = as_nobody(w, r'''
+c.call("instance.kill", {"name": "squat"})
+wardtest.wait_dead(c, "squat")
+done(attempt("instance.remove", {"name": "squat"}))
+''')
+        assert r == {"ok": {"ok": True}}, r
+        st = retry(lambda: (lambda l: l[0] if l and "program" in l[0] and
+                            l[0]["state"] == "running" else None)(
+            [i for i in w.root.call("instance.list") if i["name"] == "squat"]),
+            what="the program to take its name")
+        assert st["owner_uid"] == os.geteuid() and st["id"] != squat_id, st
+        r = w.root.call("ward.reread")
+        assert not any("squat" in e for e in r["errors"]), r
+        r = create_as_nobody(w, "squat")
+        assert r["code"] == "exists", r
+    finally:
+        os.unlink(os.path.join(w.conf, "30-squat.conf"))
+        w.root.call("ward.update")
+        retry(lambda: all(i["name"] != "squat" for i in
+                          w.root.call("instance.list")), what="squat to go")
 
 
 # ---- finding 14: fds passed to an instance's NOTIFY_SOCKET --------------
