@@ -277,7 +277,7 @@ metrics_smaps_begin(struct instance *i)
 	if ((r = malloc(sizeof *r)) == NULL)
 		return;
 	snprintf(path, sizeof path, "/proc/%d/smaps", (int)i->pid);
-	if ((r->fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+	if ((r->fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) == -1) {
 		free(r);
 		return;
 	}
@@ -320,8 +320,8 @@ metrics_smaps_slice(struct metrics_smaps *r)
 	ssize_t n;
 
 	n = read(r->fd, r->buf + r->len, METRICS_SMAPS_SLICE);
-	if (n == -1 && errno == EINTR)
-		return 1;
+	if (n == -1 && (errno == EINTR || errno == EAGAIN))
+		return 1;	/* next turn */
 	if (n == -1) {
 		metrics_smaps_end(r);	/* ESRCH: it exited under us */
 		return 0;

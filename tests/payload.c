@@ -238,9 +238,11 @@ wait_file(const char *path)
 static void
 sd_send(const char *text, size_t pad, int nfds)
 {
-	char cbuf[CMSG_SPACE(sizeof(int) * 64)];
+	union {		/* aligned for the one cmsghdr it holds */
+		struct cmsghdr	 hdr;
+		char		 space[CMSG_SPACE(sizeof(int) * 64)];
+	} cbuf;
 	struct msghdr mh = { 0 };
-	struct cmsghdr *cm;
 	struct iovec iov;
 	int fds[64], k;
 
@@ -275,15 +277,14 @@ sd_send(const char *text, size_t pad, int nfds)
 	mh.msg_namelen = sizeof sun;
 	mh.msg_iov = &iov;
 	mh.msg_iovlen = 1;
-	if (nfds > 0) {
-		memset(cbuf, 0, sizeof cbuf);
-		mh.msg_control = cbuf;
+	if (nfds > 0) {		/* one SCM_RIGHTS message: the fds */
+		memset(&cbuf, 0, sizeof cbuf);
+		cbuf.hdr.cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+		cbuf.hdr.cmsg_level = SOL_SOCKET;
+		cbuf.hdr.cmsg_type = SCM_RIGHTS;
+		memcpy(CMSG_DATA(&cbuf.hdr), fds, sizeof(int) * nfds);
+		mh.msg_control = cbuf.space;
 		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-		cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-		memcpy(CMSG_DATA(cm), fds, sizeof(int) * nfds);
 	}
 	if ((fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1 ||
 	    sendmsg(fd, &mh, 0) == -1)
