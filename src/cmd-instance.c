@@ -38,7 +38,7 @@ cmd_create_instance(struct request *req)
 	struct instance_config cfg;
 	struct instance *i;
 	const char *code;
-	char err[ERRLEN];
+	char err[ERRLEN] = "";
 
 	/* A shutdown waits for every instance: none may start meanwhile. */
 	if (loop_shutting_down()) {
@@ -60,6 +60,13 @@ cmd_create_instance(struct request *req)
 	if (cfg.name != NULL && instance_find_name(cfg.name) != NULL) {
 		cmd_error(req, WARD_E_EXISTS, "an instance named '%s' already "
 		    "exists; remove it first or choose another name", cfg.name);
+		config_free(&cfg);
+		return NULL;
+	}
+	/* program.c: declared names are the programs', admins' requests too. */
+	if (cfg.name != NULL && program_name_reserved(cfg.name, req->c->admin,
+	    err, sizeof err)) {
+		cmd_error(req, WARD_E_EXISTS, "%s", err);
 		config_free(&cfg);
 		return NULL;
 	}
@@ -104,7 +111,7 @@ const struct cmd_entry cmd_create_entry = {
 static void
 cmd_start_exec(struct request *req)
 {
-	char err[ERRLEN];
+	char err[ERRLEN] = "";
 
 	if (loop_shutting_down()) {
 		cmd_error(req, WARD_E_INVALID_STATE, "wardd is shutting down");
@@ -138,7 +145,7 @@ static void
 cmd_run_exec(struct request *req)
 {
 	struct instance *i;
-	char err[ERRLEN];
+	char err[ERRLEN] = "";
 
 	if ((i = cmd_create_instance(req)) == NULL)
 		return;
@@ -354,7 +361,7 @@ static void
 cmd_payload_exec(struct request *req)
 {
 	enum payload_state s;
-	char err[ERRLEN], *name;
+	char err[ERRLEN] = "", *name;
 
 	if (req->args[2] == NULL) {
 		cmd_error(req, WARD_E_INVALID_ARGUMENT, "'state' is required: "

@@ -3,6 +3,17 @@
  * msgpack-RPC envelope, find the method, check who may call it, match the
  * params against the command's spec, resolve the target instance, run it.
  * Authorization lives here, in one place, not in each command.
+ *
+ * The error convention, for the whole daemon: a function that can fail for
+ * a reason the client should read returns 0 (or a pointer, or NULL for "no
+ * error code") on success and -1 (NULL, or a WARD_E_* code) on failure,
+ * having written a message into the caller's char *err, size_t errlen on
+ * every failure path, out of memory included; a system-level helper (util.c,
+ * spawn_pidfd_open, ...) returns -1 and sets errno instead. Command
+ * handlers start their err buffers empty and reply through cmd_error, which
+ * is the belt: an empty message becomes "CODE (no details)" and every
+ * message is made valid UTF-8, so no reply can carry uninitialised or
+ * invalid bytes.
  */
 #include "config.h"
 
@@ -70,24 +81,39 @@ cmd_ok(struct request *req)
 	codec_pack_kv_bool(&pk, "ok", 1);
 }
 
+/*
+ * Reply with an error. The message may quote the client's input (cut at a
+ * byte count, maybe inside a character) or come from a callee that failed
+ * to write one: it goes out as valid UTF-8 and never empty.
+ */
 void
 cmd_error(struct request *req, const char *code, const char *fmt, ...)
 {
 	msgpack_packer pk;
-	char msg[1024];
+	char msg[1024], *clean;
+	unsigned char *p;
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
+	if (msg[0] == '\0')
+		snprintf(msg, sizeof msg, "%s (no details)", code);
+	if ((clean = utf8_clean(msg, strlen(msg))) == NULL) {
+		for (p = (unsigned char *)msg; *p != '\0'; p++) {
+			if (*p >= 0x80)
+				*p = '?';
+		}
+	}
 	conn_packer(req->c, &pk);
 	msgpack_pack_array(&pk, 4);
 	msgpack_pack_int(&pk, WARD_MSG_RESPONSE);
 	msgpack_pack_uint32(&pk, req->msgid);
 	msgpack_pack_map(&pk, 2);
 	codec_pack_kv_str(&pk, "code", code);
-	codec_pack_kv_str(&pk, "message", msg);
+	codec_pack_kv_str(&pk, "message", clean != NULL ? clean : msg);
 	msgpack_pack_nil(&pk);
+	free(clean);
 	req->replied = 1;
 }
 
@@ -122,13 +148,18 @@ cmd_resolve_instance(struct request *req)
 			return -1;
 		}
 	} else if (name != NULL) {
-		if ((s = codec_strdup(name)) == NULL || strlen(s) > CONFIG_MAX_NAME)
-			i = NULL;
-		else
-			i = instance_find_name(s);
-		if (i == NULL) {
-			cmd_error(req, WARD_E_NOT_FOUND, "no instance named '%.64s'",
-			    s ? s : "");
+		/* A name no instance could have is a bad argument, not a miss. */
+		if ((s = codec_strdup(name)) == NULL ||
+		    !utf8_valid(s, strlen(s)) || s[0] == '\0' ||
+		    strlen(s) > CONFIG_MAX_NAME) {
+			cmd_error(req, WARD_E_INVALID_ARGUMENT, "'name' must be "
+			    "1 to %d bytes of UTF-8 text without NUL",
+			    CONFIG_MAX_NAME);
+			free(s);
+			return -1;
+		}
+		if ((i = instance_find_name(s)) == NULL) {
+			cmd_error(req, WARD_E_NOT_FOUND, "no instance named '%s'", s);
 			free(s);
 			return -1;
 		}
@@ -158,7 +189,7 @@ cmd_dispatch(struct conn *c, const msgpack_object *o, int *fds, int nfds)
 	const msgpack_object *params = NULL, *method;
 	const struct cmd_entry *ce;
 	struct request req;
-	char err[256];
+	char err[256] = "";
 
 	if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size < 3 ||
 	    o->via.array.ptr[0].type != MSGPACK_OBJECT_POSITIVE_INTEGER) {

@@ -124,6 +124,17 @@ config_check_file(const char *path, const char *shown, char *err, size_t errlen)
 	return 0;
 }
 
+/* *out = a copy of path; -1 with err set when out of memory. */
+static int
+config_keep_path(const char *path, char **out, char *err, size_t errlen)
+{
+	if ((*out = strdup(path)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
 /*
  * Resolve argv[0] the way execvp would in the child, once, at create: the
  * child is then spawned by absolute path, and a typo is reported now rather
@@ -147,8 +158,7 @@ config_find_exec(const char *argv0, const char *path, const char *base,
 		}
 		if (config_check_file(full, argv0, err, errlen) == -1)
 			return -1;
-		*out = strdup(full);
-		return *out == NULL ? -1 : 0;
+		return config_keep_path(full, out, err, errlen);
 	}
 	if (path == NULL)
 		path = CONFIG_CLEAN_PATH;
@@ -166,10 +176,8 @@ config_find_exec(const char *argv0, const char *path, const char *base,
 		if (faccessat(AT_FDCWD, full, X_OK, AT_EACCESS) == 0) {
 			struct stat st;
 
-			if (stat(full, &st) == 0 && S_ISREG(st.st_mode)) {
-				*out = strdup(full);
-				return *out == NULL ? -1 : 0;
-			}
+			if (stat(full, &st) == 0 && S_ISREG(st.st_mode))
+				return config_keep_path(full, out, err, errlen);
 		}
 	}
 	snprintf(err, errlen, "argv[0] '%s' not found in PATH (%s)", argv0, path);
@@ -792,8 +800,10 @@ config_parse_args(struct instance_config *cfg, const msgpack_object **a,
 		    CONFIG_MAX_ARGV);
 		return WARD_E_TOO_LARGE;
 	}
-	if ((cfg->argv = calloc(n + 1, sizeof *cfg->argv)) == NULL)
+	if ((cfg->argv = calloc(n + 1, sizeof *cfg->argv)) == NULL) {
+		snprintf(err, errlen, "out of memory");
 		return WARD_E_INTERNAL;
+	}
 	for (i = 0; i < n; i++) {
 		const msgpack_object *o = &a[C_ARGV]->via.array.ptr[i];
 

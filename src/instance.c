@@ -153,7 +153,7 @@ instance_set_state(struct instance *i, enum instance_state s)
 	} else if (old == INSTANCE_RUNNING) {
 		LIST_REMOVE(i, running_entry);
 		instances_running_count--;
-		metrics_instance_stopped();
+		metrics_instance_stopped(i);
 		systemd_status_changed();
 		loop_instance_gone();
 	}
@@ -862,6 +862,8 @@ instance_remove(struct instance *i)
 		i->program->inst = NULL;
 	table_remove(&instances_by_id, &i->by_id);
 	table_remove(&instances_by_name, &i->by_name);
+	if (i->program == NULL)
+		program_name_freed(i->cfg.name);	/* a program may wait for it */
 	TAILQ_REMOVE(&instances, i, entry);
 	instance_count--;
 	if ((o = instance_owner_find(i->owner_uid)) != NULL && --o->n == 0) {

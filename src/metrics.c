@@ -1,8 +1,16 @@
 /*
  * metrics.c: what each payload costs. One timer samples every running
  * instance from /proc (the seed's monitor_vm_status, without its thread per
- * VM); every tenth tick also the expensive smaps reads. With nothing running
- * the timer is stopped, so an idle wardd has no wakeups.
+ * VM); every tenth tick also the expensive reads. With nothing running the
+ * timer is stopped, so an idle wardd has no wakeups.
+ *
+ * A payload decides how costly its /proc files are: 65,000 mappings make
+ * /proc/PID/smaps 50 MB of text. So RSS comes from statm (O(1)) and PSS
+ * from smaps_rollup (one open and read, the kernel's own sum); the full
+ * smaps is read only for instances that ask for rss_mapping, and then in
+ * slices of at most METRICS_SMAPS_SLICE bytes per loop turn from an idle
+ * watcher, parsed a line at a time as they complete. The loop never waits
+ * for more than one slice (issue 9, finding 4).
  */
 #include "config.h"
 
@@ -20,14 +28,37 @@
 #include "ward.h"
 
 #define METRICS_FULL_EVERY	10	/* ticks between smaps reads */
-#define METRICS_SMAPS_MAX	(64 * 1024 * 1024)
+#define METRICS_SMAPS_SLICE	(64 * 1024)	/* read per turn per instance */
+#define METRICS_SMAPS_TURN	(256 * 1024)	/* read per turn in all */
+#define METRICS_SMAPS_LINE	8192	/* longer lines are cut (long names) */
+
+/*
+ * One /proc/PID/smaps read under way, owned by metrics.c and hung on its
+ * instance (instance.smaps) until the read ends or the instance stops
+ * running. buf holds an unfinished line, then the next slice.
+ */
+struct metrics_smaps {
+	struct instance		*inst;
+	int			 fd;
+	uint64_t		 sum_kb;	/* Rss of matching mappings so far */
+	int			 match;		/* in a mapping whose name matches */
+	int			 skipping;	/* in an overlong line: to its end */
+	size_t			 len;		/* bytes of buf not yet parsed */
+	TAILQ_ENTRY(metrics_smaps) entry;
+	char			 buf[METRICS_SMAPS_LINE + METRICS_SMAPS_SLICE];
+};
+static TAILQ_HEAD(metrics_smaps_list, metrics_smaps) metrics_smaps_reads =
+    TAILQ_HEAD_INITIALIZER(metrics_smaps_reads);
 
 static ev_timer metrics_t;
+static ev_idle metrics_smaps_w;		/* active while reads are under way */
 static long metrics_clk_tck;
 static long metrics_page_kb;
 uint64_t metrics_ticks;
 
 static void	metrics_tick_cb(struct ev_loop *, ev_timer *, int);
+static void	metrics_smaps_cb(struct ev_loop *, ev_idle *, int);
+static void	metrics_smaps_end(struct metrics_smaps *);
 
 void
 metrics_init(void)
@@ -41,6 +72,7 @@ metrics_init(void)
 	if (metrics_page_kb <= 0)
 		metrics_page_kb = 4;
 	ev_timer_init(&metrics_t, metrics_tick_cb, iv, iv);
+	ev_idle_init(&metrics_smaps_w, metrics_smaps_cb);
 }
 
 /* A new sampling period (SIGHUP); takes effect from the next tick. */
@@ -60,9 +92,11 @@ metrics_instance_started(void)
 		ev_timer_again(ward_loop, &metrics_t);
 }
 
+/* i stopped running: its smaps read, if any, is abandoned. */
 void
-metrics_instance_stopped(void)
+metrics_instance_stopped(struct instance *i)
 {
+	metrics_smaps_end(i->smaps);
 	if (instances_running_count == 0)
 		ev_timer_stop(ward_loop, &metrics_t);
 }
@@ -139,6 +173,52 @@ metrics_parse_rollup(const char *buf, uint64_t *pss_kb)
 }
 
 /*
+ * One line [p, eol) of /proc/PID/smaps: a mapping's header sets *match
+ * (its name contains name), an "Rss:" line of a matching mapping adds to
+ * *sum. Lines need not be NUL-terminated.
+ */
+static void
+metrics_smaps_line(const char *p, const char *eol, const char *name,
+    int *match, uint64_t *sum)
+{
+	static const char rss[] = "Rss:";
+	size_t nl = strlen(name);
+
+	/* Mapping headers begin with a lower-case hex address. */
+	if ((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')) {
+		const char *q = p;
+		int spaces = 0;
+
+		/* The name starts after the fifth field. */
+		while (q < eol && spaces < 5) {
+			if (*q == ' ') {
+				spaces++;
+				while (q < eol && *q == ' ')
+					q++;
+			} else
+				q++;
+		}
+		*match = 0;
+		for (; q < eol && q + nl <= eol; q++) {
+			if (memcmp(q, name, nl) == 0) {
+				*match = 1;
+				break;
+			}
+		}
+	} else if (*match && (size_t)(eol - p) > sizeof rss - 1 &&
+	    memcmp(p, rss, sizeof rss - 1) == 0) {
+		char num[32];
+		size_t n = eol - p - (sizeof rss - 1);
+
+		if (n >= sizeof num)
+			n = sizeof num - 1;
+		memcpy(num, p + sizeof rss - 1, n);
+		num[n] = '\0';
+		*sum += strtoull(num, NULL, 10);
+	}
+}
+
+/*
  * Sum the Rss of the mappings in a /proc/PID/smaps text whose name contains
  * name (the seed's crosvm_guest split: guest memory versus the VMM's own).
  */
@@ -146,39 +226,13 @@ uint64_t
 metrics_parse_smaps_mapping(const char *buf, const char *name)
 {
 	const char *p, *eol;
-	uint64_t sum = 0, v;
+	uint64_t sum = 0;
 	int match = 0;
 
 	for (p = buf; *p != '\0'; p = *eol ? eol + 1 : eol) {
 		if ((eol = strchr(p, '\n')) == NULL)
 			eol = p + strlen(p);
-		/* Mapping headers begin with a lower-case hex address. */
-		if ((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')) {
-			const char *q = p;
-			int spaces = 0;
-
-			/* The name starts after the fifth field. */
-			while (q < eol && spaces < 5) {
-				if (*q == ' ') {
-					spaces++;
-					while (q < eol && *q == ' ')
-						q++;
-				} else
-					q++;
-			}
-			match = 0;
-			if (q < eol) {
-				size_t nl = strlen(name);
-
-				for (; q + nl <= eol; q++) {
-					if (memcmp(q, name, nl) == 0) {
-						match = 1;
-						break;
-					}
-				}
-			}
-		} else if (match && (v = metrics_kb_field(p, "Rss:")) != UINT64_MAX)
-			sum += v;
+		metrics_smaps_line(p, eol, name, &match, &sum);
 	}
 	return sum;
 }
@@ -192,10 +246,139 @@ metrics_alive(const struct instance *i)
 	return poll(&pfd, 1, 0) == 0;
 }
 
+/* ---- /proc/PID/smaps in slices */
+
+/* Forget a read (NULL: none): close, unhook, stop the watcher if idle. */
+static void
+metrics_smaps_end(struct metrics_smaps *r)
+{
+	if (r == NULL)
+		return;
+	r->inst->smaps = NULL;
+	close(r->fd);
+	TAILQ_REMOVE(&metrics_smaps_reads, r, entry);
+	free(r);
+	if (TAILQ_EMPTY(&metrics_smaps_reads))
+		ev_idle_stop(ward_loop, &metrics_smaps_w);
+}
+
+/*
+ * Start reading i's smaps unless a read is still under way (then this
+ * period's figure comes from it). Failure is quiet: the child may be gone.
+ */
+static void
+metrics_smaps_begin(struct instance *i)
+{
+	struct metrics_smaps *r;
+	char path[64];
+
+	if (i->smaps != NULL)
+		return;
+	if ((r = malloc(sizeof *r)) == NULL)
+		return;
+	snprintf(path, sizeof path, "/proc/%d/smaps", (int)i->pid);
+	if ((r->fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) == -1) {
+		free(r);
+		return;
+	}
+	r->inst = i;
+	r->sum_kb = 0;
+	r->match = r->skipping = 0;
+	r->len = 0;
+	i->smaps = r;
+	TAILQ_INSERT_TAIL(&metrics_smaps_reads, r, entry);
+	ev_idle_start(ward_loop, &metrics_smaps_w);
+}
+
+/* The whole file is read: the sum is the instance's figure, if it lives. */
+static void
+metrics_smaps_done(struct metrics_smaps *r)
+{
+	struct metrics *m = &r->inst->metrics;
+
+	if (r->len > 0 && !r->skipping)
+		metrics_smaps_line(r->buf, r->buf + r->len,
+		    r->inst->cfg.rss_mapping, &r->match, &r->sum_kb);
+	if (metrics_alive(r->inst)) {
+		m->mapping_rss_kb = r->sum_kb;
+		if (r->sum_kb > m->mapping_rss_max_kb)
+			m->mapping_rss_max_kb = r->sum_kb;
+	}
+	metrics_smaps_end(r);
+}
+
+/*
+ * Read one slice and parse the lines it completes; an unfinished line
+ * moves to the front of buf for the next slice. Returns the bytes read,
+ * 0 once the read is over (r is freed then).
+ */
+static size_t
+metrics_smaps_slice(struct metrics_smaps *r)
+{
+	const char *name = r->inst->cfg.rss_mapping;
+	char *p, *eol, *end;
+	ssize_t n;
+
+	n = read(r->fd, r->buf + r->len, METRICS_SMAPS_SLICE);
+	if (n == -1 && (errno == EINTR || errno == EAGAIN))
+		return 1;	/* next turn */
+	if (n == -1) {
+		metrics_smaps_end(r);	/* ESRCH: it exited under us */
+		return 0;
+	}
+	if (n == 0) {
+		metrics_smaps_done(r);
+		return 0;
+	}
+	end = r->buf + r->len + n;
+	for (p = r->buf; (eol = memchr(p, '\n', end - p)) != NULL; p = eol + 1) {
+		if (r->skipping)
+			r->skipping = 0;
+		else
+			metrics_smaps_line(p, eol, name, &r->match, &r->sum_kb);
+	}
+	r->len = end - p;
+	if (r->len >= METRICS_SMAPS_LINE) {
+		/* No newline in sight: take the start, drop the rest of it. */
+		if (!r->skipping)
+			metrics_smaps_line(p, p + METRICS_SMAPS_LINE, name,
+			    &r->match, &r->sum_kb);
+		r->skipping = 1;
+		r->len = 0;
+	} else
+		memmove(r->buf, p, r->len);
+	return n;
+}
+
+/*
+ * One loop turn's share of the reads: a slice for each, up to
+ * METRICS_SMAPS_TURN in all; those served go to the back of the line.
+ */
+static void
+metrics_smaps_cb(struct ev_loop *loop, ev_idle *w, int revents)
+{
+	struct metrics_smaps *r, *last = TAILQ_LAST(&metrics_smaps_reads,
+	    metrics_smaps_list);
+	size_t total = 0;
+	int at_last;
+
+	while (total < METRICS_SMAPS_TURN &&
+	    (r = TAILQ_FIRST(&metrics_smaps_reads)) != NULL) {
+		at_last = r == last;
+		TAILQ_REMOVE(&metrics_smaps_reads, r, entry);
+		TAILQ_INSERT_TAIL(&metrics_smaps_reads, r, entry);
+		total += metrics_smaps_slice(r);	/* may free r */
+		if (at_last)
+			break;
+	}
+}
+
 /*
  * Sample one running instance. CPU times come from stat even for a zombie
  * (that is the final bill); memory only counts if the child was still alive
  * after the reads. A read that fails because the child just died is normal.
+ * With full, PSS too, and a smaps read for rss_mapping is started (its
+ * figure lands when the read is over, a few loop turns later).
  */
 int
 metrics_sample(struct instance *i, int full)
@@ -203,9 +386,8 @@ metrics_sample(struct instance *i, int full)
 	struct metrics *m = &i->metrics;
 	struct proc_stat st;
 	char path[64], buf[2048];
-	uint64_t pages, pss = 0, map_kb = 0, cpu;
-	char *smaps;
-	int have_rss, have_pss = 0, have_map = 0;
+	uint64_t pages, pss = 0, cpu;
+	int have_rss, have_pss = 0;
 
 	snprintf(path, sizeof path, "/proc/%d/stat", (int)i->pid);
 	if (read_small_file(path, buf, sizeof buf) == -1 ||
@@ -218,15 +400,8 @@ metrics_sample(struct instance *i, int full)
 		snprintf(path, sizeof path, "/proc/%d/smaps_rollup", (int)i->pid);
 		have_pss = read_small_file(path, buf, sizeof buf) != -1 &&
 		    metrics_parse_rollup(buf, &pss) == 0;
-		if (i->cfg.rss_mapping != NULL) {
-			snprintf(path, sizeof path, "/proc/%d/smaps", (int)i->pid);
-			if ((smaps = read_whole_file(path, METRICS_SMAPS_MAX)) != NULL) {
-				map_kb = metrics_parse_smaps_mapping(smaps,
-				    i->cfg.rss_mapping);
-				have_map = 1;
-				free(smaps);
-			}
-		}
+		if (i->cfg.rss_mapping != NULL && i->state == INSTANCE_RUNNING)
+			metrics_smaps_begin(i);
 	}
 	m->cpu_user_ms = st.utime_ticks * 1000 / metrics_clk_tck;
 	m->cpu_system_ms = st.stime_ticks * 1000 / metrics_clk_tck;
@@ -250,11 +425,6 @@ metrics_sample(struct instance *i, int full)
 	}
 	if (have_pss)
 		m->pss_kb = pss;
-	if (have_map) {
-		m->mapping_rss_kb = map_kb;
-		if (map_kb > m->mapping_rss_max_kb)
-			m->mapping_rss_max_kb = map_kb;
-	}
 	return 0;
 }
 

@@ -32,6 +32,23 @@
 struct program_list programs = TAILQ_HEAD_INITIALIZER(programs);
 static struct table programs_by_name;
 
+/*
+ * The program names the config dir declares, as last read (at start, and
+ * at every reread and update), loaded or not: reserved for their programs
+ * so that nobody can take one first (issue 9, finding 9). An instance that
+ * held a name before it was declared keeps it; the program waits for it
+ * (name_holder) and every reread says so.
+ */
+struct program_decl {
+	struct table_node	 by_name;
+	char			*name;
+	char			*file;
+	int			 line;
+};
+static struct program_decl *program_decls;
+static size_t program_ndecls;
+static struct table program_decls_by_name;
+
 static void	program_backoff_cb(struct ev_loop *, ev_timer *, int);
 static void	program_startsecs_cb(struct ev_loop *, ev_timer *, int);
 static void	program_apply_cb(struct ev_loop *, ev_timer *, int);
@@ -56,6 +73,7 @@ void
 program_init(void)
 {
 	table_init(&programs_by_name);
+	table_init(&program_decls_by_name);
 }
 
 static struct program *
@@ -175,7 +193,11 @@ program_free_vec(char **v)
 	free(v);
 }
 
-/* "a, b,c" -> {"a", "b", "c", NULL}; empty items dropped. */
+/*
+ * "a, b,c" -> {"a", "b", "c", NULL}; empty items dropped. NULL only when
+ * out of memory (never a list cut short: a requires= missing a name would
+ * start a program before what it needs).
+ */
 static char **
 program_list_split(const char *s)
 {
@@ -188,8 +210,13 @@ program_list_split(const char *s)
 		return NULL;
 	}
 	for (tok = strtok_r(copy, ", \t", &save); tok != NULL;
-	    tok = strtok_r(NULL, ", \t", &save))
-		v[n++] = strdup(tok);
+	    tok = strtok_r(NULL, ", \t", &save)) {
+		if ((v[n++] = strdup(tok)) == NULL) {
+			free(copy);
+			program_free_vec(v);
+			return NULL;
+		}
+	}
 	free(copy);
 	return v;
 }
@@ -249,7 +276,7 @@ program_pack_str(msgpack_packer *pk, const char *s)
 
 /*
  * supervisord's %(program_name)s, %(here)s and %(ENV_X)s in a value;
- * anything else stays as written.
+ * anything else stays as written. NULL when out of memory.
  */
 static char *
 program_expand(const char *v, const char *name, const char *file)
@@ -257,6 +284,7 @@ program_expand(const char *v, const char *name, const char *file)
 	struct buf b = { 0 };
 	const char *p, *end, *val;
 	char key[128], here[4096], *dir;
+	int bad = 0;
 
 	snprintf(here, sizeof here, "%s", file);
 	dir = dirname(here);
@@ -273,14 +301,18 @@ program_expand(const char *v, const char *name, const char *file)
 			else if (strncmp(key, "ENV_", 4) == 0)
 				val = getenv(key + 4) ? getenv(key + 4) : "";
 			if (val != NULL) {
-				buf_append(&b, val, strlen(val));
+				bad |= buf_append(&b, val, strlen(val)) == -1;
 				p = end + 1;
 				continue;
 			}
 		}
-		buf_append(&b, p, 1);
+		bad |= buf_append(&b, p, 1) == -1;
 	}
-	buf_append(&b, "", 1);
+	bad |= buf_append(&b, "", 1) == -1;
+	if (bad) {
+		buf_free(&b);
+		return NULL;
+	}
 	return b.data;
 }
 
@@ -292,7 +324,7 @@ program_pack_env(msgpack_packer *pk, const char *v, char *err, size_t errlen)
 	struct buf cur = { 0 };
 	const char *p = v;
 	size_t n = 0, k;
-	int rc = -1;
+	int rc = -1, bad;
 
 	while (*p != '\0' && n < CONFIG_MAX_ENV) {
 		const char *eq;
@@ -306,14 +338,16 @@ program_pack_env(msgpack_packer *pk, const char *v, char *err, size_t errlen)
 			snprintf(err, errlen, "is KEY=value[,KEY=value...]");
 			goto out;
 		}
-		keys[n] = strndup(p, eq - p);
+		if ((keys[n] = strndup(p, eq - p)) == NULL)
+			goto nomem;
 		p = eq + 1;
 		cur.len = cur.off = 0;
+		bad = 0;
 		if (*p == '"' || *p == '\'') {
 			for (q = *p++; *p != '\0' && *p != q; p++) {
 				if (*p == '\\' && p[1] != '\0')
 					p++;
-				buf_append(&cur, p, 1);
+				bad |= buf_append(&cur, p, 1) == -1;
 			}
 			if (*p != q) {
 				free(keys[n]);
@@ -323,10 +357,14 @@ program_pack_env(msgpack_packer *pk, const char *v, char *err, size_t errlen)
 			p++;
 		} else {
 			for (; *p != '\0' && *p != ','; p++)
-				buf_append(&cur, p, 1);
+				bad |= buf_append(&cur, p, 1) == -1;
 		}
-		buf_append(&cur, "", 1);
-		vals[n++] = strdup(cur.data);
+		bad |= buf_append(&cur, "", 1) == -1;
+		if (bad || (vals[n] = strdup(cur.data)) == NULL) {
+			free(keys[n]);
+			goto nomem;
+		}
+		n++;
 	}
 	msgpack_pack_map(pk, n);
 	for (k = 0; k < n; k++) {
@@ -334,6 +372,9 @@ program_pack_env(msgpack_packer *pk, const char *v, char *err, size_t errlen)
 		program_pack_str(pk, vals[k]);
 	}
 	rc = 0;
+	goto out;
+nomem:
+	snprintf(err, errlen, "out of memory");
 out:
 	for (k = 0; k < n; k++) {
 		free(keys[k]);
@@ -526,7 +567,8 @@ program_policy_key(struct program_policy *pol, const char *k, const char *v,
 		char **it;
 
 		program_free_vec(pol->restart_on);
-		pol->restart_on = program_list_split(v);
+		if ((pol->restart_on = program_list_split(v)) == NULL)
+			goto nomem;
 		for (it = pol->restart_on; it != NULL && *it != NULL; it++) {
 			if (!reason_name_valid(*it, strlen(*it))) {
 				snprintf(err, errlen, "'%s' is not a death reason", *it);
@@ -562,10 +604,12 @@ program_policy_key(struct program_policy *pol, const char *k, const char *v,
 		}
 	} else if (strcmp(k, "after") == 0) {
 		program_free_vec(pol->after);
-		pol->after = program_list_split(v);
+		if ((pol->after = program_list_split(v)) == NULL)
+			goto nomem;
 	} else if (strcmp(k, "requires") == 0) {
 		program_free_vec(pol->requires);
-		pol->requires = program_list_split(v);
+		if ((pol->requires = program_list_split(v)) == NULL)
+			goto nomem;
 	} else if (strcmp(k, "stopsignal") == 0) {
 		if ((pol->stop_signal = signal_parse(v)) == -1) {
 			snprintf(err, errlen, "'%s' is not a signal", v);
@@ -574,6 +618,8 @@ program_policy_key(struct program_policy *pol, const char *k, const char *v,
 	} else if (strcmp(k, "exitcodes") == 0) {
 		char **items = program_list_split(v), **it;
 
+		if (items == NULL)
+			goto nomem;
 		memset(pol->success_codes, 0, sizeof pol->success_codes);
 		for (it = items; it != NULL && *it != NULL; it++) {
 			if (program_number(*it, 1, 255, &n) == -1) {
@@ -589,6 +635,9 @@ program_policy_key(struct program_policy *pol, const char *k, const char *v,
 	return 1;
 badbool:
 	snprintf(err, errlen, "is true or false");
+	return -1;
+nomem:
+	snprintf(err, errlen, "out of memory");
 	return -1;
 #undef NUM
 }
@@ -618,6 +667,31 @@ program_self(void)
 	self.pid = getpid();
 	self.admin = 1;
 	return &self;
+}
+
+/* c declares name at file:line, whether it loads or not: reserve it. */
+static void
+program_conf_declare(struct conf *c, const char *name, const char *file,
+    int line)
+{
+	struct conf_decl *v;
+
+	if ((v = realloc(c->decls, (c->ndecls + 1) * sizeof *v)) == NULL)
+		goto nomem;
+	c->decls = v;
+	v += c->ndecls;
+	v->file = NULL;
+	if ((v->name = strdup(name)) == NULL ||
+	    (v->file = strdup(file)) == NULL) {
+		free(v->name);
+		goto nomem;
+	}
+	v->line = line;
+	c->ndecls++;
+	return;
+nomem:
+	conf_error(c, file, line, "out of memory: the program's name is not "
+	    "reserved");
 }
 
 /* Check a spec the way instance.create would. NULL, or why not. */
@@ -659,8 +733,11 @@ program_logfile(const char *v, const char *name, int stream, char *err,
 
 	if (strcasecmp(v, "NONE") == 0)
 		return NULL;
-	if (strcasecmp(v, "AUTO") != 0)
-		return strdup(v);
+	if (strcasecmp(v, "AUTO") != 0) {
+		if ((path = strdup(v)) == NULL)
+			snprintf(err, errlen, "out of memory");
+		return path;
+	}
 	if ((dir = str_printf("%s/logs", opts.state_dir)) == NULL ||
 	    mkdir_p(dir, 0750) == -1) {
 		snprintf(err, errlen, "AUTO: cannot create %s: %s",
@@ -670,6 +747,8 @@ program_logfile(const char *v, const char *name, int stream, char *err,
 	}
 	path = str_printf("%s/%s-%s.log", dir, name, output_stream_name(stream));
 	free(dir);
+	if (path == NULL)
+		snprintf(err, errlen, "out of memory");
 	return path;
 }
 
@@ -780,10 +859,14 @@ program_conf_build(struct conf *c, const char *name, const char *file,
 		ERR(line, "[program:%s]: %s", name, namerr);
 		return NULL;
 	}
-	if ((cp = calloc(1, sizeof *cp)) == NULL)
+	program_conf_declare(c, name, file, line);
+	if ((cp = calloc(1, sizeof *cp)) == NULL ||
+	    (cp->name = strdup(name)) == NULL ||
+	    (cp->file = strdup(file)) == NULL) {
+		program_conf_free(cp);
+		ERR(line, "[program:%s]: out of memory", name);
 		return NULL;
-	cp->name = strdup(name);
-	cp->file = strdup(file);
+	}
 	cp->line = line;
 	program_policy_defaults(&cp->policy);
 
@@ -808,14 +891,23 @@ program_conf_build(struct conf *c, const char *name, const char *file,
 			v = program_keys[j].expand ?
 			    program_expand(val, name, file) : strdup(val);
 			program_pack_str(&bpk, program_keys[j].create);
-			program_pack_value(&bpk, program_keys[j].type, key, v, err,
-			    sizeof err);
+			if (v != NULL)
+				program_pack_value(&bpk, program_keys[j].type,
+				    key, v, err, sizeof err);
+			else {
+				msgpack_pack_nil(&bpk);
+				snprintf(err, sizeof err, "out of memory");
+			}
 			npairs++;
 			free(v);
 		} else if (s < OUTPUT_NSTREAMS) {
-			v = program_expand(val, name, file);
 			free(logs[s]);
-			logs[s] = program_logfile(v, name, s, err, sizeof err);
+			logs[s] = NULL;
+			if ((v = program_expand(val, name, file)) != NULL)
+				logs[s] = program_logfile(v, name, s, err,
+				    sizeof err);
+			else
+				snprintf(err, sizeof err, "out of memory");
 			free(v);
 		} else if (strcmp(key, "capture_output") == 0 ||
 		    strcmp(key, "redirect_stderr") == 0) {
@@ -840,8 +932,11 @@ program_conf_build(struct conf *c, const char *name, const char *file,
 	}
 	if (redirect) {
 		free(logs[OUTPUT_STDERR]);
-		logs[OUTPUT_STDERR] = logs[OUTPUT_STDOUT] ?
-		    strdup(logs[OUTPUT_STDOUT]) : NULL;
+		logs[OUTPUT_STDERR] = NULL;
+		if (logs[OUTPUT_STDOUT] != NULL && (logs[OUTPUT_STDERR] =
+		    strdup(logs[OUTPUT_STDOUT])) == NULL)
+			ERR(line, "[program:%s] redirect_stderr: out of memory",
+			    name);
 	}
 	for (s = 0; s < OUTPUT_NSTREAMS; s++) {
 		if (logs[s] == NULL)
@@ -895,10 +990,13 @@ program_make_instance(struct program *p, char *err, size_t errlen)
 	struct instance *i;
 	size_t off = 0;
 
+	p->name_holder = 0;
 	if ((i = instance_find_name(p->conf->name)) != NULL) {
-		snprintf(err, errlen, "an instance named '%s' exists already "
-		    "(id %" PRIu64 "); remove it to run the program", p->conf->name,
-		    i->id);
+		/* Taken before it was declared: the program waits for it. */
+		p->name_holder = i->id;
+		snprintf(err, errlen, "the name is held by instance %" PRIu64
+		    " of uid %u; the program is created once that instance is "
+		    "removed", i->id, (unsigned)i->owner_uid);
 		return -1;
 	}
 	msgpack_unpacked_init(&u);
@@ -973,11 +1071,18 @@ program_spawn(struct program *p)
 	}
 }
 
-/* Start it, or wait for what it needs; required programs are pulled in. */
+/*
+ * Start it, or wait for what it needs; required programs are pulled in.
+ * A program whose name another instance holds has nothing to start yet:
+ * program_apply_cb wants it again once it has its instance.
+ */
 static void
 program_want(struct program *p)
 {
 	char **n;
+
+	if (p->inst == NULL)
+		return;
 
 	for (n = p->conf->policy.requires; n != NULL && *n != NULL; n++) {
 		struct program *d = program_find(*n);
@@ -1264,7 +1369,10 @@ program_new(struct conf_program *cp)
 	ev_init(&p->backoff_t, program_backoff_cb);
 	ev_init(&p->startsecs_t, program_startsecs_cb);
 	ev_init(&p->apply_t, program_apply_cb);
-	if (program_make_instance(p, err, sizeof err) == -1) {
+	/* Its name held by another instance: kept, waiting (program_read
+	 * has put that in the errors already). */
+	if (program_make_instance(p, err, sizeof err) == -1 &&
+	    p->name_holder == 0) {
 		log_warnx("%s:%d: [program:%s]: %s", cp->file, cp->line, cp->name,
 		    err);
 		free(p);
@@ -1295,12 +1403,17 @@ program_free(struct program *p)
 	free(p);
 }
 
-/* After a death that an update waited for: replace or forget the program. */
+/*
+ * Apply what was deferred: after a death that an update waited for,
+ * replace or forget the program; once the instance that held a waiting
+ * program's name is removed (program_name_freed), make its instance.
+ */
 static void
 program_apply_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
 	struct program *p = container_of(t, struct program, apply_t);
 	struct conf_program *next;
+	int changed;
 	char err[512];
 
 	if (p->inst != NULL && p->inst->state == INSTANCE_RUNNING)
@@ -1312,30 +1425,133 @@ program_apply_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	}
 	next = p->next_conf;
 	p->next_conf = NULL;
-	if (p->inst != NULL) {
-		p->inst->program = NULL;
-		instance_remove(p->inst);
-		p->inst = NULL;
-	}
-	/* The name index points into the conf: re-key it on the new one. */
-	table_remove(&programs_by_name, &p->by_name);
-	program_conf_free(p->conf);
-	p->conf = next;
-	table_insert(&programs_by_name, &p->by_name, next->name,
-	    strlen(next->name));
+	if ((changed = next != NULL)) {
+		if (p->inst != NULL) {
+			p->inst->program = NULL;
+			instance_remove(p->inst);
+			p->inst = NULL;
+		}
+		/* The name index points into the conf: re-key it on the new one. */
+		table_remove(&programs_by_name, &p->by_name);
+		program_conf_free(p->conf);
+		p->conf = next;
+		table_insert(&programs_by_name, &p->by_name, next->name,
+		    strlen(next->name));
+	} else if (p->inst != NULL)
+		return;		/* nothing deferred is left */
 	p->attempt = 0;
 	free(p->restarts);
 	p->restarts = NULL;
 	p->nrestarts = 0;
 	if (program_make_instance(p, err, sizeof err) == -1) {
-		log_warnx("program %s: %s", next->name, err);
-		program_set_state(p, PROGRAM_FATAL);
+		log_warnx("program %s: %s", p->conf->name, err);
+		program_set_state(p, p->name_holder != 0 ? PROGRAM_STOPPED :
+		    PROGRAM_FATAL);
 		return;
 	}
-	log_info("program %s changed: restarting", next->name);
+	log_info("program %s %s", p->conf->name, changed ? "changed: restarting" :
+	    "has its name: created");
 	program_set_state(p, PROGRAM_STOPPED);
-	if (next->policy.autostart)
+	if (p->conf->policy.autostart)
 		program_want(p);
+}
+
+/*
+ * instance.c: an instance that ran no program was removed. A program
+ * waiting for its name gets its instance, from apply_t rather than inside
+ * the removal.
+ */
+void
+program_name_freed(const char *name)
+{
+	struct program *p = program_find(name);
+
+	if (p == NULL || p->inst != NULL || p->name_holder == 0 || p->removing)
+		return;
+	ev_timer_set(&p->apply_t, 0., 0.);
+	ev_timer_start(ward_loop, &p->apply_t);
+}
+
+/*
+ * cmd-instance.c: may a client's instance.create take name? 1 (with a
+ * message in err) when a declared program has it; where it is declared is
+ * said to admins only.
+ */
+int
+program_name_reserved(const char *name, int admin, char *err, size_t errlen)
+{
+	struct table_node *n;
+	struct program_decl *d;
+
+	n = table_find(&program_decls_by_name, name, strlen(name));
+	if (n == NULL)
+		return 0;
+	d = container_of(n, struct program_decl, by_name);
+	if (admin)
+		snprintf(err, errlen, "the name '%s' belongs to a program "
+		    "declared in %s:%d; choose another name", name, d->file,
+		    d->line);
+	else
+		snprintf(err, errlen, "the name '%s' belongs to a program "
+		    "declared in wardd's configuration; choose another name",
+		    name);
+	return 1;
+}
+
+/* c's declared names become the reserved ones (c->decls is emptied). */
+static void
+program_reserve(struct conf *c)
+{
+	struct program_decl *v = NULL;
+	size_t k;
+
+	if (c->ndecls > 0 && (v = calloc(c->ndecls, sizeof *v)) == NULL) {
+		log_warnx("out of memory: declared names stay as they were");
+		return;
+	}
+	for (k = 0; k < program_ndecls; k++) {
+		free(program_decls[k].name);
+		free(program_decls[k].file);
+	}
+	free(program_decls);
+	table_free(&program_decls_by_name);
+	table_init(&program_decls_by_name);
+	for (k = 0; k < c->ndecls; k++) {
+		v[k].name = c->decls[k].name;
+		v[k].file = c->decls[k].file;
+		v[k].line = c->decls[k].line;
+		if (table_insert(&program_decls_by_name, &v[k].by_name,
+		    v[k].name, strlen(v[k].name)) == -1)
+			log_warnx("out of memory: name '%s' not reserved",
+			    v[k].name);
+	}
+	program_decls = v;
+	program_ndecls = c->ndecls;
+	free(c->decls);
+	c->decls = NULL;
+	c->ndecls = 0;
+}
+
+/*
+ * Each program whose name a non-program instance holds: an error naming
+ * the holder (program_new keeps such a program waiting for the name).
+ */
+static void
+program_check_names(struct conf *c)
+{
+	struct conf_program *cp;
+	struct instance *i;
+	char msg[600];
+
+	TAILQ_FOREACH(cp, &c->programs, entry) {
+		if ((i = instance_find_name(cp->name)) == NULL || i->program != NULL)
+			continue;
+		snprintf(msg, sizeof msg, "[program:%s]: the name is held by "
+		    "instance %" PRIu64 " of uid %u; the program is created "
+		    "once that instance is removed", cp->name, i->id,
+		    (unsigned)i->owner_uid);
+		conf_error(c, cp->file, cp->line, msg);
+	}
 }
 
 /* ---- loading, rereading, updating */
@@ -1426,6 +1642,8 @@ program_read(const char *dir, struct conf *c)
 	c->settings.metrics_interval_ms = opts.metrics_interval_ms;
 	conf_load(dir, c);
 	program_check_cycles(c);
+	program_check_names(c);
+	program_reserve(c);
 	return (int)c->nerrors;
 }
 
@@ -1513,6 +1731,7 @@ program_diff(const char *dir, msgpack_packer *pk, int apply)
 	struct conf_program *cp, *cnext;
 	struct program *p;
 	struct conf c;
+	int nomem = 0;
 
 	program_read(dir, &c);
 	TAILQ_FOREACH(cp, &c.programs, entry)
@@ -1522,8 +1741,22 @@ program_diff(const char *dir, msgpack_packer *pk, int apply)
 	added = calloc(n + 1, sizeof *added);
 	changed = calloc(n + 1, sizeof *changed);
 	removed = calloc(n + 1, sizeof *removed);
-	if (added == NULL || changed == NULL || removed == NULL)
+	if (added == NULL || changed == NULL || removed == NULL) {
+		/* The caller has started a reply: it gets one, saying why. */
+		static const char *const oom[] = { "out of memory: nothing "
+		    "compared or applied" };
+
+		if (pk != NULL) {
+			msgpack_pack_map(pk, 5);
+			program_pack_names(pk, "added", NULL, 0);
+			program_pack_names(pk, "changed", NULL, 0);
+			program_pack_names(pk, "removed", NULL, 0);
+			program_pack_names(pk, "errors", oom, 1);
+			program_pack_names(pk, "warnings", NULL, 0);
+		}
+		nomem = 1;
 		goto out;
+	}
 	/* Names point into configs that live until the reply is packed. */
 	TAILQ_FOREACH(p, &programs, entry) {
 		if (p->removing)
@@ -1586,7 +1819,7 @@ out:
 	free(added);
 	free(changed);
 	free(removed);
-	k = c.nerrors;
+	k = c.nerrors + nomem;
 	conf_free(&c);
 	return (int)k;
 }

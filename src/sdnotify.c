@@ -138,6 +138,41 @@ sdnotify_assignment(struct instance *i, const char *p, size_t n)
 	/* MAINPID=, RELOADING=1, FDSTORE=1 ...: nothing ward acts on. */
 }
 
+/* Linux's SCM_MAX_FD: the most fds one message can carry. */
+#define SDNOTIFY_MAX_FDS	253
+
+/*
+ * Walk a received datagram's control messages: close every fd it brought
+ * (SCM_RIGHTS), at once and whoever sent it, before anything is checked
+ * (issue 9, finding 14). wardd keeps none (no FDSTORE=1), systemd-notify's
+ * BARRIER=1 waits for exactly this close, and an fd held any longer would
+ * count against wardd's table. Returns the sender's credentials, or NULL.
+ */
+static const struct ucred *
+sdnotify_control(struct msghdr *mh)
+{
+	const struct ucred *cred = NULL;
+	struct cmsghdr *cm;
+	size_t k, nfds;
+	int fd;
+
+	for (cm = CMSG_FIRSTHDR(mh); cm != NULL; cm = CMSG_NXTHDR(mh, cm)) {
+		if (cm->cmsg_level != SOL_SOCKET)
+			continue;
+		if (cm->cmsg_type == SCM_RIGHTS) {
+			nfds = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+			for (k = 0; k < nfds; k++) {
+				memcpy(&fd, CMSG_DATA(cm) + k * sizeof(int),
+				    sizeof fd);
+				close(fd);
+			}
+		} else if (cm->cmsg_type == SCM_CREDENTIALS &&
+		    cm->cmsg_len == CMSG_LEN(sizeof *cred))
+			cred = (const struct ucred *)CMSG_DATA(cm);
+	}
+	return cred;
+}
+
 /*
  * Read what the socket holds now. Also called when the child has died,
  * before its death is recorded: a payload that sends EXIT_STATUS= and exits
@@ -147,14 +182,17 @@ void
 sdnotify_drain(struct instance *i)
 {
 	char buf[SDNOTIFY_MAX + 1];
-	char cbuf[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(sizeof(int) * 16)];
-	struct ucred *cred;
-	struct cmsghdr *cm;
+	union {		/* aligned for struct cmsghdr */
+		struct cmsghdr	 hdr;
+		char		 space[CMSG_SPACE(sizeof(struct ucred)) +
+				    CMSG_SPACE(sizeof(int) * SDNOTIFY_MAX_FDS)];
+	} cbuf;
+	const struct ucred *cred;
 	struct msghdr mh;
 	struct iovec iov;
 	const char *p, *nl;
 	ssize_t n;
-	int k, reads;
+	int reads;
 
 	for (reads = 0; reads < 64 && i->sd_fd != -1; reads++) {
 		memset(&mh, 0, sizeof mh);
@@ -162,8 +200,8 @@ sdnotify_drain(struct instance *i)
 		iov.iov_len = sizeof buf;
 		mh.msg_iov = &iov;
 		mh.msg_iovlen = 1;
-		mh.msg_control = cbuf;
-		mh.msg_controllen = sizeof cbuf;
+		mh.msg_control = cbuf.space;
+		mh.msg_controllen = sizeof cbuf.space;
 		n = recvmsg(i->sd_fd, &mh, MSG_DONTWAIT | MSG_TRUNC |
 		    MSG_CMSG_CLOEXEC);
 		if (n == -1) {
@@ -171,21 +209,10 @@ sdnotify_drain(struct instance *i)
 				log_warn("notify socket of instance %s", i->cfg.name);
 			return;
 		}
-		cred = NULL;
-		for (cm = CMSG_FIRSTHDR(&mh); cm != NULL; cm = CMSG_NXTHDR(&mh, cm)) {
-			if (cm->cmsg_level != SOL_SOCKET)
-				continue;
-			if (cm->cmsg_type == SCM_CREDENTIALS &&
-			    cm->cmsg_len == CMSG_LEN(sizeof *cred))
-				cred = (struct ucred *)CMSG_DATA(cm);
-			else if (cm->cmsg_type == SCM_RIGHTS) {
-				/* FDSTORE=1 and friends: not kept. */
-				for (k = 0; k < (int)((cm->cmsg_len - CMSG_LEN(0)) /
-				    sizeof(int)); k++)
-					close(((int *)CMSG_DATA(cm))[k]);
-			}
-		}
+		/* First, before any check: passed fds are closed. */
+		cred = sdnotify_control(&mh);
 		if (n == 0 || n > SDNOTIFY_MAX || (mh.msg_flags & MSG_TRUNC) ||
+		    (mh.msg_flags & MSG_CTRUNC) ||
 		    memchr(buf, '\0', n) != NULL || cred == NULL ||
 		    !sdnotify_sender_ok(i, cred->pid)) {
 			i->sd_dropped++;

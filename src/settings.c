@@ -47,6 +47,8 @@ struct conf_ctx {
 	int			 header_line;	/* of the last [section] line */
 };
 
+static void	conf_section_free(struct conf_section *);
+
 #define CONF_ERR(ctx, line, ...) do {					\
 	char _m[512];							\
 	snprintf(_m, sizeof _m, __VA_ARGS__);				\
@@ -121,17 +123,19 @@ conf_reader(char *str, int num, void *arg)
 	}
 	eq = strchr(line, '=');
 	if (eq == NULL || eq - line > num - 24 ||
-	    (v = realloc(ctx->long_lines, (ctx->nlong + 1) * sizeof *v)) == NULL) {
-		/* No key to keep: let inih see (and report) a broken line. */
-		snprintf(str, num, "%s", "\1");
-		free(line);
-		return str;
-	}
+	    (v = realloc(ctx->long_lines, (ctx->nlong + 1) * sizeof *v)) == NULL)
+		goto broken;
 	ctx->long_lines = v;
 	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
 		line[--n] = '\0';
-	ctx->long_lines[ctx->nlong] = strdup(eq + 1);
+	if ((ctx->long_lines[ctx->nlong] = strdup(eq + 1)) == NULL)
+		goto broken;
 	snprintf(str, num, "%.*s=\1%zu\n", (int)(eq - line), line, ctx->nlong++);
+	free(line);
+	return str;
+broken:
+	/* No key to keep (or no memory): inih sees, and reports, a bad line. */
+	snprintf(str, num, "%s", "\1");
 	free(line);
 	return str;
 }
@@ -189,8 +193,10 @@ conf_handler(void *arg, const char *section, const char *key,
 	struct conf_kv *kv;
 	char *value;
 
-	if ((value = conf_value(ctx, raw)) == NULL)
-		return 0;
+	if ((value = conf_value(ctx, raw)) == NULL) {
+		CONF_ERR(ctx, ctx->line, "out of memory");
+		return 1;
+	}
 	if (strcmp(section, "ward") == 0) {
 		conf_ward_key(ctx, key, value);
 		free(value);
@@ -201,7 +207,7 @@ conf_handler(void *arg, const char *section, const char *key,
 		if (ctx->cur_section == NULL ||
 		    strcmp(ctx->cur_section, section) != 0) {
 			free(ctx->cur_section);
-			ctx->cur_section = strdup(section);
+			ctx->cur_section = strdup(section);	/* NULL: said again */
 			if (strcmp(section, "supervisord") != 0 &&
 			    strcmp(section, "supervisorctl") != 0 &&
 			    strcmp(section, "unix_http_server") != 0 &&
@@ -225,12 +231,16 @@ conf_handler(void *arg, const char *section, const char *key,
 		if (s == NULL || strcmp(s->file, ctx->file) != 0) {
 			struct conf_section *first = s;
 
-			if ((s = calloc(1, sizeof *s)) == NULL) {
+			if ((s = calloc(1, sizeof *s)) == NULL ||
+			    (s->name = strdup(section + 8)) == NULL ||
+			    (s->file = strdup(ctx->file)) == NULL) {
+				if (s != NULL)
+					conf_section_free(s);
+				CONF_ERR(ctx, ctx->line, "[program:%s]: out of "
+				    "memory", section + 8);
 				free(value);
-				return 0;
+				return 1;
 			}
-			s->name = strdup(section + 8);
-			s->file = strdup(ctx->file);
 			s->line = ctx->header_line ? ctx->header_line : ctx->line;
 			if (first != NULL) {
 				/* The first declaration wins; this one is read
@@ -245,12 +255,16 @@ conf_handler(void *arg, const char *section, const char *key,
 		ctx->cur = s;
 	}
 	s = ctx->cur;
-	if ((kv = realloc(s->kv, (s->nkv + 1) * sizeof *kv)) == NULL) {
+	if ((kv = realloc(s->kv, (s->nkv + 1) * sizeof *kv)) == NULL ||
+	    (s->kv = kv, kv[s->nkv].key = strdup(key)) == NULL) {
+		/* The section is not loaded rather than loaded without a key. */
+		if (!s->bad)
+			CONF_ERR(ctx, ctx->line, "[program:%s] %s: out of memory; "
+			    "not loaded", s->name, key);
+		s->bad = 1;
 		free(value);
-		return 0;
+		return 1;
 	}
-	s->kv = kv;
-	s->kv[s->nkv].key = strdup(key);
 	s->kv[s->nkv].value = value;
 	s->kv[s->nkv].line = ctx->line;
 	s->nkv++;
@@ -364,6 +378,13 @@ conf_free(struct conf *c)
 	free(c->warnings);
 	c->warnings = NULL;
 	c->nwarnings = 0;
+	for (k = 0; k < c->ndecls; k++) {
+		free(c->decls[k].name);
+		free(c->decls[k].file);
+	}
+	free(c->decls);
+	c->decls = NULL;
+	c->ndecls = 0;
 }
 
 /* Just the [ward] settings (SIGHUP re-applies them). */

@@ -242,7 +242,7 @@ read_small_file(const char *path, char *buf, size_t size)
 }
 
 /*
- * A file of any size (smaps, mountinfo) into a growing heap buffer, NUL-
+ * A file of any size (mountinfo, at start) into a growing heap buffer, NUL-
  * terminated and the caller's; at most max bytes of it. NULL if it cannot
  * be opened.
  */

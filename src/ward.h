@@ -179,9 +179,18 @@ struct conf_program {
 };
 TAILQ_HEAD(conf_program_list, conf_program);
 
+/* A [program:NAME] as declared, loaded or not: its name is reserved. */
+struct conf_decl {
+	char	*name;
+	char	*file;
+	int	 line;
+};
+
 struct conf {
 	struct settings		 settings;
 	struct conf_program_list programs;
+	struct conf_decl	*decls;		/* every valid NAME declared */
+	size_t			 ndecls;
 	char			**errors;	/* "file:line: message" */
 	size_t			 nerrors;
 	char			**warnings;	/* the same: keys ignored */
@@ -500,6 +509,7 @@ const char *config_rlimit_name(int);
 
 struct cgroup_drain;
 struct metrics;
+struct metrics_smaps;
 
 /* cgroup.c's per-instance state, embedded in struct instance. */
 struct instance_cgroup {
@@ -626,6 +636,7 @@ struct instance {
 
 	char			*runtime_dir;
 	struct metrics		 metrics;
+	struct metrics_smaps	*smaps;		/* metrics.c's: a smaps read under way */
 	struct exit_record	*exit;		/* set once DEAD */
 	struct output		*output;	/* output.c's; NULL unless captured */
 	struct instance_cgroup	 cgroup;	/* cgroup.c's; made: it has one */
@@ -684,7 +695,10 @@ enum program_state {
 struct program {
 	struct conf_program	*conf;		/* owned; what it was declared as */
 	enum program_state	 state;
-	struct instance		*inst;		/* runs it; NULL between configs */
+	struct instance		*inst;		/* runs it; NULL between configs,
+						 * or while name_holder has its name */
+	uint64_t		 name_holder;	/* id of the instance with its name
+						 * when it was declared; 0: none */
 	int			 ready;		/* this run reached readiness */
 	unsigned		 attempt;	/* backoff doublings so far */
 	ev_tstamp		*restarts;	/* recent restart times, a ring */
@@ -711,6 +725,8 @@ int	 program_load(const char *);
 void	 program_reread(const char *, msgpack_packer *);
 int	 program_update(const char *, msgpack_packer *);
 void	 program_instance_died(struct instance *);
+int	 program_name_reserved(const char *, int, char *, size_t);
+void	 program_name_freed(const char *);
 void	 program_payload_changed(struct instance *);
 int	 program_start(struct program *, char *, size_t);
 int	 program_cancel(struct program *);
@@ -762,7 +778,7 @@ struct proc_stat {
 void	 metrics_init(void);
 void	 metrics_set_interval(unsigned);
 void	 metrics_instance_started(void);
-void	 metrics_instance_stopped(void);
+void	 metrics_instance_stopped(struct instance *);
 int	 metrics_parse_stat(const char *, struct proc_stat *);
 int	 metrics_parse_statm(const char *, uint64_t *);
 int	 metrics_parse_rollup(const char *, uint64_t *);

@@ -27,12 +27,18 @@
  *   sdnotify TEXT    send TEXT as one datagram to $NOTIFY_SOCKET, "\0" in it
  *                    a NUL byte and "\n" a newline ("" sends an empty one)
  *   sdnotifypad N TEXT  the same, TEXT padded with 'x' to N bytes
+ *   sdnotifyfds N TEXT  the same, with N fds (of /dev/null) passed along
+ *                    (SCM_RIGHTS), as systemd-notify's BARRIER=1 does
+ *   mmap N           map N pages of a memfd named "wardtest-maps" as N
+ *                    separate mappings (every other one read-only, so none
+ *                    merge); touch page 0 and every 64th after it
  *   cat FD           copy stdin to FD until end of file
  *
  * With no "exit" step it exits 0 after the last step.
  */
 #define _GNU_SOURCE
 #include <sys/inotify.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -233,10 +239,19 @@ wait_file(const char *path)
 	close(fd);
 }
 
-/* One datagram to $NOTIFY_SOCKET, from this process (the instance's own). */
+/* One datagram to $NOTIFY_SOCKET, from this process (the instance's own),
+ * with nfds fds of /dev/null. */
 static void
-sd_send(const char *text, size_t pad)
+sd_send(const char *text, size_t pad, int nfds)
 {
+	union {		/* aligned for the one cmsghdr it holds */
+		struct cmsghdr	 hdr;
+		char		 space[CMSG_SPACE(sizeof(int) * 64)];
+	} cbuf;
+	struct msghdr mh = { 0 };
+	struct iovec iov;
+	int fds[64], k;
+
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	const char *path = getenv("NOTIFY_SOCKET");
 	size_t n = 0, len = strlen(text);
@@ -256,11 +271,62 @@ sd_send(const char *text, size_t pad)
 	}
 	while (n < pad)
 		buf[n++] = 'x';
+	if (nfds > 64)
+		nfds = 64;
+	for (k = 0; k < nfds; k++) {
+		if ((fds[k] = open("/dev/null", O_RDONLY | O_CLOEXEC)) == -1)
+			die("/dev/null");
+	}
+	iov.iov_base = buf;
+	iov.iov_len = n;
+	mh.msg_name = &sun;
+	mh.msg_namelen = sizeof sun;
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	if (nfds > 0) {		/* one SCM_RIGHTS message: the fds */
+		memset(&cbuf, 0, sizeof cbuf);
+		cbuf.hdr.cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+		cbuf.hdr.cmsg_level = SOL_SOCKET;
+		cbuf.hdr.cmsg_type = SCM_RIGHTS;
+		memcpy(CMSG_DATA(&cbuf.hdr), fds, sizeof(int) * nfds);
+		mh.msg_control = cbuf.space;
+		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+	}
 	if ((fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1 ||
-	    sendto(fd, buf, n, 0, (struct sockaddr *)&sun, sizeof sun) == -1)
-		die("sendto NOTIFY_SOCKET");
+	    sendmsg(fd, &mh, 0) == -1)
+		die("sendmsg NOTIFY_SOCKET");
 	close(fd);
+	for (k = 0; k < nfds; k++)
+		close(fds[k]);
 	free(buf);
+}
+
+/*
+ * n pages of one memfd, each its own mapping: alternate pages read-only so
+ * that no two neighbours merge (a VMM's guest memory split up, or a hostile
+ * payload making /proc/PID/smaps huge). Touches page 0 and every 64th.
+ */
+static void
+map_pages(long n)
+{
+	long pg = sysconf(_SC_PAGESIZE), k;
+	char *p;
+	int fd;
+
+	if ((fd = memfd_create("wardtest-maps", MFD_CLOEXEC)) == -1)
+		die("memfd_create");
+	if (ftruncate(fd, n * pg) == -1)
+		die("ftruncate");
+	p = mmap(NULL, n * pg, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		die("mmap");
+	close(fd);
+	for (k = 0; k < n; k += 64)
+		p[k * pg] = 1;
+	for (k = 1; k < n; k += 2) {
+		if (mprotect(p + k * pg, pg, PROT_READ) == -1)
+			die("mprotect");
+	}
 }
 
 static void
@@ -410,11 +476,17 @@ main(int argc, char **argv)
 			}
 			i++;
 		} else if (strcmp(s, "sdnotify") == 0 && a) {
-			sd_send(a, 0);
+			sd_send(a, 0, 0);
 			i++;
 		} else if (strcmp(s, "sdnotifypad") == 0 && a && i + 2 < argc) {
-			sd_send(argv[i + 2], (size_t)atol(a));
+			sd_send(argv[i + 2], (size_t)atol(a), 0);
 			i += 2;
+		} else if (strcmp(s, "sdnotifyfds") == 0 && a && i + 2 < argc) {
+			sd_send(argv[i + 2], 0, atoi(a));
+			i += 2;
+		} else if (strcmp(s, "mmap") == 0 && a) {
+			map_pages(atol(a));
+			i++;
 		} else {
 			fprintf(stderr, "payload: bad step '%s'\n", s);
 			return 98;

@@ -173,8 +173,10 @@ def test_notify_pipe_lines():
                           "notify", "STATUS=" + "s" * 300, "notify", "BOGUS=1",
                           "notify", long_line, "notify", "STATUS=serving",
                           "notify", "STATE=hangup", "wait-file", flag))
-    st = retry(lambda: (lambda s: s if s["status_text"] == "serving" else None)(
-        C.call("instance.status", {"name": name})), what="status text")
+    # STATE=hangup comes after STATUS=serving: wait for both, not one.
+    st = retry(lambda: (lambda s: s if s["status_text"] == "serving" and
+                        s["notify_dropped"] >= 3 else None)(
+        C.call("instance.status", {"name": name})), what="status text and drops")
     assert st["payload_state"] == "ready", st
     assert st["notify_dropped"] == 3, st     # BOGUS, the long line, STATE=hangup
     open(flag, "w").close()
