@@ -2,7 +2,8 @@
  * cmd.c: the command table and the path every request takes: check the
  * msgpack-RPC envelope, find the method, check who may call it, match the
  * params against the command's spec, resolve the target instance, run it.
- * Authorization lives here, in one place, not in each command.
+ * Authorization lives here, in one place, not in each command; so does the
+ * check of the per-uid budgets a request can hit at once (budget.c).
  */
 #include "config.h"
 
@@ -86,7 +87,7 @@ cmd_error(struct request *req, const char *code, const char *fmt, ...)
 	msgpack_pack_uint32(&pk, req->msgid);
 	msgpack_pack_map(&pk, 2);
 	codec_pack_kv_str(&pk, "code", code);
-	codec_pack_kv_str(&pk, "message", msg);
+	codec_pack_kv_text(&pk, "message", msg);	/* may quote the client */
 	msgpack_pack_nil(&pk);
 	req->replied = 1;
 }
@@ -158,6 +159,7 @@ cmd_dispatch(struct conn *c, const msgpack_object *o, int *fds, int nfds)
 	const msgpack_object *params = NULL, *method;
 	const struct cmd_entry *ce;
 	struct request req;
+	const char *code;
 	char err[256];
 
 	if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size < 3 ||
@@ -215,6 +217,16 @@ cmd_dispatch(struct conn *c, const msgpack_object *o, int *fds, int nfds)
 	if ((ce->flags & CMD_ADMIN) && !c->admin) {
 		cmd_error(&req, WARD_E_PERMISSION, "%s is for root or wardd's own "
 		    "user only", ce->name);
+		return;
+	}
+	/*
+	 * Budgets (budget.c), beside authorization: fds came with it, and its
+	 * uid holds more than it may (these included). Refused whatever the
+	 * method; conn.c closes them after this returns.
+	 */
+	if (nfds > 0 && (code = budget_check(c->uid, BUDGET_FDS, 0, err,
+	    sizeof err)) != NULL) {
+		cmd_error(&req, code, "%s", err);
 		return;
 	}
 	if (codec_args(params, ce->args, req.args, err, sizeof err) == -1) {
