@@ -367,9 +367,15 @@ conn_process(struct conn *c)
 		c->in_base += len;
 		conn_fds_drop(c, c->in_base);	/* untaken or stray: closed */
 		conn_charge(c);
-		/* A peer that does not read its replies is not read either. */
-		if (conn_must_wait(c))
+		/*
+		 * A peer that does not read its replies is not read either.
+		 * Requests left in c->in: conn_update feeds them to the read
+		 * callback when it starts the watcher again.
+		 */
+		if (conn_must_wait(c)) {
+			ev_io_stop(ward_loop, &c->rw);
 			break;
+		}
 	}
 }
 

@@ -8,6 +8,7 @@ served.
 Findings 3 (memory per connection), 5 (passed fds exhaust the fd table)
 and 11 (ring bytes per uid) of issue 9.
 """
+import contextlib
 import json
 import os
 import resource
@@ -104,6 +105,24 @@ def root_served(w):
 def other_uid_served(w):
     out = as_uid(w, OTHER, 'done(c.call("ward.hello"))')
     assert out["uid"] == OTHER and out["admin"] is False, out
+
+
+@contextlib.contextmanager
+def fd_room(w, room):
+    """wardd's soft fd limit set to what it holds now, with its reserve
+    held, plus room; afterwards nobody's and OTHER's instances are removed
+    and the limit is set back. Yields the number of fds it held."""
+    other_uid_served(w)     # serving a non-admin: the reserve is held
+    before = wardd_fds(w)
+    nofile = resource.prlimit(w.pid, resource.RLIMIT_NOFILE)
+    resource.prlimit(w.pid, resource.RLIMIT_NOFILE,
+                     (before + room, nofile[1]))
+    try:
+        yield before
+    finally:
+        remove_all_of(w, NOBODY)
+        remove_all_of(w, OTHER)
+        resource.prlimit(w.pid, resource.RLIMIT_NOFILE, nofile)
 
 
 def remove_all_of(w, uid):
@@ -469,13 +488,8 @@ def test_held_fds_budget(w):
     (--max-user-fds), the 257th and later are resource_exhausted, wardd's
     fd table is not pushed to its limit, and root still runs things."""
     need_root(w)
-    other_uid_served(w)     # serving a non-admin: the reserve is held
-    before = wardd_fds(w)
-    nofile = resource.prlimit(w.pid, resource.RLIMIT_NOFILE)
     # Room for nobody's 256 and a little: 309 would not fit.
-    resource.prlimit(w.pid, resource.RLIMIT_NOFILE,
-                     (before + 256 + 40, nofile[1]))
-    try:
+    with fd_room(w, 256 + 40) as before:
         out = as_uid(w, NOBODY, FD_FILLER % 309)
         assert out["made"] == 256, out
         assert out["refused"] == 309 - 256, out
@@ -500,9 +514,6 @@ done(st)
         assert out["state"] in ("running", "dead", "failed"), out
         retry(lambda: budget(w, NOBODY)["fds"] == 255,
               what="the started instance's fd to be given back")
-    finally:
-        remove_all_of(w, NOBODY)
-        resource.prlimit(w.pid, resource.RLIMIT_NOFILE, nofile)
     retry(lambda: budget(w, NOBODY)["fds"] == 0, what="nobody's fds back")
     other_uid_served(w)
     retry(lambda: wardd_fds(w) <= before,
@@ -514,12 +525,7 @@ def test_fd_reserve_keeps_root_served(w):
     left but the reserve (wardd at EMFILE for it): root still gets in and
     runs an instance, thanks to the 32 fds kept for admins."""
     need_root(w)
-    other_uid_served(w)     # serving a non-admin: the reserve is held
-    before = wardd_fds(w)
-    nofile = resource.prlimit(w.pid, resource.RLIMIT_NOFILE)
-    resource.prlimit(w.pid, resource.RLIMIT_NOFILE,
-                     (before + 256 + 48, nofile[1]))
-    try:
+    with fd_room(w, 256 + 48):
         out = as_uid(w, NOBODY, FD_FILLER % 256)
         assert out["made"] == 256, out
         # The other uid runs into the table's end long before its budget.
@@ -533,10 +539,6 @@ def test_fd_reserve_keeps_root_served(w):
             assert h.call("ward.hello")["admin"] is True
         finally:
             h.close()
-    finally:
-        remove_all_of(w, NOBODY)
-        remove_all_of(w, OTHER)
-        resource.prlimit(w.pid, resource.RLIMIT_NOFILE, nofile)
     retry(lambda: budget(w, OTHER)["fds"] == 0, what="the other's fds back")
     other_uid_served(w)
 

@@ -35,6 +35,15 @@ teardown(void)
 	budget_shutdown();
 }
 
+/* Take n of k for u: it must fit. */
+static void
+take(uid_t u, enum budget_kind k, uint64_t n)
+{
+	char err[256];
+
+	ck_assert_msg(budget_take(u, k, n, err, sizeof err) == NULL, "%s", err);
+}
+
 /* ward.stats' budgets array for c, as the number of uids it lists. */
 static uint32_t
 packed_uids(const struct conn *c)
@@ -73,8 +82,8 @@ START_TEST(take_up_to_the_limit)
 {
 	char err[256];
 
-	ck_assert_ptr_null(budget_take(USER, BUDGET_FDS, 3, err, sizeof err));
-	ck_assert_ptr_null(budget_take(USER, BUDGET_FDS, 1, err, sizeof err));
+	take(USER, BUDGET_FDS, 3);
+	take(USER, BUDGET_FDS, 1);
 	ck_assert_uint_eq(budget_used(USER, BUDGET_FDS), 4);
 	err[0] = '\0';
 	ck_assert_str_eq(budget_take(USER, BUDGET_FDS, 1, err, sizeof err),
@@ -104,8 +113,7 @@ START_TEST(codes_by_kind)
 	int k;
 
 	for (k = 0; k < 3; k++)
-		ck_assert_ptr_null(budget_take(USER, BUDGET_CONNS, 1, err,
-		    sizeof err));
+		take(USER, BUDGET_CONNS, 1);
 	ck_assert_str_eq(budget_take(USER, BUDGET_CONNS, 1, err, sizeof err),
 	    WARD_E_BUSY);
 	ck_assert_ptr_nonnull(strstr(err, "too many connections"));
@@ -141,11 +149,8 @@ END_TEST
 
 START_TEST(admins_are_counted_not_limited)
 {
-	char err[256];
-
-	ck_assert_ptr_null(budget_take(0, BUDGET_FDS, 100000, err, sizeof err));
-	ck_assert_ptr_null(budget_take(OWN, BUDGET_RING, 1ULL << 40, err,
-	    sizeof err));
+	take(0, BUDGET_FDS, 100000);
+	take(OWN, BUDGET_RING, 1ULL << 40);
 	ck_assert(!budget_over(0, BUDGET_FDS));
 	ck_assert_uint_eq(budget_used(0, BUDGET_FDS), 100000);
 	budget_give(0, BUDGET_FDS, 100000);
@@ -156,16 +161,15 @@ END_TEST
 START_TEST(node_goes_when_empty)
 {
 	struct conn admin, user;
-	char err[256];
 
 	memset(&admin, 0, sizeof admin);
 	memset(&user, 0, sizeof user);
 	admin.admin = 1;
 	user.uid = USER;
 	ck_assert_uint_eq(packed_uids(&admin), 0);
-	ck_assert_ptr_null(budget_take(USER, BUDGET_CONNS, 1, err, sizeof err));
-	ck_assert_ptr_null(budget_take(USER, BUDGET_FDS, 2, err, sizeof err));
-	ck_assert_ptr_null(budget_take(1000, BUDGET_CONNS, 1, err, sizeof err));
+	take(USER, BUDGET_CONNS, 1);
+	take(USER, BUDGET_FDS, 2);
+	take(1000, BUDGET_CONNS, 1);
 	ck_assert_uint_eq(packed_uids(&admin), 2);
 	ck_assert_uint_eq(packed_uids(&user), 1);	/* only its own */
 	budget_give(USER, BUDGET_CONNS, 1);
@@ -183,12 +187,10 @@ END_TEST
 
 START_TEST(many_uids)
 {
-	char err[256];
 	uid_t u;
 
 	for (u = 1000; u < 6000; u++)
-		ck_assert_ptr_null(budget_take(u, BUDGET_CONNS, 1, err,
-		    sizeof err));
+		take(u, BUDGET_CONNS, 1);
 	for (u = 1000; u < 6000; u++)
 		ck_assert_uint_eq(budget_used(u, BUDGET_CONNS), 1);
 	for (u = 1000; u < 6000; u += 2)
