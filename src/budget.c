@@ -22,17 +22,15 @@
  * serves non-admins and released while it serves an admin, so that when the
  * table is full an admin's connection is still accepted and its requests
  * still find fds (OpenSMTPD keeps such a reserve for accept). conn.c says
- * whom it serves before reading a client; server.c releases the reserve at
- * EMFILE to accept a newcomer and look at its uid.
+ * whom it serves before reading a client; server.c, at EMFILE, accepts a
+ * newcomer on its own spare fd and releases the reserve to keep an admin.
  */
 #include "config.h"
 
-#include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <unistd.h>
 
 #include "ward.h"
