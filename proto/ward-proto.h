@@ -61,6 +61,7 @@
 #define WARD_E_SPAWN_FAILED	"spawn_failed"
 #define WARD_E_BUSY		"busy"
 #define WARD_E_PROTOCOL		"protocol_error"
+#define WARD_E_RESOURCE_EXHAUSTED "resource_exhausted"
 
 /* Event types: the `type` of an event map. */
 #define WARD_EV_CREATED		"created"

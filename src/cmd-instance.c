@@ -111,6 +111,7 @@ const struct cmd_entry cmd_create_entry = {
 static void
 cmd_start_exec(struct request *req)
 {
+	const char *code;
 	char err[ERRLEN] = "";
 
 	if (loop_shutting_down()) {
@@ -119,6 +120,11 @@ cmd_start_exec(struct request *req)
 	}
 	if (instance_can_start(req->inst, err, sizeof err) == -1) {
 		cmd_error(req, WARD_E_INVALID_STATE, "%s", err);
+		return;
+	}
+	/* Its rings, from its owner's budget: refused before any spawn. */
+	if ((code = output_reserve(req->inst, err, sizeof err)) != NULL) {
+		cmd_error(req, code, "%s", err);
 		return;
 	}
 	/* A declared program: its policy starts it (and clears fatal). */
@@ -145,10 +151,17 @@ static void
 cmd_run_exec(struct request *req)
 {
 	struct instance *i;
+	const char *code;
 	char err[ERRLEN] = "";
 
 	if ((i = cmd_create_instance(req)) == NULL)
 		return;
+	/* Over its ring budget: as if never created (it never ran). */
+	if ((code = output_reserve(i, err, sizeof err)) != NULL) {
+		instance_remove(i);
+		cmd_error(req, code, "%s", err);
+		return;
+	}
 	if (instance_start(i, err, sizeof err) == -1) {
 		cmd_error(req, WARD_E_SPAWN_FAILED, "%s (instance %" PRIu64
 		    " is left in state failed)", err, i->id);

@@ -57,7 +57,7 @@ cmd_stats_exec(struct request *req)
 	TAILQ_FOREACH(c, &subscribers, sub_entry)
 		subs++;
 	cmd_result(req, &pk);
-	msgpack_pack_map(&pk, 11);
+	msgpack_pack_map(&pk, 13);
 	codec_pack_kv_uint(&pk, "instances",
 	    instance_stats.created - instance_stats.removed);
 	codec_pack_kv_uint(&pk, "running", instances_running_count);
@@ -70,6 +70,10 @@ cmd_stats_exec(struct request *req)
 	codec_pack_kv_uint(&pk, "removed", instance_stats.removed);
 	codec_pack_kv_uint(&pk, "metrics_ticks", metrics_ticks);
 	codec_pack_kv_uint(&pk, "rss_kb", cmd_self_rss_kb());
+	codec_pack_key(&pk, "limits");		/* budget.c */
+	budget_pack_limits(&pk);
+	codec_pack_key(&pk, "budgets");
+	budget_pack(&pk, req->c);
 }
 
 const struct cmd_entry cmd_stats_entry = {

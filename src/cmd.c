@@ -2,7 +2,8 @@
  * cmd.c: the command table and the path every request takes: check the
  * msgpack-RPC envelope, find the method, check who may call it, match the
  * params against the command's spec, resolve the target instance, run it.
- * Authorization lives here, in one place, not in each command.
+ * Authorization lives here, in one place, not in each command; so does the
+ * check of the per-uid budgets a request can hit at once (budget.c).
  *
  * The error convention, for the whole daemon: a function that can fail for
  * a reason the client should read returns 0 (or a pointer, or NULL for "no
@@ -90,8 +91,7 @@ void
 cmd_error(struct request *req, const char *code, const char *fmt, ...)
 {
 	msgpack_packer pk;
-	char msg[1024], *clean;
-	unsigned char *p;
+	char msg[1024];
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -99,21 +99,14 @@ cmd_error(struct request *req, const char *code, const char *fmt, ...)
 	va_end(ap);
 	if (msg[0] == '\0')
 		snprintf(msg, sizeof msg, "%s (no details)", code);
-	if ((clean = utf8_clean(msg, strlen(msg))) == NULL) {
-		for (p = (unsigned char *)msg; *p != '\0'; p++) {
-			if (*p >= 0x80)
-				*p = '?';
-		}
-	}
 	conn_packer(req->c, &pk);
 	msgpack_pack_array(&pk, 4);
 	msgpack_pack_int(&pk, WARD_MSG_RESPONSE);
 	msgpack_pack_uint32(&pk, req->msgid);
 	msgpack_pack_map(&pk, 2);
 	codec_pack_kv_str(&pk, "code", code);
-	codec_pack_kv_str(&pk, "message", clean != NULL ? clean : msg);
+	codec_pack_kv_text(&pk, "message", msg);	/* may quote the client */
 	msgpack_pack_nil(&pk);
-	free(clean);
 	req->replied = 1;
 }
 
@@ -189,6 +182,7 @@ cmd_dispatch(struct conn *c, const msgpack_object *o, int *fds, int nfds)
 	const msgpack_object *params = NULL, *method;
 	const struct cmd_entry *ce;
 	struct request req;
+	const char *code;
 	char err[256] = "";
 
 	if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size < 3 ||
@@ -246,6 +240,16 @@ cmd_dispatch(struct conn *c, const msgpack_object *o, int *fds, int nfds)
 	if ((ce->flags & CMD_ADMIN) && !c->admin) {
 		cmd_error(&req, WARD_E_PERMISSION, "%s is for root or wardd's own "
 		    "user only", ce->name);
+		return;
+	}
+	/*
+	 * Budgets (budget.c), beside authorization: fds came with it, and its
+	 * uid holds more than it may (these included). Refused whatever the
+	 * method; conn.c closes them after this returns.
+	 */
+	if (nfds > 0 && (code = budget_check(c->uid, BUDGET_FDS, 0, err,
+	    sizeof err)) != NULL) {
+		cmd_error(&req, code, "%s", err);
 		return;
 	}
 	if (codec_args(params, ce->args, req.args, err, sizeof err) == -1) {

@@ -353,3 +353,34 @@ codec_sbuffer_write(void *data, const char *p, size_t n)
 {
 	return buf_append(data, p, n);
 }
+
+/*
+ * k: v as valid UTF-8, whatever v holds: for messages that may quote a
+ * client's bytes (a method or key name) or be cut by snprintf inside a
+ * sequence. Bad bytes become U+FFFD (utf8_clean); without memory for that,
+ * only the ASCII bytes are kept.
+ */
+void
+codec_pack_kv_text(msgpack_packer *pk, const char *k, const char *v)
+{
+	size_t n = strlen(v), j, o;
+	char *clean;
+
+	if (utf8_valid(v, n)) {
+		codec_pack_kv_str(pk, k, v);
+		return;
+	}
+	if ((clean = utf8_clean(v, n)) != NULL) {
+		codec_pack_kv_str(pk, k, clean);
+		free(clean);
+		return;
+	}
+	codec_pack_str(pk, k);
+	for (j = o = 0; j < n; j++)
+		o += (unsigned char)v[j] < 0x80;
+	msgpack_pack_str(pk, o);
+	for (j = 0; j < n; j++) {
+		if ((unsigned char)v[j] < 0x80)
+			msgpack_pack_str_body(pk, v + j, 1);
+	}
+}

@@ -5,12 +5,20 @@
  * the socket is writable; write interest is on only while output is queued.
  * A conn is freed only by conn_lost, and conn_lost runs only at the end of
  * the conn's own callbacks, so no one else ever holds a freed conn.
+ *
+ * Memory is bounded (conn_update decides when a client is read): unparsed
+ * input holds at most one maximal request (CONN_IN_MAX); a client with
+ * CONN_OUT_CAP of answers unsent is not read until it drains half of them,
+ * nor is any client whose uid's connections hold their whole buffer budget
+ * (budget.c, --max-user-buffer). A client left unread that way and making
+ * no progress for CONN_STALL_S is closed.
  */
 #include "config.h"
 
 #include <sys/socket.h>
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,11 +35,20 @@ unsigned conn_count;
 static void	conn_read_cb(struct ev_loop *, ev_io *, int);
 static void	conn_write_cb(struct ev_loop *, ev_io *, int);
 static void	conn_linger_cb(struct ev_loop *, ev_timer *, int);
+static void	conn_stall_cb(struct ev_loop *, ev_timer *, int);
+static void	conn_update(struct conn *);
+
+/* Conns not read because their uid's buffers are full: woken when not. */
+static TAILQ_HEAD(, conn) conns_starved = TAILQ_HEAD_INITIALIZER(conns_starved);
 
 #define container_of(p, type, member) \
 	((type *)((char *)(p) - offsetof(type, member)))
 
-/* Takes ownership of fd and groups. */
+/*
+ * Takes ownership of fd and groups, and of the BUDGET_CONNS count the
+ * caller (server.c) took for uid: conn_lost gives it back, or this on
+ * failure.
+ */
 struct conn *
 conn_new(int fd, uid_t uid, gid_t gid, pid_t pid, gid_t *groups, int ngroups)
 {
@@ -40,6 +57,7 @@ conn_new(int fd, uid_t uid, gid_t gid, pid_t pid, gid_t *groups, int ngroups)
 	if ((c = calloc(1, sizeof *c)) == NULL) {
 		close(fd);
 		free(groups);
+		budget_give(uid, BUDGET_CONNS, 1);
 		return NULL;
 	}
 	c->fd = fd;
@@ -48,10 +66,12 @@ conn_new(int fd, uid_t uid, gid_t gid, pid_t pid, gid_t *groups, int ngroups)
 	c->pid = pid;
 	c->groups = groups;
 	c->ngroups = ngroups;
-	c->admin = uid == 0 || uid == opts.uid;
+	c->admin = budget_admin(uid);
 	ev_io_init(&c->rw, conn_read_cb, fd, EV_READ);
 	ev_io_init(&c->ww, conn_write_cb, fd, EV_WRITE);
 	ev_timer_init(&c->linger, conn_linger_cb, CONN_LINGER_S, 0.);
+	ev_init(&c->stall, conn_stall_cb);
+	c->stall.repeat = CONN_STALL_S;
 	ev_io_start(ward_loop, &c->rw);
 	TAILQ_INSERT_TAIL(&conns, c, entry);
 	conn_count++;
@@ -60,20 +80,10 @@ conn_new(int fd, uid_t uid, gid_t gid, pid_t pid, gid_t *groups, int ngroups)
 	return c;
 }
 
-int
-conn_count_uid(uid_t uid)
-{
-	struct conn *c;
-	int n = 0;
-
-	TAILQ_FOREACH(c, &conns, entry) {
-		if (c->uid == uid)
-			n++;
-	}
-	return n;
-}
-
-/* Close received fds that arrived before offset end (all, with UINT64_MAX). */
+/*
+ * Close received fds that arrived before offset end (all, with UINT64_MAX),
+ * and give them back to the uid's fd budget.
+ */
 static void
 conn_fds_drop(struct conn *c, uint64_t end)
 {
@@ -84,28 +94,137 @@ conn_fds_drop(struct conn *c, uint64_t end)
 		c->fds = f->next;
 		for (k = 0; k < f->n; k++)
 			close(f->fds[k]);
+		budget_give(c->uid, BUDGET_FDS, f->n);
 		free(f);
 	}
+}
+
+/* Whether c's uid's connections hold their whole buffer budget. */
+static int
+conn_uid_full(const struct conn *c)
+{
+	return !c->admin && budget_used(c->uid, BUDGET_BUFFER) >=
+	    budget_limit(c->uid, BUDGET_BUFFER);
+}
+
+/* Resume the starved conns of uid, if its buffers are under budget again. */
+static void
+conn_wake_starved(uid_t uid)
+{
+	struct conn *c, *next;
+
+	if (TAILQ_EMPTY(&conns_starved) || budget_used(uid, BUDGET_BUFFER) >=
+	    budget_limit(uid, BUDGET_BUFFER))
+		return;
+	TAILQ_FOREACH_SAFE(c, &conns_starved, starved_entry, next) {
+		if (c->uid == uid)
+			conn_update(c);
+	}
+}
+
+/*
+ * Keep c's uid's buffer count equal to what c's buffers have allocated
+ * (their capacity: that is the memory). Never frees c.
+ */
+static void
+conn_charge(struct conn *c)
+{
+	size_t now = c->in.cap + c->out.cap;
+
+	if (now == c->charged)
+		return;
+	/* c holds a BUDGET_CONNS count: its uid's node exists. */
+	if (now > c->charged) {
+		(void)budget_charge(c->uid, BUDGET_BUFFER, now - c->charged);
+		c->charged = now;
+		return;
+	}
+	budget_give(c->uid, BUDGET_BUFFER, c->charged - now);
+	c->charged = now;
+	conn_wake_starved(c->uid);
+}
+
+/*
+ * Whether c's requests must wait: its answers are over its output budget
+ * (until they drain to half), or its uid's connections hold their whole
+ * buffer budget.
+ */
+static int
+conn_must_wait(struct conn *c)
+{
+	if (buf_used(&c->out) >= CONN_OUT_CAP)
+		c->backed_up = 1;
+	else if (buf_used(&c->out) < CONN_OUT_CAP / 2)
+		c->backed_up = 0;
+	return c->backed_up || conn_uid_full(c);
+}
+
+/*
+ * The one place that decides whether c is read. Not read: while its
+ * requests must wait (conn_must_wait) or it holds a whole request unparsed;
+ * then the stall timer runs (conn_flush restarts it on progress). Read
+ * again: at once, with what is already buffered handled first. Never
+ * frees c.
+ */
+static void
+conn_update(struct conn *c)
+{
+	int starved = 0, wait;
+
+	if (c->closing || c->broken) {
+		ev_io_stop(ward_loop, &c->rw);
+		ev_timer_stop(ward_loop, &c->stall);
+	} else {
+		wait = conn_must_wait(c);
+		starved = wait && !c->backed_up;
+		if (wait || buf_used(&c->in) >= CONN_IN_MAX) {
+			ev_io_stop(ward_loop, &c->rw);
+			if (!ev_is_active(&c->stall))
+				ev_timer_again(ward_loop, &c->stall);
+		} else {
+			ev_timer_stop(ward_loop, &c->stall);
+			if (!ev_is_active(&c->rw)) {
+				ev_io_start(ward_loop, &c->rw);
+				/* Buffered requests would otherwise wait for input. */
+				if (buf_used(&c->in) > 0)
+					ev_feed_event(ward_loop, &c->rw, EV_READ);
+			}
+		}
+	}
+	if (starved && !c->starved)
+		TAILQ_INSERT_TAIL(&conns_starved, c, starved_entry);
+	else if (!starved && c->starved)
+		TAILQ_REMOVE(&conns_starved, c, starved_entry);
+	c->starved = starved;
 }
 
 /* The one teardown path. c is freed: do not touch it after this returns. */
 static void
 conn_lost(struct conn *c)
 {
+	uid_t uid;
+
 	log_debug("client gone: fd %d uid %u", c->fd, (unsigned)c->uid);
 	event_unsubscribe(c);
 	output_unfollow_conn(c);
 	ev_io_stop(ward_loop, &c->rw);
 	ev_io_stop(ward_loop, &c->ww);
 	ev_timer_stop(ward_loop, &c->linger);
+	ev_timer_stop(ward_loop, &c->stall);
+	if (c->starved)
+		TAILQ_REMOVE(&conns_starved, c, starved_entry);
 	close(c->fd);
 	TAILQ_REMOVE(&conns, c, entry);
 	conn_count--;
 	conn_fds_drop(c, UINT64_MAX);
 	buf_free(&c->in);
 	buf_free(&c->out);
+	conn_charge(c);
+	uid = c->uid;
+	budget_give(uid, BUDGET_CONNS, 1);
 	free(c->groups);
 	free(c);
+	conn_wake_starved(uid);
 	server_conn_closed();
 }
 
@@ -123,6 +242,7 @@ conn_pack_write(void *data, const char *p, size_t n)
 		c->broken = 1;
 		return -1;
 	}
+	conn_charge(c);
 	return 0;
 }
 
@@ -153,6 +273,9 @@ conn_flush(struct conn *c)
 		    MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n > 0) {
 			buf_consume(&c->out, n);
+			/* Progress: a slow reader is not a stalled one. */
+			if (ev_is_active(&c->stall))
+				ev_timer_again(ward_loop, &c->stall);
 			continue;
 		}
 		if (n == -1 && errno == EINTR)
@@ -164,14 +287,9 @@ conn_flush(struct conn *c)
 	/* Broken or not done: the write callback finishes the job. */
 	if (c->broken || buf_used(&c->out) > 0 || c->closing)
 		ev_io_start(ward_loop, &c->ww);
+	conn_charge(c);
 	/* Reading resumes once a backed-up peer has drained half its output. */
-	if (!c->closing && !c->broken && !ev_is_active(&c->rw) &&
-	    buf_used(&c->out) < CONN_OUT_CAP / 2) {
-		ev_io_start(ward_loop, &c->rw);
-		/* Requests already buffered would otherwise wait for new input. */
-		if (buf_used(&c->in) > 0)
-			ev_feed_event(ward_loop, &c->rw, EV_READ);
-	}
+	conn_update(c);
 }
 
 /* Stop reading; close once the output is written (or the linger expires). */
@@ -179,7 +297,7 @@ void
 conn_close_after_flush(struct conn *c)
 {
 	c->closing = 1;
-	ev_io_stop(ward_loop, &c->rw);
+	conn_update(c);		/* not read any more, not stalled: lingering */
 	ev_timer_start(ward_loop, &c->linger);
 	ev_io_start(ward_loop, &c->ww);
 }
@@ -204,7 +322,7 @@ conn_protocol_error(struct conn *c, const char *code, const char *fmt, ...)
 	msgpack_pack_array(&pk, 1);
 	msgpack_pack_map(&pk, 2);
 	codec_pack_kv_str(&pk, "code", code);
-	codec_pack_kv_str(&pk, "message", msg);
+	codec_pack_kv_text(&pk, "message", msg);
 	conn_close_after_flush(c);
 }
 
@@ -221,7 +339,8 @@ conn_process(struct conn *c)
 		switch (codec_scan(c->in.data + c->in.off, buf_used(&c->in), &len,
 		    &err)) {
 		case SCAN_MORE:
-			if (buf_used(&c->in) >= WARD_MAX_REQUEST)
+			/* What is buffered is all one request may be. */
+			if (buf_used(&c->in) >= CONN_IN_MAX)
 				conn_protocol_error(c, WARD_E_TOO_LARGE,
 				    "request is over %d bytes", WARD_MAX_REQUEST);
 			return;
@@ -247,8 +366,13 @@ conn_process(struct conn *c)
 		buf_consume(&c->in, len);
 		c->in_base += len;
 		conn_fds_drop(c, c->in_base);	/* untaken or stray: closed */
-		/* A peer that does not read its replies is not read either. */
-		if (buf_used(&c->out) >= CONN_OUT_CAP) {
+		conn_charge(c);
+		/*
+		 * A peer that does not read its replies is not read either.
+		 * Requests left in c->in: conn_update feeds them to the read
+		 * callback when it starts the watcher again.
+		 */
+		if (conn_must_wait(c)) {
 			ev_io_stop(ward_loop, &c->rw);
 			break;
 		}
@@ -272,7 +396,7 @@ conn_recv(struct conn *c, char *chunk, size_t len)
 	struct msghdr mh;
 	struct iovec iov;
 	ssize_t n;
-	int k, nf;
+	int k, nf, over;
 
 	memset(&mh, 0, sizeof mh);
 	iov.iov_base = chunk;
@@ -288,12 +412,23 @@ conn_recv(struct conn *c, char *chunk, size_t len)
 		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
 			continue;
 		nf = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		if ((f = calloc(1, sizeof *f)) == NULL) {
+		/*
+		 * Over the uid's fd budget by more than one request's worth:
+		 * the request would be refused anyway (cmd.c checks the budget),
+		 * and queueing more would let a client pile fds up in wardd.
+		 */
+		over = budget_used(c->uid, BUDGET_FDS) + nf >
+		    budget_limit(c->uid, BUDGET_FDS) + REQUEST_MAX_FDS;
+		if (over || (f = calloc(1, sizeof *f)) == NULL) {
 			for (k = 0; k < nf; k++)
 				close(((int *)CMSG_DATA(cm))[k]);
-			c->fds_lost = 1;
+			if (over)
+				c->fds_over = 1;
+			else
+				c->fds_lost = 1;
 			continue;
 		}
+		(void)budget_charge(c->uid, BUDGET_FDS, nf);	/* c holds a conn */
 		f->at = c->in_base + buf_used(&c->in) + (n > 0 ? n - 1 : 0);
 		f->n = nf;
 		memcpy(f->fds, CMSG_DATA(cm), nf * sizeof(int));
@@ -310,12 +445,21 @@ static void
 conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct conn *c = container_of(w, struct conn, rw);
-	char chunk[CONN_READ_CHUNK];
+	char chunk[CONN_READ_CHUNK], why[256];
+	size_t room;
 	ssize_t n;
 	int reads, eof = 0;
 
-	for (reads = 0; reads < 4; reads++) {
-		n = conn_recv(c, chunk, sizeof chunk);
+	budget_reserve_serve(c->admin);
+	/* Fed to handle what is buffered: read only if still allowed to. */
+	for (reads = 0; reads < 4 && ev_is_active(&c->rw); reads++) {
+		/* Never more unparsed input than one request may be. */
+		room = CONN_IN_MAX - buf_used(&c->in);
+		if (room > sizeof chunk)
+			room = sizeof chunk;
+		if (room == 0 || conn_uid_full(c))
+			break;
+		n = conn_recv(c, chunk, room);
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -333,6 +477,7 @@ conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 			conn_protocol_error(c, WARD_E_INTERNAL, "out of memory");
 			break;
 		}
+		conn_charge(c);
 		if (c->fds_lost) {
 			conn_protocol_error(c, WARD_E_TOO_LARGE, "file descriptors "
 			    "passed with a request were truncated (at most %d per "
@@ -340,7 +485,15 @@ conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 			    REQUEST_MAX_FDS);
 			break;
 		}
-		if ((size_t)n < sizeof chunk)
+		if (c->fds_over) {
+			snprintf(why, sizeof why, "file descriptors passed with "
+			    "requests are far over uid %u's budget of %" PRIu64
+			    " (--max-user-fds); closing", (unsigned)c->uid,
+			    budget_limit(c->uid, BUDGET_FDS));
+			conn_protocol_error(c, WARD_E_RESOURCE_EXHAUSTED, "%s", why);
+			break;
+		}
+		if ((size_t)n < room)
 			break;
 	}
 	conn_process(c);
@@ -369,6 +522,19 @@ static void
 conn_linger_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
 	conn_lost(container_of(t, struct conn, linger));
+}
+
+/* Not read for CONN_STALL_S, and nothing of its output taken meanwhile. */
+static void
+conn_stall_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct conn *c = container_of(t, struct conn, stall);
+
+	log_info("client uid %u pid %d: %s for %.0f s: closing",
+	    (unsigned)c->uid, (int)c->pid, c->backed_up ? "does not read its "
+	    "answers" : "its uid's connections hold their whole buffer budget",
+	    CONN_STALL_S);
+	conn_lost(c);
 }
 
 /* At exit: one last non-blocking write to each client, then close. */

@@ -57,16 +57,6 @@ instance_state_name(enum instance_state s)
 	return instance_state_names[s];
 }
 
-/*
- * How many instances (not yet removed) each owner uid has: one node per uid
- * that has any, so the non-admin cap is checked in O(1).
- */
-struct instance_owner {
-	struct table_node	 node;
-	uid_t			 uid;
-	unsigned		 n;
-};
-static struct table instances_by_owner;
 static unsigned instance_count;		/* all not yet removed */
 
 void
@@ -74,27 +64,17 @@ instance_init(void)
 {
 	table_init(&instances_by_id);
 	table_init(&instances_by_name);
-	table_init(&instances_by_owner);
-}
-
-static struct instance_owner *
-instance_owner_find(uid_t uid)
-{
-	struct table_node *n = table_find(&instances_by_owner, &uid, sizeof uid);
-
-	return n == NULL ? NULL : container_of(n, struct instance_owner, node);
 }
 
 /*
  * May c create one more instance? NULL if so, else the error code, with a
  * message in err: whether wardd can run payloads as c at all, wardd's own
- * cap, and non-admins' cap per uid.
+ * cap, and non-admins' cap per uid (counted in budget.c; instance_new
+ * takes it).
  */
 const char *
 instance_may_create(const struct conn *c, char *err, size_t errlen)
 {
-	struct instance_owner *o;
-
 	if (!c->admin && !opts.is_root) {
 		snprintf(err, errlen, "wardd is not running as root and cannot "
 		    "run instances as uid %u", (unsigned)c->uid);
@@ -106,14 +86,20 @@ instance_may_create(const struct conn *c, char *err, size_t errlen)
 		    "remove some first", instance_count);
 		return WARD_E_TOO_LARGE;
 	}
-	if (!c->admin && (o = instance_owner_find(c->uid)) != NULL &&
-	    o->n >= INSTANCE_MAX_PER_USER) {
-		snprintf(err, errlen, "uid %u has %u instances, the most a "
-		    "non-admin may have; remove some first", (unsigned)c->uid,
-		    o->n);
-		return WARD_E_TOO_LARGE;
-	}
-	return NULL;
+	return budget_check(c->uid, BUDGET_INSTANCES, 1, err, errlen);
+}
+
+/*
+ * The passed fds cfg.fds holds for i's first run are counted in its
+ * owner's fd budget from instance_new until they are closed: by the spawn
+ * (the child has its copies) or by removal.
+ */
+static void
+instance_close_fds(struct instance *i)
+{
+	config_close_fds(&i->cfg);
+	budget_give(i->owner_uid, BUDGET_FDS, i->fds_held);
+	i->fds_held = 0;
 }
 
 struct instance *
@@ -170,7 +156,6 @@ struct instance *
 instance_new(struct instance_config *cfg, const struct conn *c, char *err,
     size_t errlen)
 {
-	struct instance_owner *o;
 	struct instance *i;
 
 	if ((i = calloc(1, sizeof *i)) == NULL) {
@@ -188,19 +173,19 @@ instance_new(struct instance_config *cfg, const struct conn *c, char *err,
 		/* Cannot happen: admins are root or wardd's uid. */
 		fatalx("admin peer %u on non-root wardd", (unsigned)c->uid);
 	}
-	if ((o = instance_owner_find(c->uid)) == NULL) {
-		if ((o = calloc(1, sizeof *o)) == NULL) {
-			snprintf(err, errlen, "out of memory");
-			if (cfg->name == NULL)
-				free(i->cfg.name);
-			i->cfg.name = cfg->name;
-			free(i);
-			return NULL;
-		}
-		o->uid = c->uid;
-		table_insert(&instances_by_owner, &o->node, &o->uid, sizeof o->uid);
+	/* The cap was checked (instance_may_create); this only counts. */
+	if (budget_charge(c->uid, BUDGET_INSTANCES, 1) == -1) {
+		snprintf(err, errlen, "out of memory");
+		if (cfg->name == NULL)
+			free(i->cfg.name);
+		i->cfg.name = cfg->name;
+		free(i);
+		return NULL;
 	}
-	o->n++;
+	/* Its passed fds, already checked against the budget with the
+	 * request (cmd.c): held for it from now on. */
+	i->fds_held = cfg->nfds;
+	(void)budget_charge(c->uid, BUDGET_FDS, i->fds_held);
 	instance_count++;
 	memset(cfg, 0, sizeof *cfg);
 	i->id = instance_next_id++;
@@ -410,7 +395,7 @@ instance_start(struct instance *i, char *err, size_t errlen)
 	close(fpipe[1]);
 	close(npipe[1]);
 	fpipe[1] = npipe[1] = -1;
-	config_close_fds(&i->cfg);	/* the child has its copies now */
+	instance_close_fds(i);	/* the child has its copies now */
 	if (pid == -1)
 		goto fail;
 	if ((i->pidfd = spawn_pidfd_open(pid)) == -1) {
@@ -451,7 +436,7 @@ fail_errno:
 fail:
 	free(envp);
 	sdnotify_close(i);
-	config_close_fds(&i->cfg);
+	instance_close_fds(i);
 	output_spawn_done(i, 0);	/* output.c: close pending read ends */
 	instance_close_fd(&fpipe[0]);
 	instance_close_fd(&fpipe[1]);
@@ -852,8 +837,6 @@ instance_pidfd_cb(struct ev_loop *loop, ev_io *w, int revents)
 void
 instance_remove(struct instance *i)
 {
-	struct instance_owner *o;
-
 	if (i->state == INSTANCE_RUNNING)
 		fatalx("removing running instance %" PRIu64, i->id);
 	event_emit(EVENT_REMOVED, i);
@@ -866,10 +849,6 @@ instance_remove(struct instance *i)
 		program_name_freed(i->cfg.name);	/* a program may wait for it */
 	TAILQ_REMOVE(&instances, i, entry);
 	instance_count--;
-	if ((o = instance_owner_find(i->owner_uid)) != NULL && --o->n == 0) {
-		table_remove(&instances_by_owner, &o->node);
-		free(o);
-	}
 	instance_release(i);
 	cgroup_instance_removed(i);	/* cgroup.c: rmdir, or its drain keeps it */
 	exit_record_unref(i->exit);
@@ -877,7 +856,9 @@ instance_remove(struct instance *i)
 	free(i->runtime_dir);
 	free(i->groups);
 	output_free(i);		/* output.c: before the config it reads */
+	instance_close_fds(i);
 	config_free(&i->cfg);
+	budget_give(i->owner_uid, BUDGET_INSTANCES, 1);	/* last: may free its node */
 	free(i);
 }
 
@@ -894,7 +875,6 @@ instance_free_all(void)
 	}
 	table_free(&instances_by_id);
 	table_free(&instances_by_name);
-	table_free(&instances_by_owner);
 }
 
 static void

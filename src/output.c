@@ -92,6 +92,8 @@ struct output_stream {
 
 struct output {
 	struct instance		*inst;
+	int			 reserved;	/* output_reserve ran */
+	uint64_t		 ring_reserved;	/* in the owner's ring budget */
 	struct output_stream	 s[OUTPUT_NSTREAMS];
 	struct output_file	 files[OUTPUT_NSTREAMS];
 };
@@ -998,6 +1000,41 @@ output_target_taken(const struct instance_config *cfg, int target)
 }
 
 /*
+ * The ring bytes i reserves in its owner's budget (budget.c), at its first
+ * start: log_ring_bytes for each stream it captures, kept until it is
+ * removed (a dead instance's rings still serve instance.log), so the rings
+ * can always grow to their size. An instance created but never started
+ * reserves nothing. NULL (also when done already), or the error code with
+ * a message in err.
+ */
+const char *
+output_reserve(struct instance *i, char *err, size_t errlen)
+{
+	const char *code;
+	struct output *o;
+	uint64_t need = 0;
+	int k;
+
+	if (i->cfg.output == NULL || (i->output != NULL && i->output->reserved))
+		return NULL;
+	for (k = 0; k < OUTPUT_NSTREAMS; k++) {
+		if (!output_target_taken(&i->cfg, k + 1))
+			need += i->cfg.output->ring_bytes;
+	}
+	if ((code = budget_take(i->owner_uid, BUDGET_RING, need, err,
+	    errlen)) != NULL)
+		return code;
+	if ((o = output_get(i)) == NULL) {
+		budget_give(i->owner_uid, BUDGET_RING, need);
+		snprintf(err, errlen, "out of memory");
+		return WARD_E_INTERNAL;
+	}
+	o->reserved = 1;
+	o->ring_reserved = need;
+	return NULL;
+}
+
+/*
  * Before a spawn: a pipe per captured stream, the write end added to
  * cfg.fds as the child's fd 1 or 2 (closed with cfg.fds after the spawn),
  * the read end kept pending until output_spawn_done. A stream the client
@@ -1008,10 +1045,16 @@ int
 output_spawn_prepare(struct instance *i, char *err, size_t errlen)
 {
 	struct output *o;
+	char msg[512];
 	int k, p[2];
 
 	if (i->cfg.output == NULL)
 		return 0;
+	/* cmd-instance.c reserved already; program instances are admins'. */
+	if (output_reserve(i, msg, sizeof msg) != NULL) {
+		snprintf(err, errlen, "cannot start '%s': %s", i->cfg.name, msg);
+		return -1;
+	}
 	if ((o = output_get(i)) == NULL) {
 		snprintf(err, errlen, "cannot start '%s': out of memory",
 		    i->cfg.name);
@@ -1121,6 +1164,7 @@ output_free(struct instance *i)
 		free(st->jline);
 	}
 	output_files_close(o);
+	budget_give(i->owner_uid, BUDGET_RING, o->ring_reserved);
 	free(o);
 	i->output = NULL;
 }

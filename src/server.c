@@ -1,8 +1,10 @@
 /*
  * server.c: the listening socket. Created carefully (connect first: refuse
  * to steal a live wardd's socket, replace a stale one), accepted with peer
- * credentials, and protected by connection caps and a spare fd so that
- * accept at EMFILE drops the newcomer instead of spinning.
+ * credentials, and protected by connection caps (CONN_MAX in all, per uid
+ * in budget.c) and a spare fd so that accept at EMFILE drops the newcomer
+ * instead of spinning; an admin newcomer is kept if budget.c's fd reserve
+ * can make room for it.
  */
 #include "config.h"
 
@@ -140,7 +142,7 @@ server_retry_cb(struct ev_loop *loop, ev_timer *t, int revents)
 
 /* Refuse a peer politely: one ward.error notification, then close. */
 static void
-server_refuse(int fd, const char *message)
+server_refuse(int fd, const char *code, const char *message)
 {
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
@@ -152,7 +154,7 @@ server_refuse(int fd, const char *message)
 	codec_pack_str(&pk, WARD_N_ERROR);
 	msgpack_pack_array(&pk, 1);
 	msgpack_pack_map(&pk, 2);
-	codec_pack_kv_str(&pk, "code", WARD_E_BUSY);
+	codec_pack_kv_str(&pk, "code", code);
 	codec_pack_kv_str(&pk, "message", message);
 	(void)!send(fd, sb.data, sb.size, MSG_NOSIGNAL | MSG_DONTWAIT);
 	msgpack_sbuffer_destroy(&sb);
@@ -179,51 +181,96 @@ server_peer_groups(int fd, int *ngroups)
 	}
 }
 
+/*
+ * At EMFILE: take the spare's place to accept the newcomer. An admin is
+ * kept if the fd reserve (budget.c) gives the spare room to come back;
+ * anyone else, or an admin with no reserve left, is refused. Returns the
+ * kept fd (cred filled in) or -1; -1 with errno EMFILE when there is no
+ * spare either: the caller pauses.
+ */
+static int
+server_accept_at_emfile(struct ucred *cred)
+{
+	socklen_t len = sizeof *cred;
+	int fd, admin;
+
+	if (server_spare == -1) {
+		errno = EMFILE;
+		return -1;
+	}
+	close(server_spare);
+	server_spare = -1;
+	if ((fd = accept4(server_fd, NULL, NULL, SOCK_NONBLOCK |
+	    SOCK_CLOEXEC)) == -1) {
+		server_spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		errno = EAGAIN;
+		return -1;
+	}
+	admin = getsockopt(fd, SOL_SOCKET, SO_PEERCRED, cred, &len) == 0 &&
+	    budget_admin(cred->uid);
+	if (admin)
+		budget_reserve_serve(1);
+	if ((server_spare = open("/dev/null", O_RDONLY | O_CLOEXEC)) != -1 &&
+	    admin) {
+		log_warnx("out of file descriptors: an admin (uid %u) is let in "
+		    "on the reserve", (unsigned)cred->uid);
+		return fd;
+	}
+	log_warnx("out of file descriptors: dropping a client");
+	server_refuse(fd, WARD_E_BUSY, "wardd is out of file descriptors; try "
+	    "again later");
+	if (server_spare == -1)
+		server_spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	errno = EAGAIN;		/* go on: the next may be an admin */
+	return -1;
+}
+
 static void
 server_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct ucred cred;
 	socklen_t len;
 	gid_t *groups;
+	const char *code;
+	char msg[256];
 	int fd, n, ngroups;
 
 	for (n = 0; n < 64; n++) {
 		fd = accept4(server_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd == -1 && (errno == EMFILE || errno == ENFILE)) {
+			if ((fd = server_accept_at_emfile(&cred)) == -1 &&
+			    errno == EAGAIN)
+				continue;
+		} else if (fd != -1) {
+			len = sizeof cred;
+			if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred,
+			    &len) == -1) {
+				log_warn("SO_PEERCRED");
+				close(fd);
+				continue;
+			}
+		}
 		if (fd == -1) {
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
-			if ((errno == EMFILE || errno == ENFILE) &&
-			    server_spare != -1) {
-				/* Free one fd to accept and drop the peer. */
-				log_warnx("out of file descriptors: dropping a client");
-				close(server_spare);
-				server_spare = -1;
-				if ((fd = accept4(server_fd, NULL, NULL,
-				    SOCK_CLOEXEC)) != -1)
-					close(fd);
-				server_spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
-				continue;
-			}
 			if (errno == EMFILE || errno == ENFILE) {
 				/* No spare: pause rather than spin on a full table. */
 				log_warnx("out of file descriptors: pausing accept");
 				ev_io_stop(loop, &server_w);
+				/* Set again: a timer that fired keeps no interval. */
+				ev_timer_set(&server_retry_t, 1., 0.);
 				ev_timer_start(loop, &server_retry_t);
 			}
 			return;
 		}
-		len = sizeof cred;
-		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1) {
-			log_warn("SO_PEERCRED");
-			close(fd);
-			continue;
-		}
 		if (conn_count >= CONN_MAX) {
-			server_refuse(fd, "wardd has too many clients; try again later");
+			server_refuse(fd, WARD_E_BUSY, "wardd has too many clients; "
+			    "try again later");
 			continue;
 		}
-		if (conn_count_uid(cred.uid) >= CONN_MAX_PER_UID) {
-			server_refuse(fd, "too many connections from this user");
+		if ((code = budget_take(cred.uid, BUDGET_CONNS, 1, msg,
+		    sizeof msg)) != NULL) {
+			server_refuse(fd, code, msg);
 			continue;
 		}
 		groups = server_peer_groups(fd, &ngroups);

@@ -121,6 +121,11 @@ struct wardd_opts {
 	struct rlimit	 nofile;	/* as wardd got it; children get it back */
 	int		 oom_score_adj;	/* wardd's own, read at start-up */
 	int		 no_cgroups;	/* --no-cgroups: cgroup.c stays out */
+	/* budget.c: what one non-admin uid may make wardd hold. */
+	unsigned	 max_user_conns;	/* --max-user-conns */
+	uint64_t	 max_user_buffer;	/* --max-user-buffer, bytes */
+	unsigned	 max_user_fds;		/* --max-user-fds */
+	uint64_t	 max_user_ring;		/* --max-user-ring, bytes */
 };
 
 extern struct wardd_opts opts;
@@ -230,8 +235,10 @@ void	 server_conn_closed(void);
 /* ---- conn.c: one client connection. */
 
 #define CONN_OUT_CAP		(1024 * 1024)	/* output buffered per client */
+#define CONN_IN_MAX		WARD_MAX_REQUEST /* unparsed input per client */
+#define CONN_STALL_S		10.0	/* over its output budget, no progress: closed */
 #define CONN_MAX		1024
-#define CONN_MAX_PER_UID	128
+#define CONN_MAX_PER_UID	128	/* per admin uid; others: --max-user-conns */
 #define INSTANCE_MAX		100000	/* not yet removed, in all */
 #define INSTANCE_MAX_PER_USER	1000	/* ... owned by one non-admin uid */
 
@@ -262,7 +269,13 @@ struct conn {
 	uint64_t	 in_base;	/* stream offset of in's first unread byte */
 	struct conn_fds	*fds;		/* received fds not yet given to a request */
 	int		 fds_lost;	/* MSG_CTRUNC: refuse and close */
+	int		 fds_over;	/* far over its uid's fd budget: close */
 	struct buf	 out;
+	size_t		 charged;	/* in.cap + out.cap, counted in its uid's budget */
+	ev_timer	 stall;		/* not read for its output: no progress, close */
+	int		 backed_up;	/* over CONN_OUT_CAP of answers, until half drained */
+	int		 starved;	/* not read for its uid's buffer budget */
+	TAILQ_ENTRY(conn) starved_entry;
 
 	int		 closing;	/* flush what is queued, then close */
 	int		 broken;	/* write failed or out of memory: drop */
@@ -282,7 +295,6 @@ extern struct conn_list subscribers;
 extern unsigned conn_count;
 
 struct conn *conn_new(int, uid_t, gid_t, pid_t, gid_t *, int);
-int	 conn_count_uid(uid_t);
 msgpack_packer *conn_packer(struct conn *, msgpack_packer *);
 void	 conn_queue(struct conn *, const void *, size_t);
 void	 conn_flush(struct conn *);
@@ -290,6 +302,40 @@ void	 conn_close_after_flush(struct conn *);
 void	 conn_close_all(void);
 void	 conn_protocol_error(struct conn *, const char *, const char *, ...)
 	    printflike(3, 4);
+
+/* ---- budget.c: what each uid may make wardd hold, counted per uid. */
+
+enum budget_kind {
+	BUDGET_CONNS,		/* open connections */
+	BUDGET_BUFFER,		/* bytes allocated for its connections' buffers */
+	BUDGET_FDS,		/* fds held for it: received, or kept for an instance */
+	BUDGET_RING,		/* output ring bytes reserved by its instances */
+	BUDGET_INSTANCES,	/* instances not yet removed */
+	BUDGET_NKINDS
+};
+
+#define BUDGET_USER_CONNS	64
+#define BUDGET_USER_BUFFER	(64ULL * 1024 * 1024)
+#define BUDGET_USER_FDS		256
+#define BUDGET_USER_RING	(64ULL * 1024 * 1024)
+#define BUDGET_FD_RESERVE	32	/* fds kept aside for admins and accept */
+
+void	 budget_init(void);
+void	 budget_shutdown(void);
+int	 budget_admin(uid_t);
+uint64_t budget_limit(uid_t, enum budget_kind);
+uint64_t budget_used(uid_t, enum budget_kind);
+int	 budget_charge(uid_t, enum budget_kind, uint64_t);
+void	 budget_give(uid_t, enum budget_kind, uint64_t);
+int	 budget_over(uid_t, enum budget_kind);
+const char *budget_take(uid_t, enum budget_kind, uint64_t, char *, size_t);
+const char *budget_check(uid_t, enum budget_kind, uint64_t, char *, size_t);
+void	 budget_reserve_release(void);
+void	 budget_reserve_refill(void);
+void	 budget_reserve_serve(int);
+int	 budget_reserve_count(void);
+void	 budget_pack(msgpack_packer *, const struct conn *);
+void	 budget_pack_limits(msgpack_packer *);
 
 /* ---- codec.c: checking msgpack before it is trusted, and packing helpers. */
 
@@ -331,6 +377,7 @@ char	*codec_strdup(const msgpack_object *);
 int	 codec_streq(const msgpack_object *, const char *);
 void	 codec_pack_str(msgpack_packer *, const char *);
 void	 codec_pack_kv_str(msgpack_packer *, const char *, const char *);
+void	 codec_pack_kv_text(msgpack_packer *, const char *, const char *);
 void	 codec_pack_kv_uint(msgpack_packer *, const char *, uint64_t);
 void	 codec_pack_kv_int(msgpack_packer *, const char *, int64_t);
 void	 codec_pack_kv_bool(msgpack_packer *, const char *, int);
@@ -600,6 +647,7 @@ struct instance {
 	struct program		*program;	/* declared in the config, or NULL */
 	int			 stop_requested; /* instance.stop: no restart */
 	uid_t			 owner_uid;	/* the requester; sees and touches it */
+	size_t			 fds_held;	/* cfg.fds counted in its fd budget */
 	gid_t			 owner_gid;
 	gid_t			*groups;	/* supplementary groups to run with */
 	int			 ngroups;
@@ -858,6 +906,7 @@ const char *output_config_parse(struct output_config **, const msgpack_object **
 void	 output_config_free(struct output_config *);
 int	 output_stream_parse(const char *);
 const char *output_stream_name(int);
+const char *output_reserve(struct instance *, char *, size_t);
 int	 output_spawn_prepare(struct instance *, char *, size_t);
 void	 output_spawn_done(struct instance *, int);
 void	 output_child_died(struct instance *);

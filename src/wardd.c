@@ -27,7 +27,8 @@ usage(int rc)
 	    "usage: wardd [--socket PATH] [--state-dir DIR] [--config-dir DIR]\n"
 	    "             [--metrics-interval MS] [--log-level LEVEL] "
 	    "[--log-target TARGET]\n"
-	    "             [--no-cgroups]\n"
+	    "             [--no-cgroups] [--max-user-conns N] [--max-user-buffer SIZE]\n"
+	    "             [--max-user-fds N] [--max-user-ring SIZE]\n"
 	    "  --socket PATH          control socket (default %s)\n"
 	    "  --state-dir DIR        runtime dirs and dumps (default %s)\n"
 	    "  --config-dir DIR       *.conf with a [ward] section (default %s)\n"
@@ -36,10 +37,21 @@ usage(int rc)
 	    "(default info)\n"
 	    "  --log-target TARGET    auto, stderr or journal (default auto)\n"
 	    "  --no-cgroups           no cgroup per instance: stops reach the "
-	    "process group only\n",
+	    "process group only\n"
+	    "Budgets of each non-admin uid (SIZE: bytes, or with K, M or G):\n"
+	    "  --max-user-conns N     connections, 1-%d (default %d; admins: %d)\n"
+	    "  --max-user-buffer SIZE buffered input and output of all its "
+	    "connections,\n"
+	    "                         at least 4M (default 64M)\n"
+	    "  --max-user-fds N       fds wardd holds for it: passed with requests "
+	    "or kept\n"
+	    "                         for instances not yet started (default %d)\n"
+	    "  --max-user-ring SIZE   output rings of its instances (default "
+	    "64M)\n",
 	    opts.socket_path ? opts.socket_path : "$XDG_RUNTIME_DIR/ward.sock",
 	    opts.state_dir ? opts.state_dir : "$XDG_RUNTIME_DIR/ward",
-	    opts.config_dir);
+	    opts.config_dir, CONN_MAX, BUDGET_USER_CONNS, CONN_MAX_PER_UID,
+	    BUDGET_USER_FDS);
 	exit(rc);
 }
 
@@ -53,6 +65,10 @@ wardd_defaults(void)
 	opts.is_root = opts.uid == 0;
 	opts.metrics_interval_ms = 1000;
 	opts.log_level = LOG_LVL_INFO;
+	opts.max_user_conns = BUDGET_USER_CONNS;
+	opts.max_user_buffer = BUDGET_USER_BUFFER;
+	opts.max_user_fds = BUDGET_USER_FDS;
+	opts.max_user_ring = BUDGET_USER_RING;
 	opts.config_dir = xstrdup("/etc/ward/ward.d");
 	if (opts.is_root) {
 		opts.socket_path = xstrdup("/run/ward/ward.sock");
@@ -64,6 +80,38 @@ wardd_defaults(void)
 			fatal("malloc");
 	}
 	/* Otherwise no default: --socket and --state-dir are needed. */
+}
+
+/*
+ * A budget option's value: a number within [min, max], for sizes with an
+ * optional K, M or G (powers of 1024). Exits with a message otherwise.
+ */
+static uint64_t
+wardd_budget_arg(const char *opt, const char *arg, int size, uint64_t min,
+    uint64_t max)
+{
+	unsigned long long v;
+	uint64_t mult = 1;
+	char *end;
+
+	errno = 0;
+	v = strtoull(arg, &end, 10);
+	if (size && *end != '\0' && end[1] == '\0') {
+		if (*end == 'K' || *end == 'k')
+			mult = 1024, end++;
+		else if (*end == 'M' || *end == 'm')
+			mult = 1024 * 1024, end++;
+		else if (*end == 'G' || *end == 'g')
+			mult = 1024 * 1024 * 1024, end++;
+	}
+	if (errno != 0 || end == arg || *end != '\0' || arg[0] == '-' ||
+	    v > max / mult || v * mult < min || v * mult > max) {
+		fprintf(stderr, "wardd: --%s must be %s from %llu to %llu\n", opt,
+		    size ? "a size (bytes, or with K, M or G)" : "a number",
+		    (unsigned long long)min, (unsigned long long)max);
+		exit(2);
+	}
+	return v * mult;
 }
 
 /* The seed's nested-virtualisation rule: a longer boot deadline under a VM. */
@@ -178,6 +226,10 @@ main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "no-cgroups", no_argument, NULL, 'G' },	/* long only */
+		{ "max-user-conns", required_argument, NULL, 'C' },
+		{ "max-user-buffer", required_argument, NULL, 'B' },
+		{ "max-user-fds", required_argument, NULL, 'F' },
+		{ "max-user-ring", required_argument, NULL, 'R' },
 		{ NULL, 0, NULL, 0 }
 	};
 	enum log_target target = LOG_TARGET_AUTO;
@@ -240,6 +292,22 @@ main(int argc, char **argv)
 		case 'G':
 			opts.no_cgroups = 1;
 			break;
+		case 'C':
+			opts.max_user_conns = wardd_budget_arg("max-user-conns",
+			    optarg, 0, 1, CONN_MAX);
+			break;
+		case 'B':
+			opts.max_user_buffer = wardd_budget_arg("max-user-buffer",
+			    optarg, 1, 4 * 1024 * 1024, UINT64_MAX / 2);
+			break;
+		case 'F':
+			opts.max_user_fds = wardd_budget_arg("max-user-fds", optarg,
+			    0, 0, 1U << 30);
+			break;
+		case 'R':
+			opts.max_user_ring = wardd_budget_arg("max-user-ring",
+			    optarg, 1, 0, UINT64_MAX / 2);
+			break;
 		case 'V':
 			printf("wardd %s (protocol %d)\n", PACKAGE_VERSION,
 			    WARD_PROTOCOL_VERSION);
@@ -271,6 +339,7 @@ main(int argc, char **argv)
 	free(path);
 
 	loop_init();
+	budget_init();
 	instance_init();
 	program_init();
 	metrics_init();
@@ -300,6 +369,7 @@ main(int argc, char **argv)
 	instance_free_all();
 	cgroup_shutdown();	/* after the instances: their drains are orphans */
 	history_free();
+	budget_shutdown();	/* after every conn and instance gave back */
 	ev_loop_destroy(ward_loop);
 	free(opts.socket_path);
 	free(opts.state_dir);

@@ -29,7 +29,10 @@ INVALID = "invalid_argument"
 
 def setup_module():
     # A short metrics period gives the EMFILE test a clock to wait on.
-    w = Ward(args=["--metrics-interval", "200"]).start()
+    # test_connection_cap_total fills 1024 with 128 per uid: non-admins
+    # get 64 by default (test_budgets.py checks that), 128 here.
+    w = Ward(args=["--metrics-interval", "200",
+                   "--max-user-conns", "128"]).start()
     w.main = w.client()
     w.bystander = w.client()
     r = w.main.call("instance.run", {"name": "steady",
@@ -739,7 +742,11 @@ def test_emfile(w):
     pid = w.pid
     orig = resource.prlimit(pid, resource.RLIMIT_NOFILE)
     nfds = len(os.listdir("/proc/%d/fd" % pid))
+    # These clients are root's: besides the room, they may use the 32 fds
+    # wardd keeps in reserve for admins (budget.c, BUDGET_FD_RESERVE), held
+    # back only while it serves non-admins (test_budgets.py covers those).
     room = 10
+    reserve = 32
     hz = os.sysconf("SC_CLK_TCK")
     conns = []
     try:
@@ -775,8 +782,8 @@ def test_emfile(w):
             (answered if m is not None else dropped).append(c)
             if m is not None:
                 assert m[1] == 1 and m[3]["server"] == "wardd", m
-        assert 0 < len(answered) <= room, (len(answered), room)
-        assert len(dropped) >= 60 - room, len(dropped)
+        assert 0 < len(answered) <= room + reserve, (len(answered), room)
+        assert len(dropped) >= 60 - room - reserve, len(dropped)
         # A newcomer now is dropped too.
         late = conn(w)
         try:
