@@ -27,7 +27,8 @@ usage(int rc)
 	    "usage: wardd [--socket PATH] [--state-dir DIR] [--config-dir DIR]\n"
 	    "             [--metrics-interval MS] [--log-level LEVEL] "
 	    "[--log-target TARGET]\n"
-	    "             [--no-cgroups]\n"
+	    "             [--no-cgroups] [--dumps-max-count N] "
+	    "[--dumps-max-bytes SIZE]\n"
 	    "  --socket PATH          control socket (default %s)\n"
 	    "  --state-dir DIR        runtime dirs and dumps (default %s)\n"
 	    "  --config-dir DIR       *.conf with a [ward] section (default %s)\n"
@@ -36,10 +37,15 @@ usage(int rc)
 	    "(default info)\n"
 	    "  --log-target TARGET    auto, stderr or journal (default auto)\n"
 	    "  --no-cgroups           no cgroup per instance: stops reach the "
-	    "process group only\n",
+	    "process group only\n"
+	    "  --dumps-max-count N    dump dirs kept in STATE_DIR/dumps, oldest "
+	    "dropped first\n"
+	    "                         (default %d; 0 keeps none)\n"
+	    "  --dumps-max-bytes SIZE their bytes on disk, with K, M, G or T "
+	    "(default 1G)\n",
 	    opts.socket_path ? opts.socket_path : "$XDG_RUNTIME_DIR/ward.sock",
 	    opts.state_dir ? opts.state_dir : "$XDG_RUNTIME_DIR/ward",
-	    opts.config_dir);
+	    opts.config_dir, DUMPS_MAX_COUNT_DEFAULT);
 	exit(rc);
 }
 
@@ -53,6 +59,8 @@ wardd_defaults(void)
 	opts.is_root = opts.uid == 0;
 	opts.metrics_interval_ms = 1000;
 	opts.log_level = LOG_LVL_INFO;
+	opts.dumps_max_count = DUMPS_MAX_COUNT_DEFAULT;
+	opts.dumps_max_bytes = DUMPS_MAX_BYTES_DEFAULT;
 	opts.config_dir = xstrdup("/etc/ward/ward.d");
 	if (opts.is_root) {
 		opts.socket_path = xstrdup("/run/ward/ward.sock");
@@ -64,6 +72,34 @@ wardd_defaults(void)
 			fatal("malloc");
 	}
 	/* Otherwise no default: --socket and --state-dir are needed. */
+}
+
+/* A count, or a size with an optional K, M, G or T (powers of 1024). */
+static uint64_t
+wardd_number(const char *opt, const char *s, int size)
+{
+	const char *units = "KMGT";
+	unsigned long long v;
+	const char *u;
+	char *end;
+	int shift;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (size && *end != '\0' && end[1] == '\0' &&
+	    (u = strchr(units, *end)) != NULL) {
+		shift = 10 * (u - units + 1);
+		if (v > (UINT64_MAX >> shift))
+			errno = ERANGE;
+		v <<= shift;
+		end++;
+	}
+	if (s[0] < '0' || s[0] > '9' || *end != '\0' || errno != 0) {
+		fprintf(stderr, "wardd: %s takes a number%s, not '%s'\n", opt,
+		    size ? " of bytes (with K, M, G or T)" : "", s);
+		exit(2);
+	}
+	return v;
 }
 
 /* The seed's nested-virtualisation rule: a longer boot deadline under a VM. */
@@ -178,11 +214,13 @@ main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "no-cgroups", no_argument, NULL, 'G' },	/* long only */
+		{ "dumps-max-count", required_argument, NULL, 'D' },
+		{ "dumps-max-bytes", required_argument, NULL, 'B' },
 		{ NULL, 0, NULL, 0 }
 	};
 	enum log_target target = LOG_TARGET_AUTO;
 	struct settings set;
-	char *path, *end;
+	char *end;
 	long v;
 	int ch, fd;
 
@@ -240,6 +278,14 @@ main(int argc, char **argv)
 		case 'G':
 			opts.no_cgroups = 1;
 			break;
+		case 'D':
+			opts.dumps_max_count = wardd_number("--dumps-max-count",
+			    optarg, 0);
+			break;
+		case 'B':
+			opts.dumps_max_bytes = wardd_number("--dumps-max-bytes",
+			    optarg, 1);
+			break;
 		case 'V':
 			printf("wardd %s (protocol %d)\n", PACKAGE_VERSION,
 			    WARD_PROTOCOL_VERSION);
@@ -265,12 +311,8 @@ main(int argc, char **argv)
 	opts.oom_score_adj = wardd_oom_score_adj();
 	wardd_raise_nofile();
 
-	path = str_printf("%s/instances", opts.state_dir);
-	if (path == NULL || mkdir_p(path, 0755) == -1)
-		fatal("cannot create %s", path ? path : opts.state_dir);
-	free(path);
-
 	loop_init();
+	statedir_init();	/* after the loop: its remover is a watcher */
 	instance_init();
 	program_init();
 	metrics_init();
@@ -299,6 +341,7 @@ main(int argc, char **argv)
 	conn_close_all();
 	instance_free_all();
 	cgroup_shutdown();	/* after the instances: their drains are orphans */
+	statedir_shutdown();
 	history_free();
 	ev_loop_destroy(ward_loop);
 	free(opts.socket_path);
