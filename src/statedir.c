@@ -499,7 +499,7 @@ statedir_dump_cmp(const void *a, const void *b)
 	return x->id < y->id ? -1 : x->id > y->id;
 }
 
-static int	statedir_dumps_trim(const struct statedir_dump *);
+static void	statedir_dumps_trim(void);
 
 /* The dumps a previous wardd kept: counted, oldest first, then trimmed. */
 static void
@@ -537,7 +537,7 @@ statedir_dumps_init(void)
 		statedir_dumps_bytes += v[k]->bytes;
 	}
 	free(v);
-	statedir_dumps_trim(NULL);
+	statedir_dumps_trim();
 }
 
 /* What a previous wardd left in trash/: removed in the background. */
@@ -921,40 +921,28 @@ statedir_dump_drop(struct statedir_dump *dp)
 
 /*
  * Oldest first, drop dump dirs until the rest fit --dumps-max-count and
- * --dumps-max-bytes. The newest one (keep) goes too if it alone does not
- * fit; then 1 is returned.
+ * --dumps-max-bytes.
  */
-static int
-statedir_dumps_trim(const struct statedir_dump *keep)
+static void
+statedir_dumps_trim(void)
 {
 	struct statedir_dump *dp;
-	int dropped = 0;
 
 	while ((dp = TAILQ_FIRST(&statedir_dumps_kept)) != NULL &&
 	    (statedir_dumps_count > opts.dumps_max_count ||
 	    statedir_dumps_bytes > opts.dumps_max_bytes)) {
-		if (dp == keep) {
-			log_notice("dump dir %s/dumps/%s (%" PRIu64 " bytes) "
-			    "does not fit --dumps-max-count %" PRIu64 " and "
-			    "--dumps-max-bytes %" PRIu64 " alone: dropped",
-			    opts.state_dir, dp->name, dp->bytes,
-			    opts.dumps_max_count, opts.dumps_max_bytes);
-			dropped = 1;
-		} else
-			log_info("dump dir %s/dumps/%s dropped: keeping at "
-			    "most %" PRIu64 " dumps, %" PRIu64 " bytes",
-			    opts.state_dir, dp->name, opts.dumps_max_count,
-			    opts.dumps_max_bytes);
+		log_info("dump dir %s/dumps/%s dropped: keeping at most "
+		    "%" PRIu64 " dumps, %" PRIu64 " bytes", opts.state_dir,
+		    dp->name, opts.dumps_max_count, opts.dumps_max_bytes);
 		statedir_dump_drop(dp);
 	}
-	return dropped;
 }
 
 /*
  * Count a dump dir that statedir_dump_create made and the caller filled
  * with nfiles files of bytes, and drop the oldest ones over the budget.
- * Returns 1 if it is kept, 0 if it was dropped (empty, too big alone, or
- * no dumps kept at all).
+ * Returns 1 if it is kept, 0 if it was dropped: empty, or alone over the
+ * budget (then the older ones stay: dropping them would not make it fit).
  */
 int
 statedir_dump_done(const char *name, uint64_t id, unsigned nfiles,
@@ -963,22 +951,33 @@ statedir_dump_done(const char *name, uint64_t id, unsigned nfiles,
 	struct statedir_dump *dp = NULL;
 	char *dir;
 
-	if ((dir = str_printf("%s-%" PRIu64, name, id)) == NULL ||
-	    nfiles == 0 || (dp = calloc(1, sizeof *dp)) == NULL) {
-		/* Not counted is not kept: the budget must hold. */
-		if (dir == NULL || statedir_trash_move(statedir_dumps, dir,
-		    dir) == -1)
-			log_warn("cannot remove a dump dir of %s", name);
-		free(dir);
-		return 0;
-	}
+	if ((dir = str_printf("%s-%" PRIu64, name, id)) == NULL)
+		goto drop;
+	if (nfiles > 0 && (opts.dumps_max_count == 0 ||
+	    bytes > opts.dumps_max_bytes))
+		log_notice("dump dir %s/dumps/%s (%" PRIu64 " bytes) does not "
+		    "fit --dumps-max-count %" PRIu64 " and --dumps-max-bytes "
+		    "%" PRIu64 " alone: dropped", opts.state_dir, dir, bytes,
+		    opts.dumps_max_count, opts.dumps_max_bytes);
+	else if (nfiles > 0 && (dp = calloc(1, sizeof *dp)) == NULL)
+		log_warnx("out of memory counting dump dir %s", dir);
+	if (dp == NULL)
+		goto drop;
 	dp->id = id;
 	dp->bytes = bytes;
 	dp->name = dir;
 	TAILQ_INSERT_TAIL(&statedir_dumps_kept, dp, entry);
 	statedir_dumps_count++;
 	statedir_dumps_bytes += bytes;
-	return !statedir_dumps_trim(dp);
+	statedir_dumps_trim();
+	return 1;
+
+drop:
+	/* Not counted is not kept: the budget must hold. */
+	if (dir == NULL || statedir_trash_move(statedir_dumps, dir, dir) == -1)
+		log_warn("cannot remove a dump dir of %s", name);
+	free(dir);
+	return 0;
 }
 
 /* At exit: what is still in trash/ is removed at the next start. */
