@@ -309,24 +309,48 @@ statedir_subdir(const char *name, mode_t mode)
 	return fd;
 }
 
+/* A decimal id alone, below STATEDIR_ID_MAX; 0 if s is anything else. */
+static uint64_t
+statedir_parse_id(const char *s)
+{
+	char *end;
+	uint64_t v;
+
+	if (*s < '0' || *s > '9')
+		return 0;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (*end != '\0' || errno != 0 || v >= STATEDIR_ID_MAX)
+		return 0;
+	return v;
+}
+
 /* The id a name wardd gave holds: "ID", "NAME-ID", "SEQ~ID", "SEQ~NAME-ID". */
 static uint64_t
 statedir_name_id(const char *name)
 {
 	const char *p = strrchr(name, '~'), *dash;
-	char *end;
-	uint64_t v;
 
 	p = p != NULL ? p + 1 : name;
 	if ((dash = strrchr(p, '-')) != NULL)
 		p = dash + 1;
-	if (*p < '0' || *p > '9')
-		return 0;
-	errno = 0;
-	v = strtoull(p, &end, 10);
-	if (*end != '\0' || errno != 0 || v >= STATEDIR_ID_MAX)
-		return 0;
-	return v;
+	return statedir_parse_id(p);
+}
+
+/* Read the directory name under dirfd, not followed; NULL with errno. */
+static DIR *
+statedir_opendir(int dirfd, const char *name)
+{
+	DIR *d;
+	int fd;
+
+	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC | O_NONBLOCK);
+	if (fd == -1)
+		return NULL;
+	if ((d = fdopendir(fd)) == NULL)
+		close(fd);
+	return d;
 }
 
 /* The highest id named in a directory of STATE_DIR (0: none). */
@@ -336,14 +360,9 @@ statedir_scan_ids(int dirfd)
 	struct dirent *de;
 	uint64_t max = 0, v;
 	DIR *d;
-	int fd;
 
-	if ((fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1 ||
-	    (d = fdopendir(fd)) == NULL) {
-		if (fd != -1)
-			close(fd);
+	if ((d = statedir_opendir(dirfd, ".")) == NULL)
 		return 0;
-	}
 	while ((de = readdir(d)) != NULL) {
 		if ((v = statedir_name_id(de->d_name)) > max)
 			max = v;
@@ -356,8 +375,7 @@ statedir_scan_ids(int dirfd)
 static uint64_t
 statedir_id_read(const char *name)
 {
-	char buf[32], *end;
-	uint64_t v;
+	char buf[32];
 	ssize_t n;
 	int fd;
 
@@ -366,14 +384,10 @@ statedir_id_read(const char *name)
 		return 0;
 	n = read(fd, buf, sizeof buf - 1);
 	close(fd);
-	if (n <= 1 || buf[n - 1] != '\n' || buf[0] < '0' || buf[0] > '9')
+	if (n <= 1 || buf[n - 1] != '\n')
 		return 0;
 	buf[n - 1] = '\0';
-	errno = 0;
-	v = strtoull(buf, &end, 10);
-	if (*end != '\0' || errno != 0 || v >= STATEDIR_ID_MAX)
-		return 0;
-	return v;
+	return statedir_parse_id(buf);
 }
 
 /*
@@ -472,17 +486,11 @@ statedir_dump_size(const char *name)
 	uint64_t bytes = 0;
 	unsigned n = 0;
 	DIR *d;
-	int fd;
 
-	fd = openat(statedir_dumps, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-	    O_CLOEXEC);
-	if (fd == -1 || (d = fdopendir(fd)) == NULL) {
-		if (fd != -1)
-			close(fd);
+	if ((d = statedir_opendir(statedir_dumps, name)) == NULL)
 		return 0;
-	}
 	while ((de = readdir(d)) != NULL && n++ < STATEDIR_DUMP_FILES) {
-		if (fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 		    S_ISREG(st.st_mode))
 			bytes += (uint64_t)st.st_blocks * 512;
 	}
@@ -510,10 +518,8 @@ statedir_dumps_init(void)
 	size_t n = 0, k;
 	uint64_t id;
 	DIR *d;
-	int fd;
 
-	if ((fd = openat(statedir_dumps, ".", O_RDONLY | O_DIRECTORY |
-	    O_CLOEXEC)) == -1 || (d = fdopendir(fd)) == NULL)
+	if ((d = statedir_opendir(statedir_dumps, ".")) == NULL)
 		fatal("cannot read %s/dumps", opts.state_dir);
 	while ((de = readdir(d)) != NULL) {
 		if ((id = statedir_name_id(de->d_name)) == 0 ||
@@ -547,10 +553,8 @@ statedir_trash_init(void)
 	struct statedir_rm *rm;
 	struct dirent *de;
 	DIR *d;
-	int fd;
 
-	if ((fd = openat(statedir_trash, ".", O_RDONLY | O_DIRECTORY |
-	    O_CLOEXEC)) == -1 || (d = fdopendir(fd)) == NULL)
+	if ((d = statedir_opendir(statedir_trash, ".")) == NULL)
 		fatal("cannot read %s/trash", opts.state_dir);
 	while ((de = readdir(d)) != NULL) {
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
@@ -673,16 +677,9 @@ static int
 statedir_rm_push(struct statedir_rm *rm, int parentfd, const char *name)
 {
 	DIR *d;
-	int fd;
 
-	fd = openat(parentfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-	    O_CLOEXEC | O_NONBLOCK);
-	if (fd == -1)
+	if ((d = statedir_opendir(parentfd, name)) == NULL)
 		return -1;
-	if ((d = fdopendir(fd)) == NULL) {
-		close(fd);
-		return -1;
-	}
 	if ((rm->names[rm->depth] = strdup(name)) == NULL) {
 		closedir(d);
 		return -1;
