@@ -66,9 +66,9 @@ static int statedir_trash = -1;
 static uint64_t statedir_id;		/* the next id to hand out */
 static uint64_t statedir_id_limit;	/* persisted: every id given is below */
 
-static gid_t *statedir_groups;		/* wardd's own, for statedir_as_self */
+static gid_t *statedir_groups;		/* wardd's own, while switched */
 static int statedir_ngroups;
-static int statedir_switched;
+static int statedir_switched;		/* statedir_as_user is in force */
 
 /* ---- removing trees, a slice per loop turn */
 
@@ -241,22 +241,36 @@ out:
 }
 
 /*
- * Act with a user's credentials for file system access (fsuid, fsgid and
- * groups), until statedir_as_self. wardd has one thread, so nothing else
- * runs meanwhile; a wardd that is not root runs everything as itself and
- * has nothing to switch. -1 with errno if a switch did not take.
+ * Act with a user's credentials for file-system access (fsuid, fsgid and
+ * groups) until statedir_as_self: for what wardd does on a payload's
+ * behalf (log files where others can write, output.c; the checks of
+ * argv[0] and cwd, config.c). setfsuid/setfsgid change only permission
+ * checks, and leaving fsuid 0 drops the file capabilities with it;
+ * setgroups is process-wide, which is safe because wardd has no threads
+ * and takes its own back before anything else runs. A wardd that is not
+ * root runs everything as itself: nothing to switch. -1 with errno if a
+ * switch did not take (wardd is then itself again).
  */
 int
 statedir_as_user(uid_t uid, gid_t gid, const gid_t *groups, int ngroups)
 {
-	if (!opts.is_root)
+	int n;
+
+	if (geteuid() != 0)
 		return 0;
+	free(statedir_groups);
+	statedir_groups = NULL;
+	if ((n = getgroups(0, NULL)) == -1 ||
+	    (statedir_groups = malloc((n + 1) * sizeof *statedir_groups)) ==
+	    NULL || (statedir_ngroups = getgroups(n, statedir_groups)) == -1)
+		return -1;
 	statedir_switched = 1;
 	if (setgroups(ngroups, groups) == -1)
 		goto fail;
 	setfsgid(gid);
 	setfsuid(uid);
-	if ((uid_t)setfsuid(-1) != uid || (gid_t)setfsgid(-1) != gid) {
+	/* Each answers the previous value; -1 (invalid) reads the current one. */
+	if ((gid_t)setfsgid(-1) != gid || (uid_t)setfsuid(-1) != uid) {
 		errno = EPERM;
 		goto fail;
 	}
@@ -274,12 +288,14 @@ statedir_as_self(void)
 
 	if (!statedir_switched)
 		return;
-	setfsuid(geteuid());
+	setfsuid(geteuid());	/* first: it gives back the file capabilities */
 	setfsgid(getegid());
 	if (setgroups(statedir_ngroups, statedir_groups) == -1 ||
 	    (uid_t)setfsuid(-1) != geteuid())
 		fatal("cannot take back wardd's own credentials");
 	statedir_switched = 0;
+	free(statedir_groups);
+	statedir_groups = NULL;
 	errno = e;
 }
 
@@ -601,11 +617,6 @@ statedir_init(void)
 	statedir_trash = statedir_subdir("trash", 0700);
 	close(statedir_subdir("logs", 0750));
 
-	if ((n = getgroups(0, NULL)) > 0) {
-		statedir_groups = xcalloc(n, sizeof *statedir_groups);
-		if ((statedir_ngroups = getgroups(n, statedir_groups)) == -1)
-			fatal("getgroups");
-	}
 	ev_timer_init(&statedir_rm_t, statedir_rm_cb, 0., 0.);
 	statedir_id_init();
 	statedir_trash_init();
@@ -994,8 +1005,6 @@ statedir_shutdown(void)
 		free(dp->name);
 		free(dp);
 	}
-	free(statedir_groups);
-	statedir_groups = NULL;
 	if (statedir_instances != -1)
 		close(statedir_instances);
 	if (statedir_dumps != -1)
