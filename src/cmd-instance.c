@@ -72,7 +72,8 @@ cmd_create_instance(struct request *req)
 	}
 	if ((i = instance_new(&cfg, req->c, err, sizeof err)) == NULL) {
 		config_free(&cfg);
-		cmd_error(req, WARD_E_INTERNAL, "%s", err);	/* out of memory */
+		/* Out of memory, or the id counter could not be persisted. */
+		cmd_error(req, WARD_E_INTERNAL, "%s", err);
 		return NULL;
 	}
 	return i;

@@ -5,12 +5,10 @@
  */
 #include "config.h"
 
-#include <sys/fsuid.h>
 #include <sys/stat.h>
 
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -185,65 +183,11 @@ config_find_exec(const char *argv0, const char *path, const char *base,
 }
 
 /*
- * The file-system ids a check borrows: the payload's, so that what wardd
- * says about a path is what the payload's user could learn by itself (a
- * missing path and one it may not reach give the same answer: finding 8 of
- * issue 9). setfsuid/setfsgid change only permission checks, and dropping
- * fsuid 0 drops the file capabilities with it; setgroups is process-wide,
- * which is safe because wardd has no threads and gives them back before
- * anything else runs.
- */
-struct config_fsids {
-	gid_t	*saved;		/* wardd's own supplementary groups */
-	int	 nsaved;
-};
-
-static int
-config_fsids_enter(struct config_fsids *s, uid_t uid, gid_t gid,
-    const gid_t *groups, int ngroups)
-{
-	int n;
-
-	s->saved = NULL;
-	if ((n = getgroups(0, NULL)) == -1 ||
-	    (s->saved = malloc((n + 1) * sizeof *s->saved)) == NULL ||
-	    (s->nsaved = getgroups(n, s->saved)) == -1) {
-		free(s->saved);
-		return -1;
-	}
-	if (setgroups(ngroups, groups) == -1) {
-		free(s->saved);
-		return -1;
-	}
-	setfsgid(gid);
-	setfsuid(uid);
-	/* Each answers the previous value; -1 (invalid) reads the current one. */
-	if ((gid_t)setfsgid(-1) != gid || (uid_t)setfsuid(-1) != uid) {
-		errno = EPERM;
-		setfsuid(geteuid());
-		setfsgid(getegid());
-		if (setgroups(s->nsaved, s->saved) == -1)
-			fatal("cannot take back wardd's groups");
-		free(s->saved);
-		return -1;
-	}
-	return 0;
-}
-
-/* wardd's own ids back, before anything else runs. */
-static void
-config_fsids_leave(struct config_fsids *s)
-{
-	setfsuid(geteuid());	/* first: it gives back the file capabilities */
-	setfsgid(getegid());
-	if (setgroups(s->nsaved, s->saved) == -1)
-		fatal("cannot take back wardd's groups");
-	free(s->saved);
-}
-
-/*
  * The ids the payload will run as, for the path checks: what spawn_vfork
- * switches to. 0 when wardd checks as itself: it is not root (it can only
+ * switches to. A check borrows them (statedir_as_user), so that what wardd
+ * says about a path is what the payload's user could learn by itself: a
+ * missing path and one it may not reach give the same answer (finding 8 of
+ * issue 9). 0 when wardd checks as itself: it is not root (it can only
  * run payloads as itself), or an admin's payload runs as root.
  */
 static int
@@ -278,7 +222,6 @@ static const char *
 config_paths_check(struct instance_config *cfg, const struct conn *c,
     const char *path, char *err, size_t errlen)
 {
-	struct config_fsids saved;
 	const gid_t *groups = NULL;
 	char here[PATH_MAX];
 	const char *code = NULL;
@@ -288,8 +231,7 @@ config_paths_check(struct instance_config *cfg, const struct conn *c,
 	gid_t gid = 0;
 
 	as_payload = config_fsids_of(cfg, c, &uid, &gid, &groups, &ngroups);
-	if (as_payload && config_fsids_enter(&saved, uid, gid, groups,
-	    ngroups) == -1) {
+	if (as_payload && statedir_as_user(uid, gid, groups, ngroups) == -1) {
 		snprintf(err, errlen, "cannot check argv[0] and cwd as uid %u: "
 		    "%s", (unsigned)uid, strerror(errno));
 		return WARD_E_INTERNAL;
@@ -309,7 +251,7 @@ config_paths_check(struct instance_config *cfg, const struct conn *c,
 			code = WARD_E_INVALID_ARGUMENT;
 	}
 	if (as_payload)
-		config_fsids_leave(&saved);
+		statedir_as_self();
 	return code;
 }
 

@@ -35,7 +35,6 @@ struct instance_stats instance_stats;
 
 static struct table instances_by_id;
 static struct table instances_by_name;
-static uint64_t instance_next_id = 1;	/* never reused in wardd's life */
 
 static void	instance_pidfd_cb(struct ev_loop *, ev_io *, int);
 static void	instance_failure_cb(struct ev_loop *, ev_io *, int);
@@ -150,45 +149,45 @@ instance_set_state(struct instance *i, enum instance_state s)
 /*
  * Take ownership of cfg (emptied on success) and index the new instance.
  * The owner is the requesting peer, which instance_may_create has let in;
- * an admin may ask for another user. Fails only when out of memory.
+ * an admin may ask for another user. Fails only when out of memory or when
+ * the id counter cannot be persisted (statedir_id_next).
  */
 struct instance *
 instance_new(struct instance_config *cfg, const struct conn *c, char *err,
     size_t errlen)
 {
 	struct instance *i;
+	uint64_t id;
 
-	if ((i = calloc(1, sizeof *i)) == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return NULL;
-	}
-	i->cfg = *cfg;
-	if (i->cfg.name == NULL &&
-	    (i->cfg.name = str_printf("%" PRIu64, instance_next_id)) == NULL) {
-		free(i);
-		snprintf(err, errlen, "out of memory");
-		return NULL;
-	}
 	if (c->admin && !opts.is_root && c->uid != opts.uid) {
 		/* Cannot happen: admins are root or wardd's uid. */
 		fatalx("admin peer %u on non-root wardd", (unsigned)c->uid);
 	}
+	if ((i = calloc(1, sizeof *i)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	/* Ids never repeat, across restarts too (statedir.c persists them). */
+	if (statedir_id_next(&id, err, errlen) == -1)
+		goto fail;
+	if (cfg->name == NULL &&
+	    (cfg->name = str_printf("%" PRIu64, id)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
 	/* The cap was checked (instance_may_create); this only counts. */
 	if (budget_charge(c->uid, BUDGET_INSTANCES, 1) == -1) {
 		snprintf(err, errlen, "out of memory");
-		if (cfg->name == NULL)
-			free(i->cfg.name);
-		i->cfg.name = cfg->name;
-		free(i);
-		return NULL;
+		goto fail;
 	}
+	i->cfg = *cfg;
 	/* Its passed fds, already checked against the budget with the
 	 * request (cmd.c): held for it from now on. */
 	i->fds_held = cfg->nfds;
 	(void)budget_charge(c->uid, BUDGET_FDS, i->fds_held);
 	instance_count++;
 	memset(cfg, 0, sizeof *cfg);
-	i->id = instance_next_id++;
+	i->id = id;
 	i->owner_uid = c->uid;
 	i->owner_gid = c->gid;
 	i->requester_pid = c->pid;
@@ -218,6 +217,10 @@ instance_new(struct instance_config *cfg, const struct conn *c, char *err,
 	instance_stats.created++;
 	event_emit(EVENT_CREATED, i);
 	return i;
+
+fail:
+	free(i);	/* cfg (and a name made for it) stays the caller's */
+	return NULL;
 }
 
 static void
@@ -350,6 +353,9 @@ instance_start(struct instance *i, char *err, size_t errlen)
 	struct spawn_fds fds;
 	struct exit_record *r;
 	char **envp = NULL;
+	int rtfd = -1;
+	uid_t uid;
+	gid_t gid;
 	pid_t pid;
 
 	if (instance_can_start(i, err, errlen) == -1)
@@ -358,22 +364,24 @@ instance_start(struct instance *i, char *err, size_t errlen)
 	i->runtime_dir = str_printf("%s/instances/%" PRIu64, opts.state_dir, i->id);
 	if (i->runtime_dir == NULL)
 		goto fail_errno;
-	/* The parent exists (wardd made it at start): one mkdir, usually. */
-	if (mkdir(i->runtime_dir, 0700) == -1 && errno != EEXIST &&
-	    mkdir_p(i->runtime_dir, 0700) == -1) {
-		snprintf(err, errlen, "cannot create runtime dir %s: %s",
-		    i->runtime_dir, strerror(errno));
+	/*
+	 * Always a new directory, wardd's own 0700 while wardd makes what it
+	 * puts there (the notify socket, handed over by fd); only then is the
+	 * directory the payload user's, through its fd (statedir.c's rule).
+	 */
+	if ((rtfd = statedir_runtime_create(i->id, err, errlen)) == -1) {
+		free(i->runtime_dir);
+		i->runtime_dir = NULL;
 		goto fail;
 	}
-	if (i->run_as_owner || i->cfg.has_user) {
-		uid_t u = i->cfg.has_user ? i->cfg.user_uid : i->owner_uid;
-		gid_t g = i->cfg.has_user ? i->cfg.user_gid : i->owner_gid;
-
-		if (chown(i->runtime_dir, u, g) == -1)
-			log_warn("chown %s", i->runtime_dir);
-	}
-	if (i->cfg.notify_systemd && sdnotify_open(i, err, errlen) == -1)
+	if (i->cfg.notify_systemd && sdnotify_open(i, rtfd, err, errlen) == -1)
 		goto fail;
+	if (spawn_ids(i, &uid, &gid) && fchown(rtfd, uid, gid) == -1) {
+		snprintf(err, errlen, "cannot hand runtime dir %s to uid %u: %s",
+		    i->runtime_dir, (unsigned)uid, strerror(errno));
+		goto fail;
+	}
+	instance_close_fd(&rtfd);
 	/* Read ends non-blocking in wardd; write ends blocking for the child. */
 	if (pipe2(fpipe, O_CLOEXEC) == -1 || pipe2(npipe, O_CLOEXEC) == -1 ||
 	    fd_set_flags(fpipe[0], 1, 0) == -1 || fd_set_flags(npipe[0], 1, 0) == -1)
@@ -442,8 +450,9 @@ fail:
 	instance_close_fd(&fpipe[1]);
 	instance_close_fd(&npipe[0]);
 	instance_close_fd(&npipe[1]);
+	instance_close_fd(&rtfd);
 	if (i->runtime_dir != NULL)
-		rmdir(i->runtime_dir);
+		statedir_runtime_remove(i->id);
 	cgroup_instance_gone(i);	/* cgroup.c: what the failed spawn made */
 	instance_stats.spawn_failed++;
 	if ((r = calloc(1, sizeof *r)) != NULL) {
@@ -729,46 +738,78 @@ instance_notify_cb(struct ev_loop *loop, ev_io *w, int revents)
 
 /*
  * The seed's handle_ramdump: non-empty core* and ramdump* files the payload
- * left in its runtime dir move to STATE_DIR/dumps/NAME-ID/.
+ * left in its runtime dir move to STATE_DIR/dumps/NAME-ID/, a new directory
+ * that only the instance's owner (and admins) can read. The runtime dir is
+ * the payload's: it is read through its fd, files are moved with renameat
+ * (a link is moved as itself, never followed), and what arrives is checked
+ * again, since the payload's leftovers may swap an entry meanwhile:
+ * anything but a regular file with one link is dropped. At most
+ * INSTANCE_DUMP_SCAN entries are looked at, so a directory of 200,000
+ * files costs the loop a bounded moment. Returns the dump dir, or NULL.
  */
+#define INSTANCE_DUMP_SCAN	16384
+
 static char *
 instance_collect_dumps(struct instance *i)
 {
 	struct dirent *de;
 	struct stat st;
-	char *dir = NULL, *from, *to;
+	uint64_t bytes = 0;
+	unsigned seen = 0, kept = 0;
+	char err[256];
 	DIR *d;
-	int dfd;
+	int rfd, dfd = -1;
 
-	if (i->runtime_dir == NULL || (d = opendir(i->runtime_dir)) == NULL)
+	if (i->runtime_dir == NULL || (rfd = statedir_runtime_open(i->id)) == -1)
 		return NULL;
-	dfd = dirfd(d);
+	if ((d = fdopendir(rfd)) == NULL) {
+		close(rfd);
+		return NULL;
+	}
 	while ((de = readdir(d)) != NULL) {
+		if (++seen > INSTANCE_DUMP_SCAN) {
+			log_warnx("instance %" PRIu64 " %s: runtime dir holds "
+			    "more than %d entries; dumps past them are not "
+			    "collected", i->id, i->cfg.name, INSTANCE_DUMP_SCAN);
+			break;
+		}
 		if (strncmp(de->d_name, "core", 4) != 0 &&
 		    strncmp(de->d_name, "ramdump", 7) != 0)
 			continue;
-		if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
-		    !S_ISREG(st.st_mode) || st.st_size == 0)
+		if (fstatat(rfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
+		    !S_ISREG(st.st_mode) || st.st_size == 0 || st.st_nlink != 1)
 			continue;
-		if (dir == NULL) {
-			dir = str_printf("%s/dumps/%s-%" PRIu64, opts.state_dir,
-			    i->cfg.name, i->id);
-			if (dir == NULL || mkdir_p(dir, 0700) == -1) {
-				log_warn("cannot create dump dir %s", dir ? dir : "");
-				free(dir);
-				closedir(d);
-				return NULL;
-			}
+		if (dfd == -1 && (dfd = statedir_dump_create(i->cfg.name, i->id,
+		    i->owner_uid, i->owner_gid, err, sizeof err)) == -1) {
+			log_warnx("instance %" PRIu64 ": %s", i->id, err);
+			break;
 		}
-		from = str_printf("%s/%s", i->runtime_dir, de->d_name);
-		to = str_printf("%s/%s", dir, de->d_name);
-		if (from != NULL && to != NULL && rename(from, to) == -1)
-			log_warn("cannot move %s to %s", from, to);
-		free(from);
-		free(to);
+		if (renameat(rfd, de->d_name, dfd, de->d_name) == -1) {
+			log_warn("instance %" PRIu64 ": cannot move %s/%s to its "
+			    "dump dir", i->id, i->runtime_dir, de->d_name);
+			continue;
+		}
+		if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
+		    !S_ISREG(st.st_mode) || st.st_nlink != 1) {
+			log_notice("instance %" PRIu64 ": %s changed while it "
+			    "was collected: dropped", i->id, de->d_name);
+			if (unlinkat(dfd, de->d_name, 0) == -1 &&
+			    statedir_remove(dfd, de->d_name) == -1)
+				log_warn("cannot drop %s", de->d_name);
+			continue;
+		}
+		bytes += (uint64_t)st.st_blocks * 512;
+		kept++;
 	}
 	closedir(d);
-	return dir;
+	if (dfd == -1)
+		return NULL;
+	close(dfd);
+	/* Counted against the dumps' budget, or dropped (empty, or too big). */
+	if (!statedir_dump_done(i->cfg.name, i->id, kept, bytes))
+		return NULL;
+	return str_printf("%s/dumps/%s-%" PRIu64, opts.state_dir, i->cfg.name,
+	    i->id);
 }
 
 /*
@@ -827,9 +868,9 @@ instance_pidfd_cb(struct ev_loop *loop, ev_io *w, int revents)
 	i->suspended = 0;
 	cgroup_instance_gone(i);	/* cgroup.c: final CPU; leftovers; rmdir */
 	r->dump_dir = instance_collect_dumps(i);
-	if (i->runtime_dir != NULL && rm_tree(i->runtime_dir) == -1 &&
-	    errno != ENOENT)
-		log_warn("cannot remove %s", i->runtime_dir);
+	/* Moved out of the way at once, removed a slice per loop turn. */
+	if (i->runtime_dir != NULL)
+		statedir_runtime_remove(i->id);
 	instance_finish(i, r, INSTANCE_DEAD);
 }
 

@@ -46,7 +46,11 @@
 /* An open log file; shared by both streams when they name the same path. */
 struct output_file {
 	const char	*path;		/* the config's */
+	const char	*base;		/* path's last component */
 	int		 fd;		/* -1: not open */
+	int		 dirfd;		/* its directory (O_PATH); -1: not open */
+	int		 as_user;	/* others can write there: act as the
+					   payload's user (output_file_dir) */
 	uint64_t	 size;		/* for rotation */
 	int		 failed;	/* a write failed: said once, not per write */
 };
@@ -305,8 +309,10 @@ output_get(struct instance *i)
 		st->fd = -1;
 		ev_init(&st->rw, output_read_cb);
 		LIST_INIT(&st->followers);
-		o->files[k].fd = -1;
+		o->files[k].fd = o->files[k].dirfd = -1;
 		o->files[k].path = oc->logfile[k];
+		if (oc->logfile[k] != NULL)
+			o->files[k].base = strrchr(oc->logfile[k], '/') + 1;
 	}
 	/* The same path for both streams: one file, rotated once. */
 	for (k = 0; k < OUTPUT_NSTREAMS; k++) {
@@ -336,23 +342,105 @@ output_streams_open(const struct output *o)
 
 /* ---- log files */
 
+/*
+ * Log files are at admins' paths, which may lie where a payload's user can
+ * write: statedir.c's rule applies. The file's directory is opened (once
+ * per open, kept for rotations) by statedir_walk. Where nobody but root
+ * can change anything on the way, wardd creates, opens and rotates the file
+ * there as itself, through that directory fd. Anywhere else it does all of
+ * it with the credentials of the user the payload runs as (uid, gid and
+ * groups, as spawn.c gives them), so it can do there only what the payload
+ * could do itself; for a payload that runs as root or as wardd, it refuses.
+ * The file itself is never followed and must have one link.
+ */
 static int
-output_file_open(struct output_file *f, char *err, size_t errlen)
+output_file_enter(const struct output *o, const struct output_file *f)
+{
+	const struct instance *i = o->inst;
+	uid_t uid;
+	gid_t gid;
+
+	if (!f->as_user)
+		return 0;
+	spawn_ids(i, &uid, &gid);
+	return statedir_as_user(uid, gid, i->cfg.has_user ? NULL : i->groups,
+	    i->cfg.has_user ? 0 : i->ngroups);
+}
+
+static void
+output_file_leave(const struct output_file *f)
+{
+	if (f->as_user)
+		statedir_as_self();
+}
+
+/* Open the log file's directory: f->dirfd, and f->as_user if it must be. */
+static int
+output_file_dir(const struct output *o, struct output_file *f, char *err,
+    size_t errlen)
+{
+	char *dir;
+	uid_t uid;
+	gid_t gid;
+	int rc;
+
+	dir = f->base - 1 == f->path ? strdup("/") :
+	    strndup(f->path, f->base - 1 - f->path);
+	if (dir == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	f->as_user = 0;
+	if ((rc = statedir_walk(dir, &f->dirfd)) == 0) {
+		if (!opts.is_root || !spawn_ids(o->inst, &uid, &gid) || uid == 0) {
+			snprintf(err, errlen, "log file %s: a user other than "
+			    "root can change %s or a directory on its way; wardd "
+			    "writes log files there only for payloads that run as "
+			    "another user, and then as that user", f->path, dir);
+			free(dir);
+			return -1;
+		}
+		f->as_user = 1;
+		if ((rc = output_file_enter(o, f)) == 0) {
+			f->dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+			rc = f->dirfd == -1 ? -1 : 1;
+			output_file_leave(f);
+		}
+	}
+	if (rc == -1) {
+		snprintf(err, errlen, "cannot open log file %s: directory %s: "
+		    "%s%s", f->path, dir, strerror(errno), f->as_user ?
+		    " (as the payload's user)" : "");
+		free(dir);
+		return -1;
+	}
+	free(dir);
+	return 0;
+}
+
+static int
+output_file_open(const struct output *o, struct output_file *f, char *err,
+    size_t errlen)
 {
 	struct stat st;
 	int fd;
 
+	if (f->dirfd == -1 && output_file_dir(o, f, err, errlen) == -1)
+		return -1;
 	/*
 	 * O_NONBLOCK: a FIFO without a reader must fail, not hang wardd.
-	 * O_NOFOLLOW: the log's directory may belong to the payload's user,
-	 * who must not point root's append at another file with a symlink
+	 * O_NOFOLLOW: a link planted at the path must not redirect the writes
 	 * (before a spawn, or between a rotation's rename and reopen).
 	 */
-	fd = open(f->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY |
-	    O_NONBLOCK | O_NOFOLLOW, 0640);
+	if (output_file_enter(o, f) == 0) {
+		fd = openat(f->dirfd, f->base, O_WRONLY | O_APPEND | O_CREAT |
+		    O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW, 0640);
+		output_file_leave(f);
+	} else
+		fd = -1;
 	if (fd == -1) {
-		snprintf(err, errlen, "cannot open log file %s: %s", f->path,
-		    strerror(errno));
+		snprintf(err, errlen, "cannot open log file %s: %s%s", f->path,
+		    strerror(errno), f->as_user ? " (as the payload's user)" : "");
 		return -1;
 	}
 	/* A hard link is the symlink's twin: refuse a file with more than one. */
@@ -368,6 +456,7 @@ output_file_open(struct output_file *f, char *err, size_t errlen)
 	return 0;
 }
 
+/* Close the file and its directory: the next open walks the path again. */
 static void
 output_file_close(struct output_file *f)
 {
@@ -375,18 +464,24 @@ output_file_close(struct output_file *f)
 		close(f->fd);
 		f->fd = -1;
 	}
+	if (f->dirfd != -1) {
+		close(f->dirfd);
+		f->dirfd = -1;
+	}
 }
 
 /*
  * FILE -> FILE.1 -> ... -> FILE.backups (the oldest is overwritten), then
- * a new FILE. With no backups the file is truncated instead. Failures are
- * logged; output goes on to whatever file is open.
+ * a new FILE, all in the directory opened with the file. With no backups
+ * the file is truncated instead. Failures are logged; output goes on to
+ * whatever file is open.
  */
 static void
 output_file_rotate(struct output *o, struct output_file *f)
 {
 	uint32_t backups = o->inst->cfg.output->backups, k;
-	char from[PATH_MAX], to[PATH_MAX], err[PATH_MAX + 64];
+	char from[NAME_MAX + 16], to[NAME_MAX + 16], err[PATH_MAX + 64];
+	int rc;
 
 	f->size = 0;
 	if (backups == 0) {
@@ -394,19 +489,27 @@ output_file_rotate(struct output *o, struct output_file *f)
 			log_warn("cannot truncate log file %s", f->path);
 		return;
 	}
-	for (k = backups - 1; k >= 1; k--) {
-		snprintf(from, sizeof from, "%s.%u", f->path, k);
-		snprintf(to, sizeof to, "%s.%u", f->path, k + 1);
-		if (rename(from, to) == -1 && errno != ENOENT)
-			log_warn("cannot rotate %s to %s", from, to);
+	if (output_file_enter(o, f) == -1) {
+		log_warn("cannot rotate %s as the payload's user", f->path);
+		return;
 	}
-	snprintf(to, sizeof to, "%s.1", f->path);
-	if (rename(f->path, to) == -1) {
-		log_warn("cannot rotate %s to %s", f->path, to);
+	for (k = backups - 1; k >= 1; k--) {
+		snprintf(from, sizeof from, "%s.%u", f->base, k);
+		snprintf(to, sizeof to, "%s.%u", f->base, k + 1);
+		if (renameat(f->dirfd, from, f->dirfd, to) == -1 &&
+		    errno != ENOENT)
+			log_warn("cannot rotate %s.%u", f->path, k);
+	}
+	snprintf(to, sizeof to, "%s.1", f->base);
+	rc = renameat(f->dirfd, f->base, f->dirfd, to);
+	output_file_leave(f);
+	if (rc == -1) {
+		log_warn("cannot rotate %s to %s.1", f->path, f->path);
 		return;		/* keep writing; retried after maxbytes more */
 	}
-	output_file_close(f);
-	if (output_file_open(f, err, sizeof err) == -1)
+	close(f->fd);
+	f->fd = -1;
+	if (output_file_open(o, f, err, sizeof err) == -1)
 		log_warnx("instance %" PRIu64 " %s: %s", o->inst->id,
 		    o->inst->cfg.name, err);
 }
@@ -456,7 +559,7 @@ output_files_open(struct output *o, char *err, size_t errlen)
 
 		if (f->path != NULL && f->fd == -1 &&
 		    (o->s[OUTPUT_STDOUT].file == f || o->s[OUTPUT_STDERR].file == f) &&
-		    output_file_open(f, err, errlen) == -1)
+		    output_file_open(o, f, err, errlen) == -1)
 			return -1;
 	}
 	return 0;
@@ -497,7 +600,7 @@ output_reopen_all(unsigned *failed)
 			    o->s[OUTPUT_STDERR].file != f))
 				continue;
 			output_file_close(f);
-			if (output_file_open(f, err, sizeof err) == -1) {
+			if (output_file_open(o, f, err, sizeof err) == -1) {
 				log_warnx("instance %" PRIu64 " %s: %s", i->id,
 				    i->cfg.name, err);
 				(*failed)++;

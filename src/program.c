@@ -721,32 +721,23 @@ program_conf_check(const char *spec, size_t len, char *err, size_t errlen)
  * a path, or NULL for no file. NONE: no file; the output is still captured
  * into the ring, so wardctl tail works. AUTO: supervisord means a file of
  * its choosing (in childlogdir), and a user who wrote AUTO expects one, so
- * it is STATE_DIR/logs/NAME-stdout.log (or -stderr.log), the directory
- * made here so that the path check at load finds it. Anything else is a
+ * it is STATE_DIR/logs/NAME-stdout.log (or -stderr.log), in the directory
+ * statedir.c made at start. Anything else is a
  * path, checked later as instance.create checks it. err is set on failure.
  */
 static char *
 program_logfile(const char *v, const char *name, int stream, char *err,
     size_t errlen)
 {
-	char *dir, *path;
+	char *path;
 
 	if (strcasecmp(v, "NONE") == 0)
 		return NULL;
-	if (strcasecmp(v, "AUTO") != 0) {
-		if ((path = strdup(v)) == NULL)
-			snprintf(err, errlen, "out of memory");
-		return path;
-	}
-	if ((dir = str_printf("%s/logs", opts.state_dir)) == NULL ||
-	    mkdir_p(dir, 0750) == -1) {
-		snprintf(err, errlen, "AUTO: cannot create %s: %s",
-		    dir ? dir : opts.state_dir, strerror(errno));
-		free(dir);
-		return NULL;
-	}
-	path = str_printf("%s/%s-%s.log", dir, name, output_stream_name(stream));
-	free(dir);
+	if (strcasecmp(v, "AUTO") != 0)
+		path = strdup(v);
+	else
+		path = str_printf("%s/logs/%s-%s.log", opts.state_dir, name,
+		    output_stream_name(stream));
 	if (path == NULL)
 		snprintf(err, errlen, "out of memory");
 	return path;

@@ -14,6 +14,7 @@
 #include <sys/un.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,12 +51,19 @@ sdnotify_sender_ok(const struct instance *i, pid_t pid)
 	return sid != -1 && sid == i->pid;
 }
 
-/* Bind the instance's socket; called at spawn, before the child exists. */
+/*
+ * Bind the instance's socket; called at spawn, before the child exists,
+ * while its runtime dir (dirfd) is still wardd's own 0700: nobody else can
+ * put anything at the path between the bind and the hand-over, which goes
+ * through the directory fd and never follows a link.
+ */
 int
-sdnotify_open(struct instance *i, char *err, size_t errlen)
+sdnotify_open(struct instance *i, int dirfd, char *err, size_t errlen)
 {
 	struct sockaddr_un sun;
 	char *path;
+	uid_t uid;
+	gid_t gid;
 	int fd, one = 1;
 
 	if ((path = sdnotify_path(i)) == NULL) {
@@ -74,18 +82,16 @@ sdnotify_open(struct instance *i, char *err, size_t errlen)
 	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd == -1 ||
 	    setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof one) == -1 ||
-	    bind(fd, (struct sockaddr *)&sun, sizeof sun) == -1) {
+	    bind(fd, (struct sockaddr *)&sun, sizeof sun) == -1 ||
+	    /* The payload may run as another user: it must be able to send. */
+	    (spawn_ids(i, &uid, &gid) && fchownat(dirfd, "notify", uid, gid,
+	    AT_SYMLINK_NOFOLLOW) == -1)) {
 		snprintf(err, errlen, "notify socket %s: %s", path, strerror(errno));
 		if (fd != -1)
 			close(fd);
 		free(path);
 		return -1;
 	}
-	/* The payload may run as another user: it must be able to send. */
-	if ((i->run_as_owner || i->cfg.has_user) && chown(path,
-	    i->cfg.has_user ? i->cfg.user_uid : i->owner_uid,
-	    i->cfg.has_user ? i->cfg.user_gid : i->owner_gid) == -1)
-		log_warn("chown %s", path);
 	free(path);
 	i->sd_fd = fd;
 	ev_io_init(&i->sd_w, sdnotify_cb, fd, EV_READ);

@@ -72,13 +72,15 @@ server_open(const char *path)
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd == -1)
 		fatal("socket");
-	/* Anyone may connect; what each peer may do is decided per uid. */
+	/*
+	 * Anyone may connect; what each peer may do is decided per uid. The
+	 * mode comes from the umask at bind (0666 exactly), never from a
+	 * change by path afterwards (statedir.c's rule).
+	 */
 	old = umask(0111);
 	if (bind(fd, (struct sockaddr *)&sun, sizeof sun) == -1)
 		fatal("bind %s", path);
 	umask(old);
-	if (chmod(path, 0666) == -1)
-		fatal("chmod %s", path);
 	/* Hundreds of clients may connect at once (a boot, a fleet of
 	 * wardctls): the kernel's whole backlog, as systemd's sockets have. */
 	if (listen(fd, SOMAXCONN) == -1)

@@ -367,6 +367,19 @@ spawn_exec(const struct instance *i, const struct spawn_plan *p, char **envp,
 }
 
 /*
+ * The ids the payload runs as, and whether wardd switches to them (1) or
+ * the payload runs as wardd itself (0). 'group' replaces the gid.
+ */
+int
+spawn_ids(const struct instance *i, uid_t *uid, gid_t *gid)
+{
+	*uid = i->cfg.has_user ? i->cfg.user_uid : i->owner_uid;
+	*gid = i->cfg.has_group ? i->cfg.group_gid :
+	    i->cfg.has_user ? i->cfg.user_gid : i->owner_gid;
+	return i->run_as_owner || (i->cfg.has_user && opts.is_root);
+}
+
+/*
  * vfork and exec. Signals are blocked across vfork so no handler of
  * wardd's can run on the shared stack; the child resets them all before it
  * unblocks. The parent is suspended until the child execs or fails, which
@@ -377,11 +390,10 @@ static pid_t
 spawn_vfork(const struct instance *i, const struct spawn_plan *p, char **envp,
     char *err, size_t errlen)
 {
-	int setids = i->run_as_owner || (i->cfg.has_user && opts.is_root);
-	uid_t uid = i->cfg.has_user ? i->cfg.user_uid : i->owner_uid;
-	/* 'group' replaces the gid (set once: vfork must not clobber it). */
-	gid_t gid = i->cfg.has_group ? i->cfg.group_gid :
-	    i->cfg.has_user ? i->cfg.user_gid : i->owner_gid;
+	/* Set once, in memory: vfork must not clobber them. */
+	uid_t uid;
+	gid_t gid;
+	volatile int setids = spawn_ids(i, &uid, &gid);
 	sigset_t all, old;
 	const char *step;
 	char stepbuf[64];

@@ -1,6 +1,6 @@
 /*
  * util.c: small helpers every module uses: byte buffers, allocation, clocks,
- * fd flags and directory trees.
+ * fd flags, small files.
  */
 #include "config.h"
 
@@ -215,7 +215,6 @@ fd_set_flags(int fd, int nonblock, int cloexec)
 	return 0;
 }
 
-/* mkdir -p; existing directories are fine. */
 /*
  * A small file (/proc, cgroupfs) whole into buf, NUL-terminated, as much as
  * fits; -1 if it cannot be opened or is empty. These files never block.
@@ -277,6 +276,10 @@ read_whole_file(const char *path, size_t max)
 	return buf;
 }
 
+/*
+ * mkdir -p; existing directories are fine. For root's own paths only (the
+ * socket's directory, STATE_DIR itself): statedir.c makes what is below.
+ */
 int
 mkdir_p(const char *path, mode_t mode)
 {
@@ -298,49 +301,4 @@ mkdir_p(const char *path, mode_t mode)
 	if (mkdir(tmp, mode) == -1 && errno != EEXIST)
 		return -1;
 	return 0;
-}
-
-/*
- * Remove a directory tree that a payload may have filled. Never follows
- * symlinks (unlinkat removes the link itself) and stops at a fixed depth so
- * a hostile tree cannot exhaust fds or the stack.
- */
-static int
-rm_tree_at(int dirfd, const char *name, int depth)
-{
-	struct dirent *de;
-	DIR *d;
-	int fd, rc = 0;
-
-	if (depth > 32) {
-		errno = ELOOP;
-		return -1;
-	}
-	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd == -1)
-		return -1;
-	if ((d = fdopendir(fd)) == NULL) {
-		close(fd);
-		return -1;
-	}
-	while ((de = readdir(d)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		if (unlinkat(fd, de->d_name, 0) == 0)
-			continue;
-		if ((errno == EISDIR || errno == EPERM) &&
-		    rm_tree_at(fd, de->d_name, depth + 1) == 0)
-			continue;
-		rc = -1;
-	}
-	closedir(d);
-	if (unlinkat(dirfd, name, AT_REMOVEDIR) == -1)
-		rc = -1;
-	return rc;
-}
-
-int
-rm_tree(const char *path)
-{
-	return rm_tree_at(AT_FDCWD, path, 0);
 }

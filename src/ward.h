@@ -51,7 +51,6 @@ char	*str_printf(const char *, ...) printflike(1, 2);
 ssize_t	 read_small_file(const char *, char *, size_t);
 char	*read_whole_file(const char *, size_t);
 int	 mkdir_p(const char *, mode_t);
-int	 rm_tree(const char *);
 
 /* ---- table.c: an intrusive hash table for O(1) lookup by id and by name. */
 
@@ -126,7 +125,12 @@ struct wardd_opts {
 	uint64_t	 max_user_buffer;	/* --max-user-buffer, bytes */
 	unsigned	 max_user_fds;		/* --max-user-fds */
 	uint64_t	 max_user_ring;		/* --max-user-ring, bytes */
+	uint64_t	 dumps_max_count; /* --dumps-max-count: dump dirs kept */
+	uint64_t	 dumps_max_bytes; /* --dumps-max-bytes: their bytes on disk */
 };
+
+#define DUMPS_MAX_COUNT_DEFAULT	100
+#define DUMPS_MAX_BYTES_DEFAULT	(1024ULL * 1024 * 1024)
 
 extern struct wardd_opts opts;
 extern struct ev_loop *ward_loop;
@@ -224,6 +228,23 @@ void	 loop_run(void);
 void	 loop_shutdown(int kill_instances);
 int	 loop_shutting_down(void);
 void	 loop_instance_gone(void);
+
+/* ---- statedir.c: STATE_DIR through fds; the rule for every path (see there). */
+
+void	 statedir_init(void);
+void	 statedir_shutdown(void);
+int	 statedir_walk(const char *, int *);
+int	 statedir_as_user(uid_t, gid_t, const gid_t *, int);
+void	 statedir_as_self(void);
+int	 statedir_id_next(uint64_t *, char *, size_t);
+int	 statedir_remove(int, const char *);
+unsigned statedir_removing(void);
+int	 statedir_runtime_create(uint64_t, char *, size_t);
+int	 statedir_runtime_open(uint64_t);
+void	 statedir_runtime_remove(uint64_t);
+int	 statedir_dump_create(const char *, uint64_t, uid_t, gid_t, char *,
+	    size_t);
+int	 statedir_dump_done(const char *, uint64_t, unsigned, uint64_t);
 
 /* ---- server.c: the listening socket. */
 
@@ -795,7 +816,7 @@ void	 history_free(void);
 
 #define SDNOTIFY_MAX	4096	/* bytes in one datagram */
 
-int	 sdnotify_open(struct instance *, char *, size_t);
+int	 sdnotify_open(struct instance *, int, char *, size_t);
 void	 sdnotify_close(struct instance *);
 void	 sdnotify_drain(struct instance *);
 int	 sdnotify_sender_ok(const struct instance *, pid_t);
@@ -811,6 +832,7 @@ struct spawn_fds {
 
 pid_t	 spawn_child(const struct instance *, const struct spawn_fds *, char **,
 	    char *, size_t);
+int	 spawn_ids(const struct instance *, uid_t *, gid_t *);
 int	 spawn_pidfd_open(pid_t);
 int	 spawn_pidfd_signal(int, pid_t, int, int);
 char	**spawn_environ(const struct instance *);

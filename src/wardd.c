@@ -29,6 +29,7 @@ usage(int rc)
 	    "[--log-target TARGET]\n"
 	    "             [--no-cgroups] [--max-user-conns N] [--max-user-buffer SIZE]\n"
 	    "             [--max-user-fds N] [--max-user-ring SIZE]\n"
+	    "             [--dumps-max-count N] [--dumps-max-bytes SIZE]\n"
 	    "  --socket PATH          control socket (default %s)\n"
 	    "  --state-dir DIR        runtime dirs and dumps (default %s)\n"
 	    "  --config-dir DIR       *.conf with a [ward] section (default %s)\n"
@@ -38,6 +39,11 @@ usage(int rc)
 	    "  --log-target TARGET    auto, stderr or journal (default auto)\n"
 	    "  --no-cgroups           no cgroup per instance: stops reach the "
 	    "process group only\n"
+	    "  --dumps-max-count N    dump dirs kept in STATE_DIR/dumps, oldest "
+	    "dropped first\n"
+	    "                         (default %d; 0 keeps none)\n"
+	    "  --dumps-max-bytes SIZE their bytes on disk, with K, M, G or T "
+	    "(default 1G)\n"
 	    "Budgets of each non-admin uid (SIZE: bytes, or with K, M or G):\n"
 	    "  --max-user-conns N     connections, 1-%d (default %d; admins: %d)\n"
 	    "  --max-user-buffer SIZE buffered input and output of all its "
@@ -50,8 +56,8 @@ usage(int rc)
 	    "64M)\n",
 	    opts.socket_path ? opts.socket_path : "$XDG_RUNTIME_DIR/ward.sock",
 	    opts.state_dir ? opts.state_dir : "$XDG_RUNTIME_DIR/ward",
-	    opts.config_dir, CONN_MAX, BUDGET_USER_CONNS, CONN_MAX_PER_UID,
-	    BUDGET_USER_FDS);
+	    opts.config_dir, DUMPS_MAX_COUNT_DEFAULT, CONN_MAX,
+	    BUDGET_USER_CONNS, CONN_MAX_PER_UID, BUDGET_USER_FDS);
 	exit(rc);
 }
 
@@ -69,6 +75,8 @@ wardd_defaults(void)
 	opts.max_user_buffer = BUDGET_USER_BUFFER;
 	opts.max_user_fds = BUDGET_USER_FDS;
 	opts.max_user_ring = BUDGET_USER_RING;
+	opts.dumps_max_count = DUMPS_MAX_COUNT_DEFAULT;
+	opts.dumps_max_bytes = DUMPS_MAX_BYTES_DEFAULT;
 	opts.config_dir = xstrdup("/etc/ward/ward.d");
 	if (opts.is_root) {
 		opts.socket_path = xstrdup("/run/ward/ward.sock");
@@ -83,8 +91,8 @@ wardd_defaults(void)
 }
 
 /*
- * A budget option's value: a number within [min, max], for sizes with an
- * optional K, M or G (powers of 1024). Exits with a message otherwise.
+ * An option's value: a number within [min, max], for sizes with an
+ * optional K, M, G or T (powers of 1024). Exits with a message otherwise.
  */
 static uint64_t
 wardd_budget_arg(const char *opt, const char *arg, int size, uint64_t min,
@@ -103,11 +111,13 @@ wardd_budget_arg(const char *opt, const char *arg, int size, uint64_t min,
 			mult = 1024 * 1024, end++;
 		else if (*end == 'G' || *end == 'g')
 			mult = 1024 * 1024 * 1024, end++;
+		else if (*end == 'T' || *end == 't')
+			mult = 1024ULL * 1024 * 1024 * 1024, end++;
 	}
 	if (errno != 0 || end == arg || *end != '\0' || arg[0] == '-' ||
 	    v > max / mult || v * mult < min || v * mult > max) {
 		fprintf(stderr, "wardd: --%s must be %s from %llu to %llu\n", opt,
-		    size ? "a size (bytes, or with K, M or G)" : "a number",
+		    size ? "a size (bytes, or with K, M, G or T)" : "a number",
 		    (unsigned long long)min, (unsigned long long)max);
 		exit(2);
 	}
@@ -230,11 +240,13 @@ main(int argc, char **argv)
 		{ "max-user-buffer", required_argument, NULL, 'B' },
 		{ "max-user-fds", required_argument, NULL, 'F' },
 		{ "max-user-ring", required_argument, NULL, 'R' },
+		{ "dumps-max-count", required_argument, NULL, 'D' },
+		{ "dumps-max-bytes", required_argument, NULL, 'Y' },
 		{ NULL, 0, NULL, 0 }
 	};
 	enum log_target target = LOG_TARGET_AUTO;
 	struct settings set;
-	char *path, *end;
+	char *end;
 	long v;
 	int ch, fd;
 
@@ -308,6 +320,14 @@ main(int argc, char **argv)
 			opts.max_user_ring = wardd_budget_arg("max-user-ring",
 			    optarg, 1, 0, UINT64_MAX / 2);
 			break;
+		case 'D':
+			opts.dumps_max_count = wardd_budget_arg("dumps-max-count",
+			    optarg, 0, 0, UINT64_MAX / 2);
+			break;
+		case 'Y':
+			opts.dumps_max_bytes = wardd_budget_arg("dumps-max-bytes",
+			    optarg, 1, 0, UINT64_MAX / 2);
+			break;
 		case 'V':
 			printf("wardd %s (protocol %d)\n", PACKAGE_VERSION,
 			    WARD_PROTOCOL_VERSION);
@@ -333,13 +353,9 @@ main(int argc, char **argv)
 	opts.oom_score_adj = wardd_oom_score_adj();
 	wardd_raise_nofile();
 
-	path = str_printf("%s/instances", opts.state_dir);
-	if (path == NULL || mkdir_p(path, 0755) == -1)
-		fatal("cannot create %s", path ? path : opts.state_dir);
-	free(path);
-
 	loop_init();
 	budget_init();
+	statedir_init();	/* after the loop: its remover is a watcher */
 	instance_init();
 	program_init();
 	metrics_init();
@@ -368,6 +384,7 @@ main(int argc, char **argv)
 	conn_close_all();
 	instance_free_all();
 	cgroup_shutdown();	/* after the instances: their drains are orphans */
+	statedir_shutdown();
 	history_free();
 	budget_shutdown();	/* after every conn and instance gave back */
 	ev_loop_destroy(ward_loop);
