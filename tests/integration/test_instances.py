@@ -155,7 +155,8 @@ def test_grandchild_holding_pipe_does_not_delay_death():
     name, _ = run(payload("fail", "CRASH|gone", "grandchild", pidfile, "wait-file",
                           pidfile, "exit", 33))
     ev = sub.event(lambda e: e["name"] == name, timeout=10)
-    gc = int(open(pidfile).read())
+    # The grandchild creates the file before it writes its pid into it.
+    gc = int(retry(lambda: open(pidfile).read().strip(), what="the pid"))
     try:
         assert not gone(gc), "grandchild should still hold the pipe"
         assert ev["exit"]["death_reason"] == "CRASH", ev
