@@ -187,7 +187,10 @@ signal_name(int sig)
 	return buf;
 }
 
-/* "TERM", "SIGTERM", "sigterm" or "15"; -1 when it names no signal. */
+/*
+ * "TERM", "SIGTERM", "sigterm", "15", or "SIG32" as signal_name calls the
+ * signals it has no name for; -1 when it names no signal.
+ */
 int
 signal_parse(const char *s)
 {
@@ -196,6 +199,8 @@ signal_parse(const char *s)
 	char *end;
 	long n;
 
+	if (strncasecmp(s, "SIG", 3) == 0 && s[3] >= '0' && s[3] <= '9')
+		s += 3;
 	if (s[0] >= '0' && s[0] <= '9') {
 		n = strtol(s, &end, 10);
 		if (*end != '\0' || n < 1 || n > SIGRTMAX)
