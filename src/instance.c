@@ -458,8 +458,9 @@ fail:
 	instance_close_fd(&fpipe[1]);
 	instance_close_fd(&npipe[0]);
 	instance_close_fd(&npipe[1]);
+	/* Not just rmdir: sdnotify_open may have bound its socket there. */
 	if (i->runtime_dir != NULL)
-		rmdir(i->runtime_dir);
+		rm_tree(i->runtime_dir);
 	cgroup_instance_gone(i);	/* cgroup.c: what the failed spawn made */
 	instance_stats.spawn_failed++;
 	if ((r = calloc(1, sizeof *r)) != NULL) {
