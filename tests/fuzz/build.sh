@@ -32,6 +32,9 @@ if ! command -v "$cc" >/dev/null 2>&1; then
 	exit 1
 fi
 mkdir -p "$out/obj"
+# One build at a time: two make fuzz runs may start together.
+exec 9>"$out/obj/.lock"
+flock 9
 # Debian ships libFuzzer and the sanitizer runtimes apart from clang.
 probe="$out/obj/probe"
 printf '%s\n' '#include <stddef.h>' '#include <stdint.h>' \

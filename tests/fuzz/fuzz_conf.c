@@ -12,7 +12,7 @@
  * matches against instance.create's own spec (one validator for both);
  * every error and warning is a "file:line: message"; the reread answer is
  * one whole msgpack map; an update and an empty update leave no program,
- * no instance, no runtime dir and no memory behind. Spawns fail in the
+ * no instance, no runtime dir, no fd and no memory behind. Spawns fail in the
  * sandbox (harness.c), log files are refused, nothing is signalled.
  */
 #include "config.h"
@@ -25,6 +25,7 @@
 
 static char *fuzz_conf_files[2];
 static char *fuzz_conf_instances;
+static int fuzz_conf_fds0;
 
 static void
 fuzz_conf_check_program(const struct conf_program *cp)
@@ -106,6 +107,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	fuzz_conf_files[0] = str_printf("%s/a.conf", opts.config_dir);
 	fuzz_conf_files[1] = str_printf("%s/b.conf", opts.config_dir);
 	fuzz_conf_instances = str_printf("%s/instances", harness_sandbox());
+	fuzz_conf_fds0 = harness_count_fds();
 	return 0;
 }
 
@@ -171,6 +173,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		harness_assert(harness_dir_empty(fuzz_conf_instances),
 		    "a runtime dir is left in %s", fuzz_conf_instances);
 		history_free();
+		harness_check_fds(fuzz_conf_fds0);
 	}
 	if (flags & 2)
 		fuzz_conf_split(data, cut != NULL ? (size_t)(cut - data) : size);

@@ -61,33 +61,6 @@ fuzz_dispatch_read(int fd, struct buf *replies)
 	}
 }
 
-/* Write p[0..n) with one fd along the first bytes if fd != -1. */
-static ssize_t
-fuzz_dispatch_send(int s, const uint8_t *p, size_t n, int fd)
-{
-	char cbuf[CMSG_SPACE(sizeof(int))];
-	struct cmsghdr *cm;
-	struct msghdr mh;
-	struct iovec iov;
-
-	memset(&mh, 0, sizeof mh);
-	iov.iov_base = (void *)p;
-	iov.iov_len = n;
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
-	if (fd != -1) {
-		memset(cbuf, 0, sizeof cbuf);
-		mh.msg_control = cbuf;
-		mh.msg_controllen = sizeof cbuf;
-		cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-	}
-	return sendmsg(s, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
-}
-
 /* How many whole messages the client's bytes hold: each may have a reply. */
 static int
 fuzz_dispatch_messages(const uint8_t *p, size_t n)
@@ -151,7 +124,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size--;
 	/* The client writes (in two parts) while wardd reads and answers. */
 	for (rounds = 0; off < size && rounds < FUZZ_DISPATCH_ROUNDS; rounds++) {
-		n = fuzz_dispatch_send(sv[1], data + off,
+		n = harness_send(sv[1], NULL, data + off,
 		    (off < cut ? cut : size) - off, fd);
 		if (n > 0) {
 			off += n;

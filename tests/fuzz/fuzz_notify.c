@@ -118,13 +118,9 @@ static void
 fuzz_notify_datagrams(struct instance *i, const uint8_t *p, size_t n,
     int pass_fd, int foreign)
 {
-	char cbuf[CMSG_SPACE(sizeof(int))], err[256], c;
 	enum payload_state before = i->payload;
-	char status[STATUS_MAX + 1];
+	char status[STATUS_MAX + 1], err[256], c;
 	struct sockaddr_un sun;
-	struct cmsghdr *cm;
-	struct msghdr mh;
-	struct iovec iov;
 	const uint8_t *end, *sep;
 	uint64_t sent = 0;
 	int s, devnull = -1;
@@ -145,24 +141,7 @@ fuzz_notify_datagrams(struct instance *i, const uint8_t *p, size_t n,
 	while (n > 0) {
 		sep = memchr(p, 0x1e, n);
 		end = sep != NULL ? sep : p + n;
-		memset(&mh, 0, sizeof mh);
-		iov.iov_base = (void *)p;
-		iov.iov_len = end - p;
-		mh.msg_name = &sun;
-		mh.msg_namelen = sizeof sun;
-		mh.msg_iov = &iov;
-		mh.msg_iovlen = 1;
-		if (devnull != -1) {
-			memset(cbuf, 0, sizeof cbuf);
-			mh.msg_control = cbuf;
-			mh.msg_controllen = sizeof cbuf;
-			cm = CMSG_FIRSTHDR(&mh);
-			cm->cmsg_level = SOL_SOCKET;
-			cm->cmsg_type = SCM_RIGHTS;
-			cm->cmsg_len = CMSG_LEN(sizeof(int));
-			memcpy(CMSG_DATA(cm), &devnull, sizeof(int));
-		}
-		if (sendmsg(s, &mh, MSG_DONTWAIT) == -1)
+		if (harness_send(s, &sun, p, end - p, devnull) == -1)
 			break;	/* over the socket's size, or its queue is full */
 		sent++;
 		if (devnull != -1) {

@@ -27,7 +27,9 @@
 #include "config.h"
 
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 
 #include <dirent.h>
 #include <errno.h>
@@ -38,6 +40,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <sanitizer/common_interface_defs.h>
 
 #include "harness.h"
 
@@ -148,10 +152,17 @@ harness_init(void)
 {
 	const char *tmp = getenv("TMPDIR"), *lvl = getenv("WARD_FUZZ_LOG_LEVEL");
 	struct sigaction sa = { .sa_handler = SIG_IGN };
-	char *p;
+	char *p, sym[256];
 
 	if (harness_dir != NULL)
 		return;
+	/*
+	 * libFuzzer prints NEW_FUNC lines through the sanitizers' symbolizer,
+	 * a child (llvm-symbolizer) on two pipes started at first use: start
+	 * it now, so its fds are in every harness's baseline, not a "leak".
+	 */
+	__sanitizer_symbolize_pc(__builtin_return_address(0), "%F", sym,
+	    sizeof sym);
 	/* Nothing may reach a real systemd or journal from here. */
 	unsetenv("NOTIFY_SOCKET");
 	unsetenv("WATCHDOG_USEC");
@@ -231,6 +242,39 @@ harness_check_fds(int before)
 	}
 	harness_fail(__FILE__, __LINE__, "no fd leaked", "%d fds open, %d "
 	    "before", harness_count_fds(), before);
+}
+
+/*
+ * Send p[0..n) on s (to *to, or its peer if NULL) without waiting, with fd
+ * passed along (SCM_RIGHTS) unless it is -1. sendmsg's answer.
+ */
+ssize_t
+harness_send(int s, const struct sockaddr_un *to, const void *p, size_t n,
+    int fd)
+{
+	char cbuf[CMSG_SPACE(sizeof(int))];
+	struct cmsghdr *cm;
+	struct msghdr mh;
+	struct iovec iov;
+
+	memset(&mh, 0, sizeof mh);
+	iov.iov_base = (void *)p;
+	iov.iov_len = n;
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_name = (void *)to;
+	mh.msg_namelen = to != NULL ? sizeof *to : 0;
+	if (fd != -1) {
+		memset(cbuf, 0, sizeof cbuf);
+		mh.msg_control = cbuf;
+		mh.msg_controllen = sizeof cbuf;
+		cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	}
+	return sendmsg(s, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
 int

@@ -12,6 +12,8 @@
 
 #include "ward.h"
 
+struct sockaddr_un;
+
 /* An invariant the code under test broke: report it and abort, so that
  * libFuzzer saves the input as a crash. */
 #define harness_assert(cond, ...) do {					\
@@ -25,6 +27,8 @@ void	 harness_init(void);
 const char *harness_sandbox(void);
 int	 harness_count_fds(void);
 void	 harness_check_fds(int);
+ssize_t	 harness_send(int, const struct sockaddr_un *, const void *, size_t,
+	    int);
 int	 harness_write_file(const char *, const void *, size_t);
 int	 harness_dir_empty(const char *);
 int	 harness_reply_check(const char *, size_t, int);
