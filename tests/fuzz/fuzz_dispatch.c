@@ -10,12 +10,13 @@
  *
  * No real spawns: harness.c's sandbox makes spawn_child fail as a refused
  * exec would (after instance_start's real preparation in a private
- * STATE_DIR), refuses log files, counts ward.shutdown instead of doing
- * it and aborts on any signal. The config dir is empty, so ward.update
- * and ward.reread read nothing. Every method is allowed.
+ * STATE_DIR), refuses log files, ignores ward.shutdown (wardd keeps
+ * serving the next input) and aborts on any signal. The config dir is
+ * empty, so ward.update and ward.reread read nothing. Every method is
+ * allowed.
  *
  * Invariants: the replies are well-formed msgpack-RPC, at most one
- * response per request; the connection ends when the client closes its
+ * response per message; the connection ends when the client closes its
  * side; after the input every instance is removed and then nothing is
  * left: no fd (all passed fds closed), no memory (LeakSanitizer), no
  * runtime dir in STATE_DIR/instances. With WARD_FUZZ_UTF8=1 every reply

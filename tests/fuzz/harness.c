@@ -2,8 +2,8 @@
  * harness.c: the set-up every harness shares. wardd.c (main, options) is
  * not linked, so the options wardd would have are defined here: a root
  * wardd whose STATE_DIR and config dir are a private temporary directory
- * (the sandbox, in $TMPDIR or else /dev/shm or /tmp; removed at exit), without cgroups, logging nothing unless
- * WARD_FUZZ_LOG_LEVEL (3-7) asks. Also the oracles more than one harness
+ * (the sandbox, in $TMPDIR or else /dev/shm or /tmp; removed at exit),
+ * without cgroups, logging nothing unless WARD_FUZZ_LOG_LEVEL (3-7) asks. Also the oracles more than one harness
  * uses: reply streams that must be valid msgpack-RPC, fds that must not
  * leak, directories that must be left empty.
  *
@@ -17,8 +17,8 @@
  * - output_spawn_prepare refuses log files (paths a fuzzed request
  *   chose, which a root wardd would create anywhere) and is itself
  *   otherwise;
- * - loop_shutdown (ward.shutdown) is counted, not done: there is no
- *   listener to close and the next input must find wardd serving;
+ * - loop_shutdown (ward.shutdown) does nothing: there is no listener to
+ *   close and the next input must find wardd serving;
  * - sd_journal_send (the macro's sd_journal_send_with_location, and the
  *   function) and sd_notify do nothing: every failed spawn is a
  *   death that systemd_journal_death reports, and the system's journal
@@ -48,7 +48,6 @@
 struct wardd_opts opts;		/* wardd.c's, which is not linked */
 
 static char *harness_dir;
-unsigned harness_shutdowns;	/* ward.shutdown calls, for the curious */
 
 pid_t	 __wrap_spawn_child(const struct instance *, const struct spawn_fds *,
 	    char **, char *, size_t);
@@ -97,7 +96,6 @@ __wrap_output_spawn_prepare(struct instance *i, char *err, size_t errlen)
 void
 __wrap_loop_shutdown(int kill_instances)
 {
-	harness_shutdowns++;
 }
 
 int
