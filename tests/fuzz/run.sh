@@ -38,7 +38,7 @@ for t in "$@"; do
 	rc=$?
 	runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
 	rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
-	cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1)
+	cov=$(grep -ao 'cov: [0-9]*' "$log" | tail -1)
 	if [ "$rc" -eq 0 ]; then
 		echo "PASS: $t: ${runs:-?} runs, ${rate:-?} execs/s, ${cov:-cov: ?}"
 	else
