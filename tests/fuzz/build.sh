@@ -31,6 +31,11 @@ if ! command -v "$cc" >/dev/null 2>&1; then
 	    "(Debian 12: apt-get install clang libclang-rt-14-dev)" >&2
 	exit 1
 fi
+if ! "$cc" --version 2>/dev/null | grep -q clang; then
+	echo "make fuzz: '$cc' is not clang (libFuzzer is clang's): configure" \
+	    "FUZZ_CC=clang, or make fuzz FUZZ_CC=clang" >&2
+	exit 1
+fi
 mkdir -p "$out/obj"
 # One build at a time: two make fuzz runs may start together.
 exec 9>"$out/obj/.lock"
