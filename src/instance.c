@@ -451,6 +451,7 @@ fail:
 	instance_close_fd(&npipe[0]);
 	instance_close_fd(&npipe[1]);
 	instance_close_fd(&rtfd);
+	/* The whole tree: sdnotify_open may have bound its socket there. */
 	if (i->runtime_dir != NULL)
 		statedir_runtime_remove(i->id);
 	cgroup_instance_gone(i);	/* cgroup.c: what the failed spawn made */

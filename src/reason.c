@@ -187,7 +187,10 @@ signal_name(int sig)
 	return buf;
 }
 
-/* "TERM", "SIGTERM", "sigterm" or "15"; -1 when it names no signal. */
+/*
+ * "TERM", "SIGTERM", "sigterm", "15", or "SIG32" as signal_name calls the
+ * signals it has no name for; -1 when it names no signal.
+ */
 int
 signal_parse(const char *s)
 {
@@ -196,6 +199,8 @@ signal_parse(const char *s)
 	char *end;
 	long n;
 
+	if (strncasecmp(s, "SIG", 3) == 0 && s[3] >= '0' && s[3] <= '9')
+		s += 3;
 	if (s[0] >= '0' && s[0] <= '9') {
 		n = strtol(s, &end, 10);
 		if (*end != '\0' || n < 1 || n > SIGRTMAX)
@@ -262,4 +267,54 @@ notify_parse(const char *line, size_t len, enum payload_state *state,
 		return NOTIFY_WATCHDOG;
 	}
 	return NOTIFY_INVALID;
+}
+
+/*
+ * One assignment of an sd_notify datagram (one of its lines): READY=1,
+ * STATUS= and WATCHDOG= as notify_parse reads them on fd 4 (STATE= is
+ * ward's own word, not systemd's), plus STOPPING=1 (NOTIFY_STOPPING, state
+ * finished) and ERRNO= / EXIT_STATUS= (NOTIFY_FAILURE, text the whole
+ * assignment, for notify_failure_note). Other words (MAINPID=, FDSTORE=1,
+ * ...) are NOTIFY_IGNORED: not errors, just nothing ward acts on.
+ */
+enum notify_kind
+notify_parse_sd(const char *p, size_t n, enum payload_state *state,
+    const char **text, size_t *textlen)
+{
+	if (n == 10 && memcmp(p, "STOPPING=1", 10) == 0) {
+		*state = PAYLOAD_FINISHED;
+		return NOTIFY_STOPPING;
+	}
+	if ((n > 6 && memcmp(p, "ERRNO=", 6) == 0) ||
+	    (n > 12 && memcmp(p, "EXIT_STATUS=", 12) == 0)) {
+		*text = p;
+		*textlen = n;
+		return NOTIFY_FAILURE;
+	}
+	if ((n == 7 && memcmp(p, "READY=1", 7) == 0) ||
+	    (n >= 7 && memcmp(p, "STATUS=", 7) == 0) ||
+	    (n >= 9 && memcmp(p, "WATCHDOG=", 9) == 0))
+		return notify_parse(p, n, state, text, textlen);
+	return NOTIFY_IGNORED;
+}
+
+/*
+ * What an ERRNO= or EXIT_STATUS= assignment leaves as the failure note of
+ * the run: its first 100 bytes, ERRNO's meaning appended, as valid UTF-8.
+ * NULL when out of memory.
+ */
+char *
+notify_failure_note(const char *p, size_t n)
+{
+	char msg[128];
+	int e;
+
+	snprintf(msg, sizeof msg, "%.*s", (int)(n > 100 ? 100 : n), p);
+	if (strncmp(msg, "ERRNO=", 6) == 0) {
+		e = atoi(msg + 6);
+		if (e > 0 && e < 4096)
+			snprintf(msg + strlen(msg), sizeof msg - strlen(msg),
+			    " (%s)", strerror(e));
+	}
+	return utf8_clean(msg, strlen(msg));
 }

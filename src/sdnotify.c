@@ -113,35 +113,28 @@ sdnotify_close(struct instance *i)
 static void
 sdnotify_assignment(struct instance *i, const char *p, size_t n)
 {
+	enum payload_state s;
+	const char *text;
+	size_t tlen;
 	char msg[128];
 
-	if (n == 10 && memcmp(p, "STOPPING=1", 10) == 0) {
-		if (i->payload < PAYLOAD_FINISHED)
-			instance_set_payload(i, PAYLOAD_FINISHED, msg, sizeof msg);
-		return;
-	}
-	if ((n > 6 && memcmp(p, "ERRNO=", 6) == 0) ||
-	    (n > 12 && memcmp(p, "EXIT_STATUS=", 12) == 0)) {
-		snprintf(msg, sizeof msg, "%.*s", (int)(n > 100 ? 100 : n), p);
-		if (strncmp(msg, "ERRNO=", 6) == 0) {
-			int e = atoi(msg + 6);
-
-			if (e > 0 && e < 4096)
-				snprintf(msg + strlen(msg), sizeof msg - strlen(msg),
-				    " (%s)", strerror(e));
-		}
+	switch (notify_parse_sd(p, n, &s, &text, &tlen)) {
+	case NOTIFY_STOPPING:
+		if (i->payload < s)
+			instance_set_payload(i, s, msg, sizeof msg);
+		break;
+	case NOTIFY_FAILURE:
 		free(i->failure_note);
-		i->failure_note = utf8_clean(msg, strlen(msg));
-		return;
-	}
-	/* READY=1, STATUS=, WATCHDOG=1 mean what they mean on fd 4. */
-	if ((n == 7 && memcmp(p, "READY=1", 7) == 0) ||
-	    (n >= 7 && memcmp(p, "STATUS=", 7) == 0) ||
-	    (n >= 9 && memcmp(p, "WATCHDOG=", 9) == 0)) {
+		i->failure_note = notify_failure_note(text, tlen);
+		break;
+	case NOTIFY_IGNORED:
+		/* MAINPID=, RELOADING=1, FDSTORE=1 ...: nothing ward acts on. */
+		break;
+	default:
+		/* READY=1, STATUS=, WATCHDOG= mean what they mean on fd 4. */
 		instance_notify_line(i, p, n);
-		return;
+		break;
 	}
-	/* MAINPID=, RELOADING=1, FDSTORE=1 ...: nothing ward acts on. */
 }
 
 /* Linux's SCM_MAX_FD: the most fds one message can carry. */

@@ -497,6 +497,9 @@ enum notify_kind {
 
 enum notify_kind notify_parse(const char *, size_t, enum payload_state *,
 	    const char **, size_t *);
+enum notify_kind notify_parse_sd(const char *, size_t, enum payload_state *,
+	    const char **, size_t *);
+char	*notify_failure_note(const char *, size_t);
 
 /* ---- config.c: what instance.create asked for, checked. */
 

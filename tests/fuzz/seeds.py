@@ -1,0 +1,120 @@
+#!/usr/bin/python3
+"""seeds.py: write the hand-made seeds of tests/fuzz/corpus/ (python3-msgpack).
+
+Run it after changing a seed here; the files it writes are committed.
+Each harness's top comment says how it reads its input (flags bytes first).
+"""
+import msgpack, os
+
+os.chdir(os.path.dirname(os.path.abspath(__file__)))
+P = lambda o: msgpack.packb(o, use_bin_type=True)
+def req(i, m, *params): return P([0, i, m, list(params)])
+def w(t, name, data):
+    d = os.path.join('corpus', t); os.makedirs(d, exist_ok=True)
+    open(os.path.join(d, name), 'wb').write(data)
+
+hello = req(1, "ward.hello")
+create = req(2, "instance.create", {"name": "web", "argv": ["/bin/true", "--port", "8080"],
+    "env": {"LANG": "C"}, "cwd": "/", "detect_hangup": True, "hangup_timeout_ms": 3000,
+    "exit_codes": {33: "CRASH"}, "profile": "crosvm", "notify": "systemd", "watchdog_ms": 500})
+run_captured = req(3, "instance.run", {"name": "cap", "argv": ["true"], "capture_output": True,
+    "log_ring_bytes": 4096, "log_overflow": "drop"})
+# fuzz_codec: the bytes a client writes.
+w('fuzz_codec', 'hello', hello)
+w('fuzz_codec', 'create', create)
+w('fuzz_codec', 'pipelined', hello + req(2, "instance.list", {"state": "running"}) +
+  req(3, "instance.kill", {"name": "web", "signal": "SIGTERM", "group": True}))
+w('fuzz_codec', 'kill-by-number', req(4, "instance.kill", {"id": 7, "signal": 9}))
+w('fuzz_codec', 'notification', P([2, "ward.event", [{"type": "created"}]]))
+w('fuzz_codec', 'bin-method', P([0, 5, b"ward.stats", []]))
+w('fuzz_codec', 'huge-map-header', b'\xdd\xff\xff\xff\xff')     # msgpack-c issue 1013
+w('fuzz_codec', 'deep', b'\x91' * 40 + b'\xc0')
+w('fuzz_codec', 'types', P([0, 6, "x", [{"a": -1, "b": 1.5, "c": None, "d": b"\x00\x01",
+    "e": msgpack.ExtType(1, b"abcd"), "f": 2**64 - 1, "g": -2**63}]]))
+w('fuzz_codec', 'truncated', create[:-5])
+
+# fuzz_dispatch: a flags byte (bit 0 admin, bit 1 pass an fd), then the stream.
+A, N, FD = b'\x01', b'\x00', b'\x02'
+w('fuzz_dispatch', 'hello-admin', A + hello)
+w('fuzz_dispatch', 'hello-nobody', N + hello + req(2, "ward.stats"))
+w('fuzz_dispatch', 'create-status-remove', N + create + req(3, "instance.status", {"name": "web"}) +
+  req(4, "instance.list") + req(5, "instance.start", {"name": "web"}) +
+  req(6, "instance.history", {"name": "web", "limit": 5}) + req(7, "instance.remove", {"name": "web"}))
+w('fuzz_dispatch', 'run-captured-log', A + run_captured +
+  req(4, "instance.log", {"name": "cap", "stream": "stdout", "bytes": 100}) +
+  req(5, "instance.logrotate") + req(6, "instance.remove", {"id": 1}))
+w('fuzz_dispatch', 'subscribe-create', N + req(1, "events.subscribe", {"types": ["created", "died", "removed"]}) +
+  create + req(3, "instance.run", {"name": "web"}) + req(4, "events.unsubscribe"))
+w('fuzz_dispatch', 'passed-fd', bytes([1 | 2]) + req(1, "instance.create", {"name": "fds",
+  "argv": ["/bin/cat"], "stdin": 0, "fds": [{"fd": 0, "target": 7}]}) +
+  req(2, "instance.start", {"name": "fds"}))
+w('fuzz_dispatch', 'not-running', N + create + req(3, "instance.kill", {"name": "web"}) +
+  req(4, "instance.stop", {"name": "web", "timeout_ms": 10}) + req(5, "instance.suspend", {"name": "web"}) +
+  req(6, "instance.resume", {"name": "web"}) + req(7, "instance.payload", {"name": "web", "state": "ready"}))
+w('fuzz_dispatch', 'admin-only', N + req(1, "ward.shutdown", {"kill_instances": False}) +
+  req(2, "ward.reread") + req(3, "ward.update"))
+w('fuzz_dispatch', 'admin-config', A + req(1, "ward.reread") + req(2, "ward.update") +
+  req(3, "ward.reload") + req(4, "ward.shutdown", {"kill_instances": False}))
+w('fuzz_dispatch', 'execenv', A + req(1, "instance.run", {"name": "env", "argv": ["sh"], "user": 65534,
+  "group": 65534, "umask": "027", "nice": 5, "oom_score_adj": 100,
+  "rlimits": {"nofile": [64, 128], "core": 0}, "clean_env": True}))
+w('fuzz_dispatch', 'bad-utf8-method', N + P([0, 1, b"\xff\xfe instance.\xc3", []]))
+w('fuzz_dispatch', 'protocol-error', N + hello + b'\xc1')
+w('fuzz_dispatch', 'split-frame', bytes([0 | (32 << 2)]) + create)
+
+# fuzz_notify: flags, fd 4 lines, 0x1f, datagrams split by 0x1e.
+w('fuzz_notify', 'lines', b'\x00STATE=started\nSTATUS=booting\nREADY=1\nSTATE=finished\n')
+w('fuzz_notify', 'watchdog', b'\x01WATCHDOG=1\nWATCHDOG=trigger\nSTATUS=still here\r\n')
+w('fuzz_notify', 'bad-lines', b'\x00READY=0\nSTATE=starting\nSTATE=hangup\nfoo\n\n' +
+  b'STATUS=\xff\xfe\xc3\n' + b'x' * 5000 + b'\nREADY=1')
+w('fuzz_notify', 'sd-notify', b'\x00STATE=started\n\x1fREADY=1\nSTATUS=serving\x1eSTOPPING=1' +
+  b'\x1eERRNO=5\x1eEXIT_STATUS=3\x1eMAINPID=1\nRELOADING=1\x1e\x1eWATCHDOG=1')
+w('fuzz_notify', 'sd-foreign', b'\x04\x1fREADY=1\nSTATUS=forged\x1eERRNO=1')
+w('fuzz_notify', 'sd-fdstore', b'\x02\x1fFDSTORE=1\nFDNAME=x\x1eBARRIER=1')
+w('fuzz_notify', 'sd-nul', b'\x00\x1fREADY=1\x00\x1eSTATUS=ok')
+
+# fuzz_failure: 4 header bytes (killed_by, flags, code, states), then fd 3.
+w('fuzz_failure', 'microdroid', b'\x00\x02\x21\x08MICRODROID_PAYLOAD_HAS_CHANGED|info')
+w('fuzz_failure', 'crash', b'\x00\x12\x21\x10CRASH|segfault at 0x0\n\n')
+w('fuzz_failure', 'free-text', b'\x00\x02\x01\x00disk full: /var is 100%  \t\n')
+w('fuzz_failure', 'hangup', b'\x01\x00\x00\x01')
+w('fuzz_failure', 'crosvm-code', b'\x00\x0a\x24\x00')
+w('fuzz_failure', 'bad-name', b'\x00\x02\x00\x00crash|lower case is text\xff\xc3\x00')
+w('fuzz_failure', 'signal', b'\x00\x00\x00\x00SIGRTMIN+3')
+w('fuzz_failure', 'signal-number', b'\x02\x01\x00\x00015')
+
+# fuzz_conf: flags (bit 0 apply, bit 1 split commands), then the files' text.
+sup = b'''[supervisord]
+logfile = /tmp/supervisord.log
+
+[program:web]
+command = /usr/bin/my-server --port 8080 "quoted arg" 'single' back\\ slash
+directory = /
+autostart = true
+autorestart = unexpected
+startsecs = 1
+startretries = 3
+exitcodes = 0,2
+stopsignal = INT
+stopwaitsecs = 5
+environment = A="1",B="%(program_name)s"
+user = nobody
+redirect_stderr = true
+stdout_logfile = /var/log/web.log
+'''
+w('fuzz_conf', 'supervisord', b'\x00' + sup)
+w('fuzz_conf', 'supervisord-apply', b'\x03' + sup)
+w('fuzz_conf', 'ward', b'\x01[ward]\nlog_level = debug\nmetrics_interval_ms = 500\n\n'
+  b'[program:db]\ncommand = /bin/sleep 60\nreadiness = notify\nnotify = systemd\n'
+  b'restart = on-failure\nbackoff_initial_ms = 100\nrestart_on = CRASH, HANGUP\n\n'
+  b'[program:app]\ncommand = app\nrequires = db\nafter = db\nexit_codes = 33:CRASH\n'
+  b'rlimit_nofile = 1024\nwatchdog_ms = 1000\ndetect_hangup = true\n')
+w('fuzz_conf', 'two-files', b'\x01[program:x]\ncommand = /bin/true\n\x00\x00[program:x]\ncommand = /bin/false\n')
+w('fuzz_conf', 'long-line', b'\x02[program:long]\ncommand = /bin/echo ' + b'word ' * 100 + b'\n')
+w('fuzz_conf', 'bad', b'\x00[program:1]\n[program:]\nnot a line\n[other]\nk=v\n[program:x\ncommand = "open\n')
+
+# Regression seeds: inputs that once found a bug (named for it).
+w('fuzz_failure', 'regress-sig32', b'\x00\x00\x00\x00SIG32')
+w('fuzz_dispatch', 'regress-notify-runtime-dir', b'\x00' + req(1, "instance.run",
+  {"name": "n", "argv": ["/bin/true"], "notify": "systemd"}))
+w('fuzz_conf', 'regress-notify-runtime-dir', b'\x01[program:n]\ncommand = /bin/true\nnotify = systemd\n')
