@@ -780,7 +780,7 @@ instance_collect_dumps(struct instance *i)
 		if (fstatat(rfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
 		    !S_ISREG(st.st_mode) || st.st_size == 0 || st.st_nlink != 1)
 			continue;
-		if (dfd == -1 && (dfd = statedir_dump_create(i->cfg.name, i->id,
+		if (dfd == -1 && (dfd = dumps_create(i->cfg.name, i->id,
 		    i->owner_uid, i->owner_gid, err, sizeof err)) == -1) {
 			log_warnx("instance %" PRIu64 ": %s", i->id, err);
 			break;
@@ -795,7 +795,7 @@ instance_collect_dumps(struct instance *i)
 			log_notice("instance %" PRIu64 ": %s changed while it "
 			    "was collected: dropped", i->id, de->d_name);
 			if (unlinkat(dfd, de->d_name, 0) == -1 &&
-			    statedir_remove(dfd, de->d_name) == -1)
+			    trash_remove(dfd, de->d_name) == -1)
 				log_warn("cannot drop %s", de->d_name);
 			continue;
 		}
@@ -807,7 +807,7 @@ instance_collect_dumps(struct instance *i)
 		return NULL;
 	close(dfd);
 	/* Counted against the dumps' budget, or dropped (empty, or too big). */
-	if (!statedir_dump_done(i->cfg.name, i->id, kept, bytes))
+	if (!dumps_done(i->cfg.name, i->id, kept, bytes))
 		return NULL;
 	return str_printf("%s/dumps/%s-%" PRIu64, opts.state_dir, i->cfg.name,
 	    i->id);

@@ -19,15 +19,16 @@
  * finds nothing.
  *
  * STATE_DIR is opened once at start; everything below it is reached from
- * these fds, and this file is the only one that names its parts:
+ * these fds, opened here and then owned by the module named:
  *	ids		the id counter: ids never repeat, across restarts too
  *	instances/ID/	a runtime dir per run, always made new (never EEXIST)
  *	dumps/NAME-ID/	core and ramdump files, the instance owner's, 0700,
  *			kept within --dumps-max-count and --dumps-max-bytes
+ *			(dumps.c)
  *	logs/		program.c's AUTO log files
  *	trash/		trees on their way out: renamed here at once, then
- *			removed a bounded slice per loop turn (statedir_remove),
- *			so 200,000 files a payload left never stall the loop
+ *			removed a bounded slice per loop turn (trash.c), so
+ *			200,000 files a payload left never stall the loop
  */
 #include "config.h"
 
@@ -51,17 +52,11 @@
 #define STATEDIR_ID_BLOCK	1024
 #define STATEDIR_ID_MAX		(UINT64_C(1) << 53)	/* any JSON client's */
 
-#define STATEDIR_RM_DEPTH	16	/* open dirs per tree; deeper ones are
-					   moved to trash/ as trees of their own */
-#define STATEDIR_RM_SLICE	512	/* removals per loop turn ... */
-#define STATEDIR_RM_SLICE_S	0.004	/* ... or this long, whichever first */
-#define STATEDIR_RM_RETRIES	8	/* refilled while being emptied: give up */
-#define STATEDIR_DUMP_FILES	1024	/* files counted per dump dir at start */
 
 static int statedir_fd = -1;		/* STATE_DIR itself */
 static int statedir_instances = -1;
-static int statedir_dumps = -1;
-static int statedir_trash = -1;
+static int statedir_dumps = -1;	/* opened here, then dumps.c's */
+static int statedir_trash = -1;	/* opened here, then trash.c's */
 
 static uint64_t statedir_id;		/* the next id to hand out */
 static uint64_t statedir_id_limit;	/* persisted: every id given is below */
@@ -69,38 +64,6 @@ static uint64_t statedir_id_limit;	/* persisted: every id given is below */
 static gid_t *statedir_groups;		/* wardd's own, while switched */
 static int statedir_ngroups;
 static int statedir_switched;		/* statedir_as_user is in force */
-
-/* ---- removing trees, a slice per loop turn */
-
-/* One tree in trash/, being emptied depth first. */
-struct statedir_rm {
-	char			*name;		/* its name in trash/ */
-	int			 depth;
-	DIR			*dirs[STATEDIR_RM_DEPTH];
-	char			*names[STATEDIR_RM_DEPTH]; /* dirs[k]'s name in its parent */
-	unsigned		 retries;
-	uint64_t		 failed;	/* entries that would not go */
-	TAILQ_ENTRY(statedir_rm) entry;
-};
-static TAILQ_HEAD(, statedir_rm) statedir_rms =
-    TAILQ_HEAD_INITIALIZER(statedir_rms);
-static ev_timer statedir_rm_t;
-static uint64_t statedir_rm_seq;	/* makes trash names unique */
-
-/* ---- dumps kept, oldest (lowest id) first */
-
-struct statedir_dump {
-	uint64_t		 id;
-	uint64_t		 bytes;
-	char			*name;		/* NAME-ID */
-	TAILQ_ENTRY(statedir_dump) entry;
-};
-static TAILQ_HEAD(, statedir_dump) statedir_dumps_kept =
-    TAILQ_HEAD_INITIALIZER(statedir_dumps_kept);
-static uint64_t statedir_dumps_count;
-static uint64_t statedir_dumps_bytes;
-
-static void	statedir_rm_cb(struct ev_loop *, ev_timer *, int);
 
 /*
  * A directory no one but root or wardd's own uid can change: owned by one
@@ -342,7 +305,7 @@ statedir_parse_id(const char *s)
 }
 
 /* The id a name wardd gave holds: "ID", "NAME-ID", "SEQ~ID", "SEQ~NAME-ID". */
-static uint64_t
+uint64_t
 statedir_name_id(const char *name)
 {
 	const char *p = strrchr(name, '~'), *dash;
@@ -354,7 +317,7 @@ statedir_name_id(const char *name)
 }
 
 /* Read the directory name under dirfd, not followed; NULL with errno. */
-static DIR *
+DIR *
 statedir_opendir(int dirfd, const char *name)
 {
 	DIR *d;
@@ -493,97 +456,6 @@ statedir_id_next(uint64_t *id, char *err, size_t errlen)
 	return 0;
 }
 
-/* Bytes a dump dir holds on disk (its files only: dumps are flat). */
-static uint64_t
-statedir_dump_size(const char *name)
-{
-	struct dirent *de;
-	struct stat st;
-	uint64_t bytes = 0;
-	unsigned n = 0;
-	DIR *d;
-
-	if ((d = statedir_opendir(statedir_dumps, name)) == NULL)
-		return 0;
-	while ((de = readdir(d)) != NULL && n++ < STATEDIR_DUMP_FILES) {
-		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-		    S_ISREG(st.st_mode))
-			bytes += (uint64_t)st.st_blocks * 512;
-	}
-	closedir(d);
-	return bytes;
-}
-
-static int
-statedir_dump_cmp(const void *a, const void *b)
-{
-	const struct statedir_dump *x = *(struct statedir_dump *const *)a;
-	const struct statedir_dump *y = *(struct statedir_dump *const *)b;
-
-	return x->id < y->id ? -1 : x->id > y->id;
-}
-
-static void	statedir_dumps_trim(void);
-
-/* The dumps a previous wardd kept: counted, oldest first, then trimmed. */
-static void
-statedir_dumps_init(void)
-{
-	struct statedir_dump **v = NULL, **nv, *dp;
-	struct dirent *de;
-	size_t n = 0, k;
-	uint64_t id;
-	DIR *d;
-
-	if ((d = statedir_opendir(statedir_dumps, ".")) == NULL)
-		fatal("cannot read %s/dumps", opts.state_dir);
-	while ((de = readdir(d)) != NULL) {
-		if ((id = statedir_name_id(de->d_name)) == 0 ||
-		    de->d_name[0] == '.')
-			continue;
-		if ((nv = realloc(v, (n + 1) * sizeof *v)) == NULL)
-			fatal("realloc");
-		v = nv;
-		dp = xcalloc(1, sizeof *dp);
-		dp->id = id;
-		dp->name = xstrdup(de->d_name);
-		dp->bytes = statedir_dump_size(de->d_name);
-		v[n++] = dp;
-	}
-	closedir(d);
-	if (n > 0)
-		qsort(v, n, sizeof *v, statedir_dump_cmp);
-	for (k = 0; k < n; k++) {
-		TAILQ_INSERT_TAIL(&statedir_dumps_kept, v[k], entry);
-		statedir_dumps_count++;
-		statedir_dumps_bytes += v[k]->bytes;
-	}
-	free(v);
-	statedir_dumps_trim();
-}
-
-/* What a previous wardd left in trash/: removed in the background. */
-static void
-statedir_trash_init(void)
-{
-	struct statedir_rm *rm;
-	struct dirent *de;
-	DIR *d;
-
-	if ((d = statedir_opendir(statedir_trash, ".")) == NULL)
-		fatal("cannot read %s/trash", opts.state_dir);
-	while ((de = readdir(d)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		rm = xcalloc(1, sizeof *rm);
-		rm->name = xstrdup(de->d_name);
-		TAILQ_INSERT_TAIL(&statedir_rms, rm, entry);
-	}
-	closedir(d);
-	if (!TAILQ_EMPTY(&statedir_rms))
-		ev_timer_start(ward_loop, &statedir_rm_t);
-}
-
 /*
  * Make and open STATE_DIR and its parts. STATE_DIR's own path is the
  * admin's choice; it must be wardd's, and reached through directories no
@@ -617,190 +489,9 @@ statedir_init(void)
 	statedir_trash = statedir_subdir("trash", 0700);
 	close(statedir_subdir("logs", 0750));
 
-	ev_timer_init(&statedir_rm_t, statedir_rm_cb, 0., 0.);
 	statedir_id_init();
-	statedir_trash_init();
-	statedir_dumps_init();
-}
-
-/* ---- removing trees */
-
-/*
- * Move parent/name into trash/ as "SEQ~label" (one rename: the name is
- * free at once) and remove it there in slices across loop turns. Links are
- * never followed: whatever name is, it is renamed, and inside it things are
- * only unlinked. The label is wardd's (an id, NAME-ID, "deep"), never a
- * payload's name, since the start-up scan reads ids from it. -1 with errno
- * if it cannot be moved (it stays where it is).
- */
-static int
-statedir_trash_move(int parentfd, const char *name, const char *label)
-{
-	struct statedir_rm *rm;
-	char *tname;
-
-	for (;;) {
-		if ((tname = str_printf("%" PRIu64 "~%s", ++statedir_rm_seq,
-		    label)) == NULL)
-			return -1;
-		if (renameat2(parentfd, name, statedir_trash, tname,
-		    RENAME_NOREPLACE) == 0)
-			break;
-		free(tname);
-		if (errno != EEXIST)
-			return -1;
-	}
-	if ((rm = calloc(1, sizeof *rm)) == NULL) {
-		/* Left in trash/: the next start removes it. */
-		log_warnx("out of memory: %s/trash/%s stays until a restart",
-		    opts.state_dir, tname);
-		free(tname);
-		return 0;
-	}
-	rm->name = tname;
-	TAILQ_INSERT_TAIL(&statedir_rms, rm, entry);
-	if (!ev_is_active(&statedir_rm_t))
-		ev_timer_start(ward_loop, &statedir_rm_t);
-	return 0;
-}
-
-/* Remove parentfd/name, a tree or anything else, in the background. */
-int
-statedir_remove(int parentfd, const char *name)
-{
-	return statedir_trash_move(parentfd, name, "tree");
-}
-
-static void
-statedir_rm_free(struct statedir_rm *rm)
-{
-	while (rm->depth > 0) {
-		rm->depth--;
-		closedir(rm->dirs[rm->depth]);
-		free(rm->names[rm->depth]);
-	}
-	free(rm->name);
-	free(rm);
-}
-
-/* Open name (a directory, not followed) under parentfd onto rm's stack. */
-static int
-statedir_rm_push(struct statedir_rm *rm, int parentfd, const char *name)
-{
-	DIR *d;
-
-	if ((d = statedir_opendir(parentfd, name)) == NULL)
-		return -1;
-	if ((rm->names[rm->depth] = strdup(name)) == NULL) {
-		closedir(d);
-		return -1;
-	}
-	rm->dirs[rm->depth++] = d;
-	return 0;
-}
-
-/*
- * One step of rm: one entry unlinked, a directory entered or left. Returns
- * 1 while there is more to do, 0 when the tree is gone (or given up).
- */
-static int
-statedir_rm_step(struct statedir_rm *rm)
-{
-	struct dirent *de;
-	char *name;
-	int fd, parentfd;
-
-	if (rm->depth == 0) {
-		/* Start, or start again: the top may be a file, or a tree. */
-		if (unlinkat(statedir_trash, rm->name, 0) == 0 || errno == ENOENT)
-			return 0;
-		if (statedir_rm_push(rm, statedir_trash, rm->name) == -1) {
-			log_warn("cannot remove %s/trash/%s", opts.state_dir,
-			    rm->name);
-			return 0;
-		}
-		return 1;
-	}
-	fd = dirfd(rm->dirs[rm->depth - 1]);
-	errno = 0;
-	if ((de = readdir(rm->dirs[rm->depth - 1])) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			return 1;
-		if (unlinkat(fd, de->d_name, 0) == 0 || errno == ENOENT)
-			return 1;
-		if (errno == EISDIR || errno == EPERM) {
-			/* A directory: into it, or, too deep, a tree of its own. */
-			if (rm->depth < STATEDIR_RM_DEPTH) {
-				if (statedir_rm_push(rm, fd, de->d_name) == 0)
-					return 1;
-			} else if (statedir_trash_move(fd, de->d_name,
-			    "deep") == 0)
-				return 1;
-		}
-		rm->failed++;
-		return 1;
-	}
-	/* The end of this directory: close it and remove it from its parent. */
-	rm->depth--;
-	name = rm->names[rm->depth];
-	closedir(rm->dirs[rm->depth]);
-	parentfd = rm->depth > 0 ? dirfd(rm->dirs[rm->depth - 1]) :
-	    statedir_trash;
-	if (unlinkat(parentfd, name, AT_REMOVEDIR) == -1 && errno != ENOENT) {
-		/* Something still writes into it (a payload's leftover child):
-		 * go round again, a few times. */
-		if (errno == ENOTEMPTY && rm->failed == 0 &&
-		    rm->retries++ < STATEDIR_RM_RETRIES &&
-		    statedir_rm_push(rm, parentfd, name) == 0) {
-			free(name);
-			return 1;
-		}
-		rm->failed++;
-	}
-	free(name);
-	if (rm->depth > 0)
-		return 1;
-	if (rm->failed > 0)
-		log_warnx("%s/trash/%s: %" PRIu64 " entries could not be "
-		    "removed; it stays until a restart", opts.state_dir,
-		    rm->name, rm->failed);
-	return 0;
-}
-
-/* One slice of removal per loop turn: bounded in count and in time. */
-static void
-statedir_rm_cb(struct ev_loop *loop, ev_timer *t, int revents)
-{
-	struct statedir_rm *rm;
-	ev_tstamp start = ev_time();
-	unsigned n;
-
-	for (n = 0; n < STATEDIR_RM_SLICE; n++) {
-		if ((rm = TAILQ_FIRST(&statedir_rms)) == NULL)
-			return;
-		if (statedir_rm_step(rm) == 0) {
-			TAILQ_REMOVE(&statedir_rms, rm, entry);
-			statedir_rm_free(rm);
-		}
-		if ((n & 31) == 31 && ev_time() - start > STATEDIR_RM_SLICE_S)
-			break;
-	}
-	if (!TAILQ_EMPTY(&statedir_rms)) {
-		ev_timer_set(t, 0., 0.);
-		ev_timer_start(loop, t);
-	}
-}
-
-/* Trees still being removed (ward.stats, tests). */
-unsigned
-statedir_removing(void)
-{
-	struct statedir_rm *rm;
-	unsigned n = 0;
-
-	TAILQ_FOREACH(rm, &statedir_rms, entry)
-		n++;
-	return n;
+	trash_init(statedir_trash);	/* trash.c and dumps.c own these fds now */
+	dumps_init(statedir_dumps);
 }
 
 /* ---- runtime dirs */
@@ -826,7 +517,7 @@ statedir_runtime_create(uint64_t id, char *err, size_t errlen)
 
 	statedir_id_name(id, name, sizeof name);
 	if (mkdirat(statedir_instances, name, 0700) == -1) {
-		if (errno != EEXIST || statedir_trash_move(statedir_instances,
+		if (errno != EEXIST || trash_move(statedir_instances,
 		    name, name) == -1 || mkdirat(statedir_instances, name, 0700) == -1) {
 			snprintf(err, errlen, "cannot create runtime dir "
 			    "%s/instances/%s (a leftover of that name could not "
@@ -868,150 +559,21 @@ statedir_runtime_remove(uint64_t id)
 	char name[24];
 
 	statedir_id_name(id, name, sizeof name);
-	if (statedir_trash_move(statedir_instances, name, name) == -1 &&
+	if (trash_move(statedir_instances, name, name) == -1 &&
 	    errno != ENOENT)
 		log_warn("cannot remove runtime dir %s/instances/%s",
 		    opts.state_dir, name);
 }
 
-/* ---- dumps */
-
-/*
- * A new dump dir dumps/NAME-ID for an instance owned by uid:gid: mode 0700
- * and theirs (set through its fd), so only they and admins can read it.
- * Returns its fd, or -1 with err set.
- */
-int
-statedir_dump_create(const char *name, uint64_t id, uid_t uid, gid_t gid,
-    char *err, size_t errlen)
-{
-	char *dir;
-	int fd;
-
-	if ((dir = str_printf("%s-%" PRIu64, name, id)) == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	if (mkdirat(statedir_dumps, dir, 0700) == -1 ||
-	    (fd = openat(statedir_dumps, dir, O_RDONLY | O_DIRECTORY |
-	    O_NOFOLLOW | O_CLOEXEC)) == -1) {
-		snprintf(err, errlen, "cannot create dump dir %s/dumps/%s: %s",
-		    opts.state_dir, dir, strerror(errno));
-		free(dir);
-		return -1;
-	}
-	if (fchmod(fd, 0700) == -1 || fchown(fd, uid, gid) == -1) {
-		snprintf(err, errlen, "cannot hand dump dir %s/dumps/%s to uid "
-		    "%u: %s", opts.state_dir, dir, (unsigned)uid, strerror(errno));
-		close(fd);
-		statedir_trash_move(statedir_dumps, dir, dir);
-		free(dir);
-		return -1;
-	}
-	free(dir);
-	return fd;
-}
-
-/* Drop a dump dir from the budget and from the disk. */
-static void
-statedir_dump_drop(struct statedir_dump *dp)
-{
-	TAILQ_REMOVE(&statedir_dumps_kept, dp, entry);
-	statedir_dumps_count--;
-	statedir_dumps_bytes -= dp->bytes;
-	if (statedir_trash_move(statedir_dumps, dp->name, dp->name) == -1 &&
-	    errno != ENOENT)
-		log_warn("cannot remove dump dir %s/dumps/%s", opts.state_dir,
-		    dp->name);
-	free(dp->name);
-	free(dp);
-}
-
-/*
- * Oldest first, drop dump dirs until the rest fit --dumps-max-count and
- * --dumps-max-bytes.
- */
-static void
-statedir_dumps_trim(void)
-{
-	struct statedir_dump *dp;
-
-	while ((dp = TAILQ_FIRST(&statedir_dumps_kept)) != NULL &&
-	    (statedir_dumps_count > opts.dumps_max_count ||
-	    statedir_dumps_bytes > opts.dumps_max_bytes)) {
-		log_info("dump dir %s/dumps/%s dropped: keeping at most "
-		    "%" PRIu64 " dumps, %" PRIu64 " bytes", opts.state_dir,
-		    dp->name, opts.dumps_max_count, opts.dumps_max_bytes);
-		statedir_dump_drop(dp);
-	}
-}
-
-/*
- * Count a dump dir that statedir_dump_create made and the caller filled
- * with nfiles files of bytes, and drop the oldest ones over the budget.
- * Returns 1 if it is kept, 0 if it was dropped: empty, or alone over the
- * budget (then the older ones stay: dropping them would not make it fit).
- */
-int
-statedir_dump_done(const char *name, uint64_t id, unsigned nfiles,
-    uint64_t bytes)
-{
-	struct statedir_dump *dp = NULL;
-	char *dir;
-
-	if ((dir = str_printf("%s-%" PRIu64, name, id)) == NULL)
-		goto drop;
-	if (nfiles > 0 && (opts.dumps_max_count == 0 ||
-	    bytes > opts.dumps_max_bytes))
-		log_notice("dump dir %s/dumps/%s (%" PRIu64 " bytes) does not "
-		    "fit --dumps-max-count %" PRIu64 " and --dumps-max-bytes "
-		    "%" PRIu64 " alone: dropped", opts.state_dir, dir, bytes,
-		    opts.dumps_max_count, opts.dumps_max_bytes);
-	else if (nfiles > 0 && (dp = calloc(1, sizeof *dp)) == NULL)
-		log_warnx("out of memory counting dump dir %s", dir);
-	if (dp == NULL)
-		goto drop;
-	dp->id = id;
-	dp->bytes = bytes;
-	dp->name = dir;
-	TAILQ_INSERT_TAIL(&statedir_dumps_kept, dp, entry);
-	statedir_dumps_count++;
-	statedir_dumps_bytes += bytes;
-	statedir_dumps_trim();
-	return 1;
-
-drop:
-	/* Not counted is not kept: the budget must hold. */
-	if (dir == NULL || statedir_trash_move(statedir_dumps, dir, dir) == -1)
-		log_warn("cannot remove a dump dir of %s", name);
-	free(dir);
-	return 0;
-}
-
-/* At exit: what is still in trash/ is removed at the next start. */
+/* At exit: close STATE_DIR's fds (trash.c and dumps.c close theirs). */
 void
 statedir_shutdown(void)
 {
-	struct statedir_rm *rm;
-	struct statedir_dump *dp;
-
-	ev_timer_stop(ward_loop, &statedir_rm_t);
-	while ((rm = TAILQ_FIRST(&statedir_rms)) != NULL) {
-		TAILQ_REMOVE(&statedir_rms, rm, entry);
-		statedir_rm_free(rm);
-	}
-	while ((dp = TAILQ_FIRST(&statedir_dumps_kept)) != NULL) {
-		TAILQ_REMOVE(&statedir_dumps_kept, dp, entry);
-		free(dp->name);
-		free(dp);
-	}
+	trash_shutdown();
+	dumps_shutdown();
 	if (statedir_instances != -1)
 		close(statedir_instances);
-	if (statedir_dumps != -1)
-		close(statedir_dumps);
-	if (statedir_trash != -1)
-		close(statedir_trash);
 	if (statedir_fd != -1)
 		close(statedir_fd);
-	statedir_fd = statedir_instances = statedir_dumps = statedir_trash = -1;
+	statedir_fd = statedir_instances = -1;
 }

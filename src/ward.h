@@ -9,6 +9,7 @@
 #include <sys/types.h>
 #include <sys/queue.h>
 #include <sys/resource.h>
+#include <dirent.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -237,14 +238,26 @@ int	 statedir_walk(const char *, int *);
 int	 statedir_as_user(uid_t, gid_t, const gid_t *, int);
 void	 statedir_as_self(void);
 int	 statedir_id_next(uint64_t *, char *, size_t);
-int	 statedir_remove(int, const char *);
-unsigned statedir_removing(void);
+uint64_t statedir_name_id(const char *);
+DIR	*statedir_opendir(int, const char *);
 int	 statedir_runtime_create(uint64_t, char *, size_t);
 int	 statedir_runtime_open(uint64_t);
 void	 statedir_runtime_remove(uint64_t);
-int	 statedir_dump_create(const char *, uint64_t, uid_t, gid_t, char *,
-	    size_t);
-int	 statedir_dump_done(const char *, uint64_t, unsigned, uint64_t);
+
+/* ---- trash.c: trees leave STATE_DIR a bounded slice per loop turn. */
+
+void	 trash_init(int);
+void	 trash_shutdown(void);
+int	 trash_move(int, const char *, const char *);
+int	 trash_remove(int, const char *);
+unsigned trash_pending(void);
+
+/* ---- dumps.c: STATE_DIR/dumps, the owner's, kept within a budget. */
+
+void	 dumps_init(int);
+void	 dumps_shutdown(void);
+int	 dumps_create(const char *, uint64_t, uid_t, gid_t, char *, size_t);
+int	 dumps_done(const char *, uint64_t, unsigned, uint64_t);
 
 /* ---- server.c: the listening socket. */
 

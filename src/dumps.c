@@ -1,0 +1,240 @@
+/*
+ * dumps.c: STATE_DIR/dumps/NAME-ID, the core and ramdump files a payload
+ * left (instance.c moves them there at its death, the seed's
+ * handle_ramdump). Each dump dir is made new, 0700 and the instance
+ * owner's (through its fd), so only they and admins read it; all of them
+ * together are kept within --dumps-max-count and --dumps-max-bytes, the
+ * oldest (lowest id) dropped first through trash.c. Owns the dumps/ fd and
+ * the list of dumps kept.
+ */
+#include "config.h"
+
+#include <sys/stat.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ward.h"
+
+#define DUMPS_FILES	1024	/* files counted per dump dir at start */
+
+static int dumps_fd = -1;		/* STATE_DIR/dumps */
+
+static void	dumps_trim(void);
+
+/* Dumps kept, oldest (lowest id) first. */
+struct dump {
+	uint64_t		 id;
+	uint64_t		 bytes;
+	char			*name;		/* NAME-ID */
+	TAILQ_ENTRY(dump) entry;
+};
+static TAILQ_HEAD(, dump) dumps_kept =
+    TAILQ_HEAD_INITIALIZER(dumps_kept);
+static uint64_t dumps_count;
+static uint64_t dumps_bytes;
+
+/* Bytes a dump dir holds on disk (its files only: dumps are flat). */
+static uint64_t
+dumps_size(const char *name)
+{
+	struct dirent *de;
+	struct stat st;
+	uint64_t bytes = 0;
+	unsigned n = 0;
+	DIR *d;
+
+	if ((d = statedir_opendir(dumps_fd, name)) == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL && n++ < DUMPS_FILES) {
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISREG(st.st_mode))
+			bytes += (uint64_t)st.st_blocks * 512;
+	}
+	closedir(d);
+	return bytes;
+}
+
+static int
+dumps_cmp(const void *a, const void *b)
+{
+	const struct dump *x = *(struct dump *const *)a;
+	const struct dump *y = *(struct dump *const *)b;
+
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/*
+ * Take dumps/ (its fd: statedir.c opened it); count the dumps a previous
+ * wardd kept, oldest first, and trim them to the budget. Start-up only.
+ */
+void
+dumps_init(int fd)
+{
+	struct dump **v = NULL, **nv, *dp;
+	struct dirent *de;
+	size_t n = 0, k;
+	uint64_t id;
+	DIR *d;
+
+	dumps_fd = fd;
+	if ((d = statedir_opendir(dumps_fd, ".")) == NULL)
+		fatal("cannot read %s/dumps", opts.state_dir);
+	while ((de = readdir(d)) != NULL) {
+		if ((id = statedir_name_id(de->d_name)) == 0 ||
+		    de->d_name[0] == '.')
+			continue;
+		if ((nv = realloc(v, (n + 1) * sizeof *v)) == NULL)
+			fatal("realloc");
+		v = nv;
+		dp = xcalloc(1, sizeof *dp);
+		dp->id = id;
+		dp->name = xstrdup(de->d_name);
+		dp->bytes = dumps_size(de->d_name);
+		v[n++] = dp;
+	}
+	closedir(d);
+	if (n > 0)
+		qsort(v, n, sizeof *v, dumps_cmp);
+	for (k = 0; k < n; k++) {
+		TAILQ_INSERT_TAIL(&dumps_kept, v[k], entry);
+		dumps_count++;
+		dumps_bytes += v[k]->bytes;
+	}
+	free(v);
+	dumps_trim();
+}
+
+/*
+ * A new dump dir dumps/NAME-ID for an instance owned by uid:gid: mode 0700
+ * and theirs (set through its fd), so only they and admins can read it.
+ * Returns its fd, or -1 with err set.
+ */
+int
+dumps_create(const char *name, uint64_t id, uid_t uid, gid_t gid,
+    char *err, size_t errlen)
+{
+	char *dir;
+	int fd;
+
+	if ((dir = str_printf("%s-%" PRIu64, name, id)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (mkdirat(dumps_fd, dir, 0700) == -1 ||
+	    (fd = openat(dumps_fd, dir, O_RDONLY | O_DIRECTORY |
+	    O_NOFOLLOW | O_CLOEXEC)) == -1) {
+		snprintf(err, errlen, "cannot create dump dir %s/dumps/%s: %s",
+		    opts.state_dir, dir, strerror(errno));
+		free(dir);
+		return -1;
+	}
+	if (fchmod(fd, 0700) == -1 || fchown(fd, uid, gid) == -1) {
+		snprintf(err, errlen, "cannot hand dump dir %s/dumps/%s to uid "
+		    "%u: %s", opts.state_dir, dir, (unsigned)uid, strerror(errno));
+		close(fd);
+		trash_move(dumps_fd, dir, dir);
+		free(dir);
+		return -1;
+	}
+	free(dir);
+	return fd;
+}
+
+/* Drop a dump dir from the budget and from the disk. */
+static void
+dumps_drop(struct dump *dp)
+{
+	TAILQ_REMOVE(&dumps_kept, dp, entry);
+	dumps_count--;
+	dumps_bytes -= dp->bytes;
+	if (trash_move(dumps_fd, dp->name, dp->name) == -1 &&
+	    errno != ENOENT)
+		log_warn("cannot remove dump dir %s/dumps/%s", opts.state_dir,
+		    dp->name);
+	free(dp->name);
+	free(dp);
+}
+
+/*
+ * Oldest first, drop dump dirs until the rest fit --dumps-max-count and
+ * --dumps-max-bytes.
+ */
+static void
+dumps_trim(void)
+{
+	struct dump *dp;
+
+	while ((dp = TAILQ_FIRST(&dumps_kept)) != NULL &&
+	    (dumps_count > opts.dumps_max_count ||
+	    dumps_bytes > opts.dumps_max_bytes)) {
+		log_info("dump dir %s/dumps/%s dropped: keeping at most "
+		    "%" PRIu64 " dumps, %" PRIu64 " bytes", opts.state_dir,
+		    dp->name, opts.dumps_max_count, opts.dumps_max_bytes);
+		dumps_drop(dp);
+	}
+}
+
+/*
+ * Count a dump dir that dumps_create made and the caller filled
+ * with nfiles files of bytes, and drop the oldest ones over the budget.
+ * Returns 1 if it is kept, 0 if it was dropped: empty, or alone over the
+ * budget (then the older ones stay: dropping them would not make it fit).
+ */
+int
+dumps_done(const char *name, uint64_t id, unsigned nfiles,
+    uint64_t bytes)
+{
+	struct dump *dp = NULL;
+	char *dir;
+
+	if ((dir = str_printf("%s-%" PRIu64, name, id)) == NULL)
+		goto drop;
+	if (nfiles > 0 && (opts.dumps_max_count == 0 ||
+	    bytes > opts.dumps_max_bytes))
+		log_notice("dump dir %s/dumps/%s (%" PRIu64 " bytes) does not "
+		    "fit --dumps-max-count %" PRIu64 " and --dumps-max-bytes "
+		    "%" PRIu64 " alone: dropped", opts.state_dir, dir, bytes,
+		    opts.dumps_max_count, opts.dumps_max_bytes);
+	else if (nfiles > 0 && (dp = calloc(1, sizeof *dp)) == NULL)
+		log_warnx("out of memory counting dump dir %s", dir);
+	if (dp == NULL)
+		goto drop;
+	dp->id = id;
+	dp->bytes = bytes;
+	dp->name = dir;
+	TAILQ_INSERT_TAIL(&dumps_kept, dp, entry);
+	dumps_count++;
+	dumps_bytes += bytes;
+	dumps_trim();
+	return 1;
+
+drop:
+	/* Not counted is not kept: the budget must hold. */
+	if (dir == NULL || trash_move(dumps_fd, dir, dir) == -1)
+		log_warn("cannot remove a dump dir of %s", name);
+	free(dir);
+	return 0;
+}
+
+/* At exit: forget the list; the dump dirs stay on disk. */
+void
+dumps_shutdown(void)
+{
+	struct dump *dp;
+
+	while ((dp = TAILQ_FIRST(&dumps_kept)) != NULL) {
+		TAILQ_REMOVE(&dumps_kept, dp, entry);
+		free(dp->name);
+		free(dp);
+	}
+	if (dumps_fd != -1)
+		close(dumps_fd);
+	dumps_fd = -1;
+}
