@@ -803,13 +803,16 @@ const char *program_state_name(enum program_state);
 void	 program_pack(const struct program *, msgpack_packer *);
 int	 program_split_command(const char *, char ***, char *, size_t);
 
-/* ---- history.c: the last exit records, for instance.history. */
+/* ---- history.c: the last exit records of each owner, for instance.history. */
 
-#define HISTORY_MAX	1000
+#define HISTORY_MAX		1000	/* kept per owner uid */
+#define HISTORY_TOTAL_MAX	(4 * HISTORY_MAX)	/* kept in all */
+#define HISTORY_ALL		((uid_t)-1)	/* history_count: every uid */
 
 void	 history_add(struct exit_record *);
 void	 history_pack(msgpack_packer *, const struct conn *, const char *,
 	    uint64_t, size_t);
+size_t	 history_count(uid_t);
 void	 history_free(void);
 
 /* ---- sdnotify.c: the instance's own NOTIFY_SOCKET (notify = "systemd"). */
