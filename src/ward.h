@@ -876,6 +876,8 @@ enum event_type {
 #define EVENT_DEFAULT_MASK \
 	(((1U << EVENT_COUNT) - 1) & ~(1U << EVENT_METRICS))
 
+#define EVENT_IDS_MAX	65536	/* 'ids' in one events.subscribe */
+
 extern unsigned event_metrics_subscribers;
 
 int	 event_type_parse(const char *);
