@@ -57,6 +57,10 @@ cmd_create_instance(struct request *req)
 		cmd_error(req, code, "%s", err);
 		return NULL;
 	}
+	/*
+	 * Names are shared by all users, so a taken one must be refused; the
+	 * answer is the same whoever holds it and names neither owner nor id.
+	 */
 	if (cfg.name != NULL && instance_find_name(cfg.name) != NULL) {
 		cmd_error(req, WARD_E_EXISTS, "an instance named '%s' already "
 		    "exists; remove it first or choose another name", cfg.name);
