@@ -74,6 +74,13 @@ cmd_create_instance(struct request *req)
 		config_free(&cfg);
 		return NULL;
 	}
+	/* A non-admin's payload: no more than its requester's own limits. */
+	if (!req->c->admin && (code = userlimits_read(req->c, &cfg.user_limits,
+	    err, sizeof err)) != NULL) {
+		cmd_error(req, code, "%s", err);
+		config_free(&cfg);
+		return NULL;
+	}
 	if ((i = instance_new(&cfg, req->c, err, sizeof err)) == NULL) {
 		config_free(&cfg);
 		/* Out of memory, or the id counter could not be persisted. */

@@ -543,6 +543,8 @@ struct instance_config {
 	int			 oom_score_adj;	/* -1000 to 1000 */
 	int			 clean_env;	/* not wardd's environment: always
 						   for non-admins, or clean_env */
+	struct user_limits	*user_limits;	/* owned; non-admins': the most the
+						   payload gets (userlimits.c) */
 };
 
 /* One rlimits entry: a RLIMIT_* resource and its soft and hard values. */
@@ -572,6 +574,20 @@ int	 config_find_exec(const char *, const char *, const char *, char **,
 	    char *, size_t);
 void	 config_free(struct instance_config *);
 const char *config_rlimit_name(int);
+
+/* ---- userlimits.c: a non-admin's payload gets no more than its requester. */
+
+/* Read from the requester's process; applied by spawn.c before the id switch. */
+struct user_limits {
+	struct rlimit	 rlim[RLIM_NLIMITS];	/* the requester's (at most wardd's) */
+	int		 nice;		/* the requester's, but at least 0 */
+	int		 policy;	/* SCHED_OTHER, or the requester's BATCH or IDLE */
+	int		 ioprio;	/* 0 (from nice), or the requester's BE or IDLE */
+};
+
+const char *userlimits_read(const struct conn *, struct user_limits **, char *,
+	    size_t);
+int	 userlimits_parse(const char *, struct rlimit *);
 
 /* ---- cgroup.c: a cgroup2 directory per instance (whole-tree stop, cost). */
 
