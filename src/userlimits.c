@@ -220,22 +220,18 @@ const char *
 userlimits_read(const struct conn *c, struct user_limits **out, char *err,
     size_t errlen)
 {
-	struct user_limits *ul;
+	struct user_limits *ul = NULL;
+	const char *why = NULL;
 	int pidfd, e = 0;
 
 	*out = NULL;
-	/* Pid 0: a peer outside wardd's pid namespace (and prlimit's "self"). */
-	if (c->pid <= 0) {
-		snprintf(err, errlen, "cannot read the limits of the requesting "
-		    "process: its pid is not visible to wardd; a non-admin's "
-		    "payload gets no more than its requester's own limits");
-		return WARD_E_PERMISSION;
-	}
-	if ((ul = calloc(1, sizeof *ul)) == NULL) {
+	/* Pid 0: a peer outside wardd's pid namespace. */
+	if (c->pid <= 0)
+		why = "its pid is not visible to wardd";
+	else if ((ul = calloc(1, sizeof *ul)) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return WARD_E_INTERNAL;
-	}
-	if ((pidfd = userlimits_pidfd(c)) == -1)
+	} else if ((pidfd = userlimits_pidfd(c)) == -1)
 		e = errno;
 	else {
 		if (userlimits_of(c->pid, ul) == -1)
@@ -245,13 +241,14 @@ userlimits_read(const struct conn *c, struct user_limits **out, char *err,
 			e = errno;
 		close(pidfd);
 	}
-	if (e != 0) {
+	if (why == NULL && e != 0)
+		why = e == ESRCH ? "it is gone" : strerror(e);
+	if (why != NULL) {
 		free(ul);
 		snprintf(err, errlen, "cannot read the limits of the requesting "
 		    "process (pid %d): %s; a non-admin's payload gets no more "
 		    "than its requester's own limits, so the request must come "
-		    "from a process that waits for the answer", (int)c->pid,
-		    e == ESRCH ? "it is gone" : strerror(e));
+		    "from a process that waits for the answer", (int)c->pid, why);
 		return WARD_E_PERMISSION;
 	}
 	*out = ul;
