@@ -15,13 +15,24 @@ static const struct arg_spec cmd_subscribe_args[] = {
 	{ NULL, 0 }
 };
 
-/* Replaces any earlier subscription of the connection. */
+/*
+ * Replaces any earlier subscription of the connection. Of 'ids' only those
+ * of instances that exist now and that the peer may see are kept: ids are
+ * never reused, so an id that does not exist now is either removed for
+ * good or not yet given out (and then no one can say it will be the
+ * caller's). Dropping them bounds the list by what the peer may see (1000
+ * instances for a non-admin), not by what it sends, and answers the same
+ * for another user's instance as for a missing one. event.c keeps the list
+ * sorted, so each event costs a subscriber O(log n).
+ */
 static void
 cmd_subscribe_exec(struct request *req)
 {
 	const msgpack_object *ids = req->args[0], *types = req->args[1];
 	uint32_t mask = EVENT_DEFAULT_MASK, k;
-	uint64_t *idv = NULL;
+	const struct instance *i;
+	uint64_t *idv = NULL, *small;
+	size_t nids = 0;
 	char *s;
 	int t;
 
@@ -44,26 +55,34 @@ cmd_subscribe_exec(struct request *req)
 		}
 	}
 	if (ids != NULL) {
-		if (ids->via.array.size > 65536) {
-			cmd_error(req, WARD_E_TOO_LARGE, "'ids' holds too many ids");
-			return;
-		}
-		if ((idv = calloc(ids->via.array.size + 1, sizeof *idv)) == NULL) {
-			cmd_error(req, WARD_E_INTERNAL, "out of memory");
+		if (ids->via.array.size > EVENT_IDS_MAX) {
+			cmd_error(req, WARD_E_TOO_LARGE, "'ids' holds more than %d "
+			    "ids", EVENT_IDS_MAX);
 			return;
 		}
 		for (k = 0; k < ids->via.array.size; k++) {
 			if (ids->via.array.ptr[k].type !=
 			    MSGPACK_OBJECT_POSITIVE_INTEGER) {
-				free(idv);
 				cmd_error(req, WARD_E_INVALID_ARGUMENT,
 				    "'ids' must be an array of instance ids");
 				return;
 			}
-			idv[k] = ids->via.array.ptr[k].via.u64;
 		}
+		/* One more than needed: an empty list is not NULL (all). */
+		if ((idv = calloc(ids->via.array.size + 1, sizeof *idv)) == NULL) {
+			cmd_error(req, WARD_E_INTERNAL, "out of memory");
+			return;
+		}
+		for (k = 0; k < ids->via.array.size; k++) {
+			i = instance_find_id(ids->via.array.ptr[k].via.u64);
+			if (i != NULL && cmd_may_see(req->c, i))
+				idv[nids++] = i->id;
+		}
+		/* Hold only what is kept (a shrinking realloc may still fail). */
+		if ((small = realloc(idv, (nids + 1) * sizeof *idv)) != NULL)
+			idv = small;
 	}
-	event_subscribe(req->c, mask, idv, ids ? ids->via.array.size : 0);
+	event_subscribe(req->c, mask, idv, nids);
 	cmd_ok(req);
 }
 

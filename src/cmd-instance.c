@@ -57,6 +57,10 @@ cmd_create_instance(struct request *req)
 		cmd_error(req, code, "%s", err);
 		return NULL;
 	}
+	/*
+	 * Names are shared by all users, so a taken one must be refused; the
+	 * answer is the same whoever holds it and names neither owner nor id.
+	 */
 	if (cfg.name != NULL && instance_find_name(cfg.name) != NULL) {
 		cmd_error(req, WARD_E_EXISTS, "an instance named '%s' already "
 		    "exists; remove it first or choose another name", cfg.name);
@@ -67,6 +71,13 @@ cmd_create_instance(struct request *req)
 	if (cfg.name != NULL && program_name_reserved(cfg.name, req->c->admin,
 	    err, sizeof err)) {
 		cmd_error(req, WARD_E_EXISTS, "%s", err);
+		config_free(&cfg);
+		return NULL;
+	}
+	/* A non-admin's payload: no more than its requester's own limits. */
+	if (!req->c->admin && (code = userlimits_read(req->c, &cfg.user_limits,
+	    err, sizeof err)) != NULL) {
+		cmd_error(req, code, "%s", err);
 		config_free(&cfg);
 		return NULL;
 	}

@@ -122,7 +122,13 @@ cmd_find(const msgpack_object *method)
 	return NULL;
 }
 
-/* args[0] is "id", args[1] "name" in every CMD_INSTANCE spec. */
+/*
+ * args[0] is "id", args[1] "name" in every CMD_INSTANCE spec. An instance
+ * the peer may not see is not_found, word for word as a missing one, so no
+ * one learns another user's ids or names by probing (names are shared by
+ * all users: only create's `exists` tells that one is taken, and by whom it
+ * does not say).
+ */
 static int
 cmd_resolve_instance(struct request *req)
 {
@@ -135,7 +141,8 @@ cmd_resolve_instance(struct request *req)
 		return -1;
 	}
 	if (id != NULL) {
-		if ((i = instance_find_id(id->via.u64)) == NULL) {
+		if ((i = instance_find_id(id->via.u64)) == NULL ||
+		    !cmd_may_see(req->c, i)) {
 			cmd_error(req, WARD_E_NOT_FOUND, "no instance with id %" PRIu64,
 			    id->via.u64);
 			return -1;
@@ -151,7 +158,8 @@ cmd_resolve_instance(struct request *req)
 			free(s);
 			return -1;
 		}
-		if ((i = instance_find_name(s)) == NULL) {
+		if ((i = instance_find_name(s)) == NULL ||
+		    !cmd_may_see(req->c, i)) {
 			cmd_error(req, WARD_E_NOT_FOUND, "no instance named '%s'", s);
 			free(s);
 			return -1;
@@ -160,11 +168,6 @@ cmd_resolve_instance(struct request *req)
 	} else {
 		cmd_error(req, WARD_E_INVALID_ARGUMENT,
 		    "name the instance with 'id' or 'name'");
-		return -1;
-	}
-	if (!cmd_may_see(req->c, i)) {
-		cmd_error(req, WARD_E_PERMISSION, "instance %" PRIu64 " belongs to "
-		    "another user", i->id);
 		return -1;
 	}
 	req->inst = i;

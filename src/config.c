@@ -1018,6 +1018,7 @@ config_free(struct instance_config *cfg)
 	free(cfg->profile);
 	free(cfg->rss_mapping);
 	free(cfg->rlimits);
+	free(cfg->user_limits);
 	output_config_free(cfg->output);	/* output.c's */
 	config_close_fds(cfg);
 	memset(cfg, 0, sizeof *cfg);

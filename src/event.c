@@ -2,7 +2,8 @@
  * event.c: notifications to subscribed connections. An event is packed once
  * and copied into each interested subscriber's output buffer. Nobody is
  * waited for: a subscriber whose buffer passes the cap gets a last
- * "overflow" event and is dropped.
+ * "overflow" event and is dropped. Each event costs O(subscribers), and a
+ * subscriber with an id list O(log n) more (kept sorted).
  */
 #include "config.h"
 
@@ -96,20 +97,30 @@ event_pack(struct buf *b, enum event_type t, const struct instance *i)
 	codec_pack_kv_str(&pk, "state", instance_state_name(i->state));
 }
 
+/* Is id in c's subscription list (sorted, no duplicates)? O(log n). */
+static int
+event_has_id(const struct conn *c, uint64_t id)
+{
+	size_t lo = 0, hi = c->sub_nids, mid;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (c->sub_ids[mid] == id)
+			return 1;
+		if (c->sub_ids[mid] < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return 0;
+}
+
 static int
 event_wanted(const struct conn *c, enum event_type t, const struct instance *i)
 {
-	size_t k;
-
 	if (!(c->sub_types & (1U << t)) || !cmd_may_see(c, i))
 		return 0;
-	if (c->sub_ids == NULL)
-		return 1;
-	for (k = 0; k < c->sub_nids; k++) {
-		if (c->sub_ids[k] == i->id)
-			return 1;
-	}
-	return 0;
+	return c->sub_ids == NULL || event_has_id(c, i->id);
 }
 
 /* The subscriber fell a whole buffer behind: tell it, then let it go. */
@@ -155,10 +166,32 @@ event_emit(enum event_type t, const struct instance *i)
 	buf_free(&b);
 }
 
-/* Replace c's subscription; ids (owned from now on) NULL means all. */
+static int
+event_id_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * Replace c's subscription; ids (owned from now on) NULL means all. The
+ * caller has bounded the list (cmd-events.c keeps only ids the peer may
+ * see); here it is sorted and made unique, for event_has_id.
+ */
 void
 event_subscribe(struct conn *c, uint32_t types, uint64_t *ids, size_t nids)
 {
+	size_t k, n = 0;
+
+	if (nids > 1) {
+		qsort(ids, nids, sizeof *ids, event_id_cmp);
+		for (k = 0; k < nids; k++) {
+			if (n == 0 || ids[k] != ids[n - 1])
+				ids[n++] = ids[k];
+		}
+		nids = n;
+	}
 	event_unsubscribe(c);
 	c->subscribed = 1;
 	c->sub_types = types;

@@ -1,34 +1,144 @@
 /*
- * history.c: the last HISTORY_MAX exit records, oldest first, in a ring.
- * Each record is shared with its instance until that is removed.
+ * history.c: exit records for instance.history, kept per owner uid. Each
+ * uid keeps its own last HISTORY_MAX records, so no user's deaths push out
+ * another's, an admin's included; past HISTORY_TOTAL_MAX records in all,
+ * the oldest record of the uid that holds the most goes (the adding uid's
+ * own when it ties for most). Adding and dropping are O(1): owners are
+ * found by uid in a table and kept in buckets by record count, and the
+ * count changes by one at a time. Each record is on its owner's list and
+ * on one list of all, both oldest first; a record is shared with its
+ * instance until that is removed.
  */
 #include "config.h"
 
+#include <sys/queue.h>
+
+#include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ward.h"
 
-static struct exit_record *history[HISTORY_MAX];
-static size_t history_head;	/* next slot to write */
-static size_t history_count;
+#define container_of(p, type, member) \
+	((type *)((char *)(p) - offsetof(type, member)))
 
+/* One record's place in history: its owner's list and the list of all. */
+struct history_entry {
+	struct exit_record		*r;		/* one reference */
+	struct history_owner		*owner;
+	TAILQ_ENTRY(history_entry)	 all_entry;
+	TAILQ_ENTRY(history_entry)	 owner_entry;
+};
+TAILQ_HEAD(history_list, history_entry);
+
+/* A uid with records; freed with its last one. */
+struct history_owner {
+	struct table_node		 node;		/* history_owners, by uid */
+	uid_t				 uid;
+	size_t				 n;		/* 1 to HISTORY_MAX */
+	struct history_list		 records;	/* oldest first */
+	LIST_ENTRY(history_owner)	 count_entry;	/* history_by_count[n] */
+};
+LIST_HEAD(history_owner_list, history_owner);
+
+static struct history_list history_all = TAILQ_HEAD_INITIALIZER(history_all);
+static size_t history_total;
+static struct table history_owners;
+/* Owners by how many records they hold; history_most: the highest held. */
+static struct history_owner_list history_by_count[HISTORY_MAX + 1];
+static size_t history_most;
+
+static struct history_owner *
+history_owner_find(uid_t uid)
+{
+	struct table_node *n = table_find(&history_owners, &uid, sizeof uid);
+
+	return n == NULL ? NULL : container_of(n, struct history_owner, node);
+}
+
+/* o's count goes up or down by one; the buckets and history_most follow. */
+static void
+history_owner_count(struct history_owner *o, int up)
+{
+	if (o->n > 0)
+		LIST_REMOVE(o, count_entry);
+	o->n = up ? o->n + 1 : o->n - 1;
+	if (o->n > 0)
+		LIST_INSERT_HEAD(&history_by_count[o->n], o, count_entry);
+	if (o->n > history_most)
+		history_most = o->n;
+	/* Down by one: at most one bucket to step over. */
+	while (history_most > 0 && LIST_EMPTY(&history_by_count[history_most]))
+		history_most--;
+}
+
+/* Drop o's oldest record; o is freed with its last one. */
+static void
+history_drop_oldest(struct history_owner *o)
+{
+	struct history_entry *e = TAILQ_FIRST(&o->records);
+
+	TAILQ_REMOVE(&o->records, e, owner_entry);
+	TAILQ_REMOVE(&history_all, e, all_entry);
+	exit_record_unref(e->r);
+	free(e);
+	history_total--;
+	history_owner_count(o, 0);
+	if (o->n == 0) {
+		table_remove(&history_owners, &o->node);
+		free(o);
+	}
+}
+
+/* Keep r (takes a reference). Out of memory, r is not kept; logged. */
 void
 history_add(struct exit_record *r)
 {
-	exit_record_unref(history[history_head]);
+	struct history_owner *o, *most;
+	struct history_entry *e;
+
+	if ((o = history_owner_find(r->owner_uid)) == NULL) {
+		if ((o = calloc(1, sizeof *o)) != NULL) {
+			o->uid = r->owner_uid;	/* the key: set before hashing */
+			TAILQ_INIT(&o->records);
+		}
+		if (o == NULL || table_insert(&history_owners, &o->node,
+		    &o->uid, sizeof o->uid) == -1) {
+			free(o);
+			log_warnx("out of memory: the exit record of instance %"
+			    PRIu64 " is not kept in history", r->id);
+			return;
+		}
+	}
+	if ((e = calloc(1, sizeof *e)) == NULL) {
+		if (o->n == 0) {
+			table_remove(&history_owners, &o->node);
+			free(o);
+		}
+		log_warnx("out of memory: the exit record of instance %" PRIu64
+		    " is not kept in history", r->id);
+		return;
+	}
+	/* Its own last HISTORY_MAX first: no one else's record goes for it. */
+	if (o->n == HISTORY_MAX)
+		history_drop_oldest(o);
 	r->refs++;
-	history[history_head] = r;
-	history_head = (history_head + 1) % HISTORY_MAX;
-	if (history_count < HISTORY_MAX)
-		history_count++;
+	e->r = r;
+	e->owner = o;
+	TAILQ_INSERT_TAIL(&o->records, e, owner_entry);
+	TAILQ_INSERT_TAIL(&history_all, e, all_entry);
+	history_total++;
+	history_owner_count(o, 1);
+	if (history_total > HISTORY_TOTAL_MAX) {
+		most = o->n == history_most ? o :
+		    LIST_FIRST(&history_by_count[history_most]);
+		history_drop_oldest(most);
+	}
 }
 
 static int
-history_match(const struct exit_record *r, const struct conn *c,
-    const char *name, uint64_t id)
+history_match(const struct exit_record *r, const char *name, uint64_t id)
 {
-	if (!c->admin && r->owner_uid != c->uid)
-		return 0;
 	if (name != NULL && strcmp(r->name, name) != 0)
 		return 0;
 	if (id != 0 && r->id != id)
@@ -36,41 +146,62 @@ history_match(const struct exit_record *r, const struct conn *c,
 	return 1;
 }
 
-/* The newest limit records the peer may see, oldest first. */
+/*
+ * The newest limit records the peer may see, oldest first: an admin's from
+ * the list of all, anyone else's from its own list (so it costs them only
+ * their own records).
+ */
 void
 history_pack(msgpack_packer *pk, const struct conn *c, const char *name,
     uint64_t id, size_t limit)
 {
-	size_t start = (history_head + HISTORY_MAX - history_count) % HISTORY_MAX;
-	size_t k, n = 0, skip;
+	struct history_owner *o = NULL;
+	struct history_entry *e;
+	size_t n = 0, skip;
 
-	for (k = 0; k < history_count; k++) {
-		if (history_match(history[(start + k) % HISTORY_MAX], c, name, id))
+#define HISTORY_FOREACH(e)						\
+	for ((e) = c->admin ? TAILQ_FIRST(&history_all) :		\
+	    o != NULL ? TAILQ_FIRST(&o->records) : NULL; (e) != NULL;	\
+	    (e) = c->admin ? TAILQ_NEXT(e, all_entry) :			\
+	    TAILQ_NEXT(e, owner_entry))
+	if (!c->admin)
+		o = history_owner_find(c->uid);
+	HISTORY_FOREACH(e) {
+		if (history_match(e->r, name, id))
 			n++;
 	}
 	skip = n > limit ? n - limit : 0;
 	msgpack_pack_array(pk, n - skip);
-	for (k = 0; k < history_count; k++) {
-		struct exit_record *r = history[(start + k) % HISTORY_MAX];
-
-		if (!history_match(r, c, name, id))
+	HISTORY_FOREACH(e) {
+		if (!history_match(e->r, name, id))
 			continue;
 		if (skip > 0) {
 			skip--;
 			continue;
 		}
-		exit_record_pack(r, pk, 1);
+		exit_record_pack(e->r, pk, 1);
 	}
+#undef HISTORY_FOREACH
+}
+
+/* How many records uid holds (HISTORY_ALL: all uids together). */
+size_t
+history_count(uid_t uid)
+{
+	struct history_owner *o;
+
+	if (uid == HISTORY_ALL)
+		return history_total;
+	return (o = history_owner_find(uid)) == NULL ? 0 : o->n;
 }
 
 void
 history_free(void)
 {
-	size_t k;
+	struct history_entry *e;
 
-	for (k = 0; k < HISTORY_MAX; k++) {
-		exit_record_unref(history[k]);
-		history[k] = NULL;
-	}
-	history_count = history_head = 0;
+	while ((e = TAILQ_FIRST(&history_all)) != NULL)
+		history_drop_oldest(e->owner);
+	table_free(&history_owners);
+	history_most = 0;
 }

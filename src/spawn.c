@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <inttypes.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -245,13 +246,15 @@ static const char *const spawn_steps[] = {
 	"", "setsid", "open /dev/null", "dup2", "chdir", "setgroups", "setgid",
 	"setuid", "execve",
 	/* The execution environment's steps (SPAWN_STEP_*). */
-	"joining its cgroup", "rlimits", "setpriority (nice)", "oom_score_adj"
+	"joining its cgroup", "rlimits", "setpriority (nice)", "oom_score_adj",
+	"its requester's limits and scheduling"
 };
 enum {
 	SPAWN_STEP_CGROUP = 9,
 	SPAWN_STEP_RLIMIT,	/* spawn_fail_arg: the RLIMIT_* */
 	SPAWN_STEP_NICE,
-	SPAWN_STEP_OOM
+	SPAWN_STEP_OOM,
+	SPAWN_STEP_USER_LIMITS
 };
 static volatile int spawn_fail_arg;
 
@@ -282,6 +285,32 @@ spawn_exec_limits(const struct instance *i)
 	if (i->cfg.has_nice &&
 	    syscall(SYS_setpriority, PRIO_PROCESS, 0, i->cfg.nice) == -1)
 		SPAWN_FAIL(SPAWN_STEP_NICE);
+}
+
+/*
+ * A non-admin's payload gets its requester's rlimits (soft and hard), a
+ * nice of at least 0, SCHED_OTHER (or the requester's batch or idle, with
+ * reset-on-fork off) and the default I/O priority (or the requester's
+ * best-effort or idle one) instead of wardd's (userlimits.c read them).
+ * In the child, as root, before the id switch: raw calls only; -1 with
+ * errno. The policy goes first: it keeps the nice value it finds.
+ */
+static int
+spawn_apply_user_limits(const struct user_limits *ul)
+{
+	struct sched_param sp = { 0 };
+	int r;
+
+	for (r = 0; r < RLIM_NLIMITS; r++) {
+		if (syscall(SYS_prlimit64, 0, r, &ul->rlim[r], NULL) == -1)
+			return -1;
+	}
+	if (syscall(SYS_sched_setscheduler, 0, ul->policy, &sp) == -1 ||
+	    syscall(SYS_setpriority, PRIO_PROCESS, 0, ul->nice) == -1 ||
+	    syscall(SYS_ioprio_set, 1 /* IOPRIO_WHO_PROCESS */, 0,
+	    ul->ioprio) == -1)
+		return -1;
+	return 0;
 }
 
 /*
@@ -337,6 +366,9 @@ spawn_exec(const struct instance *i, const struct spawn_plan *p, char **envp,
 	}
 	if (i->cfg.has_umask)
 		syscall(SYS_umask, i->cfg.umask);
+	if (i->cfg.user_limits != NULL &&
+	    spawn_apply_user_limits(i->cfg.user_limits) == -1)
+		SPAWN_FAIL(SPAWN_STEP_USER_LIMITS);
 	if (!i->run_as_owner)
 		spawn_exec_limits(i);
 	/* A group without an id switch (an admin's own instance). */
@@ -357,8 +389,9 @@ spawn_exec(const struct instance *i, const struct spawn_plan *p, char **envp,
 		SPAWN_FAIL(4);
 	if (i->run_as_owner)
 		spawn_exec_limits(i);
-	/* wardd's raised open files limit is not the child's: unless rlimits say. */
-	if (opts.nofile.rlim_cur != 0 &&
+	/* wardd's raised open files limit is not the child's: unless rlimits
+	 * say, or it has its requester's already. */
+	if (opts.nofile.rlim_cur != 0 && i->cfg.user_limits == NULL &&
 	    !(i->cfg.rlimit_mask & (1U << RLIMIT_NOFILE)))
 		syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, &opts.nofile, NULL);
 	syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, sizeof none);

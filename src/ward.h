@@ -559,6 +559,8 @@ struct instance_config {
 	int			 oom_score_adj;	/* -1000 to 1000 */
 	int			 clean_env;	/* not wardd's environment: always
 						   for non-admins, or clean_env */
+	struct user_limits	*user_limits;	/* owned; non-admins': the most the
+						   payload gets (userlimits.c) */
 };
 
 /* One rlimits entry: a RLIMIT_* resource and its soft and hard values. */
@@ -588,6 +590,20 @@ int	 config_find_exec(const char *, const char *, const char *, char **,
 	    char *, size_t);
 void	 config_free(struct instance_config *);
 const char *config_rlimit_name(int);
+
+/* ---- userlimits.c: a non-admin's payload gets no more than its requester. */
+
+/* Read from the requester's process; applied by spawn.c before the id switch. */
+struct user_limits {
+	struct rlimit	 rlim[RLIM_NLIMITS];	/* the requester's (at most wardd's) */
+	int		 nice;		/* the requester's, but at least 0 */
+	int		 policy;	/* SCHED_OTHER, or the requester's BATCH or IDLE */
+	int		 ioprio;	/* 0 (from nice), or the requester's BE or IDLE */
+};
+
+const char *userlimits_read(const struct conn *, struct user_limits **, char *,
+	    size_t);
+int	 userlimits_parse(const char *, struct rlimit *);
 
 /* ---- cgroup.c: a cgroup2 directory per instance (whole-tree stop, cost). */
 
@@ -819,13 +835,16 @@ const char *program_state_name(enum program_state);
 void	 program_pack(const struct program *, msgpack_packer *);
 int	 program_split_command(const char *, char ***, char *, size_t);
 
-/* ---- history.c: the last exit records, for instance.history. */
+/* ---- history.c: the last exit records of each owner, for instance.history. */
 
-#define HISTORY_MAX	1000
+#define HISTORY_MAX		1000	/* kept per owner uid */
+#define HISTORY_TOTAL_MAX	(4 * HISTORY_MAX)	/* kept in all */
+#define HISTORY_ALL		((uid_t)-1)	/* history_count: every uid */
 
 void	 history_add(struct exit_record *);
 void	 history_pack(msgpack_packer *, const struct conn *, const char *,
 	    uint64_t, size_t);
+size_t	 history_count(uid_t);
 void	 history_free(void);
 
 /* ---- sdnotify.c: the instance's own NOTIFY_SOCKET (notify = "systemd"). */
@@ -888,6 +907,8 @@ enum event_type {
 };
 #define EVENT_DEFAULT_MASK \
 	(((1U << EVENT_COUNT) - 1) & ~(1U << EVENT_METRICS))
+
+#define EVENT_IDS_MAX	65536	/* 'ids' in one events.subscribe */
 
 extern unsigned event_metrics_subscribers;
 

@@ -570,7 +570,10 @@ after = len(c.call("instance.list"))
 made = c.call("instance.create", spec)["id"]
 start = attempt("instance.start", {"id": made})
 state = c.call("instance.status", {"id": made})["state"]
-c.call("instance.remove", {"id": ids.pop()})
+last = ids.pop()     # /bin/true may still run: removable once it ended
+wardtest.retry(lambda: c.call("instance.status", {"id": last})["state"]
+               in ("dead", "failed"), what="the run to end")
+c.call("instance.remove", {"id": last})
 again = attempt("instance.start", {"id": made})
 done({"n": n, "over": over, "after": after, "start": start, "state": state,
       "again": again})

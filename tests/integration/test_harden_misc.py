@@ -15,48 +15,20 @@ nobody (65534) through setpriv, as a hostile local user would:
 
 wardd runs as root; tests that need to switch to nobody skip without root.
 """
-import json
 import os
 import subprocess
-import sys
 import textwrap
 import time
 
 import msgpack
 
 import wardtest
-from wardtest import TIMEOUT, Ward, retry, uniq, wait_dead
-
-LIBDIR = os.path.dirname(os.path.abspath(wardtest.__file__))
-SETPRIV = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+from wardtest import TIMEOUT, Ward, as_nobody, retry, uniq, wait_dead
 
 
 def need_root():
     if os.geteuid() != 0:
         raise wardtest.Skip("needs root to act as nobody through setpriv")
-
-
-def nobody_popen(w, body, **kw):
-    """Start body (after UID_PRELUDE) as uid 65534; the caller waits."""
-    env = dict(os.environ, PYTHONPATH=LIBDIR, WARD_SOCK=w.sock)
-    return subprocess.Popen(
-        SETPRIV + [sys.executable, "-c", wardtest.UID_PRELUDE + body],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
-
-
-def as_nobody(w, body, timeout=TIMEOUT):
-    """Run body as uid 65534; return what it passed to done()."""
-    p = nobody_popen(w, body)
-    try:
-        out, err = p.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        out, err = p.communicate()
-        raise AssertionError("nobody script timed out:\n%s" %
-                             err.decode(errors="replace"))
-    assert p.returncode == 0, "nobody script failed (%d):\n%s" % (
-        p.returncode, err.decode(errors="replace"))
-    return json.loads(out.decode().splitlines()[-1])
 
 
 def write_conf(w, name, text):

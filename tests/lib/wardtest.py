@@ -247,6 +247,40 @@ def done(out):
     print(json.dumps(out), flush=True)
 '''
 
+SETPRIV_NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+
+
+def nobody_popen(w, body, prefix=(), **kw):
+    """Start body (after UID_PRELUDE) as uid 65534 on w's socket, under the
+    command prefix (prlimit, nice, ...); stdin, stdout and stderr are pipes
+    (the caller waits, e.g. with nobody_result)."""
+    env = dict(os.environ, WARD_SOCK=w.sock,
+               PYTHONPATH=os.path.dirname(os.path.abspath(__file__)))
+    return subprocess.Popen(
+        list(prefix) + SETPRIV_NOBODY +
+        [sys.executable, "-c", UID_PRELUDE + body], env=env,
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        **kw)
+
+
+def nobody_result(p, timeout=TIMEOUT):
+    """Wait for a nobody_popen script; what it passed to done()."""
+    try:
+        out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, err = p.communicate()
+        raise AssertionError("nobody script timed out:\n%s" %
+                             err.decode(errors="replace"))
+    assert p.returncode == 0, "nobody script failed (%d):\n%s" % (
+        p.returncode, err.decode(errors="replace"))
+    return json.loads(out.decode().splitlines()[-1])
+
+
+def as_nobody(w, body, prefix=(), timeout=TIMEOUT):
+    """Run body as uid 65534 (see nobody_popen); what it passed to done()."""
+    return nobody_result(nobody_popen(w, body, prefix), timeout)
+
 
 def parse_journal(data):
     """systemd's native journal protocol: KEY=VALUE lines, or KEY\\n then a
