@@ -6,6 +6,10 @@
 #include "config.h"
 
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
+
+#include <linux/openat2.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -101,25 +105,80 @@ config_name_valid(const char *s, char *err, size_t errlen)
 	return 0;
 }
 
+#ifndef PROC_SUPER_MAGIC
+#define PROC_SUPER_MAGIC	0x9fa0		/* linux/magic.h */
+#endif
+
+/* What config_path_probe found. */
+enum config_path {
+	CONFIG_PATH_OK,		/* there, of the type asked, executable/searchable */
+	CONFIG_PATH_ERRNO,	/* not reachable: errno says why */
+	CONFIG_PATH_TYPE,	/* not a regular file (not a directory, for dir) */
+	CONFIG_PATH_NOEXEC	/* the payload may not execute (search) it */
+};
+
+/*
+ * Look at path as the payload would, under its file-system ids
+ * (config_paths_check): a regular file it may execute, or with dir a
+ * directory it may enter. But wardd's /proc/self is not the payload's:
+ * through magic links (/proc/self/fd/N, /proc/self/cwd, /dev/stdin) and
+ * the rest of procfs (/proc/self/fdinfo/N, map_files) wardd would answer
+ * questions about its own fds and memory. So the path is resolved without
+ * magic links (openat2, RESOLVE_NO_MAGICLINKS: Linux 5.6) into an O_PATH
+ * fd, and a path that needs one, or that ends on procfs, is missing:
+ * ELOOP and ENOTDIR (how /proc/self/fd/N and /proc/self/fdinfo/N/x differ
+ * from a missing N) read as ENOENT. No payload runs from or in procfs.
+ */
+static enum config_path
+config_path_probe(const char *path, int dir)
+{
+	struct open_how how = {
+		.flags = O_PATH | O_CLOEXEC,
+		.resolve = RESOLVE_NO_MAGICLINKS,
+	};
+	enum config_path res = CONFIG_PATH_OK;
+	struct statfs sfs;
+	struct stat st;
+	int fd, e;
+
+	if ((fd = syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof how)) == -1) {
+		if (errno == ELOOP || errno == ENOTDIR)
+			errno = ENOENT;
+		return CONFIG_PATH_ERRNO;
+	}
+	if (fstatfs(fd, &sfs) == -1 || fstat(fd, &st) == -1)
+		res = CONFIG_PATH_ERRNO;
+	else if (sfs.f_type == PROC_SUPER_MAGIC) {
+		errno = ENOENT;
+		res = CONFIG_PATH_ERRNO;
+	} else if (dir ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode))
+		res = CONFIG_PATH_TYPE;
+	/* AT_EACCESS: the fsuid's answer (config_paths_check), not the ruid's. */
+	else if (faccessat(fd, "", X_OK, AT_EMPTY_PATH | AT_EACCESS) == -1)
+		res = CONFIG_PATH_NOEXEC;
+	e = errno;
+	close(fd);
+	errno = e;
+	return res;
+}
+
 static int
 config_check_file(const char *path, const char *shown, char *err, size_t errlen)
 {
-	struct stat st;
-
-	if (stat(path, &st) == -1) {
+	switch (config_path_probe(path, 0)) {
+	case CONFIG_PATH_OK:
+		return 0;
+	case CONFIG_PATH_ERRNO:
 		snprintf(err, errlen, "argv[0] '%s': %s", shown, strerror(errno));
-		return -1;
-	}
-	if (!S_ISREG(st.st_mode)) {
+		break;
+	case CONFIG_PATH_TYPE:
 		snprintf(err, errlen, "argv[0] '%s' is not a regular file", shown);
-		return -1;
-	}
-	/* AT_EACCESS: the fsuid's answer (config_paths_check), not the ruid's. */
-	if (faccessat(AT_FDCWD, path, X_OK, AT_EACCESS) == -1) {
+		break;
+	case CONFIG_PATH_NOEXEC:
 		snprintf(err, errlen, "argv[0] '%s' is not executable", shown);
-		return -1;
+		break;
 	}
-	return 0;
+	return -1;
 }
 
 /* *out = a copy of path; -1 with err set when out of memory. */
@@ -171,12 +230,8 @@ config_find_exec(const char *argv0, const char *path, const char *base,
 		    *p == '/' ? "" : base, *p == '/' ? "" : "/", (int)dl, p,
 		    argv0) >= sizeof full)
 			continue;
-		if (faccessat(AT_FDCWD, full, X_OK, AT_EACCESS) == 0) {
-			struct stat st;
-
-			if (stat(full, &st) == 0 && S_ISREG(st.st_mode))
-				return config_keep_path(full, out, err, errlen);
-		}
+		if (config_path_probe(full, 0) == CONFIG_PATH_OK)
+			return config_keep_path(full, out, err, errlen);
 	}
 	snprintf(err, errlen, "argv[0] '%s' not found in PATH (%s)", argv0, path);
 	return -1;
@@ -225,7 +280,6 @@ config_paths_check(struct instance_config *cfg, const struct conn *c,
 	const gid_t *groups = NULL;
 	char here[PATH_MAX];
 	const char *code = NULL;
-	struct stat st;
 	int ngroups = 0, as_payload;
 	uid_t uid = 0;
 	gid_t gid = 0;
@@ -237,9 +291,7 @@ config_paths_check(struct instance_config *cfg, const struct conn *c,
 		return WARD_E_INTERNAL;
 	}
 	/* The payload's chdir needs search permission, not just a stat. */
-	if (cfg->cwd != NULL &&
-	    (stat(cfg->cwd, &st) == -1 || !S_ISDIR(st.st_mode) ||
-	    faccessat(AT_FDCWD, cfg->cwd, X_OK, AT_EACCESS) == -1)) {
+	if (cfg->cwd != NULL && config_path_probe(cfg->cwd, 1) != CONFIG_PATH_OK) {
 		snprintf(err, errlen, "'cwd' '%s' is not a directory the "
 		    "payload can enter", cfg->cwd);
 		code = WARD_E_INVALID_ARGUMENT;

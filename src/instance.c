@@ -1,6 +1,7 @@
 /*
  * instance.c: one supervised payload, from create to remove. Each instance
- * owns its watchers (pidfd, failure pipe, notify pipe) and its two timers
+ * owns its watchers (pidfd, failure pipe, notify pipe, a forked child's
+ * status pipe) and its two timers
  * (boot hangup, stop escalation), and finds itself from them by
  * container_of: there is no per-instance thread and no polling. The state
  * moves only through instance_set_state; the payload state only forward,
@@ -39,6 +40,7 @@ static struct table instances_by_name;
 static void	instance_pidfd_cb(struct ev_loop *, ev_io *, int);
 static void	instance_failure_cb(struct ev_loop *, ev_io *, int);
 static void	instance_notify_cb(struct ev_loop *, ev_io *, int);
+static void	instance_spawn_cb(struct ev_loop *, ev_io *, int);
 static void	instance_hangup_cb(struct ev_loop *, ev_timer *, int);
 static void	instance_stop_cb(struct ev_loop *, ev_timer *, int);
 static void	instance_watchdog_cb(struct ev_loop *, ev_timer *, int);
@@ -201,12 +203,13 @@ instance_new(struct instance_config *cfg, const struct conn *c, char *err,
 		}
 	}
 	i->created_at_ms = now_wall_ms();
-	i->pidfd = i->failure_fd = i->notify_fd = i->sd_fd = -1;
+	i->pidfd = i->failure_fd = i->notify_fd = i->sd_fd = i->spawn_fd = -1;
 	i->state = INSTANCE_NOT_STARTED;
 	i->payload = PAYLOAD_STARTING;
 	ev_init(&i->pidfd_w, instance_pidfd_cb);
 	ev_init(&i->failure_w, instance_failure_cb);
 	ev_init(&i->notify_w, instance_notify_cb);
+	ev_init(&i->spawn_w, instance_spawn_cb);
 	ev_init(&i->hangup_t, instance_hangup_cb);
 	ev_init(&i->stop_t, instance_stop_cb);
 	ev_init(&i->watchdog_t, instance_watchdog_cb);
@@ -239,6 +242,7 @@ instance_release(struct instance *i)
 	ev_io_stop(ward_loop, &i->pidfd_w);
 	ev_io_stop(ward_loop, &i->failure_w);
 	ev_io_stop(ward_loop, &i->notify_w);
+	ev_io_stop(ward_loop, &i->spawn_w);
 	ev_timer_stop(ward_loop, &i->hangup_t);
 	ev_timer_stop(ward_loop, &i->stop_t);
 	ev_timer_stop(ward_loop, &i->watchdog_t);
@@ -246,6 +250,7 @@ instance_release(struct instance *i)
 	instance_close_fd(&i->pidfd);
 	instance_close_fd(&i->failure_fd);
 	instance_close_fd(&i->notify_fd);
+	instance_close_fd(&i->spawn_fd);
 	free(i->failure);
 	i->failure = NULL;
 	free(i->notify_line);
@@ -315,6 +320,7 @@ instance_reset_run(struct instance *i)
 	i->notify_len = 0;
 	i->notify_skipping = 0;
 	i->notify_dropped = 0;
+	i->spawn_got = 0;
 	memset(&i->metrics, 0, sizeof i->metrics);
 	free(i->runtime_dir);
 	i->runtime_dir = NULL;
@@ -344,7 +350,10 @@ instance_can_start(const struct instance *i, char *err, size_t errlen)
 /*
  * Spawn an instance that is not running: not yet started, or (a restart)
  * dead or failed. On a spawn failure the instance becomes FAILED (with an
- * exit record saying why) and -1 is returned with err set.
+ * exit record saying why) and -1 is returned with err set. A child forked
+ * to run as another user (spawn_uses_fork) is not waited for: what fails
+ * in it is read from its status pipe, and its death is then a failed
+ * spawn with the same exit record (instance_pidfd_cb).
  */
 int
 instance_start(struct instance *i, char *err, size_t errlen)
@@ -353,7 +362,7 @@ instance_start(struct instance *i, char *err, size_t errlen)
 	struct spawn_fds fds;
 	struct exit_record *r;
 	char **envp = NULL;
-	int rtfd = -1;
+	int rtfd = -1, status_fd;
 	uid_t uid;
 	gid_t gid;
 	pid_t pid;
@@ -396,7 +405,7 @@ instance_start(struct instance *i, char *err, size_t errlen)
 	/* cgroup.c: the cgroup.procs the child joins (-1: no cgroups). */
 	if (cgroup_prepare(i, &fds.cgroup_procs, err, errlen) == -1)
 		goto fail;
-	pid = spawn_child(i, &fds, envp, err, errlen);
+	pid = spawn_child(i, &fds, envp, &status_fd, err, errlen);
 	instance_close_fd(&fds.cgroup_procs);
 	free(envp);	/* strings belong to cfg, environ and a static pool */
 	envp = NULL;
@@ -411,6 +420,7 @@ instance_start(struct instance *i, char *err, size_t errlen)
 		snprintf(err, errlen, "pidfd_open: %s", strerror(errno));
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
+		instance_close_fd(&status_fd);
 		goto fail;
 	}
 	i->pid = pid;
@@ -424,6 +434,10 @@ instance_start(struct instance *i, char *err, size_t errlen)
 	ev_io_start(ward_loop, &i->failure_w);
 	ev_io_set(&i->notify_w, i->notify_fd, EV_READ);
 	ev_io_start(ward_loop, &i->notify_w);
+	if ((i->spawn_fd = status_fd) != -1) {
+		ev_io_set(&i->spawn_w, i->spawn_fd, EV_READ);
+		ev_io_start(ward_loop, &i->spawn_w);
+	}
 	output_spawn_done(i, 1);	/* output.c: watch the read ends */
 	if (i->cfg.detect_hangup) {
 		ev_timer_set(&i->hangup_t, i->cfg.hangup_timeout_ms / 1000.0, 0.);
@@ -738,6 +752,45 @@ instance_notify_cb(struct ev_loop *loop, ev_io *w, int revents)
 }
 
 /*
+ * Read what a forked child said on its status pipe: a struct spawn_report
+ * if a step failed, then EOF; only EOF once it exec'd (the pipe is
+ * close-on-exec). The first sizeof spawn_report bytes are kept; anything
+ * more (only a child its user traces could write it) is read and dropped,
+ * at most a pipe's worth per call, so that the loop never waits here.
+ */
+static void
+instance_spawn_drain(struct instance *i)
+{
+	char scratch[4096];
+	size_t budget = 65536;
+	ssize_t n;
+
+	while (i->spawn_fd != -1 && budget > 0) {
+		if (i->spawn_got < sizeof i->spawn_report) {
+			n = read(i->spawn_fd, (char *)&i->spawn_report +
+			    i->spawn_got, sizeof i->spawn_report - i->spawn_got);
+			if (n > 0)
+				i->spawn_got += n;
+		} else if ((n = read(i->spawn_fd, scratch, sizeof scratch)) > 0)
+			budget -= (size_t)n < budget ? (size_t)n : budget;
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == 0 || (n == -1 && errno != EAGAIN)) {
+			ev_io_stop(ward_loop, &i->spawn_w);
+			instance_close_fd(&i->spawn_fd);
+		}
+		if (n <= 0)
+			return;
+	}
+}
+
+static void
+instance_spawn_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	instance_spawn_drain(container_of(w, struct instance, spawn_w));
+}
+
+/*
  * The seed's handle_ramdump: non-empty core* and ramdump* files the payload
  * left in its runtime dir move to STATE_DIR/dumps/NAME-ID/, a new directory
  * that only the instance's owner (and admins) can read. The runtime dir is
@@ -816,7 +869,9 @@ instance_collect_dumps(struct instance *i)
 /*
  * The child is gone (the pidfd said so). Reap it, drain what its pipes hold
  * right now (never waiting for EOF: a grandchild may hold them open), and
- * classify the death.
+ * classify the death. A forked child that reported a failed step never
+ * became the payload: that is a failed spawn, recorded as instance_start
+ * records one (SPAWN_FAILED, its message; no exit code of the payload's).
  */
 static void
 instance_pidfd_cb(struct ev_loop *loop, ev_io *w, int revents)
@@ -825,7 +880,7 @@ instance_pidfd_cb(struct ev_loop *loop, ev_io *w, int revents)
 	char name[REASON_MAX + 1];
 	struct exit_record *r;
 	siginfo_t si;
-	int rc;
+	int rc, spawn_failed;
 
 	/* The zombie still holds its final CPU times: take them first. */
 	metrics_sample(i, 0);
@@ -851,28 +906,43 @@ instance_pidfd_cb(struct ev_loop *loop, ev_io *w, int revents)
 		r->exit_signal = si.si_status;
 		r->core_dumped = si.si_code == CLD_DUMPED;
 	}
+	instance_spawn_drain(i);
 	instance_failure_drain(i);
 	instance_notify_drain(i);
 	sdnotify_drain(i);	/* sdnotify.c: a last EXIT_STATUS= */
 	output_child_died(i);	/* output.c: what stdout/stderr hold now */
-	reason_split_failure(i->failure ? i->failure : "", i->failure_len, name,
-	    &r->failure_info, &r->failure_reason);
-	r->failure_discarded = i->failure_discarded;
-	/* sd_notify's ERRNO= or wardd's own note stand in when fd 3 said nothing. */
-	if (r->failure_info == NULL && r->failure_reason == NULL &&
-	    i->failure_note != NULL)
-		r->failure_info = strdup(i->failure_note);
-	snprintf(r->death_reason, sizeof r->death_reason, "%s",
-	    reason_classify(name, i->killed_by, rc == -1, r->exited,
-	    r->exit_code, i->cfg.exit_codes, i->cfg.nexit_codes));
+	spawn_failed = i->spawn_got >= sizeof i->spawn_report;
+	if (spawn_failed) {
+		char msg[512];
+
+		spawn_report_message(i, &i->spawn_report, msg, sizeof msg);
+		log_info("instance %" PRIu64 ": %s", i->id, msg);
+		memset(r, 0, sizeof *r);
+		strcpy(r->death_reason, "SPAWN_FAILED");
+		r->failure_reason = strdup(msg);
+		instance_stats.spawn_failed++;
+	} else {
+		reason_split_failure(i->failure ? i->failure : "",
+		    i->failure_len, name, &r->failure_info, &r->failure_reason);
+		r->failure_discarded = i->failure_discarded;
+		/* sd_notify's ERRNO= or wardd's own note stand in when fd 3
+		 * said nothing. */
+		if (r->failure_info == NULL && r->failure_reason == NULL &&
+		    i->failure_note != NULL)
+			r->failure_info = strdup(i->failure_note);
+		snprintf(r->death_reason, sizeof r->death_reason, "%s",
+		    reason_classify(name, i->killed_by, rc == -1, r->exited,
+		    r->exit_code, i->cfg.exit_codes, i->cfg.nexit_codes));
+	}
 	instance_release(i);
 	i->suspended = 0;
 	cgroup_instance_gone(i);	/* cgroup.c: final CPU; leftovers; rmdir */
-	r->dump_dir = instance_collect_dumps(i);
+	if (!spawn_failed)
+		r->dump_dir = instance_collect_dumps(i);
 	/* Moved out of the way at once, removed a slice per loop turn. */
 	if (i->runtime_dir != NULL)
 		statedir_runtime_remove(i->id);
-	instance_finish(i, r, INSTANCE_DEAD);
+	instance_finish(i, r, spawn_failed ? INSTANCE_FAILED : INSTANCE_DEAD);
 }
 
 /* Forget an instance that is not running. i is freed. */

@@ -141,35 +141,40 @@ sdnotify_assignment(struct instance *i, const char *p, size_t n)
 #define SDNOTIFY_MAX_FDS	253
 
 /*
- * Walk a received datagram's control messages: close every fd it brought
- * (SCM_RIGHTS), at once and whoever sent it, before anything is checked
- * (issue 9, finding 14). wardd keeps none (no FDSTORE=1), systemd-notify's
- * BARRIER=1 waits for exactly this close, and an fd held any longer would
- * count against wardd's table. Returns the sender's credentials, or NULL.
+ * Walk a received datagram's control messages: place its sender (by
+ * SCM_CREDENTIALS, while the sender still waits on the fds it passed),
+ * then close every fd it brought (SCM_RIGHTS), whoever sent it, before the
+ * datagram is read (issue 9, finding 14). wardd keeps none (no FDSTORE=1),
+ * systemd-notify's BARRIER=1 waits for exactly this close (and may exit
+ * right after it: hence the sender is placed first), and an fd held any
+ * longer would count against wardd's table. Returns 1 if the sender speaks
+ * for i (sdnotify_sender_ok).
  */
-static const struct ucred *
-sdnotify_control(struct msghdr *mh)
+static int
+sdnotify_control(const struct instance *i, struct msghdr *mh)
 {
 	const struct ucred *cred = NULL;
 	struct cmsghdr *cm;
 	size_t k, nfds;
-	int fd;
+	int fd, ok;
 
 	for (cm = CMSG_FIRSTHDR(mh); cm != NULL; cm = CMSG_NXTHDR(mh, cm)) {
-		if (cm->cmsg_level != SOL_SOCKET)
-			continue;
-		if (cm->cmsg_type == SCM_RIGHTS) {
-			nfds = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-			for (k = 0; k < nfds; k++) {
-				memcpy(&fd, CMSG_DATA(cm) + k * sizeof(int),
-				    sizeof fd);
-				close(fd);
-			}
-		} else if (cm->cmsg_type == SCM_CREDENTIALS &&
+		if (cm->cmsg_level == SOL_SOCKET &&
+		    cm->cmsg_type == SCM_CREDENTIALS &&
 		    cm->cmsg_len == CMSG_LEN(sizeof *cred))
 			cred = (const struct ucred *)CMSG_DATA(cm);
 	}
-	return cred;
+	ok = cred != NULL && sdnotify_sender_ok(i, cred->pid);
+	for (cm = CMSG_FIRSTHDR(mh); cm != NULL; cm = CMSG_NXTHDR(mh, cm)) {
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		nfds = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (k = 0; k < nfds; k++) {
+			memcpy(&fd, CMSG_DATA(cm) + k * sizeof(int), sizeof fd);
+			close(fd);
+		}
+	}
+	return ok;
 }
 
 /*
@@ -186,12 +191,11 @@ sdnotify_drain(struct instance *i)
 		char		 space[CMSG_SPACE(sizeof(struct ucred)) +
 				    CMSG_SPACE(sizeof(int) * SDNOTIFY_MAX_FDS)];
 	} cbuf;
-	const struct ucred *cred;
 	struct msghdr mh;
 	struct iovec iov;
 	const char *p, *nl;
 	ssize_t n;
-	int reads;
+	int reads, believed;
 
 	for (reads = 0; reads < 64 && i->sd_fd != -1; reads++) {
 		memset(&mh, 0, sizeof mh);
@@ -208,12 +212,11 @@ sdnotify_drain(struct instance *i)
 				log_warn("notify socket of instance %s", i->cfg.name);
 			return;
 		}
-		/* First, before any check: passed fds are closed. */
-		cred = sdnotify_control(&mh);
+		/* First, before the datagram is read: passed fds are closed. */
+		believed = sdnotify_control(i, &mh);
 		if (n == 0 || n > SDNOTIFY_MAX || (mh.msg_flags & MSG_TRUNC) ||
 		    (mh.msg_flags & MSG_CTRUNC) ||
-		    memchr(buf, '\0', n) != NULL || cred == NULL ||
-		    !sdnotify_sender_ok(i, cred->pid)) {
+		    memchr(buf, '\0', n) != NULL || !believed) {
 			i->sd_dropped++;
 			continue;
 		}

@@ -6,12 +6,16 @@
  * and 4, and nothing else (every fd wardd opens or inherited is CLOEXEC);
  * with wardd's environment only for admins who did not ask for a clean
  * one; as another user when it must; in its own cgroup, with the group, umask, rlimits, nice and
- * oom_score_adj it was given (the execution environment). One vfork path
- * does all of it at posix_spawn's speed: glibc's posix_spawn cannot reset
- * signals 32 and 33 (see spawn_exec).
+ * oom_score_adj it was given (the execution environment). One child
+ * function does all of it, in a vfork child (at posix_spawn's speed:
+ * glibc's posix_spawn cannot reset signals 32 and 33, see spawn_exec) or,
+ * for a child that will run as another uid than wardd's, in a forked one
+ * that wardd does not wait for (spawn_uses_fork). Either reports a failed
+ * step on a close-on-exec status pipe: EOF means it exec'd.
  */
 #include "config.h"
 
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
@@ -161,6 +165,12 @@ spawn_environ(const struct instance *i)
 struct spawn_plan {
 	struct config_fd	 map[SPAWN_PLAN_MAX];
 	int			 n;
+	int			 status_w;	/* the status pipe: above every target */
+	int			 status_at;	/* where the child moves it: top + 1 */
+	/* What the child closes: every fd but its targets and status_at. */
+	unsigned		 close_lo[SPAWN_PLAN_MAX + 1];
+	unsigned		 close_hi[SPAWN_PLAN_MAX + 1];
+	int			 nclose;
 	int			 has_std[3];	/* 0-2 are in map */
 	int			 null_output;	/* 1 and 2 not in map: /dev/null */
 	int			 temp[SPAWN_PLAN_MAX];	/* ours to close */
@@ -194,9 +204,44 @@ spawn_plan_free(struct spawn_plan *p)
 		close(p->temp[--p->ntemp]);
 }
 
+/*
+ * The fd ranges the child closes, so that from then on /proc/self/fd in
+ * the child names the payload's fds only (R4 of the review): every gap
+ * between its targets (0-4 are always there), and all above top + 1,
+ * where the status pipe goes.
+ */
+static void
+spawn_plan_gaps(struct spawn_plan *p, int top)
+{
+	int sorted[SPAWN_PLAN_MAX], n = 0, k, j, t;
+	unsigned lo = WARD_FAILURE_FD;
+
+	for (k = 0; k < p->n; k++) {
+		t = p->map[k].target;
+		for (j = n; j > 0 && sorted[j - 1] > t; j--)
+			sorted[j] = sorted[j - 1];
+		sorted[j] = t;
+		n++;
+	}
+	p->nclose = 0;
+	for (k = 0; k < n; k++) {
+		if ((unsigned)sorted[k] < lo)
+			continue;
+		if ((unsigned)sorted[k] > lo) {
+			p->close_lo[p->nclose] = lo;
+			p->close_hi[p->nclose++] = sorted[k] - 1;
+		}
+		lo = sorted[k] + 1;
+	}
+	/* lo is now top + 1: the status pipe's place. */
+	p->status_at = top + 1;
+	p->close_lo[p->nclose] = top + 2;
+	p->close_hi[p->nclose++] = ~0U;
+}
+
 static int
 spawn_plan_make(const struct instance *i, const struct spawn_fds *fds,
-    struct spawn_plan *p)
+    int status_w, struct spawn_plan *p)
 {
 	int top = WARD_NOTIFY_FD;
 	size_t k;
@@ -224,6 +269,14 @@ spawn_plan_make(const struct instance *i, const struct spawn_fds *fds,
 		    top) == -1)
 			return -1;
 	}
+	/* The status pipe, above every target too (not in map: no target). */
+	p->status_w = status_w;
+	if (status_w <= top) {
+		if ((p->status_w = fcntl(status_w, F_DUPFD_CLOEXEC, top + 1)) == -1)
+			return -1;
+		p->temp[p->ntemp++] = p->status_w;
+	}
+	spawn_plan_gaps(p, top);
 	return 0;
 }
 
@@ -235,34 +288,47 @@ struct spawn_ksigaction {
 	uint64_t	 mask;
 };
 
-/*
- * Filled in by the vfork child, which shares our memory until it execs or
- * exits; read only after vfork returns in the parent.
- */
-static volatile int spawn_fail_step;
-static volatile int spawn_fail_errno;
-
 static const char *const spawn_steps[] = {
 	"", "setsid", "open /dev/null", "dup2", "chdir", "setgroups", "setgid",
 	"setuid", "execve",
 	/* The execution environment's steps (SPAWN_STEP_*). */
 	"joining its cgroup", "rlimits", "setpriority (nice)", "oom_score_adj",
-	"its requester's limits and scheduling"
+	"closing wardd's fds", "its requester's limits and scheduling"
 };
 enum {
 	SPAWN_STEP_CGROUP = 9,
 	SPAWN_STEP_RLIMIT,	/* spawn_fail_arg: the RLIMIT_* */
 	SPAWN_STEP_NICE,
 	SPAWN_STEP_OOM,
-	SPAWN_STEP_USER_LIMITS
+	SPAWN_STEP_CLOSE,	/* close_range: needs Linux 5.9 */
+	SPAWN_STEP_USER_LIMITS,
+	SPAWN_STEP_COUNT
 };
-static volatile int spawn_fail_arg;
 
-#define SPAWN_FAIL(step) do {						\
-	spawn_fail_errno = errno;					\
-	spawn_fail_step = (step);					\
-	_exit(127);							\
-} while (0)
+/*
+ * The child's own: where its status pipe is now, and the detail of the
+ * step that failed. Only the child writes them (a vfork child writes them
+ * in wardd's memory, but wardd reads the pipe, never these).
+ */
+static int spawn_status_fd = -1;
+static int spawn_fail_arg;
+
+/* Tell wardd which step failed and why, then go: exit 127, as a shell does. */
+static void __attribute__((noreturn))
+spawn_fail(int step)
+{
+	struct spawn_report r = { step, errno, spawn_fail_arg };
+
+	/*
+	 * One write of 12 bytes to a pipe: whole or not at all. Should it
+	 * fail, wardd sees an exit without a report: a plain death, exit 127.
+	 */
+	if (write(spawn_status_fd, &r, sizeof r) != (ssize_t)sizeof r)
+		_exit(127);
+	_exit(127);
+}
+
+#define SPAWN_FAIL(step) spawn_fail(step)
 
 /*
  * The resource part of the execution environment, in the vfork child (raw
@@ -314,8 +380,11 @@ spawn_apply_user_limits(const struct user_limits *ul)
 }
 
 /*
- * The child side of vfork. Only raw system calls: it runs on the parent's
- * memory and stack, with every signal blocked, until execve.
+ * The child, of vfork or of fork, with every signal blocked until execve.
+ * Only raw system calls: a vfork child runs on the parent's memory and
+ * stack. Before any id switch it closes every fd but the payload's and the
+ * status pipe, so that once its user may signal it, it holds no fd of
+ * wardd's (and a uid-switching child is a forked one: no memory shared).
  */
 static void __attribute__((noreturn))
 spawn_exec(const struct instance *i, const struct spawn_plan *p, char **envp,
@@ -324,6 +393,9 @@ spawn_exec(const struct instance *i, const struct spawn_plan *p, char **envp,
 	struct spawn_ksigaction ksa = { SIG_DFL, 0, NULL, 0 };
 	uint64_t none = 0;
 	int sig, fd, k;
+
+	spawn_status_fd = p->status_w;
+	spawn_fail_arg = 0;
 
 	/*
 	 * Every disposition back to default, glibc's internal signals 32 and
@@ -352,6 +424,22 @@ spawn_exec(const struct instance *i, const struct spawn_plan *p, char **envp,
 	for (k = 0; k < p->n; k++) {
 		if (dup2(p->map[k].fd, p->map[k].target) == -1)
 			SPAWN_FAIL(3);
+	}
+	/*
+	 * The status pipe just above the targets, then every other fd closed:
+	 * /proc/self/fd/N in argv[0] or cwd can no longer reach an fd of
+	 * wardd's (another instance's passed fds among them).
+	 */
+	if (spawn_status_fd != p->status_at) {
+		if (syscall(SYS_dup3, spawn_status_fd, p->status_at,
+		    O_CLOEXEC) == -1)
+			SPAWN_FAIL(3);
+		spawn_status_fd = p->status_at;
+	}
+	for (k = 0; k < p->nclose; k++) {
+		if (syscall(SYS_close_range, p->close_lo[k], p->close_hi[k],
+		    0) == -1)
+			SPAWN_FAIL(SPAWN_STEP_CLOSE);
 	}
 	/*
 	 * The execution environment. oom_score_adj before any id switch: a
@@ -383,6 +471,12 @@ spawn_exec(const struct instance *i, const struct spawn_plan *p, char **envp,
 			SPAWN_FAIL(6);
 		if (syscall(SYS_setuid, uid) == -1)
 			SPAWN_FAIL(7);
+		/*
+		 * With fs.suid_dumpable = 1, setuid left it dumpable: from
+		 * here to execve (which decides anew), its user may not
+		 * trace it.
+		 */
+		syscall(SYS_prctl, PR_SET_DUMPABLE, 0, 0, 0, 0);
 	}
 	/* After the id switch: a directory the user may not enter stays shut. */
 	if (i->cfg.cwd != NULL && chdir(i->cfg.cwd) == -1)
@@ -413,73 +507,132 @@ spawn_ids(const struct instance *i, uid_t *uid, gid_t *gid)
 }
 
 /*
- * vfork and exec. Signals are blocked across vfork so no handler of
- * wardd's can run on the shared stack; the child resets them all before it
- * unblocks. The parent is suspended until the child execs or fails, which
- * takes only system calls (uid, gid and groups are numbers: no name
- * lookups), so this is as quick as posix_spawn.
+ * Whether the child runs as another uid than wardd's. Such a child must not
+ * be a vfork child: from its setuid on, its user may SIGSTOP it (or, with
+ * fs.suid_dumpable set, ptrace it), and a vfork parent waits for it.
+ */
+int
+spawn_uses_fork(const struct instance *i)
+{
+	uid_t uid;
+	gid_t gid;
+
+	return spawn_ids(i, &uid, &gid) && uid != opts.uid;
+}
+
+/*
+ * The message for a report the child wrote on its status pipe: the same
+ * text whether wardd read it at once (vfork) or later (fork). The report
+ * is the child's, and a child its user may trace could have written
+ * anything: every field is checked before it is used.
+ */
+void
+spawn_report_message(const struct instance *i, const struct spawn_report *r,
+    char *err, size_t errlen)
+{
+	uid_t uid;
+	gid_t gid;
+	int setids = spawn_ids(i, &uid, &gid);
+	const char *step;
+	char stepbuf[64];
+
+	if (r->step == 8) {
+		snprintf(err, errlen, "cannot start '%s': %s: %s",
+		    i->cfg.name, i->cfg.exec_path, strerror(r->err));
+		return;
+	}
+	if (r->step <= 0 || r->step >= SPAWN_STEP_COUNT) {
+		snprintf(stepbuf, sizeof stepbuf, "step %d", (int)r->step);
+		step = stepbuf;
+	} else if (r->step == SPAWN_STEP_RLIMIT) {
+		snprintf(stepbuf, sizeof stepbuf, "rlimits.%s",
+		    config_rlimit_name(r->arg));
+		step = stepbuf;
+	} else
+		step = spawn_steps[r->step];
+	snprintf(err, errlen, "cannot start '%s'%s: %s: %s", i->cfg.name,
+	    setids ? " as another user" : "", step, strerror(r->err));
+}
+
+/*
+ * Start the child and exec. Signals are blocked across the clone so that
+ * no handler of wardd's runs in the child; it resets them all before it
+ * unblocks. A vfork child (one that stays wardd's uid: nobody else may
+ * stop it) suspends wardd until it execs or fails, which takes only
+ * system calls (uid, gid and groups are numbers: no name lookups), as
+ * quick as posix_spawn; its report is then already in the pipe. A forked
+ * child is not waited for: *status_r is the pipe's (non-blocking) read
+ * end, for the caller to watch.
  */
 static pid_t
-spawn_vfork(const struct instance *i, const struct spawn_plan *p, char **envp,
-    char *err, size_t errlen)
+spawn_clone(const struct instance *i, const struct spawn_plan *p, char **envp,
+    int status[2], int *status_r, char *err, size_t errlen)
 {
 	/* Set once, in memory: vfork must not clobber them. */
 	uid_t uid;
 	gid_t gid;
 	volatile int setids = spawn_ids(i, &uid, &gid);
+	struct spawn_report r;
 	sigset_t all, old;
-	const char *step;
-	char stepbuf[64];
+	ssize_t n;
 	pid_t pid;
 
 	sigfillset(&all);
 	sigprocmask(SIG_SETMASK, &all, &old);
-	spawn_fail_step = 0;
-	spawn_fail_errno = 0;
-	pid = vfork();
+	/* Asked again below, not kept in a local that vfork may clobber. */
+	pid = spawn_uses_fork(i) ? fork() : vfork();
 	if (pid == 0)
 		spawn_exec(i, p, envp, setids, uid, gid);
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	if (pid == -1) {
-		snprintf(err, errlen, "cannot start '%s': vfork: %s", i->cfg.name,
-		    strerror(errno));
+		snprintf(err, errlen, "cannot start '%s': %s: %s", i->cfg.name,
+		    spawn_uses_fork(i) ? "fork" : "vfork", strerror(errno));
 		return -1;
 	}
-	if (spawn_fail_step != 0) {
-		waitpid(pid, NULL, 0);	/* it has _exit'ed: ours to reap */
-		if (spawn_fail_step == 8)
-			snprintf(err, errlen, "cannot start '%s': %s: %s",
-			    i->cfg.name, i->cfg.exec_path,
-			    strerror(spawn_fail_errno));
-		else {
-			step = spawn_steps[spawn_fail_step];
-			if (spawn_fail_step == SPAWN_STEP_RLIMIT) {
-				snprintf(stepbuf, sizeof stepbuf, "rlimits.%s",
-				    config_rlimit_name(spawn_fail_arg));
-				step = stepbuf;
-			}
-			snprintf(err, errlen, "cannot start '%s'%s: %s: %s",
-			    i->cfg.name, setids ? " as another user" : "",
-			    step, strerror(spawn_fail_errno));
-		}
-		return -1;
+	/* Ours closed, the child's is its only write end: EOF once it execs. */
+	close(status[1]);
+	status[1] = -1;
+	if (spawn_uses_fork(i)) {
+		*status_r = status[0];
+		status[0] = -1;
+		return pid;
 	}
-	return pid;
+	do
+		n = read(status[0], &r, sizeof r);
+	while (n == -1 && errno == EINTR);
+	if (n != (ssize_t)sizeof r)
+		return pid;	/* EOF: it exec'd */
+	waitpid(pid, NULL, 0);	/* it has _exit'ed: ours to reap */
+	spawn_report_message(i, &r, err, errlen);
+	return -1;
 }
 
-/* Start the child; -1 with a message for the client in err. */
+/*
+ * Start the child; -1 with a message for the client in err. *status_r is
+ * -1, or (a forked child) the read end of its status pipe, which the caller
+ * watches: EOF once the child exec'd, a struct spawn_report if it failed.
+ */
 pid_t
 spawn_child(const struct instance *i, const struct spawn_fds *fds, char **envp,
-    char *err, size_t errlen)
+    int *status_r, char *err, size_t errlen)
 {
 	struct spawn_plan plan;
+	int status[2] = { -1, -1 };
 	pid_t pid = -1;
 
-	if (spawn_plan_make(i, fds, &plan) == -1)
-		snprintf(err, errlen, "cannot start '%s': fcntl: %s", i->cfg.name,
+	*status_r = -1;
+	memset(&plan, 0, sizeof plan);
+	/* Read end non-blocking: the loop never waits on it. */
+	if (pipe2(status, O_CLOEXEC) == -1 || fd_set_flags(status[0], 1, 1) == -1 ||
+	    spawn_plan_make(i, fds, status[1], &plan) == -1)
+		snprintf(err, errlen, "cannot start '%s': %s", i->cfg.name,
 		    strerror(errno));
 	else
-		pid = spawn_vfork(i, &plan, envp, err, errlen);
+		pid = spawn_clone(i, &plan, envp, status, status_r, err, errlen);
 	spawn_plan_free(&plan);
+	if (status[0] != -1)
+		close(status[0]);
+	if (status[1] != -1)
+		close(status[1]);
 	return pid;
 }

@@ -689,6 +689,16 @@ struct exit_record {
 #define HANGUP_TIMEOUT_MS	30000
 #define HANGUP_TIMEOUT_NESTED_MS 300000
 
+/*
+ * spawn.c's: what a child whose setup failed writes on its status pipe
+ * before it exits 127; nothing (EOF) once it exec'd.
+ */
+struct spawn_report {
+	int32_t	 step;		/* which step failed (spawn.c's spawn_steps) */
+	int32_t	 err;		/* its errno */
+	int32_t	 arg;		/* the step's detail: rlimits' RLIMIT_* */
+};
+
 struct instance {
 	uint64_t		 id;
 	struct instance_config	 cfg;
@@ -718,6 +728,11 @@ struct instance {
 	ev_io			 failure_w;
 	int			 notify_fd;	/* read end of the child's fd 4 */
 	ev_io			 notify_w;
+	/* A forked child's status pipe (spawn.c): EOF once it exec'd, else a report. */
+	int			 spawn_fd;
+	ev_io			 spawn_w;
+	struct spawn_report	 spawn_report;	/* what it said, if it failed */
+	size_t			 spawn_got;	/* bytes of spawn_report read */
 	ev_timer		 hangup_t;	/* boot deadline (detect_hangup) */
 	ev_timer		 stop_t;	/* SIGTERM sent; SIGKILL when it fires */
 	ev_timer		 watchdog_t;	/* no WATCHDOG=1 in time: SIGKILL */
@@ -866,6 +881,9 @@ struct spawn_fds {
 };
 
 pid_t	 spawn_child(const struct instance *, const struct spawn_fds *, char **,
+	    int *, char *, size_t);
+int	 spawn_uses_fork(const struct instance *);
+void	 spawn_report_message(const struct instance *, const struct spawn_report *,
 	    char *, size_t);
 int	 spawn_ids(const struct instance *, uid_t *, gid_t *);
 int	 spawn_pidfd_open(pid_t);

@@ -177,9 +177,20 @@ def report(w, path):
     return wardtest.read_report(path)
 
 
+def spawn_failure(w, r):
+    """A non-admin's child is forked and not waited for (spawn.c): a step
+    that fails in it fails the instance after the answer. The error as the
+    synchronous path would have given it: {code, message}."""
+    if "ok" not in r:
+        return r
+    st = wait_dead(w.root, r["ok"]["id"])
+    assert st["state"] == "failed" and st["death_reason"] == "SPAWN_FAILED", st
+    return {"code": "spawn_failed", "message": st["failure_reason"]}
+
+
 def run_report(w, spec, prefix=(), admin=False):
     """Run the report payload (as nobody under prefix, or as root) with
-    spec; the report, or the error answer."""
+    spec; the report, or the error (spawn_failure)."""
     path = os.path.join(w.out, uniq("rep"))
     spec = dict(spec, argv=wardtest.payload("report", path),
                 capture_output=False)
@@ -191,7 +202,9 @@ def run_report(w, spec, prefix=(), admin=False):
                   prefix=prefix)
     if "ok" not in r:
         return r
-    wait_dead(w.root, r["ok"]["id"])
+    st = wait_dead(w.root, r["ok"]["id"])
+    if st["state"] == "failed":
+        return spawn_failure(w, r)
     return report(w, path)
 
 
@@ -307,6 +320,7 @@ def test_payload_scheduling_no_better_than_the_requester():
         assert sched_of(started_pid(sw, r["id"]))["nice"] == 3
         r = as_nobody(sw, "done(attempt('instance.run', %r))" % (
             dict(hang, nice=-1),))
+        r = spawn_failure(sw, r)
         assert r.get("code") == "spawn_failed", r
 
 
