@@ -205,6 +205,7 @@ config_find_exec(const char *argv0, const char *path, const char *base,
 {
 	char full[PATH_MAX];
 	const char *p, *end;
+	size_t dirs;
 
 	if (strchr(argv0, '/') != NULL) {
 		if ((size_t)snprintf(full, sizeof full, "%s%s%s",
@@ -219,6 +220,14 @@ config_find_exec(const char *argv0, const char *path, const char *base,
 	}
 	if (path == NULL)
 		path = CONFIG_CLEAN_PATH;
+	for (p = path, dirs = 1; *p != '\0'; p++)
+		dirs += *p == ':';
+	if (dirs > CONFIG_MAX_PATH_DIRS) {
+		snprintf(err, errlen, "PATH has %zu entries; wardd looks argv[0] "
+		    "up in at most %d (or give argv[0] as a path)", dirs,
+		    CONFIG_MAX_PATH_DIRS);
+		return -1;
+	}
 	for (p = path; *p != '\0'; p = *end ? end + 1 : end) {
 		size_t dl;
 

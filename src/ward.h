@@ -577,6 +577,9 @@ struct config_rlimit {
 #define CONFIG_MAX_WATCHDOG_MS	(24 * 3600 * 1000U)
 /* A clean environment's PATH, and the search path when it has none. */
 #define CONFIG_CLEAN_PATH	"/usr/local/bin:/usr/bin:/bin"
+/* PATH entries config_find_exec looks in: each probe may follow 40 of a
+ * client's symlinks, and it runs on the loop (review S1). */
+#define CONFIG_MAX_PATH_DIRS	32
 
 extern const struct arg_spec config_spec[];
 const char *config_parse_args(struct instance_config *, const msgpack_object **,

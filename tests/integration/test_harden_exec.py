@@ -331,6 +331,28 @@ done(len(ids))
         before, fds()))
 
 
+def test_long_path_is_refused_before_it_is_searched(w):
+    """argv[0] is looked up along the PATH the client gives, on wardd's
+    loop, each entry possibly through 40 of the client's symlinks (second
+    review, S1): a PATH of 2000 entries stalled wardd for seconds. Past 32
+    entries it is refused before any is looked at; 32 are searched."""
+    need_root()
+    out = as_uid(w, NOBODY, """
+def create(n):
+    path = ":".join(["/nonexistent/%d" % k for k in range(n)])
+    return attempt("instance.create", {"argv": ["no-such-command"],
+                                       "env": {"PATH": path}})
+done({"long": create(2000), "max": create(32)})
+""")
+    long, at_max = out["long"], out["max"]
+    assert long.get("code") == "invalid_argument", long
+    assert "2000 entries" in long["message"] and "at most 32" in \
+        long["message"], long
+    assert at_max.get("code") == "invalid_argument", at_max
+    assert "not found in PATH" in at_max["message"], at_max
+    w.root.call("ward.hello")
+
+
 # ---- R4: /proc/self in argv[0] and cwd is wardd's, not the payload's --
 
 def wardd_fds(w):
