@@ -231,7 +231,7 @@ def test_pipelining_without_reading_is_bounded(w):
     try:
         # The attack is on: nobody's connections hold most of its budget.
         retry(lambda: budget(w, NOBODY)["buffer_bytes"] >= 48 * MIB,
-              what="nobody's buffers to fill")
+              timeout=TIMEOUT * 3, what="nobody's buffers to fill")
         peak = 0
         for _ in range(50):
             t0 = time.monotonic()

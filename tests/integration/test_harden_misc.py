@@ -97,9 +97,13 @@ done({"worst_ms": worst * 1000, "hellos": n, "metrics": st["metrics"],
           "calls" % (MAPS, out["worst_ms"], out["hellos"]), flush=True)
     assert out["state"] == "running", out
     assert out["metrics"]["rss_mapping_kb"] == want_kb, out
-    # The target is 50 ms; 250 leaves room for a loaded machine (reading
-    # it all in one go took 380 ms here, 11 s on the machine of the issue).
-    assert out["worst_ms"] < 250, out
+    # The target is 50 ms. Reading it all in one go took 380 ms on a quiet
+    # machine and 1,363 ms with this one loaded (11 s on the machine of the
+    # issue); sliced, 8-36 ms, and 600 ms at worst under ASan with five
+    # fuzzers running beside it. So 250 ms, or 1,000 in a sanitizer build
+    # (which the old code misses by far: it was that slow unsanitized).
+    bound = 1000 if os.environ.get("WARD_SAN_CFLAGS") else 250
+    assert out["worst_ms"] < bound, out
     w.root.call("instance.kill", {"name": name})
     wait_dead(w.root, name)
 
