@@ -50,12 +50,16 @@ struct wardd_opts opts;		/* wardd.c's, which is not linked */
 
 static char *harness_dir;
 
-pid_t	 __wrap_spawn_child(const struct instance *, const struct spawn_fds *,
-	    char **, char *, size_t);
-int	 __wrap_spawn_pidfd_signal(int, pid_t, int, int);
-int	 __wrap_output_spawn_prepare(struct instance *, char *, size_t);
-int	 __real_output_spawn_prepare(struct instance *, char *, size_t);
-void	 __wrap_loop_shutdown(int);
+/*
+ * Each wrapper is declared with its real function's own type, so that a
+ * change of that function's signature fails the build here instead of
+ * corrupting the stack at run time.
+ */
+__typeof__(spawn_child)		__wrap_spawn_child;
+__typeof__(spawn_pidfd_signal)	__wrap_spawn_pidfd_signal;
+__typeof__(output_spawn_prepare) __wrap_output_spawn_prepare;
+__typeof__(output_spawn_prepare) __real_output_spawn_prepare;
+__typeof__(loop_shutdown)	__wrap_loop_shutdown;
 int	 __wrap_sd_journal_send(const char *, ...);
 int	 __wrap_sd_journal_send_with_location(const char *, const char *,
 	    const char *, const char *, ...);
@@ -63,8 +67,9 @@ int	 __wrap_sd_notify(int, const char *);
 
 pid_t
 __wrap_spawn_child(const struct instance *i, const struct spawn_fds *fds,
-    char **envp, char *err, size_t errlen)
+    char **envp, int *status_r, char *err, size_t errlen)
 {
+	*status_r = -1;
 	snprintf(err, errlen, "cannot run %s: refused by the fuzzing sandbox",
 	    i->cfg.exec_path ? i->cfg.exec_path : i->cfg.argv[0]);
 	errno = EPERM;
