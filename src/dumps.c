@@ -4,8 +4,8 @@
  * handle_ramdump). Each dump dir is made new, 0700 and the instance
  * owner's (through its fd), so only they and admins read it; all of them
  * together are kept within --dumps-max-count and --dumps-max-bytes, the
- * oldest (lowest id) dropped first through trash.c. Owns the dumps/ fd and
- * the list of dumps kept.
+ * oldest (lowest id) of the owner holding the most dropped first, through
+ * trash.c. Owns the dumps/ fd and the list of dumps kept.
  */
 #include "config.h"
 
@@ -31,6 +31,7 @@ static void	dumps_trim(void);
 /* Dumps kept, oldest (lowest id) first. */
 struct dump {
 	uint64_t		 id;
+	uid_t			 owner;		/* the instance's: its budget share */
 	uint64_t		 bytes;
 	char			*name;		/* NAME-ID */
 	TAILQ_ENTRY(dump) entry;
@@ -79,6 +80,7 @@ dumps_init(int fd)
 {
 	struct dump **v = NULL, **nv, *dp;
 	struct dirent *de;
+	struct stat st;
 	size_t n = 0, k;
 	uint64_t id;
 	DIR *d;
@@ -95,6 +97,8 @@ dumps_init(int fd)
 		v = nv;
 		dp = xcalloc(1, sizeof *dp);
 		dp->id = id;
+		if (fstatat(dumps_fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+			dp->owner = st.st_uid;	/* dumps_create gave it the owner */
 		dp->name = xstrdup(de->d_name);
 		dp->bytes = dumps_size(de->d_name);
 		v[n++] = dp;
@@ -162,21 +166,77 @@ dumps_drop(struct dump *dp)
 	free(dp);
 }
 
+/* One owner's share of the dumps kept, for dumps_victim. */
+struct dumps_share {
+	uid_t		 owner;
+	uint64_t	 weight;
+};
+
+static int
+dumps_share_cmp(const void *a, const void *b)
+{
+	const struct dumps_share *x = a, *y = b;
+
+	return x->owner < y->owner ? -1 : x->owner > y->owner;
+}
+
 /*
- * Oldest first, drop dump dirs until the rest fit --dumps-max-count and
- * --dumps-max-bytes.
+ * The dump to drop when over budget: the oldest of the owner that holds
+ * the most (bytes when over --dumps-max-bytes, else dumps), so that one
+ * user's many small cores push out its own, never another's (second
+ * review, S2). O(n log n) in the dumps kept; the oldest of all when out
+ * of memory.
+ */
+static struct dump *
+dumps_victim(int by_bytes)
+{
+	struct dumps_share *v, best = { 0, 0 };
+	struct dump *dp;
+	size_t n = 0, k, j;
+	uint64_t w;
+
+	if ((v = calloc(dumps_count, sizeof *v)) == NULL)
+		return TAILQ_FIRST(&dumps_kept);
+	TAILQ_FOREACH(dp, &dumps_kept, entry) {
+		v[n].owner = dp->owner;
+		v[n++].weight = by_bytes ? dp->bytes : 1;
+	}
+	qsort(v, n, sizeof *v, dumps_share_cmp);
+	for (k = 0; k < n; k = j) {
+		for (w = 0, j = k; j < n && v[j].owner == v[k].owner; j++)
+			w += v[j].weight;
+		if (w > best.weight) {
+			best.owner = v[k].owner;
+			best.weight = w;
+		}
+	}
+	free(v);
+	TAILQ_FOREACH(dp, &dumps_kept, entry) {
+		if (dp->owner == best.owner)
+			return dp;
+	}
+	return TAILQ_FIRST(&dumps_kept);
+}
+
+/*
+ * Drop dump dirs until the rest fit --dumps-max-count and
+ * --dumps-max-bytes: each time the oldest of the owner holding the most.
  */
 static void
 dumps_trim(void)
 {
 	struct dump *dp;
+	int by_bytes;
 
-	while ((dp = TAILQ_FIRST(&dumps_kept)) != NULL &&
-	    (dumps_count > opts.dumps_max_count ||
-	    dumps_bytes > opts.dumps_max_bytes)) {
+	while (dumps_count > opts.dumps_max_count ||
+	    dumps_bytes > opts.dumps_max_bytes) {
+		by_bytes = dumps_count <= opts.dumps_max_count;
+		if ((dp = dumps_victim(by_bytes)) == NULL)
+			break;
 		log_info("dump dir %s/dumps/%s dropped: keeping at most "
-		    "%" PRIu64 " dumps, %" PRIu64 " bytes", opts.state_dir,
-		    dp->name, opts.dumps_max_count, opts.dumps_max_bytes);
+		    "%" PRIu64 " dumps, %" PRIu64 " bytes; uid %u holds the "
+		    "most", opts.state_dir, dp->name, opts.dumps_max_count,
+		    opts.dumps_max_bytes, (unsigned)dp->owner);
 		dumps_drop(dp);
 	}
 }
@@ -188,7 +248,7 @@ dumps_trim(void)
  * budget (then the older ones stay: dropping them would not make it fit).
  */
 int
-dumps_done(const char *name, uint64_t id, unsigned nfiles,
+dumps_done(const char *name, uint64_t id, uid_t owner, unsigned nfiles,
     uint64_t bytes)
 {
 	struct dump *dp = NULL;
@@ -207,6 +267,7 @@ dumps_done(const char *name, uint64_t id, unsigned nfiles,
 	if (dp == NULL)
 		goto drop;
 	dp->id = id;
+	dp->owner = owner;
 	dp->bytes = bytes;
 	dp->name = dir;
 	TAILQ_INSERT_TAIL(&dumps_kept, dp, entry);

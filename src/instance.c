@@ -860,7 +860,7 @@ instance_collect_dumps(struct instance *i)
 		return NULL;
 	close(dfd);
 	/* Counted against the dumps' budget, or dropped (empty, or too big). */
-	if (!dumps_done(i->cfg.name, i->id, kept, bytes))
+	if (!dumps_done(i->cfg.name, i->id, i->owner_uid, kept, bytes))
 		return NULL;
 	return str_printf("%s/dumps/%s-%" PRIu64, opts.state_dir, i->cfg.name,
 	    i->id);

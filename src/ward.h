@@ -257,7 +257,7 @@ unsigned trash_pending(void);
 void	 dumps_init(int);
 void	 dumps_shutdown(void);
 int	 dumps_create(const char *, uint64_t, uid_t, gid_t, char *, size_t);
-int	 dumps_done(const char *, uint64_t, unsigned, uint64_t);
+int	 dumps_done(const char *, uint64_t, uid_t, unsigned, uint64_t);
 
 /* ---- server.c: the listening socket. */
 

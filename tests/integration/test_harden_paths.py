@@ -421,6 +421,34 @@ def test_dump_retention_drops_oldest_by_count_and_bytes():
         w.stop()
 
 
+def test_one_users_dumps_push_out_only_its_own():
+    """Retention drops the oldest dump of whoever holds the most: nobody's
+    many small cores never push out root's older one (second review, S2)."""
+    need_root()
+    w = Ward(args=["--dumps-max-count", "3"])
+    w.start()
+    try:
+        c = w.client()
+        dumps = os.path.join(w.state, "dumps")
+        root_dump = os.path.basename(dumper(c, "rootcrash")["dump_dir"])
+        out = as_user(w, '''
+names = []
+for k in range(6):
+    name = "nbcore%d" % k
+    c.call("instance.run", {"name": name, "argv": wardtest.payload(
+        "file", "core.1", "x", "exit", "1")})
+    names.append(wardtest.wait_dead(c, name)["dump_dir"])
+done(names)
+''')
+        mine = [os.path.basename(d) for d in out if d]
+        assert len(mine) == 6, out
+        retry(lambda: sorted(os.listdir(dumps)) == sorted(
+            [root_dump] + mine[-2:]), what="root's dump and nobody's two "
+            "newest, got %s" % os.listdir(dumps))
+    finally:
+        w.stop()
+
+
 # ---- log-file paths ---------------------------------------------------------
 
 def test_logfile_through_a_link_to_a_root_file_is_not_written(w):
