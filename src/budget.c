@@ -331,14 +331,14 @@ budget_pack_one(msgpack_packer *pk, const struct budget *b)
  * holds anything, anyone else only itself.
  */
 void
-budget_pack(msgpack_packer *pk, const struct conn *c)
+budget_pack(msgpack_packer *pk, const struct peer *peer)
 {
 	struct table_node *n;
 	struct budget *b;
 	size_t k;
 
-	if (!c->admin) {
-		b = budget_find(c->uid);
+	if (!peer->admin) {
+		b = budget_find(peer->uid);
 		msgpack_pack_array(pk, b != NULL);
 		if (b != NULL)
 			budget_pack_one(pk, b);

@@ -75,14 +75,17 @@ cmd_subscribe_exec(struct request *req)
 		}
 		for (k = 0; k < ids->via.array.size; k++) {
 			i = instance_find_id(ids->via.array.ptr[k].via.u64);
-			if (i != NULL && cmd_may_see(req->c, i))
+			if (i != NULL && peer_may(&req->c->peer, PEER_SEE, i->owner_uid))
 				idv[nids++] = i->id;
 		}
 		/* Hold only what is kept (a shrinking realloc may still fail). */
 		if ((small = realloc(idv, (nids + 1) * sizeof *idv)) != NULL)
 			idv = small;
 	}
-	event_subscribe(req->c, mask, idv, nids);
+	if (event_subscribe(req->c, mask, idv, nids) == -1) {
+		cmd_error(req, WARD_E_INTERNAL, "out of memory");
+		return;
+	}
 	cmd_ok(req);
 }
 

@@ -46,11 +46,11 @@ cmd_create_instance(struct request *req)
 		return NULL;
 	}
 	/* First: whether c may create at all, before its paths are looked at. */
-	if ((code = instance_may_create(req->c, err, sizeof err)) != NULL) {
+	if ((code = instance_may_create(&req->c->peer, err, sizeof err)) != NULL) {
 		cmd_error(req, code, "%s", err);
 		return NULL;
 	}
-	if ((code = config_parse_args(&cfg, req->args, req->c, err,
+	if ((code = config_parse_args(&cfg, req->args, &req->c->peer, err,
 	    sizeof err)) != NULL || (code = config_parse_fds(&cfg, req->args,
 	    req->fds, req->nfds, err, sizeof err)) != NULL) {
 		config_free(&cfg);
@@ -68,20 +68,20 @@ cmd_create_instance(struct request *req)
 		return NULL;
 	}
 	/* program.c: declared names are the programs', admins' requests too. */
-	if (cfg.name != NULL && program_name_reserved(cfg.name, req->c->admin,
+	if (cfg.name != NULL && program_name_reserved(cfg.name, req->c->peer.admin,
 	    err, sizeof err)) {
 		cmd_error(req, WARD_E_EXISTS, "%s", err);
 		config_free(&cfg);
 		return NULL;
 	}
 	/* A non-admin's payload: no more than its requester's own limits. */
-	if (!req->c->admin && (code = userlimits_read(req->c, &cfg.user_limits,
+	if (!req->c->peer.admin && (code = userlimits_read(&req->c->peer, &cfg.user_limits,
 	    err, sizeof err)) != NULL) {
 		cmd_error(req, code, "%s", err);
 		config_free(&cfg);
 		return NULL;
 	}
-	if ((i = instance_new(&cfg, req->c, err, sizeof err)) == NULL) {
+	if ((i = instance_new(&cfg, &req->c->peer, err, sizeof err)) == NULL) {
 		config_free(&cfg);
 		/* Out of memory, or the id counter could not be persisted. */
 		cmd_error(req, WARD_E_INTERNAL, "%s", err);
@@ -224,7 +224,7 @@ cmd_list_exec(struct request *req)
 			return;
 		}
 	}
-#define LIST_MATCH(i) (cmd_may_see(req->c, i) && (state == NULL ||	\
+#define LIST_MATCH(i) (peer_may(&req->c->peer, PEER_SEE, (i)->owner_uid) && (state == NULL ||	\
 	strcmp(instance_state_name((i)->state), state) == 0))
 	TAILQ_FOREACH(i, &instances, entry) {
 		if (LIST_MATCH(i))
@@ -460,7 +460,7 @@ cmd_history_exec(struct request *req)
 		return;
 	}
 	cmd_result(req, &pk);
-	history_pack(&pk, req->c, name, id, limit);
+	history_pack(&pk, &req->c->peer, name, id, limit);
 	free(name);
 }
 

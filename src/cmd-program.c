@@ -27,7 +27,7 @@ cmd_update_exec(struct request *req)
 {
 	msgpack_packer pk;
 
-	log_notice("%s from uid %u", WARD_M_UPDATE, (unsigned)req->c->uid);
+	log_notice("%s from uid %u", WARD_M_UPDATE, (unsigned)req->c->peer.uid);
 	program_update(opts.config_dir, cmd_result(req, &pk));
 }
 

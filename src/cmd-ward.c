@@ -24,8 +24,8 @@ cmd_hello_exec(struct request *req)
 	codec_pack_kv_str(&pk, "version", PACKAGE_VERSION);
 	codec_pack_kv_uint(&pk, "protocol", WARD_PROTOCOL_VERSION);
 	codec_pack_kv_int(&pk, "pid", getpid());
-	codec_pack_kv_uint(&pk, "uid", req->c->uid);
-	codec_pack_kv_bool(&pk, "admin", req->c->admin);
+	codec_pack_kv_uint(&pk, "uid", req->c->peer.uid);
+	codec_pack_kv_bool(&pk, "admin", req->c->peer.admin);
 }
 
 const struct cmd_entry cmd_hello_entry = {
@@ -51,18 +51,13 @@ static void
 cmd_stats_exec(struct request *req)
 {
 	msgpack_packer pk;
-	uint64_t subs = 0;
-	struct conn *c;
-
-	TAILQ_FOREACH(c, &subscribers, sub_entry)
-		subs++;
 	cmd_result(req, &pk);
 	msgpack_pack_map(&pk, 13);
 	codec_pack_kv_uint(&pk, "instances",
 	    instance_stats.created - instance_stats.removed);
 	codec_pack_kv_uint(&pk, "running", instances_running_count);
 	codec_pack_kv_uint(&pk, "clients", conn_count);
-	codec_pack_kv_uint(&pk, "subscribers", subs);
+	codec_pack_kv_uint(&pk, "subscribers", event_subscribers);
 	codec_pack_kv_uint(&pk, "created", instance_stats.created);
 	codec_pack_kv_uint(&pk, "started", instance_stats.started);
 	codec_pack_kv_uint(&pk, "died", instance_stats.died);
@@ -73,7 +68,7 @@ cmd_stats_exec(struct request *req)
 	codec_pack_key(&pk, "limits");		/* budget.c */
 	budget_pack_limits(&pk);
 	codec_pack_key(&pk, "budgets");
-	budget_pack(&pk, req->c);
+	budget_pack(&pk, &req->c->peer);
 }
 
 const struct cmd_entry cmd_stats_entry = {
@@ -136,8 +131,8 @@ cmd_shutdown_exec(struct request *req)
 		return;
 	}
 
-	log_notice("ward.shutdown from uid %u pid %d%s", (unsigned)req->c->uid,
-	    (int)req->c->pid, kill ? "" : " (leaving instances running)");
+	log_notice("ward.shutdown from uid %u pid %d%s", (unsigned)req->c->peer.uid,
+	    (int)req->c->peer.pid, kill ? "" : " (leaving instances running)");
 	cmd_ok(req);
 	conn_flush(req->c);
 	loop_shutdown(kill);

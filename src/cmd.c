@@ -51,13 +51,6 @@ static const struct cmd_entry *const cmd_table[] = {
 	NULL
 };
 
-/* Admins see everything; anyone else only the instances they created. */
-int
-cmd_may_see(const struct conn *c, const struct instance *i)
-{
-	return c->admin || c->uid == i->owner_uid;
-}
-
 /* Start a success response; the caller packs exactly one object after. */
 msgpack_packer *
 cmd_result(struct request *req, msgpack_packer *pk)
@@ -142,7 +135,7 @@ cmd_resolve_instance(struct request *req)
 	}
 	if (id != NULL) {
 		if ((i = instance_find_id(id->via.u64)) == NULL ||
-		    !cmd_may_see(req->c, i)) {
+		    !peer_may(&req->c->peer, PEER_SEE, i->owner_uid)) {
 			cmd_error(req, WARD_E_NOT_FOUND, "no instance with id %" PRIu64,
 			    id->via.u64);
 			return -1;
@@ -159,7 +152,7 @@ cmd_resolve_instance(struct request *req)
 			return -1;
 		}
 		if ((i = instance_find_name(s)) == NULL ||
-		    !cmd_may_see(req->c, i)) {
+		    !peer_may(&req->c->peer, PEER_SEE, i->owner_uid)) {
 			cmd_error(req, WARD_E_NOT_FOUND, "no instance named '%s'", s);
 			free(s);
 			return -1;
@@ -240,7 +233,7 @@ cmd_dispatch(struct conn *c, const msgpack_object *o, int *fds, int nfds)
 		    (int)(n > 64 ? 64 : n), p);
 		return;
 	}
-	if ((ce->flags & CMD_ADMIN) && !c->admin) {
+	if ((ce->flags & CMD_ADMIN) && !peer_may(&c->peer, PEER_ADMIN, 0)) {
 		cmd_error(&req, WARD_E_PERMISSION, "%s is for root or wardd's own "
 		    "user only", ce->name);
 		return;
@@ -250,7 +243,7 @@ cmd_dispatch(struct conn *c, const msgpack_object *o, int *fds, int nfds)
 	 * uid holds more than it may (these included). Refused whatever the
 	 * method; conn.c closes them after this returns.
 	 */
-	if (nfds > 0 && (code = budget_check(c->uid, BUDGET_FDS, 0, err,
+	if (nfds > 0 && (code = budget_check(c->peer.uid, BUDGET_FDS, 0, err,
 	    sizeof err)) != NULL) {
 		cmd_error(&req, code, "%s", err);
 		return;

@@ -255,7 +255,7 @@ config_find_exec(const char *argv0, const char *path, const char *base,
  * run payloads as itself), or an admin's payload runs as root.
  */
 static int
-config_fsids_of(const struct instance_config *cfg, const struct conn *c,
+config_fsids_of(const struct instance_config *cfg, const struct peer *peer,
     uid_t *uid, gid_t *gid, const gid_t **groups, int *ngroups)
 {
 	if (geteuid() != 0)
@@ -265,11 +265,11 @@ config_fsids_of(const struct instance_config *cfg, const struct conn *c,
 		*gid = cfg->user_gid;
 		*groups = NULL;		/* spawn.c: setgroups(0) for 'user' */
 		*ngroups = 0;
-	} else if (!c->admin) {
-		*uid = c->uid;
-		*gid = c->gid;
-		*groups = c->groups;
-		*ngroups = c->ngroups;
+	} else if (!peer->admin) {
+		*uid = peer->uid;
+		*gid = peer->gid;
+		*groups = peer->groups;
+		*ngroups = peer->ngroups;
 	} else
 		return 0;
 	if (cfg->has_group)
@@ -283,7 +283,7 @@ config_fsids_of(const struct instance_config *cfg, const struct conn *c,
  * there. Messages depend only on what the payload's user could see.
  */
 static const char *
-config_paths_check(struct instance_config *cfg, const struct conn *c,
+config_paths_check(struct instance_config *cfg, const struct peer *peer,
     const char *path, char *err, size_t errlen)
 {
 	const gid_t *groups = NULL;
@@ -293,7 +293,7 @@ config_paths_check(struct instance_config *cfg, const struct conn *c,
 	uid_t uid = 0;
 	gid_t gid = 0;
 
-	as_payload = config_fsids_of(cfg, c, &uid, &gid, &groups, &ngroups);
+	as_payload = config_fsids_of(cfg, peer, &uid, &gid, &groups, &ngroups);
 	if (as_payload && statedir_as_user(uid, gid, groups, ngroups) == -1) {
 		snprintf(err, errlen, "cannot check argv[0] and cwd as uid %u: "
 		    "%s", (unsigned)uid, strerror(errno));
@@ -757,15 +757,15 @@ config_parse_output(struct instance_config *cfg, const msgpack_object **a,
  * Before the path checks, which borrow that group.
  */
 static const char *
-config_check_peer(const struct instance_config *cfg, const struct conn *c,
+config_check_peer(const struct instance_config *cfg, const struct peer *peer,
     char *err, size_t errlen)
 {
 	int k;
 
-	if (!cfg->has_group || c->admin || cfg->group_gid == c->gid)
+	if (!cfg->has_group || peer->admin || cfg->group_gid == peer->gid)
 		return NULL;
-	for (k = 0; k < c->ngroups; k++) {
-		if (c->groups[k] == cfg->group_gid)
+	for (k = 0; k < peer->ngroups; k++) {
+		if (peer->groups[k] == cfg->group_gid)
 			return NULL;
 	}
 	snprintf(err, errlen, "'group' %u is not one of your groups",
@@ -780,10 +780,10 @@ config_check_peer(const struct instance_config *cfg, const struct conn *c,
  */
 const char *
 config_parse_args(struct instance_config *cfg, const msgpack_object **a,
-    const struct conn *c, char *err, size_t errlen)
+    const struct peer *peer, char *err, size_t errlen)
 {
 	const char *path = NULL, *code;
-	int admin = c->admin;
+	int admin = peer->admin;
 	uint32_t i, n;
 
 	memset(cfg, 0, sizeof *cfg);
@@ -916,7 +916,7 @@ config_parse_args(struct instance_config *cfg, const msgpack_object **a,
 		return code;
 	/* group, umask, rlimits, nice, oom_score_adj. */
 	if ((code = config_parse_execenv(cfg, a, admin, err, errlen)) != NULL ||
-	    (code = config_check_peer(cfg, c, err, errlen)) != NULL)
+	    (code = config_check_peer(cfg, peer, err, errlen)) != NULL)
 		return code;
 	/*
 	 * Last: the PATH search may use the instance's own PATH (or, with a
@@ -924,7 +924,7 @@ config_parse_args(struct instance_config *cfg, const msgpack_object **a,
 	 */
 	if (path == NULL && !cfg->clean_env)
 		path = getenv("PATH");
-	return config_paths_check(cfg, c, path, err, errlen);
+	return config_paths_check(cfg, peer, path, err, errlen);
 }
 
 /* Take a copy of passed fd number idx for target; the request keeps its own. */

@@ -1,7 +1,10 @@
 /*
  * conn.c: one client connection: its buffers, msgpack framing and the one
  * teardown path. Input is scanned (codec_scan) before it is unpacked; each
- * complete message goes to cmd_dispatch. Output is queued and written when
+ * complete message goes to the dispatch function the listener gave it
+ * (cmd.c's, wired by wardd.c). Features that keep state per connection
+ * attach it (conn_attach) and are told when the connection goes, so this
+ * file names no feature. Output is queued and written when
  * the socket is writable; write interest is on only while output is queued.
  * A conn is freed only by conn_lost, and conn_lost runs only at the end of
  * the conn's own callbacks, so no one else ever holds a freed conn.
@@ -12,6 +15,9 @@
  * nor is any client whose uid's connections hold their whole buffer budget
  * (budget.c, --max-user-buffer). A client left unread that way and making
  * no progress for CONN_STALL_S is closed.
+ *
+ * layer: transport (calls budget.c, codec.c, peer.c and base; nothing above:
+ * requests leave through c->dispatch)
  */
 #include "config.h"
 
@@ -45,28 +51,28 @@ static TAILQ_HEAD(, conn) conns_starved = TAILQ_HEAD_INITIALIZER(conns_starved);
 	((type *)((char *)(p) - offsetof(type, member)))
 
 /*
- * Takes ownership of fd and groups, and of the BUDGET_CONNS count the
- * caller (server.c) took for uid: conn_lost gives it back, or this on
- * failure.
+ * Takes ownership of fd and of peer's groups, and of the BUDGET_CONNS count
+ * the caller (server.c) took for the peer's uid: conn_lost gives it back,
+ * or this on failure. Each complete request goes to dispatch; lost is
+ * called once the conn is gone.
  */
 struct conn *
-conn_new(int fd, uid_t uid, gid_t gid, pid_t pid, gid_t *groups, int ngroups)
+conn_new(int fd, const struct peer *peer, conn_dispatch_fn dispatch,
+    void (*lost)(void))
 {
 	struct conn *c;
 
 	if ((c = calloc(1, sizeof *c)) == NULL) {
 		close(fd);
-		free(groups);
-		budget_give(uid, BUDGET_CONNS, 1);
+		free(peer->groups);
+		budget_give(peer->uid, BUDGET_CONNS, 1);
 		return NULL;
 	}
 	c->fd = fd;
-	c->uid = uid;
-	c->gid = gid;
-	c->pid = pid;
-	c->groups = groups;
-	c->ngroups = ngroups;
-	c->admin = budget_admin(uid);
+	c->peer = *peer;
+	c->dispatch = dispatch;
+	c->lost = lost;
+	LIST_INIT(&c->attachments);
 	ev_io_init(&c->rw, conn_read_cb, fd, EV_READ);
 	ev_io_init(&c->ww, conn_write_cb, fd, EV_WRITE);
 	ev_timer_init(&c->linger, conn_linger_cb, CONN_LINGER_S, 0.);
@@ -75,9 +81,41 @@ conn_new(int fd, uid_t uid, gid_t gid, pid_t pid, gid_t *groups, int ngroups)
 	ev_io_start(ward_loop, &c->rw);
 	TAILQ_INSERT_TAIL(&conns, c, entry);
 	conn_count++;
-	log_debug("client connected: fd %d uid %u pid %d", fd, (unsigned)uid,
-	    (int)pid);
+	log_debug("client connected: fd %d uid %u pid %d", fd,
+	    (unsigned)peer->uid, (int)peer->pid);
 	return c;
+}
+
+/* Hang a feature's state a on c; detach is called when c goes. */
+void
+conn_attach(struct conn *c, struct conn_attachment *a,
+    void (*detach)(struct conn *, struct conn_attachment *))
+{
+	a->detach = detach;
+	LIST_INSERT_HEAD(&c->attachments, a, entry);
+}
+
+/* Take a off c, the feature having let go of it itself (no callback). */
+void
+conn_detach(struct conn *c, struct conn_attachment *a)
+{
+	LIST_REMOVE(a, entry);
+}
+
+/*
+ * The attachments of one feature (those with this detach), after prev
+ * (NULL: from the first). The list must not change while it is walked.
+ */
+struct conn_attachment *
+conn_attachment_next(struct conn *c, struct conn_attachment *prev,
+    void (*detach)(struct conn *, struct conn_attachment *))
+{
+	struct conn_attachment *a;
+
+	a = prev == NULL ? LIST_FIRST(&c->attachments) : LIST_NEXT(prev, entry);
+	while (a != NULL && a->detach != detach)
+		a = LIST_NEXT(a, entry);
+	return a;
 }
 
 /*
@@ -94,7 +132,7 @@ conn_fds_drop(struct conn *c, uint64_t end)
 		c->fds = f->next;
 		for (k = 0; k < f->n; k++)
 			close(f->fds[k]);
-		budget_give(c->uid, BUDGET_FDS, f->n);
+		budget_give(c->peer.uid, BUDGET_FDS, f->n);
 		free(f);
 	}
 }
@@ -103,8 +141,8 @@ conn_fds_drop(struct conn *c, uint64_t end)
 static int
 conn_uid_full(const struct conn *c)
 {
-	return !c->admin && budget_used(c->uid, BUDGET_BUFFER) >=
-	    budget_limit(c->uid, BUDGET_BUFFER);
+	return !c->peer.admin && budget_used(c->peer.uid, BUDGET_BUFFER) >=
+	    budget_limit(c->peer.uid, BUDGET_BUFFER);
 }
 
 /* Resume the starved conns of uid, if its buffers are under budget again. */
@@ -117,7 +155,7 @@ conn_wake_starved(uid_t uid)
 	    budget_limit(uid, BUDGET_BUFFER))
 		return;
 	TAILQ_FOREACH_SAFE(c, &conns_starved, starved_entry, next) {
-		if (c->uid == uid)
+		if (c->peer.uid == uid)
 			conn_update(c);
 	}
 }
@@ -135,13 +173,13 @@ conn_charge(struct conn *c)
 		return;
 	/* c holds a BUDGET_CONNS count: its uid's node exists. */
 	if (now > c->charged) {
-		(void)budget_charge(c->uid, BUDGET_BUFFER, now - c->charged);
+		(void)budget_charge(c->peer.uid, BUDGET_BUFFER, now - c->charged);
 		c->charged = now;
 		return;
 	}
-	budget_give(c->uid, BUDGET_BUFFER, c->charged - now);
+	budget_give(c->peer.uid, BUDGET_BUFFER, c->charged - now);
 	c->charged = now;
-	conn_wake_starved(c->uid);
+	conn_wake_starved(c->peer.uid);
 }
 
 /*
@@ -202,11 +240,15 @@ conn_update(struct conn *c)
 static void
 conn_lost(struct conn *c)
 {
+	struct conn_attachment *a;
+	void (*lost)(void) = c->lost;
 	uid_t uid;
 
-	log_debug("client gone: fd %d uid %u", c->fd, (unsigned)c->uid);
-	event_unsubscribe(c);
-	output_unfollow_conn(c);
+	log_debug("client gone: fd %d uid %u", c->fd, (unsigned)c->peer.uid);
+	while ((a = LIST_FIRST(&c->attachments)) != NULL) {
+		LIST_REMOVE(a, entry);
+		a->detach(c, a);	/* frees a */
+	}
 	ev_io_stop(ward_loop, &c->rw);
 	ev_io_stop(ward_loop, &c->ww);
 	ev_timer_stop(ward_loop, &c->linger);
@@ -220,12 +262,13 @@ conn_lost(struct conn *c)
 	buf_free(&c->in);
 	buf_free(&c->out);
 	conn_charge(c);
-	uid = c->uid;
+	uid = c->peer.uid;
 	budget_give(uid, BUDGET_CONNS, 1);
-	free(c->groups);
+	peer_clear(&c->peer);
 	free(c);
 	conn_wake_starved(uid);
-	server_conn_closed();
+	if (lost != NULL)
+		lost();
 }
 
 /* msgpack_packer callback: append to c's output, remembering a failure. */
@@ -313,8 +356,8 @@ conn_protocol_error(struct conn *c, const char *code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	log_info("client uid %u pid %d: %s: closing", (unsigned)c->uid,
-	    (int)c->pid, msg);
+	log_info("client uid %u pid %d: %s: closing", (unsigned)c->peer.uid,
+	    (int)c->peer.pid, msg);
 	conn_packer(c, &pk);
 	msgpack_pack_array(&pk, 3);
 	msgpack_pack_int(&pk, WARD_MSG_NOTIFY);
@@ -361,7 +404,7 @@ conn_process(struct conn *c)
 		}
 		/* This message's fds: those received with one of its bytes. */
 		f = c->fds != NULL && c->fds->at < c->in_base + len ? c->fds : NULL;
-		cmd_dispatch(c, &msg.data, f ? f->fds : NULL, f ? f->n : 0);
+		c->dispatch(c, &msg.data, f ? f->fds : NULL, f ? f->n : 0);
 		msgpack_unpacked_destroy(&msg);
 		buf_consume(&c->in, len);
 		c->in_base += len;
@@ -417,8 +460,8 @@ conn_recv(struct conn *c, char *chunk, size_t len)
 		 * the request would be refused anyway (cmd.c checks the budget),
 		 * and queueing more would let a client pile fds up in wardd.
 		 */
-		over = budget_used(c->uid, BUDGET_FDS) + nf >
-		    budget_limit(c->uid, BUDGET_FDS) + REQUEST_MAX_FDS;
+		over = budget_used(c->peer.uid, BUDGET_FDS) + nf >
+		    budget_limit(c->peer.uid, BUDGET_FDS) + REQUEST_MAX_FDS;
 		if (over || (f = calloc(1, sizeof *f)) == NULL) {
 			for (k = 0; k < nf; k++)
 				close(((int *)CMSG_DATA(cm))[k]);
@@ -428,7 +471,7 @@ conn_recv(struct conn *c, char *chunk, size_t len)
 				c->fds_lost = 1;
 			continue;
 		}
-		(void)budget_charge(c->uid, BUDGET_FDS, nf);	/* c holds a conn */
+		(void)budget_charge(c->peer.uid, BUDGET_FDS, nf);	/* c holds a conn */
 		f->at = c->in_base + buf_used(&c->in) + (n > 0 ? n - 1 : 0);
 		f->n = nf;
 		memcpy(f->fds, CMSG_DATA(cm), nf * sizeof(int));
@@ -450,7 +493,7 @@ conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 	ssize_t n;
 	int reads, eof = 0;
 
-	budget_reserve_serve(c->admin);
+	budget_reserve_serve(c->peer.admin);
 	/* Fed to handle what is buffered: read only if still allowed to. */
 	for (reads = 0; reads < 4 && ev_is_active(&c->rw); reads++) {
 		/* Never more unparsed input than one request may be. */
@@ -488,8 +531,8 @@ conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 		if (c->fds_over) {
 			snprintf(why, sizeof why, "file descriptors passed with "
 			    "requests are far over uid %u's budget of %" PRIu64
-			    " (--max-user-fds); closing", (unsigned)c->uid,
-			    budget_limit(c->uid, BUDGET_FDS));
+			    " (--max-user-fds); closing", (unsigned)c->peer.uid,
+			    budget_limit(c->peer.uid, BUDGET_FDS));
 			conn_protocol_error(c, WARD_E_RESOURCE_EXHAUSTED, "%s", why);
 			break;
 		}
@@ -531,7 +574,7 @@ conn_stall_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	struct conn *c = container_of(t, struct conn, stall);
 
 	log_info("client uid %u pid %d: %s for %.0f s: closing",
-	    (unsigned)c->uid, (int)c->pid, c->backed_up ? "does not read its "
+	    (unsigned)c->peer.uid, (int)c->peer.pid, c->backed_up ? "does not read its "
 	    "answers" : "its uid's connections hold their whole buffer budget",
 	    CONN_STALL_S);
 	conn_lost(c);

@@ -4,16 +4,35 @@
  * waited for: a subscriber whose buffer passes the cap gets a last
  * "overflow" event and is dropped. Each event costs O(subscribers), and a
  * subscriber with an id list O(log n) more (kept sorted).
+ *
+ * A subscription is an event_sub attached to its conn (conn_attach): it is
+ * freed when the conn goes, through event_sub_detach_cb.
+ *
+ * layer: engine (observes instances; writes to conns below it)
  */
 #include "config.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ward.h"
 
-struct conn_list subscribers = TAILQ_HEAD_INITIALIZER(subscribers);
+/* One connection's subscription, attached to it. */
+struct event_sub {
+	struct conn_attachment	 att;		/* on c; first member */
+	struct conn		*c;
+	uint32_t		 types;		/* bit per enum event_type */
+	uint64_t		*ids;		/* NULL: every instance it may see */
+	size_t			 nids;
+	TAILQ_ENTRY(event_sub)	 entry;
+};
+
+static TAILQ_HEAD(, event_sub) event_subs = TAILQ_HEAD_INITIALIZER(event_subs);
 unsigned event_metrics_subscribers;
+unsigned event_subscribers;
+
+static void	event_sub_detach_cb(struct conn *, struct conn_attachment *);
 
 static const char *const event_names[] = {
 	[EVENT_CREATED] = WARD_EV_CREATED,
@@ -97,17 +116,17 @@ event_pack(struct buf *b, enum event_type t, const struct instance *i)
 	codec_pack_kv_str(&pk, "state", instance_state_name(i->state));
 }
 
-/* Is id in c's subscription list (sorted, no duplicates)? O(log n). */
+/* Is id in the subscription's list (sorted, no duplicates)? O(log n). */
 static int
-event_has_id(const struct conn *c, uint64_t id)
+event_has_id(const struct event_sub *es, uint64_t id)
 {
-	size_t lo = 0, hi = c->sub_nids, mid;
+	size_t lo = 0, hi = es->nids, mid;
 
 	while (lo < hi) {
 		mid = lo + (hi - lo) / 2;
-		if (c->sub_ids[mid] == id)
+		if (es->ids[mid] == id)
 			return 1;
-		if (c->sub_ids[mid] < id)
+		if (es->ids[mid] < id)
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -116,11 +135,13 @@ event_has_id(const struct conn *c, uint64_t id)
 }
 
 static int
-event_wanted(const struct conn *c, enum event_type t, const struct instance *i)
+event_wanted(const struct event_sub *es, enum event_type t,
+    const struct instance *i)
 {
-	if (!(c->sub_types & (1U << t)) || !cmd_may_see(c, i))
+	if (!(es->types & (1U << t)) ||
+	    !peer_may(&es->c->peer, PEER_SEE, i->owner_uid))
 		return 0;
-	return c->sub_ids == NULL || event_has_id(c, i->id);
+	return es->ids == NULL || event_has_id(es, i->id);
 }
 
 /* The subscriber fell a whole buffer behind: tell it, then let it go. */
@@ -143,14 +164,16 @@ event_overflow(struct conn *c)
 void
 event_emit(enum event_type t, const struct instance *i)
 {
-	struct conn *c, *next;
+	struct event_sub *es, *next;
 	struct buf b = { 0 };
+	struct conn *c;
 
-	if (TAILQ_EMPTY(&subscribers))
+	if (TAILQ_EMPTY(&event_subs))
 		return;
-	TAILQ_FOREACH_SAFE(c, &subscribers, sub_entry, next) {
-		if (!event_wanted(c, t, i))
+	TAILQ_FOREACH_SAFE(es, &event_subs, entry, next) {
+		if (!event_wanted(es, t, i))
 			continue;
+		c = es->c;	/* es may be freed below (event_overflow) */
 		if (b.data == NULL) {
 			event_pack(&b, t, i);
 			if (b.data == NULL)
@@ -174,16 +197,49 @@ event_id_cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* The subscription c holds, or NULL. */
+static struct event_sub *
+event_sub_of(struct conn *c)
+{
+	return (struct event_sub *)conn_attachment_next(c, NULL,
+	    event_sub_detach_cb);
+}
+
+static void
+event_sub_free(struct event_sub *es)
+{
+	if (es->types & (1U << EVENT_METRICS))
+		event_metrics_subscribers--;
+	event_subscribers--;
+	TAILQ_REMOVE(&event_subs, es, entry);
+	free(es->ids);
+	free(es);
+}
+
+/* c is going away (conn_lost took es off it already). */
+static void
+event_sub_detach_cb(struct conn *c, struct conn_attachment *a)
+{
+	event_sub_free((struct event_sub *)a);
+}
+
 /*
  * Replace c's subscription; ids (owned from now on) NULL means all. The
  * caller has bounded the list (cmd-events.c keeps only ids the peer may
- * see); here it is sorted and made unique, for event_has_id.
+ * see); here it is sorted and made unique, for event_has_id. -1 with
+ * errno ENOMEM (ids freed, the old subscription kept).
  */
-void
+int
 event_subscribe(struct conn *c, uint32_t types, uint64_t *ids, size_t nids)
 {
+	struct event_sub *es;
 	size_t k, n = 0;
 
+	if ((es = calloc(1, sizeof *es)) == NULL) {
+		free(ids);
+		errno = ENOMEM;
+		return -1;
+	}
 	if (nids > 1) {
 		qsort(ids, nids, sizeof *ids, event_id_cmp);
 		for (k = 0; k < nids; k++) {
@@ -193,25 +249,25 @@ event_subscribe(struct conn *c, uint32_t types, uint64_t *ids, size_t nids)
 		nids = n;
 	}
 	event_unsubscribe(c);
-	c->subscribed = 1;
-	c->sub_types = types;
-	c->sub_ids = ids;
-	c->sub_nids = nids;
+	es->c = c;
+	es->types = types;
+	es->ids = ids;
+	es->nids = nids;
 	if (types & (1U << EVENT_METRICS))
 		event_metrics_subscribers++;
-	TAILQ_INSERT_TAIL(&subscribers, c, sub_entry);
+	event_subscribers++;
+	TAILQ_INSERT_TAIL(&event_subs, es, entry);
+	conn_attach(c, &es->att, event_sub_detach_cb);
+	return 0;
 }
 
 void
 event_unsubscribe(struct conn *c)
 {
-	if (!c->subscribed)
+	struct event_sub *es;
+
+	if ((es = event_sub_of(c)) == NULL)
 		return;
-	if (c->sub_types & (1U << EVENT_METRICS))
-		event_metrics_subscribers--;
-	TAILQ_REMOVE(&subscribers, c, sub_entry);
-	free(c->sub_ids);
-	c->sub_ids = NULL;
-	c->sub_nids = 0;
-	c->subscribed = 0;
+	conn_detach(c, &es->att);
+	event_sub_free(es);
 }

@@ -152,7 +152,7 @@ history_match(const struct exit_record *r, const char *name, uint64_t id)
  * their own records).
  */
 void
-history_pack(msgpack_packer *pk, const struct conn *c, const char *name,
+history_pack(msgpack_packer *pk, const struct peer *peer, const char *name,
     uint64_t id, size_t limit)
 {
 	struct history_owner *o = NULL;
@@ -160,12 +160,12 @@ history_pack(msgpack_packer *pk, const struct conn *c, const char *name,
 	size_t n = 0, skip;
 
 #define HISTORY_FOREACH(e)						\
-	for ((e) = c->admin ? TAILQ_FIRST(&history_all) :		\
+	for ((e) = peer->admin ? TAILQ_FIRST(&history_all) :		\
 	    o != NULL ? TAILQ_FIRST(&o->records) : NULL; (e) != NULL;	\
-	    (e) = c->admin ? TAILQ_NEXT(e, all_entry) :			\
+	    (e) = peer->admin ? TAILQ_NEXT(e, all_entry) :			\
 	    TAILQ_NEXT(e, owner_entry))
-	if (!c->admin)
-		o = history_owner_find(c->uid);
+	if (!peer->admin)
+		o = history_owner_find(peer->uid);
 	HISTORY_FOREACH(e) {
 		if (history_match(e->r, name, id))
 			n++;

@@ -74,11 +74,11 @@ instance_init(void)
  * takes it).
  */
 const char *
-instance_may_create(const struct conn *c, char *err, size_t errlen)
+instance_may_create(const struct peer *peer, char *err, size_t errlen)
 {
-	if (!c->admin && !opts.is_root) {
+	if (!peer->admin && !opts.is_root) {
 		snprintf(err, errlen, "wardd is not running as root and cannot "
-		    "run instances as uid %u", (unsigned)c->uid);
+		    "run instances as uid %u", (unsigned)peer->uid);
 		return WARD_E_PERMISSION;
 	}
 
@@ -87,7 +87,7 @@ instance_may_create(const struct conn *c, char *err, size_t errlen)
 		    "remove some first", instance_count);
 		return WARD_E_TOO_LARGE;
 	}
-	return budget_check(c->uid, BUDGET_INSTANCES, 1, err, errlen);
+	return budget_check(peer->uid, BUDGET_INSTANCES, 1, err, errlen);
 }
 
 /*
@@ -155,15 +155,15 @@ instance_set_state(struct instance *i, enum instance_state s)
  * the id counter cannot be persisted (statedir_id_next).
  */
 struct instance *
-instance_new(struct instance_config *cfg, const struct conn *c, char *err,
+instance_new(struct instance_config *cfg, const struct peer *peer, char *err,
     size_t errlen)
 {
 	struct instance *i;
 	uint64_t id;
 
-	if (c->admin && !opts.is_root && c->uid != opts.uid) {
+	if (peer->admin && !opts.is_root && peer->uid != opts.uid) {
 		/* Cannot happen: admins are root or wardd's uid. */
-		fatalx("admin peer %u on non-root wardd", (unsigned)c->uid);
+		fatalx("admin peer %u on non-root wardd", (unsigned)peer->uid);
 	}
 	if ((i = calloc(1, sizeof *i)) == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -178,7 +178,7 @@ instance_new(struct instance_config *cfg, const struct conn *c, char *err,
 		goto fail;
 	}
 	/* The cap was checked (instance_may_create); this only counts. */
-	if (budget_charge(c->uid, BUDGET_INSTANCES, 1) == -1) {
+	if (budget_charge(peer->uid, BUDGET_INSTANCES, 1) == -1) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
@@ -186,20 +186,20 @@ instance_new(struct instance_config *cfg, const struct conn *c, char *err,
 	/* Its passed fds, already checked against the budget with the
 	 * request (cmd.c): held for it from now on. */
 	i->fds_held = cfg->nfds;
-	(void)budget_charge(c->uid, BUDGET_FDS, i->fds_held);
+	(void)budget_charge(peer->uid, BUDGET_FDS, i->fds_held);
 	instance_count++;
 	memset(cfg, 0, sizeof *cfg);
 	i->id = id;
-	i->owner_uid = c->uid;
-	i->owner_gid = c->gid;
-	i->requester_pid = c->pid;
+	i->owner_uid = peer->uid;
+	i->owner_gid = peer->gid;
+	i->requester_pid = peer->pid;
 	/* Non-admins' instances run as them, with their groups. */
-	if (!c->admin && opts.is_root) {
+	if (!peer->admin && opts.is_root) {
 		i->run_as_owner = 1;
-		if (c->ngroups > 0 &&
-		    (i->groups = calloc(c->ngroups, sizeof *i->groups)) != NULL) {
-			memcpy(i->groups, c->groups, c->ngroups * sizeof *i->groups);
-			i->ngroups = c->ngroups;
+		if (peer->ngroups > 0 &&
+		    (i->groups = calloc(peer->ngroups, sizeof *i->groups)) != NULL) {
+			memcpy(i->groups, peer->groups, peer->ngroups * sizeof *i->groups);
+			i->ngroups = peer->ngroups;
 		}
 	}
 	i->created_at_ms = now_wall_ms();

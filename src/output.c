@@ -57,9 +57,9 @@ struct output_file {
 
 /* One connection following one stream (instance.log with follow). */
 struct output_follow {
+	struct conn_attachment		 att;		/* on c; first member */
 	struct conn			*c;
 	struct output_stream		*st;
-	LIST_ENTRY(output_follow)	 conn_entry;	/* c->follows */
 	LIST_ENTRY(output_follow)	 stream_entry;	/* st->followers */
 };
 
@@ -798,13 +798,29 @@ output_journal_lines(struct output_stream *st, const char *p, size_t n)
 
 /* ---- followers */
 
+/* c is going away; conn_lost took f off it already. */
 static void
-output_follow_free(struct output_follow *f)
+output_follow_detach_cb(struct conn *c, struct conn_attachment *a)
 {
-	LIST_REMOVE(f, conn_entry);
+	struct output_follow *f = (struct output_follow *)a;
+
 	LIST_REMOVE(f, stream_entry);
 	free(f);
 }
+
+static void
+output_follow_free(struct output_follow *f)
+{
+	conn_detach(f->c, &f->att);
+	output_follow_detach_cb(f->c, &f->att);
+}
+
+/* c's follows, one by one (conn_attachment_next). */
+#define OUTPUT_FOLLOWS(f, c)						\
+	for ((f) = (struct output_follow *)conn_attachment_next((c), NULL, \
+	    output_follow_detach_cb); (f) != NULL;			\
+	    (f) = (struct output_follow *)conn_attachment_next((c),	\
+	    &(f)->att, output_follow_detach_cb))
 
 /*
  * From now on c receives [2, "ward.log", [{id, name, stream, data}]] for
@@ -822,7 +838,7 @@ output_follow(struct conn *c, struct instance *i, int k)
 		errno = ENOMEM;
 		return -1;
 	}
-	LIST_FOREACH(f, &c->follows, conn_entry) {
+	OUTPUT_FOLLOWS(f, c) {
 		if (f->st == &o->s[k])
 			return 0;
 		n++;
@@ -839,7 +855,7 @@ output_follow(struct conn *c, struct instance *i, int k)
 	f->st = &o->s[k];
 	if (LIST_EMPTY(&o->s[k].followers))
 		o->s[k].ncarry = 0;
-	LIST_INSERT_HEAD(&c->follows, f, conn_entry);
+	conn_attach(c, &f->att, output_follow_detach_cb);
 	LIST_INSERT_HEAD(&o->s[k].followers, f, stream_entry);
 	return 0;
 }
@@ -851,7 +867,7 @@ output_unfollow(struct conn *c, struct instance *i, int k)
 
 	if (i->output == NULL)
 		return;
-	LIST_FOREACH(f, &c->follows, conn_entry) {
+	OUTPUT_FOLLOWS(f, c) {
 		if (f->st == &i->output->s[k]) {
 			output_follow_free(f);
 			return;
@@ -859,12 +875,15 @@ output_unfollow(struct conn *c, struct instance *i, int k)
 	}
 }
 
-/* c is going away (conn_lost) or dropped: it follows nothing any more. */
-void
+/* c is dropped (it fell behind): it follows nothing any more. */
+static void
 output_unfollow_conn(struct conn *c)
 {
-	while (!LIST_EMPTY(&c->follows))
-		output_follow_free(LIST_FIRST(&c->follows));
+	struct output_follow *f;
+
+	while ((f = (struct output_follow *)conn_attachment_next(c, NULL,
+	    output_follow_detach_cb)) != NULL)
+		output_follow_free(f);
 }
 
 static void

@@ -656,19 +656,6 @@ program_conf_free(struct conf_program *cp)
 	free(cp);
 }
 
-/* The peer a program's instance is created for: wardd itself, an admin. */
-static const struct conn *
-program_self(void)
-{
-	static struct conn self;
-
-	self.uid = opts.uid;
-	self.gid = getgid();
-	self.pid = getpid();
-	self.admin = 1;
-	return &self;
-}
-
 /* c declares name at file:line, whether it loads or not: reserve it. */
 static void
 program_conf_declare(struct conf *c, const char *name, const char *file,
@@ -708,7 +695,7 @@ program_conf_check(const char *spec, size_t len, char *err, size_t errlen)
 	if (msgpack_unpack_next(&u, spec, len, &off) != MSGPACK_UNPACK_SUCCESS)
 		snprintf(err, errlen, "internal: cannot read back its spec");
 	else if (codec_args(&u.data, config_spec, args, err, errlen) == 0) {
-		rc = config_parse_args(&cfg, args, program_self(), err,
+		rc = config_parse_args(&cfg, args, peer_self(), err,
 		    errlen) == NULL ? 0 : -1;
 		config_free(&cfg);
 	}
@@ -995,7 +982,7 @@ program_make_instance(struct program *p, char *err, size_t errlen)
 	if (msgpack_unpack_next(&u, p->conf->spec, p->conf->speclen, &off) !=
 	    MSGPACK_UNPACK_SUCCESS ||
 	    codec_args(&u.data, config_spec, args, err, errlen) == -1 ||
-	    (code = config_parse_args(&cfg, args, program_self(), err,
+	    (code = config_parse_args(&cfg, args, peer_self(), err,
 	    errlen)) != NULL) {
 		if (code != NULL)
 			config_free(&cfg);
@@ -1003,7 +990,7 @@ program_make_instance(struct program *p, char *err, size_t errlen)
 		return -1;
 	}
 	msgpack_unpacked_destroy(&u);
-	if ((i = instance_new(&cfg, program_self(), err, errlen)) == NULL) {
+	if ((i = instance_new(&cfg, peer_self(), err, errlen)) == NULL) {
 		config_free(&cfg);
 		return -1;
 	}

@@ -5,6 +5,9 @@
  * in budget.c) and a spare fd so that accept at EMFILE drops the newcomer
  * instead of spinning; an admin newcomer is kept if budget.c's fd reserve
  * can make room for it.
+ *
+ * layer: transport (makes conns; what they carry goes to the dispatch
+ * function wardd.c gives server_init)
  */
 #include "config.h"
 
@@ -27,6 +30,7 @@ static int server_fd = -1;
 static int server_spare = -1;		/* closed to accept-and-drop at EMFILE */
 static char *server_path;
 static int server_unlink_at_exit;
+static conn_dispatch_fn server_dispatch;
 
 static void	server_accept_cb(struct ev_loop *, ev_io *, int);
 static void	server_retry_cb(struct ev_loop *, ev_timer *, int);
@@ -122,8 +126,15 @@ server_close(void)
 	server_path = NULL;
 }
 
-/* A conn went away: there is room again (and the spare fd can come back). */
+/* Where every connection's requests go (cmd.c's dispatch, in wardd.c). */
 void
+server_init(conn_dispatch_fn dispatch)
+{
+	server_dispatch = dispatch;
+}
+
+/* A conn went away: there is room again (and the spare fd can come back). */
+static void
 server_conn_closed(void)
 {
 	if (server_fd == -1)
@@ -231,6 +242,7 @@ static void
 server_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct ucred cred;
+	struct peer peer;
 	socklen_t len;
 	gid_t *groups;
 	const char *code;
@@ -276,6 +288,7 @@ server_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 			continue;
 		}
 		groups = server_peer_groups(fd, &ngroups);
-		conn_new(fd, cred.uid, cred.gid, cred.pid, groups, ngroups);
+		peer_init(&peer, fd, cred.uid, cred.gid, cred.pid, groups, ngroups);
+		conn_new(fd, &peer, server_dispatch, server_conn_closed);
 	}
 }

@@ -51,7 +51,7 @@
 
 /* A pidfd for the process that connected c; -1 with errno. */
 static int
-userlimits_pidfd(const struct conn *c)
+userlimits_pidfd(const struct peer *peer)
 {
 	char path[64], buf[4096], *p;
 	unsigned long ruid;
@@ -60,7 +60,7 @@ userlimits_pidfd(const struct conn *c)
 
 #ifdef SO_PEERPIDFD
 	len = sizeof pidfd;
-	if (getsockopt(c->fd, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &len) == 0)
+	if (getsockopt(peer->fd, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &len) == 0)
 		return pidfd;
 	if (errno != ENOPROTOOPT && errno != EINVAL)
 		return -1;
@@ -68,16 +68,16 @@ userlimits_pidfd(const struct conn *c)
 	(void)len;
 #endif
 	/* An older kernel: by number, then its real uid must be the peer's. */
-	if (c->pid <= 0) {
+	if (peer->pid <= 0) {
 		errno = ESRCH;
 		return -1;
 	}
-	if ((pidfd = spawn_pidfd_open(c->pid)) == -1)
+	if ((pidfd = spawn_pidfd_open(peer->pid)) == -1)
 		return -1;
-	snprintf(path, sizeof path, "/proc/%d/status", (int)c->pid);
+	snprintf(path, sizeof path, "/proc/%d/status", (int)peer->pid);
 	if (read_small_file(path, buf, sizeof buf) == -1 ||
 	    (p = strstr(buf, "\nUid:")) == NULL ||
-	    sscanf(p + 5, "%lu", &ruid) != 1 || ruid != (unsigned long)c->uid) {
+	    sscanf(p + 5, "%lu", &ruid) != 1 || ruid != (unsigned long)peer->uid) {
 		close(pidfd);
 		errno = ESRCH;
 		return -1;
@@ -217,7 +217,7 @@ userlimits_of(pid_t pid, struct user_limits *ul)
  * config). NULL on success, else the error code with a message in err.
  */
 const char *
-userlimits_read(const struct conn *c, struct user_limits **out, char *err,
+userlimits_read(const struct peer *peer, struct user_limits **out, char *err,
     size_t errlen)
 {
 	struct user_limits *ul = NULL;
@@ -226,15 +226,15 @@ userlimits_read(const struct conn *c, struct user_limits **out, char *err,
 
 	*out = NULL;
 	/* Pid 0: a peer outside wardd's pid namespace. */
-	if (c->pid <= 0)
+	if (peer->pid <= 0)
 		why = "its pid is not visible to wardd";
 	else if ((ul = calloc(1, sizeof *ul)) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return WARD_E_INTERNAL;
-	} else if ((pidfd = userlimits_pidfd(c)) == -1)
+	} else if ((pidfd = userlimits_pidfd(peer)) == -1)
 		e = errno;
 	else {
-		if (userlimits_of(c->pid, ul) == -1)
+		if (userlimits_of(peer->pid, ul) == -1)
 			e = errno;
 		/* Still there, so the pid was its all along. */
 		else if (syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) == -1)
@@ -248,7 +248,7 @@ userlimits_read(const struct conn *c, struct user_limits **out, char *err,
 		snprintf(err, errlen, "cannot read the limits of the requesting "
 		    "process (pid %d): %s; a non-admin's payload gets no more "
 		    "than its requester's own limits, so the request must come "
-		    "from a process that waits for the answer", (int)c->pid, why);
+		    "from a process that waits for the answer", (int)peer->pid, why);
 		return WARD_E_PERMISSION;
 	}
 	*out = ul;

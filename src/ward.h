@@ -137,6 +137,11 @@ extern struct wardd_opts opts;
 extern struct ev_loop *ward_loop;
 
 struct instance;
+struct conn;
+
+/* Where a connection's complete requests go (cmd_dispatch, wired by wardd.c). */
+typedef void (*conn_dispatch_fn)(struct conn *, const msgpack_object *, int *,
+    int);
 
 /* ---- settings.c: the config directory: [ward] and [program:NAME]. */
 
@@ -261,10 +266,33 @@ int	 dumps_done(const char *, uint64_t, uid_t, unsigned, uint64_t);
 
 /* ---- server.c: the listening socket. */
 
+void	 server_init(conn_dispatch_fn);
 int	 server_open(const char *);
 int	 server_listen_fd(int);
 void	 server_close(void);
-void	 server_conn_closed(void);
+
+/* ---- peer.c: who the caller is, and the one decision of what it may do. */
+
+struct peer {
+	int		 fd;		/* its connection's socket (not owned); -1: wardd */
+	uid_t		 uid;		/* SO_PEERCRED at accept */
+	gid_t		 gid;
+	pid_t		 pid;
+	gid_t		*groups;	/* SO_PEERGROUPS, for instances run as the peer */
+	int		 ngroups;
+	int		 admin;		/* root or wardd's own uid */
+};
+
+enum peer_verb {
+	PEER_SEE,		/* see and touch what owner owns */
+	PEER_RUN_AS,		/* run a payload as owner */
+	PEER_ADMIN		/* admin-only commands */
+};
+
+void	 peer_init(struct peer *, int, uid_t, gid_t, pid_t, gid_t *, int);
+void	 peer_clear(struct peer *);
+const struct peer *peer_self(void);
+int	 peer_may(const struct peer *, enum peer_verb, uid_t);
 
 /* ---- conn.c: one client connection. */
 
@@ -286,18 +314,25 @@ struct conn_fds {
 	struct conn_fds	*next;
 };
 
+struct conn;
+
+/*
+ * State a feature keeps for a connection (an event subscription, a followed
+ * log stream), embedded in the feature's own struct. conn_lost detaches
+ * each one, calling detach, so conn.c names no feature.
+ */
+struct conn_attachment {
+	void		(*detach)(struct conn *, struct conn_attachment *);
+	LIST_ENTRY(conn_attachment) entry;
+};
+
 struct conn {
 	int		 fd;
 	ev_io		 rw;		/* readable: requests */
 	ev_io		 ww;		/* writable: only while output is queued */
 	ev_timer	 linger;	/* closing: give up on a peer that won't read */
 
-	uid_t		 uid;		/* SO_PEERCRED at accept */
-	gid_t		 gid;
-	pid_t		 pid;
-	gid_t		*groups;	/* SO_PEERGROUPS, for instances run as the peer */
-	int		 ngroups;
-	int		 admin;		/* root or wardd's own uid */
+	struct peer	 peer;		/* who it is: SO_PEERCRED at accept */
 
 	struct buf	 in;
 	uint64_t	 in_base;	/* stream offset of in's first unread byte */
@@ -313,22 +348,24 @@ struct conn {
 
 	int		 closing;	/* flush what is queued, then close */
 	int		 broken;	/* write failed or out of memory: drop */
-	int		 subscribed;	/* receives ward.event notifications */
-	uint32_t	 sub_types;	/* bit per enum event_type */
-	uint64_t	*sub_ids;	/* NULL: every instance it may see */
-	size_t		 sub_nids;
-	/* output.c: the streams it follows (instance.log follow), owned there. */
-	LIST_HEAD(, output_follow) follows;
+	/* What features hang on it (event subscriptions, log follows), each
+	 * owned by its module and freed through its detach callback. */
+	LIST_HEAD(, conn_attachment) attachments;
+	conn_dispatch_fn dispatch;	/* each complete request goes here */
+	void		(*lost)(void);	/* told once it is gone (server.c) */
 
 	TAILQ_ENTRY(conn) entry;
-	TAILQ_ENTRY(conn) sub_entry;
 };
 TAILQ_HEAD(conn_list, conn);
 extern struct conn_list conns;
-extern struct conn_list subscribers;
 extern unsigned conn_count;
 
-struct conn *conn_new(int, uid_t, gid_t, pid_t, gid_t *, int);
+struct conn *conn_new(int, const struct peer *, conn_dispatch_fn, void (*)(void));
+void	 conn_attach(struct conn *, struct conn_attachment *,
+	    void (*)(struct conn *, struct conn_attachment *));
+void	 conn_detach(struct conn *, struct conn_attachment *);
+struct conn_attachment *conn_attachment_next(struct conn *,
+	    struct conn_attachment *, void (*)(struct conn *, struct conn_attachment *));
 msgpack_packer *conn_packer(struct conn *, msgpack_packer *);
 void	 conn_queue(struct conn *, const void *, size_t);
 void	 conn_flush(struct conn *);
@@ -368,7 +405,7 @@ void	 budget_reserve_release(void);
 void	 budget_reserve_refill(void);
 void	 budget_reserve_serve(int);
 int	 budget_reserve_count(void);
-void	 budget_pack(msgpack_packer *, const struct conn *);
+void	 budget_pack(msgpack_packer *, const struct peer *);
 void	 budget_pack_limits(msgpack_packer *);
 
 /* ---- codec.c: checking msgpack before it is trusted, and packing helpers. */
@@ -445,7 +482,6 @@ msgpack_packer *cmd_result(struct request *, msgpack_packer *);
 void	 cmd_error(struct request *, const char *, const char *, ...)
 	    printflike(3, 4);
 void	 cmd_ok(struct request *);
-int	 cmd_may_see(const struct conn *, const struct instance *);
 
 extern const struct cmd_entry cmd_hello_entry, cmd_stats_entry,
     cmd_shutdown_entry;
@@ -583,7 +619,7 @@ struct config_rlimit {
 
 extern const struct arg_spec config_spec[];
 const char *config_parse_args(struct instance_config *, const msgpack_object **,
-	    const struct conn *, char *, size_t);
+	    const struct peer *, char *, size_t);
 const char *config_parse_fds(struct instance_config *, const msgpack_object **,
 	    int *, int, char *, size_t);
 void	 config_close_fds(struct instance_config *);
@@ -604,7 +640,7 @@ struct user_limits {
 	int		 ioprio;	/* 0 (from nice), or the requester's BE or IDLE */
 };
 
-const char *userlimits_read(const struct conn *, struct user_limits **, char *,
+const char *userlimits_read(const struct peer *, struct user_limits **, char *,
 	    size_t);
 int	 userlimits_parse(const char *, struct rlimit *);
 
@@ -781,8 +817,8 @@ struct instance_stats {
 extern struct instance_stats instance_stats;
 
 void	 instance_init(void);
-const char *instance_may_create(const struct conn *, char *, size_t);
-struct instance *instance_new(struct instance_config *, const struct conn *,
+const char *instance_may_create(const struct peer *, char *, size_t);
+struct instance *instance_new(struct instance_config *, const struct peer *,
 	    char *, size_t);
 struct instance *instance_find_id(uint64_t);
 struct instance *instance_find_name(const char *);
@@ -860,7 +896,7 @@ int	 program_split_command(const char *, char ***, char *, size_t);
 #define HISTORY_ALL		((uid_t)-1)	/* history_count: every uid */
 
 void	 history_add(struct exit_record *);
-void	 history_pack(msgpack_packer *, const struct conn *, const char *,
+void	 history_pack(msgpack_packer *, const struct peer *, const char *,
 	    uint64_t, size_t);
 size_t	 history_count(uid_t);
 void	 history_free(void);
@@ -932,10 +968,11 @@ enum event_type {
 #define EVENT_IDS_MAX	65536	/* 'ids' in one events.subscribe */
 
 extern unsigned event_metrics_subscribers;
+extern unsigned event_subscribers;
 
 int	 event_type_parse(const char *);
 void	 event_emit(enum event_type, const struct instance *);
-void	 event_subscribe(struct conn *, uint32_t, uint64_t *, size_t);
+int	 event_subscribe(struct conn *, uint32_t, uint64_t *, size_t);
 void	 event_unsubscribe(struct conn *);
 
 /* ---- output.c: capturing instances' stdout and stderr. */
@@ -995,7 +1032,6 @@ char	*output_tail(const struct instance *, int, size_t);
 uint64_t output_dropped(const struct instance *, int);
 int	 output_follow(struct conn *, struct instance *, int);
 void	 output_unfollow(struct conn *, struct instance *, int);
-void	 output_unfollow_conn(struct conn *);
 unsigned output_reopen_all(unsigned *);
 void	 output_pack(const struct instance *, msgpack_packer *);
 int	 output_capturing(const struct instance *);

@@ -354,6 +354,7 @@ main(int argc, char **argv)
 	wardd_raise_nofile();
 
 	loop_init();
+	server_init(cmd_dispatch);	/* requests go to the command table */
 	budget_init();
 	statedir_init();	/* after the loop: its remover is a watcher */
 	instance_init();

@@ -99,6 +99,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct buf replies = { 0 };
 	size_t off = 0, cut;
 	struct conn *c;
+	struct peer peer;
 	gid_t *groups;
 	ssize_t n;
 	int sv[2], admin, fd = -1, eof = 0, rounds, responses;
@@ -116,8 +117,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 	groups[0] = admin ? 0 : 65534;
-	c = conn_new(sv[0], admin ? 0 : 65534, admin ? 0 : 65534, getpid(),
+	peer_init(&peer, sv[0], admin ? 0 : 65534, admin ? 0 : 65534, getpid(),
 	    groups, 1);
+	c = conn_new(sv[0], &peer, cmd_dispatch, NULL);
 	harness_assert(c != NULL, "conn_new failed");
 	if (data[0] & 2)
 		fd = open("/dev/null", O_RDWR | O_CLOEXEC);

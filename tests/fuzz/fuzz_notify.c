@@ -42,7 +42,7 @@ static struct instance *
 fuzz_notify_instance(int watchdog)
 {
 	struct instance_config cfg;
-	struct conn c;
+	struct peer c;
 	struct instance *i;
 	char err[256];
 

@@ -46,7 +46,7 @@ take(uid_t u, enum budget_kind k, uint64_t n)
 
 /* ward.stats' budgets array for c, as the number of uids it lists. */
 static uint32_t
-packed_uids(const struct conn *c)
+packed_uids(const struct peer *c)
 {
 	struct unit_msg m;
 	msgpack_packer pk;
@@ -160,7 +160,7 @@ END_TEST
 
 START_TEST(node_goes_when_empty)
 {
-	struct conn admin, user;
+	struct peer admin, user;
 
 	memset(&admin, 0, sizeof admin);
 	memset(&user, 0, sizeof user);

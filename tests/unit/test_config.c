@@ -43,7 +43,7 @@ static const char *
 parse_obj(int admin, const msgpack_object *params)
 {
 	const msgpack_object *args[ARG_MAX];
-	struct conn peer;
+	struct peer peer;
 
 	/* The peer is this test process, admin or not as asked. */
 	memset(&peer, 0, sizeof peer);

@@ -45,7 +45,7 @@ static size_t
 query(uid_t uid, int admin, const char *name, uint64_t id, size_t limit,
     uint64_t *ids, size_t max)
 {
-	struct conn c;
+	struct peer c;
 	struct unit_msg m;
 	msgpack_packer pk;
 	const msgpack_object *o, *rec;
