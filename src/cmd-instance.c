@@ -186,13 +186,24 @@ const struct cmd_entry cmd_run_entry = {
 	WARD_M_RUN, config_spec, 0, cmd_run_exec
 };
 
+/* The status map: the instance's, and its program's when it runs one. */
+static void
+cmd_pack_status(const struct instance *i, msgpack_packer *pk)
+{
+	instance_pack(i, pk, i->program != NULL);
+	if (i->program != NULL) {
+		codec_pack_key(pk, "program");
+		program_pack(i->program, pk);
+	}
+}
+
 static void
 cmd_status_exec(struct request *req)
 {
 	msgpack_packer pk;
 
 	cmd_result(req, &pk);
-	instance_pack(req->inst, &pk);
+	cmd_pack_status(req->inst, &pk);
 }
 
 const struct cmd_entry cmd_status_entry = {
@@ -224,8 +235,8 @@ cmd_list_exec(struct request *req)
 			return;
 		}
 	}
-#define LIST_MATCH(i) (peer_may(&req->c->peer, PEER_SEE, (i)->owner_uid) && (state == NULL ||	\
-	strcmp(instance_state_name((i)->state), state) == 0))
+#define LIST_MATCH(i) (peer_may(&req->c->peer, PEER_SEE, (i)->owner_uid) &&	\
+	(state == NULL || strcmp(instance_state_name((i)->state), state) == 0))
 	TAILQ_FOREACH(i, &instances, entry) {
 		if (LIST_MATCH(i))
 			n++;
@@ -234,7 +245,7 @@ cmd_list_exec(struct request *req)
 	msgpack_pack_array(&pk, n);
 	TAILQ_FOREACH(i, &instances, entry) {
 		if (LIST_MATCH(i))
-			instance_pack(i, &pk);
+			cmd_pack_status(i, &pk);
 	}
 #undef LIST_MATCH
 	free(state);

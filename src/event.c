@@ -189,6 +189,26 @@ event_emit(enum event_type t, const struct instance *i)
 	buf_free(&b);
 }
 
+/* instance.c's observer: the instance events subscribers can ask for. */
+void
+event_instance_cb(struct instance *i, enum instance_event ev)
+{
+	static const int types[] = {
+		[INSTANCE_EV_CREATED] = EVENT_CREATED,
+		[INSTANCE_EV_STARTED] = EVENT_STARTED,
+		[INSTANCE_EV_PAYLOAD] = EVENT_PAYLOAD,
+		[INSTANCE_EV_STATUS] = EVENT_PAYLOAD,
+		[INSTANCE_EV_METRICS] = EVENT_METRICS,
+		[INSTANCE_EV_EXITING] = -1,
+		[INSTANCE_EV_STOPPED] = -1,
+		[INSTANCE_EV_DIED] = EVENT_DIED,
+		[INSTANCE_EV_REMOVED] = EVENT_REMOVED,
+	};
+
+	if (types[ev] != -1)
+		event_emit(types[ev], i);
+}
+
 static int
 event_id_cmp(const void *a, const void *b)
 {

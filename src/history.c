@@ -205,3 +205,11 @@ history_free(void)
 	table_free(&history_owners);
 	history_most = 0;
 }
+
+/* instance.c's observer: every run's exit record is kept. */
+void
+history_instance_cb(struct instance *i, enum instance_event ev)
+{
+	if (ev == INSTANCE_EV_DIED && i->exit != NULL)
+		history_add(i->exit);
+}

@@ -6,6 +6,14 @@
  * container_of: there is no per-instance thread and no polling. The state
  * moves only through instance_set_state; the payload state only forward,
  * through instance_set_payload.
+ *
+ * What happens to an instance is announced to its observers (events,
+ * history, metrics, programs, systemd, the shutdown wait), registered by
+ * wardd.c with instance_observe, in that order; this file names none of
+ * them.
+ *
+ * layer: engine (calls spawn, output, cgroup, sdnotify, exit and base
+ * modules; never up into what observes it)
  */
 #include "config.h"
 
@@ -37,6 +45,10 @@ struct instance_stats instance_stats;
 static struct table instances_by_id;
 static struct table instances_by_name;
 
+#define INSTANCE_OBSERVERS_MAX	8
+static instance_observer_fn instance_observers[INSTANCE_OBSERVERS_MAX];
+static unsigned instance_nobservers;
+
 static void	instance_pidfd_cb(struct ev_loop *, ev_io *, int);
 static void	instance_failure_cb(struct ev_loop *, ev_io *, int);
 static void	instance_notify_cb(struct ev_loop *, ev_io *, int);
@@ -51,6 +63,25 @@ static const char *const instance_state_names[] = {
 	[INSTANCE_DEAD] = "dead",
 	[INSTANCE_FAILED] = "failed",
 };
+
+/* Tell fn of everything that happens to any instance (wardd.c, at start). */
+void
+instance_observe(instance_observer_fn fn)
+{
+	if (instance_nobservers == INSTANCE_OBSERVERS_MAX)
+		fatalx("too many instance observers");
+	instance_observers[instance_nobservers++] = fn;
+}
+
+/* Every observer, in the order they registered. They must not free i. */
+void
+instance_announce(struct instance *i, enum instance_event ev)
+{
+	unsigned k;
+
+	for (k = 0; k < instance_nobservers; k++)
+		instance_observers[k](i, ev);
+}
 
 const char *
 instance_state_name(enum instance_state s)
@@ -132,20 +163,17 @@ instance_set_state(struct instance *i, enum instance_state s)
 	if (old == s)
 		return;
 	i->state = s;
+	log_debug("instance %" PRIu64 " %s: %s -> %s", i->id, i->cfg.name,
+	    instance_state_names[old], instance_state_names[s]);
 	if (s == INSTANCE_RUNNING) {
 		LIST_INSERT_HEAD(&instances_running, i, running_entry);
 		instances_running_count++;
-		metrics_instance_started();
-		systemd_status_changed();
+		instance_announce(i, INSTANCE_EV_STARTED);
 	} else if (old == INSTANCE_RUNNING) {
 		LIST_REMOVE(i, running_entry);
 		instances_running_count--;
-		metrics_instance_stopped(i);
-		systemd_status_changed();
-		loop_instance_gone();
+		instance_announce(i, INSTANCE_EV_STOPPED);
 	}
-	log_debug("instance %" PRIu64 " %s: %s -> %s", i->id, i->cfg.name,
-	    instance_state_names[old], instance_state_names[s]);
 }
 
 /*
@@ -206,6 +234,8 @@ instance_new(struct instance_config *cfg, const struct peer *peer, char *err,
 	i->pidfd = i->failure_fd = i->notify_fd = i->sd_fd = i->spawn_fd = -1;
 	i->state = INSTANCE_NOT_STARTED;
 	i->payload = PAYLOAD_STARTING;
+	i->stop_signal = SIGTERM;
+	i->stop_timeout_ms = STOP_TIMEOUT_MS;
 	ev_init(&i->pidfd_w, instance_pidfd_cb);
 	ev_init(&i->failure_w, instance_failure_cb);
 	ev_init(&i->notify_w, instance_notify_cb);
@@ -218,7 +248,7 @@ instance_new(struct instance_config *cfg, const struct peer *peer, char *err,
 	    strlen(i->cfg.name));
 	TAILQ_INSERT_TAIL(&instances, i, entry);
 	instance_stats.created++;
-	event_emit(EVENT_CREATED, i);
+	instance_announce(i, INSTANCE_EV_CREATED);
 	return i;
 
 fail:
@@ -293,10 +323,7 @@ instance_finish(struct instance *i, struct exit_record *r, enum instance_state s
 	    r->metrics.rss_max_kb, (unsigned)r->owner_uid,
 	    r->dump_dir ? " dump_dir=" : "", r->dump_dir ? r->dump_dir : "");
 	instance_stats.died++;
-	systemd_journal_death(i, r);
-	history_add(r);
-	event_emit(EVENT_DIED, i);
-	program_instance_died(i);	/* restart policy; never frees i */
+	instance_announce(i, INSTANCE_EV_DIED);	/* never frees i */
 }
 
 /*
@@ -449,7 +476,6 @@ instance_start(struct instance *i, char *err, size_t errlen)
 	}
 	instance_stats.started++;
 	instance_set_state(i, INSTANCE_RUNNING);
-	event_emit(EVENT_STARTED, i);
 	return 0;
 
 fail_errno:
@@ -504,9 +530,7 @@ instance_signal(struct instance *i, int sig, int group)
 int
 instance_stop(struct instance *i, unsigned timeout_ms)
 {
-	int sig = i->program ? i->program->conf->policy.stop_signal : SIGTERM;
-
-	if (instance_signal(i, sig, 1) == -1)
+	if (instance_signal(i, i->stop_signal, 1) == -1)
 		return -1;
 	i->stop_requested = 1;		/* a person (or shutdown) wants it down */
 	ev_timer_stop(ward_loop, &i->watchdog_t);
@@ -544,8 +568,7 @@ instance_stop_all(int sig)
 
 	LIST_FOREACH(i, &instances_running, running_entry) {
 		if (sig == SIGTERM)
-			instance_stop(i, i->program ?
-			    i->program->conf->policy.stop_timeout_ms : STOP_TIMEOUT_MS);
+			instance_stop(i, i->stop_timeout_ms);
 		else
 			instance_signal(i, sig, 1);
 	}
@@ -561,8 +584,7 @@ instance_set_payload(struct instance *i, enum payload_state s, char *err,
 	i->payload = s;
 	if (s >= PAYLOAD_STARTED)
 		ev_timer_stop(ward_loop, &i->hangup_t);
-	event_emit(EVENT_PAYLOAD, i);
-	program_payload_changed(i);
+	instance_announce(i, INSTANCE_EV_PAYLOAD);
 	return 0;
 }
 
@@ -680,7 +702,7 @@ instance_notify_line(struct instance *i, const char *line, size_t len)
 		memcpy(i->status_text, clean, tlen);
 		i->status_text[tlen] = '\0';
 		free(clean);
-		event_emit(EVENT_PAYLOAD, i);
+		instance_announce(i, INSTANCE_EV_STATUS);
 		break;
 	}
 	case NOTIFY_WATCHDOG:
@@ -882,8 +904,8 @@ instance_pidfd_cb(struct ev_loop *loop, ev_io *w, int revents)
 	siginfo_t si;
 	int rc, spawn_failed;
 
-	/* The zombie still holds its final CPU times: take them first. */
-	metrics_sample(i, 0);
+	/* The zombie still holds its final CPU times: metrics.c takes them. */
+	instance_announce(i, INSTANCE_EV_EXITING);
 	/* Allocate before reaping: once reaped, the status exists only here. */
 	if ((r = calloc(1, sizeof *r)) == NULL) {
 		log_warnx("out of memory recording the death of %" PRIu64, i->id);
@@ -951,14 +973,11 @@ instance_remove(struct instance *i)
 {
 	if (i->state == INSTANCE_RUNNING)
 		fatalx("removing running instance %" PRIu64, i->id);
-	event_emit(EVENT_REMOVED, i);
 	instance_stats.removed++;
-	if (i->program != NULL)
-		i->program->inst = NULL;
 	table_remove(&instances_by_id, &i->by_id);
 	table_remove(&instances_by_name, &i->by_name);
-	if (i->program == NULL)
-		program_name_freed(i->cfg.name);	/* a program may wait for it */
+	/* Unindexed: an observer may give its name to a new instance. */
+	instance_announce(i, INSTANCE_EV_REMOVED);
 	TAILQ_REMOVE(&instances, i, entry);
 	instance_count--;
 	instance_release(i);
@@ -1002,12 +1021,15 @@ instance_pack_argv(msgpack_packer *pk, char **argv)
 		codec_pack_str(pk, argv[n]);
 }
 
-/* The status map of proto/PROTOCOL.md. */
+/*
+ * The status map of proto/PROTOCOL.md, with room for extra more pairs the
+ * caller packs after it (cmd-instance.c: the program's).
+ */
 void
-instance_pack(const struct instance *i, msgpack_packer *pk)
+instance_pack(const struct instance *i, msgpack_packer *pk, int extra)
 {
 	const struct exit_record *r = i->exit;
-	int nfields = 21 + (i->program != NULL);
+	int nfields = 21 + extra;
 
 	if (r != NULL)
 		nfields += 10;
@@ -1059,10 +1081,6 @@ instance_pack(const struct instance *i, msgpack_packer *pk)
 		codec_pack_kv_str(pk, "cgroup", cgroup_path(i, cg, sizeof cg));
 	}
 	output_pack(i, pk);
-	if (i->program != NULL) {
-		codec_pack_key(pk, "program");
-		program_pack(i->program, pk);
-	}
 	if (r != NULL)
 		exit_record_pack(r, pk, 0);
 }

@@ -115,6 +115,22 @@ loop_init(void)
 	ev_signal_start(ward_loop, &loop_sigusr1);
 }
 
+/*
+ * Who hears of what happens to instances, in this order (instance.c names
+ * none of them): costs first, then the journal and STATUS=, history,
+ * subscribers, restart policies, and last the shutdown wait.
+ */
+void
+loop_observe(void)
+{
+	instance_observe(metrics_instance_cb);
+	instance_observe(systemd_instance_cb);
+	instance_observe(history_instance_cb);
+	instance_observe(event_instance_cb);
+	instance_observe(program_instance_cb);
+	instance_observe(loop_instance_cb);
+}
+
 void
 loop_run(void)
 {
@@ -147,10 +163,12 @@ loop_shutdown(int kill_instances)
 	instance_stop_all(SIGTERM);
 }
 
-/* An instance left RUNNING: the last one ends a shutdown that waits. */
+/* instance.c's observer: the last instance to stop ends a shutdown that
+ * waits for them. */
 void
-loop_instance_gone(void)
+loop_instance_cb(struct instance *i, enum instance_event ev)
 {
-	if (loop_stopping && instances_running_count == 0)
+	if (ev == INSTANCE_EV_STOPPED && loop_stopping &&
+	    instances_running_count == 0)
 		ev_break(ward_loop, EVBREAK_ALL);
 }

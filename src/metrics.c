@@ -85,7 +85,7 @@ metrics_set_interval(unsigned ms)
 }
 
 /* Called by instance_set_state as instances start and stop running. */
-void
+static void
 metrics_instance_started(void)
 {
 	if (!ev_is_active(&metrics_t))
@@ -93,7 +93,7 @@ metrics_instance_started(void)
 }
 
 /* i stopped running: its smaps read, if any, is abandoned. */
-void
+static void
 metrics_instance_stopped(struct instance *i)
 {
 	metrics_smaps_end(i->smaps);
@@ -438,7 +438,7 @@ metrics_tick_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	LIST_FOREACH(i, &instances_running, running_entry) {
 		metrics_sample(i, full);
 		if (event_metrics_subscribers > 0)
-			event_emit(EVENT_METRICS, i);
+			instance_announce(i, INSTANCE_EV_METRICS);
 	}
 }
 
@@ -468,4 +468,17 @@ metrics_pack(const struct metrics *m, msgpack_packer *pk)
 		msgpack_pack_uint64(pk, m->cgroup_cpu_usage_ms);
 	else
 		msgpack_pack_nil(pk);
+}
+
+/* instance.c's observer: sample what runs, and a child's last CPU times
+ * while it is a zombie (they are gone once it is reaped). */
+void
+metrics_instance_cb(struct instance *i, enum instance_event ev)
+{
+	if (ev == INSTANCE_EV_STARTED)
+		metrics_instance_started();
+	else if (ev == INSTANCE_EV_STOPPED)
+		metrics_instance_stopped(i);
+	else if (ev == INSTANCE_EV_EXITING)
+		metrics_sample(i, 0);
 }

@@ -996,6 +996,8 @@ program_make_instance(struct program *p, char *err, size_t errlen)
 	}
 	i->program = p;
 	p->inst = i;
+	i->stop_signal = p->conf->policy.stop_signal;
+	i->stop_timeout_ms = p->conf->policy.stop_timeout_ms;
 	return 0;
 }
 
@@ -1118,7 +1120,7 @@ program_startsecs_cb(struct ev_loop *loop, ev_timer *t, int revents)
 }
 
 /* Called by instance_set_payload: READY=1 may make a program ready. */
-void
+static void
 program_payload_changed(struct instance *i)
 {
 	if (i->program != NULL && i->payload >= PAYLOAD_READY &&
@@ -1220,7 +1222,7 @@ program_should_restart(const struct program *p, const struct exit_record *r,
  * give up. Never starts or frees anything here: the caller may still hold
  * the instance; restarts go through timers.
  */
-void
+static void
 program_instance_died(struct instance *i)
 {
 	struct program *p = i->program;
@@ -1439,7 +1441,7 @@ program_apply_cb(struct ev_loop *loop, ev_timer *t, int revents)
  * waiting for its name gets its instance, from apply_t rather than inside
  * the removal.
  */
-void
+static void
 program_name_freed(const char *name)
 {
 	struct program *p = program_find(name);
@@ -1829,4 +1831,27 @@ program_pack(const struct program *p, msgpack_packer *pk)
 	codec_pack_kv_uint(pk, "restarts", p->restart_count);
 	codec_pack_kv_bool(pk, "ready", p->ready);
 	codec_pack_kv_str(pk, "fatal_reason", p->fatal_reason);
+}
+
+/* instance.c's observer: readiness, deaths (the restart policy) and
+ * removals (a program's instance, or a name a program waits for). */
+void
+program_instance_cb(struct instance *i, enum instance_event ev)
+{
+	switch (ev) {
+	case INSTANCE_EV_PAYLOAD:
+		program_payload_changed(i);
+		break;
+	case INSTANCE_EV_DIED:
+		program_instance_died(i);	/* never frees i */
+		break;
+	case INSTANCE_EV_REMOVED:
+		if (i->program != NULL)
+			i->program->inst = NULL;
+		else
+			program_name_freed(i->cfg.name);
+		break;
+	default:
+		break;
+	}
 }

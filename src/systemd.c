@@ -88,7 +88,7 @@ systemd_ready(void)
 }
 
 /* The running count changed: report it once this loop turn is done. */
-void
+static void
 systemd_status_changed(void)
 {
 	if (getenv("NOTIFY_SOCKET") != NULL &&
@@ -140,7 +140,7 @@ systemd_death_priority(const char *reason)
  * One journal record per death (the seed's write_vm_exited_stats_sync):
  * a sentence for people, fields for `journalctl WARD_DEATH_REASON=CRASH`.
  */
-void
+static void
 systemd_journal_death(const struct instance *i, const struct exit_record *r)
 {
 	char up[32], how[64], exitf[64];
@@ -184,4 +184,15 @@ systemd_journal_death(const struct instance *i, const struct exit_record *r)
 	    "WARD_RSS_MAX_KB=%" PRIu64, r->metrics.rss_max_kb,
 	    "WARD_OWNER_UID=%u", (unsigned)r->owner_uid,
 	    NULL);
+}
+
+/* instance.c's observer: STATUS= counts running instances; deaths go to
+ * the journal as structured entries. */
+void
+systemd_instance_cb(struct instance *i, enum instance_event ev)
+{
+	if (ev == INSTANCE_EV_STARTED || ev == INSTANCE_EV_STOPPED)
+		systemd_status_changed();
+	else if (ev == INSTANCE_EV_DIED && i->exit != NULL)
+		systemd_journal_death(i, i->exit);
 }

@@ -219,21 +219,38 @@ void	 conf_warning(struct conf *, const char *, int, const char *);
 void	 conf_free(struct conf *);
 int	 settings_load(const char *, struct settings *);
 
+/* What instance.c tells its observers (instance_observe), in this order of
+ * a life: CREATED, STARTED, PAYLOAD/STATUS, EXITING, STOPPED, DIED, REMOVED. */
+enum instance_event {
+	INSTANCE_EV_CREATED,	/* made and indexed; NOT_STARTED */
+	INSTANCE_EV_STARTED,	/* now RUNNING */
+	INSTANCE_EV_PAYLOAD,	/* its payload state moved forward */
+	INSTANCE_EV_STATUS,	/* it sent a new STATUS= text */
+	INSTANCE_EV_METRICS,	/* metrics.c sampled it */
+	INSTANCE_EV_EXITING,	/* its child exited, not yet reaped */
+	INSTANCE_EV_STOPPED,	/* no longer RUNNING (died, or wardd exits) */
+	INSTANCE_EV_DIED,	/* DEAD or FAILED, i->exit filled; also for a
+				   spawn that failed before it ran */
+	INSTANCE_EV_REMOVED	/* unindexed, about to be freed */
+};
+
+typedef void (*instance_observer_fn)(struct instance *, enum instance_event);
+
 /* ---- systemd.c: socket activation, sd_notify, the journal. */
 
 struct exit_record;
 int	 systemd_listen_fd(void);
 void	 systemd_ready(void);
-void	 systemd_status_changed(void);
 void	 systemd_stopping(void);
 void	 systemd_reloading(int);
-void	 systemd_journal_death(const struct instance *, const struct exit_record *);
+void	 systemd_instance_cb(struct instance *, enum instance_event);
 
 void	 loop_init(void);
+void	 loop_observe(void);
 void	 loop_run(void);
 void	 loop_shutdown(int kill_instances);
 int	 loop_shutting_down(void);
-void	 loop_instance_gone(void);
+void	 loop_instance_cb(struct instance *, enum instance_event);
 
 /* ---- statedir.c: STATE_DIR through fds; the rule for every path (see there). */
 
@@ -746,8 +763,11 @@ struct instance {
 	int			 suspended;
 	char			 status_text[STATUS_MAX + 1];
 
-	struct program		*program;	/* declared in the config, or NULL */
+	struct program		*program;	/* declared in the config, or NULL
+						   (program.c's to set and clear) */
 	int			 stop_requested; /* instance.stop: no restart */
+	int			 stop_signal;	/* instance_stop's first signal */
+	uint32_t		 stop_timeout_ms; /* instance_stop_all's grace */
 	uid_t			 owner_uid;	/* the requester; sees and touches it */
 	size_t			 fds_held;	/* cfg.fds counted in its fd budget */
 	gid_t			 owner_gid;
@@ -816,6 +836,8 @@ struct instance_stats {
 };
 extern struct instance_stats instance_stats;
 
+void	 instance_observe(instance_observer_fn);
+void	 instance_announce(struct instance *, enum instance_event);
 void	 instance_init(void);
 const char *instance_may_create(const struct peer *, char *, size_t);
 struct instance *instance_new(struct instance_config *, const struct peer *,
@@ -832,7 +854,7 @@ void	 instance_remove(struct instance *);
 void	 instance_stop_all(int sig);
 void	 instance_free_all(void);
 const char *instance_state_name(enum instance_state);
-void	 instance_pack(const struct instance *, msgpack_packer *);
+void	 instance_pack(const struct instance *, msgpack_packer *, int);
 void	 exit_record_pack(const struct exit_record *, msgpack_packer *, int);
 void	 exit_record_unref(struct exit_record *);
 
@@ -879,10 +901,8 @@ void	 program_init(void);
 int	 program_load(const char *);
 void	 program_reread(const char *, msgpack_packer *);
 int	 program_update(const char *, msgpack_packer *);
-void	 program_instance_died(struct instance *);
+void	 program_instance_cb(struct instance *, enum instance_event);
 int	 program_name_reserved(const char *, int, char *, size_t);
-void	 program_name_freed(const char *);
-void	 program_payload_changed(struct instance *);
 int	 program_start(struct program *, char *, size_t);
 int	 program_cancel(struct program *);
 const char *program_state_name(enum program_state);
@@ -896,6 +916,7 @@ int	 program_split_command(const char *, char ***, char *, size_t);
 #define HISTORY_ALL		((uid_t)-1)	/* history_count: every uid */
 
 void	 history_add(struct exit_record *);
+void	 history_instance_cb(struct instance *, enum instance_event);
 void	 history_pack(msgpack_packer *, const struct peer *, const char *,
 	    uint64_t, size_t);
 size_t	 history_count(uid_t);
@@ -939,8 +960,7 @@ struct proc_stat {
 
 void	 metrics_init(void);
 void	 metrics_set_interval(unsigned);
-void	 metrics_instance_started(void);
-void	 metrics_instance_stopped(struct instance *);
+void	 metrics_instance_cb(struct instance *, enum instance_event);
 int	 metrics_parse_stat(const char *, struct proc_stat *);
 int	 metrics_parse_statm(const char *, uint64_t *);
 int	 metrics_parse_rollup(const char *, uint64_t *);
@@ -974,6 +994,7 @@ int	 event_type_parse(const char *);
 void	 event_emit(enum event_type, const struct instance *);
 int	 event_subscribe(struct conn *, uint32_t, uint64_t *, size_t);
 void	 event_unsubscribe(struct conn *);
+void	 event_instance_cb(struct instance *, enum instance_event);
 
 /* ---- output.c: capturing instances' stdout and stderr. */
 

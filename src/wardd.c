@@ -358,6 +358,7 @@ main(int argc, char **argv)
 	budget_init();
 	statedir_init();	/* after the loop: its remover is a watcher */
 	instance_init();
+	loop_observe();		/* who hears what happens to instances */
 	program_init();
 	metrics_init();
 	cgroup_init(opts.no_cgroups);

@@ -214,6 +214,7 @@ harness_init(void)
 	budget_init();
 	statedir_init();	/* STATE_DIR's fds: instances/, dumps/, trash/ */
 	instance_init();
+	loop_observe();
 	program_init();
 	metrics_init();
 	cgroup_init(1);
