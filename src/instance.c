@@ -432,7 +432,7 @@ instance_start(struct instance *i, char *err, size_t errlen)
 	/* cgroup.c: the cgroup.procs the child joins (-1: no cgroups). */
 	if (cgroup_prepare(i, &fds.cgroup_procs, err, errlen) == -1)
 		goto fail;
-	pid = spawn_child(i, &fds, envp, &status_fd, err, errlen);
+	pid = sys->spawn(i, &fds, envp, &status_fd, err, errlen);
 	instance_close_fd(&fds.cgroup_procs);
 	free(envp);	/* strings belong to cfg, environ and a static pool */
 	envp = NULL;
@@ -442,11 +442,9 @@ instance_start(struct instance *i, char *err, size_t errlen)
 	instance_close_fds(i);	/* the child has its copies now */
 	if (pid == -1)
 		goto fail;
-	if ((i->pidfd = spawn_pidfd_open(pid)) == -1) {
-		/* The child is unreaped, so pid is still ours: kill and reap. */
+	if ((i->pidfd = sys->pidfd_open(pid)) == -1) {
 		snprintf(err, errlen, "pidfd_open: %s", strerror(errno));
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
+		sys->kill_unreaped(pid);
 		instance_close_fd(&status_fd);
 		goto fail;
 	}
@@ -518,9 +516,9 @@ instance_signal(struct instance *i, int sig, int group)
 		errno = ESRCH;
 		return -1;
 	}
-	if (group && spawn_pidfd_signal(i->pidfd, i->pid, sig, 1) == 0)
+	if (group && sys->signal(i->pidfd, i->pid, sig, 1) == 0)
 		return 0;
-	return spawn_pidfd_signal(i->pidfd, i->pid, sig, 0);
+	return sys->signal(i->pidfd, i->pid, sig, 0);
 }
 
 /*
@@ -912,9 +910,7 @@ instance_pidfd_cb(struct ev_loop *loop, ev_io *w, int revents)
 		return;	/* level-triggered: retried on the next loop turn */
 	}
 	memset(&si, 0, sizeof si);
-	do
-		rc = waitid(P_PIDFD, i->pidfd, &si, WEXITED | WNOHANG);
-	while (rc == -1 && errno == EINTR);
+	rc = sys->reap(i->pidfd, &si);
 	if (rc == 0 && si.si_pid == 0) {
 		free(r);
 		return;		/* not yet: spurious wakeup */

@@ -7,6 +7,7 @@
 #define WARD_H
 
 #include <sys/types.h>
+#include <signal.h>
 #include <sys/queue.h>
 #include <sys/resource.h>
 #include <dirent.h>
@@ -949,6 +950,19 @@ int	 spawn_ids(const struct instance *, uid_t *, gid_t *);
 int	 spawn_pidfd_open(pid_t);
 int	 spawn_pidfd_signal(int, pid_t, int, int);
 char	**spawn_environ(const struct instance *);
+
+/* ---- sys.c: the OS calls of the instance state machine, behind one seam. */
+
+struct sys_ops {
+	pid_t	(*spawn)(const struct instance *, const struct spawn_fds *,
+		    char **, int *, char *, size_t);	/* spawn_child */
+	int	(*pidfd_open)(pid_t);
+	int	(*signal)(int, pid_t, int, int);	/* spawn_pidfd_signal */
+	int	(*reap)(int, siginfo_t *);	/* waitid(P_PIDFD, WNOHANG) */
+	void	(*kill_unreaped)(pid_t);	/* SIGKILL and reap, by pid */
+};
+
+extern const struct sys_ops *sys;
 
 /* ---- metrics.c: sampling /proc for running instances. */
 

@@ -1,0 +1,54 @@
+/*
+ * sys.c: the operating system as instance.c sees it: spawning a child,
+ * opening a pidfd on it, signalling it and reaping it. Every such call
+ * goes through one table, sys, so that unit tests can put a fake in its
+ * place (tests/unit/fake_sys.c) and drive the state machines (instance,
+ * program) synchronously, without real processes, as dinit's tests do.
+ * The real table calls spawn.c and the kernel; nothing here decides
+ * anything.
+ *
+ * layer: engine (the lowest part of it: calls spawn.c)
+ */
+#include "config.h"
+
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <signal.h>
+
+#include "ward.h"
+
+/* waitid on a pidfd without waiting; EINTR is retried. */
+static int
+sys_linux_reap(int pidfd, siginfo_t *si)
+{
+	int rc;
+
+	do
+		rc = waitid(P_PIDFD, pidfd, si, WEXITED | WNOHANG);
+	while (rc == -1 && errno == EINTR);
+	return rc;
+}
+
+/*
+ * A child that has no pidfd (pidfd_open failed) is unreaped, so its pid is
+ * still ours: kill and reap it. It has not exec'd anything worth waiting
+ * for (it is the payload just spawned), so this does not stall.
+ */
+static void
+sys_linux_kill_unreaped(pid_t pid)
+{
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+}
+
+static const struct sys_ops sys_linux = {
+	.spawn = spawn_child,
+	.pidfd_open = spawn_pidfd_open,
+	.signal = spawn_pidfd_signal,
+	.reap = sys_linux_reap,
+	.kill_unreaped = sys_linux_kill_unreaped,
+};
+
+/* The table in use: the kernel's, or a unit test's fake. */
+const struct sys_ops *sys = &sys_linux;

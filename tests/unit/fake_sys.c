@@ -1,0 +1,188 @@
+/*
+ * fake_sys.c: see fake_sys.h. Linked into the state-machine unit tests
+ * (test_instance, test_program); wardd.c is not linked, so its globals
+ * (opts) are defined here.
+ */
+#include "config.h"
+
+#include <sys/eventfd.h>
+
+#include <errno.h>
+#include <ftw.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <check.h>
+
+#include "fake_sys.h"
+
+struct wardd_opts opts;
+struct fake_sys fake;
+
+static char fake_dir[] = "/tmp/ward-unit-XXXXXX";
+
+static pid_t
+fake_spawn(const struct instance *i, const struct spawn_fds *fds, char **envp,
+    int *status_fd, char *err, size_t errlen)
+{
+	*status_fd = -1;
+	if (fake.spawn_fails > 0) {
+		fake.spawn_fails--;
+		snprintf(err, errlen, "cannot run %s: refused by the fake",
+		    i->cfg.argv[0]);
+		return -1;
+	}
+	return fake.next_pid++;
+}
+
+/* A pollable fd that is never readable by itself: the pidfd's stand-in. */
+static int
+fake_pidfd_open(pid_t pid)
+{
+	return eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+}
+
+static int
+fake_signal(int pidfd, pid_t pid, int sig, int group)
+{
+	if (fake.nsignals < FAKE_SYS_MAX_SIGNALS)
+		fake.signals[fake.nsignals++] = sig;
+	return 0;
+}
+
+static int
+fake_reap(int pidfd, siginfo_t *si)
+{
+	if (!fake.exit_pending) {
+		si->si_pid = 0;		/* not yet: a spurious wakeup */
+		return 0;
+	}
+	*si = fake.exit_si;
+	fake.exit_pending = 0;
+	return 0;
+}
+
+static void
+fake_kill_unreaped(pid_t pid)
+{
+}
+
+static const struct sys_ops fake_ops = {
+	.spawn = fake_spawn,
+	.pidfd_open = fake_pidfd_open,
+	.signal = fake_signal,
+	.reap = fake_reap,
+	.kill_unreaped = fake_kill_unreaped,
+};
+
+static void
+fake_observer(struct instance *i, enum instance_event ev)
+{
+	if (fake.nevents < FAKE_SYS_MAX_EVENTS) {
+		fake.event_ids[fake.nevents] = i->id;
+		fake.events[fake.nevents++] = ev;
+	}
+}
+
+void
+fake_sys_setup(void)
+{
+	memset(&fake, 0, sizeof fake);
+	fake.next_pid = 4000;
+	ck_assert_ptr_nonnull(mkdtemp(fake_dir));
+	opts.state_dir = fake_dir;
+	opts.uid = geteuid();
+	opts.is_root = geteuid() == 0;
+	opts.max_user_conns = BUDGET_USER_CONNS;
+	opts.max_user_buffer = BUDGET_USER_BUFFER;
+	opts.max_user_fds = BUDGET_USER_FDS;
+	opts.max_user_ring = BUDGET_USER_RING;
+	opts.dumps_max_count = DUMPS_MAX_COUNT_DEFAULT;
+	opts.dumps_max_bytes = DUMPS_MAX_BYTES_DEFAULT;
+	getrlimit(RLIMIT_NOFILE, &opts.nofile);
+	log_init(LOG_LVL_WARNING);
+	ward_loop = ev_loop_new(EVBACKEND_EPOLL | EVFLAG_NOENV);
+	ck_assert_ptr_nonnull(ward_loop);
+	sys = &fake_ops;
+	budget_init();
+	statedir_init();
+	cgroup_init(1);
+	instance_init();
+	instance_observe(fake_observer);
+}
+
+static int
+fake_rm(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	return remove(path);
+}
+
+void
+fake_sys_teardown(void)
+{
+	instance_free_all();
+	nftw(fake_dir, fake_rm, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* An instance of "payload", made as an admin's instance.create makes it. */
+struct instance *
+fake_sys_instance(const char *name, int detect_hangup)
+{
+	struct instance_config cfg;
+	struct instance *i;
+	char err[256];
+
+	memset(&cfg, 0, sizeof cfg);
+	cfg.name = name ? strdup(name) : NULL;
+	ck_assert_ptr_nonnull(cfg.argv = calloc(2, sizeof *cfg.argv));
+	ck_assert_ptr_nonnull(cfg.argv[0] = strdup("payload"));
+	cfg.detect_hangup = detect_hangup;
+	cfg.hangup_timeout_ms = HANGUP_TIMEOUT_MS;
+	i = instance_new(&cfg, peer_self(), err, sizeof err);
+	ck_assert_msg(i != NULL, "instance_new: %s", err);
+	return i;
+}
+
+/* i's child exits with code, or is killed by signal (code then unused). */
+void
+fake_sys_exit(struct instance *i, int code, int signal)
+{
+	ck_assert_int_eq(i->state, INSTANCE_RUNNING);
+	memset(&fake.exit_si, 0, sizeof fake.exit_si);
+	fake.exit_si.si_pid = i->pid;
+	fake.exit_si.si_code = signal ? CLD_KILLED : CLD_EXITED;
+	fake.exit_si.si_status = signal ? signal : code;
+	fake.exit_pending = 1;
+	ev_invoke(ward_loop, &i->pidfd_w, EV_READ);
+}
+
+/* A timer's time has come: its callback runs now, as the loop would. */
+void
+fake_sys_fire(ev_timer *t)
+{
+	ck_assert_msg(ev_is_active(t), "the timer is not running");
+	ev_timer_stop(ward_loop, t);
+	ev_invoke(ward_loop, t, EV_TIMER);
+}
+
+/* Whether instance id announced ev. */
+int
+fake_sys_saw(enum instance_event ev, uint64_t id)
+{
+	int k;
+
+	for (k = 0; k < fake.nevents; k++) {
+		if (fake.events[k] == ev && fake.event_ids[k] == id)
+			return 1;
+	}
+	return 0;
+}
+
+int
+fake_sys_last_signal(void)
+{
+	return fake.nsignals > 0 ? fake.signals[fake.nsignals - 1] : 0;
+}
