@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include <inttypes.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -186,11 +187,88 @@ const struct cmd_entry cmd_run_entry = {
 	WARD_M_RUN, config_spec, 0, cmd_run_exec
 };
 
+static void
+cmd_pack_argv(msgpack_packer *pk, char **argv)
+{
+	size_t n;
+
+	for (n = 0; argv[n] != NULL; n++)
+		;
+	codec_pack_key(pk, "argv");
+	msgpack_pack_array(pk, n);
+	for (n = 0; argv[n] != NULL; n++)
+		codec_pack_str(pk, argv[n]);
+}
+
+/*
+ * The status map of proto/PROTOCOL.md, with room for extra more pairs the
+ * caller packs after it (the program's).
+ */
+static void
+cmd_pack_instance(const struct instance *i, msgpack_packer *pk, int extra)
+{
+	const struct exit_record *r = i->exit;
+	int nfields = 21 + extra;
+
+	if (r != NULL)
+		nfields += 10;
+	nfields += OUTPUT_PACK_FIELDS;	/* output.c: capture_output, log_dropped */
+	nfields += 1;			/* cgroup.c: cgroup */
+	msgpack_pack_map(pk, nfields);
+	codec_pack_kv_uint(pk, "id", i->id);
+	codec_pack_kv_str(pk, "name", i->cfg.name);
+	codec_pack_kv_str(pk, "state", instance_state_name(i->state));
+	codec_pack_kv_str(pk, "payload_state", payload_state_name(i->payload));
+	codec_pack_kv_str(pk, "status_text", i->status_text);
+	codec_pack_key(pk, "pid");
+	if (i->state == INSTANCE_RUNNING)
+		msgpack_pack_int64(pk, i->pid);
+	else
+		msgpack_pack_nil(pk);
+	cmd_pack_argv(pk, i->cfg.argv);
+	codec_pack_kv_uint(pk, "owner_uid", i->owner_uid);
+	codec_pack_kv_int(pk, "requester_pid", i->requester_pid);
+	codec_pack_kv_int(pk, "created_at_ms", i->created_at_ms);
+	codec_pack_key(pk, "started_at_ms");
+	if (i->started_at_ms != 0)
+		msgpack_pack_int64(pk, i->started_at_ms);
+	else
+		msgpack_pack_nil(pk);
+	codec_pack_key(pk, "uptime_ms");
+	if (i->state == INSTANCE_RUNNING)
+		msgpack_pack_uint64(pk,
+		    (ev_now(ward_loop) - i->started_mono) * 1000);
+	else if (r != NULL)
+		msgpack_pack_uint64(pk, r->uptime_ms);
+	else
+		msgpack_pack_nil(pk);
+	codec_pack_kv_bool(pk, "suspended", i->suspended);
+	codec_pack_kv_bool(pk, "detect_hangup", i->cfg.detect_hangup);
+	codec_pack_kv_uint(pk, "hangup_timeout_ms", i->cfg.hangup_timeout_ms);
+	codec_pack_kv_uint(pk, "notify_dropped", i->notify_dropped);
+	codec_pack_kv_str(pk, "notify", i->cfg.notify_systemd ? "systemd" : "fd");
+	codec_pack_kv_uint(pk, "sd_notify_dropped", i->sd_dropped);
+	codec_pack_kv_uint(pk, "watchdog_ms", i->cfg.watchdog_ms);
+	codec_pack_kv_str(pk, "runtime_dir",
+	    i->state == INSTANCE_RUNNING ? i->runtime_dir : NULL);
+	codec_pack_key(pk, "metrics");
+	metrics_pack(&i->metrics, pk);
+	/* cgroup.c: its cgroup directory while there is one (nil otherwise). */
+	{
+		char cg[PATH_MAX];
+
+		codec_pack_kv_str(pk, "cgroup", cgroup_path(i, cg, sizeof cg));
+	}
+	output_pack(i, pk);
+	if (r != NULL)
+		exit_record_pack(r, pk, 0);
+}
+
 /* The status map: the instance's, and its program's when it runs one. */
 static void
 cmd_pack_status(const struct instance *i, msgpack_packer *pk)
 {
-	instance_pack(i, pk, i->program != NULL);
+	cmd_pack_instance(i, pk, i->program != NULL);
 	if (i->program != NULL) {
 		codec_pack_key(pk, "program");
 		program_pack(i->program, pk);

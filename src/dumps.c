@@ -51,7 +51,7 @@ dumps_size(const char *name)
 	unsigned n = 0;
 	DIR *d;
 
-	if ((d = statedir_opendir(dumps_fd, name)) == NULL)
+	if ((d = opendir_at(dumps_fd, name)) == NULL)
 		return 0;
 	while ((de = readdir(d)) != NULL && n++ < DUMPS_FILES) {
 		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
@@ -86,10 +86,10 @@ dumps_init(int fd)
 	DIR *d;
 
 	dumps_fd = fd;
-	if ((d = statedir_opendir(dumps_fd, ".")) == NULL)
+	if ((d = opendir_at(dumps_fd, ".")) == NULL)
 		fatal("cannot read %s/dumps", opts.state_dir);
 	while ((de = readdir(d)) != NULL) {
-		if ((id = statedir_name_id(de->d_name)) == 0 ||
+		if ((id = name_id(de->d_name)) == 0 ||
 		    de->d_name[0] == '.')
 			continue;
 		if ((nv = realloc(v, (n + 1) * sizeof *v)) == NULL)
@@ -298,4 +298,79 @@ dumps_shutdown(void)
 	if (dumps_fd != -1)
 		close(dumps_fd);
 	dumps_fd = -1;
+}
+
+/*
+ * The seed's handle_ramdump: non-empty core* and ramdump* files the payload
+ * left in its runtime dir move to STATE_DIR/dumps/NAME-ID/, a new directory
+ * that only the instance's owner (and admins) can read. The runtime dir is
+ * the payload's: it is read through its fd (rfd, closed here), files are
+ * moved with renameat (a link is moved as itself, never followed), and
+ * what arrives is checked again, since the payload's leftovers may swap an
+ * entry meanwhile: anything but a regular file with one link is dropped.
+ * At most DUMPS_SCAN entries are looked at, so a directory of 200,000
+ * files costs the loop a bounded moment. Returns the dump dir, or NULL.
+ */
+#define DUMPS_SCAN	16384
+
+char *
+dumps_collect(int rfd, const char *runtime_dir, const char *name, uint64_t id,
+    uid_t owner_uid, gid_t owner_gid)
+{
+	struct dirent *de;
+	struct stat st;
+	uint64_t bytes = 0;
+	unsigned seen = 0, kept = 0;
+	char err[256];
+	DIR *d;
+	int dfd = -1;
+
+	if ((d = fdopendir(rfd)) == NULL) {
+		close(rfd);
+		return NULL;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (++seen > DUMPS_SCAN) {
+			log_warnx("instance %" PRIu64 " %s: runtime dir holds "
+			    "more than %d entries; dumps past them are not "
+			    "collected", id, name, DUMPS_SCAN);
+			break;
+		}
+		if (strncmp(de->d_name, "core", 4) != 0 &&
+		    strncmp(de->d_name, "ramdump", 7) != 0)
+			continue;
+		if (fstatat(rfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
+		    !S_ISREG(st.st_mode) || st.st_size == 0 || st.st_nlink != 1)
+			continue;
+		if (dfd == -1 && (dfd = dumps_create(name, id,
+		    owner_uid, owner_gid, err, sizeof err)) == -1) {
+			log_warnx("instance %" PRIu64 ": %s", id, err);
+			break;
+		}
+		if (renameat(rfd, de->d_name, dfd, de->d_name) == -1) {
+			log_warn("instance %" PRIu64 ": cannot move %s/%s to its "
+			    "dump dir", id, runtime_dir, de->d_name);
+			continue;
+		}
+		if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
+		    !S_ISREG(st.st_mode) || st.st_nlink != 1) {
+			log_notice("instance %" PRIu64 ": %s changed while it "
+			    "was collected: dropped", id, de->d_name);
+			if (unlinkat(dfd, de->d_name, 0) == -1 &&
+			    trash_remove(dfd, de->d_name) == -1)
+				log_warn("cannot drop %s", de->d_name);
+			continue;
+		}
+		bytes += (uint64_t)st.st_blocks * 512;
+		kept++;
+	}
+	closedir(d);
+	if (dfd == -1)
+		return NULL;
+	close(dfd);
+	/* Counted against the dumps' budget, or dropped (empty, or too big). */
+	if (!dumps_done(name, id, owner_uid, kept, bytes))
+		return NULL;
+	return str_printf("%s/dumps/%s-%" PRIu64, opts.state_dir, name,
+	    id);
 }

@@ -12,7 +12,7 @@
  * wardd.c with instance_observe, in that order; this file names none of
  * them.
  *
- * layer: engine (calls spawn, output, cgroup, sdnotify, exit and base
+ * layer: engine (calls spawn, output, cgroup, notify, exit and base
  * modules; never up into what observes it)
  */
 #include "config.h"
@@ -51,11 +51,11 @@ static unsigned instance_nobservers;
 
 static void	instance_pidfd_cb(struct ev_loop *, ev_io *, int);
 static void	instance_failure_cb(struct ev_loop *, ev_io *, int);
-static void	instance_notify_cb(struct ev_loop *, ev_io *, int);
 static void	instance_spawn_cb(struct ev_loop *, ev_io *, int);
 static void	instance_hangup_cb(struct ev_loop *, ev_timer *, int);
 static void	instance_stop_cb(struct ev_loop *, ev_timer *, int);
 static void	instance_watchdog_cb(struct ev_loop *, ev_timer *, int);
+static void	instance_sd_assignment(struct instance *, const char *, size_t);
 
 static const char *const instance_state_names[] = {
 	[INSTANCE_NOT_STARTED] = "not_started",
@@ -96,6 +96,7 @@ instance_init(void)
 {
 	table_init(&instances_by_id);
 	table_init(&instances_by_name);
+	notify_init(instance_notify_line, instance_sd_assignment);
 }
 
 /*
@@ -238,7 +239,7 @@ instance_new(struct instance_config *cfg, const struct peer *peer, char *err,
 	i->stop_timeout_ms = STOP_TIMEOUT_MS;
 	ev_init(&i->pidfd_w, instance_pidfd_cb);
 	ev_init(&i->failure_w, instance_failure_cb);
-	ev_init(&i->notify_w, instance_notify_cb);
+	ev_init(&i->notify_w, notify_pipe_cb);	/* notify.c reads fd 4 */
 	ev_init(&i->spawn_w, instance_spawn_cb);
 	ev_init(&i->hangup_t, instance_hangup_cb);
 	ev_init(&i->stop_t, instance_stop_cb);
@@ -276,7 +277,7 @@ instance_release(struct instance *i)
 	ev_timer_stop(ward_loop, &i->hangup_t);
 	ev_timer_stop(ward_loop, &i->stop_t);
 	ev_timer_stop(ward_loop, &i->watchdog_t);
-	sdnotify_close(i);
+	notify_sd_close(i);
 	instance_close_fd(&i->pidfd);
 	instance_close_fd(&i->failure_fd);
 	instance_close_fd(&i->notify_fd);
@@ -410,7 +411,7 @@ instance_start(struct instance *i, char *err, size_t errlen)
 		i->runtime_dir = NULL;
 		goto fail;
 	}
-	if (i->cfg.notify_systemd && sdnotify_open(i, rtfd, err, errlen) == -1)
+	if (i->cfg.notify_systemd && notify_sd_open(i, rtfd, err, errlen) == -1)
 		goto fail;
 	if (spawn_ids(i, &uid, &gid) && fchown(rtfd, uid, gid) == -1) {
 		snprintf(err, errlen, "cannot hand runtime dir %s to uid %u: %s",
@@ -481,7 +482,7 @@ fail_errno:
 	    strerror(errno));
 fail:
 	free(envp);
-	sdnotify_close(i);
+	notify_sd_close(i);
 	instance_close_fds(i);
 	output_spawn_done(i, 0);	/* output.c: close pending read ends */
 	instance_close_fd(&fpipe[0]);
@@ -489,7 +490,7 @@ fail:
 	instance_close_fd(&npipe[0]);
 	instance_close_fd(&npipe[1]);
 	instance_close_fd(&rtfd);
-	/* The whole tree: sdnotify_open may have bound its socket there. */
+	/* The whole tree: notify_sd_open may have bound its socket there. */
 	if (i->runtime_dir != NULL)
 		statedir_runtime_remove(i->id);
 	cgroup_instance_gone(i);	/* cgroup.c: what the failed spawn made */
@@ -625,46 +626,10 @@ instance_watchdog_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	cgroup_kill(i);		/* cgroup.c: the whole tree */
 }
 
-/*
- * Read what is readable from the failure pipe. The first FAILURE_MAX bytes
- * are kept; the rest is read and counted so a chatty payload cannot block.
- * Returns at EAGAIN or EOF; never waits.
- */
-static void
-instance_failure_drain(struct instance *i)
-{
-	char scratch[4096];
-	ssize_t n;
-
-	while (i->failure_fd != -1) {
-		if (i->failure_len < FAILURE_MAX) {
-			if (i->failure == NULL &&
-			    (i->failure = malloc(FAILURE_MAX)) == NULL)
-				return;
-			n = read(i->failure_fd, i->failure + i->failure_len,
-			    FAILURE_MAX - i->failure_len);
-			if (n > 0)
-				i->failure_len += n;
-		} else {
-			n = read(i->failure_fd, scratch, sizeof scratch);
-			if (n > 0)
-				i->failure_discarded += n;
-		}
-		if (n == 0 || (n == -1 && errno != EINTR)) {
-			if (n == 0 || errno != EAGAIN) {
-				/* EOF: every writer closed it. */
-				ev_io_stop(ward_loop, &i->failure_w);
-				instance_close_fd(&i->failure_fd);
-			}
-			return;
-		}
-	}
-}
-
 static void
 instance_failure_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
-	instance_failure_drain(container_of(w, struct instance, failure_w));
+	exit_failure_drain(container_of(w, struct instance, failure_w));
 }
 
 /*
@@ -719,56 +684,32 @@ instance_notify_line(struct instance *i, const char *line, size_t len)
 	}
 }
 
-/* Split fd 4 into lines; lines over NOTIFY_LINE_MAX are dropped and counted. */
+/* One sd_notify assignment (notify.c): the notify pipe's lines plus a few. */
 static void
-instance_notify_drain(struct instance *i)
+instance_sd_assignment(struct instance *i, const char *p, size_t n)
 {
-	char chunk[4096], *p, *nl;
-	ssize_t n;
-	size_t left, take;
+	enum payload_state s;
+	const char *text;
+	size_t tlen;
+	char msg[128];
 
-	while (i->notify_fd != -1) {
-		n = read(i->notify_fd, chunk, sizeof chunk);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			if (n == 0 || errno != EAGAIN) {
-				ev_io_stop(ward_loop, &i->notify_w);
-				instance_close_fd(&i->notify_fd);
-			}
-			return;
-		}
-		for (p = chunk, left = n; left > 0; ) {
-			nl = memchr(p, '\n', left);
-			take = nl != NULL ? (size_t)(nl - p) : left;
-			if (!i->notify_skipping &&
-			    i->notify_len + take > NOTIFY_LINE_MAX) {
-				i->notify_skipping = 1;
-				i->notify_dropped++;
-			}
-			if (!i->notify_skipping) {
-				if (i->notify_line == NULL &&
-				    (i->notify_line = malloc(NOTIFY_LINE_MAX)) == NULL)
-					return;
-				memcpy(i->notify_line + i->notify_len, p, take);
-				i->notify_len += take;
-			}
-			if (nl == NULL)
-				break;
-			if (!i->notify_skipping)
-				instance_notify_line(i, i->notify_line, i->notify_len);
-			i->notify_len = 0;
-			i->notify_skipping = 0;
-			p = nl + 1;
-			left -= take + 1;
-		}
+	switch (notify_parse_sd(p, n, &s, &text, &tlen)) {
+	case NOTIFY_STOPPING:
+		if (i->payload < s)
+			instance_set_payload(i, s, msg, sizeof msg);
+		break;
+	case NOTIFY_FAILURE:
+		free(i->failure_note);
+		i->failure_note = notify_failure_note(text, tlen);
+		break;
+	case NOTIFY_IGNORED:
+		/* MAINPID=, RELOADING=1, FDSTORE=1 ...: nothing ward acts on. */
+		break;
+	default:
+		/* READY=1, STATUS=, WATCHDOG= mean what they mean on fd 4. */
+		instance_notify_line(i, p, n);
+		break;
 	}
-}
-
-static void
-instance_notify_cb(struct ev_loop *loop, ev_io *w, int revents)
-{
-	instance_notify_drain(container_of(w, struct instance, notify_w));
 }
 
 /*
@@ -811,79 +752,18 @@ instance_spawn_cb(struct ev_loop *loop, ev_io *w, int revents)
 }
 
 /*
- * The seed's handle_ramdump: non-empty core* and ramdump* files the payload
- * left in its runtime dir move to STATE_DIR/dumps/NAME-ID/, a new directory
- * that only the instance's owner (and admins) can read. The runtime dir is
- * the payload's: it is read through its fd, files are moved with renameat
- * (a link is moved as itself, never followed), and what arrives is checked
- * again, since the payload's leftovers may swap an entry meanwhile:
- * anything but a regular file with one link is dropped. At most
- * INSTANCE_DUMP_SCAN entries are looked at, so a directory of 200,000
- * files costs the loop a bounded moment. Returns the dump dir, or NULL.
+ * The seed's handle_ramdump: core* and ramdump* files the payload left in
+ * its runtime dir go to a dump dir of its owner's (dumps.c).
  */
-#define INSTANCE_DUMP_SCAN	16384
-
 static char *
 instance_collect_dumps(struct instance *i)
 {
-	struct dirent *de;
-	struct stat st;
-	uint64_t bytes = 0;
-	unsigned seen = 0, kept = 0;
-	char err[256];
-	DIR *d;
-	int rfd, dfd = -1;
+	int rfd;
 
 	if (i->runtime_dir == NULL || (rfd = statedir_runtime_open(i->id)) == -1)
 		return NULL;
-	if ((d = fdopendir(rfd)) == NULL) {
-		close(rfd);
-		return NULL;
-	}
-	while ((de = readdir(d)) != NULL) {
-		if (++seen > INSTANCE_DUMP_SCAN) {
-			log_warnx("instance %" PRIu64 " %s: runtime dir holds "
-			    "more than %d entries; dumps past them are not "
-			    "collected", i->id, i->cfg.name, INSTANCE_DUMP_SCAN);
-			break;
-		}
-		if (strncmp(de->d_name, "core", 4) != 0 &&
-		    strncmp(de->d_name, "ramdump", 7) != 0)
-			continue;
-		if (fstatat(rfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
-		    !S_ISREG(st.st_mode) || st.st_size == 0 || st.st_nlink != 1)
-			continue;
-		if (dfd == -1 && (dfd = dumps_create(i->cfg.name, i->id,
-		    i->owner_uid, i->owner_gid, err, sizeof err)) == -1) {
-			log_warnx("instance %" PRIu64 ": %s", i->id, err);
-			break;
-		}
-		if (renameat(rfd, de->d_name, dfd, de->d_name) == -1) {
-			log_warn("instance %" PRIu64 ": cannot move %s/%s to its "
-			    "dump dir", i->id, i->runtime_dir, de->d_name);
-			continue;
-		}
-		if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
-		    !S_ISREG(st.st_mode) || st.st_nlink != 1) {
-			log_notice("instance %" PRIu64 ": %s changed while it "
-			    "was collected: dropped", i->id, de->d_name);
-			if (unlinkat(dfd, de->d_name, 0) == -1 &&
-			    trash_remove(dfd, de->d_name) == -1)
-				log_warn("cannot drop %s", de->d_name);
-			continue;
-		}
-		bytes += (uint64_t)st.st_blocks * 512;
-		kept++;
-	}
-	closedir(d);
-	if (dfd == -1)
-		return NULL;
-	close(dfd);
-	/* Counted against the dumps' budget, or dropped (empty, or too big). */
-	if (!dumps_done(i->cfg.name, i->id, i->owner_uid, kept, bytes))
-		return NULL;
-	return str_printf("%s/dumps/%s-%" PRIu64, opts.state_dir, i->cfg.name,
-	    i->id);
+	return dumps_collect(rfd, i->runtime_dir, i->cfg.name, i->id,
+	    i->owner_uid, i->owner_gid);	/* closes rfd */
 }
 
 /*
@@ -925,9 +805,9 @@ instance_pidfd_cb(struct ev_loop *loop, ev_io *w, int revents)
 		r->core_dumped = si.si_code == CLD_DUMPED;
 	}
 	instance_spawn_drain(i);
-	instance_failure_drain(i);
-	instance_notify_drain(i);
-	sdnotify_drain(i);	/* sdnotify.c: a last EXIT_STATUS= */
+	exit_failure_drain(i);
+	notify_pipe_drain(i);
+	notify_sd_drain(i);	/* notify.c: a last EXIT_STATUS= */
 	output_child_died(i);	/* output.c: what stdout/stderr hold now */
 	spawn_failed = i->spawn_got >= sizeof i->spawn_report;
 	if (spawn_failed) {
@@ -1002,134 +882,4 @@ instance_free_all(void)
 	}
 	table_free(&instances_by_id);
 	table_free(&instances_by_name);
-}
-
-static void
-instance_pack_argv(msgpack_packer *pk, char **argv)
-{
-	size_t n;
-
-	for (n = 0; argv[n] != NULL; n++)
-		;
-	codec_pack_key(pk, "argv");
-	msgpack_pack_array(pk, n);
-	for (n = 0; argv[n] != NULL; n++)
-		codec_pack_str(pk, argv[n]);
-}
-
-/*
- * The status map of proto/PROTOCOL.md, with room for extra more pairs the
- * caller packs after it (cmd-instance.c: the program's).
- */
-void
-instance_pack(const struct instance *i, msgpack_packer *pk, int extra)
-{
-	const struct exit_record *r = i->exit;
-	int nfields = 21 + extra;
-
-	if (r != NULL)
-		nfields += 10;
-	nfields += OUTPUT_PACK_FIELDS;	/* output.c: capture_output, log_dropped */
-	nfields += 1;			/* cgroup.c: cgroup */
-	msgpack_pack_map(pk, nfields);
-	codec_pack_kv_uint(pk, "id", i->id);
-	codec_pack_kv_str(pk, "name", i->cfg.name);
-	codec_pack_kv_str(pk, "state", instance_state_names[i->state]);
-	codec_pack_kv_str(pk, "payload_state", payload_state_name(i->payload));
-	codec_pack_kv_str(pk, "status_text", i->status_text);
-	codec_pack_key(pk, "pid");
-	if (i->state == INSTANCE_RUNNING)
-		msgpack_pack_int64(pk, i->pid);
-	else
-		msgpack_pack_nil(pk);
-	instance_pack_argv(pk, i->cfg.argv);
-	codec_pack_kv_uint(pk, "owner_uid", i->owner_uid);
-	codec_pack_kv_int(pk, "requester_pid", i->requester_pid);
-	codec_pack_kv_int(pk, "created_at_ms", i->created_at_ms);
-	codec_pack_key(pk, "started_at_ms");
-	if (i->started_at_ms != 0)
-		msgpack_pack_int64(pk, i->started_at_ms);
-	else
-		msgpack_pack_nil(pk);
-	codec_pack_key(pk, "uptime_ms");
-	if (i->state == INSTANCE_RUNNING)
-		msgpack_pack_uint64(pk,
-		    (ev_now(ward_loop) - i->started_mono) * 1000);
-	else if (r != NULL)
-		msgpack_pack_uint64(pk, r->uptime_ms);
-	else
-		msgpack_pack_nil(pk);
-	codec_pack_kv_bool(pk, "suspended", i->suspended);
-	codec_pack_kv_bool(pk, "detect_hangup", i->cfg.detect_hangup);
-	codec_pack_kv_uint(pk, "hangup_timeout_ms", i->cfg.hangup_timeout_ms);
-	codec_pack_kv_uint(pk, "notify_dropped", i->notify_dropped);
-	codec_pack_kv_str(pk, "notify", i->cfg.notify_systemd ? "systemd" : "fd");
-	codec_pack_kv_uint(pk, "sd_notify_dropped", i->sd_dropped);
-	codec_pack_kv_uint(pk, "watchdog_ms", i->cfg.watchdog_ms);
-	codec_pack_kv_str(pk, "runtime_dir",
-	    i->state == INSTANCE_RUNNING ? i->runtime_dir : NULL);
-	codec_pack_key(pk, "metrics");
-	metrics_pack(&i->metrics, pk);
-	/* cgroup.c: its cgroup directory while there is one (nil otherwise). */
-	{
-		char cg[PATH_MAX];
-
-		codec_pack_kv_str(pk, "cgroup", cgroup_path(i, cg, sizeof cg));
-	}
-	output_pack(i, pk);
-	if (r != NULL)
-		exit_record_pack(r, pk, 0);
-}
-
-/*
- * The exit record's fields. With whole, a complete map (history, events);
- * without, 10 key/value pairs to append to a status map.
- */
-void
-exit_record_pack(const struct exit_record *r, msgpack_packer *pk, int whole)
-{
-	if (whole) {
-		msgpack_pack_map(pk, 10 + 7);
-		codec_pack_kv_uint(pk, "id", r->id);
-		codec_pack_kv_str(pk, "name", r->name);
-		codec_pack_kv_uint(pk, "owner_uid", r->owner_uid);
-		codec_pack_kv_int(pk, "started_at_ms", r->started_at_ms);
-		codec_pack_kv_uint(pk, "uptime_ms", r->uptime_ms);
-		codec_pack_key(pk, "metrics");
-		metrics_pack(&r->metrics, pk);
-		codec_pack_kv_str(pk, "state", r->death_reason[0] != '\0' &&
-		    strcmp(r->death_reason, "SPAWN_FAILED") == 0 ? "failed" : "dead");
-	}
-	codec_pack_kv_str(pk, "death_reason", r->death_reason);
-	codec_pack_key(pk, "exit_code");
-	if (r->exited)
-		msgpack_pack_int(pk, r->exit_code);
-	else
-		msgpack_pack_nil(pk);
-	codec_pack_key(pk, "exit_signal");
-	if (r->exit_signal != 0)
-		msgpack_pack_int(pk, r->exit_signal);
-	else
-		msgpack_pack_nil(pk);
-	codec_pack_kv_str(pk, "signal_name",
-	    r->exit_signal ? signal_name(r->exit_signal) : NULL);
-	codec_pack_kv_bool(pk, "core_dumped", r->core_dumped);
-	codec_pack_kv_str(pk, "failure_reason", r->failure_reason);
-	codec_pack_kv_str(pk, "failure_info", r->failure_info);
-	codec_pack_kv_uint(pk, "failure_discarded", r->failure_discarded);
-	codec_pack_kv_str(pk, "dump_dir", r->dump_dir);
-	codec_pack_kv_int(pk, "died_at_ms", r->died_at_ms);
-}
-
-/* Records are shared by their instance and history; the last one frees. */
-void
-exit_record_unref(struct exit_record *r)
-{
-	if (r == NULL || --r->refs > 0)
-		return;
-	free(r->name);
-	free(r->failure_reason);
-	free(r->failure_info);
-	free(r->dump_dir);
-	free(r);
 }

@@ -442,34 +442,6 @@ metrics_tick_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	}
 }
 
-void
-metrics_pack(const struct metrics *m, msgpack_packer *pk)
-{
-	msgpack_pack_map(pk, 10 + 2);
-	codec_pack_kv_uint(pk, "cpu_user_ms", m->cpu_user_ms);
-	codec_pack_kv_uint(pk, "cpu_system_ms", m->cpu_system_ms);
-	codec_pack_kv_uint(pk, "cpu_guest_ms", m->cpu_guest_ms);
-	codec_pack_key(pk, "cpu_percent");
-	msgpack_pack_double(pk, m->cpu_percent);
-	codec_pack_kv_uint(pk, "rss_kb", m->rss_kb);
-	codec_pack_kv_uint(pk, "rss_max_kb", m->rss_max_kb);
-	codec_pack_kv_uint(pk, "pss_kb", m->pss_kb);
-	codec_pack_kv_uint(pk, "rss_mapping_kb", m->mapping_rss_kb);
-	codec_pack_kv_uint(pk, "rss_mapping_max_kb", m->mapping_rss_max_kb);
-	codec_pack_kv_uint(pk, "samples", m->samples);
-	/* cgroup.c's, for the whole tree: nil without a cgroup or the file. */
-	codec_pack_key(pk, "cgroup_memory_kb");
-	if (m->has_cgroup_memory)
-		msgpack_pack_uint64(pk, m->cgroup_memory_kb);
-	else
-		msgpack_pack_nil(pk);
-	codec_pack_key(pk, "cgroup_cpu_usage_ms");
-	if (m->has_cgroup_cpu)
-		msgpack_pack_uint64(pk, m->cgroup_cpu_usage_ms);
-	else
-		msgpack_pack_nil(pk);
-}
-
 /* instance.c's observer: sample what runs, and a child's last CPU times
  * while it is a zombie (they are gone once it is reaped). */
 void

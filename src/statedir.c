@@ -50,7 +50,7 @@
 
 /* Ids are reserved this many at a time: one fsync per block, not per create. */
 #define STATEDIR_ID_BLOCK	1024
-#define STATEDIR_ID_MAX		(UINT64_C(1) << 53)	/* any JSON client's */
+#define STATEDIR_ID_MAX		ID_MAX
 
 
 static int statedir_fd = -1;		/* STATE_DIR itself */
@@ -288,50 +288,6 @@ statedir_subdir(const char *name, mode_t mode)
 	return fd;
 }
 
-/* A decimal id alone, below STATEDIR_ID_MAX; 0 if s is anything else. */
-static uint64_t
-statedir_parse_id(const char *s)
-{
-	char *end;
-	uint64_t v;
-
-	if (*s < '0' || *s > '9')
-		return 0;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (*end != '\0' || errno != 0 || v >= STATEDIR_ID_MAX)
-		return 0;
-	return v;
-}
-
-/* The id a name wardd gave holds: "ID", "NAME-ID", "SEQ~ID", "SEQ~NAME-ID". */
-uint64_t
-statedir_name_id(const char *name)
-{
-	const char *p = strrchr(name, '~'), *dash;
-
-	p = p != NULL ? p + 1 : name;
-	if ((dash = strrchr(p, '-')) != NULL)
-		p = dash + 1;
-	return statedir_parse_id(p);
-}
-
-/* Read the directory name under dirfd, not followed; NULL with errno. */
-DIR *
-statedir_opendir(int dirfd, const char *name)
-{
-	DIR *d;
-	int fd;
-
-	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-	    O_CLOEXEC | O_NONBLOCK);
-	if (fd == -1)
-		return NULL;
-	if ((d = fdopendir(fd)) == NULL)
-		close(fd);
-	return d;
-}
-
 /* The highest id named in a directory of STATE_DIR (0: none). */
 static uint64_t
 statedir_scan_ids(int dirfd)
@@ -340,10 +296,10 @@ statedir_scan_ids(int dirfd)
 	uint64_t max = 0, v;
 	DIR *d;
 
-	if ((d = statedir_opendir(dirfd, ".")) == NULL)
+	if ((d = opendir_at(dirfd, ".")) == NULL)
 		return 0;
 	while ((de = readdir(d)) != NULL) {
-		if ((v = statedir_name_id(de->d_name)) > max)
+		if ((v = name_id(de->d_name)) > max)
 			max = v;
 	}
 	closedir(d);
@@ -366,7 +322,7 @@ statedir_id_read(const char *name)
 	if (n <= 1 || buf[n - 1] != '\n')
 		return 0;
 	buf[n - 1] = '\0';
-	return statedir_parse_id(buf);
+	return id_parse(buf);
 }
 
 /*

@@ -112,7 +112,7 @@ trash_tree_push(struct trash_tree *rm, int parentfd, const char *name)
 {
 	DIR *d;
 
-	if ((d = statedir_opendir(parentfd, name)) == NULL)
+	if ((d = opendir_at(parentfd, name)) == NULL)
 		return -1;
 	if ((rm->names[rm->depth] = strdup(name)) == NULL) {
 		closedir(d);
@@ -239,7 +239,7 @@ trash_init(int fd)
 
 	trash_fd = fd;
 	ev_timer_init(&trash_t, trash_cb, 0., 0.);
-	if ((d = statedir_opendir(trash_fd, ".")) == NULL)
+	if ((d = opendir_at(trash_fd, ".")) == NULL)
 		fatal("cannot read %s/trash", opts.state_dir);
 	while ((de = readdir(d)) != NULL) {
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)

@@ -302,3 +302,47 @@ mkdir_p(const char *path, mode_t mode)
 		return -1;
 	return 0;
 }
+
+/* A decimal id alone, below ID_MAX; 0 if s is anything else. */
+uint64_t
+id_parse(const char *s)
+{
+	char *end;
+	uint64_t v;
+
+	if (*s < '0' || *s > '9')
+		return 0;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (*end != '\0' || errno != 0 || v >= ID_MAX)
+		return 0;
+	return v;
+}
+
+/* The id a name wardd gave holds: "ID", "NAME-ID", "SEQ~ID", "SEQ~NAME-ID". */
+uint64_t
+name_id(const char *name)
+{
+	const char *p = strrchr(name, '~'), *dash;
+
+	p = p != NULL ? p + 1 : name;
+	if ((dash = strrchr(p, '-')) != NULL)
+		p = dash + 1;
+	return id_parse(p);
+}
+
+/* Read the directory name under dirfd, not followed; NULL with errno. */
+DIR *
+opendir_at(int dirfd, const char *name)
+{
+	DIR *d;
+	int fd;
+
+	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC | O_NONBLOCK);
+	if (fd == -1)
+		return NULL;
+	if ((d = fdopendir(fd)) == NULL)
+		close(fd);
+	return d;
+}

@@ -53,6 +53,10 @@ char	*str_printf(const char *, ...) printflike(1, 2);
 ssize_t	 read_small_file(const char *, char *, size_t);
 char	*read_whole_file(const char *, size_t);
 int	 mkdir_p(const char *, mode_t);
+#define ID_MAX	(UINT64_C(1) << 53)	/* ids fit any JSON client's numbers */
+uint64_t id_parse(const char *);
+uint64_t name_id(const char *);
+DIR	*opendir_at(int, const char *);
 
 /* ---- table.c: an intrusive hash table for O(1) lookup by id and by name. */
 
@@ -261,8 +265,6 @@ int	 statedir_walk(const char *, int *);
 int	 statedir_as_user(uid_t, gid_t, const gid_t *, int);
 void	 statedir_as_self(void);
 int	 statedir_id_next(uint64_t *, char *, size_t);
-uint64_t statedir_name_id(const char *);
-DIR	*statedir_opendir(int, const char *);
 int	 statedir_runtime_create(uint64_t, char *, size_t);
 int	 statedir_runtime_open(uint64_t);
 void	 statedir_runtime_remove(uint64_t);
@@ -281,6 +283,7 @@ void	 dumps_init(int);
 void	 dumps_shutdown(void);
 int	 dumps_create(const char *, uint64_t, uid_t, gid_t, char *, size_t);
 int	 dumps_done(const char *, uint64_t, uid_t, unsigned, uint64_t);
+char	*dumps_collect(int, const char *, const char *, uint64_t, uid_t, gid_t);
 
 /* ---- server.c: the listening socket. */
 
@@ -855,9 +858,13 @@ void	 instance_remove(struct instance *);
 void	 instance_stop_all(int sig);
 void	 instance_free_all(void);
 const char *instance_state_name(enum instance_state);
-void	 instance_pack(const struct instance *, msgpack_packer *, int);
+
+/* ---- exit.c: the exit record, the metrics map, the failure pipe. */
+
+void	 metrics_pack(const struct metrics *, msgpack_packer *);
 void	 exit_record_pack(const struct exit_record *, msgpack_packer *, int);
 void	 exit_record_unref(struct exit_record *);
+void	 exit_failure_drain(struct instance *);
 
 /* ---- program.c: declared programs, restart policies, start order. */
 
@@ -923,15 +930,20 @@ void	 history_pack(msgpack_packer *, const struct peer *, const char *,
 size_t	 history_count(uid_t);
 void	 history_free(void);
 
-/* ---- sdnotify.c: the instance's own NOTIFY_SOCKET (notify = "systemd"). */
+/* ---- notify.c: the notify pipe (fd 4), and the instance's own NOTIFY_SOCKET
+ * (notify = "systemd"). */
 
 #define SDNOTIFY_MAX	4096	/* bytes in one datagram */
 
-int	 sdnotify_open(struct instance *, int, char *, size_t);
-void	 sdnotify_close(struct instance *);
-void	 sdnotify_drain(struct instance *);
-int	 sdnotify_sender_ok(const struct instance *, pid_t);
-char	*sdnotify_path(const struct instance *);
+void	 notify_init(void (*)(struct instance *, const char *, size_t),
+	    void (*)(struct instance *, const char *, size_t));
+void	 notify_pipe_drain(struct instance *);
+void	 notify_pipe_cb(struct ev_loop *, ev_io *, int);
+int	 notify_sd_open(struct instance *, int, char *, size_t);
+void	 notify_sd_close(struct instance *);
+void	 notify_sd_drain(struct instance *);
+int	 notify_sd_sender_ok(const struct instance *, pid_t);
+char	*notify_sd_path(const struct instance *);
 
 /* ---- spawn.c: turning a config into a running child. */
 
@@ -979,7 +991,6 @@ int	 metrics_parse_stat(const char *, struct proc_stat *);
 int	 metrics_parse_statm(const char *, uint64_t *);
 int	 metrics_parse_rollup(const char *, uint64_t *);
 uint64_t metrics_parse_smaps_mapping(const char *, const char *);
-void	 metrics_pack(const struct metrics *, msgpack_packer *);
 int	 metrics_sample(struct instance *, int full);
 extern uint64_t metrics_ticks;
 

@@ -2,7 +2,7 @@
  * fuzz_notify.c: what a payload says about itself, through the notify
  * pipe (fd 4, lines) and through its own NOTIFY_SOCKET (notify = systemd,
  * datagrams), both read by wardd's real code: instance.c's drain of fd 4
- * (through the instance's own watcher) and sdnotify_drain.
+ * (through the instance's own watcher) and notify_sd_drain.
  *
  * Input: one flags byte, then the pipe's bytes, then (after a 0x1f byte,
  * if any) the datagrams, separated by 0x1e bytes. Flags: bit 0 gives the
@@ -13,7 +13,7 @@
  * The instance is a real one (instance_new), never spawned. While the
  * pipe is read it is not_started, so WATCHDOG=trigger finds nothing to
  * kill; while datagrams are read it is marked running with this process
- * as its pid (so sdnotify_drain believes them; with bit 2, a pid that
+ * as its pid (so notify_sd_drain believes them; with bit 2, a pid that
  * is not this process nor its session's leader) and no watchdog: nothing
  * can send it a signal (harness.c's spawn_pidfd_signal aborts if
  * anything tries). Invariants: the payload state only moves forward; the
@@ -132,7 +132,7 @@ fuzz_notify_datagrams(struct instance *i, const uint8_t *p, size_t n,
 	i->pid = foreign ? FUZZ_NOTIFY_STRANGER : getpid();
 	dirfd = statedir_runtime_open(i->id);
 	harness_assert(dirfd != -1, "runtime dir of %ju", (uintmax_t)i->id);
-	harness_assert(sdnotify_open(i, dirfd, err, sizeof err) == 0, "%s", err);
+	harness_assert(notify_sd_open(i, dirfd, err, sizeof err) == 0, "%s", err);
 	close(dirfd);
 	memset(&sun, 0, sizeof sun);
 	sun.sun_family = AF_UNIX;
@@ -157,11 +157,11 @@ fuzz_notify_datagrams(struct instance *i, const uint8_t *p, size_t n,
 		p = sep + 1;
 		/* Never more than the queue holds: wardd reads in between. */
 		if (sent % 8 == 0)
-			sdnotify_drain(i);
+			notify_sd_drain(i);
 	}
 	/* Until the socket is empty (64 datagrams a call at most). */
 	do
-		sdnotify_drain(i);
+		notify_sd_drain(i);
 	while (i->sd_fd != -1 && recv(i->sd_fd, &c, 1, MSG_PEEK |
 	    MSG_DONTWAIT) != -1);
 	if (foreign) {
@@ -233,7 +233,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_notify_datagrams(i, sep + 1, data + size - (sep + 1), data[0] & 2,
 	    data[0] & 4);
 	dir = strdup(dir);
-	sock = sdnotify_path(i);
+	sock = notify_sd_path(i);
 	instance_remove(i);
 	if (sock != NULL)
 		unlink(sock);

@@ -1,11 +1,18 @@
 /*
- * sdnotify.c: the supervised side of sd_notify. An instance created with
+ * notify.c: what a payload says about itself, on its two channels. The
+ * notify pipe (the child's fd 4) is split into lines, each at most
+ * NOTIFY_LINE_MAX (longer ones are dropped and counted). And the
+ * supervised side of sd_notify: an instance created with
  * notify = "systemd" gets a datagram socket of its own in its runtime dir,
  * named by NOTIFY_SOCKET, so unmodified programs that call sd_notify() or
  * run systemd-notify report to wardd. Only datagrams whose sender (by
  * SCM_CREDENTIALS) is in the instance's session are believed; empty,
  * oversized, NUL-laden and foreign ones are dropped and counted (systemd's
- * CVE-2016-7795 was a zero-length datagram).
+ * CVE-2016-7795 was a zero-length datagram). What a believed datagram
+ * says is handed, one assignment at a time, to the function instance.c
+ * gave notify_init: this file knows the channels, not what READY=1 means.
+ *
+ * layer: engine (below instance.c)
  */
 #include "config.h"
 
@@ -25,10 +32,80 @@
 #define container_of(p, type, member) \
 	((type *)((char *)(p) - offsetof(type, member)))
 
-static void	sdnotify_cb(struct ev_loop *, ev_io *, int);
+static void	notify_sd_cb(struct ev_loop *, ev_io *, int);
+
+/* Where each believed assignment goes (instance.c's, set at its init). */
+static void	(*notify_pipe_deliver)(struct instance *, const char *, size_t);
+static void	(*notify_sd_deliver)(struct instance *, const char *, size_t);
+
+/*
+ * Where what is said goes: each line of the pipe to line, each believed
+ * sd_notify assignment to assignment (both instance.c's, set at its init).
+ */
+void
+notify_init(void (*line)(struct instance *, const char *, size_t),
+    void (*assignment)(struct instance *, const char *, size_t))
+{
+	notify_pipe_deliver = line;
+	notify_sd_deliver = assignment;
+}
+
+/* Split fd 4 into lines; lines over NOTIFY_LINE_MAX are dropped and counted. */
+void
+notify_pipe_drain(struct instance *i)
+{
+	char chunk[4096], *p, *nl;
+	ssize_t n;
+	size_t left, take;
+
+	while (i->notify_fd != -1) {
+		n = read(i->notify_fd, chunk, sizeof chunk);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n == 0 || errno != EAGAIN) {
+				ev_io_stop(ward_loop, &i->notify_w);
+				close(i->notify_fd);
+				i->notify_fd = -1;
+			}
+			return;
+		}
+		for (p = chunk, left = n; left > 0; ) {
+			nl = memchr(p, '\n', left);
+			take = nl != NULL ? (size_t)(nl - p) : left;
+			if (!i->notify_skipping &&
+			    i->notify_len + take > NOTIFY_LINE_MAX) {
+				i->notify_skipping = 1;
+				i->notify_dropped++;
+			}
+			if (!i->notify_skipping) {
+				if (i->notify_line == NULL &&
+				    (i->notify_line = malloc(NOTIFY_LINE_MAX)) == NULL)
+					return;
+				memcpy(i->notify_line + i->notify_len, p, take);
+				i->notify_len += take;
+			}
+			if (nl == NULL)
+				break;
+			if (!i->notify_skipping)
+				notify_pipe_deliver(i, i->notify_line, i->notify_len);
+			i->notify_len = 0;
+			i->notify_skipping = 0;
+			p = nl + 1;
+			left -= take + 1;
+		}
+	}
+}
+
+/* i->notify_w's callback (instance.c sets it up with the pipe). */
+void
+notify_pipe_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	notify_pipe_drain(container_of(w, struct instance, notify_w));
+}
 
 char *
-sdnotify_path(const struct instance *i)
+notify_sd_path(const struct instance *i)
 {
 	return str_printf("%s/notify", i->runtime_dir);
 }
@@ -39,7 +116,7 @@ sdnotify_path(const struct instance *i)
  * sender that has already exited cannot be placed and is not believed.
  */
 int
-sdnotify_sender_ok(const struct instance *i, pid_t pid)
+notify_sd_sender_ok(const struct instance *i, pid_t pid)
 {
 	pid_t sid;
 
@@ -58,7 +135,7 @@ sdnotify_sender_ok(const struct instance *i, pid_t pid)
  * through the directory fd and never follows a link.
  */
 int
-sdnotify_open(struct instance *i, int dirfd, char *err, size_t errlen)
+notify_sd_open(struct instance *i, int dirfd, char *err, size_t errlen)
 {
 	struct sockaddr_un sun;
 	char *path;
@@ -66,7 +143,7 @@ sdnotify_open(struct instance *i, int dirfd, char *err, size_t errlen)
 	gid_t gid;
 	int fd, one = 1;
 
-	if ((path = sdnotify_path(i)) == NULL) {
+	if ((path = notify_sd_path(i)) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
@@ -94,47 +171,19 @@ sdnotify_open(struct instance *i, int dirfd, char *err, size_t errlen)
 	}
 	free(path);
 	i->sd_fd = fd;
-	ev_io_init(&i->sd_w, sdnotify_cb, fd, EV_READ);
+	ev_io_init(&i->sd_w, notify_sd_cb, fd, EV_READ);
 	ev_io_start(ward_loop, &i->sd_w);
 	return 0;
 }
 
 void
-sdnotify_close(struct instance *i)
+notify_sd_close(struct instance *i)
 {
 	if (i->sd_fd == -1)
 		return;
 	ev_io_stop(ward_loop, &i->sd_w);
 	close(i->sd_fd);
 	i->sd_fd = -1;
-}
-
-/* One sd_notify assignment, as the notify pipe's lines plus a few more. */
-static void
-sdnotify_assignment(struct instance *i, const char *p, size_t n)
-{
-	enum payload_state s;
-	const char *text;
-	size_t tlen;
-	char msg[128];
-
-	switch (notify_parse_sd(p, n, &s, &text, &tlen)) {
-	case NOTIFY_STOPPING:
-		if (i->payload < s)
-			instance_set_payload(i, s, msg, sizeof msg);
-		break;
-	case NOTIFY_FAILURE:
-		free(i->failure_note);
-		i->failure_note = notify_failure_note(text, tlen);
-		break;
-	case NOTIFY_IGNORED:
-		/* MAINPID=, RELOADING=1, FDSTORE=1 ...: nothing ward acts on. */
-		break;
-	default:
-		/* READY=1, STATUS=, WATCHDOG= mean what they mean on fd 4. */
-		instance_notify_line(i, p, n);
-		break;
-	}
 }
 
 /* Linux's SCM_MAX_FD: the most fds one message can carry. */
@@ -148,10 +197,10 @@ sdnotify_assignment(struct instance *i, const char *p, size_t n)
  * systemd-notify's BARRIER=1 waits for exactly this close (and may exit
  * right after it: hence the sender is placed first), and an fd held any
  * longer would count against wardd's table. Returns 1 if the sender speaks
- * for i (sdnotify_sender_ok).
+ * for i (notify_sd_sender_ok).
  */
 static int
-sdnotify_control(const struct instance *i, struct msghdr *mh)
+notify_sd_control(const struct instance *i, struct msghdr *mh)
 {
 	const struct ucred *cred = NULL;
 	struct cmsghdr *cm;
@@ -164,7 +213,7 @@ sdnotify_control(const struct instance *i, struct msghdr *mh)
 		    cm->cmsg_len == CMSG_LEN(sizeof *cred))
 			cred = (const struct ucred *)CMSG_DATA(cm);
 	}
-	ok = cred != NULL && sdnotify_sender_ok(i, cred->pid);
+	ok = cred != NULL && notify_sd_sender_ok(i, cred->pid);
 	for (cm = CMSG_FIRSTHDR(mh); cm != NULL; cm = CMSG_NXTHDR(mh, cm)) {
 		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
 			continue;
@@ -183,7 +232,7 @@ sdnotify_control(const struct instance *i, struct msghdr *mh)
  * must not lose the race with its own pidfd.
  */
 void
-sdnotify_drain(struct instance *i)
+notify_sd_drain(struct instance *i)
 {
 	char buf[SDNOTIFY_MAX + 1];
 	union {		/* aligned for struct cmsghdr */
@@ -213,7 +262,7 @@ sdnotify_drain(struct instance *i)
 			return;
 		}
 		/* First, before the datagram is read: passed fds are closed. */
-		believed = sdnotify_control(i, &mh);
+		believed = notify_sd_control(i, &mh);
 		if (n == 0 || n > SDNOTIFY_MAX || (mh.msg_flags & MSG_TRUNC) ||
 		    (mh.msg_flags & MSG_CTRUNC) ||
 		    memchr(buf, '\0', n) != NULL || !believed) {
@@ -224,7 +273,7 @@ sdnotify_drain(struct instance *i)
 			if ((nl = memchr(p, '\n', buf + n - p)) == NULL)
 				nl = buf + n;
 			if (nl > p)
-				sdnotify_assignment(i, p, nl - p);
+				notify_sd_deliver(i, p, nl - p);
 		}
 		if (i->state != INSTANCE_RUNNING || i->sd_fd == -1)
 			return;	/* a WATCHDOG=trigger may have ended it */
@@ -232,7 +281,7 @@ sdnotify_drain(struct instance *i)
 }
 
 static void
-sdnotify_cb(struct ev_loop *loop, ev_io *w, int revents)
+notify_sd_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
-	sdnotify_drain(container_of(w, struct instance, sd_w));
+	notify_sd_drain(container_of(w, struct instance, sd_w));
 }
