@@ -18,6 +18,7 @@
 
 /* ---- events: one line per event until interrupted */
 
+/* One event as a line: the time, the type, the instance, what it says. */
 static void
 ctl_events_line(struct ctl *c, const struct ward_event *ev)
 {

@@ -3,7 +3,12 @@
  * command table; ctl-output.c (printing) and ctl-conn.c (talking to wardd)
  * are the shared core every command calls; each ctl-*.c family file
  * defines the ctl_entry of its commands, as src/cmd-*.c do for wardd.
- * Nothing here is libward's: wardctl reaches wardd only through ward.h.
+ * The layers: the core calls only libward and itself; a family file calls
+ * the core, libward and ctl.c's few helpers below, never another family;
+ * ctl.c knows the families only as entries in its table. The shell
+ * (ctl-shell.c) is ctl.c's other front end: main starts it, and it runs
+ * each line through ctl_dispatch.
+ * wardctl reaches wardd only through libward's public ward.h.
  */
 #ifndef CTL_H
 #define CTL_H
