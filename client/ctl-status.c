@@ -1,0 +1,239 @@
+/*
+ * ctl-status.c: wardctl status, the table of instances and the long form
+ * of each. Calls the shared core (ctl.h) and libward's decoding.
+ */
+#include "config.h"
+
+#include <inttypes.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl.h"
+
+/* What STATE shows: a program's backoff, fatal or waiting say more. */
+static const char *
+ctl_status_state(const struct ward_status *s)
+{
+	if (s->suspended)
+		return "suspended";
+	if (s->program_state != NULL && (strcmp(s->program_state, "backoff") == 0 ||
+	    strcmp(s->program_state, "fatal") == 0 ||
+	    strcmp(s->program_state, "waiting") == 0))
+		return s->program_state;
+	return s->state;
+}
+
+/* STATE's colour: red for what needs a look, yellow for what is waiting. */
+static const char *
+ctl_status_color(struct ctl *c, const struct ward_status *s)
+{
+	if (s->program_state != NULL && strcmp(s->program_state, "fatal") == 0)
+		return C_RED(c);
+	if (s->program_state != NULL && (strcmp(s->program_state, "backoff") == 0 ||
+	    strcmp(s->program_state, "waiting") == 0))
+		return C_YELLOW(c);
+	if (strcmp(s->state, "running") == 0)
+		return s->suspended ? C_YELLOW(c) : C_GREEN(c);
+	if (strcmp(s->state, "not_started") == 0)
+		return C_YELLOW(c);
+	if (strcmp(s->state, "failed") == 0 ||
+	    (s->has_exit && s->exit.death_reason != NULL &&
+	    strcmp(s->exit.death_reason, "SHUTDOWN") != 0))
+		return C_RED(c);
+	return C_DIM(c);
+}
+
+/* One row of the status table, as text. */
+struct ctl_status_row {
+	char		 id[24], pid[16], up[32], cpu[32], rss[16];
+	const char	*state, *payload, *reason;
+};
+
+static void
+ctl_status_cells(const struct ward_status *s, struct ctl_status_row *r)
+{
+	snprintf(r->id, sizeof r->id, "%" PRIu64, s->id);
+	r->state = ctl_status_state(s);
+	r->payload = s->payload_state ? s->payload_state : "";
+	r->reason = s->has_exit && s->exit.death_reason ?
+	    s->exit.death_reason : "";
+	if (s->pid > 0)
+		snprintf(r->pid, sizeof r->pid, "%d", (int)s->pid);
+	else
+		snprintf(r->pid, sizeof r->pid, "-");
+	if (s->started_at_ms != 0)
+		ctl_duration(s->uptime_ms, r->up, sizeof r->up);
+	else
+		snprintf(r->up, sizeof r->up, "-");
+	if (strcmp(s->state, "running") == 0) {
+		snprintf(r->cpu, sizeof r->cpu, "%.1f", s->metrics.cpu_percent);
+		ctl_size(s->metrics.rss_kb, r->rss, sizeof r->rss);
+	} else {
+		snprintf(r->cpu, sizeof r->cpu, "-");
+		ctl_size(s->metrics.rss_max_kb, r->rss, sizeof r->rss);
+	}
+}
+
+/*
+ * NAME ID STATE PAYLOAD PID UPTIME CPU% RSS REASON: each column as wide as
+ * its widest cell (at least its usual width), numbers right-aligned, so a
+ * wide cell moves its column, never the rest of its row.
+ */
+static void
+ctl_status_table(struct ctl *c, const struct ward_status *v, size_t n)
+{
+	struct ctl_status_row *r = calloc(n ? n : 1, sizeof *r);
+	int wname = 4, wid = 6, wstate = 11, wpay = 9, wpid = 7, wup = 8;
+	int wcpu = 5, wrss = 6;
+	size_t i;
+
+	if (r == NULL)
+		return;
+	for (i = 0; i < n; i++) {
+		ctl_status_cells(&v[i], &r[i]);
+		wname = ctl_width(wname, v[i].name);
+		wid = ctl_width(wid, r[i].id);
+		wstate = ctl_width(wstate, r[i].state);
+		wpay = ctl_width(wpay, r[i].payload);
+		wpid = ctl_width(wpid, r[i].pid);
+		wup = ctl_width(wup, r[i].up);
+		wcpu = ctl_width(wcpu, r[i].cpu);
+		wrss = ctl_width(wrss, r[i].rss);
+	}
+	printf("%s%-*s %*s %-*s %-*s %*s %*s %*s %*s %s%s\n", C_BOLD(c),
+	    wname, "NAME", wid, "ID", wstate, "STATE", wpay, "PAYLOAD", wpid,
+	    "PID", wup, "UPTIME", wcpu, "CPU%", wrss, "RSS", "REASON", C_RESET(c));
+	for (i = 0; i < n; i++)
+		printf("%-*s %*s %s%-*s%s %-*s %*s %*s %*s %*s %s\n", wname,
+		    v[i].name, wid, r[i].id, ctl_status_color(c, &v[i]), wstate,
+		    r[i].state, C_RESET(c), wpay, r[i].payload, wpid, r[i].pid,
+		    wup, r[i].up, wcpu, r[i].cpu, wrss, r[i].rss, r[i].reason);
+	free(r);
+}
+
+/* The long form: everything status says, owner names resolved here. */
+static void
+ctl_status_long(struct ctl *c, const struct ward_status *s)
+{
+	char buf[32], buf2[32];
+	struct passwd *pw = getpwuid(s->owner_uid);
+	char **a;
+
+	printf("%s%s%s (id %" PRIu64 ")\n", C_BOLD(c), s->name, C_RESET(c), s->id);
+	printf("  state:    %s%s%s%s\n", ctl_status_color(c, s), s->state,
+	    s->suspended ? " (suspended)" : "", C_RESET(c));
+	if (s->program_state != NULL)
+		printf("  program:  %s\n", s->program_state);
+	printf("  payload:  %s%s%s\n", s->payload_state,
+	    s->status_text && *s->status_text ? " - " : "",
+	    CLEAN(s->status_text));
+	printf("  owner:    %s (uid %u)\n", pw ? pw->pw_name : "?",
+	    (unsigned)s->owner_uid);
+	printf("  command: ");
+	for (a = s->argv; a != NULL && *a != NULL; a++)
+		printf(" %s", CLEAN(*a));
+	putchar('\n');
+	if (s->pid > 0)
+		printf("  pid:      %d, up %s\n", (int)s->pid,
+		    ctl_duration(s->uptime_ms, buf, sizeof buf));
+	printf("  cpu:      %" PRIu64 " ms user, %" PRIu64 " ms system, %" PRIu64
+	    " ms guest\n", s->metrics.cpu_user_ms, s->metrics.cpu_system_ms,
+	    s->metrics.cpu_guest_ms);
+	printf("  memory:   rss %s, max %s\n", ctl_size(s->metrics.rss_kb, buf,
+	    sizeof buf), ctl_size(s->metrics.rss_max_kb, buf2, sizeof buf2));
+	if (s->has_exit) {
+		const struct ward_exit *x = &s->exit;
+
+		printf("  died:     %s", x->death_reason);
+		if (x->has_exit_code)
+			printf(", exit code %d", x->exit_code);
+		if (x->exit_signal)
+			printf(", %s%s", x->signal_name,
+			    x->core_dumped ? " (core dumped)" : "");
+		printf(" after %s\n", ctl_duration(x->uptime_ms, buf, sizeof buf));
+		if (x->failure_info)
+			printf("  info:     %s\n", CLEAN(x->failure_info));
+		if (x->failure_reason)
+			printf("  failure:  %s\n", CLEAN(x->failure_reason));
+		if (x->dump_dir)
+			printf("  dumps:    %s\n", CLEAN(x->dump_dir));
+	}
+}
+
+static int
+ctl_status_exec(struct ctl *c, int argc, char **argv)
+{
+	struct ward_status *v;
+	struct ward_reply r;
+	struct ward_params p;
+	size_t n = 0, i;
+	int rc, worst = 0, lng = 0;
+
+	if (argc > 0 && strcmp(argv[0], "-l") == 0) {
+		lng = 1;
+		argc--;
+		argv++;
+	}
+	if (argc == 0) {
+		if ((rc = ctl_call(c, "instance.list", NULL, NULL, &r)) != 0)
+			return rc;
+		if (c->json)
+			ctl_json_line(&r.result);
+		else if (r.result.type == MSGPACK_OBJECT_ARRAY) {
+			n = r.result.via.array.size;
+			v = calloc(n ? n : 1, sizeof *v);
+			for (i = 0; v != NULL && i < n; i++)
+				ward_status_decode(&r.result.via.array.ptr[i], &v[i]);
+			if (v != NULL) {
+				for (i = 0; lng && i < n; i++)
+					ctl_status_long(c, &v[i]);
+				if (!lng)
+					ctl_status_table(c, v, n);
+				ward_status_list_free(v, n);
+			}
+		}
+		ward_reply_free(&r);
+		return 0;
+	}
+	if ((v = calloc(argc, sizeof *v)) == NULL)
+		return EX_REFUSED;
+	if (c->json && argc > 1)
+		putchar('[');
+	for (i = 0; i < (size_t)argc; i++) {
+		ward_params_init(&p);
+		ctl_pack_ident(&p.pk, argv[i], 0);
+		if ((rc = ctl_call(c, "instance.status", &p, argv[i], &r)) != 0) {
+			worst = rc > worst ? rc : worst;
+			if (rc == EX_UNREACHABLE)
+				break;
+			continue;
+		}
+		if (c->json) {
+			if (n > 0)
+				putchar(',');
+			ctl_json(&r.result);
+		}
+		ward_status_decode(&r.result, &v[n++]);
+		ward_reply_free(&r);
+	}
+	if (c->json && argc > 1)
+		printf("]\n");
+	else if (c->json && n > 0)
+		putchar('\n');
+	else if (lng)
+		for (i = 0; i < n; i++)
+			ctl_status_long(c, &v[i]);
+	else if (n > 0)
+		ctl_status_table(c, v, n);
+	ward_status_list_free(v, n);
+	return worst;
+}
+
+const struct ctl_entry ctl_status_entry = {
+	.name = "status",
+	.usage = "status [-l] [NAME|ID ...]",
+	.help = "Show instances: a table, or with -l every detail.",
+	.exec = ctl_status_exec,
+};

@@ -1,0 +1,102 @@
+/*
+ * ctl.h: what wardctl's files share. ctl.c owns main, the options and the
+ * command table; ctl-output.c (printing) and ctl-conn.c (talking to wardd)
+ * are the shared core every command calls; each ctl-*.c family file
+ * defines the ctl_entry of its commands, as src/cmd-*.c do for wardd.
+ * The layers: the core calls only libward and itself; a family file calls
+ * the core, libward and ctl.c's few helpers below, never another family;
+ * ctl.c knows the families only as entries in its table. The shell
+ * (ctl-shell.c) is ctl.c's other front end: main starts it, and it runs
+ * each line through ctl_dispatch.
+ * wardctl reaches wardd only through libward's public ward.h.
+ */
+#ifndef CTL_H
+#define CTL_H
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ward.h"
+
+/* Exit statuses (0 is done); also what each command's exec returns. */
+#define EX_REFUSED	1	/* the daemon refused; its message is printed */
+#define EX_USAGE	2	/* the caller prints the command's usage */
+#define EX_UNREACHABLE	3	/* wardd cannot be reached */
+
+struct ctl {
+	struct ward	*w;		/* NULL until the first call needs it */
+	const char	*socket;	/* NULL: libward's default */
+	int		 json;
+	int		 color;
+	int		 interactive;
+};
+
+/* One command of the table in ctl.c, for the command line and the shell. */
+struct ctl_entry {
+	const char	*name;
+	const char	*usage;
+	const char	*help;
+	int		(*exec)(struct ctl *, int, char **);	/* args after the name */
+};
+
+/* ---- ctl.c: the table, dispatch, ^C */
+
+extern const struct ctl_entry *const ctl_table[];	/* NULL-terminated */
+extern volatile sig_atomic_t ctl_interrupted;
+
+const struct ctl_entry *ctl_find(const char *);
+int	 ctl_dispatch(struct ctl *, int, char **);
+int	 ctl_usage_error(const char *, ...)
+	    __attribute__((format(printf, 1, 2)));
+void	 ctl_sigint_catch(struct sigaction *);
+void	 ctl_sigint_restore(const struct sigaction *);
+
+/* ---- ctl-output.c: printing */
+
+const char *ctl_c(struct ctl *, const char *);
+#define C_RESET(c)	ctl_c(c, "\033[0m")
+#define C_BOLD(c)	ctl_c(c, "\033[1m")
+#define C_RED(c)	ctl_c(c, "\033[31m")
+#define C_GREEN(c)	ctl_c(c, "\033[32m")
+#define C_YELLOW(c)	ctl_c(c, "\033[33m")
+#define C_DIM(c)	ctl_c(c, "\033[2m")
+
+const char *ctl_size(uint64_t, char *, size_t);
+const char *ctl_duration(uint64_t, char *, size_t);
+size_t	 ctl_utf8_len(const unsigned char *, size_t);
+const char *ctl_clean(const char *, char *, size_t);
+#define CLEAN(s)	ctl_clean((s), (char[1024]){ 0 }, 1024)
+void	 ctl_json(const msgpack_object *);
+void	 ctl_json_line(const msgpack_object *);
+int	 ctl_width(int, const char *);
+
+/* ---- ctl-conn.c: talking to wardd */
+
+int	 ctl_connect(struct ctl *);
+int	 ctl_failed(struct ctl *, const char *);
+int	 ctl_is_id(const char *);
+void	 ctl_pack_ident(msgpack_packer *, const char *, size_t);
+void	 ctl_pack_str(msgpack_packer *, const char *);
+int	 ctl_call(struct ctl *, const char *, struct ward_params *,
+	    const char *, struct ward_reply *);
+int	 ctl_resolve(struct ctl *, int, char **, struct ward_status *);
+
+/* ---- ctl-shell.c */
+
+int	 ctl_shell(struct ctl *);
+
+/* ---- the commands, in their family files */
+
+extern const struct ctl_entry ctl_status_entry;		/* ctl-status.c */
+extern const struct ctl_entry ctl_run_entry, ctl_start_entry,
+    ctl_stop_entry, ctl_restart_entry, ctl_kill_entry, ctl_suspend_entry,
+    ctl_resume_entry, ctl_remove_entry, ctl_payload_entry,
+    ctl_history_entry;					/* ctl-instance.c */
+extern const struct ctl_entry ctl_events_entry, ctl_tail_entry,
+    ctl_logrotate_entry;				/* ctl-events.c */
+extern const struct ctl_entry ctl_top_entry;		/* ctl-top.c */
+extern const struct ctl_entry ctl_reread_entry, ctl_update_entry,
+    ctl_info_entry, ctl_shutdown_entry;			/* ctl-ward.c */
+
+#endif /* CTL_H */
