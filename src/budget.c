@@ -24,6 +24,8 @@
  * still find fds (OpenSMTPD keeps such a reserve for accept). conn.c says
  * whom it serves before reading a client; server.c, at EMFILE, accepts a
  * newcomer on its own spare fd and releases the reserve to keep an admin.
+ *
+ * layer: base
  */
 #include "config.h"
 

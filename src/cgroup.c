@@ -20,6 +20,8 @@
  * Where cgroup2 cannot be used (no cgroup2 mount, no write access, no
  * cgroup.kill, or --no-cgroups) this says why once and every function here
  * does nothing: stops then reach the process group only, as before.
+ *
+ * layer: engine
  */
 #include "config.h"
 

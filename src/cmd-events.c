@@ -1,6 +1,8 @@
 /*
  * cmd-events.c: events.subscribe and events.unsubscribe. The delivery
  * itself is event.c's.
+ *
+ * layer: commands
  */
 #include "config.h"
 
@@ -90,7 +92,10 @@ cmd_subscribe_exec(struct request *req)
 }
 
 const struct cmd_entry cmd_subscribe_entry = {
-	WARD_M_SUBSCRIBE, cmd_subscribe_args, 0, cmd_subscribe_exec
+	.name = WARD_M_SUBSCRIBE,
+	.args = cmd_subscribe_args,
+	.flags = 0,
+	.exec = cmd_subscribe_exec,
 };
 
 static const struct arg_spec cmd_unsubscribe_args[] = { { NULL, 0 } };
@@ -103,5 +108,8 @@ cmd_unsubscribe_exec(struct request *req)
 }
 
 const struct cmd_entry cmd_unsubscribe_entry = {
-	WARD_M_UNSUBSCRIBE, cmd_unsubscribe_args, 0, cmd_unsubscribe_exec
+	.name = WARD_M_UNSUBSCRIBE,
+	.args = cmd_unsubscribe_args,
+	.flags = 0,
+	.exec = cmd_unsubscribe_exec,
 };

@@ -3,6 +3,8 @@
  * arguments' types and, for CMD_INSTANCE commands, found the instance and
  * checked that the peer may touch it; what is left here is each command's
  * own rule about state.
+ *
+ * layer: commands
  */
 #include "config.h"
 
@@ -118,7 +120,10 @@ cmd_create_exec(struct request *req)
 }
 
 const struct cmd_entry cmd_create_entry = {
-	WARD_M_CREATE, config_spec, 0, cmd_create_exec
+	.name = WARD_M_CREATE,
+	.args = config_spec,
+	.flags = 0,
+	.exec = cmd_create_exec,
 };
 
 static void
@@ -156,7 +161,10 @@ cmd_start_exec(struct request *req)
 }
 
 const struct cmd_entry cmd_start_entry = {
-	WARD_M_START, cmd_instance_args, CMD_INSTANCE, cmd_start_exec
+	.name = WARD_M_START,
+	.args = cmd_instance_args,
+	.flags = CMD_INSTANCE,
+	.exec = cmd_start_exec,
 };
 
 /* create + start. A spawn failure leaves the instance there, failed. */
@@ -184,7 +192,10 @@ cmd_run_exec(struct request *req)
 }
 
 const struct cmd_entry cmd_run_entry = {
-	WARD_M_RUN, config_spec, 0, cmd_run_exec
+	.name = WARD_M_RUN,
+	.args = config_spec,
+	.flags = 0,
+	.exec = cmd_run_exec,
 };
 
 static void
@@ -285,7 +296,10 @@ cmd_status_exec(struct request *req)
 }
 
 const struct cmd_entry cmd_status_entry = {
-	WARD_M_STATUS, cmd_instance_args, CMD_INSTANCE, cmd_status_exec
+	.name = WARD_M_STATUS,
+	.args = cmd_instance_args,
+	.flags = CMD_INSTANCE,
+	.exec = cmd_status_exec,
 };
 
 static const struct arg_spec cmd_list_args[] = {
@@ -330,7 +344,10 @@ cmd_list_exec(struct request *req)
 }
 
 const struct cmd_entry cmd_list_entry = {
-	WARD_M_LIST, cmd_list_args, 0, cmd_list_exec
+	.name = WARD_M_LIST,
+	.args = cmd_list_args,
+	.flags = 0,
+	.exec = cmd_list_exec,
 };
 
 /* A signal given as a number or a name; -1 (after replying) when invalid. */
@@ -383,7 +400,10 @@ cmd_kill_exec(struct request *req)
 }
 
 const struct cmd_entry cmd_kill_entry = {
-	WARD_M_KILL, cmd_kill_args, CMD_INSTANCE, cmd_kill_exec
+	.name = WARD_M_KILL,
+	.args = cmd_kill_args,
+	.flags = CMD_INSTANCE,
+	.exec = cmd_kill_exec,
 };
 
 static const struct arg_spec cmd_stop_args[] = {
@@ -424,7 +444,10 @@ cmd_stop_exec(struct request *req)
 }
 
 const struct cmd_entry cmd_stop_entry = {
-	WARD_M_STOP, cmd_stop_args, CMD_INSTANCE, cmd_stop_exec
+	.name = WARD_M_STOP,
+	.args = cmd_stop_args,
+	.flags = CMD_INSTANCE,
+	.exec = cmd_stop_exec,
 };
 
 /* SIGSTOP / SIGCONT to the group; suspended shows in status. */
@@ -458,11 +481,17 @@ cmd_resume_exec(struct request *req)
 }
 
 const struct cmd_entry cmd_suspend_entry = {
-	WARD_M_SUSPEND, cmd_instance_args, CMD_INSTANCE, cmd_suspend_exec
+	.name = WARD_M_SUSPEND,
+	.args = cmd_instance_args,
+	.flags = CMD_INSTANCE,
+	.exec = cmd_suspend_exec,
 };
 
 const struct cmd_entry cmd_resume_entry = {
-	WARD_M_RESUME, cmd_instance_args, CMD_INSTANCE, cmd_resume_exec
+	.name = WARD_M_RESUME,
+	.args = cmd_instance_args,
+	.flags = CMD_INSTANCE,
+	.exec = cmd_resume_exec,
 };
 
 static const struct arg_spec cmd_payload_args[] = {
@@ -503,7 +532,10 @@ cmd_payload_exec(struct request *req)
 }
 
 const struct cmd_entry cmd_payload_entry = {
-	WARD_M_PAYLOAD, cmd_payload_args, CMD_INSTANCE, cmd_payload_exec
+	.name = WARD_M_PAYLOAD,
+	.args = cmd_payload_args,
+	.flags = CMD_INSTANCE,
+	.exec = cmd_payload_exec,
 };
 
 static void
@@ -525,7 +557,10 @@ cmd_remove_exec(struct request *req)
 }
 
 const struct cmd_entry cmd_remove_entry = {
-	WARD_M_REMOVE, cmd_instance_args, CMD_INSTANCE, cmd_remove_exec
+	.name = WARD_M_REMOVE,
+	.args = cmd_instance_args,
+	.flags = CMD_INSTANCE,
+	.exec = cmd_remove_exec,
 };
 
 static const struct arg_spec cmd_history_args[] = {
@@ -554,5 +589,8 @@ cmd_history_exec(struct request *req)
 }
 
 const struct cmd_entry cmd_history_entry = {
-	WARD_M_HISTORY, cmd_history_args, 0, cmd_history_exec
+	.name = WARD_M_HISTORY,
+	.args = cmd_history_args,
+	.flags = 0,
+	.exec = cmd_history_exec,
 };

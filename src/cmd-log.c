@@ -1,6 +1,8 @@
 /*
  * cmd-log.c: instance.log (the captured output, and following it) and
  * ward.logrotate. The capturing itself is output.c's.
+ *
+ * layer: commands
  */
 #include "config.h"
 
@@ -81,7 +83,10 @@ cmd_log_exec(struct request *req)
 }
 
 const struct cmd_entry cmd_log_entry = {
-	WARD_M_LOG, cmd_log_args, CMD_INSTANCE, cmd_log_exec
+	.name = WARD_M_LOG,
+	.args = cmd_log_args,
+	.flags = CMD_INSTANCE,
+	.exec = cmd_log_exec,
 };
 
 static const struct arg_spec cmd_logrotate_args[] = { { NULL, 0 } };
@@ -102,5 +107,8 @@ cmd_logrotate_exec(struct request *req)
 }
 
 const struct cmd_entry cmd_logrotate_entry = {
-	WARD_M_LOGROTATE, cmd_logrotate_args, CMD_ADMIN, cmd_logrotate_exec
+	.name = WARD_M_LOGROTATE,
+	.args = cmd_logrotate_args,
+	.flags = CMD_ADMIN,
+	.exec = cmd_logrotate_exec,
 };

@@ -2,6 +2,8 @@
  * cmd-program.c: the declared programs' commands: ward.reread shows what
  * the config directory would change, ward.update (and its alias
  * ward.reload, and SIGHUP) applies it. Admins only: the files are wardd's.
+ *
+ * layer: commands
  */
 #include "config.h"
 

@@ -1,6 +1,8 @@
 /*
  * cmd-ward.c: commands about the daemon itself: ward.hello (the version
  * handshake), ward.stats and ward.shutdown.
+ *
+ * layer: commands
  */
 #include "config.h"
 
@@ -29,7 +31,10 @@ cmd_hello_exec(struct request *req)
 }
 
 const struct cmd_entry cmd_hello_entry = {
-	WARD_M_HELLO, cmd_no_args, 0, cmd_hello_exec
+	.name = WARD_M_HELLO,
+	.args = cmd_no_args,
+	.flags = 0,
+	.exec = cmd_hello_exec,
 };
 
 /* wardd's own resident memory, for ward.stats. */
@@ -72,7 +77,10 @@ cmd_stats_exec(struct request *req)
 }
 
 const struct cmd_entry cmd_stats_entry = {
-	WARD_M_STATS, cmd_no_args, 0, cmd_stats_exec
+	.name = WARD_M_STATS,
+	.args = cmd_no_args,
+	.flags = 0,
+	.exec = cmd_stats_exec,
 };
 
 static const struct arg_spec cmd_shutdown_args[] = {
@@ -139,5 +147,8 @@ cmd_shutdown_exec(struct request *req)
 }
 
 const struct cmd_entry cmd_shutdown_entry = {
-	WARD_M_SHUTDOWN, cmd_shutdown_args, CMD_ADMIN, cmd_shutdown_exec
+	.name = WARD_M_SHUTDOWN,
+	.args = cmd_shutdown_args,
+	.flags = CMD_ADMIN,
+	.exec = cmd_shutdown_exec,
 };

@@ -15,6 +15,8 @@
  * is the belt: an empty message becomes "CODE (no details)" and every
  * message is made valid UTF-8, so no reply can carry uninitialised or
  * invalid bytes.
+ *
+ * layer: commands
  */
 #include "config.h"
 

@@ -5,6 +5,8 @@
  * msgpack-c is allowed to allocate anything for it (msgpack-c issue 1013:
  * "dd ff ff ff ff" alone asks its unpacker for ~96 GB). codec_args then
  * checks a params map against a command's argument spec.
+ *
+ * layer: base
  */
 #include "config.h"
 

@@ -2,6 +2,8 @@
  * config.c: the arguments of instance.create, checked like the seed's
  * validate_config and turned into a struct instance_config that owns its
  * strings. Every message names the key and says what would be accepted.
+ *
+ * layer: engine
  */
 #include "config.h"
 

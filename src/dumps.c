@@ -6,6 +6,8 @@
  * together are kept within --dumps-max-count and --dumps-max-bytes, the
  * oldest (lowest id) of the owner holding the most dropped first, through
  * trash.c. Owns the dumps/ fd and the list of dumps kept.
+ *
+ * layer: base
  */
 #include "config.h"
 

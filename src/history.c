@@ -8,6 +8,8 @@
  * count changes by one at a time. Each record is on its owner's list and
  * on one list of all, both oldest first; a record is shared with its
  * instance until that is removed.
+ *
+ * layer: engine
  */
 #include "config.h"
 

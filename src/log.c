@@ -2,6 +2,8 @@
  * log.c: wardd's own log. Lines go to stderr with sd-daemon "<N>" level
  * prefixes, which journald turns into priorities when stderr is its stream.
  * log_warn appends strerror(errno); log_warnx does not; fatal exits.
+ *
+ * layer: base
  */
 #include "config.h"
 

@@ -11,6 +11,8 @@
  * slices of at most METRICS_SMAPS_SLICE bytes per loop turn from an idle
  * watcher, parsed a line at a time as they complete. The loop never waits
  * for more than one slice (issue 9, finding 4).
+ *
+ * layer: engine
  */
 #include "config.h"
 

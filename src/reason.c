@@ -2,6 +2,8 @@
  * reason.c: the pure rules of the seed's instance model, kept apart from any
  * I/O so unit tests drive them directly: payload-state order, how a death is
  * classified, what the failure pipe and notify pipe carry, signal names.
+ *
+ * layer: base
  */
 #include "config.h"
 

@@ -12,6 +12,8 @@
  * for a child that will run as another uid than wardd's, in a forked one
  * that wardd does not wait for (spawn_uses_fork). Either reports a failed
  * step on a close-on-exec status pipe: EOF means it exec'd.
+ *
+ * layer: engine
  */
 #include "config.h"
 

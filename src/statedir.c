@@ -29,6 +29,8 @@
  *	trash/		trees on their way out: renamed here at once, then
  *			removed a bounded slice per loop turn (trash.c), so
  *			200,000 files a payload left never stall the loop
+ *
+ * layer: base
  */
 #include "config.h"
 

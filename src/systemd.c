@@ -4,6 +4,8 @@
  * sd_notify of READY, STATUS, WATCHDOG, RELOADING and STOPPING, and one
  * structured journal entry per death. Everything here is a no-op when wardd
  * does not run under systemd (no NOTIFY_SOCKET, no journald socket).
+ *
+ * layer: engine
  */
 #include "config.h"
 

@@ -2,6 +2,8 @@
  * table.c: an intrusive, chained hash table. The nodes live inside the
  * objects they index (an instance has one node per key), so lookups by id
  * and by name are O(1) and indexing allocates nothing per object.
+ *
+ * layer: base
  */
 #include "config.h"
 

@@ -7,6 +7,8 @@
  * tree things are only unlinked, through directory fds (statedir.c's rule).
  * Owns the trash/ fd and the list of trees being removed; statedir.c
  * (runtime dirs) and dumps.c (retention) hand trees over with trash_move.
+ *
+ * layer: base
  */
 #include "config.h"
 

@@ -21,6 +21,8 @@
  * to the peer's uid), and after the reads the pidfd must still name a
  * live (or unreaped) process: only then were the reads of that process.
  * All of it is a handful of non-blocking system calls.
+ *
+ * layer: engine
  */
 #include "config.h"
 

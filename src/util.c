@@ -1,6 +1,8 @@
 /*
  * util.c: small helpers every module uses: byte buffers, allocation, clocks,
  * fd flags, small files.
+ *
+ * layer: base
  */
 #include "config.h"
 

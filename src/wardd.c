@@ -1,6 +1,8 @@
 /*
  * wardd.c: the daemon's entry point: options, defaults, start-up checks and
  * the order things are brought up and down in. Runs in the foreground.
+ *
+ * layer: wiring
  */
 #include "config.h"
 
