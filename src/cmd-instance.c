@@ -44,7 +44,7 @@ cmd_create_instance(struct request *req)
 	char err[ERRLEN] = "";
 
 	/* A shutdown waits for every instance: none may start meanwhile. */
-	if (loop_shutting_down()) {
+	if (shutdown_pending()) {
 		cmd_error(req, WARD_E_INVALID_STATE, "wardd is shutting down");
 		return NULL;
 	}
@@ -132,7 +132,7 @@ cmd_start_exec(struct request *req)
 	const char *code;
 	char err[ERRLEN] = "";
 
-	if (loop_shutting_down()) {
+	if (shutdown_pending()) {
 		cmd_error(req, WARD_E_INVALID_STATE, "wardd is shutting down");
 		return;
 	}

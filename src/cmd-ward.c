@@ -143,7 +143,7 @@ cmd_shutdown_exec(struct request *req)
 	    (int)req->c->peer.pid, kill ? "" : " (leaving instances running)");
 	cmd_ok(req);
 	conn_flush(req->c);
-	loop_shutdown(kill);
+	shutdown_begin(kill);
 }
 
 const struct cmd_entry cmd_shutdown_entry = {

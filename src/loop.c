@@ -1,8 +1,12 @@
 /*
- * loop.c: wardd's one event loop, its signals and its shutdown. The loop is
+ * loop.c: wardd's one event loop and its signals. The loop is
  * ev_loop_new(EVBACKEND_EPOLL), never the default loop: libev's default loop
  * installs a SIGCHLD handler that reaps with waitpid(-1) and would steal the
  * exit statuses that instance.c collects through each child's pidfd.
+ * Also the order in which observers hear of instances (loop_observe), and
+ * SIGHUP's reload; the shutdown itself is shutdown.c's.
+ *
+ * layer: wiring (calls anything below)
  */
 #include "config.h"
 
@@ -15,7 +19,6 @@ struct ev_loop *ward_loop;
 
 static ev_signal loop_sigterm, loop_sigint, loop_sighup;
 static ev_signal loop_sigusr1;	/* output.c: reopen log files */
-static int loop_stopping;
 
 /*
  * SIGHUP: re-read the [ward] settings. The log level and the metrics
@@ -54,7 +57,7 @@ loop_signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 		log_notice("got %s: stopping %u running instance%s",
 		    signal_name(w->signum), instances_running_count,
 		    instances_running_count == 1 ? "" : "s");
-		loop_shutdown(1);
+		shutdown_begin(1);
 		break;
 	case SIGHUP:
 		loop_reload();
@@ -128,47 +131,11 @@ loop_observe(void)
 	instance_observe(history_instance_cb);
 	instance_observe(event_instance_cb);
 	instance_observe(program_instance_cb);
-	instance_observe(loop_instance_cb);
+	instance_observe(shutdown_instance_cb);
 }
 
 void
 loop_run(void)
 {
 	ev_run(ward_loop, 0);
-}
-
-int
-loop_shutting_down(void)
-{
-	return loop_stopping;
-}
-
-/*
- * Stop accepting and leave the loop: at once, or (kill_instances) once every
- * running instance has been stopped as instance.stop does and reported.
- */
-void
-loop_shutdown(int kill_instances)
-{
-	if (loop_stopping && !kill_instances)
-		return;
-	if (!loop_stopping)
-		systemd_stopping();
-	loop_stopping = 1;
-	server_close();
-	if (!kill_instances || instances_running_count == 0) {
-		ev_break(ward_loop, EVBREAK_ALL);
-		return;
-	}
-	instance_stop_all(SIGTERM);
-}
-
-/* instance.c's observer: the last instance to stop ends a shutdown that
- * waits for them. */
-void
-loop_instance_cb(struct instance *i, enum instance_event ev)
-{
-	if (ev == INSTANCE_EV_STOPPED && loop_stopping &&
-	    instances_running_count == 0)
-		ev_break(ward_loop, EVBREAK_ALL);
 }

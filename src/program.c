@@ -1243,7 +1243,7 @@ program_instance_died(struct instance *i)
 	}
 	if (p->state == PROGRAM_FATAL)
 		return;		/* stopped because a requirement is fatal */
-	if (i->stop_requested || loop_shutting_down()) {
+	if (i->stop_requested || shutdown_pending()) {
 		program_set_state(p, PROGRAM_STOPPED);
 		return;
 	}

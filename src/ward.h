@@ -253,9 +253,12 @@ void	 systemd_instance_cb(struct instance *, enum instance_event);
 void	 loop_init(void);
 void	 loop_observe(void);
 void	 loop_run(void);
-void	 loop_shutdown(int kill_instances);
-int	 loop_shutting_down(void);
-void	 loop_instance_cb(struct instance *, enum instance_event);
+
+/* ---- shutdown.c: the orderly exit. */
+
+int	 shutdown_pending(void);
+void	 shutdown_begin(int kill_instances);
+void	 shutdown_instance_cb(struct instance *, enum instance_event);
 
 /* ---- statedir.c: STATE_DIR through fds; the rule for every path (see there). */
 

@@ -91,7 +91,7 @@ lib="$out/obj/libwardd-fuzz.a"
 
 # harness.c's sandbox seam: see its comment.
 wrap="-Wl,--wrap=spawn_child,--wrap=spawn_pidfd_signal"
-wrap="$wrap,--wrap=output_spawn_prepare,--wrap=loop_shutdown"
+wrap="$wrap,--wrap=output_spawn_prepare,--wrap=shutdown_begin"
 wrap="$wrap,--wrap=sd_journal_send,--wrap=sd_journal_send_with_location"
 wrap="$wrap,--wrap=sd_notify"
 for src in "$srcdir"/tests/fuzz/fuzz_*.c; do

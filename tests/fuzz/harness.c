@@ -17,7 +17,7 @@
  * - output_spawn_prepare refuses log files (paths a fuzzed request
  *   chose, which a root wardd would create anywhere) and is itself
  *   otherwise;
- * - loop_shutdown (ward.shutdown) does nothing: there is no listener to
+ * - shutdown_begin (ward.shutdown) does nothing: there is no listener to
  *   close and the next input must find wardd serving;
  * - sd_journal_send (the macro's sd_journal_send_with_location, and the
  *   function) and sd_notify do nothing: every failed spawn is a
@@ -59,7 +59,7 @@ __typeof__(spawn_child)		__wrap_spawn_child;
 __typeof__(spawn_pidfd_signal)	__wrap_spawn_pidfd_signal;
 __typeof__(output_spawn_prepare) __wrap_output_spawn_prepare;
 __typeof__(output_spawn_prepare) __real_output_spawn_prepare;
-__typeof__(loop_shutdown)	__wrap_loop_shutdown;
+__typeof__(shutdown_begin)	__wrap_shutdown_begin;
 int	 __wrap_sd_journal_send(const char *, ...);
 int	 __wrap_sd_journal_send_with_location(const char *, const char *,
 	    const char *, const char *, ...);
@@ -100,7 +100,7 @@ __wrap_output_spawn_prepare(struct instance *i, char *err, size_t errlen)
 }
 
 void
-__wrap_loop_shutdown(int kill_instances)
+__wrap_shutdown_begin(int kill_instances)
 {
 }
 

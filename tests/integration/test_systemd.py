@@ -64,7 +64,7 @@ def test_socket_activation():
     p = subprocess.Popen(["systemd-socket-activate", "-l", sock] +
                          wardd_cmd(d), stdout=log, stderr=log)
     try:
-        retry(lambda: os.path.exists(sock), what="the activator's socket")
+        wardtest.wait_listening(sock)
         c = Client(sock)
         h = c.call("ward.hello")
         # The activator exec'd wardd in place: same pid.

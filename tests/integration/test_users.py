@@ -101,7 +101,7 @@ def test_defaults_by_uid_and_own_uid_is_admin(w):
                             env=env, stderr=subprocess.PIPE)
     try:
         sock = os.path.join(xdg, "ward.sock")
-        retry(lambda: os.path.exists(sock), what=sock)
+        wardtest.wait_listening(sock)
         env_n = dict(nobody_env(w), WARD_SOCK=sock)
         q = subprocess.run(nobody_argv("""
 hello = c.call("ward.hello")

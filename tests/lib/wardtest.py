@@ -55,6 +55,22 @@ def retry(pred, timeout=TIMEOUT, what="condition"):
         delay = min(delay * 2, 0.05)
 
 
+def wait_listening(path, timeout=TIMEOUT):
+    """Wait until a UNIX socket at path takes connections. It exists from
+    bind on but is connectable only from listen on, so waiting for the
+    path alone races (ECONNREFUSED)."""
+    def probe():
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            s.connect(path)
+            return True
+        except OSError:
+            return False
+        finally:
+            s.close()
+    retry(probe, timeout, what="%s to take connections" % path)
+
+
 class Client:
     """A msgpack-RPC client on wardd's socket."""
 
