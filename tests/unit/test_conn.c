@@ -3,8 +3,9 @@
  * socketpair, with no wardd and no processes: requests reach the dispatch
  * function whole; garbage, a hang-up, a failed write and
  * conn_close_after_flush each end the conn the way ward.h says; a peer that
- * does not read its answers is not read until it drains half; attachments
- * are detached exactly once. The loop runs non-blocking, a bounded number
+ * does not read its answers is not read until it drains half, nor is one
+ * whose uid's buffers are full until they have room; attachments are
+ * detached exactly once. The loop runs non-blocking, a bounded number
  * of turns, never sleeping: each step waits on a condition, not on time.
  */
 #include "config.h"
@@ -260,7 +261,6 @@ fill_socket(struct conn *c, int client)
 		id++;
 	}
 	ck_assert_uint_lt(buf_used(&c->out), CONN_OUT_CAP);
-	ck_assert(ev_is_active(&c->rw));
 }
 
 START_TEST(garbage_closes_after_the_error)
@@ -274,6 +274,7 @@ START_TEST(garbage_closes_after_the_error)
 
 	c = open_conn(&client);
 	fill_socket(c, client);
+	ck_assert(ev_is_active(&c->rw));	/* still read */
 	before = dispatched;
 	/* Garbage, then a valid request: that one is never dispatched. */
 	ck_assert_int_eq(write(client, garbage, sizeof garbage - 1),
@@ -361,6 +362,54 @@ START_TEST(backed_up_until_half_drained)
 	close(client);
 	RUN_UNTIL(conn_count == 0);
 	assert_all_gone();
+}
+END_TEST
+
+/*
+ * One conn's answers fill its uid's buffer budget: another conn of the uid
+ * is not read (starved) until the first one's buffers are given back.
+ */
+START_TEST(starved_until_the_uid_has_room)
+{
+	char chunk[65536];
+	struct conn *a, *b;
+	int ca, cb, before, turn;
+
+	opts.max_user_buffer = 128 * 1024;
+	a = open_conn(&ca);
+	b = open_conn(&cb);
+	fill_socket(a, ca);
+	ck_assert_uint_ge(budget_used(USER, BUDGET_BUFFER),
+	    budget_limit(USER, BUDGET_BUFFER));
+	before = dispatched;
+	send_request(cb, 1);
+	for (turn = 0; turn < 50; turn++)
+		ev_run(ward_loop, EVRUN_NOWAIT);
+	ck_assert_int_eq(dispatched, before);
+	ck_assert(b->starved);
+	ck_assert(!b->backed_up);
+	ck_assert(!ev_is_active(&b->rw));
+	ck_assert(ev_is_active(&b->stall));
+	ck_assert_int_eq(b->state, CONN_OPEN);
+
+	/* a's peer reads it all: a's buffers go, and b is read again. */
+	reply_size = 0;
+	for (turn = 0; turn < TURNS && buf_used(&a->out) > 0; turn++) {
+		if (read(ca, chunk, sizeof chunk) == -1)
+			ck_assert_int_eq(errno, EAGAIN);
+		ev_run(ward_loop, EVRUN_NOWAIT);
+	}
+	RUN_UNTIL(dispatched == before + 1);
+	ck_assert_int_eq(last_msgid, 1);
+	ck_assert(!b->starved);
+	ck_assert(!ev_is_active(&b->stall));
+
+	close(ca);
+	close(cb);
+	RUN_UNTIL(conn_count == 0);
+	ck_assert_int_eq(nlost, 2);
+	ck_assert_uint_eq(budget_used(USER, BUDGET_BUFFER), 0);
+	ck_assert_uint_eq(budget_used(USER, BUDGET_CONNS), 0);
 }
 END_TEST
 
@@ -488,6 +537,7 @@ main(void)
 	tcase_add_test(tc, hangup_answers_then_closes);
 	tcase_add_test(tc, garbage_closes_after_the_error);
 	tcase_add_test(tc, backed_up_until_half_drained);
+	tcase_add_test(tc, starved_until_the_uid_has_room);
 	tcase_add_test(tc, close_after_flush_closes_once_flushed);
 	tcase_add_test(tc, linger_bounds_closing);
 	tcase_add_test(tc, failed_write_breaks);
