@@ -9,6 +9,11 @@
  * A conn is freed only by conn_lost, and conn_lost runs only at the end of
  * the conn's own callbacks, so no one else ever holds a freed conn.
  *
+ * Its lifecycle is enum conn_state (ward.h): OPEN, then CLOSING (flush the
+ * last answers) or BROKEN (send nothing more), then LOST; every move goes
+ * through conn_set_state, which refuses the others. Other modules ask
+ * conn_is_open, never the state's details.
+ *
  * Memory is bounded (conn_update decides when a client is read): unparsed
  * input holds at most one maximal request (CONN_IN_MAX); a client with
  * CONN_OUT_CAP of answers unsent is not read until it drains half of them,
@@ -33,7 +38,7 @@
 #include "ward.h"
 
 #define CONN_READ_CHUNK		65536
-#define CONN_LINGER_S		5.0	/* closing: how long to wait on a peer */
+#define CONN_LINGER_S		5.0	/* past OPEN: how long to wait on a peer */
 
 struct conn_list conns = TAILQ_HEAD_INITIALIZER(conns);
 unsigned conn_count;
@@ -209,7 +214,7 @@ conn_update(struct conn *c)
 {
 	int starved = 0, wait;
 
-	if (c->closing || c->broken) {
+	if (c->state != CONN_OPEN) {
 		ev_io_stop(ward_loop, &c->rw);
 		ev_timer_stop(ward_loop, &c->stall);
 	} else {
@@ -236,7 +241,65 @@ conn_update(struct conn *c)
 	c->starved = starved;
 }
 
-/* The one teardown path. c is freed: do not touch it after this returns. */
+static const char *const conn_state_names[] = {
+	[CONN_OPEN] = "open",
+	[CONN_CLOSING] = "closing",
+	[CONN_BROKEN] = "broken",
+	[CONN_LOST] = "lost",
+};
+
+/* Where each state may go (a bit per state); no state goes back to OPEN. */
+static const unsigned conn_state_next[] = {
+	[CONN_OPEN] = 1U << CONN_CLOSING | 1U << CONN_BROKEN | 1U << CONN_LOST,
+	[CONN_CLOSING] = 1U << CONN_BROKEN | 1U << CONN_LOST,
+	[CONN_BROKEN] = 1U << CONN_LOST,
+	[CONN_LOST] = 0,
+};
+
+/*
+ * The one place c's state changes; a move enum conn_state does not allow
+ * is a bug. Leaving OPEN stops reading for good and starts what ends the
+ * conn: the write watcher (flush, or find the failure) and the linger
+ * timer, so no state but OPEN lasts unbounded. LOST is conn_lost's to
+ * finish. Never frees c.
+ */
+static void
+conn_set_state(struct conn *c, enum conn_state s)
+{
+	enum conn_state old = c->state;
+
+	if (!(conn_state_next[old] & 1U << s))
+		fatalx("conn fd %d: %s -> %s is not a move it can make", c->fd,
+		    conn_state_names[old], conn_state_names[s]);
+	c->state = s;
+	log_debug("client fd %d uid %u: %s -> %s", c->fd, (unsigned)c->peer.uid,
+	    conn_state_names[old], conn_state_names[s]);
+	if (s == CONN_LOST)
+		return;
+	conn_update(c);		/* not read any more, not stalled */
+	ev_timer_start(ward_loop, &c->linger);
+	ev_io_start(ward_loop, &c->ww);
+}
+
+/* Whether c still takes answers and requests: not closing, broken or lost. */
+int
+conn_is_open(const struct conn *c)
+{
+	return c->state == CONN_OPEN;
+}
+
+/* Whether c's own callback must tear it down now. */
+static int
+conn_done(const struct conn *c)
+{
+	return c->state == CONN_BROKEN ||
+	    (c->state == CONN_CLOSING && buf_used(&c->out) == 0);
+}
+
+/*
+ * The one teardown path, from any state but LOST: detach callbacks see c
+ * LOST. c is freed: do not touch it after this returns.
+ */
 static void
 conn_lost(struct conn *c)
 {
@@ -245,6 +308,7 @@ conn_lost(struct conn *c)
 	uid_t uid;
 
 	log_debug("client gone: fd %d uid %u", c->fd, (unsigned)c->peer.uid);
+	conn_set_state(c, CONN_LOST);
 	while ((a = LIST_FIRST(&c->attachments)) != NULL) {
 		LIST_REMOVE(a, entry);
 		a->detach(c, a);	/* frees a */
@@ -278,11 +342,11 @@ conn_pack_write(void *data, const char *p, size_t n)
 	struct conn *c = data;
 
 	/* Closing: the last message (error or overflow) is already queued. */
-	if (c->broken || c->closing)
+	if (c->state != CONN_OPEN)
 		return -1;
 	if (buf_append(&c->out, p, n) == -1) {
 		/* A half-packed message would corrupt the stream: give up on c. */
-		c->broken = 1;
+		conn_set_state(c, CONN_BROKEN);
 		return -1;
 	}
 	conn_charge(c);
@@ -311,7 +375,7 @@ conn_flush(struct conn *c)
 {
 	ssize_t n;
 
-	while (!c->broken && buf_used(&c->out) > 0) {
+	while (c->state != CONN_BROKEN && buf_used(&c->out) > 0) {
 		n = send(c->fd, c->out.data + c->out.off, buf_used(&c->out),
 		    MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n > 0) {
@@ -324,25 +388,26 @@ conn_flush(struct conn *c)
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1 && errno != EAGAIN && errno != EWOULDBLOCK)
-			c->broken = 1;
+			conn_set_state(c, CONN_BROKEN);
 		break;
 	}
-	/* Broken or not done: the write callback finishes the job. */
-	if (c->broken || buf_used(&c->out) > 0 || c->closing)
+	/* Not done: the write callback finishes the job (past OPEN, it is on). */
+	if (buf_used(&c->out) > 0)
 		ev_io_start(ward_loop, &c->ww);
 	conn_charge(c);
 	/* Reading resumes once a backed-up peer has drained half its output. */
 	conn_update(c);
 }
 
-/* Stop reading; close once the output is written (or the linger expires). */
+/*
+ * Stop reading; close once the output is written (or the linger expires).
+ * A conn already past OPEN is on its way out already: nothing changes.
+ */
 void
 conn_close_after_flush(struct conn *c)
 {
-	c->closing = 1;
-	conn_update(c);		/* not read any more, not stalled: lingering */
-	ev_timer_start(ward_loop, &c->linger);
-	ev_io_start(ward_loop, &c->ww);
+	if (c->state == CONN_OPEN)
+		conn_set_state(c, CONN_CLOSING);
 }
 
 /* [2, "ward.error", [{code, message}]] and close: the stream is unusable. */
@@ -378,7 +443,7 @@ conn_process(struct conn *c)
 	struct conn_fds *f;
 	size_t len, off;
 
-	while (!c->closing && !c->broken && buf_used(&c->in) > 0) {
+	while (c->state == CONN_OPEN && buf_used(&c->in) > 0) {
 		switch (codec_scan(c->in.data + c->in.off, buf_used(&c->in), &len,
 		    &err)) {
 		case SCAN_MORE:
@@ -540,10 +605,10 @@ conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 			break;
 	}
 	conn_process(c);
-	if (eof && !c->closing)
+	if (eof)
 		conn_close_after_flush(c);
 	conn_flush(c);
-	if (c->broken || (c->closing && buf_used(&c->out) == 0))
+	if (conn_done(c))
 		conn_lost(c);
 }
 
@@ -553,7 +618,7 @@ conn_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 	struct conn *c = container_of(w, struct conn, ww);
 
 	conn_flush(c);
-	if (c->broken || (c->closing && buf_used(&c->out) == 0)) {
+	if (conn_done(c)) {
 		conn_lost(c);
 		return;
 	}

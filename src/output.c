@@ -977,7 +977,7 @@ output_notify(struct output_stream *st, const char *p, size_t n)
 	/* An overflow frees only its own conn's follows, never next. */
 	for (f = LIST_FIRST(&st->followers); f != NULL; f = next) {
 		next = LIST_NEXT(f, stream_entry);
-		if (f->c->closing || f->c->broken)
+		if (!conn_is_open(f->c))
 			continue;	/* on its way out; conn_lost unfollows */
 		if (buf_used(&f->c->out) + b.len > CONN_OUT_CAP) {
 			output_overflow(f);

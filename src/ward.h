@@ -350,11 +350,33 @@ struct conn_attachment {
 	LIST_ENTRY(conn_attachment) entry;
 };
 
+/*
+ * A connection's lifecycle: OPEN -> CLOSING -> LOST, with BROKEN reachable
+ * from OPEN and CLOSING; conn.c moves it only through conn_set_state, which
+ * refuses any other move. Why a conn is not read while OPEN (its answers
+ * backed up, its uid's buffers full, a whole request unparsed) is not a
+ * state: those are conditions on its buffers and its uid's budget, re-judged
+ * by conn.c's conn_update at each change; two of them can hold at once, and
+ * none changes where the conn may go next. They live in struct conn as data.
+ */
+enum conn_state {
+	CONN_OPEN,	/* reading requests, unless a condition holds it back */
+	CONN_CLOSING,	/* no more reads: flushing its last answers (a protocol
+			   error, a hang-up, a dropped subscriber); the linger
+			   timer bounds the wait on a peer that does not read */
+	CONN_BROKEN,	/* a write failed or an answer could not be queued (out
+			   of memory): nothing more is sent; its own next
+			   callback (or the linger timer) tears it down */
+	CONN_LOST	/* being torn down by conn_lost: detach callbacks run,
+			   then it is freed; nothing may be queued on it */
+};
+
 struct conn {
 	int		 fd;
+	enum conn_state	 state;		/* change it through conn_set_state */
 	ev_io		 rw;		/* readable: requests */
 	ev_io		 ww;		/* writable: only while output is queued */
-	ev_timer	 linger;	/* closing: give up on a peer that won't read */
+	ev_timer	 linger;	/* past OPEN: give up on a peer that won't read */
 
 	struct peer	 peer;		/* who it is: SO_PEERCRED at accept */
 
@@ -365,13 +387,15 @@ struct conn {
 	int		 fds_over;	/* far over its uid's fd budget: close */
 	struct buf	 out;
 	size_t		 charged;	/* in.cap + out.cap, counted in its uid's budget */
-	ev_timer	 stall;		/* not read for its output: no progress, close */
-	int		 backed_up;	/* over CONN_OUT_CAP of answers, until half drained */
-	int		 starved;	/* not read for its uid's buffer budget */
+	/* Conditions that hold an OPEN conn back from reading (conn_update). */
+	ev_timer	 stall;		/* held back, no progress for CONN_STALL_S: close */
+	int		 backed_up;	/* over CONN_OUT_CAP of answers, until half
+					   drained; may hold with a full uid too */
+	int		 starved;	/* not read for its uid's buffer budget, not
+					   backed up (that wakes by draining): on
+					   conn.c's starved list, woken by the uid */
 	TAILQ_ENTRY(conn) starved_entry;
 
-	int		 closing;	/* flush what is queued, then close */
-	int		 broken;	/* write failed or out of memory: drop */
 	/* What features hang on it (event subscriptions, log follows), each
 	 * owned by its module and freed through its detach callback. */
 	LIST_HEAD(, conn_attachment) attachments;
@@ -395,6 +419,7 @@ void	 conn_queue(struct conn *, const void *, size_t);
 void	 conn_flush(struct conn *);
 void	 conn_close_after_flush(struct conn *);
 void	 conn_close_all(void);
+int	 conn_is_open(const struct conn *);
 void	 conn_protocol_error(struct conn *, const char *, const char *, ...)
 	    printflike(3, 4);
 
