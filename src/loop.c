@@ -28,7 +28,7 @@ loop_reload(void)
 	int errors;
 
 	systemd_reloading(0);
-	errors = settings_load(opts.config_dir, &s);
+	errors = confdir_settings_load(opts.config_dir, &s);
 	if (!opts.cli_log_level && s.log_level != opts.log_level) {
 		opts.log_level = s.log_level;
 		log_set_level(s.log_level);

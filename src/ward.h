@@ -144,7 +144,8 @@ struct conn;
 typedef void (*conn_dispatch_fn)(struct conn *, const msgpack_object *, int *,
     int);
 
-/* ---- settings.c: the config directory: [ward] and [program:NAME]. */
+/* ---- conf.c, confdir.c, confdir-program.c: the config directory: [ward]
+ * and [program:NAME], read, mapped and checked. */
 
 struct settings {
 	int		 log_level;
@@ -214,11 +215,23 @@ struct conf {
 	int			 quiet;		/* keep errors, do not log them */
 };
 
-int	 conf_load(const char *, struct conf *);
 void	 conf_error(struct conf *, const char *, int, const char *);
 void	 conf_warning(struct conf *, const char *, int, const char *);
 void	 conf_free(struct conf *);
-int	 settings_load(const char *, struct settings *);
+void	 conf_program_free(struct conf_program *);
+int	 conf_split_command(const char *, char ***, char *, size_t);
+void	 conf_vec_free(char **);
+char	**conf_list_split(const char *);
+int	 conf_bool(const char *, int *);
+int	 conf_number(const char *, double, uint64_t, uint64_t *);
+char	*conf_expand(const char *, const char *, const char *);
+struct conf_program *confdir_program_build(struct conf *, const char *,
+	    const char *, int, const struct conf_kv *, size_t);
+int	 confdir_load(const char *, struct conf *);
+int	 confdir_read(const char *, struct conf *);
+int	 confdir_settings_load(const char *, struct settings *);
+struct conf_program *confdir_find_program(struct conf *, const char *);
+int	 confdir_name_reserved(const char *, int, char *, size_t);
 
 /* What instance.c tells its observers (instance_observe), in this order of
  * a life: CREATED, STARTED, PAYLOAD/STATUS, EXITING, STOPPED, DIED, REMOVED. */
@@ -895,20 +908,15 @@ struct program {
 TAILQ_HEAD(program_list, program);
 extern struct program_list programs;
 
-struct conf_program *program_conf_build(struct conf *, const char *,
-	    const char *, int, const struct conf_kv *, size_t);
-void	 program_conf_free(struct conf_program *);
 void	 program_init(void);
 int	 program_load(const char *);
 void	 program_reread(const char *, msgpack_packer *);
 int	 program_update(const char *, msgpack_packer *);
 void	 program_instance_cb(struct instance *, enum instance_event);
-int	 program_name_reserved(const char *, int, char *, size_t);
 int	 program_start(struct program *, char *, size_t);
 int	 program_cancel(struct program *);
 const char *program_state_name(enum program_state);
 void	 program_pack(const struct program *, msgpack_packer *);
-int	 program_split_command(const char *, char ***, char *, size_t);
 
 /* ---- history.c: the last exit records of each owner, for instance.history. */
 
