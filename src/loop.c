@@ -38,7 +38,7 @@ loop_reload(void)
 		opts.metrics_interval_ms = s.metrics_interval_ms;
 		metrics_set_interval(s.metrics_interval_ms);
 	}
-	errors += program_update(opts.config_dir, NULL);
+	errors += reload_update(opts.config_dir, NULL);
 	log_notice("reloaded %s%s: log level %d, metrics every %u ms",
 	    opts.config_dir, errors ? " (with errors, see above)" : "",
 	    opts.log_level, opts.metrics_interval_ms);

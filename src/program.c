@@ -4,7 +4,7 @@
  * and a policy around that instance's runs: restart on death with
  * exponential backoff and an intensity limit past which it is FATAL, start
  * order (after, requires) by readiness, and reread/update to apply config
- * changes to what runs. The program's state moves only through
+ * changes to what runs (reload.c decides what changed). The program's state moves only through
  * program_set_state; each timer has one meaning.
  *
  * layer: programs
@@ -57,7 +57,7 @@ program_init(void)
 	table_init(&programs_by_name);
 }
 
-static struct program *
+struct program *
 program_find(const char *name)
 {
 	struct table_node *n;
@@ -179,7 +179,7 @@ program_spawn(struct program *p)
  * A program whose name another instance holds has nothing to start yet:
  * program_apply_cb wants it again once it has its instance.
  */
-static void
+void
 program_want(struct program *p)
 {
 	char **n;
@@ -460,7 +460,7 @@ program_cancel(struct program *p)
 	return 0;
 }
 
-static struct program *
+struct program *
 program_new(struct conf_program *cp)
 {
 	struct program *p;
@@ -575,195 +575,6 @@ program_name_freed(const char *name)
 	ev_timer_start(ward_loop, &p->apply_t);
 }
 
-
-/* At start-up: create every declared program, start the autostart ones. */
-int
-program_load(const char *dir)
-{
-	struct conf_program *cp;
-	struct program *p;
-	struct conf c;
-	int errors = confdir_read(dir, &c);
-
-	while ((cp = TAILQ_FIRST(&c.programs)) != NULL) {
-		TAILQ_REMOVE(&c.programs, cp, entry);
-		if (program_new(cp) == NULL)
-			conf_program_free(cp);
-	}
-	conf_free(&c);
-	TAILQ_FOREACH(p, &programs, entry) {
-		if (p->conf->policy.autostart && p->state == PROGRAM_STOPPED)
-			program_want(p);
-	}
-	return errors;
-}
-
-static int
-program_same(const struct conf_program *a, const struct conf_program *b)
-{
-	const struct program_policy *x = &a->policy, *y = &b->policy;
-	char **lx[3] = { x->restart_on, x->after, x->requires };
-	char **ly[3] = { y->restart_on, y->after, y->requires };
-	int k, j;
-
-	if (a->speclen != b->speclen || memcmp(a->spec, b->spec, a->speclen) != 0)
-		return 0;
-	if (x->autostart != y->autostart || x->restart != y->restart ||
-	    x->backoff_initial_ms != y->backoff_initial_ms ||
-	    x->backoff_max_ms != y->backoff_max_ms ||
-	    x->backoff_reset_ms != y->backoff_reset_ms ||
-	    x->max_restarts != y->max_restarts ||
-	    x->restart_window_ms != y->restart_window_ms ||
-	    x->startsecs_ms != y->startsecs_ms ||
-	    x->readiness_notify != y->readiness_notify ||
-	    memcmp(x->success_codes, y->success_codes, sizeof x->success_codes) ||
-	    x->stop_signal != y->stop_signal ||
-	    x->stop_timeout_ms != y->stop_timeout_ms)
-		return 0;
-	for (k = 0; k < 3; k++) {
-		for (j = 0; lx[k] && ly[k] && lx[k][j] && ly[k][j]; j++) {
-			if (strcmp(lx[k][j], ly[k][j]) != 0)
-				return 0;
-		}
-		if ((lx[k] && lx[k][j]) || (ly[k] && ly[k][j]) ||
-		    (!lx[k] != !ly[k] && ((lx[k] && lx[k][0]) || (ly[k] && ly[k][0]))))
-			return 0;
-	}
-	return 1;
-}
-
-static void
-program_pack_names(msgpack_packer *pk, const char *key, const char *const *v,
-    size_t n)
-{
-	size_t k;
-
-	codec_pack_key(pk, key);
-	msgpack_pack_array(pk, n);
-	for (k = 0; k < n; k++)
-		codec_pack_str(pk, v[k]);
-}
-
-/*
- * Compare the config dir with what runs: {added, changed, removed, errors,
- * warnings}.
- * With apply, also make it so (wardctl update, SIGHUP, ward.reload):
- * removed programs stop and go, changed ones restart with the new config,
- * added ones are created (and started if autostart); the rest are not
- * touched.
- */
-static int
-program_diff(const char *dir, msgpack_packer *pk, int apply)
-{
-	const char **added, **changed, **removed;
-	size_t na = 0, nc = 0, nr = 0, k, n = 0;
-	struct conf_program *cp, *cnext;
-	struct program *p;
-	struct conf c;
-	int nomem = 0;
-
-	confdir_read(dir, &c);
-	TAILQ_FOREACH(cp, &c.programs, entry)
-		n++;
-	TAILQ_FOREACH(p, &programs, entry)
-		n++;
-	added = calloc(n + 1, sizeof *added);
-	changed = calloc(n + 1, sizeof *changed);
-	removed = calloc(n + 1, sizeof *removed);
-	if (added == NULL || changed == NULL || removed == NULL) {
-		/* The caller has started a reply: it gets one, saying why. */
-		static const char *const oom[] = { "out of memory: nothing "
-		    "compared or applied" };
-
-		if (pk != NULL) {
-			msgpack_pack_map(pk, 5);
-			program_pack_names(pk, "added", NULL, 0);
-			program_pack_names(pk, "changed", NULL, 0);
-			program_pack_names(pk, "removed", NULL, 0);
-			program_pack_names(pk, "errors", oom, 1);
-			program_pack_names(pk, "warnings", NULL, 0);
-		}
-		nomem = 1;
-		goto out;
-	}
-	/* Names point into configs that live until the reply is packed. */
-	TAILQ_FOREACH(p, &programs, entry) {
-		if (p->removing)
-			continue;
-		if (confdir_find_program(&c, p->conf->name) == NULL)
-			removed[nr++] = p->conf->name;
-	}
-	TAILQ_FOREACH(cp, &c.programs, entry) {
-		if ((p = program_find(cp->name)) == NULL || p->removing)
-			added[na++] = cp->name;
-		else if (!program_same(p->conf, cp))
-			changed[nc++] = cp->name;
-	}
-	if (pk != NULL) {
-		msgpack_pack_map(pk, 5);
-		program_pack_names(pk, "added", added, na);
-		program_pack_names(pk, "changed", changed, nc);
-		program_pack_names(pk, "removed", removed, nr);
-		program_pack_names(pk, "errors", (const char *const *)c.errors,
-		    c.nerrors);
-		program_pack_names(pk, "warnings",
-		    (const char *const *)c.warnings, c.nwarnings);
-	}
-	if (!apply)
-		goto out;
-	for (k = 0; k < nr; k++) {
-		if ((p = program_find(removed[k])) == NULL)
-			continue;
-		p->removing = 1;
-		ev_timer_stop(ward_loop, &p->backoff_t);
-		if (p->inst != NULL && p->inst->state == INSTANCE_RUNNING)
-			instance_stop(p->inst, p->conf->policy.stop_timeout_ms);
-		else {
-			ev_timer_set(&p->apply_t, 0., 0.);
-			ev_timer_start(ward_loop, &p->apply_t);
-		}
-	}
-	TAILQ_FOREACH_SAFE(cp, &c.programs, entry, cnext) {
-		p = program_find(cp->name);
-		if (p != NULL && !p->removing && !program_same(p->conf, cp)) {
-			TAILQ_REMOVE(&c.programs, cp, entry);
-			conf_program_free(p->next_conf);
-			p->next_conf = cp;
-			ev_timer_stop(ward_loop, &p->backoff_t);
-			if (p->inst != NULL && p->inst->state == INSTANCE_RUNNING)
-				instance_stop(p->inst, p->conf->policy.stop_timeout_ms);
-			else {
-				ev_timer_set(&p->apply_t, 0., 0.);
-				ev_timer_start(ward_loop, &p->apply_t);
-			}
-		} else if (p == NULL) {
-			TAILQ_REMOVE(&c.programs, cp, entry);
-			if ((p = program_new(cp)) == NULL)
-				conf_program_free(cp);
-			else if (cp->policy.autostart)
-				program_want(p);
-		}
-	}
-out:
-	free(added);
-	free(changed);
-	free(removed);
-	k = c.nerrors + nomem;
-	conf_free(&c);
-	return (int)k;
-}
-
-void
-program_reread(const char *dir, msgpack_packer *pk)
-{
-	program_diff(dir, pk, 0);
-}
-
-int
-program_update(const char *dir, msgpack_packer *pk)
-{
-	return program_diff(dir, pk, 1);
-}
 
 /* The "program" map of a status: what the policy is doing. */
 void

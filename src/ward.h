@@ -909,14 +909,20 @@ TAILQ_HEAD(program_list, program);
 extern struct program_list programs;
 
 void	 program_init(void);
-int	 program_load(const char *);
-void	 program_reread(const char *, msgpack_packer *);
-int	 program_update(const char *, msgpack_packer *);
+struct program *program_find(const char *);
+struct program *program_new(struct conf_program *);
+void	 program_want(struct program *);
 void	 program_instance_cb(struct instance *, enum instance_event);
 int	 program_start(struct program *, char *, size_t);
 int	 program_cancel(struct program *);
 const char *program_state_name(enum program_state);
 void	 program_pack(const struct program *, msgpack_packer *);
+
+/* ---- reload.c: reread and update, the config dir against what runs. */
+
+int	 reload_load(const char *);
+void	 reload_reread(const char *, msgpack_packer *);
+int	 reload_update(const char *, msgpack_packer *);
 
 /* ---- history.c: the last exit records of each owner, for instance.history. */
 

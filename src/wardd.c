@@ -375,7 +375,7 @@ main(int argc, char **argv)
 		    PACKAGE_VERSION, opts.socket_path, opts.state_dir,
 		    (int)getpid());
 	}
-	program_load(opts.config_dir);
+	reload_load(opts.config_dir);
 	systemd_ready();
 
 	loop_run();

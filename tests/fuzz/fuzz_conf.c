@@ -151,7 +151,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	/* ward.reread's answer: one whole map. */
 	msgpack_packer_init(&pk, &reply, codec_sbuffer_write);
-	program_reread(opts.config_dir, &pk);
+	reload_reread(opts.config_dir, &pk);
 	harness_assert(codec_scan(reply.data, reply.len, &len, &serr) ==
 	    SCAN_COMPLETE && len == reply.len, "the reread answer of %zu "
 	    "bytes is not one msgpack object", reply.len);
@@ -159,11 +159,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (flags & 1) {
 		/* Apply, then take it all back as an empty config would. */
-		program_update(opts.config_dir, NULL);
+		reload_update(opts.config_dir, NULL);
 		ev_run(ward_loop, EVRUN_NOWAIT);
 		unlink(fuzz_conf_files[0]);
 		unlink(fuzz_conf_files[1]);
-		program_update(opts.config_dir, NULL);
+		reload_update(opts.config_dir, NULL);
 		for (rounds = 0; rounds < 100 && !TAILQ_EMPTY(&programs); rounds++)
 			ev_run(ward_loop, EVRUN_NOWAIT);
 		harness_assert(TAILQ_EMPTY(&programs), "programs left after an "
