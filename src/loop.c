@@ -15,7 +15,7 @@ struct ev_loop *ward_loop;
 
 static ev_signal loop_sigterm, loop_sigint, loop_sighup;
 static ev_signal loop_sigusr1;	/* output.c: reopen log files */
-static int loop_stopping;
+int loop_stopping;		/* ward.h: read by program.c (data, not a call) */
 
 /*
  * SIGHUP: re-read the [ward] settings. The log level and the metrics

@@ -1,27 +1,33 @@
 /*
- * program.c: declared programs. A program is a [program:NAME] section of
- * the config directory (confdir.c reads it) plus the instance that runs it
- * and a policy around that instance's runs: restart on death with
- * exponential backoff and an intensity limit past which it is FATAL, start
- * order (after, requires) by readiness, and reread/update to apply config
- * changes to what runs (reload.c decides what changed). The program's state moves only through
- * program_set_state; each timer has one meaning.
+ * program.c: a declared program's state machine. A program is a
+ * [program:NAME] section of the config directory (confdir.c reads it) plus
+ * the instance that runs it and a policy around that instance's runs:
+ * restart on death with exponential backoff and an intensity limit past
+ * which it is FATAL, and start order (after, requires) by readiness.
  *
- * layer: programs
+ * Everything that happens to a program is an event (enum program_event in
+ * ward.h) handed to program_step, and only program_step's handlers change
+ * p->state. What is not state is data the handlers read: the instance
+ * pointer (NULL only in NAME_HELD, in FATAL when its instance could not be
+ * made, and for an instant while an update swaps it), the restart ring and
+ * backoff count, the fatal reason, and an update waiting for the death of
+ * the running instance (next_conf: replace it; removing: forget it). An
+ * update is kept as data rather than as states because it does not change
+ * what the program is doing until that death: a program being replaced
+ * still runs, is still ready, and still reports so.
+ * Each timer has one meaning. reload.c decides what an update changes and
+ * hands it over as REPLACE and REMOVE events.
+ *
+ * layer: programs (calls instance.c, config.c, event.c, codec.c; hears of
+ * its instances only as instance.c's observer, program_instance_cb; reads
+ * loop.c's loop_stopping, a variable: data, not a call)
  */
 #include "config.h"
 
-#include <ctype.h>
-#include <errno.h>
-#include <grp.h>
 #include <inttypes.h>
-#include <libgen.h>
-#include <pwd.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "ward.h"
 
@@ -34,15 +40,35 @@ static struct table programs_by_name;
 static void	program_backoff_cb(struct ev_loop *, ev_timer *, int);
 static void	program_startsecs_cb(struct ev_loop *, ev_timer *, int);
 static void	program_apply_cb(struct ev_loop *, ev_timer *, int);
-static void	program_start_waiting(void);
+static void	program_free(struct program *);
 
+/* As clients see them: STARTING is "running" and not ready; a program
+ * without an instance (NAME_HELD) is never in a status, "stopped" in logs. */
 static const char *const program_state_names[] = {
+	[PROGRAM_NAME_HELD] = "stopped",
 	[PROGRAM_STOPPED] = "stopped",
 	[PROGRAM_WAITING] = "waiting",
+	[PROGRAM_STARTING] = "running",
 	[PROGRAM_RUNNING] = "running",
 	[PROGRAM_BACKOFF] = "backoff",
 	[PROGRAM_EXITED] = "exited",
 	[PROGRAM_FATAL] = "fatal",
+};
+
+static const char *const program_event_names[] = {
+	[PROGRAM_EV_WANT] = "want",
+	[PROGRAM_EV_START] = "start",
+	[PROGRAM_EV_DEPS_READY] = "deps-ready",
+	[PROGRAM_EV_STARTED] = "started",
+	[PROGRAM_EV_READY] = "ready",
+	[PROGRAM_EV_DIED] = "died",
+	[PROGRAM_EV_BACKOFF_DONE] = "backoff-done",
+	[PROGRAM_EV_STOP] = "stop",
+	[PROGRAM_EV_DEP_FATAL] = "dep-fatal",
+	[PROGRAM_EV_REPLACE] = "replace",
+	[PROGRAM_EV_REMOVE] = "remove",
+	[PROGRAM_EV_NAME_FREED] = "name-freed",
+	[PROGRAM_EV_APPLY] = "apply",
 };
 
 const char *
@@ -66,9 +92,9 @@ program_find(const char *name)
 	return n == NULL ? NULL : container_of(n, struct program, by_name);
 }
 
-/* The one place a program's state changes. */
+/* Called by program_step's handlers only: the one place p->state is set. */
 static void
-program_set_state(struct program *p, enum program_state s)
+program_enter(struct program *p, enum program_state s)
 {
 	if (p->state == s)
 		return;
@@ -77,10 +103,20 @@ program_set_state(struct program *p, enum program_state s)
 	p->state = s;
 }
 
+/* "The name is held by ...", for the instance that holds p's name. */
+static void
+program_held_msg(const struct instance *i, char *err, size_t errlen)
+{
+	snprintf(err, errlen, "the name is held by instance %" PRIu64
+	    " of uid %u; the program is created once that instance is "
+	    "removed", i->id, (unsigned)i->owner_uid);
+}
 
-/* ---- running programs */
-
-/* Make the program's instance from its spec, as instance.create would. */
+/*
+ * Make the program's instance from its spec, as instance.create would.
+ * -1 with err set when it cannot; name_holder says whether that is because
+ * another instance has the name (the program then waits for it).
+ */
 static int
 program_make_instance(struct program *p, char *err, size_t errlen)
 {
@@ -95,9 +131,7 @@ program_make_instance(struct program *p, char *err, size_t errlen)
 	if ((i = instance_find_name(p->conf->name)) != NULL) {
 		/* Taken before it was declared: the program waits for it. */
 		p->name_holder = i->id;
-		snprintf(err, errlen, "the name is held by instance %" PRIu64
-		    " of uid %u; the program is created once that instance is "
-		    "removed", i->id, (unsigned)i->owner_uid);
+		program_held_msg(i, err, errlen);
 		return -1;
 	}
 	msgpack_unpacked_init(&u);
@@ -132,11 +166,12 @@ program_dep_ready(const char *name, int required)
 
 	if (d == NULL)
 		return !required;	/* after= a program not declared: ignore */
-	if (d->state == PROGRAM_RUNNING && d->ready)
+	if (d->state == PROGRAM_RUNNING)
 		return 1;
 	/* after= only orders programs that are starting at all. */
 	return !required && (d->state == PROGRAM_STOPPED ||
-	    d->state == PROGRAM_EXITED || d->state == PROGRAM_FATAL);
+	    d->state == PROGRAM_NAME_HELD || d->state == PROGRAM_EXITED ||
+	    d->state == PROGRAM_FATAL);
 }
 
 static int
@@ -155,52 +190,44 @@ program_deps_ready(const struct program *p)
 	return 1;
 }
 
-/* Spawn now (dependencies are ready). A spawn failure comes back through
- * program_instance_died like any death. */
+/* Spawn now (dependencies are ready). Success comes back as STARTED, a
+ * spawn failure as DIED like any death, both before this returns. */
 static void
 program_spawn(struct program *p)
 {
 	char err[512];
 
-	p->ready = 0;
-	program_set_state(p, PROGRAM_RUNNING);
-	if (instance_start(p->inst, err, sizeof err) == -1) {
+	program_enter(p, PROGRAM_STARTING);
+	if (instance_start(p->inst, err, sizeof err) == -1)
 		log_warnx("program %s: %s", p->conf->name, err);
-		return;
-	}
-	if (!p->conf->policy.readiness_notify) {
-		ev_timer_set(&p->startsecs_t, p->conf->policy.startsecs_ms / 1000.0, 0.);
-		ev_timer_start(ward_loop, &p->startsecs_t);
-	}
 }
 
 /*
- * Start it, or wait for what it needs; required programs are pulled in.
- * A program whose name another instance holds has nothing to start yet:
- * program_apply_cb wants it again once it has its instance.
+ * WANT: start it, or wait for what it needs; required programs are pulled
+ * in. A program without an instance has nothing to start: it is wanted
+ * again (autostart) once it has one.
  */
-void
-program_want(struct program *p)
+static void
+program_on_want(struct program *p)
 {
 	char **n;
 
 	if (p->inst == NULL)
 		return;
-
 	for (n = p->conf->policy.requires; n != NULL && *n != NULL; n++) {
 		struct program *d = program_find(*n);
 
 		if (d != NULL && (d->state == PROGRAM_STOPPED ||
 		    d->state == PROGRAM_EXITED))
-			program_want(d);
+			program_step(d, PROGRAM_EV_WANT);
 	}
 	if (program_deps_ready(p))
 		program_spawn(p);
 	else
-		program_set_state(p, PROGRAM_WAITING);
+		program_enter(p, PROGRAM_WAITING);
 }
 
-/* Start every waiting program whose dependencies are now ready. */
+/* Every waiting program whose dependencies are now ready: DEPS_READY. */
 static void
 program_start_waiting(void)
 {
@@ -211,19 +238,20 @@ program_start_waiting(void)
 		again = 0;
 		TAILQ_FOREACH(p, &programs, entry) {
 			if (p->state == PROGRAM_WAITING && program_deps_ready(p)) {
-				program_spawn(p);
+				program_step(p, PROGRAM_EV_DEPS_READY);
 				again = 1;
 			}
 		}
 	} while (again);
 }
 
+/* READY: this run counts as up; what waited for it may start. */
 static void
-program_became_ready(struct program *p)
+program_on_ready(struct program *p)
 {
-	if (p->ready)
+	if (p->state != PROGRAM_STARTING)
 		return;
-	p->ready = 1;
+	program_enter(p, PROGRAM_RUNNING);
 	if (p->conf->policy.readiness_notify)
 		p->attempt = 0;	/* READY=1 resets the backoff */
 	ev_timer_stop(ward_loop, &p->startsecs_t);
@@ -231,36 +259,18 @@ program_became_ready(struct program *p)
 	program_start_waiting();
 }
 
-/* startsecs passed with the instance still running: it counts as up. */
+/*
+ * p is FATAL, p->fatal_reason says why (DIED: too many restarts;
+ * DEP_FATAL: a requirement is). What requires p cannot run: DEP_FATAL.
+ */
 static void
-program_startsecs_cb(struct ev_loop *loop, ev_timer *t, int revents)
+program_go_fatal(struct program *p)
 {
-	struct program *p = container_of(t, struct program, startsecs_t);
-
-	if (p->state == PROGRAM_RUNNING && p->inst != NULL &&
-	    p->inst->state == INSTANCE_RUNNING)
-		program_became_ready(p);
-}
-
-/* Called by instance_set_payload: READY=1 may make a program ready. */
-static void
-program_payload_changed(struct instance *i)
-{
-	if (i->program != NULL && i->payload >= PAYLOAD_READY &&
-	    i->payload != PAYLOAD_HANGUP && i->program->state == PROGRAM_RUNNING)
-		program_became_ready(i->program);
-}
-
-/* Stop what requires p: p is fatal, so they cannot run. */
-static void
-program_fatal(struct program *p, const char *why)
-{
+	const char *why = p->fatal_reason ? p->fatal_reason : "out of memory";
 	struct program *d;
 	char **n;
 
-	program_set_state(p, PROGRAM_FATAL);
-	free(p->fatal_reason);
-	p->fatal_reason = strdup(why);
+	program_enter(p, PROGRAM_FATAL);
 	log_warnx("program %s is fatal: %s", p->conf->name, why);
 	if (p->inst != NULL)
 		event_emit(EVENT_FATAL, p->inst);
@@ -268,22 +278,31 @@ program_fatal(struct program *p, const char *why)
 		for (n = d->conf->policy.requires; n != NULL && *n != NULL; n++) {
 			if (strcmp(*n, p->conf->name) != 0)
 				continue;
-			char note[256];
-
-			snprintf(note, sizeof note, "required program '%s' is fatal",
-			    p->conf->name);
-			if (d->state == PROGRAM_RUNNING && d->inst != NULL &&
-			    d->inst->state == INSTANCE_RUNNING) {
-				free(d->inst->failure_note);
-				d->inst->failure_note = strdup(note);
-				d->inst->killed_by = KILLED_BY_DEPENDENCY;
-				instance_stop(d->inst, d->conf->policy.stop_timeout_ms);
+			if (d->state != PROGRAM_FATAL) {
+				free(d->fatal_reason);
+				d->fatal_reason = str_printf("required program "
+				    "'%s' is fatal", p->conf->name);
+				program_step(d, PROGRAM_EV_DEP_FATAL);
 			}
-			if (d->state != PROGRAM_FATAL)
-				program_fatal(d, note);
 			break;
 		}
 	}
+}
+
+/* DEP_FATAL: stop a run in progress (killed by the dependency), and give
+ * up; p->fatal_reason names the requirement. */
+static void
+program_on_dep_fatal(struct program *p)
+{
+	if ((p->state == PROGRAM_STARTING || p->state == PROGRAM_RUNNING) &&
+	    p->inst != NULL && p->inst->state == INSTANCE_RUNNING) {
+		free(p->inst->failure_note);
+		p->inst->failure_note = p->fatal_reason ?
+		    strdup(p->fatal_reason) : NULL;
+		p->inst->killed_by = KILLED_BY_DEPENDENCY;
+		instance_stop(p->inst, p->conf->policy.stop_timeout_ms);
+	}
+	program_go_fatal(p);
 }
 
 /* The restart ring: how many restarts within the window, this one counted. */
@@ -339,40 +358,47 @@ program_should_restart(const struct program *p, const struct exit_record *r,
 	return failed_start || !ok;
 }
 
+/* Run the deferred apply (APPLY) on the next loop turn, not inside the
+ * death or removal that made it due. */
+static void
+program_schedule_apply(struct program *p)
+{
+	ev_timer_set(&p->apply_t, 0., 0.);
+	ev_timer_start(ward_loop, &p->apply_t);
+}
+
 /*
- * Called from instance_finish after every death of a program's instance
- * (spawn failures included). Decides: stay down, back off and restart, or
- * give up. Never starts or frees anything here: the caller may still hold
- * the instance; restarts go through timers.
+ * DIED, after every death of the program's instance (spawn failures
+ * included): stay down, back off and restart, or give up. Never starts or
+ * frees anything: the caller may still hold the instance; restarts go
+ * through timers.
  */
 static void
-program_instance_died(struct instance *i)
+program_on_died(struct program *p)
 {
-	struct program *p = i->program;
-	const struct exit_record *r = i->exit;
+	const struct exit_record *r = p->inst != NULL ? p->inst->exit : NULL;
 	ev_tstamp now = ev_now(ward_loop);
 	uint64_t delay;
-	int failed_start;
+	int failed_start, was_ready = p->state == PROGRAM_RUNNING;
 	char why[256];
 
-	if (p == NULL || r == NULL)
+	if (r == NULL)
 		return;
 	ev_timer_stop(ward_loop, &p->startsecs_t);
 	if (p->removing || p->next_conf != NULL) {
-		ev_timer_set(&p->apply_t, 0., 0.);
-		ev_timer_start(ward_loop, &p->apply_t);
-		program_set_state(p, PROGRAM_STOPPED);
+		program_schedule_apply(p);
+		program_enter(p, PROGRAM_STOPPED);
 		return;
 	}
 	if (p->state == PROGRAM_FATAL)
 		return;		/* stopped because a requirement is fatal */
-	if (i->stop_requested || loop_shutting_down()) {
-		program_set_state(p, PROGRAM_STOPPED);
+	if (p->inst->stop_requested || loop_stopping) {
+		program_enter(p, PROGRAM_STOPPED);
 		return;
 	}
-	failed_start = !p->ready && r->uptime_ms < p->conf->policy.startsecs_ms;
+	failed_start = !was_ready && r->uptime_ms < p->conf->policy.startsecs_ms;
 	if (!program_should_restart(p, r, failed_start)) {
-		program_set_state(p, PROGRAM_EXITED);
+		program_enter(p, PROGRAM_EXITED);
 		program_start_waiting();	/* after= may be satisfied now */
 		return;
 	}
@@ -381,14 +407,16 @@ program_instance_died(struct instance *i)
 	 * (Ready by startsecs alone does not count: with startsecs = 0 a crash
 	 * loop would never back off.)
 	 */
-	if ((p->ready && p->conf->policy.readiness_notify) ||
+	if ((was_ready && p->conf->policy.readiness_notify) ||
 	    r->uptime_ms >= p->conf->policy.backoff_reset_ms)
 		p->attempt = 0;
 	if (program_count_restart(p, now) > p->conf->policy.max_restarts) {
 		snprintf(why, sizeof why, "%u restarts within %u ms (last death: "
 		    "%s)", p->conf->policy.max_restarts,
 		    p->conf->policy.restart_window_ms, r->death_reason);
-		program_fatal(p, why);
+		free(p->fatal_reason);
+		p->fatal_reason = strdup(why);
+		program_go_fatal(p);
 		return;
 	}
 	delay = (uint64_t)p->conf->policy.backoff_initial_ms << (p->attempt < 30 ?
@@ -397,124 +425,45 @@ program_instance_died(struct instance *i)
 		delay = p->conf->policy.backoff_max_ms;
 	p->attempt++;
 	p->restart_count++;
-	program_set_state(p, PROGRAM_BACKOFF);
+	program_enter(p, PROGRAM_BACKOFF);
 	ev_timer_set(&p->backoff_t, delay / 1000.0, 0.);
 	ev_timer_start(ward_loop, &p->backoff_t);
 	log_info("program %s died (%s)%s: restart %u in %" PRIu64 " ms",
 	    p->conf->name, r->death_reason, failed_start ? " before startsecs" :
 	    "", p->attempt, delay);
-	event_emit(EVENT_RESTARTING, i);
+	event_emit(EVENT_RESTARTING, p->inst);
 }
 
+/* Forget past failures: the backoff, the restart ring, the fatal reason. */
 static void
-program_backoff_cb(struct ev_loop *loop, ev_timer *t, int revents)
+program_reset(struct program *p)
 {
-	struct program *p = container_of(t, struct program, backoff_t);
-
-	if (p->state != PROGRAM_BACKOFF || p->inst == NULL)
-		return;
-	program_want(p);
-}
-
-/*
- * wardctl start on a program: clear a fatal state and its restart count,
- * then start it (waiting for its dependencies as at boot).
- */
-int
-program_start(struct program *p, char *err, size_t errlen)
-{
-	if (p->inst == NULL) {
-		snprintf(err, errlen, "program '%s' is being replaced", p->conf->name);
-		return -1;
-	}
-	if (p->inst->state == INSTANCE_RUNNING) {
-		snprintf(err, errlen, "program '%s' is already running",
-		    p->conf->name);
-		return -1;
-	}
 	ev_timer_stop(ward_loop, &p->backoff_t);
 	p->attempt = 0;
 	free(p->restarts);
 	p->restarts = NULL;
 	p->nrestarts = 0;
-	free(p->fatal_reason);
-	p->fatal_reason = NULL;
-	program_set_state(p, PROGRAM_STOPPED);
-	program_want(p);
-	return 0;
+}
+
+/* REPLACE or REMOVE: stop what runs; the change applies at its death. */
+static void
+program_on_update(struct program *p)
+{
+	ev_timer_stop(ward_loop, &p->backoff_t);
+	if (p->inst != NULL && p->inst->state == INSTANCE_RUNNING)
+		instance_stop(p->inst, p->conf->policy.stop_timeout_ms);
+	else
+		program_schedule_apply(p);
 }
 
 /*
- * wardctl stop on a program that is not running: a pending restart (backoff)
- * or a start waiting for its dependencies is called off, as supervisorctl
- * stop does in BACKOFF. Returns -1 when nothing was pending.
- */
-int
-program_cancel(struct program *p)
-{
-	if (p->state != PROGRAM_BACKOFF && p->state != PROGRAM_WAITING)
-		return -1;
-	ev_timer_stop(ward_loop, &p->backoff_t);
-	program_set_state(p, PROGRAM_STOPPED);
-	log_info("program %s: pending start called off", p->conf->name);
-	return 0;
-}
-
-struct program *
-program_new(struct conf_program *cp)
-{
-	struct program *p;
-	char err[512];
-
-	if ((p = calloc(1, sizeof *p)) == NULL)
-		return NULL;
-	p->conf = cp;
-	ev_init(&p->backoff_t, program_backoff_cb);
-	ev_init(&p->startsecs_t, program_startsecs_cb);
-	ev_init(&p->apply_t, program_apply_cb);
-	/* Its name held by another instance: kept, waiting (confdir_read
-	 * has put that in the errors already). */
-	if (program_make_instance(p, err, sizeof err) == -1 &&
-	    p->name_holder == 0) {
-		log_warnx("%s:%d: [program:%s]: %s", cp->file, cp->line, cp->name,
-		    err);
-		free(p);
-		return NULL;
-	}
-	table_insert(&programs_by_name, &p->by_name, cp->name, strlen(cp->name));
-	TAILQ_INSERT_TAIL(&programs, p, entry);
-	return p;
-}
-
-static void
-program_free(struct program *p)
-{
-	ev_timer_stop(ward_loop, &p->backoff_t);
-	ev_timer_stop(ward_loop, &p->startsecs_t);
-	ev_timer_stop(ward_loop, &p->apply_t);
-	table_remove(&programs_by_name, &p->by_name);
-	TAILQ_REMOVE(&programs, p, entry);
-	if (p->inst != NULL) {
-		p->inst->program = NULL;
-		if (p->inst->state != INSTANCE_RUNNING)
-			instance_remove(p->inst);
-	}
-	conf_program_free(p->conf);
-	conf_program_free(p->next_conf);
-	free(p->restarts);
-	free(p->fatal_reason);
-	free(p);
-}
-
-/*
- * Apply what was deferred: after a death that an update waited for,
- * replace or forget the program; once the instance that held a waiting
- * program's name is removed (program_name_freed), make its instance.
+ * APPLY (apply_t): after a death that an update waited for, replace or
+ * forget the program; once the instance that held a NAME_HELD program's
+ * name is removed, make its instance. p may be freed.
  */
 static void
-program_apply_cb(struct ev_loop *loop, ev_timer *t, int revents)
+program_on_apply(struct program *p)
 {
-	struct program *p = container_of(t, struct program, apply_t);
 	struct conf_program *next;
 	int changed;
 	char err[512];
@@ -542,39 +491,200 @@ program_apply_cb(struct ev_loop *loop, ev_timer *t, int revents)
 		    strlen(next->name));
 	} else if (p->inst != NULL)
 		return;		/* nothing deferred is left */
-	p->attempt = 0;
-	free(p->restarts);
-	p->restarts = NULL;
-	p->nrestarts = 0;
+	program_reset(p);
 	if (program_make_instance(p, err, sizeof err) == -1) {
 		log_warnx("program %s: %s", p->conf->name, err);
-		program_set_state(p, p->name_holder != 0 ? PROGRAM_STOPPED :
+		program_enter(p, p->name_holder != 0 ? PROGRAM_NAME_HELD :
 		    PROGRAM_FATAL);
 		return;
 	}
 	log_info("program %s %s", p->conf->name, changed ? "changed: restarting" :
 	    "has its name: created");
-	program_set_state(p, PROGRAM_STOPPED);
+	program_enter(p, PROGRAM_STOPPED);
 	if (p->conf->policy.autostart)
-		program_want(p);
+		program_on_want(p);
 }
 
 /*
- * instance.c: an instance that ran no program was removed. A program
- * waiting for its name gets its instance, from apply_t rather than inside
- * the removal.
+ * The one transition function: what happens to p (see enum program_event)
+ * moves it from its state to the next. Events that do not apply to p's
+ * state are ignored. Handlers may step other programs (requirements,
+ * dependents, waiting ones). After APPLY, p may have been freed.
  */
-static void
-program_name_freed(const char *name)
+void
+program_step(struct program *p, enum program_event ev)
 {
-	struct program *p = program_find(name);
-
-	if (p == NULL || p->inst != NULL || p->name_holder == 0 || p->removing)
-		return;
-	ev_timer_set(&p->apply_t, 0., 0.);
-	ev_timer_start(ward_loop, &p->apply_t);
+	log_debug("program %s: %s in %s", p->conf->name, program_event_names[ev],
+	    program_state_names[p->state]);
+	switch (ev) {
+	case PROGRAM_EV_WANT:
+		program_on_want(p);
+		break;
+	case PROGRAM_EV_START:
+		program_reset(p);
+		free(p->fatal_reason);
+		p->fatal_reason = NULL;
+		program_enter(p, PROGRAM_STOPPED);
+		program_on_want(p);
+		break;
+	case PROGRAM_EV_DEPS_READY:
+		if (p->state == PROGRAM_WAITING && program_deps_ready(p))
+			program_spawn(p);
+		break;
+	case PROGRAM_EV_STARTED:
+		if (p->state == PROGRAM_STARTING &&
+		    !p->conf->policy.readiness_notify) {
+			ev_timer_set(&p->startsecs_t,
+			    p->conf->policy.startsecs_ms / 1000.0, 0.);
+			ev_timer_start(ward_loop, &p->startsecs_t);
+		}
+		break;
+	case PROGRAM_EV_READY:
+		program_on_ready(p);
+		break;
+	case PROGRAM_EV_DIED:
+		program_on_died(p);
+		break;
+	case PROGRAM_EV_BACKOFF_DONE:
+		if (p->state == PROGRAM_BACKOFF)
+			program_on_want(p);
+		break;
+	case PROGRAM_EV_STOP:
+		if (p->state != PROGRAM_BACKOFF && p->state != PROGRAM_WAITING)
+			break;
+		ev_timer_stop(ward_loop, &p->backoff_t);
+		program_enter(p, PROGRAM_STOPPED);
+		log_info("program %s: pending start called off", p->conf->name);
+		break;
+	case PROGRAM_EV_DEP_FATAL:
+		if (p->state != PROGRAM_FATAL)
+			program_on_dep_fatal(p);
+		break;
+	case PROGRAM_EV_REMOVE:
+		p->removing = 1;
+		program_on_update(p);
+		break;
+	case PROGRAM_EV_REPLACE:
+		if (!p->removing && p->next_conf != NULL)
+			program_on_update(p);
+		break;
+	case PROGRAM_EV_NAME_FREED:
+		if (p->state == PROGRAM_NAME_HELD && !p->removing)
+			program_schedule_apply(p);
+		break;
+	case PROGRAM_EV_APPLY:
+		program_on_apply(p);	/* p may be freed */
+		break;
+	}
 }
 
+/* startsecs passed with the instance still running: it counts as up. */
+static void
+program_startsecs_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct program *p = container_of(t, struct program, startsecs_t);
+
+	if (p->inst != NULL && p->inst->state == INSTANCE_RUNNING)
+		program_step(p, PROGRAM_EV_READY);
+}
+
+static void
+program_backoff_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	program_step(container_of(t, struct program, backoff_t),
+	    PROGRAM_EV_BACKOFF_DONE);
+}
+
+static void
+program_apply_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	program_step(container_of(t, struct program, apply_t), PROGRAM_EV_APPLY);
+}
+
+/*
+ * wardctl start on a program: clear a fatal state and its restart count,
+ * then start it (waiting for its dependencies as at boot).
+ */
+int
+program_start(struct program *p, char *err, size_t errlen)
+{
+	if (p->inst == NULL) {
+		snprintf(err, errlen, "program '%s' is being replaced", p->conf->name);
+		return -1;
+	}
+	if (p->inst->state == INSTANCE_RUNNING) {
+		snprintf(err, errlen, "program '%s' is already running",
+		    p->conf->name);
+		return -1;
+	}
+	program_step(p, PROGRAM_EV_START);
+	return 0;
+}
+
+/*
+ * wardctl stop on a program that is not running: a pending restart (backoff)
+ * or a start waiting for its dependencies is called off, as supervisorctl
+ * stop does in BACKOFF. Returns -1 when nothing was pending.
+ */
+int
+program_cancel(struct program *p)
+{
+	if (p->state != PROGRAM_BACKOFF && p->state != PROGRAM_WAITING)
+		return -1;
+	program_step(p, PROGRAM_EV_STOP);
+	return 0;
+}
+
+/*
+ * A program for cp (taken over), with its instance, STOPPED; or NAME_HELD
+ * when another instance holds its name (confdir_read has put that in the
+ * errors already). NULL when its instance cannot be made otherwise.
+ */
+struct program *
+program_new(struct conf_program *cp)
+{
+	struct program *p;
+	char err[512];
+
+	if ((p = calloc(1, sizeof *p)) == NULL)
+		return NULL;
+	p->conf = cp;
+	ev_init(&p->backoff_t, program_backoff_cb);
+	ev_init(&p->startsecs_t, program_startsecs_cb);
+	ev_init(&p->apply_t, program_apply_cb);
+	if (program_make_instance(p, err, sizeof err) == -1 &&
+	    p->name_holder == 0) {
+		log_warnx("%s:%d: [program:%s]: %s", cp->file, cp->line, cp->name,
+		    err);
+		free(p);
+		return NULL;
+	}
+	/* Born in its first state: not a transition. */
+	p->state = p->inst != NULL ? PROGRAM_STOPPED : PROGRAM_NAME_HELD;
+	table_insert(&programs_by_name, &p->by_name, cp->name, strlen(cp->name));
+	TAILQ_INSERT_TAIL(&programs, p, entry);
+	return p;
+}
+
+static void
+program_free(struct program *p)
+{
+	ev_timer_stop(ward_loop, &p->backoff_t);
+	ev_timer_stop(ward_loop, &p->startsecs_t);
+	ev_timer_stop(ward_loop, &p->apply_t);
+	table_remove(&programs_by_name, &p->by_name);
+	TAILQ_REMOVE(&programs, p, entry);
+	if (p->inst != NULL) {
+		p->inst->program = NULL;
+		if (p->inst->state != INSTANCE_RUNNING)
+			instance_remove(p->inst);
+	}
+	conf_program_free(p->conf);
+	conf_program_free(p->next_conf);
+	free(p->restarts);
+	free(p->fatal_reason);
+	free(p);
+}
 
 /* The "program" map of a status: what the policy is doing. */
 void
@@ -589,27 +699,41 @@ program_pack(const struct program *p, msgpack_packer *pk)
 	    "no" : p->conf->policy.restart == RESTART_ALWAYS ? "always" :
 	    "on-failure");
 	codec_pack_kv_uint(pk, "restarts", p->restart_count);
-	codec_pack_kv_bool(pk, "ready", p->ready);
+	codec_pack_kv_bool(pk, "ready", p->state == PROGRAM_RUNNING);
 	codec_pack_kv_str(pk, "fatal_reason", p->fatal_reason);
 }
 
-/* instance.c's observer: readiness, deaths (the restart policy) and
- * removals (a program's instance, or a name a program waits for). */
+/*
+ * instance.c's observer: what happens to a program's instance becomes the
+ * program's event (started, READY=1, died); removals clear the pointer,
+ * or free a name a program waits for.
+ */
 void
 program_instance_cb(struct instance *i, enum instance_event ev)
 {
+	struct program *p = i->program;
+
 	switch (ev) {
+	case INSTANCE_EV_STARTED:
+		if (p != NULL)
+			program_step(p, PROGRAM_EV_STARTED);
+		break;
 	case INSTANCE_EV_PAYLOAD:
-		program_payload_changed(i);
+		/* READY=1 may make a program ready. */
+		if (p != NULL && i->payload >= PAYLOAD_READY &&
+		    i->payload != PAYLOAD_HANGUP)
+			program_step(p, PROGRAM_EV_READY);
 		break;
 	case INSTANCE_EV_DIED:
-		program_instance_died(i);	/* never frees i */
+		if (p != NULL && i->exit != NULL)
+			program_step(p, PROGRAM_EV_DIED);	/* never frees i */
 		break;
 	case INSTANCE_EV_REMOVED:
-		if (i->program != NULL)
-			i->program->inst = NULL;
-		else
-			program_name_freed(i->cfg.name);
+		if (p != NULL)
+			p->inst = NULL;
+		else if (i->cfg.name != NULL &&
+		    (p = program_find(i->cfg.name)) != NULL)
+			program_step(p, PROGRAM_EV_NAME_FREED);
 		break;
 	default:
 		break;

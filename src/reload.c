@@ -32,7 +32,7 @@ reload_load(const char *dir)
 	conf_free(&c);
 	TAILQ_FOREACH(p, &programs, entry) {
 		if (p->conf->policy.autostart && p->state == PROGRAM_STOPPED)
-			program_want(p);
+			program_step(p, PROGRAM_EV_WANT);
 	}
 	return errors;
 }
@@ -153,34 +153,21 @@ reload_diff(const char *dir, msgpack_packer *pk, int apply)
 	for (k = 0; k < nr; k++) {
 		if ((p = program_find(removed[k])) == NULL)
 			continue;
-		p->removing = 1;
-		ev_timer_stop(ward_loop, &p->backoff_t);
-		if (p->inst != NULL && p->inst->state == INSTANCE_RUNNING)
-			instance_stop(p->inst, p->conf->policy.stop_timeout_ms);
-		else {
-			ev_timer_set(&p->apply_t, 0., 0.);
-			ev_timer_start(ward_loop, &p->apply_t);
-		}
+		program_step(p, PROGRAM_EV_REMOVE);
 	}
 	TAILQ_FOREACH_SAFE(cp, &c.programs, entry, cnext) {
 		p = program_find(cp->name);
 		if (p != NULL && !p->removing && !reload_same(p->conf, cp)) {
 			TAILQ_REMOVE(&c.programs, cp, entry);
 			conf_program_free(p->next_conf);
-			p->next_conf = cp;
-			ev_timer_stop(ward_loop, &p->backoff_t);
-			if (p->inst != NULL && p->inst->state == INSTANCE_RUNNING)
-				instance_stop(p->inst, p->conf->policy.stop_timeout_ms);
-			else {
-				ev_timer_set(&p->apply_t, 0., 0.);
-				ev_timer_start(ward_loop, &p->apply_t);
-			}
+			p->next_conf = cp;	/* handed over with the event */
+			program_step(p, PROGRAM_EV_REPLACE);
 		} else if (p == NULL) {
 			TAILQ_REMOVE(&c.programs, cp, entry);
 			if ((p = program_new(cp)) == NULL)
 				conf_program_free(cp);
 			else if (cp->policy.autostart)
-				program_want(p);
+				program_step(p, PROGRAM_EV_WANT);
 		}
 	}
 out:
