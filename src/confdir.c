@@ -539,7 +539,7 @@ confdir_settings_load(const char *dir, struct settings *out)
 
 	memset(&c, 0, sizeof c);
 	c.settings = *out;
-	c.quiet = 1;		/* program.c reads the same files and says it all */
+	c.quiet = 1;		/* reload.c reads them again and says it all */
 	n = confdir_load(dir, &c);
 	*out = c.settings;
 	conf_free(&c);

@@ -514,8 +514,8 @@ program_on_apply(struct program *p)
 void
 program_step(struct program *p, enum program_event ev)
 {
-	log_debug("program %s: %s in %s", p->conf->name, program_event_names[ev],
-	    program_state_names[p->state]);
+	log_debug("program %s: %s in %s", p->conf->name,
+	    program_event_names[ev], program_state_names[p->state]);
 	switch (ev) {
 	case PROGRAM_EV_WANT:
 		program_on_want(p);
@@ -598,7 +598,8 @@ program_backoff_cb(struct ev_loop *loop, ev_timer *t, int revents)
 static void
 program_apply_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
-	program_step(container_of(t, struct program, apply_t), PROGRAM_EV_APPLY);
+	program_step(container_of(t, struct program, apply_t),
+	    PROGRAM_EV_APPLY);
 }
 
 /*
@@ -726,7 +727,7 @@ program_instance_cb(struct instance *i, enum instance_event ev)
 		break;
 	case INSTANCE_EV_DIED:
 		if (p != NULL && i->exit != NULL)
-			program_step(p, PROGRAM_EV_DIED);	/* never frees i */
+			program_step(p, PROGRAM_EV_DIED); /* never frees i */
 		break;
 	case INSTANCE_EV_REMOVED:
 		if (p != NULL)

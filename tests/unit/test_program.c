@@ -297,7 +297,7 @@ START_TEST(test_update_replaces_and_removes)
 	write_conf("[program:a]\ncommand = /bin/false\n");
 	ck_assert_int_eq(reload_update(conf_dir, NULL), 0);
 	ck_assert_ptr_nonnull(p->next_conf);
-	ck_assert_int_eq(p->state, PROGRAM_STARTING);	/* runs on until it dies */
+	ck_assert_int_eq(p->state, PROGRAM_STARTING);	/* runs on till death */
 	ck_assert(prog("b")->removing);
 
 	fake_sys_exit(old, 0, SIGTERM);
