@@ -70,8 +70,8 @@ cmd_create_instance(struct request *req)
 		config_free(&cfg);
 		return NULL;
 	}
-	/* program.c: declared names are the programs', admins' requests too. */
-	if (cfg.name != NULL && program_name_reserved(cfg.name, req->c->peer.admin,
+	/* confdir.c: declared names are the programs', admins' requests too. */
+	if (cfg.name != NULL && confdir_name_reserved(cfg.name, req->c->peer.admin,
 	    err, sizeof err)) {
 		cmd_error(req, WARD_E_EXISTS, "%s", err);
 		config_free(&cfg);

@@ -16,7 +16,7 @@ cmd_reread_exec(struct request *req)
 {
 	msgpack_packer pk;
 
-	program_reread(opts.config_dir, cmd_result(req, &pk));
+	reload_reread(opts.config_dir, cmd_result(req, &pk));
 }
 
 const struct cmd_entry cmd_reread_entry = {
@@ -30,7 +30,7 @@ cmd_update_exec(struct request *req)
 	msgpack_packer pk;
 
 	log_notice("%s from uid %u", WARD_M_UPDATE, (unsigned)req->c->peer.uid);
-	program_update(opts.config_dir, cmd_result(req, &pk));
+	reload_update(opts.config_dir, cmd_result(req, &pk));
 }
 
 const struct cmd_entry cmd_update_entry = {

@@ -31,7 +31,7 @@ loop_reload(void)
 	int errors;
 
 	systemd_reloading(0);
-	errors = settings_load(opts.config_dir, &s);
+	errors = confdir_settings_load(opts.config_dir, &s);
 	if (!opts.cli_log_level && s.log_level != opts.log_level) {
 		opts.log_level = s.log_level;
 		log_set_level(s.log_level);
@@ -41,7 +41,7 @@ loop_reload(void)
 		opts.metrics_interval_ms = s.metrics_interval_ms;
 		metrics_set_interval(s.metrics_interval_ms);
 	}
-	errors += program_update(opts.config_dir, NULL);
+	errors += reload_update(opts.config_dir, NULL);
 	log_notice("reloaded %s%s: log level %d, metrics every %u ms",
 	    opts.config_dir, errors ? " (with errors, see above)" : "",
 	    opts.log_level, opts.metrics_interval_ms);

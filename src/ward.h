@@ -148,7 +148,8 @@ struct conn;
 typedef void (*conn_dispatch_fn)(struct conn *, const msgpack_object *, int *,
     int);
 
-/* ---- settings.c: the config directory: [ward] and [program:NAME]. */
+/* ---- conf.c, confdir.c, confdir-program.c: the config directory: [ward]
+ * and [program:NAME], read, mapped and checked. */
 
 struct settings {
 	int		 log_level;
@@ -218,11 +219,23 @@ struct conf {
 	int			 quiet;		/* keep errors, do not log them */
 };
 
-int	 conf_load(const char *, struct conf *);
 void	 conf_error(struct conf *, const char *, int, const char *);
 void	 conf_warning(struct conf *, const char *, int, const char *);
 void	 conf_free(struct conf *);
-int	 settings_load(const char *, struct settings *);
+void	 conf_program_free(struct conf_program *);
+int	 conf_split_command(const char *, char ***, char *, size_t);
+void	 conf_vec_free(char **);
+char	**conf_list_split(const char *);
+int	 conf_bool(const char *, int *);
+int	 conf_number(const char *, double, uint64_t, uint64_t *);
+char	*conf_expand(const char *, const char *, const char *);
+struct conf_program *confdir_program_build(struct conf *, const char *,
+	    const char *, int, const struct conf_kv *, size_t);
+int	 confdir_load(const char *, struct conf *);
+int	 confdir_read(const char *, struct conf *);
+int	 confdir_settings_load(const char *, struct settings *);
+struct conf_program *confdir_find_program(struct conf *, const char *);
+int	 confdir_name_reserved(const char *, int, char *, size_t);
 
 /* What instance.c tells its observers (instance_observe), in this order of
  * a life: CREATED, STARTED, PAYLOAD/STATUS, EXITING, STOPPED, DIED, REMOVED. */
@@ -894,56 +907,88 @@ void	 exit_record_pack(const struct exit_record *, msgpack_packer *, int);
 void	 exit_record_unref(struct exit_record *);
 void	 exit_failure_drain(struct instance *);
 
-/* ---- program.c: declared programs, restart policies, start order. */
+/* ---- program.c: a declared program's state machine (restart policy,
+ * start order); every change through program_step. */
 
 enum program_state {
-	PROGRAM_STOPPED,	/* not running, not meant to (autostart=false, or stopped) */
+	PROGRAM_NAME_HELD,	/* declared, no instance: one that is no
+				   program's holds its name (name_holder) */
+	PROGRAM_STOPPED,	/* not running, not meant to (autostart=false,
+				   stopped, or its stop was called off) */
 	PROGRAM_WAITING,	/* meant to run; waits for its after/requires */
-	PROGRAM_RUNNING,	/* its instance runs (ready or not yet) */
-	PROGRAM_BACKOFF,	/* died; a restart is scheduled */
+	PROGRAM_STARTING,	/* its instance runs, not ready yet (startsecs
+				   or READY=1 to come); "running" to clients */
+	PROGRAM_RUNNING,	/* its instance runs and is ready */
+	PROGRAM_BACKOFF,	/* died; a restart is scheduled (backoff_t) */
 	PROGRAM_EXITED,		/* died; its policy says it stays down */
-	PROGRAM_FATAL		/* gave up: restarts too fast, or a requirement did */
+	PROGRAM_FATAL		/* gave up: restarts too fast, or a requirement
+				   did, or its instance could not be made */
+};
+
+/* What happens to a program: program_step's input. */
+enum program_event {
+	PROGRAM_EV_WANT,	/* start it (autostart, pulled in by what
+				   requires it): spawn, or WAITING */
+	PROGRAM_EV_START,	/* wardctl start: forget failures, then WANT */
+	PROGRAM_EV_DEPS_READY,	/* WAITING: its after/requires are ready */
+	PROGRAM_EV_STARTED,	/* its instance runs: startsecs counts */
+	PROGRAM_EV_READY,	/* startsecs passed, or READY=1 */
+	PROGRAM_EV_DIED,	/* its instance died (or failed to spawn): the
+				   policy decides BACKOFF, EXITED or FATAL */
+	PROGRAM_EV_BACKOFF_DONE, /* backoff_t fired: WANT again */
+	PROGRAM_EV_STOP,	/* wardctl stop while BACKOFF or WAITING: the
+				   pending start is called off */
+	PROGRAM_EV_DEP_FATAL,	/* a program it requires went FATAL
+				   (fatal_reason names it) */
+	PROGRAM_EV_REPLACE,	/* update changed it (next_conf): stop, and
+				   restart with the new config at its death */
+	PROGRAM_EV_REMOVE,	/* update removed it: stop, then forget it */
+	PROGRAM_EV_NAME_FREED,	/* NAME_HELD: the holder of its name is gone */
+	PROGRAM_EV_APPLY	/* apply_t: do what REPLACE, REMOVE or
+				   NAME_FREED deferred (p may be freed) */
 };
 
 struct program {
 	struct conf_program	*conf;		/* owned; what it was declared as */
-	enum program_state	 state;
-	struct instance		*inst;		/* runs it; NULL between configs,
-						 * or while name_holder has its name */
+	enum program_state	 state;		/* program_step's to change */
+	struct instance		*inst;		/* runs it; NULL in NAME_HELD, in
+						 * FATAL if it could not be made */
 	uint64_t		 name_holder;	/* id of the instance with its name
 						 * when it was declared; 0: none */
-	int			 ready;		/* this run reached readiness */
 	unsigned		 attempt;	/* backoff doublings so far */
 	ev_tstamp		*restarts;	/* recent restart times, a ring */
 	size_t			 nrestarts;
 	size_t			 restarts_head;
 	uint64_t		 restart_count;
 	char			*fatal_reason;
-	struct conf_program	*next_conf;	/* update: replace it at death */
-	int			 removing;	/* update: forget it at death */
+	/* An update waiting for the running instance's death (data, not
+	 * state: until then the program runs on as it was). */
+	struct conf_program	*next_conf;	/* REPLACE: the config to apply */
+	int			 removing;	/* REMOVE: forget it */
 	ev_timer		 backoff_t;	/* BACKOFF: when to start again */
-	ev_timer		 startsecs_t;	/* running long enough to count */
-	ev_timer		 apply_t;	/* deferred replace/remove */
+	ev_timer		 startsecs_t;	/* STARTING: running long enough */
+	ev_timer		 apply_t;	/* deferred replace/remove/create */
 	struct table_node	 by_name;
 	TAILQ_ENTRY(program)	 entry;
 };
 TAILQ_HEAD(program_list, program);
 extern struct program_list programs;
 
-struct conf_program *program_conf_build(struct conf *, const char *,
-	    const char *, int, const struct conf_kv *, size_t);
-void	 program_conf_free(struct conf_program *);
 void	 program_init(void);
-int	 program_load(const char *);
-void	 program_reread(const char *, msgpack_packer *);
-int	 program_update(const char *, msgpack_packer *);
+struct program *program_find(const char *);
+struct program *program_new(struct conf_program *);
+void	 program_step(struct program *, enum program_event);
 void	 program_instance_cb(struct instance *, enum instance_event);
-int	 program_name_reserved(const char *, int, char *, size_t);
 int	 program_start(struct program *, char *, size_t);
 int	 program_cancel(struct program *);
 const char *program_state_name(enum program_state);
 void	 program_pack(const struct program *, msgpack_packer *);
-int	 program_split_command(const char *, char ***, char *, size_t);
+
+/* ---- reload.c: reread and update, the config dir against what runs. */
+
+int	 reload_load(const char *);
+void	 reload_reread(const char *, msgpack_packer *);
+int	 reload_update(const char *, msgpack_packer *);
 
 /* ---- history.c: the last exit records of each owner, for instance.history. */
 

@@ -346,7 +346,7 @@ main(int argc, char **argv)
 	log_set_target(target);
 	set.log_level = opts.log_level;
 	set.metrics_interval_ms = opts.metrics_interval_ms;
-	settings_load(opts.config_dir, &set);
+	confdir_settings_load(opts.config_dir, &set);
 	if (!opts.cli_log_level)
 		log_set_level(opts.log_level = set.log_level);
 	if (!opts.cli_metrics_interval)
@@ -377,7 +377,7 @@ main(int argc, char **argv)
 		    PACKAGE_VERSION, opts.socket_path, opts.state_dir,
 		    (int)getpid());
 	}
-	program_load(opts.config_dir);
+	reload_load(opts.config_dir);
 	systemd_ready();
 
 	loop_run();

@@ -5,9 +5,9 @@
  * and b.conf (so a program may be declared twice, across files). Flags:
  * bit 0 also applies the config (ward.update: programs created and, with
  * autostart, started; then an update with no files removes them all),
- * bit 1 runs program_split_command over the text, line by line.
+ * bit 1 runs conf_split_command over the text, line by line.
  *
- * Invariants: conf_load never fails to finish; every program it builds
+ * Invariants: confdir_load never fails to finish; every program it builds
  * has a create map that codec_scan accepts whole and that codec_args
  * matches against instance.create's own spec (one validator for both);
  * every error and warning is a "file:line: message"; the reread answer is
@@ -80,7 +80,7 @@ fuzz_conf_split(const uint8_t *p, size_t n)
 		if ((line = strndup((const char *)p, k)) == NULL)
 			return;
 		err[0] = '\0';
-		if (program_split_command(line, &argv, err, sizeof err) == 0) {
+		if (conf_split_command(line, &argv, err, sizeof err) == 0) {
 			harness_assert(argv != NULL && argv[0] != NULL,
 			    "an empty argv from '%s'", line);
 			for (k = 0; argv[k] != NULL; k++)
@@ -142,7 +142,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	memset(&c, 0, sizeof c);
 	c.quiet = 1;
-	conf_load(opts.config_dir, &c);
+	confdir_load(opts.config_dir, &c);
 	TAILQ_FOREACH(cp, &c.programs, entry)
 		fuzz_conf_check_program(cp);
 	fuzz_conf_check_notes(c.errors, c.nerrors);
@@ -151,7 +151,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	/* ward.reread's answer: one whole map. */
 	msgpack_packer_init(&pk, &reply, codec_sbuffer_write);
-	program_reread(opts.config_dir, &pk);
+	reload_reread(opts.config_dir, &pk);
 	harness_assert(codec_scan(reply.data, reply.len, &len, &serr) ==
 	    SCAN_COMPLETE && len == reply.len, "the reread answer of %zu "
 	    "bytes is not one msgpack object", reply.len);
@@ -159,11 +159,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (flags & 1) {
 		/* Apply, then take it all back as an empty config would. */
-		program_update(opts.config_dir, NULL);
+		reload_update(opts.config_dir, NULL);
 		ev_run(ward_loop, EVRUN_NOWAIT);
 		unlink(fuzz_conf_files[0]);
 		unlink(fuzz_conf_files[1]);
-		program_update(opts.config_dir, NULL);
+		reload_update(opts.config_dir, NULL);
 		for (rounds = 0; rounds < 100 && !TAILQ_EMPTY(&programs); rounds++)
 			ev_run(ward_loop, EVRUN_NOWAIT);
 		harness_assert(TAILQ_EMPTY(&programs), "programs left after an "

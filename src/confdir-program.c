@@ -1,0 +1,656 @@
+/*
+ * confdir-program.c: one [program:NAME] section, as read, into what ward
+ * runs: the very instance.create map a client would send (so that one
+ * validator, config.c, serves both) and the restart policy program.c
+ * applies. supervisord's keys are mapped to ward's; the ones ward has no
+ * use for are warnings, any other unknown key an error.
+ *
+ * layer: programs (calls conf.c, config.c, codec.c, output.c's stream
+ * names, peer.c's self; never program.c: what it builds is only data)
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ward.h"
+
+static void
+confdir_pack_str(msgpack_packer *pk, const char *s)
+{
+	size_t n = strlen(s);
+
+	msgpack_pack_str(pk, n);
+	msgpack_pack_str_body(pk, s, n);
+}
+
+
+/* supervisord's environment=A="x",B=y into a msgpack map. */
+static int
+confdir_pack_env(msgpack_packer *pk, const char *v, char *err, size_t errlen)
+{
+	char *keys[CONFIG_MAX_ENV], *vals[CONFIG_MAX_ENV];
+	struct buf cur = { 0 };
+	const char *p = v;
+	size_t n = 0, k;
+	int rc = -1, bad;
+
+	while (*p != '\0' && n < CONFIG_MAX_ENV) {
+		const char *eq;
+		char q;
+
+		while (*p == ' ' || *p == ',')
+			p++;
+		if (*p == '\0')
+			break;
+		if ((eq = strchr(p, '=')) == NULL) {
+			snprintf(err, errlen, "is KEY=value[,KEY=value...]");
+			goto out;
+		}
+		if ((keys[n] = strndup(p, eq - p)) == NULL)
+			goto nomem;
+		p = eq + 1;
+		cur.len = cur.off = 0;
+		bad = 0;
+		if (*p == '"' || *p == '\'') {
+			for (q = *p++; *p != '\0' && *p != q; p++) {
+				if (*p == '\\' && p[1] != '\0')
+					p++;
+				bad |= buf_append(&cur, p, 1) == -1;
+			}
+			if (*p != q) {
+				free(keys[n]);
+				snprintf(err, errlen, "has an unterminated quote");
+				goto out;
+			}
+			p++;
+		} else {
+			for (; *p != '\0' && *p != ','; p++)
+				bad |= buf_append(&cur, p, 1) == -1;
+		}
+		bad |= buf_append(&cur, "", 1) == -1;
+		if (bad || (vals[n] = strdup(cur.data)) == NULL) {
+			free(keys[n]);
+			goto nomem;
+		}
+		n++;
+	}
+	msgpack_pack_map(pk, n);
+	for (k = 0; k < n; k++) {
+		confdir_pack_str(pk, keys[k]);
+		confdir_pack_str(pk, vals[k]);
+	}
+	rc = 0;
+	goto out;
+nomem:
+	snprintf(err, errlen, "out of memory");
+out:
+	for (k = 0; k < n; k++) {
+		free(keys[k]);
+		free(vals[k]);
+	}
+	buf_free(&cur);
+	return rc;
+}
+
+/* "32:REBOOT, 33:CRASH" into a msgpack map. */
+static int
+confdir_pack_exit_codes(msgpack_packer *pk, const char *v, char *err,
+    size_t errlen)
+{
+	char **items = conf_list_split(v), **it;
+	size_t n = 0;
+
+	for (it = items; it != NULL && *it != NULL; it++)
+		n++;
+	if (items == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	msgpack_pack_map(pk, n);
+	for (it = items; *it != NULL; it++) {
+		char *colon = strchr(*it, ':');
+
+		if (colon == NULL || !isdigit((unsigned char)**it)) {
+			snprintf(err, errlen, "is CODE:REASON[,CODE:REASON...]");
+			conf_vec_free(items);
+			return -1;
+		}
+		*colon = '\0';
+		msgpack_pack_uint64(pk, strtoul(*it, NULL, 10));
+		confdir_pack_str(pk, colon + 1);
+	}
+	conf_vec_free(items);
+	return 0;
+}
+
+/*
+ * Keys of supervisord's [program:x] that ward has no use for: ignored with
+ * a warning. Only these: any other key ward does not know is an error.
+ * (ward rotates both streams at logfile_maxbytes/logfile_backups, hence
+ * the stderr_logfile_* ones; it always stops the whole group.)
+ */
+static const char *const confdir_unmapped[] = {
+	"numprocs", "numprocs_start", "process_name", "priority", "stopasgroup",
+	"killasgroup", "serverurl", "stdout_capture_maxbytes",
+	"stdout_events_enabled", "stdout_syslog", "stderr_capture_maxbytes",
+	"stderr_events_enabled", "stderr_syslog", "stderr_logfile_maxbytes",
+	"stderr_logfile_backups", NULL
+};
+
+enum { K_STR, K_BOOL, K_UINT, K_INT, K_SPECIAL };
+
+/*
+ * Keys that go into the instance.create map as they are (or renamed).
+ * capture_output, stdout_logfile, stderr_logfile and redirect_stderr are
+ * not here: confdir_program_build decides the output keys from all four.
+ */
+static const struct {
+	const char	*key;		/* in the file */
+	const char	*create;	/* in instance.create */
+	int		 type;
+	int		 expand;	/* %(...)s applies */
+} confdir_keys[] = {
+	{ "command", "argv", K_SPECIAL, 1 },
+	{ "environment", "env", K_SPECIAL, 1 },
+	{ "exit_codes", "exit_codes", K_SPECIAL, 0 },
+	{ "user", "user", K_SPECIAL, 0 },
+	{ "group", "group", K_SPECIAL, 0 },
+	{ "directory", "cwd", K_STR, 1 },
+	{ "cwd", "cwd", K_STR, 1 },
+	{ "profile", "profile", K_STR, 0 },
+	{ "rss_mapping", "rss_mapping", K_STR, 0 },
+	{ "notify", "notify", K_STR, 0 },
+	{ "umask", "umask", K_STR, 0 },
+	{ "log_overflow", "log_overflow", K_STR, 0 },
+	{ "detect_hangup", "detect_hangup", K_BOOL, 0 },
+	{ "stdout_journal", "stdout_journal", K_BOOL, 0 },
+	{ "hangup_timeout_ms", "hangup_timeout_ms", K_UINT, 0 },
+	{ "watchdog_ms", "watchdog_ms", K_UINT, 0 },
+	{ "logfile_maxbytes", "logfile_maxbytes", K_UINT, 0 },
+	{ "stdout_logfile_maxbytes", "logfile_maxbytes", K_UINT, 0 },
+	{ "logfile_backups", "logfile_backups", K_UINT, 0 },
+	{ "stdout_logfile_backups", "logfile_backups", K_UINT, 0 },
+	{ "log_ring_bytes", "log_ring_bytes", K_UINT, 0 },
+	{ "log_rate_lines", "log_rate_lines", K_UINT, 0 },
+	{ "nice", "nice", K_INT, 0 },
+	{ "oom_score_adj", "oom_score_adj", K_INT, 0 },
+	{ NULL, NULL, 0, 0 }
+};
+
+/* A name for "user"/"group": numbers pass; names are looked up now, at
+ * load (never at spawn: the vfork child cannot, and the loop must not). */
+static int
+confdir_pack_user(msgpack_packer *pk, const char *key, const char *v,
+    char *err, size_t errlen)
+{
+	char buf[64];
+
+	if (isdigit((unsigned char)v[0]))
+		snprintf(buf, sizeof buf, "%s", v);
+	else if (strcmp(key, "user") == 0) {
+		struct passwd *pw = getpwnam(v);
+
+		if (pw == NULL) {
+			snprintf(err, errlen, "no user '%s'", v);
+			return -1;
+		}
+		snprintf(buf, sizeof buf, "%u:%u", (unsigned)pw->pw_uid,
+		    (unsigned)pw->pw_gid);
+	} else {
+		struct group *gr = getgrnam(v);
+
+		if (gr == NULL) {
+			snprintf(err, errlen, "no group '%s'", v);
+			return -1;
+		}
+		msgpack_pack_uint64(pk, gr->gr_gid);
+		return 0;
+	}
+	if (strcmp(key, "group") == 0)
+		msgpack_pack_uint64(pk, strtoul(buf, NULL, 10));
+	else
+		confdir_pack_str(pk, buf);
+	return 0;
+}
+
+/* Policy defaults: supervisord's where it has one, systemd's otherwise. */
+static void
+confdir_policy_defaults(struct program_policy *pol)
+{
+	memset(pol, 0, sizeof *pol);
+	pol->autostart = 1;
+	pol->restart = RESTART_ON_FAILURE;
+	pol->backoff_initial_ms = 1000;
+	pol->backoff_max_ms = 60000;
+	pol->backoff_reset_ms = 60000;
+	pol->max_restarts = 5;
+	pol->restart_window_ms = 60000;
+	pol->startsecs_ms = 1000;
+	pol->success_codes[0] = 1;	/* exit code 0 */
+	pol->stop_signal = SIGTERM;
+	pol->stop_timeout_ms = STOP_TIMEOUT_MS;
+}
+
+/* A policy key; 1 handled, 0 not a policy key, -1 bad value (err set). */
+static int
+confdir_policy_key(struct program_policy *pol, const char *k, const char *v,
+    char *err, size_t errlen)
+{
+	uint64_t n;
+	int b;
+
+#define NUM(field, scale, max) do {					\
+	if (conf_number(v, scale, max, &n) == -1) {			\
+		snprintf(err, errlen, "bad value '%s'", v);		\
+		return -1;						\
+	}								\
+	pol->field = n;							\
+} while (0)
+	if (strcmp(k, "autostart") == 0) {
+		if (conf_bool(v, &b) == -1)
+			goto badbool;
+		pol->autostart = b;
+	} else if (strcmp(k, "restart") == 0) {
+		if (strcmp(v, "no") == 0)
+			pol->restart = RESTART_NO;
+		else if (strcmp(v, "on-failure") == 0)
+			pol->restart = RESTART_ON_FAILURE;
+		else if (strcmp(v, "always") == 0)
+			pol->restart = RESTART_ALWAYS;
+		else {
+			snprintf(err, errlen, "is no, on-failure or always");
+			return -1;
+		}
+	} else if (strcmp(k, "autorestart") == 0) {
+		/* supervisord: true, false, unexpected. */
+		if (strcasecmp(v, "unexpected") == 0)
+			pol->restart = RESTART_ON_FAILURE;
+		else if (conf_bool(v, &b) == 0)
+			pol->restart = b ? RESTART_ALWAYS : RESTART_NO;
+		else {
+			snprintf(err, errlen, "is true, false or unexpected");
+			return -1;
+		}
+	} else if (strcmp(k, "restart_on") == 0) {
+		char **it;
+
+		conf_vec_free(pol->restart_on);
+		if ((pol->restart_on = conf_list_split(v)) == NULL)
+			goto nomem;
+		for (it = pol->restart_on; it != NULL && *it != NULL; it++) {
+			if (!reason_name_valid(*it, strlen(*it))) {
+				snprintf(err, errlen, "'%s' is not a death reason", *it);
+				return -1;
+			}
+		}
+	} else if (strcmp(k, "backoff_initial_ms") == 0)
+		NUM(backoff_initial_ms, 1, 3600000);
+	else if (strcmp(k, "backoff_max_ms") == 0)
+		NUM(backoff_max_ms, 1, 86400000);
+	else if (strcmp(k, "backoff_reset_ms") == 0)
+		NUM(backoff_reset_ms, 1, 86400000);
+	else if (strcmp(k, "max_restarts") == 0 || strcmp(k, "startretries") == 0)
+		NUM(max_restarts, 1, 1000);
+	else if (strcmp(k, "restart_window_ms") == 0)
+		NUM(restart_window_ms, 1, 86400000);
+	else if (strcmp(k, "startsecs") == 0)
+		NUM(startsecs_ms, 1000, 86400000);
+	else if (strcmp(k, "startsecs_ms") == 0)
+		NUM(startsecs_ms, 1, 86400000);
+	else if (strcmp(k, "stopwaitsecs") == 0)
+		NUM(stop_timeout_ms, 1000, 3600000);
+	else if (strcmp(k, "stop_timeout_ms") == 0)
+		NUM(stop_timeout_ms, 1, 3600000);
+	else if (strcmp(k, "readiness") == 0) {
+		if (strcmp(v, "notify") == 0)
+			pol->readiness_notify = 1;
+		else if (strcmp(v, "startsecs") == 0)
+			pol->readiness_notify = 0;
+		else {
+			snprintf(err, errlen, "is notify or startsecs");
+			return -1;
+		}
+	} else if (strcmp(k, "after") == 0) {
+		conf_vec_free(pol->after);
+		if ((pol->after = conf_list_split(v)) == NULL)
+			goto nomem;
+	} else if (strcmp(k, "requires") == 0) {
+		conf_vec_free(pol->requires);
+		if ((pol->requires = conf_list_split(v)) == NULL)
+			goto nomem;
+	} else if (strcmp(k, "stopsignal") == 0) {
+		if ((pol->stop_signal = signal_parse(v)) == -1) {
+			snprintf(err, errlen, "'%s' is not a signal", v);
+			return -1;
+		}
+	} else if (strcmp(k, "exitcodes") == 0) {
+		char **items = conf_list_split(v), **it;
+
+		if (items == NULL)
+			goto nomem;
+		memset(pol->success_codes, 0, sizeof pol->success_codes);
+		for (it = items; it != NULL && *it != NULL; it++) {
+			if (conf_number(*it, 1, 255, &n) == -1) {
+				snprintf(err, errlen, "'%s' is not an exit code", *it);
+				conf_vec_free(items);
+				return -1;
+			}
+			pol->success_codes[n / 32] |= 1U << (n % 32);
+		}
+		conf_vec_free(items);
+	} else
+		return 0;
+	return 1;
+badbool:
+	snprintf(err, errlen, "is true or false");
+	return -1;
+nomem:
+	snprintf(err, errlen, "out of memory");
+	return -1;
+#undef NUM
+}
+
+/* c declares name at file:line, whether it loads or not: reserve it. */
+static void
+confdir_declare(struct conf *c, const char *name, const char *file,
+    int line)
+{
+	struct conf_decl *v;
+
+	if ((v = realloc(c->decls, (c->ndecls + 1) * sizeof *v)) == NULL)
+		goto nomem;
+	c->decls = v;
+	v += c->ndecls;
+	v->file = NULL;
+	if ((v->name = strdup(name)) == NULL ||
+	    (v->file = strdup(file)) == NULL) {
+		free(v->name);
+		goto nomem;
+	}
+	v->line = line;
+	c->ndecls++;
+	return;
+nomem:
+	conf_error(c, file, line, "out of memory: the program's name is not "
+	    "reserved");
+}
+
+/* Check a spec the way instance.create would. NULL, or why not. */
+static int
+confdir_check_spec(const char *spec, size_t len, char *err, size_t errlen)
+{
+	const msgpack_object *args[ARG_MAX];
+	struct instance_config cfg;
+	msgpack_unpacked u;
+	size_t off = 0;
+	int rc = -1;
+
+	msgpack_unpacked_init(&u);
+	if (msgpack_unpack_next(&u, spec, len, &off) != MSGPACK_UNPACK_SUCCESS)
+		snprintf(err, errlen, "internal: cannot read back its spec");
+	else if (codec_args(&u.data, config_spec, args, err, errlen) == 0) {
+		rc = config_parse_args(&cfg, args, peer_self(), err,
+		    errlen) == NULL ? 0 : -1;
+		config_free(&cfg);
+	}
+	msgpack_unpacked_destroy(&u);
+	return rc;
+}
+
+/*
+ * stdout_logfile or stderr_logfile (stream) as supervisord reads it, into
+ * a path, or NULL for no file. NONE: no file; the output is still captured
+ * into the ring, so wardctl tail works. AUTO: supervisord means a file of
+ * its choosing (in childlogdir), and a user who wrote AUTO expects one, so
+ * it is STATE_DIR/logs/NAME-stdout.log (or -stderr.log), in the directory
+ * statedir.c made at start. Anything else is a
+ * path, checked later as instance.create checks it. err is set on failure.
+ */
+static char *
+confdir_logfile(const char *v, const char *name, int stream, char *err,
+    size_t errlen)
+{
+	char *path;
+
+	if (strcasecmp(v, "NONE") == 0)
+		return NULL;
+	if (strcasecmp(v, "AUTO") != 0)
+		path = strdup(v);
+	else
+		path = str_printf("%s/logs/%s-%s.log", opts.state_dir, name,
+		    output_stream_name(stream));
+	if (path == NULL)
+		snprintf(err, errlen, "out of memory");
+	return path;
+}
+
+/* The value of a confdir_keys key of type type, packed; err set if bad. */
+static void
+confdir_pack_value(msgpack_packer *pk, int type, const char *key,
+    const char *v, char *err, size_t errlen)
+{
+	uint64_t n;
+	char **argv, *end;
+	size_t a;
+	long l;
+	int b;
+
+	switch (type) {
+	case K_STR:
+		confdir_pack_str(pk, v);
+		return;
+	case K_BOOL:
+		if (conf_bool(v, &b) == -1) {
+			snprintf(err, errlen, "is true or false");
+			b = 0;
+		}
+		if (b)
+			msgpack_pack_true(pk);
+		else
+			msgpack_pack_false(pk);
+		return;
+	case K_UINT:
+		if (conf_number(v, 1, UINT32_MAX, &n) == -1) {
+			snprintf(err, errlen, "bad value '%s'", v);
+			n = 0;
+		}
+		msgpack_pack_uint64(pk, n);
+		return;
+	case K_INT:
+		l = strtol(v, &end, 10);
+		if (*end != '\0' || end == v)
+			snprintf(err, errlen, "bad value '%s'", v);
+		msgpack_pack_int64(pk, l);
+		return;
+	}
+	if (strcmp(key, "command") == 0) {
+		if (conf_split_command(v, &argv, err, errlen) == 0) {
+			for (a = 0; argv[a] != NULL; a++)
+				;
+			msgpack_pack_array(pk, a);
+			for (a = 0; argv[a] != NULL; a++)
+				confdir_pack_str(pk, argv[a]);
+			conf_vec_free(argv);
+		} else
+			msgpack_pack_nil(pk);
+	} else if (strcmp(key, "environment") == 0) {
+		if (confdir_pack_env(pk, v, err, errlen) == -1)
+			msgpack_pack_nil(pk);
+	} else if (strcmp(key, "exit_codes") == 0) {
+		if (confdir_pack_exit_codes(pk, v, err, errlen) == -1)
+			msgpack_pack_nil(pk);
+	} else if (confdir_pack_user(pk, key, v, err, errlen) == -1)
+		msgpack_pack_nil(pk);
+}
+
+static int
+confdir_is_unmapped(const char *key)
+{
+	size_t j;
+
+	for (j = 0; confdir_unmapped[j] != NULL; j++) {
+		if (strcmp(key, confdir_unmapped[j]) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * Understand one [program:NAME] section: its create map (packed) and its
+ * policy. NULL when it cannot be loaded; every problem is in c->errors,
+ * every key ignored in c->warnings.
+ *
+ * Output is captured unless capture_output = false, as supervisord always
+ * captures: wardctl tail works on any declared program. Log files only
+ * where stdout_logfile/stderr_logfile name one (or AUTO); redirect_stderr
+ * sends stderr to stdout's file (the rings stay one per stream).
+ */
+struct conf_program *
+confdir_program_build(struct conf *c, const char *name, const char *file,
+    int line, const struct conf_kv *kv, size_t nkv)
+{
+	static const char *const log_keys[OUTPUT_NSTREAMS] = {
+		[OUTPUT_STDOUT] = "stdout_logfile",
+		[OUTPUT_STDERR] = "stderr_logfile",
+	};
+	struct conf_program *cp;
+	msgpack_sbuffer sb;
+	msgpack_packer pk, bpk, rpk;
+	struct buf body = { 0 }, rl = { 0 };
+	char err[512], namerr[128], *v, *logs[OUTPUT_NSTREAMS] = { NULL };
+	size_t k, j, npairs = 1, nrl = 0;
+	int bad = 0, redirect = 0, capture = 1, s, rc;
+
+#define ERR(l, ...) do {						\
+	char _m[600];							\
+	snprintf(_m, sizeof _m, __VA_ARGS__);				\
+	conf_error(c, file, (l), _m);					\
+	bad = 1;							\
+} while (0)
+	if (config_name_valid(name, namerr, sizeof namerr) == -1) {
+		ERR(line, "[program:%s]: %s", name, namerr);
+		return NULL;
+	}
+	confdir_declare(c, name, file, line);
+	if ((cp = calloc(1, sizeof *cp)) == NULL ||
+	    (cp->name = strdup(name)) == NULL ||
+	    (cp->file = strdup(file)) == NULL) {
+		conf_program_free(cp);
+		ERR(line, "[program:%s]: out of memory", name);
+		return NULL;
+	}
+	cp->line = line;
+	confdir_policy_defaults(&cp->policy);
+
+	/* The map's pairs go to body, counted; its header is packed last. */
+	msgpack_packer_init(&bpk, &body, codec_sbuffer_write);
+	msgpack_packer_init(&rpk, &rl, codec_sbuffer_write);
+	confdir_pack_str(&bpk, "name");
+	confdir_pack_str(&bpk, name);
+	for (k = 0; k < nkv; k++) {
+		const char *key = kv[k].key, *val = kv[k].value;
+
+		err[0] = '\0';
+		for (j = 0; confdir_keys[j].key != NULL; j++) {
+			if (strcmp(key, confdir_keys[j].key) == 0)
+				break;
+		}
+		for (s = 0; s < OUTPUT_NSTREAMS; s++) {
+			if (strcmp(key, log_keys[s]) == 0)
+				break;
+		}
+		if (confdir_keys[j].key != NULL) {
+			v = confdir_keys[j].expand ?
+			    conf_expand(val, name, file) : strdup(val);
+			confdir_pack_str(&bpk, confdir_keys[j].create);
+			if (v != NULL)
+				confdir_pack_value(&bpk, confdir_keys[j].type,
+				    key, v, err, sizeof err);
+			else {
+				msgpack_pack_nil(&bpk);
+				snprintf(err, sizeof err, "out of memory");
+			}
+			npairs++;
+			free(v);
+		} else if (s < OUTPUT_NSTREAMS) {
+			free(logs[s]);
+			logs[s] = NULL;
+			if ((v = conf_expand(val, name, file)) != NULL)
+				logs[s] = confdir_logfile(v, name, s, err,
+				    sizeof err);
+			else
+				snprintf(err, sizeof err, "out of memory");
+			free(v);
+		} else if (strcmp(key, "capture_output") == 0 ||
+		    strcmp(key, "redirect_stderr") == 0) {
+			if (conf_bool(val, key[0] == 'c' ? &capture :
+			    &redirect) == -1)
+				snprintf(err, sizeof err, "is true or false");
+		} else if (strncmp(key, "rlimit_", 7) == 0) {
+			confdir_pack_str(&rpk, key + 7);
+			confdir_pack_str(&rpk, val);
+			nrl++;
+		} else if ((rc = confdir_policy_key(&cp->policy, key, val, err,
+		    sizeof err)) == 0 && confdir_is_unmapped(key)) {
+			char msg[600];
+
+			snprintf(msg, sizeof msg, "[program:%s] %s: supervisord's "
+			    "key has no ward equivalent; ignored", name, key);
+			conf_warning(c, file, kv[k].line, msg);
+		} else if (rc == 0)
+			ERR(kv[k].line, "[program:%s] unknown key '%s'", name, key);
+		if (err[0] != '\0')
+			ERR(kv[k].line, "[program:%s] %s: %s", name, key, err);
+	}
+	if (redirect) {
+		free(logs[OUTPUT_STDERR]);
+		logs[OUTPUT_STDERR] = NULL;
+		if (logs[OUTPUT_STDOUT] != NULL && (logs[OUTPUT_STDERR] =
+		    strdup(logs[OUTPUT_STDOUT])) == NULL)
+			ERR(line, "[program:%s] redirect_stderr: out of memory",
+			    name);
+	}
+	for (s = 0; s < OUTPUT_NSTREAMS; s++) {
+		if (logs[s] == NULL)
+			continue;
+		confdir_pack_str(&bpk, log_keys[s]);
+		confdir_pack_str(&bpk, logs[s]);
+		npairs++;
+		free(logs[s]);
+	}
+	confdir_pack_str(&bpk, "capture_output");
+	if (capture)
+		msgpack_pack_true(&bpk);
+	else
+		msgpack_pack_false(&bpk);
+	npairs++;
+	if (nrl > 0) {
+		confdir_pack_str(&bpk, "rlimits");
+		msgpack_pack_map(&bpk, nrl);
+		buf_append(&body, rl.data, rl.len);
+		npairs++;
+	}
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, npairs);
+	msgpack_sbuffer_write(&sb, body.data, body.len);
+	buf_free(&body);
+	buf_free(&rl);
+	if (!bad && confdir_check_spec(sb.data, sb.size, err, sizeof err) == -1)
+		ERR(line, "[program:%s]: %s", name, err);
+	if (bad) {
+		msgpack_sbuffer_destroy(&sb);
+		conf_program_free(cp);
+		return NULL;
+	}
+	cp->speclen = sb.size;
+	cp->spec = msgpack_sbuffer_release(&sb);
+	return cp;
+#undef ERR
+}
