@@ -41,7 +41,8 @@ const struct arg_spec config_spec[] = {
 	{ "fds", ARG_ARRAY },
 	{ "notify", ARG_STR },
 	{ "watchdog_ms", ARG_UINT },
-	/* output.c's keys, read by output_config_parse in OUTPUT_ARG_* order. */
+	/* output-spec.c's keys, read by output_config_parse in OUTPUT_ARG_*
+	   order. */
 	{ "capture_output", ARG_BOOL },
 	{ "stdout_logfile", ARG_STR },
 	{ "stderr_logfile", ARG_STR },
@@ -64,8 +65,8 @@ enum {
 	C_NAME, C_ARGV, C_ENV, C_CWD, C_DETECT_HANGUP, C_HANGUP_TIMEOUT,
 	C_EXIT_CODES, C_PROFILE, C_RSS_MAPPING, C_USER, C_STDIN, C_STDOUT,
 	C_STDERR, C_FDS, C_NOTIFY, C_WATCHDOG,
-	C_CAPTURE_OUTPUT,	/* output.c's keys: OUTPUT_ARG_* from here */
-	/* The execution environment: after output.c's keys. */
+	C_CAPTURE_OUTPUT,	/* output-spec.c's: OUTPUT_ARG_* from here */
+	/* The execution environment: after output-spec.c's keys. */
 	C_GROUP = C_CAPTURE_OUTPUT + OUTPUT_ARG_RATE_LINES + 1,
 	C_UMASK, C_RLIMITS, C_NICE, C_OOM_SCORE_ADJ,
 	C_CLEAN_ENV
@@ -733,10 +734,10 @@ config_parse_execenv(struct instance_config *cfg, const msgpack_object **a,
 }
 
 /*
- * capture_output and the log keys, output.c's to read. Non-admins' payloads
- * never get wardd's stdout and stderr: unless they say capture_output:
- * false (then spawn.c gives them /dev/null) or pass their own fds, their
- * output is captured into the ring by default.
+ * capture_output and the log keys, output-spec.c's to read. Non-admins'
+ * payloads never get wardd's stdout and stderr: unless they say
+ * capture_output: false (then spawn.c gives them /dev/null) or pass their
+ * own fds, their output is captured into the ring by default.
  */
 static const char *
 config_parse_output(struct instance_config *cfg, const msgpack_object **a,
@@ -913,7 +914,7 @@ config_parse_args(struct instance_config *cfg, const msgpack_object **a,
 			return WARD_E_PERMISSION;
 		}
 	}
-	/* output.c: capture_output and the log keys. */
+	/* output-spec.c: capture_output and the log keys. */
 	if ((code = config_parse_output(cfg, a, admin, err, errlen)) != NULL)
 		return code;
 	/* group, umask, rlimits, nice, oom_score_adj. */
@@ -1082,7 +1083,7 @@ config_free(struct instance_config *cfg)
 	free(cfg->rss_mapping);
 	free(cfg->rlimits);
 	free(cfg->user_limits);
-	output_config_free(cfg->output);	/* output.c's */
+	output_config_free(cfg->output);	/* output-spec.c's */
 	config_close_fds(cfg);
 	memset(cfg, 0, sizeof *cfg);
 }

@@ -1137,9 +1137,12 @@ enum {
 	OUTPUT_ARG_RATE_LINES
 };
 
+/* output-spec.c: instance.create's output keys. */
 const char *output_config_parse(struct output_config **, const msgpack_object **,
 	    int, char *, size_t);
 void	 output_config_free(struct output_config *);
+
+/* output.c and its output-*.c: the capturing. */
 int	 output_stream_parse(const char *);
 const char *output_stream_name(int);
 const char *output_reserve(struct instance *, char *, size_t);
