@@ -1,0 +1,322 @@
+/*
+ * output-file.c: captured output's log files (stdout_logfile,
+ * stderr_logfile): opening them at a spawn, appending, size-based rotation
+ * to FILE.1 ... FILE.backups, and reopening them all for logrotate
+ * (output_reopen_all: ward.logrotate and SIGUSR1).
+ *
+ * Log files are at admins' paths, which may lie where a payload's user can
+ * write: statedir.c's rule applies. The file's directory is opened (once
+ * per open, kept for rotations) by statedir_walk. Where nobody but root
+ * can change anything on the way, wardd creates, opens and rotates the file
+ * there as itself, through that directory fd. Anywhere else it does all of
+ * it with the credentials of the user the payload runs as (uid, gid and
+ * groups, as spawn.c gives them), so it can do there only what the payload
+ * could do itself; for a payload that runs as root or as wardd, it refuses.
+ * The file itself is never followed and must have one link.
+ *
+ * layer: engine (calls statedir.c and spawn.c's ids for the payload's
+ * user, log.c; reads the instance list, never calls instance.c)
+ */
+#include "config.h"
+
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ward.h"
+#include "output.h"
+
+/*
+ * A new output's files, from its config: none open yet; the same path for
+ * both streams is one file, rotated once.
+ */
+void
+output_file_init(struct output *o)
+{
+	const struct output_config *oc = o->inst->cfg.output;
+	int k;
+
+	for (k = 0; k < OUTPUT_NSTREAMS; k++) {
+		o->files[k].fd = o->files[k].dirfd = -1;
+		o->files[k].path = oc->logfile[k];
+		if (oc->logfile[k] != NULL)
+			o->files[k].base = strrchr(oc->logfile[k], '/') + 1;
+	}
+	for (k = 0; k < OUTPUT_NSTREAMS; k++) {
+		if (oc->logfile[k] == NULL)
+			continue;
+		if (k == OUTPUT_STDERR && oc->logfile[OUTPUT_STDOUT] != NULL &&
+		    strcmp(oc->logfile[OUTPUT_STDOUT], oc->logfile[k]) == 0)
+			o->s[k].file = &o->files[OUTPUT_STDOUT];
+		else
+			o->s[k].file = &o->files[k];
+	}
+}
+
+/* Act as the payload's user where f needs it; output_file_leave undoes it. */
+static int
+output_file_enter(const struct output *o, const struct output_file *f)
+{
+	const struct instance *i = o->inst;
+	uid_t uid;
+	gid_t gid;
+
+	if (!f->as_user)
+		return 0;
+	spawn_ids(i, &uid, &gid);
+	return statedir_as_user(uid, gid, i->cfg.has_user ? NULL : i->groups,
+	    i->cfg.has_user ? 0 : i->ngroups);
+}
+
+static void
+output_file_leave(const struct output_file *f)
+{
+	if (f->as_user)
+		statedir_as_self();
+}
+
+/* Open the log file's directory: f->dirfd, and f->as_user if it must be. */
+static int
+output_file_dir(const struct output *o, struct output_file *f, char *err,
+    size_t errlen)
+{
+	char *dir;
+	uid_t uid;
+	gid_t gid;
+	int rc;
+
+	dir = f->base - 1 == f->path ? strdup("/") :
+	    strndup(f->path, f->base - 1 - f->path);
+	if (dir == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	f->as_user = 0;
+	if ((rc = statedir_walk(dir, &f->dirfd)) == 0) {
+		if (!opts.is_root || !spawn_ids(o->inst, &uid, &gid) || uid == 0) {
+			snprintf(err, errlen, "log file %s: a user other than "
+			    "root can change %s or a directory on its way; wardd "
+			    "writes log files there only for payloads that run as "
+			    "another user, and then as that user", f->path, dir);
+			free(dir);
+			return -1;
+		}
+		f->as_user = 1;
+		if ((rc = output_file_enter(o, f)) == 0) {
+			f->dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+			rc = f->dirfd == -1 ? -1 : 1;
+			output_file_leave(f);
+		}
+	}
+	if (rc == -1) {
+		snprintf(err, errlen, "cannot open log file %s: directory %s: "
+		    "%s%s", f->path, dir, strerror(errno), f->as_user ?
+		    " (as the payload's user)" : "");
+		free(dir);
+		return -1;
+	}
+	free(dir);
+	return 0;
+}
+
+static int
+output_file_open(const struct output *o, struct output_file *f, char *err,
+    size_t errlen)
+{
+	struct stat st;
+	int fd;
+
+	if (f->dirfd == -1 && output_file_dir(o, f, err, errlen) == -1)
+		return -1;
+	/*
+	 * O_NONBLOCK: a FIFO without a reader must fail, not hang wardd.
+	 * O_NOFOLLOW: a link planted at the path must not redirect the writes
+	 * (before a spawn, or between a rotation's rename and reopen).
+	 */
+	if (output_file_enter(o, f) == 0) {
+		fd = openat(f->dirfd, f->base, O_WRONLY | O_APPEND | O_CREAT |
+		    O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW, 0640);
+		output_file_leave(f);
+	} else
+		fd = -1;
+	if (fd == -1) {
+		snprintf(err, errlen, "cannot open log file %s: %s%s", f->path,
+		    strerror(errno), f->as_user ? " (as the payload's user)" : "");
+		return -1;
+	}
+	/* A hard link is the symlink's twin: refuse a file with more than one. */
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) || st.st_nlink != 1) {
+		snprintf(err, errlen, "log file %s is not a regular file with "
+		    "one link", f->path);
+		close(fd);
+		return -1;
+	}
+	f->fd = fd;
+	f->size = st.st_size;
+	f->failed = 0;
+	return 0;
+}
+
+/* Close the file and its directory: the next open walks the path again. */
+static void
+output_file_close(struct output_file *f)
+{
+	if (f->fd != -1) {
+		close(f->fd);
+		f->fd = -1;
+	}
+	if (f->dirfd != -1) {
+		close(f->dirfd);
+		f->dirfd = -1;
+	}
+}
+
+/*
+ * FILE -> FILE.1 -> ... -> FILE.backups (the oldest is overwritten), then
+ * a new FILE, all in the directory opened with the file. With no backups
+ * the file is truncated instead. Failures are logged; output goes on to
+ * whatever file is open.
+ */
+static void
+output_file_rotate(struct output *o, struct output_file *f)
+{
+	uint32_t backups = o->inst->cfg.output->backups, k;
+	char from[NAME_MAX + 16], to[NAME_MAX + 16], err[PATH_MAX + 64];
+	int rc;
+
+	f->size = 0;
+	if (backups == 0) {
+		if (ftruncate(f->fd, 0) == -1)
+			log_warn("cannot truncate log file %s", f->path);
+		return;
+	}
+	if (output_file_enter(o, f) == -1) {
+		log_warn("cannot rotate %s as the payload's user", f->path);
+		return;
+	}
+	for (k = backups - 1; k >= 1; k--) {
+		snprintf(from, sizeof from, "%s.%u", f->base, k);
+		snprintf(to, sizeof to, "%s.%u", f->base, k + 1);
+		if (renameat(f->dirfd, from, f->dirfd, to) == -1 &&
+		    errno != ENOENT)
+			log_warn("cannot rotate %s.%u", f->path, k);
+	}
+	snprintf(to, sizeof to, "%s.1", f->base);
+	rc = renameat(f->dirfd, f->base, f->dirfd, to);
+	output_file_leave(f);
+	if (rc == -1) {
+		log_warn("cannot rotate %s to %s.1", f->path, f->path);
+		return;		/* keep writing; retried after maxbytes more */
+	}
+	close(f->fd);
+	f->fd = -1;
+	if (output_file_open(o, f, err, sizeof err) == -1)
+		log_warnx("instance %" PRIu64 " %s: %s", o->inst->id,
+		    o->inst->cfg.name, err);
+}
+
+/*
+ * Append to the log file, rotating first when the write would take it past
+ * logfile_maxbytes (a write is never split, so a file may pass it by less
+ * than one read's worth when it was empty).
+ */
+void
+output_file_write(struct output *o, struct output_file *f, const char *p,
+    size_t n)
+{
+	uint64_t max = o->inst->cfg.output->maxbytes;
+	ssize_t w;
+
+	if (f->fd == -1)
+		return;
+	if (max > 0 && f->size > 0 && f->size + n > max)
+		output_file_rotate(o, f);
+	while (n > 0 && f->fd != -1) {
+		w = write(f->fd, p, n);
+		if (w == -1 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			if (!f->failed)
+				log_warn("instance %" PRIu64 " %s: writing %s",
+				    o->inst->id, o->inst->cfg.name, f->path);
+			f->failed = 1;
+			return;
+		}
+		p += w;
+		n -= w;
+		f->size += w;
+	}
+	f->failed = 0;
+}
+
+/* Open the log files a spawn needs (those not open yet). */
+int
+output_file_open_all(struct output *o, char *err, size_t errlen)
+{
+	int k;
+
+	for (k = 0; k < OUTPUT_NSTREAMS; k++) {
+		struct output_file *f = &o->files[k];
+
+		if (f->path != NULL && f->fd == -1 &&
+		    (o->s[OUTPUT_STDOUT].file == f || o->s[OUTPUT_STDERR].file == f) &&
+		    output_file_open(o, f, err, errlen) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/* Close o's files: with its last open pipe, or with the instance. */
+void
+output_file_close_all(struct output *o)
+{
+	int k;
+
+	for (k = 0; k < OUTPUT_NSTREAMS; k++)
+		output_file_close(&o->files[k]);
+}
+
+/*
+ * ward.logrotate and SIGUSR1: reopen every open log file by its path, for
+ * logrotate's "create" mode (the old file was renamed away). Files of
+ * instances whose pipes are closed are opened at their next spawn anyway.
+ */
+unsigned
+output_reopen_all(unsigned *failed)
+{
+	struct instance *i;
+	unsigned n = 0;
+	char err[PATH_MAX + 64];
+	int k;
+
+	*failed = 0;
+	TAILQ_FOREACH(i, &instances, entry) {
+		struct output *o = i->output;
+
+		if (o == NULL || !output_streams_open(o))
+			continue;
+		for (k = 0; k < OUTPUT_NSTREAMS; k++) {
+			struct output_file *f = &o->files[k];
+
+			if (f->path == NULL || (o->s[OUTPUT_STDOUT].file != f &&
+			    o->s[OUTPUT_STDERR].file != f))
+				continue;
+			output_file_close(f);
+			if (output_file_open(o, f, err, sizeof err) == -1) {
+				log_warnx("instance %" PRIu64 " %s: %s", i->id,
+				    i->cfg.name, err);
+				(*failed)++;
+			} else
+				n++;
+		}
+	}
+	log_info("log files reopened: %u (%u failed)", n, *failed);
+	return n;
+}

@@ -1,0 +1,89 @@
+/*
+ * output.h: what output.c and its output-*.c share and no other module
+ * sees: one instance's capture state, and the calls from the capturing
+ * (output.c) down to its sinks (output-file.c, output-journal.c,
+ * output-follow.c). The sinks never call output.c, so the output modules
+ * form no cycle. Included only by output*.c; what other modules call is in
+ * ward.h's output section.
+ */
+#ifndef WARD_OUTPUT_H
+#define WARD_OUTPUT_H
+
+/* An open log file; shared by both streams when they name the same path. */
+struct output_file {
+	const char	*path;		/* the config's */
+	const char	*base;		/* path's last component */
+	int		 fd;		/* -1: not open */
+	int		 dirfd;		/* its directory (O_PATH); -1: not open */
+	int		 as_user;	/* others can write there: act as the
+					   payload's user (output_file_dir) */
+	uint64_t	 size;		/* for rotation */
+	int		 failed;	/* a write failed: said once, not per write */
+};
+
+struct output_follow;		/* output-follow.c's */
+
+struct output_stream {
+	struct output		*out;
+	int			 which;		/* OUTPUT_STDOUT or OUTPUT_STDERR */
+	int			 fd;		/* read end; -1 when closed */
+	int			 pending;	/* made for a spawn not yet done */
+	ev_io			 rw;
+
+	/* The ring: the last ring_bytes; grows to that as output comes. */
+	char			*ring;
+	size_t			 ring_cap;
+	size_t			 ring_start;	/* oldest byte */
+	size_t			 ring_len;
+
+	struct output_file	*file;		/* NULL: no log file */
+
+	/* Lines, for drop mode's rate and for the journal. */
+	int			 mid_line;	/* the last byte read was not '\n' */
+	int			 dropping;	/* the current line is dropped */
+	ev_tstamp		 window;	/* start of the current second */
+	uint32_t		 window_lines;
+	uint64_t		 dropped;	/* lines: over the rate, or refused
+						   by the journal */
+	char			*jline;		/* partial line for the journal */
+	size_t			 jlen;
+
+	/* An incomplete UTF-8 sequence held back from followers. */
+	char			 carry[4];
+	size_t			 ncarry;
+	LIST_HEAD(, output_follow) followers;
+};
+
+/* One instance's capture: allocated by output_get, freed by output_free. */
+struct output {
+	struct instance		*inst;
+	int			 reserved;	/* output_reserve ran */
+	uint64_t		 ring_reserved;	/* in the owner's ring budget */
+	struct output_stream	 s[OUTPUT_NSTREAMS];
+	struct output_file	 files[OUTPUT_NSTREAMS];
+};
+
+/*
+ * Is a pipe of o still open (its files stay open while one is)? Inline: the
+ * sinks ask it too, and they never call output.c, which calls them.
+ */
+static inline int
+output_streams_open(const struct output *o)
+{
+	int k;
+
+	for (k = 0; k < OUTPUT_NSTREAMS; k++) {
+		if (o->s[k].fd != -1)
+			return 1;
+	}
+	return 0;
+}
+
+/* output-file.c */
+void	 output_file_init(struct output *);
+int	 output_file_open_all(struct output *, char *, size_t);
+void	 output_file_close_all(struct output *);
+void	 output_file_write(struct output *, struct output_file *, const char *,
+	    size_t);
+
+#endif
