@@ -1,11 +1,13 @@
 /*
- * output-spec.c: what instance.create asks of output capture, read from
- * its capture_output, *_logfile, stdout_journal and log_* keys into a
- * struct output_config (ward.h), and freed with the instance's config.
- * Only the request is checked here (who may ask for what, paths that can
- * be opened later, bounds); the capturing is output.c's. Kept apart so
+ * output-spec.c: what clients ask of output capture. instance.create's
+ * capture_output, *_logfile, stdout_journal and log_* keys are read into a
+ * struct output_config (ward.h), freed with the instance's config; the
+ * streams' names ("stdout", "stderr") are parsed and named here too. Only
+ * the request is checked here (who may ask for what, paths that can be
+ * opened later, bounds); the capturing is output.c's. Kept apart so
  * config.c, which output.c calls to hand a spawn its pipes, reads a spec
- * without calling back into the capturing.
+ * without calling back into the capturing, and so every output module can
+ * name a stream without calling output.c.
  *
  * layer: engine (calls codec.c and util.c; nothing else)
  */
@@ -19,6 +21,30 @@
 #include <string.h>
 
 #include "ward.h"
+
+static const char *const output_stream_names[OUTPUT_NSTREAMS] = {
+	[OUTPUT_STDOUT] = "stdout",
+	[OUTPUT_STDERR] = "stderr",
+};
+
+/* A stream's name as clients say it (instance.log's "stream"); -1: none. */
+int
+output_stream_parse(const char *s)
+{
+	int k;
+
+	for (k = 0; k < OUTPUT_NSTREAMS; k++) {
+		if (strcmp(s, output_stream_names[k]) == 0)
+			return k;
+	}
+	return -1;
+}
+
+const char *
+output_stream_name(int k)
+{
+	return output_stream_names[k];
+}
 
 void
 output_config_free(struct output_config *oc)

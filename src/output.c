@@ -39,10 +39,8 @@
 #define OUTPUT_TURN_BLOCK	65536		/* per stream per loop turn: block */
 #define OUTPUT_TURN_DROP	(4 * 65536)	/* ... and drop: keep up, cheaply */
 #define OUTPUT_DRAIN_MAX	(1024 * 1024)	/* read at death, or a restart */
-#define OUTPUT_LINE_MAX		8192		/* longer lines: several entries */
 #define OUTPUT_RING_MIN		4096		/* the ring grows from here */
 #define OUTPUT_FOLLOW_MAX	1024		/* follows per connection */
-#define OUTPUT_JOURNAL_SOCKET	"/run/systemd/journal/socket"
 
 /* One connection following one stream (instance.log with follow). */
 struct output_follow {
@@ -52,32 +50,7 @@ struct output_follow {
 	LIST_ENTRY(output_follow)	 stream_entry;	/* st->followers */
 };
 
-static const char *const output_stream_names[OUTPUT_NSTREAMS] = {
-	[OUTPUT_STDOUT] = "stdout",
-	[OUTPUT_STDERR] = "stderr",
-};
-
-static int output_journal_fd = -1;	/* one datagram socket for all */
-
 static void	output_read_cb(struct ev_loop *, ev_io *, int);
-
-int
-output_stream_parse(const char *s)
-{
-	int k;
-
-	for (k = 0; k < OUTPUT_NSTREAMS; k++) {
-		if (strcmp(s, output_stream_names[k]) == 0)
-			return k;
-	}
-	return -1;
-}
-
-const char *
-output_stream_name(int k)
-{
-	return output_stream_names[k];
-}
 
 /* ---- the per-instance state */
 
@@ -208,94 +181,6 @@ output_dropped(const struct instance *i, int k)
 	    i->output->s[OUTPUT_STDERR].dropped;
 }
 
-/* ---- the journal */
-
-/*
- * One line as one journal entry, in journald's native protocol, sent
- * without waiting: sd_journal_send's socket blocks when journald falls
- * behind, and wardd must not. A line the journal cannot take now is
- * counted in dropped; no journal at all (ENOENT) is not an error.
- */
-static void
-output_journal_send(struct output_stream *st, const char *line, size_t len)
-{
-	static struct sockaddr_un sa = {
-		.sun_family = AF_UNIX, .sun_path = OUTPUT_JOURNAL_SOCKET
-	};
-	const struct instance *i = st->out->inst;
-	struct iovec iov[4];
-	struct msghdr mh;
-	char head[512], nl[] = "\n";
-	uint64_t le;
-	int hlen;
-
-	if (output_journal_fd == -1 && (output_journal_fd = socket(AF_UNIX,
-	    SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)) == -1)
-		return;
-	hlen = snprintf(head, sizeof head, "PRIORITY=%d\nSYSLOG_IDENTIFIER=%s\n"
-	    "WARD_INSTANCE_ID=%" PRIu64 "\nWARD_INSTANCE_NAME=%s\n"
-	    "WARD_STREAM=%s\nMESSAGE\n", st->which == OUTPUT_STDOUT ? 6 : 3,
-	    i->cfg.name, i->id, i->cfg.name, output_stream_names[st->which]);
-	/* MESSAGE in the binary form: any bytes but the newline are allowed. */
-	le = htole64(len);
-	iov[0].iov_base = head;
-	iov[0].iov_len = hlen;
-	iov[1].iov_base = &le;
-	iov[1].iov_len = sizeof le;
-	iov[2].iov_base = (void *)(uintptr_t)line;	/* only read */
-	iov[2].iov_len = len;
-	iov[3].iov_base = nl;
-	iov[3].iov_len = 1;
-	memset(&mh, 0, sizeof mh);
-	mh.msg_name = &sa;
-	mh.msg_namelen = sizeof sa;
-	mh.msg_iov = iov;
-	mh.msg_iovlen = 4;
-	if (sendmsg(output_journal_fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) == -1 &&
-	    (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS))
-		st->dropped++;
-}
-
-/* Split kept output into lines for the journal; long lines are cut. */
-static void
-output_journal_lines(struct output_stream *st, const char *p, size_t n)
-{
-	const char *nl;
-	size_t take, c;
-
-	while (n > 0) {
-		nl = memchr(p, '\n', n);
-		take = nl != NULL ? (size_t)(nl - p) : n;
-		if (st->jlen == 0 && nl != NULL && take <= OUTPUT_LINE_MAX) {
-			output_journal_send(st, p, take);	/* whole: no copy */
-		} else {
-			if (st->jline == NULL &&
-			    (st->jline = malloc(OUTPUT_LINE_MAX)) == NULL)
-				return;
-			while (take > 0) {
-				if (st->jlen == OUTPUT_LINE_MAX) {
-					output_journal_send(st, st->jline, st->jlen);
-					st->jlen = 0;
-				}
-				c = OUTPUT_LINE_MAX - st->jlen;
-				c = c < take ? c : take;
-				memcpy(st->jline + st->jlen, p, c);
-				st->jlen += c;
-				p += c;
-				n -= c;
-				take -= c;
-			}
-			if (nl == NULL)
-				return;
-			output_journal_send(st, st->jline, st->jlen);
-			st->jlen = 0;
-			take = 0;
-		}
-		p += take + 1;
-		n -= take + 1;
-	}
-}
-
 /* ---- followers */
 
 /* c is going away; conn_lost took f off it already. */
@@ -399,7 +284,7 @@ output_pack_head(msgpack_packer *pk, const struct output_stream *st,
 	msgpack_pack_map(pk, fields + 3);
 	codec_pack_kv_uint(pk, "id", i->id);
 	codec_pack_kv_str(pk, "name", i->cfg.name);
-	codec_pack_kv_str(pk, "stream", output_stream_names[st->which]);
+	codec_pack_kv_str(pk, "stream", output_stream_name(st->which));
 }
 
 /* The follower fell a whole output buffer behind: tell it, then let it go. */
@@ -559,10 +444,7 @@ output_stream_close(struct output_stream *st)
 	close(st->fd);
 	st->fd = -1;
 	st->pending = 0;
-	if (st->jlen > 0) {
-		output_journal_send(st, st->jline, st->jlen);
-		st->jlen = 0;
-	}
+	output_journal_flush(st);
 	st->mid_line = st->dropping = 0;
 	st->ncarry = 0;		/* a sequence cut by EOF stays cut */
 	if (!output_streams_open(st->out))

@@ -86,4 +86,8 @@ void	 output_file_close_all(struct output *);
 void	 output_file_write(struct output *, struct output_file *, const char *,
 	    size_t);
 
+/* output-journal.c */
+void	 output_journal_lines(struct output_stream *, const char *, size_t);
+void	 output_journal_flush(struct output_stream *);
+
 #endif
