@@ -4,26 +4,26 @@
  * gets one pipe per stream whose write end becomes the child's fd 1 or 2;
  * wardd reads the other end, never blocking, and hands what it read to the
  * sinks: a ring of the last log_ring_bytes (instance.log), an optional log
- * file with size-based rotation, the journal (one entry per line), and the
- * connections that follow the stream.
+ * file with size-based rotation (output-file.c), the journal, one entry
+ * per line (output-journal.c), and the connections that follow the stream
+ * (output-follow.c).
  *
- * Everything lives in one struct output, allocated at the first spawn (or
- * the first follow) of an instance that captures and freed with the
- * instance: instances that do not capture pay one pointer. A pipe outlives
- * its child: it is read until EOF, since a grandchild may still write, and
- * closed then, at the next spawn, or when the instance is removed.
+ * Everything lives in one struct output (output.h), allocated at the first
+ * spawn (or the first follow) of an instance that captures and freed with
+ * the instance: instances that do not capture pay one pointer. A pipe
+ * outlives its child: it is read until EOF, since a grandchild may still
+ * write, and closed then, at the next spawn, or when the instance is
+ * removed. This file owns the pipes, the reading (and drop mode's rate)
+ * and the ring, and is where instance.c and the commands reach the
+ * capturing; the sinks it feeds never call back into it.
+ *
+ * layer: engine (calls config.c to give a spawn its pipe ends, budget.c
+ * for the rings, the output-*.c sinks; never instance.c, which calls it)
  */
 #include "config.h"
 
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
-
-#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <inttypes.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,15 +40,6 @@
 #define OUTPUT_TURN_DROP	(4 * 65536)	/* ... and drop: keep up, cheaply */
 #define OUTPUT_DRAIN_MAX	(1024 * 1024)	/* read at death, or a restart */
 #define OUTPUT_RING_MIN		4096		/* the ring grows from here */
-#define OUTPUT_FOLLOW_MAX	1024		/* follows per connection */
-
-/* One connection following one stream (instance.log with follow). */
-struct output_follow {
-	struct conn_attachment		 att;		/* on c; first member */
-	struct conn			*c;
-	struct output_stream		*st;
-	LIST_ENTRY(output_follow)	 stream_entry;	/* st->followers */
-};
 
 static void	output_read_cb(struct ev_loop *, ev_io *, int);
 
@@ -83,7 +74,6 @@ output_get(struct instance *i)
 	i->output = o;
 	return o;
 }
-
 
 /* ---- the ring */
 
@@ -181,31 +171,7 @@ output_dropped(const struct instance *i, int k)
 	    i->output->s[OUTPUT_STDERR].dropped;
 }
 
-/* ---- followers */
-
-/* c is going away; conn_lost took f off it already. */
-static void
-output_follow_detach_cb(struct conn *c, struct conn_attachment *a)
-{
-	struct output_follow *f = (struct output_follow *)a;
-
-	LIST_REMOVE(f, stream_entry);
-	free(f);
-}
-
-static void
-output_follow_free(struct output_follow *f)
-{
-	conn_detach(f->c, &f->att);
-	output_follow_detach_cb(f->c, &f->att);
-}
-
-/* c's follows, one by one (conn_attachment_next). */
-#define OUTPUT_FOLLOWS(f, c)						\
-	for ((f) = (struct output_follow *)conn_attachment_next((c), NULL, \
-	    output_follow_detach_cb); (f) != NULL;			\
-	    (f) = (struct output_follow *)conn_attachment_next((c),	\
-	    &(f)->att, output_follow_detach_cb))
+/* ---- following (output-follow.c's), by instance and stream */
 
 /*
  * From now on c receives [2, "ward.log", [{id, name, stream, data}]] for
@@ -215,163 +181,20 @@ output_follow_free(struct output_follow *f)
 int
 output_follow(struct conn *c, struct instance *i, int k)
 {
-	struct output_follow *f;
 	struct output *o;
-	int n = 0;
 
 	if ((o = output_get(i)) == NULL) {
 		errno = ENOMEM;
 		return -1;
 	}
-	OUTPUT_FOLLOWS(f, c) {
-		if (f->st == &o->s[k])
-			return 0;
-		n++;
-	}
-	if (n >= OUTPUT_FOLLOW_MAX) {
-		errno = E2BIG;
-		return -1;
-	}
-	if ((f = calloc(1, sizeof *f)) == NULL) {
-		errno = ENOMEM;
-		return -1;
-	}
-	f->c = c;
-	f->st = &o->s[k];
-	if (LIST_EMPTY(&o->s[k].followers))
-		o->s[k].ncarry = 0;
-	conn_attach(c, &f->att, output_follow_detach_cb);
-	LIST_INSERT_HEAD(&o->s[k].followers, f, stream_entry);
-	return 0;
+	return output_follow_add(c, &o->s[k]);
 }
 
 void
 output_unfollow(struct conn *c, struct instance *i, int k)
 {
-	struct output_follow *f;
-
-	if (i->output == NULL)
-		return;
-	OUTPUT_FOLLOWS(f, c) {
-		if (f->st == &i->output->s[k]) {
-			output_follow_free(f);
-			return;
-		}
-	}
-}
-
-/* c is dropped (it fell behind): it follows nothing any more. */
-static void
-output_unfollow_conn(struct conn *c)
-{
-	struct output_follow *f;
-
-	while ((f = (struct output_follow *)conn_attachment_next(c, NULL,
-	    output_follow_detach_cb)) != NULL)
-		output_follow_free(f);
-}
-
-static void
-output_pack_head(msgpack_packer *pk, const struct output_stream *st,
-    size_t fields)
-{
-	const struct instance *i = st->out->inst;
-
-	msgpack_pack_array(pk, 3);
-	msgpack_pack_int(pk, WARD_MSG_NOTIFY);
-	codec_pack_str(pk, WARD_N_LOG);
-	msgpack_pack_array(pk, 1);
-	msgpack_pack_map(pk, fields + 3);
-	codec_pack_kv_uint(pk, "id", i->id);
-	codec_pack_kv_str(pk, "name", i->cfg.name);
-	codec_pack_kv_str(pk, "stream", output_stream_name(st->which));
-}
-
-/* The follower fell a whole output buffer behind: tell it, then let it go. */
-static void
-output_overflow(struct output_follow *f)
-{
-	struct conn *c = f->c;
-	struct buf b = { 0 };
-	msgpack_packer pk;
-
-	msgpack_packer_init(&pk, &b, codec_sbuffer_write);
-	output_pack_head(&pk, f->st, 2);
-	codec_pack_kv_bool(&pk, "overflow", 1);
-	codec_pack_kv_str(&pk, "message", "this follower did not read its log "
-	    "notifications and fell more than the output cap behind; it is "
-	    "dropped");
-	output_unfollow_conn(c);	/* f is freed */
-	conn_queue(c, b.data, b.len);
-	buf_free(&b);
-	conn_close_after_flush(c);
-}
-
-/*
- * Length of data[0..n) that ends on a whole UTF-8 sequence: an incomplete
- * one at the end (at most 3 bytes) waits for the next chunk.
- */
-static size_t
-output_utf8_whole(const char *data, size_t n)
-{
-	const unsigned char *p = (const unsigned char *)data;
-	size_t k, need;
-
-	for (k = 1; k <= 3 && k <= n; k++) {
-		unsigned char b = p[n - k];
-
-		if ((b & 0xc0) == 0x80)
-			continue;		/* a continuation byte */
-		need = b >= 0xf5 ? 1 : b >= 0xf0 ? 4 : b >= 0xe0 ? 3 :
-		    b >= 0xc2 ? 2 : 1;
-		return need > k && need <= 4 ? n - k : n;
-	}
-	return n;
-}
-
-/* Send a kept chunk to the stream's followers, packed once. */
-static void
-output_notify(struct output_stream *st, const char *p, size_t n)
-{
-	struct output_follow *f, *next;
-	struct buf b = { 0 };
-	msgpack_packer pk;
-	char *joined, *clean;
-	size_t whole;
-
-	if (LIST_EMPTY(&st->followers))
-		return;
-	if ((joined = malloc(st->ncarry + n)) == NULL)
-		return;
-	memcpy(joined, st->carry, st->ncarry);
-	memcpy(joined + st->ncarry, p, n);
-	n += st->ncarry;
-	whole = output_utf8_whole(joined, n);
-	st->ncarry = n - whole;
-	memcpy(st->carry, joined + whole, st->ncarry);
-	clean = whole > 0 ? utf8_clean(joined, whole) : NULL;
-	free(joined);
-	if (clean == NULL)
-		return;
-	msgpack_packer_init(&pk, &b, codec_sbuffer_write);
-	output_pack_head(&pk, st, 1);
-	codec_pack_kv_str(&pk, "data", clean);
-	free(clean);
-	if (b.data == NULL)
-		return;
-	/* An overflow frees only its own conn's follows, never next. */
-	for (f = LIST_FIRST(&st->followers); f != NULL; f = next) {
-		next = LIST_NEXT(f, stream_entry);
-		if (!conn_is_open(f->c))
-			continue;	/* on its way out; conn_lost unfollows */
-		if (buf_used(&f->c->out) + b.len > CONN_OUT_CAP) {
-			output_overflow(f);
-			continue;
-		}
-		conn_queue(f->c, b.data, b.len);
-		conn_flush(f->c);
-	}
-	buf_free(&b);
+	if (i->output != NULL)
+		output_follow_remove(c, &i->output->s[k]);
 }
 
 /* ---- reading */
@@ -387,7 +210,7 @@ output_keep(struct output_stream *st, const char *p, size_t n)
 		output_file_write(o, st->file, p, n);
 	if (o->inst->cfg.output->journal)
 		output_journal_lines(st, p, n);
-	output_notify(st, p, n);
+	output_follow_notify(st, p, n);
 }
 
 /*
@@ -661,8 +484,7 @@ output_free(struct instance *i)
 	for (k = 0; k < OUTPUT_NSTREAMS; k++) {
 		struct output_stream *st = &o->s[k];
 
-		while (!LIST_EMPTY(&st->followers))
-			output_follow_free(LIST_FIRST(&st->followers));
+		output_follow_free_all(st);
 		output_stream_close(st);
 		free(st->ring);
 		free(st->jline);

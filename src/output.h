@@ -90,4 +90,10 @@ void	 output_file_write(struct output *, struct output_file *, const char *,
 void	 output_journal_lines(struct output_stream *, const char *, size_t);
 void	 output_journal_flush(struct output_stream *);
 
+/* output-follow.c */
+int	 output_follow_add(struct conn *, struct output_stream *);
+void	 output_follow_remove(struct conn *, struct output_stream *);
+void	 output_follow_free_all(struct output_stream *);
+void	 output_follow_notify(struct output_stream *, const char *, size_t);
+
 #endif
