@@ -1094,7 +1094,7 @@ int	 event_subscribe(struct conn *, uint32_t, uint64_t *, size_t);
 void	 event_unsubscribe(struct conn *);
 void	 event_instance_cb(struct instance *, enum instance_event);
 
-/* ---- output.c: capturing instances' stdout and stderr. */
+/* ---- output*.c: capturing instances' stdout and stderr. */
 
 enum {
 	OUTPUT_STDOUT,		/* the child's fd 1 */
@@ -1137,14 +1137,18 @@ enum {
 	OUTPUT_ARG_RATE_LINES
 };
 
-/* output-spec.c: instance.create's output keys. */
+/* output-spec.c: instance.create's output keys, the streams' names. */
 const char *output_config_parse(struct output_config **, const msgpack_object **,
 	    int, char *, size_t);
 void	 output_config_free(struct output_config *);
-
-/* output.c and its output-*.c: the capturing. */
 int	 output_stream_parse(const char *);
 const char *output_stream_name(int);
+
+/* output-file.c: the log files, reopened for logrotate. */
+unsigned output_reopen_all(unsigned *);
+
+/* output.c: the capturing (its sinks: output-file.c, output-journal.c,
+   output-follow.c). */
 const char *output_reserve(struct instance *, char *, size_t);
 int	 output_spawn_prepare(struct instance *, char *, size_t);
 void	 output_spawn_done(struct instance *, int);
@@ -1154,7 +1158,6 @@ char	*output_tail(const struct instance *, int, size_t);
 uint64_t output_dropped(const struct instance *, int);
 int	 output_follow(struct conn *, struct instance *, int);
 void	 output_unfollow(struct conn *, struct instance *, int);
-unsigned output_reopen_all(unsigned *);
 void	 output_pack(const struct instance *, msgpack_packer *);
 int	 output_capturing(const struct instance *);
 
