@@ -43,6 +43,7 @@
 #define WARD_M_RELOAD		"ward.reload"
 #define WARD_M_LOG		"instance.log"
 #define WARD_M_LOGROTATE	"ward.logrotate"
+#define WARD_M_FDS		"ward.fds"
 
 /* Notifications sent by wardd. */
 #define WARD_N_EVENT		"ward.event"

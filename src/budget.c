@@ -365,3 +365,13 @@ budget_pack_limits(msgpack_packer *pk)
 	codec_pack_kv_uint(pk, "max_user_instances", INSTANCE_MAX_PER_USER);
 	codec_pack_kv_uint(pk, "fd_reserve", budget_nreserve);
 }
+
+/* The fd reserve's /dev/null fds, while it is held. */
+void
+budget_fds(fd_visit_fn fn, void *arg)
+{
+	int k;
+
+	for (k = 0; k < budget_nreserve; k++)
+		fn(budget_reserve[k], "budget: fd reserve", arg);
+}

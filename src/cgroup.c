@@ -768,3 +768,11 @@ cgroup_shutdown(void)
 	free(cgroup_base);
 	cgroup_base = NULL;
 }
+
+/* The inotify fd that watches draining cgroups. */
+void
+cgroup_fds(fd_visit_fn fn, void *arg)
+{
+	if (cgroup_ifd != -1)
+		fn(cgroup_ifd, "cgroup: inotify", arg);
+}

@@ -152,3 +152,76 @@ const struct cmd_entry cmd_shutdown_entry = {
 	.flags = CMD_ADMIN,
 	.exec = cmd_shutdown_exec,
 };
+
+/* ---- ward.fds: every fd wardd holds, and its owner (admins). */
+
+struct cmd_fds_list {
+	msgpack_packer	*pk;		/* NULL: counting */
+	unsigned	 n;
+};
+
+static void
+cmd_fds_visit(int fd, const char *what, void *arg)
+{
+	struct cmd_fds_list *l = arg;
+
+	l->n++;
+	if (l->pk == NULL)
+		return;
+	msgpack_pack_map(l->pk, 2);
+	codec_pack_kv_int(l->pk, "fd", fd);
+	codec_pack_kv_str(l->pk, "owner", what);
+}
+
+/*
+ * Each owner lists its own (the *_fds functions): stdio, the listener and
+ * spare, each connection, each instance with its output and metrics
+ * reads, STATE_DIR's, cgroup.c's, the fd reserve, the journal socket. Not
+ * listed, as the libraries own them and do not say which they are: libev's
+ * epoll and wakeup fds (a new loop makes its own) and libsystemd's journal
+ * socket. A re-exec must carry exactly these.
+ */
+static void
+cmd_fds_walk(fd_visit_fn fn, void *arg)
+{
+	struct instance *i;
+	struct conn *c;
+	int k;
+
+	for (k = 0; k <= 2; k++)
+		fn(k, "stdio", arg);
+	server_fds(fn, arg);
+	TAILQ_FOREACH(c, &conns, entry)
+		conn_fds(c, fn, arg);
+	TAILQ_FOREACH(i, &instances, entry) {
+		instance_fds(i, fn, arg);
+		metrics_fds(i, fn, arg);
+	}
+	statedir_fds(fn, arg);
+	trash_fds(fn, arg);
+	dumps_fds(fn, arg);
+	cgroup_fds(fn, arg);
+	budget_fds(fn, arg);
+	output_journal_fds(fn, arg);
+}
+
+static void
+cmd_fds_exec(struct request *req)
+{
+	struct cmd_fds_list l = { NULL, 0 };
+	msgpack_packer pk;
+
+	cmd_fds_walk(cmd_fds_visit, &l);	/* count, then pack */
+	cmd_result(req, &pk);
+	msgpack_pack_array(&pk, l.n);
+	l.pk = &pk;
+	l.n = 0;
+	cmd_fds_walk(cmd_fds_visit, &l);
+}
+
+const struct cmd_entry cmd_fds_entry = {
+	.name = WARD_M_FDS,
+	.args = cmd_no_args,
+	.flags = CMD_ADMIN,
+	.exec = cmd_fds_exec,
+};

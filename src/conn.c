@@ -656,3 +656,17 @@ conn_close_all(void)
 		conn_lost(c);
 	}
 }
+
+/* c's socket and the fds that came with requests not yet handled. */
+void
+conn_fds(const struct conn *c, fd_visit_fn fn, void *arg)
+{
+	const struct conn_fds *f;
+	int k;
+
+	fn(c->fd, "conn", arg);
+	for (f = c->fds; f != NULL; f = f->next) {
+		for (k = 0; k < f->n; k++)
+			fn(f->fds[k], "conn: received", arg);
+	}
+}

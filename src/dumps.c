@@ -376,3 +376,10 @@ dumps_collect(int rfd, const char *runtime_dir, const char *name, uint64_t id,
 	return str_printf("%s/dumps/%s-%" PRIu64, opts.state_dir, name,
 	    id);
 }
+
+void
+dumps_fds(fd_visit_fn fn, void *arg)
+{
+	if (dumps_fd != -1)
+		fn(dumps_fd, "dumps", arg);
+}

@@ -883,3 +883,29 @@ instance_free_all(void)
 	table_free(&instances_by_id);
 	table_free(&instances_by_name);
 }
+
+/*
+ * Every fd i holds, with what holds it below it (output.c's pipes and
+ * files, metrics.c's smaps read): what a re-exec must carry over.
+ */
+void
+instance_fds(const struct instance *i, fd_visit_fn fn, void *arg)
+{
+	size_t k;
+
+	if (i->pidfd != -1)
+		fn(i->pidfd, "instance: pidfd", arg);
+	if (i->failure_fd != -1)
+		fn(i->failure_fd, "instance: failure pipe", arg);
+	if (i->notify_fd != -1)
+		fn(i->notify_fd, "instance: notify pipe", arg);
+	if (i->spawn_fd != -1)
+		fn(i->spawn_fd, "instance: spawn status pipe", arg);
+	if (i->sd_fd != -1)
+		fn(i->sd_fd, "instance: NOTIFY_SOCKET", arg);
+	for (k = 0; k < i->cfg.nfds; k++) {
+		if (i->cfg.fds[k].fd != -1)
+			fn(i->cfg.fds[k].fd, "instance: passed fd", arg);
+	}
+	output_fds(i, fn, arg);
+}

@@ -456,3 +456,11 @@ metrics_instance_cb(struct instance *i, enum instance_event ev)
 	else if (ev == INSTANCE_EV_EXITING)
 		metrics_sample(i, 0);
 }
+
+/* A smaps read under way for i holds /proc/PID/smaps open. */
+void
+metrics_fds(const struct instance *i, fd_visit_fn fn, void *arg)
+{
+	if (i->smaps != NULL && i->smaps->fd != -1)
+		fn(i->smaps->fd, "metrics: smaps", arg);
+}

@@ -125,3 +125,11 @@ output_journal_flush(struct output_stream *st)
 		st->jlen = 0;
 	}
 }
+
+/* The one datagram socket to journald, once opened. */
+void
+output_journal_fds(fd_visit_fn fn, void *arg)
+{
+	if (output_journal_fd != -1)
+		fn(output_journal_fd, "output: journal socket", arg);
+}

@@ -513,3 +513,22 @@ output_pack(const struct instance *i, msgpack_packer *pk)
 	codec_pack_kv_bool(pk, "capture_output", i->cfg.output != NULL);
 	codec_pack_kv_uint(pk, "log_dropped", output_dropped(i, -1));
 }
+
+/* i's capture pipes and log files (their directories too). */
+void
+output_fds(const struct instance *i, fd_visit_fn fn, void *arg)
+{
+	const struct output *o = i->output;
+	int k;
+
+	if (o == NULL)
+		return;
+	for (k = 0; k < OUTPUT_NSTREAMS; k++) {
+		if (o->s[k].fd != -1)
+			fn(o->s[k].fd, "output: pipe", arg);
+		if (o->files[k].fd != -1)
+			fn(o->files[k].fd, "output: log file", arg);
+		if (o->files[k].dirfd != -1)
+			fn(o->files[k].dirfd, "output: log file's dir", arg);
+	}
+}

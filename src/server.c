@@ -292,3 +292,13 @@ server_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 		conn_new(fd, &peer, server_dispatch, server_conn_closed);
 	}
 }
+
+/* The listening socket and the spare fd kept for accept at EMFILE. */
+void
+server_fds(fd_visit_fn fn, void *arg)
+{
+	if (server_fd != -1)
+		fn(server_fd, "server: listener", arg);
+	if (server_spare != -1)
+		fn(server_spare, "server: spare", arg);
+}

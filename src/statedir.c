@@ -535,3 +535,13 @@ statedir_shutdown(void)
 		close(statedir_fd);
 	statedir_fd = statedir_instances = -1;
 }
+
+/* The fds statedir.c holds (fd enumeration; trash.c and dumps.c list theirs). */
+void
+statedir_fds(fd_visit_fn fn, void *arg)
+{
+	if (statedir_fd != -1)
+		fn(statedir_fd, "statedir", arg);
+	if (statedir_instances != -1)
+		fn(statedir_instances, "statedir: instances/", arg);
+}

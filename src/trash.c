@@ -270,3 +270,21 @@ trash_shutdown(void)
 		close(trash_fd);
 	trash_fd = -1;
 }
+
+/* trash/ itself and the directories of the trees being emptied. */
+void
+trash_fds(fd_visit_fn fn, void *arg)
+{
+	struct trash_tree *rm;
+	int k;
+
+	if (trash_fd != -1)
+		fn(trash_fd, "trash", arg);
+	TAILQ_FOREACH(rm, &trash_list, entry) {
+		for (k = 0; k < rm->depth; k++) {
+			if (rm->dirs[k] != NULL)
+				fn(dirfd(rm->dirs[k]), "trash: a tree being emptied",
+				    arg);
+		}
+	}
+}

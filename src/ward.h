@@ -53,6 +53,14 @@ char	*str_printf(const char *, ...) printflike(1, 2);
 ssize_t	 read_small_file(const char *, char *, size_t);
 char	*read_whole_file(const char *, size_t);
 int	 mkdir_p(const char *, mode_t);
+
+/*
+ * Fd enumeration: every fd wardd holds is listed by the object that owns
+ * it, one *_fds function per owner, each calling fn(fd, what, arg). What a
+ * re-exec or systemd's fd store must carry; ward.fds (cmd-ward.c) lists
+ * them all.
+ */
+typedef void (*fd_visit_fn)(int, const char *, void *);
 #define ID_MAX	(UINT64_C(1) << 53)	/* ids fit any JSON client's numbers */
 uint64_t id_parse(const char *);
 uint64_t name_id(const char *);
@@ -276,6 +284,7 @@ void	 shutdown_instance_cb(struct instance *, enum instance_event);
 /* ---- statedir.c: STATE_DIR through fds; the rule for every path (see there). */
 
 void	 statedir_init(void);
+void	 statedir_fds(fd_visit_fn, void *);
 void	 statedir_shutdown(void);
 int	 statedir_walk(const char *, int *);
 int	 statedir_as_user(uid_t, gid_t, const gid_t *, int);
@@ -288,6 +297,7 @@ void	 statedir_runtime_remove(uint64_t);
 /* ---- trash.c: trees leave STATE_DIR a bounded slice per loop turn. */
 
 void	 trash_init(int);
+void	 trash_fds(fd_visit_fn, void *);
 void	 trash_shutdown(void);
 int	 trash_move(int, const char *, const char *);
 int	 trash_remove(int, const char *);
@@ -296,6 +306,7 @@ unsigned trash_pending(void);
 /* ---- dumps.c: STATE_DIR/dumps, the owner's, kept within a budget. */
 
 void	 dumps_init(int);
+void	 dumps_fds(fd_visit_fn, void *);
 void	 dumps_shutdown(void);
 int	 dumps_create(const char *, uint64_t, uid_t, gid_t, char *, size_t);
 int	 dumps_done(const char *, uint64_t, uid_t, unsigned, uint64_t);
@@ -305,6 +316,7 @@ char	*dumps_collect(int, const char *, const char *, uint64_t, uid_t, gid_t);
 
 void	 server_init(conn_dispatch_fn);
 int	 server_open(const char *);
+void	 server_fds(fd_visit_fn, void *);
 int	 server_listen_fd(int);
 void	 server_close(void);
 
@@ -432,6 +444,7 @@ void	 conn_queue(struct conn *, const void *, size_t);
 void	 conn_flush(struct conn *);
 void	 conn_close_after_flush(struct conn *);
 void	 conn_close_all(void);
+void	 conn_fds(const struct conn *, fd_visit_fn, void *);
 int	 conn_is_open(const struct conn *);
 void	 conn_protocol_error(struct conn *, const char *, const char *, ...)
 	    printflike(3, 4);
@@ -454,6 +467,7 @@ enum budget_kind {
 #define BUDGET_FD_RESERVE	32	/* fds kept aside for admins and accept */
 
 void	 budget_init(void);
+void	 budget_fds(fd_visit_fn, void *);
 void	 budget_shutdown(void);
 int	 budget_admin(uid_t);
 uint64_t budget_limit(uid_t, enum budget_kind);
@@ -546,7 +560,7 @@ void	 cmd_error(struct request *, const char *, const char *, ...)
 void	 cmd_ok(struct request *);
 
 extern const struct cmd_entry cmd_hello_entry, cmd_stats_entry,
-    cmd_shutdown_entry;
+    cmd_shutdown_entry, cmd_fds_entry;
 extern const struct cmd_entry cmd_create_entry, cmd_start_entry,
     cmd_run_entry, cmd_status_entry, cmd_list_entry, cmd_kill_entry,
     cmd_stop_entry, cmd_suspend_entry, cmd_resume_entry, cmd_payload_entry,
@@ -720,6 +734,7 @@ struct instance_cgroup {
 };
 
 void	 cgroup_init(int disabled);
+void	 cgroup_fds(fd_visit_fn, void *);
 int	 cgroup_enabled(void);
 const char *cgroup_path(const struct instance *, char *, size_t);
 int	 cgroup_prepare(struct instance *, int *, char *, size_t);
@@ -898,6 +913,7 @@ void	 instance_notify_line(struct instance *, const char *, size_t);
 void	 instance_remove(struct instance *);
 void	 instance_stop_all(int sig);
 void	 instance_free_all(void);
+void	 instance_fds(const struct instance *, fd_visit_fn, void *);
 const char *instance_state_name(enum instance_state);
 
 /* ---- exit.c: the exit record, the metrics map, the failure pipe. */
@@ -1058,6 +1074,7 @@ struct proc_stat {
 };
 
 void	 metrics_init(void);
+void	 metrics_fds(const struct instance *, fd_visit_fn, void *);
 void	 metrics_set_interval(unsigned);
 void	 metrics_instance_cb(struct instance *, enum instance_event);
 int	 metrics_parse_stat(const char *, struct proc_stat *);
@@ -1160,5 +1177,7 @@ int	 output_follow(struct conn *, struct instance *, int);
 void	 output_unfollow(struct conn *, struct instance *, int);
 void	 output_pack(const struct instance *, msgpack_packer *);
 int	 output_capturing(const struct instance *);
+void	 output_fds(const struct instance *, fd_visit_fn, void *);
+void	 output_journal_fds(fd_visit_fn, void *);
 
 #endif
