@@ -26,18 +26,6 @@ def setup_module():
     return w
 
 
-def proc_fds(w):
-    """wardd's open fds, each with what /proc says it is."""
-    d = "/proc/%d/fd" % w.proc.pid
-    out = {}
-    for n in os.listdir(d):
-        try:
-            out[int(n)] = os.readlink(os.path.join(d, n))
-        except FileNotFoundError:
-            pass
-    return out
-
-
 def listed(w):
     return {e["fd"]: e["owner"] for e in w.root.call("ward.fds")}
 
@@ -77,7 +65,7 @@ def check_no_leak(w):
     trash = os.path.join(w.state, "trash")
     retry(lambda: not os.listdir(trash), what="trash/ to empty")
     have = listed(w)
-    proc = proc_fds(w)
+    proc = wardtest.wardd_fds(w)
     stale = sorted(set(have) - set(proc))
     assert not stale, ("listed but not open", stale, have)
     unowned = {fd: what for fd, what in proc.items() if fd not in have}

@@ -355,18 +355,6 @@ done({"long": create(2000), "max": create(32)})
 
 # ---- R4: /proc/self in argv[0] and cwd is wardd's, not the payload's --
 
-def wardd_fds(w):
-    """{fd: what it links to} of wardd's fds (those that stay while read)."""
-    d = "/proc/%d/fd" % w.proc.pid
-    out = {}
-    for n in os.listdir(d):
-        try:
-            out[int(n)] = os.readlink(os.path.join(d, n))
-        except FileNotFoundError:
-            pass
-    return out
-
-
 def passed_tool(w):
     """An instance of root's, not started, holding a passed fd of an
     executable in a directory only root may enter; the fd's number in
@@ -388,7 +376,7 @@ def passed_tool(w):
         c.close()
     finally:
         os.close(fd)
-    held = [n for n, t in wardd_fds(w).items() if t == tool]
+    held = [n for n, t in wardtest.wardd_fds(w).items() if t == tool]
     assert held, "wardd does not hold the passed fd"
     w.tool = (held[0], tool)
     return w.tool
@@ -407,7 +395,7 @@ def test_proc_self_in_argv0_tells_nothing(w):
     does not: no oracle on wardd's fd table."""
     need_root()
     held, _ = passed_tool(w)
-    fds = wardd_fds(w)
+    fds = wardtest.wardd_fds(w)
     kinds = {t.split(":")[0] for t in fds.values()}
     assert held in fds and len(kinds) > 2, fds		# files, sockets, ...
     fds = sorted(fds)
@@ -436,7 +424,7 @@ done(res)
 
 def test_proc_self_as_cwd_tells_nothing(w):
     need_root()
-    fds = sorted(wardd_fds(w))
+    fds = sorted(wardtest.wardd_fds(w))
     paths = ["/proc/self/cwd", "/proc/self/root", "/proc/self",
              "/proc/self/fd", "/proc/%d" % w.proc.pid]
     paths += ["/proc/self/fd/%d" % n for n in fds + [900]]

@@ -298,6 +298,18 @@ def as_nobody(w, body, prefix=(), timeout=TIMEOUT):
     return nobody_result(nobody_popen(w, body, prefix), timeout)
 
 
+def wardd_fds(w):
+    """{fd: what it links to} of w's wardd's fds (those that stay while read)."""
+    d = "/proc/%d/fd" % w.proc.pid
+    out = {}
+    for n in os.listdir(d):
+        try:
+            out[int(n)] = os.readlink(os.path.join(d, n))
+        except FileNotFoundError:
+            pass
+    return out
+
+
 def parse_journal(data):
     """systemd's native journal protocol: KEY=VALUE lines, or KEY\\n then a
     little-endian 64-bit length and the binary value."""
