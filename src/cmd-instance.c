@@ -40,6 +40,7 @@ cmd_create_instance(struct request *req)
 {
 	struct instance_config cfg;
 	struct instance *i;
+	struct ward_err e = WARD_ERR_INIT;
 	const char *code;
 	char err[ERRLEN] = "";
 
@@ -49,8 +50,8 @@ cmd_create_instance(struct request *req)
 		return NULL;
 	}
 	/* First: whether c may create at all, before its paths are looked at. */
-	if ((code = instance_may_create(&req->c->peer, err, sizeof err)) != NULL) {
-		cmd_error(req, code, "%s", err);
+	if (instance_may_create(&req->c->peer, &e) == -1) {
+		cmd_fail(req, &e);
 		return NULL;
 	}
 	if ((code = config_parse_args(&cfg, req->args, &req->c->peer, err,

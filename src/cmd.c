@@ -105,6 +105,14 @@ cmd_error(struct request *req, const char *code, const char *fmt, ...)
 	req->replied = 1;
 }
 
+/* Reply with the error a callee filled in (cmd_error's belt included). */
+void
+cmd_fail(struct request *req, const struct ward_err *e)
+{
+	cmd_error(req, e->code != NULL ? e->code : WARD_E_INTERNAL, "%s",
+	    e->msg);
+}
+
 static const struct cmd_entry *
 cmd_find(const msgpack_object *method)
 {
@@ -180,7 +188,7 @@ cmd_dispatch(struct conn *c, const msgpack_object *o, int *fds, int nfds)
 	const msgpack_object *params = NULL, *method;
 	const struct cmd_entry *ce;
 	struct request req;
-	const char *code;
+	struct ward_err e = WARD_ERR_INIT;
 	char err[256] = "";
 
 	if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size < 3 ||
@@ -245,9 +253,8 @@ cmd_dispatch(struct conn *c, const msgpack_object *o, int *fds, int nfds)
 	 * uid holds more than it may (these included). Refused whatever the
 	 * method; conn.c closes them after this returns.
 	 */
-	if (nfds > 0 && (code = budget_check(c->peer.uid, BUDGET_FDS, 0, err,
-	    sizeof err)) != NULL) {
-		cmd_error(&req, code, "%s", err);
+	if (nfds > 0 && budget_check(c->peer.uid, BUDGET_FDS, 0, &e) == -1) {
+		cmd_fail(&req, &e);
 		return;
 	}
 	if (codec_args(params, ce->args, req.args, err, sizeof err) == -1) {

@@ -100,26 +100,21 @@ instance_init(void)
 }
 
 /*
- * May c create one more instance? NULL if so, else the error code, with a
- * message in err: whether wardd can run payloads as c at all, wardd's own
- * cap, and non-admins' cap per uid (counted in budget.c; instance_new
- * takes it).
+ * May c create one more instance? 0 if so, else -1 with e set: whether
+ * wardd can run payloads as c at all, wardd's own cap, and non-admins' cap
+ * per uid (counted in budget.c; instance_new takes it).
  */
-const char *
-instance_may_create(const struct peer *peer, char *err, size_t errlen)
+int
+instance_may_create(const struct peer *peer, struct ward_err *e)
 {
-	if (!peer->admin && !opts.is_root) {
-		snprintf(err, errlen, "wardd is not running as root and cannot "
-		    "run instances as uid %u", (unsigned)peer->uid);
-		return WARD_E_PERMISSION;
-	}
-
-	if (instance_count >= INSTANCE_MAX) {
-		snprintf(err, errlen, "wardd holds %u instances, its limit; "
-		    "remove some first", instance_count);
-		return WARD_E_TOO_LARGE;
-	}
-	return budget_check(peer->uid, BUDGET_INSTANCES, 1, err, errlen);
+	if (!peer->admin && !opts.is_root)
+		return ward_err_set(e, WARD_E_PERMISSION, "wardd is not running "
+		    "as root and cannot run instances as uid %u",
+		    (unsigned)peer->uid);
+	if (instance_count >= INSTANCE_MAX)
+		return ward_err_set(e, WARD_E_TOO_LARGE, "wardd holds %u "
+		    "instances, its limit; remove some first", instance_count);
+	return budget_check(peer->uid, BUDGET_INSTANCES, 1, e);
 }
 
 /*

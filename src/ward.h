@@ -58,6 +58,23 @@ uint64_t id_parse(const char *);
 uint64_t name_id(const char *);
 DIR	*opendir_at(int, const char *);
 
+/*
+ * The error a client may read: a WARD_E_* code and a message. A function
+ * that can fail for a client's reason takes one and returns -1 (or NULL)
+ * with both set; system-level helpers set errno instead.
+ */
+#define WARD_ERR_MAX	512
+struct ward_err {
+	const char	*code;	/* WARD_E_* (proto/ward-proto.h); NULL: none yet */
+	char		 msg[WARD_ERR_MAX];
+};
+#define WARD_ERR_INIT	{ NULL, "" }
+int	 ward_err_set(struct ward_err *, const char *, const char *, ...)
+	    printflike(3, 4);
+int	 ward_err_errno(struct ward_err *, const char *, const char *, ...)
+	    printflike(3, 4);
+int	 ward_err_oom(struct ward_err *);
+
 /* ---- table.c: an intrusive hash table for O(1) lookup by id and by name. */
 
 struct table_node {
@@ -420,8 +437,8 @@ uint64_t budget_used(uid_t, enum budget_kind);
 int	 budget_charge(uid_t, enum budget_kind, uint64_t);
 void	 budget_give(uid_t, enum budget_kind, uint64_t);
 int	 budget_over(uid_t, enum budget_kind);
-const char *budget_take(uid_t, enum budget_kind, uint64_t, char *, size_t);
-const char *budget_check(uid_t, enum budget_kind, uint64_t, char *, size_t);
+int	 budget_take(uid_t, enum budget_kind, uint64_t, struct ward_err *);
+int	 budget_check(uid_t, enum budget_kind, uint64_t, struct ward_err *);
 void	 budget_reserve_release(void);
 void	 budget_reserve_refill(void);
 void	 budget_reserve_serve(int);
@@ -502,6 +519,7 @@ void	 cmd_dispatch(struct conn *, const msgpack_object *, int *, int);
 msgpack_packer *cmd_result(struct request *, msgpack_packer *);
 void	 cmd_error(struct request *, const char *, const char *, ...)
 	    printflike(3, 4);
+void	 cmd_fail(struct request *, const struct ward_err *);
 void	 cmd_ok(struct request *);
 
 extern const struct cmd_entry cmd_hello_entry, cmd_stats_entry,
@@ -843,7 +861,7 @@ extern struct instance_stats instance_stats;
 void	 instance_observe(instance_observer_fn);
 void	 instance_announce(struct instance *, enum instance_event);
 void	 instance_init(void);
-const char *instance_may_create(const struct peer *, char *, size_t);
+int	 instance_may_create(const struct peer *, struct ward_err *);
 struct instance *instance_new(struct instance_config *, const struct peer *,
 	    char *, size_t);
 struct instance *instance_find_id(uint64_t);
