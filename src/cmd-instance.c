@@ -54,11 +54,10 @@ cmd_create_instance(struct request *req)
 		cmd_fail(req, &e);
 		return NULL;
 	}
-	if ((code = config_parse_args(&cfg, req->args, &req->c->peer, err,
-	    sizeof err)) != NULL || (code = config_parse_fds(&cfg, req->args,
-	    req->fds, req->nfds, err, sizeof err)) != NULL) {
+	if (config_parse_args(&cfg, req->args, &req->c->peer, &e) == -1 ||
+	    config_parse_fds(&cfg, req->args, req->fds, req->nfds, &e) == -1) {
 		config_free(&cfg);
-		cmd_error(req, code, "%s", err);
+		cmd_fail(req, &e);
 		return NULL;
 	}
 	/*

@@ -189,7 +189,6 @@ cmd_dispatch(struct conn *c, const msgpack_object *o, int *fds, int nfds)
 	const struct cmd_entry *ce;
 	struct request req;
 	struct ward_err e = WARD_ERR_INIT;
-	char err[256] = "";
 
 	if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size < 3 ||
 	    o->via.array.ptr[0].type != MSGPACK_OBJECT_POSITIVE_INTEGER) {
@@ -257,8 +256,8 @@ cmd_dispatch(struct conn *c, const msgpack_object *o, int *fds, int nfds)
 		cmd_fail(&req, &e);
 		return;
 	}
-	if (codec_args(params, ce->args, req.args, err, sizeof err) == -1) {
-		cmd_error(&req, WARD_E_INVALID_ARGUMENT, "%s: %s", ce->name, err);
+	if (codec_args(params, ce->args, req.args, &e) == -1) {
+		cmd_error(&req, e.code, "%s: %s", ce->name, e.msg);
 		return;
 	}
 	if ((ce->flags & CMD_INSTANCE) && cmd_resolve_instance(&req) == -1)

@@ -687,6 +687,7 @@ program_conf_check(const char *spec, size_t len, char *err, size_t errlen)
 {
 	const msgpack_object *args[ARG_MAX];
 	struct instance_config cfg;
+	struct ward_err e = WARD_ERR_INIT;
 	msgpack_unpacked u;
 	size_t off = 0;
 	int rc = -1;
@@ -694,11 +695,12 @@ program_conf_check(const char *spec, size_t len, char *err, size_t errlen)
 	msgpack_unpacked_init(&u);
 	if (msgpack_unpack_next(&u, spec, len, &off) != MSGPACK_UNPACK_SUCCESS)
 		snprintf(err, errlen, "internal: cannot read back its spec");
-	else if (codec_args(&u.data, config_spec, args, err, errlen) == 0) {
-		rc = config_parse_args(&cfg, args, peer_self(), err,
-		    errlen) == NULL ? 0 : -1;
+	else if ((rc = codec_args(&u.data, config_spec, args, &e)) == 0) {
+		rc = config_parse_args(&cfg, args, peer_self(), &e);
 		config_free(&cfg);
 	}
+	if (rc == -1 && e.code != NULL)
+		snprintf(err, errlen, "%s", e.msg);
 	msgpack_unpacked_destroy(&u);
 	return rc;
 }
@@ -823,7 +825,8 @@ program_conf_build(struct conf *c, const char *name, const char *file,
 	msgpack_sbuffer sb;
 	msgpack_packer pk, bpk, rpk;
 	struct buf body = { 0 }, rl = { 0 };
-	char err[512], namerr[128], *v, *logs[OUTPUT_NSTREAMS] = { NULL };
+	char err[512], *v, *logs[OUTPUT_NSTREAMS] = { NULL };
+	struct ward_err ne = WARD_ERR_INIT;
 	size_t k, j, npairs = 1, nrl = 0;
 	int bad = 0, redirect = 0, capture = 1, s, rc;
 
@@ -833,8 +836,8 @@ program_conf_build(struct conf *c, const char *name, const char *file,
 	conf_error(c, file, (l), _m);					\
 	bad = 1;							\
 } while (0)
-	if (config_name_valid(name, namerr, sizeof namerr) == -1) {
-		ERR(line, "[program:%s]: %s", name, namerr);
+	if (config_name_valid(name, &ne) == -1) {
+		ERR(line, "[program:%s]: %s", name, ne.msg);
 		return NULL;
 	}
 	program_conf_declare(c, name, file, line);
@@ -963,7 +966,8 @@ program_make_instance(struct program *p, char *err, size_t errlen)
 {
 	const msgpack_object *args[ARG_MAX];
 	struct instance_config cfg;
-	const char *code = NULL;
+	struct ward_err e = WARD_ERR_INIT;
+	int parsed = 0;
 	msgpack_unpacked u;
 	struct instance *i;
 	size_t off = 0;
@@ -981,11 +985,12 @@ program_make_instance(struct program *p, char *err, size_t errlen)
 	snprintf(err, errlen, "internal: cannot read back its spec");
 	if (msgpack_unpack_next(&u, p->conf->spec, p->conf->speclen, &off) !=
 	    MSGPACK_UNPACK_SUCCESS ||
-	    codec_args(&u.data, config_spec, args, err, errlen) == -1 ||
-	    (code = config_parse_args(&cfg, args, peer_self(), err,
-	    errlen)) != NULL) {
-		if (code != NULL)
+	    codec_args(&u.data, config_spec, args, &e) == -1 ||
+	    (parsed = 1, config_parse_args(&cfg, args, peer_self(), &e)) == -1) {
+		if (parsed)
 			config_free(&cfg);
+		if (e.code != NULL)
+			snprintf(err, errlen, "%s", e.msg);
 		msgpack_unpacked_destroy(&u);
 		return -1;
 	}

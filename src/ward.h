@@ -454,12 +454,8 @@ enum scan_result {
 	SCAN_ERROR		/* malformed or over a limit; see error */
 };
 
-struct scan_error {
-	const char	*code;		/* WARD_E_TOO_LARGE or WARD_E_PROTOCOL */
-	char		 message[128];
-};
-
-enum scan_result codec_scan(const char *, size_t, size_t *, struct scan_error *);
+/* SCAN_ERROR's code: WARD_E_TOO_LARGE or WARD_E_PROTOCOL. */
+enum scan_result codec_scan(const char *, size_t, size_t *, struct ward_err *);
 
 enum arg_type {
 	ARG_STR,
@@ -480,7 +476,7 @@ struct arg_spec {
 #define ARG_MAX		64	/* entries in one spec (codec_args' seen bits) */
 
 int	 codec_args(const msgpack_object *, const struct arg_spec *,
-	    const msgpack_object **, char *, size_t);
+	    const msgpack_object **, struct ward_err *);
 int	 codec_is_str(const msgpack_object *);
 char	*codec_strdup(const msgpack_object *);
 int	 codec_streq(const msgpack_object *, const char *);
@@ -657,15 +653,15 @@ struct config_rlimit {
 #define CONFIG_MAX_PATH_DIRS	32
 
 extern const struct arg_spec config_spec[];
-const char *config_parse_args(struct instance_config *, const msgpack_object **,
-	    const struct peer *, char *, size_t);
-const char *config_parse_fds(struct instance_config *, const msgpack_object **,
-	    int *, int, char *, size_t);
+int	 config_parse_args(struct instance_config *, const msgpack_object **,
+	    const struct peer *, struct ward_err *);
+int	 config_parse_fds(struct instance_config *, const msgpack_object **,
+	    int *, int, struct ward_err *);
 void	 config_close_fds(struct instance_config *);
 int	 config_push_fd(struct instance_config *, int, int);
-int	 config_name_valid(const char *, char *, size_t);
+int	 config_name_valid(const char *, struct ward_err *);
 int	 config_find_exec(const char *, const char *, const char *, char **,
-	    char *, size_t);
+	    struct ward_err *);
 void	 config_free(struct instance_config *);
 const char *config_rlimit_name(int);
 

@@ -373,7 +373,7 @@ int
 harness_reply_check(const char *buf, size_t len, int utf8)
 {
 	msgpack_unpacked msg;
-	struct scan_error err;
+	struct ward_err err = WARD_ERR_INIT;
 	const msgpack_object *o, *e;
 	size_t off = 0, n, used;
 	int responses = 0;
