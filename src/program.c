@@ -995,7 +995,8 @@ program_make_instance(struct program *p, char *err, size_t errlen)
 		return -1;
 	}
 	msgpack_unpacked_destroy(&u);
-	if ((i = instance_new(&cfg, peer_self(), err, errlen)) == NULL) {
+	if ((i = instance_new(&cfg, peer_self(), &e)) == NULL) {
+		snprintf(err, errlen, "%s", e.msg);
 		config_free(&cfg);
 		return -1;
 	}
@@ -1042,12 +1043,12 @@ program_deps_ready(const struct program *p)
 static void
 program_spawn(struct program *p)
 {
-	char err[512];
+	struct ward_err e = WARD_ERR_INIT;
 
 	p->ready = 0;
 	program_set_state(p, PROGRAM_RUNNING);
-	if (instance_start(p->inst, err, sizeof err) == -1) {
-		log_warnx("program %s: %s", p->conf->name, err);
+	if (instance_start(p->inst, &e) == -1) {
+		log_warnx("program %s: %s", p->conf->name, e.msg);
 		return;
 	}
 	if (!p->conf->policy.readiness_notify) {

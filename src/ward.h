@@ -281,8 +281,8 @@ void	 statedir_shutdown(void);
 int	 statedir_walk(const char *, int *);
 int	 statedir_as_user(uid_t, gid_t, const gid_t *, int);
 void	 statedir_as_self(void);
-int	 statedir_id_next(uint64_t *, char *, size_t);
-int	 statedir_runtime_create(uint64_t, char *, size_t);
+int	 statedir_id_next(uint64_t *, struct ward_err *);
+int	 statedir_runtime_create(uint64_t, struct ward_err *);
 int	 statedir_runtime_open(uint64_t);
 void	 statedir_runtime_remove(uint64_t);
 
@@ -298,7 +298,7 @@ unsigned trash_pending(void);
 
 void	 dumps_init(int);
 void	 dumps_shutdown(void);
-int	 dumps_create(const char *, uint64_t, uid_t, gid_t, char *, size_t);
+int	 dumps_create(const char *, uint64_t, uid_t, gid_t, struct ward_err *);
 int	 dumps_done(const char *, uint64_t, uid_t, unsigned, uint64_t);
 char	*dumps_collect(int, const char *, const char *, uint64_t, uid_t, gid_t);
 
@@ -558,7 +558,8 @@ struct exit_code_map {
 
 const char *payload_state_name(enum payload_state);
 int	 payload_state_parse(const char *, enum payload_state *);
-int	 payload_transition(enum payload_state, enum payload_state, char *, size_t);
+int	 payload_transition(enum payload_state, enum payload_state,
+	    struct ward_err *);
 int	 reason_name_valid(const char *, size_t);
 void	 reason_split_failure(const char *, size_t, char *, char **, char **);
 const char *reason_classify(const char *pipe_reason, enum killed_by, int waitid_failed,
@@ -675,8 +676,8 @@ struct user_limits {
 	int		 ioprio;	/* 0 (from nice), or the requester's BE or IDLE */
 };
 
-const char *userlimits_read(const struct peer *, struct user_limits **, char *,
-	    size_t);
+int	 userlimits_read(const struct peer *, struct user_limits **,
+	    struct ward_err *);
 int	 userlimits_parse(const char *, struct rlimit *);
 
 /* ---- cgroup.c: a cgroup2 directory per instance (whole-tree stop, cost). */
@@ -695,7 +696,7 @@ struct instance_cgroup {
 void	 cgroup_init(int disabled);
 int	 cgroup_enabled(void);
 const char *cgroup_path(const struct instance *, char *, size_t);
-int	 cgroup_prepare(struct instance *, int *, char *, size_t);
+int	 cgroup_prepare(struct instance *, int *, struct ward_err *);
 void	 cgroup_kill(struct instance *);
 void	 cgroup_instance_gone(struct instance *);
 void	 cgroup_instance_removed(struct instance *);
@@ -859,14 +860,15 @@ void	 instance_announce(struct instance *, enum instance_event);
 void	 instance_init(void);
 int	 instance_may_create(const struct peer *, struct ward_err *);
 struct instance *instance_new(struct instance_config *, const struct peer *,
-	    char *, size_t);
+	    struct ward_err *);
 struct instance *instance_find_id(uint64_t);
 struct instance *instance_find_name(const char *);
-int	 instance_can_start(const struct instance *, char *, size_t);
-int	 instance_start(struct instance *, char *, size_t);
+int	 instance_can_start(const struct instance *, struct ward_err *);
+int	 instance_start(struct instance *, struct ward_err *);
 int	 instance_signal(struct instance *, int, int group);
 int	 instance_stop(struct instance *, unsigned);
-int	 instance_set_payload(struct instance *, enum payload_state, char *, size_t);
+int	 instance_set_payload(struct instance *, enum payload_state,
+	    struct ward_err *);
 void	 instance_notify_line(struct instance *, const char *, size_t);
 void	 instance_remove(struct instance *);
 void	 instance_stop_all(int sig);
@@ -953,7 +955,7 @@ void	 notify_init(void (*)(struct instance *, const char *, size_t),
 	    void (*)(struct instance *, const char *, size_t));
 void	 notify_pipe_drain(struct instance *);
 void	 notify_pipe_cb(struct ev_loop *, ev_io *, int);
-int	 notify_sd_open(struct instance *, int, char *, size_t);
+int	 notify_sd_open(struct instance *, int, struct ward_err *);
 void	 notify_sd_close(struct instance *);
 void	 notify_sd_drain(struct instance *);
 int	 notify_sd_sender_ok(const struct instance *, pid_t);
@@ -968,10 +970,10 @@ struct spawn_fds {
 };
 
 pid_t	 spawn_child(const struct instance *, const struct spawn_fds *, char **,
-	    int *, char *, size_t);
+	    int *, struct ward_err *);
 int	 spawn_uses_fork(const struct instance *);
 void	 spawn_report_message(const struct instance *, const struct spawn_report *,
-	    char *, size_t);
+	    struct ward_err *);
 int	 spawn_ids(const struct instance *, uid_t *, gid_t *);
 int	 spawn_pidfd_open(pid_t);
 int	 spawn_pidfd_signal(int, pid_t, int, int);
@@ -981,7 +983,7 @@ char	**spawn_environ(const struct instance *);
 
 struct sys_ops {
 	pid_t	(*spawn)(const struct instance *, const struct spawn_fds *,
-		    char **, int *, char *, size_t);	/* spawn_child */
+		    char **, int *, struct ward_err *);	/* spawn_child */
 	int	(*pidfd_open)(pid_t);
 	int	(*signal)(int, pid_t, int, int);	/* spawn_pidfd_signal */
 	int	(*reap)(int, siginfo_t *);	/* waitid(P_PIDFD, WNOHANG) */
