@@ -6,15 +6,14 @@
  * check of the per-uid budgets a request can hit at once (budget.c).
  *
  * The error convention, for the whole daemon: a function that can fail for
- * a reason the client should read returns 0 (or a pointer, or NULL for "no
- * error code") on success and -1 (NULL, or a WARD_E_* code) on failure,
- * having written a message into the caller's char *err, size_t errlen on
- * every failure path, out of memory included; a system-level helper (util.c,
- * spawn_pidfd_open, ...) returns -1 and sets errno instead. Command
- * handlers start their err buffers empty and reply through cmd_error, which
- * is the belt: an empty message becomes "CODE (no details)" and every
- * message is made valid UTF-8, so no reply can carry uninitialised or
- * invalid bytes.
+ * a reason the client should read takes a struct ward_err (util.c) and
+ * returns 0 (or a pointer) on success, -1 (or NULL) on failure with both
+ * the WARD_E_* code and the message set, out of memory included; a
+ * system-level helper (util.c, spawn_pidfd_open, ...) returns -1 and sets
+ * errno instead. Handlers keep one struct ward_err, starting WARD_ERR_INIT,
+ * and reply with cmd_fail (or cmd_error for their own words), the belt: an
+ * empty message becomes "CODE (no details)" and every message is made
+ * valid UTF-8, so no reply can carry uninitialised or invalid bytes.
  *
  * layer: commands
  */

@@ -1,6 +1,6 @@
 /*
  * util.c: small helpers every module uses: byte buffers, allocation, clocks,
- * fd flags, small files.
+ * fd flags, small files, and struct ward_err, the error a client reads.
  *
  * layer: base
  */
