@@ -602,9 +602,8 @@ cgroup_prepare(struct instance *i, int *fd, struct ward_err *e)
 		goto fail;
 	return 0;
 fail:
-	return ward_err_set(e, WARD_E_INTERNAL,
-	    "cannot start '%s': cgroup %s: %s", i->cfg.name,
-	    path, strerror(errno));
+	return ward_err_errno(e, WARD_E_INTERNAL, "cannot start '%s': cgroup %s",
+	    i->cfg.name, path);
 }
 
 /*

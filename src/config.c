@@ -168,8 +168,8 @@ config_check_file(const char *path, const char *shown, struct ward_err *e)
 	case CONFIG_PATH_OK:
 		return 0;
 	case CONFIG_PATH_ERRNO:
-		return ward_err_set(e, WARD_E_INVALID_ARGUMENT,
-		    "argv[0] '%s': %s", shown, strerror(errno));
+		return ward_err_errno(e, WARD_E_INVALID_ARGUMENT,
+		    "argv[0] '%s'", shown);
 	case CONFIG_PATH_TYPE:
 		return ward_err_set(e, WARD_E_INVALID_ARGUMENT,
 		    "argv[0] '%s' is not a regular file", shown);
@@ -290,9 +290,8 @@ config_paths_check(struct instance_config *cfg, const struct peer *peer,
 
 	as_payload = config_fsids_of(cfg, peer, &uid, &gid, &groups, &ngroups);
 	if (as_payload && statedir_as_user(uid, gid, groups, ngroups) == -1)
-		return ward_err_set(e, WARD_E_INTERNAL,
-		    "cannot check argv[0] and cwd as uid %u: "
-		    "%s", (unsigned)uid, strerror(errno));
+		return ward_err_errno(e, WARD_E_INTERNAL,
+		    "cannot check argv[0] and cwd as uid %u", (unsigned)uid);
 	/* The payload's chdir needs search permission, not just a stat. */
 	if (cfg->cwd != NULL && config_path_probe(cfg->cwd, 1) != CONFIG_PATH_OK) {
 		rc = ward_err_set(e, WARD_E_INVALID_ARGUMENT, "'cwd' '%s' is "
@@ -912,8 +911,8 @@ config_add_fd(struct instance_config *cfg, uint64_t idx, int target,
 			    "fd %d is given twice", target);
 	}
 	if ((fd = fcntl(fds[idx], F_DUPFD_CLOEXEC, 0)) == -1)
-		return ward_err_set(e, WARD_E_INVALID_ARGUMENT,
-		    "cannot keep passed fd: %s", strerror(errno));
+		return ward_err_errno(e, WARD_E_INVALID_ARGUMENT,
+		    "cannot keep passed fd");
 	cfg->fds[cfg->nfds].fd = fd;
 	cfg->fds[cfg->nfds].target = target;
 	cfg->nfds++;

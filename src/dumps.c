@@ -134,16 +134,14 @@ dumps_create(const char *name, uint64_t id, uid_t uid, gid_t gid,
 	if (mkdirat(dumps_fd, dir, 0700) == -1 ||
 	    (fd = openat(dumps_fd, dir, O_RDONLY | O_DIRECTORY |
 	    O_NOFOLLOW | O_CLOEXEC)) == -1) {
-		ward_err_set(e, WARD_E_INTERNAL,
-		    "cannot create dump dir %s/dumps/%s: %s",
-		    opts.state_dir, dir, strerror(errno));
+		ward_err_errno(e, WARD_E_INTERNAL, "cannot create dump dir "
+		    "%s/dumps/%s", opts.state_dir, dir);
 		free(dir);
 		return -1;
 	}
 	if (fchmod(fd, 0700) == -1 || fchown(fd, uid, gid) == -1) {
-		ward_err_set(e, WARD_E_INTERNAL,
-		    "cannot hand dump dir %s/dumps/%s to uid "
-		    "%u: %s", opts.state_dir, dir, (unsigned)uid, strerror(errno));
+		ward_err_errno(e, WARD_E_INTERNAL, "cannot hand dump dir "
+		    "%s/dumps/%s to uid %u", opts.state_dir, dir, (unsigned)uid);
 		close(fd);
 		trash_move(dumps_fd, dir, dir);
 		free(dir);

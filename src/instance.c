@@ -408,8 +408,8 @@ instance_start(struct instance *i, struct ward_err *e)
 	if (i->cfg.notify_systemd && notify_sd_open(i, rtfd, e) == -1)
 		goto fail;
 	if (spawn_ids(i, &uid, &gid) && fchown(rtfd, uid, gid) == -1) {
-		ward_err_set(e, NULL, "cannot hand runtime dir %s to uid %u: %s",
-		    i->runtime_dir, (unsigned)uid, strerror(errno));
+		ward_err_errno(e, NULL, "cannot hand runtime dir %s to uid %u",
+		    i->runtime_dir, (unsigned)uid);
 		goto fail;
 	}
 	instance_close_fd(&rtfd);
@@ -438,7 +438,7 @@ instance_start(struct instance *i, struct ward_err *e)
 	if (pid == -1)
 		goto fail;
 	if ((i->pidfd = sys->pidfd_open(pid)) == -1) {
-		ward_err_set(e, NULL, "pidfd_open: %s", strerror(errno));
+		ward_err_errno(e, NULL, "pidfd_open");
 		sys->kill_unreaped(pid);
 		instance_close_fd(&status_fd);
 		goto fail;
@@ -472,8 +472,7 @@ instance_start(struct instance *i, struct ward_err *e)
 	return 0;
 
 fail_errno:
-	ward_err_set(e, NULL, "cannot start '%s': %s", i->cfg.name,
-	    strerror(errno));
+	ward_err_errno(e, NULL, "cannot start '%s'", i->cfg.name);
 fail:
 	e->code = WARD_E_SPAWN_FAILED;	/* whichever step's message it has */
 	free(envp);

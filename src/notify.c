@@ -162,8 +162,8 @@ notify_sd_open(struct instance *i, int dirfd, struct ward_err *e)
 	    /* The payload may run as another user: it must be able to send. */
 	    (spawn_ids(i, &uid, &gid) && fchownat(dirfd, "notify", uid, gid,
 	    AT_SYMLINK_NOFOLLOW) == -1)) {
-		ward_err_set(e, WARD_E_INTERNAL,
-		    "notify socket %s: %s", path, strerror(errno));
+		ward_err_errno(e, WARD_E_INTERNAL,
+		    "notify socket %s", path);
 		if (fd != -1)
 			close(fd);
 		free(path);

@@ -589,9 +589,9 @@ spawn_clone(const struct instance *i, const struct spawn_plan *p, char **envp,
 		spawn_exec(i, p, envp, setids, uid, gid);
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	if (pid == -1) {
-		return ward_err_set(e, WARD_E_SPAWN_FAILED,
-		    "cannot start '%s': %s: %s", i->cfg.name,
-		    spawn_uses_fork(i) ? "fork" : "vfork", strerror(errno));
+		return ward_err_errno(e, WARD_E_SPAWN_FAILED,
+		    "cannot start '%s': %s", i->cfg.name,
+		    spawn_uses_fork(i) ? "fork" : "vfork");
 	}
 	/* Ours closed, the child's is its only write end: EOF once it execs. */
 	close(status[1]);
@@ -629,9 +629,8 @@ spawn_child(const struct instance *i, const struct spawn_fds *fds, char **envp,
 	/* Read end non-blocking: the loop never waits on it. */
 	if (pipe2(status, O_CLOEXEC) == -1 || fd_set_flags(status[0], 1, 1) == -1 ||
 	    spawn_plan_make(i, fds, status[1], &plan) == -1)
-		ward_err_set(e, WARD_E_SPAWN_FAILED,
-		    "cannot start '%s': %s", i->cfg.name,
-		    strerror(errno));
+		ward_err_errno(e, WARD_E_SPAWN_FAILED,
+		    "cannot start '%s'", i->cfg.name);
 	else
 		pid = spawn_clone(i, &plan, envp, status, status_r, e);
 	spawn_plan_free(&plan);

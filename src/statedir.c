@@ -403,9 +403,9 @@ statedir_id_next(uint64_t *id, struct ward_err *e)
 			return ward_err_set(e, WARD_E_INTERNAL,
 			    "wardd has handed out every id");
 		if (statedir_id_write(statedir_id + STATEDIR_ID_BLOCK) == -1)
-			return ward_err_set(e, WARD_E_INTERNAL,
-			    "cannot persist the id counter "
-			    "%s/ids: %s", opts.state_dir, strerror(errno));
+			return ward_err_errno(e, WARD_E_INTERNAL,
+			    "cannot persist the id counter %s/ids",
+			    opts.state_dir);
 		statedir_id_limit = statedir_id + STATEDIR_ID_BLOCK;
 	}
 	*id = statedir_id++;
@@ -475,20 +475,19 @@ statedir_runtime_create(uint64_t id, struct ward_err *e)
 	if (mkdirat(statedir_instances, name, 0700) == -1) {
 		if (errno != EEXIST || trash_move(statedir_instances,
 		    name, name) == -1 || mkdirat(statedir_instances, name, 0700) == -1)
-			return ward_err_set(e, WARD_E_INTERNAL,
+			return ward_err_errno(e, WARD_E_INTERNAL,
 			    "cannot create runtime dir "
 			    "%s/instances/%s (a leftover of that name could not "
-			    "be moved away): %s", opts.state_dir, name,
-			    strerror(errno));
+			    "be moved away)", opts.state_dir, name);
 		log_warnx("runtime dir %s/instances/%s already existed: moved "
 		    "to trash/ and made anew", opts.state_dir, name);
 	}
 	fd = openat(statedir_instances, name, O_RDONLY | O_DIRECTORY |
 	    O_NOFOLLOW | O_CLOEXEC);
 	if (fd == -1 || fchmod(fd, 0700) == -1) {
-		ward_err_set(e, WARD_E_INTERNAL,
-		    "cannot open runtime dir %s/instances/%s: "
-		    "%s", opts.state_dir, name, strerror(errno));
+		ward_err_errno(e, WARD_E_INTERNAL,
+		    "cannot open runtime dir %s/instances/%s", opts.state_dir,
+		    name);
 		if (fd != -1)
 			close(fd);
 		statedir_runtime_remove(id);
