@@ -190,77 +190,67 @@ budget_over(uid_t uid, enum budget_kind k)
 	return budget_used(uid, k) > budget_limit(uid, k);
 }
 
-/* The error code and message for uid, holding used of k, refused n more. */
-static const char *
+/* Refuse uid, holding used of k, n more: -1 with e set. */
+static int
 budget_refusal(uid_t uid, enum budget_kind k, uint64_t used, uint64_t n,
-    char *err, size_t errlen)
+    struct ward_err *e)
 {
 	uint64_t lim = budget_limit(uid, k);
 
 	switch (k) {
 	case BUDGET_CONNS:
-		snprintf(err, errlen, "too many connections from this user (uid "
-		    "%u has %" PRIu64 ", the most it may have%s)", (unsigned)uid,
-		    used, budget_admin(uid) ? "" : "; --max-user-conns");
-		return WARD_E_BUSY;
+		return ward_err_set(e, WARD_E_BUSY, "too many connections from "
+		    "this user (uid %u has %" PRIu64 ", the most it may have%s)",
+		    (unsigned)uid, used,
+		    budget_admin(uid) ? "" : "; --max-user-conns");
 	case BUDGET_INSTANCES:
-		snprintf(err, errlen, "uid %u has %" PRIu64 " instances, the most "
-		    "a non-admin may have; remove some first", (unsigned)uid,
-		    used);
-		return WARD_E_TOO_LARGE;
+		return ward_err_set(e, WARD_E_TOO_LARGE, "uid %u has %" PRIu64
+		    " instances, the most a non-admin may have; remove some "
+		    "first", (unsigned)uid, used);
 	case BUDGET_FDS:
-		snprintf(err, errlen, "uid %u makes wardd hold %" PRIu64 " file "
-		    "descriptors (passed with requests, or kept for instances "
-		    "not yet started) and may hold at most %" PRIu64 " "
-		    "(--max-user-fds); start or remove such instances first",
-		    (unsigned)uid, used + n, lim);
-		return WARD_E_RESOURCE_EXHAUSTED;
+		return ward_err_set(e, WARD_E_RESOURCE_EXHAUSTED, "uid %u makes "
+		    "wardd hold %" PRIu64 " file descriptors (passed with "
+		    "requests, or kept for instances not yet started) and may "
+		    "hold at most %" PRIu64 " (--max-user-fds); start or remove "
+		    "such instances first", (unsigned)uid, used + n, lim);
 	case BUDGET_RING:
-		snprintf(err, errlen, "uid %u's instances hold %" PRIu64 " bytes "
-		    "of output rings and this one needs %" PRIu64 " more; a "
-		    "non-admin may hold %" PRIu64 " (--max-user-ring): remove "
-		    "instances or ask for a smaller log_ring_bytes", (unsigned)uid,
-		    used, n, lim);
-		return WARD_E_RESOURCE_EXHAUSTED;
+		return ward_err_set(e, WARD_E_RESOURCE_EXHAUSTED, "uid %u's "
+		    "instances hold %" PRIu64 " bytes of output rings and this "
+		    "one needs %" PRIu64 " more; a non-admin may hold %" PRIu64
+		    " (--max-user-ring): remove instances or ask for a smaller "
+		    "log_ring_bytes", (unsigned)uid, used, n, lim);
 	case BUDGET_BUFFER:
 	default:
-		snprintf(err, errlen, "uid %u's connections buffer %" PRIu64
-		    " bytes, the most a non-admin may (--max-user-buffer)",
-		    (unsigned)uid, used);
-		return WARD_E_RESOURCE_EXHAUSTED;
+		return ward_err_set(e, WARD_E_RESOURCE_EXHAUSTED, "uid %u's "
+		    "connections buffer %" PRIu64 " bytes, the most a non-admin "
+		    "may (--max-user-buffer)", (unsigned)uid, used);
 	}
 }
 
 /*
- * Would n more of k stay within uid's limit? NULL if so, else the error
- * code (busy for conns, too_large for instances, else resource_exhausted)
- * with a message for the client in err. With n 0: is uid within it now.
+ * Would n more of k stay within uid's limit? 0 if so, else -1 with e set
+ * (busy for conns, too_large for instances, else resource_exhausted).
+ * With n 0: is uid within it now.
  */
-const char *
-budget_check(uid_t uid, enum budget_kind k, uint64_t n, char *err,
-    size_t errlen)
+int
+budget_check(uid_t uid, enum budget_kind k, uint64_t n, struct ward_err *e)
 {
 	uint64_t used = budget_used(uid, k), lim = budget_limit(uid, k);
 
 	if (n <= lim && used <= lim - n)
-		return NULL;
-	return budget_refusal(uid, k, used, n, err, errlen);
+		return 0;
+	return budget_refusal(uid, k, used, n, e);
 }
 
 /* budget_check, and count them if they fit. */
-const char *
-budget_take(uid_t uid, enum budget_kind k, uint64_t n, char *err,
-    size_t errlen)
+int
+budget_take(uid_t uid, enum budget_kind k, uint64_t n, struct ward_err *e)
 {
-	const char *code;
-
-	if ((code = budget_check(uid, k, n, err, errlen)) != NULL)
-		return code;
-	if (budget_charge(uid, k, n) == -1) {
-		snprintf(err, errlen, "out of memory");
-		return WARD_E_INTERNAL;
-	}
-	return NULL;
+	if (budget_check(uid, k, n, e) == -1)
+		return -1;
+	if (budget_charge(uid, k, n) == -1)
+		return ward_err_oom(e);
+	return 0;
 }
 
 /* Close the reserve: its fds are free for what comes next. */

@@ -568,12 +568,12 @@ cgroup_inotify_cb(struct ev_loop *loop, ev_io *w, int revents)
 /*
  * Before a spawn: make (or reuse) the instance's directory and open its
  * cgroup.procs for the child to write itself into. *fd is -1 when there
- * are no cgroups; the caller closes it after the spawn. -1 with err set if
+ * are no cgroups; the caller closes it after the spawn. -1 with e set if
  * the directory cannot be made: the spawn then fails rather than run an
  * instance that a stop could not reach.
  */
 int
-cgroup_prepare(struct instance *i, int *fd, char *err, size_t errlen)
+cgroup_prepare(struct instance *i, int *fd, struct ward_err *e)
 {
 	char path[PATH_MAX];
 
@@ -602,9 +602,8 @@ cgroup_prepare(struct instance *i, int *fd, char *err, size_t errlen)
 		goto fail;
 	return 0;
 fail:
-	snprintf(err, errlen, "cannot start '%s': cgroup %s: %s", i->cfg.name,
-	    path, strerror(errno));
-	return -1;
+	return ward_err_errno(e, WARD_E_INTERNAL, "cannot start '%s': cgroup %s",
+	    i->cfg.name, path);
 }
 
 /*

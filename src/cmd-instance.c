@@ -17,8 +17,6 @@
 
 #include "ward.h"
 
-#define ERRLEN	512
-
 /* Every CMD_INSTANCE spec starts with these two (cmd_resolve_instance). */
 #define INSTANCE_ARGS	{ "id", ARG_UINT }, { "name", ARG_STR }
 
@@ -40,8 +38,7 @@ cmd_create_instance(struct request *req)
 {
 	struct instance_config cfg;
 	struct instance *i;
-	const char *code;
-	char err[ERRLEN] = "";
+	struct ward_err e = WARD_ERR_INIT;
 
 	/* A shutdown waits for every instance: none may start meanwhile. */
 	if (shutdown_pending()) {
@@ -49,15 +46,14 @@ cmd_create_instance(struct request *req)
 		return NULL;
 	}
 	/* First: whether c may create at all, before its paths are looked at. */
-	if ((code = instance_may_create(&req->c->peer, err, sizeof err)) != NULL) {
-		cmd_error(req, code, "%s", err);
+	if (instance_may_create(&req->c->peer, &e) == -1) {
+		cmd_fail(req, &e);
 		return NULL;
 	}
-	if ((code = config_parse_args(&cfg, req->args, &req->c->peer, err,
-	    sizeof err)) != NULL || (code = config_parse_fds(&cfg, req->args,
-	    req->fds, req->nfds, err, sizeof err)) != NULL) {
+	if (config_parse_args(&cfg, req->args, &req->c->peer, &e) == -1 ||
+	    config_parse_fds(&cfg, req->args, req->fds, req->nfds, &e) == -1) {
 		config_free(&cfg);
-		cmd_error(req, code, "%s", err);
+		cmd_fail(req, &e);
 		return NULL;
 	}
 	/*
@@ -72,22 +68,22 @@ cmd_create_instance(struct request *req)
 	}
 	/* confdir.c: declared names are the programs', admins' requests too. */
 	if (cfg.name != NULL && confdir_name_reserved(cfg.name, req->c->peer.admin,
-	    err, sizeof err)) {
-		cmd_error(req, WARD_E_EXISTS, "%s", err);
+	    e.msg, sizeof e.msg)) {
+		cmd_error(req, WARD_E_EXISTS, "%s", e.msg);
 		config_free(&cfg);
 		return NULL;
 	}
 	/* A non-admin's payload: no more than its requester's own limits. */
-	if (!req->c->peer.admin && (code = userlimits_read(&req->c->peer, &cfg.user_limits,
-	    err, sizeof err)) != NULL) {
-		cmd_error(req, code, "%s", err);
+	if (!req->c->peer.admin &&
+	    userlimits_read(&req->c->peer, &cfg.user_limits, &e) == -1) {
+		cmd_fail(req, &e);
 		config_free(&cfg);
 		return NULL;
 	}
-	if ((i = instance_new(&cfg, &req->c->peer, err, sizeof err)) == NULL) {
+	if ((i = instance_new(&cfg, &req->c->peer, &e)) == NULL) {
 		config_free(&cfg);
 		/* Out of memory, or the id counter could not be persisted. */
-		cmd_error(req, WARD_E_INTERNAL, "%s", err);
+		cmd_fail(req, &e);
 		return NULL;
 	}
 	return i;
@@ -129,32 +125,31 @@ const struct cmd_entry cmd_create_entry = {
 static void
 cmd_start_exec(struct request *req)
 {
-	const char *code;
-	char err[ERRLEN] = "";
+	struct ward_err e = WARD_ERR_INIT;
 
 	if (shutdown_pending()) {
 		cmd_error(req, WARD_E_INVALID_STATE, "wardd is shutting down");
 		return;
 	}
-	if (instance_can_start(req->inst, err, sizeof err) == -1) {
-		cmd_error(req, WARD_E_INVALID_STATE, "%s", err);
+	if (instance_can_start(req->inst, &e) == -1) {
+		cmd_fail(req, &e);
 		return;
 	}
 	/* Its rings, from its owner's budget: refused before any spawn. */
-	if ((code = output_reserve(req->inst, err, sizeof err)) != NULL) {
-		cmd_error(req, code, "%s", err);
+	if ((e.code = output_reserve(req->inst, e.msg, sizeof e.msg)) != NULL) {
+		cmd_fail(req, &e);
 		return;
 	}
 	/* A declared program: its policy starts it (and clears fatal). */
 	if (req->inst->program != NULL) {
-		if (program_start(req->inst->program, err, sizeof err) == -1)
-			cmd_error(req, WARD_E_INVALID_STATE, "%s", err);
+		if (program_start(req->inst->program, e.msg, sizeof e.msg) == -1)
+			cmd_error(req, WARD_E_INVALID_STATE, "%s", e.msg);
 		else
 			cmd_reply_id(req, req->inst);
 		return;
 	}
-	if (instance_start(req->inst, err, sizeof err) == -1) {
-		cmd_error(req, WARD_E_SPAWN_FAILED, "%s", err);
+	if (instance_start(req->inst, &e) == -1) {
+		cmd_fail(req, &e);
 		return;
 	}
 	cmd_reply_id(req, req->inst);
@@ -172,20 +167,19 @@ static void
 cmd_run_exec(struct request *req)
 {
 	struct instance *i;
-	const char *code;
-	char err[ERRLEN] = "";
+	struct ward_err e = WARD_ERR_INIT;
 
 	if ((i = cmd_create_instance(req)) == NULL)
 		return;
 	/* Over its ring budget: as if never created (it never ran). */
-	if ((code = output_reserve(i, err, sizeof err)) != NULL) {
+	if ((e.code = output_reserve(i, e.msg, sizeof e.msg)) != NULL) {
 		instance_remove(i);
-		cmd_error(req, code, "%s", err);
+		cmd_fail(req, &e);
 		return;
 	}
-	if (instance_start(i, err, sizeof err) == -1) {
-		cmd_error(req, WARD_E_SPAWN_FAILED, "%s (instance %" PRIu64
-		    " is left in state failed)", err, i->id);
+	if (instance_start(i, &e) == -1) {
+		cmd_error(req, e.code, "%s (instance %" PRIu64
+		    " is left in state failed)", e.msg, i->id);
 		return;
 	}
 	cmd_reply_id(req, i);
@@ -504,7 +498,8 @@ static void
 cmd_payload_exec(struct request *req)
 {
 	enum payload_state s;
-	char err[ERRLEN] = "", *name;
+	struct ward_err e = WARD_ERR_INIT;
+	char *name;
 
 	if (req->args[2] == NULL) {
 		cmd_error(req, WARD_E_INVALID_ARGUMENT, "'state' is required: "
@@ -524,8 +519,8 @@ cmd_payload_exec(struct request *req)
 		cmd_state_error(req, "only a running instance has a payload state");
 		return;
 	}
-	if (instance_set_payload(req->inst, s, err, sizeof err) == -1) {
-		cmd_error(req, WARD_E_INVALID_STATE, "%s", err);
+	if (instance_set_payload(req->inst, s, &e) == -1) {
+		cmd_fail(req, &e);
 		return;
 	}
 	cmd_ok(req);

@@ -6,15 +6,14 @@
  * check of the per-uid budgets a request can hit at once (budget.c).
  *
  * The error convention, for the whole daemon: a function that can fail for
- * a reason the client should read returns 0 (or a pointer, or NULL for "no
- * error code") on success and -1 (NULL, or a WARD_E_* code) on failure,
- * having written a message into the caller's char *err, size_t errlen on
- * every failure path, out of memory included; a system-level helper (util.c,
- * spawn_pidfd_open, ...) returns -1 and sets errno instead. Command
- * handlers start their err buffers empty and reply through cmd_error, which
- * is the belt: an empty message becomes "CODE (no details)" and every
- * message is made valid UTF-8, so no reply can carry uninitialised or
- * invalid bytes.
+ * a reason the client should read takes a struct ward_err (util.c) and
+ * returns 0 (or a pointer) on success, -1 (or NULL) on failure with both
+ * the WARD_E_* code and the message set, out of memory included; a
+ * system-level helper (util.c, spawn_pidfd_open, ...) returns -1 and sets
+ * errno instead. Handlers keep one struct ward_err, starting WARD_ERR_INIT,
+ * and reply with cmd_fail (or cmd_error for their own words), the belt: an
+ * empty message becomes "CODE (no details)" and every message is made
+ * valid UTF-8, so no reply can carry uninitialised or invalid bytes.
  *
  * layer: commands
  */
@@ -106,6 +105,14 @@ cmd_error(struct request *req, const char *code, const char *fmt, ...)
 	req->replied = 1;
 }
 
+/* Reply with the error a callee filled in (cmd_error's belt included). */
+void
+cmd_fail(struct request *req, const struct ward_err *e)
+{
+	cmd_error(req, e->code != NULL ? e->code : WARD_E_INTERNAL, "%s",
+	    e->msg);
+}
+
 static const struct cmd_entry *
 cmd_find(const msgpack_object *method)
 {
@@ -181,8 +188,7 @@ cmd_dispatch(struct conn *c, const msgpack_object *o, int *fds, int nfds)
 	const msgpack_object *params = NULL, *method;
 	const struct cmd_entry *ce;
 	struct request req;
-	const char *code;
-	char err[256] = "";
+	struct ward_err e = WARD_ERR_INIT;
 
 	if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size < 3 ||
 	    o->via.array.ptr[0].type != MSGPACK_OBJECT_POSITIVE_INTEGER) {
@@ -246,13 +252,12 @@ cmd_dispatch(struct conn *c, const msgpack_object *o, int *fds, int nfds)
 	 * uid holds more than it may (these included). Refused whatever the
 	 * method; conn.c closes them after this returns.
 	 */
-	if (nfds > 0 && (code = budget_check(c->peer.uid, BUDGET_FDS, 0, err,
-	    sizeof err)) != NULL) {
-		cmd_error(&req, code, "%s", err);
+	if (nfds > 0 && budget_check(c->peer.uid, BUDGET_FDS, 0, &e) == -1) {
+		cmd_fail(&req, &e);
 		return;
 	}
-	if (codec_args(params, ce->args, req.args, err, sizeof err) == -1) {
-		cmd_error(&req, WARD_E_INVALID_ARGUMENT, "%s: %s", ce->name, err);
+	if (codec_args(params, ce->args, req.args, &e) == -1) {
+		cmd_error(&req, e.code, "%s: %s", ce->name, e.msg);
 		return;
 	}
 	if ((ce->flags & CMD_INSTANCE) && cmd_resolve_instance(&req) == -1)

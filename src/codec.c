@@ -28,16 +28,14 @@ codec_be(const unsigned char *p, int n)
 }
 
 #define codec_scan_fail(err, ecode, ...) \
-	((err)->code = (ecode), \
-	 snprintf((err)->message, sizeof (err)->message, __VA_ARGS__), \
-	 SCAN_ERROR)
+	(ward_err_set((err), (ecode), __VA_ARGS__), SCAN_ERROR)
 
 /*
  * Find the end of the first msgpack object in buf[0..avail). SCAN_MORE means
  * what is there is a valid prefix within the limits.
  */
 enum scan_result
-codec_scan(const char *buf, size_t avail, size_t *len, struct scan_error *err)
+codec_scan(const char *buf, size_t avail, size_t *len, struct ward_err *err)
 {
 	const unsigned char *p = (const unsigned char *)buf;
 	uint64_t stack[WARD_MAX_DEPTH + 1];
@@ -244,11 +242,12 @@ codec_type_ok(const msgpack_object *o, enum arg_type t)
 /*
  * Match a params map against spec: out[i] is the value of spec[i] or NULL.
  * Unknown keys, repeated keys and wrong types are errors (a typo must not be
- * silently ignored). A nil value counts as absent. params may be NULL.
+ * silently ignored): -1 with e set, code invalid_argument. A nil value
+ * counts as absent. params may be NULL.
  */
 int
 codec_args(const msgpack_object *params, const struct arg_spec *spec,
-    const msgpack_object **out, char *err, size_t errlen)
+    const msgpack_object **out, struct ward_err *e)
 {
 	const msgpack_object_kv *kv;
 	uint32_t i;
@@ -259,16 +258,14 @@ codec_args(const msgpack_object *params, const struct arg_spec *spec,
 		out[j] = NULL;
 	if (params == NULL || params->type == MSGPACK_OBJECT_NIL)
 		return 0;
-	if (params->type != MSGPACK_OBJECT_MAP) {
-		snprintf(err, errlen, "params must be an array holding one map");
-		return -1;
-	}
+	if (params->type != MSGPACK_OBJECT_MAP)
+		return ward_err_set(e, WARD_E_INVALID_ARGUMENT, "params must be "
+		    "an array holding one map");
 	for (i = 0; i < params->via.map.size; i++) {
 		kv = &params->via.map.ptr[i];
-		if (!codec_is_str(&kv->key)) {
-			snprintf(err, errlen, "map keys must be strings");
-			return -1;
-		}
+		if (!codec_is_str(&kv->key))
+			return ward_err_set(e, WARD_E_INVALID_ARGUMENT,
+			    "map keys must be strings");
 		for (j = 0; spec[j].name != NULL; j++) {
 			if (codec_streq(&kv->key, spec[j].name))
 				break;
@@ -278,22 +275,19 @@ codec_args(const msgpack_object *params, const struct arg_spec *spec,
 			size_t n;
 
 			codec_str_view(&kv->key, &p, &n);
-			snprintf(err, errlen, "unknown key '%.*s'",
-			    (int)(n > 64 ? 64 : n), p);
-			return -1;
+			return ward_err_set(e, WARD_E_INVALID_ARGUMENT,
+			    "unknown key '%.*s'", (int)(n > 64 ? 64 : n), p);
 		}
-		if (seen & (1ULL << j)) {
-			snprintf(err, errlen, "key '%s' given twice", spec[j].name);
-			return -1;
-		}
+		if (seen & (1ULL << j))
+			return ward_err_set(e, WARD_E_INVALID_ARGUMENT,
+			    "key '%s' given twice", spec[j].name);
 		seen |= 1ULL << j;
 		if (kv->val.type == MSGPACK_OBJECT_NIL)
 			continue;
-		if (!codec_type_ok(&kv->val, spec[j].type)) {
-			snprintf(err, errlen, "'%s' must be %s", spec[j].name,
+		if (!codec_type_ok(&kv->val, spec[j].type))
+			return ward_err_set(e, WARD_E_INVALID_ARGUMENT,
+			    "'%s' must be %s", spec[j].name,
 			    codec_type_name(spec[j].type));
-			return -1;
-		}
 		out[j] = &kv->val;
 	}
 	return 0;

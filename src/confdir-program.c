@@ -381,9 +381,9 @@ nomem:
 	    "reserved");
 }
 
-/* Check a spec the way instance.create would. NULL, or why not. */
+/* Check a spec the way instance.create would: 0, or -1 with e saying why. */
 static int
-confdir_check_spec(const char *spec, size_t len, char *err, size_t errlen)
+confdir_check_spec(const char *spec, size_t len, struct ward_err *e)
 {
 	const msgpack_object *args[ARG_MAX];
 	struct instance_config cfg;
@@ -393,10 +393,10 @@ confdir_check_spec(const char *spec, size_t len, char *err, size_t errlen)
 
 	msgpack_unpacked_init(&u);
 	if (msgpack_unpack_next(&u, spec, len, &off) != MSGPACK_UNPACK_SUCCESS)
-		snprintf(err, errlen, "internal: cannot read back its spec");
-	else if (codec_args(&u.data, config_spec, args, err, errlen) == 0) {
-		rc = config_parse_args(&cfg, args, peer_self(), err,
-		    errlen) == NULL ? 0 : -1;
+		ward_err_set(e, WARD_E_INTERNAL, "internal: cannot read back its "
+		    "spec");
+	else if (codec_args(&u.data, config_spec, args, e) == 0) {
+		rc = config_parse_args(&cfg, args, peer_self(), e);
 		config_free(&cfg);
 	}
 	msgpack_unpacked_destroy(&u);
@@ -523,7 +523,8 @@ confdir_program_build(struct conf *c, const char *name, const char *file,
 	msgpack_sbuffer sb;
 	msgpack_packer pk, bpk, rpk;
 	struct buf body = { 0 }, rl = { 0 };
-	char err[512], namerr[128], *v, *logs[OUTPUT_NSTREAMS] = { NULL };
+	struct ward_err e = WARD_ERR_INIT;
+	char err[512], *v, *logs[OUTPUT_NSTREAMS] = { NULL };
 	size_t k, j, npairs = 1, nrl = 0;
 	int bad = 0, redirect = 0, capture = 1, s, rc;
 
@@ -533,8 +534,8 @@ confdir_program_build(struct conf *c, const char *name, const char *file,
 	conf_error(c, file, (l), _m);					\
 	bad = 1;							\
 } while (0)
-	if (config_name_valid(name, namerr, sizeof namerr) == -1) {
-		ERR(line, "[program:%s]: %s", name, namerr);
+	if (config_name_valid(name, &e) == -1) {
+		ERR(line, "[program:%s]: %s", name, e.msg);
 		return NULL;
 	}
 	confdir_declare(c, name, file, line);
@@ -642,8 +643,8 @@ confdir_program_build(struct conf *c, const char *name, const char *file,
 	msgpack_sbuffer_write(&sb, body.data, body.len);
 	buf_free(&body);
 	buf_free(&rl);
-	if (!bad && confdir_check_spec(sb.data, sb.size, err, sizeof err) == -1)
-		ERR(line, "[program:%s]: %s", name, err);
+	if (!bad && confdir_check_spec(sb.data, sb.size, &e) == -1)
+		ERR(line, "[program:%s]: %s", name, e.msg);
 	if (bad) {
 		msgpack_sbuffer_destroy(&sb);
 		conf_program_free(cp);

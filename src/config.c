@@ -77,34 +77,31 @@ enum {
  * digits so that "7" always means id 7 (unnamed instances are named by id).
  */
 int
-config_name_valid(const char *s, char *err, size_t errlen)
+config_name_valid(const char *s, struct ward_err *e)
 {
 	size_t i, n = strlen(s);
 	int digits = 1;
 
-	if (n == 0 || n > CONFIG_MAX_NAME) {
-		snprintf(err, errlen, "'name' must be 1 to %d characters",
+	if (n == 0 || n > CONFIG_MAX_NAME)
+		return ward_err_set(e, WARD_E_INVALID_ARGUMENT,
+		    "'name' must be 1 to %d characters",
 		    CONFIG_MAX_NAME);
-		return -1;
-	}
 	for (i = 0; i < n; i++) {
 		char c = s[i];
 
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
 		    (c >= '0' && c <= '9') || c == '_' ||
-		    (i > 0 && (c == '-' || c == '.' || c == '@' || c == ':')))) {
-			snprintf(err, errlen, "'name' may hold letters, digits and "
+		    (i > 0 && (c == '-' || c == '.' || c == '@' || c == ':'))))
+			return ward_err_set(e, WARD_E_INVALID_ARGUMENT,
+			    "'name' may hold letters, digits and "
 			    "_ - . @ : (not first), not '%c'", c);
-			return -1;
-		}
 		if (c < '0' || c > '9')
 			digits = 0;
 	}
-	if (digits) {
-		snprintf(err, errlen, "'name' must not be all digits "
+	if (digits)
+		return ward_err_set(e, WARD_E_INVALID_ARGUMENT,
+		    "'name' must not be all digits "
 		    "(numbers address instances by id)");
-		return -1;
-	}
 	return 0;
 }
 
@@ -166,32 +163,30 @@ config_path_probe(const char *path, int dir)
 }
 
 static int
-config_check_file(const char *path, const char *shown, char *err, size_t errlen)
+config_check_file(const char *path, const char *shown, struct ward_err *e)
 {
 	switch (config_path_probe(path, 0)) {
 	case CONFIG_PATH_OK:
 		return 0;
 	case CONFIG_PATH_ERRNO:
-		snprintf(err, errlen, "argv[0] '%s': %s", shown, strerror(errno));
-		break;
+		return ward_err_errno(e, WARD_E_INVALID_ARGUMENT,
+		    "argv[0] '%s'", shown);
 	case CONFIG_PATH_TYPE:
-		snprintf(err, errlen, "argv[0] '%s' is not a regular file", shown);
-		break;
+		return ward_err_set(e, WARD_E_INVALID_ARGUMENT,
+		    "argv[0] '%s' is not a regular file", shown);
 	case CONFIG_PATH_NOEXEC:
-		snprintf(err, errlen, "argv[0] '%s' is not executable", shown);
-		break;
+	default:
+		return ward_err_set(e, WARD_E_INVALID_ARGUMENT,
+		    "argv[0] '%s' is not executable", shown);
 	}
-	return -1;
 }
 
 /* *out = a copy of path; -1 with err set when out of memory. */
 static int
-config_keep_path(const char *path, char **out, char *err, size_t errlen)
+config_keep_path(const char *path, char **out, struct ward_err *e)
 {
-	if ((*out = strdup(path)) == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
+	if ((*out = strdup(path)) == NULL)
+		return ward_err_oom(e);
 	return 0;
 }
 
@@ -204,7 +199,7 @@ config_keep_path(const char *path, char **out, char *err, size_t errlen)
  */
 int
 config_find_exec(const char *argv0, const char *path, const char *base,
-    char **out, char *err, size_t errlen)
+    char **out, struct ward_err *e)
 {
 	char full[PATH_MAX];
 	const char *p, *end;
@@ -213,23 +208,22 @@ config_find_exec(const char *argv0, const char *path, const char *base,
 	if (strchr(argv0, '/') != NULL) {
 		if ((size_t)snprintf(full, sizeof full, "%s%s%s",
 		    argv0[0] == '/' ? "" : base, argv0[0] == '/' ? "" : "/",
-		    argv0) >= sizeof full) {
-			snprintf(err, errlen, "argv[0] '%.200s': path too long", argv0);
+		    argv0) >= sizeof full)
+			return ward_err_set(e, WARD_E_INVALID_ARGUMENT,
+			    "argv[0] '%.200s': path too long", argv0);
+		if (config_check_file(full, argv0, e) == -1)
 			return -1;
-		}
-		if (config_check_file(full, argv0, err, errlen) == -1)
-			return -1;
-		return config_keep_path(full, out, err, errlen);
+		return config_keep_path(full, out, e);
 	}
 	if (path == NULL)
 		path = CONFIG_CLEAN_PATH;
 	for (p = path, dirs = 1; *p != '\0'; p++)
 		dirs += *p == ':';
 	if (dirs > CONFIG_MAX_PATH_DIRS) {
-		snprintf(err, errlen, "PATH has %zu entries; wardd looks argv[0] "
+		return ward_err_set(e, WARD_E_INVALID_ARGUMENT,
+		    "PATH has %zu entries; wardd looks argv[0] "
 		    "up in at most %d (or give argv[0] as a path)", dirs,
 		    CONFIG_MAX_PATH_DIRS);
-		return -1;
 	}
 	for (p = path; *p != '\0'; p = *end ? end + 1 : end) {
 		size_t dl;
@@ -243,10 +237,10 @@ config_find_exec(const char *argv0, const char *path, const char *base,
 		    argv0) >= sizeof full)
 			continue;
 		if (config_path_probe(full, 0) == CONFIG_PATH_OK)
-			return config_keep_path(full, out, err, errlen);
+			return config_keep_path(full, out, e);
 	}
-	snprintf(err, errlen, "argv[0] '%s' not found in PATH (%s)", argv0, path);
-	return -1;
+	return ward_err_set(e, WARD_E_INVALID_ARGUMENT,
+	    "argv[0] '%s' not found in PATH (%s)", argv0, path);
 }
 
 /*
@@ -285,76 +279,72 @@ config_fsids_of(const struct instance_config *cfg, const struct peer *peer,
  * can reach, and argv[0] resolved along path (NULL: the clean PATH) from
  * there. Messages depend only on what the payload's user could see.
  */
-static const char *
+static int
 config_paths_check(struct instance_config *cfg, const struct peer *peer,
-    const char *path, char *err, size_t errlen)
+    const char *path, struct ward_err *e)
 {
 	const gid_t *groups = NULL;
 	char here[PATH_MAX];
-	const char *code = NULL;
-	int ngroups = 0, as_payload;
+	int ngroups = 0, as_payload, rc = 0;
 	uid_t uid = 0;
 	gid_t gid = 0;
 
 	as_payload = config_fsids_of(cfg, peer, &uid, &gid, &groups, &ngroups);
-	if (as_payload && statedir_as_user(uid, gid, groups, ngroups) == -1) {
-		snprintf(err, errlen, "cannot check argv[0] and cwd as uid %u: "
-		    "%s", (unsigned)uid, strerror(errno));
-		return WARD_E_INTERNAL;
-	}
+	if (as_payload && statedir_as_user(uid, gid, groups, ngroups) == -1)
+		return ward_err_errno(e, WARD_E_INTERNAL,
+		    "cannot check argv[0] and cwd as uid %u", (unsigned)uid);
 	/* The payload's chdir needs search permission, not just a stat. */
 	if (cfg->cwd != NULL && config_path_probe(cfg->cwd, 1) != CONFIG_PATH_OK) {
-		snprintf(err, errlen, "'cwd' '%s' is not a directory the "
-		    "payload can enter", cfg->cwd);
-		code = WARD_E_INVALID_ARGUMENT;
+		rc = ward_err_set(e, WARD_E_INVALID_ARGUMENT, "'cwd' '%s' is "
+		    "not a directory the payload can enter", cfg->cwd);
 	} else {
 		if (cfg->cwd == NULL && getcwd(here, sizeof here) == NULL)
 			strcpy(here, "/");
 		if (config_find_exec(cfg->argv[0], path, cfg->cwd ? cfg->cwd :
-		    here, &cfg->exec_path, err, errlen) == -1)
-			code = WARD_E_INVALID_ARGUMENT;
+		    here, &cfg->exec_path, e) == -1)
+			rc = -1;
 	}
 	if (as_payload)
 		statedir_as_self();
-	return code;
+	return rc;
 }
 
 static int
 config_parse_env(struct instance_config *cfg, const msgpack_object *o,
-    const char **path, char *err, size_t errlen)
+    const char **path, struct ward_err *e)
 {
 	uint32_t i, n = o->via.map.size;
 
-	if (n > CONFIG_MAX_ENV) {
-		snprintf(err, errlen, "'env' has more than %d entries",
+	if (n > CONFIG_MAX_ENV)
+		return ward_err_set(e, WARD_E_INVALID_ARGUMENT,
+		    "'env' has more than %d entries",
 		    CONFIG_MAX_ENV);
-		return -1;
-	}
 	if ((cfg->env = calloc(n + 1, sizeof *cfg->env)) == NULL)
 		goto nomem;
 	for (i = 0; i < n; i++) {
 		const msgpack_object_kv *kv = &o->via.map.ptr[i];
 		char *k, *v;
 
-		if (!codec_is_str(&kv->key) || !codec_is_str(&kv->val)) {
-			snprintf(err, errlen, "'env' keys and values must be strings");
-			return -1;
-		}
+		if (!codec_is_str(&kv->key) || !codec_is_str(&kv->val))
+			return ward_err_set(e, WARD_E_INVALID_ARGUMENT,
+			    "'env' keys and values must be strings");
 		k = codec_strdup(&kv->key);
 		v = codec_strdup(&kv->val);
 		if (k == NULL || v == NULL || k[0] == '\0' ||
 		    strchr(k, '=') != NULL || !utf8_valid(k, strlen(k)) ||
 		    !utf8_valid(v, strlen(v))) {
-			snprintf(err, errlen, "'env' names must be non-empty, "
-			    "without '=' or NUL, and names and values UTF-8 text");
+			ward_err_set(e, WARD_E_INVALID_ARGUMENT, "'env' names "
+			    "must be non-empty, without '=' or NUL, and names "
+			    "and values UTF-8 text");
 			free(k);
 			free(v);
 			return -1;
 		}
 		if (strncmp(k, "WARD_", 5) == 0 || strcmp(k, "NOTIFY_SOCKET") == 0 ||
 		    strncmp(k, "LISTEN_", 7) == 0 || strncmp(k, "WATCHDOG_", 9) == 0) {
-			snprintf(err, errlen, "'env' may not set %s: wardd sets "
-			    "WARD_*, NOTIFY_SOCKET, LISTEN_* and WATCHDOG_* itself", k);
+			ward_err_set(e, WARD_E_INVALID_ARGUMENT, "'env' may not "
+			    "set %s: wardd sets WARD_*, NOTIFY_SOCKET, LISTEN_* "
+			    "and WATCHDOG_* itself", k);
 			free(k);
 			free(v);
 			return -1;
@@ -369,30 +359,26 @@ config_parse_env(struct instance_config *cfg, const msgpack_object *o,
 	}
 	return 0;
 nomem:
-	snprintf(err, errlen, "out of memory");
-	return -1;
+	return ward_err_oom(e);
 }
 
 static int
 config_parse_exit_codes(struct instance_config *cfg, const msgpack_object *o,
-    char *err, size_t errlen)
+    struct ward_err *e)
 {
 	const struct exit_code_map *prof;
 	uint32_t i, n = o == NULL ? 0 : o->via.map.size;
 	size_t np, j, k;
 
 	np = reason_profile_codes(cfg->profile, &prof);
-	if (n > EXIT_CODES_MAX) {
-		snprintf(err, errlen, "'exit_codes' has more than %d entries",
+	if (n > EXIT_CODES_MAX)
+		return ward_err_set(e, WARD_E_INVALID_ARGUMENT,
+		    "'exit_codes' has more than %d entries",
 		    EXIT_CODES_MAX);
-		return -1;
-	}
 	if (n + np == 0)
 		return 0;
-	if ((cfg->exit_codes = calloc(n + np, sizeof *cfg->exit_codes)) == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
+	if ((cfg->exit_codes = calloc(n + np, sizeof *cfg->exit_codes)) == NULL)
+		return ward_err_oom(e);
 	for (i = 0; i < n; i++) {
 		const msgpack_object_kv *kv = &o->via.map.ptr[i];
 		struct exit_code_map *m = &cfg->exit_codes[cfg->nexit_codes];
@@ -411,16 +397,14 @@ config_parse_exit_codes(struct instance_config *cfg, const msgpack_object *o,
 			}
 			free(s);
 		}
-		if (code < 0) {
-			snprintf(err, errlen, "'exit_codes' keys must be exit codes 0-255");
-			return -1;
-		}
+		if (code < 0)
+			return ward_err_set(e, WARD_E_INVALID_ARGUMENT,
+			    "'exit_codes' keys must be exit codes 0-255");
 		if (!codec_is_str(&kv->val) ||
-		    !reason_name_valid(kv->val.via.str.ptr, kv->val.via.str.size)) {
-			snprintf(err, errlen, "'exit_codes' values must be reasons "
+		    !reason_name_valid(kv->val.via.str.ptr, kv->val.via.str.size))
+			return ward_err_set(e, WARD_E_INVALID_ARGUMENT,
+			    "'exit_codes' values must be reasons "
 			    "matching ^[A-Z][A-Z0-9_]{0,63}$ (exit code %ld)", code);
-			return -1;
-		}
 		m->code = code;
 		memcpy(m->reason, kv->val.via.str.ptr, kv->val.via.str.size);
 		m->reason[kv->val.via.str.size] = '\0';
@@ -441,7 +425,7 @@ config_parse_exit_codes(struct instance_config *cfg, const msgpack_object *o,
 /* "user": a uid, or "UID" / "UID:GID". Names are the client's to resolve. */
 static int
 config_parse_user(struct instance_config *cfg, const msgpack_object *o,
-    char *err, size_t errlen)
+    struct ward_err *e)
 {
 	unsigned long uid, gid;
 	char *s, *end;
@@ -472,25 +456,27 @@ config_parse_user(struct instance_config *cfg, const msgpack_object *o,
 	cfg->has_user = 1;
 	return 0;
 bad:
-	snprintf(err, errlen, "'user' must be a uid or \"uid:gid\" (wardd does "
+	return ward_err_set(e, WARD_E_INVALID_ARGUMENT,
+	    "'user' must be a uid or \"uid:gid\" (wardd does "
 	    "not look up names; wardctl --user resolves them)");
-	return -1;
 }
 
 static char *
-config_string(const msgpack_object *o, const char *key, char *err, size_t errlen)
+config_string(const msgpack_object *o, const char *key, struct ward_err *e)
 {
 	char *s;
 
 	if (o->via.str.size > CONFIG_MAX_STRING) {
-		snprintf(err, errlen, "'%s' is longer than %d bytes", key,
-		    CONFIG_MAX_STRING);
+		ward_err_set(e, WARD_E_INVALID_ARGUMENT, "'%s' is longer than "
+		    "%d bytes", key, CONFIG_MAX_STRING);
 		return NULL;
 	}
 	if ((s = codec_strdup(o)) == NULL)
-		snprintf(err, errlen, "'%s' must not contain NUL bytes", key);
+		ward_err_set(e, WARD_E_INVALID_ARGUMENT, "'%s' must not "
+		    "contain NUL bytes", key);
 	else if (!utf8_valid(s, strlen(s))) {
-		snprintf(err, errlen, "'%s' must be UTF-8 text", key);
+		ward_err_set(e, WARD_E_INVALID_ARGUMENT, "'%s' must be UTF-8 "
+		    "text", key);
 		free(s);
 		s = NULL;
 	}
@@ -571,22 +557,19 @@ config_rlimit_value(const char *s, size_t n, rlim_t *out)
  */
 static int
 config_parse_rlimits(struct instance_config *cfg, const msgpack_object *o,
-    char *err, size_t errlen)
+    struct ward_err *e)
 {
 	uint32_t k, n = o->via.map.size;
 	size_t j;
 
-	if (n > CONFIG_NRLIMITS) {
-		snprintf(err, errlen, "'rlimits' has more entries than there "
+	if (n > CONFIG_NRLIMITS)
+		return ward_err_set(e, WARD_E_INVALID_ARGUMENT,
+		    "'rlimits' has more entries than there "
 		    "are limits (%s)", CONFIG_RLIMIT_NAMES);
-		return -1;
-	}
 	if (n == 0)
 		return 0;
-	if ((cfg->rlimits = calloc(n, sizeof *cfg->rlimits)) == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
+	if ((cfg->rlimits = calloc(n, sizeof *cfg->rlimits)) == NULL)
+		return ward_err_oom(e);
 	for (k = 0; k < n; k++) {
 		const msgpack_object *key = &o->via.map.ptr[k].key;
 		const msgpack_object *val = &o->via.map.ptr[k].val;
@@ -600,15 +583,13 @@ config_parse_rlimits(struct instance_config *cfg, const msgpack_object *o,
 				r->resource = config_rlimits[j].resource;
 			}
 		}
-		if (name == NULL) {
-			snprintf(err, errlen, "'rlimits' keys are limit names: %s",
+		if (name == NULL)
+			return ward_err_set(e, WARD_E_INVALID_ARGUMENT,
+			    "'rlimits' keys are limit names: %s",
 			    CONFIG_RLIMIT_NAMES);
-			return -1;
-		}
-		if (cfg->rlimit_mask & (1U << r->resource)) {
-			snprintf(err, errlen, "'rlimits.%s' is given twice", name);
-			return -1;
-		}
+		if (cfg->rlimit_mask & (1U << r->resource))
+			return ward_err_set(e, WARD_E_INVALID_ARGUMENT,
+			    "'rlimits.%s' is given twice", name);
 		if (val->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
 			r->lim.rlim_cur = r->lim.rlim_max = val->via.u64;
 		} else if (codec_is_str(val)) {
@@ -624,18 +605,17 @@ config_parse_rlimits(struct instance_config *cfg, const msgpack_object *o,
 				goto bad;
 		} else
 			goto bad;
-		if (r->lim.rlim_cur > r->lim.rlim_max) {
-			snprintf(err, errlen, "'rlimits.%s': the soft limit is "
+		if (r->lim.rlim_cur > r->lim.rlim_max)
+			return ward_err_set(e, WARD_E_INVALID_ARGUMENT,
+			    "'rlimits.%s': the soft limit is "
 			    "above the hard limit", name);
-			return -1;
-		}
 		cfg->rlimit_mask |= 1U << r->resource;
 		cfg->nrlimits++;
 		continue;
 bad:
-		snprintf(err, errlen, "'rlimits.%s' must be a number, "
+		return ward_err_set(e, WARD_E_INVALID_ARGUMENT,
+		    "'rlimits.%s' must be a number, "
 		    "\"infinity\", or \"SOFT:HARD\" of those", name);
-		return -1;
 	}
 	return 0;
 }
@@ -648,9 +628,9 @@ bad:
  * nice and rlimits are allowed is config_check_peer's and the kernel's to
  * say (spawn.c applies nice and rlimits after their id switch).
  */
-static const char *
+static int
 config_parse_execenv(struct instance_config *cfg, const msgpack_object **a,
-    int admin, char *err, size_t errlen)
+    int admin, struct ward_err *e)
 {
 	const msgpack_object *o;
 	uint64_t v;
@@ -663,17 +643,16 @@ config_parse_execenv(struct instance_config *cfg, const msgpack_object **a,
 		    o->via.str.size, &v) == -1)
 			v = UINT64_MAX;
 		if (v >= 0xffffffffUL) {
-			snprintf(err, errlen, "'group' must be a gid, 0 to %lu "
+			return ward_err_set(e, WARD_E_INVALID_ARGUMENT,
+			    "'group' must be a gid, 0 to %lu "
 			    "(wardd does not look up names; clients resolve them)",
 			    0xfffffffeUL);
-			return WARD_E_INVALID_ARGUMENT;
 		}
-		if (!opts.is_root && v != (uint64_t)getegid()) {
-			snprintf(err, errlen, "wardd is not running as root and "
+		if (!opts.is_root && v != (uint64_t)getegid())
+			return ward_err_set(e, WARD_E_PERMISSION,
+			    "wardd is not running as root and "
 			    "cannot run instances with gid %llu",
 			    (unsigned long long)v);
-			return WARD_E_PERMISSION;
-		}
 		cfg->has_group = 1;
 		cfg->group_gid = v;
 	}
@@ -693,44 +672,40 @@ config_parse_execenv(struct instance_config *cfg, const msgpack_object **a,
 				v = v * 8 + (o->via.str.ptr[k] - '0');
 			}
 		}
-		if (v > 0777) {
-			snprintf(err, errlen, "'umask' must be octal text such as "
+		if (v > 0777)
+			return ward_err_set(e, WARD_E_INVALID_ARGUMENT,
+			    "'umask' must be octal text such as "
 			    "\"027\", or a number from 0 to 511 (0777)");
-			return WARD_E_INVALID_ARGUMENT;
-		}
 		cfg->has_umask = 1;
 		cfg->umask = v;
 	}
 	if (a[C_RLIMITS] != NULL &&
-	    config_parse_rlimits(cfg, a[C_RLIMITS], err, errlen) == -1)
-		return WARD_E_INVALID_ARGUMENT;
+	    config_parse_rlimits(cfg, a[C_RLIMITS], e) == -1)
+		return -1;
 	if ((o = a[C_NICE]) != NULL) {
 		iv = o->type == MSGPACK_OBJECT_POSITIVE_INTEGER ?
 		    (o->via.u64 > 19 ? 20 : (int64_t)o->via.u64) : o->via.i64;
-		if (iv < -20 || iv > 19) {
-			snprintf(err, errlen, "'nice' must be -20 to 19");
-			return WARD_E_INVALID_ARGUMENT;
-		}
+		if (iv < -20 || iv > 19)
+			return ward_err_set(e, WARD_E_INVALID_ARGUMENT,
+			    "'nice' must be -20 to 19");
 		cfg->has_nice = 1;
 		cfg->nice = iv;
 	}
 	if ((o = a[C_OOM_SCORE_ADJ]) != NULL) {
 		iv = o->type == MSGPACK_OBJECT_POSITIVE_INTEGER ?
 		    (o->via.u64 > 1000 ? 1001 : (int64_t)o->via.u64) : o->via.i64;
-		if (iv < -1000 || iv > 1000) {
-			snprintf(err, errlen, "'oom_score_adj' must be -1000 to 1000");
-			return WARD_E_INVALID_ARGUMENT;
-		}
-		if (iv < 0 && !admin) {
-			snprintf(err, errlen, "only root or wardd's own user may "
+		if (iv < -1000 || iv > 1000)
+			return ward_err_set(e, WARD_E_INVALID_ARGUMENT,
+			    "'oom_score_adj' must be -1000 to 1000");
+		if (iv < 0 && !admin)
+			return ward_err_set(e, WARD_E_PERMISSION,
+			    "only root or wardd's own user may "
 			    "set a negative 'oom_score_adj' (0 to 1000 only raise "
 			    "the chance of being killed)");
-			return WARD_E_PERMISSION;
-		}
 		cfg->has_oom_score_adj = 1;
 		cfg->oom_score_adj = iv;
 	}
-	return NULL;
+	return 0;
 }
 
 /*
@@ -739,9 +714,9 @@ config_parse_execenv(struct instance_config *cfg, const msgpack_object **a,
  * capture_output: false (then spawn.c gives them /dev/null) or pass their
  * own fds, their output is captured into the ring by default.
  */
-static const char *
+static int
 config_parse_output(struct instance_config *cfg, const msgpack_object **a,
-    int admin, char *err, size_t errlen)
+    int admin, struct ward_err *e)
 {
 	static const msgpack_object yes = {
 		.type = MSGPACK_OBJECT_BOOLEAN, .via.boolean = true
@@ -751,7 +726,10 @@ config_parse_output(struct instance_config *cfg, const msgpack_object **a,
 	memcpy(oa, a + C_CAPTURE_OUTPUT, sizeof oa);
 	if (!admin && oa[OUTPUT_ARG_CAPTURE] == NULL)
 		oa[OUTPUT_ARG_CAPTURE] = &yes;
-	return output_config_parse(&cfg->output, oa, admin, err, errlen);
+	if ((e->code = output_config_parse(&cfg->output, oa, admin, e->msg,
+	    sizeof e->msg)) != NULL)
+		return -1;
+	return 0;
 }
 
 /*
@@ -759,89 +737,81 @@ config_parse_output(struct instance_config *cfg, const msgpack_object **a,
  * already (its gid or one of its SO_PEERGROUPS), so it gains no access.
  * Before the path checks, which borrow that group.
  */
-static const char *
+static int
 config_check_peer(const struct instance_config *cfg, const struct peer *peer,
-    char *err, size_t errlen)
+    struct ward_err *e)
 {
 	int k;
 
 	if (!cfg->has_group || peer->admin || cfg->group_gid == peer->gid)
-		return NULL;
+		return 0;
 	for (k = 0; k < peer->ngroups; k++) {
 		if (peer->groups[k] == cfg->group_gid)
-			return NULL;
+			return 0;
 	}
-	snprintf(err, errlen, "'group' %u is not one of your groups",
+	return ward_err_set(e, WARD_E_PERMISSION,
+	    "'group' %u is not one of your groups",
 	    (unsigned)cfg->group_gid);
-	return WARD_E_PERMISSION;
 }
 
 /*
  * Fill cfg from a create request's arguments (by config_spec position).
- * Returns NULL, or the protocol error code with a message in err; cfg then
- * holds what was parsed so far and the caller frees it.
+ * 0, or -1 with e set (code and message for the client); cfg then holds
+ * what was parsed so far and the caller frees it.
  */
-const char *
+int
 config_parse_args(struct instance_config *cfg, const msgpack_object **a,
-    const struct peer *peer, char *err, size_t errlen)
+    const struct peer *peer, struct ward_err *e)
 {
-	const char *path = NULL, *code;
+	const char *path = NULL;
 	int admin = peer->admin;
 	uint32_t i, n;
 
 	memset(cfg, 0, sizeof *cfg);
 	if (a[C_NAME] != NULL) {
-		if ((cfg->name = config_string(a[C_NAME], "name", err, errlen)) == NULL)
-			return WARD_E_INVALID_ARGUMENT;
-		if (config_name_valid(cfg->name, err, errlen) == -1)
-			return WARD_E_INVALID_ARGUMENT;
+		if ((cfg->name = config_string(a[C_NAME], "name", e)) == NULL)
+			return -1;
+		if (config_name_valid(cfg->name, e) == -1)
+			return -1;
 	}
-	if (a[C_ARGV] == NULL || a[C_ARGV]->via.array.size == 0) {
-		snprintf(err, errlen, "'argv' must be a non-empty array of strings");
-		return WARD_E_INVALID_ARGUMENT;
-	}
+	if (a[C_ARGV] == NULL || a[C_ARGV]->via.array.size == 0)
+		return ward_err_set(e, WARD_E_INVALID_ARGUMENT,
+		    "'argv' must be a non-empty array of strings");
 	n = a[C_ARGV]->via.array.size;
-	if (n > CONFIG_MAX_ARGV) {
-		snprintf(err, errlen, "'argv' has more than %d elements",
+	if (n > CONFIG_MAX_ARGV)
+		return ward_err_set(e, WARD_E_TOO_LARGE,
+		    "'argv' has more than %d elements",
 		    CONFIG_MAX_ARGV);
-		return WARD_E_TOO_LARGE;
-	}
-	if ((cfg->argv = calloc(n + 1, sizeof *cfg->argv)) == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return WARD_E_INTERNAL;
-	}
+	if ((cfg->argv = calloc(n + 1, sizeof *cfg->argv)) == NULL)
+		return ward_err_oom(e);
 	for (i = 0; i < n; i++) {
 		const msgpack_object *o = &a[C_ARGV]->via.array.ptr[i];
 
-		if (!codec_is_str(o)) {
-			snprintf(err, errlen, "'argv' must be a non-empty array of strings");
-			return WARD_E_INVALID_ARGUMENT;
-		}
-		if ((cfg->argv[i] = config_string(o, "argv", err, errlen)) == NULL)
-			return WARD_E_INVALID_ARGUMENT;
+		if (!codec_is_str(o))
+			return ward_err_set(e, WARD_E_INVALID_ARGUMENT,
+			    "'argv' must be a non-empty array of strings");
+		if ((cfg->argv[i] = config_string(o, "argv", e)) == NULL)
+			return -1;
 	}
-	if (cfg->argv[0][0] == '\0') {
-		snprintf(err, errlen, "argv[0] must not be empty");
-		return WARD_E_INVALID_ARGUMENT;
-	}
+	if (cfg->argv[0][0] == '\0')
+		return ward_err_set(e, WARD_E_INVALID_ARGUMENT,
+		    "argv[0] must not be empty");
 	if (a[C_ENV] != NULL &&
-	    config_parse_env(cfg, a[C_ENV], &path, err, errlen) == -1)
-		return WARD_E_INVALID_ARGUMENT;
+	    config_parse_env(cfg, a[C_ENV], &path, e) == -1)
+		return -1;
 	if (a[C_CWD] != NULL) {
-		if ((cfg->cwd = config_string(a[C_CWD], "cwd", err, errlen)) == NULL)
-			return WARD_E_INVALID_ARGUMENT;
-		if (cfg->cwd[0] != '/') {
-			snprintf(err, errlen, "'cwd' must be an absolute path");
-			return WARD_E_INVALID_ARGUMENT;
-		}
+		if ((cfg->cwd = config_string(a[C_CWD], "cwd", e)) == NULL)
+			return -1;
+		if (cfg->cwd[0] != '/')
+			return ward_err_set(e, WARD_E_INVALID_ARGUMENT,
+			    "'cwd' must be an absolute path");
 	}
 	/* Non-admins' payloads never get wardd's environment (spawn_environ). */
-	if (a[C_CLEAN_ENV] != NULL && !a[C_CLEAN_ENV]->via.boolean && !admin) {
-		snprintf(err, errlen, "only root or wardd's own user may set "
+	if (a[C_CLEAN_ENV] != NULL && !a[C_CLEAN_ENV]->via.boolean && !admin)
+		return ward_err_set(e, WARD_E_PERMISSION,
+		    "only root or wardd's own user may set "
 		    "'clean_env' to false: others' payloads never get wardd's "
 		    "environment");
-		return WARD_E_PERMISSION;
-	}
 	cfg->clean_env = !admin || (a[C_CLEAN_ENV] != NULL &&
 	    a[C_CLEAN_ENV]->via.boolean);
 	cfg->detect_hangup = a[C_DETECT_HANGUP] != NULL &&
@@ -851,109 +821,99 @@ config_parse_args(struct instance_config *cfg, const msgpack_object **a,
 	if (a[C_HANGUP_TIMEOUT] != NULL) {
 		uint64_t v = a[C_HANGUP_TIMEOUT]->via.u64;
 
-		if (v < 1 || v > CONFIG_MAX_HANGUP_MS) {
-			snprintf(err, errlen, "'hangup_timeout_ms' must be 1 to %u",
+		if (v < 1 || v > CONFIG_MAX_HANGUP_MS)
+			return ward_err_set(e, WARD_E_INVALID_ARGUMENT,
+			    "'hangup_timeout_ms' must be 1 to %u",
 			    CONFIG_MAX_HANGUP_MS);
-			return WARD_E_INVALID_ARGUMENT;
-		}
 		cfg->hangup_timeout_ms = v;
 	}
 	if (a[C_PROFILE] != NULL) {
-		if ((cfg->profile = config_string(a[C_PROFILE], "profile", err,
-		    errlen)) == NULL)
-			return WARD_E_INVALID_ARGUMENT;
-		if (strcmp(cfg->profile, "crosvm") != 0) {
-			snprintf(err, errlen, "unknown profile '%.64s' (known: crosvm)",
+		if ((cfg->profile = config_string(a[C_PROFILE], "profile",
+		    e)) == NULL)
+			return -1;
+		if (strcmp(cfg->profile, "crosvm") != 0)
+			return ward_err_set(e, WARD_E_INVALID_ARGUMENT,
+			    "unknown profile '%.64s' (known: crosvm)",
 			    cfg->profile);
-			return WARD_E_INVALID_ARGUMENT;
-		}
 	}
-	if (config_parse_exit_codes(cfg, a[C_EXIT_CODES], err, errlen) == -1)
-		return WARD_E_INVALID_ARGUMENT;
+	if (config_parse_exit_codes(cfg, a[C_EXIT_CODES], e) == -1)
+		return -1;
 	if (a[C_RSS_MAPPING] != NULL) {
 		cfg->rss_mapping = config_string(a[C_RSS_MAPPING], "rss_mapping",
-		    err, errlen);
+		    e);
 		if (cfg->rss_mapping == NULL)
-			return WARD_E_INVALID_ARGUMENT;
-		if (cfg->rss_mapping[0] == '\0' || strlen(cfg->rss_mapping) > 256) {
-			snprintf(err, errlen, "'rss_mapping' must be 1 to 256 bytes");
-			return WARD_E_INVALID_ARGUMENT;
-		}
+			return -1;
+		if (cfg->rss_mapping[0] == '\0' || strlen(cfg->rss_mapping) > 256)
+			return ward_err_set(e, WARD_E_INVALID_ARGUMENT,
+			    "'rss_mapping' must be 1 to 256 bytes");
 	}
 	if (a[C_NOTIFY] != NULL) {
 		if (codec_streq(a[C_NOTIFY], "systemd"))
 			cfg->notify_systemd = 1;
-		else if (!codec_streq(a[C_NOTIFY], "fd")) {
-			snprintf(err, errlen, "'notify' is \"systemd\" (a "
+		else if (!codec_streq(a[C_NOTIFY], "fd"))
+			return ward_err_set(e, WARD_E_INVALID_ARGUMENT,
+			    "'notify' is \"systemd\" (a "
 			    "NOTIFY_SOCKET for sd_notify) or \"fd\" (only the "
 			    "notify pipe on fd 4, the default)");
-			return WARD_E_INVALID_ARGUMENT;
-		}
 	}
 	if (a[C_WATCHDOG] != NULL) {
 		uint64_t v = a[C_WATCHDOG]->via.u64;
 
-		if (v < 1 || v > CONFIG_MAX_WATCHDOG_MS) {
-			snprintf(err, errlen, "'watchdog_ms' must be 1 to %u",
+		if (v < 1 || v > CONFIG_MAX_WATCHDOG_MS)
+			return ward_err_set(e, WARD_E_INVALID_ARGUMENT,
+			    "'watchdog_ms' must be 1 to %u",
 			    CONFIG_MAX_WATCHDOG_MS);
-			return WARD_E_INVALID_ARGUMENT;
-		}
 		cfg->watchdog_ms = v;
 	}
 	if (a[C_USER] != NULL) {
-		if (!admin) {
-			snprintf(err, errlen, "only root or wardd's own user may "
+		if (!admin)
+			return ward_err_set(e, WARD_E_PERMISSION,
+			    "only root or wardd's own user may "
 			    "set 'user'");
-			return WARD_E_PERMISSION;
-		}
-		if (config_parse_user(cfg, a[C_USER], err, errlen) == -1)
-			return WARD_E_INVALID_ARGUMENT;
-		if (!opts.is_root && cfg->user_uid != opts.uid) {
-			snprintf(err, errlen, "wardd is not running as root and "
+		if (config_parse_user(cfg, a[C_USER], e) == -1)
+			return -1;
+		if (!opts.is_root && cfg->user_uid != opts.uid)
+			return ward_err_set(e, WARD_E_PERMISSION,
+			    "wardd is not running as root and "
 			    "cannot run instances as uid %u", (unsigned)cfg->user_uid);
-			return WARD_E_PERMISSION;
-		}
 	}
 	/* output-spec.c: capture_output and the log keys. */
-	if ((code = config_parse_output(cfg, a, admin, err, errlen)) != NULL)
-		return code;
+	if (config_parse_output(cfg, a, admin, e) == -1)
+		return -1;
 	/* group, umask, rlimits, nice, oom_score_adj. */
-	if ((code = config_parse_execenv(cfg, a, admin, err, errlen)) != NULL ||
-	    (code = config_check_peer(cfg, peer, err, errlen)) != NULL)
-		return code;
+	if (config_parse_execenv(cfg, a, admin, e) == -1 ||
+	    config_check_peer(cfg, peer, e) == -1)
+		return -1;
 	/*
 	 * Last: the PATH search may use the instance's own PATH (or, with a
 	 * clean environment, the one it will get) and cwd.
 	 */
 	if (path == NULL && !cfg->clean_env)
 		path = getenv("PATH");
-	return config_paths_check(cfg, peer, path, err, errlen);
+	return config_paths_check(cfg, peer, path, e);
 }
 
 /* Take a copy of passed fd number idx for target; the request keeps its own. */
 static int
 config_add_fd(struct instance_config *cfg, uint64_t idx, int target,
-    const int *fds, int nfds, char *err, size_t errlen)
+    const int *fds, int nfds, struct ward_err *e)
 {
 	size_t k;
 	int fd;
 
-	if (idx >= (uint64_t)nfds) {
-		snprintf(err, errlen, "fd index %llu for target %d, but %d fd%s "
+	if (idx >= (uint64_t)nfds)
+		return ward_err_set(e, WARD_E_INVALID_ARGUMENT,
+		    "fd index %llu for target %d, but %d fd%s "
 		    "came with the request (pass them with SCM_RIGHTS)",
 		    (unsigned long long)idx, target, nfds, nfds == 1 ? "" : "s");
-		return -1;
-	}
 	for (k = 0; k < cfg->nfds; k++) {
-		if (cfg->fds[k].target == target) {
-			snprintf(err, errlen, "fd %d is given twice", target);
-			return -1;
-		}
+		if (cfg->fds[k].target == target)
+			return ward_err_set(e, WARD_E_INVALID_ARGUMENT,
+			    "fd %d is given twice", target);
 	}
-	if ((fd = fcntl(fds[idx], F_DUPFD_CLOEXEC, 0)) == -1) {
-		snprintf(err, errlen, "cannot keep passed fd: %s", strerror(errno));
-		return -1;
-	}
+	if ((fd = fcntl(fds[idx], F_DUPFD_CLOEXEC, 0)) == -1)
+		return ward_err_errno(e, WARD_E_INVALID_ARGUMENT,
+		    "cannot keep passed fd");
 	cfg->fds[cfg->nfds].fd = fd;
 	cfg->fds[cfg->nfds].target = target;
 	cfg->nfds++;
@@ -964,32 +924,29 @@ config_add_fd(struct instance_config *cfg, uint64_t idx, int target,
 /*
  * stdin, stdout, stderr and fds: [{fd, target}] name fds passed with the
  * request by their index among them. cfg gets its own copies, kept until
- * the spawn (or the instance's removal). Returns NULL or an error code.
+ * the spawn (or the instance's removal). 0, or -1 with e set.
  */
-const char *
+int
 config_parse_fds(struct instance_config *cfg, const msgpack_object **a,
-    int *fds, int nfds, char *err, size_t errlen)
+    int *fds, int nfds, struct ward_err *e)
 {
 	const msgpack_object *list = a[C_FDS];
 	size_t n = (list ? list->via.array.size : 0) + 3;
 	uint32_t k;
 	int std;
 
-	if (list != NULL && list->via.array.size > REQUEST_MAX_FDS) {
-		snprintf(err, errlen, "'fds' holds more than %d entries",
+	if (list != NULL && list->via.array.size > REQUEST_MAX_FDS)
+		return ward_err_set(e, WARD_E_TOO_LARGE,
+		    "'fds' holds more than %d entries",
 		    REQUEST_MAX_FDS);
-		return WARD_E_TOO_LARGE;
-	}
-	if ((cfg->fds = calloc(n, sizeof *cfg->fds)) == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return WARD_E_INTERNAL;
-	}
+	if ((cfg->fds = calloc(n, sizeof *cfg->fds)) == NULL)
+		return ward_err_oom(e);
 	for (std = 0; std < 3; std++) {
 		const msgpack_object *o = a[C_STDIN + std];
 
 		if (o != NULL && config_add_fd(cfg, o->via.u64, std, fds, nfds,
-		    err, errlen) == -1)
-			return WARD_E_INVALID_ARGUMENT;
+		    e) == -1)
+			return -1;
 	}
 	for (k = 0; list != NULL && k < list->via.array.size; k++) {
 		const msgpack_object *m = &list->via.array.ptr[k], *fo = NULL, *to = NULL;
@@ -1009,17 +966,16 @@ config_parse_fds(struct instance_config *cfg, const msgpack_object **a,
 		    fo == NULL || to == NULL ||
 		    fo->type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
 		    to->type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
-		    to->via.u64 < CONFIG_FD_MIN || to->via.u64 > CONFIG_FD_MAX) {
-			snprintf(err, errlen, "'fds' entries are {fd: INDEX, target: "
+		    to->via.u64 < CONFIG_FD_MIN || to->via.u64 > CONFIG_FD_MAX)
+			return ward_err_set(e, WARD_E_INVALID_ARGUMENT,
+			    "'fds' entries are {fd: INDEX, target: "
 			    "N} with N from %d to %d (0-2 are stdin/stdout/stderr, "
 			    "3 and 4 are ward's pipes)", CONFIG_FD_MIN, CONFIG_FD_MAX);
-			return WARD_E_INVALID_ARGUMENT;
-		}
-		if (config_add_fd(cfg, fo->via.u64, to->via.u64, fds, nfds, err,
-		    errlen) == -1)
-			return WARD_E_INVALID_ARGUMENT;
+		if (config_add_fd(cfg, fo->via.u64, to->via.u64, fds, nfds,
+		    e) == -1)
+			return -1;
 	}
-	return NULL;
+	return 0;
 }
 
 /* Passed fds are kept only until the spawn: then they are the child's. */

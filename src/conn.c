@@ -438,7 +438,7 @@ conn_protocol_error(struct conn *c, const char *code, const char *fmt, ...)
 static void
 conn_process(struct conn *c)
 {
-	struct scan_error err;
+	struct ward_err err = WARD_ERR_INIT;
 	msgpack_unpacked msg;
 	struct conn_fds *f;
 	size_t len, off;
@@ -453,7 +453,7 @@ conn_process(struct conn *c)
 				    "request is over %d bytes", WARD_MAX_REQUEST);
 			return;
 		case SCAN_ERROR:
-			conn_protocol_error(c, err.code, "%s", err.message);
+			conn_protocol_error(c, err.code, "%s", err.msg);
 			return;
 		case SCAN_COMPLETE:
 			break;

@@ -120,30 +120,28 @@ dumps_init(int fd)
 /*
  * A new dump dir dumps/NAME-ID for an instance owned by uid:gid: mode 0700
  * and theirs (set through its fd), so only they and admins can read it.
- * Returns its fd, or -1 with err set.
+ * Returns its fd, or -1 with e set.
  */
 int
 dumps_create(const char *name, uint64_t id, uid_t uid, gid_t gid,
-    char *err, size_t errlen)
+    struct ward_err *e)
 {
 	char *dir;
 	int fd;
 
-	if ((dir = str_printf("%s-%" PRIu64, name, id)) == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
+	if ((dir = str_printf("%s-%" PRIu64, name, id)) == NULL)
+		return ward_err_oom(e);
 	if (mkdirat(dumps_fd, dir, 0700) == -1 ||
 	    (fd = openat(dumps_fd, dir, O_RDONLY | O_DIRECTORY |
 	    O_NOFOLLOW | O_CLOEXEC)) == -1) {
-		snprintf(err, errlen, "cannot create dump dir %s/dumps/%s: %s",
-		    opts.state_dir, dir, strerror(errno));
+		ward_err_errno(e, WARD_E_INTERNAL, "cannot create dump dir "
+		    "%s/dumps/%s", opts.state_dir, dir);
 		free(dir);
 		return -1;
 	}
 	if (fchmod(fd, 0700) == -1 || fchown(fd, uid, gid) == -1) {
-		snprintf(err, errlen, "cannot hand dump dir %s/dumps/%s to uid "
-		    "%u: %s", opts.state_dir, dir, (unsigned)uid, strerror(errno));
+		ward_err_errno(e, WARD_E_INTERNAL, "cannot hand dump dir "
+		    "%s/dumps/%s to uid %u", opts.state_dir, dir, (unsigned)uid);
 		close(fd);
 		trash_move(dumps_fd, dir, dir);
 		free(dir);
@@ -323,7 +321,7 @@ dumps_collect(int rfd, const char *runtime_dir, const char *name, uint64_t id,
 	struct stat st;
 	uint64_t bytes = 0;
 	unsigned seen = 0, kept = 0;
-	char err[256];
+	struct ward_err e = WARD_ERR_INIT;
 	DIR *d;
 	int dfd = -1;
 
@@ -345,8 +343,8 @@ dumps_collect(int rfd, const char *runtime_dir, const char *name, uint64_t id,
 		    !S_ISREG(st.st_mode) || st.st_size == 0 || st.st_nlink != 1)
 			continue;
 		if (dfd == -1 && (dfd = dumps_create(name, id,
-		    owner_uid, owner_gid, err, sizeof err)) == -1) {
-			log_warnx("instance %" PRIu64 ": %s", id, err);
+		    owner_uid, owner_gid, &e)) == -1) {
+			log_warnx("instance %" PRIu64 ": %s", id, e.msg);
 			break;
 		}
 		if (renameat(rfd, de->d_name, dfd, de->d_name) == -1) {

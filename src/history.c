@@ -141,7 +141,8 @@ history_add(struct exit_record *r)
 static int
 history_match(const struct exit_record *r, const char *name, uint64_t id)
 {
-	if (name != NULL && strcmp(r->name, name) != 0)
+	/* r->name is NULL when its copy found no memory (instance_finish). */
+	if (name != NULL && (r->name == NULL || strcmp(r->name, name) != 0))
 		return 0;
 	if (id != 0 && r->id != id)
 		return 0;

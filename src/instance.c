@@ -100,26 +100,21 @@ instance_init(void)
 }
 
 /*
- * May c create one more instance? NULL if so, else the error code, with a
- * message in err: whether wardd can run payloads as c at all, wardd's own
- * cap, and non-admins' cap per uid (counted in budget.c; instance_new
- * takes it).
+ * May c create one more instance? 0 if so, else -1 with e set: whether
+ * wardd can run payloads as c at all, wardd's own cap, and non-admins' cap
+ * per uid (counted in budget.c; instance_new takes it).
  */
-const char *
-instance_may_create(const struct peer *peer, char *err, size_t errlen)
+int
+instance_may_create(const struct peer *peer, struct ward_err *e)
 {
-	if (!peer->admin && !opts.is_root) {
-		snprintf(err, errlen, "wardd is not running as root and cannot "
-		    "run instances as uid %u", (unsigned)peer->uid);
-		return WARD_E_PERMISSION;
-	}
-
-	if (instance_count >= INSTANCE_MAX) {
-		snprintf(err, errlen, "wardd holds %u instances, its limit; "
-		    "remove some first", instance_count);
-		return WARD_E_TOO_LARGE;
-	}
-	return budget_check(peer->uid, BUDGET_INSTANCES, 1, err, errlen);
+	if (!peer->admin && !opts.is_root)
+		return ward_err_set(e, WARD_E_PERMISSION, "wardd is not running "
+		    "as root and cannot run instances as uid %u",
+		    (unsigned)peer->uid);
+	if (instance_count >= INSTANCE_MAX)
+		return ward_err_set(e, WARD_E_TOO_LARGE, "wardd holds %u "
+		    "instances, its limit; remove some first", instance_count);
+	return budget_check(peer->uid, BUDGET_INSTANCES, 1, e);
 }
 
 /*
@@ -180,12 +175,13 @@ instance_set_state(struct instance *i, enum instance_state s)
 /*
  * Take ownership of cfg (emptied on success) and index the new instance.
  * The owner is the requesting peer, which instance_may_create has let in;
- * an admin may ask for another user. Fails only when out of memory or when
- * the id counter cannot be persisted (statedir_id_next).
+ * an admin may ask for another user. Fails (NULL, e set: internal) only
+ * when out of memory or when the id counter cannot be persisted
+ * (statedir_id_next).
  */
 struct instance *
-instance_new(struct instance_config *cfg, const struct peer *peer, char *err,
-    size_t errlen)
+instance_new(struct instance_config *cfg, const struct peer *peer,
+    struct ward_err *e)
 {
 	struct instance *i;
 	uint64_t id;
@@ -195,20 +191,20 @@ instance_new(struct instance_config *cfg, const struct peer *peer, char *err,
 		fatalx("admin peer %u on non-root wardd", (unsigned)peer->uid);
 	}
 	if ((i = calloc(1, sizeof *i)) == NULL) {
-		snprintf(err, errlen, "out of memory");
+		ward_err_oom(e);
 		return NULL;
 	}
 	/* Ids never repeat, across restarts too (statedir.c persists them). */
-	if (statedir_id_next(&id, err, errlen) == -1)
+	if (statedir_id_next(&id, e) == -1)
 		goto fail;
 	if (cfg->name == NULL &&
 	    (cfg->name = str_printf("%" PRIu64, id)) == NULL) {
-		snprintf(err, errlen, "out of memory");
+		ward_err_oom(e);
 		goto fail;
 	}
 	/* The cap was checked (instance_may_create); this only counts. */
 	if (budget_charge(peer->uid, BUDGET_INSTANCES, 1) == -1) {
-		snprintf(err, errlen, "out of memory");
+		ward_err_oom(e);
 		goto fail;
 	}
 	i->cfg = *cfg;
@@ -356,35 +352,33 @@ instance_reset_run(struct instance *i)
 
 /*
  * Whether instance_start may run: not while running, and a restart of an
- * instance whose client passed it fds is refused (those were spent).
+ * instance whose client passed it fds is refused (those were spent):
+ * invalid_state.
  */
 int
-instance_can_start(const struct instance *i, char *err, size_t errlen)
+instance_can_start(const struct instance *i, struct ward_err *e)
 {
-	if (i->state == INSTANCE_RUNNING) {
-		snprintf(err, errlen, "instance '%s' is already running",
-		    i->cfg.name);
-		return -1;
-	}
-	if (i->state != INSTANCE_NOT_STARTED && i->cfg.passed_fds) {
-		snprintf(err, errlen, "instance '%s' was given file descriptors "
-		    "for its first run only; create a new instance to run it "
-		    "again", i->cfg.name);
-		return -1;
-	}
+	if (i->state == INSTANCE_RUNNING)
+		return ward_err_set(e, WARD_E_INVALID_STATE, "instance '%s' is "
+		    "already running", i->cfg.name);
+	if (i->state != INSTANCE_NOT_STARTED && i->cfg.passed_fds)
+		return ward_err_set(e, WARD_E_INVALID_STATE, "instance '%s' was "
+		    "given file descriptors for its first run only; create a new "
+		    "instance to run it again", i->cfg.name);
 	return 0;
 }
 
 /*
  * Spawn an instance that is not running: not yet started, or (a restart)
  * dead or failed. On a spawn failure the instance becomes FAILED (with an
- * exit record saying why) and -1 is returned with err set. A child forked
+ * exit record saying why) and -1 is returned with e set (spawn_failed;
+ * invalid_state if it may not start at all). A child forked
  * to run as another user (spawn_uses_fork) is not waited for: what fails
  * in it is read from its status pipe, and its death is then a failed
  * spawn with the same exit record (instance_pidfd_cb).
  */
 int
-instance_start(struct instance *i, char *err, size_t errlen)
+instance_start(struct instance *i, struct ward_err *e)
 {
 	int fpipe[2] = { -1, -1 }, npipe[2] = { -1, -1 };
 	struct spawn_fds fds;
@@ -395,7 +389,7 @@ instance_start(struct instance *i, char *err, size_t errlen)
 	gid_t gid;
 	pid_t pid;
 
-	if (instance_can_start(i, err, errlen) == -1)
+	if (instance_can_start(i, e) == -1)
 		return -1;
 	instance_reset_run(i);
 	i->runtime_dir = str_printf("%s/instances/%" PRIu64, opts.state_dir, i->id);
@@ -406,16 +400,16 @@ instance_start(struct instance *i, char *err, size_t errlen)
 	 * puts there (the notify socket, handed over by fd); only then is the
 	 * directory the payload user's, through its fd (statedir.c's rule).
 	 */
-	if ((rtfd = statedir_runtime_create(i->id, err, errlen)) == -1) {
+	if ((rtfd = statedir_runtime_create(i->id, e)) == -1) {
 		free(i->runtime_dir);
 		i->runtime_dir = NULL;
 		goto fail;
 	}
-	if (i->cfg.notify_systemd && notify_sd_open(i, rtfd, err, errlen) == -1)
+	if (i->cfg.notify_systemd && notify_sd_open(i, rtfd, e) == -1)
 		goto fail;
 	if (spawn_ids(i, &uid, &gid) && fchown(rtfd, uid, gid) == -1) {
-		snprintf(err, errlen, "cannot hand runtime dir %s to uid %u: %s",
-		    i->runtime_dir, (unsigned)uid, strerror(errno));
+		ward_err_errno(e, NULL, "cannot hand runtime dir %s to uid %u",
+		    i->runtime_dir, (unsigned)uid);
 		goto fail;
 	}
 	instance_close_fd(&rtfd);
@@ -426,14 +420,14 @@ instance_start(struct instance *i, char *err, size_t errlen)
 	if ((envp = spawn_environ(i)) == NULL)
 		goto fail_errno;
 	/* output.c: stdout/stderr pipes (into cfg.fds) when it captures. */
-	if (output_spawn_prepare(i, err, errlen) == -1)
+	if (output_spawn_prepare(i, e->msg, sizeof e->msg) == -1)
 		goto fail;
 	fds.failure_w = fpipe[1];
 	fds.notify_w = npipe[1];
 	/* cgroup.c: the cgroup.procs the child joins (-1: no cgroups). */
-	if (cgroup_prepare(i, &fds.cgroup_procs, err, errlen) == -1)
+	if (cgroup_prepare(i, &fds.cgroup_procs, e) == -1)
 		goto fail;
-	pid = sys->spawn(i, &fds, envp, &status_fd, err, errlen);
+	pid = sys->spawn(i, &fds, envp, &status_fd, e);
 	instance_close_fd(&fds.cgroup_procs);
 	free(envp);	/* strings belong to cfg, environ and a static pool */
 	envp = NULL;
@@ -444,7 +438,7 @@ instance_start(struct instance *i, char *err, size_t errlen)
 	if (pid == -1)
 		goto fail;
 	if ((i->pidfd = sys->pidfd_open(pid)) == -1) {
-		snprintf(err, errlen, "pidfd_open: %s", strerror(errno));
+		ward_err_errno(e, NULL, "pidfd_open");
 		sys->kill_unreaped(pid);
 		instance_close_fd(&status_fd);
 		goto fail;
@@ -478,9 +472,9 @@ instance_start(struct instance *i, char *err, size_t errlen)
 	return 0;
 
 fail_errno:
-	snprintf(err, errlen, "cannot start '%s': %s", i->cfg.name,
-	    strerror(errno));
+	ward_err_errno(e, NULL, "cannot start '%s'", i->cfg.name);
 fail:
+	e->code = WARD_E_SPAWN_FAILED;	/* whichever step's message it has */
 	free(envp);
 	notify_sd_close(i);
 	instance_close_fds(i);
@@ -497,7 +491,7 @@ fail:
 	instance_stats.spawn_failed++;
 	if ((r = calloc(1, sizeof *r)) != NULL) {
 		strcpy(r->death_reason, "SPAWN_FAILED");
-		r->failure_reason = strdup(err);
+		r->failure_reason = strdup(e->msg);
 		i->started_mono = ev_now(ward_loop);
 		instance_finish(i, r, INSTANCE_FAILED);
 	} else
@@ -575,10 +569,10 @@ instance_stop_all(int sig)
 
 /* The one path for payload state: forward only, as the seed's. */
 int
-instance_set_payload(struct instance *i, enum payload_state s, char *err,
-    size_t errlen)
+instance_set_payload(struct instance *i, enum payload_state s,
+    struct ward_err *e)
 {
-	if (payload_transition(i->payload, s, err, errlen) == -1)
+	if (payload_transition(i->payload, s, e) == -1)
 		return -1;
 	i->payload = s;
 	if (s >= PAYLOAD_STARTED)
@@ -595,13 +589,13 @@ static void
 instance_hangup_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
 	struct instance *i = container_of(t, struct instance, hangup_t);
-	char err[128];
+	struct ward_err e = WARD_ERR_INIT;
 
 	if (i->state != INSTANCE_RUNNING || i->payload >= PAYLOAD_STARTED)
 		return;
 	log_notice("instance %" PRIu64 " %s did not start within %u ms: killing",
 	    i->id, i->cfg.name, i->cfg.hangup_timeout_ms);
-	instance_set_payload(i, PAYLOAD_HANGUP, err, sizeof err);
+	instance_set_payload(i, PAYLOAD_HANGUP, &e);
 	i->killed_by = KILLED_BY_HANGUP;
 	instance_signal(i, SIGKILL, 1);
 	cgroup_kill(i);		/* cgroup.c: the whole tree */
@@ -642,14 +636,14 @@ instance_notify_line(struct instance *i, const char *line, size_t len)
 	enum payload_state s;
 	const char *text;
 	size_t tlen;
-	char err[128];
+	struct ward_err e = WARD_ERR_INIT;
 
 	switch (notify_parse(line, len, &s, &text, &tlen)) {
 	case NOTIFY_READY:
 	case NOTIFY_STATE:
 		/* A repeated READY=1 is not news; nobody to tell it to. */
 		if (s > i->payload)
-			instance_set_payload(i, s, err, sizeof err);
+			instance_set_payload(i, s, &e);
 		break;
 	case NOTIFY_STATUS: {
 		char *clean;
@@ -691,12 +685,12 @@ instance_sd_assignment(struct instance *i, const char *p, size_t n)
 	enum payload_state s;
 	const char *text;
 	size_t tlen;
-	char msg[128];
+	struct ward_err e = WARD_ERR_INIT;
 
 	switch (notify_parse_sd(p, n, &s, &text, &tlen)) {
 	case NOTIFY_STOPPING:
 		if (i->payload < s)
-			instance_set_payload(i, s, msg, sizeof msg);
+			instance_set_payload(i, s, &e);
 		break;
 	case NOTIFY_FAILURE:
 		free(i->failure_note);
@@ -811,13 +805,13 @@ instance_pidfd_cb(struct ev_loop *loop, ev_io *w, int revents)
 	output_child_died(i);	/* output.c: what stdout/stderr hold now */
 	spawn_failed = i->spawn_got >= sizeof i->spawn_report;
 	if (spawn_failed) {
-		char msg[512];
+		struct ward_err e = WARD_ERR_INIT;
 
-		spawn_report_message(i, &i->spawn_report, msg, sizeof msg);
-		log_info("instance %" PRIu64 ": %s", i->id, msg);
+		spawn_report_message(i, &i->spawn_report, &e);
+		log_info("instance %" PRIu64 ": %s", i->id, e.msg);
 		memset(r, 0, sizeof *r);
 		strcpy(r->death_reason, "SPAWN_FAILED");
-		r->failure_reason = strdup(msg);
+		r->failure_reason = strdup(e.msg);
 		instance_stats.spawn_failed++;
 	} else {
 		reason_split_failure(i->failure ? i->failure : "",

@@ -135,7 +135,7 @@ notify_sd_sender_ok(const struct instance *i, pid_t pid)
  * through the directory fd and never follows a link.
  */
 int
-notify_sd_open(struct instance *i, int dirfd, char *err, size_t errlen)
+notify_sd_open(struct instance *i, int dirfd, struct ward_err *e)
 {
 	struct sockaddr_un sun;
 	char *path;
@@ -143,14 +143,13 @@ notify_sd_open(struct instance *i, int dirfd, char *err, size_t errlen)
 	gid_t gid;
 	int fd, one = 1;
 
-	if ((path = notify_sd_path(i)) == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
+	if ((path = notify_sd_path(i)) == NULL)
+		return ward_err_oom(e);
 	memset(&sun, 0, sizeof sun);
 	sun.sun_family = AF_UNIX;
 	if (strlen(path) >= sizeof sun.sun_path) {
-		snprintf(err, errlen, "notify socket path %s is too long (use a "
+		ward_err_set(e, WARD_E_INTERNAL,
+		    "notify socket path %s is too long (use a "
 		    "shorter --state-dir)", path);
 		free(path);
 		return -1;
@@ -163,7 +162,8 @@ notify_sd_open(struct instance *i, int dirfd, char *err, size_t errlen)
 	    /* The payload may run as another user: it must be able to send. */
 	    (spawn_ids(i, &uid, &gid) && fchownat(dirfd, "notify", uid, gid,
 	    AT_SYMLINK_NOFOLLOW) == -1)) {
-		snprintf(err, errlen, "notify socket %s: %s", path, strerror(errno));
+		ward_err_errno(e, WARD_E_INTERNAL,
+		    "notify socket %s", path);
 		if (fd != -1)
 			close(fd);
 		free(path);

@@ -337,7 +337,7 @@ output_target_taken(const struct instance_config *cfg, int target)
 const char *
 output_reserve(struct instance *i, char *err, size_t errlen)
 {
-	const char *code;
+	struct ward_err e = WARD_ERR_INIT;
 	struct output *o;
 	uint64_t need = 0;
 	int k;
@@ -348,9 +348,10 @@ output_reserve(struct instance *i, char *err, size_t errlen)
 		if (!output_target_taken(&i->cfg, k + 1))
 			need += i->cfg.output->ring_bytes;
 	}
-	if ((code = budget_take(i->owner_uid, BUDGET_RING, need, err,
-	    errlen)) != NULL)
-		return code;
+	if (budget_take(i->owner_uid, BUDGET_RING, need, &e) == -1) {
+		snprintf(err, errlen, "%s", e.msg);
+		return e.code;
+	}
 	if ((o = output_get(i)) == NULL) {
 		budget_give(i->owner_uid, BUDGET_RING, need);
 		snprintf(err, errlen, "out of memory");

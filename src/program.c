@@ -121,7 +121,8 @@ program_make_instance(struct program *p, char *err, size_t errlen)
 {
 	const msgpack_object *args[ARG_MAX];
 	struct instance_config cfg;
-	const char *code = NULL;
+	struct ward_err e = WARD_ERR_INIT;
+	int parsed = 0;
 	msgpack_unpacked u;
 	struct instance *i;
 	size_t off = 0;
@@ -137,16 +138,18 @@ program_make_instance(struct program *p, char *err, size_t errlen)
 	snprintf(err, errlen, "internal: cannot read back its spec");
 	if (msgpack_unpack_next(&u, p->conf->spec, p->conf->speclen, &off) !=
 	    MSGPACK_UNPACK_SUCCESS ||
-	    codec_args(&u.data, config_spec, args, err, errlen) == -1 ||
-	    (code = config_parse_args(&cfg, args, peer_self(), err,
-	    errlen)) != NULL) {
-		if (code != NULL)
+	    codec_args(&u.data, config_spec, args, &e) == -1 ||
+	    (parsed = 1, config_parse_args(&cfg, args, peer_self(), &e)) == -1) {
+		if (parsed)
 			config_free(&cfg);
+		if (e.code != NULL)
+			snprintf(err, errlen, "%s", e.msg);
 		msgpack_unpacked_destroy(&u);
 		return -1;
 	}
 	msgpack_unpacked_destroy(&u);
-	if ((i = instance_new(&cfg, peer_self(), err, errlen)) == NULL) {
+	if ((i = instance_new(&cfg, peer_self(), &e)) == NULL) {
+		snprintf(err, errlen, "%s", e.msg);
 		config_free(&cfg);
 		return -1;
 	}
@@ -194,11 +197,11 @@ program_deps_ready(const struct program *p)
 static void
 program_spawn(struct program *p)
 {
-	char err[512];
+	struct ward_err e = WARD_ERR_INIT;
 
 	program_enter(p, PROGRAM_STARTING);
-	if (instance_start(p->inst, err, sizeof err) == -1)
-		log_warnx("program %s: %s", p->conf->name, err);
+	if (instance_start(p->inst, &e) == -1)
+		log_warnx("program %s: %s", p->conf->name, e.msg);
 }
 
 /*

@@ -43,16 +43,16 @@ payload_state_parse(const char *s, enum payload_state *out)
 	return -1;
 }
 
-/* Only forward moves, as the seed's update_payload_state. */
+/* Only forward moves, as the seed's update_payload_state; else invalid_state. */
 int
-payload_transition(enum payload_state from, enum payload_state to, char *err,
-    size_t errlen)
+payload_transition(enum payload_state from, enum payload_state to,
+    struct ward_err *e)
 {
 	if (to > from)
 		return 0;
-	snprintf(err, errlen, "invalid payload state transition from %s to %s",
+	return ward_err_set(e, WARD_E_INVALID_STATE,
+	    "invalid payload state transition from %s to %s",
 	    payload_names[from], payload_names[to]);
-	return -1;
 }
 
 /* ^[A-Z][A-Z0-9_]{0,63}$ */

@@ -245,8 +245,7 @@ server_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 	struct peer peer;
 	socklen_t len;
 	gid_t *groups;
-	const char *code;
-	char msg[256];
+	struct ward_err e = WARD_ERR_INIT;
 	int fd, n, ngroups;
 
 	for (n = 0; n < 64; n++) {
@@ -282,9 +281,8 @@ server_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 			    "try again later");
 			continue;
 		}
-		if ((code = budget_take(cred.uid, BUDGET_CONNS, 1, msg,
-		    sizeof msg)) != NULL) {
-			server_refuse(fd, code, msg);
+		if (budget_take(cred.uid, BUDGET_CONNS, 1, &e) == -1) {
+			server_refuse(fd, e.code, e.msg);
 			continue;
 		}
 		groups = server_peer_groups(fd, &ngroups);

@@ -530,7 +530,7 @@ spawn_uses_fork(const struct instance *i)
  */
 void
 spawn_report_message(const struct instance *i, const struct spawn_report *r,
-    char *err, size_t errlen)
+    struct ward_err *e)
 {
 	uid_t uid;
 	gid_t gid;
@@ -539,7 +539,8 @@ spawn_report_message(const struct instance *i, const struct spawn_report *r,
 	char stepbuf[64];
 
 	if (r->step == 8) {
-		snprintf(err, errlen, "cannot start '%s': %s: %s",
+		ward_err_set(e, WARD_E_SPAWN_FAILED,
+		    "cannot start '%s': %s: %s",
 		    i->cfg.name, i->cfg.exec_path, strerror(r->err));
 		return;
 	}
@@ -552,7 +553,8 @@ spawn_report_message(const struct instance *i, const struct spawn_report *r,
 		step = stepbuf;
 	} else
 		step = spawn_steps[r->step];
-	snprintf(err, errlen, "cannot start '%s'%s: %s: %s", i->cfg.name,
+	ward_err_set(e, WARD_E_SPAWN_FAILED,
+	    "cannot start '%s'%s: %s: %s", i->cfg.name,
 	    setids ? " as another user" : "", step, strerror(r->err));
 }
 
@@ -568,7 +570,7 @@ spawn_report_message(const struct instance *i, const struct spawn_report *r,
  */
 static pid_t
 spawn_clone(const struct instance *i, const struct spawn_plan *p, char **envp,
-    int status[2], int *status_r, char *err, size_t errlen)
+    int status[2], int *status_r, struct ward_err *e)
 {
 	/* Set once, in memory: vfork must not clobber them. */
 	uid_t uid;
@@ -587,9 +589,9 @@ spawn_clone(const struct instance *i, const struct spawn_plan *p, char **envp,
 		spawn_exec(i, p, envp, setids, uid, gid);
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	if (pid == -1) {
-		snprintf(err, errlen, "cannot start '%s': %s: %s", i->cfg.name,
-		    spawn_uses_fork(i) ? "fork" : "vfork", strerror(errno));
-		return -1;
+		return ward_err_errno(e, WARD_E_SPAWN_FAILED,
+		    "cannot start '%s': %s", i->cfg.name,
+		    spawn_uses_fork(i) ? "fork" : "vfork");
 	}
 	/* Ours closed, the child's is its only write end: EOF once it execs. */
 	close(status[1]);
@@ -605,18 +607,18 @@ spawn_clone(const struct instance *i, const struct spawn_plan *p, char **envp,
 	if (n != (ssize_t)sizeof r)
 		return pid;	/* EOF: it exec'd */
 	waitpid(pid, NULL, 0);	/* it has _exit'ed: ours to reap */
-	spawn_report_message(i, &r, err, errlen);
+	spawn_report_message(i, &r, e);
 	return -1;
 }
 
 /*
- * Start the child; -1 with a message for the client in err. *status_r is
+ * Start the child; -1 with e set (spawn_failed) for the client. *status_r is
  * -1, or (a forked child) the read end of its status pipe, which the caller
  * watches: EOF once the child exec'd, a struct spawn_report if it failed.
  */
 pid_t
 spawn_child(const struct instance *i, const struct spawn_fds *fds, char **envp,
-    int *status_r, char *err, size_t errlen)
+    int *status_r, struct ward_err *e)
 {
 	struct spawn_plan plan;
 	int status[2] = { -1, -1 };
@@ -627,10 +629,10 @@ spawn_child(const struct instance *i, const struct spawn_fds *fds, char **envp,
 	/* Read end non-blocking: the loop never waits on it. */
 	if (pipe2(status, O_CLOEXEC) == -1 || fd_set_flags(status[0], 1, 1) == -1 ||
 	    spawn_plan_make(i, fds, status[1], &plan) == -1)
-		snprintf(err, errlen, "cannot start '%s': %s", i->cfg.name,
-		    strerror(errno));
+		ward_err_errno(e, WARD_E_SPAWN_FAILED,
+		    "cannot start '%s'", i->cfg.name);
 	else
-		pid = spawn_clone(i, &plan, envp, status, status_r, err, errlen);
+		pid = spawn_clone(i, &plan, envp, status, status_r, e);
 	spawn_plan_free(&plan);
 	if (status[0] != -1)
 		close(status[0]);

@@ -392,22 +392,20 @@ statedir_id_init(void)
 /*
  * The next instance id. Ids are reserved in blocks: the counter file says
  * where the current block ends, so a restart starts after it and an fsync
- * happens once per STATEDIR_ID_BLOCK creates. -1 (err set) if the next
+ * happens once per STATEDIR_ID_BLOCK creates. -1 (e set) if the next
  * block cannot be persisted: an id must never be given twice.
  */
 int
-statedir_id_next(uint64_t *id, char *err, size_t errlen)
+statedir_id_next(uint64_t *id, struct ward_err *e)
 {
 	if (statedir_id >= statedir_id_limit) {
-		if (statedir_id + STATEDIR_ID_BLOCK >= STATEDIR_ID_MAX) {
-			snprintf(err, errlen, "wardd has handed out every id");
-			return -1;
-		}
-		if (statedir_id_write(statedir_id + STATEDIR_ID_BLOCK) == -1) {
-			snprintf(err, errlen, "cannot persist the id counter "
-			    "%s/ids: %s", opts.state_dir, strerror(errno));
-			return -1;
-		}
+		if (statedir_id + STATEDIR_ID_BLOCK >= STATEDIR_ID_MAX)
+			return ward_err_set(e, WARD_E_INTERNAL,
+			    "wardd has handed out every id");
+		if (statedir_id_write(statedir_id + STATEDIR_ID_BLOCK) == -1)
+			return ward_err_errno(e, WARD_E_INTERNAL,
+			    "cannot persist the id counter %s/ids",
+			    opts.state_dir);
 		statedir_id_limit = statedir_id + STATEDIR_ID_BLOCK;
 	}
 	*id = statedir_id++;
@@ -465,10 +463,10 @@ statedir_id_name(uint64_t id, char *buf, size_t len)
  * puts in it is made before the payload's user gets it (fchown on the
  * returned fd). Never an existing one: ids do not repeat, so a directory
  * of that name is a leftover, moved to trash/ (not followed, not reused).
- * Returns an fd of the directory, or -1 with err set.
+ * Returns an fd of the directory, or -1 with e set.
  */
 int
-statedir_runtime_create(uint64_t id, char *err, size_t errlen)
+statedir_runtime_create(uint64_t id, struct ward_err *e)
 {
 	char name[24];
 	int fd;
@@ -476,21 +474,20 @@ statedir_runtime_create(uint64_t id, char *err, size_t errlen)
 	statedir_id_name(id, name, sizeof name);
 	if (mkdirat(statedir_instances, name, 0700) == -1) {
 		if (errno != EEXIST || trash_move(statedir_instances,
-		    name, name) == -1 || mkdirat(statedir_instances, name, 0700) == -1) {
-			snprintf(err, errlen, "cannot create runtime dir "
+		    name, name) == -1 || mkdirat(statedir_instances, name, 0700) == -1)
+			return ward_err_errno(e, WARD_E_INTERNAL,
+			    "cannot create runtime dir "
 			    "%s/instances/%s (a leftover of that name could not "
-			    "be moved away): %s", opts.state_dir, name,
-			    strerror(errno));
-			return -1;
-		}
+			    "be moved away)", opts.state_dir, name);
 		log_warnx("runtime dir %s/instances/%s already existed: moved "
 		    "to trash/ and made anew", opts.state_dir, name);
 	}
 	fd = openat(statedir_instances, name, O_RDONLY | O_DIRECTORY |
 	    O_NOFOLLOW | O_CLOEXEC);
 	if (fd == -1 || fchmod(fd, 0700) == -1) {
-		snprintf(err, errlen, "cannot open runtime dir %s/instances/%s: "
-		    "%s", opts.state_dir, name, strerror(errno));
+		ward_err_errno(e, WARD_E_INTERNAL,
+		    "cannot open runtime dir %s/instances/%s", opts.state_dir,
+		    name);
 		if (fd != -1)
 			close(fd);
 		statedir_runtime_remove(id);

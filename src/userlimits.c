@@ -216,43 +216,42 @@ userlimits_of(pid_t pid, struct user_limits *ul)
 
 /*
  * The limits a payload of c's gets: *out is the caller's to free (with its
- * config). NULL on success, else the error code with a message in err.
+ * config). 0, or -1 with e set.
  */
-const char *
-userlimits_read(const struct peer *peer, struct user_limits **out, char *err,
-    size_t errlen)
+int
+userlimits_read(const struct peer *peer, struct user_limits **out,
+    struct ward_err *e)
 {
 	struct user_limits *ul = NULL;
 	const char *why = NULL;
-	int pidfd, e = 0;
+	int pidfd, eno = 0;
 
 	*out = NULL;
 	/* Pid 0: a peer outside wardd's pid namespace. */
 	if (peer->pid <= 0)
 		why = "its pid is not visible to wardd";
-	else if ((ul = calloc(1, sizeof *ul)) == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return WARD_E_INTERNAL;
-	} else if ((pidfd = userlimits_pidfd(peer)) == -1)
-		e = errno;
+	else if ((ul = calloc(1, sizeof *ul)) == NULL)
+		return ward_err_oom(e);
+	else if ((pidfd = userlimits_pidfd(peer)) == -1)
+		eno = errno;
 	else {
 		if (userlimits_of(peer->pid, ul) == -1)
-			e = errno;
+			eno = errno;
 		/* Still there, so the pid was its all along. */
 		else if (syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) == -1)
-			e = errno;
+			eno = errno;
 		close(pidfd);
 	}
-	if (why == NULL && e != 0)
-		why = e == ESRCH ? "it is gone" : strerror(e);
+	if (why == NULL && eno != 0)
+		why = eno == ESRCH ? "it is gone" : strerror(eno);
 	if (why != NULL) {
 		free(ul);
-		snprintf(err, errlen, "cannot read the limits of the requesting "
-		    "process (pid %d): %s; a non-admin's payload gets no more "
-		    "than its requester's own limits, so the request must come "
-		    "from a process that waits for the answer", (int)peer->pid, why);
-		return WARD_E_PERMISSION;
+		return ward_err_set(e, WARD_E_PERMISSION, "cannot read the "
+		    "limits of the requesting process (pid %d): %s; a "
+		    "non-admin's payload gets no more than its requester's own "
+		    "limits, so the request must come from a process that waits "
+		    "for the answer", (int)peer->pid, why);
 	}
 	*out = ul;
-	return NULL;
+	return 0;
 }

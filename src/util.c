@@ -1,6 +1,6 @@
 /*
  * util.c: small helpers every module uses: byte buffers, allocation, clocks,
- * fd flags, small files.
+ * fd flags, small files, and struct ward_err, the error a client reads.
  *
  * layer: base
  */
@@ -347,4 +347,48 @@ opendir_at(int dirfd, const char *name)
 	if ((d = fdopendir(fd)) == NULL)
 		close(fd);
 	return d;
+}
+
+/*
+ * Fill e with a code and a message and return -1, so a failure path reads
+ * `return ward_err_set(e, CODE, ...)`. A NULL code keeps the one already
+ * set: a caller rewording a callee's message need not know its code.
+ */
+int
+ward_err_set(struct ward_err *e, const char *code, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (code != NULL)
+		e->code = code;
+	va_start(ap, fmt);
+	vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* As ward_err_set, with ": " and errno's text appended (errno kept). */
+int
+ward_err_errno(struct ward_err *e, const char *code, const char *fmt, ...)
+{
+	int saved = errno;
+	size_t n;
+	va_list ap;
+
+	if (code != NULL)
+		e->code = code;
+	va_start(ap, fmt);
+	vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+	va_end(ap);
+	n = strlen(e->msg);
+	snprintf(e->msg + n, sizeof e->msg - n, ": %s", strerror(saved));
+	errno = saved;
+	return -1;
+}
+
+/* The one out-of-memory answer a client gets. */
+int
+ward_err_oom(struct ward_err *e)
+{
+	return ward_err_set(e, WARD_E_INTERNAL, "out of memory");
 }

@@ -66,6 +66,23 @@ uint64_t id_parse(const char *);
 uint64_t name_id(const char *);
 DIR	*opendir_at(int, const char *);
 
+/*
+ * The error a client may read: a WARD_E_* code and a message. A function
+ * that can fail for a client's reason takes one and returns -1 (or NULL)
+ * with both set; system-level helpers set errno instead.
+ */
+#define WARD_ERR_MAX	512
+struct ward_err {
+	const char	*code;	/* WARD_E_* (proto/ward-proto.h); NULL: none yet */
+	char		 msg[WARD_ERR_MAX];
+};
+#define WARD_ERR_INIT	{ NULL, "" }
+int	 ward_err_set(struct ward_err *, const char *, const char *, ...)
+	    printflike(3, 4);
+int	 ward_err_errno(struct ward_err *, const char *, const char *, ...)
+	    printflike(3, 4);
+int	 ward_err_oom(struct ward_err *);
+
 /* ---- table.c: an intrusive hash table for O(1) lookup by id and by name. */
 
 struct table_node {
@@ -289,8 +306,8 @@ void	 statedir_shutdown(void);
 int	 statedir_walk(const char *, int *);
 int	 statedir_as_user(uid_t, gid_t, const gid_t *, int);
 void	 statedir_as_self(void);
-int	 statedir_id_next(uint64_t *, char *, size_t);
-int	 statedir_runtime_create(uint64_t, char *, size_t);
+int	 statedir_id_next(uint64_t *, struct ward_err *);
+int	 statedir_runtime_create(uint64_t, struct ward_err *);
 int	 statedir_runtime_open(uint64_t);
 void	 statedir_runtime_remove(uint64_t);
 
@@ -308,7 +325,7 @@ unsigned trash_pending(void);
 void	 dumps_init(int);
 void	 dumps_fds(fd_visit_fn, void *);
 void	 dumps_shutdown(void);
-int	 dumps_create(const char *, uint64_t, uid_t, gid_t, char *, size_t);
+int	 dumps_create(const char *, uint64_t, uid_t, gid_t, struct ward_err *);
 int	 dumps_done(const char *, uint64_t, uid_t, unsigned, uint64_t);
 char	*dumps_collect(int, const char *, const char *, uint64_t, uid_t, gid_t);
 
@@ -475,8 +492,8 @@ uint64_t budget_used(uid_t, enum budget_kind);
 int	 budget_charge(uid_t, enum budget_kind, uint64_t);
 void	 budget_give(uid_t, enum budget_kind, uint64_t);
 int	 budget_over(uid_t, enum budget_kind);
-const char *budget_take(uid_t, enum budget_kind, uint64_t, char *, size_t);
-const char *budget_check(uid_t, enum budget_kind, uint64_t, char *, size_t);
+int	 budget_take(uid_t, enum budget_kind, uint64_t, struct ward_err *);
+int	 budget_check(uid_t, enum budget_kind, uint64_t, struct ward_err *);
 void	 budget_reserve_release(void);
 void	 budget_reserve_refill(void);
 void	 budget_reserve_serve(int);
@@ -492,12 +509,8 @@ enum scan_result {
 	SCAN_ERROR		/* malformed or over a limit; see error */
 };
 
-struct scan_error {
-	const char	*code;		/* WARD_E_TOO_LARGE or WARD_E_PROTOCOL */
-	char		 message[128];
-};
-
-enum scan_result codec_scan(const char *, size_t, size_t *, struct scan_error *);
+/* SCAN_ERROR's code: WARD_E_TOO_LARGE or WARD_E_PROTOCOL. */
+enum scan_result codec_scan(const char *, size_t, size_t *, struct ward_err *);
 
 enum arg_type {
 	ARG_STR,
@@ -518,7 +531,7 @@ struct arg_spec {
 #define ARG_MAX		64	/* entries in one spec (codec_args' seen bits) */
 
 int	 codec_args(const msgpack_object *, const struct arg_spec *,
-	    const msgpack_object **, char *, size_t);
+	    const msgpack_object **, struct ward_err *);
 int	 codec_is_str(const msgpack_object *);
 char	*codec_strdup(const msgpack_object *);
 int	 codec_streq(const msgpack_object *, const char *);
@@ -557,6 +570,7 @@ void	 cmd_dispatch(struct conn *, const msgpack_object *, int *, int);
 msgpack_packer *cmd_result(struct request *, msgpack_packer *);
 void	 cmd_error(struct request *, const char *, const char *, ...)
 	    printflike(3, 4);
+void	 cmd_fail(struct request *, const struct ward_err *);
 void	 cmd_ok(struct request *);
 
 extern const struct cmd_entry cmd_hello_entry, cmd_stats_entry,
@@ -599,7 +613,8 @@ struct exit_code_map {
 
 const char *payload_state_name(enum payload_state);
 int	 payload_state_parse(const char *, enum payload_state *);
-int	 payload_transition(enum payload_state, enum payload_state, char *, size_t);
+int	 payload_transition(enum payload_state, enum payload_state,
+	    struct ward_err *);
 int	 reason_name_valid(const char *, size_t);
 void	 reason_split_failure(const char *, size_t, char *, char **, char **);
 const char *reason_classify(const char *pipe_reason, enum killed_by, int waitid_failed,
@@ -694,15 +709,15 @@ struct config_rlimit {
 #define CONFIG_MAX_PATH_DIRS	32
 
 extern const struct arg_spec config_spec[];
-const char *config_parse_args(struct instance_config *, const msgpack_object **,
-	    const struct peer *, char *, size_t);
-const char *config_parse_fds(struct instance_config *, const msgpack_object **,
-	    int *, int, char *, size_t);
+int	 config_parse_args(struct instance_config *, const msgpack_object **,
+	    const struct peer *, struct ward_err *);
+int	 config_parse_fds(struct instance_config *, const msgpack_object **,
+	    int *, int, struct ward_err *);
 void	 config_close_fds(struct instance_config *);
 int	 config_push_fd(struct instance_config *, int, int);
-int	 config_name_valid(const char *, char *, size_t);
+int	 config_name_valid(const char *, struct ward_err *);
 int	 config_find_exec(const char *, const char *, const char *, char **,
-	    char *, size_t);
+	    struct ward_err *);
 void	 config_free(struct instance_config *);
 const char *config_rlimit_name(int);
 
@@ -716,8 +731,8 @@ struct user_limits {
 	int		 ioprio;	/* 0 (from nice), or the requester's BE or IDLE */
 };
 
-const char *userlimits_read(const struct peer *, struct user_limits **, char *,
-	    size_t);
+int	 userlimits_read(const struct peer *, struct user_limits **,
+	    struct ward_err *);
 int	 userlimits_parse(const char *, struct rlimit *);
 
 /* ---- cgroup.c: a cgroup2 directory per instance (whole-tree stop, cost). */
@@ -737,7 +752,7 @@ void	 cgroup_init(int disabled);
 void	 cgroup_fds(fd_visit_fn, void *);
 int	 cgroup_enabled(void);
 const char *cgroup_path(const struct instance *, char *, size_t);
-int	 cgroup_prepare(struct instance *, int *, char *, size_t);
+int	 cgroup_prepare(struct instance *, int *, struct ward_err *);
 void	 cgroup_kill(struct instance *);
 void	 cgroup_instance_gone(struct instance *);
 void	 cgroup_instance_removed(struct instance *);
@@ -899,16 +914,17 @@ extern struct instance_stats instance_stats;
 void	 instance_observe(instance_observer_fn);
 void	 instance_announce(struct instance *, enum instance_event);
 void	 instance_init(void);
-const char *instance_may_create(const struct peer *, char *, size_t);
+int	 instance_may_create(const struct peer *, struct ward_err *);
 struct instance *instance_new(struct instance_config *, const struct peer *,
-	    char *, size_t);
+	    struct ward_err *);
 struct instance *instance_find_id(uint64_t);
 struct instance *instance_find_name(const char *);
-int	 instance_can_start(const struct instance *, char *, size_t);
-int	 instance_start(struct instance *, char *, size_t);
+int	 instance_can_start(const struct instance *, struct ward_err *);
+int	 instance_start(struct instance *, struct ward_err *);
 int	 instance_signal(struct instance *, int, int group);
 int	 instance_stop(struct instance *, unsigned);
-int	 instance_set_payload(struct instance *, enum payload_state, char *, size_t);
+int	 instance_set_payload(struct instance *, enum payload_state,
+	    struct ward_err *);
 void	 instance_notify_line(struct instance *, const char *, size_t);
 void	 instance_remove(struct instance *);
 void	 instance_stop_all(int sig);
@@ -1028,7 +1044,7 @@ void	 notify_init(void (*)(struct instance *, const char *, size_t),
 	    void (*)(struct instance *, const char *, size_t));
 void	 notify_pipe_drain(struct instance *);
 void	 notify_pipe_cb(struct ev_loop *, ev_io *, int);
-int	 notify_sd_open(struct instance *, int, char *, size_t);
+int	 notify_sd_open(struct instance *, int, struct ward_err *);
 void	 notify_sd_close(struct instance *);
 void	 notify_sd_drain(struct instance *);
 int	 notify_sd_sender_ok(const struct instance *, pid_t);
@@ -1043,10 +1059,10 @@ struct spawn_fds {
 };
 
 pid_t	 spawn_child(const struct instance *, const struct spawn_fds *, char **,
-	    int *, char *, size_t);
+	    int *, struct ward_err *);
 int	 spawn_uses_fork(const struct instance *);
 void	 spawn_report_message(const struct instance *, const struct spawn_report *,
-	    char *, size_t);
+	    struct ward_err *);
 int	 spawn_ids(const struct instance *, uid_t *, gid_t *);
 int	 spawn_pidfd_open(pid_t);
 int	 spawn_pidfd_signal(int, pid_t, int, int);
@@ -1056,7 +1072,7 @@ char	**spawn_environ(const struct instance *);
 
 struct sys_ops {
 	pid_t	(*spawn)(const struct instance *, const struct spawn_fds *,
-		    char **, int *, char *, size_t);	/* spawn_child */
+		    char **, int *, struct ward_err *);	/* spawn_child */
 	int	(*pidfd_open)(pid_t);
 	int	(*signal)(int, pid_t, int, int);	/* spawn_pidfd_signal */
 	int	(*reap)(int, siginfo_t *);	/* waitid(P_PIDFD, WNOHANG) */

@@ -48,12 +48,12 @@ static void
 fuzz_codec_args(const msgpack_object *params, const struct arg_spec *spec)
 {
 	const msgpack_object *out[ARG_MAX];
-	char err[256];
+	struct ward_err err = WARD_ERR_INIT;
 	int j;
 
-	err[0] = '\0';
-	if (codec_args(params, spec, out, err, sizeof err) == -1) {
-		harness_assert(err[0] != '\0', "codec_args failed without a message");
+	if (codec_args(params, spec, out, &err) == -1) {
+		harness_assert(err.code != NULL && err.msg[0] != '\0',
+		    "codec_args failed without a message");
 		return;
 	}
 	for (j = 0; spec[j].name != NULL; j++) {
@@ -108,7 +108,7 @@ static void
 fuzz_codec_repack(const msgpack_object *o, size_t orig)
 {
 	struct buf b = { 0 };
-	struct scan_error err;
+	struct ward_err err = WARD_ERR_INIT;
 	msgpack_packer pk;
 	size_t len;
 
@@ -116,7 +116,7 @@ fuzz_codec_repack(const msgpack_object *o, size_t orig)
 	harness_assert(msgpack_pack_object(&pk, *o) == 0, "cannot repack");
 	harness_assert(codec_scan(b.data, b.len, &len, &err) == SCAN_COMPLETE,
 	    "the repacked message (%zu bytes, was %zu) does not scan: %s",
-	    b.len, orig, err.message);
+	    b.len, orig, err.msg);
 	harness_assert(len == b.len, "the repacked message scans to %zu of %zu",
 	    len, b.len);
 	buf_free(&b);
@@ -140,7 +140,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct scan_error err;
+	struct ward_err err = WARD_ERR_INIT;
 	msgpack_unpacked msg;
 	msgpack_unpack_return rc;
 	size_t off = 0, len, used;
@@ -156,7 +156,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		memset(&err, 0, sizeof err);
 		switch (codec_scan(copy + off, size - off, &len, &err)) {
 		case SCAN_ERROR:
-			harness_assert(err.code != NULL && err.message[0] != '\0',
+			harness_assert(err.code != NULL && err.msg[0] != '\0',
 			    "SCAN_ERROR without a code and a message");
 			harness_assert(strcmp(err.code, WARD_E_TOO_LARGE) == 0 ||
 			    strcmp(err.code, WARD_E_PROTOCOL) == 0,

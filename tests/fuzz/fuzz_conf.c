@@ -31,15 +31,15 @@ static void
 fuzz_conf_check_program(const struct conf_program *cp)
 {
 	const msgpack_object *out[ARG_MAX];
-	struct scan_error serr;
+	struct ward_err serr = WARD_ERR_INIT;
+	struct ward_err err = WARD_ERR_INIT;
 	msgpack_unpacked msg;
-	char err[256];
 	size_t len = 0, used = 0;
 
 	harness_assert(cp->name != NULL && cp->file != NULL && cp->spec != NULL,
 	    "a program without a name, file or spec");
-	harness_assert(config_name_valid(cp->name, err, sizeof err) == 0,
-	    "program name '%s': %s", cp->name, err);
+	harness_assert(config_name_valid(cp->name, &err) == 0,
+	    "program name '%s': %s", cp->name, err.msg);
 	harness_assert(codec_scan(cp->spec, cp->speclen, &len, &serr) ==
 	    SCAN_COMPLETE && len == cp->speclen, "[program:%s]'s create map "
 	    "does not scan", cp->name);
@@ -47,10 +47,9 @@ fuzz_conf_check_program(const struct conf_program *cp)
 	harness_assert(msgpack_unpack_next(&msg, cp->spec, cp->speclen, &used) ==
 	    MSGPACK_UNPACK_SUCCESS && used == cp->speclen,
 	    "[program:%s]'s create map does not unpack", cp->name);
-	err[0] = '\0';
-	harness_assert(codec_args(&msg.data, config_spec, out, err, sizeof err) ==
-	    0, "[program:%s]'s create map is not instance.create's: %s",
-	    cp->name, err);
+	harness_assert(codec_args(&msg.data, config_spec, out, &err) == 0,
+	    "[program:%s]'s create map is not instance.create's: %s",
+	    cp->name, err.msg);
 	harness_assert(out[0] != NULL && codec_streq(out[0], cp->name),
 	    "[program:%s]'s create map names another", cp->name);
 	msgpack_unpacked_destroy(&msg);
@@ -116,7 +115,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const struct conf_program *cp;
 	struct buf reply = { 0 };
-	struct scan_error serr;
+	struct ward_err serr = WARD_ERR_INIT;
 	msgpack_packer pk;
 	struct conf c;
 	const uint8_t *cut = NULL;

@@ -66,7 +66,7 @@ fuzz_dispatch_read(int fd, struct buf *replies)
 static int
 fuzz_dispatch_messages(const uint8_t *p, size_t n)
 {
-	struct scan_error err;
+	struct ward_err err = WARD_ERR_INIT;
 	size_t off = 0, len;
 	int messages = 0;
 

@@ -67,7 +67,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct exit_code_map map[8 + 4];
 	const struct exit_code_map *prof;
-	char name[REASON_MAX + 1], err[128], *info, *text, *copy;
+	struct ward_err err = WARD_ERR_INIT;
+	char name[REASON_MAX + 1], *info, *text, *copy;
 	const char *reason;
 	enum payload_state from, to;
 	size_t k, nmap = 0, nprof, len;
@@ -120,14 +121,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	free(info);
 	free(text);
 
-	err[0] = '\0';
-	if (payload_transition(from, to, err, sizeof err) == 0)
+	err.msg[0] = '\0';
+	if (payload_transition(from, to, &err) == 0)
 		harness_assert(to > from, "%s -> %s allowed",
 		    payload_state_name(from), payload_state_name(to));
 	else
-		harness_assert(to <= from && err[0] != '\0',
+		harness_assert(to <= from && err.msg[0] != '\0',
 		    "%s -> %s refused (%s)", payload_state_name(from),
-		    payload_state_name(to), err);
+		    payload_state_name(to), err.msg);
 	harness_assert(payload_state_parse(payload_state_name(to), &from) == 0 &&
 	    from == to, "payload state %d does not read back", (int)to);
 

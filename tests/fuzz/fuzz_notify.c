@@ -44,7 +44,7 @@ fuzz_notify_instance(int watchdog)
 	struct instance_config cfg;
 	struct peer c;
 	struct instance *i;
-	char err[256];
+	struct ward_err err = WARD_ERR_INIT;
 
 	memset(&c, 0, sizeof c);
 	c.admin = 1;
@@ -57,7 +57,7 @@ fuzz_notify_instance(int watchdog)
 	}
 	cfg.watchdog_ms = watchdog ? 1000 : 0;
 	cfg.notify_systemd = 1;
-	if ((i = instance_new(&cfg, &c, err, sizeof err)) == NULL)
+	if ((i = instance_new(&cfg, &c, &err)) == NULL)
 		config_free(&cfg);
 	return i;
 }
@@ -119,7 +119,8 @@ fuzz_notify_datagrams(struct instance *i, const uint8_t *p, size_t n,
     int pass_fd, int foreign)
 {
 	enum payload_state before = i->payload;
-	char status[STATUS_MAX + 1], err[256], c;
+	struct ward_err err = WARD_ERR_INIT;
+	char status[STATUS_MAX + 1], c;
 	struct sockaddr_un sun;
 	const uint8_t *end, *sep;
 	uint64_t sent = 0;
@@ -132,7 +133,7 @@ fuzz_notify_datagrams(struct instance *i, const uint8_t *p, size_t n,
 	i->pid = foreign ? FUZZ_NOTIFY_STRANGER : getpid();
 	dirfd = statedir_runtime_open(i->id);
 	harness_assert(dirfd != -1, "runtime dir of %ju", (uintmax_t)i->id);
-	harness_assert(notify_sd_open(i, dirfd, err, sizeof err) == 0, "%s", err);
+	harness_assert(notify_sd_open(i, dirfd, &err) == 0, "%s", err.msg);
 	close(dirfd);
 	memset(&sun, 0, sizeof sun);
 	sun.sun_family = AF_UNIX;

@@ -67,11 +67,12 @@ int	 __wrap_sd_notify(int, const char *);
 
 pid_t
 __wrap_spawn_child(const struct instance *i, const struct spawn_fds *fds,
-    char **envp, int *status_r, char *err, size_t errlen)
+    char **envp, int *status_r, struct ward_err *e)
 {
 	*status_r = -1;
-	snprintf(err, errlen, "cannot run %s: refused by the fuzzing sandbox",
-	    i->cfg.exec_path ? i->cfg.exec_path : i->cfg.argv[0]);
+	ward_err_set(e, WARD_E_SPAWN_FAILED, "cannot run %s: refused by the "
+	    "fuzzing sandbox", i->cfg.exec_path ? i->cfg.exec_path :
+	    i->cfg.argv[0]);
 	errno = EPERM;
 	return -1;
 }
@@ -373,7 +374,7 @@ int
 harness_reply_check(const char *buf, size_t len, int utf8)
 {
 	msgpack_unpacked msg;
-	struct scan_error err;
+	struct ward_err err = WARD_ERR_INIT;
 	const msgpack_object *o, *e;
 	size_t off = 0, n, used;
 	int responses = 0;

@@ -26,14 +26,13 @@ static char fake_dir[] = "/tmp/ward-unit-XXXXXX";
 
 static pid_t
 fake_spawn(const struct instance *i, const struct spawn_fds *fds, char **envp,
-    int *status_fd, char *err, size_t errlen)
+    int *status_fd, struct ward_err *e)
 {
 	*status_fd = -1;
 	if (fake.spawn_fails > 0) {
 		fake.spawn_fails--;
-		snprintf(err, errlen, "cannot run %s: refused by the fake",
-		    i->cfg.argv[0]);
-		return -1;
+		return ward_err_set(e, WARD_E_SPAWN_FAILED, "cannot run %s: "
+		    "refused by the fake", i->cfg.argv[0]);
 	}
 	return fake.next_pid++;
 }
@@ -133,7 +132,7 @@ fake_sys_instance(const char *name, int detect_hangup)
 {
 	struct instance_config cfg;
 	struct instance *i;
-	char err[256];
+	struct ward_err err = WARD_ERR_INIT;
 
 	memset(&cfg, 0, sizeof cfg);
 	cfg.name = name ? strdup(name) : NULL;
@@ -141,8 +140,8 @@ fake_sys_instance(const char *name, int detect_hangup)
 	ck_assert_ptr_nonnull(cfg.argv[0] = strdup("payload"));
 	cfg.detect_hangup = detect_hangup;
 	cfg.hangup_timeout_ms = HANGUP_TIMEOUT_MS;
-	i = instance_new(&cfg, peer_self(), err, sizeof err);
-	ck_assert_msg(i != NULL, "instance_new: %s", err);
+	i = instance_new(&cfg, peer_self(), &err);
+	ck_assert_msg(i != NULL, "instance_new: %s", err.msg);
 	return i;
 }
 

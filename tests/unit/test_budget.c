@@ -39,9 +39,9 @@ teardown(void)
 static void
 take(uid_t u, enum budget_kind k, uint64_t n)
 {
-	char err[256];
+	struct ward_err e = WARD_ERR_INIT;
 
-	ck_assert_msg(budget_take(u, k, n, err, sizeof err) == NULL, "%s", err);
+	ck_assert_msg(budget_take(u, k, n, &e) == 0, "%s", e.msg);
 }
 
 /* ward.stats' budgets array for c, as the number of uids it lists. */
@@ -80,53 +80,49 @@ END_TEST
 
 START_TEST(take_up_to_the_limit)
 {
-	char err[256];
+	struct ward_err e = WARD_ERR_INIT;
 
 	take(USER, BUDGET_FDS, 3);
 	take(USER, BUDGET_FDS, 1);
 	ck_assert_uint_eq(budget_used(USER, BUDGET_FDS), 4);
-	err[0] = '\0';
-	ck_assert_str_eq(budget_take(USER, BUDGET_FDS, 1, err, sizeof err),
-	    WARD_E_RESOURCE_EXHAUSTED);
-	ck_assert_ptr_nonnull(strstr(err, "uid 65534"));
-	ck_assert_ptr_nonnull(strstr(err, "hold 5 file descriptors"));
-	ck_assert_ptr_nonnull(strstr(err, "at most 4"));
-	ck_assert_ptr_nonnull(strstr(err, "--max-user-fds"));
+	ck_assert_int_eq(budget_take(USER, BUDGET_FDS, 1, &e), -1);
+	ck_assert_str_eq(e.code, WARD_E_RESOURCE_EXHAUSTED);
+	ck_assert_ptr_nonnull(strstr(e.msg, "uid 65534"));
+	ck_assert_ptr_nonnull(strstr(e.msg, "hold 5 file descriptors"));
+	ck_assert_ptr_nonnull(strstr(e.msg, "at most 4"));
+	ck_assert_ptr_nonnull(strstr(e.msg, "--max-user-fds"));
 	ck_assert_uint_eq(budget_used(USER, BUDGET_FDS), 4);	/* unchanged */
 	/* Within it now; not with one more. */
-	ck_assert_ptr_null(budget_check(USER, BUDGET_FDS, 0, err, sizeof err));
-	ck_assert_ptr_nonnull(budget_check(USER, BUDGET_FDS, 1, err,
-	    sizeof err));
+	ck_assert_int_eq(budget_check(USER, BUDGET_FDS, 0, &e), 0);
+	ck_assert_int_eq(budget_check(USER, BUDGET_FDS, 1, &e), -1);
 	/* More than the whole limit at once, and near UINT64_MAX. */
 	budget_give(USER, BUDGET_FDS, 4);
-	ck_assert_ptr_nonnull(budget_take(USER, BUDGET_RING, 101, err,
-	    sizeof err));
-	ck_assert_ptr_nonnull(budget_take(USER, BUDGET_RING, UINT64_MAX, err,
-	    sizeof err));
+	ck_assert_int_eq(budget_take(USER, BUDGET_RING, 101, &e), -1);
+	ck_assert_int_eq(budget_take(USER, BUDGET_RING, UINT64_MAX, &e), -1);
 	ck_assert_uint_eq(budget_used(USER, BUDGET_RING), 0);
 }
 END_TEST
 
 START_TEST(codes_by_kind)
 {
-	char err[256];
+	struct ward_err e = WARD_ERR_INIT;
 	int k;
 
 	for (k = 0; k < 3; k++)
 		take(USER, BUDGET_CONNS, 1);
-	ck_assert_str_eq(budget_take(USER, BUDGET_CONNS, 1, err, sizeof err),
-	    WARD_E_BUSY);
-	ck_assert_ptr_nonnull(strstr(err, "too many connections"));
-	ck_assert_ptr_nonnull(strstr(err, "--max-user-conns"));
+	ck_assert_int_eq(budget_take(USER, BUDGET_CONNS, 1, &e), -1);
+	ck_assert_str_eq(e.code, WARD_E_BUSY);
+	ck_assert_ptr_nonnull(strstr(e.msg, "too many connections"));
+	ck_assert_ptr_nonnull(strstr(e.msg, "--max-user-conns"));
 	ck_assert_int_eq(budget_charge(USER, BUDGET_INSTANCES,
 	    INSTANCE_MAX_PER_USER), 0);
-	ck_assert_str_eq(budget_take(USER, BUDGET_INSTANCES, 1, err,
-	    sizeof err), WARD_E_TOO_LARGE);
-	ck_assert_ptr_nonnull(strstr(err, "uid 65534 has 1000 instances, the "
+	ck_assert_int_eq(budget_take(USER, BUDGET_INSTANCES, 1, &e), -1);
+	ck_assert_str_eq(e.code, WARD_E_TOO_LARGE);
+	ck_assert_ptr_nonnull(strstr(e.msg, "uid 65534 has 1000 instances, the "
 	    "most a non-admin may have"));
-	ck_assert_str_eq(budget_take(USER, BUDGET_RING, 200, err, sizeof err),
-	    WARD_E_RESOURCE_EXHAUSTED);
-	ck_assert_ptr_nonnull(strstr(err, "--max-user-ring"));
+	ck_assert_int_eq(budget_take(USER, BUDGET_RING, 200, &e), -1);
+	ck_assert_str_eq(e.code, WARD_E_RESOURCE_EXHAUSTED);
+	ck_assert_ptr_nonnull(strstr(e.msg, "--max-user-ring"));
 	budget_give(USER, BUDGET_CONNS, 3);
 	budget_give(USER, BUDGET_INSTANCES, INSTANCE_MAX_PER_USER);
 }
@@ -134,13 +130,12 @@ END_TEST
 
 START_TEST(charge_goes_over_and_over_says_so)
 {
-	char err[256];
+	struct ward_err e = WARD_ERR_INIT;
 
 	/* Memory that is there already: counted, never refused. */
 	ck_assert_int_eq(budget_charge(USER, BUDGET_BUFFER, 1500), 0);
 	ck_assert(budget_over(USER, BUDGET_BUFFER));
-	ck_assert_ptr_nonnull(budget_check(USER, BUDGET_BUFFER, 0, err,
-	    sizeof err));
+	ck_assert_int_eq(budget_check(USER, BUDGET_BUFFER, 0, &e), -1);
 	budget_give(USER, BUDGET_BUFFER, 600);
 	ck_assert(!budget_over(USER, BUDGET_BUFFER));
 	budget_give(USER, BUDGET_BUFFER, 900);

@@ -34,7 +34,7 @@ ref_unpack(const char *buf, size_t n, size_t *off)
 static void
 check_prefixes(const char *buf, size_t n)
 {
-	struct scan_error err;
+	struct ward_err err = WARD_ERR_INIT;
 	size_t cut, len, off;
 
 	ck_assert_int_eq(ref_unpack(buf, n, &off), MSGPACK_UNPACK_SUCCESS);
@@ -52,7 +52,7 @@ check_prefixes(const char *buf, size_t n)
 START_TEST(scan_complete_request)
 {
 	struct unit_msg m;
-	struct scan_error err;
+	struct ward_err err = WARD_ERR_INIT;
 	size_t len = 0;
 
 	unit_msg_pack(&m, "A u u s A M s A s", 4, 0, 7, "instance.create",
@@ -129,7 +129,7 @@ END_TEST
 START_TEST(scan_array32_huge_count)
 {
 	static const char five[] = "\xdd\xff\xff\xff\xff";
-	struct scan_error err;
+	struct ward_err err = WARD_ERR_INIT;
 	size_t len;
 
 	/* Four bytes are an incomplete header; the fifth settles it. */
@@ -138,7 +138,7 @@ START_TEST(scan_array32_huge_count)
 	ck_assert_int_eq(codec_scan(five, 5, &len, &err), SCAN_ERROR);
 	ck_assert_ptr_nonnull(err.code);
 	ck_assert_str_eq(err.code, WARD_E_TOO_LARGE);
-	ck_assert_msg(err.message[0] != '\0', "no error message");
+	ck_assert_msg(err.msg[0] != '\0', "no error message");
 }
 END_TEST
 
@@ -158,7 +158,7 @@ START_TEST(scan_huge_lengths)
 		{ "\x94\x00\x01\xa1x\xdd\xff\xff\xff\xff", 10 },
 		{ "\x94\x00\x01\xa1x\x91\x81\xa1k\xdf\xff\xff\xff\xff", 14 },
 	};
-	struct scan_error err;
+	struct ward_err err = WARD_ERR_INIT;
 	size_t i, len;
 
 	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -190,7 +190,7 @@ big_str(size_t total)
 
 START_TEST(scan_request_size_limit)
 {
-	struct scan_error err;
+	struct ward_err err = WARD_ERR_INIT;
 	size_t len = 0;
 	char *buf;
 
@@ -233,7 +233,7 @@ nest(unsigned char *buf, int depth, int map)
 START_TEST(scan_nesting_limit)
 {
 	unsigned char buf[128];
-	struct scan_error err;
+	struct ward_err err = WARD_ERR_INIT;
 	size_t n, len;
 	int map;
 
@@ -260,7 +260,7 @@ END_TEST
 START_TEST(scan_nesting_wide_then_deep)
 {
 	unsigned char buf[256];
-	struct scan_error err;
+	struct ward_err err = WARD_ERR_INIT;
 	size_t n = 0, len;
 	int i;
 
@@ -279,7 +279,7 @@ START_TEST(scan_c1_refused)
 {
 	static const char alone[] = "\xc1";
 	static const char inside[] = "\x93\x01\xc1\x02";
-	struct scan_error err;
+	struct ward_err err = WARD_ERR_INIT;
 	size_t len;
 
 	memset(&err, 0, sizeof err);
@@ -288,8 +288,8 @@ START_TEST(scan_c1_refused)
 	memset(&err, 0, sizeof err);
 	ck_assert_int_eq(codec_scan(inside, 3, &len, &err), SCAN_ERROR);
 	ck_assert_str_eq(err.code, WARD_E_PROTOCOL);
-	ck_assert_msg(strstr(err.message, "c1") != NULL,
-	    "message does not name the byte: %s", err.message);
+	ck_assert_msg(strstr(err.msg, "c1") != NULL,
+	    "message does not name the byte: %s", err.msg);
 }
 END_TEST
 
@@ -313,7 +313,7 @@ nil_array(size_t count, size_t *n)
 
 START_TEST(scan_element_limit)
 {
-	struct scan_error err;
+	struct ward_err err = WARD_ERR_INIT;
 	size_t n, len = 0;
 	char *buf;
 
@@ -333,7 +333,7 @@ END_TEST
 
 START_TEST(scan_element_limit_whole_message)
 {
-	struct scan_error err;
+	struct ward_err err = WARD_ERR_INIT;
 	size_t n, len, i;
 	char *buf;
 
@@ -360,7 +360,7 @@ END_TEST
 START_TEST(scan_two_messages)
 {
 	struct unit_msg a, b;
-	struct scan_error err;
+	struct ward_err err = WARD_ERR_INIT;
 	size_t len = 0;
 	char *both;
 
@@ -392,7 +392,7 @@ END_TEST
 static void
 agree(const char *buf, size_t n, const char *what, unsigned v)
 {
-	struct scan_error err;
+	struct ward_err err = WARD_ERR_INIT;
 	enum scan_result r;
 	size_t len = 0, off;
 	msgpack_unpack_return u;
@@ -420,7 +420,7 @@ agree(const char *buf, size_t n, const char *what, unsigned v)
 		    (strcmp(err.code, WARD_E_TOO_LARGE) == 0 ||
 		    strcmp(err.code, WARD_E_PROTOCOL) == 0),
 		    "%s 0x%x: error without a known code", what, v);
-		ck_assert_msg(err.message[0] != '\0', "%s 0x%x: no message",
+		ck_assert_msg(err.msg[0] != '\0', "%s 0x%x: no message",
 		    what, v);
 		if (strcmp(err.code, WARD_E_PROTOCOL) == 0) {
 			u = ref_unpack(buf, n, &off);
@@ -436,7 +436,7 @@ agree(const char *buf, size_t n, const char *what, unsigned v)
 
 START_TEST(scan_every_type_byte)
 {
-	struct scan_error err;
+	struct ward_err err = WARD_ERR_INIT;
 	char buf[48];
 	size_t len;
 	unsigned b;
@@ -519,12 +519,12 @@ START_TEST(args_all_types)
 {
 	const msgpack_object *out[ARG_MAX];
 	struct unit_msg m;
-	char err[256] = "";
+	struct ward_err err = WARD_ERR_INIT;
 
 	unit_msg_obj(&m, "M s s s u s i s t s M s A s s s n", 8,
 	    "name", "vm", "count", 5, "delta", -3, "flag", "opts", 0,
 	    "list", 0, "sig", "TERM", "any");
-	ck_assert_int_eq(codec_args(m.obj, spec, out, err, sizeof err), 0);
+	ck_assert_int_eq(codec_args(m.obj, spec, out, &err), 0);
 	ck_assert(codec_streq(out[S_NAME], "vm"));
 	ck_assert_uint_eq(out[S_COUNT]->via.u64, 5);
 	ck_assert_int_eq(out[S_DELTA]->via.i64, -3);
@@ -538,7 +538,7 @@ START_TEST(args_all_types)
 	/* Keys in any order; the positions follow the spec. */
 	unit_msg_obj(&m, "M s u s u s u", 3, "sig", 9, "delta", 4,
 	    "any", 1);
-	ck_assert_int_eq(codec_args(m.obj, spec, out, err, sizeof err), 0);
+	ck_assert_int_eq(codec_args(m.obj, spec, out, &err), 0);
 	ck_assert_uint_eq(out[S_SIG]->via.u64, 9);
 	ck_assert_int_eq(out[S_DELTA]->via.i64, 4);	/* positive is an int */
 	ck_assert_uint_eq(out[S_ANY]->via.u64, 1);
@@ -552,24 +552,24 @@ START_TEST(args_unknown_key)
 {
 	const msgpack_object *out[ARG_MAX];
 	struct unit_msg m;
-	char err[256] = "";
+	struct ward_err err = WARD_ERR_INIT;
 
 	unit_msg_obj(&m, "M s s s u", 2, "name", "vm", "nmae", 1);
-	ck_assert_int_eq(codec_args(m.obj, spec, out, err, sizeof err), -1);
-	ck_assert_msg(strstr(err, "nmae") != NULL, "error: %s", err);
+	ck_assert_int_eq(codec_args(m.obj, spec, out, &err), -1);
+	ck_assert_msg(strstr(err.msg, "nmae") != NULL, "error: %s", err.msg);
 	unit_msg_free(&m);
 
 	/* A bin key is a string too, and is named the same way. */
 	unit_msg_obj(&m, "M B u", 1, "bogus", (size_t)5, 1);
-	ck_assert_int_eq(codec_args(m.obj, spec, out, err, sizeof err), -1);
-	ck_assert_msg(strstr(err, "bogus") != NULL, "error: %s", err);
+	ck_assert_int_eq(codec_args(m.obj, spec, out, &err), -1);
+	ck_assert_msg(strstr(err.msg, "bogus") != NULL, "error: %s", err.msg);
 	unit_msg_free(&m);
 
 	/* Keys that are not strings at all. */
 	unit_msg_obj(&m, "M u u", 1, 1, 1);
-	err[0] = '\0';
-	ck_assert_int_eq(codec_args(m.obj, spec, out, err, sizeof err), -1);
-	ck_assert_msg(err[0] != '\0', "no error message");
+	err.msg[0] = '\0';
+	ck_assert_int_eq(codec_args(m.obj, spec, out, &err), -1);
+	ck_assert_msg(err.msg[0] != '\0', "no error message");
 	unit_msg_free(&m);
 }
 END_TEST
@@ -590,7 +590,8 @@ START_TEST(args_wrong_type)
 	};
 	const msgpack_object *out[ARG_MAX];
 	struct unit_msg m;
-	char err[256], fmt[16];
+	struct ward_err err = WARD_ERR_INIT;
+	char fmt[16];
 	size_t i;
 
 	for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -616,12 +617,12 @@ START_TEST(args_wrong_type)
 			else
 				unit_msg_obj(&m, fmt, 1, bad[i].key, 0);
 		}
-		err[0] = '\0';
-		ck_assert_msg(codec_args(m.obj, spec, out, err, sizeof err) == -1,
+		err.msg[0] = '\0';
+		ck_assert_msg(codec_args(m.obj, spec, out, &err) == -1,
 		    "'%s' accepted a value of type %d", bad[i].key,
 		    (int)m.obj->via.map.ptr[0].val.type);
-		ck_assert_msg(strstr(err, bad[i].key) != NULL,
-		    "error does not name '%s': %s", bad[i].key, err);
+		ck_assert_msg(strstr(err.msg, bad[i].key) != NULL,
+		    "error does not name '%s': %s", bad[i].key, err.msg);
 		unit_msg_free(&m);
 	}
 }
@@ -631,16 +632,16 @@ START_TEST(args_duplicate_key)
 {
 	const msgpack_object *out[ARG_MAX];
 	struct unit_msg m;
-	char err[256] = "";
+	struct ward_err err = WARD_ERR_INIT;
 
 	unit_msg_obj(&m, "M s u s u", 2, "count", 1, "count", 2);
-	ck_assert_int_eq(codec_args(m.obj, spec, out, err, sizeof err), -1);
-	ck_assert_msg(strstr(err, "count") != NULL, "error: %s", err);
+	ck_assert_int_eq(codec_args(m.obj, spec, out, &err), -1);
+	ck_assert_msg(strstr(err.msg, "count") != NULL, "error: %s", err.msg);
 	unit_msg_free(&m);
 
 	/* str and bin spellings of one key are the same key. */
 	unit_msg_obj(&m, "M s s B s", 2, "name", "a", "name", (size_t)4, "b");
-	ck_assert_int_eq(codec_args(m.obj, spec, out, err, sizeof err), -1);
+	ck_assert_int_eq(codec_args(m.obj, spec, out, &err), -1);
 	unit_msg_free(&m);
 }
 END_TEST
@@ -649,11 +650,11 @@ START_TEST(args_duplicate_key_after_nil)
 {
 	const msgpack_object *out[ARG_MAX];
 	struct unit_msg m;
-	char err[256] = "";
+	struct ward_err err = WARD_ERR_INIT;
 
 	/* A nil value is absent, but the key was still given twice. */
 	unit_msg_obj(&m, "M s n s u", 2, "count", "count", 2);
-	ck_assert_msg(codec_args(m.obj, spec, out, err, sizeof err) == -1,
+	ck_assert_msg(codec_args(m.obj, spec, out, &err) == -1,
 	    "{count: nil, count: 2} accepted");
 	unit_msg_free(&m);
 }
@@ -663,7 +664,7 @@ START_TEST(args_nil_is_absent)
 {
 	const msgpack_object *out[ARG_MAX];
 	struct unit_msg m;
-	char err[256] = "";
+	struct ward_err err = WARD_ERR_INIT;
 	int j;
 
 	/* nil passes whatever the type; out is reset first. */
@@ -671,7 +672,7 @@ START_TEST(args_nil_is_absent)
 		out[j] = (const msgpack_object *)&spec[0];
 	unit_msg_obj(&m, "M s n s n s n s n s n s n s n s n", 8,
 	    "name", "count", "delta", "flag", "opts", "list", "sig", "any");
-	ck_assert_int_eq(codec_args(m.obj, spec, out, err, sizeof err), 0);
+	ck_assert_int_eq(codec_args(m.obj, spec, out, &err), 0);
 	for (j = 0; j < S_N; j++)
 		ck_assert_ptr_null(out[j]);
 	unit_msg_free(&m);
@@ -682,12 +683,12 @@ START_TEST(args_str_and_bin)
 {
 	const msgpack_object *out[ARG_MAX];
 	struct unit_msg m;
-	char err[256] = "";
+	struct ward_err err = WARD_ERR_INIT;
 	char *s;
 
 	unit_msg_obj(&m, "M s B s B", 2, "name", "vm-1", (size_t)4,
 	    "sig", "KILL", (size_t)4);
-	ck_assert_int_eq(codec_args(m.obj, spec, out, err, sizeof err), 0);
+	ck_assert_int_eq(codec_args(m.obj, spec, out, &err), 0);
 	ck_assert_int_eq(out[S_NAME]->type, MSGPACK_OBJECT_BIN);
 	ck_assert(codec_is_str(out[S_NAME]));
 	ck_assert(codec_streq(out[S_NAME], "vm-1"));
@@ -700,7 +701,7 @@ START_TEST(args_str_and_bin)
 	unit_msg_free(&m);
 
 	unit_msg_obj(&m, "M s s", 1, "name", "vm-2");
-	ck_assert_int_eq(codec_args(m.obj, spec, out, err, sizeof err), 0);
+	ck_assert_int_eq(codec_args(m.obj, spec, out, &err), 0);
 	ck_assert_int_eq(out[S_NAME]->type, MSGPACK_OBJECT_STR);
 	ck_assert(codec_streq(out[S_NAME], "vm-2"));
 	unit_msg_free(&m);
@@ -717,27 +718,27 @@ START_TEST(args_params_null_or_not_a_map)
 {
 	const msgpack_object *out[ARG_MAX];
 	struct unit_msg m;
-	char err[256] = "";
+	struct ward_err err = WARD_ERR_INIT;
 	int j;
 
 	for (j = 0; j < S_N; j++)
 		out[j] = (const msgpack_object *)&spec[0];
-	ck_assert_int_eq(codec_args(NULL, spec, out, err, sizeof err), 0);
+	ck_assert_int_eq(codec_args(NULL, spec, out, &err), 0);
 	for (j = 0; j < S_N; j++)
 		ck_assert_ptr_null(out[j]);
 
 	unit_msg_obj(&m, "n");
-	ck_assert_int_eq(codec_args(m.obj, spec, out, err, sizeof err), 0);
+	ck_assert_int_eq(codec_args(m.obj, spec, out, &err), 0);
 	unit_msg_free(&m);
 
 	unit_msg_obj(&m, "M", 0);
-	ck_assert_int_eq(codec_args(m.obj, spec, out, err, sizeof err), 0);
+	ck_assert_int_eq(codec_args(m.obj, spec, out, &err), 0);
 	unit_msg_free(&m);
 
 	unit_msg_obj(&m, "A s", 1, "name");
-	err[0] = '\0';
-	ck_assert_int_eq(codec_args(m.obj, spec, out, err, sizeof err), -1);
-	ck_assert_msg(err[0] != '\0', "no error message");
+	err.msg[0] = '\0';
+	ck_assert_int_eq(codec_args(m.obj, spec, out, &err), -1);
+	ck_assert_msg(err.msg[0] != '\0', "no error message");
 	unit_msg_free(&m);
 }
 END_TEST

@@ -21,7 +21,7 @@
 struct wardd_opts opts;
 
 static struct instance_config cfg;
-static char err[1024];
+static struct ward_err e;	/* the last refusal */
 static char tmpdir[64];		/* scratch directory, made once for all tests */
 
 static void
@@ -29,7 +29,7 @@ setup(void)
 {
 	memset(&opts, 0, sizeof opts);
 	memset(&cfg, 0, sizeof cfg);
-	memset(err, 0, sizeof err);
+	memset(&e, 0, sizeof e);
 }
 
 static void
@@ -51,10 +51,10 @@ parse_obj(int admin, const msgpack_object *params)
 	peer.gid = getegid();
 	peer.admin = admin;
 	config_free(&cfg);
-	err[0] = '\0';
-	ck_assert_msg(codec_args(params, config_spec, args, err,
-	    sizeof err) == 0, "codec_args refused the map: %s", err);
-	return config_parse_args(&cfg, args, &peer, err, sizeof err);
+	memset(&e, 0, sizeof e);
+	ck_assert_msg(codec_args(params, config_spec, args, &e) == 0,
+	    "codec_args refused the map: %s", e.msg);
+	return config_parse_args(&cfg, args, &peer, &e) == 0 ? NULL : e.code;
 }
 
 /* The same, for a params map described in unit_pack's format. */
@@ -75,15 +75,15 @@ parse(int admin, const char *fmt, ...)
 
 #define EXPECT_OK(call) do {						\
 	const char *r_ = (call);					\
-	ck_assert_msg(r_ == NULL, "refused (%s): %s", r_, err);		\
+	ck_assert_msg(r_ == NULL, "refused (%s): %s", r_, e.msg);		\
 } while (0)
 
 #define EXPECT_ERR(call, code, needle) do {				\
 	const char *r_ = (call);					\
 	ck_assert_msg(r_ != NULL, "accepted, expected %s", (code));	\
 	ck_assert_str_eq(r_, (code));					\
-	ck_assert_msg(strstr(err, (needle)) != NULL,			\
-	    "error '%s' does not say '%s'", err, (needle));		\
+	ck_assert_msg(strstr(e.msg, (needle)) != NULL,			\
+	    "error '%s' does not say '%s'", e.msg, (needle));		\
 } while (0)
 
 /*
@@ -191,9 +191,9 @@ START_TEST(argv_not_strings)
 	    WARD_E_INVALID_ARGUMENT, "NUL");
 	/* A string is not an array: codec_args says so first. */
 	unit_msg_obj(&m, "M s s", 1, "argv", "sh");
-	ck_assert_int_eq(codec_args(m.obj, config_spec, args, err, sizeof err),
+	ck_assert_int_eq(codec_args(m.obj, config_spec, args, &e),
 	    -1);
-	ck_assert_msg(strstr(err, "argv") != NULL, "error: %s", err);
+	ck_assert_msg(strstr(e.msg, "argv") != NULL, "error: %s", e.msg);
 	unit_msg_free(&m);
 }
 END_TEST
@@ -254,8 +254,8 @@ START_TEST(exec_not_in_path)
 {
 	EXPECT_ERR(parse(0, "M s A s", 1, "argv", 1, "no-such-program-wardtest"),
 	    WARD_E_INVALID_ARGUMENT, "not found in PATH");
-	ck_assert_msg(strstr(err, "no-such-program-wardtest") != NULL,
-	    "error does not name argv[0]: %s", err);
+	ck_assert_msg(strstr(e.msg, "no-such-program-wardtest") != NULL,
+	    "error does not name argv[0]: %s", e.msg);
 }
 END_TEST
 
@@ -331,7 +331,7 @@ START_TEST(exec_uses_config_path)
 	/* The instance's PATH replaces wardd's: sh is not there. */
 	EXPECT_ERR(parse(0, "M s A s s M s s", 2, "argv", 1, "sh",
 	    "env", 1, "PATH", tmpdir), WARD_E_INVALID_ARGUMENT, tmpdir);
-	ck_assert_msg(strstr(err, "not found in PATH") != NULL, "%s", err);
+	ck_assert_msg(strstr(e.msg, "not found in PATH") != NULL, "%s", e.msg);
 }
 END_TEST
 
@@ -413,12 +413,12 @@ START_TEST(name_rules)
 		EXPECT_OK(parse(0, "M s s s A s", 2, "name", good[i], "argv", 1,
 		    "sh"));
 		ck_assert_str_eq(cfg.name, good[i]);
-		ck_assert_int_eq(config_name_valid(good[i], err, sizeof err), 0);
+		ck_assert_int_eq(config_name_valid(good[i], &e), 0);
 	}
 	for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		EXPECT_ERR(parse(0, "M s s s A s", 2, "name", bad[i], "argv", 1,
 		    "sh"), WARD_E_INVALID_ARGUMENT, "name");
-		ck_assert_int_eq(config_name_valid(bad[i], err, sizeof err), -1);
+		ck_assert_int_eq(config_name_valid(bad[i], &e), -1);
 	}
 	EXPECT_ERR(parse(0, "M s s s A s", 2, "name", "12345", "argv", 1, "sh"),
 	    WARD_E_INVALID_ARGUMENT, "digits");
@@ -447,7 +447,7 @@ START_TEST(profile_unknown)
 {
 	EXPECT_ERR(parse(0, "M s A s s s", 2, "argv", 1, "sh",
 	    "profile", "qemu"), WARD_E_INVALID_ARGUMENT, "unknown profile");
-	ck_assert_msg(strstr(err, "qemu") != NULL, "%s", err);
+	ck_assert_msg(strstr(e.msg, "qemu") != NULL, "%s", e.msg);
 	EXPECT_ERR(parse(0, "M s A s s s", 2, "argv", 1, "sh",
 	    "profile", ""), WARD_E_INVALID_ARGUMENT, "profile");
 	EXPECT_ERR(parse(0, "M s A s s s", 2, "argv", 1, "sh",
@@ -536,8 +536,7 @@ START_TEST(exit_codes_keys)
 
 		unit_msg_obj(&m, "M s A s s A", 2, "argv", 1, "sh",
 		    "exit_codes", 0);
-		ck_assert_int_eq(codec_args(m.obj, config_spec, args, err,
-		    sizeof err), -1);
+		ck_assert_int_eq(codec_args(m.obj, config_spec, args, &e), -1);
 		unit_msg_free(&m);
 	}
 }
@@ -677,7 +676,7 @@ START_TEST(user_bad)
 		ck_assert_msg(r != NULL, "user '%s' accepted as %u:%u", bad[i],
 		    (unsigned)cfg.user_uid, (unsigned)cfg.user_gid);
 		ck_assert_str_eq(r, WARD_E_INVALID_ARGUMENT);
-		ck_assert_msg(strstr(err, "user") != NULL, "%s", err);
+		ck_assert_msg(strstr(e.msg, "user") != NULL, "%s", e.msg);
 	}
 	EXPECT_ERR(parse(1, "M s A s s t", 2, "argv", 1, "sh", "user"),
 	    WARD_E_INVALID_ARGUMENT, "user");

@@ -98,7 +98,7 @@ open_conn(int *client)
 {
 	struct peer p;
 	struct conn *c;
-	char err[256];
+	struct ward_err e = WARD_ERR_INIT;
 	int sv[2];
 
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK |
@@ -107,8 +107,8 @@ open_conn(int *client)
 	p.fd = sv[0];
 	p.uid = p.gid = USER;
 	p.pid = getpid();
-	ck_assert_msg(budget_take(USER, BUDGET_CONNS, 1, err, sizeof err) ==
-	    NULL, "%s", err);
+	ck_assert_msg(budget_take(USER, BUDGET_CONNS, 1, &e) == 0, "%s",
+	    e.msg);
 	c = conn_new(sv[0], &p, test_dispatch, test_lost);
 	ck_assert_ptr_nonnull(c);
 	ck_assert_int_eq(c->state, CONN_OPEN);

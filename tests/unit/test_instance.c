@@ -16,11 +16,11 @@
 static int
 start(struct instance *i)
 {
-	char err[256] = "";
-	int rc = instance_start(i, err, sizeof err);
+	struct ward_err err = WARD_ERR_INIT;
+	int rc = instance_start(i, &err);
 
 	if (rc == -1)
-		ck_assert_msg(err[0] != '\0', "a failed start says why");
+		ck_assert_msg(err.msg[0] != '\0', "a failed start says why");
 	return rc;
 }
 
@@ -64,7 +64,7 @@ START_TEST(test_announcement_order)
 		INSTANCE_EV_REMOVED
 	};
 	struct instance *i;
-	char err[128];
+	struct ward_err err = WARD_ERR_INIT;
 	uint64_t id;
 	size_t k;
 
@@ -72,8 +72,7 @@ START_TEST(test_announcement_order)
 	i = fake_sys_instance(NULL, 0);
 	id = i->id;
 	ck_assert_int_eq(start(i), 0);
-	ck_assert_int_eq(instance_set_payload(i, PAYLOAD_READY, err,
-	    sizeof err), 0);
+	ck_assert_int_eq(instance_set_payload(i, PAYLOAD_READY, &err), 0);
 	fake_sys_exit(i, 0, SIGKILL);
 	instance_remove(i);
 	ck_assert_ptr_null(instance_find_id(id));
@@ -112,13 +111,13 @@ START_TEST(test_restart_keeps_the_id)
 {
 	struct instance *i;
 	uint64_t id;
-	char err[128];
+	struct ward_err err = WARD_ERR_INIT;
 
 	fake_sys_setup();
 	i = fake_sys_instance("again", 0);
 	id = i->id;
 	ck_assert_int_eq(start(i), 0);
-	ck_assert_int_eq(instance_can_start(i, err, sizeof err), -1);
+	ck_assert_int_eq(instance_can_start(i, &err), -1);
 	ck_assert_int_eq(start(i), -1);		/* already running */
 	ck_assert_int_eq(i->state, INSTANCE_RUNNING);
 	fake_sys_exit(i, 0, 0);
@@ -174,7 +173,7 @@ END_TEST
 START_TEST(test_started_payload_is_no_hangup)
 {
 	struct instance *i;
-	char err[128];
+	struct ward_err err = WARD_ERR_INIT;
 
 	fake_sys_setup();
 	i = fake_sys_instance("vm", 1);
@@ -183,8 +182,7 @@ START_TEST(test_started_payload_is_no_hangup)
 	ck_assert_int_eq(i->payload, PAYLOAD_STARTED);
 	ck_assert(!ev_is_active(&i->hangup_t));
 	/* Payload states only move forward. */
-	ck_assert_int_eq(instance_set_payload(i, PAYLOAD_STARTING, err,
-	    sizeof err), -1);
+	ck_assert_int_eq(instance_set_payload(i, PAYLOAD_STARTING, &err), -1);
 	ck_assert_int_eq(i->payload, PAYLOAD_STARTED);
 	fake_sys_exit(i, 0, 0);
 	ck_assert_str_eq(i->exit->death_reason, "SHUTDOWN");	/* exit 0 */

@@ -20,23 +20,23 @@ struct wardd_opts opts;
 START_TEST(transition_forward_only)
 {
 	enum payload_state from, to;
-	char err[256];
+	struct ward_err err = WARD_ERR_INIT;
 
 	for (from = PAYLOAD_STARTING; from <= PAYLOAD_HANGUP; from++) {
 		for (to = PAYLOAD_STARTING; to <= PAYLOAD_HANGUP; to++) {
-			err[0] = '\0';
+			err.msg[0] = '\0';
 			if (to > from)
-				ck_assert_msg(payload_transition(from, to, err,
-				    sizeof err) == 0, "%s -> %s refused: %s",
+				ck_assert_msg(payload_transition(from, to,
+				    &err) == 0, "%s -> %s refused: %s",
 				    payload_state_name(from),
-				    payload_state_name(to), err);
+				    payload_state_name(to), err.msg);
 			else {
-				ck_assert_msg(payload_transition(from, to, err,
-				    sizeof err) == -1, "%s -> %s allowed",
+				ck_assert_msg(payload_transition(from, to,
+				    &err) == -1, "%s -> %s allowed",
 				    payload_state_name(from),
 				    payload_state_name(to));
-				ck_assert(strstr(err, payload_state_name(from)));
-				ck_assert(strstr(err, payload_state_name(to)));
+				ck_assert(strstr(err.msg, payload_state_name(from)));
+				ck_assert(strstr(err.msg, payload_state_name(to)));
 			}
 		}
 	}
@@ -45,25 +45,30 @@ END_TEST
 
 START_TEST(transition_message_names_both)
 {
-	char err[256] = "";
+	struct ward_err err = WARD_ERR_INIT;
 
-	ck_assert_int_eq(payload_transition(PAYLOAD_READY, PAYLOAD_STARTED, err,
-	    sizeof err), -1);
-	ck_assert_msg(strstr(err, "from ready to started") != NULL,
-	    "error: %s", err);
+	ck_assert_int_eq(payload_transition(PAYLOAD_READY, PAYLOAD_STARTED,
+	    &err), -1);
+	ck_assert_msg(strstr(err.msg, "from ready to started") != NULL,
+	    "error: %s", err.msg);
 	ck_assert_int_eq(payload_transition(PAYLOAD_FINISHED, PAYLOAD_FINISHED,
-	    err, sizeof err), -1);
-	ck_assert_msg(strstr(err, "from finished to finished") != NULL,
-	    "error: %s", err);
+	    &err), -1);
+	ck_assert_msg(strstr(err.msg, "from finished to finished") != NULL,
+	    "error: %s", err.msg);
 	/* Skipping states forward is fine: starting -> finished. */
 	ck_assert_int_eq(payload_transition(PAYLOAD_STARTING, PAYLOAD_FINISHED,
-	    err, sizeof err), 0);
-	/* A short buffer is truncated, not overrun. */
-	memset(err, 'x', sizeof err);
-	ck_assert_int_eq(payload_transition(PAYLOAD_READY, PAYLOAD_STARTED, err,
-	    8), -1);
-	ck_assert_uint_eq(strlen(err), 7);
-	ck_assert_int_eq(err[8], 'x');
+	    &err), 0);
+	/* Whatever e held before, it comes back whole and terminated. */
+	memset(&err, 'x', sizeof err);
+	ck_assert_int_eq(payload_transition(PAYLOAD_READY, PAYLOAD_STARTED,
+	    &err), -1);
+	ck_assert_str_eq(err.code, WARD_E_INVALID_STATE);
+	ck_assert_uint_lt(strlen(err.msg), sizeof err.msg);
+	/* ward_err_set cuts a long message, never overruns. */
+	ck_assert_int_eq(ward_err_set(&err, NULL, "%*s", 2 * WARD_ERR_MAX,
+	    "x"), -1);
+	ck_assert_str_eq(err.code, WARD_E_INVALID_STATE);	/* NULL: kept */
+	ck_assert_uint_eq(strlen(err.msg), WARD_ERR_MAX - 1);
 }
 END_TEST
 
