@@ -603,7 +603,7 @@ cgroup_prepare(struct instance *i, int *fd, struct ward_err *e)
 	return 0;
 fail:
 	return ward_err_errno(e, WARD_E_INTERNAL, "cannot start '%s': cgroup %s",
-	    i->cfg.name, path);
+	    i->spec.name, path);
 }
 
 /*
@@ -653,11 +653,11 @@ cgroup_instance_gone(struct instance *i)
 	    i->cgroup.killed;
 	if (kill_rest) {
 		log_info("instance %" PRIu64 " %s: killing what is left in %s",
-		    i->id, i->cfg.name, path);
+		    i->id, i->spec.name, path);
 		cgroup_kill(i);
 	} else
 		log_info("instance %" PRIu64 " %s: processes it started outlive "
-		    "it in %s (removed once they exit)", i->id, i->cfg.name, path);
+		    "it in %s (removed once they exit)", i->id, i->spec.name, path);
 	cgroup_drain_start(i, i->cgroup.killed);
 }
 

@@ -29,14 +29,14 @@ static void
 cmd_state_error(struct request *req, const char *what)
 {
 	cmd_error(req, WARD_E_INVALID_STATE, "instance '%s' is %s; %s",
-	    req->inst->cfg.name, instance_state_name(req->inst->state), what);
+	    req->inst->spec.name, instance_state_name(req->inst->state), what);
 }
 
 /* create and run share this: parse, check the name, make the instance. */
 static struct instance *
 cmd_create_instance(struct request *req)
 {
-	struct instance_config cfg;
+	struct instance_spec cfg;
 	struct instance *i;
 	struct ward_err e = WARD_ERR_INIT;
 
@@ -50,9 +50,9 @@ cmd_create_instance(struct request *req)
 		cmd_fail(req, &e);
 		return NULL;
 	}
-	if (config_parse_args(&cfg, req->args, &req->c->peer, &e) == -1 ||
-	    config_parse_fds(&cfg, req->args, req->fds, req->nfds, &e) == -1) {
-		config_free(&cfg);
+	if (spec_parse_args(&cfg, req->args, &req->c->peer, &e) == -1 ||
+	    spec_parse_fds(&cfg, req->args, req->fds, req->nfds, &e) == -1) {
+		spec_free(&cfg);
 		cmd_fail(req, &e);
 		return NULL;
 	}
@@ -63,25 +63,25 @@ cmd_create_instance(struct request *req)
 	if (cfg.name != NULL && instance_find_name(cfg.name) != NULL) {
 		cmd_error(req, WARD_E_EXISTS, "an instance named '%s' already "
 		    "exists; remove it first or choose another name", cfg.name);
-		config_free(&cfg);
+		spec_free(&cfg);
 		return NULL;
 	}
 	/* confdir.c: declared names are the programs', admins' requests too. */
 	if (cfg.name != NULL && confdir_name_reserved(cfg.name, req->c->peer.admin,
 	    e.msg, sizeof e.msg)) {
 		cmd_error(req, WARD_E_EXISTS, "%s", e.msg);
-		config_free(&cfg);
+		spec_free(&cfg);
 		return NULL;
 	}
 	/* A non-admin's payload: no more than its requester's own limits. */
 	if (!req->c->peer.admin &&
 	    userlimits_read(&req->c->peer, &cfg.user_limits, &e) == -1) {
 		cmd_fail(req, &e);
-		config_free(&cfg);
+		spec_free(&cfg);
 		return NULL;
 	}
 	if ((i = instance_new(&cfg, &req->c->peer, &e)) == NULL) {
-		config_free(&cfg);
+		spec_free(&cfg);
 		/* Out of memory, or the id counter could not be persisted. */
 		cmd_fail(req, &e);
 		return NULL;
@@ -97,7 +97,7 @@ cmd_reply_id(struct request *req, const struct instance *i)
 	cmd_result(req, &pk);
 	msgpack_pack_map(&pk, 4);
 	codec_pack_kv_uint(&pk, "id", i->id);
-	codec_pack_kv_str(&pk, "name", i->cfg.name);
+	codec_pack_kv_str(&pk, "name", i->spec.name);
 	codec_pack_kv_str(&pk, "state", instance_state_name(i->state));
 	codec_pack_key(&pk, "pid");
 	if (i->state == INSTANCE_RUNNING)
@@ -117,7 +117,7 @@ cmd_create_exec(struct request *req)
 
 const struct cmd_entry cmd_create_entry = {
 	.name = WARD_M_CREATE,
-	.args = config_spec,
+	.args = spec_args,
 	.flags = 0,
 	.exec = cmd_create_exec,
 };
@@ -187,7 +187,7 @@ cmd_run_exec(struct request *req)
 
 const struct cmd_entry cmd_run_entry = {
 	.name = WARD_M_RUN,
-	.args = config_spec,
+	.args = spec_args,
 	.flags = 0,
 	.exec = cmd_run_exec,
 };
@@ -221,7 +221,7 @@ cmd_pack_instance(const struct instance *i, msgpack_packer *pk, int extra)
 	nfields += 1;			/* cgroup.c: cgroup */
 	msgpack_pack_map(pk, nfields);
 	codec_pack_kv_uint(pk, "id", i->id);
-	codec_pack_kv_str(pk, "name", i->cfg.name);
+	codec_pack_kv_str(pk, "name", i->spec.name);
 	codec_pack_kv_str(pk, "state", instance_state_name(i->state));
 	codec_pack_kv_str(pk, "payload_state", payload_state_name(i->payload));
 	codec_pack_kv_str(pk, "status_text", i->status_text);
@@ -230,7 +230,7 @@ cmd_pack_instance(const struct instance *i, msgpack_packer *pk, int extra)
 		msgpack_pack_int64(pk, i->pid);
 	else
 		msgpack_pack_nil(pk);
-	cmd_pack_argv(pk, i->cfg.argv);
+	cmd_pack_argv(pk, i->spec.argv);
 	codec_pack_kv_uint(pk, "owner_uid", i->owner_uid);
 	codec_pack_kv_int(pk, "requester_pid", i->requester_pid);
 	codec_pack_kv_int(pk, "created_at_ms", i->created_at_ms);
@@ -248,12 +248,12 @@ cmd_pack_instance(const struct instance *i, msgpack_packer *pk, int extra)
 	else
 		msgpack_pack_nil(pk);
 	codec_pack_kv_bool(pk, "suspended", i->suspended);
-	codec_pack_kv_bool(pk, "detect_hangup", i->cfg.detect_hangup);
-	codec_pack_kv_uint(pk, "hangup_timeout_ms", i->cfg.hangup_timeout_ms);
+	codec_pack_kv_bool(pk, "detect_hangup", i->spec.detect_hangup);
+	codec_pack_kv_uint(pk, "hangup_timeout_ms", i->spec.hangup_timeout_ms);
 	codec_pack_kv_uint(pk, "notify_dropped", i->notify_dropped);
-	codec_pack_kv_str(pk, "notify", i->cfg.notify_systemd ? "systemd" : "fd");
+	codec_pack_kv_str(pk, "notify", i->spec.notify_systemd ? "systemd" : "fd");
 	codec_pack_kv_uint(pk, "sd_notify_dropped", i->sd_dropped);
-	codec_pack_kv_uint(pk, "watchdog_ms", i->cfg.watchdog_ms);
+	codec_pack_kv_uint(pk, "watchdog_ms", i->spec.watchdog_ms);
 	codec_pack_kv_str(pk, "runtime_dir",
 	    i->state == INSTANCE_RUNNING ? i->runtime_dir : NULL);
 	codec_pack_key(pk, "metrics");
@@ -387,7 +387,7 @@ cmd_kill_exec(struct request *req)
 	}
 	if (instance_signal(req->inst, sig, group) == -1) {
 		cmd_error(req, WARD_E_INTERNAL, "cannot send %s to instance '%s'",
-		    signal_name(sig), req->inst->cfg.name);
+		    signal_name(sig), req->inst->spec.name);
 		return;
 	}
 	cmd_ok(req);
@@ -431,7 +431,7 @@ cmd_stop_exec(struct request *req)
 	}
 	if (instance_stop(req->inst, t) == -1) {
 		cmd_error(req, WARD_E_INTERNAL, "cannot stop instance '%s'",
-		    req->inst->cfg.name);
+		    req->inst->spec.name);
 		return;
 	}
 	cmd_ok(req);
@@ -455,7 +455,7 @@ cmd_suspend_resume(struct request *req, int suspend)
 	}
 	if (instance_signal(req->inst, suspend ? SIGSTOP : SIGCONT, 1) == -1) {
 		cmd_error(req, WARD_E_INTERNAL, "cannot signal instance '%s'",
-		    req->inst->cfg.name);
+		    req->inst->spec.name);
 		return;
 	}
 	req->inst->suspended = suspend;
@@ -542,7 +542,7 @@ cmd_remove_exec(struct request *req)
 	}
 	if (req->inst->program != NULL) {
 		cmd_error(req, WARD_E_INVALID_STATE, "'%s' is declared in %s:%d; "
-		    "remove it from the config and run update", req->inst->cfg.name,
+		    "remove it from the config and run update", req->inst->spec.name,
 		    req->inst->program->conf->file, req->inst->program->conf->line);
 		return;
 	}

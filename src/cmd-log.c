@@ -45,10 +45,10 @@ cmd_log_exec(struct request *req)
 			return;
 		}
 	}
-	if (i->cfg.output == NULL) {
+	if (i->spec.output == NULL) {
 		cmd_error(req, WARD_E_INVALID_STATE, "instance '%s' does not "
 		    "capture its output; create it with capture_output: true",
-		    i->cfg.name);
+		    i->spec.name);
 		return;
 	}
 	/*

@@ -109,7 +109,7 @@ cmd_shutdown_captured(char *names, size_t len)
 		if (n++ >= CMD_SHUTDOWN_NAMES)
 			continue;
 		w = snprintf(names + used, len - used, "%s'%s' (id %" PRIu64 ")",
-		    used > 0 ? ", " : "", i->cfg.name, i->id);
+		    used > 0 ? ", " : "", i->spec.name, i->id);
 		if (w > 0 && (size_t)w < len - used)
 			used += w;
 	}
@@ -126,7 +126,7 @@ static void
 cmd_shutdown_exec(struct request *req)
 {
 	int kill = req->args[0] == NULL || req->args[0]->via.boolean;
-	char names[CMD_SHUTDOWN_NAMES * (CONFIG_MAX_NAME + 32)];
+	char names[CMD_SHUTDOWN_NAMES * (SPEC_MAX_NAME + 32)];
 	unsigned n;
 
 	if (!kill && (n = cmd_shutdown_captured(names, sizeof names)) > 0) {

@@ -154,10 +154,10 @@ cmd_resolve_instance(struct request *req)
 		/* A name no instance could have is a bad argument, not a miss. */
 		if ((s = codec_strdup(name)) == NULL ||
 		    !utf8_valid(s, strlen(s)) || s[0] == '\0' ||
-		    strlen(s) > CONFIG_MAX_NAME) {
+		    strlen(s) > SPEC_MAX_NAME) {
 			cmd_error(req, WARD_E_INVALID_ARGUMENT, "'name' must be "
 			    "1 to %d bytes of UTF-8 text without NUL",
-			    CONFIG_MAX_NAME);
+			    SPEC_MAX_NAME);
 			free(s);
 			return -1;
 		}

@@ -1,11 +1,11 @@
 /*
  * confdir-program.c: one [program:NAME] section, as read, into what ward
  * runs: the very instance.create map a client would send (so that one
- * validator, config.c, serves both) and the restart policy program.c
+ * validator, spec.c, serves both) and the restart policy program.c
  * applies. supervisord's keys are mapped to ward's; the ones ward has no
  * use for are warnings, any other unknown key an error.
  *
- * layer: programs (calls conf.c, config.c, codec.c, output.c's stream
+ * layer: programs (calls conf.c, spec.c, codec.c, output.c's stream
  * names, peer.c's self; never program.c: what it builds is only data)
  */
 #include "config.h"
@@ -34,13 +34,13 @@ confdir_pack_str(msgpack_packer *pk, const char *s)
 static int
 confdir_pack_env(msgpack_packer *pk, const char *v, char *err, size_t errlen)
 {
-	char *keys[CONFIG_MAX_ENV], *vals[CONFIG_MAX_ENV];
+	char *keys[SPEC_MAX_ENV], *vals[SPEC_MAX_ENV];
 	struct buf cur = { 0 };
 	const char *p = v;
 	size_t n = 0, k;
 	int rc = -1, bad;
 
-	while (*p != '\0' && n < CONFIG_MAX_ENV) {
+	while (*p != '\0' && n < SPEC_MAX_ENV) {
 		const char *eq;
 		char q;
 
@@ -386,7 +386,7 @@ static int
 confdir_check_spec(const char *spec, size_t len, struct ward_err *e)
 {
 	const msgpack_object *args[ARG_MAX];
-	struct instance_config cfg;
+	struct instance_spec cfg;
 	msgpack_unpacked u;
 	size_t off = 0;
 	int rc = -1;
@@ -395,9 +395,9 @@ confdir_check_spec(const char *spec, size_t len, struct ward_err *e)
 	if (msgpack_unpack_next(&u, spec, len, &off) != MSGPACK_UNPACK_SUCCESS)
 		ward_err_set(e, WARD_E_INTERNAL, "internal: cannot read back its "
 		    "spec");
-	else if (codec_args(&u.data, config_spec, args, e) == 0) {
-		rc = config_parse_args(&cfg, args, peer_self(), e);
-		config_free(&cfg);
+	else if (codec_args(&u.data, spec_args, args, e) == 0) {
+		rc = spec_parse_args(&cfg, args, peer_self(), e);
+		spec_free(&cfg);
 	}
 	msgpack_unpacked_destroy(&u);
 	return rc;
@@ -534,7 +534,7 @@ confdir_program_build(struct conf *c, const char *name, const char *file,
 	conf_error(c, file, (l), _m);					\
 	bad = 1;							\
 } while (0)
-	if (config_name_valid(name, &e) == -1) {
+	if (spec_name_valid(name, &e) == -1) {
 		ERR(line, "[program:%s]: %s", name, e.msg);
 		return NULL;
 	}

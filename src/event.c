@@ -112,7 +112,7 @@ event_pack(struct buf *b, enum event_type t, const struct instance *i)
 		break;
 	}
 	codec_pack_kv_uint(&pk, "id", i->id);
-	codec_pack_kv_str(&pk, "name", i->cfg.name);
+	codec_pack_kv_str(&pk, "name", i->spec.name);
 	codec_pack_kv_str(&pk, "state", instance_state_name(i->state));
 }
 

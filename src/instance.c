@@ -51,7 +51,6 @@ static unsigned instance_nobservers;
 
 static void	instance_pidfd_cb(struct ev_loop *, ev_io *, int);
 static void	instance_failure_cb(struct ev_loop *, ev_io *, int);
-static void	instance_spawn_cb(struct ev_loop *, ev_io *, int);
 static void	instance_hangup_cb(struct ev_loop *, ev_timer *, int);
 static void	instance_stop_cb(struct ev_loop *, ev_timer *, int);
 static void	instance_watchdog_cb(struct ev_loop *, ev_timer *, int);
@@ -125,7 +124,7 @@ instance_may_create(const struct peer *peer, struct ward_err *e)
 static void
 instance_close_fds(struct instance *i)
 {
-	config_close_fds(&i->cfg);
+	spec_close_fds(&i->spec);
 	budget_give(i->owner_uid, BUDGET_FDS, i->fds_held);
 	i->fds_held = 0;
 }
@@ -159,7 +158,7 @@ instance_set_state(struct instance *i, enum instance_state s)
 	if (old == s)
 		return;
 	i->state = s;
-	log_debug("instance %" PRIu64 " %s: %s -> %s", i->id, i->cfg.name,
+	log_debug("instance %" PRIu64 " %s: %s -> %s", i->id, i->spec.name,
 	    instance_state_names[old], instance_state_names[s]);
 	if (s == INSTANCE_RUNNING) {
 		LIST_INSERT_HEAD(&instances_running, i, running_entry);
@@ -180,7 +179,7 @@ instance_set_state(struct instance *i, enum instance_state s)
  * (statedir_id_next).
  */
 struct instance *
-instance_new(struct instance_config *cfg, const struct peer *peer,
+instance_new(struct instance_spec *cfg, const struct peer *peer,
     struct ward_err *e)
 {
 	struct instance *i;
@@ -207,7 +206,7 @@ instance_new(struct instance_config *cfg, const struct peer *peer,
 		ward_err_oom(e);
 		goto fail;
 	}
-	i->cfg = *cfg;
+	i->spec = *cfg;
 	/* Its passed fds, already checked against the budget with the
 	 * request (cmd.c): held for it from now on. */
 	i->fds_held = cfg->nfds;
@@ -236,13 +235,13 @@ instance_new(struct instance_config *cfg, const struct peer *peer,
 	ev_init(&i->pidfd_w, instance_pidfd_cb);
 	ev_init(&i->failure_w, instance_failure_cb);
 	ev_init(&i->notify_w, notify_pipe_cb);	/* notify.c reads fd 4 */
-	ev_init(&i->spawn_w, instance_spawn_cb);
+	ev_init(&i->spawn_w, spawn_status_cb);	/* spawn.c reads it */
 	ev_init(&i->hangup_t, instance_hangup_cb);
 	ev_init(&i->stop_t, instance_stop_cb);
 	ev_init(&i->watchdog_t, instance_watchdog_cb);
 	table_insert(&instances_by_id, &i->by_id, &i->id, sizeof i->id);
-	table_insert(&instances_by_name, &i->by_name, i->cfg.name,
-	    strlen(i->cfg.name));
+	table_insert(&instances_by_name, &i->by_name, i->spec.name,
+	    strlen(i->spec.name));
 	TAILQ_INSERT_TAIL(&instances, i, entry);
 	instance_stats.created++;
 	instance_announce(i, INSTANCE_EV_CREATED);
@@ -292,7 +291,7 @@ instance_finish(struct instance *i, struct exit_record *r, enum instance_state s
 
 	r->id = i->id;
 	r->owner_uid = i->owner_uid;
-	r->name = strdup(i->cfg.name);
+	r->name = strdup(i->spec.name);
 	r->started_at_ms = i->started_at_ms;
 	r->died_at_ms = now_wall_ms();
 	if (s == INSTANCE_DEAD)
@@ -314,7 +313,7 @@ instance_finish(struct instance *i, struct exit_record *r, enum instance_state s
 	if (!log_to_journal())
 		log_info("instance died: id=%" PRIu64 " name=%s reason=%s %s core_dumped=%d "
 	    "uptime_ms=%" PRIu64 " cpu_user_ms=%" PRIu64 " cpu_system_ms=%" PRIu64
-	    " rss_max_kb=%" PRIu64 " owner_uid=%u%s%s", i->id, i->cfg.name,
+	    " rss_max_kb=%" PRIu64 " owner_uid=%u%s%s", i->id, i->spec.name,
 	    r->death_reason, line, r->core_dumped, r->uptime_ms,
 	    r->metrics.cpu_user_ms, r->metrics.cpu_system_ms,
 	    r->metrics.rss_max_kb, (unsigned)r->owner_uid,
@@ -360,11 +359,11 @@ instance_can_start(const struct instance *i, struct ward_err *e)
 {
 	if (i->state == INSTANCE_RUNNING)
 		return ward_err_set(e, WARD_E_INVALID_STATE, "instance '%s' is "
-		    "already running", i->cfg.name);
-	if (i->state != INSTANCE_NOT_STARTED && i->cfg.passed_fds)
+		    "already running", i->spec.name);
+	if (i->state != INSTANCE_NOT_STARTED && i->spec.passed_fds)
 		return ward_err_set(e, WARD_E_INVALID_STATE, "instance '%s' was "
 		    "given file descriptors for its first run only; create a new "
-		    "instance to run it again", i->cfg.name);
+		    "instance to run it again", i->spec.name);
 	return 0;
 }
 
@@ -405,7 +404,7 @@ instance_start(struct instance *i, struct ward_err *e)
 		i->runtime_dir = NULL;
 		goto fail;
 	}
-	if (i->cfg.notify_systemd && notify_sd_open(i, rtfd, e) == -1)
+	if (i->spec.notify_systemd && notify_sd_open(i, rtfd, e) == -1)
 		goto fail;
 	if (spawn_ids(i, &uid, &gid) && fchown(rtfd, uid, gid) == -1) {
 		ward_err_errno(e, NULL, "cannot hand runtime dir %s to uid %u",
@@ -459,12 +458,12 @@ instance_start(struct instance *i, struct ward_err *e)
 		ev_io_start(ward_loop, &i->spawn_w);
 	}
 	output_spawn_done(i, 1);	/* output.c: watch the read ends */
-	if (i->cfg.detect_hangup) {
-		ev_timer_set(&i->hangup_t, i->cfg.hangup_timeout_ms / 1000.0, 0.);
+	if (i->spec.detect_hangup) {
+		ev_timer_set(&i->hangup_t, i->spec.hangup_timeout_ms / 1000.0, 0.);
 		ev_timer_start(ward_loop, &i->hangup_t);
 	}
-	if (i->cfg.watchdog_ms > 0) {
-		i->watchdog_t.repeat = i->cfg.watchdog_ms / 1000.0;
+	if (i->spec.watchdog_ms > 0) {
+		i->watchdog_t.repeat = i->spec.watchdog_ms / 1000.0;
 		ev_timer_again(ward_loop, &i->watchdog_t);
 	}
 	instance_stats.started++;
@@ -472,7 +471,7 @@ instance_start(struct instance *i, struct ward_err *e)
 	return 0;
 
 fail_errno:
-	ward_err_errno(e, NULL, "cannot start '%s'", i->cfg.name);
+	ward_err_errno(e, NULL, "cannot start '%s'", i->spec.name);
 fail:
 	e->code = WARD_E_SPAWN_FAILED;	/* whichever step's message it has */
 	free(envp);
@@ -548,7 +547,7 @@ instance_stop_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	struct instance *i = container_of(t, struct instance, stop_t);
 
 	log_notice("instance %" PRIu64 " %s did not stop in time: SIGKILL",
-	    i->id, i->cfg.name);
+	    i->id, i->spec.name);
 	instance_signal(i, SIGKILL, 1);
 	cgroup_kill(i);		/* cgroup.c: and all it started, wherever */
 }
@@ -594,7 +593,7 @@ instance_hangup_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	if (i->state != INSTANCE_RUNNING || i->payload >= PAYLOAD_STARTED)
 		return;
 	log_notice("instance %" PRIu64 " %s did not start within %u ms: killing",
-	    i->id, i->cfg.name, i->cfg.hangup_timeout_ms);
+	    i->id, i->spec.name, i->spec.hangup_timeout_ms);
 	instance_set_payload(i, PAYLOAD_HANGUP, &e);
 	i->killed_by = KILLED_BY_HANGUP;
 	instance_signal(i, SIGKILL, 1);
@@ -614,7 +613,7 @@ instance_watchdog_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	if (i->state != INSTANCE_RUNNING || i->killed_by != KILLED_BY_NONE)
 		return;
 	log_notice("instance %" PRIu64 " %s sent no WATCHDOG=1 for %u ms: killing",
-	    i->id, i->cfg.name, i->cfg.watchdog_ms);
+	    i->id, i->spec.name, i->spec.watchdog_ms);
 	i->killed_by = KILLED_BY_WATCHDOG;
 	instance_signal(i, SIGKILL, 1);
 	cgroup_kill(i);		/* cgroup.c: the whole tree */
@@ -663,7 +662,7 @@ instance_notify_line(struct instance *i, const char *line, size_t len)
 		break;
 	}
 	case NOTIFY_WATCHDOG:
-		if (i->cfg.watchdog_ms == 0)
+		if (i->spec.watchdog_ms == 0)
 			break;
 		if (tlen == 7)		/* "trigger": act as if it expired */
 			instance_watchdog_cb(ward_loop, &i->watchdog_t, 0);
@@ -707,45 +706,6 @@ instance_sd_assignment(struct instance *i, const char *p, size_t n)
 }
 
 /*
- * Read what a forked child said on its status pipe: a struct spawn_report
- * if a step failed, then EOF; only EOF once it exec'd (the pipe is
- * close-on-exec). The first sizeof spawn_report bytes are kept; anything
- * more (only a child its user traces could write it) is read and dropped,
- * at most a pipe's worth per call, so that the loop never waits here.
- */
-static void
-instance_spawn_drain(struct instance *i)
-{
-	char scratch[4096];
-	size_t budget = 65536;
-	ssize_t n;
-
-	while (i->spawn_fd != -1 && budget > 0) {
-		if (i->spawn_got < sizeof i->spawn_report) {
-			n = read(i->spawn_fd, (char *)&i->spawn_report +
-			    i->spawn_got, sizeof i->spawn_report - i->spawn_got);
-			if (n > 0)
-				i->spawn_got += n;
-		} else if ((n = read(i->spawn_fd, scratch, sizeof scratch)) > 0)
-			budget -= (size_t)n < budget ? (size_t)n : budget;
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == 0 || (n == -1 && errno != EAGAIN)) {
-			ev_io_stop(ward_loop, &i->spawn_w);
-			instance_close_fd(&i->spawn_fd);
-		}
-		if (n <= 0)
-			return;
-	}
-}
-
-static void
-instance_spawn_cb(struct ev_loop *loop, ev_io *w, int revents)
-{
-	instance_spawn_drain(container_of(w, struct instance, spawn_w));
-}
-
-/*
  * The seed's handle_ramdump: core* and ramdump* files the payload left in
  * its runtime dir go to a dump dir of its owner's (dumps.c).
  */
@@ -756,7 +716,7 @@ instance_collect_dumps(struct instance *i)
 
 	if (i->runtime_dir == NULL || (rfd = statedir_runtime_open(i->id)) == -1)
 		return NULL;
-	return dumps_collect(rfd, i->runtime_dir, i->cfg.name, i->id,
+	return dumps_collect(rfd, i->runtime_dir, i->spec.name, i->id,
 	    i->owner_uid, i->owner_gid);	/* closes rfd */
 }
 
@@ -798,7 +758,7 @@ instance_pidfd_cb(struct ev_loop *loop, ev_io *w, int revents)
 		r->exit_signal = si.si_status;
 		r->core_dumped = si.si_code == CLD_DUMPED;
 	}
-	instance_spawn_drain(i);
+	spawn_status_drain(i);
 	exit_failure_drain(i);
 	notify_pipe_drain(i);
 	notify_sd_drain(i);	/* notify.c: a last EXIT_STATUS= */
@@ -824,7 +784,7 @@ instance_pidfd_cb(struct ev_loop *loop, ev_io *w, int revents)
 			r->failure_info = strdup(i->failure_note);
 		snprintf(r->death_reason, sizeof r->death_reason, "%s",
 		    reason_classify(name, i->killed_by, rc == -1, r->exited,
-		    r->exit_code, i->cfg.exit_codes, i->cfg.nexit_codes));
+		    r->exit_code, i->spec.exit_codes, i->spec.nexit_codes));
 	}
 	instance_release(i);
 	i->suspended = 0;
@@ -858,7 +818,7 @@ instance_remove(struct instance *i)
 	free(i->groups);
 	output_free(i);		/* output.c: before the config it reads */
 	instance_close_fds(i);
-	config_free(&i->cfg);
+	spec_free(&i->spec);
 	budget_give(i->owner_uid, BUDGET_INSTANCES, 1);	/* last: may free its node */
 	free(i);
 }
@@ -897,9 +857,9 @@ instance_fds(const struct instance *i, fd_visit_fn fn, void *arg)
 		fn(i->spawn_fd, "instance: spawn status pipe", arg);
 	if (i->sd_fd != -1)
 		fn(i->sd_fd, "instance: NOTIFY_SOCKET", arg);
-	for (k = 0; k < i->cfg.nfds; k++) {
-		if (i->cfg.fds[k].fd != -1)
-			fn(i->cfg.fds[k].fd, "instance: passed fd", arg);
+	for (k = 0; k < i->spec.nfds; k++) {
+		if (i->spec.fds[k].fd != -1)
+			fn(i->spec.fds[k].fd, "instance: passed fd", arg);
 	}
 	output_fds(i, fn, arg);
 }

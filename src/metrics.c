@@ -300,7 +300,7 @@ metrics_smaps_done(struct metrics_smaps *r)
 
 	if (r->len > 0 && !r->skipping)
 		metrics_smaps_line(r->buf, r->buf + r->len,
-		    r->inst->cfg.rss_mapping, &r->match, &r->sum_kb);
+		    r->inst->spec.rss_mapping, &r->match, &r->sum_kb);
 	if (metrics_alive(r->inst)) {
 		m->mapping_rss_kb = r->sum_kb;
 		if (r->sum_kb > m->mapping_rss_max_kb)
@@ -317,7 +317,7 @@ metrics_smaps_done(struct metrics_smaps *r)
 static size_t
 metrics_smaps_slice(struct metrics_smaps *r)
 {
-	const char *name = r->inst->cfg.rss_mapping;
+	const char *name = r->inst->spec.rss_mapping;
 	char *p, *eol, *end;
 	ssize_t n;
 
@@ -402,7 +402,7 @@ metrics_sample(struct instance *i, int full)
 		snprintf(path, sizeof path, "/proc/%d/smaps_rollup", (int)i->pid);
 		have_pss = read_small_file(path, buf, sizeof buf) != -1 &&
 		    metrics_parse_rollup(buf, &pss) == 0;
-		if (i->cfg.rss_mapping != NULL && i->state == INSTANCE_RUNNING)
+		if (i->spec.rss_mapping != NULL && i->state == INSTANCE_RUNNING)
 			metrics_smaps_begin(i);
 	}
 	m->cpu_user_ms = st.utime_ticks * 1000 / metrics_clk_tck;

@@ -258,7 +258,7 @@ notify_sd_drain(struct instance *i)
 		    MSG_CMSG_CLOEXEC);
 		if (n == -1) {
 			if (errno != EAGAIN && errno != EINTR)
-				log_warn("notify socket of instance %s", i->cfg.name);
+				log_warn("notify socket of instance %s", i->spec.name);
 			return;
 		}
 		/* First, before the datagram is read: passed fds are closed. */

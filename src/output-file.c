@@ -40,7 +40,7 @@
 void
 output_file_init(struct output *o)
 {
-	const struct output_config *oc = o->inst->cfg.output;
+	const struct output_config *oc = o->inst->spec.output;
 	int k;
 
 	for (k = 0; k < OUTPUT_NSTREAMS; k++) {
@@ -71,8 +71,8 @@ output_file_enter(const struct output *o, const struct output_file *f)
 	if (!f->as_user)
 		return 0;
 	spawn_ids(i, &uid, &gid);
-	return statedir_as_user(uid, gid, i->cfg.has_user ? NULL : i->groups,
-	    i->cfg.has_user ? 0 : i->ngroups);
+	return statedir_as_user(uid, gid, i->spec.has_user ? NULL : i->groups,
+	    i->spec.has_user ? 0 : i->ngroups);
 }
 
 static void
@@ -187,7 +187,7 @@ output_file_close(struct output_file *f)
 static void
 output_file_rotate(struct output *o, struct output_file *f)
 {
-	uint32_t backups = o->inst->cfg.output->backups, k;
+	uint32_t backups = o->inst->spec.output->backups, k;
 	char from[NAME_MAX + 16], to[NAME_MAX + 16], err[PATH_MAX + 64];
 	int rc;
 
@@ -219,7 +219,7 @@ output_file_rotate(struct output *o, struct output_file *f)
 	f->fd = -1;
 	if (output_file_open(o, f, err, sizeof err) == -1)
 		log_warnx("instance %" PRIu64 " %s: %s", o->inst->id,
-		    o->inst->cfg.name, err);
+		    o->inst->spec.name, err);
 }
 
 /*
@@ -231,7 +231,7 @@ void
 output_file_write(struct output *o, struct output_file *f, const char *p,
     size_t n)
 {
-	uint64_t max = o->inst->cfg.output->maxbytes;
+	uint64_t max = o->inst->spec.output->maxbytes;
 	ssize_t w;
 
 	if (f->fd == -1)
@@ -245,7 +245,7 @@ output_file_write(struct output *o, struct output_file *f, const char *p,
 		if (w <= 0) {
 			if (!f->failed)
 				log_warn("instance %" PRIu64 " %s: writing %s",
-				    o->inst->id, o->inst->cfg.name, f->path);
+				    o->inst->id, o->inst->spec.name, f->path);
 			f->failed = 1;
 			return;
 		}
@@ -311,7 +311,7 @@ output_reopen_all(unsigned *failed)
 			output_file_close(f);
 			if (output_file_open(o, f, err, sizeof err) == -1) {
 				log_warnx("instance %" PRIu64 " %s: %s", i->id,
-				    i->cfg.name, err);
+				    i->spec.name, err);
 				(*failed)++;
 			} else
 				n++;

@@ -132,7 +132,7 @@ output_follow_pack_head(msgpack_packer *pk, const struct output_stream *st,
 	msgpack_pack_array(pk, 1);
 	msgpack_pack_map(pk, fields + 3);
 	codec_pack_kv_uint(pk, "id", i->id);
-	codec_pack_kv_str(pk, "name", i->cfg.name);
+	codec_pack_kv_str(pk, "name", i->spec.name);
 	codec_pack_kv_str(pk, "stream", output_stream_name(st->which));
 }
 

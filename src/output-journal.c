@@ -55,7 +55,7 @@ output_journal_send(struct output_stream *st, const char *line, size_t len)
 	hlen = snprintf(head, sizeof head, "PRIORITY=%d\nSYSLOG_IDENTIFIER=%s\n"
 	    "WARD_INSTANCE_ID=%" PRIu64 "\nWARD_INSTANCE_NAME=%s\n"
 	    "WARD_STREAM=%s\nMESSAGE\n", st->which == OUTPUT_STDOUT ? 6 : 3,
-	    i->cfg.name, i->id, i->cfg.name, output_stream_name(st->which));
+	    i->spec.name, i->id, i->spec.name, output_stream_name(st->which));
 	/* MESSAGE in the binary form: any bytes but the newline are allowed. */
 	le = htole64(len);
 	iov[0].iov_base = head;

@@ -5,7 +5,7 @@
  * streams' names ("stdout", "stderr") are parsed and named here too. Only
  * the request is checked here (who may ask for what, paths that can be
  * opened later, bounds); the capturing is output.c's. Kept apart so
- * config.c, which output.c calls to hand a spawn its pipes, reads a spec
+ * spec.c, which output.c calls to hand a spawn its pipes, reads a spec
  * without calling back into the capturing, and so every output module can
  * name a stream without calling output.c.
  *
@@ -89,7 +89,7 @@ output_spec_path(const msgpack_object *o, const char *key, char *err,
 /*
  * capture_output and the log keys (a[] in OUTPUT_ARG_* order). *out stays
  * NULL for an instance that does not capture. Returns NULL or an error code
- * with a message in err; *out then holds what was parsed, for config_free.
+ * with a message in err; *out then holds what was parsed, for spec_free.
  */
 const char *
 output_config_parse(struct output_config **out, const msgpack_object **a,

@@ -17,7 +17,7 @@
  * and the ring, and is where instance.c and the commands reach the
  * capturing; the sinks it feeds never call back into it.
  *
- * layer: engine (calls config.c to give a spawn its pipe ends, budget.c
+ * layer: engine (calls spec.c to give a spawn its pipe ends, budget.c
  * for the rings, the output-*.c sinks; never instance.c, which calls it)
  */
 #include "config.h"
@@ -52,7 +52,7 @@ static void	output_read_cb(struct ev_loop *, ev_io *, int);
 static struct output *
 output_get(struct instance *i)
 {
-	const struct output_config *oc = i->cfg.output;
+	const struct output_config *oc = i->spec.output;
 	struct output *o;
 	int k;
 
@@ -81,7 +81,7 @@ output_get(struct instance *i)
 static void
 output_ring_append(struct output_stream *st, const char *p, size_t n)
 {
-	size_t max = st->out->inst->cfg.output->ring_bytes, at, k;
+	size_t max = st->out->inst->spec.output->ring_bytes, at, k;
 	char *r;
 
 	if (max == 0)
@@ -208,7 +208,7 @@ output_keep(struct output_stream *st, const char *p, size_t n)
 	output_ring_append(st, p, n);
 	if (st->file != NULL)
 		output_file_write(o, st->file, p, n);
-	if (o->inst->cfg.output->journal)
+	if (o->inst->spec.output->journal)
 		output_journal_lines(st, p, n);
 	output_follow_notify(st, p, n);
 }
@@ -221,7 +221,7 @@ output_keep(struct output_stream *st, const char *p, size_t n)
 static void
 output_chunk(struct output_stream *st, const char *p, size_t n)
 {
-	const struct output_config *oc = st->out->inst->cfg.output;
+	const struct output_config *oc = st->out->inst->spec.output;
 	const char *end = p + n, *run = p, *nl, *next;
 	ev_tstamp now;
 
@@ -308,14 +308,14 @@ output_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct output_stream *st = container_of(w, struct output_stream, rw);
 
-	output_read(st, st->out->inst->cfg.output->drop ? OUTPUT_TURN_DROP :
+	output_read(st, st->out->inst->spec.output->drop ? OUTPUT_TURN_DROP :
 	    OUTPUT_TURN_BLOCK);
 }
 
 /* ---- the instance's side: spawn, death, removal */
 
 static int
-output_target_taken(const struct instance_config *cfg, int target)
+output_target_taken(const struct instance_spec *cfg, int target)
 {
 	size_t k;
 
@@ -342,11 +342,11 @@ output_reserve(struct instance *i, char *err, size_t errlen)
 	uint64_t need = 0;
 	int k;
 
-	if (i->cfg.output == NULL || (i->output != NULL && i->output->reserved))
+	if (i->spec.output == NULL || (i->output != NULL && i->output->reserved))
 		return NULL;
 	for (k = 0; k < OUTPUT_NSTREAMS; k++) {
-		if (!output_target_taken(&i->cfg, k + 1))
-			need += i->cfg.output->ring_bytes;
+		if (!output_target_taken(&i->spec, k + 1))
+			need += i->spec.output->ring_bytes;
 	}
 	if (budget_take(i->owner_uid, BUDGET_RING, need, &e) == -1) {
 		snprintf(err, errlen, "%s", e.msg);
@@ -376,16 +376,16 @@ output_spawn_prepare(struct instance *i, char *err, size_t errlen)
 	char msg[512];
 	int k, p[2];
 
-	if (i->cfg.output == NULL)
+	if (i->spec.output == NULL)
 		return 0;
 	/* cmd-instance.c reserved already; program instances are admins'. */
 	if (output_reserve(i, msg, sizeof msg) != NULL) {
-		snprintf(err, errlen, "cannot start '%s': %s", i->cfg.name, msg);
+		snprintf(err, errlen, "cannot start '%s': %s", i->spec.name, msg);
 		return -1;
 	}
 	if ((o = output_get(i)) == NULL) {
 		snprintf(err, errlen, "cannot start '%s': out of memory",
-		    i->cfg.name);
+		    i->spec.name);
 		return -1;
 	}
 	for (k = 0; k < OUTPUT_NSTREAMS; k++) {
@@ -402,22 +402,22 @@ output_spawn_prepare(struct instance *i, char *err, size_t errlen)
 	for (k = 0; k < OUTPUT_NSTREAMS; k++) {
 		struct output_stream *st = &o->s[k];
 
-		if (output_target_taken(&i->cfg, k + 1))
+		if (output_target_taken(&i->spec, k + 1))
 			continue;
 		if (pipe2(p, O_CLOEXEC) == -1) {
 			snprintf(err, errlen, "cannot start '%s': pipe: %s",
-			    i->cfg.name, strerror(errno));
+			    i->spec.name, strerror(errno));
 			return -1;
 		}
 		if (fd_set_flags(p[0], 1, 1) == -1) {
-			snprintf(err, errlen, "cannot start '%s': %s", i->cfg.name,
+			snprintf(err, errlen, "cannot start '%s': %s", i->spec.name,
 			    strerror(errno));
 			close(p[0]);
 			close(p[1]);
 			return -1;
 		}
-		if (config_push_fd(&i->cfg, p[1], k + 1) == -1) {	/* closes p[1] */
-			snprintf(err, errlen, "cannot start '%s': %s", i->cfg.name,
+		if (spec_push_fd(&i->spec, p[1], k + 1) == -1) {	/* closes p[1] */
+			snprintf(err, errlen, "cannot start '%s': %s", i->spec.name,
 			    strerror(errno));
 			close(p[0]);
 			return -1;
@@ -511,7 +511,7 @@ output_capturing(const struct instance *i)
 void
 output_pack(const struct instance *i, msgpack_packer *pk)
 {
-	codec_pack_kv_bool(pk, "capture_output", i->cfg.output != NULL);
+	codec_pack_kv_bool(pk, "capture_output", i->spec.output != NULL);
 	codec_pack_kv_uint(pk, "log_dropped", output_dropped(i, -1));
 }
 

@@ -18,7 +18,7 @@
  * Each timer has one meaning. reload.c decides what an update changes and
  * hands it over as REPLACE and REMOVE events.
  *
- * layer: programs (calls instance.c, config.c, event.c, shutdown.c, codec.c;
+ * layer: programs (calls instance.c, spec.c, event.c, shutdown.c, codec.c;
  * hears of its instances only as instance.c's observer, program_instance_cb)
  */
 #include "config.h"
@@ -120,7 +120,7 @@ static int
 program_make_instance(struct program *p, char *err, size_t errlen)
 {
 	const msgpack_object *args[ARG_MAX];
-	struct instance_config cfg;
+	struct instance_spec cfg;
 	struct ward_err e = WARD_ERR_INIT;
 	int parsed = 0;
 	msgpack_unpacked u;
@@ -138,10 +138,10 @@ program_make_instance(struct program *p, char *err, size_t errlen)
 	snprintf(err, errlen, "internal: cannot read back its spec");
 	if (msgpack_unpack_next(&u, p->conf->spec, p->conf->speclen, &off) !=
 	    MSGPACK_UNPACK_SUCCESS ||
-	    codec_args(&u.data, config_spec, args, &e) == -1 ||
-	    (parsed = 1, config_parse_args(&cfg, args, peer_self(), &e)) == -1) {
+	    codec_args(&u.data, spec_args, args, &e) == -1 ||
+	    (parsed = 1, spec_parse_args(&cfg, args, peer_self(), &e)) == -1) {
 		if (parsed)
-			config_free(&cfg);
+			spec_free(&cfg);
 		if (e.code != NULL)
 			snprintf(err, errlen, "%s", e.msg);
 		msgpack_unpacked_destroy(&u);
@@ -150,7 +150,7 @@ program_make_instance(struct program *p, char *err, size_t errlen)
 	msgpack_unpacked_destroy(&u);
 	if ((i = instance_new(&cfg, peer_self(), &e)) == NULL) {
 		snprintf(err, errlen, "%s", e.msg);
-		config_free(&cfg);
+		spec_free(&cfg);
 		return -1;
 	}
 	i->program = p;
@@ -734,8 +734,8 @@ program_instance_cb(struct instance *i, enum instance_event ev)
 	case INSTANCE_EV_REMOVED:
 		if (p != NULL)
 			p->inst = NULL;
-		else if (i->cfg.name != NULL &&
-		    (p = program_find(i->cfg.name)) != NULL)
+		else if (i->spec.name != NULL &&
+		    (p = program_find(i->spec.name)) != NULL)
 			program_step(p, PROGRAM_EV_NAME_FREED);
 		break;
 	default:

@@ -110,28 +110,28 @@ spawn_env_overridden(const char *e, char **env)
 char **
 spawn_environ(const struct instance *i)
 {
-	static char clean_path[] = "PATH=" CONFIG_CLEAN_PATH;
+	static char clean_path[] = "PATH=" SPEC_CLEAN_PATH;
 	char *const clean[] = { clean_path, NULL };
-	char *const *base = i->cfg.clean_env ? clean : environ;
+	char *const *base = i->spec.clean_env ? clean : environ;
 	size_t n = 0, k = 0, extra = 8;
 	char **envp, *area, *end;
 	char *const *e;
 
 	for (e = base; *e != NULL; e++)
 		n++;
-	for (e = i->cfg.env; e != NULL && *e != NULL; e++)
+	for (e = i->spec.env; e != NULL && *e != NULL; e++)
 		n++;
 	envp = malloc((n + extra + 1) * sizeof *envp + 512 +
-	    2 * strlen(i->runtime_dir) + strlen(i->cfg.name));
+	    2 * strlen(i->runtime_dir) + strlen(i->spec.name));
 	if (envp == NULL)
 		return NULL;
 	area = (char *)(envp + n + extra + 1);
-	end = area + 512 + 2 * strlen(i->runtime_dir) + strlen(i->cfg.name);
+	end = area + 512 + 2 * strlen(i->runtime_dir) + strlen(i->spec.name);
 	for (e = base; *e != NULL; e++) {
-		if (!spawn_env_private(*e) && !spawn_env_overridden(*e, i->cfg.env))
+		if (!spawn_env_private(*e) && !spawn_env_overridden(*e, i->spec.env))
 			envp[k++] = *e;
 	}
-	for (e = i->cfg.env; e != NULL && *e != NULL; e++) {
+	for (e = i->spec.env; e != NULL && *e != NULL; e++) {
 		if (!spawn_env_private(*e))
 			envp[k++] = *e;
 	}
@@ -143,13 +143,13 @@ spawn_environ(const struct instance *i)
 	SPAWN_ENV("%s=%d", WARD_ENV_NOTIFY_FD, WARD_NOTIFY_FD);
 	SPAWN_ENV("%s=%s", WARD_ENV_RUNTIME_DIR, i->runtime_dir);
 	SPAWN_ENV("%s=%" PRIu64, WARD_ENV_INSTANCE_ID, i->id);
-	SPAWN_ENV("%s=%s", WARD_ENV_INSTANCE_NAME, i->cfg.name);
+	SPAWN_ENV("%s=%s", WARD_ENV_INSTANCE_NAME, i->spec.name);
 	/* Its own NOTIFY_SOCKET (wardd's was dropped above). */
-	if (i->cfg.notify_systemd)
+	if (i->spec.notify_systemd)
 		SPAWN_ENV("NOTIFY_SOCKET=%s/notify", i->runtime_dir);
-	if (i->cfg.watchdog_ms > 0)
+	if (i->spec.watchdog_ms > 0)
 		SPAWN_ENV("WATCHDOG_USEC=%llu",
-		    (unsigned long long)i->cfg.watchdog_ms * 1000);
+		    (unsigned long long)i->spec.watchdog_ms * 1000);
 #undef SPAWN_ENV
 	envp[k] = NULL;
 	return envp;
@@ -165,7 +165,7 @@ spawn_environ(const struct instance *i)
 #define SPAWN_PLAN_MAX	(3 + REQUEST_MAX_FDS + 2)
 
 struct spawn_plan {
-	struct config_fd	 map[SPAWN_PLAN_MAX];
+	struct spec_fd	 map[SPAWN_PLAN_MAX];
 	int			 n;
 	int			 status_w;	/* the status pipe: above every target */
 	int			 status_at;	/* where the child moves it: top + 1 */
@@ -253,21 +253,21 @@ spawn_plan_make(const struct instance *i, const struct spawn_fds *fds,
 	p->cgroup_procs = fds->cgroup_procs;
 	/* wardd's own stdout and stderr are not another user's to write. */
 	p->null_output = i->run_as_owner;
-	if (i->cfg.has_oom_score_adj)
+	if (i->spec.has_oom_score_adj)
 		p->oomlen = snprintf(p->oom, sizeof p->oom, "%d\n",
-		    i->cfg.oom_score_adj);
+		    i->spec.oom_score_adj);
 	else if (i->run_as_owner && opts.oom_score_adj < 0)
 		/* wardd's own shield from the OOM killer is not a user's. */
 		p->oomlen = snprintf(p->oom, sizeof p->oom, "0\n");
-	for (k = 0; k < i->cfg.nfds; k++) {
-		if (i->cfg.fds[k].target > top)
-			top = i->cfg.fds[k].target;
+	for (k = 0; k < i->spec.nfds; k++) {
+		if (i->spec.fds[k].target > top)
+			top = i->spec.fds[k].target;
 	}
 	if (spawn_plan_add(p, fds->failure_w, WARD_FAILURE_FD, top) == -1 ||
 	    spawn_plan_add(p, fds->notify_w, WARD_NOTIFY_FD, top) == -1)
 		return -1;
-	for (k = 0; k < i->cfg.nfds; k++) {
-		if (spawn_plan_add(p, i->cfg.fds[k].fd, i->cfg.fds[k].target,
+	for (k = 0; k < i->spec.nfds; k++) {
+		if (spawn_plan_add(p, i->spec.fds[k].fd, i->spec.fds[k].target,
 		    top) == -1)
 			return -1;
 	}
@@ -343,15 +343,15 @@ spawn_exec_limits(const struct instance *i)
 {
 	size_t k;
 
-	for (k = 0; k < i->cfg.nrlimits; k++) {
-		if (syscall(SYS_prlimit64, 0, i->cfg.rlimits[k].resource,
-		    &i->cfg.rlimits[k].lim, NULL) == -1) {
-			spawn_fail_arg = i->cfg.rlimits[k].resource;
+	for (k = 0; k < i->spec.nrlimits; k++) {
+		if (syscall(SYS_prlimit64, 0, i->spec.rlimits[k].resource,
+		    &i->spec.rlimits[k].lim, NULL) == -1) {
+			spawn_fail_arg = i->spec.rlimits[k].resource;
 			SPAWN_FAIL(SPAWN_STEP_RLIMIT);
 		}
 	}
-	if (i->cfg.has_nice &&
-	    syscall(SYS_setpriority, PRIO_PROCESS, 0, i->cfg.nice) == -1)
+	if (i->spec.has_nice &&
+	    syscall(SYS_setpriority, PRIO_PROCESS, 0, i->spec.nice) == -1)
 		SPAWN_FAIL(SPAWN_STEP_NICE);
 }
 
@@ -454,20 +454,20 @@ spawn_exec(const struct instance *i, const struct spawn_plan *p, char **envp,
 			SPAWN_FAIL(SPAWN_STEP_OOM);
 		close(fd);
 	}
-	if (i->cfg.has_umask)
-		syscall(SYS_umask, i->cfg.umask);
-	if (i->cfg.user_limits != NULL &&
-	    spawn_apply_user_limits(i->cfg.user_limits) == -1)
+	if (i->spec.has_umask)
+		syscall(SYS_umask, i->spec.umask);
+	if (i->spec.user_limits != NULL &&
+	    spawn_apply_user_limits(i->spec.user_limits) == -1)
 		SPAWN_FAIL(SPAWN_STEP_USER_LIMITS);
 	if (!i->run_as_owner)
 		spawn_exec_limits(i);
 	/* A group without an id switch (an admin's own instance). */
-	if (!setids && i->cfg.has_group && syscall(SYS_setgid, gid) == -1)
+	if (!setids && i->spec.has_group && syscall(SYS_setgid, gid) == -1)
 		SPAWN_FAIL(6);
 	if (setids) {
 		/* Raw calls: no glibc set*id broadcast from a vfork child. */
-		if (syscall(SYS_setgroups, i->cfg.has_user ? 0 : i->ngroups,
-		    i->cfg.has_user ? NULL : i->groups) == -1)
+		if (syscall(SYS_setgroups, i->spec.has_user ? 0 : i->ngroups,
+		    i->spec.has_user ? NULL : i->groups) == -1)
 			SPAWN_FAIL(5);
 		if (syscall(SYS_setgid, gid) == -1)
 			SPAWN_FAIL(6);
@@ -481,17 +481,17 @@ spawn_exec(const struct instance *i, const struct spawn_plan *p, char **envp,
 		syscall(SYS_prctl, PR_SET_DUMPABLE, 0, 0, 0, 0);
 	}
 	/* After the id switch: a directory the user may not enter stays shut. */
-	if (i->cfg.cwd != NULL && chdir(i->cfg.cwd) == -1)
+	if (i->spec.cwd != NULL && chdir(i->spec.cwd) == -1)
 		SPAWN_FAIL(4);
 	if (i->run_as_owner)
 		spawn_exec_limits(i);
 	/* wardd's raised open files limit is not the child's: unless rlimits
 	 * say, or it has its requester's already. */
-	if (opts.nofile.rlim_cur != 0 && i->cfg.user_limits == NULL &&
-	    !(i->cfg.rlimit_mask & (1U << RLIMIT_NOFILE)))
+	if (opts.nofile.rlim_cur != 0 && i->spec.user_limits == NULL &&
+	    !(i->spec.rlimit_mask & (1U << RLIMIT_NOFILE)))
 		syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, &opts.nofile, NULL);
 	syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, sizeof none);
-	execve(i->cfg.exec_path, i->cfg.argv, envp);
+	execve(i->spec.exec_path, i->spec.argv, envp);
 	SPAWN_FAIL(8);
 }
 
@@ -502,10 +502,10 @@ spawn_exec(const struct instance *i, const struct spawn_plan *p, char **envp,
 int
 spawn_ids(const struct instance *i, uid_t *uid, gid_t *gid)
 {
-	*uid = i->cfg.has_user ? i->cfg.user_uid : i->owner_uid;
-	*gid = i->cfg.has_group ? i->cfg.group_gid :
-	    i->cfg.has_user ? i->cfg.user_gid : i->owner_gid;
-	return i->run_as_owner || (i->cfg.has_user && opts.is_root);
+	*uid = i->spec.has_user ? i->spec.user_uid : i->owner_uid;
+	*gid = i->spec.has_group ? i->spec.group_gid :
+	    i->spec.has_user ? i->spec.user_gid : i->owner_gid;
+	return i->run_as_owner || (i->spec.has_user && opts.is_root);
 }
 
 /*
@@ -541,7 +541,7 @@ spawn_report_message(const struct instance *i, const struct spawn_report *r,
 	if (r->step == 8) {
 		ward_err_set(e, WARD_E_SPAWN_FAILED,
 		    "cannot start '%s': %s: %s",
-		    i->cfg.name, i->cfg.exec_path, strerror(r->err));
+		    i->spec.name, i->spec.exec_path, strerror(r->err));
 		return;
 	}
 	if (r->step <= 0 || r->step >= SPAWN_STEP_COUNT) {
@@ -549,12 +549,12 @@ spawn_report_message(const struct instance *i, const struct spawn_report *r,
 		step = stepbuf;
 	} else if (r->step == SPAWN_STEP_RLIMIT) {
 		snprintf(stepbuf, sizeof stepbuf, "rlimits.%s",
-		    config_rlimit_name(r->arg));
+		    spec_execenv_rlimit_name(r->arg));
 		step = stepbuf;
 	} else
 		step = spawn_steps[r->step];
 	ward_err_set(e, WARD_E_SPAWN_FAILED,
-	    "cannot start '%s'%s: %s: %s", i->cfg.name,
+	    "cannot start '%s'%s: %s: %s", i->spec.name,
 	    setids ? " as another user" : "", step, strerror(r->err));
 }
 
@@ -590,7 +590,7 @@ spawn_clone(const struct instance *i, const struct spawn_plan *p, char **envp,
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	if (pid == -1) {
 		return ward_err_errno(e, WARD_E_SPAWN_FAILED,
-		    "cannot start '%s': %s", i->cfg.name,
+		    "cannot start '%s': %s", i->spec.name,
 		    spawn_uses_fork(i) ? "fork" : "vfork");
 	}
 	/* Ours closed, the child's is its only write end: EOF once it execs. */
@@ -630,7 +630,7 @@ spawn_child(const struct instance *i, const struct spawn_fds *fds, char **envp,
 	if (pipe2(status, O_CLOEXEC) == -1 || fd_set_flags(status[0], 1, 1) == -1 ||
 	    spawn_plan_make(i, fds, status[1], &plan) == -1)
 		ward_err_errno(e, WARD_E_SPAWN_FAILED,
-		    "cannot start '%s'", i->cfg.name);
+		    "cannot start '%s'", i->spec.name);
 	else
 		pid = spawn_clone(i, &plan, envp, status, status_r, e);
 	spawn_plan_free(&plan);
@@ -639,4 +639,48 @@ spawn_child(const struct instance *i, const struct spawn_fds *fds, char **envp,
 	if (status[1] != -1)
 		close(status[1]);
 	return pid;
+}
+
+#define container_of(p, type, member) \
+	((type *)((char *)(p) - offsetof(type, member)))
+
+/*
+ * Read what a forked child said on its status pipe: a struct spawn_report
+ * if a step failed, then EOF; only EOF once it exec'd (the pipe is
+ * close-on-exec). The first sizeof spawn_report bytes are kept; anything
+ * more (only a child its user traces could write it) is read and dropped,
+ * at most a pipe's worth per call, so that the loop never waits here.
+ */
+void
+spawn_status_drain(struct instance *i)
+{
+	char scratch[4096];
+	size_t budget = 65536;
+	ssize_t n;
+
+	while (i->spawn_fd != -1 && budget > 0) {
+		if (i->spawn_got < sizeof i->spawn_report) {
+			n = read(i->spawn_fd, (char *)&i->spawn_report +
+			    i->spawn_got, sizeof i->spawn_report - i->spawn_got);
+			if (n > 0)
+				i->spawn_got += n;
+		} else if ((n = read(i->spawn_fd, scratch, sizeof scratch)) > 0)
+			budget -= (size_t)n < budget ? (size_t)n : budget;
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == 0 || (n == -1 && errno != EAGAIN)) {
+			ev_io_stop(ward_loop, &i->spawn_w);
+			close(i->spawn_fd);
+			i->spawn_fd = -1;
+		}
+		if (n <= 0)
+			return;
+	}
+}
+
+/* i->spawn_w's callback (instance.c watches the pipe). */
+void
+spawn_status_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	spawn_status_drain(container_of(w, struct instance, spawn_w));
 }

@@ -209,7 +209,7 @@ out:
  * Act with a user's credentials for file-system access (fsuid, fsgid and
  * groups) until statedir_as_self: for what wardd does on a payload's
  * behalf (log files where others can write, output.c; the checks of
- * argv[0] and cwd, config.c). setfsuid/setfsgid change only permission
+ * argv[0] and cwd, spec.c). setfsuid/setfsgid change only permission
  * checks, and leaving fsuid 0 drops the file capabilities with it;
  * setgroups is process-wide, which is safe because wardd has no threads
  * and takes its own back before anything else runs. A wardd that is not

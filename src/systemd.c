@@ -171,11 +171,11 @@ systemd_journal_death(const struct instance *i, const struct exit_record *r)
 	}
 	sd_journal_send(
 	    "MESSAGE=instance %s (id %" PRIu64 ") died: %s after %s, %s",
-	    i->cfg.name, i->id, r->death_reason, up, how,
+	    i->spec.name, i->id, r->death_reason, up, how,
 	    "PRIORITY=%d", systemd_death_priority(r->death_reason),
 	    "SYSLOG_IDENTIFIER=wardd",
 	    "WARD_INSTANCE_ID=%" PRIu64, i->id,
-	    "WARD_INSTANCE_NAME=%s", i->cfg.name,
+	    "WARD_INSTANCE_NAME=%s", i->spec.name,
 	    "WARD_DEATH_REASON=%s", r->death_reason,
 	    "%s", exitf,
 	    "WARD_FAILURE_INFO=%s", r->failure_info ? r->failure_info :

@@ -641,17 +641,17 @@ enum notify_kind notify_parse_sd(const char *, size_t, enum payload_state *,
 	    const char **, size_t *);
 char	*notify_failure_note(const char *, size_t);
 
-/* ---- config.c: what instance.create asked for, checked. */
+/* ---- spec.c: what instance.create asked for, checked. */
 
 /* An fd passed by the client, to become fd target in the child. */
-struct config_fd {
+struct spec_fd {
 	int	 fd;
-	int	 target;	/* 0-2 for stdio, else CONFIG_FD_MIN and up */
+	int	 target;	/* 0-2 for stdio, else SPEC_FD_MIN and up */
 };
-#define CONFIG_FD_MIN	5
-#define CONFIG_FD_MAX	1023
+#define SPEC_FD_MIN	5
+#define SPEC_FD_MAX	1023
 
-struct instance_config {
+struct instance_spec {
 	char			*name;
 	char			**argv;		/* NULL-terminated */
 	char			*exec_path;	/* argv[0] resolved against PATH */
@@ -663,7 +663,7 @@ struct instance_config {
 	size_t			 nexit_codes;
 	char			*profile;
 	char			*rss_mapping;
-	struct config_fd	*fds;		/* owned; closed after the spawn */
+	struct spec_fd	*fds;		/* owned; closed after the spawn */
 	size_t			 nfds;
 	int			 passed_fds;	/* fds were given: first run only */
 	int			 notify_systemd; /* a NOTIFY_SOCKET of its own */
@@ -672,8 +672,8 @@ struct instance_config {
 	uid_t			 user_uid;
 	gid_t			 user_gid;
 	struct output_config	*output;	/* output.c's; NULL: not captured */
-	/* The execution environment (config_parse_execenv); applied by spawn.c. */
-	struct config_rlimit	*rlimits;	/* owned; nrlimits of them */
+	/* The execution environment (spec_parse_execenv); applied by spawn.c. */
+	struct spec_rlimit	*rlimits;	/* owned; nrlimits of them */
 	size_t			 nrlimits;
 	uint32_t		 rlimit_mask;	/* bit (1 << RLIMIT_*) per one given */
 	int			 has_group;	/* run with primary gid group_gid */
@@ -691,35 +691,51 @@ struct instance_config {
 };
 
 /* One rlimits entry: a RLIMIT_* resource and its soft and hard values. */
-struct config_rlimit {
+struct spec_rlimit {
 	int		 resource;
 	struct rlimit	 lim;
 };
 
-#define CONFIG_MAX_ARGV		4096
-#define CONFIG_MAX_ENV		4096
-#define CONFIG_MAX_STRING	65536
-#define CONFIG_MAX_NAME		64
-#define CONFIG_MAX_HANGUP_MS	(7 * 24 * 3600 * 1000U)
-#define CONFIG_MAX_WATCHDOG_MS	(24 * 3600 * 1000U)
+#define SPEC_MAX_ARGV		4096
+#define SPEC_MAX_ENV		4096
+#define SPEC_MAX_STRING	65536
+#define SPEC_MAX_NAME		64
+#define SPEC_MAX_HANGUP_MS	(7 * 24 * 3600 * 1000U)
+#define SPEC_MAX_WATCHDOG_MS	(24 * 3600 * 1000U)
 /* A clean environment's PATH, and the search path when it has none. */
-#define CONFIG_CLEAN_PATH	"/usr/local/bin:/usr/bin:/bin"
-/* PATH entries config_find_exec looks in: each probe may follow 40 of a
+#define SPEC_CLEAN_PATH	"/usr/local/bin:/usr/bin:/bin"
+/* PATH entries spec_find_exec looks in: each probe may follow 40 of a
  * client's symlinks, and it runs on the loop (review S1). */
-#define CONFIG_MAX_PATH_DIRS	32
+#define SPEC_MAX_PATH_DIRS	32
 
-extern const struct arg_spec config_spec[];
-int	 config_parse_args(struct instance_config *, const msgpack_object **,
+extern const struct arg_spec spec_args[];
+int	 spec_parse_args(struct instance_spec *, const msgpack_object **,
 	    const struct peer *, struct ward_err *);
-int	 config_parse_fds(struct instance_config *, const msgpack_object **,
+int	 spec_parse_fds(struct instance_spec *, const msgpack_object **,
 	    int *, int, struct ward_err *);
-void	 config_close_fds(struct instance_config *);
-int	 config_push_fd(struct instance_config *, int, int);
-int	 config_name_valid(const char *, struct ward_err *);
-int	 config_find_exec(const char *, const char *, const char *, char **,
+void	 spec_close_fds(struct instance_spec *);
+int	 spec_push_fd(struct instance_spec *, int, int);
+int	 spec_name_valid(const char *, struct ward_err *);
+int	 spec_find_exec(const char *, const char *, const char *, char **,
 	    struct ward_err *);
-void	 config_free(struct instance_config *);
-const char *config_rlimit_name(int);
+void	 spec_free(struct instance_spec *);
+
+/* ---- spec-execenv.c: group, umask, rlimits, nice, oom_score_adj. */
+
+/* The keys spec_execenv_parse reads: spec_args's, from "group" on. */
+enum {
+	EXECENV_ARG_GROUP,
+	EXECENV_ARG_UMASK,
+	EXECENV_ARG_RLIMITS,
+	EXECENV_ARG_NICE,
+	EXECENV_ARG_OOM_SCORE_ADJ
+};
+
+int	 spec_execenv_parse(struct instance_spec *, const msgpack_object **, int,
+	    struct ward_err *);
+int	 spec_execenv_check_peer(const struct instance_spec *,
+	    const struct peer *, struct ward_err *);
+const char *spec_execenv_rlimit_name(int);
 
 /* ---- userlimits.c: a non-admin's payload gets no more than its requester. */
 
@@ -832,7 +848,7 @@ struct spawn_report {
 
 struct instance {
 	uint64_t		 id;
-	struct instance_config	 cfg;
+	struct instance_spec	 spec;	/* what it runs (spec.c checked it) */
 	enum instance_state	 state;
 	enum payload_state	 payload;
 	int			 suspended;
@@ -915,7 +931,7 @@ void	 instance_observe(instance_observer_fn);
 void	 instance_announce(struct instance *, enum instance_event);
 void	 instance_init(void);
 int	 instance_may_create(const struct peer *, struct ward_err *);
-struct instance *instance_new(struct instance_config *, const struct peer *,
+struct instance *instance_new(struct instance_spec *, const struct peer *,
 	    struct ward_err *);
 struct instance *instance_find_id(uint64_t);
 struct instance *instance_find_name(const char *);
@@ -1061,6 +1077,8 @@ struct spawn_fds {
 pid_t	 spawn_child(const struct instance *, const struct spawn_fds *, char **,
 	    int *, struct ward_err *);
 int	 spawn_uses_fork(const struct instance *);
+void	 spawn_status_drain(struct instance *);
+void	 spawn_status_cb(struct ev_loop *, ev_io *, int);
 void	 spawn_report_message(const struct instance *, const struct spawn_report *,
 	    struct ward_err *);
 int	 spawn_ids(const struct instance *, uid_t *, gid_t *);
@@ -1135,7 +1153,7 @@ enum {
 	OUTPUT_NSTREAMS
 };
 
-/* What instance.create asked for; instance_config.output is NULL unless captured. */
+/* What instance.create asked for; instance_spec.output is NULL unless captured. */
 struct output_config {
 	char		*logfile[OUTPUT_NSTREAMS];	/* absolute paths, or NULL */
 	int		 journal;	/* stdout_journal: each line to the journal */
@@ -1157,7 +1175,7 @@ struct output_config {
 #define OUTPUT_READ_MAX		(1024 * 1024)	/* instance.log returns at most */
 #define OUTPUT_PACK_FIELDS	2		/* output_pack's status pairs */
 
-/* The keys output_config_parse reads: config_spec's, from capture_output on. */
+/* The keys output_config_parse reads: spec_args's, from capture_output on. */
 enum {
 	OUTPUT_ARG_CAPTURE,
 	OUTPUT_ARG_STDOUT_LOGFILE,

@@ -93,7 +93,7 @@ fuzz_codec_message(const msgpack_object *o, unsigned pick)
 			fuzz_codec_args(params, fuzz_codec_cmds[k]->args);
 	}
 	fuzz_codec_args(params, fuzz_codec_cmds[pick % FUZZ_CODEC_NCMDS]->args);
-	fuzz_codec_args(params, config_spec);
+	fuzz_codec_args(params, spec_args);
 }
 
 /* msgpack-c writes empty strings as (NULL, 0): no memcpy from NULL. */

@@ -38,7 +38,7 @@ fuzz_conf_check_program(const struct conf_program *cp)
 
 	harness_assert(cp->name != NULL && cp->file != NULL && cp->spec != NULL,
 	    "a program without a name, file or spec");
-	harness_assert(config_name_valid(cp->name, &err) == 0,
+	harness_assert(spec_name_valid(cp->name, &err) == 0,
 	    "program name '%s': %s", cp->name, err.msg);
 	harness_assert(codec_scan(cp->spec, cp->speclen, &len, &serr) ==
 	    SCAN_COMPLETE && len == cp->speclen, "[program:%s]'s create map "
@@ -47,7 +47,7 @@ fuzz_conf_check_program(const struct conf_program *cp)
 	harness_assert(msgpack_unpack_next(&msg, cp->spec, cp->speclen, &used) ==
 	    MSGPACK_UNPACK_SUCCESS && used == cp->speclen,
 	    "[program:%s]'s create map does not unpack", cp->name);
-	harness_assert(codec_args(&msg.data, config_spec, out, &err) == 0,
+	harness_assert(codec_args(&msg.data, spec_args, out, &err) == 0,
 	    "[program:%s]'s create map is not instance.create's: %s",
 	    cp->name, err.msg);
 	harness_assert(out[0] != NULL && codec_streq(out[0], cp->name),

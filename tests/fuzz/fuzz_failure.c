@@ -20,7 +20,7 @@
 
 #include "harness.h"
 
-/* Reasons an exit_codes map may name (config.c checks them as these are). */
+/* Reasons an exit_codes map may name (spec.c checks them as these are). */
 static const char *const fuzz_failure_names[] = {
 	"CRASH", "REBOOT", "START_FAILED", "WATCHDOG_REBOOT", "A", "Z9_",
 	"MICRODROID_PAYLOAD_HAS_CHANGED",
@@ -82,7 +82,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	code = data[2];
 	from = (data[3] & 7) % (PAYLOAD_HANGUP + 1);
 	to = (data[3] >> 3 & 7) % (PAYLOAD_HANGUP + 1);
-	/* exit_codes: up to 8 pairs, as config.c builds them, profile under. */
+	/* exit_codes: up to 8 pairs, as spec.c builds them, profile under. */
 	for (k = 0; k < (size_t)(data[1] >> 4 & 7); k++) {
 		map[nmap].code = (code + k * 31) & 0xff;
 		strcpy(map[nmap].reason,

@@ -41,7 +41,7 @@ static int fuzz_notify_fds0;
 static struct instance *
 fuzz_notify_instance(int watchdog)
 {
-	struct instance_config cfg;
+	struct instance_spec cfg;
 	struct peer c;
 	struct instance *i;
 	struct ward_err err = WARD_ERR_INIT;
@@ -52,13 +52,13 @@ fuzz_notify_instance(int watchdog)
 	memset(&cfg, 0, sizeof cfg);
 	if ((cfg.argv = calloc(2, sizeof *cfg.argv)) == NULL ||
 	    (cfg.argv[0] = strdup("payload")) == NULL) {
-		config_free(&cfg);
+		spec_free(&cfg);
 		return NULL;
 	}
 	cfg.watchdog_ms = watchdog ? 1000 : 0;
 	cfg.notify_systemd = 1;
 	if ((i = instance_new(&cfg, &c, &err)) == NULL)
-		config_free(&cfg);
+		spec_free(&cfg);
 	return i;
 }
 
@@ -127,7 +127,7 @@ fuzz_notify_datagrams(struct instance *i, const uint8_t *p, size_t n,
 	int s, dirfd, devnull = -1;
 
 	memcpy(status, i->status_text, sizeof status);
-	i->cfg.watchdog_ms = 0;
+	i->spec.watchdog_ms = 0;
 	i->state = INSTANCE_RUNNING;	/* by hand: not on the running list */
 	/* Believed: sent by its pid. Foreign: by no one in its session. */
 	i->pid = foreign ? FUZZ_NOTIFY_STRANGER : getpid();

@@ -71,8 +71,8 @@ __wrap_spawn_child(const struct instance *i, const struct spawn_fds *fds,
 {
 	*status_r = -1;
 	ward_err_set(e, WARD_E_SPAWN_FAILED, "cannot run %s: refused by the "
-	    "fuzzing sandbox", i->cfg.exec_path ? i->cfg.exec_path :
-	    i->cfg.argv[0]);
+	    "fuzzing sandbox", i->spec.exec_path ? i->spec.exec_path :
+	    i->spec.argv[0]);
 	errno = EPERM;
 	return -1;
 }
@@ -90,10 +90,10 @@ __wrap_output_spawn_prepare(struct instance *i, char *err, size_t errlen)
 {
 	int k;
 
-	for (k = 0; i->cfg.output != NULL && k < OUTPUT_NSTREAMS; k++) {
-		if (i->cfg.output->logfile[k] != NULL) {
+	for (k = 0; i->spec.output != NULL && k < OUTPUT_NSTREAMS; k++) {
+		if (i->spec.output->logfile[k] != NULL) {
 			snprintf(err, errlen, "cannot open log file %s: refused "
-			    "by the fuzzing sandbox", i->cfg.output->logfile[k]);
+			    "by the fuzzing sandbox", i->spec.output->logfile[k]);
 			return -1;
 		}
 	}

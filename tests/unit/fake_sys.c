@@ -32,7 +32,7 @@ fake_spawn(const struct instance *i, const struct spawn_fds *fds, char **envp,
 	if (fake.spawn_fails > 0) {
 		fake.spawn_fails--;
 		return ward_err_set(e, WARD_E_SPAWN_FAILED, "cannot run %s: "
-		    "refused by the fake", i->cfg.argv[0]);
+		    "refused by the fake", i->spec.argv[0]);
 	}
 	return fake.next_pid++;
 }
@@ -130,7 +130,7 @@ fake_sys_teardown(void)
 struct instance *
 fake_sys_instance(const char *name, int detect_hangup)
 {
-	struct instance_config cfg;
+	struct instance_spec cfg;
 	struct instance *i;
 	struct ward_err err = WARD_ERR_INIT;
 

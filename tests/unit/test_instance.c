@@ -197,7 +197,7 @@ START_TEST(test_watchdog)
 
 	fake_sys_setup();
 	i = fake_sys_instance("dog", 0);
-	i->cfg.watchdog_ms = 500;
+	i->spec.watchdog_ms = 500;
 	ck_assert_int_eq(start(i), 0);
 	ck_assert(ev_is_active(&i->watchdog_t));
 	instance_notify_line(i, "WATCHDOG=1", 10);

@@ -307,7 +307,7 @@ START_TEST(test_update_replaces_and_removes)
 	ck_assert_ptr_nonnull(p->inst);
 	ck_assert_uint_ne(p->inst->id, old_id);		/* a new instance */
 	ck_assert_ptr_null(instance_find_id(old_id));
-	ck_assert_str_eq(p->inst->cfg.argv[0], "/bin/false");
+	ck_assert_str_eq(p->inst->spec.argv[0], "/bin/false");
 	ck_assert_int_eq(p->state, PROGRAM_STARTING);
 
 	fake_sys_exit(prog("b")->inst, 0, SIGTERM);

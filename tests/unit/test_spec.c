@@ -1,7 +1,7 @@
 /*
- * test_config.c: instance.create's arguments, from a real msgpack map
- * through codec_args(config_spec) into config_parse_args, the way cmd.c
- * hands them over. Each test leaves cfg to the fixture's config_free.
+ * test_spec.c: instance.create's arguments, from a real msgpack map
+ * through codec_args(spec_args) into spec_parse_args, the way cmd.c
+ * hands them over. Each test leaves cfg to the fixture's spec_free.
  */
 #include "config.h"
 
@@ -20,7 +20,7 @@
 
 struct wardd_opts opts;
 
-static struct instance_config cfg;
+static struct instance_spec cfg;
 static struct ward_err e;	/* the last refusal */
 static char tmpdir[64];		/* scratch directory, made once for all tests */
 
@@ -35,10 +35,10 @@ setup(void)
 static void
 teardown(void)
 {
-	config_free(&cfg);
+	spec_free(&cfg);
 }
 
-/* config_parse_args on an unpacked params map (freeing the previous cfg). */
+/* spec_parse_args on an unpacked params map (freeing the previous cfg). */
 static const char *
 parse_obj(int admin, const msgpack_object *params)
 {
@@ -50,11 +50,11 @@ parse_obj(int admin, const msgpack_object *params)
 	peer.uid = geteuid();
 	peer.gid = getegid();
 	peer.admin = admin;
-	config_free(&cfg);
+	spec_free(&cfg);
 	memset(&e, 0, sizeof e);
-	ck_assert_msg(codec_args(params, config_spec, args, &e) == 0,
+	ck_assert_msg(codec_args(params, spec_args, args, &e) == 0,
 	    "codec_args refused the map: %s", e.msg);
-	return config_parse_args(&cfg, args, &peer, &e) == 0 ? NULL : e.code;
+	return spec_parse_args(&cfg, args, &peer, &e) == 0 ? NULL : e.code;
 }
 
 /* The same, for a params map described in unit_pack's format. */
@@ -191,7 +191,7 @@ START_TEST(argv_not_strings)
 	    WARD_E_INVALID_ARGUMENT, "NUL");
 	/* A string is not an array: codec_args says so first. */
 	unit_msg_obj(&m, "M s s", 1, "argv", "sh");
-	ck_assert_int_eq(codec_args(m.obj, config_spec, args, &e),
+	ck_assert_int_eq(codec_args(m.obj, spec_args, args, &e),
 	    -1);
 	ck_assert_msg(strstr(e.msg, "argv") != NULL, "error: %s", e.msg);
 	unit_msg_free(&m);
@@ -218,8 +218,8 @@ START_TEST(argv_limits)
 	unit_msg_packer(&m, &pk);
 	msgpack_pack_map(&pk, 1);
 	codec_pack_str(&pk, "argv");
-	msgpack_pack_array(&pk, CONFIG_MAX_ARGV + 1);
-	for (i = 0; i < CONFIG_MAX_ARGV + 1; i++)
+	msgpack_pack_array(&pk, SPEC_MAX_ARGV + 1);
+	for (i = 0; i < SPEC_MAX_ARGV + 1; i++)
 		codec_pack_str(&pk, "x");
 	EXPECT_ERR(parse_obj(0, unit_msg_unpack(&m)), WARD_E_TOO_LARGE, "argv");
 	unit_msg_free(&m);
@@ -227,23 +227,23 @@ START_TEST(argv_limits)
 	unit_msg_packer(&m, &pk);
 	msgpack_pack_map(&pk, 1);
 	codec_pack_str(&pk, "argv");
-	msgpack_pack_array(&pk, CONFIG_MAX_ARGV);
-	for (i = 0; i < CONFIG_MAX_ARGV; i++)
+	msgpack_pack_array(&pk, SPEC_MAX_ARGV);
+	for (i = 0; i < SPEC_MAX_ARGV; i++)
 		codec_pack_str(&pk, "sh");
 	EXPECT_OK(parse_obj(0, unit_msg_unpack(&m)));
-	ck_assert_str_eq(cfg.argv[CONFIG_MAX_ARGV - 1], "sh");
-	ck_assert_ptr_null(cfg.argv[CONFIG_MAX_ARGV]);
+	ck_assert_str_eq(cfg.argv[SPEC_MAX_ARGV - 1], "sh");
+	ck_assert_ptr_null(cfg.argv[SPEC_MAX_ARGV]);
 	unit_msg_free(&m);
 
-	big = malloc(CONFIG_MAX_STRING + 2);
+	big = malloc(SPEC_MAX_STRING + 2);
 	ck_assert_ptr_nonnull(big);
-	memset(big, 'a', CONFIG_MAX_STRING + 1);
-	big[CONFIG_MAX_STRING + 1] = '\0';
+	memset(big, 'a', SPEC_MAX_STRING + 1);
+	big[SPEC_MAX_STRING + 1] = '\0';
 	EXPECT_ERR(parse(0, "M s A s s", 1, "argv", 2, "sh", big),
 	    WARD_E_INVALID_ARGUMENT, "longer than");
-	big[CONFIG_MAX_STRING] = '\0';
+	big[SPEC_MAX_STRING] = '\0';
 	EXPECT_OK(parse(0, "M s A s s", 1, "argv", 2, "sh", big));
-	ck_assert_uint_eq(strlen(cfg.argv[1]), CONFIG_MAX_STRING);
+	ck_assert_uint_eq(strlen(cfg.argv[1]), SPEC_MAX_STRING);
 	free(big);
 }
 END_TEST
@@ -413,22 +413,22 @@ START_TEST(name_rules)
 		EXPECT_OK(parse(0, "M s s s A s", 2, "name", good[i], "argv", 1,
 		    "sh"));
 		ck_assert_str_eq(cfg.name, good[i]);
-		ck_assert_int_eq(config_name_valid(good[i], &e), 0);
+		ck_assert_int_eq(spec_name_valid(good[i], &e), 0);
 	}
 	for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		EXPECT_ERR(parse(0, "M s s s A s", 2, "name", bad[i], "argv", 1,
 		    "sh"), WARD_E_INVALID_ARGUMENT, "name");
-		ck_assert_int_eq(config_name_valid(bad[i], &e), -1);
+		ck_assert_int_eq(spec_name_valid(bad[i], &e), -1);
 	}
 	EXPECT_ERR(parse(0, "M s s s A s", 2, "name", "12345", "argv", 1, "sh"),
 	    WARD_E_INVALID_ARGUMENT, "digits");
 
 	memset(name, 'n', sizeof name);
-	name[CONFIG_MAX_NAME] = '\0';
+	name[SPEC_MAX_NAME] = '\0';
 	EXPECT_OK(parse(0, "M s s s A s", 2, "name", name, "argv", 1, "sh"));
 	ck_assert_uint_eq(strlen(cfg.name), 64);
-	name[CONFIG_MAX_NAME] = 'n';
-	name[CONFIG_MAX_NAME + 1] = '\0';
+	name[SPEC_MAX_NAME] = 'n';
+	name[SPEC_MAX_NAME + 1] = '\0';
 	EXPECT_ERR(parse(0, "M s s s A s", 2, "name", name, "argv", 1, "sh"),
 	    WARD_E_INVALID_ARGUMENT, "name");
 
@@ -536,7 +536,7 @@ START_TEST(exit_codes_keys)
 
 		unit_msg_obj(&m, "M s A s s A", 2, "argv", 1, "sh",
 		    "exit_codes", 0);
-		ck_assert_int_eq(codec_args(m.obj, config_spec, args, &e), -1);
+		ck_assert_int_eq(codec_args(m.obj, spec_args, args, &e), -1);
 		unit_msg_free(&m);
 	}
 }
@@ -586,7 +586,7 @@ START_TEST(hangup_timeout)
 	    "hangup_timeout_ms", 0), WARD_E_INVALID_ARGUMENT,
 	    "hangup_timeout_ms");
 	EXPECT_ERR(parse(0, "M s A s s u", 2, "argv", 1, "sh",
-	    "hangup_timeout_ms", CONFIG_MAX_HANGUP_MS + 1),
+	    "hangup_timeout_ms", SPEC_MAX_HANGUP_MS + 1),
 	    WARD_E_INVALID_ARGUMENT, "hangup_timeout_ms");
 	EXPECT_ERR(parse(0, "M s A s s U", 2, "argv", 1, "sh",
 	    "hangup_timeout_ms", (uint64_t)1 << 40),
@@ -596,8 +596,8 @@ START_TEST(hangup_timeout)
 	ck_assert_uint_eq(cfg.hangup_timeout_ms, 1);
 	ck_assert_int_eq(cfg.detect_hangup, 1);
 	EXPECT_OK(parse(0, "M s A s s u s f", 3, "argv", 1, "sh",
-	    "hangup_timeout_ms", CONFIG_MAX_HANGUP_MS, "detect_hangup"));
-	ck_assert_uint_eq(cfg.hangup_timeout_ms, CONFIG_MAX_HANGUP_MS);
+	    "hangup_timeout_ms", SPEC_MAX_HANGUP_MS, "detect_hangup"));
+	ck_assert_uint_eq(cfg.hangup_timeout_ms, SPEC_MAX_HANGUP_MS);
 	ck_assert_int_eq(cfg.detect_hangup, 0);
 
 	/* The default is longer under a hypervisor (nested virtualisation). */
@@ -777,7 +777,7 @@ START_TEST(execenv_rlimits)
 	ck_assert_uint_eq(cfg.rlimit_mask, (1U << RLIMIT_NOFILE) |
 	    (1U << RLIMIT_CORE) | (1U << RLIMIT_STACK) | (1U << RLIMIT_CPU));
 	for (k = 0; k < cfg.nrlimits; k++) {
-		const struct config_rlimit *r = &cfg.rlimits[k];
+		const struct spec_rlimit *r = &cfg.rlimits[k];
 
 		switch (r->resource) {
 		case RLIMIT_NOFILE:
@@ -797,7 +797,7 @@ START_TEST(execenv_rlimits)
 			ck_assert(r->lim.rlim_max == RLIM_INFINITY);
 		}
 	}
-	ck_assert_str_eq(config_rlimit_name(RLIMIT_MSGQUEUE), "msgqueue");
+	ck_assert_str_eq(spec_execenv_rlimit_name(RLIMIT_MSGQUEUE), "msgqueue");
 	EXPECT_ERR(parse(1, "M s A s s M s s", 2, "argv", 1, "sh", "rlimits",
 	    1, "nofile", "2:1"), WARD_E_INVALID_ARGUMENT, "soft limit");
 	EXPECT_ERR(parse(1, "M s A s s M s s", 2, "argv", 1, "sh", "rlimits",
@@ -872,11 +872,11 @@ START_TEST(everything_at_once)
 	ck_assert_str_eq(cfg.rss_mapping, "crosvm_guest");
 	ck_assert_uint_eq(cfg.user_uid, 65534);
 	ck_assert_uint_eq(cfg.user_gid, 65534);
-	/* config_free leaves a zeroed config that can be freed again. */
-	config_free(&cfg);
+	/* spec_free leaves a zeroed config that can be freed again. */
+	spec_free(&cfg);
 	ck_assert_ptr_null(cfg.argv);
 	ck_assert_ptr_null(cfg.name);
-	config_free(&cfg);
+	spec_free(&cfg);
 }
 END_TEST
 

@@ -1,6 +1,6 @@
 /*
- * config.c: the arguments of instance.create, checked like the seed's
- * validate_config and turned into a struct instance_config that owns its
+ * spec.c: the arguments of instance.create, checked like the seed's
+ * validate_config and turned into a struct instance_spec that owns its
  * strings. Every message names the key and says what would be accepted.
  *
  * layer: engine
@@ -23,8 +23,8 @@
 
 #include "ward.h"
 
-/* Order matters: config_parse reads args[] by these positions. */
-const struct arg_spec config_spec[] = {
+/* Order matters: spec_parse reads args[] by these positions. */
+const struct arg_spec spec_args[] = {
 	{ "name", ARG_STR },
 	{ "argv", ARG_ARRAY },
 	{ "env", ARG_MAP },
@@ -52,7 +52,8 @@ const struct arg_spec config_spec[] = {
 	{ "logfile_backups", ARG_UINT },
 	{ "log_overflow", ARG_STR },
 	{ "log_rate_lines", ARG_UINT },
-	/* The execution environment, read by config_parse_execenv. */
+	/* The execution environment, read by spec-execenv.c in EXECENV_ARG_*
+	   order. */
 	{ "group", ARG_ANY },
 	{ "umask", ARG_ANY },
 	{ "rlimits", ARG_MAP },
@@ -68,8 +69,7 @@ enum {
 	C_CAPTURE_OUTPUT,	/* output-spec.c's: OUTPUT_ARG_* from here */
 	/* The execution environment: after output-spec.c's keys. */
 	C_GROUP = C_CAPTURE_OUTPUT + OUTPUT_ARG_RATE_LINES + 1,
-	C_UMASK, C_RLIMITS, C_NICE, C_OOM_SCORE_ADJ,
-	C_CLEAN_ENV
+	C_CLEAN_ENV = C_GROUP + EXECENV_ARG_OOM_SCORE_ADJ + 1
 };
 
 /*
@@ -77,15 +77,15 @@ enum {
  * digits so that "7" always means id 7 (unnamed instances are named by id).
  */
 int
-config_name_valid(const char *s, struct ward_err *e)
+spec_name_valid(const char *s, struct ward_err *e)
 {
 	size_t i, n = strlen(s);
 	int digits = 1;
 
-	if (n == 0 || n > CONFIG_MAX_NAME)
+	if (n == 0 || n > SPEC_MAX_NAME)
 		return ward_err_set(e, WARD_E_INVALID_ARGUMENT,
 		    "'name' must be 1 to %d characters",
-		    CONFIG_MAX_NAME);
+		    SPEC_MAX_NAME);
 	for (i = 0; i < n; i++) {
 		char c = s[i];
 
@@ -109,17 +109,17 @@ config_name_valid(const char *s, struct ward_err *e)
 #define PROC_SUPER_MAGIC	0x9fa0		/* linux/magic.h */
 #endif
 
-/* What config_path_probe found. */
-enum config_path {
-	CONFIG_PATH_OK,		/* there, of the type asked, executable/searchable */
-	CONFIG_PATH_ERRNO,	/* not reachable: errno says why */
-	CONFIG_PATH_TYPE,	/* not a regular file (not a directory, for dir) */
-	CONFIG_PATH_NOEXEC	/* the payload may not execute (search) it */
+/* What spec_path_probe found. */
+enum spec_path {
+	SPEC_PATH_OK,		/* there, of the type asked, executable/searchable */
+	SPEC_PATH_ERRNO,	/* not reachable: errno says why */
+	SPEC_PATH_TYPE,	/* not a regular file (not a directory, for dir) */
+	SPEC_PATH_NOEXEC	/* the payload may not execute (search) it */
 };
 
 /*
  * Look at path as the payload would, under its file-system ids
- * (config_paths_check): a regular file it may execute, or with dir a
+ * (spec_paths_check): a regular file it may execute, or with dir a
  * directory it may enter. But wardd's /proc/self is not the payload's:
  * through magic links (/proc/self/fd/N, /proc/self/cwd, /dev/stdin) and
  * the rest of procfs (/proc/self/fdinfo/N, map_files) wardd would answer
@@ -129,14 +129,14 @@ enum config_path {
  * ELOOP and ENOTDIR (how /proc/self/fd/N and /proc/self/fdinfo/N/x differ
  * from a missing N) read as ENOENT. No payload runs from or in procfs.
  */
-static enum config_path
-config_path_probe(const char *path, int dir)
+static enum spec_path
+spec_path_probe(const char *path, int dir)
 {
 	struct open_how how = {
 		.flags = O_PATH | O_CLOEXEC,
 		.resolve = RESOLVE_NO_MAGICLINKS,
 	};
-	enum config_path res = CONFIG_PATH_OK;
+	enum spec_path res = SPEC_PATH_OK;
 	struct statfs sfs;
 	struct stat st;
 	int fd, e;
@@ -144,18 +144,18 @@ config_path_probe(const char *path, int dir)
 	if ((fd = syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof how)) == -1) {
 		if (errno == ELOOP || errno == ENOTDIR)
 			errno = ENOENT;
-		return CONFIG_PATH_ERRNO;
+		return SPEC_PATH_ERRNO;
 	}
 	if (fstatfs(fd, &sfs) == -1 || fstat(fd, &st) == -1)
-		res = CONFIG_PATH_ERRNO;
+		res = SPEC_PATH_ERRNO;
 	else if (sfs.f_type == PROC_SUPER_MAGIC) {
 		errno = ENOENT;
-		res = CONFIG_PATH_ERRNO;
+		res = SPEC_PATH_ERRNO;
 	} else if (dir ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode))
-		res = CONFIG_PATH_TYPE;
-	/* AT_EACCESS: the fsuid's answer (config_paths_check), not the ruid's. */
+		res = SPEC_PATH_TYPE;
+	/* AT_EACCESS: the fsuid's answer (spec_paths_check), not the ruid's. */
 	else if (faccessat(fd, "", X_OK, AT_EMPTY_PATH | AT_EACCESS) == -1)
-		res = CONFIG_PATH_NOEXEC;
+		res = SPEC_PATH_NOEXEC;
 	e = errno;
 	close(fd);
 	errno = e;
@@ -163,18 +163,18 @@ config_path_probe(const char *path, int dir)
 }
 
 static int
-config_check_file(const char *path, const char *shown, struct ward_err *e)
+spec_check_file(const char *path, const char *shown, struct ward_err *e)
 {
-	switch (config_path_probe(path, 0)) {
-	case CONFIG_PATH_OK:
+	switch (spec_path_probe(path, 0)) {
+	case SPEC_PATH_OK:
 		return 0;
-	case CONFIG_PATH_ERRNO:
+	case SPEC_PATH_ERRNO:
 		return ward_err_errno(e, WARD_E_INVALID_ARGUMENT,
 		    "argv[0] '%s'", shown);
-	case CONFIG_PATH_TYPE:
+	case SPEC_PATH_TYPE:
 		return ward_err_set(e, WARD_E_INVALID_ARGUMENT,
 		    "argv[0] '%s' is not a regular file", shown);
-	case CONFIG_PATH_NOEXEC:
+	case SPEC_PATH_NOEXEC:
 	default:
 		return ward_err_set(e, WARD_E_INVALID_ARGUMENT,
 		    "argv[0] '%s' is not executable", shown);
@@ -183,7 +183,7 @@ config_check_file(const char *path, const char *shown, struct ward_err *e)
 
 /* *out = a copy of path; -1 with err set when out of memory. */
 static int
-config_keep_path(const char *path, char **out, struct ward_err *e)
+spec_keep_path(const char *path, char **out, struct ward_err *e)
 {
 	if ((*out = strdup(path)) == NULL)
 		return ward_err_oom(e);
@@ -195,10 +195,10 @@ config_keep_path(const char *path, char **out, struct ward_err *e)
  * child is then spawned by absolute path, and a typo is reported now rather
  * than as a dead child. Relative names (and relative PATH entries) are
  * taken from base, the directory the child will run in. Run under the
- * payload's file-system ids (config_paths_check).
+ * payload's file-system ids (spec_paths_check).
  */
 int
-config_find_exec(const char *argv0, const char *path, const char *base,
+spec_find_exec(const char *argv0, const char *path, const char *base,
     char **out, struct ward_err *e)
 {
 	char full[PATH_MAX];
@@ -211,19 +211,19 @@ config_find_exec(const char *argv0, const char *path, const char *base,
 		    argv0) >= sizeof full)
 			return ward_err_set(e, WARD_E_INVALID_ARGUMENT,
 			    "argv[0] '%.200s': path too long", argv0);
-		if (config_check_file(full, argv0, e) == -1)
+		if (spec_check_file(full, argv0, e) == -1)
 			return -1;
-		return config_keep_path(full, out, e);
+		return spec_keep_path(full, out, e);
 	}
 	if (path == NULL)
-		path = CONFIG_CLEAN_PATH;
+		path = SPEC_CLEAN_PATH;
 	for (p = path, dirs = 1; *p != '\0'; p++)
 		dirs += *p == ':';
-	if (dirs > CONFIG_MAX_PATH_DIRS) {
+	if (dirs > SPEC_MAX_PATH_DIRS) {
 		return ward_err_set(e, WARD_E_INVALID_ARGUMENT,
 		    "PATH has %zu entries; wardd looks argv[0] "
 		    "up in at most %d (or give argv[0] as a path)", dirs,
-		    CONFIG_MAX_PATH_DIRS);
+		    SPEC_MAX_PATH_DIRS);
 	}
 	for (p = path; *p != '\0'; p = *end ? end + 1 : end) {
 		size_t dl;
@@ -236,8 +236,8 @@ config_find_exec(const char *argv0, const char *path, const char *base,
 		    *p == '/' ? "" : base, *p == '/' ? "" : "/", (int)dl, p,
 		    argv0) >= sizeof full)
 			continue;
-		if (config_path_probe(full, 0) == CONFIG_PATH_OK)
-			return config_keep_path(full, out, e);
+		if (spec_path_probe(full, 0) == SPEC_PATH_OK)
+			return spec_keep_path(full, out, e);
 	}
 	return ward_err_set(e, WARD_E_INVALID_ARGUMENT,
 	    "argv[0] '%s' not found in PATH (%s)", argv0, path);
@@ -252,7 +252,7 @@ config_find_exec(const char *argv0, const char *path, const char *base,
  * run payloads as itself), or an admin's payload runs as root.
  */
 static int
-config_fsids_of(const struct instance_config *cfg, const struct peer *peer,
+spec_fsids_of(const struct instance_spec *cfg, const struct peer *peer,
     uid_t *uid, gid_t *gid, const gid_t **groups, int *ngroups)
 {
 	if (geteuid() != 0)
@@ -280,7 +280,7 @@ config_fsids_of(const struct instance_config *cfg, const struct peer *peer,
  * there. Messages depend only on what the payload's user could see.
  */
 static int
-config_paths_check(struct instance_config *cfg, const struct peer *peer,
+spec_paths_check(struct instance_spec *cfg, const struct peer *peer,
     const char *path, struct ward_err *e)
 {
 	const gid_t *groups = NULL;
@@ -289,18 +289,18 @@ config_paths_check(struct instance_config *cfg, const struct peer *peer,
 	uid_t uid = 0;
 	gid_t gid = 0;
 
-	as_payload = config_fsids_of(cfg, peer, &uid, &gid, &groups, &ngroups);
+	as_payload = spec_fsids_of(cfg, peer, &uid, &gid, &groups, &ngroups);
 	if (as_payload && statedir_as_user(uid, gid, groups, ngroups) == -1)
 		return ward_err_errno(e, WARD_E_INTERNAL,
 		    "cannot check argv[0] and cwd as uid %u", (unsigned)uid);
 	/* The payload's chdir needs search permission, not just a stat. */
-	if (cfg->cwd != NULL && config_path_probe(cfg->cwd, 1) != CONFIG_PATH_OK) {
+	if (cfg->cwd != NULL && spec_path_probe(cfg->cwd, 1) != SPEC_PATH_OK) {
 		rc = ward_err_set(e, WARD_E_INVALID_ARGUMENT, "'cwd' '%s' is "
 		    "not a directory the payload can enter", cfg->cwd);
 	} else {
 		if (cfg->cwd == NULL && getcwd(here, sizeof here) == NULL)
 			strcpy(here, "/");
-		if (config_find_exec(cfg->argv[0], path, cfg->cwd ? cfg->cwd :
+		if (spec_find_exec(cfg->argv[0], path, cfg->cwd ? cfg->cwd :
 		    here, &cfg->exec_path, e) == -1)
 			rc = -1;
 	}
@@ -310,15 +310,15 @@ config_paths_check(struct instance_config *cfg, const struct peer *peer,
 }
 
 static int
-config_parse_env(struct instance_config *cfg, const msgpack_object *o,
+spec_parse_env(struct instance_spec *cfg, const msgpack_object *o,
     const char **path, struct ward_err *e)
 {
 	uint32_t i, n = o->via.map.size;
 
-	if (n > CONFIG_MAX_ENV)
+	if (n > SPEC_MAX_ENV)
 		return ward_err_set(e, WARD_E_INVALID_ARGUMENT,
 		    "'env' has more than %d entries",
-		    CONFIG_MAX_ENV);
+		    SPEC_MAX_ENV);
 	if ((cfg->env = calloc(n + 1, sizeof *cfg->env)) == NULL)
 		goto nomem;
 	for (i = 0; i < n; i++) {
@@ -363,7 +363,7 @@ nomem:
 }
 
 static int
-config_parse_exit_codes(struct instance_config *cfg, const msgpack_object *o,
+spec_parse_exit_codes(struct instance_spec *cfg, const msgpack_object *o,
     struct ward_err *e)
 {
 	const struct exit_code_map *prof;
@@ -424,7 +424,7 @@ config_parse_exit_codes(struct instance_config *cfg, const msgpack_object *o,
 
 /* "user": a uid, or "UID" / "UID:GID". Names are the client's to resolve. */
 static int
-config_parse_user(struct instance_config *cfg, const msgpack_object *o,
+spec_parse_user(struct instance_spec *cfg, const msgpack_object *o,
     struct ward_err *e)
 {
 	unsigned long uid, gid;
@@ -462,13 +462,13 @@ bad:
 }
 
 static char *
-config_string(const msgpack_object *o, const char *key, struct ward_err *e)
+spec_string(const msgpack_object *o, const char *key, struct ward_err *e)
 {
 	char *s;
 
-	if (o->via.str.size > CONFIG_MAX_STRING) {
+	if (o->via.str.size > SPEC_MAX_STRING) {
 		ward_err_set(e, WARD_E_INVALID_ARGUMENT, "'%s' is longer than "
-		    "%d bytes", key, CONFIG_MAX_STRING);
+		    "%d bytes", key, SPEC_MAX_STRING);
 		return NULL;
 	}
 	if ((s = codec_strdup(o)) == NULL)
@@ -483,231 +483,6 @@ config_string(const msgpack_object *o, const char *key, struct ward_err *e)
 	return s;
 }
 
-/* ---- The execution environment: group, umask, rlimits, nice, oom_score_adj.
- * Checked here; spawn.c applies them in the child with raw system calls. */
-
-static const struct {
-	const char	*name;
-	int		 resource;
-} config_rlimits[] = {
-	{ "as", RLIMIT_AS }, { "core", RLIMIT_CORE }, { "cpu", RLIMIT_CPU },
-	{ "data", RLIMIT_DATA }, { "fsize", RLIMIT_FSIZE },
-	{ "locks", RLIMIT_LOCKS }, { "memlock", RLIMIT_MEMLOCK },
-	{ "msgqueue", RLIMIT_MSGQUEUE }, { "nice", RLIMIT_NICE },
-	{ "nofile", RLIMIT_NOFILE }, { "nproc", RLIMIT_NPROC },
-	{ "rss", RLIMIT_RSS }, { "rtprio", RLIMIT_RTPRIO },
-	{ "rttime", RLIMIT_RTTIME }, { "sigpending", RLIMIT_SIGPENDING },
-	{ "stack", RLIMIT_STACK }
-};
-#define CONFIG_NRLIMITS	(sizeof config_rlimits / sizeof config_rlimits[0])
-#define CONFIG_RLIMIT_NAMES "as, core, cpu, data, fsize, locks, memlock, " \
-	"msgqueue, nice, nofile, nproc, rss, rtprio, rttime, sigpending, stack"
-
-/* The rlimits key naming a RLIMIT_* resource (for messages). */
-const char *
-config_rlimit_name(int resource)
-{
-	size_t k;
-
-	for (k = 0; k < CONFIG_NRLIMITS; k++) {
-		if (config_rlimits[k].resource == resource)
-			return config_rlimits[k].name;
-	}
-	return "?";
-}
-
-/* Decimal digits only, no sign, no overflow: -1 otherwise. */
-static int
-config_decimal(const char *s, size_t n, uint64_t *out)
-{
-	uint64_t v = 0;
-	size_t k;
-
-	if (n == 0 || n > 20)
-		return -1;
-	for (k = 0; k < n; k++) {
-		if (s[k] < '0' || s[k] > '9' ||
-		    v > (UINT64_MAX - (uint64_t)(s[k] - '0')) / 10)
-			return -1;
-		v = v * 10 + (s[k] - '0');
-	}
-	*out = v;
-	return 0;
-}
-
-/* One limit: decimal text or "infinity". */
-static int
-config_rlimit_value(const char *s, size_t n, rlim_t *out)
-{
-	uint64_t v;
-
-	if (n == 8 && memcmp(s, "infinity", 8) == 0) {
-		*out = RLIM_INFINITY;
-		return 0;
-	}
-	if (config_decimal(s, n, &v) == -1)
-		return -1;
-	*out = v;
-	return 0;
-}
-
-/*
- * rlimits: {name: value} with value a number, "infinity", or "SOFT:HARD"
- * of those; a single value is both soft and hard, as systemd's Limit*=.
- */
-static int
-config_parse_rlimits(struct instance_config *cfg, const msgpack_object *o,
-    struct ward_err *e)
-{
-	uint32_t k, n = o->via.map.size;
-	size_t j;
-
-	if (n > CONFIG_NRLIMITS)
-		return ward_err_set(e, WARD_E_INVALID_ARGUMENT,
-		    "'rlimits' has more entries than there "
-		    "are limits (%s)", CONFIG_RLIMIT_NAMES);
-	if (n == 0)
-		return 0;
-	if ((cfg->rlimits = calloc(n, sizeof *cfg->rlimits)) == NULL)
-		return ward_err_oom(e);
-	for (k = 0; k < n; k++) {
-		const msgpack_object *key = &o->via.map.ptr[k].key;
-		const msgpack_object *val = &o->via.map.ptr[k].val;
-		struct config_rlimit *r = &cfg->rlimits[cfg->nrlimits];
-		const char *name = NULL, *s, *colon;
-		size_t len;
-
-		for (j = 0; codec_is_str(key) && j < CONFIG_NRLIMITS; j++) {
-			if (codec_streq(key, config_rlimits[j].name)) {
-				name = config_rlimits[j].name;
-				r->resource = config_rlimits[j].resource;
-			}
-		}
-		if (name == NULL)
-			return ward_err_set(e, WARD_E_INVALID_ARGUMENT,
-			    "'rlimits' keys are limit names: %s",
-			    CONFIG_RLIMIT_NAMES);
-		if (cfg->rlimit_mask & (1U << r->resource))
-			return ward_err_set(e, WARD_E_INVALID_ARGUMENT,
-			    "'rlimits.%s' is given twice", name);
-		if (val->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
-			r->lim.rlim_cur = r->lim.rlim_max = val->via.u64;
-		} else if (codec_is_str(val)) {
-			s = val->via.str.ptr;
-			len = val->via.str.size;
-			if ((colon = memchr(s, ':', len)) == NULL) {
-				if (config_rlimit_value(s, len, &r->lim.rlim_cur) == -1)
-					goto bad;
-				r->lim.rlim_max = r->lim.rlim_cur;
-			} else if (config_rlimit_value(s, colon - s,
-			    &r->lim.rlim_cur) == -1 || config_rlimit_value(colon + 1,
-			    len - (colon + 1 - s), &r->lim.rlim_max) == -1)
-				goto bad;
-		} else
-			goto bad;
-		if (r->lim.rlim_cur > r->lim.rlim_max)
-			return ward_err_set(e, WARD_E_INVALID_ARGUMENT,
-			    "'rlimits.%s': the soft limit is "
-			    "above the hard limit", name);
-		cfg->rlimit_mask |= 1U << r->resource;
-		cfg->nrlimits++;
-		continue;
-bad:
-		return ward_err_set(e, WARD_E_INVALID_ARGUMENT,
-		    "'rlimits.%s' must be a number, "
-		    "\"infinity\", or \"SOFT:HARD\" of those", name);
-	}
-	return 0;
-}
-
-/*
- * Fill the execution environment from a create request. Numbers only:
- * wardd never looks up a group name (clients resolve them). Non-admins may
- * set oom_score_adj only to 0 or more (a payload of theirs must not be
- * shielded from the OOM killer at others' expense); whether their group,
- * nice and rlimits are allowed is config_check_peer's and the kernel's to
- * say (spawn.c applies nice and rlimits after their id switch).
- */
-static int
-config_parse_execenv(struct instance_config *cfg, const msgpack_object **a,
-    int admin, struct ward_err *e)
-{
-	const msgpack_object *o;
-	uint64_t v;
-	int64_t iv;
-
-	if ((o = a[C_GROUP]) != NULL) {
-		if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
-			v = o->via.u64;
-		else if (!codec_is_str(o) || config_decimal(o->via.str.ptr,
-		    o->via.str.size, &v) == -1)
-			v = UINT64_MAX;
-		if (v >= 0xffffffffUL) {
-			return ward_err_set(e, WARD_E_INVALID_ARGUMENT,
-			    "'group' must be a gid, 0 to %lu "
-			    "(wardd does not look up names; clients resolve them)",
-			    0xfffffffeUL);
-		}
-		if (!opts.is_root && v != (uint64_t)getegid())
-			return ward_err_set(e, WARD_E_PERMISSION,
-			    "wardd is not running as root and "
-			    "cannot run instances with gid %llu",
-			    (unsigned long long)v);
-		cfg->has_group = 1;
-		cfg->group_gid = v;
-	}
-	if ((o = a[C_UMASK]) != NULL) {
-		v = UINT64_MAX;
-		if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
-			v = o->via.u64;
-		else if (codec_is_str(o) && o->via.str.size >= 1 &&
-		    o->via.str.size <= 4) {
-			uint32_t k;
-
-			for (v = 0, k = 0; k < o->via.str.size; k++) {
-				if (o->via.str.ptr[k] < '0' || o->via.str.ptr[k] > '7') {
-					v = UINT64_MAX;
-					break;
-				}
-				v = v * 8 + (o->via.str.ptr[k] - '0');
-			}
-		}
-		if (v > 0777)
-			return ward_err_set(e, WARD_E_INVALID_ARGUMENT,
-			    "'umask' must be octal text such as "
-			    "\"027\", or a number from 0 to 511 (0777)");
-		cfg->has_umask = 1;
-		cfg->umask = v;
-	}
-	if (a[C_RLIMITS] != NULL &&
-	    config_parse_rlimits(cfg, a[C_RLIMITS], e) == -1)
-		return -1;
-	if ((o = a[C_NICE]) != NULL) {
-		iv = o->type == MSGPACK_OBJECT_POSITIVE_INTEGER ?
-		    (o->via.u64 > 19 ? 20 : (int64_t)o->via.u64) : o->via.i64;
-		if (iv < -20 || iv > 19)
-			return ward_err_set(e, WARD_E_INVALID_ARGUMENT,
-			    "'nice' must be -20 to 19");
-		cfg->has_nice = 1;
-		cfg->nice = iv;
-	}
-	if ((o = a[C_OOM_SCORE_ADJ]) != NULL) {
-		iv = o->type == MSGPACK_OBJECT_POSITIVE_INTEGER ?
-		    (o->via.u64 > 1000 ? 1001 : (int64_t)o->via.u64) : o->via.i64;
-		if (iv < -1000 || iv > 1000)
-			return ward_err_set(e, WARD_E_INVALID_ARGUMENT,
-			    "'oom_score_adj' must be -1000 to 1000");
-		if (iv < 0 && !admin)
-			return ward_err_set(e, WARD_E_PERMISSION,
-			    "only root or wardd's own user may "
-			    "set a negative 'oom_score_adj' (0 to 1000 only raise "
-			    "the chance of being killed)");
-		cfg->has_oom_score_adj = 1;
-		cfg->oom_score_adj = iv;
-	}
-	return 0;
-}
-
 /*
  * capture_output and the log keys, output-spec.c's to read. Non-admins'
  * payloads never get wardd's stdout and stderr: unless they say
@@ -715,7 +490,7 @@ config_parse_execenv(struct instance_config *cfg, const msgpack_object **a,
  * own fds, their output is captured into the ring by default.
  */
 static int
-config_parse_output(struct instance_config *cfg, const msgpack_object **a,
+spec_parse_output(struct instance_spec *cfg, const msgpack_object **a,
     int admin, struct ward_err *e)
 {
 	static const msgpack_object yes = {
@@ -733,34 +508,12 @@ config_parse_output(struct instance_config *cfg, const msgpack_object **a,
 }
 
 /*
- * What only the peer decides: a non-admin's group must be one it is in
- * already (its gid or one of its SO_PEERGROUPS), so it gains no access.
- * Before the path checks, which borrow that group.
- */
-static int
-config_check_peer(const struct instance_config *cfg, const struct peer *peer,
-    struct ward_err *e)
-{
-	int k;
-
-	if (!cfg->has_group || peer->admin || cfg->group_gid == peer->gid)
-		return 0;
-	for (k = 0; k < peer->ngroups; k++) {
-		if (peer->groups[k] == cfg->group_gid)
-			return 0;
-	}
-	return ward_err_set(e, WARD_E_PERMISSION,
-	    "'group' %u is not one of your groups",
-	    (unsigned)cfg->group_gid);
-}
-
-/*
- * Fill cfg from a create request's arguments (by config_spec position).
+ * Fill cfg from a create request's arguments (by spec_args position).
  * 0, or -1 with e set (code and message for the client); cfg then holds
  * what was parsed so far and the caller frees it.
  */
 int
-config_parse_args(struct instance_config *cfg, const msgpack_object **a,
+spec_parse_args(struct instance_spec *cfg, const msgpack_object **a,
     const struct peer *peer, struct ward_err *e)
 {
 	const char *path = NULL;
@@ -769,19 +522,19 @@ config_parse_args(struct instance_config *cfg, const msgpack_object **a,
 
 	memset(cfg, 0, sizeof *cfg);
 	if (a[C_NAME] != NULL) {
-		if ((cfg->name = config_string(a[C_NAME], "name", e)) == NULL)
+		if ((cfg->name = spec_string(a[C_NAME], "name", e)) == NULL)
 			return -1;
-		if (config_name_valid(cfg->name, e) == -1)
+		if (spec_name_valid(cfg->name, e) == -1)
 			return -1;
 	}
 	if (a[C_ARGV] == NULL || a[C_ARGV]->via.array.size == 0)
 		return ward_err_set(e, WARD_E_INVALID_ARGUMENT,
 		    "'argv' must be a non-empty array of strings");
 	n = a[C_ARGV]->via.array.size;
-	if (n > CONFIG_MAX_ARGV)
+	if (n > SPEC_MAX_ARGV)
 		return ward_err_set(e, WARD_E_TOO_LARGE,
 		    "'argv' has more than %d elements",
-		    CONFIG_MAX_ARGV);
+		    SPEC_MAX_ARGV);
 	if ((cfg->argv = calloc(n + 1, sizeof *cfg->argv)) == NULL)
 		return ward_err_oom(e);
 	for (i = 0; i < n; i++) {
@@ -790,17 +543,17 @@ config_parse_args(struct instance_config *cfg, const msgpack_object **a,
 		if (!codec_is_str(o))
 			return ward_err_set(e, WARD_E_INVALID_ARGUMENT,
 			    "'argv' must be a non-empty array of strings");
-		if ((cfg->argv[i] = config_string(o, "argv", e)) == NULL)
+		if ((cfg->argv[i] = spec_string(o, "argv", e)) == NULL)
 			return -1;
 	}
 	if (cfg->argv[0][0] == '\0')
 		return ward_err_set(e, WARD_E_INVALID_ARGUMENT,
 		    "argv[0] must not be empty");
 	if (a[C_ENV] != NULL &&
-	    config_parse_env(cfg, a[C_ENV], &path, e) == -1)
+	    spec_parse_env(cfg, a[C_ENV], &path, e) == -1)
 		return -1;
 	if (a[C_CWD] != NULL) {
-		if ((cfg->cwd = config_string(a[C_CWD], "cwd", e)) == NULL)
+		if ((cfg->cwd = spec_string(a[C_CWD], "cwd", e)) == NULL)
 			return -1;
 		if (cfg->cwd[0] != '/')
 			return ward_err_set(e, WARD_E_INVALID_ARGUMENT,
@@ -821,14 +574,14 @@ config_parse_args(struct instance_config *cfg, const msgpack_object **a,
 	if (a[C_HANGUP_TIMEOUT] != NULL) {
 		uint64_t v = a[C_HANGUP_TIMEOUT]->via.u64;
 
-		if (v < 1 || v > CONFIG_MAX_HANGUP_MS)
+		if (v < 1 || v > SPEC_MAX_HANGUP_MS)
 			return ward_err_set(e, WARD_E_INVALID_ARGUMENT,
 			    "'hangup_timeout_ms' must be 1 to %u",
-			    CONFIG_MAX_HANGUP_MS);
+			    SPEC_MAX_HANGUP_MS);
 		cfg->hangup_timeout_ms = v;
 	}
 	if (a[C_PROFILE] != NULL) {
-		if ((cfg->profile = config_string(a[C_PROFILE], "profile",
+		if ((cfg->profile = spec_string(a[C_PROFILE], "profile",
 		    e)) == NULL)
 			return -1;
 		if (strcmp(cfg->profile, "crosvm") != 0)
@@ -836,10 +589,10 @@ config_parse_args(struct instance_config *cfg, const msgpack_object **a,
 			    "unknown profile '%.64s' (known: crosvm)",
 			    cfg->profile);
 	}
-	if (config_parse_exit_codes(cfg, a[C_EXIT_CODES], e) == -1)
+	if (spec_parse_exit_codes(cfg, a[C_EXIT_CODES], e) == -1)
 		return -1;
 	if (a[C_RSS_MAPPING] != NULL) {
-		cfg->rss_mapping = config_string(a[C_RSS_MAPPING], "rss_mapping",
+		cfg->rss_mapping = spec_string(a[C_RSS_MAPPING], "rss_mapping",
 		    e);
 		if (cfg->rss_mapping == NULL)
 			return -1;
@@ -859,10 +612,10 @@ config_parse_args(struct instance_config *cfg, const msgpack_object **a,
 	if (a[C_WATCHDOG] != NULL) {
 		uint64_t v = a[C_WATCHDOG]->via.u64;
 
-		if (v < 1 || v > CONFIG_MAX_WATCHDOG_MS)
+		if (v < 1 || v > SPEC_MAX_WATCHDOG_MS)
 			return ward_err_set(e, WARD_E_INVALID_ARGUMENT,
 			    "'watchdog_ms' must be 1 to %u",
-			    CONFIG_MAX_WATCHDOG_MS);
+			    SPEC_MAX_WATCHDOG_MS);
 		cfg->watchdog_ms = v;
 	}
 	if (a[C_USER] != NULL) {
@@ -870,7 +623,7 @@ config_parse_args(struct instance_config *cfg, const msgpack_object **a,
 			return ward_err_set(e, WARD_E_PERMISSION,
 			    "only root or wardd's own user may "
 			    "set 'user'");
-		if (config_parse_user(cfg, a[C_USER], e) == -1)
+		if (spec_parse_user(cfg, a[C_USER], e) == -1)
 			return -1;
 		if (!opts.is_root && cfg->user_uid != opts.uid)
 			return ward_err_set(e, WARD_E_PERMISSION,
@@ -878,11 +631,11 @@ config_parse_args(struct instance_config *cfg, const msgpack_object **a,
 			    "cannot run instances as uid %u", (unsigned)cfg->user_uid);
 	}
 	/* output-spec.c: capture_output and the log keys. */
-	if (config_parse_output(cfg, a, admin, e) == -1)
+	if (spec_parse_output(cfg, a, admin, e) == -1)
 		return -1;
 	/* group, umask, rlimits, nice, oom_score_adj. */
-	if (config_parse_execenv(cfg, a, admin, e) == -1 ||
-	    config_check_peer(cfg, peer, e) == -1)
+	if (spec_execenv_parse(cfg, a + C_GROUP, admin, e) == -1 ||
+	    spec_execenv_check_peer(cfg, peer, e) == -1)
 		return -1;
 	/*
 	 * Last: the PATH search may use the instance's own PATH (or, with a
@@ -890,12 +643,12 @@ config_parse_args(struct instance_config *cfg, const msgpack_object **a,
 	 */
 	if (path == NULL && !cfg->clean_env)
 		path = getenv("PATH");
-	return config_paths_check(cfg, peer, path, e);
+	return spec_paths_check(cfg, peer, path, e);
 }
 
 /* Take a copy of passed fd number idx for target; the request keeps its own. */
 static int
-config_add_fd(struct instance_config *cfg, uint64_t idx, int target,
+spec_add_fd(struct instance_spec *cfg, uint64_t idx, int target,
     const int *fds, int nfds, struct ward_err *e)
 {
 	size_t k;
@@ -927,7 +680,7 @@ config_add_fd(struct instance_config *cfg, uint64_t idx, int target,
  * the spawn (or the instance's removal). 0, or -1 with e set.
  */
 int
-config_parse_fds(struct instance_config *cfg, const msgpack_object **a,
+spec_parse_fds(struct instance_spec *cfg, const msgpack_object **a,
     int *fds, int nfds, struct ward_err *e)
 {
 	const msgpack_object *list = a[C_FDS];
@@ -944,7 +697,7 @@ config_parse_fds(struct instance_config *cfg, const msgpack_object **a,
 	for (std = 0; std < 3; std++) {
 		const msgpack_object *o = a[C_STDIN + std];
 
-		if (o != NULL && config_add_fd(cfg, o->via.u64, std, fds, nfds,
+		if (o != NULL && spec_add_fd(cfg, o->via.u64, std, fds, nfds,
 		    e) == -1)
 			return -1;
 	}
@@ -966,12 +719,12 @@ config_parse_fds(struct instance_config *cfg, const msgpack_object **a,
 		    fo == NULL || to == NULL ||
 		    fo->type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
 		    to->type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
-		    to->via.u64 < CONFIG_FD_MIN || to->via.u64 > CONFIG_FD_MAX)
+		    to->via.u64 < SPEC_FD_MIN || to->via.u64 > SPEC_FD_MAX)
 			return ward_err_set(e, WARD_E_INVALID_ARGUMENT,
 			    "'fds' entries are {fd: INDEX, target: "
 			    "N} with N from %d to %d (0-2 are stdin/stdout/stderr, "
-			    "3 and 4 are ward's pipes)", CONFIG_FD_MIN, CONFIG_FD_MAX);
-		if (config_add_fd(cfg, fo->via.u64, to->via.u64, fds, nfds,
+			    "3 and 4 are ward's pipes)", SPEC_FD_MIN, SPEC_FD_MAX);
+		if (spec_add_fd(cfg, fo->via.u64, to->via.u64, fds, nfds,
 		    e) == -1)
 			return -1;
 	}
@@ -980,7 +733,7 @@ config_parse_fds(struct instance_config *cfg, const msgpack_object **a,
 
 /* Passed fds are kept only until the spawn: then they are the child's. */
 void
-config_close_fds(struct instance_config *cfg)
+spec_close_fds(struct instance_spec *cfg)
 {
 	size_t k;
 
@@ -998,9 +751,9 @@ config_close_fds(struct instance_config *cfg)
  * run again, with new pipes.
  */
 int
-config_push_fd(struct instance_config *cfg, int fd, int target)
+spec_push_fd(struct instance_spec *cfg, int fd, int target)
 {
-	struct config_fd *v;
+	struct spec_fd *v;
 
 	if ((v = realloc(cfg->fds, (cfg->nfds + 1) * sizeof *v)) == NULL) {
 		close(fd);
@@ -1015,7 +768,7 @@ config_push_fd(struct instance_config *cfg, int fd, int target)
 }
 
 static void
-config_free_vec(char **v)
+spec_free_vec(char **v)
 {
 	char **p;
 
@@ -1027,12 +780,12 @@ config_free_vec(char **v)
 }
 
 void
-config_free(struct instance_config *cfg)
+spec_free(struct instance_spec *cfg)
 {
 	free(cfg->name);
-	config_free_vec(cfg->argv);
+	spec_free_vec(cfg->argv);
 	free(cfg->exec_path);
-	config_free_vec(cfg->env);
+	spec_free_vec(cfg->env);
 	free(cfg->cwd);
 	free(cfg->exit_codes);
 	free(cfg->profile);
@@ -1040,6 +793,6 @@ config_free(struct instance_config *cfg)
 	free(cfg->rlimits);
 	free(cfg->user_limits);
 	output_config_free(cfg->output);	/* output-spec.c's */
-	config_close_fds(cfg);
+	spec_close_fds(cfg);
 	memset(cfg, 0, sizeof *cfg);
 }
