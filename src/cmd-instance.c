@@ -136,7 +136,7 @@ cmd_start_exec(struct request *req)
 		return;
 	}
 	/* Its rings, from its owner's budget: refused before any spawn. */
-	if ((e.code = output_reserve(req->inst, e.msg, sizeof e.msg)) != NULL) {
+	if (output_reserve(req->inst, &e) == -1) {
 		cmd_fail(req, &e);
 		return;
 	}
@@ -172,7 +172,7 @@ cmd_run_exec(struct request *req)
 	if ((i = cmd_create_instance(req)) == NULL)
 		return;
 	/* Over its ring budget: as if never created (it never ran). */
-	if ((e.code = output_reserve(i, e.msg, sizeof e.msg)) != NULL) {
+	if (output_reserve(i, &e) == -1) {
 		instance_remove(i);
 		cmd_fail(req, &e);
 		return;

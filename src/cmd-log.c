@@ -6,7 +6,6 @@
  */
 #include "config.h"
 
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,6 +29,7 @@ static void
 cmd_log_exec(struct request *req)
 {
 	struct instance *i = req->inst;
+	struct ward_err e = WARD_ERR_INIT;
 	uint64_t bytes = req->args[3] ? req->args[3]->via.u64 : OUTPUT_READ_MAX;
 	msgpack_packer pk;
 	int stream = OUTPUT_STDOUT;
@@ -63,12 +63,8 @@ cmd_log_exec(struct request *req)
 		return;
 	}
 	if (req->args[4] != NULL && req->args[4]->via.boolean) {
-		if (output_follow(req->c, i, stream) == -1) {
-			if (errno == E2BIG)
-				cmd_error(req, WARD_E_TOO_LARGE, "this connection "
-				    "follows too many streams already");
-			else
-				cmd_error(req, WARD_E_INTERNAL, "out of memory");
+		if (output_follow(req->c, i, stream, &e) == -1) {
+			cmd_fail(req, &e);
 			free(data);
 			return;
 		}

@@ -419,7 +419,7 @@ instance_start(struct instance *i, struct ward_err *e)
 	if ((envp = spawn_environ(i)) == NULL)
 		goto fail_errno;
 	/* output.c: stdout/stderr pipes (into cfg.fds) when it captures. */
-	if (output_spawn_prepare(i, e->msg, sizeof e->msg) == -1)
+	if (output_spawn_prepare(i, e) == -1)
 		goto fail;
 	fds.failure_w = fpipe[1];
 	fds.notify_w = npipe[1];

@@ -84,8 +84,8 @@ output_file_leave(const struct output_file *f)
 
 /* Open the log file's directory: f->dirfd, and f->as_user if it must be. */
 static int
-output_file_dir(const struct output *o, struct output_file *f, char *err,
-    size_t errlen)
+output_file_dir(const struct output *o, struct output_file *f,
+    struct ward_err *e)
 {
 	char *dir;
 	uid_t uid;
@@ -94,17 +94,16 @@ output_file_dir(const struct output *o, struct output_file *f, char *err,
 
 	dir = f->base - 1 == f->path ? strdup("/") :
 	    strndup(f->path, f->base - 1 - f->path);
-	if (dir == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
+	if (dir == NULL)
+		return ward_err_oom(e);
 	f->as_user = 0;
 	if ((rc = statedir_walk(dir, &f->dirfd)) == 0) {
 		if (!opts.is_root || !spawn_ids(o->inst, &uid, &gid) || uid == 0) {
-			snprintf(err, errlen, "log file %s: a user other than "
-			    "root can change %s or a directory on its way; wardd "
-			    "writes log files there only for payloads that run as "
-			    "another user, and then as that user", f->path, dir);
+			ward_err_set(e, WARD_E_SPAWN_FAILED, "log file %s: a user "
+			    "other than root can change %s or a directory on its "
+			    "way; wardd writes log files there only for payloads "
+			    "that run as another user, and then as that user",
+			    f->path, dir);
 			free(dir);
 			return -1;
 		}
@@ -116,9 +115,9 @@ output_file_dir(const struct output *o, struct output_file *f, char *err,
 		}
 	}
 	if (rc == -1) {
-		snprintf(err, errlen, "cannot open log file %s: directory %s: "
-		    "%s%s", f->path, dir, strerror(errno), f->as_user ?
-		    " (as the payload's user)" : "");
+		ward_err_set(e, WARD_E_SPAWN_FAILED, "cannot open log file %s: "
+		    "directory %s: %s%s", f->path, dir, strerror(errno),
+		    f->as_user ? " (as the payload's user)" : "");
 		free(dir);
 		return -1;
 	}
@@ -127,13 +126,13 @@ output_file_dir(const struct output *o, struct output_file *f, char *err,
 }
 
 static int
-output_file_open(const struct output *o, struct output_file *f, char *err,
-    size_t errlen)
+output_file_open(const struct output *o, struct output_file *f,
+    struct ward_err *e)
 {
 	struct stat st;
 	int fd;
 
-	if (f->dirfd == -1 && output_file_dir(o, f, err, errlen) == -1)
+	if (f->dirfd == -1 && output_file_dir(o, f, e) == -1)
 		return -1;
 	/*
 	 * O_NONBLOCK: a FIFO without a reader must fail, not hang wardd.
@@ -146,15 +145,14 @@ output_file_open(const struct output *o, struct output_file *f, char *err,
 		output_file_leave(f);
 	} else
 		fd = -1;
-	if (fd == -1) {
-		snprintf(err, errlen, "cannot open log file %s: %s%s", f->path,
-		    strerror(errno), f->as_user ? " (as the payload's user)" : "");
-		return -1;
-	}
+	if (fd == -1)
+		return ward_err_set(e, WARD_E_SPAWN_FAILED, "cannot open log "
+		    "file %s: %s%s", f->path, strerror(errno), f->as_user ?
+		    " (as the payload's user)" : "");
 	/* A hard link is the symlink's twin: refuse a file with more than one. */
 	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) || st.st_nlink != 1) {
-		snprintf(err, errlen, "log file %s is not a regular file with "
-		    "one link", f->path);
+		ward_err_set(e, WARD_E_SPAWN_FAILED, "log file %s is not a "
+		    "regular file with one link", f->path);
 		close(fd);
 		return -1;
 	}
@@ -188,7 +186,8 @@ static void
 output_file_rotate(struct output *o, struct output_file *f)
 {
 	uint32_t backups = o->inst->spec.output->backups, k;
-	char from[NAME_MAX + 16], to[NAME_MAX + 16], err[PATH_MAX + 64];
+	char from[NAME_MAX + 16], to[NAME_MAX + 16];
+	struct ward_err e = WARD_ERR_INIT;
 	int rc;
 
 	f->size = 0;
@@ -217,9 +216,9 @@ output_file_rotate(struct output *o, struct output_file *f)
 	}
 	close(f->fd);
 	f->fd = -1;
-	if (output_file_open(o, f, err, sizeof err) == -1)
+	if (output_file_open(o, f, &e) == -1)
 		log_warnx("instance %" PRIu64 " %s: %s", o->inst->id,
-		    o->inst->spec.name, err);
+		    o->inst->spec.name, e.msg);
 }
 
 /*
@@ -258,7 +257,7 @@ output_file_write(struct output *o, struct output_file *f, const char *p,
 
 /* Open the log files a spawn needs (those not open yet). */
 int
-output_file_open_all(struct output *o, char *err, size_t errlen)
+output_file_open_all(struct output *o, struct ward_err *e)
 {
 	int k;
 
@@ -267,7 +266,7 @@ output_file_open_all(struct output *o, char *err, size_t errlen)
 
 		if (f->path != NULL && f->fd == -1 &&
 		    (o->s[OUTPUT_STDOUT].file == f || o->s[OUTPUT_STDERR].file == f) &&
-		    output_file_open(o, f, err, errlen) == -1)
+		    output_file_open(o, f, e) == -1)
 			return -1;
 	}
 	return 0;
@@ -293,7 +292,7 @@ output_reopen_all(unsigned *failed)
 {
 	struct instance *i;
 	unsigned n = 0;
-	char err[PATH_MAX + 64];
+	struct ward_err e = WARD_ERR_INIT;
 	int k;
 
 	*failed = 0;
@@ -309,9 +308,9 @@ output_reopen_all(unsigned *failed)
 			    o->s[OUTPUT_STDERR].file != f))
 				continue;
 			output_file_close(f);
-			if (output_file_open(o, f, err, sizeof err) == -1) {
+			if (output_file_open(o, f, &e) == -1) {
 				log_warnx("instance %" PRIu64 " %s: %s", i->id,
-				    i->spec.name, err);
+				    i->spec.name, e.msg);
 				(*failed)++;
 			} else
 				n++;

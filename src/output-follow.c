@@ -13,7 +13,6 @@
  */
 #include "config.h"
 
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -56,11 +55,11 @@ output_follow_free(struct output_follow *f)
 
 /*
  * From now on c receives [2, "ward.log", [{id, name, stream, data}]] for
- * new output of st. Following twice is following once. -1 with errno E2BIG
- * (too many follows on c) or ENOMEM.
+ * new output of st. Following twice is following once. -1 with e set:
+ * too_large (too many follows on c), or out of memory.
  */
 int
-output_follow_add(struct conn *c, struct output_stream *st)
+output_follow_add(struct conn *c, struct output_stream *st, struct ward_err *e)
 {
 	struct output_follow *f;
 	int n = 0;
@@ -70,14 +69,11 @@ output_follow_add(struct conn *c, struct output_stream *st)
 			return 0;
 		n++;
 	}
-	if (n >= OUTPUT_FOLLOW_MAX) {
-		errno = E2BIG;
-		return -1;
-	}
-	if ((f = calloc(1, sizeof *f)) == NULL) {
-		errno = ENOMEM;
-		return -1;
-	}
+	if (n >= OUTPUT_FOLLOW_MAX)
+		return ward_err_set(e, WARD_E_TOO_LARGE, "this connection "
+		    "follows too many streams already");
+	if ((f = calloc(1, sizeof *f)) == NULL)
+		return ward_err_oom(e);
 	f->c = c;
 	f->st = st;
 	if (LIST_EMPTY(&st->followers))

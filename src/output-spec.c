@@ -60,8 +60,8 @@ output_config_free(struct output_config *oc)
 
 /* A log file path: absolute, in an existing directory, with room for ".N". */
 static char *
-output_spec_path(const msgpack_object *o, const char *key, char *err,
-    size_t errlen)
+output_spec_path(const msgpack_object *o, const char *key,
+    struct ward_err *e)
 {
 	struct stat st;
 	char *s, *slash;
@@ -69,15 +69,17 @@ output_spec_path(const msgpack_object *o, const char *key, char *err,
 	s = o->via.str.size < PATH_MAX - 16 ? codec_strdup(o) : NULL;
 	if (s == NULL || !utf8_valid(s, strlen(s)) || s[0] != '/' ||
 	    s[strlen(s) - 1] == '/') {
-		snprintf(err, errlen, "'%s' must be an absolute file path (UTF-8, "
-		    "no NUL, under %d bytes)", key, PATH_MAX - 16);
+		ward_err_set(e, WARD_E_INVALID_ARGUMENT, "'%s' must be an "
+		    "absolute file path (UTF-8, no NUL, under %d bytes)", key,
+		    PATH_MAX - 16);
 		free(s);
 		return NULL;
 	}
 	slash = strrchr(s, '/');
 	*slash = '\0';
 	if (stat(slash == s ? "/" : s, &st) == -1 || !S_ISDIR(st.st_mode)) {
-		snprintf(err, errlen, "'%s': directory '%.200s' does not exist",
+		ward_err_set(e, WARD_E_INVALID_ARGUMENT,
+		    "'%s': directory '%.200s' does not exist",
 		    key, slash == s ? "/" : s);
 		free(s);
 		return NULL;
@@ -88,12 +90,12 @@ output_spec_path(const msgpack_object *o, const char *key, char *err,
 
 /*
  * capture_output and the log keys (a[] in OUTPUT_ARG_* order). *out stays
- * NULL for an instance that does not capture. Returns NULL or an error code
- * with a message in err; *out then holds what was parsed, for spec_free.
+ * NULL for an instance that does not capture. Returns 0, or -1 with e set;
+ * *out then holds what was parsed, for spec_free.
  */
-const char *
+int
 output_config_parse(struct output_config **out, const msgpack_object **a,
-    int admin, char *err, size_t errlen)
+    int admin, struct ward_err *e)
 {
 	const msgpack_object *cap = a[OUTPUT_ARG_CAPTURE];
 	struct output_config *oc;
@@ -107,37 +109,35 @@ output_config_parse(struct output_config **out, const msgpack_object **a,
 	    a[OUTPUT_ARG_BACKUPS] != NULL || a[OUTPUT_ARG_OVERFLOW] != NULL ||
 	    a[OUTPUT_ARG_RATE_LINES] != NULL;
 	if (cap != NULL && !cap->via.boolean && implied) {
-		snprintf(err, errlen, "'capture_output' is false, but a log file "
+		return ward_err_set(e, WARD_E_INVALID_ARGUMENT,
+		    "'capture_output' is false, but a log file "
 		    "or stdout_journal needs the output captured");
-		return WARD_E_INVALID_ARGUMENT;
 	}
 	if ((cap == NULL || !cap->via.boolean) && !implied) {
 		if (tuned) {
-			snprintf(err, errlen, "the log_* and logfile_* keys apply "
+			return ward_err_set(e, WARD_E_INVALID_ARGUMENT,
+			    "the log_* and logfile_* keys apply "
 			    "only to captured output (capture_output: true)");
-			return WARD_E_INVALID_ARGUMENT;
 		}
-		return NULL;
+		return 0;
 	}
 	/* wardd opens files and writes the journal as itself. */
 	if (!admin && (a[OUTPUT_ARG_STDOUT_LOGFILE] != NULL ||
 	    a[OUTPUT_ARG_STDERR_LOGFILE] != NULL)) {
-		snprintf(err, errlen, "only root or wardd's own user may set "
+		return ward_err_set(e, WARD_E_PERMISSION,
+		    "only root or wardd's own user may set "
 		    "'stdout_logfile' or 'stderr_logfile' (wardd writes them as "
 		    "itself); read the output with instance.log");
-		return WARD_E_PERMISSION;
 	}
 	if (!admin && a[OUTPUT_ARG_JOURNAL] != NULL &&
 	    a[OUTPUT_ARG_JOURNAL]->via.boolean) {
-		snprintf(err, errlen, "only root or wardd's own user may set "
+		return ward_err_set(e, WARD_E_PERMISSION,
+		    "only root or wardd's own user may set "
 		    "'stdout_journal' (entries would carry wardd's credentials "
 		    "under a name the caller chose)");
-		return WARD_E_PERMISSION;
 	}
-	if ((oc = calloc(1, sizeof *oc)) == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return WARD_E_INTERNAL;
-	}
+	if ((oc = calloc(1, sizeof *oc)) == NULL)
+		return ward_err_oom(e);
 	*out = oc;
 	oc->ring_bytes = OUTPUT_RING_DEFAULT;
 	oc->maxbytes = OUTPUT_MAXBYTES_DEFAULT;
@@ -147,24 +147,24 @@ output_config_parse(struct output_config **out, const msgpack_object **a,
 		const msgpack_object *o = a[OUTPUT_ARG_STDOUT_LOGFILE + k];
 		const char *key = k == 0 ? "stdout_logfile" : "stderr_logfile";
 
-		if (o != NULL && (oc->logfile[k] = output_spec_path(o, key, err,
-		    errlen)) == NULL)
-			return WARD_E_INVALID_ARGUMENT;
+		if (o != NULL && (oc->logfile[k] = output_spec_path(o, key, e))
+		    == NULL)
+			return -1;
 	}
 	oc->journal = a[OUTPUT_ARG_JOURNAL] != NULL &&
 	    a[OUTPUT_ARG_JOURNAL]->via.boolean;
 	if (a[OUTPUT_ARG_RING_BYTES] != NULL) {
 		if (a[OUTPUT_ARG_RING_BYTES]->via.u64 > OUTPUT_RING_MAX) {
-			snprintf(err, errlen, "'log_ring_bytes' must be 0 to %d",
+			return ward_err_set(e, WARD_E_INVALID_ARGUMENT,
+			    "'log_ring_bytes' must be 0 to %d",
 			    OUTPUT_RING_MAX);
-			return WARD_E_INVALID_ARGUMENT;
 		}
 		/* Every ring is wardd's memory: others' are kept small. */
 		if (!admin && a[OUTPUT_ARG_RING_BYTES]->via.u64 >
 		    OUTPUT_RING_USER_MAX) {
-			snprintf(err, errlen, "'log_ring_bytes' over %d is for root "
+			return ward_err_set(e, WARD_E_PERMISSION,
+			    "'log_ring_bytes' over %d is for root "
 			    "or wardd's own user only", OUTPUT_RING_USER_MAX);
-			return WARD_E_PERMISSION;
 		}
 		oc->ring_bytes = a[OUTPUT_ARG_RING_BYTES]->via.u64;
 	}
@@ -172,9 +172,9 @@ output_config_parse(struct output_config **out, const msgpack_object **a,
 		oc->maxbytes = a[OUTPUT_ARG_MAXBYTES]->via.u64;
 	if (a[OUTPUT_ARG_BACKUPS] != NULL) {
 		if (a[OUTPUT_ARG_BACKUPS]->via.u64 > OUTPUT_BACKUPS_MAX) {
-			snprintf(err, errlen, "'logfile_backups' must be 0 to %d",
+			return ward_err_set(e, WARD_E_INVALID_ARGUMENT,
+			    "'logfile_backups' must be 0 to %d",
 			    OUTPUT_BACKUPS_MAX);
-			return WARD_E_INVALID_ARGUMENT;
 		}
 		oc->backups = a[OUTPUT_ARG_BACKUPS]->via.u64;
 	}
@@ -182,22 +182,22 @@ output_config_parse(struct output_config **out, const msgpack_object **a,
 		if (codec_streq(a[OUTPUT_ARG_OVERFLOW], "drop"))
 			oc->drop = 1;
 		else if (!codec_streq(a[OUTPUT_ARG_OVERFLOW], "block")) {
-			snprintf(err, errlen, "'log_overflow' is \"block\" (the "
+			return ward_err_set(e, WARD_E_INVALID_ARGUMENT,
+			    "'log_overflow' is \"block\" (the "
 			    "default: a payload that writes faster than wardd "
 			    "reads waits) or \"drop\" (lines over log_rate_lines "
 			    "a second are dropped and counted)");
-			return WARD_E_INVALID_ARGUMENT;
 		}
 	}
 	if (a[OUTPUT_ARG_RATE_LINES] != NULL) {
 		uint64_t v = a[OUTPUT_ARG_RATE_LINES]->via.u64;
 
 		if (v < 1 || v > OUTPUT_RATE_MAX) {
-			snprintf(err, errlen, "'log_rate_lines' must be 1 to %d",
+			return ward_err_set(e, WARD_E_INVALID_ARGUMENT,
+			    "'log_rate_lines' must be 1 to %d",
 			    OUTPUT_RATE_MAX);
-			return WARD_E_INVALID_ARGUMENT;
 		}
 		oc->rate_lines = v;
 	}
-	return NULL;
+	return 0;
 }

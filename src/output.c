@@ -176,18 +176,16 @@ output_dropped(const struct instance *i, int k)
 /*
  * From now on c receives [2, "ward.log", [{id, name, stream, data}]] for
  * new output of stream k of i. Following twice is following once. -1 with
- * errno E2BIG (too many follows on c) or ENOMEM.
+ * e set (output_follow_add).
  */
 int
-output_follow(struct conn *c, struct instance *i, int k)
+output_follow(struct conn *c, struct instance *i, int k, struct ward_err *e)
 {
 	struct output *o;
 
-	if ((o = output_get(i)) == NULL) {
-		errno = ENOMEM;
-		return -1;
-	}
-	return output_follow_add(c, &o->s[k]);
+	if ((o = output_get(i)) == NULL)
+		return ward_err_oom(e);
+	return output_follow_add(c, &o->s[k], e);
 }
 
 void
@@ -331,35 +329,30 @@ output_target_taken(const struct instance_spec *cfg, int target)
  * start: log_ring_bytes for each stream it captures, kept until it is
  * removed (a dead instance's rings still serve instance.log), so the rings
  * can always grow to their size. An instance created but never started
- * reserves nothing. NULL (also when done already), or the error code with
- * a message in err.
+ * reserves nothing. 0 (also when done already), or -1 with e set.
  */
-const char *
-output_reserve(struct instance *i, char *err, size_t errlen)
+int
+output_reserve(struct instance *i, struct ward_err *e)
 {
-	struct ward_err e = WARD_ERR_INIT;
 	struct output *o;
 	uint64_t need = 0;
 	int k;
 
 	if (i->spec.output == NULL || (i->output != NULL && i->output->reserved))
-		return NULL;
+		return 0;
 	for (k = 0; k < OUTPUT_NSTREAMS; k++) {
 		if (!output_target_taken(&i->spec, k + 1))
 			need += i->spec.output->ring_bytes;
 	}
-	if (budget_take(i->owner_uid, BUDGET_RING, need, &e) == -1) {
-		snprintf(err, errlen, "%s", e.msg);
-		return e.code;
-	}
+	if (budget_take(i->owner_uid, BUDGET_RING, need, e) == -1)
+		return -1;
 	if ((o = output_get(i)) == NULL) {
 		budget_give(i->owner_uid, BUDGET_RING, need);
-		snprintf(err, errlen, "out of memory");
-		return WARD_E_INTERNAL;
+		return ward_err_oom(e);
 	}
 	o->reserved = 1;
 	o->ring_reserved = need;
-	return NULL;
+	return 0;
 }
 
 /*
@@ -367,27 +360,24 @@ output_reserve(struct instance *i, char *err, size_t errlen)
  * cfg.fds as the child's fd 1 or 2 (closed with cfg.fds after the spawn),
  * the read end kept pending until output_spawn_done. A stream the client
  * passed an fd for is not captured. The log files are opened here, so a
- * bad path fails the spawn. Returns -1 with a message in err.
+ * bad path fails the spawn. 0, or -1 with e set (spawn_failed).
  */
 int
-output_spawn_prepare(struct instance *i, char *err, size_t errlen)
+output_spawn_prepare(struct instance *i, struct ward_err *e)
 {
+	struct ward_err re = WARD_ERR_INIT;
 	struct output *o;
-	char msg[512];
 	int k, p[2];
 
 	if (i->spec.output == NULL)
 		return 0;
 	/* cmd-instance.c reserved already; program instances are admins'. */
-	if (output_reserve(i, msg, sizeof msg) != NULL) {
-		snprintf(err, errlen, "cannot start '%s': %s", i->spec.name, msg);
-		return -1;
-	}
-	if ((o = output_get(i)) == NULL) {
-		snprintf(err, errlen, "cannot start '%s': out of memory",
-		    i->spec.name);
-		return -1;
-	}
+	if (output_reserve(i, &re) == -1)
+		return ward_err_set(e, WARD_E_SPAWN_FAILED, "cannot start "
+		    "'%s': %s", i->spec.name, re.msg);
+	if ((o = output_get(i)) == NULL)
+		return ward_err_set(e, WARD_E_SPAWN_FAILED, "cannot start "
+		    "'%s': out of memory", i->spec.name);
 	for (k = 0; k < OUTPUT_NSTREAMS; k++) {
 		struct output_stream *st = &o->s[k];
 
@@ -397,28 +387,26 @@ output_spawn_prepare(struct instance *i, char *err, size_t errlen)
 			output_stream_close(st);
 		}
 	}
-	if (output_file_open_all(o, err, errlen) == -1)
+	if (output_file_open_all(o, e) == -1)
 		return -1;
 	for (k = 0; k < OUTPUT_NSTREAMS; k++) {
 		struct output_stream *st = &o->s[k];
 
 		if (output_target_taken(&i->spec, k + 1))
 			continue;
-		if (pipe2(p, O_CLOEXEC) == -1) {
-			snprintf(err, errlen, "cannot start '%s': pipe: %s",
-			    i->spec.name, strerror(errno));
-			return -1;
-		}
+		if (pipe2(p, O_CLOEXEC) == -1)
+			return ward_err_errno(e, WARD_E_SPAWN_FAILED, "cannot "
+			    "start '%s': pipe", i->spec.name);
 		if (fd_set_flags(p[0], 1, 1) == -1) {
-			snprintf(err, errlen, "cannot start '%s': %s", i->spec.name,
-			    strerror(errno));
+			ward_err_errno(e, WARD_E_SPAWN_FAILED, "cannot start '%s'",
+			    i->spec.name);
 			close(p[0]);
 			close(p[1]);
 			return -1;
 		}
 		if (spec_push_fd(&i->spec, p[1], k + 1) == -1) {	/* closes p[1] */
-			snprintf(err, errlen, "cannot start '%s': %s", i->spec.name,
-			    strerror(errno));
+			ward_err_errno(e, WARD_E_SPAWN_FAILED, "cannot start '%s'",
+			    i->spec.name);
 			close(p[0]);
 			return -1;
 		}

@@ -81,7 +81,7 @@ output_streams_open(const struct output *o)
 
 /* output-file.c */
 void	 output_file_init(struct output *);
-int	 output_file_open_all(struct output *, char *, size_t);
+int	 output_file_open_all(struct output *, struct ward_err *);
 void	 output_file_close_all(struct output *);
 void	 output_file_write(struct output *, struct output_file *, const char *,
 	    size_t);
@@ -91,7 +91,8 @@ void	 output_journal_lines(struct output_stream *, const char *, size_t);
 void	 output_journal_flush(struct output_stream *);
 
 /* output-follow.c */
-int	 output_follow_add(struct conn *, struct output_stream *);
+int	 output_follow_add(struct conn *, struct output_stream *,
+	    struct ward_err *);
 void	 output_follow_remove(struct conn *, struct output_stream *);
 void	 output_follow_free_all(struct output_stream *);
 void	 output_follow_notify(struct output_stream *, const char *, size_t);

@@ -181,7 +181,7 @@ spec_check_file(const char *path, const char *shown, struct ward_err *e)
 	}
 }
 
-/* *out = a copy of path; -1 with err set when out of memory. */
+/* *out = a copy of path; -1 with e set when out of memory. */
 static int
 spec_keep_path(const char *path, char **out, struct ward_err *e)
 {
@@ -501,10 +501,7 @@ spec_parse_output(struct instance_spec *cfg, const msgpack_object **a,
 	memcpy(oa, a + C_CAPTURE_OUTPUT, sizeof oa);
 	if (!admin && oa[OUTPUT_ARG_CAPTURE] == NULL)
 		oa[OUTPUT_ARG_CAPTURE] = &yes;
-	if ((e->code = output_config_parse(&cfg->output, oa, admin, e->msg,
-	    sizeof e->msg)) != NULL)
-		return -1;
-	return 0;
+	return output_config_parse(&cfg->output, oa, admin, e);
 }
 
 /*

@@ -1189,8 +1189,8 @@ enum {
 };
 
 /* output-spec.c: instance.create's output keys, the streams' names. */
-const char *output_config_parse(struct output_config **, const msgpack_object **,
-	    int, char *, size_t);
+int	 output_config_parse(struct output_config **, const msgpack_object **,
+	    int, struct ward_err *);
 void	 output_config_free(struct output_config *);
 int	 output_stream_parse(const char *);
 const char *output_stream_name(int);
@@ -1200,14 +1200,14 @@ unsigned output_reopen_all(unsigned *);
 
 /* output.c: the capturing (its sinks: output-file.c, output-journal.c,
    output-follow.c). */
-const char *output_reserve(struct instance *, char *, size_t);
-int	 output_spawn_prepare(struct instance *, char *, size_t);
+int	 output_reserve(struct instance *, struct ward_err *);
+int	 output_spawn_prepare(struct instance *, struct ward_err *);
 void	 output_spawn_done(struct instance *, int);
 void	 output_child_died(struct instance *);
 void	 output_free(struct instance *);
 char	*output_tail(const struct instance *, int, size_t);
 uint64_t output_dropped(const struct instance *, int);
-int	 output_follow(struct conn *, struct instance *, int);
+int	 output_follow(struct conn *, struct instance *, int, struct ward_err *);
 void	 output_unfollow(struct conn *, struct instance *, int);
 void	 output_pack(const struct instance *, msgpack_packer *);
 int	 output_capturing(const struct instance *);

@@ -86,18 +86,17 @@ __wrap_spawn_pidfd_signal(int pidfd, pid_t pid, int sig, int group)
 }
 
 int
-__wrap_output_spawn_prepare(struct instance *i, char *err, size_t errlen)
+__wrap_output_spawn_prepare(struct instance *i, struct ward_err *e)
 {
 	int k;
 
 	for (k = 0; i->spec.output != NULL && k < OUTPUT_NSTREAMS; k++) {
-		if (i->spec.output->logfile[k] != NULL) {
-			snprintf(err, errlen, "cannot open log file %s: refused "
-			    "by the fuzzing sandbox", i->spec.output->logfile[k]);
-			return -1;
-		}
+		if (i->spec.output->logfile[k] != NULL)
+			return ward_err_set(e, WARD_E_SPAWN_FAILED, "cannot open "
+			    "log file %s: refused by the fuzzing sandbox",
+			    i->spec.output->logfile[k]);
 	}
-	return __real_output_spawn_prepare(i, err, errlen);
+	return __real_output_spawn_prepare(i, e);
 }
 
 void
