@@ -67,9 +67,9 @@ cmd_create_instance(struct request *req)
 		return NULL;
 	}
 	/* confdir.c: declared names are the programs', admins' requests too. */
-	if (cfg.name != NULL && confdir_name_reserved(cfg.name, req->c->peer.admin,
-	    e.msg, sizeof e.msg)) {
-		cmd_error(req, WARD_E_EXISTS, "%s", e.msg);
+	if (cfg.name != NULL &&
+	    confdir_name_reserved(cfg.name, req->c->peer.admin, &e) == -1) {
+		cmd_fail(req, &e);
 		spec_free(&cfg);
 		return NULL;
 	}
@@ -142,8 +142,8 @@ cmd_start_exec(struct request *req)
 	}
 	/* A declared program: its policy starts it (and clears fatal). */
 	if (req->inst->program != NULL) {
-		if (program_start(req->inst->program, e.msg, sizeof e.msg) == -1)
-			cmd_error(req, WARD_E_INVALID_STATE, "%s", e.msg);
+		if (program_start(req->inst->program, &e) == -1)
+			cmd_fail(req, &e);
 		else
 			cmd_reply_id(req, req->inst);
 		return;

@@ -103,7 +103,7 @@ conf_program_free(struct conf_program *cp)
  * backslash outside quotes escapes the next character. Nothing expands.
  */
 int
-conf_split_command(const char *s, char ***out, char *err, size_t errlen)
+conf_split_command(const char *s, char ***out, struct ward_err *e)
 {
 	size_t n = 0, cap = 8, len = strlen(s);
 	char **argv, *w, *word;
@@ -113,7 +113,7 @@ conf_split_command(const char *s, char ***out, char *err, size_t errlen)
 	if ((argv = calloc(cap + 1, sizeof *argv)) == NULL ||
 	    (word = malloc(len + 1)) == NULL) {
 		free(argv);
-		snprintf(err, errlen, "out of memory");
+		ward_err_oom(e);
 		return -1;
 	}
 	for (;;) {
@@ -148,7 +148,8 @@ conf_split_command(const char *s, char ***out, char *err, size_t errlen)
 				*w++ = *s;
 		}
 		if (quote != 0) {
-			snprintf(err, errlen, "unterminated %c quote", quote);
+			ward_err_set(e, WARD_E_INVALID_ARGUMENT,
+			    "unterminated %c quote", quote);
 			goto fail;
 		}
 		*w = '\0';
@@ -166,14 +167,14 @@ conf_split_command(const char *s, char ***out, char *err, size_t errlen)
 	}
 	free(word);
 	if (n == 0) {
-		snprintf(err, errlen, "is empty");
+		ward_err_set(e, WARD_E_INVALID_ARGUMENT, "is empty");
 		free(argv);
 		return -1;
 	}
 	*out = argv;
 	return 0;
 nomem:
-	snprintf(err, errlen, "out of memory");
+	ward_err_oom(e);
 fail:
 	free(word);
 	while (n > 0)

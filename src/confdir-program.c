@@ -32,7 +32,7 @@ confdir_pack_str(msgpack_packer *pk, const char *s)
 
 /* supervisord's environment=A="x",B=y into a msgpack map. */
 static int
-confdir_pack_env(msgpack_packer *pk, const char *v, char *err, size_t errlen)
+confdir_pack_env(msgpack_packer *pk, const char *v, struct ward_err *e)
 {
 	char *keys[SPEC_MAX_ENV], *vals[SPEC_MAX_ENV];
 	struct buf cur = { 0 };
@@ -49,7 +49,8 @@ confdir_pack_env(msgpack_packer *pk, const char *v, char *err, size_t errlen)
 		if (*p == '\0')
 			break;
 		if ((eq = strchr(p, '=')) == NULL) {
-			snprintf(err, errlen, "is KEY=value[,KEY=value...]");
+			ward_err_set(e, WARD_E_INVALID_ARGUMENT,
+			    "is KEY=value[,KEY=value...]");
 			goto out;
 		}
 		if ((keys[n] = strndup(p, eq - p)) == NULL)
@@ -65,7 +66,8 @@ confdir_pack_env(msgpack_packer *pk, const char *v, char *err, size_t errlen)
 			}
 			if (*p != q) {
 				free(keys[n]);
-				snprintf(err, errlen, "has an unterminated quote");
+				ward_err_set(e, WARD_E_INVALID_ARGUMENT,
+				    "has an unterminated quote");
 				goto out;
 			}
 			p++;
@@ -88,7 +90,7 @@ confdir_pack_env(msgpack_packer *pk, const char *v, char *err, size_t errlen)
 	rc = 0;
 	goto out;
 nomem:
-	snprintf(err, errlen, "out of memory");
+	ward_err_oom(e);
 out:
 	for (k = 0; k < n; k++) {
 		free(keys[k]);
@@ -100,8 +102,8 @@ out:
 
 /* "32:REBOOT, 33:CRASH" into a msgpack map. */
 static int
-confdir_pack_exit_codes(msgpack_packer *pk, const char *v, char *err,
-    size_t errlen)
+confdir_pack_exit_codes(msgpack_packer *pk, const char *v,
+    struct ward_err *e)
 {
 	char **items = conf_list_split(v), **it;
 	size_t n = 0;
@@ -109,7 +111,7 @@ confdir_pack_exit_codes(msgpack_packer *pk, const char *v, char *err,
 	for (it = items; it != NULL && *it != NULL; it++)
 		n++;
 	if (items == NULL) {
-		snprintf(err, errlen, "out of memory");
+		ward_err_oom(e);
 		return -1;
 	}
 	msgpack_pack_map(pk, n);
@@ -117,7 +119,8 @@ confdir_pack_exit_codes(msgpack_packer *pk, const char *v, char *err,
 		char *colon = strchr(*it, ':');
 
 		if (colon == NULL || !isdigit((unsigned char)**it)) {
-			snprintf(err, errlen, "is CODE:REASON[,CODE:REASON...]");
+			ward_err_set(e, WARD_E_INVALID_ARGUMENT,
+			    "is CODE:REASON[,CODE:REASON...]");
 			conf_vec_free(items);
 			return -1;
 		}
@@ -187,7 +190,7 @@ static const struct {
  * load (never at spawn: the vfork child cannot, and the loop must not). */
 static int
 confdir_pack_user(msgpack_packer *pk, const char *key, const char *v,
-    char *err, size_t errlen)
+    struct ward_err *e)
 {
 	char buf[64];
 
@@ -197,8 +200,8 @@ confdir_pack_user(msgpack_packer *pk, const char *key, const char *v,
 		struct passwd *pw = getpwnam(v);
 
 		if (pw == NULL) {
-			snprintf(err, errlen, "no user '%s'", v);
-			return -1;
+			return ward_err_set(e, WARD_E_INVALID_ARGUMENT,
+			    "no user '%s'", v);
 		}
 		snprintf(buf, sizeof buf, "%u:%u", (unsigned)pw->pw_uid,
 		    (unsigned)pw->pw_gid);
@@ -206,8 +209,8 @@ confdir_pack_user(msgpack_packer *pk, const char *key, const char *v,
 		struct group *gr = getgrnam(v);
 
 		if (gr == NULL) {
-			snprintf(err, errlen, "no group '%s'", v);
-			return -1;
+			return ward_err_set(e, WARD_E_INVALID_ARGUMENT,
+			    "no group '%s'", v);
 		}
 		msgpack_pack_uint64(pk, gr->gr_gid);
 		return 0;
@@ -237,19 +240,18 @@ confdir_policy_defaults(struct program_policy *pol)
 	pol->stop_timeout_ms = STOP_TIMEOUT_MS;
 }
 
-/* A policy key; 1 handled, 0 not a policy key, -1 bad value (err set). */
+/* A policy key; 1 handled, 0 not a policy key, -1 bad value (e set). */
 static int
 confdir_policy_key(struct program_policy *pol, const char *k, const char *v,
-    char *err, size_t errlen)
+    struct ward_err *e)
 {
 	uint64_t n;
 	int b;
 
 #define NUM(field, scale, max) do {					\
-	if (conf_number(v, scale, max, &n) == -1) {			\
-		snprintf(err, errlen, "bad value '%s'", v);		\
-		return -1;						\
-	}								\
+	if (conf_number(v, scale, max, &n) == -1)			\
+		return ward_err_set(e, WARD_E_INVALID_ARGUMENT,		\
+		    "bad value '%s'", v);				\
 	pol->field = n;							\
 } while (0)
 	if (strcmp(k, "autostart") == 0) {
@@ -264,8 +266,8 @@ confdir_policy_key(struct program_policy *pol, const char *k, const char *v,
 		else if (strcmp(v, "always") == 0)
 			pol->restart = RESTART_ALWAYS;
 		else {
-			snprintf(err, errlen, "is no, on-failure or always");
-			return -1;
+			return ward_err_set(e, WARD_E_INVALID_ARGUMENT,
+			    "is no, on-failure or always");
 		}
 	} else if (strcmp(k, "autorestart") == 0) {
 		/* supervisord: true, false, unexpected. */
@@ -274,8 +276,8 @@ confdir_policy_key(struct program_policy *pol, const char *k, const char *v,
 		else if (conf_bool(v, &b) == 0)
 			pol->restart = b ? RESTART_ALWAYS : RESTART_NO;
 		else {
-			snprintf(err, errlen, "is true, false or unexpected");
-			return -1;
+			return ward_err_set(e, WARD_E_INVALID_ARGUMENT,
+			    "is true, false or unexpected");
 		}
 	} else if (strcmp(k, "restart_on") == 0) {
 		char **it;
@@ -285,8 +287,8 @@ confdir_policy_key(struct program_policy *pol, const char *k, const char *v,
 			goto nomem;
 		for (it = pol->restart_on; it != NULL && *it != NULL; it++) {
 			if (!reason_name_valid(*it, strlen(*it))) {
-				snprintf(err, errlen, "'%s' is not a death reason", *it);
-				return -1;
+				return ward_err_set(e, WARD_E_INVALID_ARGUMENT,
+				    "'%s' is not a death reason", *it);
 			}
 		}
 	} else if (strcmp(k, "backoff_initial_ms") == 0)
@@ -313,8 +315,8 @@ confdir_policy_key(struct program_policy *pol, const char *k, const char *v,
 		else if (strcmp(v, "startsecs") == 0)
 			pol->readiness_notify = 0;
 		else {
-			snprintf(err, errlen, "is notify or startsecs");
-			return -1;
+			return ward_err_set(e, WARD_E_INVALID_ARGUMENT,
+			    "is notify or startsecs");
 		}
 	} else if (strcmp(k, "after") == 0) {
 		conf_vec_free(pol->after);
@@ -326,8 +328,8 @@ confdir_policy_key(struct program_policy *pol, const char *k, const char *v,
 			goto nomem;
 	} else if (strcmp(k, "stopsignal") == 0) {
 		if ((pol->stop_signal = signal_parse(v)) == -1) {
-			snprintf(err, errlen, "'%s' is not a signal", v);
-			return -1;
+			return ward_err_set(e, WARD_E_INVALID_ARGUMENT,
+			    "'%s' is not a signal", v);
 		}
 	} else if (strcmp(k, "exitcodes") == 0) {
 		char **items = conf_list_split(v), **it;
@@ -337,7 +339,8 @@ confdir_policy_key(struct program_policy *pol, const char *k, const char *v,
 		memset(pol->success_codes, 0, sizeof pol->success_codes);
 		for (it = items; it != NULL && *it != NULL; it++) {
 			if (conf_number(*it, 1, 255, &n) == -1) {
-				snprintf(err, errlen, "'%s' is not an exit code", *it);
+				ward_err_set(e, WARD_E_INVALID_ARGUMENT,
+				    "'%s' is not an exit code", *it);
 				conf_vec_free(items);
 				return -1;
 			}
@@ -348,11 +351,9 @@ confdir_policy_key(struct program_policy *pol, const char *k, const char *v,
 		return 0;
 	return 1;
 badbool:
-	snprintf(err, errlen, "is true or false");
-	return -1;
+	return ward_err_set(e, WARD_E_INVALID_ARGUMENT, "is true or false");
 nomem:
-	snprintf(err, errlen, "out of memory");
-	return -1;
+	return ward_err_oom(e);
 #undef NUM
 }
 
@@ -410,11 +411,11 @@ confdir_check_spec(const char *spec, size_t len, struct ward_err *e)
  * its choosing (in childlogdir), and a user who wrote AUTO expects one, so
  * it is STATE_DIR/logs/NAME-stdout.log (or -stderr.log), in the directory
  * statedir.c made at start. Anything else is a
- * path, checked later as instance.create checks it. err is set on failure.
+ * path, checked later as instance.create checks it. e is set on failure.
  */
 static char *
-confdir_logfile(const char *v, const char *name, int stream, char *err,
-    size_t errlen)
+confdir_logfile(const char *v, const char *name, int stream,
+    struct ward_err *e)
 {
 	char *path;
 
@@ -426,14 +427,14 @@ confdir_logfile(const char *v, const char *name, int stream, char *err,
 		path = str_printf("%s/logs/%s-%s.log", opts.state_dir, name,
 		    output_stream_name(stream));
 	if (path == NULL)
-		snprintf(err, errlen, "out of memory");
+		ward_err_oom(e);
 	return path;
 }
 
-/* The value of a confdir_keys key of type type, packed; err set if bad. */
+/* The value of a confdir_keys key of type type, packed; e set if bad. */
 static void
 confdir_pack_value(msgpack_packer *pk, int type, const char *key,
-    const char *v, char *err, size_t errlen)
+    const char *v, struct ward_err *e)
 {
 	uint64_t n;
 	char **argv, *end;
@@ -447,7 +448,8 @@ confdir_pack_value(msgpack_packer *pk, int type, const char *key,
 		return;
 	case K_BOOL:
 		if (conf_bool(v, &b) == -1) {
-			snprintf(err, errlen, "is true or false");
+			ward_err_set(e, WARD_E_INVALID_ARGUMENT,
+			    "is true or false");
 			b = 0;
 		}
 		if (b)
@@ -457,7 +459,8 @@ confdir_pack_value(msgpack_packer *pk, int type, const char *key,
 		return;
 	case K_UINT:
 		if (conf_number(v, 1, UINT32_MAX, &n) == -1) {
-			snprintf(err, errlen, "bad value '%s'", v);
+			ward_err_set(e, WARD_E_INVALID_ARGUMENT,
+			    "bad value '%s'", v);
 			n = 0;
 		}
 		msgpack_pack_uint64(pk, n);
@@ -465,12 +468,13 @@ confdir_pack_value(msgpack_packer *pk, int type, const char *key,
 	case K_INT:
 		l = strtol(v, &end, 10);
 		if (*end != '\0' || end == v)
-			snprintf(err, errlen, "bad value '%s'", v);
+			ward_err_set(e, WARD_E_INVALID_ARGUMENT,
+			    "bad value '%s'", v);
 		msgpack_pack_int64(pk, l);
 		return;
 	}
 	if (strcmp(key, "command") == 0) {
-		if (conf_split_command(v, &argv, err, errlen) == 0) {
+		if (conf_split_command(v, &argv, e) == 0) {
 			for (a = 0; argv[a] != NULL; a++)
 				;
 			msgpack_pack_array(pk, a);
@@ -480,12 +484,12 @@ confdir_pack_value(msgpack_packer *pk, int type, const char *key,
 		} else
 			msgpack_pack_nil(pk);
 	} else if (strcmp(key, "environment") == 0) {
-		if (confdir_pack_env(pk, v, err, errlen) == -1)
+		if (confdir_pack_env(pk, v, e) == -1)
 			msgpack_pack_nil(pk);
 	} else if (strcmp(key, "exit_codes") == 0) {
-		if (confdir_pack_exit_codes(pk, v, err, errlen) == -1)
+		if (confdir_pack_exit_codes(pk, v, e) == -1)
 			msgpack_pack_nil(pk);
-	} else if (confdir_pack_user(pk, key, v, err, errlen) == -1)
+	} else if (confdir_pack_user(pk, key, v, e) == -1)
 		msgpack_pack_nil(pk);
 }
 
@@ -524,7 +528,7 @@ confdir_program_build(struct conf *c, const char *name, const char *file,
 	msgpack_packer pk, bpk, rpk;
 	struct buf body = { 0 }, rl = { 0 };
 	struct ward_err e = WARD_ERR_INIT;
-	char err[512], *v, *logs[OUTPUT_NSTREAMS] = { NULL };
+	char *v, *logs[OUTPUT_NSTREAMS] = { NULL };
 	size_t k, j, npairs = 1, nrl = 0;
 	int bad = 0, redirect = 0, capture = 1, s, rc;
 
@@ -557,7 +561,9 @@ confdir_program_build(struct conf *c, const char *name, const char *file,
 	for (k = 0; k < nkv; k++) {
 		const char *key = kv[k].key, *val = kv[k].value;
 
-		err[0] = '\0';
+		/* e is this key's problem, if it has one. */
+		e.code = NULL;
+		e.msg[0] = '\0';
 		for (j = 0; confdir_keys[j].key != NULL; j++) {
 			if (strcmp(key, confdir_keys[j].key) == 0)
 				break;
@@ -572,10 +578,10 @@ confdir_program_build(struct conf *c, const char *name, const char *file,
 			confdir_pack_str(&bpk, confdir_keys[j].create);
 			if (v != NULL)
 				confdir_pack_value(&bpk, confdir_keys[j].type,
-				    key, v, err, sizeof err);
+				    key, v, &e);
 			else {
 				msgpack_pack_nil(&bpk);
-				snprintf(err, sizeof err, "out of memory");
+				ward_err_oom(&e);
 			}
 			npairs++;
 			free(v);
@@ -583,22 +589,22 @@ confdir_program_build(struct conf *c, const char *name, const char *file,
 			free(logs[s]);
 			logs[s] = NULL;
 			if ((v = conf_expand(val, name, file)) != NULL)
-				logs[s] = confdir_logfile(v, name, s, err,
-				    sizeof err);
+				logs[s] = confdir_logfile(v, name, s, &e);
 			else
-				snprintf(err, sizeof err, "out of memory");
+				ward_err_oom(&e);
 			free(v);
 		} else if (strcmp(key, "capture_output") == 0 ||
 		    strcmp(key, "redirect_stderr") == 0) {
 			if (conf_bool(val, key[0] == 'c' ? &capture :
 			    &redirect) == -1)
-				snprintf(err, sizeof err, "is true or false");
+				ward_err_set(&e, WARD_E_INVALID_ARGUMENT,
+				    "is true or false");
 		} else if (strncmp(key, "rlimit_", 7) == 0) {
 			confdir_pack_str(&rpk, key + 7);
 			confdir_pack_str(&rpk, val);
 			nrl++;
-		} else if ((rc = confdir_policy_key(&cp->policy, key, val, err,
-		    sizeof err)) == 0 && confdir_is_unmapped(key)) {
+		} else if ((rc = confdir_policy_key(&cp->policy, key, val,
+		    &e)) == 0 && confdir_is_unmapped(key)) {
 			char msg[600];
 
 			snprintf(msg, sizeof msg, "[program:%s] %s: supervisord's "
@@ -606,8 +612,8 @@ confdir_program_build(struct conf *c, const char *name, const char *file,
 			conf_warning(c, file, kv[k].line, msg);
 		} else if (rc == 0)
 			ERR(kv[k].line, "[program:%s] unknown key '%s'", name, key);
-		if (err[0] != '\0')
-			ERR(kv[k].line, "[program:%s] %s: %s", name, key, err);
+		if (e.msg[0] != '\0')
+			ERR(kv[k].line, "[program:%s] %s: %s", name, key, e.msg);
 	}
 	if (redirect) {
 		free(logs[OUTPUT_STDERR]);

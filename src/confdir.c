@@ -352,12 +352,12 @@ static size_t confdir_ndecls;
 static struct table confdir_decls_by_name;
 
 /*
- * cmd-instance.c: may a client's instance.create take name? 1 (with a
- * message in err) when a declared program has it; where it is declared is
- * said to admins only.
+ * cmd-instance.c: may a client's instance.create take name? -1 with e set
+ * (exists) when a declared program has it; where it is declared is said to
+ * admins only.
  */
 int
-confdir_name_reserved(const char *name, int admin, char *err, size_t errlen)
+confdir_name_reserved(const char *name, int admin, struct ward_err *e)
 {
 	struct table_node *n;
 	struct confdir_decl *d;
@@ -367,14 +367,12 @@ confdir_name_reserved(const char *name, int admin, char *err, size_t errlen)
 		return 0;
 	d = container_of(n, struct confdir_decl, by_name);
 	if (admin)
-		snprintf(err, errlen, "the name '%s' belongs to a program "
-		    "declared in %s:%d; choose another name", name, d->file,
-		    d->line);
-	else
-		snprintf(err, errlen, "the name '%s' belongs to a program "
-		    "declared in wardd's configuration; choose another name",
-		    name);
-	return 1;
+		return ward_err_set(e, WARD_E_EXISTS, "the name '%s' belongs to "
+		    "a program declared in %s:%d; choose another name", name,
+		    d->file, d->line);
+	return ward_err_set(e, WARD_E_EXISTS, "the name '%s' belongs to a "
+	    "program declared in wardd's configuration; choose another name",
+	    name);
 }
 
 /* c's declared names become the reserved ones (c->decls is emptied). */

@@ -102,26 +102,16 @@ program_enter(struct program *p, enum program_state s)
 	p->state = s;
 }
 
-/* "The name is held by ...", for the instance that holds p's name. */
-static void
-program_held_msg(const struct instance *i, char *err, size_t errlen)
-{
-	snprintf(err, errlen, "the name is held by instance %" PRIu64
-	    " of uid %u; the program is created once that instance is "
-	    "removed", i->id, (unsigned)i->owner_uid);
-}
-
 /*
  * Make the program's instance from its spec, as instance.create would.
- * -1 with err set when it cannot; name_holder says whether that is because
+ * -1 with e set when it cannot; name_holder says whether that is because
  * another instance has the name (the program then waits for it).
  */
 static int
-program_make_instance(struct program *p, char *err, size_t errlen)
+program_make_instance(struct program *p, struct ward_err *e)
 {
 	const msgpack_object *args[ARG_MAX];
 	struct instance_spec cfg;
-	struct ward_err e = WARD_ERR_INIT;
 	int parsed = 0;
 	msgpack_unpacked u;
 	struct instance *i;
@@ -131,25 +121,25 @@ program_make_instance(struct program *p, char *err, size_t errlen)
 	if ((i = instance_find_name(p->conf->name)) != NULL) {
 		/* Taken before it was declared: the program waits for it. */
 		p->name_holder = i->id;
-		program_held_msg(i, err, errlen);
-		return -1;
+		return ward_err_set(e, WARD_E_EXISTS, "the name is held by "
+		    "instance %" PRIu64 " of uid %u; the program is created "
+		    "once that instance is removed", i->id,
+		    (unsigned)i->owner_uid);
 	}
 	msgpack_unpacked_init(&u);
-	snprintf(err, errlen, "internal: cannot read back its spec");
+	/* What e says unless the callees below say more. */
+	ward_err_set(e, WARD_E_INTERNAL, "internal: cannot read back its spec");
 	if (msgpack_unpack_next(&u, p->conf->spec, p->conf->speclen, &off) !=
 	    MSGPACK_UNPACK_SUCCESS ||
-	    codec_args(&u.data, spec_args, args, &e) == -1 ||
-	    (parsed = 1, spec_parse_args(&cfg, args, peer_self(), &e)) == -1) {
+	    codec_args(&u.data, spec_args, args, e) == -1 ||
+	    (parsed = 1, spec_parse_args(&cfg, args, peer_self(), e)) == -1) {
 		if (parsed)
 			spec_free(&cfg);
-		if (e.code != NULL)
-			snprintf(err, errlen, "%s", e.msg);
 		msgpack_unpacked_destroy(&u);
 		return -1;
 	}
 	msgpack_unpacked_destroy(&u);
-	if ((i = instance_new(&cfg, peer_self(), &e)) == NULL) {
-		snprintf(err, errlen, "%s", e.msg);
+	if ((i = instance_new(&cfg, peer_self(), e)) == NULL) {
 		spec_free(&cfg);
 		return -1;
 	}
@@ -468,7 +458,7 @@ program_on_apply(struct program *p)
 {
 	struct conf_program *next;
 	int changed;
-	char err[512];
+	struct ward_err e = WARD_ERR_INIT;
 
 	if (p->inst != NULL && p->inst->state == INSTANCE_RUNNING)
 		return;		/* not dead yet; its death comes back here */
@@ -494,8 +484,8 @@ program_on_apply(struct program *p)
 	} else if (p->inst != NULL)
 		return;		/* nothing deferred is left */
 	program_reset(p);
-	if (program_make_instance(p, err, sizeof err) == -1) {
-		log_warnx("program %s: %s", p->conf->name, err);
+	if (program_make_instance(p, &e) == -1) {
+		log_warnx("program %s: %s", p->conf->name, e.msg);
 		program_enter(p, p->name_holder != 0 ? PROGRAM_NAME_HELD :
 		    PROGRAM_FATAL);
 		return;
@@ -606,20 +596,18 @@ program_apply_cb(struct ev_loop *loop, ev_timer *t, int revents)
 
 /*
  * wardctl start on a program: clear a fatal state and its restart count,
- * then start it (waiting for its dependencies as at boot).
+ * then start it (waiting for its dependencies as at boot). -1 with e set
+ * (invalid_state) when it cannot be started now.
  */
 int
-program_start(struct program *p, char *err, size_t errlen)
+program_start(struct program *p, struct ward_err *e)
 {
-	if (p->inst == NULL) {
-		snprintf(err, errlen, "program '%s' is being replaced", p->conf->name);
-		return -1;
-	}
-	if (p->inst->state == INSTANCE_RUNNING) {
-		snprintf(err, errlen, "program '%s' is already running",
-		    p->conf->name);
-		return -1;
-	}
+	if (p->inst == NULL)
+		return ward_err_set(e, WARD_E_INVALID_STATE, "program '%s' is "
+		    "being replaced", p->conf->name);
+	if (p->inst->state == INSTANCE_RUNNING)
+		return ward_err_set(e, WARD_E_INVALID_STATE, "program '%s' is "
+		    "already running", p->conf->name);
 	program_step(p, PROGRAM_EV_START);
 	return 0;
 }
@@ -647,7 +635,7 @@ struct program *
 program_new(struct conf_program *cp)
 {
 	struct program *p;
-	char err[512];
+	struct ward_err e = WARD_ERR_INIT;
 
 	if ((p = calloc(1, sizeof *p)) == NULL)
 		return NULL;
@@ -655,10 +643,9 @@ program_new(struct conf_program *cp)
 	ev_init(&p->backoff_t, program_backoff_cb);
 	ev_init(&p->startsecs_t, program_startsecs_cb);
 	ev_init(&p->apply_t, program_apply_cb);
-	if (program_make_instance(p, err, sizeof err) == -1 &&
-	    p->name_holder == 0) {
+	if (program_make_instance(p, &e) == -1 && p->name_holder == 0) {
 		log_warnx("%s:%d: [program:%s]: %s", cp->file, cp->line, cp->name,
-		    err);
+		    e.msg);
 		free(p);
 		return NULL;
 	}

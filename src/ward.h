@@ -248,7 +248,7 @@ void	 conf_error(struct conf *, const char *, int, const char *);
 void	 conf_warning(struct conf *, const char *, int, const char *);
 void	 conf_free(struct conf *);
 void	 conf_program_free(struct conf_program *);
-int	 conf_split_command(const char *, char ***, char *, size_t);
+int	 conf_split_command(const char *, char ***, struct ward_err *);
 void	 conf_vec_free(char **);
 char	**conf_list_split(const char *);
 int	 conf_bool(const char *, int *);
@@ -260,7 +260,7 @@ int	 confdir_load(const char *, struct conf *);
 int	 confdir_read(const char *, struct conf *);
 int	 confdir_settings_load(const char *, struct settings *);
 struct conf_program *confdir_find_program(struct conf *, const char *);
-int	 confdir_name_reserved(const char *, int, char *, size_t);
+int	 confdir_name_reserved(const char *, int, struct ward_err *);
 
 /* What instance.c tells its observers (instance_observe), in this order of
  * a life: CREATED, STARTED, PAYLOAD/STATUS, EXITING, STOPPED, DIED, REMOVED. */
@@ -1027,7 +1027,7 @@ struct program *program_find(const char *);
 struct program *program_new(struct conf_program *);
 void	 program_step(struct program *, enum program_event);
 void	 program_instance_cb(struct instance *, enum instance_event);
-int	 program_start(struct program *, char *, size_t);
+int	 program_start(struct program *, struct ward_err *);
 int	 program_cancel(struct program *);
 const char *program_state_name(enum program_state);
 void	 program_pack(const struct program *, msgpack_packer *);

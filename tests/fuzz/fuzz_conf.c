@@ -69,7 +69,8 @@ fuzz_conf_check_notes(char **v, size_t n)
 static void
 fuzz_conf_split(const uint8_t *p, size_t n)
 {
-	char **argv, err[256], *line;
+	struct ward_err e;
+	char **argv, *line;
 	const uint8_t *nl;
 	size_t k;
 
@@ -78,15 +79,16 @@ fuzz_conf_split(const uint8_t *p, size_t n)
 		k = nl != NULL ? (size_t)(nl - p) : n;
 		if ((line = strndup((const char *)p, k)) == NULL)
 			return;
-		err[0] = '\0';
-		if (conf_split_command(line, &argv, err, sizeof err) == 0) {
+		e = (struct ward_err)WARD_ERR_INIT;
+		if (conf_split_command(line, &argv, &e) == 0) {
 			harness_assert(argv != NULL && argv[0] != NULL,
 			    "an empty argv from '%s'", line);
 			for (k = 0; argv[k] != NULL; k++)
 				free(argv[k]);
 			free(argv);
 		} else
-			harness_assert(argv == NULL && err[0] != '\0',
+			harness_assert(argv == NULL && e.code != NULL &&
+			    e.msg[0] != '\0',
 			    "failed without a message: '%s'", line);
 		free(line);
 		if (nl == NULL)

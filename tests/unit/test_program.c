@@ -180,9 +180,9 @@ START_TEST(test_too_many_restarts_is_fatal)
 
 	/* wardctl start clears it and starts over. */
 	{
-		char err[128];
+		struct ward_err e = WARD_ERR_INIT;
 
-		ck_assert_int_eq(program_start(p, err, sizeof err), 0);
+		ck_assert_int_eq(program_start(p, &e), 0);
 	}
 	ck_assert_int_eq(p->state, PROGRAM_STARTING);
 	ck_assert_ptr_null(p->fatal_reason);
@@ -268,9 +268,9 @@ START_TEST(test_stop)
 
 	/* A pending restart called off: STOP in BACKOFF. */
 	{
-		char err[128];
+		struct ward_err e = WARD_ERR_INIT;
 
-		ck_assert_int_eq(program_start(p, err, sizeof err), 0);
+		ck_assert_int_eq(program_start(p, &e), 0);
 	}
 	fake_sys_exit(p->inst, 1, 0);
 	ck_assert_int_eq(p->state, PROGRAM_BACKOFF);
