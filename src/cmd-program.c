@@ -20,7 +20,10 @@ cmd_reread_exec(struct request *req)
 }
 
 const struct cmd_entry cmd_reread_entry = {
-	WARD_M_REREAD, cmd_program_args, CMD_ADMIN, cmd_reread_exec
+	.name = WARD_M_REREAD,
+	.args = cmd_program_args,
+	.flags = CMD_ADMIN,
+	.exec = cmd_reread_exec,
 };
 
 /* {added, changed, removed, errors, warnings}, then applied. */
@@ -34,9 +37,15 @@ cmd_update_exec(struct request *req)
 }
 
 const struct cmd_entry cmd_update_entry = {
-	WARD_M_UPDATE, cmd_program_args, CMD_ADMIN, cmd_update_exec
+	.name = WARD_M_UPDATE,
+	.args = cmd_program_args,
+	.flags = CMD_ADMIN,
+	.exec = cmd_update_exec,
 };
 
 const struct cmd_entry cmd_reload_entry = {
-	WARD_M_RELOAD, cmd_program_args, CMD_ADMIN, cmd_update_exec
+	.name = WARD_M_RELOAD,
+	.args = cmd_program_args,
+	.flags = CMD_ADMIN,
+	.exec = cmd_update_exec,
 };
