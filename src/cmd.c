@@ -2,8 +2,10 @@
  * cmd.c: the command table and the path every request takes: check the
  * msgpack-RPC envelope, find the method, check who may call it, match the
  * params against the command's spec, resolve the target instance, run it.
- * Authorization lives here, in one place, not in each command; so does the
- * check of the per-uid budgets a request can hit at once (budget.c).
+ * Authorization is asked here, once per request, not in each command: the
+ * decision itself is peer.c's (peer_may: admin-only commands, instances the
+ * peer may see); so is the check of the per-uid budgets a request can hit
+ * at once (budget.c).
  *
  * The error convention, for the whole daemon: a function that can fail for
  * a reason the client should read takes a struct ward_err (util.c) and
