@@ -557,7 +557,10 @@ program_step(struct program *p, enum program_event ev)
 		program_on_update(p);
 		break;
 	case PROGRAM_EV_REPLACE:
-		if (!p->removing && p->next_conf != NULL)
+		/* Declared again while its removal was pending: the removal
+		 * is called off; it is replaced instead, at its death. */
+		p->removing = 0;
+		if (p->next_conf != NULL)
 			program_on_update(p);
 		break;
 	case PROGRAM_EV_NAME_FREED:

@@ -157,7 +157,9 @@ reload_diff(const char *dir, msgpack_packer *pk, int apply)
 	}
 	TAILQ_FOREACH_SAFE(cp, &c.programs, entry, cnext) {
 		p = program_find(cp->name);
-		if (p != NULL && !p->removing && !reload_same(p->conf, cp)) {
+		/* Changed, or declared again while its removal is pending
+		 * (reported as added): replaced at its instance's death. */
+		if (p != NULL && (p->removing || !reload_same(p->conf, cp))) {
 			TAILQ_REMOVE(&c.programs, cp, entry);
 			conf_program_free(p->next_conf);
 			p->next_conf = cp;	/* handed over with the event */

@@ -988,8 +988,10 @@ enum program_event {
 				   pending start is called off */
 	PROGRAM_EV_DEP_FATAL,	/* a program it requires went FATAL
 				   (fatal_reason names it) */
-	PROGRAM_EV_REPLACE,	/* update changed it (next_conf): stop, and
-				   restart with the new config at its death */
+	PROGRAM_EV_REPLACE,	/* update changed it, or declared it again
+				   while its removal was pending (next_conf):
+				   stop, and restart with the new config at
+				   its death */
 	PROGRAM_EV_REMOVE,	/* update removed it: stop, then forget it */
 	PROGRAM_EV_NAME_FREED,	/* NAME_HELD: the holder of its name is gone */
 	PROGRAM_EV_APPLY	/* apply_t: do what REPLACE, REMOVE or

@@ -342,6 +342,43 @@ START_TEST(test_name_held_until_freed)
 }
 END_TEST
 
+/*
+ * Declared again while its removal is pending (its instance still
+ * stopping): reread says "added", and update keeps it: once the old
+ * instance dies, the program runs again with the new declaration instead
+ * of being forgotten.
+ */
+START_TEST(test_readded_while_removal_pending)
+{
+	struct program *p;
+	struct instance *old;
+	uint64_t old_id;
+
+	setup("[program:a]\ncommand = /bin/true\n"
+	    "[program:b]\ncommand = /bin/true\n");
+	p = prog("b");
+	old = p->inst;
+	old_id = old->id;
+	write_conf("[program:a]\ncommand = /bin/true\n");
+	ck_assert_int_eq(reload_update(conf_dir, NULL), 0);
+	ck_assert(p->removing);
+	write_conf("[program:a]\ncommand = /bin/true\n"
+	    "[program:b]\ncommand = /bin/false\n");
+	ck_assert_int_eq(reload_update(conf_dir, NULL), 0);
+	ck_assert(!p->removing);
+	ck_assert_ptr_nonnull(p->next_conf);
+
+	fake_sys_exit(old, 0, SIGTERM);
+	fake_sys_fire(&p->apply_t);
+	ck_assert_ptr_eq(program_find("b"), p);
+	ck_assert_ptr_nonnull(p->inst);
+	ck_assert_uint_ne(p->inst->id, old_id);
+	ck_assert_str_eq(p->inst->spec.argv[0], "/bin/false");
+	ck_assert_int_eq(p->state, PROGRAM_STARTING);	/* autostart */
+	teardown();
+}
+END_TEST
+
 int
 main(void)
 {
@@ -358,5 +395,6 @@ main(void)
 	tcase_add_test(tc, test_stop);
 	tcase_add_test(tc, test_update_replaces_and_removes);
 	tcase_add_test(tc, test_name_held_until_freed);
+	tcase_add_test(tc, test_readded_while_removal_pending);
 	return UNIT_RUN(s);
 }
