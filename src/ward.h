@@ -1,7 +1,8 @@
 /*
- * ward.h: wardd's structures and the functions each module offers the others.
- * One section per file in src/, in the order a request travels: loop, server,
- * conn, codec, cmd, instance, spawn, metrics, event, log.
+ * ward.h: wardd's structures and the functions each module offers the others,
+ * one section per src/ file. HACKING.md draws the layers they form (base,
+ * transport, engine, programs, commands, wiring: each calls only those
+ * below, as tests/test_layers.sh checks) and says which file owns what.
  */
 #ifndef WARD_H
 #define WARD_H
