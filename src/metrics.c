@@ -1,8 +1,16 @@
 /*
  * metrics.c: what each payload costs. One timer samples every running
- * instance from /proc (the seed's monitor_vm_status, without its thread per
- * VM); every tenth tick also the expensive reads. With nothing running the
- * timer is stopped, so an idle wardd has no wakeups.
+ * instance from /proc once per interval (the seed's monitor_vm_status,
+ * without its thread per VM); every tenth pass also the expensive reads.
+ * With nothing running the timer is stopped, so an idle wardd has no
+ * wakeups.
+ *
+ * A pass over N instances is cut into slices of at most METRICS_PER_TICK
+ * (issue 12): the timer ticks N / METRICS_PER_TICK times per interval, so
+ * the loop is never held for more than one slice's reads, however many
+ * instances run, and each instance is still sampled once per interval.
+ * The order is metrics.c's own list (metrics_entry): instances join its
+ * tail as they start, and the cursor steps past one that stops.
  *
  * A payload decides how costly its /proc files are: 65,000 mappings make
  * /proc/PID/smaps 50 MB of text. So RSS comes from statm (O(1)) and PSS
@@ -21,6 +29,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,6 +62,12 @@ static TAILQ_HEAD(metrics_smaps_list, metrics_smaps) metrics_smaps_reads =
     TAILQ_HEAD_INITIALIZER(metrics_smaps_reads);
 
 static ev_timer metrics_t;
+/* The instances it samples, in order; a pass walks it with the cursor. */
+static TAILQ_HEAD(, instance) metrics_list = TAILQ_HEAD_INITIALIZER(metrics_list);
+static struct instance *metrics_cursor;	/* next to sample; NULL: pass over */
+static unsigned metrics_slices;		/* ticks in this pass */
+static unsigned metrics_slice;		/* ticks of it done */
+static int metrics_full;		/* this pass does the expensive reads */
 static ev_idle metrics_smaps_w;		/* active while reads are under way */
 static long metrics_clk_tck;
 static long metrics_page_kb;
@@ -77,30 +92,54 @@ metrics_init(void)
 	ev_idle_init(&metrics_smaps_w, metrics_smaps_cb);
 }
 
-/* A new sampling period (SIGHUP); takes effect from the next tick. */
+/* The sampling timer: unit tests fire it themselves (fake_sys_fire). */
+ev_timer *
+metrics_timer(void)
+{
+	return &metrics_t;
+}
+
+/* The tick period for a pass cut into slices ticks. */
+static double
+metrics_period(unsigned slices)
+{
+	double iv = opts.metrics_interval_ms / 1000.0 / (slices ? slices : 1);
+
+	return iv < 0.001 ? 0.001 : iv;
+}
+
+/* A new sampling period (SIGHUP, opts.metrics_interval_ms already ms);
+ * takes effect from the next tick. */
 void
 metrics_set_interval(unsigned ms)
 {
-	metrics_t.repeat = ms / 1000.0;
+	metrics_t.repeat = metrics_period(metrics_slices);
 	if (ev_is_active(&metrics_t))
 		ev_timer_again(ward_loop, &metrics_t);
 }
 
-/* Called by instance_set_state as instances start and stop running. */
+/* i started running: it joins the sampling order's tail. */
 static void
-metrics_instance_started(void)
+metrics_instance_started(struct instance *i)
 {
+	TAILQ_INSERT_TAIL(&metrics_list, i, metrics_entry);
 	if (!ev_is_active(&metrics_t))
 		ev_timer_again(ward_loop, &metrics_t);
 }
 
-/* i stopped running: its smaps read, if any, is abandoned. */
+/* i stopped running: out of the order (the cursor steps past it), and its
+ * smaps read, if any, is abandoned. */
 static void
 metrics_instance_stopped(struct instance *i)
 {
+	if (metrics_cursor == i)
+		metrics_cursor = TAILQ_NEXT(i, metrics_entry);
+	TAILQ_REMOVE(&metrics_list, i, metrics_entry);
 	metrics_smaps_end(i->smaps);
-	if (instances_running_count == 0)
+	if (instances_running_count == 0) {
 		ev_timer_stop(ward_loop, &metrics_t);
+		metrics_slice = 0;	/* the next start begins a pass */
+	}
 }
 
 /* Fields 14, 15 and 43 of /proc/PID/stat, counted after the last ')'. */
@@ -387,21 +426,18 @@ metrics_sample(struct instance *i, int full)
 {
 	struct metrics *m = &i->metrics;
 	struct proc_stat st;
-	char path[64], buf[2048];
+	char buf[2048];
 	uint64_t pages, pss = 0, cpu;
 	int have_rss, have_pss = 0;
 
-	snprintf(path, sizeof path, "/proc/%d/stat", (int)i->pid);
-	if (read_small_file(path, buf, sizeof buf) == -1 ||
+	if (sys->proc_read(i->pid, "stat", buf, sizeof buf) == -1 ||
 	    metrics_parse_stat(buf, &st) == -1)
 		return -1;
-	snprintf(path, sizeof path, "/proc/%d/statm", (int)i->pid);
-	have_rss = read_small_file(path, buf, sizeof buf) != -1 &&
+	have_rss = sys->proc_read(i->pid, "statm", buf, sizeof buf) != -1 &&
 	    metrics_parse_statm(buf, &pages) == 0;
 	if (full) {
-		snprintf(path, sizeof path, "/proc/%d/smaps_rollup", (int)i->pid);
-		have_pss = read_small_file(path, buf, sizeof buf) != -1 &&
-		    metrics_parse_rollup(buf, &pss) == 0;
+		have_pss = sys->proc_read(i->pid, "smaps_rollup", buf,
+		    sizeof buf) != -1 && metrics_parse_rollup(buf, &pss) == 0;
 		if (i->spec.rss_mapping != NULL && i->state == INSTANCE_RUNNING)
 			metrics_smaps_begin(i);
 	}
@@ -430,18 +466,43 @@ metrics_sample(struct instance *i, int full)
 	return 0;
 }
 
+/*
+ * One slice of a pass: a new pass (every instance running now, cut into
+ * slices of at most METRICS_PER_TICK) begins when the last one ended;
+ * each tick samples its share of what is left, the last tick the rest.
+ */
 static void
 metrics_tick_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
 	struct instance *i;
-	int full = metrics_ticks % METRICS_FULL_EVERY == 0;
+	unsigned n, left, k;
 
-	metrics_ticks++;
-	LIST_FOREACH(i, &instances_running, running_entry) {
-		metrics_sample(i, full);
+	if (metrics_slice == 0) {
+		metrics_cursor = TAILQ_FIRST(&metrics_list);
+		metrics_slices = (instances_running_count + METRICS_PER_TICK -
+		    1) / METRICS_PER_TICK;
+		if (metrics_slices == 0)
+			metrics_slices = 1;
+		metrics_full = metrics_ticks % METRICS_FULL_EVERY == 0;
+		metrics_ticks++;
+		if (t->repeat != metrics_period(metrics_slices)) {
+			t->repeat = metrics_period(metrics_slices);
+			ev_timer_again(loop, t);
+		}
+	}
+	left = metrics_slices - metrics_slice;
+	n = left == 1 ? UINT_MAX :
+	    (instances_running_count + metrics_slices - 1) / metrics_slices;
+	for (k = 0; k < n && (i = metrics_cursor) != NULL; k++) {
+		metrics_cursor = TAILQ_NEXT(i, metrics_entry);
+		metrics_sample(i, metrics_full);
 		if (event_metrics_subscribers > 0)
 			instance_announce(i, INSTANCE_EV_METRICS);
 	}
+	/* A pass lasts its slices' ticks even when stops emptied it early:
+	 * no instance is sampled twice in one interval. */
+	if (++metrics_slice >= metrics_slices)
+		metrics_slice = 0;
 }
 
 /* instance.c's observer: sample what runs, and a child's last CPU times
@@ -450,7 +511,7 @@ void
 metrics_instance_cb(struct instance *i, enum instance_event ev)
 {
 	if (ev == INSTANCE_EV_STARTED)
-		metrics_instance_started();
+		metrics_instance_started(i);
 	else if (ev == INSTANCE_EV_STOPPED)
 		metrics_instance_stopped(i);
 	else if (ev == INSTANCE_EV_EXITING)

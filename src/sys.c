@@ -1,6 +1,7 @@
 /*
- * sys.c: the operating system as instance.c sees it: spawning a child,
- * opening a pidfd on it, signalling it and reaping it. Every such call
+ * sys.c: the operating system as the state machines see it: spawning a
+ * child, opening a pidfd on it, signalling it, reaping it, and reading its
+ * /proc files (metrics.c). Every such call
  * goes through one table, sys, so that unit tests can put a fake in its
  * place (tests/unit/fake_sys.c) and drive the state machines (instance,
  * program) synchronously, without real processes, as dinit's tests do.
@@ -15,6 +16,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 
 #include "ward.h"
 
@@ -42,12 +44,22 @@ sys_linux_kill_unreaped(pid_t pid)
 	waitpid(pid, NULL, 0);
 }
 
+static ssize_t
+sys_linux_proc_read(pid_t pid, const char *file, char *buf, size_t len)
+{
+	char path[64];
+
+	snprintf(path, sizeof path, "/proc/%d/%s", (int)pid, file);
+	return read_small_file(path, buf, len);
+}
+
 static const struct sys_ops sys_linux = {
 	.spawn = spawn_child,
 	.pidfd_open = spawn_pidfd_open,
 	.signal = spawn_pidfd_signal,
 	.reap = sys_linux_reap,
 	.kill_unreaped = sys_linux_kill_unreaped,
+	.proc_read = sys_linux_proc_read,
 };
 
 /* The table in use: the kernel's, or a unit test's fake. */

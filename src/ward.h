@@ -911,7 +911,8 @@ struct instance {
 	struct table_node	 by_id;
 	struct table_node	 by_name;
 	TAILQ_ENTRY(instance)	 entry;		/* all instances, by id */
-	LIST_ENTRY(instance)	 running_entry;	/* running ones, for metrics */
+	LIST_ENTRY(instance)	 running_entry;	/* running ones */
+	TAILQ_ENTRY(instance)	 metrics_entry;	/* metrics.c's: its sampling order */
 };
 TAILQ_HEAD(instance_list, instance);
 LIST_HEAD(instance_running_list, instance);
@@ -1098,6 +1099,8 @@ struct sys_ops {
 	int	(*signal)(int, pid_t, int, int);	/* spawn_pidfd_signal */
 	int	(*reap)(int, siginfo_t *);	/* waitid(P_PIDFD, WNOHANG) */
 	void	(*kill_unreaped)(pid_t);	/* SIGKILL and reap, by pid */
+	/* /proc/PID/file into buf (NUL-terminated): metrics.c's reads. */
+	ssize_t	(*proc_read)(pid_t, const char *, char *, size_t);
 };
 
 extern const struct sys_ops *sys;
@@ -1110,7 +1113,10 @@ struct proc_stat {
 	uint64_t	 guest_ticks;
 };
 
+#define METRICS_PER_TICK	64	/* instances sampled per timer tick, at most */
+
 void	 metrics_init(void);
+ev_timer *metrics_timer(void);
 void	 metrics_fds(const struct instance *, fd_visit_fn, void *);
 void	 metrics_set_interval(unsigned);
 void	 metrics_instance_cb(struct instance *, enum instance_event);

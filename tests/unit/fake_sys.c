@@ -69,12 +69,39 @@ fake_kill_unreaped(pid_t pid)
 {
 }
 
+/* /proc/PID/FILE of a small idle process: 7 ticks user, 3 system. */
+static ssize_t
+fake_proc_read(pid_t pid, const char *file, char *buf, size_t len)
+{
+	const char *text;
+	int n;
+
+	fake.proc_reads++;
+	if (strcmp(file, "stat") == 0) {
+		if (pid >= FAKE_SYS_FIRST_PID &&
+		    pid < FAKE_SYS_FIRST_PID + FAKE_SYS_MAX_PIDS)
+			fake.stat_reads[pid - FAKE_SYS_FIRST_PID]++;
+		text = "1 (payload) S 1 1 1 0 -1 0 0 0 0 0 7 3 0 0 20 0 1 0 "
+		    "1 1000 50 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n";
+	} else if (strcmp(file, "statm") == 0)
+		text = "1000 50 40 1 0 30 0\n";
+	else if (strcmp(file, "smaps_rollup") == 0)
+		text = "Rss: 200 kB\nPss: 150 kB\n";
+	else {
+		errno = ENOENT;
+		return -1;
+	}
+	n = snprintf(buf, len, "%s", text);
+	return n < (int)len ? n : (ssize_t)len - 1;
+}
+
 static const struct sys_ops fake_ops = {
 	.spawn = fake_spawn,
 	.pidfd_open = fake_pidfd_open,
 	.signal = fake_signal,
 	.reap = fake_reap,
 	.kill_unreaped = fake_kill_unreaped,
+	.proc_read = fake_proc_read,
 };
 
 static void
@@ -90,7 +117,7 @@ void
 fake_sys_setup(void)
 {
 	memset(&fake, 0, sizeof fake);
-	fake.next_pid = 4000;
+	fake.next_pid = FAKE_SYS_FIRST_PID;
 	ck_assert_ptr_nonnull(mkdtemp(fake_dir));
 	opts.state_dir = fake_dir;
 	opts.uid = geteuid();
@@ -158,12 +185,16 @@ fake_sys_exit(struct instance *i, int code, int signal)
 	ev_invoke(ward_loop, &i->pidfd_w, EV_READ);
 }
 
-/* A timer's time has come: its callback runs now, as the loop would. */
+/* A timer's time has come: its callback runs now, as the loop would (a
+ * repeating timer is already set for its next time, a one-shot stopped). */
 void
 fake_sys_fire(ev_timer *t)
 {
 	ck_assert_msg(ev_is_active(t), "the timer is not running");
-	ev_timer_stop(ward_loop, t);
+	if (t->repeat > 0.)
+		ev_timer_again(ward_loop, t);
+	else
+		ev_timer_stop(ward_loop, t);
 	ev_invoke(ward_loop, t, EV_TIMER);
 }
 

@@ -4,8 +4,9 @@
  * STATE_DIR and an epoll loop, initialises the engine's modules as wardd.c
  * does (no cgroups, no listener) and puts fake_sys in place of sys.c's
  * table: a spawn "succeeds" with a made-up pid and an eventfd as its
- * pidfd, signals are recorded instead of sent, and a child "dies" when the
- * test says so (fake_sys_exit), through the instance's own pidfd callback.
+ * pidfd, signals are recorded instead of sent, a child "dies" when the
+ * test says so (fake_sys_exit), through the instance's own pidfd callback,
+ * and its /proc files read as a small idle process's, each read counted.
  * Every announcement instance.c makes is recorded too (fake_sys_events).
  */
 #ifndef FAKE_SYS_H
@@ -15,6 +16,8 @@
 
 #define FAKE_SYS_MAX_EVENTS	256
 #define FAKE_SYS_MAX_SIGNALS	64
+#define FAKE_SYS_FIRST_PID	4000
+#define FAKE_SYS_MAX_PIDS	4096	/* pids whose /proc reads are counted */
 
 struct fake_sys {
 	int		 spawn_fails;	/* the next spawns fail (count) */
@@ -26,6 +29,9 @@ struct fake_sys {
 	uint64_t	 event_ids[FAKE_SYS_MAX_EVENTS];
 	siginfo_t	 exit_si;	/* what the next reap returns */
 	int		 exit_pending;
+	unsigned	 stat_reads[FAKE_SYS_MAX_PIDS];	/* /proc/PID/stat, by
+						   pid - FAKE_SYS_FIRST_PID */
+	unsigned	 proc_reads;	/* of any /proc file */
 };
 
 extern struct fake_sys fake;
