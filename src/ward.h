@@ -1113,7 +1113,7 @@ struct proc_stat {
 	uint64_t	 guest_ticks;
 };
 
-#define METRICS_PER_TICK	64	/* instances sampled per timer tick, at most */
+#define METRICS_PER_TICK	32	/* instances sampled per timer tick, at most */
 
 void	 metrics_init(void);
 ev_timer *metrics_timer(void);

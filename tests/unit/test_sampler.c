@@ -76,7 +76,7 @@ START_TEST(test_few_one_tick_per_interval)
 END_TEST
 
 /*
- * 1,000 instances: 16 ticks a pass, interval / 16 apart, none reading more
+ * 1,000 instances: 32 ticks a pass, interval / 32 apart, none reading more
  * than METRICS_PER_TICK instances, and each instance once a pass.
  */
 START_TEST(test_many_sliced)
@@ -118,15 +118,15 @@ START_TEST(test_stops_and_starts_mid_pass)
 	int k;
 
 	setup(200);
-	(void)tick();			/* the first slice: 0..49 */
-	for (k = 40; k < 60; k++)	/* sampled and unsampled ones stop */
+	(void)tick();			/* the first slice: the first 29 */
+	for (k = 20; k < 60; k++)	/* sampled and unsampled ones stop */
 		fake_sys_exit(running[k], 0, SIGKILL);
 	late = fake_sys_instance("late", 0);
 	ck_assert_int_eq(instance_start(late, &e), 0);
 	for (s = 1; s < slices; s++)
 		(void)tick();
 	for (k = 0; k < 200; k++) {
-		if (k >= 40 && k < 60)
+		if (k >= 20 && k < 60)
 			continue;
 		ck_assert_msg(stat_reads(running[k]) == 1, "instance %d: %u",
 		    k, stat_reads(running[k]));
@@ -137,7 +137,7 @@ START_TEST(test_stops_and_starts_mid_pass)
 		(void)tick();
 	ck_assert_uint_ge(stat_reads(late), 1);
 	for (k = 0; k < 200; k++) {
-		if (k < 40 || k >= 60)
+		if (k < 20 || k >= 60)
 			ck_assert_uint_eq(stat_reads(running[k]), 2);
 	}
 	fake_sys_teardown();
