@@ -29,7 +29,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <limits.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -467,15 +466,18 @@ metrics_sample(struct instance *i, int full)
 }
 
 /*
- * One slice of a pass: a new pass (every instance running now, cut into
- * slices of at most METRICS_PER_TICK) begins when the last one ended;
- * each tick samples its share of what is left, the last tick the rest.
+ * One slice of a pass. A pass (every instance running at its start, in
+ * ceil(N / METRICS_PER_TICK) ticks over the interval) begins when the last
+ * one ended; each tick samples the next METRICS_PER_TICK from the cursor,
+ * never more, so the ticks of a pass reach every instance that was there
+ * at its start whatever stops meanwhile; one that starts meanwhile joins
+ * the tail and is reached if there is room, else in the next pass.
  */
 static void
 metrics_tick_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
 	struct instance *i;
-	unsigned n, left, k;
+	unsigned k;
 
 	if (metrics_slice == 0) {
 		metrics_cursor = TAILQ_FIRST(&metrics_list);
@@ -490,10 +492,7 @@ metrics_tick_cb(struct ev_loop *loop, ev_timer *t, int revents)
 			ev_timer_again(loop, t);
 		}
 	}
-	left = metrics_slices - metrics_slice;
-	n = left == 1 ? UINT_MAX :
-	    (instances_running_count + metrics_slices - 1) / metrics_slices;
-	for (k = 0; k < n && (i = metrics_cursor) != NULL; k++) {
+	for (k = 0; k < METRICS_PER_TICK && (i = metrics_cursor) != NULL; k++) {
 		metrics_cursor = TAILQ_NEXT(i, metrics_entry);
 		metrics_sample(i, metrics_full);
 		if (event_metrics_subscribers > 0)

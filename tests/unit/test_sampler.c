@@ -105,9 +105,10 @@ START_TEST(test_many_sliced)
 END_TEST
 
 /*
- * Instances stopping mid-pass (the one the cursor is on among them) and
- * starting mid-pass: nobody is sampled twice in a pass, the rest of the
- * pass goes on, and a newcomer is sampled by the end of the next pass.
+ * Instances stopping mid-pass (the one the cursor is on among them, and
+ * both sampled and unsampled ones) and starting mid-pass: nobody is
+ * sampled twice in a pass, everyone still running is sampled in it, and a
+ * newcomer is sampled by the end of the next pass.
  */
 START_TEST(test_stops_and_starts_mid_pass)
 {
@@ -118,13 +119,16 @@ START_TEST(test_stops_and_starts_mid_pass)
 	int k;
 
 	setup(200);
-	(void)tick();			/* the first slice: the first 29 */
+	ck_assert_uint_eq(tick(), METRICS_PER_TICK);	/* the first slice */
 	for (k = 20; k < 60; k++)	/* sampled and unsampled ones stop */
 		fake_sys_exit(running[k], 0, SIGKILL);
 	late = fake_sys_instance("late", 0);
 	ck_assert_int_eq(instance_start(late, &e), 0);
+	/* A burst of starts: no tick reads more than its share for it. */
+	for (k = 0; k < 100; k++)
+		ck_assert_int_eq(instance_start(fake_sys_instance(NULL, 0), &e), 0);
 	for (s = 1; s < slices; s++)
-		(void)tick();
+		ck_assert_uint_le(tick(), METRICS_PER_TICK);
 	for (k = 0; k < 200; k++) {
 		if (k >= 20 && k < 60)
 			continue;
