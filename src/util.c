@@ -354,15 +354,22 @@ opendir_at(int dirfd, const char *name)
  * `return ward_err_set(e, CODE, ...)`. A NULL code keeps the one already
  * set: a caller rewording a callee's message need not know its code.
  */
+static void
+ward_err_vset(struct ward_err *e, const char *code, const char *fmt,
+    va_list ap)
+{
+	if (code != NULL)
+		e->code = code;
+	vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+}
+
 int
 ward_err_set(struct ward_err *e, const char *code, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (code != NULL)
-		e->code = code;
 	va_start(ap, fmt);
-	vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+	ward_err_vset(e, code, fmt, ap);
 	va_end(ap);
 	return -1;
 }
@@ -375,10 +382,8 @@ ward_err_errno(struct ward_err *e, const char *code, const char *fmt, ...)
 	size_t n;
 	va_list ap;
 
-	if (code != NULL)
-		e->code = code;
 	va_start(ap, fmt);
-	vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+	ward_err_vset(e, code, fmt, ap);
 	va_end(ap);
 	n = strlen(e->msg);
 	snprintf(e->msg + n, sizeof e->msg - n, ": %s", strerror(saved));
