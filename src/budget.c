@@ -60,6 +60,22 @@ static const char *const budget_names[BUDGET_NKINDS] = {
 };
 
 /*
+ * The default limits, before options change them: what one non-admin uid
+ * may make wardd hold, and what the dumps may keep (wardd.c, and the test
+ * set-ups that stand in for it).
+ */
+void
+budget_defaults(void)
+{
+	opts.max_user_conns = BUDGET_USER_CONNS;
+	opts.max_user_buffer = BUDGET_USER_BUFFER;
+	opts.max_user_fds = BUDGET_USER_FDS;
+	opts.max_user_ring = BUDGET_USER_RING;
+	opts.dumps_max_count = DUMPS_MAX_COUNT_DEFAULT;
+	opts.dumps_max_bytes = DUMPS_MAX_BYTES_DEFAULT;
+}
+
+/*
  * The reserve is filled when wardd first serves a non-admin, not here: its
  * fds should not take the lowest numbers, below the listener and its spare.
  */
@@ -297,13 +313,6 @@ budget_reserve_serve(int admin)
 		budget_reserve_release();
 	else
 		budget_reserve_refill();
-}
-
-/* How many fds the reserve holds now (BUDGET_FD_RESERVE unless short). */
-int
-budget_reserve_count(void)
-{
-	return budget_nreserve;
 }
 
 /* One {uid, conns, buffer_bytes, fds, ring_bytes, instances} map. */

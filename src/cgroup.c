@@ -444,12 +444,6 @@ cgroup_init(int disabled)
 	free(own);
 }
 
-int
-cgroup_enabled(void)
-{
-	return cgroup_base != NULL;
-}
-
 /* The instance's cgroup directory while it exists, else NULL. */
 const char *
 cgroup_path(const struct instance *i, char *buf, size_t len)

@@ -39,7 +39,7 @@ loop_reload(void)
 	if (!opts.cli_metrics_interval &&
 	    s.metrics_interval_ms != opts.metrics_interval_ms) {
 		opts.metrics_interval_ms = s.metrics_interval_ms;
-		metrics_set_interval(s.metrics_interval_ms);
+		metrics_set_interval();
 	}
 	errors += reload_update(opts.config_dir, NULL);
 	log_notice("reloaded %s%s: log level %d, metrics every %u ms",

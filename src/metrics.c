@@ -107,10 +107,10 @@ metrics_period(unsigned slices)
 	return iv < 0.001 ? 0.001 : iv;
 }
 
-/* A new sampling period (SIGHUP, opts.metrics_interval_ms already ms);
+/* A new sampling period (SIGHUP: opts.metrics_interval_ms changed);
  * takes effect from the next tick. */
 void
-metrics_set_interval(unsigned ms)
+metrics_set_interval(void)
 {
 	metrics_t.repeat = metrics_period(metrics_slices);
 	if (ev_is_active(&metrics_t))

@@ -484,6 +484,7 @@ enum budget_kind {
 #define BUDGET_USER_RING	(64ULL * 1024 * 1024)
 #define BUDGET_FD_RESERVE	32	/* fds kept aside for admins and accept */
 
+void	 budget_defaults(void);
 void	 budget_init(void);
 void	 budget_fds(fd_visit_fn, void *);
 void	 budget_shutdown(void);
@@ -498,7 +499,6 @@ int	 budget_check(uid_t, enum budget_kind, uint64_t, struct ward_err *);
 void	 budget_reserve_release(void);
 void	 budget_reserve_refill(void);
 void	 budget_reserve_serve(int);
-int	 budget_reserve_count(void);
 void	 budget_pack(msgpack_packer *, const struct peer *);
 void	 budget_pack_limits(msgpack_packer *);
 
@@ -767,7 +767,6 @@ struct instance_cgroup {
 
 void	 cgroup_init(int disabled);
 void	 cgroup_fds(fd_visit_fn, void *);
-int	 cgroup_enabled(void);
 const char *cgroup_path(const struct instance *, char *, size_t);
 int	 cgroup_prepare(struct instance *, int *, struct ward_err *);
 void	 cgroup_kill(struct instance *);
@@ -1118,7 +1117,7 @@ struct proc_stat {
 void	 metrics_init(void);
 ev_timer *metrics_timer(void);
 void	 metrics_fds(const struct instance *, fd_visit_fn, void *);
-void	 metrics_set_interval(unsigned);
+void	 metrics_set_interval(void);
 void	 metrics_instance_cb(struct instance *, enum instance_event);
 int	 metrics_parse_stat(const char *, struct proc_stat *);
 int	 metrics_parse_statm(const char *, uint64_t *);

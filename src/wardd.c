@@ -73,12 +73,7 @@ wardd_defaults(void)
 	opts.is_root = opts.uid == 0;
 	opts.metrics_interval_ms = 1000;
 	opts.log_level = LOG_LVL_INFO;
-	opts.max_user_conns = BUDGET_USER_CONNS;
-	opts.max_user_buffer = BUDGET_USER_BUFFER;
-	opts.max_user_fds = BUDGET_USER_FDS;
-	opts.max_user_ring = BUDGET_USER_RING;
-	opts.dumps_max_count = DUMPS_MAX_COUNT_DEFAULT;
-	opts.dumps_max_bytes = DUMPS_MAX_BYTES_DEFAULT;
+	budget_defaults();
 	opts.config_dir = xstrdup("/etc/ward/ward.d");
 	if (opts.is_root) {
 		opts.socket_path = xstrdup("/run/ward/ward.sock");

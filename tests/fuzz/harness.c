@@ -202,12 +202,7 @@ harness_init(void)
 	opts.metrics_interval_ms = 1000;
 	opts.log_level = LOG_LVL_ERR;
 	opts.no_cgroups = 1;
-	opts.max_user_conns = BUDGET_USER_CONNS;	/* wardd's defaults */
-	opts.max_user_buffer = BUDGET_USER_BUFFER;
-	opts.max_user_fds = BUDGET_USER_FDS;
-	opts.max_user_ring = BUDGET_USER_RING;
-	opts.dumps_max_count = DUMPS_MAX_COUNT_DEFAULT;
-	opts.dumps_max_bytes = DUMPS_MAX_BYTES_DEFAULT;
+	budget_defaults();		/* wardd's limits */
 	getrlimit(RLIMIT_NOFILE, &opts.nofile);
 	if ((ward_loop = ev_loop_new(EVBACKEND_EPOLL | EVFLAG_NOENV)) == NULL)
 		fatalx("cannot create the epoll event loop");

@@ -76,7 +76,6 @@ fake_proc_read(pid_t pid, const char *file, char *buf, size_t len)
 	const char *text;
 	int n;
 
-	fake.proc_reads++;
 	if (strcmp(file, "stat") == 0) {
 		if (pid >= FAKE_SYS_FIRST_PID &&
 		    pid < FAKE_SYS_FIRST_PID + FAKE_SYS_MAX_PIDS)
@@ -122,12 +121,7 @@ fake_sys_setup(void)
 	opts.state_dir = fake_dir;
 	opts.uid = geteuid();
 	opts.is_root = geteuid() == 0;
-	opts.max_user_conns = BUDGET_USER_CONNS;
-	opts.max_user_buffer = BUDGET_USER_BUFFER;
-	opts.max_user_fds = BUDGET_USER_FDS;
-	opts.max_user_ring = BUDGET_USER_RING;
-	opts.dumps_max_count = DUMPS_MAX_COUNT_DEFAULT;
-	opts.dumps_max_bytes = DUMPS_MAX_BYTES_DEFAULT;
+	budget_defaults();
 	getrlimit(RLIMIT_NOFILE, &opts.nofile);
 	log_init(LOG_LVL_WARNING);
 	ward_loop = ev_loop_new(EVBACKEND_EPOLL | EVFLAG_NOENV);

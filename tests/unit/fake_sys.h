@@ -31,7 +31,6 @@ struct fake_sys {
 	int		 exit_pending;
 	unsigned	 stat_reads[FAKE_SYS_MAX_PIDS];	/* /proc/PID/stat, by
 						   pid - FAKE_SYS_FIRST_PID */
-	unsigned	 proc_reads;	/* of any /proc file */
 };
 
 extern struct fake_sys fake;
