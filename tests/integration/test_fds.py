@@ -62,8 +62,7 @@ def check_no_leak(w):
     journal socket (sd_journal_send keeps one unnamed datagram socket)."""
     # trash.c holds directories open across loop turns: they are listed,
     # but /proc and the list must be read at one moment, so wait for none.
-    trash = os.path.join(w.state, "trash")
-    retry(lambda: not os.listdir(trash), what="trash/ to empty")
+    retry(lambda: wardtest.trash_empty(w), what="trash/ to empty")
     have = listed(w)
     proc = wardtest.wardd_fds(w)
     stale = sorted(set(have) - set(proc))

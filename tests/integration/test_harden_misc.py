@@ -299,8 +299,7 @@ done(attempt("instance.remove", {"name": "squat"}))
 def fd_count(w):
     """wardd's open fds, once trash.c has finished removing what earlier
     tests left (it holds a directory open across loop turns meanwhile)."""
-    trash = os.path.join(w.state, "trash")
-    retry(lambda: not os.listdir(trash), what="trash/ to empty")
+    retry(lambda: wardtest.trash_empty(w), what="trash/ to empty")
     return len(os.listdir("/proc/%d/fd" % w.proc.pid))
 
 

@@ -77,10 +77,6 @@ def nobody_dir(w, name):
     return d
 
 
-def trash_empty(w):
-    return os.listdir(os.path.join(w.state, "trash")) == []
-
-
 def setup_module():
     if os.geteuid() != 0:
         return None
@@ -240,7 +236,7 @@ done(c.call("instance.status", {"id": r["id"]}))
         st = wait_dead(w.root, r["id"])
         assert st["dump_dir"] is None, st
     assert "moved to trash" in w.read_log()
-    retry(lambda: trash_empty(w), what="the leftovers to be removed")
+    retry(lambda: wardtest.trash_empty(w), what="the leftovers to be removed")
     unchanged(victim)
     assert sorted(os.listdir(vdir)) == ["f0", "f1", "f2"], os.listdir(vdir)
     assert os.stat(vdir).st_uid == 0
@@ -379,7 +375,7 @@ done(wardtest.wait_dead(c, name))
     dump = out["dump_dir"]
     assert dump is not None, out
     assert os.listdir(dump) == ["core.real"], os.listdir(dump)
-    retry(lambda: trash_empty(w), what="the runtime dir to go")
+    retry(lambda: wardtest.trash_empty(w), what="the runtime dir to go")
     unchanged(victim)
     assert os.listdir(vdir) == ["core.keep"]
 
@@ -407,7 +403,7 @@ def test_dump_retention_drops_oldest_by_count_and_bytes():
         assert "alone: dropped" in w.read_log()
         assert sorted(os.listdir(dumps)) == sorted(
             os.path.basename(s["dump_dir"]) for s in big[1:])
-        retry(lambda: trash_empty(w), what="dropped dumps to go")
+        retry(lambda: wardtest.trash_empty(w), what="dropped dumps to go")
         # At start, what a previous run kept is counted and trimmed too.
         w.proc.terminate()
         w.proc.wait(timeout=TIMEOUT)
@@ -515,7 +511,7 @@ def test_removing_200000_files_does_not_stall_the_loop(w):
     need_root()
     files = 200000
     go = os.path.join(w.dir, uniq("go"))
-    retry(lambda: trash_empty(w), what="earlier removals to finish")
+    retry(lambda: wardtest.trash_empty(w), what="earlier removals to finish")
     out = as_user(w, '''
 r = c.call("instance.run", {"name": "many", "argv": [%r, "-c",
     "import os, time\\n"
@@ -547,16 +543,16 @@ done(c.call("instance.status", {"id": r["id"]}))
         # Ping from the death until trash/ is empty again.
         deadline = time.monotonic() + 120
         while True:
-            before = not trash_empty(w)
+            before = not wardtest.trash_empty(w)
             t0 = time.monotonic()
             c.call("ward.hello")
             dt = time.monotonic() - t0
-            if before and not trash_empty(w):
+            if before and not wardtest.trash_empty(w):
                 during += 1	# answered while the tree was being removed
             worst = max(worst, dt)
             pings += 1
             st = c.call("instance.status", {"name": "many"})
-            if st["state"] == "dead" and trash_empty(w):
+            if st["state"] == "dead" and wardtest.trash_empty(w):
                 break
             assert time.monotonic() < deadline, "removal did not finish"
         assert st["exit_code"] == 0, st

@@ -563,14 +563,8 @@ def test_stdout_journal():
          os.path.join(d, "state"), "--config-dir", os.path.join(d, "conf"),
          "--log-target", "stderr"], stdout=logf, stderr=logf)
     try:
-        # The socket exists from bind on, but takes connections only from
-        # listen on: wait for a connection, not for the path.
-        def connect():
-            try:
-                return Client(sock)
-            except OSError:
-                return None
-        c = retry(connect, what="wardd to take a connection")
+        wardtest.wait_listening(sock)
+        c = Client(sock)
         c.call("instance.run", {"name": "jr", "stdout_journal": True,
                                 "argv": [SH, "-c", "echo out-line; "
                                          "printf 'err-line\\npartial' >&2"]})

@@ -298,6 +298,12 @@ def as_nobody(w, body, prefix=(), timeout=TIMEOUT):
     return nobody_result(nobody_popen(w, body, prefix), timeout)
 
 
+def trash_empty(w):
+    """Whether w's trash.c has finished every tree (it holds directories
+    open across loop turns while it removes one)."""
+    return os.listdir(os.path.join(w.state, "trash")) == []
+
+
 def wardd_fds(w):
     """{fd: what it links to} of w's wardd's fds (those that stay while read)."""
     d = "/proc/%d/fd" % w.proc.pid
