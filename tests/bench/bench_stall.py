@@ -2,7 +2,7 @@
 """How long wardd's loop is held while N payloads run (issue 12).
 
 Starts each given wardd on a private socket with 1 s metrics and no
-cgroups, runs N `sleep` instances, lets the metrics timer run for 2.5 s,
+cgroups, runs N `sleep` instances, waits for two whole metrics passes,
 then times ward.hello round trips back to back for 6 s: the maximum is
 the longest the loop was held (by the metrics pass, before it was cut into
 slices of METRICS_PER_TICK). Not part of the suite: it prints figures.
@@ -27,7 +27,10 @@ def measure(wardd, n, seconds=6.0):
         c = w.client()
         for _ in range(n):
             c.call("instance.run", {"argv": ["/bin/sleep", "1000"]})
-        time.sleep(2.5)		# a few metrics passes before measuring
+        # Two whole metrics passes over all of them before measuring.
+        t0 = c.call("ward.stats")["metrics_ticks"]
+        wardtest.retry(lambda: c.call("ward.stats")["metrics_ticks"] >= t0 + 3,
+                       what="two metrics passes")
         rtts = []
         end = time.monotonic() + seconds
         while time.monotonic() < end:
