@@ -171,3 +171,34 @@ const struct ctl_entry ctl_shutdown_entry = {
 	.help = "Stop every instance and exit wardd (admins only).",
 	.exec = ctl_shutdown_exec,
 };
+
+/* ---- reexec: wardd replaces its image and keeps everything */
+
+static int
+ctl_reexec_exec(struct ctl *c, int argc, char **argv)
+{
+	struct ward_params p;
+	int rc;
+
+	if (argc != 0 && !(argc == 2 && strcmp(argv[0], "--exe") == 0))
+		return EX_USAGE;
+	ward_params_init(&p);
+	msgpack_pack_map(&p.pk, argc == 2 ? 1 : 0);
+	if (argc == 2) {
+		ctl_pack_str(&p.pk, "exe");
+		ctl_pack_str(&p.pk, argv[1]);
+	}
+	if ((rc = ctl_call(c, "ward.reexec", &p, NULL, NULL)) == 0 && !c->json)
+		printf("wardd is re-executing%s%s; its instances and clients "
+		    "carry on\n", argc == 2 ? " into " : "",
+		    argc == 2 ? argv[1] : "");
+	return rc;
+}
+
+const struct ctl_entry ctl_reexec_entry = {
+	.name = "reexec",
+	.usage = "reexec [--exe PATH]",
+	.help = "Re-execute wardd (the binary it was started as, or PATH), "
+	    "keeping every instance, connection and timer (admins only).",
+	.exec = ctl_reexec_exec,
+};

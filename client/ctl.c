@@ -96,6 +96,7 @@ const struct ctl_entry *const ctl_table[] = {
 	&ctl_logrotate_entry,
 	&ctl_info_entry,
 	&ctl_shutdown_entry,
+	&ctl_reexec_entry,
 	&ctl_help_entry,
 	NULL
 };

@@ -97,6 +97,6 @@ extern const struct ctl_entry ctl_events_entry, ctl_tail_entry,
     ctl_logrotate_entry;				/* ctl-events.c */
 extern const struct ctl_entry ctl_top_entry;		/* ctl-top.c */
 extern const struct ctl_entry ctl_reread_entry, ctl_update_entry,
-    ctl_info_entry, ctl_shutdown_entry;			/* ctl-ward.c */
+    ctl_info_entry, ctl_shutdown_entry, ctl_reexec_entry;			/* ctl-ward.c */
 
 #endif /* CTL_H */

@@ -44,6 +44,7 @@
 #define WARD_M_LOG		"instance.log"
 #define WARD_M_LOGROTATE	"ward.logrotate"
 #define WARD_M_FDS		"ward.fds"
+#define WARD_M_REEXEC		"ward.reexec"
 
 /* Notifications sent by wardd. */
 #define WARD_N_EVENT		"ward.event"

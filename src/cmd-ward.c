@@ -225,3 +225,35 @@ const struct cmd_entry cmd_fds_entry = {
 	.flags = CMD_ADMIN,
 	.exec = cmd_fds_exec,
 };
+
+/* ---- ward.reexec: wardd replaces its image, keeping everything (admins). */
+
+static const struct arg_spec cmd_reexec_args[] = {
+	{ "exe", ARG_STR },
+	{ NULL, 0 }
+};
+
+/* Answered by reexec.c once the new binary is checked (or at once, refused). */
+static void
+cmd_reexec_exec(struct request *req)
+{
+	struct ward_err e = WARD_ERR_INIT;
+	char *exe = NULL;
+
+	if (req->args[0] != NULL && (exe = codec_strdup(req->args[0])) == NULL) {
+		cmd_error(req, WARD_E_INVALID_ARGUMENT, "exe holds a NUL byte");
+		return;
+	}
+	if (reexec_begin(exe, req->c, req->msgid, &e) == -1)
+		cmd_fail(req, &e);
+	else
+		req->replied = 1;
+	free(exe);
+}
+
+const struct cmd_entry cmd_reexec_entry = {
+	.name = WARD_M_REEXEC,
+	.args = cmd_reexec_args,
+	.flags = CMD_ADMIN,
+	.exec = cmd_reexec_exec,
+};

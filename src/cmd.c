@@ -33,6 +33,7 @@ static const struct cmd_entry *const cmd_table[] = {
 	&cmd_stats_entry,
 	&cmd_shutdown_entry,
 	&cmd_fds_entry,
+	&cmd_reexec_entry,
 	&cmd_create_entry,
 	&cmd_start_entry,
 	&cmd_run_entry,

@@ -203,6 +203,7 @@ event_instance_cb(struct instance *i, enum instance_event ev)
 		[INSTANCE_EV_STOPPED] = -1,
 		[INSTANCE_EV_DIED] = EVENT_DIED,
 		[INSTANCE_EV_REMOVED] = EVENT_REMOVED,
+		[INSTANCE_EV_RESTORED] = -1,	/* nothing happened to it */
 	};
 
 	if (types[ev] != -1)
@@ -290,4 +291,58 @@ event_unsubscribe(struct conn *c)
 		return;
 	conn_detach(c, &es->att);
 	event_sub_free(es);
+}
+
+/* ---- across a re-exec (reexec.c) */
+
+/* Every subscription: its conn's fd, its types and its ids (nil: all). */
+void
+event_save(msgpack_packer *pk)
+{
+	struct event_sub *es;
+	size_t k;
+
+	msgpack_pack_array(pk, event_subscribers);
+	TAILQ_FOREACH(es, &event_subs, entry) {
+		msgpack_pack_map(pk, 3);
+		codec_pack_kv_int(pk, "fd", es->c->fd);
+		codec_pack_kv_uint(pk, "types", es->types);
+		codec_pack_key(pk, "ids");
+		if (es->ids == NULL) {
+			msgpack_pack_nil(pk);
+			continue;
+		}
+		msgpack_pack_array(pk, es->nids);
+		for (k = 0; k < es->nids; k++)
+			msgpack_pack_uint64(pk, es->ids[k]);
+	}
+}
+
+/* Subscribe the restored conns again, as they were (a[0..n)). */
+void
+event_restore(const msgpack_object *a, size_t n)
+{
+	const msgpack_object *ids;
+	uint64_t *v;
+	struct conn *c;
+	size_t j, k, nids;
+
+	for (j = 0; j < n; j++) {
+		if ((c = conn_find_fd(state_i64(&a[j], "fd", -1))) == NULL)
+			continue;
+		v = NULL;
+		ids = state_array(&a[j], "ids", &nids);
+		/* An empty list is not "all": it is a list. */
+		if (state_get(&a[j], "ids") != NULL &&
+		    state_get(&a[j], "ids")->type == MSGPACK_OBJECT_ARRAY &&
+		    nids <= EVENT_IDS_MAX &&
+		    (v = calloc(nids + 1, sizeof *v)) != NULL) {
+			for (k = 0; k < nids; k++)
+				v[k] = ids[k].via.u64;
+		} else
+			nids = 0;
+		if (event_subscribe(c, state_u64(&a[j], "types",
+		    EVENT_DEFAULT_MASK) & ((1U << EVENT_COUNT) - 1), v, nids) == -1)
+			log_warnx("state: fd %d's subscription is lost", c->fd);
+	}
 }

@@ -134,3 +134,60 @@ exit_record_unref(struct exit_record *r)
 	free(r->dump_dir);
 	free(r);
 }
+
+/*
+ * The inverse of exit_record_pack(r, pk, 1), for records read back (a
+ * re-exec's state): NULL if m is not such a map. refs is 1.
+ */
+struct exit_record *
+exit_record_unpack(const msgpack_object *m)
+{
+	const msgpack_object *o;
+	struct exit_record *r;
+
+	if (m == NULL || m->type != MSGPACK_OBJECT_MAP ||
+	    (r = calloc(1, sizeof *r)) == NULL)
+		return NULL;
+	r->refs = 1;
+	r->id = state_u64(m, "id", 0);
+	r->name = state_str(m, "name");
+	r->owner_uid = state_u64(m, "owner_uid", 0);
+	r->started_at_ms = state_i64(m, "started_at_ms", 0);
+	r->uptime_ms = state_u64(m, "uptime_ms", 0);
+	o = state_get(m, "metrics");
+	r->metrics.cpu_user_ms = state_u64(o, "cpu_user_ms", 0);
+	r->metrics.cpu_system_ms = state_u64(o, "cpu_system_ms", 0);
+	r->metrics.cpu_guest_ms = state_u64(o, "cpu_guest_ms", 0);
+	r->metrics.cpu_percent = state_double(o, "cpu_percent", 0.);
+	r->metrics.rss_kb = state_u64(o, "rss_kb", 0);
+	r->metrics.rss_max_kb = state_u64(o, "rss_max_kb", 0);
+	r->metrics.pss_kb = state_u64(o, "pss_kb", 0);
+	r->metrics.mapping_rss_kb = state_u64(o, "rss_mapping_kb", 0);
+	r->metrics.mapping_rss_max_kb = state_u64(o, "rss_mapping_max_kb", 0);
+	r->metrics.samples = state_u64(o, "samples", 0);
+	if ((r->metrics.has_cgroup_memory = state_get(o, "cgroup_memory_kb") !=
+	    NULL && state_get(o, "cgroup_memory_kb")->type !=
+	    MSGPACK_OBJECT_NIL))
+		r->metrics.cgroup_memory_kb = state_u64(o, "cgroup_memory_kb", 0);
+	if ((r->metrics.has_cgroup_cpu = state_get(o, "cgroup_cpu_usage_ms") !=
+	    NULL && state_get(o, "cgroup_cpu_usage_ms")->type !=
+	    MSGPACK_OBJECT_NIL))
+		r->metrics.cgroup_cpu_usage_ms = state_u64(o,
+		    "cgroup_cpu_usage_ms", 0);
+	state_str_into(m, "death_reason", r->death_reason,
+	    sizeof r->death_reason);
+	if ((o = state_get(m, "exit_code")) != NULL &&
+	    (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER ||
+	    o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER)) {
+		r->exited = 1;
+		r->exit_code = (int)o->via.i64;
+	}
+	r->exit_signal = state_i64(m, "exit_signal", 0);
+	r->core_dumped = state_bool(m, "core_dumped");
+	r->failure_reason = state_str(m, "failure_reason");
+	r->failure_info = state_str(m, "failure_info");
+	r->failure_discarded = state_u64(m, "failure_discarded", 0);
+	r->dump_dir = state_str(m, "dump_dir");
+	r->died_at_ms = state_i64(m, "died_at_ms", 0);
+	return r;
+}

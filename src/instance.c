@@ -252,6 +252,51 @@ fail:
 	return NULL;
 }
 
+/* Watch fd for reading with w, if there is one. */
+static void
+instance_watch(ev_io *w, int fd)
+{
+	if (fd == -1)
+		return;
+	ev_io_set(w, fd, EV_READ);
+	ev_io_start(ward_loop, w);
+}
+
+/*
+ * An instance read back from wardd's state by instance-state.c after a
+ * re-exec: index and count it as instance_new does (its ids, name and
+ * budget charges), and watch the fds it came with; the caller starts its
+ * timers. Nothing is announced but INSTANCE_EV_RESTORED, once the caller
+ * has it whole.
+ */
+void
+instance_adopt(struct instance *i)
+{
+	ev_init(&i->pidfd_w, instance_pidfd_cb);
+	ev_init(&i->failure_w, instance_failure_cb);
+	ev_init(&i->notify_w, notify_pipe_cb);
+	ev_init(&i->spawn_w, spawn_status_cb);
+	ev_init(&i->hangup_t, instance_hangup_cb);
+	ev_init(&i->stop_t, instance_stop_cb);
+	ev_init(&i->watchdog_t, instance_watchdog_cb);
+	instance_watch(&i->pidfd_w, i->pidfd);
+	instance_watch(&i->failure_w, i->failure_fd);
+	instance_watch(&i->notify_w, i->notify_fd);
+	instance_watch(&i->spawn_w, i->spawn_fd);
+	notify_sd_adopt(i);
+	(void)budget_charge(i->owner_uid, BUDGET_INSTANCES, 1);
+	(void)budget_charge(i->owner_uid, BUDGET_FDS, i->fds_held);
+	instance_count++;
+	table_insert(&instances_by_id, &i->by_id, &i->id, sizeof i->id);
+	table_insert(&instances_by_name, &i->by_name, i->spec.name,
+	    strlen(i->spec.name));
+	TAILQ_INSERT_TAIL(&instances, i, entry);
+	if (i->state == INSTANCE_RUNNING) {
+		LIST_INSERT_HEAD(&instances_running, i, running_entry);
+		instances_running_count++;
+	}
+}
+
 static void
 instance_close_fd(int *fd)
 {
@@ -447,16 +492,11 @@ instance_start(struct instance *i, struct ward_err *e)
 	i->notify_fd = npipe[0];
 	i->started_at_ms = now_wall_ms();
 	i->started_mono = ev_now(ward_loop);
-	ev_io_set(&i->pidfd_w, i->pidfd, EV_READ);
-	ev_io_start(ward_loop, &i->pidfd_w);
-	ev_io_set(&i->failure_w, i->failure_fd, EV_READ);
-	ev_io_start(ward_loop, &i->failure_w);
-	ev_io_set(&i->notify_w, i->notify_fd, EV_READ);
-	ev_io_start(ward_loop, &i->notify_w);
-	if ((i->spawn_fd = status_fd) != -1) {
-		ev_io_set(&i->spawn_w, i->spawn_fd, EV_READ);
-		ev_io_start(ward_loop, &i->spawn_w);
-	}
+	i->spawn_fd = status_fd;
+	instance_watch(&i->pidfd_w, i->pidfd);
+	instance_watch(&i->failure_w, i->failure_fd);
+	instance_watch(&i->notify_w, i->notify_fd);
+	instance_watch(&i->spawn_w, i->spawn_fd);
 	output_spawn_done(i, 1);	/* output.c: watch the read ends */
 	if (i->spec.detect_hangup) {
 		ev_timer_set(&i->hangup_t, i->spec.hangup_timeout_ms / 1000.0, 0.);
@@ -836,30 +876,4 @@ instance_free_all(void)
 	}
 	table_free(&instances_by_id);
 	table_free(&instances_by_name);
-}
-
-/*
- * Every fd i holds, with what holds it below it (output.c's pipes and
- * files, metrics.c's smaps read): what a re-exec must carry over.
- */
-void
-instance_fds(const struct instance *i, fd_visit_fn fn, void *arg)
-{
-	size_t k;
-
-	if (i->pidfd != -1)
-		fn(i->pidfd, "instance: pidfd", arg);
-	if (i->failure_fd != -1)
-		fn(i->failure_fd, "instance: failure pipe", arg);
-	if (i->notify_fd != -1)
-		fn(i->notify_fd, "instance: notify pipe", arg);
-	if (i->spawn_fd != -1)
-		fn(i->spawn_fd, "instance: spawn status pipe", arg);
-	if (i->sd_fd != -1)
-		fn(i->sd_fd, "instance: NOTIFY_SOCKET", arg);
-	for (k = 0; k < i->spec.nfds; k++) {
-		if (i->spec.fds[k].fd != -1)
-			fn(i->spec.fds[k].fd, "instance: passed fd", arg);
-	}
-	output_fds(i, fn, arg);
 }

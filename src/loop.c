@@ -19,6 +19,7 @@ struct ev_loop *ward_loop;
 
 static ev_signal loop_sigterm, loop_sigint, loop_sighup;
 static ev_signal loop_sigusr1;	/* output.c: reopen log files */
+static ev_signal loop_sigusr2;	/* reexec.c: replace the image */
 
 /*
  * SIGHUP: re-read the [ward] settings. The log level and the metrics
@@ -69,6 +70,13 @@ loop_signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 		output_reopen_all(&failed);
 		break;
 	}
+	case SIGUSR2: {
+		struct ward_err e = WARD_ERR_INIT;
+
+		if (reexec_begin(NULL, NULL, 0, &e) == -1)
+			log_warnx("SIGUSR2: no re-exec: %s", e.msg);
+		break;
+	}
 	}
 }
 
@@ -85,7 +93,6 @@ static void
 loop_signals_reset(void)
 {
 	struct sigaction dfl = { .sa_handler = SIG_DFL }, cur;
-	sigset_t none;
 	int sig;
 
 	for (sig = 1; sig < NSIG; sig++) {
@@ -93,14 +100,13 @@ loop_signals_reset(void)
 		    sigaction(sig, NULL, &cur) == 0 && cur.sa_handler == SIG_IGN)
 			sigaction(sig, &dfl, NULL);
 	}
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
 void
 loop_init(void)
 {
 	struct sigaction sa = { .sa_handler = SIG_IGN };
+	sigset_t none;
 
 	loop_signals_reset();
 	/* Writes to a vanished client must not kill wardd; children reset it. */
@@ -116,6 +122,12 @@ loop_init(void)
 	ev_signal_start(ward_loop, &loop_sighup);
 	ev_signal_init(&loop_sigusr1, loop_signal_cb, SIGUSR1);
 	ev_signal_start(ward_loop, &loop_sigusr1);
+	ev_signal_init(&loop_sigusr2, loop_signal_cb, SIGUSR2);
+	ev_signal_start(ward_loop, &loop_sigusr2);
+	/* Only now: a signal held across a re-exec (reexec.c blocks them all
+	 * for the exec) reaches its watcher, not the default action. */
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
 /*

@@ -509,7 +509,8 @@ metrics_tick_cb(struct ev_loop *loop, ev_timer *t, int revents)
 void
 metrics_instance_cb(struct instance *i, enum instance_event ev)
 {
-	if (ev == INSTANCE_EV_STARTED)
+	if (ev == INSTANCE_EV_STARTED ||
+	    (ev == INSTANCE_EV_RESTORED && i->state == INSTANCE_RUNNING))
 		metrics_instance_started(i);
 	else if (ev == INSTANCE_EV_STOPPED)
 		metrics_instance_stopped(i);

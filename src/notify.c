@@ -176,6 +176,16 @@ notify_sd_open(struct instance *i, int dirfd, struct ward_err *e)
 	return 0;
 }
 
+/* i came back from wardd's state with its socket: watch it again. */
+void
+notify_sd_adopt(struct instance *i)
+{
+	if (i->sd_fd == -1)
+		return;
+	ev_io_init(&i->sd_w, notify_sd_cb, i->sd_fd, EV_READ);
+	ev_io_start(ward_loop, &i->sd_w);
+}
+
 void
 notify_sd_close(struct instance *i)
 {

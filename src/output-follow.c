@@ -218,3 +218,40 @@ output_follow_notify(struct output_stream *st, const char *p, size_t n)
 	}
 	buf_free(&b);
 }
+
+/* ---- across a re-exec (output-state.c) */
+
+/* "followers": the fds of the conns that follow st. */
+void
+output_follow_save(msgpack_packer *pk, const struct output_stream *st)
+{
+	struct output_follow *f;
+	size_t n = 0;
+
+	LIST_FOREACH(f, &st->followers, stream_entry)
+		n++;
+	codec_pack_key(pk, "followers");
+	msgpack_pack_array(pk, n);
+	LIST_FOREACH(f, &st->followers, stream_entry)
+		msgpack_pack_int(pk, f->c->fd);
+}
+
+/* Follow st again from each restored conn that followed it. */
+void
+output_follow_restore(const msgpack_object *m, struct output_stream *st)
+{
+	struct ward_err e = WARD_ERR_INIT;
+	const msgpack_object *a;
+	struct conn *c;
+	size_t n, j;
+
+	a = state_array(m, "followers", &n);
+	for (j = 0; j < n; j++) {
+		if (a[j].type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
+		    (c = conn_find_fd((int)a[j].via.u64)) == NULL)
+			continue;
+		if (output_follow_add(c, st, &e) == -1)
+			log_warnx("state: a follow of fd %d is lost: %s",
+			    c->fd, e.msg);
+	}
+}

@@ -25,7 +25,6 @@
 #include "ward.h"
 #include "output.h"
 
-#define OUTPUT_LINE_MAX		8192		/* longer lines: several entries */
 #define OUTPUT_JOURNAL_SOCKET	"/run/systemd/journal/socket"
 
 static int output_journal_fd = -1;	/* one datagram socket for all */

@@ -49,7 +49,7 @@ static void	output_read_cb(struct ev_loop *, ev_io *, int);
  * i's capture state, made at its first need (a spawn, a reservation, a
  * follow). NULL when i does not capture, or out of memory.
  */
-static struct output *
+struct output *
 output_get(struct instance *i)
 {
 	const struct output_config *oc = i->spec.output;

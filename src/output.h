@@ -9,6 +9,8 @@
 #ifndef WARD_OUTPUT_H
 #define WARD_OUTPUT_H
 
+#define OUTPUT_LINE_MAX	8192	/* journal: longer lines are several entries */
+
 /* An open log file; shared by both streams when they name the same path. */
 struct output_file {
 	const char	*path;		/* the config's */
@@ -79,6 +81,9 @@ output_streams_open(const struct output *o)
 	return 0;
 }
 
+/* output.c */
+struct output *output_get(struct instance *);
+
 /* output-file.c */
 void	 output_file_init(struct output *);
 int	 output_file_open_all(struct output *, struct ward_err *);
@@ -96,5 +101,7 @@ int	 output_follow_add(struct conn *, struct output_stream *,
 void	 output_follow_remove(struct conn *, struct output_stream *);
 void	 output_follow_free_all(struct output_stream *);
 void	 output_follow_notify(struct output_stream *, const char *, size_t);
+void	 output_follow_save(msgpack_packer *, const struct output_stream *);
+void	 output_follow_restore(const msgpack_object *, struct output_stream *);
 
 #endif

@@ -659,6 +659,22 @@ program_new(struct conf_program *cp)
 	return p;
 }
 
+/*
+ * p, read back from wardd's state by program-state.c (its instance linked
+ * already): give it its timers' callbacks and index it. The caller starts
+ * the timers that were running.
+ */
+void
+program_adopt(struct program *p)
+{
+	ev_init(&p->backoff_t, program_backoff_cb);
+	ev_init(&p->startsecs_t, program_startsecs_cb);
+	ev_init(&p->apply_t, program_apply_cb);
+	table_insert(&programs_by_name, &p->by_name, p->conf->name,
+	    strlen(p->conf->name));
+	TAILQ_INSERT_TAIL(&programs, p, entry);
+}
+
 static void
 program_free(struct program *p)
 {

@@ -300,3 +300,46 @@ server_fds(fd_visit_fn fn, void *arg)
 	if (server_spare != -1)
 		fn(server_spare, "server: spare", arg);
 }
+
+int
+server_listening(void)
+{
+	return server_fd != -1;
+}
+
+/* ---- across a re-exec (reexec.c): the listener, and every conn with it */
+
+void
+server_save(msgpack_packer *pk)
+{
+	msgpack_pack_map(pk, 4);
+	state_pack_kv_fd(pk, "fd", server_fd);
+	codec_pack_kv_str(pk, "path", server_path);
+	codec_pack_kv_bool(pk, "unlink_at_exit", server_unlink_at_exit);
+	codec_pack_key(pk, "conns");
+	conn_save_all(pk);
+}
+
+/*
+ * Listen on the socket handed over, and take its conns back. -1 if there
+ * is no listener in the state (the caller opens one).
+ */
+int
+server_restore(const msgpack_object *m)
+{
+	const msgpack_object *a;
+	size_t n, j;
+	int fd;
+
+	if ((fd = state_fd(m, "fd")) == -1)
+		return -1;
+	server_listen_fd(fd);
+	server_path = state_str(m, "path");
+	server_unlink_at_exit = state_bool(m, "unlink_at_exit");
+	a = state_array(m, "conns", &n);
+	for (j = 0; j < n; j++) {
+		if (conn_restore(&a[j], server_dispatch, server_conn_closed) == NULL)
+			log_warnx("state: a connection could not be restored");
+	}
+	return 0;
+}

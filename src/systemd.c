@@ -193,7 +193,8 @@ systemd_journal_death(const struct instance *i, const struct exit_record *r)
 void
 systemd_instance_cb(struct instance *i, enum instance_event ev)
 {
-	if (ev == INSTANCE_EV_STARTED || ev == INSTANCE_EV_STOPPED)
+	if (ev == INSTANCE_EV_STARTED || ev == INSTANCE_EV_STOPPED ||
+	    ev == INSTANCE_EV_RESTORED)
 		systemd_status_changed();
 	else if (ev == INSTANCE_EV_DIED && i->exit != NULL)
 		systemd_journal_death(i, i->exit);

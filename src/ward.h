@@ -159,6 +159,7 @@ struct wardd_opts {
 	uint64_t	 max_user_ring;		/* --max-user-ring, bytes */
 	uint64_t	 dumps_max_count; /* --dumps-max-count: dump dirs kept */
 	uint64_t	 dumps_max_bytes; /* --dumps-max-bytes: their bytes on disk */
+	char		*exe;		/* what a re-exec runs: --exe, or wardd's own */
 };
 
 #define DUMPS_MAX_COUNT_DEFAULT	100
@@ -275,7 +276,9 @@ enum instance_event {
 	INSTANCE_EV_STOPPED,	/* no longer RUNNING (died, or wardd exits) */
 	INSTANCE_EV_DIED,	/* DEAD or FAILED, i->exit filled; also for a
 				   spawn that failed before it ran */
-	INSTANCE_EV_REMOVED	/* unindexed, about to be freed */
+	INSTANCE_EV_REMOVED,	/* unindexed, about to be freed */
+	INSTANCE_EV_RESTORED	/* read back after a re-exec, as it was:
+				   nothing happened to it */
 };
 
 typedef void (*instance_observer_fn)(struct instance *, enum instance_event);
@@ -337,6 +340,9 @@ int	 server_open(const char *);
 void	 server_fds(fd_visit_fn, void *);
 int	 server_listen_fd(int);
 void	 server_close(void);
+int	 server_listening(void);
+void	 server_save(msgpack_packer *);
+int	 server_restore(const msgpack_object *);
 
 /* ---- peer.c: who the caller is, and the one decision of what it may do. */
 
@@ -463,6 +469,11 @@ void	 conn_flush(struct conn *);
 void	 conn_close_after_flush(struct conn *);
 void	 conn_close_all(void);
 void	 conn_fds(const struct conn *, fd_visit_fn, void *);
+struct conn *conn_find_fd(int);
+void	 conn_save(msgpack_packer *, const struct conn *);
+void	 conn_save_all(msgpack_packer *);
+struct conn *conn_restore(const msgpack_object *, conn_dispatch_fn,
+	    void (*)(void));
 int	 conn_is_open(const struct conn *);
 void	 conn_protocol_error(struct conn *, const char *, const char *, ...)
 	    printflike(3, 4);
@@ -545,6 +556,41 @@ void	 codec_pack_kv_bool(msgpack_packer *, const char *, int);
 void	 codec_pack_key(msgpack_packer *, const char *);
 int	 codec_sbuffer_write(void *, const char *, size_t);
 
+/* ---- state.c: writing wardd's state and reading it back (a re-exec). */
+
+#define STATE_VERSION	1	/* what this wardd writes, and reads up to */
+
+void	 state_pack_fd(msgpack_packer *, int);
+void	 state_pack_kv_fd(msgpack_packer *, const char *, int);
+void	 state_pack_kv_timer(msgpack_packer *, const char *, ev_timer *);
+void	 state_pack_kv_double(msgpack_packer *, const char *, double);
+void	 state_pack_kv_bin(msgpack_packer *, const char *, const void *, size_t);
+void	 state_pack_kv_strv(msgpack_packer *, const char *, char *const *);
+const int *state_saved_fds(size_t *);
+void	 state_fds_reset(void);
+const msgpack_object *state_get(const msgpack_object *, const char *);
+uint64_t state_u64(const msgpack_object *, const char *, uint64_t);
+int64_t	 state_i64(const msgpack_object *, const char *, int64_t);
+double	 state_double(const msgpack_object *, const char *, double);
+int	 state_bool(const msgpack_object *, const char *);
+char	*state_str(const msgpack_object *, const char *);
+void	 state_str_into(const msgpack_object *, const char *, char *, size_t);
+const char *state_bin(const msgpack_object *, const char *, size_t *);
+const msgpack_object *state_array(const msgpack_object *, const char *,
+	    size_t *);
+char	**state_strv(const msgpack_object *, const char *);
+void	 state_timer(const msgpack_object *, const char *, ev_timer *);
+void	 state_fds_handed(const msgpack_object *);
+int	 state_fd_obj(const msgpack_object *);
+int	 state_fd(const msgpack_object *, const char *);
+unsigned state_fds_close_untaken(void);
+
+/* ---- reexec.c: ward.reexec, SIGUSR2, and wardd --state-fd. */
+
+void	 reexec_init(int, char **);
+int	 reexec_begin(const char *, struct conn *, uint32_t, struct ward_err *);
+int	 reexec_restore(int);
+
 /* ---- cmd.c: the command table and one request's context. */
 
 struct request {
@@ -575,7 +621,7 @@ void	 cmd_fail(struct request *, const struct ward_err *);
 void	 cmd_ok(struct request *);
 
 extern const struct cmd_entry cmd_hello_entry, cmd_stats_entry,
-    cmd_shutdown_entry, cmd_fds_entry;
+    cmd_shutdown_entry, cmd_fds_entry, cmd_reexec_entry;
 extern const struct cmd_entry cmd_create_entry, cmd_start_entry,
     cmd_run_entry, cmd_status_entry, cmd_list_entry, cmd_kill_entry,
     cmd_stop_entry, cmd_suspend_entry, cmd_resume_entry, cmd_payload_entry,
@@ -948,6 +994,14 @@ void	 instance_stop_all(int sig);
 void	 instance_free_all(void);
 void	 instance_fds(const struct instance *, fd_visit_fn, void *);
 const char *instance_state_name(enum instance_state);
+void	 instance_adopt(struct instance *);
+
+/* ---- instance-state.c, spec-state.c: an instance across a re-exec. */
+
+void	 instance_state_save(msgpack_packer *, struct instance *);
+struct instance *instance_state_restore(const msgpack_object *);
+void	 spec_state_save(msgpack_packer *, const struct instance_spec *);
+int	 spec_state_restore(const msgpack_object *, struct instance_spec *);
 
 /* ---- exit.c: the exit record, the metrics map, the failure pipe. */
 
@@ -955,6 +1009,7 @@ void	 metrics_pack(const struct metrics *, msgpack_packer *);
 void	 exit_record_pack(const struct exit_record *, msgpack_packer *, int);
 void	 exit_record_unref(struct exit_record *);
 void	 exit_failure_drain(struct instance *);
+struct exit_record *exit_record_unpack(const msgpack_object *);
 
 /* ---- program.c: a declared program's state machine (restart policy,
  * start order); every change through program_step. */
@@ -1034,6 +1089,9 @@ int	 program_start(struct program *, struct ward_err *);
 int	 program_cancel(struct program *);
 const char *program_state_name(enum program_state);
 void	 program_pack(const struct program *, msgpack_packer *);
+void	 program_adopt(struct program *);
+void	 program_state_save(msgpack_packer *, struct program *);
+struct program *program_state_restore(const msgpack_object *);
 
 /* ---- reload.c: reread and update, the config dir against what runs. */
 
@@ -1065,6 +1123,7 @@ void	 notify_pipe_drain(struct instance *);
 void	 notify_pipe_cb(struct ev_loop *, ev_io *, int);
 int	 notify_sd_open(struct instance *, int, struct ward_err *);
 void	 notify_sd_close(struct instance *);
+void	 notify_sd_adopt(struct instance *);
 void	 notify_sd_drain(struct instance *);
 int	 notify_sd_sender_ok(const struct instance *, pid_t);
 char	*notify_sd_path(const struct instance *);
@@ -1152,6 +1211,8 @@ void	 event_emit(enum event_type, const struct instance *);
 int	 event_subscribe(struct conn *, uint32_t, uint64_t *, size_t);
 void	 event_unsubscribe(struct conn *);
 void	 event_instance_cb(struct instance *, enum instance_event);
+void	 event_save(msgpack_packer *);
+void	 event_restore(const msgpack_object *, size_t);
 
 /* ---- output*.c: capturing instances' stdout and stderr. */
 
@@ -1221,5 +1282,7 @@ void	 output_pack(const struct instance *, msgpack_packer *);
 int	 output_capturing(const struct instance *);
 void	 output_fds(const struct instance *, fd_visit_fn, void *);
 void	 output_journal_fds(fd_visit_fn, void *);
+void	 output_state_save(msgpack_packer *, const struct instance *);
+int	 output_state_restore(const msgpack_object *, struct instance *);
 
 #endif

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -220,6 +221,25 @@ wardd_cloexec_inherited(void)
 	closedir(d);
 }
 
+/*
+ * The binary wardd was started as, by path, so that a re-exec runs what is
+ * at that path now (an upgrade replaces the file). NULL if unknown.
+ */
+static char *
+wardd_own_exe(void)
+{
+	char buf[PATH_MAX];
+	ssize_t n;
+
+	if ((n = readlink("/proc/self/exe", buf, sizeof buf - 1)) <= 0)
+		return NULL;
+	buf[n] = '\0';
+	/* Replaced since it started: the path it had is what to run. */
+	if (n > 10 && strcmp(buf + n - 10, " (deleted)") == 0)
+		buf[n - 10] = '\0';
+	return xstrdup(buf);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -239,14 +259,22 @@ main(int argc, char **argv)
 		{ "max-user-ring", required_argument, NULL, 'R' },
 		{ "dumps-max-count", required_argument, NULL, 'D' },
 		{ "dumps-max-bytes", required_argument, NULL, 'Y' },
+		{ "exe", required_argument, NULL, 'E' },
+		{ "state-fd", required_argument, NULL, 'S' },	/* reexec.c's */
+		{ "state-version", no_argument, NULL, 'v' },
 		{ NULL, 0, NULL, 0 }
 	};
 	enum log_target target = LOG_TARGET_AUTO;
 	struct settings set;
 	char *end;
 	long v;
-	int ch, fd;
+	int ch, fd, state_fd = -1, restored;
 
+	/* A re-exec's check (reexec.c): the state versions this binary reads. */
+	if (argc == 2 && strcmp(argv[1], "--state-version") == 0) {
+		printf("%d\n", STATE_VERSION);
+		return 0;
+	}
 	wardd_std_fds();
 	wardd_cloexec_inherited();
 	wardd_defaults();
@@ -325,6 +353,21 @@ main(int argc, char **argv)
 			opts.dumps_max_bytes = wardd_budget_arg("dumps-max-bytes",
 			    optarg, 1, 0, UINT64_MAX / 2);
 			break;
+		case 'E':
+			if (optarg[0] != '/') {
+				fprintf(stderr, "wardd: --exe must be an absolute "
+				    "path\n");
+				exit(2);
+			}
+			free(opts.exe);
+			opts.exe = xstrdup(optarg);
+			break;
+		case 'S':
+			state_fd = atoi(optarg);
+			break;
+		case 'v':
+			printf("%d\n", STATE_VERSION);
+			exit(0);
 		case 'V':
 			printf("wardd %s (protocol %d)\n", PACKAGE_VERSION,
 			    WARD_PROTOCOL_VERSION);
@@ -359,7 +402,16 @@ main(int argc, char **argv)
 	program_init();
 	metrics_init();
 	cgroup_init(opts.no_cgroups);
-	if ((fd = systemd_listen_fd()) != -1) {
+	reexec_init(argc, argv);
+	if (opts.exe == NULL)
+		opts.exe = wardd_own_exe();
+	/* After a re-exec: everything as it was, config included. */
+	restored = state_fd > 2 && reexec_restore(state_fd) == 0;
+	if (server_listening()) {
+		log_notice("wardd %s re-executed on %s (state in %s, pid %d)",
+		    PACKAGE_VERSION, opts.socket_path, opts.state_dir,
+		    (int)getpid());
+	} else if ((fd = systemd_listen_fd()) != -1) {
 		/* systemd owns the path: never bind or unlink it. */
 		opts.socket_activated = 1;
 		server_listen_fd(fd);
@@ -372,7 +424,8 @@ main(int argc, char **argv)
 		    PACKAGE_VERSION, opts.socket_path, opts.state_dir,
 		    (int)getpid());
 	}
-	reload_load(opts.config_dir);
+	if (!restored)
+		reload_load(opts.config_dir);
 	systemd_ready();
 
 	loop_run();
@@ -390,5 +443,6 @@ main(int argc, char **argv)
 	free(opts.socket_path);
 	free(opts.state_dir);
 	free(opts.config_dir);
+	free(opts.exe);
 	return 0;
 }

@@ -24,6 +24,8 @@
  *   file NAME TEXT   write TEXT to $WARD_RUNTIME_DIR/NAME (crash artifacts)
  *   wait-file PATH   block until PATH exists (inotify; the test creates it)
  *   echo TEXT        write TEXT and a newline to stdout
+ *   lines N          write "1\n" to "N\n" to stdout, one write each
+ *                    (N = 0: forever), blocking when the pipe is full
  *   sdnotify TEXT    send TEXT as one datagram to $NOTIFY_SOCKET, "\0" in it
  *                    a NUL byte and "\n" a newline ("" sends an empty one)
  *   sdnotifypad N TEXT  the same, TEXT padded with 'x' to N bytes
@@ -462,6 +464,15 @@ main(int argc, char **argv)
 		} else if (strcmp(s, "echo") == 0 && a) {
 			write_all(1, a, strlen(a));
 			write_all(1, "\n", 1);
+			i++;
+		} else if (strcmp(s, "lines") == 0 && a) {
+			unsigned long k, n = strtoul(a, NULL, 10);
+			char line[32];
+
+			for (k = 1; n == 0 || k <= n; k++) {
+				snprintf(line, sizeof line, "%lu\n", k);
+				write_all(1, line, strlen(line));
+			}
 			i++;
 		} else if (strcmp(s, "cat") == 0 && a) {
 			char buf[4096];

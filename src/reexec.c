@@ -1,0 +1,497 @@
+/*
+ * reexec.c: wardd replaces its own image, keeping its pid, its children
+ * and every fd that matters (ward.reexec, wardctl reexec, SIGUSR2). The
+ * binary is the one wardd was started as (so an upgraded wardd on disk
+ * takes over), or --exe / the request's exe.
+ *
+ * The steps, each with a way back:
+ *   1. check: the new binary is run as `wardd --state-version` (a child,
+ *      watched by pidfd, never waited for); unless it exits 0 saying it
+ *      reads this wardd's STATE_VERSION, the re-exec is refused with an
+ *      error and nothing changes;
+ *   2. the requester is answered {ok: true}; the state is written (every
+ *      owner's *_save, state.c) into a memfd, and the fds it names lose
+ *      close-on-exec;
+ *   3. execve with the same arguments plus --state-fd=N. Should it fail
+ *      after all, the fds get close-on-exec back and wardd runs on.
+ * The new image reads the state back (reexec_restore, from wardd.c)
+ * before its loop runs: the listener and every conn first (subscriptions
+ * and follows name them by fd), the instances, the programs that run
+ * them, the subscriptions. What no owner took back is closed.
+ *
+ * layer: commands (orchestrates every layer's save and restore; called by
+ * cmd-ward.c, loop.c and wardd.c)
+ */
+#include "config.h"
+
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ward.h"
+
+#define REEXEC_CHECK_S		5.0	/* the new binary must answer by then */
+#define REEXEC_STATE_MAX	(1024ULL * 1024 * 1024)	/* read back, at most */
+
+extern char **environ;
+
+/* A requester waiting for the check; detached if its conn goes first. */
+struct reexec_waiter {
+	struct conn_attachment	 att;	/* first member */
+	struct conn		*c;
+	uint32_t		 msgid;
+};
+
+/* The one re-exec under way, if any: its check, and who waits for it. */
+static struct {
+	int			 busy;
+	char			*exe;
+	pid_t			 pid;		/* the check's child */
+	int			 pidfd;
+	int			 out;		/* its stdout */
+	ev_io			 pidfd_w;
+	ev_timer		 timeout_t;
+	ev_timer		 exec_t;	/* step 3, after this loop turn */
+	char			 said[64];
+	size_t			 nsaid;
+	struct reexec_waiter	*waiter;
+} reexec = { .pidfd = -1, .out = -1 };
+
+static char	**reexec_argv;	/* wardd's arguments, without --state-fd */
+
+static void	reexec_check_cb(struct ev_loop *, ev_io *, int);
+static void	reexec_timeout_cb(struct ev_loop *, ev_timer *, int);
+static void	reexec_exec_cb(struct ev_loop *, ev_timer *, int);
+
+/* Start-up: the arguments and binary a re-exec uses. */
+void
+reexec_init(int argc, char **argv)
+{
+	int k, n = 0;
+
+	reexec_argv = xcalloc(argc + 2, sizeof *reexec_argv);
+	for (k = 0; k < argc; k++) {
+		if (strncmp(argv[k], "--state-fd", 10) == 0)
+			continue;
+		reexec_argv[n++] = xstrdup(argv[k]);
+	}
+	ev_init(&reexec.pidfd_w, reexec_check_cb);
+	ev_init(&reexec.timeout_t, reexec_timeout_cb);
+	ev_init(&reexec.exec_t, reexec_exec_cb);
+}
+
+static void
+reexec_waiter_detach_cb(struct conn *c, struct conn_attachment *a)
+{
+	free(a);
+	reexec.waiter = NULL;
+}
+
+/* Answer the requester (if it is still there) and forget it. */
+static void
+reexec_answer(const struct ward_err *e)
+{
+	struct reexec_waiter *w = reexec.waiter;
+	struct request req = { 0 };
+
+	if (w == NULL)
+		return;
+	req.c = w->c;
+	req.msgid = w->msgid;
+	if (e != NULL)
+		cmd_fail(&req, e);
+	else
+		cmd_ok(&req);
+	conn_flush(w->c);
+	conn_detach(w->c, &w->att);
+	free(w);
+	reexec.waiter = NULL;
+}
+
+/* The check is over (or never began): clean up; e: why it failed. */
+static void
+reexec_end(const struct ward_err *e)
+{
+	ev_io_stop(ward_loop, &reexec.pidfd_w);
+	ev_timer_stop(ward_loop, &reexec.timeout_t);
+	if (reexec.pidfd != -1) {
+		if (reexec.pid > 0) {
+			sys->signal(reexec.pidfd, reexec.pid, SIGKILL, 0);
+			sys->reap(reexec.pidfd, &(siginfo_t){ 0 });
+		}
+		close(reexec.pidfd);
+	}
+	if (reexec.out != -1)
+		close(reexec.out);
+	reexec.pidfd = reexec.out = -1;
+	reexec.pid = 0;
+	if (e != NULL) {
+		log_warnx("re-exec refused: %s", e->msg);
+		reexec_answer(e);
+		free(reexec.exe);
+		reexec.exe = NULL;
+		reexec.busy = 0;
+	}
+}
+
+/*
+ * Step 1: run `EXE --state-version`, its stdout to a pipe; a clean child
+ * (empty mask, default signals, /dev/null for the rest).
+ */
+static int
+reexec_check_start(struct ward_err *e)
+{
+	static char opt[] = "--state-version", path[] = "PATH=" SPEC_CLEAN_PATH;
+	char *argv[] = { reexec.exe, opt, NULL };
+	char *envp[] = { path, NULL };
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t at;
+	sigset_t none, all;
+	int p[2], rc;
+
+	if (pipe2(p, O_CLOEXEC) == -1)
+		return ward_err_errno(e, WARD_E_INTERNAL, "pipe");
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_adddup2(&fa, p[1], 1);
+	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+	posix_spawnattr_init(&at);
+	sigemptyset(&none);
+	sigfillset(&all);
+	posix_spawnattr_setsigmask(&at, &none);
+	posix_spawnattr_setsigdefault(&at, &all);
+	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK |
+	    POSIX_SPAWN_SETSIGDEF);
+	rc = posix_spawn(&reexec.pid, reexec.exe, &fa, &at, argv, envp);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&at);
+	close(p[1]);
+	reexec.out = p[0];
+	if (rc != 0) {
+		reexec.pid = 0;
+		errno = rc;
+		return ward_err_errno(e, WARD_E_INVALID_ARGUMENT, "cannot run %s",
+		    reexec.exe);
+	}
+	if (fd_set_flags(reexec.out, 1, 1) == -1 ||
+	    (reexec.pidfd = sys->pidfd_open(reexec.pid)) == -1) {
+		sys->kill_unreaped(reexec.pid);
+		reexec.pid = 0;
+		return ward_err_errno(e, WARD_E_INTERNAL, "cannot watch %s",
+		    reexec.exe);
+	}
+	ev_io_set(&reexec.pidfd_w, reexec.pidfd, EV_READ);
+	ev_io_start(ward_loop, &reexec.pidfd_w);
+	ev_timer_set(&reexec.timeout_t, REEXEC_CHECK_S, 0.);
+	ev_timer_start(ward_loop, &reexec.timeout_t);
+	return 0;
+}
+
+/*
+ * Begin a re-exec into exe (NULL: the binary wardd was started as). c and
+ * msgid: the requester to answer (c NULL: SIGUSR2). 0, or -1 with e set.
+ */
+int
+reexec_begin(const char *exe, struct conn *c, uint32_t msgid,
+    struct ward_err *e)
+{
+	struct reexec_waiter *w = NULL;
+
+	if (reexec.busy)
+		return ward_err_set(e, WARD_E_INVALID_STATE, "a re-exec is "
+		    "under way already");
+	if (shutdown_pending())
+		return ward_err_set(e, WARD_E_INVALID_STATE, "wardd is "
+		    "shutting down");
+	if (exe == NULL)
+		exe = opts.exe;
+	if (exe == NULL || exe[0] != '/')
+		return ward_err_set(e, WARD_E_INVALID_ARGUMENT, "the binary to "
+		    "re-exec must be an absolute path");
+	if (c != NULL && (w = calloc(1, sizeof *w)) == NULL)
+		return ward_err_oom(e);
+	if ((reexec.exe = strdup(exe)) == NULL) {
+		free(w);
+		return ward_err_oom(e);
+	}
+	reexec.busy = 1;
+	reexec.nsaid = 0;
+	if (w != NULL) {
+		w->c = c;
+		w->msgid = msgid;
+		conn_attach(c, &w->att, reexec_waiter_detach_cb);
+		reexec.waiter = w;
+	}
+	log_notice("re-exec into %s requested: checking it", exe);
+	if (reexec_check_start(e) == -1) {
+		/* Refused at once: the caller answers, not reexec_end. */
+		if (reexec.waiter != NULL) {
+			conn_detach(c, &w->att);
+			free(w);
+			reexec.waiter = NULL;
+		}
+		reexec_end(NULL);
+		free(reexec.exe);
+		reexec.exe = NULL;
+		reexec.busy = 0;
+		return -1;
+	}
+	return 0;
+}
+
+static void
+reexec_timeout_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct ward_err e = WARD_ERR_INIT;
+
+	ward_err_set(&e, WARD_E_INVALID_ARGUMENT, "%s --state-version did "
+	    "not answer within %.0f s", reexec.exe, REEXEC_CHECK_S);
+	reexec_end(&e);
+}
+
+/* The check's child exited: did it say it reads our state? */
+static void
+reexec_check_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct ward_err e = WARD_ERR_INIT;
+	siginfo_t si;
+	ssize_t n;
+	unsigned long v;
+	char *end;
+
+	memset(&si, 0, sizeof si);
+	if (sys->reap(reexec.pidfd, &si) == -1 || si.si_pid == 0) {
+		if (si.si_pid == 0 && errno != ECHILD)
+			return;		/* not yet */
+	}
+	reexec.pid = 0;		/* reaped */
+	n = read(reexec.out, reexec.said, sizeof reexec.said - 1);
+	reexec.nsaid = n > 0 ? (size_t)n : 0;
+	reexec.said[reexec.nsaid] = '\0';
+	v = strtoul(reexec.said, &end, 10);
+	if (si.si_code != CLD_EXITED || si.si_status != 0 ||
+	    end == reexec.said || (*end != '\n' && *end != '\0')) {
+		ward_err_set(&e, WARD_E_INVALID_ARGUMENT, "%s is not a wardd "
+		    "that can take over (it %s %d to --state-version)",
+		    reexec.exe, si.si_code == CLD_EXITED ? "exited" :
+		    "was killed by signal", si.si_status);
+		reexec_end(&e);
+		return;
+	}
+	if (v < STATE_VERSION) {
+		ward_err_set(&e, WARD_E_INVALID_ARGUMENT, "%s reads wardd "
+		    "states up to version %lu; this wardd writes version %d",
+		    reexec.exe, v, STATE_VERSION);
+		reexec_end(&e);
+		return;
+	}
+	reexec_end(NULL);
+	reexec_answer(NULL);
+	/* After this loop turn: the answer may still be flushed by then. */
+	ev_timer_set(&reexec.exec_t, 0., 0.);
+	ev_timer_start(ward_loop, &reexec.exec_t);
+}
+
+/* The state, packed: version first, then each owner's part. */
+static int
+reexec_pack(msgpack_sbuffer *sb)
+{
+	msgpack_packer pk;
+	struct instance *i;
+	struct program *p;
+	size_t n = 0, nf, k;
+	const int *fds;
+
+	msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, 8);
+	codec_pack_kv_uint(&pk, "ward_state", STATE_VERSION);
+	codec_pack_kv_int(&pk, "pid", getpid());
+	codec_pack_key(&pk, "stats");
+	msgpack_pack_map(&pk, 5);
+	codec_pack_kv_uint(&pk, "created", instance_stats.created);
+	codec_pack_kv_uint(&pk, "started", instance_stats.started);
+	codec_pack_kv_uint(&pk, "died", instance_stats.died);
+	codec_pack_kv_uint(&pk, "spawn_failed", instance_stats.spawn_failed);
+	codec_pack_kv_uint(&pk, "removed", instance_stats.removed);
+	codec_pack_key(&pk, "server");
+	server_save(&pk);
+	codec_pack_key(&pk, "instances");
+	TAILQ_FOREACH(i, &instances, entry)
+		n++;
+	msgpack_pack_array(&pk, n);
+	TAILQ_FOREACH(i, &instances, entry)
+		instance_state_save(&pk, i);
+	codec_pack_key(&pk, "programs");
+	n = 0;
+	TAILQ_FOREACH(p, &programs, entry)
+		n++;
+	msgpack_pack_array(&pk, n);
+	TAILQ_FOREACH(p, &programs, entry)
+		program_state_save(&pk, p);
+	codec_pack_key(&pk, "events");
+	event_save(&pk);
+	/* Last: every fd the parts above listed. */
+	fds = state_saved_fds(&nf);
+	codec_pack_key(&pk, "fds");
+	msgpack_pack_array(&pk, nf);
+	for (k = 0; k < nf; k++)
+		msgpack_pack_int(&pk, fds[k]);
+	return 0;
+}
+
+/* Set or clear close-on-exec on every fd the state lists. */
+static void
+reexec_cloexec(const int *fds, size_t n, int on)
+{
+	size_t k;
+	int fl;
+
+	for (k = 0; k < n; k++) {
+		if ((fl = fcntl(fds[k], F_GETFD)) != -1)
+			fcntl(fds[k], F_SETFD, on ? fl | FD_CLOEXEC :
+			    fl & ~FD_CLOEXEC);
+	}
+}
+
+/* Steps 2 and 3. Returns only if the exec failed. */
+static void
+reexec_exec_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	msgpack_sbuffer sb;
+	struct conn *c;
+	char **argv = NULL, arg[32];
+	const int *fds;
+	sigset_t block, old;
+	size_t nf, n, off;
+	ssize_t w;
+	int mfd = -1;
+
+	/* Whatever can go out now goes; the rest is in the state. */
+	TAILQ_FOREACH(c, &conns, entry)
+		conn_flush(c);
+	msgpack_sbuffer_init(&sb);
+	state_fds_reset();
+	reexec_pack(&sb);
+	fds = state_saved_fds(&nf);
+	if ((mfd = memfd_create("wardd-state", 0)) == -1)
+		goto fail;
+	for (off = 0; off < sb.size; off += w) {
+		if ((w = write(mfd, sb.data + off, sb.size - off)) <= 0)
+			goto fail;
+	}
+	if (lseek(mfd, 0, SEEK_SET) == -1)
+		goto fail;
+	for (n = 0; reexec_argv[n] != NULL; n++)
+		;
+	if ((argv = calloc(n + 2, sizeof *argv)) == NULL)
+		goto fail;
+	memcpy(argv, reexec_argv, n * sizeof *argv);
+	snprintf(arg, sizeof arg, "--state-fd=%d", mfd);
+	argv[n] = arg;
+	reexec_cloexec(fds, nf, 0);
+	log_notice("re-exec into %s: %zu bytes of state, %zu fds, %u "
+	    "instances running", reexec.exe, sb.size, nf,
+	    instances_running_count);
+	/* Signals that arrive during the exec wait for the new image's
+	 * watchers (loop.c empties the mask only once they are set up). */
+	sigfillset(&block);
+	sigprocmask(SIG_BLOCK, &block, &old);
+	execve(reexec.exe, argv, environ);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	reexec_cloexec(fds, nf, 1);
+	log_warn("re-exec into %s failed; this wardd runs on", reexec.exe);
+fail:
+	if (errno != 0 && mfd == -1)
+		log_warn("re-exec: cannot write the state");
+	free(argv);
+	if (mfd != -1)
+		close(mfd);
+	msgpack_sbuffer_destroy(&sb);
+	state_fds_reset();
+	free(reexec.exe);
+	reexec.exe = NULL;
+	reexec.busy = 0;
+}
+
+/*
+ * `wardd --state-fd=N`: read the state back from fd (wardd.c, at start,
+ * after every module's init and before the loop). 0, or -1 if there was
+ * nothing to read (the caller then starts as new; the fds the state named
+ * are closed).
+ */
+int
+reexec_restore(int fd)
+{
+	msgpack_unpacked msg;
+	const msgpack_object *root, *a;
+	struct stat st;
+	char *data;
+	size_t n, j, off = 0;
+	ssize_t r;
+	unsigned restored = 0, closed;
+
+	if (fstat(fd, &st) == -1 || st.st_size <= 0 ||
+	    (uint64_t)st.st_size > REEXEC_STATE_MAX ||
+	    (data = malloc(st.st_size)) == NULL) {
+		log_warn("re-exec: cannot read the state");
+		close(fd);
+		return -1;
+	}
+	for (n = 0; n < (size_t)st.st_size; n += r) {
+		if ((r = pread(fd, data + n, st.st_size - n, n)) <= 0)
+			break;
+	}
+	close(fd);
+	msgpack_unpacked_init(&msg);
+	if (n != (size_t)st.st_size ||
+	    msgpack_unpack_next(&msg, data, n, &off) != MSGPACK_UNPACK_SUCCESS ||
+	    (root = &msg.data, state_u64(root, "ward_state", 0)) == 0 ||
+	    state_u64(root, "ward_state", 0) > STATE_VERSION) {
+		log_warnx("re-exec: the state is unreadable or of an unknown "
+		    "version: starting afresh");
+		msgpack_unpacked_destroy(&msg);
+		free(data);
+		return -1;
+	}
+	state_fds_handed(root);
+	a = state_get(root, "stats");
+	instance_stats.created = state_u64(a, "created", 0);
+	instance_stats.started = state_u64(a, "started", 0);
+	instance_stats.died = state_u64(a, "died", 0);
+	instance_stats.spawn_failed = state_u64(a, "spawn_failed", 0);
+	instance_stats.removed = state_u64(a, "removed", 0);
+	if (server_restore(state_get(root, "server")) == -1)
+		log_warnx("re-exec: no listening socket in the state");
+	a = state_array(root, "instances", &n);
+	for (j = 0; j < n; j++) {
+		if (instance_state_restore(&a[j]) != NULL)
+			restored++;
+	}
+	a = state_array(root, "programs", &n);
+	for (j = 0; j < n; j++) {
+		if (program_state_restore(&a[j]) == NULL)
+			log_warnx("re-exec: a program could not be restored");
+	}
+	a = state_array(root, "events", &n);
+	event_restore(a, n);
+	closed = state_fds_close_untaken();
+	log_notice("re-exec: %u instance%s restored (%u running), %u "
+	    "connection%s%s", restored, restored == 1 ? "" : "s",
+	    instances_running_count, conn_count, conn_count == 1 ? "" : "s",
+	    closed ? " (some fds were not taken back: closed)" : "");
+	msgpack_unpacked_destroy(&msg);
+	free(data);
+	return 0;
+}

@@ -1,0 +1,357 @@
+/*
+ * state.c: the toolkit each owner uses to write its part of wardd's state
+ * (its *_save, packing msgpack) and to read it back (its *_restore), for a
+ * re-exec (reexec.c). The state is a versioned msgpack map whose parts are
+ * maps by key, so a newer wardd reads an older state: a key it does not
+ * find takes its default. It is wardd's own, handed from one image of
+ * wardd to the next, but read like any input: a missing or mistyped value
+ * is its default, never a crash.
+ *
+ * Fds: a saved fd is packed as its number and kept open across the exec
+ * (state_pack_fd lists it; reexec.c clears its close-on-exec flag). On
+ * restore, state_fd takes each back once, checks it is open and sets
+ * close-on-exec again; reexec.c closes whatever was kept and not taken.
+ *
+ * layer: base
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ward.h"
+
+/* Fds listed by the save under way, or handed over to the restore. */
+static int	*state_fds;
+static size_t	 state_nfds;
+static size_t	 state_fds_cap;
+static unsigned char *state_taken;	/* restore: per state_fds entry */
+
+/* Pack fd (or nil for -1) and list it to be kept across the exec. */
+void
+state_pack_fd(msgpack_packer *pk, int fd)
+{
+	int *n;
+
+	if (fd < 0) {
+		msgpack_pack_nil(pk);
+		return;
+	}
+	if (state_nfds == state_fds_cap) {
+		size_t cap = state_fds_cap ? state_fds_cap * 2 : 256;
+
+		if ((n = reallocarray(state_fds, cap, sizeof *n)) == NULL) {
+			/* Not kept: the restore sees it closed, as after a crash. */
+			msgpack_pack_nil(pk);
+			return;
+		}
+		state_fds = n;
+		state_fds_cap = cap;
+	}
+	state_fds[state_nfds++] = fd;
+	msgpack_pack_int(pk, fd);
+}
+
+void
+state_pack_kv_fd(msgpack_packer *pk, const char *k, int fd)
+{
+	codec_pack_key(pk, k);
+	state_pack_fd(pk, fd);
+}
+
+/* A timer's remaining time (nil: not running). */
+void
+state_pack_kv_timer(msgpack_packer *pk, const char *k, ev_timer *t)
+{
+	codec_pack_key(pk, k);
+	if (ev_is_active(t) || ev_is_pending(t))
+		msgpack_pack_double(pk, ev_timer_remaining(ward_loop, t));
+	else
+		msgpack_pack_nil(pk);
+}
+
+void
+state_pack_kv_double(msgpack_packer *pk, const char *k, double v)
+{
+	codec_pack_key(pk, k);
+	msgpack_pack_double(pk, v);
+}
+
+/* Bytes that need not be text (buffers, rings); nil for none. */
+void
+state_pack_kv_bin(msgpack_packer *pk, const char *k, const void *p, size_t n)
+{
+	codec_pack_key(pk, k);
+	if (p == NULL) {
+		msgpack_pack_nil(pk);
+		return;
+	}
+	msgpack_pack_bin(pk, n);
+	msgpack_pack_bin_body(pk, p, n);
+}
+
+/* A NULL-terminated string vector; nil for NULL. */
+void
+state_pack_kv_strv(msgpack_packer *pk, const char *k, char *const *v)
+{
+	size_t n = 0;
+
+	codec_pack_key(pk, k);
+	if (v == NULL) {
+		msgpack_pack_nil(pk);
+		return;
+	}
+	while (v[n] != NULL)
+		n++;
+	msgpack_pack_array(pk, n);
+	for (n = 0; v[n] != NULL; n++)
+		codec_pack_str(pk, v[n]);
+}
+
+/* The fds the save listed, for reexec.c; reset with state_fds_reset. */
+const int *
+state_saved_fds(size_t *n)
+{
+	*n = state_nfds;
+	return state_fds;
+}
+
+void
+state_fds_reset(void)
+{
+	free(state_fds);
+	free(state_taken);
+	state_fds = NULL;
+	state_taken = NULL;
+	state_nfds = state_fds_cap = 0;
+}
+
+/* ---- reading back */
+
+/* map[k], or NULL when map is not a map or has no such key. */
+const msgpack_object *
+state_get(const msgpack_object *map, const char *k)
+{
+	size_t n = strlen(k);
+	uint32_t j;
+
+	if (map == NULL || map->type != MSGPACK_OBJECT_MAP)
+		return NULL;
+	for (j = 0; j < map->via.map.size; j++) {
+		const msgpack_object *key = &map->via.map.ptr[j].key;
+
+		if (key->type == MSGPACK_OBJECT_STR && key->via.str.size == n &&
+		    memcmp(key->via.str.ptr, k, n) == 0)
+			return &map->via.map.ptr[j].val;
+	}
+	return NULL;
+}
+
+uint64_t
+state_u64(const msgpack_object *map, const char *k, uint64_t def)
+{
+	const msgpack_object *o = state_get(map, k);
+
+	if (o != NULL && o->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+		return o->via.u64;
+	return def;
+}
+
+int64_t
+state_i64(const msgpack_object *map, const char *k, int64_t def)
+{
+	const msgpack_object *o = state_get(map, k);
+
+	if (o == NULL)
+		return def;
+	if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER && o->via.u64 <= INT64_MAX)
+		return (int64_t)o->via.u64;
+	if (o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER)
+		return o->via.i64;
+	return def;
+}
+
+double
+state_double(const msgpack_object *map, const char *k, double def)
+{
+	const msgpack_object *o = state_get(map, k);
+
+	if (o != NULL && (o->type == MSGPACK_OBJECT_FLOAT64 ||
+	    o->type == MSGPACK_OBJECT_FLOAT32))
+		return o->via.f64;
+	return def;
+}
+
+int
+state_bool(const msgpack_object *map, const char *k)
+{
+	const msgpack_object *o = state_get(map, k);
+
+	return o != NULL && o->type == MSGPACK_OBJECT_BOOLEAN && o->via.boolean;
+}
+
+/* A copy of map[k] (a string without NULs), or NULL. */
+char *
+state_str(const msgpack_object *map, const char *k)
+{
+	const msgpack_object *o = state_get(map, k);
+
+	if (o == NULL || !codec_is_str(o))
+		return NULL;
+	return codec_strdup(o);
+}
+
+/* Copy a string into a fixed buffer of size n; "" if absent or too long. */
+void
+state_str_into(const msgpack_object *map, const char *k, char *buf, size_t n)
+{
+	const msgpack_object *o = state_get(map, k);
+
+	buf[0] = '\0';
+	if (o != NULL && codec_is_str(o) && o->via.str.size < n) {
+		memcpy(buf, o->via.str.ptr, o->via.str.size);
+		buf[o->via.str.size] = '\0';
+	}
+}
+
+/* map[k] as bytes (bin or str): its pointer and size, or NULL. */
+const char *
+state_bin(const msgpack_object *map, const char *k, size_t *n)
+{
+	const msgpack_object *o = state_get(map, k);
+
+	if (o != NULL && o->type == MSGPACK_OBJECT_BIN) {
+		*n = o->via.bin.size;
+		return o->via.bin.ptr;
+	}
+	if (o != NULL && o->type == MSGPACK_OBJECT_STR) {
+		*n = o->via.str.size;
+		return o->via.str.ptr;
+	}
+	*n = 0;
+	return NULL;
+}
+
+/* map[k] as an array: its size (0 if it is none) and elements. */
+const msgpack_object *
+state_array(const msgpack_object *map, const char *k, size_t *n)
+{
+	const msgpack_object *o = state_get(map, k);
+
+	if (o == NULL || o->type != MSGPACK_OBJECT_ARRAY) {
+		*n = 0;
+		return NULL;
+	}
+	*n = o->via.array.size;
+	return o->via.array.ptr;
+}
+
+/* A NULL-terminated copy of a string array, or NULL (absent or bad). */
+char **
+state_strv(const msgpack_object *map, const char *k)
+{
+	const msgpack_object *a;
+	size_t n, j;
+	char **v;
+
+	if ((a = state_array(map, k, &n)) == NULL ||
+	    (v = calloc(n + 1, sizeof *v)) == NULL)
+		return NULL;
+	for (j = 0; j < n; j++) {
+		if (!codec_is_str(&a[j]) || (v[j] = codec_strdup(&a[j])) == NULL) {
+			while (j-- > 0)
+				free(v[j]);
+			free(v);
+			return NULL;
+		}
+	}
+	return v;
+}
+
+/*
+ * Start t with what was left of it (nil: leave it stopped). A timer due
+ * during the exec fires on the first loop turn.
+ */
+void
+state_timer(const msgpack_object *map, const char *k, ev_timer *t)
+{
+	double left = state_double(map, k, -1.);
+
+	if (left < 0.)
+		return;
+	ev_timer_set(t, left > 0. ? left : 0., t->repeat);
+	ev_timer_start(ward_loop, t);
+}
+
+/* The fds handed over: the state's own list of what it kept open. */
+void
+state_fds_handed(const msgpack_object *root)
+{
+	const msgpack_object *a;
+	size_t n, j;
+
+	state_fds_reset();
+	a = state_array(root, "fds", &n);
+	if (n == 0 || (state_fds = calloc(n, sizeof *state_fds)) == NULL ||
+	    (state_taken = calloc(n, 1)) == NULL)
+		return;
+	for (j = 0; j < n; j++) {
+		if (a[j].type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
+		    a[j].via.u64 <= INT32_MAX)
+			state_fds[state_nfds++] = (int)a[j].via.u64;
+	}
+}
+
+/*
+ * Take back the fd packed as o: -1 if there is none, it was not handed
+ * over, it was taken already, or it is not open. Close-on-exec again:
+ * only the next re-exec keeps it.
+ */
+int
+state_fd_obj(const msgpack_object *o)
+{
+	size_t j;
+	int fd;
+
+	if (o == NULL || o->type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
+	    o->via.u64 > INT32_MAX)
+		return -1;
+	fd = (int)o->via.u64;
+	for (j = 0; j < state_nfds; j++) {
+		if (state_fds[j] == fd && !state_taken[j])
+			break;
+	}
+	if (j == state_nfds || fcntl(fd, F_SETFD, FD_CLOEXEC) == -1) {
+		log_warnx("state: fd %d was not handed over", fd);
+		return -1;
+	}
+	state_taken[j] = 1;
+	return fd;
+}
+
+/* The fd packed at map[k] (state_fd_obj). */
+int
+state_fd(const msgpack_object *map, const char *k)
+{
+	return state_fd_obj(state_get(map, k));
+}
+
+/* Close every fd handed over that no owner took back; how many. */
+unsigned
+state_fds_close_untaken(void)
+{
+	unsigned closed = 0;
+	size_t j;
+
+	for (j = 0; j < state_nfds; j++) {
+		if (!state_taken[j] && fcntl(state_fds[j], F_GETFD) != -1) {
+			close(state_fds[j]);
+			closed++;
+		}
+	}
+	state_fds_reset();
+	return closed;
+}
