@@ -57,7 +57,7 @@ cmd_stats_exec(struct request *req)
 {
 	msgpack_packer pk;
 	cmd_result(req, &pk);
-	msgpack_pack_map(&pk, 13);
+	msgpack_pack_map(&pk, 15);
 	codec_pack_kv_uint(&pk, "instances",
 	    instance_stats.created - instance_stats.removed);
 	codec_pack_kv_uint(&pk, "running", instances_running_count);
@@ -70,6 +70,9 @@ cmd_stats_exec(struct request *req)
 	codec_pack_kv_uint(&pk, "removed", instance_stats.removed);
 	codec_pack_kv_uint(&pk, "metrics_ticks", metrics_ticks);
 	codec_pack_kv_uint(&pk, "rss_kb", cmd_self_rss_kb());
+	codec_pack_kv_uint(&pk, "reexecs", reexec_count);	/* reexec.c */
+	codec_pack_key(&pk, "reexec_ms");
+	msgpack_pack_double(&pk, reexec_last_ms);
 	codec_pack_key(&pk, "limits");		/* budget.c */
 	budget_pack_limits(&pk);
 	codec_pack_key(&pk, "budgets");

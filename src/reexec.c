@@ -38,6 +38,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ward.h"
@@ -69,11 +70,25 @@ static struct {
 	struct reexec_waiter	*waiter;
 } reexec = { .pidfd = -1, .out = -1 };
 
+uint64_t	 reexec_count;
+double		 reexec_last_ms;	/* the last one's pause: state written to
+					   state read back (ward.stats) */
+static uint64_t	 reexec_t0_ns;		/* when the one under way began */
 static char	**reexec_argv;	/* wardd's arguments, without --state-fd */
 
 static void	reexec_check_cb(struct ev_loop *, ev_io *, int);
 static void	reexec_timeout_cb(struct ev_loop *, ev_timer *, int);
 static void	reexec_exec_cb(struct ev_loop *, ev_timer *, int);
+
+/* CLOCK_MONOTONIC: the same clock on both sides of the exec. */
+static uint64_t
+reexec_mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
 
 /* Start-up: the arguments and binary a re-exec uses. */
 void
@@ -315,9 +330,11 @@ reexec_pack(msgpack_sbuffer *sb)
 	const int *fds;
 
 	msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
-	msgpack_pack_map(&pk, 8);
+	msgpack_pack_map(&pk, 10);
 	codec_pack_kv_uint(&pk, "ward_state", STATE_VERSION);
 	codec_pack_kv_int(&pk, "pid", getpid());
+	codec_pack_kv_uint(&pk, "reexecs", reexec_count + 1);
+	codec_pack_kv_uint(&pk, "t0_ns", reexec_t0_ns);
 	codec_pack_key(&pk, "stats");
 	msgpack_pack_map(&pk, 5);
 	codec_pack_kv_uint(&pk, "created", instance_stats.created);
@@ -351,18 +368,17 @@ reexec_pack(msgpack_sbuffer *sb)
 	return 0;
 }
 
-/* Set or clear close-on-exec on every fd the state lists. */
+/*
+ * Set or clear close-on-exec on every fd the state lists: one call each
+ * (close-on-exec is the only fd flag there is).
+ */
 static void
 reexec_cloexec(const int *fds, size_t n, int on)
 {
 	size_t k;
-	int fl;
 
-	for (k = 0; k < n; k++) {
-		if ((fl = fcntl(fds[k], F_GETFD)) != -1)
-			fcntl(fds[k], F_SETFD, on ? fl | FD_CLOEXEC :
-			    fl & ~FD_CLOEXEC);
-	}
+	for (k = 0; k < n; k++)
+		fcntl(fds[k], F_SETFD, on ? FD_CLOEXEC : 0);
 }
 
 /* Steps 2 and 3. Returns only if the exec failed. */
@@ -378,6 +394,7 @@ reexec_exec_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	ssize_t w;
 	int mfd = -1;
 
+	reexec_t0_ns = reexec_mono_ns();
 	/* Whatever can go out now goes; the rest is in the state. */
 	TAILQ_FOREACH(c, &conns, entry)
 		conn_flush(c);
@@ -434,7 +451,8 @@ fail:
 int
 reexec_restore(int fd)
 {
-	msgpack_unpacked msg;
+	msgpack_zone *zone = NULL;
+	msgpack_object obj;
 	const msgpack_object *root, *a;
 	struct stat st;
 	char *data;
@@ -454,18 +472,22 @@ reexec_restore(int fd)
 			break;
 	}
 	close(fd);
-	msgpack_unpacked_init(&msg);
+	/* One zone big enough for all the objects: few, large allocations. */
 	if (n != (size_t)st.st_size ||
-	    msgpack_unpack_next(&msg, data, n, &off) != MSGPACK_UNPACK_SUCCESS ||
-	    (root = &msg.data, state_u64(root, "ward_state", 0)) == 0 ||
-	    state_u64(root, "ward_state", 0) > STATE_VERSION) {
+	    (zone = msgpack_zone_new(n * 4 + 65536)) == NULL ||
+	    msgpack_unpack(data, n, &off, zone, &obj) != MSGPACK_UNPACK_SUCCESS ||
+	    state_u64(&obj, "ward_state", 0) == 0 ||
+	    state_u64(&obj, "ward_state", 0) > STATE_VERSION) {
 		log_warnx("re-exec: the state is unreadable or of an unknown "
 		    "version: starting afresh");
-		msgpack_unpacked_destroy(&msg);
+		if (zone != NULL)
+			msgpack_zone_free(zone);
 		free(data);
 		return -1;
 	}
+	root = &obj;
 	state_fds_handed(root);
+	reexec_count = state_u64(root, "reexecs", 0);
 	a = state_get(root, "stats");
 	instance_stats.created = state_u64(a, "created", 0);
 	instance_stats.started = state_u64(a, "started", 0);
@@ -487,11 +509,14 @@ reexec_restore(int fd)
 	a = state_array(root, "events", &n);
 	event_restore(a, n);
 	closed = state_fds_close_untaken();
+	reexec_last_ms = (reexec_mono_ns() - state_u64(root, "t0_ns",
+	    reexec_mono_ns())) / 1e6;
 	log_notice("re-exec: %u instance%s restored (%u running), %u "
-	    "connection%s%s", restored, restored == 1 ? "" : "s",
+	    "connection%s in %.1f ms%s", restored, restored == 1 ? "" : "s",
 	    instances_running_count, conn_count, conn_count == 1 ? "" : "s",
+	    reexec_last_ms,
 	    closed ? " (some fds were not taken back: closed)" : "");
-	msgpack_unpacked_destroy(&msg);
+	msgpack_zone_free(zone);
 	free(data);
 	return 0;
 }

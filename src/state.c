@@ -28,7 +28,10 @@
 static int	*state_fds;
 static size_t	 state_nfds;
 static size_t	 state_fds_cap;
-static unsigned char *state_taken;	/* restore: per state_fds entry */
+static size_t	 state_taken_len;	/* restore: state_taken's size */
+/* Restore: by fd number, 1 handed over, 2 taken back (0: neither). */
+static unsigned char *state_taken;
+#define STATE_FD_LIMIT	(1 << 24)	/* fd numbers a state may name */
 
 /* Pack fd (or nil for -1) and list it to be kept across the exec. */
 void
@@ -126,7 +129,7 @@ state_fds_reset(void)
 	free(state_taken);
 	state_fds = NULL;
 	state_taken = NULL;
-	state_nfds = state_fds_cap = 0;
+	state_nfds = state_fds_cap = state_taken_len = 0;
 }
 
 /* ---- reading back */
@@ -286,49 +289,58 @@ state_timer(const msgpack_object *map, const char *k, ev_timer *t)
 	ev_timer_start(ward_loop, t);
 }
 
-/* The fds handed over: the state's own list of what it kept open. */
+/*
+ * The fds handed over: the state's own list of what it kept open, as a
+ * table by fd number (state_fd_obj's lookups are O(1): a state may name
+ * tens of thousands).
+ */
 void
 state_fds_handed(const msgpack_object *root)
 {
 	const msgpack_object *a;
 	size_t n, j;
+	int max = -1;
 
 	state_fds_reset();
 	a = state_array(root, "fds", &n);
-	if (n == 0 || (state_fds = calloc(n, sizeof *state_fds)) == NULL ||
-	    (state_taken = calloc(n, 1)) == NULL)
-		return;
 	for (j = 0; j < n; j++) {
 		if (a[j].type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
-		    a[j].via.u64 <= INT32_MAX)
+		    a[j].via.u64 < STATE_FD_LIMIT && (int)a[j].via.u64 > max)
+			max = (int)a[j].via.u64;
+	}
+	if (max < 0 || (state_fds = calloc(n, sizeof *state_fds)) == NULL ||
+	    (state_taken = calloc(max + 1, 1)) == NULL)
+		return;
+	state_taken_len = max + 1;
+	for (j = 0; j < n; j++) {
+		if (a[j].type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
+		    a[j].via.u64 < STATE_FD_LIMIT &&
+		    state_taken[a[j].via.u64] == 0) {
 			state_fds[state_nfds++] = (int)a[j].via.u64;
+			state_taken[a[j].via.u64] = 1;	/* handed, not taken */
+		}
 	}
 }
 
 /*
  * Take back the fd packed as o: -1 if there is none, it was not handed
- * over, it was taken already, or it is not open. Close-on-exec again:
- * only the next re-exec keeps it.
+ * over, or it was taken already. wardd.c made every inherited fd
+ * close-on-exec at start (close_range): only the next re-exec keeps it.
  */
 int
 state_fd_obj(const msgpack_object *o)
 {
-	size_t j;
 	int fd;
 
 	if (o == NULL || o->type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
-	    o->via.u64 > INT32_MAX)
+	    o->via.u64 >= state_taken_len)
 		return -1;
 	fd = (int)o->via.u64;
-	for (j = 0; j < state_nfds; j++) {
-		if (state_fds[j] == fd && !state_taken[j])
-			break;
-	}
-	if (j == state_nfds || fcntl(fd, F_SETFD, FD_CLOEXEC) == -1) {
-		log_warnx("state: fd %d was not handed over", fd);
+	if (state_taken[fd] != 1) {
+		log_warnx("state: fd %d was not handed over, or taken twice", fd);
 		return -1;
 	}
-	state_taken[j] = 1;
+	state_taken[fd] = 2;
 	return fd;
 }
 
@@ -347,7 +359,7 @@ state_fds_close_untaken(void)
 	size_t j;
 
 	for (j = 0; j < state_nfds; j++) {
-		if (!state_taken[j] && fcntl(state_fds[j], F_GETFD) != -1) {
+		if (state_taken[state_fds[j]] == 1) {
 			close(state_fds[j]);
 			closed++;
 		}

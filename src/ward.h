@@ -590,6 +590,8 @@ unsigned state_fds_close_untaken(void);
 void	 reexec_init(int, char **);
 int	 reexec_begin(const char *, struct conn *, uint32_t, struct ward_err *);
 int	 reexec_restore(int);
+extern uint64_t reexec_count;	/* re-execs this wardd process has made */
+extern double reexec_last_ms;	/* how long the last one paused wardd */
 
 /* ---- cmd.c: the command table and one request's context. */
 
