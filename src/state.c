@@ -29,8 +29,10 @@ static int	*state_fds;
 static size_t	 state_nfds;
 static size_t	 state_fds_cap;
 static size_t	 state_taken_len;	/* restore: state_taken's size */
-/* Restore: by fd number, 1 handed over, 2 taken back (0: neither). */
+/* Restore, by the saving wardd's fd number: 1 handed over, 2 taken
+ * back (0: neither), and the fd it is now. */
 static unsigned char *state_taken;
+static int	*state_newfd;
 #define STATE_FD_LIMIT	(1 << 24)	/* fd numbers a state may name */
 
 /* Pack fd (or nil for -1) and list it to be kept across the exec. */
@@ -127,8 +129,10 @@ state_fds_reset(void)
 {
 	free(state_fds);
 	free(state_taken);
+	free(state_newfd);
 	state_fds = NULL;
 	state_taken = NULL;
+	state_newfd = NULL;
 	state_nfds = state_fds_cap = state_taken_len = 0;
 }
 
@@ -290,35 +294,59 @@ state_timer(const msgpack_object *map, const char *k, ev_timer *t)
 }
 
 /*
- * The fds handed over: the state's own list of what it kept open, as a
- * table by fd number (state_fd_obj's lookups are O(1): a state may name
- * tens of thousands).
+ * Restore: the fds handed over, by the number the state knows them by
+ * (the saving wardd's). After a re-exec that is the number they still
+ * have; from systemd's fd store, each comes back under another number
+ * and its name says which it was (fdstore.c). Tables by old number, so
+ * state_fd_obj's lookups are O(1): a state may name tens of thousands.
  */
+int
+state_fds_begin(size_t max_old)
+{
+	state_fds_reset();
+	if (max_old >= STATE_FD_LIMIT)
+		return -1;
+	if ((state_taken = calloc(max_old + 1, 1)) == NULL ||
+	    (state_newfd = calloc(max_old + 1, sizeof *state_newfd)) == NULL) {
+		state_fds_reset();
+		return -1;
+	}
+	state_taken_len = max_old + 1;
+	return 0;
+}
+
+/* fd `now` stands for the saving wardd's fd `old`. */
+void
+state_fd_hand(int old, int now)
+{
+	if (old < 0 || (size_t)old >= state_taken_len || state_taken[old]) {
+		close(now);	/* two for one name: keep the first */
+		return;
+	}
+	state_taken[old] = 1;
+	state_newfd[old] = now;
+}
+
+/* After a re-exec: the state's own list, each fd at its own number. */
 void
 state_fds_handed(const msgpack_object *root)
 {
 	const msgpack_object *a;
 	size_t n, j;
-	int max = -1;
+	uint64_t max = 0;
 
-	state_fds_reset();
 	a = state_array(root, "fds", &n);
 	for (j = 0; j < n; j++) {
 		if (a[j].type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
-		    a[j].via.u64 < STATE_FD_LIMIT && (int)a[j].via.u64 > max)
-			max = (int)a[j].via.u64;
+		    a[j].via.u64 < STATE_FD_LIMIT && a[j].via.u64 > max)
+			max = a[j].via.u64;
 	}
-	if (max < 0 || (state_fds = calloc(n, sizeof *state_fds)) == NULL ||
-	    (state_taken = calloc(max + 1, 1)) == NULL)
+	if (state_fds_begin(max) == -1)
 		return;
-	state_taken_len = max + 1;
 	for (j = 0; j < n; j++) {
 		if (a[j].type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
-		    a[j].via.u64 < STATE_FD_LIMIT &&
-		    state_taken[a[j].via.u64] == 0) {
-			state_fds[state_nfds++] = (int)a[j].via.u64;
-			state_taken[a[j].via.u64] = 1;	/* handed, not taken */
-		}
+		    a[j].via.u64 <= max)
+			state_fd_hand((int)a[j].via.u64, (int)a[j].via.u64);
 	}
 }
 
@@ -330,18 +358,18 @@ state_fds_handed(const msgpack_object *root)
 int
 state_fd_obj(const msgpack_object *o)
 {
-	int fd;
+	uint64_t old;
 
-	if (o == NULL || o->type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
-	    o->via.u64 >= state_taken_len)
+	if (o == NULL || o->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
 		return -1;
-	fd = (int)o->via.u64;
-	if (state_taken[fd] != 1) {
-		log_warnx("state: fd %d was not handed over, or taken twice", fd);
+	old = o->via.u64;
+	if (old >= state_taken_len || state_taken[old] != 1) {
+		log_warnx("state: fd %llu was not handed over, or taken twice",
+		    (unsigned long long)old);
 		return -1;
 	}
-	state_taken[fd] = 2;
-	return fd;
+	state_taken[old] = 2;
+	return state_newfd[old];
 }
 
 /* The fd packed at map[k] (state_fd_obj). */
@@ -356,11 +384,11 @@ unsigned
 state_fds_close_untaken(void)
 {
 	unsigned closed = 0;
-	size_t j;
+	size_t old;
 
-	for (j = 0; j < state_nfds; j++) {
-		if (state_taken[state_fds[j]] == 1) {
-			close(state_fds[j]);
+	for (old = 0; old < state_taken_len; old++) {
+		if (state_taken[old] == 1) {
+			close(state_newfd[old]);
 			closed++;
 		}
 	}

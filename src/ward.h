@@ -580,6 +580,8 @@ const msgpack_object *state_array(const msgpack_object *, const char *,
 	    size_t *);
 char	**state_strv(const msgpack_object *, const char *);
 void	 state_timer(const msgpack_object *, const char *, ev_timer *);
+int	 state_fds_begin(size_t);
+void	 state_fd_hand(int, int);
 void	 state_fds_handed(const msgpack_object *);
 int	 state_fd_obj(const msgpack_object *);
 int	 state_fd(const msgpack_object *, const char *);
