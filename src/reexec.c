@@ -330,7 +330,7 @@ reexec_pack(msgpack_sbuffer *sb)
 	const int *fds;
 
 	msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
-	msgpack_pack_map(&pk, 10);
+	msgpack_pack_map(&pk, 11);
 	codec_pack_kv_uint(&pk, "ward_state", STATE_VERSION);
 	codec_pack_kv_int(&pk, "pid", getpid());
 	codec_pack_kv_uint(&pk, "reexecs", reexec_count + 1);
@@ -359,6 +359,8 @@ reexec_pack(msgpack_sbuffer *sb)
 		program_state_save(&pk, p);
 	codec_pack_key(&pk, "events");
 	event_save(&pk);
+	codec_pack_key(&pk, "fdstore");
+	fdstore_pack(&pk);
 	/* Last: every fd the parts above listed. */
 	fds = state_saved_fds(&nf);
 	codec_pack_key(&pk, "fds");
@@ -445,20 +447,16 @@ fail:
 /*
  * `wardd --state-fd=N`: read the state back from fd (wardd.c, at start,
  * after every module's init and before the loop). 0, or -1 if there was
- * nothing to read (the caller then starts as new; the fds the state named
- * are closed).
+ * nothing to read (the caller then starts as new).
  */
 int
 reexec_restore(int fd)
 {
-	msgpack_zone *zone = NULL;
-	msgpack_object obj;
-	const msgpack_object *root, *a;
 	struct stat st;
 	char *data;
-	size_t n, j, off = 0;
+	size_t n;
 	ssize_t r;
-	unsigned restored = 0, closed;
+	int rc;
 
 	if (fstat(fd, &st) == -1 || st.st_size <= 0 ||
 	    (uint64_t)st.st_size > REEXEC_STATE_MAX ||
@@ -472,21 +470,41 @@ reexec_restore(int fd)
 			break;
 	}
 	close(fd);
+	rc = n == (size_t)st.st_size ? reexec_restore_state(data, n, 1) : -1;
+	free(data);
+	return rc;
+}
+
+/*
+ * Read a state back: the listener and conns (if it has them), instances,
+ * programs, subscriptions. by_list: its fds were kept at their numbers (a
+ * re-exec); else the caller handed them over (fdstore.c). Fds no owner
+ * takes back are closed. 0, or -1 if the state is unreadable.
+ */
+int
+reexec_restore_state(const char *data, size_t n, int by_list)
+{
+	msgpack_zone *zone = NULL;
+	msgpack_object obj;
+	const msgpack_object *root, *a;
+	size_t j, off = 0;
+	unsigned restored = 0, closed;
+
 	/* One zone big enough for all the objects: few, large allocations. */
-	if (n != (size_t)st.st_size ||
-	    (zone = msgpack_zone_new(n * 4 + 65536)) == NULL ||
+	if ((zone = msgpack_zone_new(n * 4 + 65536)) == NULL ||
 	    msgpack_unpack(data, n, &off, zone, &obj) != MSGPACK_UNPACK_SUCCESS ||
 	    state_u64(&obj, "ward_state", 0) == 0 ||
 	    state_u64(&obj, "ward_state", 0) > STATE_VERSION) {
-		log_warnx("re-exec: the state is unreadable or of an unknown "
+		log_warnx("restore: the state is unreadable or of an unknown "
 		    "version: starting afresh");
 		if (zone != NULL)
 			msgpack_zone_free(zone);
-		free(data);
+		state_fds_close_untaken();
 		return -1;
 	}
 	root = &obj;
-	state_fds_handed(root);
+	if (by_list)
+		state_fds_handed(root);
 	reexec_count = state_u64(root, "reexecs", 0);
 	a = state_get(root, "stats");
 	instance_stats.created = state_u64(a, "created", 0);
@@ -494,8 +512,9 @@ reexec_restore(int fd)
 	instance_stats.died = state_u64(a, "died", 0);
 	instance_stats.spawn_failed = state_u64(a, "spawn_failed", 0);
 	instance_stats.removed = state_u64(a, "removed", 0);
-	if (server_restore(state_get(root, "server")) == -1)
-		log_warnx("re-exec: no listening socket in the state");
+	if (state_get(root, "server") != NULL &&
+	    server_restore(state_get(root, "server")) == -1)
+		log_warnx("restore: no listening socket in the state");
 	a = state_array(root, "instances", &n);
 	for (j = 0; j < n; j++) {
 		if (instance_state_restore(&a[j]) != NULL)
@@ -504,19 +523,23 @@ reexec_restore(int fd)
 	a = state_array(root, "programs", &n);
 	for (j = 0; j < n; j++) {
 		if (program_state_restore(&a[j]) == NULL)
-			log_warnx("re-exec: a program could not be restored");
+			log_warnx("restore: a program could not be restored");
 	}
 	a = state_array(root, "events", &n);
 	event_restore(a, n);
+	if (by_list)
+		fdstore_unpack(state_get(root, "fdstore"));
 	closed = state_fds_close_untaken();
-	reexec_last_ms = (reexec_mono_ns() - state_u64(root, "t0_ns",
-	    reexec_mono_ns())) / 1e6;
-	log_notice("re-exec: %u instance%s restored (%u running), %u "
-	    "connection%s in %.1f ms%s", restored, restored == 1 ? "" : "s",
-	    instances_running_count, conn_count, conn_count == 1 ? "" : "s",
-	    reexec_last_ms,
-	    closed ? " (some fds were not taken back: closed)" : "");
+	if (by_list)
+		reexec_last_ms = (reexec_mono_ns() - state_u64(root, "t0_ns",
+		    reexec_mono_ns())) / 1e6;
+	log_notice("restore: %u instance%s (%u running), %u connection%s%s%s",
+	    restored, restored == 1 ? "" : "s", instances_running_count,
+	    conn_count, conn_count == 1 ? "" : "s",
+	    closed ? "; fds not taken back were closed" : "",
+	    by_list ? "" : " (from the fd store)");
+	if (by_list)
+		log_notice("re-exec paused wardd for %.1f ms", reexec_last_ms);
 	msgpack_zone_free(zone);
-	free(data);
 	return 0;
 }

@@ -26,26 +26,67 @@ static ev_timer systemd_watchdog_t;	/* WATCHDOG=1 at half WATCHDOG_USEC */
 static ev_timer systemd_status_t;	/* coalesces STATUS= to one per turn */
 static unsigned systemd_status_sent = -1U;
 
+/* What systemd passed at start (LISTEN_FDS), read once by systemd_listen_init. */
+static int systemd_listener = -1;
+static struct systemd_stored *systemd_stored;	/* fd store's, by name */
+static size_t systemd_nstored;
+
 /*
- * The listening socket systemd passed, or -1 when not socket-activated.
- * Anything but exactly one listening AF_UNIX stream socket is fatal.
+ * Take what systemd passed (LISTEN_PID checked, and LISTEN_* unset so no
+ * child sees them): the listening socket of ward.socket, and the fds
+ * wardd kept in its fd store (named FDSTORE_PREFIX..., fdstore.c's), told
+ * apart by name, never by position. Anything but at most one listening
+ * AF_UNIX stream socket besides the stored ones is fatal.
  */
+void
+systemd_listen_init(void)
+{
+	char **names = NULL;
+	int n, k, fd, sockets = 0;
+
+	if ((n = sd_listen_fds_with_names(1, &names)) == 0)
+		return;
+	if (n < 0)
+		fatalx("socket activation: %s", strerror(-n));
+	if ((systemd_stored = calloc(n, sizeof *systemd_stored)) == NULL)
+		fatalx("out of memory");
+	for (k = 0; k < n; k++) {
+		fd = SD_LISTEN_FDS_START + k;
+		if (names != NULL && names[k] != NULL &&
+		    strncmp(names[k], FDSTORE_PREFIX, strlen(FDSTORE_PREFIX)) == 0) {
+			systemd_stored[systemd_nstored].name = names[k];
+			systemd_stored[systemd_nstored++].fd = fd;
+			names[k] = NULL;
+		} else {
+			sockets++;
+			systemd_listener = fd;
+		}
+	}
+	if (sockets > 1)
+		fatalx("socket activation: expected exactly one socket, got %d "
+		    "(check ListenStream= in ward.socket)", sockets);
+	if (systemd_listener != -1 &&
+	    sd_is_socket_unix(systemd_listener, SOCK_STREAM, 1, NULL, 0) <= 0)
+		fatalx("socket activation: fd %d is not a listening AF_UNIX "
+		    "stream socket", systemd_listener);
+	for (k = 0; names != NULL && k < n; k++)
+		free(names[k]);
+	free(names);
+}
+
+/* The listening socket systemd passed, or -1 when not socket-activated. */
 int
 systemd_listen_fd(void)
 {
-	int n, fd = SD_LISTEN_FDS_START;
+	return systemd_listener;
+}
 
-	if ((n = sd_listen_fds(1)) == 0)
-		return -1;
-	if (n < 0)
-		fatalx("socket activation: %s", strerror(-n));
-	if (n != 1)
-		fatalx("socket activation: expected exactly one socket, got %d "
-		    "(check ListenStream= in ward.socket)", n);
-	if (sd_is_socket_unix(fd, SOCK_STREAM, 1, NULL, 0) <= 0)
-		fatalx("socket activation: fd %d is not a listening AF_UNIX "
-		    "stream socket", fd);
-	return fd;
+/* The fds systemd handed back from wardd's fd store (fdstore.c takes them). */
+struct systemd_stored *
+systemd_stored_fds(size_t *n)
+{
+	*n = systemd_nstored;
+	return systemd_stored;
 }
 
 static void

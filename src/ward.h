@@ -286,7 +286,17 @@ typedef void (*instance_observer_fn)(struct instance *, enum instance_event);
 /* ---- systemd.c: socket activation, sd_notify, the journal. */
 
 struct exit_record;
+
+/* An fd systemd handed back from the fd store, and the name it was kept by. */
+struct systemd_stored {
+	char	*name;
+	int	 fd;
+};
+#define FDSTORE_PREFIX	"ward-"	/* names of wardd's fds in the fd store */
+
+void	 systemd_listen_init(void);
 int	 systemd_listen_fd(void);
+struct systemd_stored *systemd_stored_fds(size_t *);
 void	 systemd_ready(void);
 void	 systemd_stopping(void);
 void	 systemd_reloading(int);
@@ -592,6 +602,17 @@ unsigned state_fds_close_untaken(void);
 void	 reexec_init(int, char **);
 int	 reexec_begin(const char *, struct conn *, uint32_t, struct ward_err *);
 int	 reexec_restore(int);
+int	 reexec_restore_state(const char *, size_t, int);
+
+/* ---- fdstore.c: fds and state in systemd's fd store (crash recovery). */
+
+int	 fdstore_enabled(void);
+const char *fdstore_recover_begin(size_t *);
+void	 fdstore_recover_end(int);
+void	 fdstore_save(const char *, size_t, const int *, size_t);
+void	 fdstore_pack(msgpack_packer *);
+void	 fdstore_unpack(const msgpack_object *);
+extern uint64_t fdstore_stores, fdstore_removes, fdstore_writes;
 extern uint64_t reexec_count;	/* re-execs this wardd process has made */
 extern double reexec_last_ms;	/* how long the last one paused wardd */
 

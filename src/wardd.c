@@ -270,6 +270,7 @@ main(int argc, char **argv)
 	long v;
 	int ch, fd, state_fd = -1, restored;
 
+
 	/* A re-exec's check (reexec.c): the state versions this binary reads. */
 	if (argc == 2 && strcmp(argv[1], "--state-version") == 0) {
 		printf("%d\n", STATE_VERSION);
@@ -405,8 +406,18 @@ main(int argc, char **argv)
 	reexec_init(argc, argv);
 	if (opts.exe == NULL)
 		opts.exe = wardd_own_exe();
-	/* After a re-exec: everything as it was, config included. */
+	systemd_listen_init();	/* the listener, and what the fd store kept */
+	/* After a re-exec: everything as it was, config included. After a
+	 * crash under systemd: what the fd store kept (fdstore.c). */
 	restored = state_fd > 2 && reexec_restore(state_fd) == 0;
+	if (!restored) {
+		const char *st;
+		size_t len;
+
+		if ((st = fdstore_recover_begin(&len)) != NULL)
+			restored = reexec_restore_state(st, len, 0) == 0;
+		fdstore_recover_end(restored);
+	}
 	if (server_listening()) {
 		log_notice("wardd %s re-executed on %s (state in %s, pid %d)",
 		    PACKAGE_VERSION, opts.socket_path, opts.state_dir,
