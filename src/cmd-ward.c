@@ -57,7 +57,7 @@ cmd_stats_exec(struct request *req)
 {
 	msgpack_packer pk;
 	cmd_result(req, &pk);
-	msgpack_pack_map(&pk, 15);
+	msgpack_pack_map(&pk, 16);
 	codec_pack_kv_uint(&pk, "instances",
 	    instance_stats.created - instance_stats.removed);
 	codec_pack_kv_uint(&pk, "running", instances_running_count);
@@ -73,6 +73,12 @@ cmd_stats_exec(struct request *req)
 	codec_pack_kv_uint(&pk, "reexecs", reexec_count);	/* reexec.c */
 	codec_pack_key(&pk, "reexec_ms");
 	msgpack_pack_double(&pk, reexec_last_ms);
+	codec_pack_key(&pk, "fd_store");		/* fdstore.c */
+	msgpack_pack_map(&pk, 4);
+	codec_pack_kv_bool(&pk, "enabled", fdstore_enabled());
+	codec_pack_kv_uint(&pk, "stored", fdstore_stores - fdstore_removes);
+	codec_pack_kv_uint(&pk, "writes", fdstore_writes);
+	codec_pack_kv_uint(&pk, "removed", fdstore_removes);
 	codec_pack_key(&pk, "limits");		/* budget.c */
 	budget_pack_limits(&pk);
 	codec_pack_key(&pk, "budgets");
