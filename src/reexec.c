@@ -304,9 +304,14 @@ reexec_check_cb(struct ev_loop *loop, ev_io *w, int revents)
 	ev_timer_start(ward_loop, &reexec.exec_t);
 }
 
-/* The state, packed: version first, then each owner's part. */
-static int
-reexec_pack(msgpack_sbuffer *sb)
+/*
+ * The state, packed: version first, then each owner's part. with_conns:
+ * the listener, the conns and their subscriptions, and the fds to hand
+ * over (a re-exec); without, what snapshot.c keeps in STATE_DIR/state,
+ * where no fd survives. The caller resets state.c's fd list after.
+ */
+int
+reexec_pack(msgpack_sbuffer *sb, int with_conns)
 {
 	msgpack_packer pk;
 	struct instance *i;
@@ -315,9 +320,11 @@ reexec_pack(msgpack_sbuffer *sb)
 	const int *fds;
 
 	msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
-	msgpack_pack_map(&pk, 8);
+	msgpack_pack_map(&pk, with_conns ? 9 : 6);
 	codec_pack_kv_uint(&pk, "ward_state", STATE_VERSION);
 	codec_pack_kv_int(&pk, "pid", getpid());
+	/* Pids and start times mean something in this boot only. */
+	codec_pack_kv_str(&pk, "boot_id", instance_adopt_boot_id());
 	codec_pack_key(&pk, "stats");
 	msgpack_pack_map(&pk, 5);
 	codec_pack_kv_uint(&pk, "created", instance_stats.created);
@@ -325,8 +332,10 @@ reexec_pack(msgpack_sbuffer *sb)
 	codec_pack_kv_uint(&pk, "died", instance_stats.died);
 	codec_pack_kv_uint(&pk, "spawn_failed", instance_stats.spawn_failed);
 	codec_pack_kv_uint(&pk, "removed", instance_stats.removed);
-	codec_pack_key(&pk, "server");
-	server_save(&pk);
+	if (with_conns) {
+		codec_pack_key(&pk, "server");
+		server_save(&pk);
+	}
 	codec_pack_key(&pk, "instances");
 	TAILQ_FOREACH(i, &instances, entry)
 		n++;
@@ -340,6 +349,8 @@ reexec_pack(msgpack_sbuffer *sb)
 	msgpack_pack_array(&pk, n);
 	TAILQ_FOREACH(p, &programs, entry)
 		program_state_save(&pk, p);
+	if (!with_conns)
+		return 0;
 	codec_pack_key(&pk, "events");
 	event_save(&pk);
 	/* Last: every fd the parts above listed. */
@@ -383,7 +394,7 @@ reexec_exec_cb(struct ev_loop *loop, ev_timer *t, int revents)
 		conn_flush(c);
 	msgpack_sbuffer_init(&sb);
 	state_fds_reset();
-	reexec_pack(&sb);
+	reexec_pack(&sb, 1);
 	fds = state_saved_fds(&nf);
 	if ((mfd = memfd_create("wardd-state", 0)) == -1)
 		goto fail;
@@ -426,6 +437,36 @@ fail:
 }
 
 /*
+ * The counters, the instances and the programs that run them, read back
+ * (a re-exec, or snapshot.c after a crash); how many instances were.
+ */
+unsigned
+reexec_restore_instances(const msgpack_object *root)
+{
+	const msgpack_object *a;
+	unsigned restored = 0;
+	size_t n, j;
+
+	a = state_get(root, "stats");
+	instance_stats.created = state_u64(a, "created", 0);
+	instance_stats.started = state_u64(a, "started", 0);
+	instance_stats.died = state_u64(a, "died", 0);
+	instance_stats.spawn_failed = state_u64(a, "spawn_failed", 0);
+	instance_stats.removed = state_u64(a, "removed", 0);
+	a = state_array(root, "instances", &n);
+	for (j = 0; j < n; j++) {
+		if (instance_state_restore(&a[j]) != NULL)
+			restored++;
+	}
+	a = state_array(root, "programs", &n);
+	for (j = 0; j < n; j++) {
+		if (program_state_restore(&a[j]) == NULL)
+			log_warnx("state: a program could not be restored");
+	}
+	return restored;
+}
+
+/*
  * `wardd --state-fd=N`: read the state back from fd (wardd.c, at start,
  * after every module's init and before the loop). 0, or -1 if there was
  * nothing to read (the caller then starts as new; the fds the state named
@@ -438,7 +479,7 @@ reexec_restore(int fd)
 	const msgpack_object *root, *a;
 	struct stat st;
 	char *data;
-	size_t n, j, off = 0;
+	size_t n, off = 0;
 	ssize_t r;
 	unsigned restored = 0, closed;
 
@@ -466,24 +507,9 @@ reexec_restore(int fd)
 		return -1;
 	}
 	state_fds_handed(root);
-	a = state_get(root, "stats");
-	instance_stats.created = state_u64(a, "created", 0);
-	instance_stats.started = state_u64(a, "started", 0);
-	instance_stats.died = state_u64(a, "died", 0);
-	instance_stats.spawn_failed = state_u64(a, "spawn_failed", 0);
-	instance_stats.removed = state_u64(a, "removed", 0);
 	if (server_restore(state_get(root, "server")) == -1)
 		log_warnx("re-exec: no listening socket in the state");
-	a = state_array(root, "instances", &n);
-	for (j = 0; j < n; j++) {
-		if (instance_state_restore(&a[j]) != NULL)
-			restored++;
-	}
-	a = state_array(root, "programs", &n);
-	for (j = 0; j < n; j++) {
-		if (program_state_restore(&a[j]) == NULL)
-			log_warnx("re-exec: a program could not be restored");
-	}
+	restored = reexec_restore_instances(root);
 	a = state_array(root, "events", &n);
 	event_restore(a, n);
 	closed = state_fds_close_untaken();

@@ -407,6 +407,10 @@ main(int argc, char **argv)
 		opts.exe = wardd_own_exe();
 	/* After a re-exec: everything as it was, config included. */
 	restored = state_fd > 2 && reexec_restore(state_fd) == 0;
+	/* After a crash (no fds handed over): what STATE_DIR/state kept. */
+	if (!restored)
+		restored = snapshot_recover() == 0;
+	snapshot_init();	/* from now on, STATE_DIR/state follows */
 	if (server_listening()) {
 		log_notice("wardd %s re-executed on %s (state in %s, pid %d)",
 		    PACKAGE_VERSION, opts.socket_path, opts.state_dir,
@@ -430,6 +434,7 @@ main(int argc, char **argv)
 
 	loop_run();
 
+	snapshot_final();	/* before the instances are let go */
 	log_notice("wardd exiting (%u instance%s still running)",
 	    instances_running_count, instances_running_count == 1 ? "" : "s");
 	server_close();
