@@ -209,6 +209,9 @@ instance_state_restore(const msgpack_object *m)
 	i->notify_fd = state_fd(m, "notify_fd");
 	i->spawn_fd = state_fd(m, "spawn_fd");
 	i->sd_fd = state_fd(m, "sd_fd");
+	/* A state of a wardd before start times: the pidfd holds the pid. */
+	if (i->start_time == 0 && i->pidfd != -1)
+		i->start_time = instance_adopt_start_time(i->pid);
 	if ((p = state_bin(m, "spawn_report", &n)) != NULL &&
 	    n <= sizeof i->spawn_report) {
 		memcpy(&i->spawn_report, p, n);
