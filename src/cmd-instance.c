@@ -216,7 +216,7 @@ cmd_pack_instance(const struct instance *i, msgpack_packer *pk, int extra)
 	int nfields = 21 + extra;
 
 	if (r != NULL)
-		nfields += 10;
+		nfields += EXIT_RECORD_PAIRS;
 	nfields += OUTPUT_PACK_FIELDS;	/* output.c: capture_output, log_dropped */
 	nfields += 1;			/* cgroup.c: cgroup */
 	msgpack_pack_map(pk, nfields);

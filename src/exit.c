@@ -84,13 +84,13 @@ exit_failure_drain(struct instance *i)
 
 /*
  * The exit record's fields. With whole, a complete map (history, events);
- * without, 10 key/value pairs to append to a status map.
+ * without, EXIT_RECORD_PAIRS key/value pairs to append to a status map.
  */
 void
 exit_record_pack(const struct exit_record *r, msgpack_packer *pk, int whole)
 {
 	if (whole) {
-		msgpack_pack_map(pk, 10 + 7);
+		msgpack_pack_map(pk, EXIT_RECORD_PAIRS + 7);
 		codec_pack_kv_uint(pk, "id", r->id);
 		codec_pack_kv_str(pk, "name", r->name);
 		codec_pack_kv_uint(pk, "owner_uid", r->owner_uid);
@@ -120,6 +120,9 @@ exit_record_pack(const struct exit_record *r, msgpack_packer *pk, int whole)
 	codec_pack_kv_uint(pk, "failure_discarded", r->failure_discarded);
 	codec_pack_kv_str(pk, "dump_dir", r->dump_dir);
 	codec_pack_kv_int(pk, "died_at_ms", r->died_at_ms);
+	/* No wait status: it died while no wardd ran, or out of wardd's
+	 * reach (SUPERVISOR_LOST); exit_code and exit_signal are nil. */
+	codec_pack_kv_bool(pk, "exit_status_lost", r->exit_status_lost);
 }
 
 /* Records are shared by their instance and history; the last one frees. */
@@ -189,5 +192,6 @@ exit_record_unpack(const msgpack_object *m)
 	r->failure_discarded = state_u64(m, "failure_discarded", 0);
 	r->dump_dir = state_str(m, "dump_dir");
 	r->died_at_ms = state_i64(m, "died_at_ms", 0);
+	r->exit_status_lost = state_bool(m, "exit_status_lost");
 	return r;
 }

@@ -6,10 +6,13 @@
  * metrics maxima and its last exit record. The child is still wardd's
  * child (the pid did not change), so its death is reaped and classified as
  * if nothing had happened. instance.c indexes it and arms its watchers
- * (instance_adopt); this file only reads and writes.
+ * (instance_adopt); this file only reads and writes. The same map is read
+ * back from STATE_DIR/state after a crash (snapshot.c), with no fd handed
+ * over; instance-adopt.c then finds the process again, or records its
+ * death.
  *
  * layer: engine (instance.c's own part; calls spec-state.c,
- * output-state.c, exit.c and state.c)
+ * output-state.c, exit.c, instance-adopt.c and state.c)
  */
 #include "config.h"
 
@@ -66,7 +69,7 @@ instance_state_save(msgpack_packer *pk, struct instance *i)
 {
 	int k;
 
-	msgpack_pack_map(pk, 45);
+	msgpack_pack_map(pk, 47);
 	codec_pack_kv_uint(pk, "id", i->id);
 	codec_pack_key(pk, "spec");
 	spec_state_save(pk, &i->spec);
@@ -90,6 +93,9 @@ instance_state_save(msgpack_packer *pk, struct instance *i)
 	codec_pack_kv_int(pk, "started_at_ms", i->started_at_ms);
 	state_pack_kv_double(pk, "started_mono", i->started_mono);
 	codec_pack_kv_int(pk, "pid", i->pid);
+	/* What a wardd recovering after a crash checks (instance-adopt.c). */
+	codec_pack_kv_uint(pk, "start_time", i->start_time);
+	codec_pack_kv_bool(pk, "not_child", i->not_child);
 	state_pack_kv_fd(pk, "pidfd", i->pidfd);
 	state_pack_kv_fd(pk, "failure_fd", i->failure_fd);
 	state_pack_kv_fd(pk, "notify_fd", i->notify_fd);
@@ -196,11 +202,16 @@ instance_state_restore(const msgpack_object *m)
 	i->started_at_ms = state_i64(m, "started_at_ms", 0);
 	i->started_mono = state_double(m, "started_mono", 0.);
 	i->pid = state_i64(m, "pid", 0);
+	i->start_time = state_u64(m, "start_time", 0);
+	i->not_child = state_bool(m, "not_child");
 	i->pidfd = state_fd(m, "pidfd");
 	i->failure_fd = state_fd(m, "failure_fd");
 	i->notify_fd = state_fd(m, "notify_fd");
 	i->spawn_fd = state_fd(m, "spawn_fd");
 	i->sd_fd = state_fd(m, "sd_fd");
+	/* A state of a wardd before start times: the pidfd holds the pid. */
+	if (i->start_time == 0 && i->pidfd != -1)
+		i->start_time = instance_adopt_start_time(i->pid);
 	if ((p = state_bin(m, "spawn_report", &n)) != NULL &&
 	    n <= sizeof i->spawn_report) {
 		memcpy(&i->spawn_report, p, n);
@@ -229,6 +240,8 @@ instance_state_restore(const msgpack_object *m)
 		log_warnx("state: instance %llu %s runs without a pidfd",
 		    (unsigned long long)i->id, i->spec.name);
 	instance_adopt(i);
+	if (i->not_child)	/* no waitid: instance-adopt.c reads its death */
+		instance_adopt_watch(i);
 	state_timer(m, "hangup_t", &i->hangup_t);
 	state_timer(m, "stop_t", &i->stop_t);
 	i->watchdog_t.repeat = i->spec.watchdog_ms / 1000.0;

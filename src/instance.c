@@ -771,10 +771,9 @@ static void
 instance_pidfd_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct instance *i = container_of(w, struct instance, pidfd_w);
-	char name[REASON_MAX + 1];
 	struct exit_record *r;
 	siginfo_t si;
-	int rc, spawn_failed;
+	int rc;
 
 	/* The zombie still holds its final CPU times: metrics.c takes them. */
 	instance_announce(i, INSTANCE_EV_EXITING);
@@ -798,6 +797,20 @@ instance_pidfd_cb(struct ev_loop *loop, ev_io *w, int revents)
 		r->exit_signal = si.si_status;
 		r->core_dumped = si.si_code == CLD_DUMPED;
 	}
+	instance_died(i, r, rc == -1);
+}
+
+/*
+ * The rest of a death, once r says how it ended (reap_failed: it cannot
+ * say; a death_reason already set stays): drain, classify, clean up, and
+ * announce. instance-adopt.c ends adopted instances through it too.
+ */
+void
+instance_died(struct instance *i, struct exit_record *r, int reap_failed)
+{
+	char name[REASON_MAX + 1];
+	int spawn_failed;
+
 	spawn_status_drain(i);
 	exit_failure_drain(i);
 	notify_pipe_drain(i);
@@ -813,7 +826,7 @@ instance_pidfd_cb(struct ev_loop *loop, ev_io *w, int revents)
 		strcpy(r->death_reason, "SPAWN_FAILED");
 		r->failure_reason = strdup(e.msg);
 		instance_stats.spawn_failed++;
-	} else {
+	} else if (r->death_reason[0] == '\0') {
 		reason_split_failure(i->failure ? i->failure : "",
 		    i->failure_len, name, &r->failure_info, &r->failure_reason);
 		r->failure_discarded = i->failure_discarded;
@@ -823,7 +836,7 @@ instance_pidfd_cb(struct ev_loop *loop, ev_io *w, int revents)
 		    i->failure_note != NULL)
 			r->failure_info = strdup(i->failure_note);
 		snprintf(r->death_reason, sizeof r->death_reason, "%s",
-		    reason_classify(name, i->killed_by, rc == -1, r->exited,
+		    reason_classify(name, i->killed_by, reap_failed, r->exited,
 		    r->exit_code, i->spec.exit_codes, i->spec.nexit_codes));
 	}
 	instance_release(i);

@@ -47,6 +47,7 @@ loop_reload(void)
 	    opts.config_dir, errors ? " (with errors, see above)" : "",
 	    opts.log_level, opts.metrics_interval_ms);
 	systemd_reloading(1);
+	snapshot_dirty();	/* programs may have changed */
 }
 
 static void
@@ -132,18 +133,22 @@ loop_init(void)
 
 /*
  * Who hears of what happens to instances, in this order (instance.c names
- * none of them): costs first, then the journal and STATUS=, history,
- * subscribers, restart policies, and last the shutdown wait.
+ * none of them): a new child's start time first (what a recovery after a
+ * crash checks), costs, then the journal and STATUS=, history,
+ * subscribers, restart policies, the shutdown wait, and last the state
+ * kept on disk.
  */
 void
 loop_observe(void)
 {
+	instance_observe(instance_adopt_cb);	/* a spawn's start time */
 	instance_observe(metrics_instance_cb);
 	instance_observe(systemd_instance_cb);
 	instance_observe(history_instance_cb);
 	instance_observe(event_instance_cb);
 	instance_observe(program_instance_cb);
 	instance_observe(shutdown_instance_cb);
+	instance_observe(snapshot_instance_cb);	/* STATE_DIR/state, soon */
 }
 
 void

@@ -319,9 +319,15 @@ reexec_check_cb(struct ev_loop *loop, ev_io *w, int revents)
 	ev_timer_start(ward_loop, &reexec.exec_t);
 }
 
-/* The state, packed: version first, then each owner's part. */
-static int
-reexec_pack(msgpack_sbuffer *sb)
+/*
+ * The state, packed: version first, then each owner's part. with_conns:
+ * the listener, the conns and their subscriptions, and the fds to hand
+ * over (a re-exec); without, what snapshot.c keeps in STATE_DIR/state and
+ * fdstore.c in the fd store, whose fds come back by name if at all. The
+ * caller resets state.c's fd list after.
+ */
+int
+reexec_pack(msgpack_sbuffer *sb, int with_conns)
 {
 	msgpack_packer pk;
 	struct instance *i;
@@ -330,11 +336,11 @@ reexec_pack(msgpack_sbuffer *sb)
 	const int *fds;
 
 	msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
-	msgpack_pack_map(&pk, 11);
+	msgpack_pack_map(&pk, with_conns ? 12 : 6);
 	codec_pack_kv_uint(&pk, "ward_state", STATE_VERSION);
 	codec_pack_kv_int(&pk, "pid", getpid());
-	codec_pack_kv_uint(&pk, "reexecs", reexec_count + 1);
-	codec_pack_kv_uint(&pk, "t0_ns", reexec_t0_ns);
+	/* Pids and start times mean something in this boot only. */
+	codec_pack_kv_str(&pk, "boot_id", instance_adopt_boot_id());
 	codec_pack_key(&pk, "stats");
 	msgpack_pack_map(&pk, 5);
 	codec_pack_kv_uint(&pk, "created", instance_stats.created);
@@ -342,8 +348,6 @@ reexec_pack(msgpack_sbuffer *sb)
 	codec_pack_kv_uint(&pk, "died", instance_stats.died);
 	codec_pack_kv_uint(&pk, "spawn_failed", instance_stats.spawn_failed);
 	codec_pack_kv_uint(&pk, "removed", instance_stats.removed);
-	codec_pack_key(&pk, "server");
-	server_save(&pk);
 	codec_pack_key(&pk, "instances");
 	TAILQ_FOREACH(i, &instances, entry)
 		n++;
@@ -357,6 +361,12 @@ reexec_pack(msgpack_sbuffer *sb)
 	msgpack_pack_array(&pk, n);
 	TAILQ_FOREACH(p, &programs, entry)
 		program_state_save(&pk, p);
+	if (!with_conns)
+		return 0;
+	codec_pack_kv_uint(&pk, "reexecs", reexec_count + 1);
+	codec_pack_kv_uint(&pk, "t0_ns", reexec_t0_ns);
+	codec_pack_key(&pk, "server");
+	server_save(&pk);
 	codec_pack_key(&pk, "events");
 	event_save(&pk);
 	codec_pack_key(&pk, "fdstore");
@@ -402,7 +412,7 @@ reexec_exec_cb(struct ev_loop *loop, ev_timer *t, int revents)
 		conn_flush(c);
 	msgpack_sbuffer_init(&sb);
 	state_fds_reset();
-	reexec_pack(&sb);
+	reexec_pack(&sb, 1);
 	fds = state_saved_fds(&nf);
 	if ((mfd = memfd_create("wardd-state", 0)) == -1)
 		goto fail;
@@ -476,10 +486,42 @@ reexec_restore(int fd)
 }
 
 /*
+ * The counters, the instances and the programs that run them, read back
+ * (a re-exec, the fd store, or snapshot.c after a crash); how many
+ * instances were.
+ */
+unsigned
+reexec_restore_instances(const msgpack_object *root)
+{
+	const msgpack_object *a;
+	unsigned restored = 0;
+	size_t n, j;
+
+	a = state_get(root, "stats");
+	instance_stats.created = state_u64(a, "created", 0);
+	instance_stats.started = state_u64(a, "started", 0);
+	instance_stats.died = state_u64(a, "died", 0);
+	instance_stats.spawn_failed = state_u64(a, "spawn_failed", 0);
+	instance_stats.removed = state_u64(a, "removed", 0);
+	a = state_array(root, "instances", &n);
+	for (j = 0; j < n; j++) {
+		if (instance_state_restore(&a[j]) != NULL)
+			restored++;
+	}
+	a = state_array(root, "programs", &n);
+	for (j = 0; j < n; j++) {
+		if (program_state_restore(&a[j]) == NULL)
+			log_warnx("state: a program could not be restored");
+	}
+	return restored;
+}
+
+/*
  * Read a state back: the listener and conns (if it has them), instances,
  * programs, subscriptions. by_list: its fds were kept at their numbers (a
- * re-exec); else the caller handed them over (fdstore.c). Fds no owner
- * takes back are closed. 0, or -1 if the state is unreadable.
+ * re-exec); else the caller handed them over (fdstore.c), and what was
+ * running is no longer wardd's child. Fds no owner takes back are closed.
+ * 0, or -1 if the state is unreadable.
  */
 int
 reexec_restore_state(const char *data, size_t n, int by_list)
@@ -487,8 +529,8 @@ reexec_restore_state(const char *data, size_t n, int by_list)
 	msgpack_zone *zone = NULL;
 	msgpack_object obj;
 	const msgpack_object *root, *a;
-	size_t j, off = 0;
-	unsigned restored = 0, closed;
+	size_t off = 0;
+	unsigned restored, closed;
 
 	/* One zone big enough for all the objects: few, large allocations. */
 	if ((zone = msgpack_zone_new(n * 4 + 65536)) == NULL ||
@@ -506,25 +548,12 @@ reexec_restore_state(const char *data, size_t n, int by_list)
 	if (by_list)
 		state_fds_handed(root);
 	reexec_count = state_u64(root, "reexecs", 0);
-	a = state_get(root, "stats");
-	instance_stats.created = state_u64(a, "created", 0);
-	instance_stats.started = state_u64(a, "started", 0);
-	instance_stats.died = state_u64(a, "died", 0);
-	instance_stats.spawn_failed = state_u64(a, "spawn_failed", 0);
-	instance_stats.removed = state_u64(a, "removed", 0);
 	if (state_get(root, "server") != NULL &&
 	    server_restore(state_get(root, "server")) == -1)
 		log_warnx("restore: no listening socket in the state");
-	a = state_array(root, "instances", &n);
-	for (j = 0; j < n; j++) {
-		if (instance_state_restore(&a[j]) != NULL)
-			restored++;
-	}
-	a = state_array(root, "programs", &n);
-	for (j = 0; j < n; j++) {
-		if (program_state_restore(&a[j]) == NULL)
-			log_warnx("restore: a program could not be restored");
-	}
+	restored = reexec_restore_instances(root);
+	if (!by_list)
+		instance_adopt_orphans();	/* their parent died: not ours */
 	a = state_array(root, "events", &n);
 	event_restore(a, n);
 	if (by_list)

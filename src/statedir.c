@@ -21,6 +21,8 @@
  * STATE_DIR is opened once at start; everything below it is reached from
  * these fds, opened here and then owned by the module named:
  *	ids		the id counter: ids never repeat, across restarts too
+ *	state		wardd's state, kept for a wardd killed outright
+ *			(snapshot.c, through statedir_dirfd)
  *	instances/ID/	a runtime dir per run, always made new (never EEXIST)
  *	dumps/NAME-ID/	core and ramdump files, the instance owner's, 0700,
  *			kept within --dumps-max-count and --dumps-max-bytes
@@ -531,6 +533,13 @@ statedir_shutdown(void)
 	if (statedir_fd != -1)
 		close(statedir_fd);
 	statedir_fd = statedir_instances = -1;
+}
+
+/* STATE_DIR's own fd, for the files kept at its top (snapshot.c's state). */
+int
+statedir_dirfd(void)
+{
+	return statedir_fd;
 }
 
 /* The fds statedir.c holds (fd enumeration; trash.c and dumps.c list theirs). */

@@ -324,6 +324,7 @@ int	 statedir_id_next(uint64_t *, struct ward_err *);
 int	 statedir_runtime_create(uint64_t, struct ward_err *);
 int	 statedir_runtime_open(uint64_t);
 void	 statedir_runtime_remove(uint64_t);
+int	 statedir_dirfd(void);
 
 /* ---- trash.c: trees leave STATE_DIR a bounded slice per loop turn. */
 
@@ -615,6 +616,16 @@ void	 fdstore_unpack(const msgpack_object *);
 extern uint64_t fdstore_stores, fdstore_removes, fdstore_writes;
 extern uint64_t reexec_count;	/* re-execs this wardd process has made */
 extern double reexec_last_ms;	/* how long the last one paused wardd */
+int	 reexec_pack(msgpack_sbuffer *, int);
+unsigned reexec_restore_instances(const msgpack_object *);
+
+/* ---- snapshot.c: STATE_DIR/state, what a wardd killed outright recovers. */
+
+void	 snapshot_init(void);
+void	 snapshot_dirty(void);
+void	 snapshot_instance_cb(struct instance *, enum instance_event);
+int	 snapshot_recover(void);
+void	 snapshot_final(void);
 
 /* ---- cmd.c: the command table and one request's context. */
 
@@ -889,6 +900,8 @@ struct exit_record {
 	int		 exit_code;
 	int		 exit_signal;	/* 0: not killed by a signal */
 	int		 core_dumped;
+	int		 exit_status_lost;	/* wardd could not learn it
+					   (SUPERVISOR_LOST: instance-adopt.c) */
 	char		 death_reason[REASON_MAX + 1];
 	char		*failure_reason;	/* pipe text that named no reason */
 	char		*failure_info;		/* the info after NAME| */
@@ -899,6 +912,9 @@ struct exit_record {
 	uint64_t	 uptime_ms;
 	struct metrics	 metrics;
 };
+
+/* The pairs exit_record_pack adds to a status map (whole: 7 more). */
+#define EXIT_RECORD_PAIRS	11
 
 #define FAILURE_MAX	50000
 #define STATUS_MAX	256
@@ -943,6 +959,10 @@ struct instance {
 	ev_tstamp		 started_mono;
 
 	pid_t			 pid;		/* valid only while RUNNING */
+	uint64_t		 start_time;	/* pid's, /proc/PID/stat field 22:
+						   what adoption checks */
+	int			 not_child;	/* adopted after a crash: not
+						   wardd's child (instance-adopt.c) */
 	int			 pidfd;
 	ev_io			 pidfd_w;	/* readable once the child exits */
 	int			 failure_fd;	/* read end of the child's fd 3 */
@@ -1020,6 +1040,16 @@ void	 instance_free_all(void);
 void	 instance_fds(const struct instance *, fd_visit_fn, void *);
 const char *instance_state_name(enum instance_state);
 void	 instance_adopt(struct instance *);
+void	 instance_died(struct instance *, struct exit_record *, int);
+
+/* ---- instance-adopt.c: instances that outlived a crashed wardd. */
+
+uint64_t instance_adopt_start_time(pid_t);
+const char *instance_adopt_boot_id(void);
+void	 instance_adopt_cb(struct instance *, enum instance_event);
+void	 instance_adopt_watch(struct instance *);
+void	 instance_adopt_orphans(void);
+int	 instance_adopt_recover(struct instance *, int);
 
 /* ---- instance-state.c, spec-state.c: an instance across a re-exec. */
 

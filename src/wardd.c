@@ -418,6 +418,10 @@ main(int argc, char **argv)
 			restored = reexec_restore_state(st, len, 0) == 0;
 		fdstore_recover_end(restored);
 	}
+	/* After a crash without an fd store: what STATE_DIR/state kept. */
+	if (!restored)
+		restored = snapshot_recover() == 0;
+	snapshot_init();	/* from now on, STATE_DIR/state follows */
 	if (server_listening()) {
 		log_notice("wardd %s re-executed on %s (state in %s, pid %d)",
 		    PACKAGE_VERSION, opts.socket_path, opts.state_dir,
@@ -441,6 +445,7 @@ main(int argc, char **argv)
 
 	loop_run();
 
+	snapshot_final();	/* before the instances are let go */
 	log_notice("wardd exiting (%u instance%s still running)",
 	    instances_running_count, instances_running_count == 1 ? "" : "s");
 	server_close();

@@ -198,6 +198,17 @@ class Ward:
                 c.close()
         self.hello = retry(hello, what="wardd to answer ward.hello")
 
+    def restart(self):
+        """Start a new wardd on the same socket and state dir (self.dir
+        stays): after the caller stopped or killed the last one."""
+        for c in self.clients:
+            c.close()
+        self.clients = []
+        self.log.close()
+        if self in Ward.started:
+            Ward.started.remove(self)
+        return self.start()
+
     def client(self):
         c = Client(self.sock)
         self.clients.append(c)

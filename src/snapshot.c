@@ -1,0 +1,295 @@
+/*
+ * snapshot.c: STATE_DIR/state, wardd's state kept on disk so that a wardd
+ * killed outright (SIGKILL, a crash, the OOM killer) can be followed by
+ * one that recovers: the same instances with the same ids, names and
+ * pids, the declared programs, and an exit record for each instance that
+ * died meanwhile (instance-adopt.c). It is reexec_pack's state without
+ * the listener, the conns and the fds: no fd survives such a death, so
+ * what the fds carried (captured output, the failure and notify pipes,
+ * NOTIFY_SOCKET, log files) is lost; a re-exec keeps them all.
+ *
+ * Written coalesced: any news of an instance (but metrics) or a reload
+ * marks it dirty, and a timer writes it at most every SNAPSHOT_EVERY s,
+ * as state.tmp renamed over state through STATE_DIR's fd (a reader sees
+ * the old state or the new one, never half). No fsync: a crash of wardd
+ * leaves the page cache to the kernel; a crash of the machine leaves no
+ * process to adopt.
+ *
+ * At a clean exit: when no instance runs any more (a shutdown that
+ * stopped them), state is removed: nothing is left to recover, and the
+ * next wardd starts from its config as before. When some still run
+ * (ward.shutdown without kill), it is written a last time, so the next
+ * wardd adopts them.
+ *
+ * Read back at start (wardd.c, without --state-fd) as any input: not a
+ * regular file of wardd's own, too big, or unreadable: logged, renamed
+ * to state.bad, and wardd starts afresh.
+ *
+ * layer: commands (orchestrates every layer's restore, as reexec.c;
+ * called by wardd.c and loop.c)
+ */
+#include "config.h"
+
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ward.h"
+
+#define SNAPSHOT_EVERY	0.25			/* s between writes, at least */
+#define SNAPSHOT_MAX	(256ULL * 1024 * 1024)	/* read back, at most */
+
+static ev_timer	 snapshot_t;
+static int	 snapshot_on;		/* after start-up's recovery */
+static int	 snapshot_pending;	/* changed since the last write */
+static int	 snapshot_failing;	/* the last write failed: said once */
+static ev_tstamp snapshot_last;
+
+static void	snapshot_write_cb(struct ev_loop *, ev_timer *, int);
+
+/* Write the state now: state.tmp, then renamed over state. 0 or -1. */
+static int
+snapshot_write(void)
+{
+	msgpack_sbuffer sb;
+	size_t off;
+	ssize_t w = 0;
+	int dfd = statedir_dirfd(), fd, rc = -1;
+
+	msgpack_sbuffer_init(&sb);
+	state_fds_reset();
+	reexec_pack(&sb, 0);
+	/* Under systemd, the fds it names go to the fd store with it. */
+	if (fdstore_enabled()) {
+		const int *fds;
+		size_t nf;
+
+		fds = state_saved_fds(&nf);
+		fdstore_save(sb.data, sb.size, fds, nf);
+	}
+	state_fds_reset();	/* in STATE_DIR/state the numbers mean nothing */
+	/* Never through whatever may lie there: made new, not followed. */
+	if (unlinkat(dfd, "state.tmp", 0) == -1 && errno != ENOENT)
+		goto out;
+	fd = openat(dfd, "state.tmp", O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_CLOEXEC, 0600);
+	if (fd == -1)
+		goto out;
+	for (off = 0; off < sb.size; off += w) {
+		if ((w = write(fd, sb.data + off, sb.size - off)) == -1 &&
+		    errno == EINTR)
+			w = 0;
+		else if (w <= 0)
+			break;
+	}
+	if (close(fd) == 0 && off == sb.size &&
+	    renameat(dfd, "state.tmp", dfd, "state") == 0)
+		rc = 0;
+out:
+	if (rc == -1) {
+		if (!snapshot_failing)
+			log_warn("cannot write %s/state (a crash of wardd "
+			    "would lose its instances)", opts.state_dir);
+		(void)unlinkat(dfd, "state.tmp", 0);
+	} else if (snapshot_failing)
+		log_notice("%s/state written again", opts.state_dir);
+	snapshot_failing = rc == -1;
+	msgpack_sbuffer_destroy(&sb);
+	return rc;
+}
+
+static void
+snapshot_write_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	snapshot_pending = 0;
+	snapshot_write();
+	snapshot_last = ev_now(loop);
+}
+
+/* Something worth recovering changed: write it soon (coalesced). */
+void
+snapshot_dirty(void)
+{
+	ev_tstamp wait;
+
+	snapshot_pending = 1;
+	if (!snapshot_on || ev_is_active(&snapshot_t))
+		return;
+	wait = snapshot_last + SNAPSHOT_EVERY - ev_now(ward_loop);
+	ev_timer_set(&snapshot_t, wait > 0. ? wait : 0., 0.);
+	ev_timer_start(ward_loop, &snapshot_t);
+}
+
+/* An observer (loop.c registers it last): any news but a metrics sample. */
+void
+snapshot_instance_cb(struct instance *i, enum instance_event ev)
+{
+	if (ev != INSTANCE_EV_METRICS)
+		snapshot_dirty();
+}
+
+/* Start writing (wardd.c, after start-up's restore): a first write soon. */
+void
+snapshot_init(void)
+{
+	ev_init(&snapshot_t, snapshot_write_cb);
+	snapshot_on = 1;
+	snapshot_dirty();
+}
+
+/* At a clean exit, after the loop: removed, or written a last time. */
+void
+snapshot_final(void)
+{
+	if (!snapshot_on)
+		return;
+	ev_timer_stop(ward_loop, &snapshot_t);
+	snapshot_on = 0;
+	if (instances_running_count > 0) {
+		snapshot_write();
+		return;
+	}
+	if (unlinkat(statedir_dirfd(), "state", 0) == -1 && errno != ENOENT)
+		log_warn("cannot remove %s/state", opts.state_dir);
+}
+
+/* STATE_DIR/state cannot be used: moved aside for a person to look at. */
+static void
+snapshot_set_aside(const char *why)
+{
+	int dfd = statedir_dirfd();
+
+	log_warnx("%s/state %s: renamed to state.bad; starting afresh",
+	    opts.state_dir, why);
+	if (renameat(dfd, "state", dfd, "state.bad") == -1)
+		log_warn("cannot rename %s/state", opts.state_dir);
+}
+
+/* The file's bytes, or NULL (why says why). */
+static char *
+snapshot_read(size_t *len, const char **why)
+{
+	struct stat st;
+	char *data = NULL;
+	size_t n;
+	ssize_t r = 0;
+	int fd;
+
+	*why = NULL;
+	fd = openat(statedir_dirfd(), "state", O_RDONLY | O_NOFOLLOW |
+	    O_NONBLOCK | O_CLOEXEC);
+	if (fd == -1) {
+		if (errno != ENOENT)
+			*why = errno == ELOOP ? "is a symbolic link" :
+			    "cannot be opened";
+		return NULL;
+	}
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode))
+		*why = "is not a regular file";
+	else if (st.st_uid != geteuid())
+		*why = "is not wardd's own";
+	else if (st.st_size <= 0 || (uint64_t)st.st_size > SNAPSHOT_MAX)
+		*why = "is empty or too big";
+	else if ((data = malloc(st.st_size)) == NULL)
+		*why = "does not fit in memory";
+	for (n = 0; *why == NULL && n < (size_t)st.st_size; n += r) {
+		if ((r = pread(fd, data + n, st.st_size - n, n)) <= 0 &&
+		    !(r == -1 && errno == EINTR))
+			*why = "cannot be read";
+		else if (r < 0)
+			r = 0;
+	}
+	close(fd);
+	if (*why != NULL) {
+		free(data);
+		return NULL;
+	}
+	*len = n;
+	return data;
+}
+
+/* Each RUNNING instance read back without a pidfd: adopted or recorded. */
+static void
+snapshot_adopt_all(int same_boot, unsigned *adopted, unsigned *lost)
+{
+	struct instance *i;
+	uint64_t *ids;
+	size_t n = 0, k;
+
+	/* By id: a death's observers may start or remove instances. */
+	ids = xcalloc(instances_running_count + 1, sizeof *ids);
+	LIST_FOREACH(i, &instances_running, running_entry) {
+		if (i->pidfd == -1)
+			ids[n++] = i->id;
+	}
+	for (k = 0; k < n; k++) {
+		if ((i = instance_find_id(ids[k])) == NULL ||
+		    i->state != INSTANCE_RUNNING || i->pidfd != -1)
+			continue;
+		if (instance_adopt_recover(i, same_boot))
+			(*adopted)++;
+		else
+			(*lost)++;
+	}
+	free(ids);
+}
+
+/*
+ * At start without --state-fd: recover from STATE_DIR/state if there is
+ * one. 0 if it was read back (programs included: the caller does not load
+ * the config again), -1 to start afresh.
+ */
+int
+snapshot_recover(void)
+{
+	msgpack_unpacked msg;
+	const msgpack_object *root;
+	struct instance *i;
+	const char *why;
+	char *data, boot[64];
+	size_t n, off = 0;
+	unsigned restored = 0, adopted = 0, lost = 0;
+	int same_boot;
+
+	if ((data = snapshot_read(&n, &why)) == NULL) {
+		if (why != NULL)
+			snapshot_set_aside(why);
+		return -1;
+	}
+	msgpack_unpacked_init(&msg);
+	if (msgpack_unpack_next(&msg, data, n, &off) != MSGPACK_UNPACK_SUCCESS ||
+	    (root = &msg.data, state_u64(root, "ward_state", 0)) == 0 ||
+	    state_u64(root, "ward_state", 0) > STATE_VERSION) {
+		msgpack_unpacked_destroy(&msg);
+		free(data);
+		snapshot_set_aside("is unreadable or of an unknown version");
+		return -1;
+	}
+	state_fds_reset();	/* nothing is handed over: every fd is -1 */
+	restored = reexec_restore_instances(root);
+	TAILQ_FOREACH(i, &instances, entry) {
+		/* Its cgroup is named after the wardd that died (cgroup.c
+		 * sweeps it once empty): stops reach its process group. */
+		i->cgroup.made = i->cgroup.killed = 0;
+		/* The last deaths, in instance.history again. */
+		if (i->exit != NULL && i->state != INSTANCE_RUNNING)
+			history_add(i->exit);
+	}
+	state_str_into(root, "boot_id", boot, sizeof boot);
+	same_boot = boot[0] != '\0' && strcmp(boot, instance_adopt_boot_id()) == 0;
+	if (!same_boot)
+		log_notice("%s/state is of another boot: its instances died "
+		    "with it", opts.state_dir);
+	snapshot_adopt_all(same_boot, &adopted, &lost);
+	log_notice("recovered from %s/state after wardd's death: %u "
+	    "instance%s, %u still running and adopted, %u died meanwhile",
+	    opts.state_dir, restored, restored == 1 ? "" : "s", adopted, lost);
+	msgpack_unpacked_destroy(&msg);
+	free(data);
+	return 0;
+}
