@@ -336,10 +336,16 @@ history_file_load(void (*keep)(struct exit_record *))
 		history_file_fd = history_file_create();
 		return;
 	}
+	if (fd == -1 && errno != ELOOP && errno != EPERM && errno != EISDIR &&
+	    errno != ENXIO) {
+		log_warn("cannot open %s/" HISTORY_FILE ": instance.history "
+		    "will not survive a restart", opts.state_dir);
+		return;
+	}
 	if (fd == -1) {
+		/* Something else in its place: never followed nor opened. */
 		history_file_set_aside(errno == ELOOP ? "is a symlink" :
-		    errno == EPERM ? "is not a regular file of wardd's uid "
-		    "with one link" : strerror(errno));
+		    "is not a regular file of wardd's uid with one link");
 		history_file_fd = history_file_create();
 		return;
 	}

@@ -167,6 +167,7 @@ done({"id": i})
 ''', timeout=TIMEOUT * 10)
         before = history(w)
         assert len(before) == 1001 and before[0]["id"] == rid, before[:2]
+        assert before[-1]["id"] == out["id"], before[-1]
         assert sum(r["owner_uid"] == NOBODY for r in before) == 1000
         assert "history rewritten" in w.read_log()
         # A rewritten file holds memory and at most 3 more.
@@ -200,6 +201,19 @@ def test_symlink_not_followed():
         assert history(w) == before and len(before) == 1
         with open(target, "rb") as f:
             assert f.read() == b"precious\n"
+
+
+def test_directory_in_its_place():
+    """A directory (or anything not wardd's regular file) is renamed
+    aside, not used; history then works as usual."""
+    w = Ward()
+    os.makedirs(os.path.join(w.state, "history", "sub"))
+    with w:
+        assert os.path.isdir(history_path(w, "history.rejected"))
+        die(w, payload("exit", 2))
+        before = history(w)
+        restart(w)
+        assert history(w) == before and len(before) == 1
 
 
 def test_fd_listed():
