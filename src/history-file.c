@@ -209,7 +209,9 @@ history_file_read(int fd, void (*keep)(struct exit_record *))
 
 	msgpack_unpacked_init(&u);
 	for (;;) {
-		switch (codec_scan(b.data + b.off, buf_used(&b), &len, &err)) {
+		/* Nothing buffered (b.data may be NULL): read first. */
+		switch (buf_used(&b) == 0 ? SCAN_MORE :
+		    codec_scan(b.data + b.off, buf_used(&b), &len, &err)) {
 		case SCAN_COMPLETE:
 			off = 0;
 			if (msgpack_unpack_next(&u, b.data + b.off, len, &off) !=
@@ -323,6 +325,8 @@ history_file_load(void (*keep)(struct exit_record *))
 	off_t good;
 	int fd;
 
+	history_file_records = 0;
+	history_file_retry_at = 0;
 	ev_timer_init(&history_file_sync_t, history_file_sync_cb,
 	    HISTORY_FILE_SYNC_S, 0);
 	/* Tests make rewrites happen after a few deaths, not thousands. */
