@@ -309,6 +309,9 @@ history_file_create(void)
 	}
 	history_file_bytes = history_file_base = lseek(fd, 0, SEEK_END);
 	buf_free(&b);
+	/* Its name in STATE_DIR, and its header, are synced soon too. */
+	history_file_dirty = history_file_dir_dirty = 1;
+	history_file_sync_soon();
 	return fd;
 }
 
