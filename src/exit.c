@@ -155,14 +155,22 @@ exit_int(const msgpack_object *v, int64_t min, int64_t max, int64_t *out)
 	return 1;
 }
 
-/* *out becomes a clean copy of v (NULL: nil, too long, not a string). */
+/*
+ * *out becomes a clean copy of v (NULL: nil, not a string, or over max
+ * once clean: bad bytes grow, and what was read must read back the same).
+ */
 static void
 exit_str(const msgpack_object *v, size_t max, char **out)
 {
 	free(*out);
 	*out = NULL;
-	if (v->type == MSGPACK_OBJECT_STR && v->via.str.size <= max)
-		*out = utf8_clean(v->via.str.ptr, v->via.str.size);
+	if (v->type != MSGPACK_OBJECT_STR || v->via.str.size > max ||
+	    (*out = utf8_clean(v->via.str.ptr, v->via.str.size)) == NULL)
+		return;
+	if (strlen(*out) > max) {
+		free(*out);
+		*out = NULL;
+	}
 }
 
 static const struct {

@@ -183,6 +183,14 @@ START_TEST(test_strings_are_bounded)
 	ck_assert_uint_eq(strlen(r->failure_info), EXIT_TEXT_MAX);
 	exit_record_unref(r);
 	unit_msg_free(&m);
+	/* Within the bound as bytes, past it once clean (each bad byte is
+	 * three): what is kept must read back the same, so none is. */
+	r = exit_record_unpack(unit_msg_obj(&m, "M s u s u s s", 3, "id", 1,
+	    "owner_uid", 0, "name", unit_repeat('\xff', SPEC_MAX_NAME)));
+	ck_assert_ptr_nonnull(r);
+	ck_assert_ptr_null(r->name);
+	exit_record_unref(r);
+	unit_msg_free(&m);
 	free(big);
 }
 END_TEST
