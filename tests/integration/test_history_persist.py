@@ -8,7 +8,7 @@ import signal
 import msgpack
 
 import wardtest
-from wardtest import TIMEOUT, Ward, as_nobody, payload, uniq, wait_dead
+from wardtest import TIMEOUT, Ward, as_nobody, payload, retry, uniq, wait_dead
 
 NOBODY = 65534
 
@@ -89,6 +89,27 @@ def test_sigkill():
         restart(w, signal.SIGKILL)
         assert history(w) == before
         assert "corrupt" not in w.read_log()
+
+
+def history_fds(w):
+    return [fd for fd, path in wardtest.wardd_fds(w).items()
+            if path == history_path(w)]
+
+
+def test_reexec():
+    """A re-exec reads the file back like any start, and does not carry
+    the old image's history fd (close-on-exec): one is open, not two."""
+    with Ward() as w:
+        before = several_deaths(w)
+        c = w.client()
+        assert c.call("ward.reexec") == {"ok": True}
+        retry(lambda: c.call("ward.stats")["reexecs"] == 1,
+              what="the re-exec to finish")
+        assert history(w) == before
+        assert len(history_fds(w)) == 1, wardtest.wardd_fds(w)
+        die(w, payload("exit", 4))
+        restart(w)
+        assert history(w)[:-1] == before
 
 
 def test_cut_last_record():
@@ -222,8 +243,7 @@ def test_fd_listed():
         die(w, payload("exit", 0))
         fds = w.client().call("ward.fds")
         listed = {f["fd"]: f["owner"] for f in fds}
-        mine = [fd for fd, path in wardtest.wardd_fds(w).items()
-                if path == history_path(w)]
+        mine = history_fds(w)
         assert len(mine) == 1 and mine[0] in listed, (mine, fds)
 
 
