@@ -212,6 +212,7 @@ cmd_fds_walk(fd_visit_fn fn, void *arg)
 	cgroup_fds(fn, arg);
 	budget_fds(fn, arg);
 	output_journal_fds(fn, arg);
+	history_file_fds(fn, arg);
 }
 
 static void

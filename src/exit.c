@@ -10,6 +10,10 @@
 #include "config.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <signal.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -125,6 +129,182 @@ exit_record_pack(const struct exit_record *r, msgpack_packer *pk, int whole)
 	codec_pack_kv_bool(pk, "exit_status_lost", r->exit_status_lost);
 }
 
+/*
+ * The inverse of exit_record_pack(r, pk, 1), for records wardd reads back
+ * (history-file.c; instance-state.c after a re-exec): hostile input. A value of the wrong type or
+ * out of range is left at its default (0, NULL, nil); strings are bounded
+ * and made valid UTF-8; unknown keys (state, signal_name: derived) are
+ * skipped. Only a map without a valid id and owner_uid is no record.
+ */
+static int
+exit_uint(const msgpack_object *v, uint64_t max, uint64_t *out)
+{
+	if (v->type != MSGPACK_OBJECT_POSITIVE_INTEGER || v->via.u64 > max)
+		return 0;
+	*out = v->via.u64;
+	return 1;
+}
+
+static int
+exit_int(const msgpack_object *v, int64_t min, int64_t max, int64_t *out)
+{
+	if (v->type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
+	    v->via.u64 <= (uint64_t)max)
+		*out = (int64_t)v->via.u64;
+	else if (v->type == MSGPACK_OBJECT_NEGATIVE_INTEGER && v->via.i64 >= min)
+		*out = v->via.i64;
+	else
+		return 0;
+	return 1;
+}
+
+/*
+ * *out becomes a clean copy of v (NULL: nil, not a string, or over max
+ * once clean: bad bytes grow, and what was read must read back the same).
+ */
+static void
+exit_str(const msgpack_object *v, size_t max, char **out)
+{
+	free(*out);
+	*out = NULL;
+	if (v->type != MSGPACK_OBJECT_STR || v->via.str.size > max ||
+	    (*out = utf8_clean(v->via.str.ptr, v->via.str.size)) == NULL)
+		return;
+	if (strlen(*out) > max) {
+		free(*out);
+		*out = NULL;
+	}
+}
+
+static const struct {
+	const char	*key;
+	size_t		 off;
+} exit_metrics_keys[] = {
+	{ "cpu_user_ms", offsetof(struct metrics, cpu_user_ms) },
+	{ "cpu_system_ms", offsetof(struct metrics, cpu_system_ms) },
+	{ "cpu_guest_ms", offsetof(struct metrics, cpu_guest_ms) },
+	{ "rss_kb", offsetof(struct metrics, rss_kb) },
+	{ "rss_max_kb", offsetof(struct metrics, rss_max_kb) },
+	{ "pss_kb", offsetof(struct metrics, pss_kb) },
+	{ "rss_mapping_kb", offsetof(struct metrics, mapping_rss_kb) },
+	{ "rss_mapping_max_kb", offsetof(struct metrics, mapping_rss_max_kb) },
+};
+
+/* metrics_pack's map back into m (zeroed: a missing key stays 0 or nil). */
+static void
+exit_metrics_unpack(const msgpack_object *o, struct metrics *m)
+{
+	const msgpack_object *k, *v;
+	uint64_t u;
+	uint32_t i;
+	size_t j;
+
+	if (o->type != MSGPACK_OBJECT_MAP)
+		return;
+	for (i = 0; i < o->via.map.size; i++) {
+		k = &o->via.map.ptr[i].key;
+		v = &o->via.map.ptr[i].val;
+		for (j = 0; j < sizeof exit_metrics_keys /
+		    sizeof exit_metrics_keys[0]; j++) {
+			if (codec_streq(k, exit_metrics_keys[j].key))
+				exit_uint(v, UINT64_MAX, (uint64_t *)(void *)
+				    ((char *)m + exit_metrics_keys[j].off));
+		}
+		if (codec_streq(k, "samples") && exit_uint(v, UINT_MAX, &u))
+			m->samples = u;
+		else if (codec_streq(k, "cpu_percent") &&
+		    (v->type == MSGPACK_OBJECT_FLOAT64 ||
+		    v->type == MSGPACK_OBJECT_FLOAT32) && isfinite(v->via.f64))
+			m->cpu_percent = v->via.f64;
+		else if (codec_streq(k, "cgroup_memory_kb"))
+			m->has_cgroup_memory = exit_uint(v, UINT64_MAX,
+			    &m->cgroup_memory_kb);
+		else if (codec_streq(k, "cgroup_cpu_usage_ms"))
+			m->has_cgroup_cpu = exit_uint(v, UINT64_MAX,
+			    &m->cgroup_cpu_usage_ms);
+	}
+}
+
+/* One key of an exit record's map into r; unknown keys are skipped. */
+static void
+exit_record_key(struct exit_record *r, const msgpack_object *k,
+    const msgpack_object *v)
+{
+	uint64_t u;
+	int64_t s;
+
+	if (codec_streq(k, "name"))
+		exit_str(v, SPEC_MAX_NAME, &r->name);
+	else if (codec_streq(k, "started_at_ms"))
+		exit_int(v, INT64_MIN, INT64_MAX, &r->started_at_ms);
+	else if (codec_streq(k, "died_at_ms"))
+		exit_int(v, INT64_MIN, INT64_MAX, &r->died_at_ms);
+	else if (codec_streq(k, "uptime_ms"))
+		exit_uint(v, UINT64_MAX, &r->uptime_ms);
+	else if (codec_streq(k, "metrics"))
+		exit_metrics_unpack(v, &r->metrics);
+	else if (codec_streq(k, "death_reason")) {
+		r->death_reason[0] = '\0';
+		if (v->type == MSGPACK_OBJECT_STR &&
+		    v->via.str.size <= REASON_MAX &&
+		    reason_name_valid(v->via.str.ptr, v->via.str.size)) {
+			memcpy(r->death_reason, v->via.str.ptr, v->via.str.size);
+			r->death_reason[v->via.str.size] = '\0';
+		}
+	} else if (codec_streq(k, "exit_code")) {
+		if ((r->exited = exit_int(v, INT_MIN, INT_MAX, &s)))
+			r->exit_code = s;
+	} else if (codec_streq(k, "exit_signal")) {
+		r->exit_signal = exit_uint(v, SIGRTMAX, &u) ? (int)u : 0;
+	} else if (codec_streq(k, "core_dumped"))
+		r->core_dumped = v->type == MSGPACK_OBJECT_BOOLEAN &&
+		    v->via.boolean;
+	else if (codec_streq(k, "failure_reason"))
+		exit_str(v, EXIT_TEXT_MAX, &r->failure_reason);
+	else if (codec_streq(k, "failure_info"))
+		exit_str(v, EXIT_TEXT_MAX, &r->failure_info);
+	else if (codec_streq(k, "failure_discarded"))
+		r->failure_discarded = exit_uint(v, SIZE_MAX, &u) ? u : 0;
+	else if (codec_streq(k, "dump_dir"))
+		exit_str(v, PATH_MAX, &r->dump_dir);
+	else if (codec_streq(k, "exit_status_lost"))
+		r->exit_status_lost = v->type == MSGPACK_OBJECT_BOOLEAN &&
+		    v->via.boolean;
+}
+
+/* A new record (refs 1: the caller's), or NULL (no record, or no memory). */
+struct exit_record *
+exit_record_unpack(const msgpack_object *o)
+{
+	struct exit_record *r;
+	const msgpack_object *k, *v;
+	int have_id = 0, have_uid = 0;
+	uint64_t u;
+	uint32_t i;
+
+	if (o == NULL || o->type != MSGPACK_OBJECT_MAP ||
+	    (r = calloc(1, sizeof *r)) == NULL)
+		return NULL;
+	r->refs = 1;
+	for (i = 0; i < o->via.map.size; i++) {
+		k = &o->via.map.ptr[i].key;
+		v = &o->via.map.ptr[i].val;
+		if (codec_streq(k, "id"))
+			have_id = exit_uint(v, ID_MAX, &r->id) && r->id > 0;
+		else if (codec_streq(k, "owner_uid")) {
+			/* (uid_t)-1 is no uid. */
+			if ((have_uid = exit_uint(v, UINT32_MAX - 1, &u)))
+				r->owner_uid = u;
+		} else
+			exit_record_key(r, k, v);
+	}
+	if (!have_id || !have_uid) {
+		exit_record_unref(r);
+		return NULL;
+	}
+	return r;
+}
+
 /* Records are shared by their instance and history; the last one frees. */
 void
 exit_record_unref(struct exit_record *r)
@@ -136,62 +316,4 @@ exit_record_unref(struct exit_record *r)
 	free(r->failure_info);
 	free(r->dump_dir);
 	free(r);
-}
-
-/*
- * The inverse of exit_record_pack(r, pk, 1), for records read back (a
- * re-exec's state): NULL if m is not such a map. refs is 1.
- */
-struct exit_record *
-exit_record_unpack(const msgpack_object *m)
-{
-	const msgpack_object *o;
-	struct exit_record *r;
-
-	if (m == NULL || m->type != MSGPACK_OBJECT_MAP ||
-	    (r = calloc(1, sizeof *r)) == NULL)
-		return NULL;
-	r->refs = 1;
-	r->id = state_u64(m, "id", 0);
-	r->name = state_str(m, "name");
-	r->owner_uid = state_u64(m, "owner_uid", 0);
-	r->started_at_ms = state_i64(m, "started_at_ms", 0);
-	r->uptime_ms = state_u64(m, "uptime_ms", 0);
-	o = state_get(m, "metrics");
-	r->metrics.cpu_user_ms = state_u64(o, "cpu_user_ms", 0);
-	r->metrics.cpu_system_ms = state_u64(o, "cpu_system_ms", 0);
-	r->metrics.cpu_guest_ms = state_u64(o, "cpu_guest_ms", 0);
-	r->metrics.cpu_percent = state_double(o, "cpu_percent", 0.);
-	r->metrics.rss_kb = state_u64(o, "rss_kb", 0);
-	r->metrics.rss_max_kb = state_u64(o, "rss_max_kb", 0);
-	r->metrics.pss_kb = state_u64(o, "pss_kb", 0);
-	r->metrics.mapping_rss_kb = state_u64(o, "rss_mapping_kb", 0);
-	r->metrics.mapping_rss_max_kb = state_u64(o, "rss_mapping_max_kb", 0);
-	r->metrics.samples = state_u64(o, "samples", 0);
-	if ((r->metrics.has_cgroup_memory = state_get(o, "cgroup_memory_kb") !=
-	    NULL && state_get(o, "cgroup_memory_kb")->type !=
-	    MSGPACK_OBJECT_NIL))
-		r->metrics.cgroup_memory_kb = state_u64(o, "cgroup_memory_kb", 0);
-	if ((r->metrics.has_cgroup_cpu = state_get(o, "cgroup_cpu_usage_ms") !=
-	    NULL && state_get(o, "cgroup_cpu_usage_ms")->type !=
-	    MSGPACK_OBJECT_NIL))
-		r->metrics.cgroup_cpu_usage_ms = state_u64(o,
-		    "cgroup_cpu_usage_ms", 0);
-	state_str_into(m, "death_reason", r->death_reason,
-	    sizeof r->death_reason);
-	if ((o = state_get(m, "exit_code")) != NULL &&
-	    (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER ||
-	    o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER)) {
-		r->exited = 1;
-		r->exit_code = (int)o->via.i64;
-	}
-	r->exit_signal = state_i64(m, "exit_signal", 0);
-	r->core_dumped = state_bool(m, "core_dumped");
-	r->failure_reason = state_str(m, "failure_reason");
-	r->failure_info = state_str(m, "failure_info");
-	r->failure_discarded = state_u64(m, "failure_discarded", 0);
-	r->dump_dir = state_str(m, "dump_dir");
-	r->died_at_ms = state_i64(m, "died_at_ms", 0);
-	r->exit_status_lost = state_bool(m, "exit_status_lost");
-	return r;
 }

@@ -9,6 +9,11 @@
  * on one list of all, both oldest first; a record is shared with its
  * instance until that is removed.
  *
+ * Every record added is also appended to STATE_DIR/history
+ * (history-file.c) and read back at start through the same in-memory
+ * path, so the eviction above replays to what memory held; when the file
+ * holds too many records memory has dropped, it is rewritten from memory.
+ *
  * layer: engine
  */
 #include "config.h"
@@ -92,9 +97,9 @@ history_drop_oldest(struct history_owner *o)
 	}
 }
 
-/* Keep r (takes a reference). Out of memory, r is not kept; logged. */
-void
-history_add(struct exit_record *r)
+/* Keep r in memory (takes a reference). -1: out of memory, logged. */
+static int
+history_keep(struct exit_record *r)
 {
 	struct history_owner *o, *most;
 	struct history_entry *e;
@@ -109,7 +114,7 @@ history_add(struct exit_record *r)
 			free(o);
 			log_warnx("out of memory: the exit record of instance %"
 			    PRIu64 " is not kept in history", r->id);
-			return;
+			return -1;
 		}
 	}
 	if ((e = calloc(1, sizeof *e)) == NULL) {
@@ -119,7 +124,7 @@ history_add(struct exit_record *r)
 		}
 		log_warnx("out of memory: the exit record of instance %" PRIu64
 		    " is not kept in history", r->id);
-		return;
+		return -1;
 	}
 	/* Its own last HISTORY_MAX first: no one else's record goes for it. */
 	if (o->n == HISTORY_MAX)
@@ -136,6 +141,49 @@ history_add(struct exit_record *r)
 		    LIST_FIRST(&history_by_count[history_most]);
 		history_drop_oldest(most);
 	}
+	return 0;
+}
+
+/* The file holds every record memory does, oldest first, and no more. */
+static void
+history_rewrite(void)
+{
+	struct history_entry *e;
+
+	if (history_file_rewrite_begin() == -1)
+		return;
+	TAILQ_FOREACH(e, &history_all, all_entry)
+		history_file_rewrite_add(e->r);
+	history_file_rewrite_end();
+}
+
+/*
+ * Keep r (takes a reference) and append it to the file, which a restart
+ * reads back. Out of memory, r is not kept (nor written); logged.
+ */
+void
+history_add(struct exit_record *r)
+{
+	if (history_keep(r) == -1)
+		return;
+	history_file_append(r);
+	if (history_file_due(history_total))
+		history_rewrite();
+}
+
+/* history_file_load's: a record read back (its reference is dropped). */
+static void
+history_load_cb(struct exit_record *r)
+{
+	history_keep(r);
+	exit_record_unref(r);
+}
+
+/* Start-up, after statedir_init: what the last wardd kept, back in memory. */
+void
+history_init(void)
+{
+	history_file_load(history_load_cb);
 }
 
 static int
@@ -203,6 +251,7 @@ history_free(void)
 {
 	struct history_entry *e;
 
+	history_file_close();
 	while ((e = TAILQ_FIRST(&history_all)) != NULL)
 		history_drop_oldest(e->owner);
 	table_free(&history_owners);

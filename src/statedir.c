@@ -28,6 +28,7 @@
  *			kept within --dumps-max-count and --dumps-max-bytes
  *			(dumps.c)
  *	logs/		program.c's AUTO log files
+ *	history		the exit records of instance.history (history-file.c)
  *	trash/		trees on their way out: renamed here at once, then
  *			removed a bounded slice per loop turn (trash.c), so
  *			200,000 files a payload left never stall the loop
@@ -535,7 +536,10 @@ statedir_shutdown(void)
 	statedir_fd = statedir_instances = -1;
 }
 
-/* STATE_DIR's own fd, for the files kept at its top (snapshot.c's state). */
+/*
+ * STATE_DIR's own fd, for the *at() calls of the modules that own files in
+ * it (history-file.c, snapshot.c); -1 after statedir_shutdown.
+ */
 int
 statedir_dirfd(void)
 {

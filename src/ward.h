@@ -316,6 +316,7 @@ void	 shutdown_instance_cb(struct instance *, enum instance_event);
 
 void	 statedir_init(void);
 void	 statedir_fds(fd_visit_fn, void *);
+int	 statedir_dirfd(void);
 void	 statedir_shutdown(void);
 int	 statedir_walk(const char *, int *);
 int	 statedir_as_user(uid_t, gid_t, const gid_t *, int);
@@ -1061,10 +1062,12 @@ int	 spec_state_restore(const msgpack_object *, struct instance_spec *);
 /* ---- exit.c: the exit record, the metrics map, the failure pipe. */
 
 void	 metrics_pack(const struct metrics *, msgpack_packer *);
+#define EXIT_TEXT_MAX	(3 * FAILURE_MAX)	/* failure_*: utf8_clean's worst */
+
 void	 exit_record_pack(const struct exit_record *, msgpack_packer *, int);
+struct exit_record *exit_record_unpack(const msgpack_object *);
 void	 exit_record_unref(struct exit_record *);
 void	 exit_failure_drain(struct instance *);
-struct exit_record *exit_record_unpack(const msgpack_object *);
 
 /* ---- program.c: a declared program's state machine (restart policy,
  * start order); every change through program_step. */
@@ -1165,7 +1168,19 @@ void	 history_instance_cb(struct instance *, enum instance_event);
 void	 history_pack(msgpack_packer *, const struct peer *, const char *,
 	    uint64_t, size_t);
 size_t	 history_count(uid_t);
+void	 history_init(void);
 void	 history_free(void);
+
+/* ---- history-file.c: STATE_DIR/history, history.c's records on disk. */
+
+void	 history_file_load(void (*)(struct exit_record *));
+void	 history_file_append(const struct exit_record *);
+int	 history_file_due(size_t);
+int	 history_file_rewrite_begin(void);
+void	 history_file_rewrite_add(const struct exit_record *);
+void	 history_file_rewrite_end(void);
+void	 history_file_close(void);
+void	 history_file_fds(fd_visit_fn, void *);
 
 /* ---- notify.c: the notify pipe (fd 4), and the instance's own NOTIFY_SOCKET
  * (notify = "systemd"). */

@@ -398,6 +398,7 @@ main(int argc, char **argv)
 	server_init(cmd_dispatch);	/* requests go to the command table */
 	budget_init();
 	statedir_init();	/* after the loop: its remover is a watcher */
+	history_init();		/* what the last wardd kept (statedir's fd) */
 	instance_init();
 	loop_observe();		/* who hears what happens to instances */
 	program_init();
