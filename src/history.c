@@ -164,11 +164,44 @@ history_rewrite(void)
 void
 history_add(struct exit_record *r)
 {
+	if (r->in_history)	/* history_run_ended's copy: it is there */
+		return;
 	if (history_keep(r) == -1)
 		return;
 	history_file_append(r);
 	if (history_file_due(history_total))
 		history_rewrite();
+}
+
+/*
+ * A crash recovery found instance id (of this run, started at started):
+ * did that run end before wardd died, its record written to history but
+ * not yet to the state snapshot? A copy of its record (marked in_history,
+ * so history_add does not add it again), or NULL.
+ */
+struct exit_record *
+history_run_ended(uint64_t id, int64_t started)
+{
+	struct history_entry *e;
+	struct exit_record *c;
+
+	TAILQ_FOREACH_REVERSE(e, &history_all, history_list, all_entry) {
+		if (e->r->id != id || e->r->started_at_ms != started)
+			continue;
+		if ((c = calloc(1, sizeof *c)) == NULL)
+			return NULL;
+		*c = *e->r;
+		c->refs = 1;
+		c->in_history = 1;
+		c->name = e->r->name ? strdup(e->r->name) : NULL;
+		c->failure_reason = e->r->failure_reason ?
+		    strdup(e->r->failure_reason) : NULL;
+		c->failure_info = e->r->failure_info ?
+		    strdup(e->r->failure_info) : NULL;
+		c->dump_dir = e->r->dump_dir ? strdup(e->r->dump_dir) : NULL;
+		return c;
+	}
+	return NULL;
 }
 
 /* history_file_load's: a record read back (its reference is dropped). */

@@ -194,6 +194,11 @@ instance_adopt_pidfd_cb(struct ev_loop *loop, ev_io *w, int revents)
 	int status;
 
 	instance_announce(i, INSTANCE_EV_EXITING);
+	/* Dead before wardd was: its record made history, not the state. */
+	if ((r = history_run_ended(i->id, i->started_at_ms)) != NULL) {
+		instance_died(i, r, 0);
+		return;
+	}
 	if ((status = instance_adopt_status(i)) == -1) {
 		log_warnx("instance %" PRIu64 " %s (pid %d, adopted) exited; "
 		    "its exit status is lost", i->id, i->spec.name,
@@ -221,6 +226,7 @@ instance_adopt_pidfd_cb(struct ev_loop *loop, ev_io *w, int revents)
 int
 instance_adopt_recover(struct instance *i, int same_boot)
 {
+	struct exit_record *r;
 	int fd;
 
 	/* Its notify pipe and NOTIFY_SOCKET are gone: it could neither
@@ -244,7 +250,10 @@ instance_adopt_recover(struct instance *i, int same_boot)
 	}
 	log_notice("instance %" PRIu64 " %s: pid %d died while no wardd ran",
 	    i->id, i->spec.name, (int)i->pid);
-	instance_died(i, instance_adopt_lost_record(), 0);
+	/* Its death may have made history before the last snapshot did. */
+	if ((r = history_run_ended(i->id, i->started_at_ms)) == NULL)
+		r = instance_adopt_lost_record();
+	instance_died(i, r, 0);
 	return 0;
 }
 
@@ -265,4 +274,8 @@ instance_adopt_orphans(void)
 		i->not_child = 1;
 		instance_adopt_watch(i);
 	}
+	/* Their cgroups are named after the wardd that died (cgroup.c
+	 * sweeps them once empty): stops reach their process groups. */
+	TAILQ_FOREACH(i, &instances, entry)
+		i->cgroup.made = i->cgroup.killed = 0;
 }

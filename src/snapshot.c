@@ -276,10 +276,7 @@ snapshot_recover(void)
 		/* Its cgroup is named after the wardd that died (cgroup.c
 		 * sweeps it once empty): stops reach its process group. */
 		i->cgroup.made = i->cgroup.killed = 0;
-		/* The last deaths, in instance.history again. */
-		if (i->exit != NULL && i->state != INSTANCE_RUNNING)
-			history_add(i->exit);
-	}
+	}	/* history came back from STATE_DIR/history (history-file.c) */
 	state_str_into(root, "boot_id", boot, sizeof boot);
 	same_boot = boot[0] != '\0' && strcmp(boot, instance_adopt_boot_id()) == 0;
 	if (!same_boot)

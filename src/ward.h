@@ -894,6 +894,7 @@ struct metrics {
 /* How a run ended: kept with the instance and copied into history. */
 struct exit_record {
 	int		 refs;		/* instance and history */
+	int		 in_history;	/* a copy of one there (history_run_ended) */
 	uint64_t	 id;
 	char		*name;
 	uid_t		 owner_uid;
@@ -1164,6 +1165,7 @@ int	 reload_update(const char *, msgpack_packer *);
 #define HISTORY_ALL		((uid_t)-1)	/* history_count: every uid */
 
 void	 history_add(struct exit_record *);
+struct exit_record *history_run_ended(uint64_t, int64_t);
 void	 history_instance_cb(struct instance *, enum instance_event);
 void	 history_pack(msgpack_packer *, const struct peer *, const char *,
 	    uint64_t, size_t);
