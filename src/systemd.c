@@ -24,6 +24,7 @@
 
 static ev_timer systemd_watchdog_t;	/* WATCHDOG=1 at half WATCHDOG_USEC */
 static ev_timer systemd_status_t;	/* coalesces STATUS= to one per turn */
+static void	systemd_status_cb(struct ev_loop *, ev_timer *, int);
 static unsigned systemd_status_sent = -1U;
 
 /* What systemd passed at start (LISTEN_FDS), read once by systemd_listen_init. */
@@ -44,6 +45,8 @@ systemd_listen_init(void)
 	char **names = NULL;
 	int n, k, fd, sockets = 0;
 
+	/* Before any restore: a restored instance already changes STATUS=. */
+	ev_timer_init(&systemd_status_t, systemd_status_cb, 0., 0.);
 	if ((n = sd_listen_fds_with_names(1, &names)) == 0)
 		return;
 	if (n < 0)
@@ -114,7 +117,6 @@ systemd_ready(void)
 {
 	uint64_t usec;
 
-	ev_timer_init(&systemd_status_t, systemd_status_cb, 0., 0.);
 	if (getenv("NOTIFY_SOCKET") == NULL)
 		return;
 	sd_notify(0, "READY=1");
