@@ -57,7 +57,7 @@ cmd_stats_exec(struct request *req)
 {
 	msgpack_packer pk;
 	cmd_result(req, &pk);
-	msgpack_pack_map(&pk, 16);
+	msgpack_pack_map(&pk, 17);
 	codec_pack_kv_uint(&pk, "instances",
 	    instance_stats.created - instance_stats.removed);
 	codec_pack_kv_uint(&pk, "running", instances_running_count);
@@ -79,6 +79,11 @@ cmd_stats_exec(struct request *req)
 	codec_pack_kv_uint(&pk, "stored", fdstore_stores - fdstore_removes);
 	codec_pack_kv_uint(&pk, "writes", fdstore_writes);
 	codec_pack_kv_uint(&pk, "removed", fdstore_removes);
+	codec_pack_key(&pk, "snapshot");		/* snapshot.c */
+	msgpack_pack_map(&pk, 2);
+	codec_pack_kv_uint(&pk, "writes", snapshot_writes);
+	codec_pack_key(&pk, "ms");
+	msgpack_pack_double(&pk, snapshot_ms);
 	codec_pack_key(&pk, "limits");		/* budget.c */
 	budget_pack_limits(&pk);
 	codec_pack_key(&pk, "budgets");
@@ -210,6 +215,7 @@ cmd_fds_walk(fd_visit_fn fn, void *arg)
 	trash_fds(fn, arg);
 	dumps_fds(fn, arg);
 	cgroup_fds(fn, arg);
+	fdstore_fds(fn, arg);
 	budget_fds(fn, arg);
 	output_journal_fds(fn, arg);
 	history_file_fds(fn, arg);

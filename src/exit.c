@@ -78,7 +78,7 @@ exit_failure_drain(struct instance *i)
 			if (n == 0 || errno != EAGAIN) {
 				/* EOF: every writer closed it. */
 				ev_io_stop(ward_loop, &i->failure_w);
-				close(i->failure_fd);
+				fd_close_watched(i->failure_fd);
 				i->failure_fd = -1;
 			}
 			return;

@@ -27,18 +27,20 @@
 #include "config.h"
 
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <poll.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-#include <systemd/sd-daemon.h>
 
 #include "ward.h"
 
@@ -48,7 +50,9 @@
 /* What is stored for fd number k (fdstore_tab[k]). */
 struct fdstore_entry {
 	uint64_t	 gen;		/* its name's G; 0: nothing stored */
-	dev_t		 dev;		/* the file it was when stored */
+	uint64_t	 tag;		/* state.c's tag when stored; 0: unknown
+					   (recovered): then dev and ino tell */
+	dev_t		 dev;
 	ino_t		 ino;
 	uint64_t	 seen;		/* the last sync that found it named */
 };
@@ -74,41 +78,100 @@ fdstore_enabled(void)
 	return fdstore_on;
 }
 
-static int fdstore_send(int, const char *, ...) printflike(2, 3);
+static int	 fdstore_sock = -1;	/* to NOTIFY_SOCKET, non-blocking */
+static int	 fdstore_stalled;	/* a send timed out: no more this sync */
 
-/* One message to the service manager, with fd (-1: none). */
+#define FDSTORE_SEND_WAIT_MS	100	/* the service manager is that slow */
+
+/* The socket to the service manager, made once (libsystemd makes one per
+ * message): connected to $NOTIFY_SOCKET, an abstract name if it starts
+ * with '@'. */
 static int
-fdstore_send(int fd, const char *fmt, ...)
+fdstore_connect(void)
 {
-	char msg[128];
-	va_list ap;
-	int rc;
+	const char *path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un sun;
+	socklen_t len;
 
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	if (fd == -1)
-		rc = sd_notify(0, msg);
-	else
-		rc = sd_pid_notify_with_fds(0, 0, msg, &fd, 1);
-	if (rc <= 0) {
-		log_warnx("fd store: %s: %s", msg, rc < 0 ? strerror(-rc) :
-		    "NOTIFY_SOCKET is gone");
+	if (fdstore_sock != -1)
+		return 0;
+	if (path == NULL || (path[0] != '/' && path[0] != '@') ||
+	    strlen(path) >= sizeof sun.sun_path)
+		return -1;
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	memcpy(sun.sun_path, path, strlen(path));
+	if (path[0] == '@')
+		sun.sun_path[0] = '\0';
+	len = offsetof(struct sockaddr_un, sun_path) + strlen(path);
+	if ((fdstore_sock = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC |
+	    SOCK_NONBLOCK, 0)) == -1)
+		return -1;
+	if (connect(fdstore_sock, (struct sockaddr *)&sun, len) == -1) {
+		close(fdstore_sock);
+		fdstore_sock = -1;
 		return -1;
 	}
 	return 0;
 }
 
+static int fdstore_send(int, const char *, ...) printflike(2, 3);
+
+/*
+ * One message to the service manager, with fd (-1: none). Never blocks
+ * for long: a manager that does not read within FDSTORE_SEND_WAIT_MS
+ * stalls the sync (what was not sent is sent at the next one).
+ */
+static int
+fdstore_send(int fd, const char *fmt, ...)
+{
+	char msg[128], cbuf[CMSG_SPACE(sizeof(int))];
+	struct pollfd pfd;
+	struct msghdr mh;
+	struct iovec iov;
+	struct cmsghdr *cm;
+	va_list ap;
+	int tries;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	if (fdstore_stalled || fdstore_connect() == -1)
+		return -1;
+	memset(&mh, 0, sizeof mh);
+	iov.iov_base = msg;
+	iov.iov_len = strlen(msg);
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	if (fd != -1) {
+		memset(cbuf, 0, sizeof cbuf);
+		mh.msg_control = cbuf;
+		mh.msg_controllen = sizeof cbuf;
+		cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	}
+	for (tries = 0; tries < 2; tries++) {
+		if (sendmsg(fdstore_sock, &mh, MSG_NOSIGNAL) >= 0)
+			return 0;
+		if (errno != EAGAIN && errno != EINTR)
+			break;
+		pfd.fd = fdstore_sock;
+		pfd.events = POLLOUT;
+		(void)poll(&pfd, 1, FDSTORE_SEND_WAIT_MS);
+	}
+	log_warn("fd store: %s", msg);
+	fdstore_stalled = 1;
+	return -1;
+}
+
 static int
 fdstore_store_state_fd(int k)
 {
-	char msg[128];
-	int rc;
-
-	snprintf(msg, sizeof msg, "FDSTORE=1\nFDNAME=%s\nFDPOLL=0",
+	return fdstore_send(fdstore_state[k], "FDSTORE=1\nFDNAME=%s\nFDPOLL=0",
 	    fdstore_state_names[k]);
-	rc = sd_pid_notify_with_fds(0, 0, msg, &fdstore_state[k], 1);
-	return rc > 0 ? 0 : -1;
 }
 
 /*
@@ -175,21 +238,27 @@ fdstore_doom(uint64_t gen)
 
 /*
  * Before a state naming fds[0..n) is written: each is stored, unless the
- * same file is stored under its number already (an fd number reused for
- * another file is a new entry; the old one is doomed).
+ * same file is stored under its number already: the same tag (state.c),
+ * so an unchanged fd costs no syscall; an fd number reused for another
+ * file comes with another tag, and the old entry is doomed.
  */
 static void
-fdstore_sync(const int *fds, size_t n)
+fdstore_sync(const int *fds, const uint64_t *tags, size_t n)
 {
 	struct fdstore_entry *e;
 	struct stat st;
 	size_t j;
 
 	fdstore_sync_gen++;
+	fdstore_stalled = 0;
 	for (j = 0; j < n; j++) {
-		if (fstat(fds[j], &st) == -1 || (e = fdstore_entry(fds[j])) == NULL)
+		if ((e = fdstore_entry(fds[j])) == NULL)
 			continue;
-		if (e->gen != 0 && (e->dev != st.st_dev || e->ino != st.st_ino)) {
+		/* Recovered from the store: known by what it is, once. */
+		if (e->gen != 0 && e->tag == 0 && fstat(fds[j], &st) == 0 &&
+		    e->dev == st.st_dev && e->ino == st.st_ino)
+			e->tag = tags[j];
+		if (e->gen != 0 && e->tag != tags[j]) {
 			fdstore_doom(e->gen);
 			e->gen = 0;
 		}
@@ -199,8 +268,7 @@ fdstore_sync(const int *fds, size_t n)
 			    fdstore_gen + 1) == -1)
 				continue;
 			e->gen = ++fdstore_gen;
-			e->dev = st.st_dev;
-			e->ino = st.st_ino;
+			e->tag = tags[j];
 			fdstore_stores++;
 		}
 		e->seen = fdstore_sync_gen;
@@ -280,7 +348,8 @@ fdstore_pwrite(int fd, const void *p, size_t n, off_t at)
  * longer named out of the store.
  */
 void
-fdstore_save(const char *state, size_t len, const int *fds, size_t n)
+fdstore_save(const char *state, size_t len, const int *fds,
+    const uint64_t *tags, size_t n)
 {
 	unsigned char head[FDSTORE_HEADER];
 	msgpack_sbuffer names;
@@ -289,7 +358,7 @@ fdstore_save(const char *state, size_t len, const int *fds, size_t n)
 
 	if (!fdstore_on)
 		return;
-	fdstore_sync(fds, n);
+	fdstore_sync(fds, tags, n);
 	msgpack_sbuffer_init(&names);
 	fdstore_pack_names(&names);
 	fd = fdstore_state[(fdstore_seq + 1) % 2];
@@ -321,6 +390,18 @@ fdstore_save(const char *state, size_t len, const int *fds, size_t n)
 	fdstore_ndoomed = 0;
 }
 
+/* The state memfds and the socket to the service manager. */
+void
+fdstore_fds(fd_visit_fn fn, void *arg)
+{
+	if (fdstore_state[0] != -1)
+		fn(fdstore_state[0], "fdstore: state a", arg);
+	if (fdstore_state[1] != -1)
+		fn(fdstore_state[1], "fdstore: state b", arg);
+	if (fdstore_sock != -1)
+		fn(fdstore_sock, "fdstore: NOTIFY_SOCKET", arg);
+}
+
 /* ---- across a re-exec (reexec.c): the store stays as it is */
 
 void
@@ -344,11 +425,12 @@ fdstore_pack(msgpack_packer *pk)
 	for (j = 0; j < fdstore_tab_len; j++) {
 		if (fdstore_tab[j].gen == 0)
 			continue;
-		msgpack_pack_array(pk, 4);
+		msgpack_pack_array(pk, 5);
 		msgpack_pack_uint64(pk, j);
 		msgpack_pack_uint64(pk, fdstore_tab[j].gen);
 		msgpack_pack_uint64(pk, fdstore_tab[j].dev);
 		msgpack_pack_uint64(pk, fdstore_tab[j].ino);
+		msgpack_pack_uint64(pk, fdstore_tab[j].tag);
 	}
 }
 
@@ -369,13 +451,14 @@ fdstore_unpack(const msgpack_object *m)
 	a = state_array(m, "stored", &n);
 	for (j = 0; j < n; j++) {
 		e = &a[j];
-		if (e->type != MSGPACK_OBJECT_ARRAY || e->via.array.size != 4 ||
+		if (e->type != MSGPACK_OBJECT_ARRAY || e->via.array.size != 5 ||
 		    e->via.array.ptr[0].via.u64 >= INT32_MAX ||
 		    (t = fdstore_entry(e->via.array.ptr[0].via.u64)) == NULL)
 			continue;
 		t->gen = e->via.array.ptr[1].via.u64;
 		t->dev = e->via.array.ptr[2].via.u64;
 		t->ino = e->via.array.ptr[3].via.u64;
+		t->tag = e->via.array.ptr[4].via.u64;
 	}
 	fdstore_on = fdstore_state[0] != -1 && fdstore_state[1] != -1;
 }
@@ -578,6 +661,7 @@ fdstore_recover_end(int restored)
 		    sb.st_dev == h[j].dev && sb.st_ino == h[j].ino &&
 		    (e = fdstore_entry(h[j].fd)) != NULL && e->gen == 0) {
 			e->gen = h[j].gen;
+			e->tag = 0;	/* the next sync knows it by dev, ino */
 			e->dev = sb.st_dev;
 			e->ino = sb.st_ino;
 		} else

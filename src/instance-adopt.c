@@ -266,11 +266,18 @@ instance_adopt_recover(struct instance *i, int same_boot)
 void
 instance_adopt_orphans(void)
 {
-	struct instance *i;
+	struct instance *i, *next;
 
-	LIST_FOREACH(i, &instances_running, running_entry) {
-		if (i->not_child || i->pidfd == -1)
+	for (i = LIST_FIRST(&instances_running); i != NULL; i = next) {
+		next = LIST_NEXT(i, running_entry);
+		if (i->not_child)
 			continue;
+		/* Its pidfd did not come back (the store was full): as
+		 * without a store, by pid and start time. May end it. */
+		if (i->pidfd == -1) {
+			instance_adopt_recover(i, 1);
+			continue;
+		}
 		i->not_child = 1;
 		instance_adopt_watch(i);
 	}

@@ -69,8 +69,10 @@ instance_state_save(msgpack_packer *pk, struct instance *i)
 {
 	int k;
 
-	msgpack_pack_map(pk, 47);
+	msgpack_pack_map(pk, 48);
+	state_fd_context(i->id, i->runs);	/* its fds' tags */
 	codec_pack_kv_uint(pk, "id", i->id);
+	codec_pack_kv_uint(pk, "runs", i->runs);
 	codec_pack_key(pk, "spec");
 	spec_state_save(pk, &i->spec);
 	codec_pack_kv_uint(pk, "state", i->state);
@@ -166,6 +168,7 @@ instance_state_restore(const msgpack_object *m)
 	if ((i = calloc(1, sizeof *i)) == NULL)
 		return NULL;
 	i->id = state_u64(m, "id", 0);
+	i->runs = state_u64(m, "runs", 0);
 	if (i->id == 0 || i->id >= ID_MAX || instance_find_id(i->id) != NULL ||
 	    spec_state_restore(state_get(m, "spec"), &i->spec) == -1 ||
 	    instance_find_name(i->spec.name) != NULL) {

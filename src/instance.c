@@ -301,7 +301,7 @@ static void
 instance_close_fd(int *fd)
 {
 	if (*fd != -1) {
-		close(*fd);
+		fd_close_watched(*fd);	/* it may be in the fd store too */
 		*fd = -1;
 	}
 }
@@ -507,6 +507,7 @@ instance_start(struct instance *i, struct ward_err *e)
 		ev_timer_again(ward_loop, &i->watchdog_t);
 	}
 	instance_stats.started++;
+	i->runs++;
 	instance_set_state(i, INSTANCE_RUNNING);
 	return 0;
 

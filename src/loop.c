@@ -10,8 +10,12 @@
  */
 #include "config.h"
 
+#include <dirent.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "ward.h"
 
@@ -103,6 +107,36 @@ loop_signals_reset(void)
 	}
 }
 
+/*
+ * libev's epoll fd, which it does not tell: the one eventpoll among
+ * wardd's fds right after ev_loop_new (util.c's fd_close_watched needs
+ * it). -1 if it cannot be found: fds are then closed as libev expects.
+ */
+static int
+loop_epoll_fd(void)
+{
+	char path[64], link[64];
+	struct dirent *de;
+	ssize_t n;
+	int fd, found = -1;
+	DIR *d;
+
+	if ((d = opendir("/proc/self/fd")) == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.' || (fd = atoi(de->d_name)) == dirfd(d))
+			continue;
+		snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+		if ((n = readlink(path, link, sizeof link - 1)) <= 0)
+			continue;
+		link[n] = '\0';
+		if (strcmp(link, "anon_inode:[eventpoll]") == 0)
+			found = found == -1 ? fd : -2;	/* two: do not guess */
+	}
+	closedir(d);
+	return found >= 0 ? found : -1;
+}
+
 void
 loop_init(void)
 {
@@ -115,6 +149,8 @@ loop_init(void)
 	ward_loop = ev_loop_new(EVBACKEND_EPOLL | EVFLAG_NOENV);
 	if (ward_loop == NULL)
 		fatalx("cannot create the epoll event loop");
+	ward_epoll_fd = loop_epoll_fd();
+	log_debug("libev epoll fd: %d", ward_epoll_fd);
 	ev_signal_init(&loop_sigterm, loop_signal_cb, SIGTERM);
 	ev_signal_init(&loop_sigint, loop_signal_cb, SIGINT);
 	ev_signal_init(&loop_sighup, loop_signal_cb, SIGHUP);

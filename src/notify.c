@@ -65,7 +65,7 @@ notify_pipe_drain(struct instance *i)
 		if (n <= 0) {
 			if (n == 0 || errno != EAGAIN) {
 				ev_io_stop(ward_loop, &i->notify_w);
-				close(i->notify_fd);
+				fd_close_watched(i->notify_fd);
 				i->notify_fd = -1;
 			}
 			return;
@@ -192,7 +192,7 @@ notify_sd_close(struct instance *i)
 	if (i->sd_fd == -1)
 		return;
 	ev_io_stop(ward_loop, &i->sd_w);
-	close(i->sd_fd);
+	fd_close_watched(i->sd_fd);	/* it may be in the fd store too */
 	i->sd_fd = -1;
 }
 

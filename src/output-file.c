@@ -159,6 +159,7 @@ output_file_open(const struct output *o, struct output_file *f,
 	f->fd = fd;
 	f->size = st.st_size;
 	f->failed = 0;
+	f->opens++;
 	return 0;
 }
 

@@ -48,9 +48,12 @@ output_state_save_stream(msgpack_packer *pk, const struct output_stream *st)
 static void
 output_state_save_file(msgpack_packer *pk, const struct output_file *f)
 {
-	msgpack_pack_map(pk, 5);
+	msgpack_pack_map(pk, 6);
+	state_fd_salt(f->opens);	/* a rotation's file is another file */
 	state_pack_kv_fd(pk, "fd", f->fd);
+	state_fd_salt(f->opens);
 	state_pack_kv_fd(pk, "dirfd", f->dirfd);
+	codec_pack_kv_uint(pk, "opens", f->opens);
 	codec_pack_kv_bool(pk, "as_user", f->as_user);
 	codec_pack_kv_uint(pk, "size", f->size);
 	codec_pack_kv_bool(pk, "failed", f->failed);
@@ -142,6 +145,7 @@ output_state_restore(const msgpack_object *m, struct instance *i)
 		f->as_user = state_bool(&a[k], "as_user");
 		f->size = state_u64(&a[k], "size", 0);
 		f->failed = state_bool(&a[k], "failed");
+		f->opens = state_u64(&a[k], "opens", 0);
 	}
 	a = state_array(m, "streams", &n);
 	for (k = 0; k < OUTPUT_NSTREAMS && (size_t)k < n; k++)

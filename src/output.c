@@ -262,7 +262,7 @@ output_stream_close(struct output_stream *st)
 	if (st->fd == -1)
 		return;
 	ev_io_stop(ward_loop, &st->rw);
-	close(st->fd);
+	fd_close_watched(st->fd);	/* it may be in the fd store too */
 	st->fd = -1;
 	st->pending = 0;
 	output_journal_flush(st);

@@ -21,6 +21,8 @@ struct output_file {
 					   payload's user (output_file_dir) */
 	uint64_t	 size;		/* for rotation */
 	int		 failed;	/* a write failed: said once, not per write */
+	uint32_t	 opens;		/* times opened: tells reopened fds apart
+					   (output-state.c, state.c's tags) */
 };
 
 struct output_follow;		/* output-follow.c's */

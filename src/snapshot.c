@@ -49,6 +49,8 @@ static int	 snapshot_on;		/* after start-up's recovery */
 static int	 snapshot_pending;	/* changed since the last write */
 static int	 snapshot_failing;	/* the last write failed: said once */
 static ev_tstamp snapshot_last;
+uint64_t	 snapshot_writes;	/* ward.stats: states written ... */
+double		 snapshot_ms;		/* ... and the loop time they took */
 
 static void	snapshot_write_cb(struct ev_loop *, ev_timer *, int);
 
@@ -60,6 +62,7 @@ snapshot_write(void)
 	size_t off;
 	ssize_t w = 0;
 	int dfd = statedir_dirfd(), fd, rc = -1;
+	ev_tstamp t0 = ev_time();
 
 	msgpack_sbuffer_init(&sb);
 	state_fds_reset();
@@ -70,7 +73,7 @@ snapshot_write(void)
 		size_t nf;
 
 		fds = state_saved_fds(&nf);
-		fdstore_save(sb.data, sb.size, fds, nf);
+		fdstore_save(sb.data, sb.size, fds, state_saved_tags(), nf);
 	}
 	state_fds_reset();	/* in STATE_DIR/state the numbers mean nothing */
 	/* Never through whatever may lie there: made new, not followed. */
@@ -100,6 +103,8 @@ out:
 		log_notice("%s/state written again", opts.state_dir);
 	snapshot_failing = rc == -1;
 	msgpack_sbuffer_destroy(&sb);
+	snapshot_writes++;
+	snapshot_ms += (ev_time() - t0) * 1000;
 	return rc;
 }
 

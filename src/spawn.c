@@ -670,7 +670,7 @@ spawn_status_drain(struct instance *i)
 			continue;
 		if (n == 0 || (n == -1 && errno != EAGAIN)) {
 			ev_io_stop(ward_loop, &i->spawn_w);
-			close(i->spawn_fd);
+			fd_close_watched(i->spawn_fd);
 			i->spawn_fd = -1;
 		}
 		if (n <= 0)

@@ -24,8 +24,18 @@
 
 #include "ward.h"
 
-/* Fds listed by the save under way, or handed over to the restore. */
+/*
+ * Fds listed by the save under way, or handed over to the restore. Each
+ * saved fd has a tag: who packed it (state_fd_context: an instance's id
+ * and run), its place among what that owner packed, and a salt (a log
+ * file's open count). The same fd number with the same tag in two saves
+ * is the same open file (fdstore.c stores it once, with no syscall to
+ * find that out); a number reused for another file comes with another tag.
+ */
 static int	*state_fds;
+static uint64_t	*state_tags;
+static uint64_t	 state_ctx, state_salt;
+static unsigned	 state_seq;
 static size_t	 state_nfds;
 static size_t	 state_fds_cap;
 static size_t	 state_taken_len;	/* restore: state_taken's size */
@@ -35,12 +45,37 @@ static unsigned char *state_taken;
 static int	*state_newfd;
 #define STATE_FD_LIMIT	(1 << 24)	/* fd numbers a state may name */
 
+static uint64_t
+state_mix(uint64_t h, uint64_t v)
+{
+	h ^= v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
+	return h * 0xff51afd7ed558ccdULL;
+}
+
+/* The fds packed from now on are owner a's (its run b). */
+void
+state_fd_context(uint64_t a, uint64_t b)
+{
+	state_ctx = state_mix(state_mix(0, a), b);
+	state_seq = 0;
+}
+
+/* Mixed into the next fd's tag only (a file reopened: another file). */
+void
+state_fd_salt(uint64_t v)
+{
+	state_salt = v;
+}
+
 /* Pack fd (or nil for -1) and list it to be kept across the exec. */
 void
 state_pack_fd(msgpack_packer *pk, int fd)
 {
+	uint64_t tag = state_mix(state_mix(state_ctx, ++state_seq), state_salt);
+	uint64_t *t;
 	int *n;
 
+	state_salt = 0;
 	if (fd < 0) {
 		msgpack_pack_nil(pk);
 		return;
@@ -54,8 +89,14 @@ state_pack_fd(msgpack_packer *pk, int fd)
 			return;
 		}
 		state_fds = n;
+		if ((t = reallocarray(state_tags, cap, sizeof *t)) == NULL) {
+			msgpack_pack_nil(pk);
+			return;
+		}
+		state_tags = t;
 		state_fds_cap = cap;
 	}
+	state_tags[state_nfds] = tag ? tag : 1;	/* 0: unknown (fdstore.c) */
 	state_fds[state_nfds++] = fd;
 	msgpack_pack_int(pk, fd);
 }
@@ -124,13 +165,24 @@ state_saved_fds(size_t *n)
 	return state_fds;
 }
 
+/* Their tags, in the same order (fdstore.c). */
+const uint64_t *
+state_saved_tags(void)
+{
+	return state_tags;
+}
+
 void
 state_fds_reset(void)
 {
 	free(state_fds);
+	free(state_tags);
 	free(state_taken);
 	free(state_newfd);
 	state_fds = NULL;
+	state_tags = NULL;
+	state_ctx = state_salt = 0;
+	state_seq = 0;
 	state_taken = NULL;
 	state_newfd = NULL;
 	state_nfds = state_fds_cap = state_taken_len = 0;

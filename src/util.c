@@ -6,6 +6,8 @@
  */
 #include "config.h"
 
+#include <sys/epoll.h>
+
 #include <sys/stat.h>
 #include <sys/time.h>
 
@@ -396,4 +398,25 @@ int
 ward_err_oom(struct ward_err *e)
 {
 	return ward_err_set(e, WARD_E_INTERNAL, "out of memory");
+}
+
+int	 ward_epoll_fd = -1;	/* libev's epoll set (loop.c finds it) */
+
+/*
+ * Close an fd whose ev_io watcher was just stopped. libev removes an fd
+ * from its epoll set lazily, at the next loop turn, by which time the fd is
+ * closed and the kernel has dropped it on its own, unless the open file
+ * is still open elsewhere: in systemd's fd store (fdstore.c), whose copy
+ * keeps it in wardd's epoll set. Its events then reach libev for an fd it
+ * no longer knows, which libev takes for a fork and answers by rebuilding
+ * the whole epoll set. Removed here first, it cannot happen.
+ */
+void
+fd_close_watched(int fd)
+{
+	if (fd < 0)
+		return;
+	if (ward_epoll_fd != -1)
+		(void)epoll_ctl(ward_epoll_fd, EPOLL_CTL_DEL, fd, NULL);
+	close(fd);
 }

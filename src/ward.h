@@ -50,6 +50,8 @@ char	*utf8_clean(const char *, size_t);
 void	*xcalloc(size_t, size_t);
 int64_t	 now_wall_ms(void);
 int	 fd_set_flags(int, int nonblock, int cloexec);
+void	 fd_close_watched(int);
+extern int ward_epoll_fd;
 char	*str_printf(const char *, ...) printflike(1, 2);
 ssize_t	 read_small_file(const char *, char *, size_t);
 char	*read_whole_file(const char *, size_t);
@@ -572,6 +574,8 @@ int	 codec_sbuffer_write(void *, const char *, size_t);
 
 #define STATE_VERSION	1	/* what this wardd writes, and reads up to */
 
+void	 state_fd_context(uint64_t, uint64_t);
+void	 state_fd_salt(uint64_t);
 void	 state_pack_fd(msgpack_packer *, int);
 void	 state_pack_kv_fd(msgpack_packer *, const char *, int);
 void	 state_pack_kv_timer(msgpack_packer *, const char *, ev_timer *);
@@ -579,6 +583,7 @@ void	 state_pack_kv_double(msgpack_packer *, const char *, double);
 void	 state_pack_kv_bin(msgpack_packer *, const char *, const void *, size_t);
 void	 state_pack_kv_strv(msgpack_packer *, const char *, char *const *);
 const int *state_saved_fds(size_t *);
+const uint64_t *state_saved_tags(void);
 void	 state_fds_reset(void);
 const msgpack_object *state_get(const msgpack_object *, const char *);
 uint64_t state_u64(const msgpack_object *, const char *, uint64_t);
@@ -611,8 +616,10 @@ int	 reexec_restore_state(const char *, size_t, int);
 int	 fdstore_enabled(void);
 const char *fdstore_recover_begin(size_t *);
 void	 fdstore_recover_end(int);
-void	 fdstore_save(const char *, size_t, const int *, size_t);
+void	 fdstore_save(const char *, size_t, const int *, const uint64_t *,
+	    size_t);
 void	 fdstore_pack(msgpack_packer *);
+void	 fdstore_fds(fd_visit_fn, void *);
 void	 fdstore_unpack(const msgpack_object *);
 extern uint64_t fdstore_stores, fdstore_removes, fdstore_writes;
 extern uint64_t reexec_count;	/* re-execs this wardd process has made */
@@ -627,6 +634,8 @@ void	 snapshot_dirty(void);
 void	 snapshot_instance_cb(struct instance *, enum instance_event);
 int	 snapshot_recover(void);
 void	 snapshot_final(void);
+extern uint64_t snapshot_writes;
+extern double snapshot_ms;
 
 /* ---- cmd.c: the command table and one request's context. */
 
@@ -956,6 +965,7 @@ struct instance {
 	pid_t			 requester_pid;
 	int			 run_as_owner;	/* wardd switches to owner's ids */
 
+	uint64_t		 runs;		/* spawns so far (state.c's fd tags) */
 	int64_t			 created_at_ms;
 	int64_t			 started_at_ms;
 	ev_tstamp		 started_mono;
