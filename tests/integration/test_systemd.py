@@ -561,7 +561,8 @@ def test_units_verify():
         with open(os.path.join(d, "ward.service"), "w") as f:
             f.write(unit)
         for key in ("Type=notify", "WatchdogSec=", "Delegate=yes",
-                    "ExecReload=/bin/kill -HUP $MAINPID", "KillMode=mixed"):
+                    "ExecReload=/bin/kill -HUP $MAINPID", "KillMode=process",
+                    "FileDescriptorStoreMax="):
             assert key in unit, key
         p = subprocess.run(["systemd-analyze", "verify", "--man=no",
                             os.path.join(d, "ward.socket"),

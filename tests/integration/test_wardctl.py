@@ -207,7 +207,8 @@ def end_proc(p):
 
 COMMANDS = ["status", "run", "start", "stop", "restart", "kill", "suspend",
             "resume", "remove", "payload", "history", "events", "tail", "top",
-            "reread", "update", "logrotate", "info", "shutdown", "help"]
+            "reread", "update", "logrotate", "info", "shutdown", "reexec",
+            "help"]
 
 
 def test_help_lists_every_command():
