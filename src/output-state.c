@@ -25,8 +25,10 @@ output_state_save_stream(msgpack_packer *pk, const struct output_stream *st)
 
 	msgpack_pack_map(pk, 11);
 	state_pack_kv_fd(pk, "fd", st->fd);
-	/* The ring, oldest byte first. */
-	if (st->ring_len > 0 && (lin = malloc(st->ring_len)) != NULL) {
+	/* The ring, oldest byte first; not in a crash snapshot (too big to
+	 * rewrite at each change: what it held is in the log files). */
+	if (st->ring_len > 0 && !state_is_snapshot() &&
+	    (lin = malloc(st->ring_len)) != NULL) {
 		first = st->ring_cap - st->ring_start < st->ring_len ?
 		    st->ring_cap - st->ring_start : st->ring_len;
 		memcpy(lin, st->ring + st->ring_start, first);

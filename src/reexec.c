@@ -336,6 +336,7 @@ reexec_pack(msgpack_sbuffer *sb, int with_conns)
 	const int *fds;
 
 	msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+	state_set_snapshot(!with_conns);	/* no rings in a snapshot */
 	msgpack_pack_map(&pk, with_conns ? 12 : 6);
 	codec_pack_kv_uint(&pk, "ward_state", STATE_VERSION);
 	codec_pack_kv_int(&pk, "pid", getpid());

@@ -35,6 +35,7 @@
 static int	*state_fds;
 static uint64_t	*state_tags;
 static uint64_t	 state_ctx, state_salt;
+static int	 state_snapshot;	/* a snapshot, not a re-exec's state */
 static unsigned	 state_seq;
 static size_t	 state_nfds;
 static size_t	 state_fds_cap;
@@ -58,6 +59,23 @@ state_fd_context(uint64_t a, uint64_t b)
 {
 	state_ctx = state_mix(state_mix(0, a), b);
 	state_seq = 0;
+}
+
+/*
+ * What is being saved: a re-exec's whole state (0), or a crash snapshot
+ * (1: snapshot.c, fdstore.c), written a few times a second, which leaves
+ * out what is too big to rewrite that often (the output rings).
+ */
+void
+state_set_snapshot(int on)
+{
+	state_snapshot = on;
+}
+
+int
+state_is_snapshot(void)
+{
+	return state_snapshot;
 }
 
 /* Mixed into the next fd's tag only (a file reopened: another file). */

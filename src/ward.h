@@ -574,6 +574,8 @@ int	 codec_sbuffer_write(void *, const char *, size_t);
 
 #define STATE_VERSION	1	/* what this wardd writes, and reads up to */
 
+void	 state_set_snapshot(int);
+int	 state_is_snapshot(void);
 void	 state_fd_context(uint64_t, uint64_t);
 void	 state_fd_salt(uint64_t);
 void	 state_pack_fd(msgpack_packer *, int);
