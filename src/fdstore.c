@@ -196,6 +196,7 @@ fdstore_open(const int recovered[2])
 		}
 	}
 	fdstore_on = 1;
+	opts.memfd_rings = 1;	/* output-ring.c: rings go to the store too */
 	log_info("fd store: wardd's fds and state are kept by the service "
 	    "manager");
 }
@@ -461,6 +462,7 @@ fdstore_unpack(const msgpack_object *m)
 		t->tag = e->via.array.ptr[4].via.u64;
 	}
 	fdstore_on = fdstore_state[0] != -1 && fdstore_state[1] != -1;
+	opts.memfd_rings = fdstore_on;
 }
 
 /* ---- recovery */

@@ -23,11 +23,13 @@ output_state_save_stream(msgpack_packer *pk, const struct output_stream *st)
 	size_t first;
 	char *lin = NULL;
 
-	msgpack_pack_map(pk, 11);
+	msgpack_pack_map(pk, 12);
 	state_pack_kv_fd(pk, "fd", st->fd);
-	/* The ring, oldest byte first; not in a crash snapshot (too big to
-	 * rewrite at each change: what it held is in the log files). */
-	if (st->ring_len > 0 && !state_is_snapshot() &&
+	/* A memfd ring carries itself (output-ring.c). */
+	state_pack_kv_fd(pk, "ring_fd", st->ring_fd);
+	/* Else the ring, oldest byte first; not in a crash snapshot (too big
+	 * to rewrite at each change: what it held is in the log files). */
+	if (st->ring_len > 0 && st->ring_fd == -1 && !state_is_snapshot() &&
 	    (lin = malloc(st->ring_len)) != NULL) {
 		first = st->ring_cap - st->ring_start < st->ring_len ?
 		    st->ring_cap - st->ring_start : st->ring_len;
@@ -90,9 +92,13 @@ output_state_restore_stream(const msgpack_object *m, struct output_stream *st)
 {
 	const char *p;
 	size_t n;
+	int fd;
 
 	st->fd = state_fd(m, "fd");
-	if ((p = state_bin(m, "ring", &n)) != NULL && n > 0 &&
+	if ((fd = state_fd(m, "ring_fd")) != -1 &&
+	    output_ring_adopt(st, fd) == 0)
+		;	/* the memfd: what was read, to the last chunk */
+	else if ((p = state_bin(m, "ring", &n)) != NULL && n > 0 &&
 	    (st->ring = malloc(n)) != NULL) {
 		memcpy(st->ring, p, n);
 		st->ring_cap = st->ring_len = n;

@@ -39,7 +39,6 @@
 #define OUTPUT_TURN_BLOCK	65536		/* per stream per loop turn: block */
 #define OUTPUT_TURN_DROP	(4 * 65536)	/* ... and drop: keep up, cheaply */
 #define OUTPUT_DRAIN_MAX	(1024 * 1024)	/* read at death, or a restart */
-#define OUTPUT_RING_MIN		4096		/* the ring grows from here */
 
 static void	output_read_cb(struct ev_loop *, ev_io *, int);
 
@@ -67,6 +66,7 @@ output_get(struct instance *i)
 		st->out = o;
 		st->which = k;
 		st->fd = -1;
+		st->ring_fd = -1;
 		ev_init(&st->rw, output_read_cb);
 		LIST_INIT(&st->followers);
 	}
@@ -75,57 +75,7 @@ output_get(struct instance *i)
 	return o;
 }
 
-/* ---- the ring */
-
-/* Keep the last ring_bytes: grow to that size as needed, then wrap. */
-static void
-output_ring_append(struct output_stream *st, const char *p, size_t n)
-{
-	size_t max = st->out->inst->spec.output->ring_bytes, at, k;
-	char *r;
-
-	if (max == 0)
-		return;
-	if (n >= max) {
-		p += n - max;
-		n = max;
-		st->ring_start = st->ring_len = 0;
-	}
-	/*
-	 * Grow (up to max) only while the data is linear from 0: it is until
-	 * the ring first wraps, which happens at max unless realloc failed.
-	 */
-	if (st->ring_cap < max && st->ring_start == 0 &&
-	    st->ring_len + n > st->ring_cap) {
-		size_t cap = st->ring_cap ? st->ring_cap : OUTPUT_RING_MIN;
-
-		while (cap < st->ring_len + n)
-			cap *= 2;
-		if (cap > max)
-			cap = max;
-		if ((r = realloc(st->ring, cap)) != NULL) {
-			st->ring = r;
-			st->ring_cap = cap;
-		}
-		/* Out of memory: wrap within what there is. */
-	}
-	if (st->ring_cap == 0)
-		return;
-	if (n > st->ring_cap) {
-		p += n - st->ring_cap;
-		n = st->ring_cap;
-	}
-	if (st->ring_len + n > st->ring_cap) {
-		k = st->ring_len + n - st->ring_cap;	/* oldest bytes to lose */
-		st->ring_start = (st->ring_start + k) % st->ring_cap;
-		st->ring_len -= k;
-	}
-	at = (st->ring_start + st->ring_len) % st->ring_cap;
-	k = st->ring_cap - at < n ? st->ring_cap - at : n;
-	memcpy(st->ring + at, p, k);
-	memcpy(st->ring, p + k, n - k);
-	st->ring_len += n;
-}
+/* ---- the ring (output-ring.c keeps it) */
 
 /*
  * The last max bytes of a stream's ring as valid UTF-8 (a sequence cut at
@@ -475,7 +425,7 @@ output_free(struct instance *i)
 
 		output_follow_free_all(st);
 		output_stream_close(st);
-		free(st->ring);
+		output_ring_free(st);
 		free(st->jline);
 	}
 	output_file_close_all(o);
@@ -515,6 +465,8 @@ output_fds(const struct instance *i, fd_visit_fn fn, void *arg)
 	for (k = 0; k < OUTPUT_NSTREAMS; k++) {
 		if (o->s[k].fd != -1)
 			fn(o->s[k].fd, "output: pipe", arg);
+		if (o->s[k].ring_fd != -1)
+			fn(o->s[k].ring_fd, "output: ring (memfd)", arg);
 		if (o->files[k].fd != -1)
 			fn(o->files[k].fd, "output: log file", arg);
 		if (o->files[k].dirfd != -1)

@@ -34,7 +34,12 @@ struct output_stream {
 	int			 pending;	/* made for a spawn not yet done */
 	ev_io			 rw;
 
-	/* The ring: the last ring_bytes; grows to that as output comes. */
+	/* The ring: the last ring_bytes; grows to that as output comes
+	 * (output-ring.c). With the fd store, in a memfd of that size whose
+	 * header says where it starts and how much it holds, kept in the
+	 * store itself: what was read survives a crash of wardd. */
+	int			 ring_fd;	/* the memfd, or -1: malloc'd */
+	struct output_ring_hdr	*ring_hdr;	/* its header, mapped with it */
 	char			*ring;
 	size_t			 ring_cap;
 	size_t			 ring_start;	/* oldest byte */
@@ -85,6 +90,11 @@ output_streams_open(const struct output *o)
 
 /* output.c */
 struct output *output_get(struct instance *);
+
+/* output-ring.c */
+void	 output_ring_append(struct output_stream *, const char *, size_t);
+void	 output_ring_free(struct output_stream *);
+int	 output_ring_adopt(struct output_stream *, int);
 
 /* output-file.c */
 void	 output_file_init(struct output *);

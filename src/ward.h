@@ -162,6 +162,7 @@ struct wardd_opts {
 	uint64_t	 dumps_max_count; /* --dumps-max-count: dump dirs kept */
 	uint64_t	 dumps_max_bytes; /* --dumps-max-bytes: their bytes on disk */
 	char		*exe;		/* what a re-exec runs: --exe, or wardd's own */
+	int		 memfd_rings;	/* output rings in memfds (fdstore.c sets it) */
 };
 
 #define DUMPS_MAX_COUNT_DEFAULT	100

@@ -149,6 +149,12 @@ def test_sigkill_with_fd_store_loses_nothing():
         assert all(kv.get("FDPOLL") == "0" for kv in s.store.messages
                    if kv.get("FDSTORE") == "1"), "FDPOLL=0 missing"
 
+        # Every line written (each "out" waits on its file now): the
+        # rings hold the last ones, read after the last state was written.
+        for k in range(10):
+            log = os.path.join(s.w.dir, "out%d.log" % k)
+            retry(lambda: os.path.getsize(log) >= len("".join(
+                "%d\n" % j for j in range(1, LINES + 1))), what=log)
         s.kill()
         # While no wardd runs: five failure-pipe payloads die.
         for k in range(5):
@@ -169,6 +175,12 @@ def test_sigkill_with_fd_store_loses_nothing():
                 # Only the outage's deaths may differ, and only as deaths.
                 assert now[iid][2] == "dead" and was[2] == "running", \
                     (iid, was, now[iid])
+        # The rings came back from their memfds, to the last line read.
+        for name, (kind, _) in made.items():
+            if kind == "out":
+                tail = c.call("instance.log", {"name": name,
+                              "stream": "stdout", "bytes": 64})["data"]
+                assert tail.endswith("\n%d\n" % LINES), (name, tail)
         # The outage's deaths: classified from what their pipes held.
         lost = [n for n, (kd, _) in made.items() if kd == "fail"]
         for name in lost:
