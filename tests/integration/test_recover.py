@@ -311,5 +311,99 @@ def test_symlink_state_not_followed():
         w.stop()
 
 
+
+def test_clean_restart_with_leave_running():
+    """ward.shutdown {kill_instances: false}, then a new wardd: 50
+    instances of every kind that can outlive wardd (nothing captured) come
+    back with the same ids, pids and states, suspended ones still
+    suspended, programs still in their backoff; later deaths are reported
+    once, with the exit status; history is whole."""
+    w = Ward()
+    conf = os.path.join(w.dir, "conf")
+    os.makedirs(conf)
+    with open(os.path.join(conf, "p.conf"), "w") as f:
+        for k in range(5):
+            f.write(textwrap.dedent("""
+                [program:back%d]
+                command = %s exit 1
+                startsecs = 0
+                restart = always
+                backoff_initial_ms = 600000
+                backoff_max_ms = 600000
+                max_restarts = 1000
+                """ % (k, wardtest.PAYLOAD)))
+    w.extra += ["--config-dir", conf]
+    w.start()
+    try:
+        c = w.client()
+        trig = os.path.join(w.dir, "trig")
+        os.makedirs(trig)
+        kinds = {}
+        for k in range(45):
+            name = "c%d" % k
+            if k < 15:
+                argv = payload("hang")
+            elif k < 30:
+                argv = payload("wait-file", "%s/go%d" % (trig, k), "exit", 7)
+            elif k < 40:
+                argv = payload("hang")
+            else:
+                argv = payload("notify", "READY=1", "hang")
+            c.call("instance.run", {"name": name, "argv": argv})
+            if 30 <= k < 40:
+                c.call("instance.suspend", {"name": name})
+            kinds[name] = k
+        for k in range(5):
+            retry(lambda: c.call("instance.status", {"name": "back%d" % k})
+                  ["program"]["state"] == "backoff", what="backoff")
+        dead = c.call("instance.run", {"name": "gone", "argv":
+                      payload("exit", 4)})
+        wait_dead(c, "gone")
+        before = by_name(c)
+        assert len(before) == 51, len(before)
+        c.call("ward.shutdown", {"kill_instances": False})
+        assert w.proc.wait(timeout=wardtest.TIMEOUT) == 0
+
+        w.restart()
+        c = w.client()
+        sub = w.client()
+        sub.call("events.subscribe", {"types": ["died"]})
+        after = by_name(c)
+        assert set(after) == set(before), set(after) ^ set(before)
+        for name, st in before.items():
+            for k in ("id", "state", "pid", "suspended"):
+                assert after[name][k] == st[k], (name, k, after[name][k],
+                                                 st[k])
+        for k in range(30, 40):
+            assert proc_state(before["c%d" % k]["pid"]) == "T"
+        for k in range(5):
+            st = c.call("instance.status", {"name": "back%d" % k})
+            assert st["program"]["state"] == "backoff", st["program"]
+        assert [h["id"] for h in c.call("instance.history",
+                {"name": "gone"})] == [dead["id"]]
+        for k in range(15, 30):
+            open("%s/go%d" % (trig, k), "w").close()
+        for k in list(range(15)) + list(range(30, 45)):
+            c.call("instance.kill", {"name": "c%d" % k, "signal": "KILL"})
+        died = {}
+        while len(died) < 45:
+            e = sub.event(lambda e: e["type"] == "died")
+            if e["name"] not in kinds:
+                continue
+            assert e["name"] not in died, ("reported twice", e)
+            died[e["name"]] = e["exit"]
+        for name, ex in died.items():
+            if 15 <= kinds[name] < 30:
+                assert ex["exit_code"] == 7, ex
+            else:
+                assert ex["exit_signal"] == signal.SIGKILL, ex
+            assert ex["exit_status_lost"] is False, ex
+        hist = {h["name"] for h in c.call("instance.history",
+                                          {"limit": 1000})}
+        assert set(kinds) | {"gone"} <= hist
+    finally:
+        w.stop()
+
+
 if __name__ == "__main__":
     wardtest.run(globals())
