@@ -208,21 +208,33 @@ state_fds_reset(void)
 
 /* ---- reading back */
 
-/* map[k], or NULL when map is not a map or has no such key. */
+/*
+ * map[k], or NULL when map is not a map or has no such key. Owners read
+ * their keys in the order they wrote them: the search starts after the
+ * key found last in the same map, so a whole read is linear, not
+ * quadratic, in the keys (a re-exec reads tens of keys per instance).
+ */
 const msgpack_object *
 state_get(const msgpack_object *map, const char *k)
 {
+	static const msgpack_object *last_map;
+	static uint32_t last;
 	size_t n = strlen(k);
-	uint32_t j;
+	uint32_t j, size, at;
 
 	if (map == NULL || map->type != MSGPACK_OBJECT_MAP)
 		return NULL;
-	for (j = 0; j < map->via.map.size; j++) {
-		const msgpack_object *key = &map->via.map.ptr[j].key;
+	size = map->via.map.size;
+	at = map == last_map && last + 1 < size ? last + 1 : 0;
+	for (j = 0; j < size; j++, at = at + 1 < size ? at + 1 : 0) {
+		const msgpack_object *key = &map->via.map.ptr[at].key;
 
 		if (key->type == MSGPACK_OBJECT_STR && key->via.str.size == n &&
-		    memcmp(key->via.str.ptr, k, n) == 0)
-			return &map->via.map.ptr[j].val;
+		    memcmp(key->via.str.ptr, k, n) == 0) {
+			last_map = map;
+			last = at;
+			return &map->via.map.ptr[at].val;
+		}
 	}
 	return NULL;
 }
