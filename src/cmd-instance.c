@@ -146,6 +146,7 @@ cmd_start_exec(struct request *req)
 			cmd_fail(req, &e);
 		else
 			cmd_reply_id(req, req->inst);
+		snapshot_dirty();	/* its policy's state changed */
 		return;
 	}
 	if (instance_start(req->inst, &e) == -1) {
@@ -423,6 +424,7 @@ cmd_stop_exec(struct request *req)
 		/* A program backing off or waiting: its next start is called off. */
 		if (req->inst->program != NULL &&
 		    program_cancel(req->inst->program) == 0) {
+			snapshot_dirty();	/* no instance event says it */
 			cmd_ok(req);
 			return;
 		}
@@ -459,6 +461,7 @@ cmd_suspend_resume(struct request *req, int suspend)
 		return;
 	}
 	req->inst->suspended = suspend;
+	snapshot_dirty();	/* no instance event says it */
 	cmd_ok(req);
 }
 

@@ -67,17 +67,21 @@ def test_readopt_and_report_deaths():
         trig = os.path.join(w.dir, "trig")
         os.makedirs(trig)
         ids = {}
-        for k in range(20):
+        for k in range(48):	# with "decl" and "early": 50
             if k % 2:
                 argv = payload("wait-file", "%s/go%d" % (trig, k), "exit", 7)
+            elif k % 4 == 0:
+                argv = payload("notify", "READY=1", "hang")
             else:
                 argv = payload("hang")
             r = c.call("instance.run", {"name": "r%d" % k, "argv": argv})
             ids["r%d" % k] = r["id"]
+            if k % 8 == 2:
+                c.call("instance.suspend", {"name": "r%d" % k})
         r = c.call("instance.run", {"name": "early", "argv": payload("exit", 3)})
         wait_dead(c, "early")
         before = by_name(c)
-        retry(lambda: snapshot_has(w, 21), what="the state on disk")
+        retry(lambda: snapshot_has(w, 49), what="the state on disk")
         crash(w)
 
         w.restart()
@@ -88,7 +92,7 @@ def test_readopt_and_report_deaths():
         assert set(after) == set(before), set(after) ^ set(before)
         for name, st in before.items():
             a = after[name]
-            for k in ("id", "state", "pid"):
+            for k in ("id", "state", "pid", "suspended"):
                 assert a[k] == st[k], (name, k, a[k], st[k])
         # The declared program still runs it, adopted.
         d = c.call("instance.status", {"name": "decl"})

@@ -218,9 +218,15 @@ def test_refused_binary_leaves_wardd_running():
         c = w.client()
         r = c.call("instance.run", {"name": uniq("keep"),
                                     "argv": payload("hang")})
+        old = os.path.join(w.dir, "old-wardd")	# reads version 0 only
+        with open(old, "w") as f:
+            f.write("#!/bin/sh\necho 0\n")
+        os.chmod(old, 0o755)
         for exe, words in (("/nonexistent/wardd", "cannot run"),
                            ("/bin/false", "not a wardd"),
-                           (P, "not a wardd")):
+                           (P, "not a wardd"),
+                           (old, "reads wardd states up to version 0"),
+                           ("relative/wardd", "absolute path")):
             try:
                 c.call("ward.reexec", {"exe": exe})
                 raise AssertionError("%s was not refused" % exe)
