@@ -258,5 +258,39 @@ def test_wardctl_and_sigusr2():
         assert c.call("ward.hello")["pid"] == w.proc.pid
 
 
+def test_follow_and_half_sent_request_survive():
+    """A follower keeps receiving a stream's new output across a re-exec,
+    and a request half sent before it is answered after it, whole."""
+    import msgpack
+    with Ward() as w:
+        c = w.client()
+        go = os.path.join(w.dir, "go")
+        name = uniq("follow")
+        c.call("instance.run", {"name": name, "capture_output": True,
+               "argv": payload("echo", "before", "wait-file", go, "echo",
+                               "after", "hang")})
+        retry(lambda: c.call("instance.log", {"name": name})["data"] ==
+              "before\n", what="the first line")
+        f = w.client()
+        assert f.call("instance.log", {"name": name, "follow": True})[
+            "data"] == "before\n"
+        half = w.client()
+        half.msgid += 1
+        data = msgpack.packb([0, half.msgid, "instance.status",
+                              [{"name": name}]], use_bin_type=True)
+        half.send_raw(data[:7])
+        reexec(w, c, 1)
+        half.send_raw(data[7:])
+        err, st = half.response(half.msgid)
+        assert err is None and st["name"] == name, (err, st)
+        open(go, "w").close()
+        got = ""
+        while "after\n" not in got:
+            msg = f.notification(wardtest.TIMEOUT)
+            assert msg is not None and msg[1] == "ward.log", msg
+            got += msg[2][0]["data"]
+        assert got == "after\n", got
+
+
 if __name__ == "__main__":
     wardtest.run(globals())
