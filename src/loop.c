@@ -10,7 +10,7 @@
  */
 #include "config.h"
 
-#include <dirent.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -108,33 +108,25 @@ loop_signals_reset(void)
 }
 
 /*
- * libev's epoll fd, which it does not tell: the one eventpoll among
- * wardd's fds right after ev_loop_new (util.c's fd_close_watched needs
- * it). -1 if it cannot be found: fds are then closed as libev expects.
+ * libev's epoll fd, which it does not tell (util.c's fd_close_watched
+ * needs it): ev_loop_new's epoll_create1 takes the lowest free fd, so it
+ * is the fd free just before, if that is an eventpoll just after. One
+ * readlink, not one per fd: after a re-exec thousands are open. -1 if it
+ * is not: fds are then closed as libev expects.
  */
 static int
-loop_epoll_fd(void)
+loop_epoll_fd(int free_fd)
 {
 	char path[64], link[64];
-	struct dirent *de;
 	ssize_t n;
-	int fd, found = -1;
-	DIR *d;
 
-	if ((d = opendir("/proc/self/fd")) == NULL)
+	if (free_fd < 0)
 		return -1;
-	while ((de = readdir(d)) != NULL) {
-		if (de->d_name[0] == '.' || (fd = atoi(de->d_name)) == dirfd(d))
-			continue;
-		snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
-		if ((n = readlink(path, link, sizeof link - 1)) <= 0)
-			continue;
-		link[n] = '\0';
-		if (strcmp(link, "anon_inode:[eventpoll]") == 0)
-			found = found == -1 ? fd : -2;	/* two: do not guess */
-	}
-	closedir(d);
-	return found >= 0 ? found : -1;
+	snprintf(path, sizeof path, "/proc/self/fd/%d", free_fd);
+	if ((n = readlink(path, link, sizeof link - 1)) <= 0)
+		return -1;
+	link[n] = '\0';
+	return strcmp(link, "anon_inode:[eventpoll]") == 0 ? free_fd : -1;
 }
 
 void
@@ -142,14 +134,17 @@ loop_init(void)
 {
 	struct sigaction sa = { .sa_handler = SIG_IGN };
 	sigset_t none;
+	int free_fd;
 
 	loop_signals_reset();
 	/* Writes to a vanished client must not kill wardd; children reset it. */
 	sigaction(SIGPIPE, &sa, NULL);
+	if ((free_fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) != -1)
+		close(free_fd);
 	ward_loop = ev_loop_new(EVBACKEND_EPOLL | EVFLAG_NOENV);
 	if (ward_loop == NULL)
 		fatalx("cannot create the epoll event loop");
-	ward_epoll_fd = loop_epoll_fd();
+	ward_epoll_fd = loop_epoll_fd(free_fd);
 	log_debug("libev epoll fd: %d", ward_epoll_fd);
 	ev_signal_init(&loop_sigterm, loop_signal_cb, SIGTERM);
 	ev_signal_init(&loop_sigint, loop_signal_cb, SIGINT);

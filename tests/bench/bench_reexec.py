@@ -2,7 +2,8 @@
 """How long a re-exec pauses wardd (issue 11), with N instances.
 
 Starts wardd on a private socket (no cgroups, 1 s metrics), creates N
-instances of which R run `sleep` (the rest are created, not started: with
+instances of which R run `sleep` (every fourth capturing its output; the
+rest are created, not started: with
 3 fds per running instance the open-file hard limit caps R), re-executes
 it K times and prints ward.stats' reexec_ms (from the moment the old
 image starts writing its state to the moment the new one has read it
@@ -47,7 +48,7 @@ def measure(wardd, n, running, k):
         for j in range(n):
             if j < running:
                 c.call("instance.run", {"argv": [SLEEP, "1000"],
-                                        "capture_output": j % 2 == 0})
+                                        "capture_output": j % 4 == 0})
             else:
                 c.call("instance.create", {"argv": [SLEEP, "1000"]})
         c.call("events.subscribe", {})
@@ -71,12 +72,12 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("-n", type=int, action="append")
     ap.add_argument("-r", type=int, action="append",
-                    help="of which running (default: all, at most 5000)")
+                    help="of which running (default: all, at most 4000)")
     ap.add_argument("-k", type=int, default=10)
     ap.add_argument("wardd", nargs="?", default=wardtest.WARDD)
     a = ap.parse_args()
     ns = a.n or [1000, 10000]
-    rs = a.r or [min(n, 5000) for n in ns]
+    rs = a.r or [min(n, 4000) for n in ns]
     base = baseline(a.wardd)
     print("baseline: posix_spawn + wait of `wardd --state-version`: "
           "%.2f ms (median of 20)" % base)
