@@ -203,7 +203,11 @@ instance_state_restore(const msgpack_object *m)
 	i->run_as_owner = state_bool(m, "run_as_owner");
 	i->created_at_ms = state_i64(m, "created_at_ms", 0);
 	i->started_at_ms = state_i64(m, "started_at_ms", 0);
+	/* Read against this loop's clock (an uptime, a backoff's window):
+	 * not after now, or a death's uptime is out of any integer's range. */
 	i->started_mono = state_double(m, "started_mono", 0.);
+	if (!(i->started_mono >= 0. && i->started_mono <= ev_now(ward_loop)))
+		i->started_mono = ev_now(ward_loop);
 	i->pid = state_i64(m, "pid", 0);
 	i->start_time = state_u64(m, "start_time", 0);
 	i->not_child = state_bool(m, "not_child");
