@@ -1,7 +1,7 @@
 /*
  * fuzz_state.c: a state read back by reexec_restore_state (reexec.c), as
- * STATE_DIR/state after a crash (snapshot.c), the fd store's memfd
- * (fdstore.c) or a re-exec's --state-fd memfd would give it: instances
+ * the fd store's memfd (fdstore.c) or a re-exec's --state-fd memfd would
+ * give it, or by snapshot_recover from STATE_DIR/state: instances
  * (instance-state.c, spec-state.c, output-state.c), programs
  * (program-state.c), connections, subscriptions and the fd store's part.
  * The input is a flags byte, then the state's bytes. Flags:
@@ -14,6 +14,9 @@
  *   faces: only wardd writes that memfd). What is exercised is what a
  *   re-exec reads besides the fds: the list itself, the fd store's table,
  *   the counters, and every owner's read with its fds missing;
+ * - bit 2 (over bit 0): write it to STATE_DIR/state and read it back as
+ *   a start after a crash without an fd store does (snapshot_recover,
+ *   snapshot.c: its own unpack, then the same owners' reads);
  * - bit 1: then run wardd's loop a few turns without blocking, so that
  *   timers read back as due fire (a crash's state only: a re-exec's
  *   running instances are wardd's children by its word, and a stop
@@ -42,7 +45,8 @@ static int fuzz_state_fds0;
 static char *fuzz_state_instances;
 
 static const char *const fuzz_state_files[] = {
-	"history", "history.rejected", "history.tmp", "state", "state.tmp",
+	"history", "history.rejected", "history.tmp", "state", "state.bad",
+	"state.tmp",
 };
 
 /*
@@ -143,19 +147,26 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char path[4096];
 	size_t k;
-	int by_list, loop, rc, turns;
+	int snapshot, by_list, loop, rc, turns;
 
 	if (size < 1)
 		return 0;
-	by_list = data[0] & 1;
+	snapshot = data[0] & 4;
+	by_list = !snapshot && (data[0] & 1);
 	loop = !by_list && (data[0] & 2);
 	data++;
 	size--;
 	if (by_list && fuzz_state_names_open_fd(data, size))
 		return 0;
 	state_fds_reset();	/* by_list = 0: nothing handed over */
-	rc = reexec_restore_state((const char *)data, size, by_list);
-	harness_assert(rc == 0 || rc == -1, "reexec_restore_state gave %d", rc);
+	if (snapshot) {
+		snprintf(path, sizeof path, "%s/state", harness_sandbox());
+		if (harness_write_file(path, data, size) == -1)
+			return 0;
+		rc = snapshot_recover();
+	} else
+		rc = reexec_restore_state((const char *)data, size, by_list);
+	harness_assert(rc == 0 || rc == -1, "the read gave %d", rc);
 	for (turns = 0; loop && turns < FUZZ_STATE_TURNS; turns++)
 		ev_run(ward_loop, EVRUN_NOWAIT);
 	/* An fd the read took that was not handed over, or closed, is

@@ -131,8 +131,8 @@ w('fuzz_history', 'mistyped', hist_hdr + rec(1, 0, name=5, exit_code="x", death_
 w('fuzz_history', 'no-header', rec(1, 0))
 w('fuzz_history', 'empty', b'')
 
-# fuzz_state: a flags byte (bit 0: a re-exec's state, by_list; bit 1: run
-# the loop after), then the state reexec_restore_state reads back.
+# fuzz_state: a flags byte (bit 0: a re-exec's state, by_list; bit 2:
+# STATE_DIR/state, snapshot_recover; bit 1: run the loop after), then the state.
 RLIM = [[r, 1024, 4096] for r in range(16)]
 def spec(name, **kw):
     return dict({"name": name, "argv": ["/bin/sleep", "60"], "exec_path": "/bin/sleep",
@@ -153,6 +153,7 @@ stream = lambda fd: {"fd": fd, "ring_fd": None, "ring": b"hello\nwor", "mid_line
     "carry": b"", "follows": [], "has_file": False}
 ofile = lambda fd: {"fd": fd, "dirfd": None, "opens": 1, "as_user": False, "size": 10,
     "failed": False}
+# state: 0 not started, 1 running, 2 dead, 3 failed (enum instance_state).
 def inst(i, name, state, fb=0, **kw):
     return dict({"id": i, "runs": 1, "spec": spec(name), "state": state, "payload": 2,
         "suspended": False, "status_text": "serving", "stop_requested": False,
@@ -194,13 +195,13 @@ def prog(name, inst_id, state, **kw):
         "backoff_t": 0.0, "startsecs_t": None, "apply_t": None}, **kw)
 crash_state = {"ward_state": 1, "pid": 1234, "boot_id": "0" * 32,
     "stats": {"created": 3, "started": 3, "died": 1, "spawn_failed": 0, "removed": 0},
-    "instances": [inst(1, "web", 2), inst(2, "done", 3, exit=exitrec, pid=0),
-        inst(3, "db", 2, not_child=True)],
+    "instances": [inst(1, "web", 1), inst(2, "done", 2, exit=exitrec, pid=0),
+        inst(3, "db", 1, not_child=True)],
     "programs": [prog("web", 1, 3), prog("done", 2, 5), prog("gone", 99, 1)]}
 # A re-exec's fds are numbers no harness has open (900 on): see fuzz_state.c.
 reexec_state = dict(crash_state, reexecs=2, t0_ns=10**9,
-    instances=[inst(1, "web", 2, fb=900), inst(2, "done", 3, fb=900, exit=exitrec),
-        inst(3, "db", 2, fb=900, not_child=True)],
+    instances=[inst(1, "web", 1, fb=900), inst(2, "done", 2, fb=900, exit=exitrec),
+        inst(3, "db", 1, fb=900, not_child=True)],
     server={"fd": 903, "path": "/run/ward.sock", "unlink_at_exit": False,
         "conns": [{"fd": 905, "uid": 0, "gid": 0, "pid": 1, "groups": [0], "in_base": 0,
             "in": b"\x94\x00\x01", "out": b"", "fds": [[0, [906]]], "fds_lost": False,
@@ -212,6 +213,8 @@ reexec_state = dict(crash_state, reexecs=2, t0_ns=10**9,
 w('fuzz_state', 'crash', b'\x00' + P(crash_state))
 w('fuzz_state', 'crash-loop', b'\x02' + P(crash_state))
 w('fuzz_state', 'reexec', b'\x01' + P(reexec_state))
+w('fuzz_state', 'snapshot', b'\x04' + P(crash_state))
+w('fuzz_state', 'snapshot-loop', b'\x06' + P(crash_state))
 w('fuzz_state', 'newer-version', b'\x00' + P(dict(crash_state, ward_state=99)))
 w('fuzz_state', 'mistyped', b'\x02' + P({"ward_state": 1, "stats": [1],
     "instances": [{"id": "x"}, inst(4, "m", "running", spec={"name": 1}),
@@ -233,12 +236,22 @@ w('fuzz_dispatch', 'regress-notify-runtime-dir', b'\x00' + req(1, "instance.run"
 # is not open (a listener's fcntl on it was fatal); a count no byte backs
 # (msgpack-c allocated it: 2^32 objects); two programs naming one instance
 # (the first kept it after its removal); a re-exec's fd store entry for an
-# fd number no process has (its table was sized by it: 80 GB).
+# fd number no process has (its table was sized by it: 80 GB); a start
+# time after now (a death's uptime out of range); an adopted instance
+# whose pidfd did not come back from the fd store (its pid, never checked,
+# was what its watchdog killed).
 small = lambda i, name, **kw: dict({"id": i, "spec": {"name": name, "argv": ["/bin/true"],
     "exec_path": "/bin/true"}, "state": 3}, **kw)
 w('fuzz_state', 'regress-logfile-relative', b'\x00' + P({"ward_state": 1, "instances": [
   small(1, "r", spec={"name": "r", "argv": ["/bin/true"], "exec_path": "/bin/true",
   "output": {"stdout_logfile": "out.log"}}, output={"streams": []})]}))
+w('fuzz_state', 'regress-snapshot-count-unbacked', b'\x04\x82' + P("ward_state") + P(1) +
+  P("instances") + b'\xdd\xff\xff\xff\xff')
+w('fuzz_state', 'regress-started-mono', b'\x00' + P({"ward_state": 1, "instances": [
+  small(1, "u", state=1, pid=0, started_mono=1e81)]}))
+w('fuzz_state', 'regress-adopted-unchecked', b'\x02' + P({"ward_state": 1, "instances": [
+  small(1, "w", state=1, pid=2**22 + 17, start_time=1, not_child=True, watchdog_t=0.0,
+  spec={"name": "w", "argv": ["/bin/true"], "exec_path": "/bin/true", "watchdog_ms": 500})]}))
 w('fuzz_state', 'regress-listed-fd-closed', b'\x01' + P({"ward_state": 1,
   "server": {"fd": 950, "conns": []}, "fds": [950, 950]}))
 w('fuzz_state', 'regress-count-unbacked', b'\x00\x82' + P("ward_state") + P(1) +
