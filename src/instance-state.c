@@ -238,7 +238,10 @@ instance_state_restore(const msgpack_object *m)
 	i->notify_dropped = state_u64(m, "notify_dropped", 0);
 	i->runtime_dir = state_str(m, "runtime_dir");
 	instance_state_restore_metrics(state_get(m, "metrics"), &i->metrics);
-	if ((o = state_get(m, "exit")) != NULL && o->type == MSGPACK_OBJECT_MAP)
+	/* A running instance has none (instance_start dropped the last
+	 * run's): its death's record would replace one never freed. */
+	if (i->state != INSTANCE_RUNNING &&
+	    (o = state_get(m, "exit")) != NULL && o->type == MSGPACK_OBJECT_MAP)
 		i->exit = exit_record_unpack(o);
 	i->cgroup.made = state_bool(m, "cgroup_made");
 	i->cgroup.killed = state_bool(m, "cgroup_killed");
