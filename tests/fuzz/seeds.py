@@ -239,7 +239,8 @@ w('fuzz_dispatch', 'regress-notify-runtime-dir', b'\x00' + req(1, "instance.run"
 # fd number no process has (its table was sized by it: 80 GB); a start
 # time after now (a death's uptime out of range); an adopted instance
 # whose pidfd did not come back from the fd store (its pid, never checked,
-# was what its watchdog killed).
+# was what its watchdog killed); a running instance with an exit record
+# (its death's record replaced it, never freed).
 small = lambda i, name, **kw: dict({"id": i, "spec": {"name": name, "argv": ["/bin/true"],
     "exec_path": "/bin/true"}, "state": 3}, **kw)
 w('fuzz_state', 'regress-logfile-relative', b'\x00' + P({"ward_state": 1, "instances": [
@@ -252,6 +253,8 @@ w('fuzz_state', 'regress-started-mono', b'\x00' + P({"ward_state": 1, "instances
 w('fuzz_state', 'regress-adopted-unchecked', b'\x02' + P({"ward_state": 1, "instances": [
   small(1, "w", state=1, pid=2**22 + 17, start_time=1, not_child=True, watchdog_t=0.0,
   spec={"name": "w", "argv": ["/bin/true"], "exec_path": "/bin/true", "watchdog_ms": 500})]}))
+w('fuzz_state', 'regress-running-exit', b'\x00' + P({"ward_state": 1, "instances": [
+  small(1, "x", state=1, exit=exitrec)]}))
 w('fuzz_state', 'regress-listed-fd-closed', b'\x01' + P({"ward_state": 1,
   "server": {"fd": 950, "conns": []}, "fds": [950, 950]}))
 w('fuzz_state', 'regress-count-unbacked', b'\x00\x82' + P("ward_state") + P(1) +
