@@ -35,6 +35,7 @@
 
 #include <fcntl.h>
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -59,7 +60,9 @@ fuzz_state_names_open_fd(const uint8_t *data, size_t size)
 	struct ward_err e = WARD_ERR_INIT;
 	msgpack_unpacked u;
 	const msgpack_object *a;
+	const msgpack_object_kv *o;
 	size_t off = 0, n, j;
+	uint32_t k;
 	int named = 0;
 
 	/* As reexec_restore_state does: a count is checked against the
@@ -69,12 +72,23 @@ fuzz_state_names_open_fd(const uint8_t *data, size_t size)
 		return 0;
 	msgpack_unpacked_init(&u);
 	if (msgpack_unpack_next(&u, (const char *)data, size, &off) ==
-	    MSGPACK_UNPACK_SUCCESS) {
-		a = state_array(&u.data, "fds", &n);
-		for (j = 0; j < n && !named; j++)
-			named = a[j].type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
-			    a[j].via.u64 <= INT32_MAX &&
-			    fcntl((int)a[j].via.u64, F_GETFD) != -1;
+	    MSGPACK_UNPACK_SUCCESS && u.data.type == MSGPACK_OBJECT_MAP) {
+		/* Every "fds" key: with two, which state_get finds depends
+		 * on where its last search in a map at that address ended. */
+		for (k = 0; k < u.data.via.map.size && !named; k++) {
+			o = &u.data.via.map.ptr[k];
+			if (!codec_is_str(&o->key) || o->key.via.str.size != 3 ||
+			    memcmp(o->key.via.str.ptr, "fds", 3) != 0 ||
+			    o->val.type != MSGPACK_OBJECT_ARRAY)
+				continue;
+			a = o->val.via.array.ptr;
+			n = o->val.via.array.size;
+			for (j = 0; j < n && !named; j++)
+				named = a[j].type ==
+				    MSGPACK_OBJECT_POSITIVE_INTEGER &&
+				    a[j].via.u64 <= INT32_MAX &&
+				    fcntl((int)a[j].via.u64, F_GETFD) != -1;
+		}
 	}
 	msgpack_unpacked_destroy(&u);
 	return named;
