@@ -32,10 +32,24 @@ codec_be(const unsigned char *p, int n)
 
 /*
  * Find the end of the first msgpack object in buf[0..avail). SCAN_MORE means
- * what is there is a valid prefix within the limits.
+ * what is there is a valid prefix within the limits: a request's.
  */
 enum scan_result
 codec_scan(const char *buf, size_t avail, size_t *len, struct ward_err *err)
+{
+	return codec_scan_within(buf, avail, len, err, WARD_MAX_REQUEST,
+	    WARD_MAX_ELEMENTS);
+}
+
+/*
+ * codec_scan with other limits: at most max bytes and max_elements
+ * objects (reexec.c: a state is bigger than any request). What it calls
+ * complete, msgpack-c unpacks without believing a count the bytes cannot
+ * hold (it allocates each container's objects from its header).
+ */
+enum scan_result
+codec_scan_within(const char *buf, size_t avail, size_t *len,
+    struct ward_err *err, uint64_t max, uint64_t max_elements)
 {
 	const unsigned char *p = (const unsigned char *)buf;
 	uint64_t stack[WARD_MAX_DEPTH + 1];
@@ -53,10 +67,10 @@ codec_scan(const char *buf, size_t avail, size_t *len, struct ward_err *err)
 		stack[sp]--;
 		if (pos >= avail)
 			return SCAN_MORE;
-		if (++elements > WARD_MAX_ELEMENTS)
+		if (++elements > max_elements)
 			return codec_scan_fail(err, WARD_E_TOO_LARGE,
 			    "message has more than %" PRIu64 " objects",
-			    (uint64_t)WARD_MAX_ELEMENTS);
+			    max_elements);
 		b = p[pos];
 		n = 0;		/* children of a container */
 		container = (b >= 0x80 && b <= 0x9f) || (b >= 0xdc && b <= 0xdf);
@@ -116,18 +130,18 @@ codec_scan(const char *buf, size_t avail, size_t *len, struct ward_err *err)
 			skip += t[i].ext;
 		}
 		/* Every child takes at least one byte: a count is a length. */
-		if (n > WARD_MAX_REQUEST || skip > WARD_MAX_REQUEST)
+		if (n > max || skip > max)
 			return codec_scan_fail(err, WARD_E_TOO_LARGE,
-			    "message declares %" PRIu64 " elements or bytes, over the 1 MiB limit",
-			    n > skip ? n : skip);
+			    "message declares %" PRIu64 " elements or bytes, "
+			    "over the %" PRIu64 "-byte limit", n > skip ? n : skip,
+			    max);
 		pos += hdr;
 		if (pos + skip > avail)
 			return SCAN_MORE;
 		pos += skip;
-		if (pos > WARD_MAX_REQUEST)
+		if (pos > max)
 			return codec_scan_fail(err, WARD_E_TOO_LARGE,
-			    "message is over %" PRIu64 " bytes",
-			    (uint64_t)WARD_MAX_REQUEST);
+			    "message is over %" PRIu64 " bytes", max);
 		/* Empty containers count too: depth is what is written. */
 		if (container && sp + 1 > WARD_MAX_DEPTH)
 			return codec_scan_fail(err, WARD_E_TOO_LARGE,

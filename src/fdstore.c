@@ -27,6 +27,7 @@
 #include "config.h"
 
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -441,10 +442,16 @@ fdstore_unpack(const msgpack_object *m)
 {
 	const msgpack_object *a, *e;
 	struct fdstore_entry *t;
+	struct rlimit rl;
+	uint64_t lim = INT32_MAX;
 	size_t n, j;
 
 	if (m == NULL || m->type != MSGPACK_OBJECT_MAP)
 		return;
+	/* The table is by fd number: none at or over the fd limit exists
+	 * (a wardd only raises it), and a bigger index would size it. */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < INT32_MAX)
+		lim = rl.rlim_cur;
 	fdstore_state[0] = state_fd(m, "state_a");
 	fdstore_state[1] = state_fd(m, "state_b");
 	fdstore_seq = state_u64(m, "seq", 0);
@@ -453,7 +460,7 @@ fdstore_unpack(const msgpack_object *m)
 	for (j = 0; j < n; j++) {
 		e = &a[j];
 		if (e->type != MSGPACK_OBJECT_ARRAY || e->via.array.size != 5 ||
-		    e->via.array.ptr[0].via.u64 >= INT32_MAX ||
+		    e->via.array.ptr[0].via.u64 >= lim ||
 		    (t = fdstore_entry(e->via.array.ptr[0].via.u64)) == NULL)
 			continue;
 		t->gen = e->via.array.ptr[1].via.u64;

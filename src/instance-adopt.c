@@ -270,14 +270,16 @@ instance_adopt_orphans(void)
 
 	for (i = LIST_FIRST(&instances_running); i != NULL; i = next) {
 		next = LIST_NEXT(i, running_entry);
-		if (i->not_child)
-			continue;
 		/* Its pidfd did not come back (the store was full): as
-		 * without a store, by pid and start time. May end it. */
+		 * without a store, by pid and start time. May end it. An
+		 * adopted one's too: else its pid, unchecked, is what a
+		 * stop or a watchdog would signal. */
 		if (i->pidfd == -1) {
 			instance_adopt_recover(i, 1);
 			continue;
 		}
+		if (i->not_child)
+			continue;
 		i->not_child = 1;
 		instance_adopt_watch(i);
 	}

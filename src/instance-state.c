@@ -203,7 +203,11 @@ instance_state_restore(const msgpack_object *m)
 	i->run_as_owner = state_bool(m, "run_as_owner");
 	i->created_at_ms = state_i64(m, "created_at_ms", 0);
 	i->started_at_ms = state_i64(m, "started_at_ms", 0);
+	/* Read against this loop's clock (an uptime, a backoff's window):
+	 * not after now, or a death's uptime is out of any integer's range. */
 	i->started_mono = state_double(m, "started_mono", 0.);
+	if (!(i->started_mono >= 0. && i->started_mono <= ev_now(ward_loop)))
+		i->started_mono = ev_now(ward_loop);
 	i->pid = state_i64(m, "pid", 0);
 	i->start_time = state_u64(m, "start_time", 0);
 	i->not_child = state_bool(m, "not_child");
@@ -234,7 +238,10 @@ instance_state_restore(const msgpack_object *m)
 	i->notify_dropped = state_u64(m, "notify_dropped", 0);
 	i->runtime_dir = state_str(m, "runtime_dir");
 	instance_state_restore_metrics(state_get(m, "metrics"), &i->metrics);
-	if ((o = state_get(m, "exit")) != NULL && o->type == MSGPACK_OBJECT_MAP)
+	/* A running instance has none (instance_start dropped the last
+	 * run's): its death's record would replace one never freed. */
+	if (i->state != INSTANCE_RUNNING &&
+	    (o = state_get(m, "exit")) != NULL && o->type == MSGPACK_OBJECT_MAP)
 		i->exit = exit_record_unpack(o);
 	i->cgroup.made = state_bool(m, "cgroup_made");
 	i->cgroup.killed = state_bool(m, "cgroup_killed");

@@ -152,9 +152,15 @@ program_state_restore(const msgpack_object *m)
 	p->state = state_u64(m, "state", PROGRAM_STOPPED);
 	if (p->state > PROGRAM_FATAL)
 		p->state = PROGRAM_STOPPED;
+	/* An instance runs one program: a second naming it would keep a
+	 * pointer that the instance's removal does not clear. */
 	if ((id = state_u64(m, "inst", 0)) != 0 &&
-	    (p->inst = instance_find_id(id)) != NULL)
-		p->inst->program = p;
+	    (p->inst = instance_find_id(id)) != NULL) {
+		if (p->inst->program == NULL)
+			p->inst->program = p;
+		else
+			p->inst = NULL;
+	}
 	p->name_holder = state_u64(m, "name_holder", 0);
 	p->attempt = state_u64(m, "attempt", 0);
 	a = state_array(m, "restarts", &n);

@@ -527,14 +527,19 @@ reexec_restore_instances(const msgpack_object *root)
 int
 reexec_restore_state(const char *data, size_t n, int by_list)
 {
+	struct ward_err e = WARD_ERR_INIT;
 	msgpack_zone *zone = NULL;
 	msgpack_object obj;
 	const msgpack_object *root, *a;
-	size_t off = 0;
+	size_t off = 0, len;
 	unsigned restored, closed;
 
-	/* One zone big enough for all the objects: few, large allocations. */
-	if ((zone = msgpack_zone_new(n * 4 + 65536)) == NULL ||
+	/* Scanned first: msgpack-c would allocate what a header claims (a
+	 * cut or corrupt state's array of 2^32). One zone big enough for
+	 * all the objects: few, large allocations. */
+	if (codec_scan_within(data, n, &len, &e, REEXEC_STATE_MAX,
+	    REEXEC_STATE_MAX) != SCAN_COMPLETE ||
+	    (zone = msgpack_zone_new(n * 4 + 65536)) == NULL ||
 	    msgpack_unpack(data, n, &off, zone, &obj) != MSGPACK_UNPACK_SUCCESS ||
 	    state_u64(&obj, "ward_state", 0) == 0 ||
 	    state_u64(&obj, "ward_state", 0) > STATE_VERSION) {

@@ -252,12 +252,13 @@ snapshot_adopt_all(int same_boot, unsigned *adopted, unsigned *lost)
 int
 snapshot_recover(void)
 {
+	struct ward_err e = WARD_ERR_INIT;
 	msgpack_unpacked msg;
 	const msgpack_object *root;
 	struct instance *i;
 	const char *why;
 	char *data, boot[64];
-	size_t n, off = 0;
+	size_t n, off = 0, len;
 	unsigned restored = 0, adopted = 0, lost = 0;
 	int same_boot;
 
@@ -267,7 +268,10 @@ snapshot_recover(void)
 		return -1;
 	}
 	msgpack_unpacked_init(&msg);
-	if (msgpack_unpack_next(&msg, data, n, &off) != MSGPACK_UNPACK_SUCCESS ||
+	/* Scanned first: msgpack-c would allocate what a header claims. */
+	if (codec_scan_within(data, n, &len, &e, SNAPSHOT_MAX, SNAPSHOT_MAX) !=
+	    SCAN_COMPLETE ||
+	    msgpack_unpack_next(&msg, data, n, &off) != MSGPACK_UNPACK_SUCCESS ||
 	    (root = &msg.data, state_u64(root, "ward_state", 0)) == 0 ||
 	    state_u64(root, "ward_state", 0) > STATE_VERSION) {
 		msgpack_unpacked_destroy(&msg);

@@ -10,6 +10,7 @@
  */
 #include "config.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -58,15 +59,34 @@ spec_state_pack_output(msgpack_packer *pk, const struct output_config *oc)
 	codec_pack_kv_bool(pk, "captured", 1);
 }
 
+/* A log file path as output-spec.c accepts it: output-file.c opens and
+ * rotates it by its directory and the name after the last '/'. */
+static int
+spec_state_logfile_ok(const char *p)
+{
+	size_t n = p != NULL ? strlen(p) : 0;
+
+	return p == NULL || (p[0] == '/' && p[n - 1] != '/' &&
+	    n < PATH_MAX - 16);
+}
+
+/* The capture config; NULL if out of memory or a log file path is bad. */
 static struct output_config *
 spec_state_read_output(const msgpack_object *m)
 {
 	struct output_config *oc;
+	int k;
 
 	if ((oc = calloc(1, sizeof *oc)) == NULL)
 		return NULL;
 	oc->logfile[OUTPUT_STDOUT] = state_str(m, "stdout_logfile");
 	oc->logfile[OUTPUT_STDERR] = state_str(m, "stderr_logfile");
+	for (k = 0; k < OUTPUT_NSTREAMS; k++) {
+		if (!spec_state_logfile_ok(oc->logfile[k])) {
+			output_config_free(oc);
+			return NULL;
+		}
+	}
 	oc->journal = state_bool(m, "journal");
 	oc->drop = state_bool(m, "drop");
 	oc->ring_bytes = state_u64(m, "ring_bytes", OUTPUT_RING_DEFAULT);

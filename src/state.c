@@ -409,7 +409,21 @@ state_fd_hand(int old, int now)
 	state_newfd[old] = now;
 }
 
-/* After a re-exec: the state's own list, each fd at its own number. */
+/* Whether the list's entry o names an fd this process has open. */
+static int
+state_listed_open(const msgpack_object *o)
+{
+	return o->type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
+	    o->via.u64 < STATE_FD_LIMIT && fcntl((int)o->via.u64, F_GETFD) != -1;
+}
+
+/*
+ * After a re-exec: the state's own list, each fd at its own number. Only
+ * fds that are open are handed over: a number the old image listed but
+ * did not keep is no fd (an owner would get EBADF, and a listener's
+ * fcntl is fatal). A number listed twice is handed once: state_fd_hand
+ * would close the second, which is the first.
+ */
 void
 state_fds_handed(const msgpack_object *root)
 {
@@ -419,15 +433,13 @@ state_fds_handed(const msgpack_object *root)
 
 	a = state_array(root, "fds", &n);
 	for (j = 0; j < n; j++) {
-		if (a[j].type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
-		    a[j].via.u64 < STATE_FD_LIMIT && a[j].via.u64 > max)
+		if (state_listed_open(&a[j]) && a[j].via.u64 > max)
 			max = a[j].via.u64;
 	}
 	if (state_fds_begin(max) == -1)
 		return;
 	for (j = 0; j < n; j++) {
-		if (a[j].type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
-		    a[j].via.u64 <= max)
+		if (state_listed_open(&a[j]) && !state_taken[a[j].via.u64])
 			state_fd_hand((int)a[j].via.u64, (int)a[j].via.u64);
 	}
 }

@@ -538,6 +538,8 @@ enum scan_result {
 
 /* SCAN_ERROR's code: WARD_E_TOO_LARGE or WARD_E_PROTOCOL. */
 enum scan_result codec_scan(const char *, size_t, size_t *, struct ward_err *);
+enum scan_result codec_scan_within(const char *, size_t, size_t *,
+	    struct ward_err *, uint64_t, uint64_t);
 
 enum arg_type {
 	ARG_STR,

@@ -131,6 +131,97 @@ w('fuzz_history', 'mistyped', hist_hdr + rec(1, 0, name=5, exit_code="x", death_
 w('fuzz_history', 'no-header', rec(1, 0))
 w('fuzz_history', 'empty', b'')
 
+# fuzz_state: a flags byte (bit 0: a re-exec's state, by_list; bit 2:
+# STATE_DIR/state, snapshot_recover; bit 1: run the loop after), then the state.
+RLIM = [[r, 1024, 4096] for r in range(16)]
+def spec(name, **kw):
+    return dict({"name": name, "argv": ["/bin/sleep", "60"], "exec_path": "/bin/sleep",
+        "env": ["LANG=C", "A=1"], "cwd": "/", "detect_hangup": True,
+        "hangup_timeout_ms": 3000, "exit_codes": [[33, "CRASH"], [34, "HANGUP"]],
+        "profile": "crosvm", "rss_mapping": None, "fds": [{"fd": 7, "target": 3}],
+        "passed_fds": True, "notify_systemd": True, "watchdog_ms": 500,
+        "has_user": False, "user_uid": 0, "user_gid": 0,
+        "output": {"stdout_logfile": None, "stderr_logfile": None, "journal": False,
+            "drop": False, "ring_bytes": 65536, "rate_lines": 1000, "backups": 3,
+            "maxbytes": 1 << 20, "captured": True},
+        "rlimits": [[7, 64, 128]], "rlimit_mask": 1 << 7, "has_group": False,
+        "group_gid": 0, "has_umask": True, "umask": 0o22, "has_nice": True, "nice": 5,
+        "has_oom_score_adj": False, "oom_score_adj": 0, "clean_env": False,
+        "user_limits": {"rlimits": RLIM, "nice": 0, "policy": 0, "ioprio": 0}}, **kw)
+stream = lambda fd: {"fd": fd, "ring_fd": None, "ring": b"hello\nwor", "mid_line": True,
+    "dropping": False, "window": 1.5, "window_lines": 3, "dropped": 0, "jline": b"wor",
+    "carry": b"", "follows": [], "has_file": False}
+ofile = lambda fd: {"fd": fd, "dirfd": None, "opens": 1, "as_user": False, "size": 10,
+    "failed": False}
+# state: 0 not started, 1 running, 2 dead, 3 failed (enum instance_state).
+def inst(i, name, state, fb=0, **kw):
+    return dict({"id": i, "runs": 1, "spec": spec(name), "state": state, "payload": 2,
+        "suspended": False, "status_text": "serving", "stop_requested": False,
+        "stop_signal": 15, "stop_timeout_ms": 5000, "owner_uid": 0, "owner_gid": 0,
+        "fds_held": 1, "groups": [0, 4], "requester_pid": 1, "run_as_owner": False,
+        "created_at_ms": 1700000000000, "started_at_ms": 1700000000100,
+        "started_mono": 12.5, "pid": 2**22 + 17, "start_time": 123456, "not_child": False,
+        "pidfd": 10 + 10 * i + fb, "failure_fd": 11 + 10 * i + fb, "notify_fd": 12 + 10 * i + fb,
+        "spawn_fd": None, "spawn_report": b"", "hangup_t": 2.5, "stop_t": None,
+        "watchdog_t": 0.0, "sd_fd": 13 + 10 * i + fb, "sd_dropped": 0, "failure_note": None,
+        "killed_by": 0, "failure": b"boom", "failure_discarded": 0,
+        "notify_line": b"STATUS=hal", "notify_skipping": False, "notify_dropped": 0,
+        "runtime_dir": "/run/ward/instances/%d" % i,
+        "metrics": {"cpu_user_ms": 3, "rss_kb": 100, "cpu_percent": 1.5, "last_at": 3.0,
+            "samples": 2, "has_cgroup_memory": False, "has_cgroup_cpu": False},
+        "exit": None,
+        "output": {"reserved": True, "ring_reserved": 65536,
+            "streams": [stream(14 + 10 * i + fb), stream(15 + 10 * i + fb)],
+            "files": [ofile(None), ofile(None)]},
+        "cgroup_made": False, "cgroup_killed": False, "saved_at_ms": 1700000001000,
+        "version": 1, "spawn_got": 0}, **kw)
+exitrec = {"id": 2, "name": "done", "owner_uid": 0, "started_at_ms": 1700000000000,
+    "uptime_ms": 1500, "metrics": {"cpu_user_ms": 3, "samples": 2}, "state": "dead",
+    "death_reason": "CRASH", "exit_code": 33, "exit_signal": None, "signal_name": None,
+    "core_dumped": False, "failure_reason": None, "failure_info": "disk on fire",
+    "failure_discarded": 0, "dump_dir": None, "died_at_ms": 1700000001500}
+def prog(name, inst_id, state, **kw):
+    conf = {"name": name, "file": "/etc/ward.d/a.conf", "line": 3,
+        "spec": P({"name": name, "argv": ["/bin/sleep", "60"]}), "autostart": True,
+        "restart": 1, "restart_on": ["CRASH"], "backoff_initial_ms": 100,
+        "backoff_max_ms": 1000, "backoff_reset_ms": 0, "max_restarts": 2,
+        "restart_window_ms": 60000, "startsecs_ms": 0, "readiness_notify": False,
+        "after": ["db"], "requires": None, "success_codes": [0, 0, 0, 0, 0, 0, 0, 0],
+        "stop_signal": 15, "stop_timeout_ms": 1000, "version": 1, "declared": True,
+        "speclen": 0}
+    return dict({"conf": conf, "next_conf": None, "state": state, "inst": inst_id,
+        "name_holder": 0, "attempt": 1, "restarts": [1.0, 2.0, 0.0], "restarts_head": 1,
+        "restart_count": 1, "fatal_reason": None, "removing": False,
+        "backoff_t": 0.0, "startsecs_t": None, "apply_t": None}, **kw)
+crash_state = {"ward_state": 1, "pid": 1234, "boot_id": "0" * 32,
+    "stats": {"created": 3, "started": 3, "died": 1, "spawn_failed": 0, "removed": 0},
+    "instances": [inst(1, "web", 1), inst(2, "done", 2, exit=exitrec, pid=0),
+        inst(3, "db", 1, not_child=True)],
+    "programs": [prog("web", 1, 3), prog("done", 2, 5), prog("gone", 99, 1)]}
+# A re-exec's fds are numbers no harness has open (900 on): see fuzz_state.c.
+reexec_state = dict(crash_state, reexecs=2, t0_ns=10**9,
+    instances=[inst(1, "web", 1, fb=900), inst(2, "done", 2, fb=900, exit=exitrec),
+        inst(3, "db", 1, fb=900, not_child=True)],
+    server={"fd": 903, "path": "/run/ward.sock", "unlink_at_exit": False,
+        "conns": [{"fd": 905, "uid": 0, "gid": 0, "pid": 1, "groups": [0], "in_base": 0,
+            "in": b"\x94\x00\x01", "out": b"", "fds": [[0, [906]]], "fds_lost": False,
+            "fds_over": False, "closing": False}]},
+    events=[{"fd": 905, "types": 7, "ids": [1, 3]}, {"fd": 905, "types": 1, "ids": None}],
+    fdstore={"state_a": 908, "state_b": 909, "seq": 4, "gen": 7,
+        "stored": [[910, 1, 2, 3, 4], [911, 2, 2, 4, 5]]},
+    fds=[903, 905, 906, 908, 909, 910, 911, 912, 913, 914, 915, 907, 907, 912])
+w('fuzz_state', 'crash', b'\x00' + P(crash_state))
+w('fuzz_state', 'crash-loop', b'\x02' + P(crash_state))
+w('fuzz_state', 'reexec', b'\x01' + P(reexec_state))
+w('fuzz_state', 'snapshot', b'\x04' + P(crash_state))
+w('fuzz_state', 'snapshot-loop', b'\x06' + P(crash_state))
+w('fuzz_state', 'newer-version', b'\x00' + P(dict(crash_state, ward_state=99)))
+w('fuzz_state', 'mistyped', b'\x02' + P({"ward_state": 1, "stats": [1],
+    "instances": [{"id": "x"}, inst(4, "m", "running", spec={"name": 1}),
+        inst(5, "m", 9, groups=["a"], exit=[1], output=[], metrics=None, hangup_t=-1.0),
+        inst(5, "dup", 2)],
+    "programs": [{"conf": None}, prog("p", 5, 99, restarts="x"), prog("p", 0, 0)]}))
+
 # Regression seeds: inputs that once found a bug (named for it).
 w('fuzz_failure', 'regress-sig32', b'\x00\x00\x00\x00SIG32')
 w('fuzz_dispatch', 'regress-notify-runtime-dir', b'\x00' + req(1, "instance.run",
@@ -140,4 +231,36 @@ w('fuzz_dispatch', 'regress-notify-runtime-dir', b'\x00' + req(1, "instance.run"
 # regress-trash-in-progress (fuzz_dispatch) is kept as the fuzzer found it:
 # creates, rereads and a shutdown that leave trash.c removing a tree, whose
 # open directory once counted as a leaked fd.
+# fuzz_state: a relative log file path in a spec read back (output-file.c
+# took the name after a '/' that was not there); a re-exec's listed fd that
+# is not open (a listener's fcntl on it was fatal); a count no byte backs
+# (msgpack-c allocated it: 2^32 objects); two programs naming one instance
+# (the first kept it after its removal); a re-exec's fd store entry for an
+# fd number no process has (its table was sized by it: 80 GB); a start
+# time after now (a death's uptime out of range); an adopted instance
+# whose pidfd did not come back from the fd store (its pid, never checked,
+# was what its watchdog killed); a running instance with an exit record
+# (its death's record replaced it, never freed).
+small = lambda i, name, **kw: dict({"id": i, "spec": {"name": name, "argv": ["/bin/true"],
+    "exec_path": "/bin/true"}, "state": 3}, **kw)
+w('fuzz_state', 'regress-logfile-relative', b'\x00' + P({"ward_state": 1, "instances": [
+  small(1, "r", spec={"name": "r", "argv": ["/bin/true"], "exec_path": "/bin/true",
+  "output": {"stdout_logfile": "out.log"}}, output={"streams": []})]}))
+w('fuzz_state', 'regress-snapshot-count-unbacked', b'\x04\x82' + P("ward_state") + P(1) +
+  P("instances") + b'\xdd\xff\xff\xff\xff')
+w('fuzz_state', 'regress-started-mono', b'\x00' + P({"ward_state": 1, "instances": [
+  small(1, "u", state=1, pid=0, started_mono=1e81)]}))
+w('fuzz_state', 'regress-adopted-unchecked', b'\x02' + P({"ward_state": 1, "instances": [
+  small(1, "w", state=1, pid=2**22 + 17, start_time=1, not_child=True, watchdog_t=0.0,
+  spec={"name": "w", "argv": ["/bin/true"], "exec_path": "/bin/true", "watchdog_ms": 500})]}))
+w('fuzz_state', 'regress-running-exit', b'\x00' + P({"ward_state": 1, "instances": [
+  small(1, "x", state=1, exit=exitrec)]}))
+w('fuzz_state', 'regress-listed-fd-closed', b'\x01' + P({"ward_state": 1,
+  "server": {"fd": 950, "conns": []}, "fds": [950, 950]}))
+w('fuzz_state', 'regress-count-unbacked', b'\x00\x82' + P("ward_state") + P(1) +
+  P("instances") + b'\xdd\xff\xff\xff\xff')
+w('fuzz_state', 'regress-program-shared-instance', b'\x00' + P({"ward_state": 1,
+  "instances": [small(1, "a")], "programs": [prog("a", 1, 0), prog("b", 1, 0)]}))
+w('fuzz_state', 'regress-fdstore-index', b'\x01' + P({"ward_state": 1,
+  "fdstore": {"stored": [[2**31 - 2, 1, 2, 3, 4]]}}))
 w('fuzz_conf', 'regress-notify-runtime-dir', b'\x01[program:n]\ncommand = /bin/true\nnotify = systemd\n')
