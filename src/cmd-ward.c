@@ -80,7 +80,8 @@ cmd_stats_exec(struct request *req)
 	codec_pack_kv_uint(&pk, "writes", fdstore_writes);
 	codec_pack_kv_uint(&pk, "removed", fdstore_removes);
 	codec_pack_key(&pk, "snapshot");		/* snapshot.c */
-	msgpack_pack_map(&pk, 2);
+	msgpack_pack_map(&pk, 3);
+	codec_pack_kv_bool(&pk, "pending", snapshot_pending);
 	codec_pack_kv_uint(&pk, "writes", snapshot_writes);
 	codec_pack_key(&pk, "ms");
 	msgpack_pack_double(&pk, snapshot_ms);

@@ -46,7 +46,7 @@
 
 static ev_timer	 snapshot_t;
 static int	 snapshot_on;		/* after start-up's recovery */
-static int	 snapshot_pending;	/* changed since the last write */
+int		 snapshot_pending;	/* changed since the last write */
 static int	 snapshot_failing;	/* the last write failed: said once */
 static ev_tstamp snapshot_last;
 uint64_t	 snapshot_writes;	/* ward.stats: states written ... */

@@ -640,6 +640,7 @@ void	 snapshot_instance_cb(struct instance *, enum instance_event);
 int	 snapshot_recover(void);
 void	 snapshot_final(void);
 extern uint64_t snapshot_writes;
+extern int snapshot_pending;
 extern double snapshot_ms;
 
 /* ---- cmd.c: the command table and one request's context. */

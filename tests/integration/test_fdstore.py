@@ -67,9 +67,9 @@ class Service:
 
 def caught_up(c, store):
     """Wait until wardd has written a state after everything so far."""
-    w0 = c.call("ward.stats")["fd_store"]["writes"]
-    retry(lambda: c.call("ward.stats")["fd_store"]["writes"] > w0,
-          what="a new state in the fd store")
+    retry(lambda: (lambda st: not st["snapshot"]["pending"] and
+                   st["fd_store"]["writes"] > 0)(c.call("ward.stats")),
+          what="a state in the fd store with everything so far")
 
 
 def snapshot(c):

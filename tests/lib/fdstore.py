@@ -23,6 +23,7 @@ import socket
 import struct
 import subprocess
 import threading
+import time
 
 
 class FdStore:
@@ -40,6 +41,7 @@ class FdStore:
         self.lock = threading.Lock()
         self.cond = threading.Condition(self.lock)
         self.stop = False
+        self.busy = False	# the pump holds a message not yet handled
         r, self.wake = os.pipe()
         self.thread = threading.Thread(target=self._pump, args=(r,),
                                        daemon=True)
@@ -50,11 +52,15 @@ class FdStore:
             rd, _, _ = select.select([self.sock, wake], [], [])
             if wake in rd:
                 break
+            with self.lock:
+                self.busy = True
             try:
                 data, anc, _, _ = self.sock.recvmsg(
                     65536, socket.CMSG_SPACE(253 * 4) +
                     socket.CMSG_SPACE(12))
             except BlockingIOError:
+                with self.lock:
+                    self.busy = False
                 continue
             fds, pid = [], None
             for level, typ, d in anc:
@@ -68,11 +74,25 @@ class FdStore:
             self._handle(data.decode(errors="replace"), fds, pid)
         os.close(wake)
 
+    def settle(self, timeout=20):
+        """Wait until every message sent so far is handled (the service's
+        main process is gone: nothing more comes)."""
+        def idle():
+            with self.lock:
+                return not self.busy and not select.select(
+                    [self.sock], [], [], 0)[0]
+        deadline = time.monotonic() + timeout
+        while not idle():
+            if time.monotonic() > deadline:
+                raise AssertionError("fd store: messages not handled")
+            select.select([], [], [], 0.005)	# the pump runs meanwhile
+
     def _handle(self, text, fds, pid):
         with self.cond:
             if self.main_pid is not None and pid != self.main_pid:
                 for fd in fds:		# NotifyAccess=main: not heard
                     os.close(fd)
+                self.busy = False
                 return
             kv = {}
             for line in text.split("\n"):
@@ -99,6 +119,7 @@ class FdStore:
                 self.stored = keep
             for fd in fds:			# fds not to be stored: closed
                 os.close(fd)
+            self.busy = False
             self.cond.notify_all()
 
     def names(self):
@@ -115,6 +136,7 @@ class FdStore:
         """Start cmd as the service's main process: its LISTEN_* fds are the
         listeners (socket units' fds: (name, fd)) then the stored fds,
         newest first; NOTIFY_SOCKET is this store."""
+        self.settle()
         with self.lock:
             passed = list(listeners) + [tuple(s) for s in
                                         reversed(self.stored)]
