@@ -465,25 +465,45 @@ reexec_restore(int fd)
 {
 	struct stat st;
 	char *data;
-	size_t n;
-	ssize_t r;
 	int rc;
 
+	/* Mapped, not copied: its strings are read in place. */
 	if (fstat(fd, &st) == -1 || st.st_size <= 0 ||
 	    (uint64_t)st.st_size > REEXEC_STATE_MAX ||
-	    (data = malloc(st.st_size)) == NULL) {
+	    (data = mmap(NULL, st.st_size, PROT_READ, MAP_PRIVATE |
+	    MAP_POPULATE, fd, 0)) == MAP_FAILED) {
 		log_warn("re-exec: cannot read the state");
 		close(fd);
 		return -1;
 	}
-	for (n = 0; n < (size_t)st.st_size; n += r) {
-		if ((r = pread(fd, data + n, st.st_size - n, n)) <= 0)
-			break;
-	}
 	close(fd);
-	rc = n == (size_t)st.st_size ? reexec_restore_state(data, n, 1) : -1;
-	free(data);
+	rc = reexec_restore_state(data, st.st_size, 1);
+	munmap(data, st.st_size);
 	return rc;
+}
+
+/*
+ * A zone for a state of n bytes' objects: one chunk (msgpack-c's own
+ * would be thousands of small ones), its pages faulted in with one call
+ * rather than one fault each as unpacking first touches them (a page
+ * fault is dear on a VM; a re-exec's pause is made of such costs).
+ */
+static msgpack_zone *
+reexec_zone(size_t n)
+{
+	msgpack_zone *z;
+	uintptr_t lo, hi;
+
+	if ((z = msgpack_zone_new(n * 4 + 65536)) == NULL)
+		return NULL;
+#ifdef MADV_POPULATE_WRITE
+	lo = ((uintptr_t)z->chunk_list.ptr + 4095) & ~(uintptr_t)4095;
+	hi = ((uintptr_t)z->chunk_list.ptr + z->chunk_list.free) &
+	    ~(uintptr_t)4095;
+	if (hi > lo)
+		(void)madvise((void *)lo, hi - lo, MADV_POPULATE_WRITE);
+#endif
+	return z;
 }
 
 /*
@@ -539,7 +559,7 @@ reexec_restore_state(const char *data, size_t n, int by_list)
 	 * all the objects: few, large allocations. */
 	if (codec_scan_within(data, n, &len, &e, REEXEC_STATE_MAX,
 	    REEXEC_STATE_MAX) != SCAN_COMPLETE ||
-	    (zone = msgpack_zone_new(n * 4 + 65536)) == NULL ||
+	    (zone = reexec_zone(n)) == NULL ||
 	    msgpack_unpack(data, n, &off, zone, &obj) != MSGPACK_UNPACK_SUCCESS ||
 	    state_u64(&obj, "ward_state", 0) == 0 ||
 	    state_u64(&obj, "ward_state", 0) > STATE_VERSION) {

@@ -18,6 +18,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -409,39 +410,48 @@ state_fd_hand(int old, int now)
 	state_newfd[old] = now;
 }
 
-/* Whether the list's entry o names an fd this process has open. */
-static int
-state_listed_open(const msgpack_object *o)
-{
-	return o->type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
-	    o->via.u64 < STATE_FD_LIMIT && fcntl((int)o->via.u64, F_GETFD) != -1;
-}
-
 /*
  * After a re-exec: the state's own list, each fd at its own number. Only
  * fds that are open are handed over: a number the old image listed but
  * did not keep is no fd (an owner would get EBADF, and a listener's
  * fcntl is fatal). A number listed twice is handed once: state_fd_hand
- * would close the second, which is the first.
+ * would close the second, which is the first. Which are open, one poll
+ * says for all (POLLNVAL: not open), not a syscall per fd: a re-exec
+ * hands over thousands.
  */
 void
 state_fds_handed(const msgpack_object *root)
 {
 	const msgpack_object *a;
-	size_t n, j;
+	struct pollfd *p;
+	size_t n, j, np = 0;
 	uint64_t max = 0;
 
 	a = state_array(root, "fds", &n);
-	for (j = 0; j < n; j++) {
-		if (state_listed_open(&a[j]) && a[j].via.u64 > max)
-			max = a[j].via.u64;
-	}
-	if (state_fds_begin(max) == -1)
+	if (n == 0 || (p = calloc(n, sizeof *p)) == NULL)
 		return;
 	for (j = 0; j < n; j++) {
-		if (state_listed_open(&a[j]) && !state_taken[a[j].via.u64])
-			state_fd_hand((int)a[j].via.u64, (int)a[j].via.u64);
+		if (a[j].type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
+		    a[j].via.u64 < STATE_FD_LIMIT) {
+			p[np].fd = (int)a[j].via.u64;
+			p[np++].events = 0;
+		}
 	}
+	if (poll(p, np, 0) == -1) {
+		free(p);
+		return;
+	}
+	for (j = 0; j < np; j++) {
+		if (!(p[j].revents & POLLNVAL) && (uint64_t)p[j].fd > max)
+			max = p[j].fd;
+	}
+	if (state_fds_begin(max) == 0) {
+		for (j = 0; j < np; j++) {
+			if (!(p[j].revents & POLLNVAL) && !state_taken[p[j].fd])
+				state_fd_hand(p[j].fd, p[j].fd);
+		}
+	}
+	free(p);
 }
 
 /*
