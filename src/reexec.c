@@ -312,6 +312,14 @@ reexec_check_cb(struct ev_loop *loop, ev_io *w, int revents)
 		reexec_end(&e);
 		return;
 	}
+	/* A shutdown began while the check ran (it closed the listener):
+	 * it wins; a new image would forget it. */
+	if (shutdown_pending()) {
+		ward_err_set(&e, WARD_E_INVALID_STATE, "wardd began shutting "
+		    "down during the re-exec's check");
+		reexec_end(&e);
+		return;
+	}
 	reexec_end(NULL);
 	reexec_answer(NULL);
 	/* After this loop turn: the answer may still be flushed by then. */
@@ -407,6 +415,15 @@ reexec_exec_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	ssize_t w;
 	int mfd = -1;
 
+	/* The same, between the answer and this turn. */
+	if (shutdown_pending()) {
+		log_warnx("re-exec into %s called off: wardd is shutting down",
+		    reexec.exe);
+		free(reexec.exe);
+		reexec.exe = NULL;
+		reexec.busy = 0;
+		return;
+	}
 	reexec_t0_ns = reexec_mono_ns();
 	/* Whatever can go out now goes; the rest is in the state. */
 	TAILQ_FOREACH(c, &conns, entry)

@@ -292,5 +292,33 @@ def test_follow_and_half_sent_request_survive():
         assert got == "after\n", got
 
 
+def test_shutdown_during_the_check_wins():
+    """A SIGTERM while the new binary's check runs: the shutdown goes on
+    (the re-exec is refused), the new image never starts."""
+    w = Ward()
+    w.start()
+    try:
+        c = w.client()
+        c.call("instance.run", {"name": uniq("stubborn"), "argv":
+               payload("ignore-term", "hang")})
+        gate = os.path.join(w.dir, "gate")
+        slow = os.path.join(w.dir, "slow-wardd")
+        with open(slow, "w") as f:	# the check waits for the test
+            f.write("#!/bin/sh\nwhile [ ! -e %s ]; do sleep 0.01; done\n"
+                    "exec %s \"$@\"\n" % (gate, wardtest.WARDD))
+        os.chmod(slow, 0o755)
+        mid = c.request("ward.reexec", {"exe": slow})
+        retry(lambda: "checking it" in w.read_log(), what="the check")
+        w.proc.send_signal(signal.SIGTERM)
+        retry(lambda: "got SIGTERM" in w.read_log(), what="the SIGTERM")
+        open(gate, "w").close()
+        err, res = c.response(mid)
+        assert err is not None and err["code"] == "invalid_state", (err, res)
+        assert w.proc.wait(timeout=wardtest.TIMEOUT) == 0
+        assert "re-exec paused" not in w.read_log()
+    finally:
+        w.stop()
+
+
 if __name__ == "__main__":
     wardtest.run(globals())
