@@ -299,8 +299,12 @@ def test_shutdown_during_the_check_wins():
     w.start()
     try:
         c = w.client()
-        c.call("instance.run", {"name": uniq("stubborn"), "argv":
-               payload("ignore-term", "hang")})
+        name = uniq("stubborn")
+        c.call("instance.run", {"name": name, "argv":
+               payload("ignore-term", "notify", "READY=1", "hang")})
+        # SIGTERM is ignored from here on: the shutdown waits for it.
+        retry(lambda: c.call("instance.status", {"name": name})
+              ["payload_state"] == "ready", what="the payload ready")
         gate = os.path.join(w.dir, "gate")
         slow = os.path.join(w.dir, "slow-wardd")
         with open(slow, "w") as f:	# the check waits for the test
