@@ -17,7 +17,6 @@ is complete.
 import os
 import signal
 import socket
-import textwrap
 
 import fdstore
 import wardtest
@@ -85,19 +84,7 @@ def snapshot(c):
 def test_sigkill_with_fd_store_loses_nothing():
     s = Service()
     with open(os.path.join(s.conf, "p.conf"), "w") as f:
-        for k in range(3):
-            f.write(textwrap.dedent("""
-                [program:frun%d]
-                command = %s notify READY=1 hang
-                startsecs = 0
-                [program:fback%d]
-                command = %s exit 1
-                startsecs = 0
-                restart = always
-                backoff_initial_ms = 600000
-                backoff_max_ms = 600000
-                max_restarts = 1000
-                """ % (k, P, k, P)))
+        f.write(wardtest.programs_conf(3, run="frun", back="fback"))
     s.start()
     try:
         c = s.w.client()

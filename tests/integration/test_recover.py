@@ -326,16 +326,7 @@ def test_clean_restart_with_leave_running():
     conf = os.path.join(w.dir, "conf")
     os.makedirs(conf)
     with open(os.path.join(conf, "p.conf"), "w") as f:
-        for k in range(5):
-            f.write(textwrap.dedent("""
-                [program:back%d]
-                command = %s exit 1
-                startsecs = 0
-                restart = always
-                backoff_initial_ms = 600000
-                backoff_max_ms = 600000
-                max_restarts = 1000
-                """ % (k, wardtest.PAYLOAD)))
+        f.write(wardtest.programs_conf(5, back="back"))
     w.extra += ["--config-dir", conf]
     w.start()
     try:

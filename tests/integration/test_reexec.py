@@ -13,7 +13,6 @@ history holds them all; wardd's fd count and memory stay flat.
 import os
 import signal
 import subprocess
-import textwrap
 
 import wardtest
 from wardtest import Ward, WardError, payload, retry, uniq, wait_dead
@@ -27,22 +26,8 @@ def ward_with_programs():
     w = Ward()
     conf = os.path.join(w.dir, "conf")
     os.makedirs(conf)
-    progs = []
-    for k in range(5):
-        progs.append(textwrap.dedent("""
-            [program:prun%d]
-            command = %s notify READY=1 hang
-            startsecs = 0
-            [program:pback%d]
-            command = %s exit 1
-            startsecs = 0
-            restart = always
-            backoff_initial_ms = 600000
-            backoff_max_ms = 600000
-            max_restarts = 1000
-            """ % (k, P, k, P)))
     with open(os.path.join(conf, "progs.conf"), "w") as f:
-        f.write("".join(progs))
+        f.write(wardtest.programs_conf(5, run="prun", back="pback"))
     w.extra += ["--config-dir", conf]
     return w.start()
 
@@ -306,16 +291,18 @@ def test_shutdown_during_the_check_wins():
         retry(lambda: c.call("instance.status", {"name": name})
               ["payload_state"] == "ready", what="the payload ready")
         gate = os.path.join(w.dir, "gate")
+        os.mkfifo(gate)
         slow = os.path.join(w.dir, "slow-wardd")
         with open(slow, "w") as f:	# the check waits for the test
-            f.write("#!/bin/sh\nwhile [ ! -e %s ]; do sleep 0.01; done\n"
-                    "exec %s \"$@\"\n" % (gate, wardtest.WARDD))
+            f.write("#!/bin/sh\nread go < %s\nexec %s \"$@\"\n" %
+                    (gate, wardtest.WARDD))
         os.chmod(slow, 0o755)
         mid = c.request("ward.reexec", {"exe": slow})
         retry(lambda: "checking it" in w.read_log(), what="the check")
         w.proc.send_signal(signal.SIGTERM)
         retry(lambda: "got SIGTERM" in w.read_log(), what="the SIGTERM")
-        open(gate, "w").close()
+        with open(gate, "w") as g:	# the check goes on
+            g.write("go\n")
         err, res = c.response(mid)
         assert err is not None and err["code"] == "invalid_state", (err, res)
         assert w.proc.wait(timeout=wardtest.TIMEOUT) == 0

@@ -349,6 +349,22 @@ def parse_journal(data):
 _uniq = [0]
 
 
+def programs_conf(n, run=None, back=None):
+    """n [program:RUNk] that say READY=1 and hang, and n [program:BACKk]
+    that exit 1 and then wait in a 10-minute backoff: config text."""
+    out = []
+    for k in range(n):
+        if run:
+            out.append("[program:%s%d]\ncommand = %s notify READY=1 hang\n"
+                       "startsecs = 0\n" % (run, k, PAYLOAD))
+        if back:
+            out.append("[program:%s%d]\ncommand = %s exit 1\nstartsecs = 0\n"
+                       "restart = always\nbackoff_initial_ms = 600000\n"
+                       "backoff_max_ms = 600000\nmax_restarts = 1000\n"
+                       % (back, k, PAYLOAD))
+    return "".join(out)
+
+
 def uniq(prefix="t"):
     """A name no other call in this test process returns: prefix + a count."""
     _uniq[0] += 1
