@@ -52,12 +52,23 @@ cmd_self_rss_kb(void)
 	return ok ? res * (sysconf(_SC_PAGESIZE) / 1024) : 0;
 }
 
+static void	cmd_fds_walk(fd_visit_fn, void *);
+
+static void
+cmd_fds_count(int fd, const char *what, void *arg)
+{
+	(*(uint64_t *)arg)++;
+}
+
 static void
 cmd_stats_exec(struct request *req)
 {
 	msgpack_packer pk;
+	uint64_t nfds = 0;
+
+	cmd_fds_walk(cmd_fds_count, &nfds);
 	cmd_result(req, &pk);
-	msgpack_pack_map(&pk, 17);
+	msgpack_pack_map(&pk, 19);
 	codec_pack_kv_uint(&pk, "instances",
 	    instance_stats.created - instance_stats.removed);
 	codec_pack_kv_uint(&pk, "running", instances_running_count);
@@ -85,6 +96,12 @@ cmd_stats_exec(struct request *req)
 	codec_pack_kv_uint(&pk, "writes", snapshot_writes);
 	codec_pack_key(&pk, "ms");
 	msgpack_pack_double(&pk, snapshot_ms);
+	codec_pack_key(&pk, "capacity");		/* capacity.c */
+	capacity_pack(&pk, nfds);
+	codec_pack_key(&pk, "channel");		/* channel.c */
+	msgpack_pack_map(&pk, 2);
+	codec_pack_kv_uint(&pk, "failure_dropped", channel_stats.failure_dropped);
+	codec_pack_kv_uint(&pk, "notify_dropped", channel_stats.notify_dropped);
 	codec_pack_key(&pk, "limits");		/* budget.c */
 	budget_pack_limits(&pk);
 	codec_pack_key(&pk, "budgets");
@@ -213,6 +230,7 @@ cmd_fds_walk(fd_visit_fn fn, void *arg)
 		metrics_fds(i, fn, arg);
 	}
 	statedir_fds(fn, arg);
+	channel_fds(fn, arg);
 	trash_fds(fn, arg);
 	dumps_fds(fn, arg);
 	cgroup_fds(fn, arg);

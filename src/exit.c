@@ -50,39 +50,53 @@ metrics_pack(const struct metrics *m, msgpack_packer *pk)
 }
 
 /*
- * Read what is readable from the failure pipe. The first FAILURE_MAX bytes
- * are kept; the rest is read and counted so a chatty payload cannot block.
- * Returns at EAGAIN or EOF; never waits.
+ * What fd 3 said, a datagram at a time (channel.c; dropped: bytes of it
+ * beyond what channel.c could hold): the first FAILURE_MAX bytes are
+ * kept, the rest counted, so a chatty payload costs memory once.
+ */
+void
+exit_failure_add(struct instance *i, const char *p, size_t n, size_t dropped)
+{
+	size_t take = 0;
+
+	if (i->failure_len < FAILURE_MAX && n > 0) {
+		if (i->failure == NULL &&
+		    (i->failure = malloc(FAILURE_MAX)) == NULL)
+			return;
+		take = n < FAILURE_MAX - i->failure_len ? n :
+		    FAILURE_MAX - i->failure_len;
+		memcpy(i->failure + i->failure_len, p, take);
+		i->failure_len += take;
+	}
+	i->failure_discarded += n - take + dropped;
+}
+
+/*
+ * The failure pipe an older wardd made (read back from its state): read
+ * what is readable into exit_failure_add. Returns at EAGAIN or EOF; never
+ * waits.
  */
 void
 exit_failure_drain(struct instance *i)
 {
-	char scratch[4096];
+	char chunk[4096];
 	ssize_t n;
 
 	while (i->failure_fd != -1) {
-		if (i->failure_len < FAILURE_MAX) {
-			if (i->failure == NULL &&
-			    (i->failure = malloc(FAILURE_MAX)) == NULL)
-				return;
-			n = read(i->failure_fd, i->failure + i->failure_len,
-			    FAILURE_MAX - i->failure_len);
-			if (n > 0)
-				i->failure_len += n;
-		} else {
-			n = read(i->failure_fd, scratch, sizeof scratch);
-			if (n > 0)
-				i->failure_discarded += n;
+		n = read(i->failure_fd, chunk, sizeof chunk);
+		if (n > 0) {
+			exit_failure_add(i, chunk, n, 0);
+			continue;
 		}
-		if (n == 0 || (n == -1 && errno != EINTR)) {
-			if (n == 0 || errno != EAGAIN) {
-				/* EOF: every writer closed it. */
-				ev_io_stop(ward_loop, &i->failure_w);
-				fd_close_watched(i->failure_fd);
-				i->failure_fd = -1;
-			}
-			return;
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == 0 || errno != EAGAIN) {
+			/* EOF: every writer closed it. */
+			ev_io_stop(ward_loop, &i->failure_w);
+			fd_close_watched(i->failure_fd);
+			i->failure_fd = -1;
 		}
+		return;
 	}
 }
 

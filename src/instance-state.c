@@ -69,7 +69,7 @@ instance_state_save(msgpack_packer *pk, struct instance *i)
 {
 	int k;
 
-	msgpack_pack_map(pk, 48);
+	msgpack_pack_map(pk, 49);
 	state_fd_context(i->id, i->runs);	/* its fds' tags */
 	codec_pack_kv_uint(pk, "id", i->id);
 	codec_pack_kv_uint(pk, "runs", i->runs);
@@ -101,6 +101,8 @@ instance_state_save(msgpack_packer *pk, struct instance *i)
 	state_pack_kv_fd(pk, "pidfd", i->pidfd);
 	state_pack_kv_fd(pk, "failure_fd", i->failure_fd);
 	state_pack_kv_fd(pk, "notify_fd", i->notify_fd);
+	/* fd 3's address in channel.c's shared socket (none: a pipe). */
+	state_pack_kv_bin(pk, "chan_addr", i->chan_addr, i->chan_addr_len);
 	state_pack_kv_fd(pk, "spawn_fd", i->spawn_fd);
 	state_pack_kv_bin(pk, "spawn_report", &i->spawn_report,
 	    i->spawn_got < sizeof i->spawn_report ? i->spawn_got :
@@ -216,6 +218,11 @@ instance_state_restore(const msgpack_object *m)
 	i->notify_fd = state_fd(m, "notify_fd");
 	i->spawn_fd = state_fd(m, "spawn_fd");
 	i->sd_fd = state_fd(m, "sd_fd");
+	if ((p = state_bin(m, "chan_addr", &n)) != NULL &&
+	    n <= sizeof i->chan_addr && i->state == INSTANCE_RUNNING) {
+		memcpy(i->chan_addr, p, n);
+		i->chan_addr_len = n;
+	}
 	/* A state of a wardd before start times: the pidfd holds the pid. */
 	if (i->start_time == 0 && i->pidfd != -1)
 		i->start_time = instance_adopt_start_time(i->pid);
@@ -275,13 +282,14 @@ instance_fds(const struct instance *i, fd_visit_fn fn, void *arg)
 	if (i->pidfd != -1)
 		fn(i->pidfd, "instance: pidfd", arg);
 	if (i->failure_fd != -1)
-		fn(i->failure_fd, "instance: failure pipe", arg);
+		fn(i->failure_fd, "instance: failure pipe (older wardd's)",
+		    arg);
 	if (i->notify_fd != -1)
-		fn(i->notify_fd, "instance: notify pipe", arg);
+		fn(i->notify_fd, "instance: notify stream (fd 4)", arg);
 	if (i->spawn_fd != -1)
 		fn(i->spawn_fd, "instance: spawn status pipe", arg);
 	if (i->sd_fd != -1)
-		fn(i->sd_fd, "instance: NOTIFY_SOCKET", arg);
+		fn(i->sd_fd, "instance: NOTIFY_SOCKET (older wardd's)", arg);
 	for (k = 0; k < i->spec.nfds; k++) {
 		if (i->spec.fds[k].fd != -1)
 			fn(i->spec.fds[k].fd, "instance: passed fd", arg);

@@ -283,7 +283,10 @@ instance_adopt(struct instance *i)
 	instance_watch(&i->failure_w, i->failure_fd);
 	instance_watch(&i->notify_w, i->notify_fd);
 	instance_watch(&i->spawn_w, i->spawn_fd);
-	notify_sd_adopt(i);
+	if (i->state == INSTANCE_RUNNING) {
+		channel_adopt(i);	/* channel.c: its fd 3 and NOTIFY_SOCKET */
+		capacity_started(i);
+	}
 	(void)budget_charge(i->owner_uid, BUDGET_INSTANCES, 1);
 	(void)budget_charge(i->owner_uid, BUDGET_FDS, i->fds_held);
 	instance_count++;
@@ -317,7 +320,8 @@ instance_release(struct instance *i)
 	ev_timer_stop(ward_loop, &i->hangup_t);
 	ev_timer_stop(ward_loop, &i->stop_t);
 	ev_timer_stop(ward_loop, &i->watchdog_t);
-	notify_sd_close(i);
+	channel_release(i);
+	capacity_stopped(i);
 	instance_close_fd(&i->pidfd);
 	instance_close_fd(&i->failure_fd);
 	instance_close_fd(&i->notify_fd);
@@ -409,7 +413,7 @@ instance_can_start(const struct instance *i, struct ward_err *e)
 		return ward_err_set(e, WARD_E_INVALID_STATE, "instance '%s' was "
 		    "given file descriptors for its first run only; create a new "
 		    "instance to run it again", i->spec.name);
-	return 0;
+	return capacity_check(i, e);
 }
 
 /*
@@ -424,8 +428,7 @@ instance_can_start(const struct instance *i, struct ward_err *e)
 int
 instance_start(struct instance *i, struct ward_err *e)
 {
-	int fpipe[2] = { -1, -1 }, npipe[2] = { -1, -1 };
-	struct spawn_fds fds;
+	struct spawn_fds fds = { .failure_w = -1, .notify_w = -1 };
 	struct exit_record *r;
 	char **envp = NULL;
 	int rtfd = -1, status_fd;
@@ -440,34 +443,33 @@ instance_start(struct instance *i, struct ward_err *e)
 	if (i->runtime_dir == NULL)
 		goto fail_errno;
 	/*
-	 * Always a new directory, wardd's own 0700 while wardd makes what it
-	 * puts there (the notify socket, handed over by fd); only then is the
-	 * directory the payload user's, through its fd (statedir.c's rule).
+	 * Always a new directory, wardd's own 0700 until it is the payload
+	 * user's, through its fd (statedir.c's rule).
 	 */
 	if ((rtfd = statedir_runtime_create(i->id, e)) == -1) {
 		free(i->runtime_dir);
 		i->runtime_dir = NULL;
 		goto fail;
 	}
-	if (i->spec.notify_systemd && notify_sd_open(i, rtfd, e) == -1)
+	if (i->spec.notify_systemd && channel_notify_path() == NULL) {
+		ward_err_set(e, WARD_E_INTERNAL, "no NOTIFY_SOCKET: wardd could "
+		    "not bind %s/notify (see its log)", opts.state_dir);
 		goto fail;
+	}
 	if (spawn_ids(i, &uid, &gid) && fchown(rtfd, uid, gid) == -1) {
 		ward_err_errno(e, NULL, "cannot hand runtime dir %s to uid %u",
 		    i->runtime_dir, (unsigned)uid);
 		goto fail;
 	}
 	instance_close_fd(&rtfd);
-	/* Read ends non-blocking in wardd; write ends blocking for the child. */
-	if (pipe2(fpipe, O_CLOEXEC) == -1 || pipe2(npipe, O_CLOEXEC) == -1 ||
-	    fd_set_flags(fpipe[0], 1, 0) == -1 || fd_set_flags(npipe[0], 1, 0) == -1)
-		goto fail_errno;
+	/* channel.c: the child's fds 3 and 4 (wardd's ends non-blocking). */
+	if (channel_spawn(i, &fds.failure_w, &fds.notify_w, e) == -1)
+		goto fail;
 	if ((envp = spawn_environ(i)) == NULL)
 		goto fail_errno;
 	/* output.c: stdout/stderr pipes (into cfg.fds) when it captures. */
 	if (output_spawn_prepare(i, e) == -1)
 		goto fail;
-	fds.failure_w = fpipe[1];
-	fds.notify_w = npipe[1];
 	/* cgroup.c: the cgroup.procs the child joins (-1: no cgroups). */
 	if (cgroup_prepare(i, &fds.cgroup_procs, e) == -1)
 		goto fail;
@@ -475,9 +477,8 @@ instance_start(struct instance *i, struct ward_err *e)
 	instance_close_fd(&fds.cgroup_procs);
 	free(envp);	/* strings belong to cfg, environ and a static pool */
 	envp = NULL;
-	close(fpipe[1]);
-	close(npipe[1]);
-	fpipe[1] = npipe[1] = -1;
+	instance_close_fd(&fds.failure_w);
+	instance_close_fd(&fds.notify_w);
 	instance_close_fds(i);	/* the child has its copies now */
 	if (pid == -1)
 		goto fail;
@@ -488,16 +489,15 @@ instance_start(struct instance *i, struct ward_err *e)
 		goto fail;
 	}
 	i->pid = pid;
-	i->failure_fd = fpipe[0];
-	i->notify_fd = npipe[0];
+	channel_adopt(i);	/* channel.c: NOTIFY_SOCKET knows its pid */
 	i->started_at_ms = now_wall_ms();
 	i->started_mono = ev_now(ward_loop);
 	i->spawn_fd = status_fd;
 	instance_watch(&i->pidfd_w, i->pidfd);
-	instance_watch(&i->failure_w, i->failure_fd);
 	instance_watch(&i->notify_w, i->notify_fd);
 	instance_watch(&i->spawn_w, i->spawn_fd);
 	output_spawn_done(i, 1);	/* output.c: watch the read ends */
+	capacity_started(i);
 	if (i->spec.detect_hangup) {
 		ev_timer_set(&i->hangup_t, i->spec.hangup_timeout_ms / 1000.0, 0.);
 		ev_timer_start(ward_loop, &i->hangup_t);
@@ -514,17 +514,18 @@ instance_start(struct instance *i, struct ward_err *e)
 fail_errno:
 	ward_err_errno(e, NULL, "cannot start '%s'", i->spec.name);
 fail:
-	e->code = WARD_E_SPAWN_FAILED;	/* whichever step's message it has */
+	/* Out of fds is resource_exhausted (the caller may retry later);
+	 * the rest spawn_failed, whichever step's message it has. */
+	if (e->code == NULL || strcmp(e->code, WARD_E_RESOURCE_EXHAUSTED) != 0)
+		e->code = WARD_E_SPAWN_FAILED;
 	free(envp);
-	notify_sd_close(i);
+	channel_release(i);
 	instance_close_fds(i);
 	output_spawn_done(i, 0);	/* output.c: close pending read ends */
-	instance_close_fd(&fpipe[0]);
-	instance_close_fd(&fpipe[1]);
-	instance_close_fd(&npipe[0]);
-	instance_close_fd(&npipe[1]);
+	instance_close_fd(&fds.failure_w);
+	instance_close_fd(&fds.notify_w);
+	instance_close_fd(&i->notify_fd);
 	instance_close_fd(&rtfd);
-	/* The whole tree: notify_sd_open may have bound its socket there. */
 	if (i->runtime_dir != NULL)
 		statedir_runtime_remove(i->id);
 	cgroup_instance_gone(i);	/* cgroup.c: what the failed spawn made */
@@ -813,9 +814,9 @@ instance_died(struct instance *i, struct exit_record *r, int reap_failed)
 	int spawn_failed;
 
 	spawn_status_drain(i);
-	exit_failure_drain(i);
+	exit_failure_drain(i);	/* an older wardd's pipe, if any */
+	channel_drain(i);	/* channel.c: fd 3, a last EXIT_STATUS= */
 	notify_pipe_drain(i);
-	notify_sd_drain(i);	/* notify.c: a last EXIT_STATUS= */
 	output_child_died(i);	/* output.c: what stdout/stderr hold now */
 	spawn_failed = i->spawn_got >= sizeof i->spawn_report;
 	if (spawn_failed) {

@@ -345,7 +345,7 @@ reexec_pack(msgpack_sbuffer *sb, int with_conns)
 
 	msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
 	state_set_snapshot(!with_conns);	/* no rings in a snapshot */
-	msgpack_pack_map(&pk, with_conns ? 12 : 6);
+	msgpack_pack_map(&pk, with_conns ? 13 : 7);
 	codec_pack_kv_uint(&pk, "ward_state", STATE_VERSION);
 	codec_pack_kv_int(&pk, "pid", getpid());
 	/* Pids and start times mean something in this boot only. */
@@ -370,6 +370,9 @@ reexec_pack(msgpack_sbuffer *sb, int with_conns)
 	msgpack_pack_array(&pk, n);
 	TAILQ_FOREACH(p, &programs, entry)
 		program_state_save(&pk, p);
+	/* Shared by every child's fd 3: kept in a snapshot's fd store too. */
+	codec_pack_key(&pk, "channel");
+	channel_save(&pk);
 	if (!with_conns)
 		return 0;
 	codec_pack_kv_uint(&pk, "reexecs", reexec_count + 1);
@@ -594,6 +597,7 @@ reexec_restore_state(const char *data, size_t n, int by_list)
 	if (state_get(root, "server") != NULL &&
 	    server_restore(state_get(root, "server")) == -1)
 		log_warnx("restore: no listening socket in the state");
+	channel_restore(state_get(root, "channel"));
 	restored = reexec_restore_instances(root);
 	if (!by_list)
 		instance_adopt_orphans();	/* their parent died: not ours */

@@ -144,9 +144,9 @@ spawn_environ(const struct instance *i)
 	SPAWN_ENV("%s=%s", WARD_ENV_RUNTIME_DIR, i->runtime_dir);
 	SPAWN_ENV("%s=%" PRIu64, WARD_ENV_INSTANCE_ID, i->id);
 	SPAWN_ENV("%s=%s", WARD_ENV_INSTANCE_NAME, i->spec.name);
-	/* Its own NOTIFY_SOCKET (wardd's was dropped above). */
-	if (i->spec.notify_systemd)
-		SPAWN_ENV("NOTIFY_SOCKET=%s/notify", i->runtime_dir);
+	/* channel.c's NOTIFY_SOCKET (wardd's own was dropped above). */
+	if (i->spec.notify_systemd && channel_notify_path() != NULL)
+		SPAWN_ENV("NOTIFY_SOCKET=%s", channel_notify_path());
 	if (i->spec.watchdog_ms > 0)
 		SPAWN_ENV("WATCHDOG_USEC=%llu",
 		    (unsigned long long)i->spec.watchdog_ms * 1000);

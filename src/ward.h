@@ -983,9 +983,17 @@ struct instance {
 						   wardd's child (instance-adopt.c) */
 	int			 pidfd;
 	ev_io			 pidfd_w;	/* readable once the child exits */
-	int			 failure_fd;	/* read end of the child's fd 3 */
+	/* fd 3: the child's own socket, connected to channel.c's shared one,
+	 * known by its autobound address (chan_addr). failure_fd is only a
+	 * pipe an older wardd made, read back from its state. */
+	char			 chan_addr[8];
+	uint8_t			 chan_addr_len;
+	unsigned		 chan_indexed:1;	/* channel.c's by address */
+	unsigned		 pid_indexed:1;	/* channel.c's by pid (NOTIFY_SOCKET) */
+	uint16_t		 fds_counted;	/* capacity.c's: held while it runs */
+	int			 failure_fd;
 	ev_io			 failure_w;
-	int			 notify_fd;	/* read end of the child's fd 4 */
+	int			 notify_fd;	/* wardd's end of the child's fd 4 */
 	ev_io			 notify_w;
 	/* A forked child's status pipe (spawn.c): EOF once it exec'd, else a report. */
 	int			 spawn_fd;
@@ -995,7 +1003,8 @@ struct instance {
 	ev_timer		 hangup_t;	/* boot deadline (detect_hangup) */
 	ev_timer		 stop_t;	/* SIGTERM sent; SIGKILL when it fires */
 	ev_timer		 watchdog_t;	/* no WATCHDOG=1 in time: SIGKILL */
-	int			 sd_fd;		/* its NOTIFY_SOCKET (notify=systemd) */
+	int			 sd_fd;		/* an older wardd's NOTIFY_SOCKET of its
+						   own, read back from its state */
 	ev_io			 sd_w;
 	uint64_t		 sd_dropped;	/* datagrams refused */
 	char			*failure_note;	/* ERRNO=/EXIT_STATUS=, or why wardd stopped it */
@@ -1018,6 +1027,8 @@ struct instance {
 
 	struct table_node	 by_id;
 	struct table_node	 by_name;
+	struct table_node	 by_chan;	/* channel.c's: fd 3's address */
+	struct table_node	 by_pid;	/* channel.c's: NOTIFY_SOCKET senders */
 	TAILQ_ENTRY(instance)	 entry;		/* all instances, by id */
 	LIST_ENTRY(instance)	 running_entry;	/* running ones */
 	TAILQ_ENTRY(instance)	 metrics_entry;	/* metrics.c's: its sampling order */
@@ -1085,6 +1096,7 @@ void	 exit_record_pack(const struct exit_record *, msgpack_packer *, int);
 struct exit_record *exit_record_unpack(const msgpack_object *);
 void	 exit_record_unref(struct exit_record *);
 void	 exit_failure_drain(struct instance *);
+void	 exit_failure_add(struct instance *, const char *, size_t, size_t);
 
 /* ---- program.c: a declared program's state machine (restart policy,
  * start order); every change through program_step. */
@@ -1200,8 +1212,7 @@ void	 history_file_rewrite_end(void);
 void	 history_file_close(void);
 void	 history_file_fds(fd_visit_fn, void *);
 
-/* ---- notify.c: the notify pipe (fd 4), and the instance's own NOTIFY_SOCKET
- * (notify = "systemd"). */
+/* ---- notify.c: what the notify stream (fd 4) and NOTIFY_SOCKET say. */
 
 #define SDNOTIFY_MAX	4096	/* bytes in one datagram */
 
@@ -1209,12 +1220,38 @@ void	 notify_init(void (*)(struct instance *, const char *, size_t),
 	    void (*)(struct instance *, const char *, size_t));
 void	 notify_pipe_drain(struct instance *);
 void	 notify_pipe_cb(struct ev_loop *, ev_io *, int);
-int	 notify_sd_open(struct instance *, int, struct ward_err *);
-void	 notify_sd_close(struct instance *);
-void	 notify_sd_adopt(struct instance *);
-void	 notify_sd_drain(struct instance *);
+void	 notify_sd_message(struct instance *, const char *, ssize_t, int);
 int	 notify_sd_sender_ok(const struct instance *, pid_t);
-char	*notify_sd_path(const struct instance *);
+
+/* ---- capacity.c: how many instances the open-files limit lets run. */
+
+#define CAPACITY_PER_INSTANCE	2	/* pidfd, fd 4 stream (channel.c) */
+
+void	 capacity_init(void);
+int	 capacity_check(const struct instance *, struct ward_err *);
+void	 capacity_started(struct instance *);
+void	 capacity_stopped(struct instance *);
+void	 capacity_pack(msgpack_packer *, uint64_t);
+
+/* ---- channel.c: fd 3 and NOTIFY_SOCKET, one socket each for every payload. */
+
+struct channel_stats {
+	uint64_t	 failure_dropped;	/* fd 3 datagrams of no instance */
+	uint64_t	 notify_dropped;	/* NOTIFY_SOCKET: sender not placed */
+};
+extern struct channel_stats channel_stats;
+
+void	 channel_init(void);
+void	 channel_open(void);
+void	 channel_close(void);
+const char *channel_notify_path(void);
+int	 channel_spawn(struct instance *, int *, int *, struct ward_err *);
+void	 channel_adopt(struct instance *);
+void	 channel_release(struct instance *);
+void	 channel_drain(struct instance *);
+void	 channel_save(msgpack_packer *);
+void	 channel_restore(const msgpack_object *);
+void	 channel_fds(fd_visit_fn, void *);
 
 /* ---- spawn.c: turning a config into a running child. */
 

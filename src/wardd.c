@@ -404,6 +404,8 @@ main(int argc, char **argv)
 	statedir_init();	/* after the loop: its remover is a watcher */
 	history_init();		/* what the last wardd kept (statedir's fd) */
 	instance_init();
+	channel_init();
+	capacity_init();
 	loop_observe();		/* who hears what happens to instances */
 	program_init();
 	metrics_init();
@@ -426,6 +428,7 @@ main(int argc, char **argv)
 	/* After a crash without an fd store: what STATE_DIR/state kept. */
 	if (!restored)
 		restored = snapshot_recover() == 0;
+	channel_open();		/* the shared sockets a state did not bring */
 	snapshot_init();	/* from now on, STATE_DIR/state follows */
 	if (server_listening()) {
 		log_notice("wardd %s re-executed on %s (state in %s, pid %d)",
@@ -456,6 +459,7 @@ main(int argc, char **argv)
 	server_close();
 	conn_close_all();
 	instance_free_all();
+	channel_close();	/* after the instances: they index into it */
 	cgroup_shutdown();	/* after the instances: their drains are orphans */
 	statedir_shutdown();
 	history_free();

@@ -109,11 +109,14 @@ def test_every_fd_has_an_owner(w):
     have = check_no_leak(w)
     owners = sorted(have.values())
     # The kinds this state must show, each from its own owner.
-    for what in ("instance: pidfd", "instance: failure pipe",
-                 "instance: notify pipe", "instance: NOTIFY_SOCKET",
+    for what in ("instance: pidfd", "instance: notify stream (fd 4)",
+                 "channel: STATE_DIR/failure (fd 3)",
+                 "channel: STATE_DIR/notify",
                  "instance: passed fd", "output: pipe", "output: log file",
                  "server: listener", "conn", "statedir", "trash", "dumps"):
         assert what in owners, (what, owners)
+    # Issue 12: fd 3 and NOTIFY_SOCKET are shared, not the instance's.
+    assert not [o for o in owners if "older wardd" in o], owners
     # One pidfd: the dead instance's is closed.
     assert owners.count("instance: pidfd") == 1, owners
     # root's client, the follower, the subscriber (and ward.fds' own).

@@ -309,6 +309,7 @@ def test_systemd_notify_barrier_returns(w):
     session of its own (a sender wardd does not believe), both return 0
     at once."""
     need_root()
+    dropped = w.root.call("ward.stats")["channel"]["notify_dropped"]
     name = uniq("barrier")
     out = os.path.join(w.out, name + ".out")
     script = ('systemd-notify STATUS=inside; echo "inside $?" > %s; '
@@ -326,7 +327,11 @@ done(attempt("instance.run", {"name": %r, "notify": "systemd",
     # Two barriers at 5 s each would take 10 s; closed at once, far less.
     assert st["uptime_ms"] < 4000, st
     assert st["status_text"] == "inside", st
-    assert st["sd_notify_dropped"] >= 2, st	# STATUS=outside, its BARRIER=1
+    # STATUS=outside and its BARRIER=1: placed with no instance (the one
+    # NOTIFY_SOCKET is shared, issue 12), dropped and counted.
+    assert w.root.call("ward.stats")["channel"]["notify_dropped"] \
+        >= dropped + 2
+    assert st["sd_notify_dropped"] == 0, st
     assert st["exit_code"] == 0, st
 
 
@@ -356,7 +361,8 @@ done(attempt("instance.run", {"name": %r, "notify": "systemd",
     assert st["state"] == "running", st
     assert fd_count(w) == base, (fd_count(w), base)
     # From outside the session: dropped, and still closed.
-    sock = os.path.join(st["runtime_dir"], "notify")
+    sock = os.path.join(w.state, "notify")
+    dropped = w.root.call("ward.stats")["channel"]["notify_dropped"]
     r = as_nobody(w, r'''
 import array, socket
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -367,8 +373,9 @@ for k in range(10):
 done({"sent": 10})
 ''' % sock)
     assert r == {"sent": 10}, r
-    st = retry(lambda: (lambda s: s if s["sd_notify_dropped"] >= 10 else None)(
-        w.root.call("instance.status", {"name": name})), what="10 dropped")
+    retry(lambda: w.root.call("ward.stats")["channel"]["notify_dropped"]
+          >= dropped + 10, what="10 dropped")
+    st = w.root.call("instance.status", {"name": name})
     assert st["status_text"] == "done", st
     assert fd_count(w) == base, (fd_count(w), base)
     open(end, "w").close()

@@ -167,7 +167,11 @@ def test_notify_socket_cannot_be_swapped_for_a_symlink(w):
     assert st.st_uid == 0 and stat.S_IMODE(st.st_mode) == 0o755, st
 
 
-def test_runtime_dir_is_the_payload_users_and_so_is_its_socket(w):
+def test_runtime_dir_is_the_payload_users_and_the_sockets_are_roots(w):
+    """The runtime dir is the payload user's; the sockets it is told of
+    are not in it (issue 12: one NOTIFY_SOCKET and one fd 3 socket for all,
+    in STATE_DIR, root's): NOTIFY_SOCKET anyone may send to, the fd 3
+    socket nobody but root (a payload has its own connected socket)."""
     need_root()
     r = as_user(w, '''
 r = c.call("instance.run", {"argv": wardtest.payload("hang"),
@@ -177,8 +181,24 @@ done(c.call("instance.status", {"id": r["id"]}))
     rt = r["runtime_dir"]
     st = os.lstat(rt)
     assert st.st_uid == NOBODY and stat.S_IMODE(st.st_mode) == 0o700, st
-    sk = os.lstat(os.path.join(rt, "notify"))
-    assert stat.S_ISSOCK(sk.st_mode) and sk.st_uid == NOBODY, sk
+    assert os.listdir(rt) == [], os.listdir(rt)
+    sk = os.lstat(os.path.join(w.state, "notify"))
+    assert stat.S_ISSOCK(sk.st_mode) and sk.st_uid == 0, sk
+    assert stat.S_IMODE(sk.st_mode) == 0o666, sk
+    sk = os.lstat(os.path.join(w.state, "failure"))
+    assert stat.S_ISSOCK(sk.st_mode) and sk.st_uid == 0, sk
+    assert stat.S_IMODE(sk.st_mode) == 0o600, sk
+    # nobody cannot send to the fd 3 socket: no forged failure text.
+    r2 = as_user(w, '''
+import socket
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+try:
+    s.sendto(b"forged", %r)
+    done({"sent": True})
+except PermissionError:
+    done({"sent": False})
+''' % os.path.join(w.state, "failure"))
+    assert r2 == {"sent": False}, r2
     w.root.call("instance.kill", {"id": r["id"], "signal": "KILL"})
     wait_dead(w.root, r["id"])
     assert not os.path.exists(rt)
@@ -230,8 +250,7 @@ done(c.call("instance.status", {"id": r["id"]}))
         rt = r["runtime_dir"]
         st = os.lstat(rt)
         assert stat.S_ISDIR(st.st_mode) and st.st_uid == NOBODY, st
-        assert os.listdir(rt) == ["notify"], os.listdir(rt)
-        assert stat.S_ISSOCK(os.lstat(os.path.join(rt, "notify")).st_mode)
+        assert os.listdir(rt) == [], os.listdir(rt)
         w.root.call("instance.kill", {"id": r["id"], "signal": "KILL"})
         st = wait_dead(w.root, r["id"])
         assert st["dump_dir"] is None, st
