@@ -91,9 +91,10 @@ cmd_stats_exec(struct request *req)
 	codec_pack_kv_uint(&pk, "writes", fdstore_writes);
 	codec_pack_kv_uint(&pk, "removed", fdstore_removes);
 	codec_pack_key(&pk, "snapshot");		/* snapshot.c */
-	msgpack_pack_map(&pk, 3);
+	msgpack_pack_map(&pk, 4);
 	codec_pack_kv_bool(&pk, "pending", snapshot_pending);
 	codec_pack_kv_uint(&pk, "writes", snapshot_writes);
+	codec_pack_kv_uint(&pk, "slices", snapshot_slices);
 	codec_pack_key(&pk, "ms");
 	msgpack_pack_double(&pk, snapshot_ms);
 	codec_pack_key(&pk, "capacity");		/* capacity.c */
@@ -238,6 +239,7 @@ cmd_fds_walk(fd_visit_fn fn, void *arg)
 	budget_fds(fn, arg);
 	output_journal_fds(fn, arg);
 	history_file_fds(fn, arg);
+	snapshot_fds(fn, arg);
 }
 
 static void

@@ -332,63 +332,78 @@ reexec_check_cb(struct ev_loop *loop, ev_io *w, int revents)
  * the listener, the conns and their subscriptions, and the fds to hand
  * over (a re-exec); without, what snapshot.c keeps in STATE_DIR/state and
  * fdstore.c in the fd store, whose fds come back by name if at all. The
- * caller resets state.c's fd list after.
+ * caller resets state.c's fd list after. In three parts, so snapshot.c
+ * can write the instances a slice per loop turn: the head (up to the
+ * instances' array of n), each instance (instance_state_save), the tail.
  */
+void
+reexec_pack_head(msgpack_packer *pk, int with_conns, size_t n)
+{
+	state_set_snapshot(!with_conns);	/* no rings in a snapshot */
+	msgpack_pack_map(pk, with_conns ? 13 : 7);
+	codec_pack_kv_uint(pk, "ward_state", STATE_VERSION);
+	codec_pack_kv_int(pk, "pid", getpid());
+	/* Pids and start times mean something in this boot only. */
+	codec_pack_kv_str(pk, "boot_id", instance_adopt_boot_id());
+	codec_pack_key(pk, "stats");
+	msgpack_pack_map(pk, 5);
+	codec_pack_kv_uint(pk, "created", instance_stats.created);
+	codec_pack_kv_uint(pk, "started", instance_stats.started);
+	codec_pack_kv_uint(pk, "died", instance_stats.died);
+	codec_pack_kv_uint(pk, "spawn_failed", instance_stats.spawn_failed);
+	codec_pack_kv_uint(pk, "removed", instance_stats.removed);
+	codec_pack_key(pk, "instances");
+	msgpack_pack_array(pk, n);
+}
+
+void
+reexec_pack_tail(msgpack_packer *pk, int with_conns)
+{
+	struct program *p;
+	size_t n = 0, nf, k;
+	const int *fds;
+
+	codec_pack_key(pk, "programs");
+	TAILQ_FOREACH(p, &programs, entry)
+		n++;
+	msgpack_pack_array(pk, n);
+	TAILQ_FOREACH(p, &programs, entry)
+		program_state_save(pk, p);
+	/* Shared by every child's fd 3: kept in a snapshot's fd store too. */
+	codec_pack_key(pk, "channel");
+	channel_save(pk);
+	if (!with_conns)
+		return;
+	codec_pack_kv_uint(pk, "reexecs", reexec_count + 1);
+	codec_pack_kv_uint(pk, "t0_ns", reexec_t0_ns);
+	codec_pack_key(pk, "server");
+	server_save(pk);
+	codec_pack_key(pk, "events");
+	event_save(pk);
+	codec_pack_key(pk, "fdstore");
+	fdstore_pack(pk);
+	/* Last: every fd the parts above listed. */
+	fds = state_saved_fds(&nf);
+	codec_pack_key(pk, "fds");
+	msgpack_pack_array(pk, nf);
+	for (k = 0; k < nf; k++)
+		msgpack_pack_int(pk, fds[k]);
+}
+
 int
 reexec_pack(msgpack_sbuffer *sb, int with_conns)
 {
 	msgpack_packer pk;
 	struct instance *i;
-	struct program *p;
-	size_t n = 0, nf, k;
-	const int *fds;
+	size_t n = 0;
 
 	msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
-	state_set_snapshot(!with_conns);	/* no rings in a snapshot */
-	msgpack_pack_map(&pk, with_conns ? 13 : 7);
-	codec_pack_kv_uint(&pk, "ward_state", STATE_VERSION);
-	codec_pack_kv_int(&pk, "pid", getpid());
-	/* Pids and start times mean something in this boot only. */
-	codec_pack_kv_str(&pk, "boot_id", instance_adopt_boot_id());
-	codec_pack_key(&pk, "stats");
-	msgpack_pack_map(&pk, 5);
-	codec_pack_kv_uint(&pk, "created", instance_stats.created);
-	codec_pack_kv_uint(&pk, "started", instance_stats.started);
-	codec_pack_kv_uint(&pk, "died", instance_stats.died);
-	codec_pack_kv_uint(&pk, "spawn_failed", instance_stats.spawn_failed);
-	codec_pack_kv_uint(&pk, "removed", instance_stats.removed);
-	codec_pack_key(&pk, "instances");
 	TAILQ_FOREACH(i, &instances, entry)
 		n++;
-	msgpack_pack_array(&pk, n);
+	reexec_pack_head(&pk, with_conns, n);
 	TAILQ_FOREACH(i, &instances, entry)
 		instance_state_save(&pk, i);
-	codec_pack_key(&pk, "programs");
-	n = 0;
-	TAILQ_FOREACH(p, &programs, entry)
-		n++;
-	msgpack_pack_array(&pk, n);
-	TAILQ_FOREACH(p, &programs, entry)
-		program_state_save(&pk, p);
-	/* Shared by every child's fd 3: kept in a snapshot's fd store too. */
-	codec_pack_key(&pk, "channel");
-	channel_save(&pk);
-	if (!with_conns)
-		return 0;
-	codec_pack_kv_uint(&pk, "reexecs", reexec_count + 1);
-	codec_pack_kv_uint(&pk, "t0_ns", reexec_t0_ns);
-	codec_pack_key(&pk, "server");
-	server_save(&pk);
-	codec_pack_key(&pk, "events");
-	event_save(&pk);
-	codec_pack_key(&pk, "fdstore");
-	fdstore_pack(&pk);
-	/* Last: every fd the parts above listed. */
-	fds = state_saved_fds(&nf);
-	codec_pack_key(&pk, "fds");
-	msgpack_pack_array(&pk, nf);
-	for (k = 0; k < nf; k++)
-		msgpack_pack_int(&pk, fds[k]);
+	reexec_pack_tail(&pk, with_conns);
 	return 0;
 }
 
@@ -546,7 +561,9 @@ reexec_restore_instances(const msgpack_object *root)
 	instance_stats.removed = state_u64(a, "removed", 0);
 	a = state_array(root, "instances", &n);
 	for (j = 0; j < n; j++) {
-		if (instance_state_restore(&a[j]) != NULL)
+		/* nil: room snapshot.c kept for one removed while it wrote */
+		if (a[j].type != MSGPACK_OBJECT_NIL &&
+		    instance_state_restore(&a[j]) != NULL)
 			restored++;
 	}
 	a = state_array(root, "programs", &n);

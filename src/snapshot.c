@@ -15,6 +15,16 @@
  * leaves the page cache to the kernel; a crash of the machine leaves no
  * process to adopt.
  *
+ * A write is cut into slices of SNAPSHOT_SLICE instances, one per loop
+ * turn (issue 12: at 10,000 instances a whole write held the loop for
+ * ~50 ms at each change). The instances' array is sized when the write
+ * begins: one removed meanwhile is skipped (the cursor steps past it) and
+ * its room filled with nil at the end; one created meanwhile, and any
+ * change to one already written, mark the state dirty again, so the next
+ * write has them. Each instance's record is whole as of its slice. Under
+ * systemd's fd store the state is written whole, as its fd numbers must
+ * be those open at the moment it is sent.
+ *
  * At a clean exit: when no instance runs any more (a shutdown that
  * stopped them), state is removed: nothing is left to recover, and the
  * next wardd starts from its config as before. When some still run
@@ -42,27 +52,93 @@
 #include "ward.h"
 
 #define SNAPSHOT_EVERY	0.25			/* s between writes, at least */
+#define SNAPSHOT_SLICE	64			/* instances per loop turn */
 #define SNAPSHOT_MAX	(256ULL * 1024 * 1024)	/* read back, at most */
 
 static ev_timer	 snapshot_t;
 static int	 snapshot_on;		/* after start-up's recovery */
-int		 snapshot_pending;	/* changed since the last write */
+int		 snapshot_pending;	/* changed since the last write (or
+					   a write under way has not ended) */
+static uint64_t	 snapshot_gen;		/* changes so far */
 static int	 snapshot_failing;	/* the last write failed: said once */
 static ev_tstamp snapshot_last;
 uint64_t	 snapshot_writes;	/* ward.stats: states written ... */
 double		 snapshot_ms;		/* ... and the loop time they took */
+uint64_t	 snapshot_slices;	/* ... in how many loop turns */
+
+/* A write under way, a slice per loop turn (see the top). */
+static struct {
+	int		 fd;		/* state.tmp; -1: none under way */
+	struct instance	*next;		/* next to write; NULL: all written */
+	size_t		 owed;		/* array elements still to write */
+	uint64_t	 gen;		/* snapshot_gen when it began */
+	msgpack_sbuffer	 sb;		/* this slice's bytes */
+	ev_timer	 t;		/* a 0 s timer: the next loop turn */
+} snapshot_job = { .fd = -1 };
 
 static void	snapshot_write_cb(struct ev_loop *, ev_timer *, int);
+static void	snapshot_slice_cb(struct ev_loop *, ev_timer *, int);
 
-/* Write the state now: state.tmp, then renamed over state. 0 or -1. */
+/* Write all of buf to fd. 0, or -1. */
+static int
+snapshot_write_all(int fd, const char *buf, size_t len)
+{
+	size_t off;
+	ssize_t w;
+
+	for (off = 0; off < len; off += w) {
+		if ((w = write(fd, buf + off, len - off)) == -1 &&
+		    errno == EINTR)
+			w = 0;
+		else if (w <= 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* state.tmp made new, never through whatever may lie there. fd or -1. */
+static int
+snapshot_open_tmp(void)
+{
+	int dfd = statedir_dirfd();
+
+	if (unlinkat(dfd, "state.tmp", 0) == -1 && errno != ENOENT)
+		return -1;
+	return openat(dfd, "state.tmp", O_WRONLY | O_CREAT | O_EXCL |
+	    O_NOFOLLOW | O_CLOEXEC, 0600);
+}
+
+/* A write is over (rc: whether it all went well): state.tmp renamed over
+ * state (or removed), the failure said once, the counters kept. */
+static int
+snapshot_done(int fd, int rc, ev_tstamp t0)
+{
+	int dfd = statedir_dirfd();
+
+	if (fd != -1 && close(fd) != 0)
+		rc = -1;
+	if (rc == 0 && renameat(dfd, "state.tmp", dfd, "state") != 0)
+		rc = -1;
+	if (rc == -1) {
+		if (!snapshot_failing)
+			log_warn("cannot write %s/state (a crash of wardd "
+			    "would lose its instances)", opts.state_dir);
+		(void)unlinkat(dfd, "state.tmp", 0);
+	} else if (snapshot_failing)
+		log_notice("%s/state written again", opts.state_dir);
+	snapshot_failing = rc == -1;
+	snapshot_writes++;
+	snapshot_ms += (ev_time() - t0) * 1000;
+	return rc;
+}
+
+/* Write the state whole, now: at exit, and under the fd store. 0 or -1. */
 static int
 snapshot_write(void)
 {
 	msgpack_sbuffer sb;
-	size_t off;
-	ssize_t w = 0;
-	int dfd = statedir_dirfd(), fd, rc = -1;
 	ev_tstamp t0 = ev_time();
+	int fd, rc = -1;
 
 	msgpack_sbuffer_init(&sb);
 	state_fds_reset();
@@ -76,44 +152,131 @@ snapshot_write(void)
 		fdstore_save(sb.data, sb.size, fds, state_saved_tags(), nf);
 	}
 	state_fds_reset();	/* in STATE_DIR/state the numbers mean nothing */
-	/* Never through whatever may lie there: made new, not followed. */
-	if (unlinkat(dfd, "state.tmp", 0) == -1 && errno != ENOENT)
-		goto out;
-	fd = openat(dfd, "state.tmp", O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
-	    O_CLOEXEC, 0600);
-	if (fd == -1)
-		goto out;
-	for (off = 0; off < sb.size; off += w) {
-		if ((w = write(fd, sb.data + off, sb.size - off)) == -1 &&
-		    errno == EINTR)
-			w = 0;
-		else if (w <= 0)
-			break;
-	}
-	if (close(fd) == 0 && off == sb.size &&
-	    renameat(dfd, "state.tmp", dfd, "state") == 0)
-		rc = 0;
-out:
-	if (rc == -1) {
-		if (!snapshot_failing)
-			log_warn("cannot write %s/state (a crash of wardd "
-			    "would lose its instances)", opts.state_dir);
-		(void)unlinkat(dfd, "state.tmp", 0);
-	} else if (snapshot_failing)
-		log_notice("%s/state written again", opts.state_dir);
-	snapshot_failing = rc == -1;
+	if ((fd = snapshot_open_tmp()) != -1)
+		rc = snapshot_write_all(fd, sb.data, sb.size);
+	snapshot_slices++;
 	msgpack_sbuffer_destroy(&sb);
-	snapshot_writes++;
-	snapshot_ms += (ev_time() - t0) * 1000;
+	return snapshot_done(fd, rc, t0);
+}
+
+/* Drop a sliced write under way (a whole one replaces it). */
+static void
+snapshot_job_abandon(void)
+{
+	if (snapshot_job.fd == -1)
+		return;
+	ev_timer_stop(ward_loop, &snapshot_job.t);
+	close(snapshot_job.fd);
+	snapshot_job.fd = -1;
+	(void)unlinkat(statedir_dirfd(), "state.tmp", 0);
+	msgpack_sbuffer_destroy(&snapshot_job.sb);
+}
+
+/* A sliced write ended, well or not: what changed meanwhile is next. */
+static void
+snapshot_job_ended(void)
+{
+	snapshot_pending = 0;
+	if (snapshot_gen != snapshot_job.gen)
+		snapshot_dirty();
+}
+
+/* Write the slice packed so far; on failure, the write is over. */
+static int
+snapshot_job_flush(ev_tstamp t0)
+{
+	int rc = snapshot_write_all(snapshot_job.fd, snapshot_job.sb.data,
+	    snapshot_job.sb.size);
+
+	msgpack_sbuffer_clear(&snapshot_job.sb);
+	if (rc == -1) {
+		ev_timer_stop(ward_loop, &snapshot_job.t);
+		msgpack_sbuffer_destroy(&snapshot_job.sb);
+		(void)snapshot_done(snapshot_job.fd, -1, t0);
+		snapshot_job.fd = -1;
+		snapshot_job_ended();
+	}
 	return rc;
+}
+
+/* Begin a sliced write: the head now, the instances from the next turn. */
+static void
+snapshot_job_begin(void)
+{
+	msgpack_packer pk;
+	struct instance *i;
+	ev_tstamp t0 = ev_time();
+	size_t n = 0;
+
+	snapshot_job.gen = snapshot_gen;
+	if ((snapshot_job.fd = snapshot_open_tmp()) == -1) {
+		(void)snapshot_done(-1, -1, t0);
+		snapshot_job_ended();
+		return;
+	}
+	TAILQ_FOREACH(i, &instances, entry)
+		n++;
+	msgpack_sbuffer_init(&snapshot_job.sb);
+	msgpack_packer_init(&pk, &snapshot_job.sb, msgpack_sbuffer_write);
+	state_fds_reset();
+	reexec_pack_head(&pk, 0, n);
+	snapshot_job.next = TAILQ_FIRST(&instances);
+	snapshot_job.owed = n;
+	if (snapshot_job_flush(t0) == 0)
+		ev_timer_start(ward_loop, &snapshot_job.t);
+	snapshot_ms += (ev_time() - t0) * 1000;
+}
+
+/* One slice; after the last, the programs and the rest, and the rename. */
+static void
+snapshot_slice_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	msgpack_packer pk;
+	ev_tstamp t0 = ev_time();
+	unsigned k;
+	int fd;
+
+	snapshot_slices++;
+	msgpack_packer_init(&pk, &snapshot_job.sb, msgpack_sbuffer_write);
+	state_set_snapshot(1);	/* a re-exec that failed in between reset it */
+	for (k = 0; k < SNAPSHOT_SLICE && snapshot_job.next != NULL &&
+	    snapshot_job.owed > 0; k++) {
+		instance_state_save(&pk, snapshot_job.next);
+		snapshot_job.next = TAILQ_NEXT(snapshot_job.next, entry);
+		snapshot_job.owed--;
+	}
+	if (snapshot_job.next != NULL && snapshot_job.owed > 0) {
+		if (snapshot_job_flush(t0) == 0) {
+			snapshot_ms += (ev_time() - t0) * 1000;
+			ev_timer_start(loop, t);	/* the next turn */
+		}
+		state_fds_reset();
+		return;
+	}
+	for (; snapshot_job.owed > 0; snapshot_job.owed--)
+		msgpack_pack_nil(&pk);	/* removed meanwhile */
+	reexec_pack_tail(&pk, 0);
+	state_fds_reset();	/* in STATE_DIR/state the numbers mean nothing */
+	if (snapshot_job_flush(t0) == -1)
+		return;
+	fd = snapshot_job.fd;
+	snapshot_job.fd = -1;
+	msgpack_sbuffer_destroy(&snapshot_job.sb);
+	(void)snapshot_done(fd, 0, t0);
+	snapshot_job_ended();
 }
 
 static void
 snapshot_write_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
-	snapshot_pending = 0;
-	snapshot_write();
+	if (snapshot_job.fd != -1)
+		return;	/* its end calls snapshot_dirty again */
 	snapshot_last = ev_now(loop);
+	if (fdstore_enabled()) {
+		snapshot_pending = 0;
+		snapshot_write();
+	} else
+		snapshot_job_begin();	/* pending until it ends */
 }
 
 /* Something worth recovering changed: write it soon (coalesced). */
@@ -123,7 +286,8 @@ snapshot_dirty(void)
 	ev_tstamp wait;
 
 	snapshot_pending = 1;
-	if (!snapshot_on || ev_is_active(&snapshot_t))
+	snapshot_gen++;
+	if (!snapshot_on || ev_is_active(&snapshot_t) || snapshot_job.fd != -1)
 		return;
 	wait = snapshot_last + SNAPSHOT_EVERY - ev_now(ward_loop);
 	ev_timer_set(&snapshot_t, wait > 0. ? wait : 0., 0.);
@@ -134,6 +298,9 @@ snapshot_dirty(void)
 void
 snapshot_instance_cb(struct instance *i, enum instance_event ev)
 {
+	/* Still in the list: a write under way steps past it. */
+	if (ev == INSTANCE_EV_REMOVED && snapshot_job.next == i)
+		snapshot_job.next = TAILQ_NEXT(i, entry);
 	if (ev != INSTANCE_EV_METRICS)
 		snapshot_dirty();
 }
@@ -143,6 +310,7 @@ void
 snapshot_init(void)
 {
 	ev_init(&snapshot_t, snapshot_write_cb);
+	ev_timer_init(&snapshot_job.t, snapshot_slice_cb, 0., 0.);
 	snapshot_on = 1;
 	snapshot_dirty();
 }
@@ -154,6 +322,7 @@ snapshot_final(void)
 	if (!snapshot_on)
 		return;
 	ev_timer_stop(ward_loop, &snapshot_t);
+	snapshot_job_abandon();
 	snapshot_on = 0;
 	if (instances_running_count > 0) {
 		snapshot_write();
@@ -298,4 +467,12 @@ snapshot_recover(void)
 	msgpack_unpacked_destroy(&msg);
 	free(data);
 	return 0;
+}
+
+/* A sliced write under way holds state.tmp open. */
+void
+snapshot_fds(fd_visit_fn fn, void *arg)
+{
+	if (snapshot_job.fd != -1)
+		fn(snapshot_job.fd, "snapshot: STATE_DIR/state.tmp", arg);
 }

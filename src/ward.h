@@ -630,6 +630,8 @@ extern uint64_t fdstore_stores, fdstore_removes, fdstore_writes;
 extern uint64_t reexec_count;	/* re-execs this wardd process has made */
 extern double reexec_last_ms;	/* how long the last one paused wardd */
 int	 reexec_pack(msgpack_sbuffer *, int);
+void	 reexec_pack_head(msgpack_packer *, int, size_t);
+void	 reexec_pack_tail(msgpack_packer *, int);
 unsigned reexec_restore_instances(const msgpack_object *);
 
 /* ---- snapshot.c: STATE_DIR/state, what a wardd killed outright recovers. */
@@ -642,6 +644,8 @@ void	 snapshot_final(void);
 extern uint64_t snapshot_writes;
 extern int snapshot_pending;
 extern double snapshot_ms;
+extern uint64_t snapshot_slices;
+void	 snapshot_fds(fd_visit_fn, void *);
 
 /* ---- cmd.c: the command table and one request's context. */
 
