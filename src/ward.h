@@ -1297,7 +1297,9 @@ extern const struct sys_ops *sys;
 struct proc_stat {
 	uint64_t	 utime_ticks;
 	uint64_t	 stime_ticks;
+	uint64_t	 rss_pages;	/* field 24, what statm's second says */
 	uint64_t	 guest_ticks;
+	int		 has_rss;
 };
 
 #define METRICS_PER_TICK	32	/* instances sampled per timer tick, at most */
@@ -1308,7 +1310,6 @@ void	 metrics_fds(const struct instance *, fd_visit_fn, void *);
 void	 metrics_set_interval(void);
 void	 metrics_instance_cb(struct instance *, enum instance_event);
 int	 metrics_parse_stat(const char *, struct proc_stat *);
-int	 metrics_parse_statm(const char *, uint64_t *);
 int	 metrics_parse_rollup(const char *, uint64_t *);
 uint64_t metrics_parse_smaps_mapping(const char *, const char *);
 int	 metrics_sample(struct instance *, int full);

@@ -76,6 +76,7 @@ fake_proc_read(pid_t pid, const char *file, char *buf, size_t len)
 	const char *text;
 	int n;
 
+	fake.proc_reads++;
 	if (strcmp(file, "stat") == 0) {
 		if (pid >= FAKE_SYS_FIRST_PID &&
 		    pid < FAKE_SYS_FIRST_PID + FAKE_SYS_MAX_PIDS)

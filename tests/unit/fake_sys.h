@@ -29,6 +29,7 @@ struct fake_sys {
 	uint64_t	 event_ids[FAKE_SYS_MAX_EVENTS];
 	siginfo_t	 exit_si;	/* what the next reap returns */
 	int		 exit_pending;
+	unsigned	 proc_reads;	/* every /proc/PID/FILE read */
 	unsigned	 stat_reads[FAKE_SYS_MAX_PIDS];	/* /proc/PID/stat, by
 						   pid - FAKE_SYS_FIRST_PID */
 };

@@ -60,6 +60,7 @@ tick(void)
 /* 10 instances: one tick a pass, one interval apart, everyone sampled. */
 START_TEST(test_few_one_tick_per_interval)
 {
+	unsigned reads;
 	int k;
 
 	setup(10);
@@ -71,6 +72,12 @@ START_TEST(test_few_one_tick_per_interval)
 	for (k = 0; k < 10; k++)
 		ck_assert_uint_eq(stat_reads(running[k]), 2);
 	ck_assert_uint_eq(running[0]->metrics.cpu_user_ms, 70);	/* 7 ticks */
+	/* RSS from stat's field 24 (50 pages), no second file read. */
+	ck_assert_uint_eq(running[0]->metrics.rss_kb,
+	    50 * (sysconf(_SC_PAGESIZE) / 1024));
+	reads = fake.proc_reads;
+	ck_assert_uint_eq(tick(), 10);
+	ck_assert_uint_eq(fake.proc_reads - reads, 10);	/* one file each */
 	fake_sys_teardown();
 }
 END_TEST
