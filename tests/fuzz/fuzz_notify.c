@@ -229,9 +229,11 @@ fuzz_notify_datagrams(struct instance *i, const uint8_t *p, size_t n,
 		if (harness_send(s, to, p, end - p, devnull) == -1)
 			break;	/* over the socket's size, or its queue is full */
 		sent++;
-		take = bytes < FAILURE_MAX ? FAILURE_MAX - bytes : 0;
-		take = (size_t)(end - p) < take ? (size_t)(end - p) : take;
-		memcpy(kept + bytes, p, take);
+		if (bytes < FAILURE_MAX) {
+			take = FAILURE_MAX - bytes;
+			take = (size_t)(end - p) < take ? (size_t)(end - p) : take;
+			memcpy(kept + bytes, p, take);
+		}
 		bytes += end - p;
 		if (devnull != -1) {
 			close(devnull);
