@@ -1,5 +1,5 @@
 /*
- * fuzz_failure.c: what a payload writes to its failure pipe (fd 3) and how
+ * fuzz_failure.c: what a payload writes to its fd 3 (failure text) and how
  * a death is classified from it. The input is a small header (how the
  * child ended, what killed it, its exit_codes) followed by the pipe's
  * bytes. Invariants:

@@ -118,6 +118,10 @@ fuzz_state_teardown(void)
 	conn_close_all();
 	history_free();
 	state_fds_reset();
+	/* As before a read: wardd binds STATE_DIR's shared sockets only
+	 * after (channel_open), where the state did not bring them. */
+	channel_close();
+	channel_init();
 }
 
 static void
@@ -151,6 +155,9 @@ int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	harness_init();
+	/* Each read starts as wardd's does, without the shared sockets. */
+	channel_close();
+	channel_init();
 	fuzz_state_instances = str_printf("%s/instances", harness_sandbox());
 	fuzz_state_fds0 = harness_count_fds();
 	return 0;
@@ -181,6 +188,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	} else
 		rc = reexec_restore_state((const char *)data, size, by_list);
 	harness_assert(rc == 0 || rc == -1, "the read gave %d", rc);
+	channel_open();		/* as wardd's start does after the read */
 	for (turns = 0; loop && turns < FUZZ_STATE_TURNS; turns++)
 		ev_run(ward_loop, EVRUN_NOWAIT);
 	/* An fd the read took that was not handed over, or closed, is

@@ -10,8 +10,9 @@
  * The sandbox's seam (build.sh links every harness with --wrap= for each
  * function below, so calls from wardd's modules land in its __wrap_):
  * - spawn_child fails as a refused exec would: instance_start runs all
- *   of its real preparation (runtime dir in the sandbox, notify socket,
- *   pipes, environment) and its real failure path, and nothing runs;
+ *   of its real preparation (runtime dir in the sandbox, fd 3 and 4
+ *   sockets, pipes, environment) and its real failure path, and nothing
+ *   runs;
  * - spawn_pidfd_signal aborts: nothing is running, so nothing may be
  *   signalled (a pid that is not a child's could be anyone's);
  * - output_spawn_prepare refuses log files (paths a fuzzed request
@@ -209,6 +210,11 @@ harness_init(void)
 	budget_init();
 	statedir_init();	/* STATE_DIR's fds: instances/, dumps/, trash/ */
 	instance_init();
+	channel_init();
+	/* STATE_DIR/failure and STATE_DIR/notify, as wardd binds them at
+	 * start: fd 3 and NOTIFY_SOCKET of what instance_start prepares. */
+	channel_open();
+	capacity_init();
 	loop_observe();
 	program_init();
 	metrics_init();

@@ -72,6 +72,9 @@ w('fuzz_notify', 'sd-notify', b'\x00STATE=started\n\x1fREADY=1\nSTATUS=serving\x
 w('fuzz_notify', 'sd-foreign', b'\x04\x1fREADY=1\nSTATUS=forged\x1eERRNO=1')
 w('fuzz_notify', 'sd-fdstore', b'\x02\x1fFDSTORE=1\nFDNAME=x\x1eBARRIER=1')
 w('fuzz_notify', 'sd-nul', b'\x00\x1fREADY=1\x00\x1eSTATUS=ok')
+# bit 3: the datagrams are writes to fd 3 (bit 2: by a socket not the child's).
+w('fuzz_notify', 'fd3-failure', b'\x0a\x1fDISK_FULL|/var\x1e\x1e has 0 bytes\n\xff\x00')
+w('fuzz_notify', 'fd3-foreign', b'\x0c\x1fCRASH|forged\x1eanything')
 
 # fuzz_failure: 4 header bytes (killed_by, flags, code, states), then fd 3.
 w('fuzz_failure', 'microdroid', b'\x00\x02\x21\x08MICRODROID_PAYLOAD_HAS_CHANGED|info')
@@ -216,6 +219,19 @@ w('fuzz_state', 'reexec', b'\x01' + P(reexec_state))
 w('fuzz_state', 'snapshot', b'\x04' + P(crash_state))
 w('fuzz_state', 'snapshot-loop', b'\x06' + P(crash_state))
 w('fuzz_state', 'newer-version', b'\x00' + P(dict(crash_state, ward_state=99)))
+# This wardd's: fd 3 placed by its address (chan_addr, an autobound name),
+# no per-instance failure pipe or NOTIFY_SOCKET, the shared sockets in
+# "channel" (the crash's name fds nothing hands over).
+chan = lambda i, name, state, fb=0, **kw: inst(i, name, state, fb, failure_fd=None,
+    sd_fd=None, chan_addr=b"\x00" + b"%05x" % (0xa1b0 + i), **kw)
+w('fuzz_state', 'crash-channel', b'\x02' + P(dict(crash_state,
+    instances=[chan(1, "web", 1), chan(3, "db", 1, not_child=True)],
+    channel={"failure_fd": 16, "notify_fd": 17})))
+w('fuzz_state', 'reexec-channel', b'\x01' + P(dict(reexec_state,
+    instances=[chan(1, "web", 1, fb=900), chan(2, "done", 2, fb=900, exit=exitrec),
+        chan(3, "db", 1, fb=900, not_child=True)],
+    channel={"failure_fd": 916, "notify_fd": 917},
+    fds=reexec_state["fds"] + [916, 917])))
 w('fuzz_state', 'mistyped', b'\x02' + P({"ward_state": 1, "stats": [1],
     "instances": [{"id": "x"}, inst(4, "m", "running", spec={"name": 1}),
         inst(5, "m", 9, groups=["a"], exit=[1], output=[], metrics=None, hangup_t=-1.0),
