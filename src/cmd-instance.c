@@ -163,7 +163,8 @@ const struct cmd_entry cmd_start_entry = {
 	.exec = cmd_start_exec,
 };
 
-/* create + start. A spawn failure leaves the instance there, failed. */
+/* create + start. A spawn failure leaves the instance there, failed; a
+ * start refused before it began (no room), nothing. */
 static void
 cmd_run_exec(struct request *req)
 {
@@ -179,6 +180,13 @@ cmd_run_exec(struct request *req)
 		return;
 	}
 	if (instance_start(i, &e) == -1) {
+		/* Refused before anything ran (capacity.c): as if never
+		 * created, as over its ring budget. */
+		if (i->state == INSTANCE_NOT_STARTED) {
+			instance_remove(i);
+			cmd_fail(req, &e);
+			return;
+		}
 		cmd_error(req, e.code, "%s (instance %" PRIu64
 		    " is left in state failed)", e.msg, i->id);
 		return;

@@ -29,6 +29,8 @@
  *			(dumps.c)
  *	logs/		program.c's AUTO log files
  *	history		the exit records of instance.history (history-file.c)
+ *	failure, notify	the sockets every payload's fd 3 and NOTIFY_SOCKET
+ *			reach (channel.c), bound at start, root's
  *	trash/		trees on their way out: renamed here at once, then
  *			removed a bounded slice per loop turn (trash.c), so
  *			200,000 files a payload left never stall the loop

@@ -91,6 +91,8 @@ def test_refused_past_capacity_and_everything_carries_on():
             assert "RLIMIT_NOFILE" in e["message"], e
         st = c.call("ward.stats")
         assert st["running"] == len(ok), (st["running"], len(ok))
+        # A refused run leaves no instance behind.
+        assert st["instances"] == len(ok), (st["instances"], len(ok))
         # wardd carries on: a new client connects, a stop frees room.
         c2 = w.client()
         assert c2.call("ward.hello")
