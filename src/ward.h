@@ -571,6 +571,27 @@ void	 codec_pack_kv_uint(msgpack_packer *, const char *, uint64_t);
 void	 codec_pack_kv_int(msgpack_packer *, const char *, int64_t);
 void	 codec_pack_kv_bool(msgpack_packer *, const char *, int);
 void	 codec_pack_key(msgpack_packer *, const char *);
+void	 codec_pack_record(msgpack_packer *, size_t);
+
+/* A row packer's state (codec_row_init): records packed as one row. */
+struct codec_row {
+	msgpack_packer	*out;		/* where the values go */
+	msgpack_packer	*names;		/* the names pass: keys go here */
+	size_t		 nkeys;		/* values of the row so far */
+	const char	*last;		/* the last key */
+	const char	*last_prefix;	/* its record's name, if nested */
+	int		 pending;	/* last may still name a nested record */
+	const char	*prefix;	/* the nested record's name */
+	size_t		 nested;	/* its keys still to come */
+	int		 nils;		/* nil for each value (codec_row_nils) */
+};
+
+void	 codec_row_init(msgpack_packer *, struct codec_row *, msgpack_packer *,
+	    msgpack_packer *);
+int	 codec_row_write(void *, const char *, size_t);
+size_t	 codec_row_end(msgpack_packer *);
+void	 codec_row_nils(msgpack_packer *, int);
+int	 codec_row_mode(const msgpack_packer *);
 int	 codec_sbuffer_write(void *, const char *, size_t);
 
 /* ---- state.c: writing wardd's state and reading it back (a re-exec). */
