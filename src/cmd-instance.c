@@ -320,6 +320,8 @@ static const struct arg_spec cmd_list_args[] = {
 	{ NULL, 0 }
 };
 
+#define CMD_LIST_CHUNK	65536	/* the compact form's first buffer */
+
 /* Whether the peer sees i and it is in state (NULL: any). */
 static int
 cmd_list_match(struct request *req, const struct instance *i,
@@ -336,13 +338,14 @@ cmd_list_match(struct request *req, const struct instance *i,
  * same columns; none when there are no rows).
  */
 static void
-cmd_list_compact(struct request *req, const char *state, size_t n)
+cmd_list_compact(struct request *req, const char *state)
 {
 	struct instance *i, *first = NULL;
 	msgpack_packer pk, rpk, npk;
 	msgpack_sbuffer names;
 	struct codec_row row;
-	size_t width = 0;
+	struct buf rows = { 0 };
+	size_t width = 0, n = 0;
 
 	msgpack_sbuffer_init(&names);
 	msgpack_packer_init(&npk, &names, msgpack_sbuffer_write);
@@ -357,24 +360,34 @@ cmd_list_compact(struct request *req, const char *state, size_t n)
 		cmd_pack_status(first, &rpk);
 		width = codec_row_end(&rpk);
 	}
-	cmd_result(req, &pk);
-	msgpack_pack_map(&pk, 2);
-	codec_pack_key(&pk, "fields");
-	msgpack_pack_array(&pk, width);
-	msgpack_pack_str_body(&pk, names.data, names.size);	/* packed */
-	msgpack_sbuffer_destroy(&names);
-	codec_pack_key(&pk, "rows");
-	msgpack_pack_array(&pk, n);
-	codec_row_init(&rpk, &row, &pk, NULL);
-	for (i = first; i != NULL; i = TAILQ_NEXT(i, entry)) {
+	/* Room for some 300 rows at once, to spare small reallocs. */
+	if ((rows.data = malloc(CMD_LIST_CHUNK)) != NULL)
+		rows.cap = CMD_LIST_CHUNK;
+	codec_row_init(&rpk, &row, &rows, NULL);
+	for (i = first; i != NULL && !row.failed; i = TAILQ_NEXT(i, entry)) {
 		if (!cmd_list_match(req, i, state))
 			continue;
-		msgpack_pack_array(&pk, width);
+		n++;
+		msgpack_pack_array(&rpk, width);
 		cmd_pack_status(i, &rpk);
 		if (codec_row_end(&rpk) != width)
 			log_warnx("instance.list: instance %" PRIu64 " packed a "
 			    "row of another width", i->id);
 	}
+	if (row.failed || (first != NULL && names.data == NULL))
+		cmd_error(req, WARD_E_INTERNAL, "out of memory");
+	else {
+		cmd_result(req, &pk);
+		msgpack_pack_map(&pk, 2);
+		codec_pack_key(&pk, "fields");
+		msgpack_pack_array(&pk, width);
+		conn_queue(req->c, names.data, names.size);	/* packed */
+		codec_pack_key(&pk, "rows");
+		msgpack_pack_array(&pk, n);
+		conn_queue(req->c, rows.data, rows.len);
+	}
+	msgpack_sbuffer_destroy(&names);
+	buf_free(&rows);
 }
 
 /* Every instance the peer may see, by id; optionally of one state. */
@@ -397,14 +410,14 @@ cmd_list_exec(struct request *req)
 			return;
 		}
 	}
+	if (req->args[1] != NULL && req->args[1]->via.boolean) {
+		cmd_list_compact(req, state);
+		free(state);
+		return;
+	}
 	TAILQ_FOREACH(i, &instances, entry) {
 		if (cmd_list_match(req, i, state))
 			n++;
-	}
-	if (req->args[1] != NULL && req->args[1]->via.boolean) {
-		cmd_list_compact(req, state, n);
-		free(state);
-		return;
 	}
 	cmd_result(req, &pk);
 	msgpack_pack_array(&pk, n);

@@ -337,8 +337,8 @@ codec_row_flush(struct codec_row *r)
 		msgpack_pack_str_body(r->names, k, strlen(k));
 	} else if (r->names != NULL)
 		codec_pack_str(r->names, k);
-	else if (r->nils)
-		msgpack_pack_nil(r->out);
+	else if (r->nils && buf_append(r->out, "\xc0", 1) == -1)	/* nil */
+		r->failed = 1;
 }
 
 /*
@@ -355,7 +355,9 @@ codec_pack_key(msgpack_packer *pk, const char *k)
 		return;
 	}
 	r = pk->data;
-	codec_row_flush(r);
+	if (r->pending && (r->names != NULL || r->nils))
+		codec_row_flush(r);
+	r->pending = 0;
 	r->nkeys++;
 	r->last = k;
 	r->last_prefix = NULL;
@@ -390,7 +392,10 @@ codec_pack_record(msgpack_packer *pk, size_t n)
 	}
 }
 
-/* A row packer's output: what is not a key goes to the real packer. */
+/*
+ * A row packer's output: what is not a key is appended to its buffer (not
+ * a conn's: a list packs some 100 small writes per row).
+ */
 int
 codec_row_write(void *data, const char *p, size_t n)
 {
@@ -398,16 +403,26 @@ codec_row_write(void *data, const char *p, size_t n)
 
 	if (r->names != NULL || r->nils)
 		return 0;	/* no values: the names pass, or nils instead */
-	return r->out->callback(r->out->data, p, n);
+	if (r->out->off == 0 && r->out->len + n <= r->out->cap) {
+		memcpy(r->out->data + r->out->len, p, n);
+		r->out->len += n;
+		return 0;
+	}
+	if (buf_append(r->out, p, n) == -1) {
+		r->failed = 1;
+		return -1;
+	}
+	return 0;
 }
 
 /*
- * Make pk a row packer over out: records packed through it give their
- * values alone, in order, as one row of a table. With names, nothing goes
- * to out; the keys are packed into names instead (once, for the header).
+ * Make pk a row packer into out: records packed through it give their
+ * values alone, in order, as one row of a table; r->failed tells of a
+ * failed append. With names, nothing goes to out; the keys are packed
+ * into names instead (once, for the header).
  */
 void
-codec_row_init(msgpack_packer *pk, struct codec_row *r, msgpack_packer *out,
+codec_row_init(msgpack_packer *pk, struct codec_row *r, struct buf *out,
     msgpack_packer *names)
 {
 	memset(r, 0, sizeof *r);

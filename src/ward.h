@@ -575,7 +575,8 @@ void	 codec_pack_record(msgpack_packer *, size_t);
 
 /* A row packer's state (codec_row_init): records packed as one row. */
 struct codec_row {
-	msgpack_packer	*out;		/* where the values go */
+	struct buf	*out;		/* where the values go */
+	int		 failed;	/* an append to out failed */
 	msgpack_packer	*names;		/* the names pass: keys go here */
 	size_t		 nkeys;		/* values of the row so far */
 	const char	*last;		/* the last key */
@@ -586,7 +587,7 @@ struct codec_row {
 	int		 nils;		/* nil for each value (codec_row_nils) */
 };
 
-void	 codec_row_init(msgpack_packer *, struct codec_row *, msgpack_packer *,
+void	 codec_row_init(msgpack_packer *, struct codec_row *, struct buf *,
 	    msgpack_packer *);
 int	 codec_row_write(void *, const char *, size_t);
 size_t	 codec_row_end(msgpack_packer *);
