@@ -4,14 +4,12 @@ plain status maps for every kind of instance, in fewer bytes, and what
 libward and wardctl make of it."""
 import os
 import re
-import socket
 import subprocess
-import threading
 
 import msgpack
 
 import wardtest
-from wardtest import Ward, payload, retry, wait_dead
+from wardtest import Ward, WardError, payload, retry, wait_dead
 
 W = None
 C = None
@@ -164,42 +162,24 @@ def test_libward_falls_back_for_an_older_wardd():
     naming the key: libward (here under wardctl status) asks again
     without it."""
     path = os.path.join(W.dir, "old.sock")
-    srv = socket.socket(socket.AF_UNIX)
-    srv.bind(path)
-    srv.listen(1)
     plain = C.call("instance.list")
     asked = []
 
-    def serve():
-        conn, _ = srv.accept()
-        u = msgpack.Unpacker(raw=False)
-        while True:
-            data = conn.recv(65536)
-            if not data:
-                break
-            u.feed(data)
-            for _, msgid, method, params in u:
-                args = params[0] if params else {}
-                asked.append((method, args))
-                if "compact" in args:
-                    err = {"code": "invalid_argument", "message":
-                           "instance.list: unknown key 'compact'"}
-                    conn.sendall(msgpack.packb([1, msgid, err, None]))
-                else:
-                    conn.sendall(msgpack.packb([1, msgid, None, plain]))
-        conn.close()
-    t = threading.Thread(target=serve, daemon=True)
-    t.start()
+    def old_list(args):
+        asked.append(args)
+        if "compact" in args:
+            return WardError({"code": "invalid_argument", "message":
+                              "instance.list: unknown key 'compact'"})
+        return plain
+    f = wardtest.FakeWardd(path, {"instance.list": old_list})
     try:
         out = subprocess.run([WARDCTL, "--socket", path, "status"],
                              capture_output=True, text=True, timeout=20)
     finally:
-        srv.close()
-    t.join(timeout=20)
+        f.close()
     assert out.returncode == 0, out.stderr
     assert "pback0" in out.stdout and "running" in out.stdout
-    assert asked == [("instance.list", {"compact": True}),
-                     ("instance.list", {})], asked
+    assert asked == [{"compact": True}, {}], asked
 
 
 if __name__ == "__main__":
