@@ -228,7 +228,7 @@ cmd_pack_instance(const struct instance *i, msgpack_packer *pk, int extra)
 	codec_pack_kv_str(pk, "name", i->spec.name);
 	codec_pack_kv_str(pk, "state", instance_state_name(i->state));
 	codec_pack_kv_str(pk, "payload_state", payload_state_name(i->payload));
-	codec_pack_kv_str(pk, "status_text", i->status_text);
+	codec_pack_kv_str(pk, "status_text", INSTANCE_STATUS_TEXT(i));
 	codec_pack_key(pk, "pid");
 	if (i->state == INSTANCE_RUNNING)
 		msgpack_pack_int64(pk, i->pid);

@@ -920,10 +920,10 @@ struct metrics {
 	double		 cpu_percent;		/* over the last interval */
 	uint64_t	 last_cpu_ms;		/* for cpu_percent */
 	ev_tstamp	 last_at;
-	unsigned	 samples;
 	/* cgroup.c: the instance's whole tree, from its cgroup; nil unless has_. */
 	uint64_t	 cgroup_memory_kb;	/* memory.current */
 	uint64_t	 cgroup_cpu_usage_ms;	/* cpu.stat usage_usec */
+	unsigned	 samples;		/* beside the bits: no padding */
 	unsigned	 has_cgroup_memory:1;
 	unsigned	 has_cgroup_cpu:1;
 };
@@ -957,6 +957,9 @@ struct exit_record {
 
 #define FAILURE_MAX	50000
 #define STATUS_MAX	256
+/* i's status text, "" when it has none. */
+#define INSTANCE_STATUS_TEXT(i) \
+	((i)->status_text != NULL ? (i)->status_text : "")
 #define NOTIFY_LINE_MAX	4096
 #define STOP_TIMEOUT_MS	5000
 #define HANGUP_TIMEOUT_MS	30000
@@ -978,7 +981,9 @@ struct instance {
 	enum instance_state	 state;
 	enum payload_state	 payload;
 	int			 suspended;
-	char			 status_text[STATUS_MAX + 1];
+	char			*status_text;	/* STATUS=, at most STATUS_MAX bytes;
+						   NULL: none (an idle instance
+						   holds no room for it) */
 
 	struct program		*program;	/* declared in the config, or NULL
 						   (program.c's to set and clear) */
