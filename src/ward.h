@@ -775,7 +775,8 @@ struct spec_fd {
 struct instance_spec {
 	char			*name;
 	char			**argv;		/* NULL-terminated */
-	char			*exec_path;	/* argv[0] resolved against PATH */
+	char			*exec_path;	/* argv[0] resolved against PATH; may
+						   be argv[0] itself (spec.c) */
 	char			**env;		/* "K=V", NULL-terminated */
 	char			*cwd;
 	int			 detect_hangup;
@@ -840,6 +841,7 @@ int	 spec_name_valid(const char *, struct ward_err *);
 int	 spec_find_exec(const char *, const char *, const char *, char **,
 	    struct ward_err *);
 void	 spec_free(struct instance_spec *);
+void	 spec_share_exec_path(struct instance_spec *);
 
 /* ---- spec-execenv.c: group, umask, rlimits, nice, oom_score_adj. */
 
