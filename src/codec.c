@@ -4,7 +4,10 @@
  * against the limits and against the bytes actually present, before
  * msgpack-c is allowed to allocate anything for it (msgpack-c issue 1013:
  * "dd ff ff ff ff" alone asks its unpacker for ~96 GB). codec_args then
- * checks a params map against a command's argument spec.
+ * checks a params map against a command's argument spec. Out: the pack
+ * helpers, and the row packer (codec_row_init), through which the same
+ * code that packs a record as a map packs its values alone as a row of a
+ * table (instance.list's compact form).
  *
  * layer: base
  */
