@@ -176,25 +176,25 @@ ctl_status_exec(struct ctl *c, int argc, char **argv)
 		argc--;
 		argv++;
 	}
-	if (argc == 0) {
+	if (argc == 0 && c->json) {
+		/* --json prints the status maps: the plain form. */
 		if ((rc = ctl_call(c, "instance.list", NULL, NULL, &r)) != 0)
 			return rc;
-		if (c->json)
-			ctl_json_line(&r.result);
-		else if (r.result.type == MSGPACK_OBJECT_ARRAY) {
-			n = r.result.via.array.size;
-			v = calloc(n ? n : 1, sizeof *v);
-			for (i = 0; v != NULL && i < n; i++)
-				ward_status_decode(&r.result.via.array.ptr[i], &v[i]);
-			if (v != NULL) {
-				for (i = 0; lng && i < n; i++)
-					ctl_status_long(c, &v[i]);
-				if (!lng)
-					ctl_status_table(c, v, n);
-				ward_status_list_free(v, n);
-			}
-		}
+		ctl_json_line(&r.result);
 		ward_reply_free(&r);
+		return 0;
+	}
+	if (argc == 0) {
+		/* libward asks for the compact form (a third of the bytes). */
+		if (ctl_connect(c) == -1)
+			return EX_UNREACHABLE;
+		if (ward_instance_list(c->w, NULL, &v, &n) == -1)
+			return ctl_failed(c, NULL);
+		for (i = 0; lng && i < n; i++)
+			ctl_status_long(c, &v[i]);
+		if (!lng)
+			ctl_status_table(c, v, n);
+		ward_status_list_free(v, n);
 		return 0;
 	}
 	if ((v = calloc(argc, sizeof *v)) == NULL)

@@ -356,38 +356,47 @@ ward_instance_status(struct ward *w, const char *ident, struct ward_status *s)
 	return 0;
 }
 
+/*
+ * The compact form (instance.list {compact: true}) is a third of the bytes;
+ * a wardd from before it answers invalid_argument naming the key, and is
+ * then asked for the plain form, on this connection from then on.
+ */
 WARD_EXPORT int
 ward_instance_list(struct ward *w, const char *state, struct ward_status **out,
     size_t *n)
 {
-	struct ward_params p, *pp = NULL;
+	struct ward_params p;
 	struct ward_reply r;
-	uint32_t i;
+	int compact = !ward_plain_list(w, 0), rc;
 
 	*out = NULL;
 	*n = 0;
+	ward_params_init(&p);
+	msgpack_pack_map(&p.pk, (state != NULL) + compact);
 	if (state != NULL) {
-		ward_params_init(&p);
-		msgpack_pack_map(&p.pk, 1);
 		ward_pack_str(&p.pk, "state");
 		ward_pack_str(&p.pk, state);
-		pp = &p;
 	}
-	if (ward_call_params(w, WARD_M_LIST, pp, &r) == -1) {
+	if (compact) {
+		ward_pack_str(&p.pk, "compact");
+		msgpack_pack_true(&p.pk);
+	}
+	rc = ward_call_params(w, WARD_M_LIST, &p, &r);
+	if (rc == -1 && compact &&
+	    strcmp(ward_error(w)->code, WARD_E_INVALID_ARGUMENT) == 0 &&
+	    strstr(ward_error(w)->message, "'compact'") != NULL) {
+		ward_reply_free(&r);
+		ward_plain_list(w, 1);
+		return ward_instance_list(w, state, out, n);
+	}
+	if (rc == -1) {
 		ward_reply_free(&r);
 		return -1;
 	}
-	if (r.result.type == MSGPACK_OBJECT_ARRAY && r.result.via.array.size > 0) {
-		*out = calloc(r.result.via.array.size, sizeof **out);
-		if (*out == NULL) {
-			ward_reply_free(&r);
-			return ward_fail(w, "internal", "out of memory");
-		}
-		for (i = 0; i < r.result.via.array.size; i++)
-			ward_status_decode(&r.result.via.array.ptr[i], &(*out)[i]);
-		*n = r.result.via.array.size;
-	}
+	rc = ward_status_list_decode(&r.result, out, n);
 	ward_reply_free(&r);
+	if (rc == -1)
+		return ward_fail(w, "internal", "out of memory");
 	return 0;
 }
 

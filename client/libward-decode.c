@@ -192,6 +192,161 @@ ward_status_decode(const msgpack_object *m, struct ward_status *s)
 	}
 }
 
+/*
+ * instance.list's compact form ({fields, rows}) read back one row at a
+ * time as the status map it stands for, so ward_status_decode reads both
+ * forms: a column "p.k" becomes key k of a nested map p (columns of one
+ * map are adjacent), and a nil value is left out, as the plain form
+ * leaves out the exit record of a live instance and the program of an
+ * instance that runs none. The map points into the reply and the scratch
+ * arrays of struct ward_rows; it lives until the next row.
+ */
+struct ward_rows {
+	const msgpack_object	*fields;	/* the names, all strings */
+	msgpack_object_kv	*top, *inner;	/* a row's map, its nested maps */
+	msgpack_object		*keys;		/* each column's key */
+};
+
+static int
+ward_rows_init(struct ward_rows *r, const msgpack_object *fields)
+{
+	uint32_t k, n = fields->via.array.size;
+	const char *dot;
+
+	memset(r, 0, sizeof *r);
+	r->fields = fields;
+	r->top = calloc(n + 1, sizeof *r->top);
+	r->inner = calloc(n + 1, sizeof *r->inner);
+	r->keys = calloc(n + 1, sizeof *r->keys);
+	if (r->top == NULL || r->inner == NULL || r->keys == NULL)
+		return -1;
+	for (k = 0; k < n; k++) {
+		const msgpack_object *f = &fields->via.array.ptr[k];
+
+		if (f->type != MSGPACK_OBJECT_STR)
+			return -1;
+		/* The key: what follows the dot, if any. */
+		r->keys[k] = *f;
+		dot = memchr(f->via.str.ptr, '.', f->via.str.size);
+		if (dot != NULL) {
+			r->keys[k].via.str.ptr = dot + 1;
+			r->keys[k].via.str.size -= dot + 1 - f->via.str.ptr;
+		}
+	}
+	return 0;
+}
+
+static void
+ward_rows_free(struct ward_rows *r)
+{
+	free(r->top);
+	free(r->inner);
+	free(r->keys);
+}
+
+/* The length of the prefix of field k ("metrics" of "metrics.rss_kb"), or 0. */
+static size_t
+ward_rows_prefix(const struct ward_rows *r, uint32_t k)
+{
+	const char *name = r->fields->via.array.ptr[k].via.str.ptr;
+
+	return r->keys[k].via.str.ptr == name ? 0 :
+	    (size_t)(r->keys[k].via.str.ptr - 1 - name);
+}
+
+/* Row v as a status map into m. */
+static void
+ward_rows_map(struct ward_rows *r, const msgpack_object *v, msgpack_object *m)
+{
+	const msgpack_object *f = r->fields->via.array.ptr;
+	uint32_t k, j, n = r->fields->via.array.size, ntop = 0, ninner = 0;
+	size_t plen;
+
+	if (v->via.array.size < n)
+		n = v->via.array.size;
+	for (k = 0; k < n; k = j) {
+		plen = ward_rows_prefix(r, k);
+		if (plen == 0) {
+			j = k + 1;
+			if (v->via.array.ptr[k].type == MSGPACK_OBJECT_NIL)
+				continue;
+			r->top[ntop].key = r->keys[k];
+			r->top[ntop++].val = v->via.array.ptr[k];
+			continue;
+		}
+		/* A nested map: the adjacent columns of the same prefix. */
+		r->top[ntop].key = f[k];
+		r->top[ntop].key.via.str.size = plen;
+		r->top[ntop].val.type = MSGPACK_OBJECT_MAP;
+		r->top[ntop].val.via.map.ptr = r->inner + ninner;
+		r->top[ntop].val.via.map.size = 0;
+		for (j = k; j < n && ward_rows_prefix(r, j) == plen &&
+		    memcmp(f[j].via.str.ptr, f[k].via.str.ptr, plen) == 0; j++) {
+			if (v->via.array.ptr[j].type == MSGPACK_OBJECT_NIL)
+				continue;
+			r->inner[ninner].key = r->keys[j];
+			r->inner[ninner++].val = v->via.array.ptr[j];
+			r->top[ntop].val.via.map.size++;
+		}
+		if (r->top[ntop].val.via.map.size > 0)
+			ntop++;
+	}
+	m->type = MSGPACK_OBJECT_MAP;
+	m->via.map.ptr = r->top;
+	m->via.map.size = ntop;
+}
+
+/*
+ * An instance.list result, either form (an array of status maps, or the
+ * compact {fields, rows}), into a new array of n statuses (NULL when none);
+ * free it with ward_status_list_free. -1: out of memory.
+ */
+WARD_EXPORT int
+ward_status_list_decode(const msgpack_object *res, struct ward_status **out,
+    size_t *n)
+{
+	const msgpack_object *fields = ward_map_get(res, "fields");
+	const msgpack_object *rows = ward_map_get(res, "rows");
+	struct ward_rows r;
+	msgpack_object m;
+	uint32_t i;
+
+	memset(&r, 0, sizeof r);
+	*out = NULL;
+	*n = 0;
+	if (res == NULL)
+		return 0;
+	if (res->type == MSGPACK_OBJECT_ARRAY)
+		rows = res;
+	else if (rows == NULL || rows->type != MSGPACK_OBJECT_ARRAY ||
+	    fields == NULL || fields->type != MSGPACK_OBJECT_ARRAY)
+		return 0;
+	if (rows->via.array.size == 0)
+		return 0;
+	if ((*out = calloc(rows->via.array.size, sizeof **out)) == NULL)
+		return -1;
+	if (rows != res && ward_rows_init(&r, fields) == -1) {
+		ward_rows_free(&r);
+		free(*out);
+		*out = NULL;
+		return -1;
+	}
+	for (i = 0; i < rows->via.array.size; i++) {
+		const msgpack_object *v = &rows->via.array.ptr[i];
+
+		if (rows == res)
+			ward_status_decode(v, &(*out)[i]);
+		else if (v->type == MSGPACK_OBJECT_ARRAY) {
+			ward_rows_map(&r, v, &m);
+			ward_status_decode(&m, &(*out)[i]);
+		}
+	}
+	*n = rows->via.array.size;
+	if (rows != res)
+		ward_rows_free(&r);
+	return 0;
+}
+
 WARD_EXPORT void
 ward_exit_free(struct ward_exit *x)
 {

@@ -24,6 +24,7 @@
 
 int	 ward_fail(struct ward *, const char *, const char *, ...)
 	    WARD_INTERNAL __attribute__((format(printf, 3, 4)));
+int	 ward_plain_list(struct ward *, int) WARD_INTERNAL;
 
 /* ---- libward-decode.c */
 

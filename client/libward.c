@@ -44,6 +44,7 @@ struct ward {
 	struct ward_pending	*events;	/* FIFO */
 	struct ward_pending	**events_tail;
 	int			 lost;
+	int			 plain_list;	/* wardd knows no compact list */
 
 	/* Non-blocking mode. */
 	int			 nonblocking;
@@ -168,6 +169,15 @@ ward_close(struct ward *w)
 	free(w->out);
 	free(w->path);
 	free(w);
+}
+
+/* Whether instance.list must be asked in its plain form; set: from now on. */
+int
+ward_plain_list(struct ward *w, int set)
+{
+	if (set)
+		w->plain_list = 1;
+	return w->plain_list;
 }
 
 WARD_EXPORT const struct ward_error *

@@ -202,6 +202,9 @@ int	 ward_instance_history(struct ward *, const char *ident, size_t limit,
 	    struct ward_exit **, size_t *);
 /* Decode a result map yourself (from ward_call or a reply callback). */
 void	 ward_status_decode(const msgpack_object *, struct ward_status *);
+/* An instance.list result, plain or compact, into n new statuses. */
+int	 ward_status_list_decode(const msgpack_object *, struct ward_status **,
+	    size_t *);
 void	 ward_exit_decode(const msgpack_object *, struct ward_exit *);
 void	 ward_status_free(struct ward_status *);
 void	 ward_status_list_free(struct ward_status *, size_t);

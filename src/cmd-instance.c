@@ -216,11 +216,14 @@ cmd_pack_argv(msgpack_packer *pk, char **argv)
 
 /*
  * The status map of proto/PROTOCOL.md, with room for extra more pairs the
- * caller packs after it (the program's).
+ * caller packs after it (the program's). A row packer (instance.list's
+ * compact form) gets every column: the exit record's nil while there is
+ * none.
  */
 static void
 cmd_pack_instance(const struct instance *i, msgpack_packer *pk, int extra)
 {
+	static const struct exit_record no_exit;
 	const struct exit_record *r = i->exit;
 	int nfields = 21 + extra;
 
@@ -228,12 +231,12 @@ cmd_pack_instance(const struct instance *i, msgpack_packer *pk, int extra)
 		nfields += EXIT_RECORD_PAIRS;
 	nfields += OUTPUT_PACK_FIELDS;	/* output.c: capture_output, log_dropped */
 	nfields += 1;			/* cgroup.c: cgroup */
-	msgpack_pack_map(pk, nfields);
+	codec_pack_record(pk, nfields);
 	codec_pack_kv_uint(pk, "id", i->id);
 	codec_pack_kv_str(pk, "name", i->spec.name);
 	codec_pack_kv_str(pk, "state", instance_state_name(i->state));
 	codec_pack_kv_str(pk, "payload_state", payload_state_name(i->payload));
-	codec_pack_kv_str(pk, "status_text", i->status_text);
+	codec_pack_kv_str(pk, "status_text", INSTANCE_STATUS_TEXT(i));
 	codec_pack_key(pk, "pid");
 	if (i->state == INSTANCE_RUNNING)
 		msgpack_pack_int64(pk, i->pid);
@@ -276,16 +279,30 @@ cmd_pack_instance(const struct instance *i, msgpack_packer *pk, int extra)
 	output_pack(i, pk);
 	if (r != NULL)
 		exit_record_pack(r, pk, 0);
+	else if (codec_row_mode(pk)) {
+		codec_row_nils(pk, 1);
+		exit_record_pack(&no_exit, pk, 0);
+		codec_row_nils(pk, 0);
+	}
 }
 
-/* The status map: the instance's, and its program's when it runs one. */
+/*
+ * The status map: the instance's, and its program's when it runs one (a
+ * row packer: program.* nil when it runs none).
+ */
 static void
 cmd_pack_status(const struct instance *i, msgpack_packer *pk)
 {
+	int row = codec_row_mode(pk);
+
 	cmd_pack_instance(i, pk, i->program != NULL);
-	if (i->program != NULL) {
+	if (i->program != NULL || row) {
+		if (i->program == NULL)
+			codec_row_nils(pk, 1);
 		codec_pack_key(pk, "program");
 		program_pack(i->program, pk);
+		if (i->program == NULL)
+			codec_row_nils(pk, 0);
 	}
 }
 
@@ -307,8 +324,79 @@ const struct cmd_entry cmd_status_entry = {
 
 static const struct arg_spec cmd_list_args[] = {
 	{ "state", ARG_STR },
+	{ "compact", ARG_BOOL },
 	{ NULL, 0 }
 };
+
+#define CMD_LIST_CHUNK	65536	/* the compact form's first buffer */
+
+/* Whether the peer sees i and it is in state (NULL: any). */
+static int
+cmd_list_match(struct request *req, const struct instance *i,
+    const char *state)
+{
+	return peer_may(&req->c->peer, PEER_SEE, i->owner_uid) &&
+	    (state == NULL || strcmp(instance_state_name(i->state), state) == 0);
+}
+
+/*
+ * The compact form: {fields, rows}, each status map's values alone as a
+ * row, its nested maps flattened ("metrics.rss_kb"), in the order of
+ * fields, which the first instance's names pass packs (every row has the
+ * same columns; none when there are no rows).
+ */
+static void
+cmd_list_compact(struct request *req, const char *state)
+{
+	struct instance *i, *first = NULL;
+	msgpack_packer pk, rpk, npk;
+	msgpack_sbuffer names;
+	struct codec_row row;
+	struct buf rows = { 0 };
+	size_t width = 0, n = 0;
+
+	msgpack_sbuffer_init(&names);
+	msgpack_packer_init(&npk, &names, msgpack_sbuffer_write);
+	TAILQ_FOREACH(i, &instances, entry) {
+		if (cmd_list_match(req, i, state)) {
+			first = i;
+			break;
+		}
+	}
+	if (first != NULL) {
+		codec_row_init(&rpk, &row, NULL, &npk);
+		cmd_pack_status(first, &rpk);
+		width = codec_row_end(&rpk);
+	}
+	/* Room for some 300 rows at once, to spare small reallocs. */
+	if ((rows.data = malloc(CMD_LIST_CHUNK)) != NULL)
+		rows.cap = CMD_LIST_CHUNK;
+	codec_row_init(&rpk, &row, &rows, NULL);
+	for (i = first; i != NULL && !row.failed; i = TAILQ_NEXT(i, entry)) {
+		if (!cmd_list_match(req, i, state))
+			continue;
+		n++;
+		msgpack_pack_array(&rpk, width);
+		cmd_pack_status(i, &rpk);
+		if (codec_row_end(&rpk) != width)
+			log_warnx("instance.list: instance %" PRIu64 " packed a "
+			    "row of another width", i->id);
+	}
+	if (row.failed || (first != NULL && names.data == NULL))
+		cmd_error(req, WARD_E_INTERNAL, "out of memory");
+	else {
+		cmd_result(req, &pk);
+		msgpack_pack_map(&pk, 2);
+		codec_pack_key(&pk, "fields");
+		msgpack_pack_array(&pk, width);
+		conn_queue(req->c, names.data, names.size);	/* packed */
+		codec_pack_key(&pk, "rows");
+		msgpack_pack_array(&pk, n);
+		conn_queue(req->c, rows.data, rows.len);
+	}
+	msgpack_sbuffer_destroy(&names);
+	buf_free(&rows);
+}
 
 /* Every instance the peer may see, by id; optionally of one state. */
 static void
@@ -330,19 +418,21 @@ cmd_list_exec(struct request *req)
 			return;
 		}
 	}
-#define LIST_MATCH(i) (peer_may(&req->c->peer, PEER_SEE, (i)->owner_uid) &&	\
-	(state == NULL || strcmp(instance_state_name((i)->state), state) == 0))
+	if (req->args[1] != NULL && req->args[1]->via.boolean) {
+		cmd_list_compact(req, state);
+		free(state);
+		return;
+	}
 	TAILQ_FOREACH(i, &instances, entry) {
-		if (LIST_MATCH(i))
+		if (cmd_list_match(req, i, state))
 			n++;
 	}
 	cmd_result(req, &pk);
 	msgpack_pack_array(&pk, n);
 	TAILQ_FOREACH(i, &instances, entry) {
-		if (LIST_MATCH(i))
+		if (cmd_list_match(req, i, state))
 			cmd_pack_status(i, &pk);
 	}
-#undef LIST_MATCH
 	free(state);
 }
 

@@ -4,7 +4,10 @@
  * against the limits and against the bytes actually present, before
  * msgpack-c is allowed to allocate anything for it (msgpack-c issue 1013:
  * "dd ff ff ff ff" alone asks its unpacker for ~96 GB). codec_args then
- * checks a params map against a command's argument spec.
+ * checks a params map against a command's argument spec. Out: the pack
+ * helpers, and the row packer (codec_row_init), through which the same
+ * code that packs a record as a map packs its values alone as a row of a
+ * table (instance.list's compact form).
  *
  * layer: base
  */
@@ -316,17 +319,160 @@ codec_pack_str(msgpack_packer *pk, const char *s)
 	msgpack_pack_str_body(pk, s, n);
 }
 
+/*
+ * A row packer's key, once it is known to name a value (the next key or
+ * the row's end comes, not a nested record): in the names pass its name,
+ * with nils a nil for its value.
+ */
+static void
+codec_row_flush(struct codec_row *r)
+{
+	const char *k = r->last;
+
+	if (!r->pending)
+		return;
+	r->pending = 0;
+	if (r->names != NULL && r->last_prefix != NULL) {
+		msgpack_pack_str(r->names, strlen(r->last_prefix) + 1 + strlen(k));
+		msgpack_pack_str_body(r->names, r->last_prefix,
+		    strlen(r->last_prefix));
+		msgpack_pack_str_body(r->names, ".", 1);
+		msgpack_pack_str_body(r->names, k, strlen(k));
+	} else if (r->names != NULL)
+		codec_pack_str(r->names, k);
+	else if (r->nils && buf_append(r->out, "\xc0", 1) == -1)	/* nil */
+		r->failed = 1;
+}
+
+/*
+ * A record's key: packed as it is, or by a row packer counted, and named
+ * in its names pass with its record's prefix ("metrics.rss_kb").
+ */
 void
 codec_pack_key(msgpack_packer *pk, const char *k)
 {
-	codec_pack_str(pk, k);
+	struct codec_row *r;
+
+	if (pk->callback != codec_row_write) {
+		codec_pack_str(pk, k);
+		return;
+	}
+	r = pk->data;
+	if (r->pending && (r->names != NULL || r->nils))
+		codec_row_flush(r);
+	r->pending = 0;
+	r->nkeys++;
+	r->last = k;
+	r->last_prefix = NULL;
+	if (r->nested > 0) {
+		r->nested--;
+		r->last_prefix = r->prefix;
+	}
+	r->pending = 1;
+}
+
+/*
+ * The header of a record: a map with fixed keys (a status, its metrics,
+ * its program). A row packer writes nothing: the record's values join the
+ * row, and a record nested (one level deep) under a key takes that key's
+ * place, its keys named "key.inner".
+ */
+void
+codec_pack_record(msgpack_packer *pk, size_t n)
+{
+	struct codec_row *r;
+
+	if (pk->callback != codec_row_write) {
+		msgpack_pack_map(pk, n);
+		return;
+	}
+	r = pk->data;
+	if (r->pending) {
+		r->pending = 0;
+		r->nkeys--;
+		r->prefix = r->last;
+		r->nested = n;
+	}
+}
+
+/*
+ * A row packer's output: what is not a key is appended to its buffer (not
+ * a conn's: a list packs some 100 small writes per row).
+ */
+int
+codec_row_write(void *data, const char *p, size_t n)
+{
+	struct codec_row *r = data;
+
+	if (r->names != NULL || r->nils)
+		return 0;	/* no values: the names pass, or nils instead */
+	if (r->out->off == 0 && r->out->len + n <= r->out->cap) {
+		memcpy(r->out->data + r->out->len, p, n);
+		r->out->len += n;
+		return 0;
+	}
+	if (buf_append(r->out, p, n) == -1) {
+		r->failed = 1;
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Make pk a row packer into out: records packed through it give their
+ * values alone, in order, as one row of a table; r->failed tells of a
+ * failed append. With names, nothing goes to out; the keys are packed
+ * into names instead (once, for the header).
+ */
+void
+codec_row_init(msgpack_packer *pk, struct codec_row *r, struct buf *out,
+    msgpack_packer *names)
+{
+	memset(r, 0, sizeof *r);
+	r->out = out;
+	r->names = names;
+	msgpack_packer_init(pk, r, codec_row_write);
+}
+
+/*
+ * With on, the records packed next give nil for each value (the part of a
+ * row an instance lacks, packed from a stand-in); off ends that.
+ */
+void
+codec_row_nils(msgpack_packer *pk, int on)
+{
+	struct codec_row *r = pk->data;
+
+	codec_row_flush(r);
+	r->nils = on;
+}
+
+/* The end of a row: its width (the values packed), reset for the next. */
+size_t
+codec_row_end(msgpack_packer *pk)
+{
+	struct codec_row *r = pk->data;
+	size_t n;
+
+	codec_row_flush(r);
+	n = r->nkeys;
+	r->nkeys = 0;
+	r->nested = 0;
+	return n;
+}
+
+/* Whether pk packs rows (see codec_row_init). */
+int
+codec_row_mode(const msgpack_packer *pk)
+{
+	return pk->callback == codec_row_write;
 }
 
 /* A NULL value packs as nil, so optional fields keep one shape. */
 void
 codec_pack_kv_str(msgpack_packer *pk, const char *k, const char *v)
 {
-	codec_pack_str(pk, k);
+	codec_pack_key(pk, k);
 	if (v == NULL)
 		msgpack_pack_nil(pk);
 	else
@@ -336,21 +482,21 @@ codec_pack_kv_str(msgpack_packer *pk, const char *k, const char *v)
 void
 codec_pack_kv_uint(msgpack_packer *pk, const char *k, uint64_t v)
 {
-	codec_pack_str(pk, k);
+	codec_pack_key(pk, k);
 	msgpack_pack_uint64(pk, v);
 }
 
 void
 codec_pack_kv_int(msgpack_packer *pk, const char *k, int64_t v)
 {
-	codec_pack_str(pk, k);
+	codec_pack_key(pk, k);
 	msgpack_pack_int64(pk, v);
 }
 
 void
 codec_pack_kv_bool(msgpack_packer *pk, const char *k, int v)
 {
-	codec_pack_str(pk, k);
+	codec_pack_key(pk, k);
 	if (v)
 		msgpack_pack_true(pk);
 	else
@@ -385,7 +531,7 @@ codec_pack_kv_text(msgpack_packer *pk, const char *k, const char *v)
 		free(clean);
 		return;
 	}
-	codec_pack_str(pk, k);
+	codec_pack_key(pk, k);
 	for (j = o = 0; j < n; j++)
 		o += (unsigned char)v[j] < 0x80;
 	msgpack_pack_str(pk, o);

@@ -85,7 +85,7 @@ event_pack(struct buf *b, enum event_type t, const struct instance *i)
 		event_pack_head(&pk, event_names[t], 5);
 		codec_pack_kv_str(&pk, "payload_state",
 		    payload_state_name(i->payload));
-		codec_pack_kv_str(&pk, "status_text", i->status_text);
+		codec_pack_kv_str(&pk, "status_text", INSTANCE_STATUS_TEXT(i));
 		break;
 	case EVENT_METRICS:
 		event_pack_head(&pk, event_names[t], 4);

@@ -20,11 +20,11 @@
 
 #include "ward.h"
 
-/* The cost of a run: a map of the fields of struct metrics. */
+/* The cost of a run: a map (a record) of the fields of struct metrics. */
 void
 metrics_pack(const struct metrics *m, msgpack_packer *pk)
 {
-	msgpack_pack_map(pk, 10 + 2);
+	codec_pack_record(pk, 10 + 2);
 	codec_pack_kv_uint(pk, "cpu_user_ms", m->cpu_user_ms);
 	codec_pack_kv_uint(pk, "cpu_system_ms", m->cpu_system_ms);
 	codec_pack_kv_uint(pk, "cpu_guest_ms", m->cpu_guest_ms);

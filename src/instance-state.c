@@ -78,7 +78,7 @@ instance_state_save(msgpack_packer *pk, struct instance *i)
 	codec_pack_kv_uint(pk, "state", i->state);
 	codec_pack_kv_uint(pk, "payload", i->payload);
 	codec_pack_kv_bool(pk, "suspended", i->suspended);
-	codec_pack_kv_str(pk, "status_text", i->status_text);
+	codec_pack_kv_str(pk, "status_text", INSTANCE_STATUS_TEXT(i));
 	codec_pack_kv_bool(pk, "stop_requested", i->stop_requested);
 	codec_pack_kv_int(pk, "stop_signal", i->stop_signal);
 	codec_pack_kv_uint(pk, "stop_timeout_ms", i->stop_timeout_ms);
@@ -187,7 +187,11 @@ instance_state_restore(const msgpack_object *m)
 	if (i->payload > PAYLOAD_HANGUP)
 		i->payload = PAYLOAD_STARTING;
 	i->suspended = state_bool(m, "suspended");
-	state_str_into(m, "status_text", i->status_text, sizeof i->status_text);
+	i->status_text = state_str(m, "status_text");
+	if (i->status_text != NULL && strlen(i->status_text) > STATUS_MAX) {
+		free(i->status_text);	/* longer than wardd keeps: hostile */
+		i->status_text = NULL;
+	}
 	i->stop_requested = state_bool(m, "stop_requested");
 	i->stop_signal = state_i64(m, "stop_signal", SIGTERM);
 	i->stop_timeout_ms = state_u64(m, "stop_timeout_ms", STOP_TIMEOUT_MS);

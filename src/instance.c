@@ -381,7 +381,8 @@ instance_reset_run(struct instance *i)
 	exit_record_unref(i->exit);
 	i->exit = NULL;
 	i->payload = PAYLOAD_STARTING;
-	i->status_text[0] = '\0';
+	free(i->status_text);
+	i->status_text = NULL;
 	i->killed_by = KILLED_BY_NONE;
 	i->stop_requested = 0;
 	i->suspended = 0;
@@ -697,9 +698,9 @@ instance_notify_line(struct instance *i, const char *line, size_t len)
 		while (tlen > STATUS_MAX || (tlen > 0 &&
 		    !utf8_valid(clean, tlen)))
 			tlen--;
-		memcpy(i->status_text, clean, tlen);
-		i->status_text[tlen] = '\0';
-		free(clean);
+		clean[tlen] = '\0';
+		free(i->status_text);
+		i->status_text = clean;
 		instance_announce(i, INSTANCE_EV_STATUS);
 		break;
 	}
@@ -869,6 +870,7 @@ instance_remove(struct instance *i)
 	cgroup_instance_removed(i);	/* cgroup.c: rmdir, or its drain keeps it */
 	exit_record_unref(i->exit);
 	free(i->failure_note);
+	free(i->status_text);
 	free(i->runtime_dir);
 	free(i->groups);
 	output_free(i);		/* output.c: before the config it reads */

@@ -695,11 +695,19 @@ program_free(struct program *p)
 	free(p);
 }
 
-/* The "program" map of a status: what the policy is doing. */
+/*
+ * The "program" map of a status: what the policy is doing. NULL packs a
+ * stand-in, for a row packer's nils (codec_row_nils) where there is none.
+ */
 void
 program_pack(const struct program *p, msgpack_packer *pk)
 {
-	msgpack_pack_map(pk, 8);
+	static struct conf_program none_conf;
+	static const struct program none = { .conf = &none_conf };
+
+	if (p == NULL)
+		p = &none;
+	codec_pack_record(pk, 8);
 	codec_pack_kv_str(pk, "state", program_state_names[p->state]);
 	codec_pack_kv_str(pk, "file", p->conf->file);
 	codec_pack_kv_int(pk, "line", p->conf->line);

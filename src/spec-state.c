@@ -217,6 +217,7 @@ spec_state_restore(const msgpack_object *m, struct instance_spec *s)
 	if (s->name == NULL || s->argv == NULL || s->argv[0] == NULL ||
 	    s->exec_path == NULL)
 		goto fail;
+	spec_share_exec_path(s);
 	s->detect_hangup = state_bool(m, "detect_hangup");
 	s->hangup_timeout_ms = state_u64(m, "hangup_timeout_ms", HANGUP_TIMEOUT_MS);
 	a = state_array(m, "exit_codes", &n);

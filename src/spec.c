@@ -640,7 +640,25 @@ spec_parse_args(struct instance_spec *cfg, const msgpack_object **a,
 	 */
 	if (path == NULL && !cfg->clean_env)
 		path = getenv("PATH");
-	return spec_paths_check(cfg, peer, path, e);
+	if (spec_paths_check(cfg, peer, path, e) == -1)
+		return -1;
+	spec_share_exec_path(cfg);
+	return 0;
+}
+
+/*
+ * An exec_path that is argv[0] itself (a full path, as most are) is not
+ * kept twice: it points at argv[0], which spec_free then frees once.
+ */
+void
+spec_share_exec_path(struct instance_spec *cfg)
+{
+	if (cfg->exec_path != NULL && cfg->argv != NULL &&
+	    cfg->argv[0] != NULL && cfg->exec_path != cfg->argv[0] &&
+	    strcmp(cfg->exec_path, cfg->argv[0]) == 0) {
+		free(cfg->exec_path);
+		cfg->exec_path = cfg->argv[0];
+	}
 }
 
 /* Take a copy of passed fd number idx for target; the request keeps its own. */
@@ -780,8 +798,9 @@ void
 spec_free(struct instance_spec *cfg)
 {
 	free(cfg->name);
+	if (cfg->argv == NULL || cfg->exec_path != cfg->argv[0])
+		free(cfg->exec_path);	/* else argv[0] (spec_share_exec_path) */
 	spec_free_vec(cfg->argv);
-	free(cfg->exec_path);
 	spec_free_vec(cfg->env);
 	free(cfg->cwd);
 	free(cfg->exit_codes);

@@ -571,6 +571,28 @@ void	 codec_pack_kv_uint(msgpack_packer *, const char *, uint64_t);
 void	 codec_pack_kv_int(msgpack_packer *, const char *, int64_t);
 void	 codec_pack_kv_bool(msgpack_packer *, const char *, int);
 void	 codec_pack_key(msgpack_packer *, const char *);
+void	 codec_pack_record(msgpack_packer *, size_t);
+
+/* A row packer's state (codec_row_init): records packed as one row. */
+struct codec_row {
+	struct buf	*out;		/* where the values go */
+	int		 failed;	/* an append to out failed */
+	msgpack_packer	*names;		/* the names pass: keys go here */
+	size_t		 nkeys;		/* values of the row so far */
+	const char	*last;		/* the last key */
+	const char	*last_prefix;	/* its record's name, if nested */
+	int		 pending;	/* last may still name a nested record */
+	const char	*prefix;	/* the nested record's name */
+	size_t		 nested;	/* its keys still to come */
+	int		 nils;		/* nil for each value (codec_row_nils) */
+};
+
+void	 codec_row_init(msgpack_packer *, struct codec_row *, struct buf *,
+	    msgpack_packer *);
+int	 codec_row_write(void *, const char *, size_t);
+size_t	 codec_row_end(msgpack_packer *);
+void	 codec_row_nils(msgpack_packer *, int);
+int	 codec_row_mode(const msgpack_packer *);
 int	 codec_sbuffer_write(void *, const char *, size_t);
 
 /* ---- state.c: writing wardd's state and reading it back (a re-exec). */
@@ -757,7 +779,8 @@ struct spec_fd {
 struct instance_spec {
 	char			*name;
 	char			**argv;		/* NULL-terminated */
-	char			*exec_path;	/* argv[0] resolved against PATH */
+	char			*exec_path;	/* argv[0] resolved against PATH; may
+						   be argv[0] itself (spec.c) */
 	char			**env;		/* "K=V", NULL-terminated */
 	char			*cwd;
 	int			 detect_hangup;
@@ -822,6 +845,7 @@ int	 spec_name_valid(const char *, struct ward_err *);
 int	 spec_find_exec(const char *, const char *, const char *, char **,
 	    struct ward_err *);
 void	 spec_free(struct instance_spec *);
+void	 spec_share_exec_path(struct instance_spec *);
 
 /* ---- spec-execenv.c: group, umask, rlimits, nice, oom_score_adj. */
 
@@ -902,10 +926,10 @@ struct metrics {
 	double		 cpu_percent;		/* over the last interval */
 	uint64_t	 last_cpu_ms;		/* for cpu_percent */
 	ev_tstamp	 last_at;
-	unsigned	 samples;
 	/* cgroup.c: the instance's whole tree, from its cgroup; nil unless has_. */
 	uint64_t	 cgroup_memory_kb;	/* memory.current */
 	uint64_t	 cgroup_cpu_usage_ms;	/* cpu.stat usage_usec */
+	unsigned	 samples;		/* beside the bits: no padding */
 	unsigned	 has_cgroup_memory:1;
 	unsigned	 has_cgroup_cpu:1;
 };
@@ -939,6 +963,9 @@ struct exit_record {
 
 #define FAILURE_MAX	50000
 #define STATUS_MAX	256
+/* i's status text, "" when it has none. */
+#define INSTANCE_STATUS_TEXT(i) \
+	((i)->status_text != NULL ? (i)->status_text : "")
 #define NOTIFY_LINE_MAX	4096
 #define STOP_TIMEOUT_MS	5000
 #define HANGUP_TIMEOUT_MS	30000
@@ -960,7 +987,9 @@ struct instance {
 	enum instance_state	 state;
 	enum payload_state	 payload;
 	int			 suspended;
-	char			 status_text[STATUS_MAX + 1];
+	char			*status_text;	/* STATUS=, at most STATUS_MAX bytes;
+						   NULL: none (an idle instance
+						   holds no room for it) */
 
 	struct program		*program;	/* declared in the config, or NULL
 						   (program.c's to set and clear) */

@@ -74,11 +74,11 @@ fuzz_notify_instance(int watchdog)
 static void
 fuzz_notify_check(const struct instance *i, enum payload_state before)
 {
-	size_t n = strlen(i->status_text);
+	size_t n = strlen(INSTANCE_STATUS_TEXT(i));
 
 	harness_assert(i->payload >= before, "payload state went back from %s "
 	    "to %s", payload_state_name(before), payload_state_name(i->payload));
-	harness_assert(n <= STATUS_MAX && utf8_valid(i->status_text, n),
+	harness_assert(n <= STATUS_MAX && utf8_valid(INSTANCE_STATUS_TEXT(i), n),
 	    "status text of %zu bytes, or not UTF-8", n);
 	harness_assert(i->failure_note == NULL ||
 	    utf8_valid(i->failure_note, strlen(i->failure_note)),
@@ -197,7 +197,7 @@ fuzz_notify_datagrams(struct instance *i, const uint8_t *p, size_t n,
 	size_t take;
 	int s = -1, fd3 = -1, fd4 = -1, devnull = -1;
 
-	memcpy(status, i->status_text, sizeof status);
+	strcpy(status, INSTANCE_STATUS_TEXT(i));	/* at most STATUS_MAX */
 	i->spec.watchdog_ms = 0;
 	i->state = INSTANCE_RUNNING;	/* by hand: not on the running list */
 	/* Believed: sent by its pid. Foreign: by no one in its session. */
@@ -267,7 +267,7 @@ fuzz_notify_datagrams(struct instance *i, const uint8_t *p, size_t n,
 	} else if (foreign) {
 		dropped = channel_stats.notify_dropped - stats0.notify_dropped;
 		harness_assert(dropped == sent && i->sd_dropped == 0 &&
-		    i->payload == before && strcmp(status, i->status_text) == 0 &&
+		    i->payload == before && strcmp(status, INSTANCE_STATUS_TEXT(i)) == 0 &&
 		    i->failure_note == NULL, "a stranger's datagrams were "
 		    "believed (%ju of %ju dropped)", (uintmax_t)dropped,
 		    (uintmax_t)sent);

@@ -782,44 +782,6 @@ def test_events_wardd_dies_exit_3():
 
 # ---- human units, from a daemon that says what wardd cannot be made to ----
 
-class FakeWardd:
-    """Answers each request from a table of results, on its own socket:
-    three days of uptime or a gigabyte of RSS cannot be produced on demand,
-    but what wardctl makes of them must still be seen."""
-
-    def __init__(self, path, answers):
-        self.answers = answers
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.bind(path)
-        self.sock.listen(4)
-        self.thread = threading.Thread(target=self.serve, daemon=True)
-        self.thread.start()
-
-    def serve(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            with conn:
-                u = msgpack.Unpacker(raw=False)
-                while True:
-                    data = conn.recv(65536)
-                    if not data:
-                        break
-                    u.feed(data)
-                    for _, msgid, method, params in u:
-                        res = self.answers[method]
-                        if callable(res):
-                            res = res(params[0] if params else {})
-                        conn.sendall(msgpack.packb([1, msgid, None, res]))
-
-    def close(self):
-        self.sock.shutdown(socket.SHUT_RDWR)
-        self.sock.close()
-        self.thread.join(TIMEOUT)
-
-
 def fake_status(name, id, state, uptime_s, rss_kb, **kw):
     running = state == "running"
     st = {"id": id, "name": name, "state": state, "payload_state": "ready",
@@ -847,7 +809,7 @@ def test_status_human_units():
         fake_status("new", 6, "not_started", None, 0),
     ]
     path = os.path.join(W.dir, "fake.sock")
-    f = FakeWardd(path, {"instance.list": rows,
+    f = wardtest.FakeWardd(path, {"instance.list": rows,
                          "instance.status": lambda p: rows[0]})
     try:
         out = ok("status", sock=path)
@@ -893,7 +855,7 @@ def test_status_columns_stay_aligned():
     ]
     running = [r for r in rows if r["state"] == "running"]
     path = os.path.join(W.dir, "fake-wide.sock")
-    f = FakeWardd(path, {
+    f = wardtest.FakeWardd(path, {
         "instance.list": lambda p: running if p.get("state") == "running"
         else rows,
         "ward.stats": {"instances": 5, "running": 3, "clients": 1,

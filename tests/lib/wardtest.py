@@ -16,6 +16,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 
@@ -239,6 +240,48 @@ class Ward:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+class FakeWardd:
+    """Answers each request from a table of results (a value, or a function
+    of the params; a WardError is sent as the error), on its own socket:
+    three days of uptime, a gigabyte of RSS or an older wardd cannot be
+    produced on demand, but what the clients make of them must be seen."""
+
+    def __init__(self, path, answers):
+        self.answers = answers
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(path)
+        self.sock.listen(4)
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                u = msgpack.Unpacker(raw=False)
+                while True:
+                    data = conn.recv(65536)
+                    if not data:
+                        break
+                    u.feed(data)
+                    for _, msgid, method, params in u:
+                        res, err = self.answers[method], None
+                        if callable(res):
+                            res = res(params[0] if params else {})
+                        if isinstance(res, WardError):
+                            res, err = None, {"code": res.code,
+                                            "message": res.message}
+                        conn.sendall(msgpack.packb([1, msgid, err, res]))
+
+    def close(self):
+        self.sock.shutdown(socket.SHUT_RDWR)
+        self.sock.close()
+        self.thread.join(TIMEOUT)
 
 
 def proc_state(pid):
