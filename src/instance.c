@@ -468,11 +468,12 @@ instance_start(struct instance *i, struct ward_err *e)
 		goto fail;
 	fds.failure_w = fpipe[1];
 	fds.notify_w = npipe[1];
-	/* cgroup.c: the cgroup.procs the child joins (-1: no cgroups). */
-	if (cgroup_prepare(i, &fds.cgroup_procs, e) == -1)
+	/* cgroup.c: the cgroup the child joins (-1: no cgroups). */
+	if (cgroup_prepare(i, &fds.cgroup_dir, e) == -1)
 		goto fail;
 	pid = sys->spawn(i, &fds, envp, &status_fd, e);
-	instance_close_fd(&fds.cgroup_procs);
+	if (fds.cgroup_dir != -1)
+		close(fds.cgroup_dir);	/* never watched, never stored */
 	free(envp);	/* strings belong to cfg, environ and a static pool */
 	envp = NULL;
 	close(fpipe[1]);
@@ -481,7 +482,9 @@ instance_start(struct instance *i, struct ward_err *e)
 	instance_close_fds(i);	/* the child has its copies now */
 	if (pid == -1)
 		goto fail;
-	if ((i->pidfd = sys->pidfd_open(pid)) == -1) {
+	/* spawn.c's clone3 made the pidfd already; else one is opened. */
+	if ((i->pidfd = fds.pidfd_out != -1 ? fds.pidfd_out :
+	    sys->pidfd_open(pid)) == -1) {
 		ward_err_errno(e, NULL, "pidfd_open");
 		sys->kill_unreaped(pid);
 		instance_close_fd(&status_fd);

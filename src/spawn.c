@@ -17,6 +17,7 @@
  */
 #include "config.h"
 
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -155,6 +156,11 @@ spawn_environ(const struct instance *i)
 	return envp;
 }
 
+/* The dispositions a child resets: ignored first, then caught
+ * (spawn_signals_scan). */
+static int spawn_sigs[NSIG];
+static int spawn_nsigs_ign, spawn_nsigs;
+
 /*
  * The fds a child gets, each as (where it is now, where it goes). Sources
  * are first moved above every target, so that no dup2 onto a target can
@@ -178,7 +184,10 @@ struct spawn_plan {
 	int			 temp[SPAWN_PLAN_MAX];	/* ours to close */
 	int			 ntemp;
 	/* Prepared in the parent: the child formats nothing. */
-	int			 cgroup_procs;	/* -1, or where the child writes "0" */
+	int			 cgroup_dir;	/* -1, or the cgroup the child joins */
+	int			 cgroup_joined;	/* clone3 put it there already */
+	const int		*sigs;		/* dispositions the child resets */
+	int			 nsigs;
 	char			 oom[16];	/* oom_score_adj as text; "" if none */
 	size_t			 oomlen;
 };
@@ -235,9 +244,9 @@ spawn_plan_gaps(struct spawn_plan *p, int top)
 		}
 		lo = sorted[k] + 1;
 	}
-	/* lo is now top + 1: the status pipe's place. */
+	/* lo is now top + 1: the status pipe's place, if there is one. */
 	p->status_at = top + 1;
-	p->close_lo[p->nclose] = top + 2;
+	p->close_lo[p->nclose] = p->status_w != -1 ? top + 2 : top + 1;
 	p->close_hi[p->nclose++] = ~0U;
 }
 
@@ -250,7 +259,9 @@ spawn_plan_make(const struct instance *i, const struct spawn_fds *fds,
 
 	memset(p, 0, sizeof *p);
 	/* The execution environment's parts the child needs ready-made. */
-	p->cgroup_procs = fds->cgroup_procs;
+	p->cgroup_dir = fds->cgroup_dir;
+	p->sigs = spawn_sigs;
+	p->nsigs = spawn_nsigs;
 	/* wardd's own stdout and stderr are not another user's to write. */
 	p->null_output = i->run_as_owner;
 	if (i->spec.has_oom_score_adj)
@@ -271,9 +282,12 @@ spawn_plan_make(const struct instance *i, const struct spawn_fds *fds,
 		    top) == -1)
 			return -1;
 	}
-	/* The status pipe, above every target too (not in map: no target). */
+	/*
+	 * The status pipe (a forked child's only: a vfork child reports in
+	 * memory), above every target too (not in map: no target).
+	 */
 	p->status_w = status_w;
-	if (status_w <= top) {
+	if (status_w != -1 && status_w <= top) {
 		if ((p->status_w = fcntl(status_w, F_DUPFD_CLOEXEC, top + 1)) == -1)
 			return -1;
 		p->temp[p->ntemp++] = p->status_w;
@@ -308,12 +322,21 @@ enum {
 };
 
 /*
- * The child's own: where its status pipe is now, and the detail of the
- * step that failed. Only the child writes them (a vfork child writes them
- * in wardd's memory, but wardd reads the pipe, never these).
+ * The child's own: where its status pipe is now (-1: a vfork child, which
+ * has none), and the detail of the step that failed. Only the child writes
+ * them (a vfork child writes them in wardd's memory, but wardd never reads
+ * them).
  */
 static int spawn_status_fd = -1;
 static int spawn_fail_arg;
+/*
+ * A vfork child's report, written in wardd's memory (the child shares it)
+ * before it exits: wardd, suspended until then, reads it once it resumes.
+ * step 0 means the child exec'd. No pipe to make, watch or read.
+ */
+static volatile struct spawn_report spawn_vfork_report;
+/* /dev/null, read and write ends, opened once (spawn_once). */
+static int spawn_null[2] = { -1, -1 };
 
 /* Tell wardd which step failed and why, then go: exit 127, as a shell does. */
 static void __attribute__((noreturn))
@@ -321,6 +344,12 @@ spawn_fail(int step)
 {
 	struct spawn_report r = { step, errno, spawn_fail_arg };
 
+	if (spawn_status_fd == -1) {
+		spawn_vfork_report.err = r.err;
+		spawn_vfork_report.arg = r.arg;
+		spawn_vfork_report.step = r.step;
+		_exit(127);
+	}
 	/*
 	 * One write of 12 bytes to a pipe: whole or not at all. Should it
 	 * fail, wardd sees an exit without a report: a plain death, exit 127.
@@ -382,11 +411,13 @@ spawn_apply_user_limits(const struct user_limits *ul)
 }
 
 /*
- * The child, of vfork or of fork, with every signal blocked until execve.
- * Only raw system calls: a vfork child runs on the parent's memory and
- * stack. Before any id switch it closes every fd but the payload's and the
- * status pipe, so that once its user may signal it, it holds no fd of
- * wardd's (and a uid-switching child is a forked one: no memory shared).
+ * The child, of vfork or of fork (or of clone3: either of the two, its
+ * handlers already default and already in its cgroup), with no handler of
+ * wardd's able to run in it. Only raw system calls: a vfork child runs on
+ * the parent's memory. Before any id switch it closes every fd but the
+ * payload's and the status pipe, so that once its user may signal it, it
+ * holds no fd of wardd's (and a uid-switching child is a forked one: no
+ * memory shared).
  */
 static void __attribute__((noreturn))
 spawn_exec(const struct instance *i, const struct spawn_plan *p, char **envp,
@@ -394,32 +425,33 @@ spawn_exec(const struct instance *i, const struct spawn_plan *p, char **envp,
 {
 	struct spawn_ksigaction ksa = { SIG_DFL, 0, NULL, 0 };
 	uint64_t none = 0;
-	int sig, fd, k;
+	int fd, k;
 
 	spawn_status_fd = p->status_w;
 	spawn_fail_arg = 0;
 
 	/*
-	 * Every disposition back to default, glibc's internal signals 32 and
-	 * 33 included: posix_spawn's POSIX_SPAWN_SETSIGDEF leaves those two
-	 * SIG_IGN in the child, which is why wardd does not use it.
+	 * Back to default every disposition that is not (spawn_signals_scan),
+	 * glibc's internal signals 32 and 33 included: posix_spawn's
+	 * POSIX_SPAWN_SETSIGDEF leaves those two SIG_IGN in the child, which
+	 * is why wardd does not use it.
 	 */
-	for (sig = 1; sig < NSIG; sig++) {
-		if (sig != SIGKILL && sig != SIGSTOP)
-			syscall(SYS_rt_sigaction, sig, &ksa, NULL, sizeof ksa.mask);
-	}
+	for (k = 0; k < p->nsigs; k++)
+		syscall(SYS_rt_sigaction, p->sigs[k], &ksa, NULL, sizeof ksa.mask);
 	/* Into the instance's cgroup first, so all it starts is in there. */
-	if (p->cgroup_procs != -1 && write(p->cgroup_procs, "0\n", 2) != 2)
-		SPAWN_FAIL(SPAWN_STEP_CGROUP);
+	if (p->cgroup_dir != -1 && !p->cgroup_joined) {
+		if ((fd = openat(p->cgroup_dir, "cgroup.procs",
+		    O_WRONLY | O_CLOEXEC)) == -1 || write(fd, "0\n", 2) != 2)
+			SPAWN_FAIL(SPAWN_STEP_CGROUP);
+		close(fd);
+	}
 	if (setsid() == -1)
 		SPAWN_FAIL(1);
-	/* 0-2 are open (wardd_std_fds), so fd lands above them. */
+	/* wardd's /dev/null, opened once (spawn_devnull). */
 	for (k = 0; k < 3; k++) {
 		if (p->has_std[k] || (k > 0 && !p->null_output))
 			continue;
-		if ((fd = open("/dev/null", k == 0 ? O_RDONLY : O_WRONLY)) == -1)
-			SPAWN_FAIL(2);
-		if (fd != k && (dup2(fd, k) == -1 || close(fd) == -1))
+		if (dup2(spawn_null[k > 0], k) == -1)
 			SPAWN_FAIL(3);
 	}
 	/* Sources all sit above every target (spawn_plan_add). */
@@ -432,7 +464,7 @@ spawn_exec(const struct instance *i, const struct spawn_plan *p, char **envp,
 	 * /proc/self/fd/N in argv[0] or cwd can no longer reach an fd of
 	 * wardd's (another instance's passed fds among them).
 	 */
-	if (spawn_status_fd != p->status_at) {
+	if (spawn_status_fd != -1 && spawn_status_fd != p->status_at) {
 		if (syscall(SYS_dup3, spawn_status_fd, p->status_at,
 		    O_CLOEXEC) == -1)
 			SPAWN_FAIL(3);
@@ -559,54 +591,253 @@ spawn_report_message(const struct instance *i, const struct spawn_report *r,
 }
 
 /*
- * Start the child and exec. Signals are blocked across the clone so that
- * no handler of wardd's runs in the child; it resets them all before it
- * unblocks. A vfork child (one that stays wardd's uid: nobody else may
- * stop it) suspends wardd until it execs or fails, which takes only
- * system calls (uid, gid and groups are numbers: no name lookups), as
- * quick as posix_spawn; its report is then already in the pipe. A forked
- * child is not waited for: *status_r is the pipe's (non-blocking) read
- * end, for the caller to watch.
+ * clone3 (Linux 5.3; CLONE_CLEAR_SIGHAND 5.5, CLONE_INTO_CGROUP 5.7): one
+ * call that makes the child, its pidfd (no pidfd_open after), puts it in
+ * its cgroup (no cgroup.procs written by the child) and gives it default
+ * handlers (no handler of wardd's can run in it: wardd need not block its
+ * signals around the clone). glibc has no wrapper, and syscall() cannot be
+ * used with CLONE_VM: its child would return through wardd's frames. So
+ * the child runs fn(arg) on a stack of its own (spawn_stack) and exits
+ * with its value; wardd gets the pid, or -errno. x86-64 only; elsewhere
+ * (and on an older kernel) the fork and vfork paths below do it all.
+ */
+#ifndef CLONE_PIDFD
+#define CLONE_PIDFD		0x00001000
+#endif
+#define SPAWN_CLONE_CLEAR_SIGHAND	0x100000000ULL
+#define SPAWN_CLONE_INTO_CGROUP		0x200000000ULL
+
+struct spawn_clone_args {	/* linux/sched.h's struct clone_args, v2 */
+	uint64_t	 flags;
+	uint64_t	 pidfd;
+	uint64_t	 child_tid;
+	uint64_t	 parent_tid;
+	uint64_t	 exit_signal;
+	uint64_t	 stack;
+	uint64_t	 stack_size;
+	uint64_t	 tls;
+	uint64_t	 set_tid;
+	uint64_t	 set_tid_size;
+	uint64_t	 cgroup;
+};
+
+#if defined(__x86_64__) && defined(SYS_clone3)
+long	spawn_clone3_raw(struct spawn_clone_args *, size_t, int (*)(void *),
+	    void *) __attribute__((visibility("hidden")));
+__asm__(
+	".pushsection .text\n"
+	".p2align 4\n"
+	".type spawn_clone3_raw, @function\n"
+	"spawn_clone3_raw:\n"
+	"	mov %rdx, %r8\n"	/* fn and arg survive the syscall */
+	"	mov %rcx, %r9\n"
+	"	mov $435, %eax\n"	/* SYS_clone3 */
+	"	syscall\n"
+	"	test %rax, %rax\n"
+	"	jnz 1f\n"
+	"	xor %ebp, %ebp\n"	/* the child: a fresh stack, no frames */
+	"	mov %r9, %rdi\n"
+	"	call *%r8\n"
+	"	mov %eax, %edi\n"
+	"	mov $60, %eax\n"	/* SYS_exit */
+	"	syscall\n"
+	"	hlt\n"
+	"1:	ret\n"
+	".size spawn_clone3_raw, .-spawn_clone3_raw\n"
+	".popsection\n");
+static int spawn_clone3_ok = 1;	/* 0 once the kernel refused it */
+#else
+static int spawn_clone3_ok = 0;
+#endif
+
+#define SPAWN_STACK_SIZE	(64 * 1024)
+static char *spawn_stack;	/* the clone3 child's: guard page below */
+
+/* What the clone3 child needs: spawn_exec's arguments. */
+struct spawn_child_args {
+	const struct instance	*i;
+	const struct spawn_plan	*p;
+	char			**envp;
+	int			 setids;
+	uid_t			 uid;
+	gid_t			 gid;
+};
+
+static int
+spawn_child_main(void *arg)
+{
+	struct spawn_child_args *a = arg;
+
+	spawn_exec(a->i, a->p, a->envp, a->setids, a->uid, a->gid);
+}
+
+/*
+ * Which dispositions a child must reset, read once (64 system calls) at
+ * the first spawn: loop_init has settled wardd's by then (SIGPIPE ignored,
+ * libev's handlers) and nothing changes them later. A child of clone3 has
+ * default handlers already (CLONE_CLEAR_SIGHAND leaves ignored signals
+ * ignored): it resets the ignored ones only; others reset both.
+ */
+
+static void
+spawn_signals_scan(void)
+{
+	struct spawn_ksigaction cur;
+	int caught[NSIG], ncaught = 0, sig, k;
+
+	for (sig = 1; sig < NSIG; sig++) {
+		if (sig == SIGKILL || sig == SIGSTOP ||
+		    syscall(SYS_rt_sigaction, sig, NULL, &cur,
+		    sizeof cur.mask) == -1 || cur.handler == SIG_DFL)
+			continue;
+		if (cur.handler == SIG_IGN)
+			spawn_sigs[spawn_nsigs_ign++] = sig;
+		else
+			caught[ncaught++] = sig;
+	}
+	spawn_nsigs = spawn_nsigs_ign;
+	for (k = 0; k < ncaught; k++)
+		spawn_sigs[spawn_nsigs++] = caught[k];
+}
+
+/*
+ * Done once, at the first spawn: the signal lists, /dev/null for the
+ * children's stdin and (non-admins') stdout and stderr, the clone3
+ * child's stack. -1 with errno.
+ */
+static int
+spawn_once(void)
+{
+	static int done;
+	char *m;
+
+	if (done)
+		return 0;
+	spawn_signals_scan();
+	if (spawn_null[0] == -1 &&
+	    (spawn_null[0] = open("/dev/null", O_RDONLY | O_CLOEXEC)) == -1)
+		return -1;
+	if (spawn_null[1] == -1 &&
+	    (spawn_null[1] = open("/dev/null", O_WRONLY | O_CLOEXEC)) == -1)
+		return -1;
+	if (spawn_clone3_ok) {
+		m = mmap(NULL, SPAWN_STACK_SIZE + 4096, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+		if (m == MAP_FAILED || mprotect(m, 4096, PROT_NONE) == -1)
+			spawn_clone3_ok = 0;
+		else
+			spawn_stack = m + 4096;
+	}
+	done = 1;
+	return 0;
+}
+
+/*
+ * The clone3 way: 0 and *pid (and *pidfd), or -1 with errno when the
+ * kernel refused it; then the old way does the spawn, and never again
+ * clone3 if the kernel lacks it (ENOSYS, EINVAL, E2BIG; EPERM: a seccomp
+ * filter's answer). Other errors (EAGAIN, or the cgroup refusing the
+ * child) are left to the old way to meet and report as it always has.
+ */
+static int
+spawn_clone3(struct spawn_child_args *a, struct spawn_plan *p, int forked,
+    pid_t *pid, int *pidfd)
+{
+	struct spawn_clone_args ca;
+	long r = -ENOSYS;
+
+	if (!spawn_clone3_ok)
+		return -1;
+	memset(&ca, 0, sizeof ca);
+	ca.flags = CLONE_PIDFD | SPAWN_CLONE_CLEAR_SIGHAND |
+	    (forked ? 0 : CLONE_VM | CLONE_VFORK);
+	ca.pidfd = (uintptr_t)pidfd;
+	ca.exit_signal = SIGCHLD;
+	ca.stack = (uintptr_t)spawn_stack;
+	ca.stack_size = SPAWN_STACK_SIZE;
+	if (p->cgroup_dir != -1) {
+		ca.flags |= SPAWN_CLONE_INTO_CGROUP;
+		ca.cgroup = p->cgroup_dir;
+	}
+	p->cgroup_joined = 1;
+	p->nsigs = spawn_nsigs_ign;
+#if defined(__x86_64__) && defined(SYS_clone3)
+	r = spawn_clone3_raw(&ca, sizeof ca, spawn_child_main, a);
+#endif
+	p->cgroup_joined = 0;
+	p->nsigs = spawn_nsigs;
+	if (r >= 0) {
+		*pid = r;
+		return 0;
+	}
+	*pidfd = -1;
+	errno = -r;
+	if (errno == ENOSYS || errno == EINVAL || errno == E2BIG ||
+	    errno == EPERM) {
+		log_info("clone3 refused (%s): children are started with "
+		    "vfork or fork", strerror(errno));
+		spawn_clone3_ok = 0;
+	}
+	return -1;
+}
+
+/*
+ * Start the child and exec: with clone3 if the kernel has it, else with
+ * vfork or fork, with wardd's signals blocked across it so that no handler
+ * of wardd's runs in the child (which resets them all before it unblocks).
+ * A vfork child (one that stays wardd's uid: nobody else may stop it)
+ * suspends wardd until it execs or fails, which takes only system calls
+ * (uid, gid and groups are numbers: no name lookups), as quick as
+ * posix_spawn; its report is then in spawn_vfork_report. A forked child is
+ * not waited for: *status_r is its status pipe's (non-blocking) read end,
+ * for the caller to watch. *pidfd is the child's pidfd, or -1 (not clone3).
  */
 static pid_t
-spawn_clone(const struct instance *i, const struct spawn_plan *p, char **envp,
-    int status[2], int *status_r, struct ward_err *e)
+spawn_clone(const struct instance *i, struct spawn_plan *p, char **envp,
+    int status[2], int *status_r, int *pidfd, struct ward_err *e)
 {
 	/* Set once, in memory: vfork must not clobber them. */
-	uid_t uid;
-	gid_t gid;
-	volatile int setids = spawn_ids(i, &uid, &gid);
+	struct spawn_child_args a = { .i = i, .p = p, .envp = envp };
+	volatile int forked = spawn_uses_fork(i);
 	struct spawn_report r;
 	sigset_t all, old;
-	ssize_t n;
 	pid_t pid;
 
-	sigfillset(&all);
-	sigprocmask(SIG_SETMASK, &all, &old);
-	/* Asked again below, not kept in a local that vfork may clobber. */
-	pid = spawn_uses_fork(i) ? fork() : vfork();
-	if (pid == 0)
-		spawn_exec(i, p, envp, setids, uid, gid);
-	sigprocmask(SIG_SETMASK, &old, NULL);
+	a.setids = spawn_ids(i, &a.uid, &a.gid);
+	*pidfd = -1;
+	spawn_vfork_report.step = 0;
+	if (spawn_clone3(&a, p, forked, &pid, pidfd) == -1) {
+		sigfillset(&all);
+		sigprocmask(SIG_SETMASK, &all, &old);
+		pid = forked ? fork() : vfork();
+		if (pid == 0)
+			spawn_exec(i, p, envp, a.setids, a.uid, a.gid);
+		sigprocmask(SIG_SETMASK, &old, NULL);
+	}
 	if (pid == -1) {
 		return ward_err_errno(e, WARD_E_SPAWN_FAILED,
 		    "cannot start '%s': %s", i->spec.name,
-		    spawn_uses_fork(i) ? "fork" : "vfork");
+		    forked ? "fork" : "vfork");
 	}
-	/* Ours closed, the child's is its only write end: EOF once it execs. */
-	close(status[1]);
-	status[1] = -1;
-	if (spawn_uses_fork(i)) {
+	if (forked) {
+		/* Ours closed, the child's is its only write end: EOF once it
+		 * execs. */
+		close(status[1]);
+		status[1] = -1;
 		*status_r = status[0];
 		status[0] = -1;
 		return pid;
 	}
-	do
-		n = read(status[0], &r, sizeof r);
-	while (n == -1 && errno == EINTR);
-	if (n != (ssize_t)sizeof r)
-		return pid;	/* EOF: it exec'd */
+	if (spawn_vfork_report.step == 0)
+		return pid;	/* it exec'd */
+	r.step = spawn_vfork_report.step;
+	r.err = spawn_vfork_report.err;
+	r.arg = spawn_vfork_report.arg;
 	waitpid(pid, NULL, 0);	/* it has _exit'ed: ours to reap */
+	if (*pidfd != -1) {
+		close(*pidfd);
+		*pidfd = -1;
+	}
 	spawn_report_message(i, &r, e);
 	return -1;
 }
@@ -615,9 +846,10 @@ spawn_clone(const struct instance *i, const struct spawn_plan *p, char **envp,
  * Start the child; -1 with e set (spawn_failed) for the client. *status_r is
  * -1, or (a forked child) the read end of its status pipe, which the caller
  * watches: EOF once the child exec'd, a struct spawn_report if it failed.
+ * fds->pidfd_out is the child's pidfd if the spawn made one, else -1.
  */
 pid_t
-spawn_child(const struct instance *i, const struct spawn_fds *fds, char **envp,
+spawn_child(const struct instance *i, struct spawn_fds *fds, char **envp,
     int *status_r, struct ward_err *e)
 {
 	struct spawn_plan plan;
@@ -625,14 +857,21 @@ spawn_child(const struct instance *i, const struct spawn_fds *fds, char **envp,
 	pid_t pid = -1;
 
 	*status_r = -1;
+	fds->pidfd_out = -1;
 	memset(&plan, 0, sizeof plan);
-	/* Read end non-blocking: the loop never waits on it. */
-	if (pipe2(status, O_CLOEXEC) == -1 || fd_set_flags(status[0], 1, 1) == -1 ||
+	/*
+	 * A forked child's status pipe, its read end non-blocking: the loop
+	 * never waits on it (a pipe's read end has no other status flag).
+	 */
+	if (spawn_once() == -1 || (spawn_uses_fork(i) &&
+	    (pipe2(status, O_CLOEXEC) == -1 ||
+	    fcntl(status[0], F_SETFL, O_NONBLOCK) == -1)) ||
 	    spawn_plan_make(i, fds, status[1], &plan) == -1)
 		ward_err_errno(e, WARD_E_SPAWN_FAILED,
 		    "cannot start '%s'", i->spec.name);
 	else
-		pid = spawn_clone(i, &plan, envp, status, status_r, e);
+		pid = spawn_clone(i, &plan, envp, status, status_r,
+		    &fds->pidfd_out, e);
 	spawn_plan_free(&plan);
 	if (status[0] != -1)
 		close(status[0]);

@@ -1221,10 +1221,11 @@ char	*notify_sd_path(const struct instance *);
 struct spawn_fds {
 	int	 failure_w;	/* becomes fd 3 */
 	int	 notify_w;	/* becomes fd 4 */
-	int	 cgroup_procs;	/* -1, or the cgroup.procs the child joins (cgroup.c) */
+	int	 cgroup_dir;	/* -1, or the cgroup the child joins (cgroup.c) */
+	int	 pidfd_out;	/* out: the child's pidfd, or -1 if the spawn made none */
 };
 
-pid_t	 spawn_child(const struct instance *, const struct spawn_fds *, char **,
+pid_t	 spawn_child(const struct instance *, struct spawn_fds *, char **,
 	    int *, struct ward_err *);
 int	 spawn_uses_fork(const struct instance *);
 void	 spawn_status_drain(struct instance *);
@@ -1239,7 +1240,7 @@ char	**spawn_environ(const struct instance *);
 /* ---- sys.c: the OS calls of the instance state machine, behind one seam. */
 
 struct sys_ops {
-	pid_t	(*spawn)(const struct instance *, const struct spawn_fds *,
+	pid_t	(*spawn)(const struct instance *, struct spawn_fds *,
 		    char **, int *, struct ward_err *);	/* spawn_child */
 	int	(*pidfd_open)(pid_t);
 	int	(*signal)(int, pid_t, int, int);	/* spawn_pidfd_signal */
