@@ -156,6 +156,8 @@ spawn_environ(const struct instance *i)
 	return envp;
 }
 
+#define SPAWN_CLOSE_RANGE_UNSHARE	(1U << 1)	/* linux/close_range.h */
+
 /* The dispositions a child resets: ignored first, then caught
  * (spawn_signals_scan). */
 static int spawn_sigs[NSIG];
@@ -181,6 +183,9 @@ struct spawn_plan {
 	int			 nclose;
 	int			 has_std[3];	/* 0-2 are in map */
 	int			 null_output;	/* 1 and 2 not in map: /dev/null */
+	int			 top;		/* the highest target */
+	int			 nslots;	/* sources moved to spawn_slot */
+	int			 unshare_below;	/* 0, or the fds the child keeps */
 	int			 temp[SPAWN_PLAN_MAX];	/* ours to close */
 	int			 ntemp;
 	/* Prepared in the parent: the child formats nothing. */
@@ -293,6 +298,7 @@ spawn_plan_make(const struct instance *i, const struct spawn_fds *fds,
 		p->temp[p->ntemp++] = p->status_w;
 	}
 	spawn_plan_gaps(p, top);
+	p->top = top;
 	return 0;
 }
 
@@ -429,6 +435,15 @@ spawn_exec(const struct instance *i, const struct spawn_plan *p, char **envp,
 
 	spawn_status_fd = p->status_w;
 	spawn_fail_arg = 0;
+
+	/*
+	 * A child that shares wardd's fd table (spawn_slots_take) takes its
+	 * own first, with only the fds below unshare_below in it: nothing may
+	 * touch the table before.
+	 */
+	if (p->unshare_below > 0 && syscall(SYS_close_range, p->unshare_below,
+	    ~0U, SPAWN_CLOSE_RANGE_UNSHARE) == -1)
+		SPAWN_FAIL(SPAWN_STEP_CLOSE);
 
 	/*
 	 * Back to default every disposition that is not (spawn_signals_scan),
@@ -705,6 +720,13 @@ spawn_signals_scan(void)
  * children's stdin and (non-admins') stdout and stderr, the clone3
  * child's stack. -1 with errno.
  */
+#define SPAWN_SLOTS		4	/* fds 3 and 4, captured stdout, stderr */
+#define SPAWN_SLOTS_WORTH	64	/* fds above the slots, at the least */
+static int spawn_slot[SPAWN_SLOTS];	/* /dev/null while no spawn runs */
+static int spawn_nslots;
+
+static void	spawn_slots_give(struct spawn_plan *, int);
+
 static int
 spawn_once(void)
 {
@@ -728,8 +750,69 @@ spawn_once(void)
 		else
 			spawn_stack = m + 4096;
 	}
+	/* Low numbers: wardd holds few fds at its first spawn. */
+	while (spawn_clone3_ok && spawn_nslots < SPAWN_SLOTS &&
+	    (spawn_slot[spawn_nslots] = fcntl(spawn_null[0], F_DUPFD_CLOEXEC,
+	    0)) != -1)
+		spawn_nslots++;
 	done = 1;
 	return 0;
+}
+
+/*
+ * A vfork child's copy of wardd's fd table costs in proportion to the fds
+ * wardd holds (thousands, with as many instances): each copied, then each
+ * closed by the child, for the few it keeps. Instead, when the child's
+ * sources fit in spawn_slot (below every other fd of theirs), wardd moves
+ * them there (dup3, undone by spawn_slots_give after the clone) and the
+ * child, cloned sharing wardd's table (CLONE_FILES: wardd is suspended
+ * meanwhile), takes a private one of only the fds below the slots' top
+ * (close_range's CLOSE_RANGE_UNSHARE copies no more). Not worth it while
+ * the sources are low themselves.
+ */
+static void
+spawn_slots_take(struct spawn_plan *p)
+{
+	int k, high = 0, keep = p->top + 1;
+
+	if (!spawn_clone3_ok || p->n > spawn_nslots || p->n == 0 ||
+	    spawn_slot[0] <= p->top)
+		return;
+	for (k = 0; k < p->n; k++) {
+		if (p->map[k].fd > high)
+			high = p->map[k].fd;
+	}
+	if (high < spawn_slot[spawn_nslots - 1] + SPAWN_SLOTS_WORTH)
+		return;
+	for (k = 0; k < p->n; k++) {
+		if (syscall(SYS_dup3, p->map[k].fd, spawn_slot[k],
+		    O_CLOEXEC) == -1) {
+			spawn_slots_give(p, k);
+			return;
+		}
+	}
+	for (k = 0; k < p->n; k++) {
+		p->map[k].fd = spawn_slot[k];
+		if (spawn_slot[k] >= keep)
+			keep = spawn_slot[k] + 1;
+	}
+	for (k = 0; k < 2; k++) {
+		if (spawn_null[k] >= keep)
+			keep = spawn_null[k] + 1;
+	}
+	p->nslots = p->n;
+	p->unshare_below = keep;
+}
+
+/* The slots back on /dev/null: the sources' only holders are wardd's own. */
+static void
+spawn_slots_give(struct spawn_plan *p, int n)
+{
+	int k;
+
+	for (k = 0; k < n; k++)
+		syscall(SYS_dup3, spawn_null[0], spawn_slot[k], O_CLOEXEC);
+	p->nslots = 0;
 }
 
 /*
@@ -750,7 +833,8 @@ spawn_clone3(struct spawn_child_args *a, struct spawn_plan *p, int forked,
 		return -1;
 	memset(&ca, 0, sizeof ca);
 	ca.flags = CLONE_PIDFD | SPAWN_CLONE_CLEAR_SIGHAND |
-	    (forked ? 0 : CLONE_VM | CLONE_VFORK);
+	    (forked ? 0 : CLONE_VM | CLONE_VFORK) |
+	    (p->unshare_below > 0 ? CLONE_FILES : 0);
 	ca.pidfd = (uintptr_t)pidfd;
 	ca.exit_signal = SIGCHLD;
 	ca.stack = (uintptr_t)spawn_stack;
@@ -869,9 +953,13 @@ spawn_child(const struct instance *i, struct spawn_fds *fds, char **envp,
 	    spawn_plan_make(i, fds, status[1], &plan) == -1)
 		ward_err_errno(e, WARD_E_SPAWN_FAILED,
 		    "cannot start '%s'", i->spec.name);
-	else
+	else {
+		if (!spawn_uses_fork(i))
+			spawn_slots_take(&plan);
 		pid = spawn_clone(i, &plan, envp, status, status_r,
 		    &fds->pidfd_out, e);
+		spawn_slots_give(&plan, plan.nslots);
+	}
 	spawn_plan_free(&plan);
 	if (status[0] != -1)
 		close(status[0]);
