@@ -614,7 +614,8 @@ spawn_report_message(const struct instance *i, const struct spawn_report *r,
  * used with CLONE_VM: its child would return through wardd's frames. So
  * the child runs fn(arg) on a stack of its own (spawn_stack) and exits
  * with its value; wardd gets the pid, or -errno. x86-64 only; elsewhere
- * (and on an older kernel) the fork and vfork paths below do it all.
+ * (and on an older kernel, or built with -DSPAWN_NO_CLONE3 to test them)
+ * the fork and vfork paths below do it all.
  */
 #ifndef CLONE_PIDFD
 #define CLONE_PIDFD		0x00001000
@@ -636,7 +637,7 @@ struct spawn_clone_args {	/* linux/sched.h's struct clone_args, v2 */
 	uint64_t	 cgroup;
 };
 
-#if defined(__x86_64__) && defined(SYS_clone3)
+#if defined(__x86_64__) && defined(SYS_clone3) && !defined(SPAWN_NO_CLONE3)
 long	spawn_clone3_raw(struct spawn_clone_args *, size_t, int (*)(void *),
 	    void *) __attribute__((visibility("hidden")));
 __asm__(
@@ -845,7 +846,7 @@ spawn_clone3(struct spawn_child_args *a, struct spawn_plan *p, int forked,
 	}
 	p->cgroup_joined = 1;
 	p->nsigs = spawn_nsigs_ign;
-#if defined(__x86_64__) && defined(SYS_clone3)
+#if defined(__x86_64__) && defined(SYS_clone3) && !defined(SPAWN_NO_CLONE3)
 	r = spawn_clone3_raw(&ca, sizeof ca, spawn_child_main, a);
 #endif
 	p->cgroup_joined = 0;
