@@ -4,20 +4,24 @@
  * wardd's stdout/stderr for an admin's payload (another user's gets its
  * captured output, or /dev/null), the failure and notify pipes as fds 3
  * and 4, and nothing else (every fd wardd opens or inherited is CLOEXEC);
- * with wardd's environment only for admins who did not ask for a clean
- * one; as another user when it must; in its own cgroup, with the group, umask, rlimits, nice and
+ * with the environment spawn-env.c makes; as another user when it must;
+ * in its own cgroup, with the group, umask, rlimits, nice and
  * oom_score_adj it was given (the execution environment). One child
- * function does all of it, in a vfork child (at posix_spawn's speed:
- * glibc's posix_spawn cannot reset signals 32 and 33, see spawn_exec) or,
- * for a child that will run as another uid than wardd's, in a forked one
- * that wardd does not wait for (spawn_uses_fork). Either reports a failed
- * step on a close-on-exec status pipe: EOF means it exec'd.
+ * function does all of it, in a vfork child (faster than posix_spawn:
+ * glibc's cannot reset signals 32 and 33, see spawn_exec) or, for a
+ * child that will run as another uid than wardd's, in a forked one that
+ * wardd does not wait for (spawn_uses_fork). Both are made with clone3
+ * where it can be (clone3.c: the pidfd and the cgroup come with the
+ * clone, handlers are already default), else with vfork and fork. A
+ * vfork child reports a failed step in wardd's memory, a forked one on a
+ * close-on-exec status pipe: EOF means it exec'd. What can be done once
+ * is (spawn_once): the dispositions to reset, /dev/null, the fd slots
+ * that spare a vfork child a copy of wardd's whole fd table.
  *
  * layer: engine
  */
 #include "config.h"
 
-#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -34,8 +38,6 @@
 #include <unistd.h>
 
 #include "ward.h"
-
-extern char **environ;
 
 int
 spawn_pidfd_open(pid_t pid)
@@ -70,90 +72,6 @@ spawn_pidfd_signal(int pidfd, pid_t pid, int sig, int group)
 		no_group_flag = 1;
 	}
 	return kill(-pid, sig);
-}
-
-/* Variables of wardd's own that must never reach a payload. */
-static int
-spawn_env_private(const char *e)
-{
-	static const char *const drop[] = {
-		"NOTIFY_SOCKET=", "LISTEN_PID=", "LISTEN_FDS=", "LISTEN_FDNAMES=",
-		"WATCHDOG_PID=", "WATCHDOG_USEC=", "WARD_", NULL
-	};
-	int k;
-
-	for (k = 0; drop[k] != NULL; k++) {
-		if (strncmp(e, drop[k], strlen(drop[k])) == 0)
-			return 1;
-	}
-	return 0;
-}
-
-static int
-spawn_env_overridden(const char *e, char **env)
-{
-	size_t kl = strcspn(e, "=");
-
-	for (; env != NULL && *env != NULL; env++) {
-		if (strncmp(*env, e, kl) == 0 && (*env)[kl] == '=')
-			return 1;
-	}
-	return 0;
-}
-
-/*
- * The child's environment: wardd's (less its private variables), or with
- * cfg.clean_env (every non-admin's payload) none of it but PATH (unless
- * the instance sets one); the instance's env on top, then WARD_*. One
- * allocation: free(envp) frees it. The strings of environ and cfg.env are
- * borrowed, not copied.
- */
-char **
-spawn_environ(const struct instance *i)
-{
-	static char clean_path[] = "PATH=" SPEC_CLEAN_PATH;
-	char *const clean[] = { clean_path, NULL };
-	char *const *base = i->spec.clean_env ? clean : environ;
-	size_t n = 0, k = 0, extra = 8;
-	char **envp, *area, *end;
-	char *const *e;
-
-	for (e = base; *e != NULL; e++)
-		n++;
-	for (e = i->spec.env; e != NULL && *e != NULL; e++)
-		n++;
-	envp = malloc((n + extra + 1) * sizeof *envp + 512 +
-	    2 * strlen(i->runtime_dir) + strlen(i->spec.name));
-	if (envp == NULL)
-		return NULL;
-	area = (char *)(envp + n + extra + 1);
-	end = area + 512 + 2 * strlen(i->runtime_dir) + strlen(i->spec.name);
-	for (e = base; *e != NULL; e++) {
-		if (!spawn_env_private(*e) && !spawn_env_overridden(*e, i->spec.env))
-			envp[k++] = *e;
-	}
-	for (e = i->spec.env; e != NULL && *e != NULL; e++) {
-		if (!spawn_env_private(*e))
-			envp[k++] = *e;
-	}
-#define SPAWN_ENV(...) do {						\
-	envp[k++] = area;						\
-	area += snprintf(area, end - area, __VA_ARGS__) + 1;		\
-} while (0)
-	SPAWN_ENV("%s=%d", WARD_ENV_FAILURE_FD, WARD_FAILURE_FD);
-	SPAWN_ENV("%s=%d", WARD_ENV_NOTIFY_FD, WARD_NOTIFY_FD);
-	SPAWN_ENV("%s=%s", WARD_ENV_RUNTIME_DIR, i->runtime_dir);
-	SPAWN_ENV("%s=%" PRIu64, WARD_ENV_INSTANCE_ID, i->id);
-	SPAWN_ENV("%s=%s", WARD_ENV_INSTANCE_NAME, i->spec.name);
-	/* Its own NOTIFY_SOCKET (wardd's was dropped above). */
-	if (i->spec.notify_systemd)
-		SPAWN_ENV("NOTIFY_SOCKET=%s/notify", i->runtime_dir);
-	if (i->spec.watchdog_ms > 0)
-		SPAWN_ENV("WATCHDOG_USEC=%llu",
-		    (unsigned long long)i->spec.watchdog_ms * 1000);
-#undef SPAWN_ENV
-	envp[k] = NULL;
-	return envp;
 }
 
 #define SPAWN_CLOSE_RANGE_UNSHARE	(1U << 1)	/* linux/close_range.h */
@@ -605,70 +523,6 @@ spawn_report_message(const struct instance *i, const struct spawn_report *r,
 	    setids ? " as another user" : "", step, strerror(r->err));
 }
 
-/*
- * clone3 (Linux 5.3; CLONE_CLEAR_SIGHAND 5.5, CLONE_INTO_CGROUP 5.7): one
- * call that makes the child, its pidfd (no pidfd_open after), puts it in
- * its cgroup (no cgroup.procs written by the child) and gives it default
- * handlers (no handler of wardd's can run in it: wardd need not block its
- * signals around the clone). glibc has no wrapper, and syscall() cannot be
- * used with CLONE_VM: its child would return through wardd's frames. So
- * the child runs fn(arg) on a stack of its own (spawn_stack) and exits
- * with its value; wardd gets the pid, or -errno. x86-64 only; elsewhere
- * (and on an older kernel, or built with -DSPAWN_NO_CLONE3 to test them)
- * the fork and vfork paths below do it all.
- */
-#ifndef CLONE_PIDFD
-#define CLONE_PIDFD		0x00001000
-#endif
-#define SPAWN_CLONE_CLEAR_SIGHAND	0x100000000ULL
-#define SPAWN_CLONE_INTO_CGROUP		0x200000000ULL
-
-struct spawn_clone_args {	/* linux/sched.h's struct clone_args, v2 */
-	uint64_t	 flags;
-	uint64_t	 pidfd;
-	uint64_t	 child_tid;
-	uint64_t	 parent_tid;
-	uint64_t	 exit_signal;
-	uint64_t	 stack;
-	uint64_t	 stack_size;
-	uint64_t	 tls;
-	uint64_t	 set_tid;
-	uint64_t	 set_tid_size;
-	uint64_t	 cgroup;
-};
-
-#if defined(__x86_64__) && defined(SYS_clone3) && !defined(SPAWN_NO_CLONE3)
-long	spawn_clone3_raw(struct spawn_clone_args *, size_t, int (*)(void *),
-	    void *) __attribute__((visibility("hidden")));
-__asm__(
-	".pushsection .text\n"
-	".p2align 4\n"
-	".type spawn_clone3_raw, @function\n"
-	"spawn_clone3_raw:\n"
-	"	mov %rdx, %r8\n"	/* fn and arg survive the syscall */
-	"	mov %rcx, %r9\n"
-	"	mov $435, %eax\n"	/* SYS_clone3 */
-	"	syscall\n"
-	"	test %rax, %rax\n"
-	"	jnz 1f\n"
-	"	xor %ebp, %ebp\n"	/* the child: a fresh stack, no frames */
-	"	mov %r9, %rdi\n"
-	"	call *%r8\n"
-	"	mov %eax, %edi\n"
-	"	mov $60, %eax\n"	/* SYS_exit */
-	"	syscall\n"
-	"	hlt\n"
-	"1:	ret\n"
-	".size spawn_clone3_raw, .-spawn_clone3_raw\n"
-	".popsection\n");
-static int spawn_clone3_ok = 1;	/* 0 once the kernel refused it */
-#else
-static int spawn_clone3_ok = 0;
-#endif
-
-#define SPAWN_STACK_SIZE	(64 * 1024)
-static char *spawn_stack;	/* the clone3 child's: guard page below */
-
 /* What the clone3 child needs: spawn_exec's arguments. */
 struct spawn_child_args {
 	const struct instance	*i;
@@ -716,11 +570,6 @@ spawn_signals_scan(void)
 		spawn_sigs[spawn_nsigs++] = caught[k];
 }
 
-/*
- * Done once, at the first spawn: the signal lists, /dev/null for the
- * children's stdin and (non-admins') stdout and stderr, the clone3
- * child's stack. -1 with errno.
- */
 #define SPAWN_SLOTS		4	/* fds 3 and 4, captured stdout, stderr */
 #define SPAWN_SLOTS_WORTH	64	/* fds above the slots, at the least */
 static int spawn_slot[SPAWN_SLOTS];	/* /dev/null while no spawn runs */
@@ -728,11 +577,15 @@ static int spawn_nslots;
 
 static void	spawn_slots_give(struct spawn_plan *, int);
 
+/*
+ * Done once, at the first spawn: the signal lists, /dev/null for the
+ * children's stdin and (non-admins') stdout and stderr, the slots. -1
+ * with errno.
+ */
 static int
 spawn_once(void)
 {
 	static int done;
-	char *m;
 
 	if (done)
 		return 0;
@@ -743,16 +596,8 @@ spawn_once(void)
 	if (spawn_null[1] == -1 &&
 	    (spawn_null[1] = open("/dev/null", O_WRONLY | O_CLOEXEC)) == -1)
 		return -1;
-	if (spawn_clone3_ok) {
-		m = mmap(NULL, SPAWN_STACK_SIZE + 4096, PROT_READ | PROT_WRITE,
-		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-		if (m == MAP_FAILED || mprotect(m, 4096, PROT_NONE) == -1)
-			spawn_clone3_ok = 0;
-		else
-			spawn_stack = m + 4096;
-	}
 	/* Low numbers: wardd holds few fds at its first spawn. */
-	while (spawn_clone3_ok && spawn_nslots < SPAWN_SLOTS &&
+	while (clone3_usable() && spawn_nslots < SPAWN_SLOTS &&
 	    (spawn_slot[spawn_nslots] = fcntl(spawn_null[0], F_DUPFD_CLOEXEC,
 	    0)) != -1)
 		spawn_nslots++;
@@ -776,7 +621,7 @@ spawn_slots_take(struct spawn_plan *p)
 {
 	int k, high = 0, keep = p->top + 1;
 
-	if (!spawn_clone3_ok || p->n > spawn_nslots || p->n == 0 ||
+	if (!clone3_usable() || p->n > spawn_nslots || p->n == 0 ||
 	    spawn_slot[0] <= p->top)
 		return;
 	for (k = 0; k < p->n; k++) {
@@ -817,53 +662,33 @@ spawn_slots_give(struct spawn_plan *p, int n)
 }
 
 /*
- * The clone3 way: 0 and *pid (and *pidfd), or -1 with errno when the
- * kernel refused it; then the old way does the spawn, and never again
- * clone3 if the kernel lacks it (ENOSYS, EINVAL, E2BIG; EPERM: a seccomp
- * filter's answer). Other errors (EAGAIN, or the cgroup refusing the
- * child) are left to the old way to meet and report as it always has.
+ * The clone3 way (clone3.c): made in its cgroup, with its pidfd, default
+ * handlers (the child resets the ignored signals only) and, for a vfork
+ * child, wardd's memory (and, with slots, fd table) shared. 0 and *pid
+ * (and *pidfd), or -1: the old way then does the spawn, and meets and
+ * reports whatever made clone3 fail (the cgroup refusing the child).
  */
 static int
 spawn_clone3(struct spawn_child_args *a, struct spawn_plan *p, int forked,
     pid_t *pid, int *pidfd)
 {
-	struct spawn_clone_args ca;
-	long r = -ENOSYS;
+	uint64_t flags;
+	int r;
 
-	if (!spawn_clone3_ok)
+	if (!clone3_usable())
 		return -1;
-	memset(&ca, 0, sizeof ca);
-	ca.flags = CLONE_PIDFD | SPAWN_CLONE_CLEAR_SIGHAND |
-	    (forked ? 0 : CLONE_VM | CLONE_VFORK) |
-	    (p->unshare_below > 0 ? CLONE_FILES : 0);
-	ca.pidfd = (uintptr_t)pidfd;
-	ca.exit_signal = SIGCHLD;
-	ca.stack = (uintptr_t)spawn_stack;
-	ca.stack_size = SPAWN_STACK_SIZE;
-	if (p->cgroup_dir != -1) {
-		ca.flags |= SPAWN_CLONE_INTO_CGROUP;
-		ca.cgroup = p->cgroup_dir;
-	}
+	flags = CLONE3_PIDFD | CLONE3_CLEAR_SIGHAND |
+	    (forked ? 0 : CLONE3_VM | CLONE3_VFORK) |
+	    (p->unshare_below > 0 ? CLONE3_FILES : 0) |
+	    (p->cgroup_dir != -1 ? CLONE3_INTO_CGROUP : 0);
 	p->cgroup_joined = 1;
 	p->nsigs = spawn_nsigs_ign;
-#if defined(__x86_64__) && defined(SYS_clone3) && !defined(SPAWN_NO_CLONE3)
-	r = spawn_clone3_raw(&ca, sizeof ca, spawn_child_main, a);
-#endif
+	r = clone3_run(flags, p->cgroup_dir, pidfd, spawn_child_main, a, pid);
 	p->cgroup_joined = 0;
 	p->nsigs = spawn_nsigs;
-	if (r >= 0) {
-		*pid = r;
-		return 0;
-	}
-	*pidfd = -1;
-	errno = -r;
-	if (errno == ENOSYS || errno == EINVAL || errno == E2BIG ||
-	    errno == EPERM) {
-		log_info("clone3 refused (%s): children are started with "
-		    "vfork or fork", strerror(errno));
-		spawn_clone3_ok = 0;
-	}
-	return -1;
+	if (r == -1)
+		*pidfd = -1;
+	return r;
 }
 
 /*

@@ -1216,6 +1216,22 @@ void	 notify_sd_drain(struct instance *);
 int	 notify_sd_sender_ok(const struct instance *, pid_t);
 char	*notify_sd_path(const struct instance *);
 
+/* ---- clone3.c: clone3 on a stack of the child's own. */
+
+#define CLONE3_VM		0x00000100ULL
+#define CLONE3_FILES		0x00000400ULL
+#define CLONE3_PIDFD		0x00001000ULL
+#define CLONE3_VFORK		0x00004000ULL
+#define CLONE3_CLEAR_SIGHAND	0x100000000ULL
+#define CLONE3_INTO_CGROUP	0x200000000ULL
+
+int	 clone3_usable(void);
+int	 clone3_run(uint64_t, int, int *, int (*)(void *), void *, pid_t *);
+
+/* ---- spawn-env.c: a child's environment. */
+
+char	**spawn_environ(const struct instance *);
+
 /* ---- spawn.c: turning a config into a running child. */
 
 struct spawn_fds {
@@ -1235,7 +1251,6 @@ void	 spawn_report_message(const struct instance *, const struct spawn_report *,
 int	 spawn_ids(const struct instance *, uid_t *, gid_t *);
 int	 spawn_pidfd_open(pid_t);
 int	 spawn_pidfd_signal(int, pid_t, int, int);
-char	**spawn_environ(const struct instance *);
 
 /* ---- sys.c: the OS calls of the instance state machine, behind one seam. */
 
