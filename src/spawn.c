@@ -605,6 +605,20 @@ spawn_once(void)
 	return 0;
 }
 
+/* The fds spawn.c holds (fd enumeration): /dev/null and the slots. */
+void
+spawn_fds(fd_visit_fn fn, void *arg)
+{
+	int k;
+
+	for (k = 0; k < 2; k++) {
+		if (spawn_null[k] != -1)
+			fn(spawn_null[k], "spawn: /dev/null", arg);
+	}
+	for (k = 0; k < spawn_nslots; k++)
+		fn(spawn_slot[k], "spawn: slot", arg);
+}
+
 /*
  * A vfork child's copy of wardd's fd table costs in proportion to the fds
  * wardd holds (thousands, with as many instances): each copied, then each

@@ -1251,6 +1251,7 @@ void	 spawn_report_message(const struct instance *, const struct spawn_report *,
 int	 spawn_ids(const struct instance *, uid_t *, gid_t *);
 int	 spawn_pidfd_open(pid_t);
 int	 spawn_pidfd_signal(int, pid_t, int, int);
+void	 spawn_fds(fd_visit_fn, void *);
 
 /* ---- sys.c: the OS calls of the instance state machine, behind one seam. */
 
