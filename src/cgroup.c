@@ -9,8 +9,9 @@
  * restarted wardd never adopts the cgroups (and processes) of instances an
  * earlier one left running (ward.shutdown with kill_instances false).
  *
- * The child joins its cgroup itself, in the vfork child, by writing "0" to
- * cgroup.procs opened here before the spawn (spawn.c). A stop sends SIGTERM
+ * The child is made in its cgroup (clone3's CLONE_INTO_CGROUP, given the
+ * directory opened here before the spawn) or, where clone3 cannot be used,
+ * joins it itself by writing "0" to its cgroup.procs (spawn.c). A stop sends SIGTERM
  * to the process group as before; what survives it (the stop timer fired,
  * or the main process died while a stop was asked for) is killed with
  * cgroup.kill. An emptied directory is removed: at once when the run leaves
@@ -560,9 +561,10 @@ cgroup_inotify_cb(struct ev_loop *loop, ev_io *w, int revents)
 }
 
 /*
- * Before a spawn: make (or reuse) the instance's directory and open its
- * cgroup.procs for the child to write itself into. *fd is -1 when there
- * are no cgroups; the caller closes it after the spawn. -1 with e set if
+ * Before a spawn: make (or reuse) the instance's directory and open it
+ * (O_PATH: for clone3's CLONE_INTO_CGROUP, or an openat of its
+ * cgroup.procs by the child). *fd is -1 when there are no cgroups; the
+ * caller closes it after the spawn. -1 with e set if
  * the directory cannot be made: the spawn then fails rather than run an
  * instance that a stop could not reach.
  */
@@ -591,8 +593,7 @@ cgroup_prepare(struct instance *i, int *fd, struct ward_err *e)
 			goto fail;
 	}
 	i->cgroup.made = 1;
-	if (cgroup_dir(i->id, "cgroup.procs", path, sizeof path) == -1 ||
-	    (*fd = open(path, O_WRONLY | O_CLOEXEC)) == -1)
+	if ((*fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC)) == -1)
 		goto fail;
 	return 0;
 fail:

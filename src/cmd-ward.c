@@ -209,10 +209,11 @@ cmd_fds_visit(int fd, const char *what, void *arg)
 /*
  * Each owner lists its own (the *_fds functions): stdio, the listener and
  * spare, each connection, each instance with its output and metrics
- * reads, STATE_DIR's, cgroup.c's, the fd reserve, the journal socket. Not
- * listed, as the libraries own them and do not say which they are: libev's
- * epoll and wakeup fds (a new loop makes its own) and libsystemd's journal
- * socket. A re-exec must carry exactly these.
+ * reads, STATE_DIR's, cgroup.c's, the fd reserve, the journal socket,
+ * spawn.c's /dev/null and slots. Not listed, as the libraries own them and
+ * do not say which they are: libev's epoll and wakeup fds (a new loop
+ * makes its own) and libsystemd's journal socket. A re-exec must carry
+ * exactly these.
  */
 static void
 cmd_fds_walk(fd_visit_fn fn, void *arg)
@@ -240,6 +241,7 @@ cmd_fds_walk(fd_visit_fn fn, void *arg)
 	output_journal_fds(fn, arg);
 	history_file_fds(fn, arg);
 	snapshot_fds(fn, arg);
+	spawn_fds(fn, arg);
 }
 
 static void

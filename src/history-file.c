@@ -9,14 +9,24 @@
  * go through the same per-owner and total eviction as they did live, so
  * memory ends as it was. Each record is written with one write() when it
  * is added: a wardd killed just after a death loses nothing (the page
- * cache holds it); fdatasync runs at most every HISTORY_FILE_SYNC_S
- * seconds while something is unsynced, and at exit, so a power loss costs
- * at most the deaths of the last 5 s.
+ * cache holds it).
+ *
+ * Durability: nothing on the loop waits for the disk (a death must not
+ * stall wardd behind a slow device). While something is unwritten, at
+ * most every HISTORY_FILE_SYNC_S seconds, sync_file_range(WRITE) starts
+ * its writeback without waiting for it; the directory (a rewrite's
+ * rename) is left to the file system's own commit. Only at exit does
+ * wardd wait: fdatasync of the file and fsync of the directory. So a
+ * power loss (not a crash of wardd) costs the deaths of the last seconds
+ * (5 s, plus the writeback itself and the file system's commit
+ * interval); one just after a rewrite may leave the file cut or empty,
+ * which the read at start takes as hostile input: a log line, the good
+ * records kept.
  *
  * The file only grows until it holds HISTORY_TOTAL_MAX records more than
  * memory does (or passes HISTORY_FILE_BYTES_MAX and twice its size at the
  * last rewrite); then history.c rewrites it from memory: history.tmp,
- * fdatasync, renamed over history. Not two files rotated: per-owner
+ * its writeback started, renamed over history. Not two files rotated: per-owner
  * fairness keeps a quiet uid's old records in memory past any number of
  * other deaths, so no fixed tail of the log holds all of memory; a
  * rewrite of memory does, and replays to the same state (it never
@@ -60,7 +70,8 @@ static off_t history_file_bytes;	/* its length: whole records only */
 static off_t history_file_base;		/* its length after the last rewrite */
 static size_t history_file_retry_at;	/* a failed rewrite: not before */
 static size_t history_file_garbage_max = HISTORY_TOTAL_MAX;
-static int history_file_dirty;		/* written since the last fdatasync */
+static int history_file_dirty;		/* written since the last writeback */
+static int history_file_unsynced;	/* written since the last fdatasync */
 static int history_file_dir_dirty;	/* renamed since the last dir fsync */
 static int history_file_failing;	/* the last append failed (logged) */
 static ev_timer history_file_sync_t;
@@ -107,23 +118,38 @@ history_file_is_header(const msgpack_object *o)
 	    o->via.map.ptr[0].val.via.u64 == HISTORY_FILE_VERSION;
 }
 
+/*
+ * Start the writeback of what is unwritten; with wait (at exit only), wait
+ * for it and for the directory too.
+ */
 static void
-history_file_sync_cb(struct ev_loop *loop, ev_timer *w, int revents)
+history_file_sync(int wait)
 {
 	int dirfd = statedir_dirfd();
 
+	if ((wait ? history_file_unsynced : history_file_dirty) &&
+	    history_file_fd != -1 && (wait ?
+	    fdatasync(history_file_fd) : sync_file_range(history_file_fd, 0, 0,
+	    SYNC_FILE_RANGE_WRITE)) == -1)
+		log_warn("%s %s/" HISTORY_FILE, wait ? "fdatasync" :
+		    "sync_file_range", opts.state_dir);
+	if (wait && history_file_dir_dirty && dirfd != -1 && fsync(dirfd) == -1)
+		log_warn("fsync %s", opts.state_dir);
+	history_file_dirty = 0;
+	if (wait)
+		history_file_unsynced = history_file_dir_dirty = 0;
+}
+
+static void
+history_file_sync_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
 	(void)loop;
 	(void)w;
 	(void)revents;
-	if (history_file_dirty && history_file_fd != -1 &&
-	    fdatasync(history_file_fd) == -1)
-		log_warn("fdatasync %s/" HISTORY_FILE, opts.state_dir);
-	if (history_file_dir_dirty && dirfd != -1 && fsync(dirfd) == -1)
-		log_warn("fsync %s", opts.state_dir);
-	history_file_dirty = history_file_dir_dirty = 0;
+	history_file_sync(0);
 }
 
-/* Something is unsynced: synced within HISTORY_FILE_SYNC_S. */
+/* Something is unwritten: its writeback starts within HISTORY_FILE_SYNC_S. */
 static void
 history_file_sync_soon(void)
 {
@@ -309,8 +335,8 @@ history_file_create(void)
 	}
 	history_file_bytes = history_file_base = lseek(fd, 0, SEEK_END);
 	buf_free(&b);
-	/* Its name in STATE_DIR, and its header, are synced soon too. */
-	history_file_dirty = history_file_dir_dirty = 1;
+	/* Its header written back soon; its name in STATE_DIR synced at exit. */
+	history_file_dirty = history_file_unsynced = history_file_dir_dirty = 1;
 	history_file_sync_soon();
 	return fd;
 }
@@ -412,7 +438,7 @@ history_file_append(const struct exit_record *r)
 		history_file_failing = 0;
 		history_file_records++;
 		history_file_bytes += n;
-		history_file_dirty = 1;
+		history_file_dirty = history_file_unsynced = 1;
 		history_file_sync_soon();
 	}
 	buf_free(&b);
@@ -493,7 +519,9 @@ history_file_rewrite_end(void)
 	buf_free(&history_file_tmp_buf);
 	if (history_file_oom && !history_file_tmp_failed)
 		history_file_tmp_failed = ENOMEM;
-	if (!history_file_tmp_failed && (fdatasync(history_file_tmp) == -1 ||
+	/* Its writeback started, not waited for (the header comment). */
+	if (!history_file_tmp_failed && (sync_file_range(history_file_tmp, 0, 0,
+	    SYNC_FILE_RANGE_WRITE) == -1 ||
 	    (len = lseek(history_file_tmp, 0, SEEK_END)) == -1 ||
 	    fcntl(history_file_tmp, F_SETFL, O_APPEND) == -1 ||
 	    renameat(dirfd, HISTORY_FILE_TMP, dirfd, HISTORY_FILE) == -1))
@@ -515,8 +543,9 @@ history_file_rewrite_end(void)
 	history_file_records = history_file_tmp_records;
 	history_file_retry_at = 0;
 	history_file_bytes = history_file_base = len;
-	history_file_dirty = 0;		/* fdatasync'ed above */
-	history_file_dir_dirty = 1;	/* the rename: synced with the dir */
+	history_file_dirty = 0;		/* its writeback started above */
+	history_file_unsynced = 1;
+	history_file_dir_dirty = 1;	/* the rename: synced at exit */
 	history_file_sync_soon();
 	log_debug("%s/" HISTORY_FILE " rewritten: %zu records, %lld bytes",
 	    opts.state_dir, history_file_records, (long long)len);
@@ -530,7 +559,7 @@ history_file_close(void)
 		ev_timer_stop(ward_loop, &history_file_sync_t);
 	if (history_file_fd == -1)
 		return;
-	history_file_sync_cb(NULL, NULL, 0);
+	history_file_sync(1);
 	close(history_file_fd);
 	history_file_fd = -1;
 	history_file_records = 0;

@@ -429,7 +429,8 @@ instance_can_start(const struct instance *i, struct ward_err *e)
 int
 instance_start(struct instance *i, struct ward_err *e)
 {
-	struct spawn_fds fds = { .failure_w = -1, .notify_w = -1 };
+	struct spawn_fds fds = { .failure_w = -1, .notify_w = -1,
+	    .cgroup_dir = -1, .pidfd_out = -1 };
 	struct exit_record *r;
 	char **envp = NULL;
 	int rtfd = -1, status_fd;
@@ -471,11 +472,12 @@ instance_start(struct instance *i, struct ward_err *e)
 	/* output.c: stdout/stderr pipes (into cfg.fds) when it captures. */
 	if (output_spawn_prepare(i, e) == -1)
 		goto fail;
-	/* cgroup.c: the cgroup.procs the child joins (-1: no cgroups). */
-	if (cgroup_prepare(i, &fds.cgroup_procs, e) == -1)
+	/* cgroup.c: the cgroup the child joins (-1: no cgroups). */
+	if (cgroup_prepare(i, &fds.cgroup_dir, e) == -1)
 		goto fail;
 	pid = sys->spawn(i, &fds, envp, &status_fd, e);
-	instance_close_fd(&fds.cgroup_procs);
+	if (fds.cgroup_dir != -1)
+		close(fds.cgroup_dir);	/* never watched, never stored */
 	free(envp);	/* strings belong to cfg, environ and a static pool */
 	envp = NULL;
 	instance_close_fd(&fds.failure_w);
@@ -483,7 +485,9 @@ instance_start(struct instance *i, struct ward_err *e)
 	instance_close_fds(i);	/* the child has its copies now */
 	if (pid == -1)
 		goto fail;
-	if ((i->pidfd = sys->pidfd_open(pid)) == -1) {
+	/* spawn.c's clone3 made the pidfd already; else one is opened. */
+	if ((i->pidfd = fds.pidfd_out != -1 ? fds.pidfd_out :
+	    sys->pidfd_open(pid)) == -1) {
 		ward_err_errno(e, NULL, "pidfd_open");
 		sys->kill_unreaped(pid);
 		instance_close_fd(&status_fd);

@@ -4,14 +4,19 @@
  * wardd's stdout/stderr for an admin's payload (another user's gets its
  * captured output, or /dev/null), the failure and notify pipes as fds 3
  * and 4, and nothing else (every fd wardd opens or inherited is CLOEXEC);
- * with wardd's environment only for admins who did not ask for a clean
- * one; as another user when it must; in its own cgroup, with the group, umask, rlimits, nice and
+ * with the environment spawn-env.c makes; as another user when it must;
+ * in its own cgroup, with the group, umask, rlimits, nice and
  * oom_score_adj it was given (the execution environment). One child
- * function does all of it, in a vfork child (at posix_spawn's speed:
- * glibc's posix_spawn cannot reset signals 32 and 33, see spawn_exec) or,
- * for a child that will run as another uid than wardd's, in a forked one
- * that wardd does not wait for (spawn_uses_fork). Either reports a failed
- * step on a close-on-exec status pipe: EOF means it exec'd.
+ * function does all of it, in a vfork child (faster than posix_spawn:
+ * glibc's cannot reset signals 32 and 33, see spawn_exec) or, for a
+ * child that will run as another uid than wardd's, in a forked one that
+ * wardd does not wait for (spawn_uses_fork). Both are made with clone3
+ * where it can be (clone3.c: the pidfd and the cgroup come with the
+ * clone, handlers are already default), else with vfork and fork. A
+ * vfork child reports a failed step in wardd's memory, a forked one on a
+ * close-on-exec status pipe: EOF means it exec'd. What can be done once
+ * is (spawn_once): the dispositions to reset, /dev/null, the fd slots
+ * that spare a vfork child a copy of wardd's whole fd table.
  *
  * layer: engine
  */
@@ -33,8 +38,6 @@
 #include <unistd.h>
 
 #include "ward.h"
-
-extern char **environ;
 
 int
 spawn_pidfd_open(pid_t pid)
@@ -71,89 +74,12 @@ spawn_pidfd_signal(int pidfd, pid_t pid, int sig, int group)
 	return kill(-pid, sig);
 }
 
-/* Variables of wardd's own that must never reach a payload. */
-static int
-spawn_env_private(const char *e)
-{
-	static const char *const drop[] = {
-		"NOTIFY_SOCKET=", "LISTEN_PID=", "LISTEN_FDS=", "LISTEN_FDNAMES=",
-		"WATCHDOG_PID=", "WATCHDOG_USEC=", "WARD_", NULL
-	};
-	int k;
+#define SPAWN_CLOSE_RANGE_UNSHARE	(1U << 1)	/* linux/close_range.h */
 
-	for (k = 0; drop[k] != NULL; k++) {
-		if (strncmp(e, drop[k], strlen(drop[k])) == 0)
-			return 1;
-	}
-	return 0;
-}
-
-static int
-spawn_env_overridden(const char *e, char **env)
-{
-	size_t kl = strcspn(e, "=");
-
-	for (; env != NULL && *env != NULL; env++) {
-		if (strncmp(*env, e, kl) == 0 && (*env)[kl] == '=')
-			return 1;
-	}
-	return 0;
-}
-
-/*
- * The child's environment: wardd's (less its private variables), or with
- * cfg.clean_env (every non-admin's payload) none of it but PATH (unless
- * the instance sets one); the instance's env on top, then WARD_*. One
- * allocation: free(envp) frees it. The strings of environ and cfg.env are
- * borrowed, not copied.
- */
-char **
-spawn_environ(const struct instance *i)
-{
-	static char clean_path[] = "PATH=" SPEC_CLEAN_PATH;
-	char *const clean[] = { clean_path, NULL };
-	char *const *base = i->spec.clean_env ? clean : environ;
-	size_t n = 0, k = 0, extra = 8;
-	char **envp, *area, *end;
-	char *const *e;
-
-	for (e = base; *e != NULL; e++)
-		n++;
-	for (e = i->spec.env; e != NULL && *e != NULL; e++)
-		n++;
-	envp = malloc((n + extra + 1) * sizeof *envp + 512 +
-	    2 * strlen(i->runtime_dir) + strlen(i->spec.name));
-	if (envp == NULL)
-		return NULL;
-	area = (char *)(envp + n + extra + 1);
-	end = area + 512 + 2 * strlen(i->runtime_dir) + strlen(i->spec.name);
-	for (e = base; *e != NULL; e++) {
-		if (!spawn_env_private(*e) && !spawn_env_overridden(*e, i->spec.env))
-			envp[k++] = *e;
-	}
-	for (e = i->spec.env; e != NULL && *e != NULL; e++) {
-		if (!spawn_env_private(*e))
-			envp[k++] = *e;
-	}
-#define SPAWN_ENV(...) do {						\
-	envp[k++] = area;						\
-	area += snprintf(area, end - area, __VA_ARGS__) + 1;		\
-} while (0)
-	SPAWN_ENV("%s=%d", WARD_ENV_FAILURE_FD, WARD_FAILURE_FD);
-	SPAWN_ENV("%s=%d", WARD_ENV_NOTIFY_FD, WARD_NOTIFY_FD);
-	SPAWN_ENV("%s=%s", WARD_ENV_RUNTIME_DIR, i->runtime_dir);
-	SPAWN_ENV("%s=%" PRIu64, WARD_ENV_INSTANCE_ID, i->id);
-	SPAWN_ENV("%s=%s", WARD_ENV_INSTANCE_NAME, i->spec.name);
-	/* channel.c's NOTIFY_SOCKET (wardd's own was dropped above). */
-	if (i->spec.notify_systemd && channel_notify_path() != NULL)
-		SPAWN_ENV("NOTIFY_SOCKET=%s", channel_notify_path());
-	if (i->spec.watchdog_ms > 0)
-		SPAWN_ENV("WATCHDOG_USEC=%llu",
-		    (unsigned long long)i->spec.watchdog_ms * 1000);
-#undef SPAWN_ENV
-	envp[k] = NULL;
-	return envp;
-}
+/* The dispositions a child resets: ignored first, then caught
+ * (spawn_signals_scan). */
+static int spawn_sigs[NSIG];
+static int spawn_nsigs_ign, spawn_nsigs;
 
 /*
  * The fds a child gets, each as (where it is now, where it goes). Sources
@@ -175,10 +101,16 @@ struct spawn_plan {
 	int			 nclose;
 	int			 has_std[3];	/* 0-2 are in map */
 	int			 null_output;	/* 1 and 2 not in map: /dev/null */
+	int			 top;		/* the highest target */
+	int			 nslots;	/* sources moved to spawn_slot */
+	int			 unshare_below;	/* 0, or the fds the child keeps */
 	int			 temp[SPAWN_PLAN_MAX];	/* ours to close */
 	int			 ntemp;
 	/* Prepared in the parent: the child formats nothing. */
-	int			 cgroup_procs;	/* -1, or where the child writes "0" */
+	int			 cgroup_dir;	/* -1, or the cgroup the child joins */
+	int			 cgroup_joined;	/* clone3 put it there already */
+	const int		*sigs;		/* dispositions the child resets */
+	int			 nsigs;
 	char			 oom[16];	/* oom_score_adj as text; "" if none */
 	size_t			 oomlen;
 };
@@ -235,9 +167,9 @@ spawn_plan_gaps(struct spawn_plan *p, int top)
 		}
 		lo = sorted[k] + 1;
 	}
-	/* lo is now top + 1: the status pipe's place. */
+	/* lo is now top + 1: the status pipe's place, if there is one. */
 	p->status_at = top + 1;
-	p->close_lo[p->nclose] = top + 2;
+	p->close_lo[p->nclose] = p->status_w != -1 ? top + 2 : top + 1;
 	p->close_hi[p->nclose++] = ~0U;
 }
 
@@ -250,7 +182,9 @@ spawn_plan_make(const struct instance *i, const struct spawn_fds *fds,
 
 	memset(p, 0, sizeof *p);
 	/* The execution environment's parts the child needs ready-made. */
-	p->cgroup_procs = fds->cgroup_procs;
+	p->cgroup_dir = fds->cgroup_dir;
+	p->sigs = spawn_sigs;
+	p->nsigs = spawn_nsigs;
 	/* wardd's own stdout and stderr are not another user's to write. */
 	p->null_output = i->run_as_owner;
 	if (i->spec.has_oom_score_adj)
@@ -271,14 +205,18 @@ spawn_plan_make(const struct instance *i, const struct spawn_fds *fds,
 		    top) == -1)
 			return -1;
 	}
-	/* The status pipe, above every target too (not in map: no target). */
+	/*
+	 * The status pipe (a forked child's only: a vfork child reports in
+	 * memory), above every target too (not in map: no target).
+	 */
 	p->status_w = status_w;
-	if (status_w <= top) {
+	if (status_w != -1 && status_w <= top) {
 		if ((p->status_w = fcntl(status_w, F_DUPFD_CLOEXEC, top + 1)) == -1)
 			return -1;
 		p->temp[p->ntemp++] = p->status_w;
 	}
 	spawn_plan_gaps(p, top);
+	p->top = top;
 	return 0;
 }
 
@@ -308,12 +246,21 @@ enum {
 };
 
 /*
- * The child's own: where its status pipe is now, and the detail of the
- * step that failed. Only the child writes them (a vfork child writes them
- * in wardd's memory, but wardd reads the pipe, never these).
+ * The child's own: where its status pipe is now (-1: a vfork child, which
+ * has none), and the detail of the step that failed. Only the child writes
+ * them (a vfork child writes them in wardd's memory, but wardd never reads
+ * them).
  */
 static int spawn_status_fd = -1;
 static int spawn_fail_arg;
+/*
+ * A vfork child's report, written in wardd's memory (the child shares it)
+ * before it exits: wardd, suspended until then, reads it once it resumes.
+ * step 0 means the child exec'd. No pipe to make, watch or read.
+ */
+static volatile struct spawn_report spawn_vfork_report;
+/* /dev/null, read and write ends, opened once (spawn_once). */
+static int spawn_null[2] = { -1, -1 };
 
 /* Tell wardd which step failed and why, then go: exit 127, as a shell does. */
 static void __attribute__((noreturn))
@@ -321,6 +268,12 @@ spawn_fail(int step)
 {
 	struct spawn_report r = { step, errno, spawn_fail_arg };
 
+	if (spawn_status_fd == -1) {
+		spawn_vfork_report.err = r.err;
+		spawn_vfork_report.arg = r.arg;
+		spawn_vfork_report.step = r.step;
+		_exit(127);
+	}
 	/*
 	 * One write of 12 bytes to a pipe: whole or not at all. Should it
 	 * fail, wardd sees an exit without a report: a plain death, exit 127.
@@ -382,11 +335,13 @@ spawn_apply_user_limits(const struct user_limits *ul)
 }
 
 /*
- * The child, of vfork or of fork, with every signal blocked until execve.
- * Only raw system calls: a vfork child runs on the parent's memory and
- * stack. Before any id switch it closes every fd but the payload's and the
- * status pipe, so that once its user may signal it, it holds no fd of
- * wardd's (and a uid-switching child is a forked one: no memory shared).
+ * The child, of vfork or of fork (or of clone3: either of the two, its
+ * handlers already default and already in its cgroup), with no handler of
+ * wardd's able to run in it. Only raw system calls: a vfork child runs on
+ * the parent's memory. Before any id switch it closes every fd but the
+ * payload's and the status pipe, so that once its user may signal it, it
+ * holds no fd of wardd's (and a uid-switching child is a forked one: no
+ * memory shared).
  */
 static void __attribute__((noreturn))
 spawn_exec(const struct instance *i, const struct spawn_plan *p, char **envp,
@@ -394,32 +349,42 @@ spawn_exec(const struct instance *i, const struct spawn_plan *p, char **envp,
 {
 	struct spawn_ksigaction ksa = { SIG_DFL, 0, NULL, 0 };
 	uint64_t none = 0;
-	int sig, fd, k;
+	int fd, k;
 
 	spawn_status_fd = p->status_w;
 	spawn_fail_arg = 0;
 
 	/*
-	 * Every disposition back to default, glibc's internal signals 32 and
-	 * 33 included: posix_spawn's POSIX_SPAWN_SETSIGDEF leaves those two
-	 * SIG_IGN in the child, which is why wardd does not use it.
+	 * A child that shares wardd's fd table (spawn_slots_take) takes its
+	 * own first, with only the fds below unshare_below in it: nothing may
+	 * touch the table before.
 	 */
-	for (sig = 1; sig < NSIG; sig++) {
-		if (sig != SIGKILL && sig != SIGSTOP)
-			syscall(SYS_rt_sigaction, sig, &ksa, NULL, sizeof ksa.mask);
-	}
+	if (p->unshare_below > 0 && syscall(SYS_close_range, p->unshare_below,
+	    ~0U, SPAWN_CLOSE_RANGE_UNSHARE) == -1)
+		SPAWN_FAIL(SPAWN_STEP_CLOSE);
+
+	/*
+	 * Back to default every disposition that is not (spawn_signals_scan),
+	 * glibc's internal signals 32 and 33 included: posix_spawn's
+	 * POSIX_SPAWN_SETSIGDEF leaves those two SIG_IGN in the child, which
+	 * is why wardd does not use it.
+	 */
+	for (k = 0; k < p->nsigs; k++)
+		syscall(SYS_rt_sigaction, p->sigs[k], &ksa, NULL, sizeof ksa.mask);
 	/* Into the instance's cgroup first, so all it starts is in there. */
-	if (p->cgroup_procs != -1 && write(p->cgroup_procs, "0\n", 2) != 2)
-		SPAWN_FAIL(SPAWN_STEP_CGROUP);
+	if (p->cgroup_dir != -1 && !p->cgroup_joined) {
+		if ((fd = openat(p->cgroup_dir, "cgroup.procs",
+		    O_WRONLY | O_CLOEXEC)) == -1 || write(fd, "0\n", 2) != 2)
+			SPAWN_FAIL(SPAWN_STEP_CGROUP);
+		close(fd);
+	}
 	if (setsid() == -1)
 		SPAWN_FAIL(1);
-	/* 0-2 are open (wardd_std_fds), so fd lands above them. */
+	/* wardd's /dev/null, opened once (spawn_devnull). */
 	for (k = 0; k < 3; k++) {
 		if (p->has_std[k] || (k > 0 && !p->null_output))
 			continue;
-		if ((fd = open("/dev/null", k == 0 ? O_RDONLY : O_WRONLY)) == -1)
-			SPAWN_FAIL(2);
-		if (fd != k && (dup2(fd, k) == -1 || close(fd) == -1))
+		if (dup2(spawn_null[k > 0], k) == -1)
 			SPAWN_FAIL(3);
 	}
 	/* Sources all sit above every target (spawn_plan_add). */
@@ -432,7 +397,7 @@ spawn_exec(const struct instance *i, const struct spawn_plan *p, char **envp,
 	 * /proc/self/fd/N in argv[0] or cwd can no longer reach an fd of
 	 * wardd's (another instance's passed fds among them).
 	 */
-	if (spawn_status_fd != p->status_at) {
+	if (spawn_status_fd != -1 && spawn_status_fd != p->status_at) {
 		if (syscall(SYS_dup3, spawn_status_fd, p->status_at,
 		    O_CLOEXEC) == -1)
 			SPAWN_FAIL(3);
@@ -558,55 +523,245 @@ spawn_report_message(const struct instance *i, const struct spawn_report *r,
 	    setids ? " as another user" : "", step, strerror(r->err));
 }
 
+/* What the clone3 child needs: spawn_exec's arguments. */
+struct spawn_child_args {
+	const struct instance	*i;
+	const struct spawn_plan	*p;
+	char			**envp;
+	int			 setids;
+	uid_t			 uid;
+	gid_t			 gid;
+};
+
+static int
+spawn_child_main(void *arg)
+{
+	struct spawn_child_args *a = arg;
+
+	spawn_exec(a->i, a->p, a->envp, a->setids, a->uid, a->gid);
+}
+
 /*
- * Start the child and exec. Signals are blocked across the clone so that
- * no handler of wardd's runs in the child; it resets them all before it
- * unblocks. A vfork child (one that stays wardd's uid: nobody else may
- * stop it) suspends wardd until it execs or fails, which takes only
- * system calls (uid, gid and groups are numbers: no name lookups), as
- * quick as posix_spawn; its report is then already in the pipe. A forked
- * child is not waited for: *status_r is the pipe's (non-blocking) read
- * end, for the caller to watch.
+ * Which dispositions a child must reset, read once (64 system calls) at
+ * the first spawn: loop_init has settled wardd's by then (SIGPIPE ignored,
+ * libev's handlers) and nothing changes them later. A child of clone3 has
+ * default handlers already (CLONE_CLEAR_SIGHAND leaves ignored signals
+ * ignored): it resets the ignored ones only; others reset both.
+ */
+
+static void
+spawn_signals_scan(void)
+{
+	struct spawn_ksigaction cur;
+	int caught[NSIG], ncaught = 0, sig, k;
+
+	for (sig = 1; sig < NSIG; sig++) {
+		if (sig == SIGKILL || sig == SIGSTOP ||
+		    syscall(SYS_rt_sigaction, sig, NULL, &cur,
+		    sizeof cur.mask) == -1 || cur.handler == SIG_DFL)
+			continue;
+		if (cur.handler == SIG_IGN)
+			spawn_sigs[spawn_nsigs_ign++] = sig;
+		else
+			caught[ncaught++] = sig;
+	}
+	spawn_nsigs = spawn_nsigs_ign;
+	for (k = 0; k < ncaught; k++)
+		spawn_sigs[spawn_nsigs++] = caught[k];
+}
+
+#define SPAWN_SLOTS		4	/* fds 3 and 4, captured stdout, stderr */
+#define SPAWN_SLOTS_WORTH	64	/* fds above the slots, at the least */
+static int spawn_slot[SPAWN_SLOTS];	/* /dev/null while no spawn runs */
+static int spawn_nslots;
+
+static void	spawn_slots_give(struct spawn_plan *, int);
+
+/*
+ * Done once, at the first spawn: the signal lists, /dev/null for the
+ * children's stdin and (non-admins') stdout and stderr, the slots. -1
+ * with errno.
+ */
+static int
+spawn_once(void)
+{
+	static int done;
+
+	if (done)
+		return 0;
+	spawn_signals_scan();
+	if (spawn_null[0] == -1 &&
+	    (spawn_null[0] = open("/dev/null", O_RDONLY | O_CLOEXEC)) == -1)
+		return -1;
+	if (spawn_null[1] == -1 &&
+	    (spawn_null[1] = open("/dev/null", O_WRONLY | O_CLOEXEC)) == -1)
+		return -1;
+	/* Low numbers: wardd holds few fds at its first spawn. */
+	while (clone3_usable() && spawn_nslots < SPAWN_SLOTS &&
+	    (spawn_slot[spawn_nslots] = fcntl(spawn_null[0], F_DUPFD_CLOEXEC,
+	    0)) != -1)
+		spawn_nslots++;
+	done = 1;
+	return 0;
+}
+
+/* The fds spawn.c holds (fd enumeration): /dev/null and the slots. */
+void
+spawn_fds(fd_visit_fn fn, void *arg)
+{
+	int k;
+
+	for (k = 0; k < 2; k++) {
+		if (spawn_null[k] != -1)
+			fn(spawn_null[k], "spawn: /dev/null", arg);
+	}
+	for (k = 0; k < spawn_nslots; k++)
+		fn(spawn_slot[k], "spawn: slot", arg);
+}
+
+/*
+ * A vfork child's copy of wardd's fd table costs in proportion to the fds
+ * wardd holds (thousands, with as many instances): each copied, then each
+ * closed by the child, for the few it keeps. Instead, when the child's
+ * sources fit in spawn_slot (below every other fd of theirs), wardd moves
+ * them there (dup3, undone by spawn_slots_give after the clone) and the
+ * child, cloned sharing wardd's table (CLONE_FILES: wardd is suspended
+ * meanwhile), takes a private one of only the fds below the slots' top
+ * (close_range's CLOSE_RANGE_UNSHARE copies no more). Not worth it while
+ * the sources are low themselves.
+ */
+static void
+spawn_slots_take(struct spawn_plan *p)
+{
+	int k, high = 0, keep = p->top + 1;
+
+	if (!clone3_usable() || p->n > spawn_nslots || p->n == 0 ||
+	    spawn_slot[0] <= p->top)
+		return;
+	for (k = 0; k < p->n; k++) {
+		if (p->map[k].fd > high)
+			high = p->map[k].fd;
+	}
+	if (high < spawn_slot[spawn_nslots - 1] + SPAWN_SLOTS_WORTH)
+		return;
+	for (k = 0; k < p->n; k++) {
+		if (syscall(SYS_dup3, p->map[k].fd, spawn_slot[k],
+		    O_CLOEXEC) == -1) {
+			spawn_slots_give(p, k);
+			return;
+		}
+	}
+	for (k = 0; k < p->n; k++) {
+		p->map[k].fd = spawn_slot[k];
+		if (spawn_slot[k] >= keep)
+			keep = spawn_slot[k] + 1;
+	}
+	for (k = 0; k < 2; k++) {
+		if (spawn_null[k] >= keep)
+			keep = spawn_null[k] + 1;
+	}
+	p->nslots = p->n;
+	p->unshare_below = keep;
+}
+
+/* The slots back on /dev/null: the sources' only holders are wardd's own. */
+static void
+spawn_slots_give(struct spawn_plan *p, int n)
+{
+	int k;
+
+	for (k = 0; k < n; k++)
+		syscall(SYS_dup3, spawn_null[0], spawn_slot[k], O_CLOEXEC);
+	p->nslots = 0;
+}
+
+/*
+ * The clone3 way (clone3.c): made in its cgroup, with its pidfd, default
+ * handlers (the child resets the ignored signals only) and, for a vfork
+ * child, wardd's memory (and, with slots, fd table) shared. 0 and *pid
+ * (and *pidfd), or -1: the old way then does the spawn, and meets and
+ * reports whatever made clone3 fail (the cgroup refusing the child).
+ */
+static int
+spawn_clone3(struct spawn_child_args *a, struct spawn_plan *p, int forked,
+    pid_t *pid, int *pidfd)
+{
+	uint64_t flags;
+	int r;
+
+	if (!clone3_usable())
+		return -1;
+	flags = CLONE3_PIDFD | CLONE3_CLEAR_SIGHAND |
+	    (forked ? 0 : CLONE3_VM | CLONE3_VFORK) |
+	    (p->unshare_below > 0 ? CLONE3_FILES : 0) |
+	    (p->cgroup_dir != -1 ? CLONE3_INTO_CGROUP : 0);
+	p->cgroup_joined = 1;
+	p->nsigs = spawn_nsigs_ign;
+	r = clone3_run(flags, p->cgroup_dir, pidfd, spawn_child_main, a, pid);
+	p->cgroup_joined = 0;
+	p->nsigs = spawn_nsigs;
+	if (r == -1)
+		*pidfd = -1;
+	return r;
+}
+
+/*
+ * Start the child and exec: with clone3 if the kernel has it, else with
+ * vfork or fork, with wardd's signals blocked across it so that no handler
+ * of wardd's runs in the child (which resets them all before it unblocks).
+ * A vfork child (one that stays wardd's uid: nobody else may stop it)
+ * suspends wardd until it execs or fails, which takes only system calls
+ * (uid, gid and groups are numbers: no name lookups), as quick as
+ * posix_spawn; its report is then in spawn_vfork_report. A forked child is
+ * not waited for: *status_r is its status pipe's (non-blocking) read end,
+ * for the caller to watch. *pidfd is the child's pidfd, or -1 (not clone3).
  */
 static pid_t
-spawn_clone(const struct instance *i, const struct spawn_plan *p, char **envp,
-    int status[2], int *status_r, struct ward_err *e)
+spawn_clone(const struct instance *i, struct spawn_plan *p, char **envp,
+    int status[2], int *status_r, int *pidfd, struct ward_err *e)
 {
 	/* Set once, in memory: vfork must not clobber them. */
-	uid_t uid;
-	gid_t gid;
-	volatile int setids = spawn_ids(i, &uid, &gid);
+	struct spawn_child_args a = { .i = i, .p = p, .envp = envp };
+	volatile int forked = spawn_uses_fork(i);
 	struct spawn_report r;
 	sigset_t all, old;
-	ssize_t n;
 	pid_t pid;
 
-	sigfillset(&all);
-	sigprocmask(SIG_SETMASK, &all, &old);
-	/* Asked again below, not kept in a local that vfork may clobber. */
-	pid = spawn_uses_fork(i) ? fork() : vfork();
-	if (pid == 0)
-		spawn_exec(i, p, envp, setids, uid, gid);
-	sigprocmask(SIG_SETMASK, &old, NULL);
+	a.setids = spawn_ids(i, &a.uid, &a.gid);
+	*pidfd = -1;
+	spawn_vfork_report.step = 0;
+	if (spawn_clone3(&a, p, forked, &pid, pidfd) == -1) {
+		sigfillset(&all);
+		sigprocmask(SIG_SETMASK, &all, &old);
+		pid = forked ? fork() : vfork();
+		if (pid == 0)
+			spawn_exec(i, p, envp, a.setids, a.uid, a.gid);
+		sigprocmask(SIG_SETMASK, &old, NULL);
+	}
 	if (pid == -1) {
 		return ward_err_errno(e, WARD_E_SPAWN_FAILED,
 		    "cannot start '%s': %s", i->spec.name,
-		    spawn_uses_fork(i) ? "fork" : "vfork");
+		    forked ? "fork" : "vfork");
 	}
-	/* Ours closed, the child's is its only write end: EOF once it execs. */
-	close(status[1]);
-	status[1] = -1;
-	if (spawn_uses_fork(i)) {
+	if (forked) {
+		/* Ours closed, the child's is its only write end: EOF once it
+		 * execs. */
+		close(status[1]);
+		status[1] = -1;
 		*status_r = status[0];
 		status[0] = -1;
 		return pid;
 	}
-	do
-		n = read(status[0], &r, sizeof r);
-	while (n == -1 && errno == EINTR);
-	if (n != (ssize_t)sizeof r)
-		return pid;	/* EOF: it exec'd */
+	if (spawn_vfork_report.step == 0)
+		return pid;	/* it exec'd */
+	r.step = spawn_vfork_report.step;
+	r.err = spawn_vfork_report.err;
+	r.arg = spawn_vfork_report.arg;
 	waitpid(pid, NULL, 0);	/* it has _exit'ed: ours to reap */
+	if (*pidfd != -1) {
+		close(*pidfd);
+		*pidfd = -1;
+	}
 	spawn_report_message(i, &r, e);
 	return -1;
 }
@@ -615,9 +770,10 @@ spawn_clone(const struct instance *i, const struct spawn_plan *p, char **envp,
  * Start the child; -1 with e set (spawn_failed) for the client. *status_r is
  * -1, or (a forked child) the read end of its status pipe, which the caller
  * watches: EOF once the child exec'd, a struct spawn_report if it failed.
+ * fds->pidfd_out is the child's pidfd if the spawn made one, else -1.
  */
 pid_t
-spawn_child(const struct instance *i, const struct spawn_fds *fds, char **envp,
+spawn_child(const struct instance *i, struct spawn_fds *fds, char **envp,
     int *status_r, struct ward_err *e)
 {
 	struct spawn_plan plan;
@@ -625,14 +781,25 @@ spawn_child(const struct instance *i, const struct spawn_fds *fds, char **envp,
 	pid_t pid = -1;
 
 	*status_r = -1;
+	fds->pidfd_out = -1;
 	memset(&plan, 0, sizeof plan);
-	/* Read end non-blocking: the loop never waits on it. */
-	if (pipe2(status, O_CLOEXEC) == -1 || fd_set_flags(status[0], 1, 1) == -1 ||
+	/*
+	 * A forked child's status pipe, its read end non-blocking: the loop
+	 * never waits on it (a pipe's read end has no other status flag).
+	 */
+	if (spawn_once() == -1 || (spawn_uses_fork(i) &&
+	    (pipe2(status, O_CLOEXEC) == -1 ||
+	    fcntl(status[0], F_SETFL, O_NONBLOCK) == -1)) ||
 	    spawn_plan_make(i, fds, status[1], &plan) == -1)
 		ward_err_errno(e, WARD_E_SPAWN_FAILED,
 		    "cannot start '%s'", i->spec.name);
-	else
-		pid = spawn_clone(i, &plan, envp, status, status_r, e);
+	else {
+		if (!spawn_uses_fork(i))
+			spawn_slots_take(&plan);
+		pid = spawn_clone(i, &plan, envp, status, status_r,
+		    &fds->pidfd_out, e);
+		spawn_slots_give(&plan, plan.nslots);
+	}
 	spawn_plan_free(&plan);
 	if (status[0] != -1)
 		close(status[0]);

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ward.h"
@@ -244,6 +245,76 @@ spec_find_exec(const char *argv0, const char *path, const char *base,
 }
 
 /*
+ * argv[0]'s PATH search, remembered: each instance.run of "sleep" would
+ * otherwise probe every PATH entry before the one that has it (ten system
+ * calls and more per run, on the loop). Only searches made as wardd itself
+ * (an admin's payload: no other user's file-system ids, which are not in
+ * the key), each believed for SPEC_EXEC_CACHE_S seconds. The file found
+ * is probed again at every use, so one removed or no longer executable is
+ * seen at once; one put earlier in PATH is seen within that time (a
+ * shell's hash table sees it only on `hash -r`).
+ */
+#define SPEC_EXEC_CACHE		8
+#define SPEC_EXEC_CACHE_S	1
+
+static struct {
+	char	*key;		/* argv0 NUL PATH NUL base NUL */
+	size_t	 keylen;
+	char	*found;
+	time_t	 at;
+} spec_exec_cache[SPEC_EXEC_CACHE];
+static unsigned spec_exec_next;
+
+static int
+spec_find_exec_cached(const char *argv0, const char *path, const char *base,
+    char **out, struct ward_err *e)
+{
+	struct timespec now;
+	size_t l0, l1, l2, len, k;
+	char *key;
+
+	if (strchr(argv0, '/') != NULL)
+		return spec_find_exec(argv0, path, base, out, e);
+	if (path == NULL)
+		path = SPEC_CLEAN_PATH;
+	l0 = strlen(argv0) + 1;
+	l1 = strlen(path) + 1;
+	l2 = strlen(base) + 1;
+	len = l0 + l1 + l2;
+	if ((key = malloc(len)) == NULL)
+		return ward_err_oom(e);
+	memcpy(key, argv0, l0);
+	memcpy(key + l0, path, l1);
+	memcpy(key + l0 + l1, base, l2);
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+	for (k = 0; k < SPEC_EXEC_CACHE; k++) {
+		if (spec_exec_cache[k].keylen != len ||
+		    memcmp(spec_exec_cache[k].key, key, len) != 0)
+			continue;
+		if (now.tv_sec - spec_exec_cache[k].at < SPEC_EXEC_CACHE_S &&
+		    spec_path_probe(spec_exec_cache[k].found, 0) == SPEC_PATH_OK) {
+			free(key);
+			return spec_keep_path(spec_exec_cache[k].found, out, e);
+		}
+		break;	/* stale: searched again, the entry replaced */
+	}
+	if (spec_find_exec(argv0, path, base, out, e) == -1) {
+		free(key);
+		return -1;
+	}
+	if (k == SPEC_EXEC_CACHE)
+		k = spec_exec_next++ % SPEC_EXEC_CACHE;
+	free(spec_exec_cache[k].key);
+	free(spec_exec_cache[k].found);
+	spec_exec_cache[k].key = key;
+	spec_exec_cache[k].keylen = len;
+	spec_exec_cache[k].at = now.tv_sec;
+	if ((spec_exec_cache[k].found = strdup(*out)) == NULL)
+		spec_exec_cache[k].keylen = 0;	/* not kept: searched next time */
+	return 0;
+}
+
+/*
  * The ids the payload will run as, for the path checks: what spawn_vfork
  * switches to. A check borrows them (statedir_as_user), so that what wardd
  * says about a path is what the payload's user could learn by itself: a
@@ -300,8 +371,9 @@ spec_paths_check(struct instance_spec *cfg, const struct peer *peer,
 	} else {
 		if (cfg->cwd == NULL && getcwd(here, sizeof here) == NULL)
 			strcpy(here, "/");
-		if (spec_find_exec(cfg->argv[0], path, cfg->cwd ? cfg->cwd :
-		    here, &cfg->exec_path, e) == -1)
+		if ((as_payload ? spec_find_exec : spec_find_exec_cached)(
+		    cfg->argv[0], path, cfg->cwd ? cfg->cwd : here,
+		    &cfg->exec_path, e) == -1)
 			rc = -1;
 	}
 	if (as_payload)

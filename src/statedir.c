@@ -41,6 +41,7 @@
 
 #include <sys/fsuid.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 
 #include <dirent.h>
 #include <errno.h>
@@ -470,6 +471,28 @@ statedir_id_name(uint64_t id, char *buf, size_t len)
  * of that name is a leftover, moved to trash/ (not followed, not reused).
  * Returns an fd of the directory, or -1 with e set.
  */
+/*
+ * Whether mkdirat's 0700 needs an fchmod after: only if wardd's umask
+ * takes owner bits, or instances/ carries a default ACL (which replaces
+ * the umask and may take them too). Asked once: neither changes while
+ * wardd runs (server.c's umask is put back at once).
+ */
+static int
+statedir_runtime_needs_chmod(void)
+{
+	static int needs = -1;
+	mode_t m;
+
+	if (needs == -1) {
+		m = umask(0);
+		umask(m);
+		needs = (m & 0700) != 0 || fgetxattr(statedir_instances,
+		    "system.posix_acl_default", NULL, 0) >= 0 ||
+		    (errno != ENODATA && errno != ENOTSUP);
+	}
+	return needs;
+}
+
 int
 statedir_runtime_create(uint64_t id, struct ward_err *e)
 {
@@ -489,7 +512,8 @@ statedir_runtime_create(uint64_t id, struct ward_err *e)
 	}
 	fd = openat(statedir_instances, name, O_RDONLY | O_DIRECTORY |
 	    O_NOFOLLOW | O_CLOEXEC);
-	if (fd == -1 || fchmod(fd, 0700) == -1) {
+	if (fd == -1 || (statedir_runtime_needs_chmod() &&
+	    fchmod(fd, 0700) == -1)) {
 		ward_err_errno(e, WARD_E_INTERNAL,
 		    "cannot open runtime dir %s/instances/%s", opts.state_dir,
 		    name);

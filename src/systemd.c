@@ -2,7 +2,9 @@
  * systemd.c: wardd as a systemd service. Socket activation (the listener
  * comes from sd_listen_fds and is never bound or unlinked by wardd),
  * sd_notify of READY, STATUS, WATCHDOG, RELOADING and STOPPING, and one
- * structured journal entry per death. Everything here is a no-op when wardd
+ * structured journal entry per death when the journal is wardd's log (else
+ * the log has instance.c's line: no send to a journald that may fall
+ * behind, on the death path). Everything here is a no-op when wardd
  * does not run under systemd (no NOTIFY_SOCKET, no journald socket).
  *
  * layer: engine
@@ -232,13 +234,13 @@ systemd_journal_death(const struct instance *i, const struct exit_record *r)
 }
 
 /* instance.c's observer: STATUS= counts running instances; deaths go to
- * the journal as structured entries. */
+ * the journal as structured entries when it is the log. */
 void
 systemd_instance_cb(struct instance *i, enum instance_event ev)
 {
 	if (ev == INSTANCE_EV_STARTED || ev == INSTANCE_EV_STOPPED ||
 	    ev == INSTANCE_EV_RESTORED)
 		systemd_status_changed();
-	else if (ev == INSTANCE_EV_DIED && i->exit != NULL)
+	else if (ev == INSTANCE_EV_DIED && i->exit != NULL && log_to_journal())
 		systemd_journal_death(i, i->exit);
 }

@@ -1286,15 +1286,32 @@ void	 channel_save(msgpack_packer *);
 void	 channel_restore(const msgpack_object *);
 void	 channel_fds(fd_visit_fn, void *);
 
+/* ---- clone3.c: clone3 on a stack of the child's own. */
+
+#define CLONE3_VM		0x00000100ULL
+#define CLONE3_FILES		0x00000400ULL
+#define CLONE3_PIDFD		0x00001000ULL
+#define CLONE3_VFORK		0x00004000ULL
+#define CLONE3_CLEAR_SIGHAND	0x100000000ULL
+#define CLONE3_INTO_CGROUP	0x200000000ULL
+
+int	 clone3_usable(void);
+int	 clone3_run(uint64_t, int, int *, int (*)(void *), void *, pid_t *);
+
+/* ---- spawn-env.c: a child's environment. */
+
+char	**spawn_environ(const struct instance *);
+
 /* ---- spawn.c: turning a config into a running child. */
 
 struct spawn_fds {
 	int	 failure_w;	/* becomes fd 3 */
 	int	 notify_w;	/* becomes fd 4 */
-	int	 cgroup_procs;	/* -1, or the cgroup.procs the child joins (cgroup.c) */
+	int	 cgroup_dir;	/* -1, or the cgroup the child joins (cgroup.c) */
+	int	 pidfd_out;	/* out: the child's pidfd, or -1 if the spawn made none */
 };
 
-pid_t	 spawn_child(const struct instance *, const struct spawn_fds *, char **,
+pid_t	 spawn_child(const struct instance *, struct spawn_fds *, char **,
 	    int *, struct ward_err *);
 int	 spawn_uses_fork(const struct instance *);
 void	 spawn_status_drain(struct instance *);
@@ -1304,12 +1321,12 @@ void	 spawn_report_message(const struct instance *, const struct spawn_report *,
 int	 spawn_ids(const struct instance *, uid_t *, gid_t *);
 int	 spawn_pidfd_open(pid_t);
 int	 spawn_pidfd_signal(int, pid_t, int, int);
-char	**spawn_environ(const struct instance *);
+void	 spawn_fds(fd_visit_fn, void *);
 
 /* ---- sys.c: the OS calls of the instance state machine, behind one seam. */
 
 struct sys_ops {
-	pid_t	(*spawn)(const struct instance *, const struct spawn_fds *,
+	pid_t	(*spawn)(const struct instance *, struct spawn_fds *,
 		    char **, int *, struct ward_err *);	/* spawn_child */
 	int	(*pidfd_open)(pid_t);
 	int	(*signal)(int, pid_t, int, int);	/* spawn_pidfd_signal */

@@ -76,6 +76,33 @@ def test_child_starts_clean():
         w.stop()
 
 
+def test_child_starts_clean_while_wardd_holds_many_fds():
+    """With a hundred instances running, a child shares wardd's fd table
+    until it takes its own, of the few fds below spawn.c's slots (instead
+    of a copy of thousands): it still gets fds 0-4 only, a working fd 3
+    and captured stdout, an empty mask and default dispositions."""
+    hangs = [run(payload("hang"))[0] for _ in range(100)]
+    try:
+        out = os.path.join(W.dir, "report-many")
+        name, _ = run(payload("report", out))
+        wait_dead(C, name)
+        rep = read_report(out)
+        assert rep["fds"].split() == ["0", "1", "2", "3", "4"], rep
+        assert int(rep["SigBlk"], 16) == 0 and int(rep["SigIgn"], 16) == 0, rep
+        assert rep["nondefault"] == "", rep
+        st = died(payload("fail", "PAYLOAD_BROKEN|many fds\n", "exit", "33"))
+        assert st["death_reason"] == "PAYLOAD_BROKEN", st
+        name, _ = run(payload("echo", "through a slot"), capture_output=True)
+        wait_dead(C, name)
+        assert "through a slot" in C.call("instance.log",
+                                          {"name": name})["data"]
+    finally:
+        for h in hangs:
+            C.call("instance.kill", {"name": h, "signal": "KILL"})
+        for h in hangs:
+            wait_dead(C, h)
+
+
 def test_cwd_and_stdin():
     out = os.path.join(W.dir, uniq("rep"))
     st = died(payload("report", out), cwd="/tmp")

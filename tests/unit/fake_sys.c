@@ -25,10 +25,11 @@ struct fake_sys fake;
 static char fake_dir[] = "/tmp/ward-unit-XXXXXX";
 
 static pid_t
-fake_spawn(const struct instance *i, const struct spawn_fds *fds, char **envp,
+fake_spawn(const struct instance *i, struct spawn_fds *fds, char **envp,
     int *status_fd, struct ward_err *e)
 {
 	*status_fd = -1;
+	fds->pidfd_out = -1;	/* fake_pidfd_open makes its stand-in */
 	if (fake.spawn_fails > 0) {
 		fake.spawn_fails--;
 		return ward_err_set(e, WARD_E_SPAWN_FAILED, "cannot run %s: "
