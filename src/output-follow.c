@@ -13,6 +13,7 @@
  */
 #include "config.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -174,49 +175,112 @@ output_follow_utf8_whole(const char *data, size_t n)
 	return n;
 }
 
-/* Send a kept chunk to the stream's followers, packed once. */
-void
-output_follow_notify(struct output_stream *st, const char *p, size_t n)
+/*
+ * Is data[0..n) valid UTF-8 without NUL, so it can be sent as it is
+ * (utf8_clean would copy it unchanged)? ASCII, the usual output, is looked
+ * at a word at a time; a multi-byte sequence is checked by utf8_valid.
+ */
+static int
+output_follow_plain(const char *data, size_t n)
+{
+	const uint64_t ones = UINT64_C(0x0101010101010101);
+	const uint64_t highs = UINT64_C(0x8080808080808080);
+	const unsigned char *p = (const unsigned char *)data;
+	const unsigned char *end = p + n;
+	uint64_t w;
+	size_t need;
+
+	while (p < end) {
+		if (end - p >= 8) {
+			memcpy(&w, p, 8);
+			/* No byte >= 0x80 and no byte 0: skip the word. */
+			if (((w | ((w - ones) & ~w)) & highs) == 0) {
+				p += 8;
+				continue;
+			}
+		}
+		if (*p == 0)
+			return 0;
+		if (*p < 0x80) {
+			p++;
+			continue;
+		}
+		need = *p >= 0xf0 ? 4 : *p >= 0xe0 ? 3 : 2;
+		if (need > (size_t)(end - p) || !utf8_valid((const char *)p, need))
+			return 0;
+		p += need;
+	}
+	return 1;
+}
+
+/* Queue one packed notification (head, then body) to each follower. */
+static void
+output_follow_send(struct output_stream *st, const struct buf *head,
+    const char *body, size_t n)
 {
 	struct output_follow *f, *next;
-	struct buf b = { 0 };
-	msgpack_packer pk;
-	char *joined, *clean;
-	size_t whole;
 
-	if (LIST_EMPTY(&st->followers))
-		return;
-	if ((joined = malloc(st->ncarry + n)) == NULL)
-		return;
-	memcpy(joined, st->carry, st->ncarry);
-	memcpy(joined + st->ncarry, p, n);
-	n += st->ncarry;
-	whole = output_follow_utf8_whole(joined, n);
-	st->ncarry = n - whole;
-	memcpy(st->carry, joined + whole, st->ncarry);
-	clean = whole > 0 ? utf8_clean(joined, whole) : NULL;
-	free(joined);
-	if (clean == NULL)
-		return;
-	msgpack_packer_init(&pk, &b, codec_sbuffer_write);
-	output_follow_pack_head(&pk, st, 1);
-	codec_pack_kv_str(&pk, "data", clean);
-	free(clean);
-	if (b.data == NULL)
-		return;
 	/* An overflow frees only its own conn's follows, never next. */
 	for (f = LIST_FIRST(&st->followers); f != NULL; f = next) {
 		next = LIST_NEXT(f, stream_entry);
 		if (!conn_is_open(f->c))
 			continue;	/* on its way out; conn_lost unfollows */
-		if (buf_used(&f->c->out) + b.len > CONN_OUT_CAP) {
+		if (buf_used(&f->c->out) + head->len + n > CONN_OUT_CAP) {
 			output_follow_overflow(f);
 			continue;
 		}
-		conn_queue(f->c, b.data, b.len);
+		conn_queue(f->c, head->data, head->len);
+		conn_queue(f->c, body, n);
 		conn_flush(f->c);
 	}
+}
+
+/*
+ * Send a kept chunk to the stream's followers, packed once. Valid UTF-8
+ * (most output) goes from p as it is; anything else through utf8_clean.
+ */
+void
+output_follow_notify(struct output_stream *st, const char *p, size_t n)
+{
+	struct buf b = { 0 };
+	msgpack_packer pk;
+	char *joined = NULL, *clean = NULL;
+	const char *body;
+	size_t whole, len;
+
+	if (LIST_EMPTY(&st->followers))
+		return;
+	if (st->ncarry > 0) {
+		/* The rest of a sequence cut at the last chunk's end. */
+		if ((joined = malloc(st->ncarry + n)) == NULL)
+			return;
+		memcpy(joined, st->carry, st->ncarry);
+		memcpy(joined + st->ncarry, p, n);
+		n += st->ncarry;
+		p = joined;
+	}
+	whole = output_follow_utf8_whole(p, n);
+	st->ncarry = n - whole;
+	memcpy(st->carry, p + whole, st->ncarry);
+	if (whole > 0 && output_follow_plain(p, whole)) {
+		body = p;
+		len = whole;
+	} else if (whole > 0 && (clean = utf8_clean(p, whole)) != NULL) {
+		body = clean;
+		len = strlen(clean);
+	} else {
+		free(joined);
+		return;
+	}
+	msgpack_packer_init(&pk, &b, codec_sbuffer_write);
+	output_follow_pack_head(&pk, st, 1);
+	codec_pack_key(&pk, "data");
+	msgpack_pack_str(&pk, len);
+	if (b.data != NULL)
+		output_follow_send(st, &b, body, len);
 	buf_free(&b);
+	free(clean);
+	free(joined);
 }
 
 /* ---- across a re-exec (output-state.c) */
