@@ -39,6 +39,7 @@
 #define OUTPUT_TURN_BLOCK	65536		/* per stream per loop turn: block */
 #define OUTPUT_TURN_DROP	(4 * 65536)	/* ... and drop: keep up, cheaply */
 #define OUTPUT_DRAIN_MAX	(1024 * 1024)	/* read at death, or a restart */
+#define OUTPUT_RING_DIRECT	16384		/* smaller rings: read, then copied */
 
 static void	output_read_cb(struct ev_loop *, ev_io *, int);
 
@@ -147,18 +148,25 @@ output_unfollow(struct conn *c, struct instance *i, int k)
 
 /* ---- reading */
 
-/* Output that is kept: to the ring, the file, the journal, the followers. */
+/* Kept output, in the ring already: to the file, the journal, the followers. */
 static void
-output_keep(struct output_stream *st, const char *p, size_t n)
+output_sinks(struct output_stream *st, const char *p, size_t n)
 {
 	struct output *o = st->out;
 
-	output_ring_append(st, p, n);
 	if (st->file != NULL)
 		output_file_write(o, st->file, p, n);
 	if (o->inst->spec.output->journal)
 		output_journal_lines(st, p, n);
 	output_follow_notify(st, p, n);
+}
+
+/* Output that is kept: to the ring, then the other sinks. */
+static void
+output_keep(struct output_stream *st, const char *p, size_t n)
+{
+	output_ring_append(st, p, n);
+	output_sinks(st, p, n);
 }
 
 /*
@@ -222,17 +230,27 @@ output_stream_close(struct output_stream *st)
 		output_file_close_all(st->out);
 }
 
-/* Read what is readable, at most budget bytes; never waits. */
+/*
+ * Read what is readable, at most budget bytes; never waits. Block mode
+ * reads straight into the ring once it has its full size, and the sinks
+ * take the bytes from there: one copy, as cat makes. Drop mode reads into
+ * a buffer, since the lines it drops must not reach the ring.
+ */
 static void
 output_read(struct output_stream *st, size_t budget)
 {
 	static char chunk[OUTPUT_CHUNK];
-	size_t done = 0;
+	size_t done = 0, want;
+	char *buf;
 	ssize_t n;
 
 	while (st->fd != -1 && done < budget) {
-		n = read(st->fd, chunk, budget - done < sizeof chunk ?
-		    budget - done : sizeof chunk);
+		want = budget - done < sizeof chunk ? budget - done : sizeof chunk;
+		buf = st->out->inst->spec.output->drop ? NULL :
+		    output_ring_room(st, &want, OUTPUT_RING_DIRECT);
+		n = read(st->fd, buf != NULL ? buf : chunk, want);
+		if (buf != NULL)
+			output_ring_commit(st, n > 0 ? n : 0);
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -242,7 +260,10 @@ output_read(struct output_stream *st, size_t budget)
 			return;
 		}
 		done += n;
-		output_chunk(st, chunk, n);
+		if (buf != NULL)
+			output_sinks(st, buf, n);
+		else
+			output_chunk(st, chunk, n);
 	}
 }
 

@@ -93,6 +93,8 @@ struct output *output_get(struct instance *);
 
 /* output-ring.c */
 void	 output_ring_append(struct output_stream *, const char *, size_t);
+char	*output_ring_room(struct output_stream *, size_t *, size_t);
+void	 output_ring_commit(struct output_stream *, size_t);
 void	 output_ring_free(struct output_stream *);
 int	 output_ring_adopt(struct output_stream *, int);
 
