@@ -38,10 +38,17 @@
 #define OUTPUT_CHUNK		65536		/* one read */
 #define OUTPUT_TURN_BLOCK	65536		/* per stream per loop turn: block */
 #define OUTPUT_TURN_DROP	(4 * 65536)	/* ... and drop: keep up, cheaply */
+#define OUTPUT_TURN_ALONE	(1024 * 1024)	/* ... when no other watcher waits */
+#define OUTPUT_QUIET		4096		/* a turn that read less: quiet */
+#define OUTPUT_PIPE_SMALL	65536		/* a new pipe's size (Linux's) */
+#define OUTPUT_PIPE_BIG		(1024 * 1024)	/* a loud stream's pipe */
+#define OUTPUT_PIPE_BIG_MAX	32		/* big pipes at once, all streams */
 #define OUTPUT_DRAIN_MAX	(1024 * 1024)	/* read at death, or a restart */
 #define OUTPUT_RING_DIRECT	16384		/* smaller rings: read, then copied */
 
 static void	output_read_cb(struct ev_loop *, ev_io *, int);
+
+static unsigned	output_big_pipes;	/* streams whose pipe grew */
 
 /* ---- the per-instance state */
 
@@ -222,6 +229,8 @@ output_stream_close(struct output_stream *st)
 	ev_io_stop(ward_loop, &st->rw);
 	fd_close_watched(st->fd);	/* it may be in the fd store too */
 	st->fd = -1;
+	output_big_pipes -= st->big;
+	st->big = 0;
 	st->pending = 0;
 	output_journal_flush(st);
 	st->mid_line = st->dropping = 0;
@@ -236,7 +245,7 @@ output_stream_close(struct output_stream *st)
  * take the bytes from there: one copy, as cat makes. Drop mode reads into
  * a buffer, since the lines it drops must not reach the ring.
  */
-static void
+static size_t
 output_read(struct output_stream *st, size_t budget)
 {
 	static char chunk[OUTPUT_CHUNK];
@@ -254,10 +263,10 @@ output_read(struct output_stream *st, size_t budget)
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			return;
+			break;
 		if (n <= 0) {
 			output_stream_close(st);	/* EOF: every writer is gone */
-			return;
+			break;
 		}
 		done += n;
 		if (buf != NULL)
@@ -265,20 +274,65 @@ output_read(struct output_stream *st, size_t budget)
 		else
 			output_chunk(st, chunk, n);
 	}
+	return done;
 }
 
 /*
- * Readable. Block mode takes 64 KiB per stream per loop turn, so a payload
- * that writes faster waits on its full pipe while wardd serves everyone
- * else; drop mode takes more, to keep up, and drops lines instead.
+ * A loud stream's pipe grows (to OUTPUT_PIPE_BIG, for at most
+ * OUTPUT_PIPE_BIG_MAX streams at once: pipe pages are the kernel's memory),
+ * so its writer runs on while wardd writes what it read: fewer wake-ups,
+ * fewer turns. A quiet one gives its place back.
+ */
+static void
+output_pipe_size(struct output_stream *st, int big)
+{
+	if (big == st->big || (big && output_big_pipes >= OUTPUT_PIPE_BIG_MAX))
+		return;
+	/* EPERM: past the user's pipe pages; EBUSY: it holds more than that. */
+	if (fcntl(st->fd, F_SETPIPE_SZ, big ? OUTPUT_PIPE_BIG :
+	    OUTPUT_PIPE_SMALL) == -1)
+		return;
+	st->big = big;
+	if (big)
+		output_big_pipes++;
+	else
+		output_big_pipes--;
+}
+
+/* After a re-exec: is st's pipe (restored) one that grew? */
+void
+output_pipe_adopt(struct output_stream *st)
+{
+	int size;
+
+	if (st->fd != -1 && (size = fcntl(st->fd, F_GETPIPE_SZ)) != -1 &&
+	    size > OUTPUT_PIPE_SMALL) {
+		st->big = 1;
+		output_big_pipes++;
+	}
+}
+
+/*
+ * Readable. Block mode takes 64 KiB per stream per loop turn while other
+ * watchers wait, so a payload that writes faster waits on its full pipe
+ * while wardd serves everyone else, and up to OUTPUT_TURN_ALONE when none
+ * does; drop mode takes more, to keep up, and drops lines instead.
  */
 static void
 output_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct output_stream *st = container_of(w, struct output_stream, rw);
+	size_t done;
 
-	output_read(st, st->out->inst->spec.output->drop ? OUTPUT_TURN_DROP :
-	    OUTPUT_TURN_BLOCK);
+	done = output_read(st, st->out->inst->spec.output->drop ?
+	    OUTPUT_TURN_DROP : ev_pending_count(loop) > 0 ? OUTPUT_TURN_BLOCK :
+	    OUTPUT_TURN_ALONE);
+	if (st->fd == -1)
+		return;
+	if (done >= OUTPUT_PIPE_SMALL)
+		output_pipe_size(st, 1);
+	else if (done < OUTPUT_QUIET)
+		output_pipe_size(st, 0);
 }
 
 /* ---- the instance's side: spawn, death, removal */

@@ -32,6 +32,7 @@ struct output_stream {
 	int			 which;		/* OUTPUT_STDOUT or OUTPUT_STDERR */
 	int			 fd;		/* read end; -1 when closed */
 	int			 pending;	/* made for a spawn not yet done */
+	int			 big;		/* its pipe grew (output.c) */
 	ev_io			 rw;
 
 	/* The ring: the last ring_bytes; grows to that as output comes
@@ -90,6 +91,7 @@ output_streams_open(const struct output *o)
 
 /* output.c */
 struct output *output_get(struct instance *);
+void	 output_pipe_adopt(struct output_stream *);
 
 /* output-ring.c */
 void	 output_ring_append(struct output_stream *, const char *, size_t);

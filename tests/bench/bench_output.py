@@ -18,7 +18,9 @@ event (and, for (a), (b) and (d), to the whole output on disk, for (d) in
 the follower too). Each case runs R times (default 3). "speed" is the
 baseline's time / wardd's time in the same repetition (>= 1: as fast as
 cat; the target is >= 0.8); "cpu" is wardd's CPU time (its schedstat)
-over cat's (wait4), steadier than times on a loaded machine.
+over cat's (wait4). The "best" row compares the best time (and the least
+CPU) of each over the repetitions, the figure least disturbed by other
+work on a shared machine; "min" is the worst repetition's speed.
 Several wardd binaries give a column each, measured in turn in every
 repetition (an old build beside a new one, for a ratio in one sitting).
 
@@ -220,6 +222,12 @@ def run_cat(case, d):
     return dt, ru.ru_utime + ru.ru_stime
 
 
+def min_pair(a, b):
+    """The lesser (time, cpu) pair of two, each element on its own: the
+    best of several runs is the one least disturbed by other work."""
+    return b if a is None else (min(a[0], b[0]), min(a[1], b[1]))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("-b", type=int, default=256, help="MiB of block output")
@@ -267,18 +275,29 @@ def main():
     try:
         for case in cases:
             speed = [[] for _ in wardds]
+            best = [None for _ in wardds]
+            base_best = None
             mib = case.nbytes / float(1 << 20)
             for rep in range(a.r):
                 base, base_cpu = run_cat(case, d)
+                base_best = min_pair(base_best, (base, base_cpu))
                 row = "%-44s %3d %9.0f %7.0f" % (
                     "(%s) %s" % (case.key, case.what), rep + 1, mib / base,
                     base_cpu * 1e3)
                 for k, w in enumerate(wardds):
                     dt, cpu = run_wardd(w, case, d)
                     speed[k].append(base / dt)
+                    best[k] = min_pair(best[k], (dt, cpu))
                     row += " | %9.0f %5.2fx %7.0f %4.1fx" % (
                         mib / dt, base / dt, cpu * 1e3, cpu / base_cpu)
                 print(row, flush=True)
+            row = "%-44s %3s %9.0f %7.0f" % ("", "best", mib / base_best[0],
+                                            base_best[1] * 1e3)
+            for b in best:
+                row += " | %9.0f %5.2fx %7.0f %4.1fx" % (
+                    mib / b[0], base_best[0] / b[0], b[1] * 1e3,
+                    b[1] / base_best[1])
+            print(row)
             row = "%-44s %3s %9s %7s" % ("", "min", "", "")
             for r in speed:
                 row += " | %9s %5.2fx %7s %5s" % ("", min(r), "", "")
