@@ -273,6 +273,9 @@ output_read(struct output_stream *st, size_t budget)
 			output_sinks(st, buf, n);
 		else
 			output_chunk(st, chunk, n);
+		/* Less than asked: the pipe is empty; no read to hear EAGAIN. */
+		if ((size_t)n < want)
+			break;
 	}
 	return done;
 }
