@@ -283,6 +283,33 @@ output_follow_notify(struct output_stream *st, const char *p, size_t n)
 	free(joined);
 }
 
+/* The most output any follower of st has queued and not sent yet. */
+size_t
+output_follow_backlog(const struct output_stream *st)
+{
+	const struct output_follow *f;
+	size_t most = 0;
+
+	LIST_FOREACH(f, &st->followers, stream_entry) {
+		if (conn_is_open(f->c) && buf_used(&f->c->out) > most)
+			most = buf_used(&f->c->out);
+	}
+	return most;
+}
+
+/* Waiting for them is over: followers with more than max queued go. */
+void
+output_follow_shed(struct output_stream *st, size_t max)
+{
+	struct output_follow *f, *next;
+
+	for (f = LIST_FIRST(&st->followers); f != NULL; f = next) {
+		next = LIST_NEXT(f, stream_entry);
+		if (conn_is_open(f->c) && buf_used(&f->c->out) > max)
+			output_follow_overflow(f);
+	}
+}
+
 /* ---- across a re-exec (output-state.c) */
 
 /* "followers": the fds of the conns that follow st. */

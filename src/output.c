@@ -43,10 +43,14 @@
 #define OUTPUT_PIPE_SMALL	65536		/* a new pipe's size (Linux's) */
 #define OUTPUT_PIPE_BIG		(1024 * 1024)	/* a loud stream's pipe */
 #define OUTPUT_PIPE_BIG_MAX	32		/* big pipes at once, all streams */
+#define OUTPUT_HOLD_MARK	(CONN_OUT_CAP / 2) /* a follower this far behind */
+#define OUTPUT_HOLD_TICK	0.002		/* ... is looked at again after */
+#define OUTPUT_HOLD_MAX		1.0		/* ... no progress: it is dropped */
 #define OUTPUT_DRAIN_MAX	(1024 * 1024)	/* read at death, or a restart */
 #define OUTPUT_RING_DIRECT	16384		/* smaller rings: read, then copied */
 
 static void	output_read_cb(struct ev_loop *, ev_io *, int);
+static void	output_hold_cb(struct ev_loop *, ev_timer *, int);
 
 static unsigned	output_big_pipes;	/* streams whose pipe grew */
 
@@ -76,6 +80,7 @@ output_get(struct instance *i)
 		st->fd = -1;
 		st->ring_fd = -1;
 		ev_init(&st->rw, output_read_cb);
+		ev_init(&st->hold, output_hold_cb);
 		LIST_INIT(&st->followers);
 	}
 	output_file_init(o);
@@ -227,6 +232,7 @@ output_stream_close(struct output_stream *st)
 	if (st->fd == -1)
 		return;
 	ev_io_stop(ward_loop, &st->rw);
+	ev_timer_stop(ward_loop, &st->hold);
 	fd_close_watched(st->fd);	/* it may be in the fd store too */
 	st->fd = -1;
 	output_big_pipes -= st->big;
@@ -243,10 +249,11 @@ output_stream_close(struct output_stream *st)
  * Read what is readable, at most budget bytes; never waits. Block mode
  * reads straight into the ring once it has its full size, and the sinks
  * take the bytes from there: one copy, as cat makes. Drop mode reads into
- * a buffer, since the lines it drops must not reach the ring.
+ * a buffer, since the lines it drops must not reach the ring. may_hold: the
+ * read stops when a follower falls behind (output_hold).
  */
 static size_t
-output_read(struct output_stream *st, size_t budget)
+output_read(struct output_stream *st, size_t budget, int may_hold)
 {
 	static char chunk[OUTPUT_CHUNK];
 	size_t done = 0, want;
@@ -275,6 +282,10 @@ output_read(struct output_stream *st, size_t budget)
 			output_chunk(st, chunk, n);
 		/* Less than asked: the pipe is empty; no read to hear EAGAIN. */
 		if ((size_t)n < want)
+			break;
+		/* A follower fell behind: the rest waits (output_hold). */
+		if (may_hold && !LIST_EMPTY(&st->followers) &&
+		    output_follow_backlog(st) > OUTPUT_HOLD_MARK)
 			break;
 	}
 	return done;
@@ -316,6 +327,48 @@ output_pipe_adopt(struct output_stream *st)
 }
 
 /*
+ * Block mode: while a follower is more than OUTPUT_HOLD_MARK behind, the
+ * stream is not read, so its payload waits on its full pipe for the
+ * follower as it waits for wardd, instead of the follower being dropped
+ * for a moment without the CPU. One that makes no progress for
+ * OUTPUT_HOLD_MAX is dropped (told it overflowed), and reading resumes.
+ * 1: held (the read watcher is stopped until output_hold_cb restarts it).
+ */
+static int
+output_hold(struct output_stream *st)
+{
+	size_t backlog;
+
+	if (st->out->inst->spec.output->drop || LIST_EMPTY(&st->followers) ||
+	    (backlog = output_follow_backlog(st)) <= OUTPUT_HOLD_MARK)
+		return 0;
+	ev_io_stop(ward_loop, &st->rw);
+	st->hold_since = ev_now(ward_loop);
+	st->hold_backlog = backlog;
+	ev_timer_set(&st->hold, OUTPUT_HOLD_TICK, OUTPUT_HOLD_TICK);
+	ev_timer_start(ward_loop, &st->hold);
+	return 1;
+}
+
+static void
+output_hold_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct output_stream *st = container_of(w, struct output_stream, hold);
+	size_t backlog = output_follow_backlog(st);
+
+	if (backlog > OUTPUT_HOLD_MARK) {
+		if (backlog < st->hold_backlog)
+			st->hold_since = ev_now(loop);	/* it reads: wait on */
+		st->hold_backlog = backlog;
+		if (ev_now(loop) - st->hold_since < OUTPUT_HOLD_MAX)
+			return;
+		output_follow_shed(st, OUTPUT_HOLD_MARK);
+	}
+	ev_timer_stop(loop, &st->hold);
+	ev_io_start(loop, &st->rw);
+}
+
+/*
  * Readable. Block mode takes 64 KiB per stream per loop turn while other
  * watchers wait, so a payload that writes faster waits on its full pipe
  * while wardd serves everyone else, and up to OUTPUT_TURN_ALONE when none
@@ -327,10 +380,14 @@ output_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 	struct output_stream *st = container_of(w, struct output_stream, rw);
 	size_t done;
 
-	done = output_read(st, st->out->inst->spec.output->drop ?
-	    OUTPUT_TURN_DROP : ev_pending_count(loop) > 0 ? OUTPUT_TURN_BLOCK :
-	    OUTPUT_TURN_ALONE);
-	if (st->fd == -1)
+	if (output_hold(st))
+		return;
+	if (st->out->inst->spec.output->drop)
+		done = output_read(st, OUTPUT_TURN_DROP, 0);
+	else
+		done = output_read(st, ev_pending_count(loop) > 0 ?
+		    OUTPUT_TURN_BLOCK : OUTPUT_TURN_ALONE, 1);
+	if (st->fd == -1 || output_hold(st))
 		return;
 	if (done >= OUTPUT_PIPE_SMALL)
 		output_pipe_size(st, 1);
@@ -411,7 +468,7 @@ output_spawn_prepare(struct instance *i, struct ward_err *e)
 
 		/* The last run's pipe, held by its grandchildren: let it go. */
 		if (st->fd != -1) {
-			output_read(st, OUTPUT_DRAIN_MAX);
+			output_read(st, OUTPUT_DRAIN_MAX, 0);
 			output_stream_close(st);
 		}
 	}
@@ -486,7 +543,7 @@ output_child_died(struct instance *i)
 	if (i->output == NULL)
 		return;
 	for (k = 0; k < OUTPUT_NSTREAMS; k++)
-		output_read(&i->output->s[k], OUTPUT_DRAIN_MAX);
+		output_read(&i->output->s[k], OUTPUT_DRAIN_MAX, 0);
 }
 
 /* The instance is removed: pipes, files, ring and followers go with it. */

@@ -34,6 +34,11 @@ struct output_stream {
 	int			 pending;	/* made for a spawn not yet done */
 	int			 big;		/* its pipe grew (output.c) */
 	ev_io			 rw;
+	/* Block mode waits for a follower behind (output.c's hold): not
+	 * reading while hold runs, since hold_since without progress. */
+	ev_timer		 hold;
+	ev_tstamp		 hold_since;
+	size_t			 hold_backlog;
 
 	/* The ring: the last ring_bytes; grows to that as output comes
 	 * (output-ring.c). With the fd store, in a memfd of that size whose
@@ -117,6 +122,8 @@ int	 output_follow_add(struct conn *, struct output_stream *,
 void	 output_follow_remove(struct conn *, struct output_stream *);
 void	 output_follow_free_all(struct output_stream *);
 void	 output_follow_notify(struct output_stream *, const char *, size_t);
+size_t	 output_follow_backlog(const struct output_stream *);
+void	 output_follow_shed(struct output_stream *, size_t);
 void	 output_follow_save(msgpack_packer *, const struct output_stream *);
 void	 output_follow_restore(const msgpack_object *, struct output_stream *);
 

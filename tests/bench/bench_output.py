@@ -78,6 +78,10 @@ def clean(d):
         os.unlink(os.path.join(d, f))
 
 
+class Dropped(Exception):
+    """The follower was dropped (fell 1 MiB behind), or lost."""
+
+
 class Follower:
     """A process that follows stdout of instance ident, counting the bytes
     of data its ward.log notifications bring, until it has want of them.
@@ -148,7 +152,7 @@ class Follower:
         os.waitpid(self.pid, 0)
         self.r.close()
         if not line.startswith("ok "):
-            raise AssertionError("follower: %s" % line)
+            raise Dropped("follower: %s" % line[6:])
         return int(line[3:])
 
 
@@ -285,7 +289,12 @@ def main():
                     "(%s) %s" % (case.key, case.what), rep + 1, mib / base,
                     base_cpu * 1e3)
                 for k, w in enumerate(wardds):
-                    dt, cpu = run_wardd(w, case, d)
+                    try:
+                        dt, cpu = run_wardd(w, case, d)
+                    except Dropped as e:
+                        speed[k].append(0)
+                        row += " | %-33s" % e
+                        continue
                     speed[k].append(base / dt)
                     best[k] = min_pair(best[k], (dt, cpu))
                     row += " | %9.0f %5.2fx %7.0f %4.1fx" % (
@@ -294,6 +303,9 @@ def main():
             row = "%-44s %3s %9.0f %7.0f" % ("", "best", mib / base_best[0],
                                             base_best[1] * 1e3)
             for b in best:
+                if b is None:
+                    row += " | %-33s" % "(every run dropped)"
+                    continue
                 row += " | %9.0f %5.2fx %7.0f %4.1fx" % (
                     mib / b[0], base_best[0] / b[0], b[1] * 1e3,
                     b[1] / base_best[1])
