@@ -13,6 +13,8 @@
  */
 #include "config.h"
 
+#include <sys/uio.h>
+
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -218,6 +220,10 @@ static void
 output_follow_send(struct output_stream *st, const struct buf *head,
     const char *body, size_t n)
 {
+	struct iovec iov[2] = {
+		{ .iov_base = head->data, .iov_len = head->len },
+		{ .iov_base = (void *)(uintptr_t)body, .iov_len = n }	/* only read */
+	};
 	struct output_follow *f, *next;
 
 	/* An overflow frees only its own conn's follows, never next. */
@@ -229,8 +235,7 @@ output_follow_send(struct output_stream *st, const struct buf *head,
 			output_follow_overflow(f);
 			continue;
 		}
-		conn_queue(f->c, head->data, head->len);
-		conn_queue(f->c, body, n);
+		conn_queuev(f->c, iov, 2);
 		conn_flush(f->c);
 	}
 }

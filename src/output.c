@@ -533,17 +533,26 @@ output_spawn_done(struct instance *i, int ok)
 /*
  * The child died: take what its pipes hold now, never waiting for EOF (a
  * grandchild may hold them open). The watchers stay, so what grandchildren
- * write later is still captured.
+ * write later is still captured, and so is what a block-mode stream leaves
+ * in its pipe for a follower behind (output_hold).
  */
 void
 output_child_died(struct instance *i)
 {
-	int k;
+	int k, block;
 
 	if (i->output == NULL)
 		return;
-	for (k = 0; k < OUTPUT_NSTREAMS; k++)
-		output_read(&i->output->s[k], OUTPUT_DRAIN_MAX, 0);
+	block = !i->spec.output->drop;
+	for (k = 0; k < OUTPUT_NSTREAMS; k++) {
+		struct output_stream *st = &i->output->s[k];
+
+		if (ev_is_active(&st->hold))
+			continue;
+		output_read(st, OUTPUT_DRAIN_MAX, block);
+		if (st->fd != -1 && block)
+			(void)output_hold(st);
+	}
 }
 
 /* The instance is removed: pipes, files, ring and followers go with it. */

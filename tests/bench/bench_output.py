@@ -237,7 +237,8 @@ def main():
     ap.add_argument("-b", type=int, default=256, help="MiB of block output")
     ap.add_argument("-l", type=int, default=500000, help="lines for (b)")
     ap.add_argument("-r", type=int, default=3, help="repetitions")
-    ap.add_argument("-c", default="abcd", help="cases to run")
+    ap.add_argument("-c", default="abcd", help="cases to run (e: (d) "
+                    "without the log file, not run by default)")
     ap.add_argument("wardd", nargs="*",
                     help="wardd binaries (default: the build's)")
     a = ap.parse_args()
@@ -263,6 +264,8 @@ def main():
              "/dev/null"),
         Case("d", "64 KiB blocks to a log file, 1 follower", blocks, nblocks,
              True, True, "file"),
+        Case("e", "64 KiB blocks, ring only, 1 follower", blocks, nblocks,
+             False, True, "/dev/null"),
     ]
     cases = [k for k in cases if k.key in a.c]
     print("wardd output benchmark (%s, %d CPUs, load %.2f)" % (
