@@ -255,6 +255,47 @@ def test_follower_that_does_not_read_is_dropped():
     assert last[2][0].get("overflow") is True, last
 
 
+def test_slow_follower_holds_a_block_mode_stream():
+    """A follower that pauses while 5 MB go by (longer than the payload
+    needs to write them all) is waited for in block mode: the payload waits
+    on its pipe, the follower gets every byte, nothing is dropped. Without
+    the hold it fell 1 MiB behind and was dropped, as the test above."""
+    text = "0123456789abcdef\n"
+    go = os.path.join(W.dir, uniq("go"))
+    a = run([SH, "-c", "wait_for() { while [ ! -e %s ]; do sleep 0.01; "
+                       "done; }; wait_for; yes 0123456789abcdef | "
+                       "head -c 5000000" % go])
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.connect(W.sock)
+    s.settimeout(TIMEOUT)
+    s.sendall(msgpack.packb([0, 1, "instance.log",
+                             [{"name": a, "follow": True, "bytes": 0}]]))
+    u = msgpack.Unpacker(raw=False)
+    while True:
+        u.feed(s.recv(1 << 16))
+        m = next(u, None)
+        if m is not None:
+            break
+    assert m[0] == 1 and m[2] is None, m
+    touch(go)
+    # Paused, as a busy reader is, while the payload could write it all.
+    time.sleep(0.3)
+    assert C.call("instance.status", {"name": a})["state"] == "running"
+    got = 0
+    while got < 5000000:
+        data = s.recv(1 << 20)
+        assert data, "wardd closed the follower after %d bytes" % got
+        u.feed(data)
+        for m in u:
+            assert m[1] == "ward.log" and "overflow" not in m[2][0], m
+            assert set(m[2][0]["data"]) <= set(text), m
+            got += len(m[2][0]["data"])
+    assert got == 5000000, got
+    wait_dead(C, a)
+    s.close()
+
+
 # ---- log files --------------------------------------------------------------
 
 def test_logfiles_written_and_rotated():
