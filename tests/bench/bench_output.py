@@ -29,13 +29,10 @@ Usage: WARD_BUILDDIR=/path/to/build tests/bench/bench_output.py
 """
 import argparse
 import os
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-
-import msgpack
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
@@ -113,18 +110,8 @@ class Follower:
         """After the answer (the instance is not started yet, so nothing
         else can come), the notifications are only searched, not unpacked:
         for the writer's END mark, or an overflow."""
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.connect(sockpath)
-        s.settimeout(wardtest.TIMEOUT)
-        s.sendall(msgpack.packb([0, 1, "instance.log", [
-            {"id": ident, "follow": True, "bytes": 0}]]))
-        u = msgpack.Unpacker(raw=True)
-        while True:
-            u.feed(s.recv(1 << 16))
-            m = next(u, None)
-            if m is not None:
-                break
-        assert m[0] == 1 and m[2] is None, m
+        s, _ = wardtest.follow_raw(sockpath, {"id": ident}, raw=True,
+                                   rcvbuf=None)
         os.write(w, b"ready\n")
         buf = bytearray(4 << 20)
         keep = max(len(END), len(b"overflow"))

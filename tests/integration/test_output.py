@@ -265,19 +265,7 @@ def test_slow_follower_holds_a_block_mode_stream():
     a = run([SH, "-c", "wait_for() { while [ ! -e %s ]; do sleep 0.01; "
                        "done; }; wait_for; yes 0123456789abcdef | "
                        "head -c 5000000" % go])
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    s.connect(W.sock)
-    s.settimeout(TIMEOUT)
-    s.sendall(msgpack.packb([0, 1, "instance.log",
-                             [{"name": a, "follow": True, "bytes": 0}]]))
-    u = msgpack.Unpacker(raw=False)
-    while True:
-        u.feed(s.recv(1 << 16))
-        m = next(u, None)
-        if m is not None:
-            break
-    assert m[0] == 1 and m[2] is None, m
+    s, u = wardtest.follow_raw(W.sock, {"name": a})
     touch(go)
     # Paused, as a busy reader is, while the payload could write it all.
     time.sleep(0.3)
