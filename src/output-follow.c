@@ -18,6 +18,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "ward.h"
 #include "output.h"
@@ -177,6 +180,43 @@ output_follow_utf8_whole(const char *data, size_t n)
 	return n;
 }
 
+/* The first byte from p that is >= 0x80 or 0 (end if none), 32 at a time. */
+static const unsigned char *
+output_follow_ascii(const unsigned char *p, const unsigned char *end)
+{
+#ifdef __SSE2__
+	const __m128i zero = _mm_setzero_si128();
+
+	while (end - p >= 32) {
+		__m128i a = _mm_loadu_si128((const __m128i *)(const void *)p);
+		__m128i b = _mm_loadu_si128((const __m128i *)(const void *)
+		    (p + 16));
+		__m128i z = _mm_or_si128(_mm_cmpeq_epi8(a, zero),
+		    _mm_cmpeq_epi8(b, zero));
+
+		/* movemask: the high bits, of the bytes or of their == 0. */
+		if (_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(a, b), z)) != 0)
+			break;
+		p += 32;
+	}
+#else
+	const uint64_t ones = UINT64_C(0x0101010101010101);
+	const uint64_t highs = UINT64_C(0x8080808080808080);
+	uint64_t v[4], any;
+
+	while (end - p >= 32) {
+		memcpy(v, p, 32);
+		any = v[0] | v[1] | v[2] | v[3] |
+		    ((v[0] - ones) & ~v[0]) | ((v[1] - ones) & ~v[1]) |
+		    ((v[2] - ones) & ~v[2]) | ((v[3] - ones) & ~v[3]);
+		if ((any & highs) != 0)
+			break;
+		p += 32;
+	}
+#endif
+	return p;
+}
+
 /*
  * Is data[0..n) valid UTF-8 without NUL, so it can be sent as it is
  * (utf8_clean would copy it unchanged)? ASCII, the usual output, is looked
@@ -193,6 +233,9 @@ output_follow_plain(const char *data, size_t n)
 	size_t need;
 
 	while (p < end) {
+		p = output_follow_ascii(p, end);
+		if (p == end)
+			break;
 		if (end - p >= 8) {
 			memcpy(&w, p, 8);
 			/* No byte >= 0x80 and no byte 0: skip the word. */

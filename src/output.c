@@ -44,13 +44,15 @@
 #define OUTPUT_PIPE_BIG		(1024 * 1024)	/* a loud stream's pipe */
 #define OUTPUT_PIPE_BIG_MAX	32		/* big pipes at once, all streams */
 #define OUTPUT_HOLD_MARK	(CONN_OUT_CAP / 2) /* a follower this far behind */
-#define OUTPUT_HOLD_TICK	0.002		/* ... is looked at again after */
-#define OUTPUT_HOLD_MAX		1.0		/* ... no progress: it is dropped */
+#define OUTPUT_HOLD_RESUME	(CONN_OUT_CAP / 4) /* ... holds until this far */
+#define OUTPUT_HOLD_TICK	0.1		/* ... progress looked at each */
+#define OUTPUT_HOLD_TICKS	10		/* ... none for so many: dropped */
 #define OUTPUT_DRAIN_MAX	(1024 * 1024)	/* read at death, or a restart */
 #define OUTPUT_RING_DIRECT	16384		/* smaller rings: read, then copied */
 
 static void	output_read_cb(struct ev_loop *, ev_io *, int);
 static void	output_hold_cb(struct ev_loop *, ev_timer *, int);
+static void	output_held_cb(struct ev_loop *, ev_prepare *, int);
 
 static unsigned	output_big_pipes;	/* streams whose pipe grew */
 
@@ -81,6 +83,7 @@ output_get(struct instance *i)
 		st->ring_fd = -1;
 		ev_init(&st->rw, output_read_cb);
 		ev_init(&st->hold, output_hold_cb);
+		ev_prepare_init(&st->held, output_held_cb);
 		LIST_INIT(&st->followers);
 	}
 	output_file_init(o);
@@ -233,6 +236,7 @@ output_stream_close(struct output_stream *st)
 		return;
 	ev_io_stop(ward_loop, &st->rw);
 	ev_timer_stop(ward_loop, &st->hold);
+	ev_prepare_stop(ward_loop, &st->held);
 	fd_close_watched(st->fd);	/* it may be in the fd store too */
 	st->fd = -1;
 	output_big_pipes -= st->big;
@@ -330,9 +334,10 @@ output_pipe_adopt(struct output_stream *st)
  * Block mode: while a follower is more than OUTPUT_HOLD_MARK behind, the
  * stream is not read, so its payload waits on its full pipe for the
  * follower as it waits for wardd, instead of the follower being dropped
- * for a moment without the CPU. One that makes no progress for
- * OUTPUT_HOLD_MAX is dropped (told it overflowed), and reading resumes.
- * 1: held (the read watcher is stopped until output_hold_cb restarts it).
+ * for a moment without the CPU. Reading resumes after the loop turn that
+ * brings it back to OUTPUT_HOLD_RESUME; one that makes no progress for
+ * OUTPUT_HOLD_TICKS ticks is dropped (told it overflowed) instead.
+ * 1: held (the read watcher is stopped until output_held_cb restarts it).
  */
 static int
 output_hold(struct output_stream *st)
@@ -343,29 +348,49 @@ output_hold(struct output_stream *st)
 	    (backlog = output_follow_backlog(st)) <= OUTPUT_HOLD_MARK)
 		return 0;
 	ev_io_stop(ward_loop, &st->rw);
-	st->hold_since = ev_now(ward_loop);
 	st->hold_backlog = backlog;
+	st->hold_ticks = 0;
 	ev_timer_set(&st->hold, OUTPUT_HOLD_TICK, OUTPUT_HOLD_TICK);
 	ev_timer_start(ward_loop, &st->hold);
+	ev_prepare_start(ward_loop, &st->held);
 	return 1;
 }
 
+static void
+output_unhold(struct ev_loop *loop, struct output_stream *st)
+{
+	ev_timer_stop(loop, &st->hold);
+	ev_prepare_stop(loop, &st->held);
+	ev_io_start(loop, &st->rw);
+}
+
+/* Before the loop waits again, while held: has the follower caught up? */
+static void
+output_held_cb(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+	struct output_stream *st = container_of(w, struct output_stream, held);
+
+	if (output_follow_backlog(st) <= OUTPUT_HOLD_RESUME)
+		output_unhold(loop, st);
+}
+
+/* Each tick while held: did the follower make progress? */
 static void
 output_hold_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct output_stream *st = container_of(w, struct output_stream, hold);
 	size_t backlog = output_follow_backlog(st);
 
-	if (backlog > OUTPUT_HOLD_MARK) {
-		if (backlog < st->hold_backlog)
-			st->hold_since = ev_now(loop);	/* it reads: wait on */
+	if (backlog < st->hold_backlog)
+		st->hold_ticks = 0;
+	else if (++st->hold_ticks < OUTPUT_HOLD_TICKS) {
 		st->hold_backlog = backlog;
-		if (ev_now(loop) - st->hold_since < OUTPUT_HOLD_MAX)
-			return;
+		return;
+	} else
 		output_follow_shed(st, OUTPUT_HOLD_MARK);
-	}
-	ev_timer_stop(loop, &st->hold);
-	ev_io_start(loop, &st->rw);
+	st->hold_backlog = backlog;
+	if (output_follow_backlog(st) <= OUTPUT_HOLD_RESUME)
+		output_unhold(loop, st);
 }
 
 /*
@@ -547,7 +572,7 @@ output_child_died(struct instance *i)
 	for (k = 0; k < OUTPUT_NSTREAMS; k++) {
 		struct output_stream *st = &i->output->s[k];
 
-		if (ev_is_active(&st->hold))
+		if (ev_is_active(&st->held))
 			continue;
 		output_read(st, OUTPUT_DRAIN_MAX, block);
 		if (st->fd != -1 && block)

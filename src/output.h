@@ -35,10 +35,12 @@ struct output_stream {
 	int			 big;		/* its pipe grew (output.c) */
 	ev_io			 rw;
 	/* Block mode waits for a follower behind (output.c's hold): not
-	 * reading while hold runs, since hold_since without progress. */
+	 * reading while held; looked at after each loop turn (held), and
+	 * each OUTPUT_HOLD_TICK for progress (hold, hold_backlog). */
+	ev_prepare		 held;
 	ev_timer		 hold;
-	ev_tstamp		 hold_since;
 	size_t			 hold_backlog;
+	unsigned		 hold_ticks;	/* without progress */
 
 	/* The ring: the last ring_bytes; grows to that as output comes
 	 * (output-ring.c). With the fd store, in a memfd of that size whose
