@@ -51,8 +51,22 @@
 #define OUTPUT_RING_DIRECT	16384		/* smaller rings: read, then copied */
 
 static void	output_read_cb(struct ev_loop *, ev_io *, int);
-static void	output_hold_cb(struct ev_loop *, ev_timer *, int);
-static void	output_held_cb(struct ev_loop *, ev_prepare *, int);
+static void	output_hold_end(struct output_stream *);
+static void	output_hold_tick_cb(struct ev_loop *, ev_timer *, int);
+static void	output_hold_check_cb(struct ev_loop *, ev_prepare *, int);
+
+/*
+ * A block-mode stream not read while a follower is behind (output_hold):
+ * made when it is held, freed when reading resumes, so the streams that
+ * are not held (nearly all) pay one pointer.
+ */
+struct output_hold {
+	struct output_stream	*st;
+	ev_prepare		 check;		/* before each wait of the loop */
+	ev_timer		 tick;		/* each OUTPUT_HOLD_TICK: progress? */
+	size_t			 backlog;	/* the followers', at the last tick */
+	unsigned		 ticks;		/* ticks without progress */
+};
 
 static unsigned	output_big_pipes;	/* streams whose pipe grew */
 
@@ -82,8 +96,6 @@ output_get(struct instance *i)
 		st->fd = -1;
 		st->ring_fd = -1;
 		ev_init(&st->rw, output_read_cb);
-		ev_init(&st->hold, output_hold_cb);
-		ev_prepare_init(&st->held, output_held_cb);
 		LIST_INIT(&st->followers);
 	}
 	output_file_init(o);
@@ -235,8 +247,7 @@ output_stream_close(struct output_stream *st)
 	if (st->fd == -1)
 		return;
 	ev_io_stop(ward_loop, &st->rw);
-	ev_timer_stop(ward_loop, &st->hold);
-	ev_prepare_stop(ward_loop, &st->held);
+	output_hold_end(st);
 	fd_close_watched(st->fd);	/* it may be in the fd store too */
 	st->fd = -1;
 	output_big_pipes -= st->big;
@@ -334,63 +345,80 @@ output_pipe_adopt(struct output_stream *st)
  * Block mode: while a follower is more than OUTPUT_HOLD_MARK behind, the
  * stream is not read, so its payload waits on its full pipe for the
  * follower as it waits for wardd, instead of the follower being dropped
- * for a moment without the CPU. Reading resumes after the loop turn that
- * brings it back to OUTPUT_HOLD_RESUME; one that makes no progress for
- * OUTPUT_HOLD_TICKS ticks is dropped (told it overflowed) instead.
- * 1: held (the read watcher is stopped until output_held_cb restarts it).
+ * for a moment without the CPU. Reading resumes before the loop waits
+ * again once it is down to OUTPUT_HOLD_RESUME; one that makes no progress
+ * for OUTPUT_HOLD_TICKS ticks is dropped (told it overflowed) instead.
+ * 1: held (the read watcher is stopped until output_hold_resume).
  */
 static int
 output_hold(struct output_stream *st)
 {
+	struct output_hold *h;
 	size_t backlog;
 
 	if (st->out->inst->spec.output->drop || LIST_EMPTY(&st->followers) ||
 	    (backlog = output_follow_backlog(st)) <= OUTPUT_HOLD_MARK)
 		return 0;
+	if ((h = calloc(1, sizeof *h)) == NULL)
+		return 0;	/* the follower may overflow, as without holds */
+	h->st = st;
+	h->backlog = backlog;
+	ev_prepare_init(&h->check, output_hold_check_cb);
+	ev_prepare_start(ward_loop, &h->check);
+	ev_timer_init(&h->tick, output_hold_tick_cb, OUTPUT_HOLD_TICK,
+	    OUTPUT_HOLD_TICK);
+	ev_timer_start(ward_loop, &h->tick);
 	ev_io_stop(ward_loop, &st->rw);
-	st->hold_backlog = backlog;
-	st->hold_ticks = 0;
-	ev_timer_set(&st->hold, OUTPUT_HOLD_TICK, OUTPUT_HOLD_TICK);
-	ev_timer_start(ward_loop, &st->hold);
-	ev_prepare_start(ward_loop, &st->held);
+	st->hold = h;
 	return 1;
 }
 
+/* No longer held (also when the stream closes). */
 static void
-output_unhold(struct ev_loop *loop, struct output_stream *st)
+output_hold_end(struct output_stream *st)
 {
-	ev_timer_stop(loop, &st->hold);
-	ev_prepare_stop(loop, &st->held);
-	ev_io_start(loop, &st->rw);
+	struct output_hold *h = st->hold;
+
+	if (h == NULL)
+		return;
+	ev_prepare_stop(ward_loop, &h->check);
+	ev_timer_stop(ward_loop, &h->tick);
+	free(h);
+	st->hold = NULL;
 }
 
-/* Before the loop waits again, while held: has the follower caught up? */
 static void
-output_held_cb(struct ev_loop *loop, ev_prepare *w, int revents)
+output_hold_resume(struct output_stream *st)
 {
-	struct output_stream *st = container_of(w, struct output_stream, held);
-
-	if (output_follow_backlog(st) <= OUTPUT_HOLD_RESUME)
-		output_unhold(loop, st);
+	output_hold_end(st);
+	ev_io_start(ward_loop, &st->rw);
 }
 
-/* Each tick while held: did the follower make progress? */
+/* Before the loop waits again, while held: have the followers caught up? */
 static void
-output_hold_cb(struct ev_loop *loop, ev_timer *w, int revents)
+output_hold_check_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 {
-	struct output_stream *st = container_of(w, struct output_stream, hold);
+	struct output_hold *h = container_of(w, struct output_hold, check);
+
+	if (output_follow_backlog(h->st) <= OUTPUT_HOLD_RESUME)
+		output_hold_resume(h->st);
+}
+
+/* Each tick while held: did the followers make progress? */
+static void
+output_hold_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct output_hold *h = container_of(w, struct output_hold, tick);
+	struct output_stream *st = h->st;
 	size_t backlog = output_follow_backlog(st);
 
-	if (backlog < st->hold_backlog)
-		st->hold_ticks = 0;
-	else if (++st->hold_ticks < OUTPUT_HOLD_TICKS) {
-		st->hold_backlog = backlog;
-		return;
-	} else
-		output_follow_shed(st, OUTPUT_HOLD_MARK);
-	st->hold_backlog = backlog;
+	if (backlog < h->backlog)
+		h->ticks = 0;
+	else if (++h->ticks >= OUTPUT_HOLD_TICKS)
+		output_follow_shed(st, OUTPUT_HOLD_RESUME);
+	h->backlog = backlog;
 	if (output_follow_backlog(st) <= OUTPUT_HOLD_RESUME)
-		output_unhold(loop, st);
+		output_hold_resume(st);
 }
 
 /*
@@ -572,7 +600,7 @@ output_child_died(struct instance *i)
 	for (k = 0; k < OUTPUT_NSTREAMS; k++) {
 		struct output_stream *st = &i->output->s[k];
 
-		if (ev_is_active(&st->held))
+		if (st->hold != NULL)
 			continue;
 		output_read(st, OUTPUT_DRAIN_MAX, block);
 		if (st->fd != -1 && block)

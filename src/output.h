@@ -26,6 +26,7 @@ struct output_file {
 };
 
 struct output_follow;		/* output-follow.c's */
+struct output_hold;		/* output.c's */
 
 struct output_stream {
 	struct output		*out;
@@ -34,13 +35,8 @@ struct output_stream {
 	int			 pending;	/* made for a spawn not yet done */
 	int			 big;		/* its pipe grew (output.c) */
 	ev_io			 rw;
-	/* Block mode waits for a follower behind (output.c's hold): not
-	 * reading while held; looked at after each loop turn (held), and
-	 * each OUTPUT_HOLD_TICK for progress (hold, hold_backlog). */
-	ev_prepare		 held;
-	ev_timer		 hold;
-	size_t			 hold_backlog;
-	unsigned		 hold_ticks;	/* without progress */
+	struct output_hold	*hold;		/* not read: waits for a follower
+						   (output.c); NULL mostly */
 
 	/* The ring: the last ring_bytes; grows to that as output comes
 	 * (output-ring.c). With the fd store, in a memfd of that size whose
