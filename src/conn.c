@@ -367,6 +367,39 @@ conn_queue(struct conn *c, const void *p, size_t n)
 }
 
 /*
+ * Queue n pieces as one message. With nothing queued before them they are
+ * sent at once, and only what the socket does not take is copied (a
+ * follower's output is sent from the ring it was read into). The caller
+ * then calls conn_flush, which deals with any failure.
+ */
+void
+conn_queuev(struct conn *c, struct iovec *iov, int n)
+{
+	struct msghdr mh = { 0 };
+	ssize_t sent = 0;
+	int k;
+
+	if (c->state == CONN_OPEN && buf_used(&c->out) == 0) {
+		mh.msg_iov = iov;
+		mh.msg_iovlen = n;
+		sent = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (sent < 0)
+			sent = 0;	/* conn_flush hears the error, if any */
+		else if (ev_is_active(&c->stall))
+			ev_timer_again(ward_loop, &c->stall);
+	}
+	for (k = 0; k < n; k++) {
+		if ((size_t)sent >= iov[k].iov_len) {
+			sent -= iov[k].iov_len;
+			continue;
+		}
+		conn_pack_write(c, (const char *)iov[k].iov_base + sent,
+		    iov[k].iov_len - sent);
+		sent = 0;
+	}
+}
+
+/*
  * Write what can be written now without blocking; leave the rest to the
  * write watcher. Never frees c: failures are left for c's callbacks.
  */

@@ -13,8 +13,14 @@
  */
 #include "config.h"
 
+#include <sys/uio.h>
+
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "ward.h"
 #include "output.h"
@@ -174,49 +180,182 @@ output_follow_utf8_whole(const char *data, size_t n)
 	return n;
 }
 
-/* Send a kept chunk to the stream's followers, packed once. */
-void
-output_follow_notify(struct output_stream *st, const char *p, size_t n)
+/* The first byte from p that is >= 0x80 or 0 (end if none), 32 at a time. */
+static const unsigned char *
+output_follow_ascii(const unsigned char *p, const unsigned char *end)
 {
-	struct output_follow *f, *next;
-	struct buf b = { 0 };
-	msgpack_packer pk;
-	char *joined, *clean;
-	size_t whole;
+#ifdef __SSE2__
+	const __m128i zero = _mm_setzero_si128();
 
-	if (LIST_EMPTY(&st->followers))
-		return;
-	if ((joined = malloc(st->ncarry + n)) == NULL)
-		return;
-	memcpy(joined, st->carry, st->ncarry);
-	memcpy(joined + st->ncarry, p, n);
-	n += st->ncarry;
-	whole = output_follow_utf8_whole(joined, n);
-	st->ncarry = n - whole;
-	memcpy(st->carry, joined + whole, st->ncarry);
-	clean = whole > 0 ? utf8_clean(joined, whole) : NULL;
-	free(joined);
-	if (clean == NULL)
-		return;
-	msgpack_packer_init(&pk, &b, codec_sbuffer_write);
-	output_follow_pack_head(&pk, st, 1);
-	codec_pack_kv_str(&pk, "data", clean);
-	free(clean);
-	if (b.data == NULL)
-		return;
+	while (end - p >= 32) {
+		__m128i a = _mm_loadu_si128((const __m128i *)(const void *)p);
+		__m128i b = _mm_loadu_si128((const __m128i *)(const void *)
+		    (p + 16));
+		__m128i z = _mm_or_si128(_mm_cmpeq_epi8(a, zero),
+		    _mm_cmpeq_epi8(b, zero));
+
+		/* movemask: the high bits, of the bytes or of their == 0. */
+		if (_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(a, b), z)) != 0)
+			break;
+		p += 32;
+	}
+#else
+	const uint64_t ones = UINT64_C(0x0101010101010101);
+	const uint64_t highs = UINT64_C(0x8080808080808080);
+	uint64_t v[4], any;
+
+	while (end - p >= 32) {
+		memcpy(v, p, 32);
+		any = v[0] | v[1] | v[2] | v[3] |
+		    ((v[0] - ones) & ~v[0]) | ((v[1] - ones) & ~v[1]) |
+		    ((v[2] - ones) & ~v[2]) | ((v[3] - ones) & ~v[3]);
+		if ((any & highs) != 0)
+			break;
+		p += 32;
+	}
+#endif
+	return p;
+}
+
+/*
+ * Is data[0..n) valid UTF-8 without NUL, so it can be sent as it is
+ * (utf8_clean would copy it unchanged)? ASCII, the usual output, is looked
+ * at a word at a time; a multi-byte sequence is checked by utf8_valid.
+ */
+static int
+output_follow_plain(const char *data, size_t n)
+{
+	const uint64_t ones = UINT64_C(0x0101010101010101);
+	const uint64_t highs = UINT64_C(0x8080808080808080);
+	const unsigned char *p = (const unsigned char *)data;
+	const unsigned char *end = p + n;
+	uint64_t w;
+	size_t need;
+
+	while (p < end) {
+		p = output_follow_ascii(p, end);
+		if (p == end)
+			break;
+		if (end - p >= 8) {
+			memcpy(&w, p, 8);
+			/* No byte >= 0x80 and no byte 0: skip the word. */
+			if (((w | ((w - ones) & ~w)) & highs) == 0) {
+				p += 8;
+				continue;
+			}
+		}
+		if (*p == 0)
+			return 0;
+		if (*p < 0x80) {
+			p++;
+			continue;
+		}
+		need = *p >= 0xf0 ? 4 : *p >= 0xe0 ? 3 : 2;
+		if (need > (size_t)(end - p) || !utf8_valid((const char *)p, need))
+			return 0;
+		p += need;
+	}
+	return 1;
+}
+
+/* Queue one packed notification (head, then body) to each follower. */
+static void
+output_follow_send(struct output_stream *st, const struct buf *head,
+    const char *body, size_t n)
+{
+	struct iovec iov[2] = {
+		{ .iov_base = head->data, .iov_len = head->len },
+		{ .iov_base = (void *)(uintptr_t)body, .iov_len = n }	/* only read */
+	};
+	struct output_follow *f, *next;
+
 	/* An overflow frees only its own conn's follows, never next. */
 	for (f = LIST_FIRST(&st->followers); f != NULL; f = next) {
 		next = LIST_NEXT(f, stream_entry);
 		if (!conn_is_open(f->c))
 			continue;	/* on its way out; conn_lost unfollows */
-		if (buf_used(&f->c->out) + b.len > CONN_OUT_CAP) {
+		if (buf_used(&f->c->out) + head->len + n > CONN_OUT_CAP) {
 			output_follow_overflow(f);
 			continue;
 		}
-		conn_queue(f->c, b.data, b.len);
+		conn_queuev(f->c, iov, 2);
 		conn_flush(f->c);
 	}
+}
+
+/*
+ * Send a kept chunk to the stream's followers, packed once. Valid UTF-8
+ * (most output) goes from p as it is; anything else through utf8_clean.
+ */
+void
+output_follow_notify(struct output_stream *st, const char *p, size_t n)
+{
+	struct buf b = { 0 };
+	msgpack_packer pk;
+	char *joined = NULL, *clean = NULL;
+	const char *body;
+	size_t whole, len;
+
+	if (LIST_EMPTY(&st->followers))
+		return;
+	if (st->ncarry > 0) {
+		/* The rest of a sequence cut at the last chunk's end. */
+		if ((joined = malloc(st->ncarry + n)) == NULL)
+			return;
+		memcpy(joined, st->carry, st->ncarry);
+		memcpy(joined + st->ncarry, p, n);
+		n += st->ncarry;
+		p = joined;
+	}
+	whole = output_follow_utf8_whole(p, n);
+	st->ncarry = n - whole;
+	memcpy(st->carry, p + whole, st->ncarry);
+	if (whole > 0 && output_follow_plain(p, whole)) {
+		body = p;
+		len = whole;
+	} else if (whole > 0 && (clean = utf8_clean(p, whole)) != NULL) {
+		body = clean;
+		len = strlen(clean);
+	} else {
+		free(joined);
+		return;
+	}
+	msgpack_packer_init(&pk, &b, codec_sbuffer_write);
+	output_follow_pack_head(&pk, st, 1);
+	codec_pack_key(&pk, "data");
+	msgpack_pack_str(&pk, len);
+	if (b.data != NULL)
+		output_follow_send(st, &b, body, len);
 	buf_free(&b);
+	free(clean);
+	free(joined);
+}
+
+/* The most output any follower of st has queued and not sent yet. */
+size_t
+output_follow_backlog(const struct output_stream *st)
+{
+	const struct output_follow *f;
+	size_t most = 0;
+
+	LIST_FOREACH(f, &st->followers, stream_entry) {
+		if (conn_is_open(f->c) && buf_used(&f->c->out) > most)
+			most = buf_used(&f->c->out);
+	}
+	return most;
+}
+
+/* Waiting for them is over: followers with more than max queued go. */
+void
+output_follow_shed(struct output_stream *st, size_t max)
+{
+	struct output_follow *f, *next;
+
+	for (f = LIST_FIRST(&st->followers); f != NULL; f = next) {
+		next = LIST_NEXT(f, stream_entry);
+		if (conn_is_open(f->c) && buf_used(&f->c->out) > max)
+			output_follow_overflow(f);
+	}
 }
 
 /* ---- across a re-exec (output-state.c) */

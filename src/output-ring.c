@@ -63,14 +63,21 @@ output_ring_map(struct output_stream *st, size_t max)
 	return 0;
 }
 
-/* The header follows st: stores the compiler keeps in this order. */
+/* The header says start and len: stores the compiler keeps in this order. */
 static void
-output_ring_publish(struct output_stream *st)
+output_ring_publish_as(struct output_stream *st, size_t start, size_t len)
 {
 	if (st->ring_hdr == NULL)
 		return;
-	__atomic_store_n(&st->ring_hdr->start, st->ring_start, __ATOMIC_RELEASE);
-	__atomic_store_n(&st->ring_hdr->len, st->ring_len, __ATOMIC_RELEASE);
+	__atomic_store_n(&st->ring_hdr->start, start, __ATOMIC_RELEASE);
+	__atomic_store_n(&st->ring_hdr->len, len, __ATOMIC_RELEASE);
+}
+
+/* The header follows st. */
+static void
+output_ring_publish(struct output_stream *st)
+{
+	output_ring_publish_as(st, st->ring_start, st->ring_len);
 }
 
 /* Keep the last ring_bytes: grow to that size as needed, then wrap. */
@@ -126,6 +133,52 @@ output_ring_append(struct output_stream *st, const char *p, size_t n)
 	memcpy(st->ring, p + k, n - k);
 	st->ring_len += n;
 	output_ring_publish(st);		/* after they are written */
+}
+
+/*
+ * Where a read may put up to *n bytes straight into the ring (one copy, not
+ * two): the free room, or the oldest bytes, from the write position to the
+ * ring's end; *n is cut to that. NULL when the ring is not at its full size
+ * yet (it grows by output_ring_append) or smaller than min. The header stops
+ * covering that room before the read overwrites it; output_ring_commit
+ * says how much the read brought, and must follow (with 0 if nothing).
+ */
+char *
+output_ring_room(struct output_stream *st, size_t *n, size_t min)
+{
+	size_t max = st->out->inst->spec.output->ring_bytes, at, room, lose;
+
+	if (max < min)
+		return NULL;
+	if (st->ring == NULL && opts.memfd_rings)
+		(void)output_ring_map(st, max);
+	if (st->ring == NULL || st->ring_cap != max)
+		return NULL;
+	at = (st->ring_start + st->ring_len) % st->ring_cap;
+	room = st->ring_cap - at;
+	if (*n > room)
+		*n = room;
+	if (st->ring_len + *n > st->ring_cap) {
+		lose = st->ring_len + *n - st->ring_cap;
+		output_ring_publish_as(st, (st->ring_start + lose) %
+		    st->ring_cap, st->ring_len - lose);
+	}
+	return st->ring + at;
+}
+
+/* n bytes were read into output_ring_room's room. */
+void
+output_ring_commit(struct output_stream *st, size_t n)
+{
+	size_t lose;
+
+	if (st->ring_len + n > st->ring_cap) {
+		lose = st->ring_len + n - st->ring_cap;
+		st->ring_start = (st->ring_start + lose) % st->ring_cap;
+		st->ring_len -= lose;
+	}
+	st->ring_len += n;
+	output_ring_publish(st);
 }
 
 void

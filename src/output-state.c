@@ -95,6 +95,7 @@ output_state_restore_stream(const msgpack_object *m, struct output_stream *st)
 	int fd;
 
 	st->fd = state_fd(m, "fd");
+	output_pipe_adopt(st);	/* grown by the last image, or not */
 	if ((fd = state_fd(m, "ring_fd")) != -1 &&
 	    output_ring_adopt(st, fd) == 0)
 		;	/* the memfd: what was read, to the last chunk */

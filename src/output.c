@@ -38,9 +38,37 @@
 #define OUTPUT_CHUNK		65536		/* one read */
 #define OUTPUT_TURN_BLOCK	65536		/* per stream per loop turn: block */
 #define OUTPUT_TURN_DROP	(4 * 65536)	/* ... and drop: keep up, cheaply */
+#define OUTPUT_TURN_ALONE	(1024 * 1024)	/* ... when no other watcher waits */
+#define OUTPUT_QUIET		4096		/* a turn that read less: quiet */
+#define OUTPUT_PIPE_SMALL	65536		/* a new pipe's size (Linux's) */
+#define OUTPUT_PIPE_BIG		(1024 * 1024)	/* a loud stream's pipe */
+#define OUTPUT_PIPE_BIG_MAX	32		/* big pipes at once, all streams */
+#define OUTPUT_HOLD_MARK	(CONN_OUT_CAP / 2) /* a follower this far behind */
+#define OUTPUT_HOLD_RESUME	(CONN_OUT_CAP / 4) /* ... holds until this far */
+#define OUTPUT_HOLD_TICK	0.1		/* ... progress looked at each */
+#define OUTPUT_HOLD_TICKS	10		/* ... none for so many: dropped */
 #define OUTPUT_DRAIN_MAX	(1024 * 1024)	/* read at death, or a restart */
+#define OUTPUT_RING_DIRECT	16384		/* smaller rings: read, then copied */
 
 static void	output_read_cb(struct ev_loop *, ev_io *, int);
+static void	output_hold_end(struct output_stream *);
+static void	output_hold_tick_cb(struct ev_loop *, ev_timer *, int);
+static void	output_hold_check_cb(struct ev_loop *, ev_prepare *, int);
+
+/*
+ * A block-mode stream not read while a follower is behind (output_hold):
+ * made when it is held, freed when reading resumes, so the streams that
+ * are not held (nearly all) pay one pointer.
+ */
+struct output_hold {
+	struct output_stream	*st;
+	ev_prepare		 check;		/* before each wait of the loop */
+	ev_timer		 tick;		/* each OUTPUT_HOLD_TICK: progress? */
+	size_t			 backlog;	/* the followers', at the last tick */
+	unsigned		 ticks;		/* ticks without progress */
+};
+
+static unsigned	output_big_pipes;	/* streams whose pipe grew */
 
 /* ---- the per-instance state */
 
@@ -147,18 +175,25 @@ output_unfollow(struct conn *c, struct instance *i, int k)
 
 /* ---- reading */
 
-/* Output that is kept: to the ring, the file, the journal, the followers. */
+/* Kept output, in the ring already: to the file, the journal, the followers. */
 static void
-output_keep(struct output_stream *st, const char *p, size_t n)
+output_sinks(struct output_stream *st, const char *p, size_t n)
 {
 	struct output *o = st->out;
 
-	output_ring_append(st, p, n);
 	if (st->file != NULL)
 		output_file_write(o, st->file, p, n);
 	if (o->inst->spec.output->journal)
 		output_journal_lines(st, p, n);
 	output_follow_notify(st, p, n);
+}
+
+/* Output that is kept: to the ring, then the other sinks. */
+static void
+output_keep(struct output_stream *st, const char *p, size_t n)
+{
+	output_ring_append(st, p, n);
+	output_sinks(st, p, n);
 }
 
 /*
@@ -212,8 +247,11 @@ output_stream_close(struct output_stream *st)
 	if (st->fd == -1)
 		return;
 	ev_io_stop(ward_loop, &st->rw);
+	output_hold_end(st);
 	fd_close_watched(st->fd);	/* it may be in the fd store too */
 	st->fd = -1;
+	output_big_pipes -= st->big;
+	st->big = 0;
 	st->pending = 0;
 	output_journal_flush(st);
 	st->mid_line = st->dropping = 0;
@@ -222,42 +260,192 @@ output_stream_close(struct output_stream *st)
 		output_file_close_all(st->out);
 }
 
-/* Read what is readable, at most budget bytes; never waits. */
-static void
-output_read(struct output_stream *st, size_t budget)
+/*
+ * Read what is readable, at most budget bytes; never waits. Block mode
+ * reads straight into the ring once it has its full size, and the sinks
+ * take the bytes from there: one copy, as cat makes. Drop mode reads into
+ * a buffer, since the lines it drops must not reach the ring. may_hold: the
+ * read stops when a follower falls behind (output_hold).
+ */
+static size_t
+output_read(struct output_stream *st, size_t budget, int may_hold)
 {
 	static char chunk[OUTPUT_CHUNK];
-	size_t done = 0;
+	size_t done = 0, want;
+	char *buf;
 	ssize_t n;
 
 	while (st->fd != -1 && done < budget) {
-		n = read(st->fd, chunk, budget - done < sizeof chunk ?
-		    budget - done : sizeof chunk);
+		want = budget - done < sizeof chunk ? budget - done : sizeof chunk;
+		buf = st->out->inst->spec.output->drop ? NULL :
+		    output_ring_room(st, &want, OUTPUT_RING_DIRECT);
+		n = read(st->fd, buf != NULL ? buf : chunk, want);
+		if (buf != NULL)
+			output_ring_commit(st, n > 0 ? n : 0);
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			return;
+			break;
 		if (n <= 0) {
 			output_stream_close(st);	/* EOF: every writer is gone */
-			return;
+			break;
 		}
 		done += n;
-		output_chunk(st, chunk, n);
+		if (buf != NULL)
+			output_sinks(st, buf, n);
+		else
+			output_chunk(st, chunk, n);
+		/* Less than asked: the pipe is empty; no read to hear EAGAIN. */
+		if ((size_t)n < want)
+			break;
+		/* A follower fell behind: the rest waits (output_hold). */
+		if (may_hold && !LIST_EMPTY(&st->followers) &&
+		    output_follow_backlog(st) > OUTPUT_HOLD_MARK)
+			break;
+	}
+	return done;
+}
+
+/*
+ * A loud stream's pipe grows (to OUTPUT_PIPE_BIG, for at most
+ * OUTPUT_PIPE_BIG_MAX streams at once: pipe pages are the kernel's memory),
+ * so its writer runs on while wardd writes what it read: fewer wake-ups,
+ * fewer turns. A quiet one gives its place back.
+ */
+static void
+output_pipe_size(struct output_stream *st, int big)
+{
+	if (big == st->big || (big && output_big_pipes >= OUTPUT_PIPE_BIG_MAX))
+		return;
+	/* EPERM: past the user's pipe pages; EBUSY: it holds more than that. */
+	if (fcntl(st->fd, F_SETPIPE_SZ, big ? OUTPUT_PIPE_BIG :
+	    OUTPUT_PIPE_SMALL) == -1)
+		return;
+	st->big = big;
+	if (big)
+		output_big_pipes++;
+	else
+		output_big_pipes--;
+}
+
+/* After a re-exec: is st's pipe (restored) one that grew? */
+void
+output_pipe_adopt(struct output_stream *st)
+{
+	int size;
+
+	if (st->fd != -1 && (size = fcntl(st->fd, F_GETPIPE_SZ)) != -1 &&
+	    size > OUTPUT_PIPE_SMALL) {
+		st->big = 1;
+		output_big_pipes++;
 	}
 }
 
 /*
- * Readable. Block mode takes 64 KiB per stream per loop turn, so a payload
- * that writes faster waits on its full pipe while wardd serves everyone
- * else; drop mode takes more, to keep up, and drops lines instead.
+ * Block mode: while a follower is more than OUTPUT_HOLD_MARK behind, the
+ * stream is not read, so its payload waits on its full pipe for the
+ * follower as it waits for wardd, instead of the follower being dropped
+ * for a moment without the CPU. Reading resumes before the loop waits
+ * again once it is down to OUTPUT_HOLD_RESUME; one that makes no progress
+ * for OUTPUT_HOLD_TICKS ticks is dropped (told it overflowed) instead.
+ * 1: held (the read watcher is stopped until output_hold_resume).
+ */
+static int
+output_hold(struct output_stream *st)
+{
+	struct output_hold *h;
+	size_t backlog;
+
+	if (st->out->inst->spec.output->drop || LIST_EMPTY(&st->followers) ||
+	    (backlog = output_follow_backlog(st)) <= OUTPUT_HOLD_MARK)
+		return 0;
+	if ((h = calloc(1, sizeof *h)) == NULL)
+		return 0;	/* the follower may overflow, as without holds */
+	h->st = st;
+	h->backlog = backlog;
+	ev_prepare_init(&h->check, output_hold_check_cb);
+	ev_prepare_start(ward_loop, &h->check);
+	ev_timer_init(&h->tick, output_hold_tick_cb, OUTPUT_HOLD_TICK,
+	    OUTPUT_HOLD_TICK);
+	ev_timer_start(ward_loop, &h->tick);
+	ev_io_stop(ward_loop, &st->rw);
+	st->hold = h;
+	return 1;
+}
+
+/* No longer held (also when the stream closes). */
+static void
+output_hold_end(struct output_stream *st)
+{
+	struct output_hold *h = st->hold;
+
+	if (h == NULL)
+		return;
+	ev_prepare_stop(ward_loop, &h->check);
+	ev_timer_stop(ward_loop, &h->tick);
+	free(h);
+	st->hold = NULL;
+}
+
+static void
+output_hold_resume(struct output_stream *st)
+{
+	output_hold_end(st);
+	ev_io_start(ward_loop, &st->rw);
+}
+
+/* Before the loop waits again, while held: have the followers caught up? */
+static void
+output_hold_check_cb(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+	struct output_hold *h = container_of(w, struct output_hold, check);
+
+	if (output_follow_backlog(h->st) <= OUTPUT_HOLD_RESUME)
+		output_hold_resume(h->st);
+}
+
+/* Each tick while held: did the followers make progress? */
+static void
+output_hold_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct output_hold *h = container_of(w, struct output_hold, tick);
+	struct output_stream *st = h->st;
+	size_t backlog = output_follow_backlog(st);
+
+	if (backlog < h->backlog)
+		h->ticks = 0;
+	else if (++h->ticks >= OUTPUT_HOLD_TICKS)
+		output_follow_shed(st, OUTPUT_HOLD_RESUME);
+	h->backlog = backlog;
+	if (output_follow_backlog(st) <= OUTPUT_HOLD_RESUME)
+		output_hold_resume(st);
+}
+
+/*
+ * Readable. Block mode takes 64 KiB per stream per loop turn while other
+ * watchers wait, so a payload that writes faster waits on its full pipe
+ * while wardd serves everyone else, and up to OUTPUT_TURN_ALONE when none
+ * does; drop mode takes more, to keep up, and drops lines instead.
  */
 static void
 output_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct output_stream *st = container_of(w, struct output_stream, rw);
+	size_t done;
 
-	output_read(st, st->out->inst->spec.output->drop ? OUTPUT_TURN_DROP :
-	    OUTPUT_TURN_BLOCK);
+	if (output_hold(st))
+		return;
+	if (st->out->inst->spec.output->drop)
+		done = output_read(st, OUTPUT_TURN_DROP, 0);
+	else
+		done = output_read(st, ev_pending_count(loop) > 0 ?
+		    OUTPUT_TURN_BLOCK : OUTPUT_TURN_ALONE, 1);
+	if (st->fd == -1 || output_hold(st))
+		return;
+	if (done >= OUTPUT_PIPE_SMALL)
+		output_pipe_size(st, 1);
+	else if (done < OUTPUT_QUIET)
+		output_pipe_size(st, 0);
 }
 
 /* ---- the instance's side: spawn, death, removal */
@@ -333,7 +521,7 @@ output_spawn_prepare(struct instance *i, struct ward_err *e)
 
 		/* The last run's pipe, held by its grandchildren: let it go. */
 		if (st->fd != -1) {
-			output_read(st, OUTPUT_DRAIN_MAX);
+			output_read(st, OUTPUT_DRAIN_MAX, 0);
 			output_stream_close(st);
 		}
 	}
@@ -398,17 +586,26 @@ output_spawn_done(struct instance *i, int ok)
 /*
  * The child died: take what its pipes hold now, never waiting for EOF (a
  * grandchild may hold them open). The watchers stay, so what grandchildren
- * write later is still captured.
+ * write later is still captured, and so is what a block-mode stream leaves
+ * in its pipe for a follower behind (output_hold).
  */
 void
 output_child_died(struct instance *i)
 {
-	int k;
+	int k, block;
 
 	if (i->output == NULL)
 		return;
-	for (k = 0; k < OUTPUT_NSTREAMS; k++)
-		output_read(&i->output->s[k], OUTPUT_DRAIN_MAX);
+	block = !i->spec.output->drop;
+	for (k = 0; k < OUTPUT_NSTREAMS; k++) {
+		struct output_stream *st = &i->output->s[k];
+
+		if (st->hold != NULL)
+			continue;
+		output_read(st, OUTPUT_DRAIN_MAX, block);
+		if (st->fd != -1 && block)
+			(void)output_hold(st);
+	}
 }
 
 /* The instance is removed: pipes, files, ring and followers go with it. */

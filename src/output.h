@@ -26,13 +26,17 @@ struct output_file {
 };
 
 struct output_follow;		/* output-follow.c's */
+struct output_hold;		/* output.c's */
 
 struct output_stream {
 	struct output		*out;
 	int			 which;		/* OUTPUT_STDOUT or OUTPUT_STDERR */
 	int			 fd;		/* read end; -1 when closed */
 	int			 pending;	/* made for a spawn not yet done */
+	int			 big;		/* its pipe grew (output.c) */
 	ev_io			 rw;
+	struct output_hold	*hold;		/* not read: waits for a follower
+						   (output.c); NULL mostly */
 
 	/* The ring: the last ring_bytes; grows to that as output comes
 	 * (output-ring.c). With the fd store, in a memfd of that size whose
@@ -90,9 +94,12 @@ output_streams_open(const struct output *o)
 
 /* output.c */
 struct output *output_get(struct instance *);
+void	 output_pipe_adopt(struct output_stream *);
 
 /* output-ring.c */
 void	 output_ring_append(struct output_stream *, const char *, size_t);
+char	*output_ring_room(struct output_stream *, size_t *, size_t);
+void	 output_ring_commit(struct output_stream *, size_t);
 void	 output_ring_free(struct output_stream *);
 int	 output_ring_adopt(struct output_stream *, int);
 
@@ -113,6 +120,8 @@ int	 output_follow_add(struct conn *, struct output_stream *,
 void	 output_follow_remove(struct conn *, struct output_stream *);
 void	 output_follow_free_all(struct output_stream *);
 void	 output_follow_notify(struct output_stream *, const char *, size_t);
+size_t	 output_follow_backlog(const struct output_stream *);
+void	 output_follow_shed(struct output_stream *, size_t);
 void	 output_follow_save(msgpack_packer *, const struct output_stream *);
 void	 output_follow_restore(const msgpack_object *, struct output_stream *);
 

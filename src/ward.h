@@ -480,6 +480,7 @@ struct conn_attachment *conn_attachment_next(struct conn *,
 	    struct conn_attachment *, void (*)(struct conn *, struct conn_attachment *));
 msgpack_packer *conn_packer(struct conn *, msgpack_packer *);
 void	 conn_queue(struct conn *, const void *, size_t);
+void	 conn_queuev(struct conn *, struct iovec *, int);
 void	 conn_flush(struct conn *);
 void	 conn_close_after_flush(struct conn *);
 void	 conn_close_all(void);

@@ -255,6 +255,35 @@ def test_follower_that_does_not_read_is_dropped():
     assert last[2][0].get("overflow") is True, last
 
 
+def test_slow_follower_holds_a_block_mode_stream():
+    """A follower that pauses while 5 MB go by (longer than the payload
+    needs to write them all) is waited for in block mode: the payload waits
+    on its pipe, the follower gets every byte, nothing is dropped. Without
+    the hold it fell 1 MiB behind and was dropped, as the test above."""
+    text = "0123456789abcdef\n"
+    go = os.path.join(W.dir, uniq("go"))
+    a = run([SH, "-c", "wait_for() { while [ ! -e %s ]; do sleep 0.01; "
+                       "done; }; wait_for; yes 0123456789abcdef | "
+                       "head -c 5000000" % go])
+    s, u = wardtest.follow_raw(W.sock, {"name": a})
+    touch(go)
+    # Paused, as a busy reader is, while the payload could write it all.
+    time.sleep(0.3)
+    assert C.call("instance.status", {"name": a})["state"] == "running"
+    got = 0
+    while got < 5000000:
+        data = s.recv(1 << 20)
+        assert data, "wardd closed the follower after %d bytes" % got
+        u.feed(data)
+        for m in u:
+            assert m[1] == "ward.log" and "overflow" not in m[2][0], m
+            assert set(m[2][0]["data"]) <= set(text), m
+            got += len(m[2][0]["data"])
+    assert got == 5000000, got
+    wait_dead(C, a)
+    s.close()
+
+
 # ---- log files --------------------------------------------------------------
 
 def test_logfiles_written_and_rotated():

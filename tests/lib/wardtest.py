@@ -448,6 +448,31 @@ def wait_file(path, timeout=TIMEOUT):
                  timeout, what=path)
 
 
+def follow_raw(sockpath, target, raw=False, rcvbuf=4096):
+    """A bare socket following stdout of target (a map with id or name)
+    from now on, its answer read: (socket, msgpack.Unpacker) for the
+    ward.log notifications, for tests of slow or fast followers. rcvbuf:
+    its receive buffer (small: what is not read stays on wardd's side)."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    if rcvbuf:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    s.connect(sockpath)
+    s.settimeout(TIMEOUT)
+    params = dict(target, follow=True, bytes=0)
+    s.sendall(msgpack.packb([0, 1, "instance.log", [params]]))
+    u = msgpack.Unpacker(raw=raw)
+    while True:
+        data = s.recv(1 << 16)
+        if not data:
+            raise ConnectionError("wardd closed the follower")
+        u.feed(data)
+        m = next(u, None)
+        if m is not None:
+            break
+    assert m[0] == 1 and m[2] is None, m
+    return s, u
+
+
 def run(module_globals):
     """Run every test_* function in definition order, printing TAP."""
     tests = [(n, f) for n, f in module_globals.items()
