@@ -17,13 +17,15 @@ static const struct arg_spec cmd_log_args[] = {
 	{ "stream", ARG_STR },
 	{ "bytes", ARG_UINT },
 	{ "follow", ARG_BOOL },
+	{ "hold", ARG_BOOL },
 	{ NULL, 0 }
 };
 
 /*
  * The end of a stream's ring, at most bytes (and OUTPUT_READ_MAX) of it.
  * follow true: new output comes as ward.log notifications from now on;
- * follow false: it stops; absent: as it was.
+ * follow false: it stops; absent: as it was. hold (with follow): a
+ * block-mode stream waits for this follower instead of dropping it.
  */
 static void
 cmd_log_exec(struct request *req)
@@ -63,7 +65,8 @@ cmd_log_exec(struct request *req)
 		return;
 	}
 	if (req->args[4] != NULL && req->args[4]->via.boolean) {
-		if (output_follow(req->c, i, stream, &e) == -1) {
+		if (output_follow(req->c, i, stream, req->args[5] != NULL &&
+		    req->args[5]->via.boolean, &e) == -1) {
 			cmd_fail(req, &e);
 			free(data);
 			return;

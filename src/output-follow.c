@@ -32,6 +32,7 @@ struct output_follow {
 	struct conn_attachment		 att;		/* on c; first member */
 	struct conn			*c;
 	struct output_stream		*st;
+	int				 hold;		/* block mode waits for it */
 	LIST_ENTRY(output_follow)	 stream_entry;	/* st->followers */
 };
 
@@ -61,18 +62,24 @@ output_follow_free(struct output_follow *f)
 
 /*
  * From now on c receives [2, "ward.log", [{id, name, stream, data}]] for
- * new output of st. Following twice is following once. -1 with e set:
+ * new output of st. Following twice is following once (with the last
+ * hold). hold: a block-mode stream waits for this follower rather than
+ * drop it (output_hold); others that fall behind are dropped, so a
+ * viewer never slows the payload unless it asked to. -1 with e set:
  * too_large (too many follows on c), or out of memory.
  */
 int
-output_follow_add(struct conn *c, struct output_stream *st, struct ward_err *e)
+output_follow_add(struct conn *c, struct output_stream *st, int hold,
+    struct ward_err *e)
 {
 	struct output_follow *f;
 	int n = 0;
 
 	OUTPUT_FOLLOWS(f, c) {
-		if (f->st == st)
+		if (f->st == st) {
+			f->hold = hold;
 			return 0;
+		}
 		n++;
 	}
 	if (n >= OUTPUT_FOLLOW_MAX)
@@ -82,6 +89,7 @@ output_follow_add(struct conn *c, struct output_stream *st, struct ward_err *e)
 		return ward_err_oom(e);
 	f->c = c;
 	f->st = st;
+	f->hold = hold;
 	if (LIST_EMPTY(&st->followers))
 		st->ncarry = 0;
 	conn_attach(c, &f->att, output_follow_detach_cb);
@@ -339,7 +347,7 @@ output_follow_backlog(const struct output_stream *st)
 	size_t most = 0;
 
 	LIST_FOREACH(f, &st->followers, stream_entry) {
-		if (conn_is_open(f->c) && buf_used(&f->c->out) > most)
+		if (f->hold && conn_is_open(f->c) && buf_used(&f->c->out) > most)
 			most = buf_used(&f->c->out);
 	}
 	return most;
@@ -373,6 +381,29 @@ output_follow_save(msgpack_packer *pk, const struct output_stream *st)
 	msgpack_pack_array(pk, n);
 	LIST_FOREACH(f, &st->followers, stream_entry)
 		msgpack_pack_int(pk, f->c->fd);
+	n = 0;
+	LIST_FOREACH(f, &st->followers, stream_entry)
+		n += f->hold;
+	codec_pack_key(pk, "holders");		/* those of them with hold */
+	msgpack_pack_array(pk, n);
+	LIST_FOREACH(f, &st->followers, stream_entry) {
+		if (f->hold)
+			msgpack_pack_int(pk, f->c->fd);
+	}
+}
+
+/* Is fd among the array a's integers? */
+static int
+output_follow_listed(const msgpack_object *a, size_t n, int fd)
+{
+	size_t j;
+
+	for (j = 0; j < n; j++) {
+		if (a[j].type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
+		    a[j].via.u64 == (uint64_t)fd)
+			return 1;
+	}
+	return 0;
 }
 
 /* Follow st again from each restored conn that followed it. */
@@ -380,16 +411,18 @@ void
 output_follow_restore(const msgpack_object *m, struct output_stream *st)
 {
 	struct ward_err e = WARD_ERR_INIT;
-	const msgpack_object *a;
+	const msgpack_object *a, *h;
 	struct conn *c;
-	size_t n, j;
+	size_t n, nh, j;
 
+	h = state_array(m, "holders", &nh);
 	a = state_array(m, "followers", &n);
 	for (j = 0; j < n; j++) {
 		if (a[j].type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
 		    (c = conn_find_fd((int)a[j].via.u64)) == NULL)
 			continue;
-		if (output_follow_add(c, st, &e) == -1)
+		if (output_follow_add(c, st, output_follow_listed(h, nh,
+		    c->fd), &e) == -1)
 			log_warnx("state: a follow of fd %d is lost: %s",
 			    c->fd, e.msg);
 	}

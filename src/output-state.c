@@ -23,7 +23,7 @@ output_state_save_stream(msgpack_packer *pk, const struct output_stream *st)
 	size_t first;
 	char *lin = NULL;
 
-	msgpack_pack_map(pk, 12);
+	msgpack_pack_map(pk, 13);	/* followers, holders: output_follow_save */
 	state_pack_kv_fd(pk, "fd", st->fd);
 	/* A memfd ring carries itself (output-ring.c). */
 	state_pack_kv_fd(pk, "ring_fd", st->ring_fd);

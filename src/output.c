@@ -157,13 +157,14 @@ output_dropped(const struct instance *i, int k)
  * e set (output_follow_add).
  */
 int
-output_follow(struct conn *c, struct instance *i, int k, struct ward_err *e)
+output_follow(struct conn *c, struct instance *i, int k, int hold,
+    struct ward_err *e)
 {
 	struct output *o;
 
 	if ((o = output_get(i)) == NULL)
 		return ward_err_oom(e);
-	return output_follow_add(c, &o->s[k], e);
+	return output_follow_add(c, &o->s[k], hold, e);
 }
 
 void

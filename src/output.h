@@ -115,7 +115,7 @@ void	 output_journal_lines(struct output_stream *, const char *, size_t);
 void	 output_journal_flush(struct output_stream *);
 
 /* output-follow.c */
-int	 output_follow_add(struct conn *, struct output_stream *,
+int	 output_follow_add(struct conn *, struct output_stream *, int,
 	    struct ward_err *);
 void	 output_follow_remove(struct conn *, struct output_stream *);
 void	 output_follow_free_all(struct output_stream *);

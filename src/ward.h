@@ -1453,7 +1453,8 @@ void	 output_child_died(struct instance *);
 void	 output_free(struct instance *);
 char	*output_tail(const struct instance *, int, size_t);
 uint64_t output_dropped(const struct instance *, int);
-int	 output_follow(struct conn *, struct instance *, int, struct ward_err *);
+int	 output_follow(struct conn *, struct instance *, int, int,
+	    struct ward_err *);
 void	 output_unfollow(struct conn *, struct instance *, int);
 void	 output_pack(const struct instance *, msgpack_packer *);
 int	 output_capturing(const struct instance *);

@@ -255,17 +255,18 @@ def test_follower_that_does_not_read_is_dropped():
     assert last[2][0].get("overflow") is True, last
 
 
-def test_slow_follower_holds_a_block_mode_stream():
-    """A follower that pauses while 5 MB go by (longer than the payload
-    needs to write them all) is waited for in block mode: the payload waits
-    on its pipe, the follower gets every byte, nothing is dropped. Without
-    the hold it fell 1 MiB behind and was dropped, as the test above."""
+def test_slow_follower_with_hold_holds_a_block_mode_stream():
+    """A follower with hold: true that pauses while 5 MB go by (longer than
+    the payload needs to write them all) is waited for in block mode: the
+    payload waits on its pipe, the follower gets every byte, nothing is
+    dropped. Without hold it falls 1 MiB behind and is dropped, as the
+    test above: a viewer never slows the payload unless it asks to."""
     text = "0123456789abcdef\n"
     go = os.path.join(W.dir, uniq("go"))
     a = run([SH, "-c", "wait_for() { while [ ! -e %s ]; do sleep 0.01; "
                        "done; }; wait_for; yes 0123456789abcdef | "
                        "head -c 5000000" % go])
-    s, u = wardtest.follow_raw(W.sock, {"name": a})
+    s, u = wardtest.follow_raw(W.sock, {"name": a, "hold": True})
     touch(go)
     # Paused, as a busy reader is, while the payload could write it all.
     time.sleep(0.3)
