@@ -6,16 +6,16 @@
  * (the output writer and the exiter), so that wardd and its limit run the
  * same payload and only the supervisor differs.
  *
- *   limits spawn N            posix_spawn + pidfd_open of N `sleep 1000`;
- *                             then SIGKILL them all and reap each as its
- *                             pidfd turns readable (the kill+reap limit)
+ *   limits spawn N K          three limits on the same N children:
+ *                             posix_spawn + pidfd_open of N `sleep 1000`;
+ *                             pidfd wake-up: K exiters, each telling when
+ *                             it exits, waited for with epoll while the N
+ *                             are in the same set; SIGKILL the N and reap
+ *                             each as its pidfd turns readable
  *   limits echo M REQ REPLY [S]   round trips of REQ bytes to a forked echo
  *                             child answering REPLY bytes (M, or S seconds)
  *   limits rtt SOCK HEX REPLY M [S]  the same client against a unix socket
  *                             (HEX: the request's bytes): wardd's side
- *   limits wake N K           pidfd wake-up: K exiters, each telling when
- *                             it exits, waited for with epoll while N
- *                             sleeping children are held in the same set
  *   limits cat FORM BYTES FILE   `limits write FORM BYTES | cat > FILE`
  *   limits sampler S          /proc/PID/stat + statm of the pids on stdin
  *                             once a second for S seconds: the CPU it took
@@ -57,7 +57,11 @@
 
 extern char **environ;
 
-static const char *self;	/* argv[0]: the writer and exiter are us */
+static char *self;	/* argv[0]: the writer and exiter are us */
+
+/* posix_spawn's argv is char *const[]: words kept writable for it. */
+static char w_sleep[] = "sleep", w_1000[] = "1000", w_cat[] = "cat",
+    w_write[] = "write", w_exiter[] = "exiter";
 
 static void __attribute__((noreturn, format(printf, 1, 2)))
 die(const char *fmt, ...)
@@ -156,6 +160,20 @@ read_all(int fd, void *buf, size_t len)
 
 /* ---- children: sleepers held by pidfd */
 
+/*
+ * Out of the epoll set, then closed: epoll drops an fd only when the last
+ * reference to its file goes, which a close did not always end here (a
+ * reaped and closed pidfd came back from epoll_wait, and waitid said
+ * EBADF).
+ */
+static void
+unwatch(int ep, int fd)
+{
+	if (epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL) == -1)
+		die("epoll_ctl DEL: %s", strerror(errno));
+	close(fd);
+}
+
 struct kids {
 	pid_t	*pid;
 	int	*pidfd;
@@ -165,7 +183,7 @@ struct kids {
 static void
 kids_spawn(struct kids *k, size_t n)
 {
-	char *const argv[] = { "sleep", "1000", NULL };
+	char *const argv[] = { w_sleep, w_1000, NULL };
 	int e;
 
 	k->pid = xcalloc(n, sizeof *k->pid);
@@ -216,7 +234,7 @@ kids_killreap(struct kids *k)
 			i = out[j].data.u64;
 			if (waitid(P_PIDFD, (id_t)k->pidfd[i], &si, WEXITED) == -1)
 				die("waitid: %s", strerror(errno));
-			close(k->pidfd[i]);
+			unwatch(ep, k->pidfd[i]);
 		}
 	}
 	t = now_ns() - t;
@@ -225,20 +243,6 @@ kids_killreap(struct kids *k)
 	free(k->pidfd);
 	k->n = 0;
 	return t / 1e9;
-}
-
-/* The spawn limit, then the kill+reap limit on the same children. */
-static void
-mode_spawn(size_t n)
-{
-	struct kids k;
-	uint64_t t;
-
-	t = now_ns();
-	kids_spawn(&k, n);
-	t = now_ns() - t;
-	printf("spawn_s %.6f\n", t / 1e9);
-	printf("killreap_s %.6f\n", kids_killreap(&k));
 }
 
 /* ---- round trips */
@@ -403,13 +407,18 @@ exit_instant(const char *out)
 	return at;
 }
 
+/*
+ * The spawn limit (N sleepers), the pidfd wake-up limit (K exiters waited
+ * for in one epoll set with the N), the kill+reap limit (the N): one mode,
+ * so that the N are spawned once.
+ */
 static void
-mode_wake(size_t n, size_t k)
+mode_spawn(size_t n, size_t k)
 {
 	char dir[] = "/tmp/ward-limits.XXXXXX", fifo[64], out[64];
 	struct epoll_event ev, got;
 	struct kids held;
-	uint64_t *s, t;
+	uint64_t *s, t, t0;
 	siginfo_t si;
 	size_t i;
 	pid_t pid;
@@ -423,7 +432,10 @@ mode_wake(size_t n, size_t k)
 		die("mkfifo: %s", strerror(errno));
 	if ((ep = epoll_create1(EPOLL_CLOEXEC)) == -1)
 		die("epoll_create1: %s", strerror(errno));
+	t0 = now_ns();
 	kids_spawn(&held, n);
+	t0 = now_ns() - t0;
+	printf("spawn_s %.6f\n", t0 / 1e9);
 	for (i = 0; i < n; i++) {
 		ev.events = EPOLLIN;
 		ev.data.u64 = i;
@@ -432,7 +444,7 @@ mode_wake(size_t n, size_t k)
 	}
 	s = xcalloc(k, sizeof *s);
 	for (i = 0; i < k; i++) {
-		char *const argv[] = { (char *)self, "exiter", fifo, out, NULL };
+		char *const argv[] = { self, w_exiter, fifo, out, NULL };
 
 		unlink(out);
 		if ((e = posix_spawn(&pid, self, NULL, NULL, argv, environ)) != 0)
@@ -455,11 +467,13 @@ mode_wake(size_t n, size_t k)
 		close(fd);
 		if (waitid(P_PIDFD, (id_t)pidfd, &si, WEXITED) == -1)
 			die("waitid: %s", strerror(errno));
-		close(pidfd);
+		unwatch(ep, pidfd);
 		s[i] = t - exit_instant(out);
 	}
-	print_spread("wake", s, k);
-	kids_killreap(&held);
+	if (k > 0)
+		print_spread("wake", s, k);
+	close(ep);
+	printf("killreap_s %.6f\n", kids_killreap(&held));
 	unlink(fifo);
 	unlink(out);
 	rmdir(dir);
@@ -491,11 +505,10 @@ mode_write(const char *form, size_t bytes)
 }
 
 static void
-mode_cat(const char *form, const char *bytes, const char *file)
+mode_cat(char *form, char *bytes, const char *file)
 {
-	char *const wargv[] = { (char *)self, "write", (char *)form,
-	    (char *)bytes, NULL };
-	char *const cargv[] = { "cat", NULL };
+	char *const wargv[] = { self, w_write, form, bytes, NULL };
+	char *const cargv[] = { w_cat, NULL };
 	posix_spawn_file_actions_t wa, ca;
 	pid_t w, c;
 	uint64_t t;
@@ -527,12 +540,12 @@ mode_cat(const char *form, const char *bytes, const char *file)
 /* ---- the /proc sampler */
 
 static void
-sample_file(const char *fmt, pid_t pid)
+sample_file(pid_t pid, const char *which)
 {
 	char path[64], buf[1024];
 	int fd;
 
-	snprintf(path, sizeof path, fmt, (int)pid);
+	snprintf(path, sizeof path, "/proc/%d/%s", (int)pid, which);
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
 		die("open %s: %s", path, strerror(errno));
 	if (read(fd, buf, sizeof buf) <= 0)
@@ -561,8 +574,8 @@ mode_sampler(size_t secs)
 	clock_gettime(CLOCK_MONOTONIC, &at);
 	for (tick = 0; tick < (int)secs; tick++) {
 		for (i = 0; i < n; i++) {
-			sample_file("/proc/%d/stat", pid[i]);
-			sample_file("/proc/%d/statm", pid[i]);
+			sample_file(pid[i], "stat");
+			sample_file(pid[i], "statm");
 		}
 		at.tv_sec++;
 		while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &at,
@@ -581,9 +594,9 @@ mode_sampler(size_t secs)
 static void __attribute__((noreturn))
 usage(void)
 {
-	fprintf(stderr, "usage: limits spawn N | "
+	fprintf(stderr, "usage: limits spawn N K | "
 	    "echo M REQ REPLY [SECS] | rtt SOCK HEX REPLY M [SECS] | "
-	    "wake N K | cat FORM BYTES FILE | sampler SECS < PIDS | "
+	    "cat FORM BYTES FILE | sampler SECS < PIDS | "
 	    "write FORM BYTES | exiter FIFO OUT\n");
 	exit(2);
 }
@@ -597,16 +610,14 @@ main(int argc, char **argv)
 		usage();
 	self = argv[0];
 	m = argv[1];
-	if (strcmp(m, "spawn") == 0 && argc == 3)
-		mode_spawn(count(argv[2]));
+	if (strcmp(m, "spawn") == 0 && argc == 4)
+		mode_spawn(count(argv[2]), count(argv[3]));
 	else if (strcmp(m, "echo") == 0 && (argc == 5 || argc == 6))
 		mode_echo(count(argv[2]), count(argv[3]), count(argv[4]),
 		    argc == 6 ? atof(argv[5]) : 0);
 	else if (strcmp(m, "rtt") == 0 && (argc == 6 || argc == 7))
 		mode_rtt(argv[2], argv[3], count(argv[4]), count(argv[5]),
 		    argc == 7 ? atof(argv[6]) : 0);
-	else if (strcmp(m, "wake") == 0 && argc == 4)
-		mode_wake(count(argv[2]), count(argv[3]));
 	else if (strcmp(m, "cat") == 0 && argc == 5)
 		mode_cat(argv[2], argv[3], argv[4]);
 	else if (strcmp(m, "sampler") == 0 && argc == 3)
