@@ -42,6 +42,7 @@ FD_SPARE = 200			# fds left to wardd besides its instances'
 
 LIMITS = None			# the limits binary (--limits)
 VERBOSE = False			# -v: each step's time on stderr
+T0 = time.monotonic()
 _last = [time.monotonic()]
 
 
@@ -54,12 +55,25 @@ def step(what):
     _last[0] = t
 
 
+def limits_start(*args, stdin=None):
+    """Start one limits mode; limits_end() reads its figures."""
+    p = subprocess.Popen([LIMITS] + [str(a) for a in args], text=True,
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    p.stdin.write(stdin or "")
+    p.stdin.close()
+    return p
+
+
+def limits_end(p):
+    """The "key value" lines of a limits run as {key: float}."""
+    out = p.stdout.read()
+    if p.wait() != 0:
+        raise RuntimeError("limits failed (%d)" % p.returncode)
+    return {k: float(v) for k, v in (ln.split() for ln in out.splitlines())}
+
+
 def limits(*args, stdin=None):
-    """Run one limits mode; its "key value" lines as {key: float}."""
-    p = subprocess.run([LIMITS] + [str(a) for a in args], input=stdin,
-                       stdout=subprocess.PIPE, check=True, text=True)
-    return {k: float(v) for k, v in (ln.split() for ln in
-                                     p.stdout.splitlines())}
+    return limits_end(limits_start(*args, stdin=stdin))
 
 
 class Table:
@@ -152,30 +166,33 @@ class Raw:
         self.sock.close()
 
     def call(self, method, params=None):
-        """(result, reply bytes, seconds to the reply's last byte)."""
+        """(result, reply bytes, seconds to the reply's last byte). The
+        reply is parsed only once the socket has been quiet for QUIET s
+        (a wait not counted), so the parse is not timed."""
         self.msgid += 1
         self.sock.sendall(msgpack.packb(
             [0, self.msgid, method, [] if params is None else [params]]))
         t0 = time.perf_counter()
-        buf = bytearray()
+        u = msgpack.Unpacker(raw=False, strict_map_key=False,
+                             max_buffer_size=1 << 30)
+        n = 0
         while True:
             d = self.sock.recv(1 << 20)
             t = time.perf_counter()
             if not d:
                 raise ConnectionError("EOF from wardd")
-            buf += d
-            # Parse only when nothing more is waiting: a parse is counted
-            # in the time only when the reply is still incomplete.
-            if select.select([self.sock], [], [], 0)[0]:
+            u.feed(d)
+            n += len(d)
+            if select.select([self.sock], [], [], self.QUIET)[0]:
                 continue
-            u = msgpack.Unpacker(raw=False, strict_map_key=False)
-            u.feed(bytes(buf))
             try:
                 m = u.unpack()
             except msgpack.OutOfData:
                 continue
             assert m[0] == 1 and m[1] == self.msgid and m[2] is None, m
-            return m[3], len(buf), t - t0
+            return m[3], n, t - t0
+
+    QUIET = 0.02
 
 
 # ---- one wardd, one N
@@ -253,24 +270,34 @@ def death_latency(c, sub, dirpath, k):
     return lat[len(lat) // 2], lat[-(-len(lat) * 99 // 100) - 1]
 
 
-def kill_all(c, sub, ids):
-    """instance.kill (SIGKILL) to every one, sent back to back; seconds
-    until every died event arrived."""
+def kill_all(c, sub, ids, batch=64):
+    """instance.kill (SIGKILL) to every one, sent batch at a time (the
+    subscriber reading its events between batches: wardd drops one 1 MiB
+    behind); seconds until every died event arrived."""
     want = set(ids)
+
+    def drain(block):
+        while want:
+            if not block and not sub.notifications and \
+                    not select.select([sub.sock], [], [], 0)[0]:
+                return
+            want.discard(sub.event(lambda e: e["type"] == "died")["id"])
     t = time.perf_counter()
-    msgids = [c.request("instance.kill", {"id": i}) for i in ids]
-    while want:
-        want.discard(sub.event(lambda e: e["type"] == "died")["id"])
-    dt = time.perf_counter() - t
-    for m in msgids:
-        err, _ = c.response(m)
-        assert err is None, err
-    return dt
+    for j in range(0, len(ids), batch):
+        msgids = [c.request("instance.kill", {"id": i})
+                  for i in ids[j:j + batch]]
+        for m in msgids:
+            err, _ = c.response(m)
+            assert err is None, err
+        drain(False)
+    drain(True)
+    return time.perf_counter() - t
 
 
-def part(tab, wardd, n, args, tmp):
-    """Everything that depends on N, into tab. Returns the wardd still
-    running (idle) for the output part, or None."""
+def part(tab, wardd, n, k, args, tmp, pace=None):
+    """Everything that depends on N, into tab, with k death samples.
+    Returns wardd still running (idle), for the output part. pace: the
+    seconds an earlier part took per instance, to keep to --budget."""
     w = start_ward(wardd, args.cgroups)
     try:
         pid = w.proc.pid
@@ -287,10 +314,17 @@ def part(tab, wardd, n, args, tmp):
                 tab.note("  skipped: too few to measure")
                 return w
         n = ran
+        left = args.budget - (time.monotonic() - T0)
+        est = pace and pace * n + 2 * args.s
+        if args.budget and est and est > left:
+            tab.note("N = %d: skipped: about %.0f s at this run's pace, "
+                     "%.0f s left of --budget %d" % (n, est, left,
+                                                     args.budget))
+            return w
         tab.note("N = %d" % n)
 
-        lim = limits("spawn", n, args.k)
-        step("limits spawn %d, %d wake-ups, kill+reap" % (n, args.k))
+        lim = limits("spawn", n, k)
+        step("limits spawn %d, %d wake-ups, kill+reap" % (n, k))
         req, hello_len = hello_bytes(w.sock)
         idle = rtt(w.sock, req, hello_len, args.m)
         idle_echo = echo(req, hello_len, args.m)
@@ -319,17 +353,21 @@ def part(tab, wardd, n, args, tmp):
                          args.lists)
         step("instance.list")
 
-        d50, d99 = death_latency(c, sub, tmp, args.k)
-        step("%d deaths" % args.k)
+        d50, d99 = death_latency(c, sub, tmp, k)
+        step("%d deaths" % k)
 
+        # wardd's CPU, idle, beside the bare sampler on the same pids and
+        # the echo's longest round trip, all three in the same seconds;
+        # then wardd's longest round trip, alone.
         pids = " ".join(str(e["pid"]) for e in lst)
         cpu0 = cpu_ms(pid)
-        sampler = limits("sampler", args.s, stdin=pids)
+        samp = limits_start("sampler", args.s, stdin=pids)
+        ech = limits_start("echo", 0, len(req), hello_len, args.s)
+        sampler, stall_echo = limits_end(samp), limits_end(ech)
         cpu = cpu_ms(pid) - cpu0
         step("CPU window")
         stall = rtt(w.sock, req, hello_len, 0, args.s)
-        stall_echo = echo(req, hello_len, 0, args.s)
-        step("stall windows")
+        step("stall window")
 
         killed = kill_all(c, sub, ids)
         for m in [c.request("instance.remove", {"id": i}) for i in ids]:
@@ -348,14 +386,14 @@ def part(tab, wardd, n, args, tmp):
                 list_echo["rtt_p50_us"] / 1e3, " ms", "%.3f")
         tab.add("instance.list of %d: reply bytes vs data" % n, nbytes,
                 dbytes, " B", "%d")
-        for k in ("Rss", "Pss"):
-            tab.add("wardd %s per running instance" % k,
-                    (mem1[k] - mem0[k]) / n, 1.5, " KiB")
+        for what in ("Rss", "Pss"):
+            tab.add("wardd %s per running instance" % what,
+                    (mem1[what] - mem0[what]) / n, 1.5, " KiB")
         tab.add("wardd fds per running instance", (fds1 - fds0) / n,
                 2, "", "%.2f")
-        tab.add("death -> died event p50, %d running" % n, d50,
+        tab.add("death -> died event p50 of %d, %d running" % (k, n), d50,
                 lim["wake_p50_us"], " us", "%.0f")
-        tab.add("death -> died event p99, %d running" % n, d99,
+        tab.add("death -> died event p99 of %d, %d running" % (k, n), d99,
                 lim["wake_p99_us"], " us", "%.0f")
         tab.add("kill %d -> all died events" % n, killed,
                 lim["killreap_s"], " s", "%.3f")
@@ -450,6 +488,10 @@ def main():
                     help="instances (repeat for more sizes; default 1000)")
     ap.add_argument("-k", type=int, default=1000,
                     help="death samples (and pidfd wake-ups)")
+    ap.add_argument("--k-big", type=int, default=300,
+                    help="the same past the first N")
+    ap.add_argument("--budget", type=int, default=0,
+                    help="seconds: skip a later N that would not fit")
     ap.add_argument("-m", type=int, default=5000, help="round trips")
     ap.add_argument("-s", type=int, default=10,
                     help="seconds of the CPU and stall windows")
@@ -467,11 +509,16 @@ def main():
     ns = args.n or [1000]
 
     tab = Table()
-    t0 = time.monotonic()
     tmp = tempfile.mkdtemp(prefix="ward-suite-")
+    pace = None
     try:
         for j, n in enumerate(ns):
-            w = part(tab, os.path.abspath(args.wardd), n, args, tmp)
+            t = time.monotonic()
+            w = part(tab, os.path.abspath(args.wardd), n,
+                     args.k if j == 0 else min(args.k, args.k_big), args,
+                     tmp, pace)
+            # Seconds per instance, besides the two windows of -s.
+            pace = pace or (time.monotonic() - t - 2 * args.s) / n
             try:
                 if j == 0:
                     output_part(tab, w, tmp)
@@ -484,7 +531,7 @@ def main():
 
     print("wardd suite: %s, %s %s, %d CPUs, load %.1f, %.0f s" % (
         args.wardd, os.uname().sysname, os.uname().release, os.cpu_count(),
-        os.getloadavg()[0], time.monotonic() - t0))
+        os.getloadavg()[0], time.monotonic() - T0))
     tab.print()
     print("""limits (tests/bench/limits.c, this run; ratio = wardd / limit):
   start: posix_spawn + pidfd_open of N `sleep 1000` in a loop
@@ -501,7 +548,8 @@ def main():
   CPU: a C loop reading /proc/PID/stat and statm of the same N pids once a
     second for the same seconds, at the same time (getrusage); wardd's
     from /proc/PID/schedstat
-  longest round trip: the echo above for the same seconds
+  longest round trip: the echo above, for the same seconds, during the CPU
+    window (wardd's own is timed alone, after it)
   captured output: `limits write FORM | cat > file`, the same writer wardd
     runs; ratio below 1 is slower than cat""")
     sys.stdout.flush()

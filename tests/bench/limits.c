@@ -51,7 +51,7 @@
 #include <unistd.h>
 
 #define SLEEP_PATH	"/bin/sleep"
-#define WARMUP		200	/* round trips not counted */
+#define WARMUP		200	/* round trips not counted (at most M) */
 #define BLOCK		65536	/* the block writer's write size */
 #define LINE		80	/* the line writer's line, newline included */
 
@@ -283,7 +283,7 @@ rtt_loop(int fd, const char *req, size_t req_len, size_t reply_len, size_t m,
 	if (secs > 0)
 		cap = (size_t)(secs * 200000) + 1;
 	s = xcalloc(cap, sizeof *s);
-	for (i = 0; i < WARMUP; i++) {
+	for (i = 0; i < WARMUP && (i < m || secs > 0); i++) {
 		write_all(fd, req, req_len);
 		if (!read_all(fd, back, reply_len))
 			die("EOF from the peer");
