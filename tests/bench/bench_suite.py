@@ -38,7 +38,8 @@ SLEEP = "/usr/bin/sleep" if os.path.exists("/usr/bin/sleep") else "/bin/sleep"
 BLOCK_BYTES = 256 << 20		# the block writer's output
 LINE_BYTES = 16 << 20		# the line writer's (one write(2) per 80 bytes)
 FDS_PER_INSTANCE = 3		# before ward.stats said `capacity`
-FD_SPARE = 200			# fds left to wardd besides its instances'
+FD_SPARE = 200			# fds left to wardd besides its instances' own
+SPARE_INSTANCES = 4		# room for the exiters and output writers
 
 LIMITS = None			# the limits binary (--limits)
 VERBOSE = False			# -v: each step's time on stderr
@@ -212,11 +213,11 @@ def capacity(c, pid_fds_idle):
     has it, else its open-file limit over 3 fds each."""
     cap = c.call("ward.stats").get("capacity")
     if isinstance(cap, dict) and cap.get("instances"):
-        return int(cap["instances"]), cap.get("fds_per_instance"), "ward.stats"
+        return int(cap["instances"]), "ward.stats capacity, %s fds each" % (
+            cap.get("fds_per_instance"))
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     return ((hard - pid_fds_idle - FD_SPARE) // FDS_PER_INSTANCE,
-            FDS_PER_INSTANCE, "RLIMIT_NOFILE %d / %d fds each" % (
-                hard, FDS_PER_INSTANCE))
+            "RLIMIT_NOFILE %d / %d fds each" % (hard, FDS_PER_INSTANCE))
 
 
 def hello_bytes(sock):
@@ -305,8 +306,8 @@ def part(tab, wardd, n, k, args, tmp, pace=None):
         sub = w.client()
         sub.call("events.subscribe", {"types": ["died"]})
         fds0, mem0 = nfds(pid), rollup_kb(pid)
-        cap, per, how = capacity(c, fds0)
-        ran = min(n, cap)
+        cap, how = capacity(c, fds0)
+        ran = min(n, cap - SPARE_INSTANCES)
         if ran < n:
             tab.note("N = %d: wardd can run %d (%s): %d run" % (
                 n, cap, how, ran))
