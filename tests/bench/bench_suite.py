@@ -238,6 +238,20 @@ def echo(req, reply, m, secs=0):
     return limits(*(["echo", m, len(req), reply] + ([secs] if secs else [])))
 
 
+def open_writer(fifo, timeout=wardtest.TIMEOUT):
+    """The FIFO's write end once its reader (an exiter) has opened it:
+    polled every 0.5 ms (wardtest.retry's backoff would cost each sample
+    tens of ms of wall time), at most timeout s."""
+    end = time.monotonic() + timeout
+    while True:
+        try:
+            return os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError:			# ENXIO: no reader yet
+            if time.monotonic() > end:
+                raise AssertionError("the exiter never opened %s" % fifo)
+            time.sleep(0.0005)
+
+
 def death_latency(c, sub, dirpath, k):
     """k exiters run by wardd, each storing its CLOCK_MONOTONIC exit
     instant; the time from it to its died event reaching this client
@@ -251,12 +265,7 @@ def death_latency(c, sub, dirpath, k):
             os.unlink(out)
         r = c.call("instance.run", {"argv": [LIMITS, "exiter", fifo, out]})
 
-        def opened():
-            try:
-                return os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
-            except OSError:		# ENXIO: the exiter has not opened it
-                return None
-        fd = wardtest.retry(opened, what="the exiter to open its FIFO")
+        fd = open_writer(fifo)
         os.write(fd, b"g")
         sub.event(lambda e: e["type"] == "died" and e["id"] == r["id"])
         t = time.monotonic_ns()
