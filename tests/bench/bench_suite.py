@@ -53,7 +53,8 @@ def step(what):
     if VERBOSE:
         print("  %6.1f s  %s" % (t - _last[0], what), file=sys.stderr,
               flush=True)
-    _last[0] = t
+    d, _last[0] = t - _last[0], t
+    return d
 
 
 def limits_start(*args, stdin=None):
@@ -304,10 +305,11 @@ def kill_all(c, sub, ids, batch=64):
     return time.perf_counter() - t
 
 
-def part(tab, wardd, n, k, args, tmp, pace=None):
+def part(tab, wardd, n, k, args, tmp, pace):
     """Everything that depends on N, into tab, with k death samples.
-    Returns wardd still running (idle), for the output part. pace: the
-    seconds an earlier part took per instance, to keep to --budget."""
+    Returns wardd still running (idle), for the output part. pace: {n:
+    seconds per instance, k: per death sample} of the steps that grow with
+    them, filled by the first part, read by the next ones for --budget."""
     w = start_ward(wardd, args.cgroups)
     try:
         pid = w.proc.pid
@@ -325,7 +327,10 @@ def part(tab, wardd, n, k, args, tmp, pace=None):
                 return w
         n = ran
         left = args.budget - (time.monotonic() - T0)
-        est = pace and pace * n + 2 * args.s
+        # What grows with n and k, the windows, and a quarter for spawns
+        # slowing down as the process table grows.
+        est = pace and 1.25 * (pace["n"] * n + pace["k"] * k +
+                               2 * args.s + 5)
         if args.budget and est and est > left:
             tab.note("N = %d: skipped: about %.0f s at this run's pace, "
                      "%.0f s left of --budget %d" % (n, est, left,
@@ -334,7 +339,9 @@ def part(tab, wardd, n, k, args, tmp, pace=None):
         tab.note("N = %d" % n)
 
         lim = limits("spawn", n, k)
-        step("limits spawn %d, %d wake-ups, kill+reap" % (n, k))
+        cost_n = lim["spawn_s"] + lim["killreap_s"]
+        cost_k = step("limits spawn %d, %d wake-ups, kill+reap" % (n, k)) \
+            - cost_n
         req, hello_len = hello_bytes(w.sock)
         idle = rtt(w.sock, req, hello_len, args.m)
         idle_echo = echo(req, hello_len, args.m)
@@ -344,7 +351,7 @@ def part(tab, wardd, n, k, args, tmp, pace=None):
         ids = [c.call("instance.run", {"argv": [SLEEP, "1000"]})["id"]
                for _ in range(n)]
         start = time.perf_counter() - t
-        step("start %d" % n)
+        cost_n += step("start %d" % n)
         fds1, mem1 = nfds(pid), rollup_kb(pid)
         busy = rtt(w.sock, req, hello_len, args.m)
         busy_echo = echo(req, hello_len, args.m)
@@ -361,10 +368,10 @@ def part(tab, wardd, n, k, args, tmp, pace=None):
         dbytes = data_bytes(lst)
         list_echo = echo(msgpack.packb([0, 1, "instance.list", []]), nbytes,
                          args.lists)
-        step("instance.list")
+        cost_n += step("instance.list")
 
         d50, d99 = death_latency(c, sub, tmp, k)
-        step("%d deaths" % k)
+        cost_k += step("%d deaths" % k)
 
         # wardd's CPU, idle, beside the bare sampler on the same pids and
         # the echo's longest round trip, all three in the same seconds;
@@ -382,7 +389,9 @@ def part(tab, wardd, n, k, args, tmp, pace=None):
         killed = kill_all(c, sub, ids)
         for m in [c.request("instance.remove", {"id": i}) for i in ids]:
             c.response(m)
-        step("kill %d, remove" % n)
+        cost_n += step("kill %d, remove" % n)
+        if not pace:
+            pace.update(n=cost_n / n, k=cost_k / k)
 
         tab.add("start %d (instance.run, one at a time)" % n, start,
                 lim["spawn_s"], " s", "%.3f")
@@ -520,15 +529,12 @@ def main():
 
     tab = Table()
     tmp = tempfile.mkdtemp(prefix="ward-suite-")
-    pace = None
+    pace = {}
     try:
         for j, n in enumerate(ns):
-            t = time.monotonic()
             w = part(tab, os.path.abspath(args.wardd), n,
                      args.k if j == 0 else min(args.k, args.k_big), args,
                      tmp, pace)
-            # Seconds per instance, besides the two windows of -s.
-            pace = pace or (time.monotonic() - t - 2 * args.s) / n
             try:
                 if j == 0:
                     output_part(tab, w, tmp)
