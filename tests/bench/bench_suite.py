@@ -567,7 +567,7 @@ def main():
     wardd: until its died event is decoded by this Python client; limit:
     until epoll_wait returns on its pidfd, N sleeping children in the set
   kill N: SIGKILL through N pidfds, each reaped as its pidfd is readable
-  CPU: a C loop reading /proc/PID/stat and statm of the same N pids once a
+  CPU: a C loop reading /proc/PID/stat (what wardd reads) of the same N pids once a
     second for the same seconds, at the same time (getrusage); wardd's
     from /proc/PID/schedstat
   longest round trip: the echo above, for the same seconds, during the CPU

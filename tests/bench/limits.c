@@ -17,7 +17,7 @@
  *   limits rtt SOCK HEX REPLY M [S]  the same client against a unix socket
  *                             (HEX: the request's bytes): wardd's side
  *   limits cat FORM BYTES FILE   `limits write FORM BYTES | cat > FILE`
- *   limits sampler S          /proc/PID/stat + statm of the pids on stdin
+ *   limits sampler S          /proc/PID/stat of the pids on stdin (wardd's read)
  *                             once a second for S seconds: the CPU it took
  *   limits write FORM BYTES   FORM blocks: 64 KiB writes; lines: one
  *                             write(2) per 80-byte line
@@ -573,9 +573,12 @@ mode_sampler(size_t secs)
 	getrusage(RUSAGE_SELF, &r0);
 	clock_gettime(CLOCK_MONOTONIC, &at);
 	for (tick = 0; tick < (int)secs; tick++) {
+		/* wardd's metrics: stat each pass, smaps_rollup (PSS) every
+		 * tenth (metrics.c's METRICS_FULL_EVERY). */
 		for (i = 0; i < n; i++) {
 			sample_file(pid[i], "stat");
-			sample_file(pid[i], "statm");
+			if (tick % 10 == 0)
+				sample_file(pid[i], "smaps_rollup");
 		}
 		at.tv_sec++;
 		while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &at,
