@@ -382,9 +382,12 @@ channel_read(int fd, int failure, struct instance *fixed, unsigned max)
 		cred = channel_control(&mh);
 		if (failure) {
 			i = NULL;
-			mh.msg_namelen -= offsetof(struct sockaddr_un, sun_path);
-			if (mh.msg_namelen > 0 && (tn = table_find(&channel_by_addr,
-			    from.sun_path, mh.msg_namelen)) != NULL)
+			/* A sender without an address (only root can connect
+			 * one here) has a msg_namelen of 0, not of 2. */
+			if (mh.msg_namelen > offsetof(struct sockaddr_un,
+			    sun_path) && (tn = table_find(&channel_by_addr,
+			    from.sun_path, mh.msg_namelen -
+			    offsetof(struct sockaddr_un, sun_path))) != NULL)
 				i = (struct instance *)((char *)tn -
 				    offsetof(struct instance, by_chan));
 			if (i == NULL) {
