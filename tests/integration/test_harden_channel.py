@@ -2,22 +2,88 @@
 """The shared fd 3 and NOTIFY_SOCKET sockets (issue 12, channel.c),
 attacked as uid nobody (65534) through setpriv, and as any input:
 
+- C1: a flood of fd 3 datagrams by nobody's payloads must not make wardd
+  lose another instance's failure text. At death wardd reads the shared
+  socket a bounded number of times (channel_drain); the queue ahead of
+  the victim's datagram is net.unix.max_dgram_qlen long, which systemd
+  raises to 512 at boot: wardd runs here in a network namespace of its
+  own with that value, as under ward.service.
 - C2: a datagram on STATE_DIR/failure from a socket with no address (only
   root can connect one there, but every input is hostile) must not crash
   wardd.
 
 wardd runs as root; every test needs root and skips without it.
 """
+import ctypes
 import os
 import socket
 
 import wardtest
-from wardtest import Ward, payload, uniq
+from wardtest import TIMEOUT, Ward, nobody_popen, retry, uniq, wait_dead, \
+    payload
+
+CLONE_NEWNET = 0x40000000
+QLEN = 512	# what systemd sets net.unix.max_dgram_qlen to at boot
 
 
 def need_root():
     if os.geteuid() != 0:
         raise wardtest.Skip("needs root to act as nobody through setpriv")
+
+
+def own_netns_qlen():
+    """preexec_fn: wardd in a network namespace of its own (abstract
+    names and the sysctl are per namespace) with systemd's queue length."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.unshare(CLONE_NEWNET) != 0:
+        raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNET)")
+    with open("/proc/sys/net/unix/max_dgram_qlen", "w") as f:
+        f.write("%d\n" % QLEN)
+
+
+# nobody's client: a payload that keeps STATE_DIR/failure's queue full
+# from 8 processes writing their fd 3 (a blocking connected datagram
+# socket: each write waits for room), until killed.
+FLOOD = r'''
+import os, sys
+pass
+sh = ("import os\n"
+      "for k in range(7):\n"
+      "    if os.fork() == 0: break\n"
+      "while True: os.write(3, b'flood')\n")
+ids = [c.call("instance.run", {"name": "flood%d" % k, "argv": [
+       sys.executable, "-c", sh]})["id"] for k in range(6)]
+done({"ids": ids})
+'''
+
+
+def test_c1_flood_does_not_lose_others_failure_text():
+    need_root()
+    w = Ward(popen={"preexec_fn": own_netns_qlen}).start()
+    try:
+        root = w.client()
+        p = nobody_popen(w, FLOOD)
+        flood = wardtest.nobody_result(p)["ids"]
+        # The flood is on (nobody's own datagrams, counted past
+        # FAILURE_MAX as its failure text): each victim's one datagram
+        # has up to QLEN of them ahead of it when the victim dies.
+        for f in flood:
+            retry(lambda: root.call("instance.status", {"id": f})
+                  ["state"] == "running", what="the flood to run")
+        lost = []
+        for k in range(10):
+            r = root.call("instance.run", {"name": uniq("victim"),
+                          "argv": payload("fail", "disk on fire %d" % k,
+                                          "exit", 3)})
+            st = wait_dead(root, r["id"])
+            if st.get("failure_reason") != "disk on fire %d" % k:
+                lost.append(st.get("failure_reason"))
+        stats = root.call("ward.stats")
+        assert not lost, ("%d of 10 failure texts lost under nobody's "
+                          "flood: %r; channel %r" % (len(lost), lost,
+                                                     stats.get("channel")))
+    finally:
+        w.stop()
 
 
 def test_c2_unnamed_sender_on_failure_socket():
