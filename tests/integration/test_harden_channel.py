@@ -8,6 +8,12 @@ attacked as uid nobody (65534) through setpriv, and as any input:
   the victim's datagram is net.unix.max_dgram_qlen long, which systemd
   raises to 512 at boot: wardd runs here in a network namespace of its
   own with that value, as under ward.service.
+- C3: capacity.c has no share per uid: nobody's instances may take every
+  fd wardd's limit leaves, and then root's own start is refused
+  (resource_exhausted). Budgets bound nobody only by
+  INSTANCE_MAX_PER_USER (1000) instances, each 2 fds and more with
+  captured output; under a 20,000-file limit a few uids fill it. This
+  test fails until a per-uid share (or a reserve for admins) exists.
 - C2: a datagram on STATE_DIR/failure from a socket with no address (only
   root can connect one there, but every input is hostile) must not crash
   wardd.
@@ -16,6 +22,7 @@ wardd runs as root; every test needs root and skips without it.
 """
 import ctypes
 import os
+import resource
 import socket
 
 import wardtest
@@ -101,6 +108,46 @@ def test_c2_unnamed_sender_on_failure_socket():
         assert w.proc.poll() is None, w.read_log()[-2000:]
         st = c.call("ward.stats")
         assert st["channel"]["failure_dropped"] >= 1, st["channel"]
+    finally:
+        w.stop()
+
+
+FILL = r'''
+n, err = 0, None
+while n < 1000:
+    try:
+        c.call("instance.run", {"name": "fill%d" % n, "argv": ["sleep",
+               "1000"]})
+    except WardError as e:
+        err = e.code
+        break
+    n += 1
+done({"n": n, "err": err})
+'''
+
+
+def test_c3_nobody_cannot_take_all_capacity():
+    need_root()
+    lim = 300
+    w = Ward(popen={"preexec_fn": lambda: resource.setrlimit(
+        resource.RLIMIT_NOFILE, (lim, lim))}).start()
+    try:
+        root = w.client()
+        got = wardtest.as_nobody(w, FILL)
+        # Root (an admin) starts a few of its own: each must run.
+        refused = None
+        for k in range(4):
+            try:
+                root.call("instance.run", {"name": uniq("root"),
+                          "argv": ["sleep", "1000"]})
+            except wardtest.WardError as e:
+                refused = (k, e.code)
+                break
+        assert refused is None, (
+            "nobody ran %d instances (then %s) and root's start %d is "
+            "refused: %s" % ((got["n"], got["err"]) + refused))
+        root.call("ward.shutdown", {"kill_instances": True})
+        w.proc.wait(timeout=TIMEOUT)
     finally:
         w.stop()
 
