@@ -55,6 +55,10 @@
 /* Bytes of one datagram kept: more than FAILURE_MAX, so one write of it
  * all is kept whole; beyond, counted as discarded. */
 #define CHANNEL_DGRAM_MAX	(64 * 1024)
+#if !defined(SO_PASSRIGHTS) && (defined(__x86_64__) || defined(__i386__) || \
+    defined(__aarch64__) || defined(__arm__) || defined(__riscv))
+#define SO_PASSRIGHTS	83	/* asm-generic's, Linux 6.16; older headers lack it */
+#endif
 
 struct channel_sock {
 	const char	*name;		/* STATE_DIR/name */
@@ -108,9 +112,24 @@ channel_notify_path(void)
 	return channel_notify.fd == -1 ? NULL : path;
 }
 
+/* s is bound or handed over (a re-exec, the fd store): watch it. */
 static void
 channel_watch(struct channel_sock *s)
 {
+	int zero = 0;
+
+	/*
+	 * fd 3 has no use for passed fds, and closing one may block the loop
+	 * for as long as its sender likes (a TCP socket with SO_LINGER and a
+	 * full send queue; a FUSE file whose daemon never answers FLUSH):
+	 * the kernel refuses them, where it can (review of issue 12, C4).
+	 * NOTIFY_SOCKET still takes them: BARRIER=1 passes a pipe.
+	 */
+#ifdef SO_PASSRIGHTS
+	if (s == &channel_failure)
+		(void)setsockopt(s->fd, SOL_SOCKET, SO_PASSRIGHTS, &zero,
+		    sizeof zero);
+#endif
 	ev_io_set(&s->w, s->fd, EV_READ);
 	ev_io_start(ward_loop, &s->w);
 }

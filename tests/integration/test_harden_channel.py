@@ -14,6 +14,12 @@ attacked as uid nobody (65534) through setpriv, and as any input:
   INSTANCE_MAX_PER_USER (1000) instances, each 2 fds and more with
   captured output; under a 20,000-file limit a few uids fill it. This
   test fails until a per-uid share (or a reserve for admins) exists.
+- C5: nobody's payload passes wardd, through fd 3, a TCP socket with
+  SO_LINGER set and a full send queue; wardd closes every passed fd (issue
+  9, finding 14), and its close, the last, waits out the linger (up to
+  forever): wardd answered nobody meanwhile. STATE_DIR/failure now
+  refuses passed fds (SO_PASSRIGHTS, Linux 6.16; skipped on older
+  kernels, where wardd stays exposed).
 - C2: a datagram on STATE_DIR/failure from a socket with no address (only
   root can connect one there, but every input is hostile) must not crash
   wardd.
@@ -147,6 +153,93 @@ def test_c3_nobody_cannot_take_all_capacity():
             "nobody ran %d instances (then %s) and root's start %d is "
             "refused: %s" % ((got["n"], got["err"]) + refused))
         root.call("ward.shutdown", {"kill_instances": True})
+        w.proc.wait(timeout=TIMEOUT)
+    finally:
+        w.stop()
+
+
+# nobody's plain process (no payload): a loopback TCP connection nobody
+# accepts or reads, its send queue full, SO_LINGER 30 s, passed to
+# STATE_DIR/notify and closed here (wardd's close is then the last).
+LINGER = r'''
+import array, socket, struct, sys, threading, time
+def lingering(l):
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    s.connect(l.getsockname())
+    s.setblocking(False)
+    for k in range(50):
+        try:
+            while True:
+                s.send(b"x" * 65536)
+        except BlockingIOError:
+            time.sleep(0.02)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 30))
+    return s
+l = socket.socket()
+l.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2048)
+l.bind(("127.0.0.1", 0))
+l.listen(8)
+u = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+# Whoever closes a socket last waits out its linger: wardd, or this
+# process when it closes its copy after wardd did; hence a few tries, and
+# our own closes in threads.
+for k in range(4):
+    s = lingering(l)
+    u.sendmsg([b"READY=1"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
+              array.array("i", [s.fileno()]))], 0, sys.argv[1])
+    threading.Thread(target=s.close, daemon=True).start()
+done({"sent": True})
+time.sleep(60)
+'''
+
+
+def kernel_has_passrights():
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    try:
+        s.getsockopt(socket.SOL_SOCKET, 83)	# SO_PASSRIGHTS
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def test_c5_no_fds_through_fd3():
+    need_root()
+    if not kernel_has_passrights():
+        raise wardtest.Skip("the kernel has no SO_PASSRIGHTS (Linux 6.16)")
+    w = Ward().start()
+    try:
+        c = w.client()
+        mark = os.path.join(w.dir, "out")
+        os.mkdir(mark)
+        os.chmod(mark, 0o777)
+        mark = os.path.join(mark, "sent")
+        # The same socket, through fd 3 (EPERM where refused); then a
+        # mark, and the listener kept while the test runs.
+        sh = LINGER.replace("done({\"sent\": True})", "open(%r, 'w').close()"
+            % mark).replace("time.sleep(60)", "time.sleep(20)").replace(
+            "u = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)",
+            "u = socket.socket(fileno=3)").replace(
+            "    u.sendmsg(", "    try: u.sendmsg(").replace(
+            ", 0, sys.argv[1])", ")\n    except OSError: pass")
+        assert "fileno=3" in sh and "except OSError" in sh, sh
+        compile(sh, "payload", "exec")
+        body = "r = c.call('instance.run', {'name': 'linger', " \
+            "'argv': [sys.executable, '-c', %r]})\ndone(r)\n" % sh
+        wardtest.as_nobody(w, body)
+        retry(lambda: os.path.exists(mark), what="the payload's pass")
+        c2 = wardtest.Client(w.sock, timeout=5)
+        try:
+            for k in range(10):
+                c2.call("ward.hello")
+        except OSError as e:
+            raise AssertionError("wardd stopped answering after nobody's "
+                                 "payload passed it a lingering socket "
+                                 "on fd 3: %r" % e)
+        c2.close()
+        c.call("ward.shutdown", {"kill_instances": True})
         w.proc.wait(timeout=TIMEOUT)
     finally:
         w.stop()
