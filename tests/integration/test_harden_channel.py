@@ -14,6 +14,11 @@ attacked as uid nobody (65534) through setpriv, and as any input:
   INSTANCE_MAX_PER_USER (1000) instances, each 2 fds and more with
   captured output; under a 20,000-file limit a few uids fill it. This
   test fails until a per-uid share (or a reserve for admins) exists.
+- C4: any local user, with no instance (STATE_DIR/notify is 0666), does
+  what C5 does through NOTIFY_SOCKET, which must take passed fds
+  (BARRIER=1): wardd still closes them itself and freezes. Fails on the
+  current code: the fix (a closer process, or SO_PASSRIGHTS 0 and no
+  BARRIER=1) is the lead's call.
 - C5: nobody's payload passes wardd, through fd 3, a TCP socket with
   SO_LINGER set and a full send queue; wardd closes every passed fd (issue
   9, finding 14), and its close, the last, waits out the linger (up to
@@ -192,6 +197,31 @@ for k in range(4):
 done({"sent": True})
 time.sleep(60)
 '''
+
+
+def test_c4_passed_lingering_socket_does_not_block_wardd():
+    need_root()
+    w = Ward().start()
+    p = None
+    try:
+        c = w.client()
+        p = nobody_popen(w, LINGER.replace("sys.argv[1]", repr(
+            os.path.join(w.state, "notify"))))
+        assert p.stdout.readline(), p.stderr.read()
+        # wardd has read it (or will in a turn): does it still answer?
+        c2 = wardtest.Client(w.sock, timeout=5)
+        try:
+            for k in range(10):
+                c2.call("ward.hello")
+        except OSError as e:
+            raise AssertionError("wardd stopped answering after nobody "
+                                 "passed it a lingering socket: %r" % e)
+        c2.close()
+    finally:
+        if p is not None:
+            p.kill()
+            p.wait()
+        w.stop()
 
 
 def kernel_has_passrights():
