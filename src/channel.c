@@ -22,8 +22,8 @@
  * Both are read at most CHANNEL_TURN datagrams per loop turn, and again
  * before an instance's death is recorded (channel_drain): what a payload
  * wrote before it exited is queued before its pidfd turns readable, and a
- * queue holds at most net.unix.max_dgram_qlen (+1) datagrams, so a few
- * dozen reads reach it. The price of sharing: one payload writing fd 3 or
+ * queue holds at most net.unix.max_dgram_qlen (+1) datagrams, so that
+ * many reads reach it (channel_qlen). The price of sharing: one payload writing fd 3 or
  * NOTIFY_SOCKET in a loop makes others' writes there wait while wardd
  * drains (never lost: the sockets block). fd 4, the busy one, is not
  * shared.
@@ -49,11 +49,16 @@
 #include "ward.h"
 
 #define CHANNEL_TURN	256	/* datagrams read per socket per loop turn */
-#define CHANNEL_DEATH	64	/* ... and before a death is recorded */
+#define CHANNEL_DEATH	64	/* ... before a death, at least (see */
+#define CHANNEL_DEATH_MAX 65536	/* channel_qlen), at most */
 #define CHANNEL_MAX_FDS	253	/* SCM_MAX_FD: fds one message can carry */
 /* Bytes of one datagram kept: more than FAILURE_MAX, so one write of it
  * all is kept whole; beyond, counted as discarded. */
 #define CHANNEL_DGRAM_MAX	(64 * 1024)
+#if !defined(SO_PASSRIGHTS) && (defined(__x86_64__) || defined(__i386__) || \
+    defined(__aarch64__) || defined(__arm__) || defined(__riscv))
+#define SO_PASSRIGHTS	83	/* asm-generic's, Linux 6.16; older headers lack it */
+#endif
 
 struct channel_sock {
 	const char	*name;		/* STATE_DIR/name */
@@ -65,6 +70,7 @@ struct channel_sock {
 static struct channel_sock channel_failure = { "failure", 0600, -1, { 0 } };
 static struct channel_sock channel_notify = { "notify", 0666, -1, { 0 } };
 static char *channel_failure_path;	/* what fd 3 sockets connect to */
+static unsigned channel_death_reads = CHANNEL_DEATH;
 static struct table channel_by_addr;	/* fd 3 sender address -> instance */
 static struct table channel_by_pid;	/* notify=systemd main pid -> instance */
 struct channel_stats channel_stats;
@@ -106,9 +112,24 @@ channel_notify_path(void)
 	return channel_notify.fd == -1 ? NULL : path;
 }
 
+/* s is bound or handed over (a re-exec, the fd store): watch it. */
 static void
 channel_watch(struct channel_sock *s)
 {
+	int zero = 0;
+
+	/*
+	 * fd 3 has no use for passed fds, and closing one may block the loop
+	 * for as long as its sender likes (a TCP socket with SO_LINGER and a
+	 * full send queue; a FUSE file whose daemon never answers FLUSH):
+	 * the kernel refuses them, where it can (review of issue 12, C4).
+	 * NOTIFY_SOCKET still takes them: BARRIER=1 passes a pipe.
+	 */
+#ifdef SO_PASSRIGHTS
+	if (s == &channel_failure)
+		(void)setsockopt(s->fd, SOL_SOCKET, SO_PASSRIGHTS, &zero,
+		    sizeof zero);
+#endif
 	ev_io_set(&s->w, s->fd, EV_READ);
 	ev_io_start(ward_loop, &s->w);
 }
@@ -152,6 +173,34 @@ channel_bind(struct channel_sock *s)
 }
 
 /*
+ * How many datagrams a socket's queue can hold: net.unix.max_dgram_qlen
+ * (+1), which systemd raises to 512 at boot, so a payload flooding fd 3
+ * keeps more than CHANNEL_DEATH ahead of another's last words (review of
+ * issue 12, C1). Read at start: the sockets take it when they are made.
+ */
+static void
+channel_qlen(void)
+{
+	char buf[32];
+	unsigned long q;
+	ssize_t n;
+	int fd;
+
+	if ((fd = open("/proc/sys/net/unix/max_dgram_qlen", O_RDONLY |
+	    O_CLOEXEC)) == -1)
+		return;
+	n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return;
+	buf[n] = '\0';
+	q = strtoul(buf, NULL, 10);
+	if (q + 1 > channel_death_reads)
+		channel_death_reads = q + 1 < CHANNEL_DEATH_MAX ? q + 1 :
+		    CHANNEL_DEATH_MAX;
+}
+
+/*
  * At start, after a restore: bind what the state did not bring. Without
  * the failure socket fd 3 is /dev/null (spawn.c); without the notify one,
  * notify=systemd instances cannot start.
@@ -159,6 +208,7 @@ channel_bind(struct channel_sock *s)
 void
 channel_open(void)
 {
+	channel_qlen();
 	if (channel_failure.fd == -1)
 		(void)channel_bind(&channel_failure);
 	if (channel_notify.fd == -1)
@@ -382,9 +432,12 @@ channel_read(int fd, int failure, struct instance *fixed, unsigned max)
 		cred = channel_control(&mh);
 		if (failure) {
 			i = NULL;
-			mh.msg_namelen -= offsetof(struct sockaddr_un, sun_path);
-			if (mh.msg_namelen > 0 && (tn = table_find(&channel_by_addr,
-			    from.sun_path, mh.msg_namelen)) != NULL)
+			/* A sender without an address (only root can connect
+			 * one here) has a msg_namelen of 0, not of 2. */
+			if (mh.msg_namelen > offsetof(struct sockaddr_un,
+			    sun_path) && (tn = table_find(&channel_by_addr,
+			    from.sun_path, mh.msg_namelen -
+			    offsetof(struct sockaddr_un, sun_path))) != NULL)
 				i = (struct instance *)((char *)tn -
 				    offsetof(struct instance, by_chan));
 			if (i == NULL) {
@@ -454,9 +507,11 @@ void
 channel_drain(struct instance *i)
 {
 	if (i->chan_indexed && channel_failure.fd != -1)
-		(void)channel_read(channel_failure.fd, 1, NULL, CHANNEL_DEATH);
+		(void)channel_read(channel_failure.fd, 1, NULL,
+		    channel_death_reads);
 	if (i->pid_indexed && channel_notify.fd != -1)
-		(void)channel_read(channel_notify.fd, 0, NULL, CHANNEL_DEATH);
+		(void)channel_read(channel_notify.fd, 0, NULL,
+		    channel_death_reads);
 	channel_read_legacy(i);
 }
 
