@@ -9,7 +9,10 @@
  * than CAPACITY_RESERVE fds for everything else (clients, log files,
  * STATE_DIR's files, the next spawn's temporary ends) with
  * resource_exhausted naming RLIMIT_NOFILE, instead of failing half-way
- * with EMFILE. wardd raised its soft limit to the hard one at start; a
+ * with EMFILE. An eighth of the limit is kept for admins: a user who is
+ * not one cannot take the last of it and lock root out (issue 12's
+ * review, C3); users' own shares are their budgets (instances, fds). wardd
+ * raised its soft limit to the hard one at start; a
  * wardd without CAP_SYS_RESOURCE cannot go past that, so this is the
  * ceiling (20,000 fds: 9,900 instances).
  *
@@ -66,18 +69,20 @@ int
 capacity_check(const struct instance *i, struct ward_err *e)
 {
 	uint64_t need = CAPACITY_PER_INSTANCE + capacity_count(i);
+	/* run_as_owner: a non-admin's (wardd runs it as them). */
+	uint64_t admins = i->run_as_owner ? capacity_limit / 8 : 0;
 
 	if (i->output != NULL)
 		need += OUTPUT_NSTREAMS;
 	if (capacity_limit == 0 || capacity_held + need + conn_count +
-	    CAPACITY_RESERVE <= capacity_limit)
+	    CAPACITY_RESERVE + admins <= capacity_limit)
 		return 0;
 	return ward_err_set(e, WARD_E_RESOURCE_EXHAUSTED, "wardd's open files "
-	    "limit (RLIMIT_NOFILE %" PRIu64 ") is reached: %u running "
+	    "limit (RLIMIT_NOFILE %" PRIu64 ") is reached%s: %u running "
 	    "instances hold %" PRIu64 " fds (%d each, more with captured "
 	    "output); stop some, or raise wardd's limit (LimitNOFILE=)",
-	    capacity_limit, instances_running_count, capacity_held,
-	    CAPACITY_PER_INSTANCE);
+	    capacity_limit, admins ? " for all but admins" : "",
+	    instances_running_count, capacity_held, CAPACITY_PER_INSTANCE);
 }
 
 /* i runs (started, or read back running): count what it holds. */

@@ -362,7 +362,7 @@ channel_control(struct msghdr *mh)
 			for (k = 0; k < nfds; k++) {
 				memcpy(&fd, CMSG_DATA(cm) + k * sizeof(int),
 				    sizeof fd);
-				close(fd);
+				closer_dispose(fd);	/* never waits */
 			}
 		}
 	}

@@ -100,9 +100,10 @@ cmd_stats_exec(struct request *req)
 	codec_pack_key(&pk, "capacity");		/* capacity.c */
 	capacity_pack(&pk, nfds);
 	codec_pack_key(&pk, "channel");		/* channel.c */
-	msgpack_pack_map(&pk, 2);
+	msgpack_pack_map(&pk, 3);
 	codec_pack_kv_uint(&pk, "failure_dropped", channel_stats.failure_dropped);
 	codec_pack_kv_uint(&pk, "notify_dropped", channel_stats.notify_dropped);
+	codec_pack_kv_uint(&pk, "closer_sent", closer_sent);	/* closer.c */
 	codec_pack_key(&pk, "limits");		/* budget.c */
 	budget_pack_limits(&pk);
 	codec_pack_key(&pk, "budgets");
@@ -233,6 +234,7 @@ cmd_fds_walk(fd_visit_fn fn, void *arg)
 	}
 	statedir_fds(fn, arg);
 	channel_fds(fn, arg);
+	closer_fds(fn, arg);
 	trash_fds(fn, arg);
 	dumps_fds(fn, arg);
 	cgroup_fds(fn, arg);

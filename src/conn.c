@@ -136,7 +136,7 @@ conn_fds_drop(struct conn *c, uint64_t end)
 	while ((f = c->fds) != NULL && f->at < end) {
 		c->fds = f->next;
 		for (k = 0; k < f->n; k++)
-			close(f->fds[k]);
+			closer_dispose(f->fds[k]);	/* never waits */
 		budget_give(c->peer.uid, BUDGET_FDS, f->n);
 		free(f);
 	}
@@ -562,7 +562,7 @@ conn_recv(struct conn *c, char *chunk, size_t len)
 		    budget_limit(c->peer.uid, BUDGET_FDS) + REQUEST_MAX_FDS;
 		if (over || (f = calloc(1, sizeof *f)) == NULL) {
 			for (k = 0; k < nf; k++)
-				close(((int *)CMSG_DATA(cm))[k]);
+				closer_dispose(((int *)CMSG_DATA(cm))[k]);
 			if (over)
 				c->fds_over = 1;
 			else

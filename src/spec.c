@@ -824,8 +824,10 @@ spec_close_fds(struct instance_spec *cfg)
 {
 	size_t k;
 
+	/* Passed fds (and output.c's pipes): the last close of one a client
+	 * passed may wait as long as it likes (closer.c). */
 	for (k = 0; k < cfg->nfds; k++)
-		close(cfg->fds[k].fd);
+		closer_dispose(cfg->fds[k].fd);
 	free(cfg->fds);
 	cfg->fds = NULL;
 	cfg->nfds = 0;

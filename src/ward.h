@@ -107,6 +107,13 @@ int	 table_insert(struct table *, struct table_node *, const void *, size_t);
 void	 table_remove(struct table *, struct table_node *);
 struct table_node *table_find(const struct table *, const void *, size_t);
 
+/* ---- closer.c: fds from outside, closed where a close may wait. */
+
+extern uint64_t closer_sent;
+void	 closer_init(void);
+void	 closer_dispose(int);
+void	 closer_fds(fd_visit_fn, void *);
+
 /* ---- log.c ---- */
 
 /* Levels are syslog's numbers, so they print as sd-daemon "<N>" prefixes. */

@@ -398,6 +398,7 @@ main(int argc, char **argv)
 	opts.oom_score_adj = wardd_oom_score_adj();
 	wardd_raise_nofile();
 
+	closer_init();		/* before the loop: a fork */
 	loop_init();
 	server_init(cmd_dispatch);	/* requests go to the command table */
 	budget_init();

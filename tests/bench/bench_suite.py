@@ -362,6 +362,15 @@ def part(tab, wardd, n, k, args, tmp, pace):
         for _ in range(args.lists):
             lst, nbytes, dt = raw.call("instance.list")
             times.append(dt)
+        # The compact form (issue 12), where wardd has it: the same data.
+        ctimes, cbytes = [], None
+        for _ in range(args.lists):
+            try:
+                _, cbytes, dt = raw.call("instance.list", {"compact": True})
+            except AssertionError:
+                cbytes = None	# an older wardd: invalid_argument
+                break
+            ctimes.append(dt)
         raw.close()
         assert len(lst) == n, len(lst)
         lt = statistics.median(times)
@@ -405,6 +414,13 @@ def part(tab, wardd, n, k, args, tmp, pace):
                 list_echo["rtt_p50_us"] / 1e3, " ms", "%.3f")
         tab.add("instance.list of %d: reply bytes vs data" % n, nbytes,
                 dbytes, " B", "%d")
+        if cbytes is not None:
+            tab.add("instance.list {compact} of %d: time (p50)" % n,
+                    statistics.median(ctimes) * 1e3,
+                    echo(msgpack.packb([0, 1, "instance.list", []]), cbytes,
+                         args.lists)["rtt_p50_us"] / 1e3, " ms", "%.3f")
+            tab.add("instance.list {compact} of %d: bytes vs data" % n,
+                    cbytes, dbytes, " B", "%d")
         for what in ("Rss", "Pss"):
             tab.add("wardd %s per running instance" % what,
                     (mem1[what] - mem0[what]) / n, 1.5, " KiB")
