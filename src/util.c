@@ -48,6 +48,8 @@ buf_append(struct buf *b, const void *p, size_t n)
 			b->cap = cap;
 		}
 	}
+	if (n == 0)
+		return 0;	/* p may be NULL (an empty buffer's data) */
 	memcpy(b->data + b->len, p, n);
 	b->len += n;
 	return 0;
