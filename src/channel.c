@@ -23,10 +23,11 @@
  * before an instance's death is recorded (channel_drain): what a payload
  * wrote before it exited is queued before its pidfd turns readable, and a
  * queue holds at most net.unix.max_dgram_qlen (+1) datagrams, so that
- * many reads reach it (channel_qlen). The price of sharing: one payload writing fd 3 or
- * NOTIFY_SOCKET in a loop makes others' writes there wait while wardd
- * drains (never lost: the sockets block). fd 4, the busy one, is not
- * shared.
+ * many reads reach it (channel_qlen). The price of sharing: one payload
+ * writing fd 3 or NOTIFY_SOCKET in a loop makes others' writes there
+ * wait while wardd drains (never lost: the sockets block). fd 4, the
+ * busy one, is not shared. Fds passed with a datagram are let go of
+ * through closer.c (their close may wait).
  *
  * Both sockets are wardd's own, kept across a re-exec and in the fd store
  * (channel_save): children's fd 3 sockets stay connected to the same one.
