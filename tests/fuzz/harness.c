@@ -67,10 +67,11 @@ int	 __wrap_sd_journal_send_with_location(const char *, const char *,
 int	 __wrap_sd_notify(int, const char *);
 
 pid_t
-__wrap_spawn_child(const struct instance *i, const struct spawn_fds *fds,
+__wrap_spawn_child(const struct instance *i, struct spawn_fds *fds,
     char **envp, int *status_r, struct ward_err *e)
 {
 	*status_r = -1;
+	fds->pidfd_out = -1;
 	ward_err_set(e, WARD_E_SPAWN_FAILED, "cannot run %s: refused by the "
 	    "fuzzing sandbox", i->spec.exec_path ? i->spec.exec_path :
 	    i->spec.argv[0]);
