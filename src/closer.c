@@ -133,8 +133,13 @@ closer_start(void)
 		close(1);
 		close(2);
 		(void)prctl(PR_SET_NAME, "wardd-closer");
-		signal(SIGPIPE, SIG_DFL);
-		closer_main(3);	/* signals stay blocked: it only closes */
+		/* Default dispositions, then no mask: a service manager's
+		 * SIGTERM ends it, no handler of wardd's runs in it. */
+		for (st = 1; st < NSIG; st++)
+			(void)signal(st, SIG_DFL);
+		sigemptyset(&all);
+		sigprocmask(SIG_SETMASK, &all, NULL);
+		closer_main(3);
 	}
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	close(sp[1]);
