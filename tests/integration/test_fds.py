@@ -62,7 +62,7 @@ def check_no_leak(w):
     journal socket (sd_journal_send keeps one unnamed datagram socket)."""
     # trash.c holds directories open across loop turns: they are listed,
     # but /proc and the list must be read at one moment, so wait for none.
-    retry(lambda: wardtest.trash_empty(w), what="trash/ to empty")
+    retry(lambda: wardtest.fds_settled(w, w.root), what="wardd's fds to settle")
     have = listed(w)
     proc = wardtest.wardd_fds(w)
     stale = sorted(set(have) - set(proc))

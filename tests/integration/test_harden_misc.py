@@ -297,9 +297,9 @@ done(attempt("instance.remove", {"name": "squat"}))
 # ---- finding 14: fds passed to an instance's NOTIFY_SOCKET --------------
 
 def fd_count(w):
-    """wardd's open fds, once trash.c has finished removing what earlier
-    tests left (it holds a directory open across loop turns meanwhile)."""
-    retry(lambda: wardtest.trash_empty(w), what="trash/ to empty")
+    """wardd's open fds, once those it holds only for a while are closed
+    (trash.c's directories, snapshot.c's state.tmp)."""
+    retry(lambda: wardtest.fds_settled(w, w.root), what="wardd's fds to settle")
     return len(os.listdir("/proc/%d/fd" % w.proc.pid))
 
 

@@ -358,6 +358,13 @@ def trash_empty(w):
     return os.listdir(os.path.join(w.state, "trash")) == []
 
 
+def fds_settled(w, c):
+    """Whether w's wardd holds no fd only for a while: trash.c done (it
+    holds directories open across loop turns) and no STATE_DIR/state write
+    under way (snapshot.c holds state.tmp open across its slices)."""
+    return trash_empty(w) and not c.call("ward.stats")["snapshot"]["pending"]
+
+
 def wardd_fds(w):
     """{fd: what it links to} of w's wardd's fds (those that stay while read)."""
     d = "/proc/%d/fd" % w.proc.pid
