@@ -146,7 +146,7 @@ metrics_instance_stopped(struct instance *i)
 	}
 }
 
-/* Fields 14, 15, 24 and 43 of /proc/PID/stat, counted after the last ')'. */
+/* Fields 3, 14, 15, 24 and 43 of /proc/PID/stat, after the last ')'. */
 int
 metrics_parse_stat(const char *buf, struct proc_stat *st)
 {
@@ -166,7 +166,9 @@ metrics_parse_stat(const char *buf, struct proc_stat *st)
 		if (*p == '\0' || *p == '\n')
 			return field > 15 ? 0 : -1;	/* old kernels: no guest */
 		v = strtoull(p, &end, 10);
-		if (field == 14)
+		if (field == 3)
+			st->state = *p;
+		else if (field == 14)
 			st->utime_ticks = v;
 		else if (field == 15)
 			st->stime_ticks = v;
@@ -448,7 +450,9 @@ metrics_sample(struct instance *i, int full)
 	/* cgroup.c: the whole tree's cost, with the other expensive reads. */
 	if (full)
 		cgroup_sample(i, m, 0);
-	if (!metrics_alive(i))
+	/* A zombie's memory is gone: its last figures stand. Read from the
+	 * same file, not a poll of the pidfd (one syscall less a sample). */
+	if (st.state == 'Z' || st.state == 'X' || st.state == 'x')
 		return 0;
 	if (st.has_rss) {
 		m->rss_kb = st.rss_pages * metrics_page_kb;

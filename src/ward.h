@@ -1354,6 +1354,7 @@ struct proc_stat {
 	uint64_t	 rss_pages;	/* field 24, what statm's second says */
 	uint64_t	 guest_ticks;
 	int		 has_rss;
+	char		 state;		/* field 3: R, S, D, Z (zombie), ... */
 };
 
 #define METRICS_PER_TICK	32	/* instances sampled per timer tick, at most */

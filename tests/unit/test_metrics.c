@@ -58,6 +58,7 @@ START_TEST(stat_fields)
 	ck_assert_uint_eq(st.guest_ticks, 9123);
 	ck_assert(st.has_rss);
 	ck_assert_uint_eq(st.rss_pages, 262144);	/* field 24 */
+	ck_assert_int_eq(st.state, 'S');		/* field 3 */
 
 	ck_assert_int_eq(metrics_parse_stat(stat_parens, &st), 0);
 	ck_assert_uint_eq(st.utime_ticks, 31);
