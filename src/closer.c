@@ -46,6 +46,21 @@ static unsigned closer_made;
 static int closer_said;		/* "closing here" logged */
 uint64_t closer_sent;		/* ward.stats: fds the closer closed */
 
+/* mh for one byte at *byte and control room [ctl, ctl + len): what both
+ * ends of the closer's socket send and receive. */
+static void
+closer_msg(struct msghdr *mh, struct iovec *iov, char *byte, void *ctl,
+    size_t len)
+{
+	memset(mh, 0, sizeof *mh);
+	iov->iov_base = byte;
+	iov->iov_len = 1;
+	mh->msg_iov = iov;
+	mh->msg_iovlen = 1;
+	mh->msg_control = ctl;
+	mh->msg_controllen = len;
+}
+
 /* The closer's life: close what comes, until wardd's end is gone. */
 static void
 closer_main(int sock)
@@ -63,13 +78,7 @@ closer_main(int sock)
 	int fd;
 
 	for (;;) {
-		memset(&mh, 0, sizeof mh);
-		iov.iov_base = &byte;
-		iov.iov_len = 1;
-		mh.msg_iov = &iov;
-		mh.msg_iovlen = 1;
-		mh.msg_control = cbuf.space;
-		mh.msg_controllen = sizeof cbuf.space;
+		closer_msg(&mh, &iov, &byte, cbuf.space, sizeof cbuf.space);
 		r = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
 		if (r == -1 && errno == EINTR)
 			continue;
@@ -171,14 +180,8 @@ closer_send(int fd)
 	struct iovec iov;
 	char byte = 0;
 
-	memset(&mh, 0, sizeof mh);
 	memset(&cbuf, 0, sizeof cbuf);
-	iov.iov_base = &byte;
-	iov.iov_len = 1;
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
-	mh.msg_control = cbuf.space;
-	mh.msg_controllen = sizeof cbuf.space;
+	closer_msg(&mh, &iov, &byte, cbuf.space, sizeof cbuf.space);
 	cm = CMSG_FIRSTHDR(&mh);
 	cm->cmsg_level = SOL_SOCKET;
 	cm->cmsg_type = SCM_RIGHTS;
