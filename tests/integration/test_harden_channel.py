@@ -199,6 +199,20 @@ time.sleep(60)
 '''
 
 
+def still_answers(w, after):
+    """Ten ward.hello on a new connection, each within 5 s: wardd's loop
+    was not held by what happened (after)."""
+    c2 = wardtest.Client(w.sock, timeout=5)
+    try:
+        for k in range(10):
+            c2.call("ward.hello")
+    except OSError as e:
+        raise AssertionError("wardd stopped answering after %s: %r"
+                             % (after, e))
+    finally:
+        c2.close()
+
+
 def test_c4_passed_lingering_socket_does_not_block_wardd():
     need_root()
     w = Ward().start()
@@ -209,14 +223,7 @@ def test_c4_passed_lingering_socket_does_not_block_wardd():
             os.path.join(w.state, "notify"))))
         assert p.stdout.readline(), p.stderr.read()
         # wardd has read it (or will in a turn): does it still answer?
-        c2 = wardtest.Client(w.sock, timeout=5)
-        try:
-            for k in range(10):
-                c2.call("ward.hello")
-        except OSError as e:
-            raise AssertionError("wardd stopped answering after nobody "
-                                 "passed it a lingering socket: %r" % e)
-        c2.close()
+        still_answers(w, "nobody passed it a lingering socket")
     finally:
         if p is not None:
             p.kill()
@@ -260,15 +267,8 @@ def test_c5_no_fds_through_fd3():
             "'argv': [sys.executable, '-c', %r]})\ndone(r)\n" % sh
         wardtest.as_nobody(w, body)
         retry(lambda: os.path.exists(mark), what="the payload's pass")
-        c2 = wardtest.Client(w.sock, timeout=5)
-        try:
-            for k in range(10):
-                c2.call("ward.hello")
-        except OSError as e:
-            raise AssertionError("wardd stopped answering after nobody's "
-                                 "payload passed it a lingering socket "
-                                 "on fd 3: %r" % e)
-        c2.close()
+        still_answers(w, "nobody's payload passed it a lingering socket "
+                      "on fd 3")
         c.call("ward.shutdown", {"kill_instances": True})
         w.proc.wait(timeout=TIMEOUT)
     finally:
