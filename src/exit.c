@@ -331,3 +331,19 @@ exit_record_unref(struct exit_record *r)
 	free(r->dump_dir);
 	free(r);
 }
+
+/*
+ * The seed's handle_ramdump for instance i, at its death: core* and
+ * ramdump* files it left in its runtime dir go to a dump dir of its
+ * owner's. Returns the dump dir, or NULL.
+ */
+char *
+exit_collect_dumps(const struct instance *i)
+{
+	int rfd;
+
+	if (i->runtime_dir == NULL || (rfd = statedir_runtime_open(i->id)) == -1)
+		return NULL;
+	return dumps_collect(rfd, i->runtime_dir, i->spec.name, i->id,
+	    i->owner_uid, i->owner_gid);	/* closes rfd */
+}

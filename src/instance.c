@@ -694,15 +694,8 @@ instance_notify_line(struct instance *i, const char *line, size_t len)
 	case NOTIFY_STATUS: {
 		char *clean;
 
-		/* Keep at most STATUS_MAX bytes of valid UTF-8. */
-		if ((clean = utf8_clean(text, tlen > STATUS_MAX ? STATUS_MAX :
-		    tlen)) == NULL)
+		if ((clean = notify_status_text(text, tlen)) == NULL)
 			break;
-		tlen = strlen(clean);
-		while (tlen > STATUS_MAX || (tlen > 0 &&
-		    !utf8_valid(clean, tlen)))
-			tlen--;
-		clean[tlen] = '\0';
 		free(i->status_text);
 		i->status_text = clean;
 		instance_announce(i, INSTANCE_EV_STATUS);
@@ -750,21 +743,6 @@ instance_sd_assignment(struct instance *i, const char *p, size_t n)
 		instance_notify_line(i, p, n);
 		break;
 	}
-}
-
-/*
- * The seed's handle_ramdump: core* and ramdump* files the payload left in
- * its runtime dir go to a dump dir of its owner's (dumps.c).
- */
-static char *
-instance_collect_dumps(struct instance *i)
-{
-	int rfd;
-
-	if (i->runtime_dir == NULL || (rfd = statedir_runtime_open(i->id)) == -1)
-		return NULL;
-	return dumps_collect(rfd, i->runtime_dir, i->spec.name, i->id,
-	    i->owner_uid, i->owner_gid);	/* closes rfd */
 }
 
 /*
@@ -850,7 +828,7 @@ instance_died(struct instance *i, struct exit_record *r, int reap_failed)
 	i->suspended = 0;
 	cgroup_instance_gone(i);	/* cgroup.c: final CPU; leftovers; rmdir */
 	if (!spawn_failed)
-		r->dump_dir = instance_collect_dumps(i);
+		r->dump_dir = exit_collect_dumps(i);
 	/* Moved out of the way at once, removed a slice per loop turn. */
 	if (i->runtime_dir != NULL)
 		statedir_runtime_remove(i->id);

@@ -320,3 +320,23 @@ notify_failure_note(const char *p, size_t n)
 	}
 	return utf8_clean(msg, strlen(msg));
 }
+
+/*
+ * A STATUS= text as an instance keeps it: at most STATUS_MAX bytes of valid
+ * UTF-8 (bad bytes replaced, a character cut at the end dropped). NULL when
+ * out of memory.
+ */
+char *
+notify_status_text(const char *text, size_t tlen)
+{
+	char *clean;
+
+	if ((clean = utf8_clean(text, tlen > STATUS_MAX ? STATUS_MAX :
+	    tlen)) == NULL)
+		return NULL;
+	tlen = strlen(clean);
+	while (tlen > STATUS_MAX || (tlen > 0 && !utf8_valid(clean, tlen)))
+		tlen--;
+	clean[tlen] = '\0';
+	return clean;
+}

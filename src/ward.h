@@ -773,6 +773,7 @@ enum notify_kind notify_parse(const char *, size_t, enum payload_state *,
 enum notify_kind notify_parse_sd(const char *, size_t, enum payload_state *,
 	    const char **, size_t *);
 char	*notify_failure_note(const char *, size_t);
+char	*notify_status_text(const char *, size_t);
 
 /* ---- spec.c: what instance.create asked for, checked. */
 
@@ -1138,6 +1139,7 @@ struct exit_record *exit_record_unpack(const msgpack_object *);
 void	 exit_record_unref(struct exit_record *);
 void	 exit_failure_drain(struct instance *);
 void	 exit_failure_add(struct instance *, const char *, size_t, size_t);
+char	*exit_collect_dumps(const struct instance *);
 
 /* ---- program.c: a declared program's state machine (restart policy,
  * start order); every change through program_step. */
