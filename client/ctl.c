@@ -85,6 +85,7 @@ const struct ctl_entry *const ctl_table[] = {
 	&ctl_kill_entry,
 	&ctl_suspend_entry,
 	&ctl_resume_entry,
+	&ctl_wait_entry,
 	&ctl_remove_entry,
 	&ctl_payload_entry,
 	&ctl_history_entry,

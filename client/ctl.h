@@ -96,6 +96,7 @@ extern const struct ctl_entry ctl_run_entry, ctl_start_entry,
 extern const struct ctl_entry ctl_events_entry, ctl_tail_entry,
     ctl_logrotate_entry;				/* ctl-events.c */
 extern const struct ctl_entry ctl_top_entry;		/* ctl-top.c */
+extern const struct ctl_entry ctl_wait_entry;		/* ctl-wait.c */
 extern const struct ctl_entry ctl_reread_entry, ctl_update_entry,
     ctl_info_entry, ctl_shutdown_entry, ctl_reexec_entry;			/* ctl-ward.c */
 

@@ -67,19 +67,49 @@ ward_call_simple(struct ward *w, const char *method, struct ward_params *p)
 	return rc;
 }
 
+/*
+ * The handshake: libward says which protocol it speaks; a wardd that does
+ * not speak it answers unsupported_protocol. A wardd older than the key
+ * (it refuses unknown keys with invalid_argument) speaks protocol 1, the
+ * only one so far: asked again without it.
+ */
 WARD_EXPORT int
 ward_hello(struct ward *w, struct ward_hello *h)
 {
+	struct ward_params p;
 	struct ward_reply r;
+	const msgpack_object *a;
+	uint32_t k;
+	int rc;
 
 	memset(h, 0, sizeof *h);
-	if (ward_call(w, WARD_M_HELLO, NULL, 0, &r) == -1) {
+	ward_params_init(&p);
+	msgpack_pack_map(&p.pk, 1);
+	ward_pack_str(&p.pk, "protocol");
+	msgpack_pack_uint32(&p.pk, WARD_PROTOCOL_VERSION);
+	rc = ward_call_params(w, WARD_M_HELLO, &p, &r);
+	if (rc == -1 && strcmp(ward_error(w)->code, WARD_E_INVALID_ARGUMENT) == 0 &&
+	    WARD_PROTOCOL_VERSION == 1) {
+		ward_reply_free(&r);
+		rc = ward_call(w, WARD_M_HELLO, NULL, 0, &r);
+	}
+	if (rc == -1) {
 		ward_reply_free(&r);
 		return -1;
 	}
 	ward_copy_str(h->server, sizeof h->server, ward_map_get(&r.result, "server"));
 	ward_copy_str(h->version, sizeof h->version, ward_map_get(&r.result, "version"));
 	h->protocol = ward_get_u64(&r.result, "protocol");
+	if ((a = ward_map_get(&r.result, "protocols")) != NULL &&
+	    a->type == MSGPACK_OBJECT_ARRAY) {
+		for (k = 0; k < a->via.array.size && h->nprotocols <
+		    sizeof h->protocols / sizeof h->protocols[0]; k++) {
+			if (a->via.array.ptr[k].type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+				h->protocols[h->nprotocols++] =
+				    a->via.array.ptr[k].via.u64;
+		}
+	} else
+		h->protocols[h->nprotocols++] = h->protocol;
 	h->pid = ward_get_i64(&r.result, "pid");
 	h->uid = ward_get_u64(&r.result, "uid");
 	h->admin = ward_get_bool(&r.result, "admin");
@@ -410,6 +440,34 @@ ward_instance_kill(struct ward *w, const char *ident, int sig)
 	ward_pack_str(&p.pk, "signal");
 	msgpack_pack_int(&p.pk, sig);
 	return ward_call_simple(w, WARD_M_KILL, &p);
+}
+
+/*
+ * A pidfd for the running main process of ident (owner or admin), which
+ * came by SCM_RIGHTS with the answer; *pid (if not NULL) gets its pid.
+ * Returns the fd (close on exec; the caller's to close) or -1.
+ */
+WARD_EXPORT int
+ward_instance_pidfd(struct ward *w, const char *ident, pid_t *pid)
+{
+	struct ward_params p;
+	struct ward_reply r;
+	int fd;
+
+	ward_drop_fds(w);	/* strays of raw calls: not this answer's */
+	ward_params_init(&p);
+	ward_pack_ident(&p.pk, ident, 0);
+	if (ward_call_params(w, WARD_M_PIDFD, &p, &r) == -1) {
+		ward_reply_free(&r);
+		return -1;
+	}
+	if (pid != NULL)
+		*pid = ward_get_i64(&r.result, "pid");
+	ward_reply_free(&r);
+	if ((fd = ward_take_fd(w)) == -1)
+		return ward_fail(w, "protocol_error", "wardd's answer to %s "
+		    "carried no fd", WARD_M_PIDFD);
+	return fd;
 }
 
 WARD_EXPORT int

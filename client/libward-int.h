@@ -25,6 +25,8 @@
 int	 ward_fail(struct ward *, const char *, const char *, ...)
 	    WARD_INTERNAL __attribute__((format(printf, 3, 4)));
 int	 ward_plain_list(struct ward *, int) WARD_INTERNAL;
+int	 ward_take_fd(struct ward *) WARD_INTERNAL;
+void	 ward_drop_fds(struct ward *) WARD_INTERNAL;
 
 /* ---- libward-decode.c */
 

@@ -45,6 +45,8 @@ struct ward {
 	struct ward_pending	**events_tail;
 	int			 lost;
 	int			 plain_list;	/* wardd knows no compact list */
+	int			 rfds[WARD_MAX_FDS];	/* came with answers, untaken */
+	int			 nrfds;
 
 	/* Non-blocking mode. */
 	int			 nonblocking;
@@ -164,6 +166,7 @@ ward_close(struct ward *w)
 		msgpack_unpacked_destroy(&p->msg);
 		free(p);
 	}
+	ward_drop_fds(w);
 	msgpack_unpacker_destroy(&w->unpacker);
 	close(w->fd);
 	free(w->out);
@@ -279,6 +282,68 @@ ward_write_all(struct ward *w, const char *buf, size_t len, const int *fds,
 }
 
 /*
+ * recv that keeps the fds an answer carries (instance.pidfd's), close on
+ * exec, for ward_take_fd; past WARD_MAX_FDS untaken ones they are closed.
+ */
+static ssize_t
+ward_recv(struct ward *w, char *buf, size_t len)
+{
+	union {
+		char		buf[CMSG_SPACE(sizeof(int) * WARD_MAX_FDS)];
+		struct cmsghdr	align;
+	} cbuf;
+	struct cmsghdr *cm;
+	struct msghdr mh;
+	struct iovec iov;
+	ssize_t n;
+	int k, nf, fd;
+
+	memset(&mh, 0, sizeof mh);
+	iov.iov_base = buf;
+	iov.iov_len = len;
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = cbuf.buf;
+	mh.msg_controllen = sizeof cbuf.buf;
+	if ((n = recvmsg(w->fd, &mh, MSG_CMSG_CLOEXEC)) <= 0)
+		return n;
+	for (cm = CMSG_FIRSTHDR(&mh); cm != NULL; cm = CMSG_NXTHDR(&mh, cm)) {
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		nf = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (k = 0; k < nf; k++) {
+			memcpy(&fd, CMSG_DATA(cm) + k * sizeof(int), sizeof fd);
+			if (w->nrfds < WARD_MAX_FDS)
+				w->rfds[w->nrfds++] = fd;
+			else
+				close(fd);
+		}
+	}
+	return n;
+}
+
+/* The first fd an answer carried (the caller's now), or -1. */
+int
+ward_take_fd(struct ward *w)
+{
+	int fd;
+
+	if (w->nrfds == 0)
+		return -1;
+	fd = w->rfds[0];
+	memmove(w->rfds, w->rfds + 1, --w->nrfds * sizeof(int));
+	return fd;
+}
+
+/* Close the fds answers carried that nobody took. */
+void
+ward_drop_fds(struct ward *w)
+{
+	while (w->nrfds > 0)
+		close(w->rfds[--w->nrfds]);
+}
+
+/*
  * Read until the unpacker yields a message (into msg). timeout_ms -1 waits
  * forever; returns 1, 0 on timeout, -1 on error or EOF.
  */
@@ -315,7 +380,7 @@ ward_read_msg(struct ward *w, msgpack_unpacked *msg, int timeout_ms)
 		}
 		if (!msgpack_unpacker_reserve_buffer(&w->unpacker, 65536))
 			return ward_fail(w, "internal", "out of memory");
-		n = recv(w->fd, msgpack_unpacker_buffer(&w->unpacker), 65536, 0);
+		n = ward_recv(w, msgpack_unpacker_buffer(&w->unpacker), 65536);
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK) &&

@@ -76,6 +76,8 @@ struct ward_hello {
 	char		 server[32];
 	char		 version[32];
 	unsigned	 protocol;
+	unsigned	 protocols[8];	/* all wardd speaks */
+	unsigned	 nprotocols;
 	pid_t		 pid;
 	uid_t		 uid;
 	int		 admin;
@@ -193,6 +195,7 @@ int	 ward_instance_status(struct ward *, const char *ident, struct ward_status *
 int	 ward_instance_list(struct ward *, const char *state,
 	    struct ward_status **, size_t *);
 int	 ward_instance_kill(struct ward *, const char *ident, int sig);
+int	 ward_instance_pidfd(struct ward *, const char *ident, pid_t *pid);
 int	 ward_instance_stop(struct ward *, const char *ident, int timeout_ms);
 int	 ward_instance_suspend(struct ward *, const char *ident);
 int	 ward_instance_resume(struct ward *, const char *ident);

@@ -45,6 +45,7 @@
 #define WARD_M_LOGROTATE	"ward.logrotate"
 #define WARD_M_FDS		"ward.fds"
 #define WARD_M_REEXEC		"ward.reexec"
+#define WARD_M_PIDFD		"instance.pidfd"
 
 /* Notifications sent by wardd. */
 #define WARD_N_EVENT		"ward.event"
@@ -64,6 +65,7 @@
 #define WARD_E_BUSY		"busy"
 #define WARD_E_PROTOCOL		"protocol_error"
 #define WARD_E_RESOURCE_EXHAUSTED "resource_exhausted"
+#define WARD_E_UNSUPPORTED_PROTOCOL "unsupported_protocol"
 
 /* Event types: the `type` of an event map. */
 #define WARD_EV_CREATED		"created"

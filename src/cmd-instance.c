@@ -8,6 +8,7 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <signal.h>
@@ -689,4 +690,49 @@ const struct cmd_entry cmd_history_entry = {
 	.args = cmd_history_args,
 	.flags = 0,
 	.exec = cmd_history_exec,
+};
+
+/*
+ * A pidfd for the running main process, to the caller by SCM_RIGHTS on the
+ * answer's first byte: the client can poll it for the exit and signal it
+ * with no pid race. A new one (pidfd_open), not a dup of wardd's: a file
+ * description of the client's own, whose flags it may change freely. Held
+ * by the conn until sent, in the caller's fd budget.
+ */
+static void
+cmd_pidfd_exec(struct request *req)
+{
+	struct instance *i = req->inst;
+	msgpack_packer pk;
+	int fd;
+
+	if (i->state != INSTANCE_RUNNING) {
+		cmd_state_error(req, "only a running instance has a pidfd");
+		return;
+	}
+	if (!req->c->peer.admin && budget_used(req->c->peer.uid, BUDGET_FDS) >=
+	    budget_limit(req->c->peer.uid, BUDGET_FDS)) {
+		cmd_error(req, WARD_E_RESOURCE_EXHAUSTED, "uid %u holds its whole fd budget "
+		    "in wardd (%" PRIu64 ")", (unsigned)req->c->peer.uid,
+		    (uint64_t)budget_limit(req->c->peer.uid, BUDGET_FDS));
+		return;
+	}
+	/* Still unreaped while RUNNING: the pid names the payload. */
+	if ((fd = sys->pidfd_open(i->pid)) == -1 ||
+	    conn_queue_fd(req->c, fd) == -1) {
+		cmd_error(req, WARD_E_INTERNAL, "cannot open a pidfd for "
+		    "instance '%s': %s", i->spec.name, strerror(errno));
+		return;
+	}
+	cmd_result(req, &pk);
+	msgpack_pack_map(&pk, 2);
+	codec_pack_kv_int(&pk, "pid", i->pid);
+	codec_pack_kv_uint(&pk, "fds", 1);
+}
+
+const struct cmd_entry cmd_pidfd_entry = {
+	.name = WARD_M_PIDFD,
+	.args = cmd_instance_args,
+	.flags = CMD_INSTANCE,
+	.exec = cmd_pidfd_exec,
 };

@@ -15,16 +15,47 @@
 
 static const struct arg_spec cmd_no_args[] = { { NULL, 0 } };
 
+/*
+ * The handshake, as dinit's: the client says which protocol it speaks
+ * (optional: clients older than the key say nothing and get protocol 1),
+ * and wardd refuses one it does not speak with unsupported_protocol, so
+ * that neither side misreads the other. The result lists all it speaks.
+ */
+static const struct arg_spec cmd_hello_args[] = {
+	{ "protocol", ARG_UINT },
+	{ NULL, 0 }
+};
+
+static const unsigned cmd_protocols[] = { WARD_PROTOCOL_VERSION };
+#define CMD_NPROTOCOLS	(sizeof cmd_protocols / sizeof cmd_protocols[0])
+
 static void
 cmd_hello_exec(struct request *req)
 {
 	msgpack_packer pk;
+	uint64_t want;
+	size_t k;
 
+	if (req->args[0] != NULL) {
+		want = req->args[0]->via.u64;
+		for (k = 0; k < CMD_NPROTOCOLS && cmd_protocols[k] != want; k++)
+			;
+		if (k == CMD_NPROTOCOLS) {
+			cmd_error(req, WARD_E_UNSUPPORTED_PROTOCOL, "wardd %s "
+			    "speaks protocol %u, not %" PRIu64, PACKAGE_VERSION,
+			    WARD_PROTOCOL_VERSION, want);
+			return;
+		}
+	}
 	cmd_result(req, &pk);
-	msgpack_pack_map(&pk, 6);
+	msgpack_pack_map(&pk, 7);
 	codec_pack_kv_str(&pk, "server", "wardd");
 	codec_pack_kv_str(&pk, "version", PACKAGE_VERSION);
 	codec_pack_kv_uint(&pk, "protocol", WARD_PROTOCOL_VERSION);
+	codec_pack_key(&pk, "protocols");
+	msgpack_pack_array(&pk, CMD_NPROTOCOLS);
+	for (k = 0; k < CMD_NPROTOCOLS; k++)
+		msgpack_pack_uint32(&pk, cmd_protocols[k]);
 	codec_pack_kv_int(&pk, "pid", getpid());
 	codec_pack_kv_uint(&pk, "uid", req->c->peer.uid);
 	codec_pack_kv_bool(&pk, "admin", req->c->peer.admin);
@@ -32,7 +63,7 @@ cmd_hello_exec(struct request *req)
 
 const struct cmd_entry cmd_hello_entry = {
 	.name = WARD_M_HELLO,
-	.args = cmd_no_args,
+	.args = cmd_hello_args,
 	.flags = 0,
 	.exec = cmd_hello_exec,
 };

@@ -38,6 +38,8 @@
 #include "ward.h"
 
 #define CONN_READ_CHUNK		65536
+
+static void	conn_out_fds_drop(struct conn *);
 #define CONN_LINGER_S		5.0	/* past OPEN: how long to wait on a peer */
 
 struct conn_list conns = TAILQ_HEAD_INITIALIZER(conns);
@@ -47,7 +49,6 @@ static void	conn_read_cb(struct ev_loop *, ev_io *, int);
 static void	conn_write_cb(struct ev_loop *, ev_io *, int);
 static void	conn_linger_cb(struct ev_loop *, ev_timer *, int);
 static void	conn_stall_cb(struct ev_loop *, ev_timer *, int);
-static void	conn_update(struct conn *);
 
 /* Conns not read because their uid's buffers are full: woken when not. */
 static TAILQ_HEAD(, conn) conns_starved = TAILQ_HEAD_INITIALIZER(conns_starved);
@@ -169,7 +170,7 @@ conn_wake_starved(uid_t uid)
  * Keep c's uid's buffer count equal to what c's buffers have allocated
  * (their capacity: that is the memory). Never frees c.
  */
-static void
+void
 conn_charge(struct conn *c)
 {
 	size_t now = c->in.cap + c->out.cap;
@@ -209,7 +210,7 @@ conn_must_wait(struct conn *c)
  * again: at once, with what is already buffered handled first. Never
  * frees c.
  */
-static void
+void
 conn_update(struct conn *c)
 {
 	int starved = 0, wait;
@@ -263,7 +264,7 @@ static const unsigned conn_state_next[] = {
  * timer, so no state but OPEN lasts unbounded. LOST is conn_lost's to
  * finish. Never frees c.
  */
-static void
+void
 conn_set_state(struct conn *c, enum conn_state s)
 {
 	enum conn_state old = c->state;
@@ -323,6 +324,7 @@ conn_lost(struct conn *c)
 	TAILQ_REMOVE(&conns, c, entry);
 	conn_count--;
 	conn_fds_drop(c, UINT64_MAX);
+	conn_out_fds_drop(c);
 	buf_free(&c->in);
 	buf_free(&c->out);
 	conn_charge(c);
@@ -379,13 +381,15 @@ conn_queuev(struct conn *c, struct iovec *iov, int n)
 	ssize_t sent = 0;
 	int k;
 
-	if (c->state == CONN_OPEN && buf_used(&c->out) == 0) {
+	if (c->state == CONN_OPEN && buf_used(&c->out) == 0 &&
+	    c->out_fds == NULL) {
 		mh.msg_iov = iov;
 		mh.msg_iovlen = n;
 		sent = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (sent < 0)
 			sent = 0;	/* conn_flush hears the error, if any */
-		else if (ev_is_active(&c->stall))
+		c->out_sent += sent;
+		if (sent > 0 && ev_is_active(&c->stall))
 			ev_timer_again(ward_loop, &c->stall);
 	}
 	for (k = 0; k < n; k++) {
@@ -400,6 +404,95 @@ conn_queuev(struct conn *c, struct iovec *iov, int n)
 }
 
 /*
+ * fd rides on the next byte queued on c: the answer about to be packed
+ * (instance.pidfd's). c owns fd from now on: it is closed once sent, or
+ * with c. Counted in the uid's fd budget while c holds it.
+ */
+int
+conn_queue_fd(struct conn *c, int fd)
+{
+	struct conn_fds *f, **fp;
+
+	if ((f = calloc(1, sizeof *f)) == NULL) {
+		close(fd);
+		return -1;
+	}
+	f->at = c->out_sent + buf_used(&c->out);
+	f->n = 1;
+	f->fds[0] = fd;
+	for (fp = &c->out_fds; *fp != NULL; fp = &(*fp)->next)
+		;
+	*fp = f;
+	(void)budget_charge(c->peer.uid, BUDGET_FDS, 1);
+	return 0;
+}
+
+/* The first queued answer fds: closed (sent, or c is going). */
+static void
+conn_out_fds_pop(struct conn *c)
+{
+	struct conn_fds *f = c->out_fds;
+	int k;
+
+	c->out_fds = f->next;
+	for (k = 0; k < f->n; k++)
+		close(f->fds[k]);	/* wardd's own (a pidfd): never a peer's */
+	budget_give(c->peer.uid, BUDGET_FDS, f->n);
+	free(f);
+}
+
+static void
+conn_out_fds_drop(struct conn *c)
+{
+	while (c->out_fds != NULL)
+		conn_out_fds_pop(c);
+}
+
+/*
+ * Send at most len bytes of c's output. Queued fds go with the byte they
+ * ride on (SCM_RIGHTS on a sendmsg starting there), so the bytes before it
+ * are sent alone: the peer's recvmsg of that byte is the one that gets them.
+ */
+static ssize_t
+conn_send(struct conn *c, size_t len)
+{
+	union {
+		char		buf[CMSG_SPACE(sizeof(int) * REQUEST_MAX_FDS)];
+		struct cmsghdr	align;
+	} cbuf;
+	struct conn_fds *f = c->out_fds;
+	struct cmsghdr *cm;
+	struct msghdr mh;
+	struct iovec iov;
+	ssize_t n;
+
+	if (f != NULL && f->at > c->out_sent && f->at - c->out_sent < len)
+		len = f->at - c->out_sent;
+	if (f == NULL || f->at > c->out_sent)
+		return send(c->fd, c->out.data + c->out.off, len,
+		    MSG_NOSIGNAL | MSG_DONTWAIT);
+	/* Up to the next answer's fds: they ride on a sendmsg of their own. */
+	if (f->next != NULL && f->next->at - c->out_sent < len)
+		len = f->next->at - c->out_sent;
+	memset(&mh, 0, sizeof mh);
+	memset(&cbuf, 0, sizeof cbuf);
+	iov.iov_base = c->out.data + c->out.off;
+	iov.iov_len = len;
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = cbuf.buf;
+	mh.msg_controllen = CMSG_SPACE(sizeof(int) * f->n);
+	cm = &cbuf.align;	/* the first header: the buffer is one */
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int) * f->n);
+	memcpy(CMSG_DATA(cm), f->fds, sizeof(int) * f->n);
+	if ((n = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT)) > 0)
+		conn_out_fds_pop(c);
+	return n;
+}
+
+/*
  * Write what can be written now without blocking; leave the rest to the
  * write watcher. Never frees c: failures are left for c's callbacks.
  */
@@ -409,10 +502,10 @@ conn_flush(struct conn *c)
 	ssize_t n;
 
 	while (c->state != CONN_BROKEN && buf_used(&c->out) > 0) {
-		n = send(c->fd, c->out.data + c->out.off, buf_used(&c->out),
-		    MSG_NOSIGNAL | MSG_DONTWAIT);
+		n = conn_send(c, buf_used(&c->out));
 		if (n > 0) {
 			buf_consume(&c->out, n);
+			c->out_sent += n;
 			/* Progress: a slow reader is not a stalled one. */
 			if (ev_is_active(&c->stall))
 				ev_timer_again(ward_loop, &c->stall);
@@ -690,7 +783,8 @@ conn_close_all(void)
 	}
 }
 
-/* c's socket and the fds that came with requests not yet handled. */
+/* c's socket, the fds that came with requests not yet handled and those
+ * waiting to go with answers. */
 void
 conn_fds(const struct conn *c, fd_visit_fn fn, void *arg)
 {
@@ -702,162 +796,8 @@ conn_fds(const struct conn *c, fd_visit_fn fn, void *arg)
 		for (k = 0; k < f->n; k++)
 			fn(f->fds[k], "conn: received", arg);
 	}
-}
-
-/* ---- across a re-exec (reexec.c): the socket stays open, and so does all
- * that was in flight on it. */
-
-/* The conn whose socket is fd, or NULL (restores only: a scan). */
-struct conn *
-conn_find_fd(int fd)
-{
-	struct conn *c;
-
-	TAILQ_FOREACH(c, &conns, entry) {
-		if (c->fd == fd)
-			return c;
-	}
-	return NULL;
-}
-
-/*
- * c as a map: its socket, who it is, the unread part of its input (with
- * the fds that came with it, by stream offset) and its queued answers.
- * A BROKEN conn is not saved: it was to be torn down anyway.
- */
-void
-conn_save(msgpack_packer *pk, const struct conn *c)
-{
-	const struct conn_fds *f;
-	size_t n = 0;
-	int k;
-
-	for (f = c->fds; f != NULL; f = f->next)
-		n++;
-	msgpack_pack_map(pk, 13);
-	state_pack_kv_fd(pk, "fd", c->fd);
-	codec_pack_kv_bool(pk, "closing", c->state == CONN_CLOSING);
-	codec_pack_kv_uint(pk, "uid", c->peer.uid);
-	codec_pack_kv_uint(pk, "gid", c->peer.gid);
-	codec_pack_kv_int(pk, "pid", c->peer.pid);
-	codec_pack_kv_bool(pk, "admin", c->peer.admin);
-	codec_pack_key(pk, "groups");
-	msgpack_pack_array(pk, c->peer.ngroups);
-	for (k = 0; k < c->peer.ngroups; k++)
-		msgpack_pack_uint32(pk, c->peer.groups[k]);
-	state_pack_kv_bin(pk, "in", c->in.data ? c->in.data + c->in.off : "",
-	    buf_used(&c->in));
-	codec_pack_kv_uint(pk, "in_base", c->in_base);
-	codec_pack_key(pk, "fds");
-	msgpack_pack_array(pk, n);
-	for (f = c->fds; f != NULL; f = f->next) {
-		msgpack_pack_array(pk, 2);
-		msgpack_pack_uint64(pk, f->at);
-		msgpack_pack_array(pk, f->n);
+	for (f = c->out_fds; f != NULL; f = f->next) {
 		for (k = 0; k < f->n; k++)
-			state_pack_fd(pk, f->fds[k]);
+			fn(f->fds[k], "conn: answer's", arg);
 	}
-	codec_pack_kv_bool(pk, "fds_lost", c->fds_lost);
-	codec_pack_kv_bool(pk, "fds_over", c->fds_over);
-	state_pack_kv_bin(pk, "out", c->out.data ? c->out.data + c->out.off : "",
-	    buf_used(&c->out));
-}
-
-void
-conn_save_all(msgpack_packer *pk)
-{
-	struct conn *c;
-	size_t n = 0;
-
-	TAILQ_FOREACH(c, &conns, entry) {
-		if (c->state == CONN_OPEN || c->state == CONN_CLOSING)
-			n++;
-	}
-	msgpack_pack_array(pk, n);
-	TAILQ_FOREACH(c, &conns, entry) {
-		if (c->state == CONN_OPEN || c->state == CONN_CLOSING)
-			conn_save(pk, c);
-	}
-}
-
-/* Received fds of a restored conn: [at, [fd...]] each, in stream order. */
-static void
-conn_restore_fds(struct conn *c, const msgpack_object *m)
-{
-	const msgpack_object *a, *e;
-	struct conn_fds *f, **fp = &c->fds;
-	size_t n, j, k;
-
-	a = state_array(m, "fds", &n);
-	for (j = 0; j < n; j++) {
-		e = &a[j];
-		if (e->type != MSGPACK_OBJECT_ARRAY || e->via.array.size != 2 ||
-		    e->via.array.ptr[1].type != MSGPACK_OBJECT_ARRAY ||
-		    e->via.array.ptr[1].via.array.size > REQUEST_MAX_FDS ||
-		    (f = calloc(1, sizeof *f)) == NULL) {
-			c->fds_lost = 1;	/* its request is refused */
-			continue;
-		}
-		f->at = e->via.array.ptr[0].via.u64;
-		for (k = 0; k < e->via.array.ptr[1].via.array.size; k++) {
-			int fd = state_fd_obj(&e->via.array.ptr[1].via.array.ptr[k]);
-
-			if (fd == -1)
-				c->fds_lost = 1;
-			else
-				f->fds[f->n++] = fd;
-		}
-		(void)budget_charge(c->peer.uid, BUDGET_FDS, f->n);
-		*fp = f;
-		fp = &f->next;
-	}
-}
-
-/*
- * A conn read back after a re-exec, with dispatch and lost as conn_new
- * takes them; its uid's budget is charged again. NULL if it cannot be
- * (its socket is then closed with the untaken fds).
- */
-struct conn *
-conn_restore(const msgpack_object *m, conn_dispatch_fn dispatch,
-    void (*lost)(void))
-{
-	const msgpack_object *a;
-	struct peer peer;
-	struct conn *c;
-	const char *p;
-	gid_t *groups = NULL;
-	size_t n, k;
-	int fd;
-
-	if ((fd = state_fd(m, "fd")) == -1 || fd_set_flags(fd, 1, 1) == -1)
-		return NULL;
-	a = state_array(m, "groups", &n);
-	if (n > 0 && n <= 65536 && (groups = calloc(n, sizeof *groups)) != NULL) {
-		for (k = 0; k < n; k++)
-			groups[k] = a[k].via.u64;
-	} else
-		n = 0;
-	peer_init(&peer, fd, state_u64(m, "uid", (uint64_t)-1),
-	    state_u64(m, "gid", (uint64_t)-1), state_i64(m, "pid", 0), groups, n);
-	(void)budget_charge(peer.uid, BUDGET_CONNS, 1);
-	if ((c = conn_new(fd, &peer, dispatch, lost)) == NULL)
-		return NULL;
-	c->in_base = state_u64(m, "in_base", 0);
-	if ((p = state_bin(m, "in", &n)) != NULL && n > 0 &&
-	    (n > CONN_IN_MAX || buf_append(&c->in, p, n) == -1))
-		c->fds_lost = 1;
-	if ((p = state_bin(m, "out", &n)) != NULL && n > 0 &&
-	    buf_append(&c->out, p, n) == -1)
-		conn_set_state(c, CONN_BROKEN);
-	conn_restore_fds(c, m);
-	c->fds_lost |= state_bool(m, "fds_lost");
-	c->fds_over |= state_bool(m, "fds_over");
-	conn_charge(c);
-	if (state_bool(m, "closing") && c->state == CONN_OPEN)
-		conn_set_state(c, CONN_CLOSING);
-	if (buf_used(&c->out) > 0)
-		ev_io_start(ward_loop, &c->ww);
-	conn_update(c);
-	return c;
 }

@@ -457,6 +457,9 @@ struct conn {
 	int		 fds_lost;	/* MSG_CTRUNC: refuse and close */
 	int		 fds_over;	/* far over its uid's fd budget: close */
 	struct buf	 out;
+	uint64_t	 out_sent;	/* stream offset of out's first unsent byte */
+	struct conn_fds	*out_fds;	/* fds riding on answers' bytes (at: an
+					   out_sent offset), c's until sent */
 	size_t		 charged;	/* in.cap + out.cap, counted in its uid's budget */
 	/* Conditions that hold an OPEN conn back from reading (conn_update). */
 	ev_timer	 stall;		/* held back, no progress for CONN_STALL_S: close */
@@ -488,6 +491,10 @@ struct conn_attachment *conn_attachment_next(struct conn *,
 msgpack_packer *conn_packer(struct conn *, msgpack_packer *);
 void	 conn_queue(struct conn *, const void *, size_t);
 void	 conn_queuev(struct conn *, struct iovec *, int);
+int	 conn_queue_fd(struct conn *, int);
+void	 conn_charge(struct conn *);
+void	 conn_update(struct conn *);
+void	 conn_set_state(struct conn *, enum conn_state);
 void	 conn_flush(struct conn *);
 void	 conn_close_after_flush(struct conn *);
 void	 conn_close_all(void);
@@ -711,7 +718,7 @@ extern const struct cmd_entry cmd_hello_entry, cmd_stats_entry,
 extern const struct cmd_entry cmd_create_entry, cmd_start_entry,
     cmd_run_entry, cmd_status_entry, cmd_list_entry, cmd_kill_entry,
     cmd_stop_entry, cmd_suspend_entry, cmd_resume_entry, cmd_payload_entry,
-    cmd_remove_entry, cmd_history_entry;
+    cmd_remove_entry, cmd_history_entry, cmd_pidfd_entry;
 extern const struct cmd_entry cmd_subscribe_entry, cmd_unsubscribe_entry;
 extern const struct cmd_entry cmd_log_entry, cmd_logrotate_entry; /* cmd-log.c */
 extern const struct cmd_entry cmd_reread_entry, cmd_update_entry,

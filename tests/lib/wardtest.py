@@ -100,10 +100,13 @@ class Client:
             if left <= 0:
                 raise socket.timeout("no message from wardd")
             self.sock.settimeout(left)
-            data = self.sock.recv(1 << 16)
+            data = self._recv()
             if not data:
                 return None
             self.unpacker.feed(data)
+
+    def _recv(self):
+        return self.sock.recv(1 << 16)
 
     def request(self, method, params=None, method_bin=False):
         self.msgid += 1
