@@ -206,7 +206,7 @@ def end_proc(p):
 # ---- help and usage --------------------------------------------------------
 
 COMMANDS = ["status", "run", "start", "stop", "restart", "kill", "suspend",
-            "resume", "remove", "payload", "history", "events", "tail", "top",
+            "resume", "wait", "remove", "payload", "history", "events", "tail", "top",
             "reread", "update", "logrotate", "info", "shutdown", "reexec",
             "help"]
 
