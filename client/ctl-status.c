@@ -157,6 +157,13 @@ ctl_status_long(struct ctl *c, const struct ward_status *s)
 			printf("  info:     %s\n", CLEAN(x->failure_info));
 		if (x->failure_reason)
 			printf("  failure:  %s\n", CLEAN(x->failure_reason));
+		if (x->killed_by && x->has_killed_by_uid)
+			printf("  by:       %s (uid %u)\n", CLEAN(x->killed_by),
+			    (unsigned)x->killed_by_uid);
+		else if (x->killed_by)
+			printf("  by:       %s\n", CLEAN(x->killed_by));
+		if (x->run)
+			printf("  run:      %" PRIu64 "\n", x->run);
 		if (x->dump_dir)
 			printf("  dumps:    %s\n", CLEAN(x->dump_dir));
 	}

@@ -1,7 +1,7 @@
 /*
  * sys.c: the operating system as the state machines see it: spawning a
  * child, opening a pidfd on it, signalling it, reaping it, and reading its
- * /proc files (metrics.c). Every such call
+ * /proc files (metrics.c) and its cgroup's (cgroup.c). Every such call
  * goes through one table, sys, so that unit tests can put a fake in its
  * place (tests/unit/fake_sys.c) and drive the state machines (instance,
  * program) synchronously, without real processes, as dinit's tests do.
@@ -78,6 +78,7 @@ static const struct sys_ops sys_linux = {
 	.reap = sys_linux_reap,
 	.kill_unreaped = sys_linux_kill_unreaped,
 	.proc_read = sys_linux_proc_read,
+	.cgroup_read = cgroup_read,
 };
 
 /* The table in use: the kernel's, or a unit test's fake. */
