@@ -37,8 +37,11 @@ def died(argv, **kw):
     return wait_dead(C, name)
 
 
-def running(name):
-    """The pid once the payload says it is ready (its handlers are set)."""
+def running(name, argv=None):
+    """Run argv (a payload that says it is ready, then hangs) as name; its
+    pid once it says it is ready (its handlers are set)."""
+    C.call("instance.run", {"name": name, "argv": argv or payload(
+        "notify", "READY=1", "hang")})
     retry(lambda: C.call("instance.status", {"name": name})["payload_state"]
           == "ready", what="%s ready" % name)
     return C.call("instance.status", {"name": name})["pid"]
@@ -175,8 +178,6 @@ def test_retention_drops_the_oldest_runs():
 
 def test_killed_by_stop():
     name = uniq("stop")
-    C.call("instance.run", {"name": name, "argv": payload(
-        "notify", "READY=1", "hang")})
     running(name)
     C.call("instance.stop", {"name": name})
     st = wait_dead(C, name)
@@ -187,8 +188,6 @@ def test_killed_by_stop():
 
 def test_killed_by_kill_names_the_uid():
     name = uniq("kill")
-    C.call("instance.run", {"name": name, "argv": payload(
-        "notify", "READY=1", "hang")})
     running(name)
     C.call("instance.kill", {"name": name, "signal": "KILL"})
     st = wait_dead(C, name)
@@ -202,9 +201,9 @@ def test_killed_by_kill_names_the_uid():
 def test_a_signal_that_did_not_kill_is_not_the_killer():
     # SIGUSR2 handled is no death; the later SIGKILL from outside is.
     name = uniq("usr")
-    C.call("instance.run", {"name": name, "argv": ["/bin/sh", "-c",
-           'trap "" USR2; echo READY=1 >&4; while :; do sleep 1; done']})
-    pid = running(name)
+    pid = running(name, ["/bin/sh", "-c",
+                         'trap "" USR2; echo READY=1 >&4; '
+                         'while :; do sleep 1; done'])
     C.call("instance.kill", {"name": name, "signal": "USR2"})
     assert C.call("instance.status", {"name": name})["state"] == "running"
     os.kill(pid, signal.SIGKILL)
@@ -225,8 +224,6 @@ def test_killed_by_watchdog():
 
 def test_killed_by_external():
     name = uniq("ext")
-    C.call("instance.run", {"name": name, "argv": payload(
-        "notify", "READY=1", "hang")})
     pid = running(name)
     os.kill(pid, signal.SIGKILL)
     st = wait_dead(C, name)
@@ -241,8 +238,6 @@ def test_an_exit_of_its_own_names_nobody():
 
 def test_wardctl_shows_killed_by_and_run():
     name = uniq("ctl")
-    C.call("instance.run", {"name": name, "argv": payload(
-        "notify", "READY=1", "hang")})
     running(name)
     C.call("instance.kill", {"name": name})
     wait_dead(C, name)
