@@ -247,6 +247,10 @@ def test_wardctl_shows_killed_by_and_run():
     assert "by:       kill (uid %d)" % os.getuid() in out, out
     assert "run:      1" in out, out
     out = wardtest.subprocess.run(
+        [wardtest.WARDCTL, "--socket", W.sock, "status", name],
+        capture_output=True, text=True, timeout=wardtest.TIMEOUT).stdout
+    assert out.splitlines()[-1].endswith(" KILLED (kill)"), out
+    out = wardtest.subprocess.run(
         [wardtest.WARDCTL, "--socket", W.sock, "history", name],
         capture_output=True, text=True, timeout=wardtest.TIMEOUT).stdout
     row = out.splitlines()[-1].split()
