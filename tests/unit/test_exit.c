@@ -206,6 +206,29 @@ START_TEST(test_old_records_and_killed_by)
 }
 END_TEST
 
+/* Dump dirs: NAME-ID-RUN, an older wardd's NAME-ID, names with dashes. */
+START_TEST(test_dump_dir_names)
+{
+	uint64_t run = 9;
+
+	ck_assert_uint_eq(dumps_name_id("web-12-3", &run), 12);
+	ck_assert_uint_eq(run, 3);
+	ck_assert_uint_eq(dumps_name_id("web-12", &run), 12);
+	ck_assert_uint_eq(run, 0);
+	ck_assert_uint_eq(dumps_name_id("my-vm-7-1", &run), 7);
+	ck_assert_uint_eq(run, 1);
+	ck_assert_uint_eq(dumps_name_id("my-vm-7", &run), 7);
+	ck_assert_uint_eq(run, 0);
+	/* In the trash: SEQ~NAME-ID-RUN. */
+	ck_assert_uint_eq(dumps_name_id("5~web-12-3", &run), 12);
+	ck_assert_uint_eq(run, 3);
+	ck_assert_uint_eq(dumps_name_id("12", &run), 12);
+	ck_assert_uint_eq(dumps_name_id("web-x-3", &run), 3);
+	ck_assert_uint_eq(run, 0);
+	ck_assert_uint_eq(dumps_name_id(".hidden", &run), 0);
+}
+END_TEST
+
 START_TEST(test_strings_are_bounded)
 {
 	struct exit_record *r;
@@ -248,5 +271,6 @@ main(void)
 	tcase_add_test(tc, test_mistyped_values_are_defaults);
 	tcase_add_test(tc, test_strings_are_bounded);
 	tcase_add_test(tc, test_old_records_and_killed_by);
+	tcase_add_test(tc, test_dump_dir_names);
 	return UNIT_RUN(s);
 }
