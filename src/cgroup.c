@@ -682,7 +682,7 @@ cgroup_instance_removed(struct instance *i)
 }
 
 /* The N of a "KEY N" line of a cgroup file (cpu.stat, memory.events); -1 if absent. */
-static int
+int
 cgroup_parse_key(const char *buf, const char *key, uint64_t *n)
 {
 	size_t len = strlen(key);
@@ -699,28 +699,6 @@ cgroup_parse_key(const char *buf, const char *key, uint64_t *n)
 }
 
 /*
- * sys->cgroup_read's real one: FILE of the instance's cgroup into buf
- * (NUL-terminated), -1 when it has none or the file cannot be read (no
- * memory controller: no memory.events).
- */
-ssize_t
-cgroup_read(const struct instance *i, const char *file, char *buf, size_t len)
-{
-	char path[PATH_MAX];
-
-	if (!i->cgroup.made || cgroup_dir(i->id, file, path, sizeof path) == -1)
-		return -1;
-	return read_small_file(path, buf, len);
-}
-
-/* "oom_kill N" of memory.events; -1 if absent. */
-int
-cgroup_parse_oom_kill(const char *buf, uint64_t *n)
-{
-	return cgroup_parse_key(buf, "oom_kill", n);
-}
-
-/*
  * How many processes of the instance's cgroup the OOM killer has killed
  * (memory.events, through the sys seam so a unit test can fake it); 0
  * without a cgroup or a memory controller.
@@ -732,7 +710,7 @@ cgroup_oom_kills(const struct instance *i)
 	uint64_t n;
 
 	if (sys->cgroup_read(i, "memory.events", buf, sizeof buf) == -1 ||
-	    cgroup_parse_oom_kill(buf, &n) == -1)
+	    cgroup_parse_key(buf, "oom_kill", &n) == -1)
 		return 0;
 	return n;
 }

@@ -925,8 +925,7 @@ char	*cgroup_parse_own(const char *);
 char	*cgroup_parse_base(const char *, const char *, const char *);
 void	 cgroup_sample(const struct instance *, struct metrics *, int final);
 void	 cgroup_shutdown(void);
-ssize_t	 cgroup_read(const struct instance *, const char *, char *, size_t);
-int	 cgroup_parse_oom_kill(const char *, uint64_t *);
+int	 cgroup_parse_key(const char *, const char *, uint64_t *);
 uint64_t cgroup_oom_kills(const struct instance *);
 
 /* ---- instance.c: one supervised payload and its state machine. */
@@ -1366,7 +1365,7 @@ struct sys_ops {
 	void	(*kill_unreaped)(pid_t);	/* SIGKILL and reap, by pid */
 	/* /proc/PID/file into buf (NUL-terminated): metrics.c's reads. */
 	ssize_t	(*proc_read)(pid_t, const char *, char *, size_t);
-	/* A file of the instance's cgroup into buf (cgroup_read): -1 without one. */
+	/* A file of the instance's cgroup into buf: -1 without one. */
 	ssize_t	(*cgroup_read)(const struct instance *, const char *, char *,
 		    size_t);
 };

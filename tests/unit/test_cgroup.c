@@ -251,13 +251,14 @@ START_TEST(parse_memory_events)
 {
 	uint64_t n = 7;
 
-	ck_assert_int_eq(cgroup_parse_oom_kill("low 0\nhigh 0\nmax 3\noom 2\n"
-	    "oom_kill 2\noom_group_kill 0\n", &n), 0);
+	ck_assert_int_eq(cgroup_parse_key("low 0\nhigh 0\nmax 3\noom 2\n"
+	    "oom_kill 2\noom_group_kill 0\n", "oom_kill", &n), 0);
 	ck_assert_uint_eq(n, 2);
 	/* oom_group_kill is not oom_kill; no oom_kill line is none. */
 	n = 7;
-	ck_assert_int_eq(cgroup_parse_oom_kill("oom_group_kill 5\n", &n), -1);
-	ck_assert_int_eq(cgroup_parse_oom_kill("", &n), -1);
+	ck_assert_int_eq(cgroup_parse_key("oom_group_kill 5\n", "oom_kill", &n),
+	    -1);
+	ck_assert_int_eq(cgroup_parse_key("", "oom_kill", &n), -1);
 	ck_assert_uint_eq(n, 7);
 	ck_assert_int_eq(cgroup_parse_cpu_stat("usage_usec 1500\nuser_usec 1000\n",
 	    &n), 0);
