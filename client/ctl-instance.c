@@ -555,12 +555,13 @@ ctl_history_exec(struct ctl *c, int argc, char **argv)
 		ward_reply_free(&r);
 		return 0;
 	}
-	printf("%s%-19s %-16s %6s %-20s %6s %8s %6s %s%s\n", C_BOLD(c), "DIED",
-	    "NAME", "ID", "REASON", "EXIT", "UPTIME", "RSSMAX", "INFO", C_RESET(c));
+	printf("%s%-19s %-16s %6s %4s %-20s %-10s %6s %8s %6s %s%s\n", C_BOLD(c),
+	    "DIED", "NAME", "ID", "RUN", "REASON", "BY", "EXIT", "UPTIME",
+	    "RSSMAX", "INFO", C_RESET(c));
 	for (i = 0; r.result.type == MSGPACK_OBJECT_ARRAY &&
 	    i < r.result.via.array.size; i++) {
 		time_t t;
-		char exit[24];
+		char exit[24], run[24], by[32];
 
 		ward_exit_decode(&r.result.via.array.ptr[i], &x);
 		t = x.died_at_ms / 1000;
@@ -571,9 +572,18 @@ ctl_history_exec(struct ctl *c, int argc, char **argv)
 			snprintf(exit, sizeof exit, "%d", x.exit_code);
 		else
 			snprintf(exit, sizeof exit, "-");
-		printf("%-19s %-16s %6" PRIu64 " %s%-20s%s %6s %8s %6s %s\n", when,
-		    x.name, x.id, strcmp(x.death_reason, "SHUTDOWN") ?
-		    C_RED(c) : "", x.death_reason, C_RESET(c), exit,
+		/* issue 13: which run, who ended it ("-": nobody said). */
+		snprintf(run, sizeof run, x.run ? "%" PRIu64 : "-", x.run);
+		if (x.has_killed_by_uid)
+			snprintf(by, sizeof by, "%s:%u", CLEAN(x.killed_by),
+			    (unsigned)x.killed_by_uid);
+		else
+			snprintf(by, sizeof by, "%s", x.killed_by ?
+			    CLEAN(x.killed_by) : "-");
+		printf("%-19s %-16s %6" PRIu64 " %4s %s%-20s%s %-10s %6s %8s %6s "
+		    "%s\n", when, x.name, x.id, run, strcmp(x.death_reason,
+		    "SHUTDOWN") ? C_RED(c) : "", x.death_reason, C_RESET(c), by,
+		    exit,
 		    ctl_duration(x.uptime_ms, up, sizeof up),
 		    ctl_size(x.metrics.rss_max_kb, rss, sizeof rss),
 		    CLEAN(x.failure_info ? x.failure_info : x.failure_reason));

@@ -48,7 +48,8 @@ ctl_status_color(struct ctl *c, const struct ward_status *s)
 /* One row of the status table, as text. */
 struct ctl_status_row {
 	char		 id[24], pid[16], up[32], cpu[32], rss[16];
-	const char	*state, *payload, *reason;
+	char		 reason[128];	/* REASON, and (killed_by) when one */
+	const char	*state, *payload;
 };
 
 static void
@@ -57,8 +58,11 @@ ctl_status_cells(const struct ward_status *s, struct ctl_status_row *r)
 	snprintf(r->id, sizeof r->id, "%" PRIu64, s->id);
 	r->state = ctl_status_state(s);
 	r->payload = s->payload_state ? s->payload_state : "";
-	r->reason = s->has_exit && s->exit.death_reason ?
-	    s->exit.death_reason : "";
+	r->reason[0] = '\0';
+	if (s->has_exit && s->exit.death_reason != NULL)
+		snprintf(r->reason, sizeof r->reason, s->exit.killed_by ?
+		    "%s (%s)" : "%s", s->exit.death_reason,
+		    s->exit.killed_by ? CLEAN(s->exit.killed_by) : "");
 	if (s->pid > 0)
 		snprintf(r->pid, sizeof r->pid, "%d", (int)s->pid);
 	else
@@ -157,6 +161,13 @@ ctl_status_long(struct ctl *c, const struct ward_status *s)
 			printf("  info:     %s\n", CLEAN(x->failure_info));
 		if (x->failure_reason)
 			printf("  failure:  %s\n", CLEAN(x->failure_reason));
+		if (x->killed_by && x->has_killed_by_uid)
+			printf("  by:       %s (uid %u)\n", CLEAN(x->killed_by),
+			    (unsigned)x->killed_by_uid);
+		else if (x->killed_by)
+			printf("  by:       %s\n", CLEAN(x->killed_by));
+		if (x->run)
+			printf("  run:      %" PRIu64 "\n", x->run);
 		if (x->dump_dir)
 			printf("  dumps:    %s\n", CLEAN(x->dump_dir));
 	}

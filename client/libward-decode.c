@@ -138,6 +138,13 @@ ward_exit_decode(const msgpack_object *m, struct ward_exit *x)
 	x->died_at_ms = ward_get_i64(m, "died_at_ms");
 	x->uptime_ms = ward_get_u64(m, "uptime_ms");
 	ward_decode_metrics(ward_map_get(m, "metrics"), &x->metrics);
+	x->run = ward_get_u64(m, "run");
+	x->killed_by = ward_dup_str(ward_map_get(m, "killed_by"));
+	o = ward_map_get(m, "killed_by_uid");
+	if (o != NULL && o->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
+		x->has_killed_by_uid = 1;
+		x->killed_by_uid = o->via.u64;
+	}
 }
 
 /* An array of strings as a NULL-terminated copy; NULL if not an array. */
@@ -359,6 +366,7 @@ ward_exit_free(struct ward_exit *x)
 	free(x->failure_reason);
 	free(x->failure_info);
 	free(x->dump_dir);
+	free(x->killed_by);
 	memset(x, 0, sizeof *x);
 }
 

@@ -115,6 +115,11 @@ struct ward_exit {
 	int64_t		 started_at_ms, died_at_ms;
 	uint64_t	 uptime_ms;
 	struct ward_metrics metrics;
+	uint64_t	 run;		/* the instance's 1, 2, ... (0: not known) */
+	char		*killed_by;	/* stop kill hangup watchdog dependency
+					   oom external, or NULL */
+	int		 has_killed_by_uid;	/* killed_by "kill": */
+	uid_t		 killed_by_uid;		/* the client's uid */
 };
 
 struct ward_status {

@@ -574,6 +574,9 @@ cgroup_prepare(struct instance *i, int *fd, struct ward_err *e)
 	char path[PATH_MAX];
 
 	*fd = -1;
+	/* The count a new run starts from: the directory (and its
+	 * memory.events) outlives a run; a new one starts at 0. */
+	i->cgroup.oom_kills = cgroup_oom_kills(i);
 	if (cgroup_base == NULL)
 		return 0;
 	/* A new run: the directory is reused, whatever the last one left. */
@@ -678,20 +681,45 @@ cgroup_instance_removed(struct instance *i)
 	i->cgroup.made = 0;
 }
 
-/* "usage_usec N" of cpu.stat, in microseconds; -1 if absent. */
+/* The N of a "KEY N" line of a cgroup file (cpu.stat, memory.events); -1 if absent. */
 int
-cgroup_parse_cpu_stat(const char *buf, uint64_t *usec)
+cgroup_parse_key(const char *buf, const char *key, uint64_t *n)
 {
+	size_t len = strlen(key);
 	const char *p;
 
 	for (p = buf; p != NULL && *p != '\0'; p = strchr(p, '\n'),
 	    p = p != NULL ? p + 1 : NULL) {
-		if (strncmp(p, "usage_usec ", 11) == 0) {
-			*usec = strtoull(p + 11, NULL, 10);
+		if (strncmp(p, key, len) == 0 && p[len] == ' ') {
+			*n = strtoull(p + len + 1, NULL, 10);
 			return 0;
 		}
 	}
 	return -1;
+}
+
+/*
+ * How many processes of the instance's cgroup the OOM killer has killed
+ * (memory.events, through the sys seam so a unit test can fake it); 0
+ * without a cgroup or a memory controller.
+ */
+uint64_t
+cgroup_oom_kills(const struct instance *i)
+{
+	char buf[512];
+	uint64_t n;
+
+	if (sys->cgroup_read(i, "memory.events", buf, sizeof buf) == -1 ||
+	    cgroup_parse_key(buf, "oom_kill", &n) == -1)
+		return 0;
+	return n;
+}
+
+/* "usage_usec N" of cpu.stat, in microseconds; -1 if absent. */
+int
+cgroup_parse_cpu_stat(const char *buf, uint64_t *usec)
+{
+	return cgroup_parse_key(buf, "usage_usec", usec);
 }
 
 /*

@@ -490,6 +490,10 @@ cmd_kill_exec(struct request *req)
 		    signal_name(sig), req->inst->spec.name);
 		return;
 	}
+	/* exit.c's exit_killed_by: a death by this signal is this client's. */
+	req->inst->kill_signal = sig;
+	req->inst->kill_uid = req->c->peer.uid;
+	req->inst->kill_run = req->inst->runs;
 	cmd_ok(req);
 }
 

@@ -1,11 +1,12 @@
 /*
- * dumps.c: STATE_DIR/dumps/NAME-ID, the core and ramdump files a payload
- * left (instance.c moves them there at its death, the seed's
- * handle_ramdump). Each dump dir is made new, 0700 and the instance
+ * dumps.c: STATE_DIR/dumps/NAME-ID-RUN, the core and ramdump files a
+ * payload left in one run (instance.c moves them there at its death, the
+ * seed's handle_ramdump; one dir per run, so a restart never meets the last
+ * run's, issue 13). Each dump dir is made new, 0700 and the instance
  * owner's (through its fd), so only they and admins read it; all of them
  * together are kept within --dumps-max-count and --dumps-max-bytes, the
- * oldest (lowest id) of the owner holding the most dropped first, through
- * trash.c. Owns the dumps/ fd and the list of dumps kept.
+ * oldest (lowest id, then run) of the owner holding the most dropped
+ * first, through trash.c. Owns the dumps/ fd and the list of dumps kept.
  *
  * layer: base
  */
@@ -30,12 +31,20 @@ static int dumps_fd = -1;		/* STATE_DIR/dumps */
 
 static void	dumps_trim(void);
 
-/* Dumps kept, oldest (lowest id) first. */
+/* "NAME-ID-RUN", the caller's; NULL without memory. */
+static char *
+dumps_dir_name(const char *name, uint64_t id, uint64_t run)
+{
+	return str_printf("%s-%" PRIu64 "-%" PRIu64, name, id, run);
+}
+
+/* Dumps kept, oldest (lowest id, then run) first. */
 struct dump {
 	uint64_t		 id;
+	uint64_t		 run;		/* 0: a NAME-ID dir of an older wardd */
 	uid_t			 owner;		/* the instance's: its budget share */
 	uint64_t		 bytes;
-	char			*name;		/* NAME-ID */
+	char			*name;		/* NAME-ID-RUN */
 	TAILQ_ENTRY(dump) entry;
 };
 static TAILQ_HEAD(, dump) dumps_kept =
@@ -70,7 +79,33 @@ dumps_cmp(const void *a, const void *b)
 	const struct dump *x = *(struct dump *const *)a;
 	const struct dump *y = *(struct dump *const *)b;
 
-	return x->id < y->id ? -1 : x->id > y->id;
+	if (x->id != y->id)
+		return x->id < y->id ? -1 : 1;
+	return x->run < y->run ? -1 : x->run > y->run;
+}
+
+/*
+ * The id (and *run) a dump dir's name holds: "NAME-ID-RUN", or an older
+ * wardd's "NAME-ID" (run 0). Names may end in "-digits" themselves, so an
+ * old "a-5-7" reads as id 5, run 7: that only orders it among the oldest.
+ * 0 when it names no id.
+ */
+uint64_t
+dumps_name_id(const char *name, uint64_t *run)
+{
+	const char *dash = strrchr(name, '-');
+	char head[SPEC_MAX_NAME + 32];
+	uint64_t id;
+
+	*run = 0;
+	if (dash == NULL || (size_t)(dash - name) >= sizeof head)
+		return name_id(name);
+	memcpy(head, name, dash - name);
+	head[dash - name] = '\0';
+	if (strchr(head, '-') == NULL || (id = name_id(head)) == 0)
+		return name_id(name);
+	*run = id_parse(dash + 1);
+	return *run != 0 ? id : name_id(name);
 }
 
 /*
@@ -84,14 +119,14 @@ dumps_init(int fd)
 	struct dirent *de;
 	struct stat st;
 	size_t n = 0, k;
-	uint64_t id;
+	uint64_t id, run;
 	DIR *d;
 
 	dumps_fd = fd;
 	if ((d = opendir_at(dumps_fd, ".")) == NULL)
 		fatal("cannot read %s/dumps", opts.state_dir);
 	while ((de = readdir(d)) != NULL) {
-		if ((id = name_id(de->d_name)) == 0 ||
+		if ((id = dumps_name_id(de->d_name, &run)) == 0 ||
 		    de->d_name[0] == '.')
 			continue;
 		if ((nv = realloc(v, (n + 1) * sizeof *v)) == NULL)
@@ -99,6 +134,7 @@ dumps_init(int fd)
 		v = nv;
 		dp = xcalloc(1, sizeof *dp);
 		dp->id = id;
+		dp->run = run;
 		if (fstatat(dumps_fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0)
 			dp->owner = st.st_uid;	/* dumps_create gave it the owner */
 		dp->name = xstrdup(de->d_name);
@@ -118,18 +154,18 @@ dumps_init(int fd)
 }
 
 /*
- * A new dump dir dumps/NAME-ID for an instance owned by uid:gid: mode 0700
- * and theirs (set through its fd), so only they and admins can read it.
- * Returns its fd, or -1 with e set.
+ * A new dump dir dumps/NAME-ID-RUN for an instance owned by uid:gid: mode
+ * 0700 and theirs (set through its fd), so only they and admins can read
+ * it. Returns its fd, or -1 with e set.
  */
 int
-dumps_create(const char *name, uint64_t id, uid_t uid, gid_t gid,
+dumps_create(const char *name, uint64_t id, uint64_t run, uid_t uid, gid_t gid,
     struct ward_err *e)
 {
 	char *dir;
 	int fd;
 
-	if ((dir = str_printf("%s-%" PRIu64, name, id)) == NULL)
+	if ((dir = dumps_dir_name(name, id, run)) == NULL)
 		return ward_err_oom(e);
 	if (mkdirat(dumps_fd, dir, 0700) == -1 ||
 	    (fd = openat(dumps_fd, dir, O_RDONLY | O_DIRECTORY |
@@ -248,13 +284,13 @@ dumps_trim(void)
  * budget (then the older ones stay: dropping them would not make it fit).
  */
 int
-dumps_done(const char *name, uint64_t id, uid_t owner, unsigned nfiles,
-    uint64_t bytes)
+dumps_done(const char *name, uint64_t id, uint64_t run, uid_t owner,
+    unsigned nfiles, uint64_t bytes)
 {
 	struct dump *dp = NULL;
 	char *dir;
 
-	if ((dir = str_printf("%s-%" PRIu64, name, id)) == NULL)
+	if ((dir = dumps_dir_name(name, id, run)) == NULL)
 		goto drop;
 	if (nfiles > 0 && (opts.dumps_max_count == 0 ||
 	    bytes > opts.dumps_max_bytes))
@@ -267,6 +303,7 @@ dumps_done(const char *name, uint64_t id, uid_t owner, unsigned nfiles,
 	if (dp == NULL)
 		goto drop;
 	dp->id = id;
+	dp->run = run;
 	dp->owner = owner;
 	dp->bytes = bytes;
 	dp->name = dir;
@@ -302,7 +339,7 @@ dumps_shutdown(void)
 
 /*
  * The seed's handle_ramdump: non-empty core* and ramdump* files the payload
- * left in its runtime dir move to STATE_DIR/dumps/NAME-ID/, a new directory
+ * left in its runtime dir move to STATE_DIR/dumps/NAME-ID-RUN/, a new directory
  * that only the instance's owner (and admins) can read. The runtime dir is
  * the payload's: it is read through its fd (rfd, closed here), files are
  * moved with renameat (a link is moved as itself, never followed), and
@@ -315,7 +352,7 @@ dumps_shutdown(void)
 
 char *
 dumps_collect(int rfd, const char *runtime_dir, const char *name, uint64_t id,
-    uid_t owner_uid, gid_t owner_gid)
+    uint64_t run, uid_t owner_uid, gid_t owner_gid)
 {
 	struct dirent *de;
 	struct stat st;
@@ -342,7 +379,7 @@ dumps_collect(int rfd, const char *runtime_dir, const char *name, uint64_t id,
 		if (fstatat(rfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
 		    !S_ISREG(st.st_mode) || st.st_size == 0 || st.st_nlink != 1)
 			continue;
-		if (dfd == -1 && (dfd = dumps_create(name, id,
+		if (dfd == -1 && (dfd = dumps_create(name, id, run,
 		    owner_uid, owner_gid, &e)) == -1) {
 			log_warnx("instance %" PRIu64 ": %s", id, e.msg);
 			break;
@@ -369,10 +406,10 @@ dumps_collect(int rfd, const char *runtime_dir, const char *name, uint64_t id,
 		return NULL;
 	close(dfd);
 	/* Counted against the dumps' budget, or dropped (empty, or too big). */
-	if (!dumps_done(name, id, owner_uid, kept, bytes))
+	if (!dumps_done(name, id, run, owner_uid, kept, bytes))
 		return NULL;
-	return str_printf("%s/dumps/%s-%" PRIu64, opts.state_dir, name,
-	    id);
+	return str_printf("%s/dumps/%s-%" PRIu64 "-%" PRIu64, opts.state_dir,
+	    name, id, run);
 }
 
 void

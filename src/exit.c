@@ -5,7 +5,8 @@
  * reason. The classification itself is reason.c's pure rules.
  *
  * layer: engine (below instance.c, history.c, event.c and metrics.c, which
- * all pack or keep exit records; calls codec, reason and base only)
+ * all pack or keep exit records; calls codec, reason, base and cgroup.c's
+ * memory.events, for who killed it)
  */
 #include "config.h"
 
@@ -141,6 +142,19 @@ exit_record_pack(const struct exit_record *r, msgpack_packer *pk, int whole)
 	/* No wait status: it died while no wardd ran, or out of wardd's
 	 * reach (SUPERVISOR_LOST); exit_code and exit_signal are nil. */
 	codec_pack_kv_bool(pk, "exit_status_lost", r->exit_status_lost);
+	/* Issue 13: which run of its instance (nil: a record of a wardd
+	 * before runs were counted), and who ended it (exit_killed_by). */
+	codec_pack_key(pk, "run");
+	if (r->run != 0)
+		msgpack_pack_uint64(pk, r->run);
+	else
+		msgpack_pack_nil(pk);
+	codec_pack_kv_str(pk, "killed_by", killed_by_name(r->killed_by));
+	codec_pack_key(pk, "killed_by_uid");
+	if (r->killed_by == KILLED_BY_KILL)
+		msgpack_pack_uint32(pk, r->killed_by_uid);
+	else
+		msgpack_pack_nil(pk);
 }
 
 /*
@@ -284,6 +298,14 @@ exit_record_key(struct exit_record *r, const msgpack_object *k,
 	else if (codec_streq(k, "exit_status_lost"))
 		r->exit_status_lost = v->type == MSGPACK_OBJECT_BOOLEAN &&
 		    v->via.boolean;
+	else if (codec_streq(k, "run"))
+		r->run = exit_uint(v, UINT64_MAX, &u) ? u : 0;
+	else if (codec_streq(k, "killed_by")) {
+		if (v->type != MSGPACK_OBJECT_STR || killed_by_parse(
+		    v->via.str.ptr, v->via.str.size, &r->killed_by) == -1)
+			r->killed_by = KILLED_BY_NONE;
+	} else if (codec_streq(k, "killed_by_uid"))
+		r->killed_by_uid = exit_uint(v, UINT32_MAX - 1, &u) ? u : 0;
 }
 
 /* A new record (refs 1: the caller's), or NULL (no record, or no memory). */
@@ -345,5 +367,35 @@ exit_collect_dumps(const struct instance *i)
 	if (i->runtime_dir == NULL || (rfd = statedir_runtime_open(i->id)) == -1)
 		return NULL;
 	return dumps_collect(rfd, i->runtime_dir, i->spec.name, i->id,
-	    i->owner_uid, i->owner_gid);	/* closes rfd */
+	    i->runs, i->owner_uid, i->owner_gid);	/* closes rfd */
+}
+
+/*
+ * Who ended the run r records (issue 13), first match wins: wardd's own
+ * kill (hangup, watchdog, dependency: i->killed_by, set before it
+ * signalled); the OOM killer, when the cgroup's oom_kill count rose during
+ * the run and it did not end with exit 0; a client's instance.kill, when
+ * the run ended by the very signal it sent last in this run; instance.stop
+ * (or shutdown), however it then ended; else a signal that wardd did not
+ * send (another process, or the payload's own crash): external. A run
+ * that exited by itself is NONE (nil). Called before cgroup_instance_gone,
+ * while memory.events can still be read.
+ */
+void
+exit_killed_by(const struct instance *i, struct exit_record *r)
+{
+	r->killed_by = i->killed_by;
+	if (r->killed_by != KILLED_BY_NONE)
+		return;
+	if (!(r->exited && r->exit_code == 0) &&
+	    cgroup_oom_kills(i) > i->cgroup.oom_kills)
+		r->killed_by = KILLED_BY_OOM;
+	else if (i->kill_signal != 0 && i->kill_run == i->runs &&
+	    r->exit_signal == i->kill_signal) {
+		r->killed_by = KILLED_BY_KILL;
+		r->killed_by_uid = i->kill_uid;
+	} else if (i->stop_requested)
+		r->killed_by = KILLED_BY_STOP;
+	else if (r->exit_signal != 0)
+		r->killed_by = KILLED_BY_EXTERNAL;
 }

@@ -69,7 +69,7 @@ instance_state_save(msgpack_packer *pk, struct instance *i)
 {
 	int k;
 
-	msgpack_pack_map(pk, 49);
+	msgpack_pack_map(pk, 53);
 	state_fd_context(i->id, i->runs);	/* its fds' tags */
 	codec_pack_kv_uint(pk, "id", i->id);
 	codec_pack_kv_uint(pk, "runs", i->runs);
@@ -135,6 +135,11 @@ instance_state_save(msgpack_packer *pk, struct instance *i)
 	codec_pack_kv_int(pk, "saved_at_ms", now_wall_ms());
 	codec_pack_kv_uint(pk, "version", 1);
 	codec_pack_kv_uint(pk, "spawn_got", i->spawn_got);
+	/* exit_killed_by's: the last instance.kill, the OOM count's start. */
+	codec_pack_kv_int(pk, "kill_signal", i->kill_signal);
+	codec_pack_kv_uint(pk, "kill_uid", i->kill_uid);
+	codec_pack_kv_uint(pk, "kill_run", i->kill_run);
+	codec_pack_kv_uint(pk, "cgroup_oom_kills", i->cgroup.oom_kills);
 }
 
 /* A bounded copy of map[k]'s bytes into a malloc'd buffer (NULL: none). */
@@ -238,8 +243,15 @@ instance_state_restore(const msgpack_object *m)
 	i->sd_dropped = state_u64(m, "sd_dropped", 0);
 	i->failure_note = state_str(m, "failure_note");
 	i->killed_by = state_u64(m, "killed_by", KILLED_BY_NONE);
-	if (i->killed_by > KILLED_BY_DEPENDENCY)
+	if (i->killed_by > KILLED_BY_LAST)
 		i->killed_by = KILLED_BY_NONE;
+	/* Absent (an older wardd's state): no kill, an OOM count from 0. */
+	i->kill_signal = state_i64(m, "kill_signal", 0);
+	if (i->kill_signal < 0 || i->kill_signal > SIGRTMAX)
+		i->kill_signal = 0;
+	i->kill_uid = state_u64(m, "kill_uid", 0);
+	i->kill_run = state_u64(m, "kill_run", 0);
+	i->cgroup.oom_kills = state_u64(m, "cgroup_oom_kills", 0);
 	i->failure = instance_state_bytes(m, "failure", FAILURE_MAX,
 	    &i->failure_len);
 	i->failure_discarded = state_u64(m, "failure_discarded", 0);

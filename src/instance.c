@@ -346,6 +346,7 @@ instance_finish(struct instance *i, struct exit_record *r, enum instance_state s
 	if (s == INSTANCE_DEAD)
 		r->uptime_ms = (ev_now(ward_loop) - i->started_mono) * 1000;
 	r->metrics = i->metrics;
+	r->run = i->runs;
 	r->refs = 1;		/* the instance's; history takes its own */
 	i->exit = r;
 	i->pid = 0;
@@ -441,6 +442,7 @@ instance_start(struct instance *i, struct ward_err *e)
 	if (instance_can_start(i, e) == -1)
 		return -1;
 	instance_reset_run(i);
+	i->runs++;	/* a failed spawn is a run too: each record its own */
 	i->runtime_dir = str_printf("%s/instances/%" PRIu64, opts.state_dir, i->id);
 	if (i->runtime_dir == NULL)
 		goto fail_errno;
@@ -512,7 +514,6 @@ instance_start(struct instance *i, struct ward_err *e)
 		ev_timer_again(ward_loop, &i->watchdog_t);
 	}
 	instance_stats.started++;
-	i->runs++;
 	instance_set_state(i, INSTANCE_RUNNING);
 	return 0;
 
@@ -820,8 +821,9 @@ instance_died(struct instance *i, struct exit_record *r, int reap_failed)
 		if (r->failure_info == NULL && r->failure_reason == NULL &&
 		    i->failure_note != NULL)
 			r->failure_info = strdup(i->failure_note);
+		exit_killed_by(i, r);	/* before cgroup.c removes memory.events */
 		snprintf(r->death_reason, sizeof r->death_reason, "%s",
-		    reason_classify(name, i->killed_by, reap_failed, r->exited,
+		    reason_classify(name, r->killed_by, reap_failed, r->exited,
 		    r->exit_code, i->spec.exit_codes, i->spec.nexit_codes));
 	}
 	instance_release(i);

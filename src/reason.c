@@ -73,15 +73,18 @@ reason_name_valid(const char *s, size_t n)
 
 /*
  * Split what the payload wrote to its failure pipe. "NAME|info" with a valid
- * NAME gives name (into the REASON_MAX+1 buffer) and info; any other text is
- * the free-form failure reason. Trailing whitespace is trimmed. Outputs not
- * set are left NULL / empty; allocation failure loses only the text.
+ * NAME gives name (into the REASON_MAX+1 buffer) and info; a bare NAME (the
+ * whole text, trimmed at both ends, as the seed splits only at a '|' it
+ * finds) gives name and an empty info; any other text is the free-form
+ * failure reason. Trailing whitespace is trimmed. Outputs not set are left
+ * NULL / empty; allocation failure loses only the text.
  */
 void
 reason_split_failure(const char *text, size_t len, char *name, char **info,
     char **free_text)
 {
 	const char *bar;
+	size_t lead;
 
 	name[0] = '\0';
 	*info = NULL;
@@ -91,6 +94,14 @@ reason_split_failure(const char *text, size_t len, char *name, char **info,
 	if (len == 0)
 		return;
 	bar = memchr(text, '|', len);
+	for (lead = 0; lead < len && isspace((unsigned char)text[lead]); lead++)
+		;
+	if (bar == NULL && reason_name_valid(text + lead, len - lead)) {
+		memcpy(name, text + lead, len - lead);
+		name[len - lead] = '\0';
+		*info = strdup("");
+		return;
+	}
 	if (bar != NULL && reason_name_valid(text, bar - text)) {
 		memcpy(name, text, bar - text);
 		name[bar - text] = '\0';
@@ -111,7 +122,7 @@ static const struct exit_code_map crosvm_codes[] = {
 /*
  * The death reason, in the issue's order: the payload's own NAME, HANGUP when
  * wardd's boot timer killed it, WATCHDOG when the instance watchdog did,
- * then the exit status. map holds the instance's
+ * OUT_OF_MEMORY when the OOM killer did (issue 13), then the exit status. map holds the instance's
  * exit_codes with the profile's table already merged under it.
  */
 const char *
@@ -129,6 +140,8 @@ reason_classify(const char *pipe_reason, enum killed_by killed_by,
 		return "WATCHDOG";
 	if (killed_by == KILLED_BY_DEPENDENCY)
 		return "DEPENDENCY";
+	if (killed_by == KILLED_BY_OOM)
+		return "OUT_OF_MEMORY";
 	if (waitid_failed)
 		return "INFRASTRUCTURE_ERROR";
 	if (!exited)
@@ -140,6 +153,40 @@ reason_classify(const char *pipe_reason, enum killed_by killed_by,
 			return map[i].reason;
 	}
 	return "UNKNOWN";
+}
+
+static const char *const killed_by_names[] = {
+	[KILLED_BY_NONE] = NULL,
+	[KILLED_BY_HANGUP] = "hangup",
+	[KILLED_BY_WATCHDOG] = "watchdog",
+	[KILLED_BY_DEPENDENCY] = "dependency",
+	[KILLED_BY_STOP] = "stop",
+	[KILLED_BY_KILL] = "kill",
+	[KILLED_BY_OOM] = "oom",
+	[KILLED_BY_EXTERNAL] = "external",
+};
+
+/* An exit record's killed_by: NULL (nil) for KILLED_BY_NONE. */
+const char *
+killed_by_name(enum killed_by k)
+{
+	return k <= KILLED_BY_LAST ? killed_by_names[k] : NULL;
+}
+
+/* killed_by_name's inverse over n bytes; -1 for anything else. */
+int
+killed_by_parse(const char *s, size_t n, enum killed_by *out)
+{
+	size_t k;
+
+	for (k = KILLED_BY_NONE + 1; k <= KILLED_BY_LAST; k++) {
+		if (strlen(killed_by_names[k]) == n &&
+		    memcmp(s, killed_by_names[k], n) == 0) {
+			*out = k;
+			return 0;
+		}
+	}
+	return -1;
 }
 
 /* Preload the crosvm table for profile "crosvm" (lowest priority). */

@@ -301,13 +301,16 @@ static uint64_t
 statedir_scan_ids(int dirfd)
 {
 	struct dirent *de;
-	uint64_t max = 0, v;
+	uint64_t max = 0, v, run;
 	DIR *d;
 
 	if ((d = opendir_at(dirfd, ".")) == NULL)
 		return 0;
 	while ((de = readdir(d)) != NULL) {
 		if ((v = name_id(de->d_name)) > max)
+			max = v;
+		/* A dump dir's NAME-ID-RUN ends in its run, not its id. */
+		if ((v = dumps_name_id(de->d_name, &run)) > max)
 			max = v;
 	}
 	closedir(d);

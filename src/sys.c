@@ -1,14 +1,15 @@
 /*
  * sys.c: the operating system as the state machines see it: spawning a
  * child, opening a pidfd on it, signalling it, reaping it, and reading its
- * /proc files (metrics.c). Every such call
+ * /proc files (metrics.c) and its cgroup's (cgroup.c). Every such call
  * goes through one table, sys, so that unit tests can put a fake in its
  * place (tests/unit/fake_sys.c) and drive the state machines (instance,
  * program) synchronously, without real processes, as dinit's tests do.
  * The real table calls spawn.c and the kernel; nothing here decides
  * anything.
  *
- * layer: engine (the lowest part of it: calls spawn.c)
+ * layer: engine (the lowest part of it: calls spawn.c, and cgroup.c for
+ * a cgroup's path; nothing calls sys.c but through the table)
  */
 #include "config.h"
 
@@ -16,6 +17,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <unistd.h>
@@ -71,6 +73,25 @@ sys_linux_proc_read(pid_t pid, const char *file, char *buf, size_t len)
 	return n;
 }
 
+/*
+ * FILE of the instance's cgroup (cgroup.c's directory) into buf,
+ * NUL-terminated; -1 when it has none or the file cannot be read (no
+ * memory controller: no memory.events).
+ */
+static ssize_t
+sys_linux_cgroup_read(const struct instance *i, const char *file, char *buf,
+    size_t len)
+{
+	char dir[PATH_MAX], path[PATH_MAX];
+	int n;
+
+	if (cgroup_path(i, dir, sizeof dir) == NULL ||
+	    (n = snprintf(path, sizeof path, "%s/%s", dir, file)) < 0 ||
+	    (size_t)n >= sizeof path)
+		return -1;
+	return read_small_file(path, buf, len);
+}
+
 static const struct sys_ops sys_linux = {
 	.spawn = spawn_child,
 	.pidfd_open = spawn_pidfd_open,
@@ -78,6 +99,7 @@ static const struct sys_ops sys_linux = {
 	.reap = sys_linux_reap,
 	.kill_unreaped = sys_linux_kill_unreaped,
 	.proc_read = sys_linux_proc_read,
+	.cgroup_read = sys_linux_cgroup_read,
 };
 
 /* The table in use: the kernel's, or a unit test's fake. */

@@ -190,7 +190,7 @@ systemd_death_priority(const char *reason)
 static void
 systemd_journal_death(const struct instance *i, const struct exit_record *r)
 {
-	char up[32], how[64], exitf[64];
+	char up[32], how[64], exitf[64], byuid[16] = "";
 	uint64_t s = r->uptime_ms / 1000;
 
 	if (s < 60)
@@ -214,6 +214,8 @@ systemd_journal_death(const struct instance *i, const struct exit_record *r)
 		snprintf(how, sizeof how, "no exit status");
 		snprintf(exitf, sizeof exitf, "WARD_EXIT_STATUS=none");
 	}
+	if (r->killed_by == KILLED_BY_KILL)
+		snprintf(byuid, sizeof byuid, "%u", (unsigned)r->killed_by_uid);
 	sd_journal_send(
 	    "MESSAGE=instance %s (id %" PRIu64 ") died: %s after %s, %s",
 	    i->spec.name, i->id, r->death_reason, up, how,
@@ -230,6 +232,11 @@ systemd_journal_death(const struct instance *i, const struct exit_record *r)
 	    "WARD_CPU_SYSTEM_MS=%" PRIu64, r->metrics.cpu_system_ms,
 	    "WARD_RSS_MAX_KB=%" PRIu64, r->metrics.rss_max_kb,
 	    "WARD_OWNER_UID=%u", (unsigned)r->owner_uid,
+	    /* issue 13: which run, who ended it ("" when nobody said) */
+	    "WARD_RUN=%" PRIu64, r->run,
+	    "WARD_KILLED_BY=%s", killed_by_name(r->killed_by) != NULL ?
+	    killed_by_name(r->killed_by) : "",
+	    "WARD_KILLED_BY_UID=%s", byuid,
 	    NULL);
 }
 

@@ -351,9 +351,12 @@ unsigned trash_pending(void);
 void	 dumps_init(int);
 void	 dumps_fds(fd_visit_fn, void *);
 void	 dumps_shutdown(void);
-int	 dumps_create(const char *, uint64_t, uid_t, gid_t, struct ward_err *);
-int	 dumps_done(const char *, uint64_t, uid_t, unsigned, uint64_t);
-char	*dumps_collect(int, const char *, const char *, uint64_t, uid_t, gid_t);
+int	 dumps_create(const char *, uint64_t, uint64_t, uid_t, gid_t,
+	    struct ward_err *);
+int	 dumps_done(const char *, uint64_t, uint64_t, uid_t, unsigned, uint64_t);
+char	*dumps_collect(int, const char *, const char *, uint64_t, uint64_t,
+	    uid_t, gid_t);
+uint64_t dumps_name_id(const char *, uint64_t *);
 
 /* ---- server.c: the listening socket. */
 
@@ -743,8 +746,14 @@ enum killed_by {
 	KILLED_BY_NONE,
 	KILLED_BY_HANGUP,	/* never reached "started" by the deadline */
 	KILLED_BY_WATCHDOG,	/* stopped sending WATCHDOG=1 */
-	KILLED_BY_DEPENDENCY	/* a program it requires is fatal */
+	KILLED_BY_DEPENDENCY,	/* a program it requires is fatal */
+	/* Only in exit records (exit_killed_by): who ended the run. */
+	KILLED_BY_STOP,		/* instance.stop (or shutdown) asked it to end */
+	KILLED_BY_KILL,		/* the signal a client's instance.kill sent */
+	KILLED_BY_OOM,		/* the kernel's OOM killer (memory.events) */
+	KILLED_BY_EXTERNAL	/* a signal no part of wardd sent */
 };
+#define KILLED_BY_LAST	KILLED_BY_EXTERNAL
 
 struct exit_code_map {
 	int	 code;
@@ -760,6 +769,8 @@ void	 reason_split_failure(const char *, size_t, char *, char **, char **);
 const char *reason_classify(const char *pipe_reason, enum killed_by, int waitid_failed,
 	    int exited, int status, const struct exit_code_map *, size_t);
 size_t	 reason_profile_codes(const char *, const struct exit_code_map **);
+const char *killed_by_name(enum killed_by);
+int	 killed_by_parse(const char *, size_t, enum killed_by *);
 const char *signal_name(int);
 int	 signal_parse(const char *);
 
@@ -905,6 +916,7 @@ struct instance_cgroup {
 	unsigned		 made:1;	/* its directory exists: ours to rmdir */
 	unsigned		 killed:1;	/* cgroup.kill written in this run */
 	struct cgroup_drain	*drain;		/* waiting for it to empty; cgroup.c owns it */
+	uint64_t		 oom_kills;	/* memory.events' oom_kill as the run began */
 };
 
 void	 cgroup_init(int disabled);
@@ -920,6 +932,8 @@ char	*cgroup_parse_own(const char *);
 char	*cgroup_parse_base(const char *, const char *, const char *);
 void	 cgroup_sample(const struct instance *, struct metrics *, int final);
 void	 cgroup_shutdown(void);
+int	 cgroup_parse_key(const char *, const char *, uint64_t *);
+uint64_t cgroup_oom_kills(const struct instance *);
 
 /* ---- instance.c: one supervised payload and its state machine. */
 
@@ -972,10 +986,13 @@ struct exit_record {
 	int64_t		 died_at_ms;
 	uint64_t	 uptime_ms;
 	struct metrics	 metrics;
+	uint64_t	 run;		/* the instance's runs: 1, 2, ... (0: not known) */
+	enum killed_by	 killed_by;	/* who ended it (NONE: nobody said) */
+	uid_t		 killed_by_uid;	/* KILLED_BY_KILL: the client's uid */
 };
 
 /* The pairs exit_record_pack adds to a status map (whole: 7 more). */
-#define EXIT_RECORD_PAIRS	11
+#define EXIT_RECORD_PAIRS	14
 
 #define FAILURE_MAX	50000
 #define STATUS_MAX	256
@@ -1058,6 +1075,9 @@ struct instance {
 	uint64_t		 sd_dropped;	/* datagrams refused */
 	char			*failure_note;	/* ERRNO=/EXIT_STATUS=, or why wardd stopped it */
 	enum killed_by		 killed_by;	/* wardd's own reason to kill it */
+	int			 kill_signal;	/* instance.kill's last signal, */
+	uid_t			 kill_uid;	/* its sender, */
+	uint64_t		 kill_run;	/* in that run (exit_killed_by) */
 
 	char			*failure;	/* first FAILURE_MAX bytes of fd 3 */
 	size_t			 failure_len;
@@ -1147,6 +1167,7 @@ void	 exit_record_unref(struct exit_record *);
 void	 exit_failure_drain(struct instance *);
 void	 exit_failure_add(struct instance *, const char *, size_t, size_t);
 char	*exit_collect_dumps(const struct instance *);
+void	 exit_killed_by(const struct instance *, struct exit_record *);
 
 /* ---- program.c: a declared program's state machine (restart policy,
  * start order); every change through program_step. */
@@ -1351,6 +1372,9 @@ struct sys_ops {
 	void	(*kill_unreaped)(pid_t);	/* SIGKILL and reap, by pid */
 	/* /proc/PID/file into buf (NUL-terminated): metrics.c's reads. */
 	ssize_t	(*proc_read)(pid_t, const char *, char *, size_t);
+	/* A file of the instance's cgroup into buf: -1 without one. */
+	ssize_t	(*cgroup_read)(const struct instance *, const char *, char *,
+		    size_t);
 };
 
 extern const struct sys_ops *sys;

@@ -76,7 +76,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 4 || size > 4 + FAILURE_MAX)
 		return 0;
-	killed = data[0] % 4;
+	killed = data[0] % (KILLED_BY_LAST + 1);
 	waitid_failed = data[1] & 1;
 	exited = data[1] & 2;
 	code = data[2];

@@ -351,7 +351,7 @@ st = wardtest.wait_dead(c, name)
 done(st)
 ''')
     dump = out["dump_dir"]
-    assert dump and os.path.basename(dump) == "nbdump-%d" % out["id"], out
+    assert dump and os.path.basename(dump) == "nbdump-%d-1" % out["id"], out
     st = os.lstat(dump)
     assert st.st_uid == NOBODY and stat.S_IMODE(st.st_mode) == 0o700, st
     assert sorted(os.listdir(dump)) == ["core.42", "ramdump.1"]

@@ -411,7 +411,7 @@ def test_runtime_dir_and_dumps():
     st = wait_dead(C, name)
     assert st["death_reason"] == "CRASH", st
     dump = st["dump_dir"]
-    assert dump == os.path.join(W.state, "dumps", "%s-%d" % (name, r["id"])), st
+    assert dump == os.path.join(W.state, "dumps", "%s-%d-1" % (name, r["id"])), st
     assert sorted(os.listdir(dump)) == ["core.1234", "ramdump"], os.listdir(dump)
     assert open(os.path.join(dump, "core.1234")).read() == "core data"
     assert not os.path.exists(rt), "runtime dir should be removed"

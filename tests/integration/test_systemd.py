@@ -500,6 +500,9 @@ def test_journal_entries():
                   "WARD_RSS_MAX_KB"):
             assert f[k].isdigit(), (k, f)
         assert f["WARD_OWNER_UID"] == "0", f
+        # Issue 13: the run, and nobody killed it.
+        assert f["WARD_RUN"] == "1" and f["WARD_KILLED_BY"] == "", f
+        assert f["WARD_KILLED_BY_UID"] == "", f
         c.call("instance.run", {"name": "ok", "argv": payload("exit", 0)})
         m, _ = jw.journal.until(lambda m: b"WARD_INSTANCE_NAME=ok" in m)
         f = parse_journal(m)
@@ -509,6 +512,8 @@ def test_journal_entries():
         m, _ = jw.journal.until(lambda m: b"WARD_INSTANCE_NAME=sig" in m)
         f = parse_journal(m)
         assert f["WARD_EXIT_SIGNAL"] == "SIGTERM" and "WARD_EXIT_CODE" not in f
+        assert f["WARD_KILLED_BY"] == "kill", f
+        assert f["WARD_KILLED_BY_UID"] == str(os.getuid()), f
         c.call("ward.shutdown")
         assert jw.proc.wait(timeout=TIMEOUT) == 0
 

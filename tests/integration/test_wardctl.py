@@ -640,12 +640,13 @@ def test_history():
     assert len(want) == 3, want
     out = ok("history", name)
     lines = out.splitlines()
-    assert lines[0].split() == ["DIED", "NAME", "ID", "REASON", "EXIT",
-                                "UPTIME", "RSSMAX", "INFO"], out
+    assert lines[0].split() == ["DIED", "NAME", "ID", "RUN", "REASON", "BY",
+                                "EXIT", "UPTIME", "RSSMAX", "INFO"], out
     assert len(lines) == 4, out
-    for l in lines[1:]:
+    for run, l in enumerate(lines[1:], 1):
         w = l.split()
-        assert w[2] == name and w[4] == "HIST_SEVEN" and w[5] == "7", l
+        assert w[2] == name and w[4] == str(run) and w[5] == "HIST_SEVEN" \
+            and w[6] == "-" and w[7] == "7", l
     # -n: the last ones.
     out = ok("history", "-n", 1)
     assert len(out.splitlines()) == 2 and name in out, out

@@ -96,6 +96,21 @@ fake_proc_read(pid_t pid, const char *file, char *buf, size_t len)
 	return n < (int)len ? n : (ssize_t)len - 1;
 }
 
+/* The cgroup's files: memory.events as the test set it, nothing else. */
+static ssize_t
+fake_cgroup_read(const struct instance *i, const char *file, char *buf,
+    size_t len)
+{
+	int n;
+
+	if (fake.memory_events == NULL || strcmp(file, "memory.events") != 0) {
+		errno = ENOENT;
+		return -1;
+	}
+	n = snprintf(buf, len, "%s", fake.memory_events);
+	return n < (int)len ? n : (ssize_t)len - 1;
+}
+
 static const struct sys_ops fake_ops = {
 	.spawn = fake_spawn,
 	.pidfd_open = fake_pidfd_open,
@@ -103,6 +118,7 @@ static const struct sys_ops fake_ops = {
 	.reap = fake_reap,
 	.kill_unreaped = fake_kill_unreaped,
 	.proc_read = fake_proc_read,
+	.cgroup_read = fake_cgroup_read,
 };
 
 static void

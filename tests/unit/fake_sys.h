@@ -6,7 +6,8 @@
  * table: a spawn "succeeds" with a made-up pid and an eventfd as its
  * pidfd, signals are recorded instead of sent, a child "dies" when the
  * test says so (fake_sys_exit), through the instance's own pidfd callback,
- * and its /proc files read as a small idle process's, each read counted.
+ * and its /proc files read as a small idle process's, each read counted;
+ * its cgroup's memory.events reads as fake.memory_events says.
  * Every announcement instance.c makes is recorded too (fake_sys_events).
  */
 #ifndef FAKE_SYS_H
@@ -32,6 +33,7 @@ struct fake_sys {
 	unsigned	 proc_reads;	/* every /proc/PID/FILE read */
 	unsigned	 stat_reads[FAKE_SYS_MAX_PIDS];	/* /proc/PID/stat, by
 						   pid - FAKE_SYS_FIRST_PID */
+	const char	*memory_events;	/* the cgroup's memory.events (NULL: none) */
 };
 
 extern struct fake_sys fake;

@@ -245,6 +245,27 @@ START_TEST(base_recorded)
 }
 END_TEST
 
+/* ---- memory.events' oom_kill, and cpu.stat's usage_usec (one parser) */
+
+START_TEST(parse_memory_events)
+{
+	uint64_t n = 7;
+
+	ck_assert_int_eq(cgroup_parse_key("low 0\nhigh 0\nmax 3\noom 2\n"
+	    "oom_kill 2\noom_group_kill 0\n", "oom_kill", &n), 0);
+	ck_assert_uint_eq(n, 2);
+	/* oom_group_kill is not oom_kill; no oom_kill line is none. */
+	n = 7;
+	ck_assert_int_eq(cgroup_parse_key("oom_group_kill 5\n", "oom_kill", &n),
+	    -1);
+	ck_assert_int_eq(cgroup_parse_key("", "oom_kill", &n), -1);
+	ck_assert_uint_eq(n, 7);
+	ck_assert_int_eq(cgroup_parse_cpu_stat("usage_usec 1500\nuser_usec 1000\n",
+	    &n), 0);
+	ck_assert_uint_eq(n, 1500);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -260,5 +281,6 @@ main(void)
 	tcase_add_test(tc, base_hosts);
 	tcase_add_test(tc, base_container);
 	tcase_add_test(tc, base_recorded);
+	tcase_add_test(tc, parse_memory_events);
 	return UNIT_RUN(s);
 }

@@ -51,6 +51,9 @@ full_record(void)
 	r->metrics.samples = 9;
 	r->metrics.cgroup_memory_kb = 10;
 	r->metrics.has_cgroup_memory = 1;
+	r->run = 3;
+	r->killed_by = KILLED_BY_KILL;
+	r->killed_by_uid = 1000;
 	return r;
 }
 
@@ -81,6 +84,9 @@ START_TEST(test_full_record_reads_back_as_itself)
 	ck_assert_int_eq(back->exited, 1);
 	ck_assert_int_eq(back->metrics.has_cgroup_memory, 1);
 	ck_assert_int_eq(back->metrics.has_cgroup_cpu, 0);
+	ck_assert_uint_eq(back->run, 3);
+	ck_assert_int_eq(back->killed_by, KILLED_BY_KILL);
+	ck_assert_uint_eq(back->killed_by_uid, 1000);
 	unit_msg_free(&m1);
 	unit_msg_free(&m2);
 
@@ -164,6 +170,65 @@ START_TEST(test_mistyped_values_are_defaults)
 }
 END_TEST
 
+/*
+ * Issue 13's keys: a record of an older wardd (no run, no killed_by) reads
+ * back with run 0 (packed nil) and nobody; an unknown killed_by is nobody.
+ */
+START_TEST(test_old_records_and_killed_by)
+{
+	struct exit_record *r;
+	struct unit_msg m;
+
+	r = exit_record_unpack(unit_msg_obj(&m, "M s u s u s s", 3, "id", 5,
+	    "owner_uid", 0, "death_reason", "KILLED"));
+	ck_assert_ptr_nonnull(r);
+	ck_assert_uint_eq(r->run, 0);
+	ck_assert_int_eq(r->killed_by, KILLED_BY_NONE);
+	exit_record_unref(r);
+	unit_msg_free(&m);
+	r = exit_record_unpack(unit_msg_obj(&m, "M s u s u s s s i s s", 5,
+	    "id", 5, "owner_uid", 0, "killed_by", "martians",
+	    "run", -1, "killed_by_uid", "x"));
+	ck_assert_ptr_nonnull(r);
+	ck_assert_uint_eq(r->run, 0);
+	ck_assert_int_eq(r->killed_by, KILLED_BY_NONE);
+	ck_assert_uint_eq(r->killed_by_uid, 0);
+	exit_record_unref(r);
+	unit_msg_free(&m);
+	r = exit_record_unpack(unit_msg_obj(&m, "M s u s u s s s u", 4,
+	    "id", 5, "owner_uid", 0, "killed_by", "oom", "run", 9));
+	ck_assert_int_eq(r->killed_by, KILLED_BY_OOM);
+	ck_assert_uint_eq(r->run, 9);
+	ck_assert_str_eq(killed_by_name(r->killed_by), "oom");
+	ck_assert_ptr_null(killed_by_name(KILLED_BY_NONE));
+	exit_record_unref(r);
+	unit_msg_free(&m);
+}
+END_TEST
+
+/* Dump dirs: NAME-ID-RUN, an older wardd's NAME-ID, names with dashes. */
+START_TEST(test_dump_dir_names)
+{
+	uint64_t run = 9;
+
+	ck_assert_uint_eq(dumps_name_id("web-12-3", &run), 12);
+	ck_assert_uint_eq(run, 3);
+	ck_assert_uint_eq(dumps_name_id("web-12", &run), 12);
+	ck_assert_uint_eq(run, 0);
+	ck_assert_uint_eq(dumps_name_id("my-vm-7-1", &run), 7);
+	ck_assert_uint_eq(run, 1);
+	ck_assert_uint_eq(dumps_name_id("my-vm-7", &run), 7);
+	ck_assert_uint_eq(run, 0);
+	/* In the trash: SEQ~NAME-ID-RUN. */
+	ck_assert_uint_eq(dumps_name_id("5~web-12-3", &run), 12);
+	ck_assert_uint_eq(run, 3);
+	ck_assert_uint_eq(dumps_name_id("12", &run), 12);
+	ck_assert_uint_eq(dumps_name_id("web-x-3", &run), 3);
+	ck_assert_uint_eq(run, 0);
+	ck_assert_uint_eq(dumps_name_id(".hidden", &run), 0);
+}
+END_TEST
+
 START_TEST(test_strings_are_bounded)
 {
 	struct exit_record *r;
@@ -205,5 +270,7 @@ main(void)
 	tcase_add_test(tc, test_no_record_without_id_and_owner);
 	tcase_add_test(tc, test_mistyped_values_are_defaults);
 	tcase_add_test(tc, test_strings_are_bounded);
+	tcase_add_test(tc, test_old_records_and_killed_by);
+	tcase_add_test(tc, test_dump_dir_names);
 	return UNIT_RUN(s);
 }

@@ -147,6 +147,84 @@ START_TEST(test_stop_escalates_to_sigkill)
 	ck_assert_int_eq(i->state, INSTANCE_DEAD);
 	ck_assert_int_eq(i->exit->exit_signal, SIGKILL);
 	ck_assert_str_eq(i->exit->death_reason, "KILLED");
+	ck_assert_int_eq(i->exit->killed_by, KILLED_BY_STOP);
+	fake_sys_teardown();
+}
+END_TEST
+
+/*
+ * Issue 13: who killed it. The OOM killer is told by memory.events'
+ * oom_kill rising between the start and the death (read through the sys
+ * seam, so no memory controller is needed here); it makes the death
+ * OUT_OF_MEMORY unless fd 3 named a reason.
+ */
+START_TEST(test_killed_by_oom)
+{
+	struct instance *i;
+
+	fake_sys_setup();
+	i = fake_sys_instance("hog", 0);
+	fake.memory_events = "low 0\nhigh 0\nmax 12\noom 2\noom_kill 2\n";
+	ck_assert_int_eq(start(i), 0);
+	ck_assert_uint_eq(i->cgroup.oom_kills, 2);
+	fake.memory_events = "low 0\nhigh 0\nmax 40\noom 3\noom_kill 3\n"
+	    "oom_group_kill 0\n";
+	fake_sys_exit(i, 0, SIGKILL);
+	ck_assert_int_eq(i->exit->killed_by, KILLED_BY_OOM);
+	ck_assert_str_eq(i->exit->death_reason, "OUT_OF_MEMORY");
+
+	/* fd 3's own NAME stays the reason; killed_by still says oom. */
+	fake.memory_events = "oom_kill 3\n";
+	ck_assert_int_eq(start(i), 0);
+	exit_failure_add(i, "CRASH|mine", 10, 0);
+	fake.memory_events = "oom_kill 4\n";
+	fake_sys_exit(i, 0, SIGKILL);
+	ck_assert_int_eq(i->exit->killed_by, KILLED_BY_OOM);
+	ck_assert_str_eq(i->exit->death_reason, "CRASH");
+
+	/* A count that did not rise: a SIGKILL from someone else. */
+	ck_assert_int_eq(start(i), 0);
+	fake_sys_exit(i, 0, SIGKILL);
+	ck_assert_int_eq(i->exit->killed_by, KILLED_BY_EXTERNAL);
+	ck_assert_str_eq(i->exit->death_reason, "KILLED");
+
+	/* A rise in a run that exited 0 is no OOM death (a child's, say). */
+	fake.memory_events = "oom_kill 4\n";
+	ck_assert_int_eq(start(i), 0);
+	fake.memory_events = "oom_kill 5\n";
+	fake_sys_exit(i, 0, 0);
+	ck_assert_int_eq(i->exit->killed_by, KILLED_BY_NONE);
+	ck_assert_str_eq(i->exit->death_reason, "SHUTDOWN");
+	ck_assert_uint_eq(i->exit->run, 4);
+	fake_sys_teardown();
+}
+END_TEST
+
+/* Without memory.events (no memory controller) nothing is an OOM kill. */
+START_TEST(test_killed_by_without_memory_events)
+{
+	struct instance *i;
+
+	fake_sys_setup();
+	i = fake_sys_instance("plain", 0);
+	ck_assert_int_eq(start(i), 0);
+	ck_assert_uint_eq(i->cgroup.oom_kills, 0);
+	fake_sys_exit(i, 0, SIGTERM);
+	ck_assert_int_eq(i->exit->killed_by, KILLED_BY_EXTERNAL);
+	ck_assert_uint_eq(i->exit->run, 1);
+	/* instance.kill's signal, sent in this run, is the client's. */
+	ck_assert_int_eq(start(i), 0);
+	i->kill_signal = SIGUSR1;
+	i->kill_uid = 4321;
+	i->kill_run = i->runs;
+	fake_sys_exit(i, 0, SIGUSR1);
+	ck_assert_int_eq(i->exit->killed_by, KILLED_BY_KILL);
+	ck_assert_uint_eq(i->exit->killed_by_uid, 4321);
+	ck_assert_uint_eq(i->exit->run, 2);
+	/* ...not in the next run's. */
+	ck_assert_int_eq(start(i), 0);
+	fake_sys_exit(i, 0, SIGUSR1);
+	ck_assert_int_eq(i->exit->killed_by, KILLED_BY_EXTERNAL);
 	fake_sys_teardown();
 }
 END_TEST
@@ -165,6 +243,7 @@ START_TEST(test_hangup_kills_and_names_it)
 	ck_assert_int_eq(fake_sys_last_signal(), SIGKILL);
 	fake_sys_exit(i, 0, SIGKILL);
 	ck_assert_str_eq(i->exit->death_reason, "HANGUP");
+	ck_assert_int_eq(i->exit->killed_by, KILLED_BY_HANGUP);
 	fake_sys_teardown();
 }
 END_TEST
@@ -207,6 +286,7 @@ START_TEST(test_watchdog)
 	ck_assert_int_eq(fake_sys_last_signal(), SIGKILL);
 	fake_sys_exit(i, 0, SIGKILL);
 	ck_assert_str_eq(i->exit->death_reason, "WATCHDOG");
+	ck_assert_int_eq(i->exit->killed_by, KILLED_BY_WATCHDOG);
 	fake_sys_teardown();
 }
 END_TEST
@@ -241,5 +321,7 @@ main(void)
 	tcase_add_test(tc, test_started_payload_is_no_hangup);
 	tcase_add_test(tc, test_watchdog);
 	tcase_add_test(tc, test_spurious_wakeup);
+	tcase_add_test(tc, test_killed_by_oom);
+	tcase_add_test(tc, test_killed_by_without_memory_events);
 	return UNIT_RUN(s);
 }

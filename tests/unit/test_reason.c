@@ -164,6 +164,39 @@ START_TEST(split_name_and_info)
 }
 END_TEST
 
+/* Issue 13: a whole text that is a NAME (trimmed) is that reason, as the seed. */
+START_TEST(split_bare_name)
+{
+	char name[REASON_MAX + 1], *info, *free_text;
+	char text[128];
+
+	split("MICRODROID_PAYLOAD_HAS_CHANGED", name, &info, &free_text);
+	ck_assert_str_eq(name, "MICRODROID_PAYLOAD_HAS_CHANGED");
+	ck_assert_ptr_nonnull(info);
+	ck_assert_str_eq(info, "");
+	ck_assert_ptr_null(free_text);
+	free(info);
+
+	split("  CRASH \n\t", name, &info, &free_text);
+	ck_assert_str_eq(name, "CRASH");
+	ck_assert_str_eq(info, "");
+	ck_assert_ptr_null(free_text);
+	free(info);
+
+	/* 64 characters fill the buffer; 65 are free text. */
+	memset(text, 'B', 64);
+	text[64] = '\0';
+	split(text, name, &info, &free_text);
+	ck_assert_str_eq(name, text);
+	free(info);
+	strcat(text, "B");
+	split(text, name, &info, &free_text);
+	ck_assert_str_eq(name, "");
+	ck_assert_str_eq(free_text, text);
+	free(free_text);
+}
+END_TEST
+
 START_TEST(split_free_text)
 {
 	char name[REASON_MAX + 1], *info, *free_text;
@@ -181,11 +214,15 @@ START_TEST(split_free_text)
 	ck_assert_str_eq(free_text, "panicked at 'index out of bounds'");
 	free(free_text);
 
-	/* A name with no bar is free text too. */
-	split("CRASH\n", name, &info, &free_text);
+	/* A bare name that is not one (lower case, a space) is free text. */
+	split("Crash\n", name, &info, &free_text);
 	ck_assert_str_eq(name, "");
 	ck_assert_ptr_null(info);
-	ck_assert_str_eq(free_text, "CRASH");
+	ck_assert_str_eq(free_text, "Crash");
+	free(free_text);
+	split("OUT OF MEMORY", name, &info, &free_text);
+	ck_assert_str_eq(name, "");
+	ck_assert_str_eq(free_text, "OUT OF MEMORY");
 	free(free_text);
 
 	split("|info", name, &info, &free_text);
@@ -229,10 +266,14 @@ START_TEST(split_empty)
 	ck_assert_ptr_null(free_text);
 
 	/* The length bounds the text: nothing past it is read. */
+	reason_split_failure("CRASH|oops", 7, name, &info, &free_text);
+	ck_assert_str_eq(name, "CRASH");
+	ck_assert_str_eq(info, "o");
+	free(info);
 	reason_split_failure("CRASH|oops", 3, name, &info, &free_text);
-	ck_assert_str_eq(name, "");
-	ck_assert_str_eq(free_text, "CRA");
-	free(free_text);
+	ck_assert_str_eq(name, "CRA");		/* a bare name, issue 13 */
+	ck_assert_str_eq(info, "");
+	free(info);
 }
 END_TEST
 
@@ -247,6 +288,16 @@ static const struct exit_code_map test_map[] = {
 
 START_TEST(classify_order)
 {
+	/* An OOM kill is OUT_OF_MEMORY, unless the payload named its own. */
+	ck_assert_str_eq(reason_classify("", KILLED_BY_OOM, 0, 0, SIGKILL,
+	    test_map, NMAP), "OUT_OF_MEMORY");
+	ck_assert_str_eq(reason_classify("CRASH", KILLED_BY_OOM, 0, 0, SIGKILL,
+	    test_map, NMAP), "CRASH");
+	/* Who else ended it does not change the reason. */
+	ck_assert_str_eq(reason_classify("", KILLED_BY_EXTERNAL, 0, 0, SIGKILL,
+	    test_map, NMAP), "KILLED");
+	ck_assert_str_eq(reason_classify("", KILLED_BY_STOP, 0, 1, 0,
+	    test_map, NMAP), "SHUTDOWN");
 	/* The payload's own name beats everything else. */
 	ck_assert_str_eq(reason_classify("OOM", 1, 1, 0, SIGKILL, test_map,
 	    NMAP), "OOM");
@@ -492,6 +543,7 @@ main(void)
 	tcase_add_test(tc, state_parse);
 	tcase_add_test(tc, reason_name);
 	tcase_add_test(tc, split_name_and_info);
+	tcase_add_test(tc, split_bare_name);
 	tcase_add_test(tc, split_free_text);
 	tcase_add_test(tc, split_empty);
 	tcase_add_test(tc, classify_order);
