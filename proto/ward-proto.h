@@ -45,6 +45,7 @@
 #define WARD_M_LOGROTATE	"ward.logrotate"
 #define WARD_M_FDS		"ward.fds"
 #define WARD_M_REEXEC		"ward.reexec"
+#define WARD_M_METRICS		"ward.metrics"
 
 /* Notifications sent by wardd. */
 #define WARD_N_EVENT		"ward.event"
