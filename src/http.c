@@ -90,7 +90,8 @@ http_conn_free(struct http_conn *h)
 	ev_io_stop(ward_loop, &h->rw);
 	ev_io_stop(ward_loop, &h->ww);
 	ev_timer_stop(ward_loop, &h->timeout_t);
-	close(h->fd);
+	if (h->fd != -1)
+		close(h->fd);
 	http_queued -= h->nbody;
 	free(h->body);
 	TAILQ_REMOVE(&http_conns, h, entry);
@@ -215,6 +216,22 @@ http_restore(const msgpack_object *m)
 		http_listen_fd(fd);
 }
 
+/*
+ * Close after reading what already came: unread input would make the
+ * close a reset, which may cost the peer the answer it was just sent.
+ */
+static void
+http_drain_close(int fd)
+{
+	char sink[4096];
+	int k;
+
+	shutdown(fd, SHUT_WR);
+	for (k = 0; k < 4 && recv(fd, sink, sizeof sink, MSG_DONTWAIT) > 0; k++)
+		;
+	close(fd);
+}
+
 static void
 http_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
@@ -240,7 +257,7 @@ http_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 			http_stats.refused++;
 			(void)!send(fd, busy, sizeof busy - 1,
 			    MSG_NOSIGNAL | MSG_DONTWAIT);
-			close(fd);
+			http_drain_close(fd);
 			continue;
 		}
 		h->fd = fd;
@@ -299,7 +316,8 @@ http_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 		}
 		h->sent += n;
 	}
-	shutdown(h->fd, SHUT_WR);
+	http_drain_close(h->fd);
+	h->fd = -1;
 	http_conn_free(h);
 }
 
