@@ -410,23 +410,29 @@ om_deaths_programs(struct openmetrics_text *t, int om, const struct peer *p)
 static void
 om_self(struct openmetrics_text *t, int om)
 {
-	om_family(t, om, "ward_connections", "gauge", NULL,
-	    "Clients connected to the control socket.");
-	om_printf(t, "ward_connections %u\n", conn_count);
-	om_family(t, om, "ward_connections_accepted", "counter", NULL,
-	    "Clients accepted on the control socket by this wardd process.");
-	om_printf(t, "ward_connections_accepted_total %" PRIu64 "\n",
-	    server_accepted);
-	om_family(t, om, "ward_requests", "counter", NULL,
-	    "Requests dispatched by this wardd process.");
-	om_printf(t, "ward_requests_total %" PRIu64 "\n", cmd_requests);
-	om_family(t, om, "ward_event_subscribers", "gauge", NULL,
-	    "Connections subscribed to events.");
-	om_printf(t, "ward_event_subscribers %u\n", event_subscribers);
-	om_family(t, om, "ward_event_subscribers_dropped", "counter", NULL,
-	    "Subscribers dropped for falling behind (their events lost).");
-	om_printf(t, "ward_event_subscribers_dropped_total %" PRIu64 "\n",
-	    event_overflows);
+	const struct {
+		const char	*name, *type, *help;
+		uint64_t	 v;
+	} f[] = {
+		{ "ward_connections", "gauge",
+		    "Clients connected to the control socket.", conn_count },
+		{ "ward_connections_accepted", "counter", "Clients accepted on "
+		    "the control socket by this wardd process.", server_accepted },
+		{ "ward_requests", "counter",
+		    "Requests dispatched by this wardd process.", cmd_requests },
+		{ "ward_event_subscribers", "gauge",
+		    "Connections subscribed to events.", event_subscribers },
+		{ "ward_event_subscribers_dropped", "counter", "Subscribers "
+		    "dropped for falling behind (their events lost).",
+		    event_overflows },
+	};
+	size_t k;
+
+	for (k = 0; k < sizeof f / sizeof f[0]; k++) {
+		om_family(t, om, f[k].name, f[k].type, NULL, f[k].help);
+		om_printf(t, "%s%s %" PRIu64 "\n", f[k].name,
+		    strcmp(f[k].type, "counter") == 0 ? "_total" : "", f[k].v);
+	}
 	om_family(t, om, "ward_dropped_datagrams", "counter", NULL,
 	    "Datagrams on the shared fd 3 and NOTIFY_SOCKET from no instance.");
 	om_printf(t, "ward_dropped_datagrams_total{channel=\"failure\"} %"
