@@ -83,15 +83,30 @@ http_init(http_body_fn fn)
 	http_body = fn;
 }
 
-/* The one teardown path of a conn. */
+/*
+ * Close after reading what already came: unread input would make the
+ * close a reset, which may cost the peer the answer it was just sent.
+ */
+static void
+http_drain_close(int fd)
+{
+	char sink[4096];
+	int k;
+
+	shutdown(fd, SHUT_WR);
+	for (k = 0; k < 4 && recv(fd, sink, sizeof sink, MSG_DONTWAIT) > 0; k++)
+		;
+	fd_close_watched(fd);
+}
+
+/* The one teardown path of a conn (its watchers stopped first). */
 static void
 http_conn_free(struct http_conn *h)
 {
 	ev_io_stop(ward_loop, &h->rw);
 	ev_io_stop(ward_loop, &h->ww);
 	ev_timer_stop(ward_loop, &h->timeout_t);
-	if (h->fd != -1)
-		close(h->fd);
+	http_drain_close(h->fd);
 	http_queued -= h->nbody;
 	free(h->body);
 	TAILQ_REMOVE(&http_conns, h, entry);
@@ -216,22 +231,6 @@ http_restore(const msgpack_object *m)
 		http_listen_fd(fd);
 }
 
-/*
- * Close after reading what already came: unread input would make the
- * close a reset, which may cost the peer the answer it was just sent.
- */
-static void
-http_drain_close(int fd)
-{
-	char sink[4096];
-	int k;
-
-	shutdown(fd, SHUT_WR);
-	for (k = 0; k < 4 && recv(fd, sink, sizeof sink, MSG_DONTWAIT) > 0; k++)
-		;
-	close(fd);
-}
-
 static void
 http_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
@@ -316,8 +315,6 @@ http_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 		}
 		h->sent += n;
 	}
-	http_drain_close(h->fd);
-	h->fd = -1;
 	http_conn_free(h);
 }
 
