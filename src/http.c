@@ -135,17 +135,19 @@ http_listen_fd(int fd)
 }
 
 /*
- * Listen on ADDR:PORT ("127.0.0.1:9101", "[::1]:9101"): numeric only, so
- * nothing is looked up on the loop. -1 with a message in e otherwise.
+ * ADDR:PORT ("127.0.0.1:9101", "[::1]:9101") as an address: numeric only,
+ * so nothing is looked up on the loop; a port from 1 to 65535. The caller
+ * frees *ai. -1 with a message in e otherwise.
  */
-int
-http_open(const char *spec, struct ward_err *e)
+static int
+http_addr(const char *spec, struct addrinfo **ai, struct ward_err *e)
 {
-	struct addrinfo hints, *ai = NULL;
+	struct addrinfo hints;
 	char host[256], *colon;
 	const char *port;
-	int fd, on = 1, rc;
+	int rc;
 
+	*ai = NULL;
 	if (strlen(spec) >= sizeof host)
 		return ward_err_set(e, WARD_E_INVALID_ARGUMENT,
 		    "--metrics-listen: too long");
@@ -155,6 +157,10 @@ http_open(const char *spec, struct ward_err *e)
 		    "'%s': give ADDR:PORT, such as 127.0.0.1:9101", spec);
 	*colon = '\0';
 	port = colon + 1;
+	if (port[0] == '\0' || strspn(port, "0123456789") != strlen(port) ||
+	    strlen(port) > 5 || atoi(port) < 1 || atoi(port) > 65535)
+		return ward_err_set(e, WARD_E_INVALID_ARGUMENT, "--metrics-listen "
+		    "'%s': the port must be 1 to 65535", spec);
 	if (host[0] == '[' && colon[-1] == ']') {
 		colon[-1] = '\0';
 		memmove(host, host + 1, strlen(host));
@@ -162,10 +168,35 @@ http_open(const char *spec, struct ward_err *e)
 	memset(&hints, 0, sizeof hints);
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
-	if ((rc = getaddrinfo(host, port, &hints, &ai)) != 0)
+	if ((rc = getaddrinfo(host, port, &hints, ai)) != 0) {
+		*ai = NULL;
 		return ward_err_set(e, WARD_E_INVALID_ARGUMENT, "--metrics-listen "
-		    "'%s': %s (a numeric address and port)", spec,
-		    gai_strerror(rc));
+		    "'%s': %s (give a numeric address)", spec, gai_strerror(rc));
+	}
+	return 0;
+}
+
+/* Whether spec is an address http_open takes (an option's check). */
+int
+http_check(const char *spec, struct ward_err *e)
+{
+	struct addrinfo *ai;
+
+	if (http_addr(spec, &ai, e) == -1)
+		return -1;
+	freeaddrinfo(ai);
+	return 0;
+}
+
+/* Listen on spec (http_addr's form); -1 with a message in e otherwise. */
+int
+http_open(const char *spec, struct ward_err *e)
+{
+	struct addrinfo *ai;
+	int fd, on = 1;
+
+	if (http_addr(spec, &ai, e) == -1)
+		return -1;
 	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd == -1 ||
 	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) == -1 ||

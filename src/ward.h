@@ -1492,6 +1492,7 @@ struct http_stats {
 extern struct http_stats http_stats;
 
 void	 http_init(http_body_fn);
+int	 http_check(const char *, struct ward_err *);
 int	 http_open(const char *, struct ward_err *);
 int	 http_listening(void);
 void	 http_close(void);

@@ -274,6 +274,7 @@ main(int argc, char **argv)
 		{ "metrics-listen", required_argument, NULL, 'H' },
 		{ NULL, 0, NULL, 0 }
 	};
+	struct ward_err herr = WARD_ERR_INIT;
 	enum log_target target = LOG_TARGET_AUTO;
 	struct settings set;
 	char *end;
@@ -377,6 +378,10 @@ main(int argc, char **argv)
 			state_fd = atoi(optarg);
 			break;
 		case 'H':
+			if (http_check(optarg, &herr) == -1) {
+				fprintf(stderr, "wardd: %s\n", herr.msg);
+				exit(2);
+			}
 			free(opts.metrics_listen);
 			opts.metrics_listen = xstrdup(optarg);
 			break;

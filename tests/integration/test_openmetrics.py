@@ -326,6 +326,22 @@ def test_listener_listed_and_kept_across_reexec(w):
     assert families(c.call("ward.metrics"))["ward_deaths"]["samples"] == deaths
 
 
+def test_listen_address_checked(w):
+    """A bad ADDR:PORT is a bad option (status 2, before anything starts);
+    one that cannot be bound a failure to start (status 1)."""
+    for addr, rc, said in [("localhost:9101", 2, "numeric address"),
+                           ("127.0.0.1", 2, "ADDR:PORT"),
+                           ("127.0.0.1:0", 2, "1 to 65535"),
+                           ("127.0.0.1:99999", 2, "1 to 65535"),
+                           ("127.0.0.1:%d" % w.port, 1, "in use")]:
+        d = os.path.join(w.dir, "bad-%d" % rc)
+        p = subprocess.run([wardtest.WARDD, "--socket", d + ".sock",
+                            "--state-dir", d, "--metrics-listen", addr],
+                           capture_output=True, timeout=wardtest.TIMEOUT)
+        err = (p.stdout + p.stderr).decode()
+        assert p.returncode == rc and said in err, (addr, p.returncode, err)
+
+
 def test_prometheus_scrapes_wardd(w):
     prom = shutil.which("prometheus")
     if prom is None:
