@@ -222,6 +222,23 @@ done(c.call("ward.metrics"))
     assert 'name="%s"' % theirs in w.root.call("ward.metrics")
 
 
+def test_wardctl_metrics(w):
+    """wardctl metrics prints ward_metrics()'s text (libward) as it is."""
+    def ctl(*args):
+        p = subprocess.run([wardtest.WARDCTL, "--socket", w.sock, "metrics"] +
+                           list(args), capture_output=True,
+                           timeout=wardtest.TIMEOUT)
+        assert p.returncode == 0, p.stderr
+        return p.stdout.decode()
+    om, text = ctl(), ctl("--text")
+    assert families(om).keys() == families(text, om=False).keys()
+    assert "# TYPE ward_deaths counter" in om
+    assert "# TYPE ward_deaths_total counter" in text
+    p = subprocess.run([wardtest.WARDCTL, "--socket", w.sock, "metrics",
+                        "--json-please"], capture_output=True)
+    assert p.returncode != 0
+
+
 def test_http_negotiates_and_refuses_the_rest(w):
     status, h, body = get(w, headers={"Accept": PROM_ACCEPT})
     assert status == 200 and h["Content-Type"] == OM_TYPE, h
