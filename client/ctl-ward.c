@@ -7,6 +7,7 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ctl.h"
@@ -201,4 +202,30 @@ const struct ctl_entry ctl_reexec_entry = {
 	.help = "Re-execute wardd (the binary it was started as, or PATH), "
 	    "keeping every instance, connection and timer (admins only).",
 	.exec = ctl_reexec_exec,
+};
+
+/* ---- metrics: the text exposition, as a scraper would get it */
+
+static int
+ctl_metrics_exec(struct ctl *c, int argc, char **argv)
+{
+	char *text;
+
+	if (argc > 1 || (argc == 1 && strcmp(argv[0], "--text") != 0))
+		return EX_USAGE;
+	if (ctl_connect(c) == -1)
+		return EX_UNREACHABLE;
+	if (ward_metrics(c->w, argc == 1 ? "text" : NULL, &text, NULL) == -1)
+		return ctl_failed(c, NULL);
+	fputs(text, stdout);
+	free(text);
+	return 0;
+}
+
+const struct ctl_entry ctl_metrics_entry = {
+	.name = "metrics",
+	.usage = "metrics [--text]",
+	.help = "Print wardd's metrics in OpenMetrics (--text: Prometheus' "
+	    "0.0.4 format); instances: those you may see.",
+	.exec = ctl_metrics_exec,
 };

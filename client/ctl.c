@@ -98,6 +98,7 @@ const struct ctl_entry *const ctl_table[] = {
 	&ctl_info_entry,
 	&ctl_shutdown_entry,
 	&ctl_reexec_entry,
+	&ctl_metrics_entry,	/* ctl-ward.c */
 	&ctl_help_entry,
 	NULL
 };

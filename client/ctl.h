@@ -99,5 +99,6 @@ extern const struct ctl_entry ctl_top_entry;		/* ctl-top.c */
 extern const struct ctl_entry ctl_wait_entry;		/* ctl-wait.c */
 extern const struct ctl_entry ctl_reread_entry, ctl_update_entry,
     ctl_info_entry, ctl_shutdown_entry, ctl_reexec_entry;			/* ctl-ward.c */
+extern const struct ctl_entry ctl_metrics_entry;	/* ctl-ward.c */
 
 #endif /* CTL_H */

@@ -663,3 +663,32 @@ ward_events_unsubscribe(struct ward *w)
 {
 	return ward_call_simple(w, WARD_M_UNSUBSCRIBE, NULL);
 }
+
+/* ---- metrics */
+
+WARD_EXPORT int
+ward_metrics(struct ward *w, const char *format, char **text, size_t *len)
+{
+	struct ward_params p;
+	struct ward_reply r;
+
+	*text = NULL;
+	ward_params_init(&p);
+	msgpack_pack_map(&p.pk, format != NULL);
+	if (format != NULL) {
+		ward_pack_str(&p.pk, "format");
+		ward_pack_str(&p.pk, format);
+	}
+	if (ward_call_params(w, WARD_M_METRICS, &p, &r) == -1) {
+		ward_reply_free(&r);
+		return -1;
+	}
+	*text = ward_dup_str(&r.result);
+	ward_reply_free(&r);
+	if (*text == NULL)
+		return ward_fail(w, "internal", "ward.metrics: no text (or out "
+		    "of memory)");
+	if (len != NULL)
+		*len = strlen(*text);
+	return 0;
+}

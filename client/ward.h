@@ -313,4 +313,14 @@ int	 ward_dispatch(struct ward *);
 }
 #endif
 
+/* ---- metrics: ward.metrics, the text exposition */
+
+/*
+ * format NULL or "openmetrics": OpenMetrics 1.0.0; "text": Prometheus'
+ * 0.0.4 text format. *text is malloc'd and NUL-terminated (free it), of
+ * *len bytes (len may be NULL). Instances listed: those the caller may see.
+ */
+int	 ward_metrics(struct ward *, const char *format, char **text,
+	    size_t *len);
+
 #endif

@@ -46,6 +46,7 @@
 #define WARD_M_FDS		"ward.fds"
 #define WARD_M_REEXEC		"ward.reexec"
 #define WARD_M_PIDFD		"instance.pidfd"
+#define WARD_M_METRICS		"ward.metrics"
 
 /* Notifications sent by wardd. */
 #define WARD_N_EVENT		"ward.event"

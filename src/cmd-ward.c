@@ -8,6 +8,7 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -275,6 +276,7 @@ cmd_fds_walk(fd_visit_fn fn, void *arg)
 	history_file_fds(fn, arg);
 	snapshot_fds(fn, arg);
 	spawn_fds(fn, arg);
+	http_fds(fn, arg);
 }
 
 static void
@@ -328,4 +330,50 @@ const struct cmd_entry cmd_reexec_entry = {
 	.args = cmd_reexec_args,
 	.flags = CMD_ADMIN,
 	.exec = cmd_reexec_exec,
+};
+
+/* ---- ward.metrics: the text exposition (openmetrics.c), as a string. */
+
+static const struct arg_spec cmd_metrics_args[] = {
+	{ "format", ARG_STR },
+	{ NULL, 0 }
+};
+
+/*
+ * format "openmetrics" (the default) or "text" (Prometheus' 0.0.4 format,
+ * what promtool checks). Everyone may ask: the instances listed are those
+ * the peer may see (openmetrics.c says what else is shown).
+ */
+static void
+cmd_metrics_exec(struct request *req)
+{
+	struct openmetrics_text t = { NULL, 0, 0, 0 };
+	msgpack_packer pk;
+	int om = 1;
+
+	if (req->args[0] != NULL) {
+		if (codec_streq(req->args[0], "text"))
+			om = 0;
+		else if (!codec_streq(req->args[0], "openmetrics")) {
+			cmd_error(req, WARD_E_INVALID_ARGUMENT, "'format' is "
+			    "\"openmetrics\" or \"text\"");
+			return;
+		}
+	}
+	openmetrics_build(&t, &req->c->peer, om);
+	if (t.failed)
+		cmd_error(req, WARD_E_INTERNAL, "out of memory");
+	else {
+		cmd_result(req, &pk);
+		msgpack_pack_str(&pk, t.len);
+		msgpack_pack_str_body(&pk, t.data, t.len);
+	}
+	free(t.data);
+}
+
+const struct cmd_entry cmd_metrics_entry = {
+	.name = WARD_M_METRICS,
+	.args = cmd_metrics_args,
+	.flags = 0,
+	.exec = cmd_metrics_exec,
 };

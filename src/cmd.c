@@ -54,8 +54,11 @@ static const struct cmd_entry *const cmd_table[] = {
 	&cmd_log_entry,		/* cmd-log.c */
 	&cmd_logrotate_entry,
 	&cmd_pidfd_entry,
+	&cmd_metrics_entry,	/* cmd-ward.c */
 	NULL
 };
+
+uint64_t cmd_requests;	/* requests dispatched (openmetrics.c) */
 
 /* Start a success response; the caller packs exactly one object after. */
 msgpack_packer *
@@ -218,6 +221,7 @@ cmd_dispatch(struct conn *c, const msgpack_object *o, int *fds, int nfds)
 		    "(uint32), method, params]");
 		return;
 	}
+	cmd_requests++;
 	memset(&req, 0, sizeof req);
 	req.c = c;
 	req.msgid = o->via.array.ptr[1].via.u64;

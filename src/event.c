@@ -144,6 +144,8 @@ event_wanted(const struct event_sub *es, enum event_type t,
 	return es->ids == NULL || event_has_id(es, i->id);
 }
 
+uint64_t event_overflows;	/* subscribers dropped (openmetrics.c) */
+
 /* The subscriber fell a whole buffer behind: tell it, then let it go. */
 static void
 event_overflow(struct conn *c)
@@ -151,6 +153,7 @@ event_overflow(struct conn *c)
 	struct buf b = { 0 };
 	msgpack_packer pk;
 
+	event_overflows++;
 	msgpack_packer_init(&pk, &b, codec_sbuffer_write);
 	event_pack_head(&pk, WARD_EV_OVERFLOW, 1);
 	codec_pack_kv_str(&pk, "message", "this subscriber did not read its "

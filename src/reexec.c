@@ -340,7 +340,7 @@ void
 reexec_pack_head(msgpack_packer *pk, int with_conns, size_t n)
 {
 	state_set_snapshot(!with_conns);	/* no rings in a snapshot */
-	msgpack_pack_map(pk, with_conns ? 13 : 7);
+	msgpack_pack_map(pk, with_conns ? 15 : 7);
 	codec_pack_kv_uint(pk, "ward_state", STATE_VERSION);
 	codec_pack_kv_int(pk, "pid", getpid());
 	/* Pids and start times mean something in this boot only. */
@@ -382,6 +382,10 @@ reexec_pack_tail(msgpack_packer *pk, int with_conns)
 	event_save(pk);
 	codec_pack_key(pk, "fdstore");
 	fdstore_pack(pk);
+	codec_pack_key(pk, "http");		/* --metrics-listen's listener */
+	http_save(pk);
+	codec_pack_key(pk, "openmetrics");	/* deaths by reason */
+	openmetrics_save(pk);
 	/* Last: every fd the parts above listed. */
 	fds = state_saved_fds(&nf);
 	codec_pack_key(pk, "fds");
@@ -622,6 +626,8 @@ reexec_restore_state(const char *data, size_t n, int by_list)
 	event_restore(a, n);
 	if (by_list)
 		fdstore_unpack(state_get(root, "fdstore"));
+	http_restore(state_get(root, "http"));
+	openmetrics_restore(state_get(root, "openmetrics"));
 	closed = state_fds_close_untaken();
 	if (by_list)
 		reexec_last_ms = (reexec_mono_ns() - state_u64(root, "t0_ns",

@@ -31,6 +31,7 @@ static int server_spare = -1;		/* closed to accept-and-drop at EMFILE */
 static char *server_path;
 static int server_unlink_at_exit;
 static conn_dispatch_fn server_dispatch;
+uint64_t server_accepted;	/* conns accepted (openmetrics.c) */
 
 static void	server_accept_cb(struct ev_loop *, ev_io *, int);
 static void	server_retry_cb(struct ev_loop *, ev_timer *, int);
@@ -288,6 +289,7 @@ server_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 		groups = server_peer_groups(fd, &ngroups);
 		peer_init(&peer, fd, cred.uid, cred.gid, cred.pid, groups, ngroups);
 		conn_new(fd, &peer, server_dispatch, server_conn_closed);
+		server_accepted++;
 	}
 }
 

@@ -170,6 +170,7 @@ struct wardd_opts {
 	uint64_t	 dumps_max_bytes; /* --dumps-max-bytes: their bytes on disk */
 	char		*exe;		/* what a re-exec runs: --exe, or wardd's own */
 	int		 memfd_rings;	/* output rings in memfds (fdstore.c sets it) */
+	char		*metrics_listen; /* --metrics-listen ADDR:PORT (http.c) */
 };
 
 #define DUMPS_MAX_COUNT_DEFAULT	100
@@ -726,6 +727,7 @@ extern const struct cmd_entry cmd_subscribe_entry, cmd_unsubscribe_entry;
 extern const struct cmd_entry cmd_log_entry, cmd_logrotate_entry; /* cmd-log.c */
 extern const struct cmd_entry cmd_reread_entry, cmd_update_entry,
     cmd_reload_entry;
+extern const struct cmd_entry cmd_metrics_entry;	/* cmd-ward.c */
 
 /* ---- reason.c: pure rules for payload states, death reasons, signals. */
 
@@ -1503,5 +1505,51 @@ void	 output_fds(const struct instance *, fd_visit_fn, void *);
 void	 output_journal_fds(fd_visit_fn, void *);
 void	 output_state_save(msgpack_packer *, const struct instance *);
 int	 output_state_restore(const msgpack_object *, struct instance *);
+
+/* ---- http.c: --metrics-listen, GET /metrics on the loop. */
+
+/* The body of a scrape: malloc'd text of *len bytes, or NULL (a 500);
+ * openmetrics: the client asked for OpenMetrics, else the 0.0.4 text. */
+typedef char *(*http_body_fn)(int openmetrics, size_t *len);
+
+struct http_stats {
+	uint64_t	 accepted;	/* connections taken */
+	uint64_t	 refused;	/* over HTTP_CONNS: 503 and closed */
+	uint64_t	 requests;	/* whole request heads */
+	uint64_t	 scrapes;	/* answered 200 */
+	uint64_t	 errors;	/* answered 4xx or 5xx */
+	uint64_t	 timeouts;	/* closed by their deadline */
+};
+extern struct http_stats http_stats;
+
+void	 http_init(http_body_fn);
+int	 http_check(const char *, struct ward_err *);
+int	 http_open(const char *, struct ward_err *);
+int	 http_listening(void);
+void	 http_close(void);
+void	 http_fds(fd_visit_fn, void *);
+void	 http_save(msgpack_packer *);
+void	 http_restore(const msgpack_object *);
+
+/* ---- openmetrics.c: ward.metrics and GET /metrics, the text exposition. */
+
+#define OPENMETRICS_REASONS	256	/* death reasons counted apart */
+
+struct openmetrics_text {
+	char		*data;		/* malloc'd, NUL-terminated */
+	size_t		 len;
+	size_t		 cap;
+	int		 failed;	/* out of memory: data is cut */
+};
+
+void	 openmetrics_build(struct openmetrics_text *, const struct peer *, int);
+char	*openmetrics_http_body(int, size_t *);
+size_t	 openmetrics_escape(char *, size_t, const char *);
+void	 openmetrics_instance_cb(struct instance *, enum instance_event);
+void	 openmetrics_save(msgpack_packer *);
+void	 openmetrics_restore(const msgpack_object *);
+extern uint64_t cmd_requests;		/* cmd.c: requests dispatched */
+extern uint64_t server_accepted;	/* server.c: connections accepted */
+extern uint64_t event_overflows;	/* event.c: subscribers dropped */
 
 #endif

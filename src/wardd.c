@@ -33,6 +33,7 @@ usage(int rc)
 	    "             [--no-cgroups] [--max-user-conns N] [--max-user-buffer SIZE]\n"
 	    "             [--max-user-fds N] [--max-user-ring SIZE]\n"
 	    "             [--dumps-max-count N] [--dumps-max-bytes SIZE] [--exe PATH]\n"
+	    "             [--metrics-listen ADDR:PORT]\n"
 	    "  --socket PATH          control socket (default %s)\n"
 	    "  --state-dir DIR        runtime dirs and dumps (default %s)\n"
 	    "  --config-dir DIR       *.conf with a [ward] section (default %s)\n"
@@ -51,6 +52,10 @@ usage(int rc)
 	    "                         (default %d; 0 keeps none)\n"
 	    "  --dumps-max-bytes SIZE their bytes on disk, with K, M, G or T "
 	    "(default 1G)\n"
+	    "  --metrics-listen ADDR:PORT  serve GET /metrics (OpenMetrics) "
+	    "there, such as\n"
+	    "                         127.0.0.1:9101: anyone who reaches it sees "
+	    "every instance\n"
 	    "Budgets of each non-admin uid (SIZE: bytes, or with K, M or G):\n"
 	    "  --max-user-conns N     connections, 1-%d (default %d; admins: %d)\n"
 	    "  --max-user-buffer SIZE buffered input and output of all its "
@@ -266,8 +271,10 @@ main(int argc, char **argv)
 		{ "exe", required_argument, NULL, 'E' },
 		{ "state-fd", required_argument, NULL, 'S' },	/* reexec.c's */
 		{ "state-version", no_argument, NULL, 'v' },
+		{ "metrics-listen", required_argument, NULL, 'H' },
 		{ NULL, 0, NULL, 0 }
 	};
+	struct ward_err herr = WARD_ERR_INIT;
 	enum log_target target = LOG_TARGET_AUTO;
 	struct settings set;
 	char *end;
@@ -370,6 +377,14 @@ main(int argc, char **argv)
 		case 'S':
 			state_fd = atoi(optarg);
 			break;
+		case 'H':
+			if (http_check(optarg, &herr) == -1) {
+				fprintf(stderr, "wardd: %s\n", herr.msg);
+				exit(2);
+			}
+			free(opts.metrics_listen);
+			opts.metrics_listen = xstrdup(optarg);
+			break;
 		case 'v':
 			printf("%d\n", STATE_VERSION);
 			exit(0);
@@ -401,6 +416,7 @@ main(int argc, char **argv)
 	closer_init();		/* before the loop: a fork */
 	loop_init();
 	server_init(cmd_dispatch);	/* requests go to the command table */
+	http_init(openmetrics_http_body);	/* GET /metrics's text */
 	budget_init();
 	statedir_init();	/* after the loop: its remover is a watcher */
 	history_init();		/* what the last wardd kept (statedir's fd) */
@@ -448,6 +464,18 @@ main(int argc, char **argv)
 		    PACKAGE_VERSION, opts.socket_path, opts.state_dir,
 		    (int)getpid());
 	}
+	/* After a re-exec the state brought the listener; else bind it. */
+	if (opts.metrics_listen != NULL && !http_listening()) {
+		struct ward_err e = WARD_ERR_INIT;
+
+		if (http_open(opts.metrics_listen, &e) == -1) {
+			if (state_fd <= 2)
+				fatalx("%s", e.msg);
+			log_warnx("%s: no metrics endpoint", e.msg);
+		} else
+			log_notice("serving GET /metrics on %s",
+			    opts.metrics_listen);
+	}
 	if (!restored)
 		reload_load(opts.config_dir);
 	systemd_ready();
@@ -458,6 +486,7 @@ main(int argc, char **argv)
 	log_notice("wardd exiting (%u instance%s still running)",
 	    instances_running_count, instances_running_count == 1 ? "" : "s");
 	server_close();
+	http_close();
 	conn_close_all();
 	instance_free_all();
 	channel_close();	/* after the instances: they index into it */
@@ -470,5 +499,6 @@ main(int argc, char **argv)
 	free(opts.state_dir);
 	free(opts.config_dir);
 	free(opts.exe);
+	free(opts.metrics_listen);
 	return 0;
 }
