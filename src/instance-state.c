@@ -69,7 +69,7 @@ instance_state_save(msgpack_packer *pk, struct instance *i)
 {
 	int k;
 
-	msgpack_pack_map(pk, 49);
+	msgpack_pack_map(pk, 50);
 	state_fd_context(i->id, i->runs);	/* its fds' tags */
 	codec_pack_kv_uint(pk, "id", i->id);
 	codec_pack_kv_uint(pk, "runs", i->runs);
@@ -135,6 +135,9 @@ instance_state_save(msgpack_packer *pk, struct instance *i)
 	codec_pack_kv_int(pk, "saved_at_ms", now_wall_ms());
 	codec_pack_kv_uint(pk, "version", 1);
 	codec_pack_kv_uint(pk, "spawn_got", i->spawn_got);
+	/* suspend.c: a frozen cgroup's name, the paused timers' time left. */
+	codec_pack_key(pk, "suspend");
+	suspend_state_save(pk, i);
 }
 
 /* A bounded copy of map[k]'s bytes into a malloc'd buffer (NULL: none). */
@@ -267,6 +270,7 @@ instance_state_restore(const msgpack_object *m)
 	state_timer(m, "stop_t", &i->stop_t);
 	i->watchdog_t.repeat = i->spec.watchdog_ms / 1000.0;
 	state_timer(m, "watchdog_t", &i->watchdog_t);
+	suspend_state_restore(state_get(m, "suspend"), i);
 	if (output_state_restore(state_get(m, "output"), i) == -1)
 		log_warnx("state: instance %llu %s: its output is lost",
 		    (unsigned long long)i->id, i->spec.name);
