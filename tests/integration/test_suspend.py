@@ -13,6 +13,8 @@ deadline."""
 import os
 import time
 
+import msgpack
+
 import wardtest
 from wardtest import Ward, payload, proc_state, retry, uniq, wait_dead
 
@@ -238,6 +240,56 @@ def test_reexec_keeps_thawable_tree(w):
     assert grows(out)
     c.call("instance.kill", {"name": name})
     wait_dead(c, name)
+
+
+def snapshot_suspended(w, name):
+    """Whether STATE_DIR/state, as written, has name suspended."""
+    try:
+        with open(os.path.join(w.state, "state"), "rb") as f:
+            st = msgpack.unpackb(f.read(), raw=False, strict_map_key=False)
+    except (FileNotFoundError, ValueError):
+        return False
+    return any(i and i.get("suspended") and i["spec"]["name"] == name
+               for i in st.get("instances", []))
+
+
+def test_suspension_survives_crash(w):
+    """wardd killed outright while an instance is frozen: the next wardd
+    reads it back suspended, its tree still frozen (an earlier wardd's
+    cgroup), its hangup clock still paused; resume thaws that cgroup and the
+    clock goes on."""
+    need_cgroups(w)
+    w2 = Ward().start()
+    gc = None
+    try:
+        c = w2.client()
+        deadline = 2.0
+        name, r, out, gc = start_writer(w2, c, detect_hangup=True,
+                                        hangup_timeout_ms=2000)
+        c.call("instance.suspend", {"name": name})
+        t_sus = time.monotonic()
+        retry(lambda: snapshot_suspended(w2, name), what="the state written")
+        w2.proc.kill()
+        w2.proc.wait()
+        w2.restart()
+        c = w2.client()
+        st = c.call("instance.status", {"name": name})
+        assert st["suspended"] is True and st["pid"] == r["pid"], st
+        assert stays(out, 0.3, 6), "it runs again after the crash"
+        while time.monotonic() < t_sus + deadline + MARGIN:
+            st = c.call("instance.status", {"name": name})
+            assert st["state"] == "running", ("killed while suspended", st)
+            time.sleep(0.05)
+        t_res = time.monotonic()
+        c.call("instance.resume", {"name": name})
+        assert grows(out)
+        st = wait_dead(c, name)
+        assert st["death_reason"] == "HANGUP", st
+        assert time.monotonic() - t_res < deadline + MARGIN
+    finally:
+        if gc is not None and not wardtest.gone(gc):
+            os.kill(gc, 9)	# its cgroup was the dead wardd's: no kill
+        w2.stop()
 
 
 def test_without_cgroups_group_is_stopped():
