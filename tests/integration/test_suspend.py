@@ -141,13 +141,32 @@ def test_resume_refuses_what_is_not_suspended(w):
     assert e["code"] == "invalid_state", e
 
 
-def clock_paused(w, c, reason, deadline, reexec=False, **spec):
+def reexec(w, c, name):
+    """ward.reexec; the same client goes on."""
+    n = c.call("ward.stats")["reexecs"] + 1
+    assert c.call("ward.reexec") == {"ok": True}
+    retry(lambda: c.call("ward.stats")["reexecs"] == n,
+          what="the re-exec to finish")
+    return c
+
+
+def crash(w, c, name):
+    """SIGKILL wardd once STATE_DIR/state says name is suspended, and start
+    another on the same state: a new client."""
+    retry(lambda: snapshot_suspended(w, name), what="the state written")
+    w.proc.kill()
+    w.proc.wait()
+    w.restart()
+    return w.client()
+
+
+def clock_paused(w, c, reason, deadline, meanwhile=None, **spec):
     """Suspend an instance some way into a deadline, hold it suspended for
     longer than the whole deadline, resume it: it must die of reason after
     resume, no sooner than the time it had left (measured: at least
     deadline - (suspend answered - run asked)) and sooner than a whole new
-    deadline would give. With reexec, wardd re-executes while it is
-    suspended."""
+    deadline would give. meanwhile (reexec, crash) happens to wardd while
+    it is suspended."""
     argv, out, pidf = writer(w)
     name = uniq(reason.lower())
     t_run = time.monotonic()
@@ -167,16 +186,15 @@ def clock_paused(w, c, reason, deadline, reexec=False, **spec):
     left_min = deadline - (t_susd - t_run)	# the timer ran at most that
     left_max = deadline - (t_sus - t_ran)	# ... and at least this
     assert left_min > 0.2, ("suspended too late to tell", left_min)
-    if reexec:
-        n = c.call("ward.stats")["reexecs"] + 1
-        assert c.call("ward.reexec") == {"ok": True}
-        retry(lambda: c.call("ward.stats")["reexecs"] == n,
-              what="the re-exec to finish")
+    if meanwhile is not None:
+        c = meanwhile(w, c, name)
         st = c.call("instance.status", {"name": name})
         assert st["suspended"] is True and st["pid"] == r["pid"], st
-        if w.cgroups:
+        if st["cgroup"] is not None:	# a crash forgets it (its name)
             assert frozen(st), st
-            assert stays(out, 0.3, 6), "it runs again after the re-exec"
+        if w.cgroups:
+            assert stays(out, 0.3, 6), "it runs again after %s" % (
+                meanwhile.__name__)
     # Held suspended for longer than the whole deadline: never killed.
     hold_until = t_susd + deadline + MARGIN
     while time.monotonic() < hold_until:
@@ -186,8 +204,14 @@ def clock_paused(w, c, reason, deadline, reexec=False, **spec):
         time.sleep(0.05)
     t_res = time.monotonic()
     c.call("instance.resume", {"name": name})
+    if w.cgroups:
+        assert grows(out), "not thawed"
     st = wait_dead(c, name)
     t_dead = time.monotonic()
+    if meanwhile is crash:	# its cgroup was the dead wardd's: no kill
+        gc = int(open(pidf).read())
+        if not wardtest.gone(gc):
+            os.kill(gc, 9)
     assert st["death_reason"] == reason, st
     after = t_dead - t_res
     # Not at once (it had time left), and not a whole new deadline.
@@ -218,28 +242,10 @@ def test_suspension_survives_reexec(w):
     """Still frozen after ward.reexec, the clock still paused (the time it
     had left comes back with it), and resume thaws it."""
     c = w.client()
-    after, lo, hi = clock_paused(w, c, "HANGUP", 2.0, reexec=True,
+    after, lo, hi = clock_paused(w, c, "HANGUP", 2.0, meanwhile=reexec,
                                  detect_hangup=True, hangup_timeout_ms=2000)
     print("# after re-exec: died %.3f s after resume; %.3f-%.3f s were left"
           % (after, lo, hi), flush=True)
-
-
-def test_reexec_keeps_thawable_tree(w):
-    """A frozen tree comes back from a re-exec and a resume thaws it: the
-    grandchild writes again."""
-    need_cgroups(w)
-    c = w.client()
-    name, r, out, gc = start_writer(w, c)
-    c.call("instance.suspend", {"name": name})
-    n = c.call("ward.stats")["reexecs"] + 1
-    c.call("ward.reexec")
-    retry(lambda: c.call("ward.stats")["reexecs"] == n,
-          what="the re-exec to finish")
-    assert stays(out, 0.3, 6)
-    c.call("instance.resume", {"name": name})
-    assert grows(out)
-    c.call("instance.kill", {"name": name})
-    wait_dead(c, name)
 
 
 def snapshot_suspended(w, name):
@@ -257,39 +263,17 @@ def test_suspension_survives_crash(w):
     """wardd killed outright while an instance is frozen: the next wardd
     reads it back suspended, its tree still frozen (an earlier wardd's
     cgroup), its hangup clock still paused; resume thaws that cgroup and the
-    clock goes on."""
-    need_cgroups(w)
+    clock goes on with the time it had left."""
     w2 = Ward().start()
-    gc = None
+    w2.cgroups = w.cgroups
     try:
-        c = w2.client()
-        deadline = 2.0
-        name, r, out, gc = start_writer(w2, c, detect_hangup=True,
-                                        hangup_timeout_ms=2000)
-        c.call("instance.suspend", {"name": name})
-        t_sus = time.monotonic()
-        retry(lambda: snapshot_suspended(w2, name), what="the state written")
-        w2.proc.kill()
-        w2.proc.wait()
-        w2.restart()
-        c = w2.client()
-        st = c.call("instance.status", {"name": name})
-        assert st["suspended"] is True and st["pid"] == r["pid"], st
-        assert stays(out, 0.3, 6), "it runs again after the crash"
-        while time.monotonic() < t_sus + deadline + MARGIN:
-            st = c.call("instance.status", {"name": name})
-            assert st["state"] == "running", ("killed while suspended", st)
-            time.sleep(0.05)
-        t_res = time.monotonic()
-        c.call("instance.resume", {"name": name})
-        assert grows(out)
-        st = wait_dead(c, name)
-        assert st["death_reason"] == "HANGUP", st
-        assert time.monotonic() - t_res < deadline + MARGIN
+        after, lo, hi = clock_paused(w2, w2.client(), "HANGUP", 2.0,
+                                     meanwhile=crash, detect_hangup=True,
+                                     hangup_timeout_ms=2000)
     finally:
-        if gc is not None and not wardtest.gone(gc):
-            os.kill(gc, 9)	# its cgroup was the dead wardd's: no kill
         w2.stop()
+    print("# after a crash: died %.3f s after resume; %.3f-%.3f s were left"
+          % (after, lo, hi), flush=True)
 
 
 def test_without_cgroups_group_is_stopped():
