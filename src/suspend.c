@@ -140,8 +140,11 @@ suspend_run_again(struct instance *i)
 static void
 suspend_events_cb(struct instance *i)
 {
-	if (cgroup_frozen(i->suspend.cgroup) == 1)
-		suspend_wait_end(i, NULL, 0);
+	if (cgroup_frozen(i->suspend.cgroup) != 1)
+		return;
+	log_debug("instance %llu %s: frozen", (unsigned long long)i->id,
+	    i->spec.name);
+	suspend_wait_end(i, NULL, 0);
 }
 
 /* The bound passed: call the freeze off rather than leave it half done. */
@@ -214,6 +217,8 @@ suspend_start(struct instance *i, struct ward_err *e)
 		cgroup_unwatch(i);
 		return 0;
 	}
+	log_debug("instance %llu %s: freezing; the answer waits for frozen 1",
+	    (unsigned long long)i->id, i->spec.name);
 	return 1;
 }
 

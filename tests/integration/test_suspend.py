@@ -109,6 +109,10 @@ def test_freeze_stops_grandchild_outside_group(w):
     st = c.call("instance.status", {"name": name})
     assert st["suspended"] is True and frozen(st), st
     assert stays(out), "the grandchild wrote while frozen"
+    # Whether this answer had to wait for cgroup.events (it usually does:
+    # the freezer settles after the write): said, not asserted.
+    print("# the answer waited for frozen 1: %s" % (
+        "freezing; the answer waits" in w.read_log()), flush=True)
     ev = c.event(lambda e: e["type"] == "payload" and e["name"] == name)
     assert ev["suspended"] is True, ev
     assert c.call("instance.resume", {"name": name}) == {"ok": True}
