@@ -23,7 +23,8 @@
  * given to suspend_init; this file calls only cgroup.c and the sys table,
  * so instance.c may call it (a stop thaws, a death ends a wait).
  *
- * layer: engine (below instance.c, which calls it; calls cgroup.c)
+ * layer: engine (below instance.c, which calls it; calls cgroup.c and
+ * cgroup-freeze.c)
  */
 #include "config.h"
 
@@ -49,10 +50,13 @@ suspend_timer(struct instance *i, int k)
 	return k == 0 ? &i->hangup_t : &i->watchdog_t;
 }
 
-/* The longest each may be set to: what a state read back is held to. */
+/* The longest each may be set to (0: it is not used): what a state read
+ * back is held to. */
 static double
 suspend_timer_max(const struct instance *i, int k)
 {
+	if (k == 0 && !i->spec.detect_hangup)
+		return 0.;
 	return (k == 0 ? i->spec.hangup_timeout_ms : i->spec.watchdog_ms) /
 	    1000.0;
 }
@@ -353,8 +357,8 @@ suspend_state_restore(const msgpack_object *m, struct instance *i)
 		if (a[k].type == MSGPACK_OBJECT_FLOAT64 ||
 		    a[k].type == MSGPACK_OBJECT_FLOAT32) {
 			v = a[k].via.f64;
-			if (!(v >= 0.))		/* NaN too */
-				continue;
+			if (!(v >= 0.) || suspend_timer_max(i, k) <= 0.)
+				continue;	/* NaN, or a timer it has not */
 			i->suspend.left[k] = v < suspend_timer_max(i, k) ? v :
 			    suspend_timer_max(i, k);
 		}
