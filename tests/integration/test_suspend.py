@@ -212,10 +212,6 @@ def clock_paused(w, c, reason, deadline, meanwhile=None, **spec):
         assert grows(out), "not thawed"
     st = wait_dead(c, name)
     t_dead = time.monotonic()
-    if meanwhile is crash:	# its cgroup was the dead wardd's: no kill
-        gc = int(open(pidf).read())
-        if not wardtest.gone(gc):
-            os.kill(gc, 9)
     assert st["death_reason"] == reason, st
     after = t_dead - t_res
     # Not at once (it had time left), and not a whole new deadline.
@@ -275,6 +271,12 @@ def test_suspension_survives_crash(w):
                                      meanwhile=crash, detect_hangup=True,
                                      hangup_timeout_ms=2000)
     finally:
+        # Its grandchild's cgroup was the dead wardd's: no cgroup.kill.
+        for f in os.listdir(w2.dir):
+            if f.endswith(".pid"):
+                gc = int(open(os.path.join(w2.dir, f)).read())
+                if not wardtest.gone(gc):
+                    os.kill(gc, 9)
         w2.stop()
     print("# after a crash: died %.3f s after resume; %.3f-%.3f s were left"
           % (after, lo, hi), flush=True)
