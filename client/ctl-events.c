@@ -36,6 +36,8 @@ ctl_events_line(struct ctl *c, const struct ward_event *ev)
 	else if (strcmp(ev->type, "metrics") == 0)
 		printf(" cpu %.1f%% rss %s", ev->metrics.cpu_percent,
 		    ctl_size(ev->metrics.rss_kb, rss, sizeof rss));
+	if (ev->suspended)	/* payload and metrics events say it */
+		printf(" (suspended)");
 	else if (strcmp(ev->type, "died") == 0 && ev->has_exit) {
 		printf(" %s%s%s", C_RED(c), ev->exit.death_reason, C_RESET(c));
 		if (ev->exit.has_exit_code)

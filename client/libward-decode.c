@@ -424,6 +424,7 @@ ward_event_decode(const msgpack_object *o, struct ward_event *ev)
 	ev->pid = ward_get_i64(m, "pid");
 	ev->payload_state = ward_dup_str(ward_map_get(m, "payload_state"));
 	ev->status_text = ward_dup_str(ward_map_get(m, "status_text"));
+	ev->suspended = ward_get_bool(m, "suspended");
 	ev->message = ward_dup_str(ward_map_get(m, "message"));
 	ward_decode_metrics(ward_map_get(m, "metrics"), &ev->metrics);
 	if ((x = ward_map_get(m, "exit")) != NULL && x->type == MSGPACK_OBJECT_MAP) {

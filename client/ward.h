@@ -273,6 +273,7 @@ struct ward_event {
 	int		 has_exit;	/* died */
 	struct ward_exit exit;
 	char		*message;	/* overflow */
+	int		 suspended;	/* payload, metrics: suspended (frozen) */
 };
 
 /* types: NULL-terminated names, NULL for the default set; ids NULL for all. */

@@ -67,6 +67,7 @@
 #define WARD_E_PROTOCOL		"protocol_error"
 #define WARD_E_RESOURCE_EXHAUSTED "resource_exhausted"
 #define WARD_E_UNSUPPORTED_PROTOCOL "unsupported_protocol"
+#define WARD_E_TIMEOUT		"timeout"
 
 /* Event types: the `type` of an event map. */
 #define WARD_EV_CREATED		"created"

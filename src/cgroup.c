@@ -77,6 +77,19 @@ static struct table cgroup_by_wd;
 static struct cgroup_drain_list cgroup_drains =
     LIST_HEAD_INITIALIZER(cgroup_drains);
 
+/*
+ * A running instance whose cgroup.events suspend.c waits on (a freeze to
+ * settle). Never beside a drain of the same directory (the two would share
+ * an inotify watch): a drain starts only after the run, when none is left.
+ */
+struct cgroup_watch {
+	struct instance		*inst;
+	int			 wd;
+	void			(*cb)(struct instance *);
+	struct table_node	 by_wd;
+};
+static struct table cgroup_watch_by_wd;
+
 static void	cgroup_inotify_cb(struct ev_loop *, ev_io *, int);
 
 /*
@@ -100,7 +113,7 @@ cgroup_dir(uint64_t id, const char *file, char *buf, size_t len)
 }
 
 /* Write text to a cgroup file: one write, as the kernel wants it. */
-static int
+int
 cgroup_write(const char *path, const char *text)
 {
 	ssize_t n;
@@ -391,6 +404,7 @@ cgroup_init(int disabled)
 	int found;
 
 	table_init(&cgroup_by_wd);
+	table_init(&cgroup_watch_by_wd);
 	cgroup_pid = getpid();
 	cgroup_start = cgroup_proc_start(cgroup_pid);
 	if (disabled)
@@ -531,6 +545,7 @@ cgroup_inotify_cb(struct ev_loop *loop, ev_io *w, int revents)
 	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
 	const struct inotify_event *ev;
 	struct cgroup_drain *d, *next;
+	struct cgroup_watch *cw;
 	struct table_node *n;
 	ssize_t len;
 	char *p;
@@ -556,6 +571,11 @@ cgroup_inotify_cb(struct ev_loop *loop, ev_io *w, int revents)
 			if (n != NULL)
 				cgroup_drain_check(container_of(n,
 				    struct cgroup_drain, by_wd));
+			else if ((n = table_find(&cgroup_watch_by_wd, &ev->wd,
+			    sizeof ev->wd)) != NULL) {
+				cw = container_of(n, struct cgroup_watch, by_wd);
+				cw->cb(cw->inst);	/* may unwatch (free) cw */
+			}
 		}
 	}
 }
@@ -748,6 +768,57 @@ cgroup_sample(const struct instance *i, struct metrics *m, int final)
 	}
 }
 
+/* Where instance cgroups go; NULL without cgroups (cgroup-freeze.c). */
+const char *
+cgroup_base_dir(void)
+{
+	return cgroup_base;
+}
+
+/*
+ * Call cb(i) at each change of the cgroup.events file at path (inotify, as
+ * drains) until cgroup_unwatch, which the caller calls before the run
+ * ends. -1 (errno) when it cannot be watched.
+ */
+int
+cgroup_watch(struct instance *i, const char *path,
+    void (*cb)(struct instance *))
+{
+	struct cgroup_watch *w;
+
+	if (cgroup_ifd == -1 || i->cgroup.watch != NULL) {
+		errno = EBUSY;
+		return -1;
+	}
+	if ((w = calloc(1, sizeof *w)) == NULL)
+		return -1;
+	if ((w->wd = inotify_add_watch(cgroup_ifd, path, IN_MODIFY)) == -1 ||
+	    table_insert(&cgroup_watch_by_wd, &w->by_wd, &w->wd,
+	    sizeof w->wd) == -1) {
+		if (w->wd != -1)
+			inotify_rm_watch(cgroup_ifd, w->wd);
+		free(w);
+		return -1;
+	}
+	w->inst = i;
+	w->cb = cb;
+	i->cgroup.watch = w;
+	return 0;
+}
+
+void
+cgroup_unwatch(struct instance *i)
+{
+	struct cgroup_watch *w = i->cgroup.watch;
+
+	if (w == NULL)
+		return;
+	table_remove(&cgroup_watch_by_wd, &w->by_wd);
+	inotify_rm_watch(cgroup_ifd, w->wd);
+	i->cgroup.watch = NULL;
+	free(w);
+}
+
 /*
  * At exit, after the loop. Trees that were just killed (the last stops of
  * a shutdown) get a bounded moment to die so their directories go too;
@@ -787,6 +858,7 @@ cgroup_shutdown(void)
 	close(cgroup_ifd);
 	cgroup_ifd = -1;
 	table_free(&cgroup_by_wd);
+	table_free(&cgroup_watch_by_wd);
 	free(cgroup_base);
 	cgroup_base = NULL;
 }

@@ -549,51 +549,6 @@ const struct cmd_entry cmd_stop_entry = {
 	.exec = cmd_stop_exec,
 };
 
-/* SIGSTOP / SIGCONT to the group; suspended shows in status. */
-static void
-cmd_suspend_resume(struct request *req, int suspend)
-{
-	if (req->inst->state != INSTANCE_RUNNING) {
-		cmd_state_error(req, suspend ? "only a running instance can be "
-		    "suspended" : "only a running instance can be resumed");
-		return;
-	}
-	if (instance_signal(req->inst, suspend ? SIGSTOP : SIGCONT, 1) == -1) {
-		cmd_error(req, WARD_E_INTERNAL, "cannot signal instance '%s'",
-		    req->inst->spec.name);
-		return;
-	}
-	req->inst->suspended = suspend;
-	snapshot_dirty();	/* no instance event says it */
-	cmd_ok(req);
-}
-
-static void
-cmd_suspend_exec(struct request *req)
-{
-	cmd_suspend_resume(req, 1);
-}
-
-static void
-cmd_resume_exec(struct request *req)
-{
-	cmd_suspend_resume(req, 0);
-}
-
-const struct cmd_entry cmd_suspend_entry = {
-	.name = WARD_M_SUSPEND,
-	.args = cmd_instance_args,
-	.flags = CMD_INSTANCE,
-	.exec = cmd_suspend_exec,
-};
-
-const struct cmd_entry cmd_resume_entry = {
-	.name = WARD_M_RESUME,
-	.args = cmd_instance_args,
-	.flags = CMD_INSTANCE,
-	.exec = cmd_resume_exec,
-};
-
 static const struct arg_spec cmd_payload_args[] = {
 	INSTANCE_ARGS,
 	{ "state", ARG_STR },

@@ -82,15 +82,17 @@ event_pack(struct buf *b, enum event_type t, const struct instance *i)
 		codec_pack_kv_int(&pk, "pid", i->pid);
 		break;
 	case EVENT_PAYLOAD:
-		event_pack_head(&pk, event_names[t], 5);
+		event_pack_head(&pk, event_names[t], 6);
 		codec_pack_kv_str(&pk, "payload_state",
 		    payload_state_name(i->payload));
 		codec_pack_kv_str(&pk, "status_text", INSTANCE_STATUS_TEXT(i));
+		codec_pack_kv_bool(&pk, "suspended", i->suspended);
 		break;
 	case EVENT_METRICS:
-		event_pack_head(&pk, event_names[t], 4);
+		event_pack_head(&pk, event_names[t], 5);
 		codec_pack_key(&pk, "metrics");
 		metrics_pack(&i->metrics, &pk);
+		codec_pack_kv_bool(&pk, "suspended", i->suspended);
 		break;
 	case EVENT_DIED:
 		event_pack_head(&pk, event_names[t], 4);
@@ -207,6 +209,7 @@ event_instance_cb(struct instance *i, enum instance_event ev)
 		[INSTANCE_EV_DIED] = EVENT_DIED,
 		[INSTANCE_EV_REMOVED] = EVENT_REMOVED,
 		[INSTANCE_EV_RESTORED] = -1,	/* nothing happened to it */
+		[INSTANCE_EV_SUSPEND] = EVENT_PAYLOAD,	/* with suspended */
 	};
 
 	if (types[ev] != -1)

@@ -69,7 +69,7 @@ instance_state_save(msgpack_packer *pk, struct instance *i)
 {
 	int k;
 
-	msgpack_pack_map(pk, 53);
+	msgpack_pack_map(pk, 54);
 	state_fd_context(i->id, i->runs);	/* its fds' tags */
 	codec_pack_kv_uint(pk, "id", i->id);
 	codec_pack_kv_uint(pk, "runs", i->runs);
@@ -140,6 +140,9 @@ instance_state_save(msgpack_packer *pk, struct instance *i)
 	codec_pack_kv_uint(pk, "kill_uid", i->kill_uid);
 	codec_pack_kv_uint(pk, "kill_run", i->kill_run);
 	codec_pack_kv_uint(pk, "cgroup_oom_kills", i->cgroup.oom_kills);
+	/* suspend.c: a frozen cgroup's name, the paused timers' time left. */
+	codec_pack_key(pk, "suspend");
+	suspend_state_save(pk, i);
 }
 
 /* A bounded copy of map[k]'s bytes into a malloc'd buffer (NULL: none). */
@@ -279,6 +282,7 @@ instance_state_restore(const msgpack_object *m)
 	state_timer(m, "stop_t", &i->stop_t);
 	i->watchdog_t.repeat = i->spec.watchdog_ms / 1000.0;
 	state_timer(m, "watchdog_t", &i->watchdog_t);
+	suspend_state_restore(state_get(m, "suspend"), i);
 	if (output_state_restore(state_get(m, "output"), i) == -1)
 		log_warnx("state: instance %llu %s: its output is lost",
 		    (unsigned long long)i->id, i->spec.name);

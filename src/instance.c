@@ -320,6 +320,7 @@ instance_release(struct instance *i)
 	ev_timer_stop(ward_loop, &i->hangup_t);
 	ev_timer_stop(ward_loop, &i->stop_t);
 	ev_timer_stop(ward_loop, &i->watchdog_t);
+	suspend_release(i);	/* suspend.c: a wait for a freeze answered */
 	channel_release(i);
 	capacity_stopped(i);
 	instance_close_fd(&i->pidfd);
@@ -573,12 +574,8 @@ instance_stop(struct instance *i, unsigned timeout_ms)
 	if (instance_signal(i, i->stop_signal, 1) == -1)
 		return -1;
 	i->stop_requested = 1;		/* a person (or shutdown) wants it down */
+	suspend_thaw(i);	/* suspend.c: a frozen tree never sees SIGTERM */
 	ev_timer_stop(ward_loop, &i->watchdog_t);
-	/* A stopped group would never see SIGTERM. */
-	if (i->suspended) {
-		instance_signal(i, SIGCONT, 1);
-		i->suspended = 0;
-	}
 	/* A second stop with a shorter timeout hurries the SIGKILL along. */
 	if (!ev_is_active(&i->stop_t) ||
 	    ev_timer_remaining(ward_loop, &i->stop_t) > timeout_ms / 1000.0) {
@@ -707,7 +704,7 @@ instance_notify_line(struct instance *i, const char *line, size_t len)
 			break;
 		if (tlen == 7)		/* "trigger": act as if it expired */
 			instance_watchdog_cb(ward_loop, &i->watchdog_t, 0);
-		else
+		else if (!suspend_watchdog(i))	/* paused: suspend.c's */
 			ev_timer_again(ward_loop, &i->watchdog_t);
 		break;
 	case NOTIFY_INVALID:

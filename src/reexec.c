@@ -447,6 +447,7 @@ reexec_exec_cb(struct ev_loop *loop, ev_timer *t, int revents)
 		return;
 	}
 	reexec_t0_ns = reexec_mono_ns();
+	cmd_suspend_reexec();	/* cmd-suspend.c: waiters are not in the state */
 	/* Whatever can go out now goes; the rest is in the state. */
 	TAILQ_FOREACH(c, &conns, entry)
 		conn_flush(c);

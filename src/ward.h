@@ -288,8 +288,9 @@ enum instance_event {
 	INSTANCE_EV_DIED,	/* DEAD or FAILED, i->exit filled; also for a
 				   spawn that failed before it ran */
 	INSTANCE_EV_REMOVED,	/* unindexed, about to be freed */
-	INSTANCE_EV_RESTORED	/* read back after a re-exec, as it was:
+	INSTANCE_EV_RESTORED,	/* read back after a re-exec, as it was:
 				   nothing happened to it */
+	INSTANCE_EV_SUSPEND	/* suspended or resumed (i->suspended) */
 };
 
 typedef void (*instance_observer_fn)(struct instance *, enum instance_event);
@@ -728,6 +729,9 @@ extern const struct cmd_entry cmd_log_entry, cmd_logrotate_entry; /* cmd-log.c *
 extern const struct cmd_entry cmd_reread_entry, cmd_update_entry,
     cmd_reload_entry;
 extern const struct cmd_entry cmd_metrics_entry;	/* cmd-ward.c */
+/* cmd-suspend.c: instance.suspend and instance.resume, and their waits. */
+void	 cmd_suspend_done_cb(struct instance *, const struct ward_err *, int);
+void	 cmd_suspend_reexec(void);
 
 /* ---- reason.c: pure rules for payload states, death reasons, signals. */
 
@@ -910,6 +914,7 @@ int	 userlimits_parse(const char *, struct rlimit *);
 /* ---- cgroup.c: a cgroup2 directory per instance (whole-tree stop, cost). */
 
 struct cgroup_drain;
+struct cgroup_watch;
 struct metrics;
 struct metrics_smaps;
 
@@ -919,6 +924,7 @@ struct instance_cgroup {
 	unsigned		 killed:1;	/* cgroup.kill written in this run */
 	struct cgroup_drain	*drain;		/* waiting for it to empty; cgroup.c owns it */
 	uint64_t		 oom_kills;	/* memory.events' oom_kill as the run began */
+	struct cgroup_watch	*watch;		/* suspend.c's wait on cgroup.events */
 };
 
 void	 cgroup_init(int disabled);
@@ -936,6 +942,45 @@ void	 cgroup_sample(const struct instance *, struct metrics *, int final);
 void	 cgroup_shutdown(void);
 int	 cgroup_parse_key(const char *, const char *, uint64_t *);
 uint64_t cgroup_oom_kills(const struct instance *);
+int	 cgroup_write(const char *, const char *);
+const char *cgroup_base_dir(void);
+int	 cgroup_watch(struct instance *, const char *,
+	    void (*)(struct instance *));
+void	 cgroup_unwatch(struct instance *);
+/* cgroup-freeze.c: the freezer, for suspend.c. */
+int	 cgroup_name(const struct instance *, char *, size_t);
+int	 cgroup_named(const char *, const char *, char *, size_t);
+int	 cgroup_freeze(const char *, int);
+int	 cgroup_frozen(const char *);
+
+/* ---- suspend.c: a suspended instance's frozen tree and paused clocks. */
+
+#define SUSPEND_TIMERS		2	/* hangup_t, watchdog_t (suspend.c's list) */
+#define SUSPEND_FREEZE_MS	5000	/* for cgroup.events to say "frozen 1" */
+
+/* suspend.c's per-instance state, embedded in struct instance. */
+struct instance_suspend {
+	char		 cgroup[64];	/* the frozen cgroup's name; "": SIGSTOP */
+	double		 left[SUSPEND_TIMERS];	/* each timer's time left when
+						   paused; -1: it was not running */
+	unsigned	 freezing:1;	/* a reply waits for "frozen 1" */
+	ev_timer	 freeze_t;	/* ... at most SUSPEND_FREEZE_MS */
+};
+
+/* How a wait for a freeze ended: e NULL, frozen; rolled_back: e is a
+ * timeout and the instance runs again (nobody else says so). */
+typedef void (*suspend_done_fn)(struct instance *, const struct ward_err *e,
+    int rolled_back);
+
+void	 suspend_init(suspend_done_fn);
+int	 suspend_start(struct instance *, struct ward_err *);
+int	 suspend_end(struct instance *, struct ward_err *);
+void	 suspend_thaw(struct instance *);
+void	 suspend_release(struct instance *);
+int	 suspend_watchdog(struct instance *);
+int	 suspend_frozen(const struct instance *);
+void	 suspend_state_save(msgpack_packer *, const struct instance *);
+void	 suspend_state_restore(const msgpack_object *, struct instance *);
 
 /* ---- instance.c: one supervised payload and its state machine. */
 
@@ -1095,6 +1140,7 @@ struct instance {
 	struct exit_record	*exit;		/* set once DEAD */
 	struct output		*output;	/* output.c's; NULL unless captured */
 	struct instance_cgroup	 cgroup;	/* cgroup.c's; made: it has one */
+	struct instance_suspend	 suspend;	/* suspend.c's; while suspended */
 
 	struct table_node	 by_id;
 	struct table_node	 by_name;

@@ -427,6 +427,7 @@ main(int argc, char **argv)
 	program_init();
 	metrics_init();
 	cgroup_init(opts.no_cgroups);
+	suspend_init(cmd_suspend_done_cb);	/* cmd-suspend.c answers waits */
 	reexec_init(argc, argv);
 	if (opts.exe == NULL)
 		opts.exe = wardd_own_exe();

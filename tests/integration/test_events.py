@@ -305,7 +305,7 @@ def test_metrics_events_only_when_asked(ward):
         for _ in range(3):
             e = next_event(met)
             check_event(e, "metrics", iid, "met-ev", "running")
-            assert set(e) == EVENT_KEYS | {"metrics"}, e
+            assert set(e) == EVENT_KEYS | {"metrics", "suspended"}, e
             assert set(e["metrics"]) == METRICS_KEYS, e
             samples.append(e["metrics"]["samples"])
         assert samples == sorted(samples) and samples[-1] > samples[0], samples
