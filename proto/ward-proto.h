@@ -64,6 +64,7 @@
 #define WARD_E_BUSY		"busy"
 #define WARD_E_PROTOCOL		"protocol_error"
 #define WARD_E_RESOURCE_EXHAUSTED "resource_exhausted"
+#define WARD_E_UNSUPPORTED	"unsupported"	/* e.g. a missing cgroup controller */
 
 /* Event types: the `type` of an event map. */
 #define WARD_EV_CREATED		"created"

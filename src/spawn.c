@@ -233,7 +233,8 @@ static const char *const spawn_steps[] = {
 	"setuid", "execve",
 	/* The execution environment's steps (SPAWN_STEP_*). */
 	"joining its cgroup", "rlimits", "setpriority (nice)", "oom_score_adj",
-	"closing wardd's fds", "its requester's limits and scheduling"
+	"closing wardd's fds", "its requester's limits and scheduling",
+	"sched_setaffinity (cpus)"
 };
 enum {
 	SPAWN_STEP_CGROUP = 9,
@@ -242,6 +243,7 @@ enum {
 	SPAWN_STEP_OOM,
 	SPAWN_STEP_CLOSE,	/* close_range: needs Linux 5.9 */
 	SPAWN_STEP_USER_LIMITS,
+	SPAWN_STEP_AFFINITY,	/* spec-limits.c's cpus */
 	SPAWN_STEP_COUNT
 };
 
@@ -306,6 +308,11 @@ spawn_exec_limits(const struct instance *i)
 	if (i->spec.has_nice &&
 	    syscall(SYS_setpriority, PRIO_PROCESS, 0, i->spec.nice) == -1)
 		SPAWN_FAIL(SPAWN_STEP_NICE);
+	if (i->spec.limits != NULL &&
+	    (i->spec.limits->mask & (1U << SPEC_LIMIT_CPUS)) &&
+	    syscall(SYS_sched_setaffinity, 0, sizeof i->spec.limits->cpus,
+	    i->spec.limits->cpus) == -1)
+		SPAWN_FAIL(SPAWN_STEP_AFFINITY);
 }
 
 /*
