@@ -278,7 +278,7 @@ cmd_pack_instance(const struct instance *i, msgpack_packer *pk, int extra)
 		codec_pack_kv_str(pk, "cgroup", cgroup_path(i, cg, sizeof cg));
 	}
 	codec_pack_key(pk, "limits");
-	spec_limits_pack(pk, i->spec.limits);	/* spec-limits.c: {} if none */
+	spec_limits_pack(pk, i->spec.limits);	/* spec-limits.c: nil if not given */
 	output_pack(i, pk);
 	if (r != NULL)
 		exit_record_pack(r, pk, 0);

@@ -499,25 +499,23 @@ spec_limits_write(const struct spec_limits *l, const char *dir,
 }
 
 /*
- * The limits as a map of the keys given, each value as a client would
- * write it back (bytes and counts as numbers, "max", cpu_max as "QUOTA
- * PERIOD", cpus as a list): instance.status's limits, and the state's.
- * Packed as one value, never as a record: a list row holds it whole.
+ * The limits as a record of every key, nil for those not given, each value
+ * as a client would write it back (bytes and counts as numbers, "max",
+ * cpu_max as "QUOTA PERIOD", cpus as a list): instance.status's limits
+ * (a list's compact rows get a column per key), and the state's.
  */
 void
 spec_limits_pack(msgpack_packer *pk, const struct spec_limits *l)
 {
 	char text[LIMIT_TEXT_MAX];
-	int k, n = 0;
+	int k;
 
-	for (k = 0; l != NULL && k < SPEC_LIMIT_COUNT; k++)
-		n += (l->mask >> k) & 1;
-	msgpack_pack_map(pk, n);
-	for (k = 0; l != NULL && k < SPEC_LIMIT_COUNT; k++) {
-		if (!(l->mask & (1U << k)))
-			continue;
-		codec_pack_str(pk, spec_limit_keys[k].key);
-		if (spec_limit_keys[k].kind != LIMIT_CPU_MAX &&
+	codec_pack_record(pk, SPEC_LIMIT_COUNT);
+	for (k = 0; k < SPEC_LIMIT_COUNT; k++) {
+		codec_pack_key(pk, spec_limit_keys[k].key);
+		if (l == NULL || !(l->mask & (1U << k)))
+			msgpack_pack_nil(pk);
+		else if (spec_limit_keys[k].kind != LIMIT_CPU_MAX &&
 		    spec_limit_keys[k].kind != LIMIT_CPUS &&
 		    l->value[k] != SPEC_LIMIT_UNLIMITED)
 			msgpack_pack_uint64(pk, l->value[k]);
@@ -529,8 +527,8 @@ spec_limits_pack(msgpack_packer *pk, const struct spec_limits *l)
 }
 
 /*
- * A saved limits map (spec_limits_pack's) back into *out; nil or absent:
- * none. -1 if a value does not read back: the spec is refused whole.
+ * A saved limits map (spec_limits_pack's) back into *out; nil, absent or
+ * all nil: none. -1 if a value does not read back: the spec is refused whole.
  */
 int
 spec_limits_restore(const msgpack_object *m, struct spec_limits **out)
@@ -541,7 +539,7 @@ spec_limits_restore(const msgpack_object *m, struct spec_limits **out)
 	int k;
 
 	*out = NULL;
-	if (m == NULL || m->type != MSGPACK_OBJECT_MAP || m->via.map.size == 0)
+	if (m == NULL || m->type != MSGPACK_OBJECT_MAP)
 		return 0;
 	if ((*out = calloc(1, sizeof **out)) == NULL)
 		return -1;
@@ -550,14 +548,18 @@ spec_limits_restore(const msgpack_object *m, struct spec_limits **out)
 		for (k = 0; k < SPEC_LIMIT_COUNT &&
 		    !codec_streq(&kv->key, spec_limit_keys[k].key); k++)
 			;
-		if (k == SPEC_LIMIT_COUNT)
-			continue;	/* a newer wardd's: skipped */
+		if (k == SPEC_LIMIT_COUNT || kv->val.type == MSGPACK_OBJECT_NIL)
+			continue;	/* a newer wardd's, or not given */
 		if (spec_limits_value(*out, k, &kv->val, NULL, &e) == -1) {
 			log_warnx("state: limits: %s", e.msg);
 			free(*out);
 			*out = NULL;
 			return -1;
 		}
+	}
+	if ((*out)->mask == 0) {
+		free(*out);	/* every key nil: none given */
+		*out = NULL;
 	}
 	return 0;
 }
