@@ -291,6 +291,10 @@ spec_limits_value(struct spec_limits *l, int k, const msgpack_object *o,
 	switch (kind) {
 	case LIMIT_SIZE:
 		bad = spec_limits_size(text, &v) == -1 || v < LIMIT_SIZE_MIN;
+		/* In pages, as the kernel keeps it: what status shows holds. */
+		if (!bad && v != SPEC_LIMIT_UNLIMITED)
+			v -= v % (uint64_t)sysconf(_SC_PAGESIZE);
+		bad |= v == 0;
 		break;
 	case LIMIT_COUNT:
 		bad = strcmp(text, "max") == 0 ? (v = SPEC_LIMIT_UNLIMITED, 0) :
