@@ -540,8 +540,8 @@ cgroup_prepare(struct instance *i, int *fd, struct ward_err *e)
 	char path[PATH_MAX];
 
 	*fd = -1;
-	if (cgroup_base == NULL)
-		return 0;
+	if (cgroup_base == NULL)	/* spec-limits.c: cpus alone, then */
+		return spec_limits_write(i->spec.limits, NULL, e);
 	/* A new run: the directory is reused, whatever the last one left. */
 	if (i->cgroup.drain != NULL)
 		cgroup_drain_end(i->cgroup.drain);

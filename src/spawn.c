@@ -5,8 +5,8 @@
  * captured output, or /dev/null), the failure and notify pipes as fds 3
  * and 4, and nothing else (every fd wardd opens or inherited is CLOEXEC);
  * with the environment spawn-env.c makes; as another user when it must;
- * in its own cgroup, with the group, umask, rlimits, nice and
- * oom_score_adj it was given (the execution environment). One child
+ * in its own cgroup, with the group, umask, rlimits, nice, oom_score_adj
+ * and CPU affinity it was given (the execution environment). One child
  * function does all of it, in a vfork child (faster than posix_spawn:
  * glibc's cannot reset signals 32 and 33, see spawn_exec) or, for a
  * child that will run as another uid than wardd's, in a forked one that

@@ -471,8 +471,9 @@ spec_limits_format(const struct spec_limits *l, int k, int file, char *buf,
 /*
  * Write the limits into an instance's cgroup directory dir (made, not yet
  * holding the child), so they hold from the child's first instruction. A
- * controller gone since the create is unsupported; cpuset.cpus is written
- * only where it exists. 0, or -1 with e set: the spawn fails.
+ * controller gone since the create is unsupported, and so is any key but
+ * cpus without a cgroup (dir NULL); cpuset.cpus is written only where it
+ * exists. 0, or -1 with e set: the spawn fails.
  */
 int
 spec_limits_write(const struct spec_limits *l, const char *dir,
@@ -483,6 +484,11 @@ spec_limits_write(const struct spec_limits *l, const char *dir,
 
 	for (k = 0; l != NULL && k < SPEC_LIMIT_COUNT; k++) {
 		if (!(l->mask & (1U << k)))
+			continue;
+		/* No cgroup (a re-exec with --no-cgroups): refused as at create. */
+		if (dir == NULL && k != SPEC_LIMIT_CPUS)
+			return spec_limits_controller(k, e);
+		if (dir == NULL)
 			continue;
 		spec_limits_format(l, k, 1, text, sizeof text);
 		if (spec_limits_write_file(dir, spec_limit_keys[k].file,

@@ -371,6 +371,13 @@ START_TEST(write_files)
 	    != NULL, "%s", e.msg);
 	/* No limits: nothing to write. */
 	ck_assert_int_eq(spec_limits_write(NULL, inst, &e), 0);
+	/* No cgroup at all (dir NULL): pids_max is refused, as at create. */
+	spec_limits_cgroup(NULL, "--no-cgroups was given");
+	ck_assert_int_eq(spec_limits_write(cfg.limits, NULL, &e), -1);
+	ck_assert_str_eq(e.code, WARD_E_UNSUPPORTED);
+	ck_assert_msg(strstr(e.msg, "without cgroups (--no-cgroups was given)")
+	    != NULL, "%s", e.msg);
+	spec_limits_cgroup(tmp, NULL);
 	free(cfg.limits);
 	fake_cgroup_remove();
 }
