@@ -279,6 +279,17 @@ def test_non_admin_may_lower_not_raise_a_weight(w):
     for r in out:
         assert r.get("code") == "permission_denied", r
         assert "above 100 (the default)" in r["message"], r
+    # A non-admin's payload (forked, its ids switched) is pinned too, and
+    # may lower its weight where there is a cpu controller.
+    keys = {"argv": [wardtest.PAYLOAD, "hang"], "cpus": "0"}
+    if "cpu" in w.offered:
+        keys["cpu_weight"] = 50
+    out = wardtest.as_nobody(w, "done(attempt('instance.run', %r))" % keys)
+    assert "ok" in out, out
+    try:
+        assert allowed_cpus(out["ok"]["pid"]) == "0"
+    finally:
+        stop(w.c, out["ok"]["id"])
 
 
 def test_applied_where_offered(w):
