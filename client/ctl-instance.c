@@ -78,10 +78,10 @@ ctl_run_exec(struct ctl *c, int argc, char **argv)
 {
 	/* env: --env's, then the caller's HOME and the like, NULL-terminated. */
 	const char *name, *env[256 + WARD_CALLER_ENV_MAX + 1], *cwd = NULL;
-	const char *profile = NULL;
+	const char *profile = NULL, *limits[64];
 	struct { int code; const char *reason; } codes[256];
 	char user[64] = "", cwdbuf[PATH_MAX], exe[PATH_MAX], *eq;
-	int i, nenv = 0, ncodes = 0, detect = 0, clean = 0, k;
+	int i, nenv = 0, ncodes = 0, detect = 0, clean = 0, k, nlimits = 0;
 	long timeout = 0;
 	/* Captured output: --capture, --stdout-log, --stderr-log. */
 	char logs[2][PATH_MAX] = { "", "" };
@@ -138,6 +138,11 @@ ctl_run_exec(struct ctl *c, int argc, char **argv)
 			cwd = cwdbuf;
 		} else if (strcmp(o, "--profile") == 0) {
 			profile = a;
+		} else if (strcmp(o, "--limit") == 0) {
+			if (strchr(a, '=') == NULL || nlimits == 64)
+				return ctl_usage_error("run: --limit takes KEY=VALUE "
+				    "(memory_max=512M, cpu_max=50%%, cpus=0-1, ...)");
+			limits[nlimits++] = a;
 		} else if (strcmp(o, "--user") == 0) {
 			if (ctl_instance_user(a, user, sizeof user) == -1)
 				return ctl_usage_error("run: no user '%s'", a);
@@ -165,7 +170,8 @@ ctl_run_exec(struct ctl *c, int argc, char **argv)
 	nenv += ward_caller_env(env, env + nenv);
 	nkeys = 2 + (nenv > 0) + (cwd != NULL) + (detect != 0) + (timeout > 0) +
 	    (ncodes > 0) + (profile != NULL) + (user[0] != '\0') +
-	    capture + clean + (logs[0][0] != '\0') + (logs[1][0] != '\0');
+	    capture + clean + (logs[0][0] != '\0') + (logs[1][0] != '\0') +
+	    nlimits;
 	ward_params_init(&p);
 	msgpack_pack_map(&p.pk, nkeys);
 	ctl_pack_str(&p.pk, "name");
@@ -203,6 +209,13 @@ ctl_run_exec(struct ctl *c, int argc, char **argv)
 			msgpack_pack_int(&p.pk, codes[k].code);
 			ctl_pack_str(&p.pk, codes[k].reason);
 		}
+	}
+	for (k = 0; k < nlimits; k++) {
+		/* Each a key of instance.create; wardd reads the text. */
+		eq = strchr(limits[k], '=');
+		msgpack_pack_str(&p.pk, eq - limits[k]);
+		msgpack_pack_str_body(&p.pk, limits[k], eq - limits[k]);
+		ctl_pack_str(&p.pk, eq + 1);
 	}
 	if (profile != NULL) {
 		ctl_pack_str(&p.pk, "profile");
@@ -247,7 +260,8 @@ const struct ctl_entry ctl_run_entry = {
 	.usage = "run NAME [--detect-hangup] [--hangup-timeout MS] "
 	    "[--exit-code N=REASON ...] [--profile crosvm] [--env K=V ...] "
 	    "[--cwd DIR] [--user U] [--capture] [--clean-env] "
-	    "[--stdout-log FILE] [--stderr-log FILE] -- ARGV...",
+	    "[--stdout-log FILE] [--stderr-log FILE] [--limit KEY=VALUE ...] "
+	    "-- ARGV...",
 	.help = "Create and start an instance.",
 	.exec = ctl_run_exec,
 };

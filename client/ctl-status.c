@@ -147,6 +147,12 @@ ctl_status_long(struct ctl *c, const struct ward_status *s)
 	    s->metrics.cpu_guest_ms);
 	printf("  memory:   rss %s, max %s\n", ctl_size(s->metrics.rss_kb, buf,
 	    sizeof buf), ctl_size(s->metrics.rss_max_kb, buf2, sizeof buf2));
+	if (s->limits != NULL && s->limits[0] != NULL) {
+		printf("  limits:  ");
+		for (a = s->limits; *a != NULL; a++)
+			printf(" %s", CLEAN(*a));
+		putchar('\n');
+	}
 	if (s->has_exit) {
 		const struct ward_exit *x = &s->exit;
 

@@ -209,10 +209,15 @@ ward_pack_spec(struct ward *w, const struct ward_spec *s, struct ward_params *p,
     int *fds, size_t *nfds)
 {
 	const char *caller[WARD_CALLER_ENV_MAX];
-	size_t n = 1, k, ncaller;
+	size_t n = 1, k, ncaller, nlimits = 0;
 	const char *const *e;
 
 	*nfds = 0;
+	for (e = s->limits; e != NULL && *e != NULL; e++, nlimits++) {
+		if (strchr(*e, '=') == NULL)
+			return ward_fail(w, "invalid_argument", "limits are "
+			    "KEY=VALUE, such as memory_max=512M");
+	}
 	ncaller = ward_caller_env(s->env, caller);
 	if (s->argv == NULL || s->argv[0] == NULL)
 		return ward_fail(w, "invalid_argument", "argv is required");
@@ -223,7 +228,7 @@ ward_pack_spec(struct ward *w, const struct ward_spec *s, struct ward_params *p,
 	    !!s->hangup_timeout_ms + !!s->nexit_codes + !!s->profile +
 	    !!s->rss_mapping + !!s->user + (s->stdin_fd >= 0) +
 	    (s->stdout_fd >= 0) + (s->stderr_fd >= 0) + !!s->nfds +
-	    !!s->notify + !!s->watchdog_ms + !!s->capture_output;
+	    !!s->notify + !!s->watchdog_ms + !!s->capture_output + nlimits;
 	ward_params_init(p);
 	msgpack_pack_map(&p->pk, n);
 	ward_pack_str(&p->pk, "argv");
@@ -254,6 +259,9 @@ ward_pack_spec(struct ward *w, const struct ward_spec *s, struct ward_params *p,
 		for (k = 0; k < ncaller; k++)
 			ward_pack_env_entry(&p->pk, caller[k]);
 	}
+	/* The limit keys: each a key of its own, its value as text. */
+	for (e = s->limits; e != NULL && *e != NULL; e++)
+		ward_pack_env_entry(&p->pk, *e);
 	if (s->clean_env) {
 		ward_pack_str(&p->pk, "clean_env");
 		msgpack_pack_true(&p->pk);

@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -172,6 +173,42 @@ ward_strv_free(char **v)
 	free(v);
 }
 
+/* instance.status's limits map as "KEY=VALUE" strings; NULL if none. */
+static char **
+ward_decode_limits(const msgpack_object *m)
+{
+	const msgpack_object_kv *kv;
+	char **v, num[24];
+	uint32_t i, n = 0;
+
+	if (m == NULL || m->type != MSGPACK_OBJECT_MAP || m->via.map.size == 0 ||
+	    (v = calloc(m->via.map.size + 1, sizeof *v)) == NULL)
+		return NULL;
+	for (i = 0; i < m->via.map.size; i++) {
+		kv = &m->via.map.ptr[i];
+		if (kv->key.type != MSGPACK_OBJECT_STR)
+			continue;
+		if (kv->val.type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+			snprintf(num, sizeof num, "%llu",
+			    (unsigned long long)kv->val.via.u64);
+		else if (kv->val.type != MSGPACK_OBJECT_STR)
+			continue;
+		if ((v[n] = malloc(kv->key.via.str.size + 1 + sizeof num +
+		    (kv->val.type == MSGPACK_OBJECT_STR ?
+		    kv->val.via.str.size : 0))) == NULL)
+			break;
+		if (kv->val.type == MSGPACK_OBJECT_STR)
+			sprintf(v[n], "%.*s=%.*s", (int)kv->key.via.str.size,
+			    kv->key.via.str.ptr, (int)kv->val.via.str.size,
+			    kv->val.via.str.ptr);
+		else
+			sprintf(v[n], "%.*s=%s", (int)kv->key.via.str.size,
+			    kv->key.via.str.ptr, num);
+		n++;
+	}
+	return v;
+}
+
 WARD_EXPORT void
 ward_status_decode(const msgpack_object *m, struct ward_status *s)
 {
@@ -192,6 +229,7 @@ ward_status_decode(const msgpack_object *m, struct ward_status *s)
 	ward_decode_metrics(ward_map_get(m, "metrics"), &s->metrics);
 	s->program_state = ward_dup_str(ward_map_get(ward_map_get(m, "program"),
 	    "state"));
+	s->limits = ward_decode_limits(ward_map_get(m, "limits"));
 	if (ward_map_get(m, "death_reason") != NULL) {
 		s->has_exit = 1;
 		ward_exit_decode(m, &s->exit);
@@ -381,6 +419,7 @@ ward_status_free(struct ward_status *s)
 	free(s->status_text);
 	free(s->program_state);
 	ward_strv_free(s->argv);
+	ward_strv_free(s->limits);
 	ward_exit_free(&s->exit);
 	memset(s, 0, sizeof *s);
 }

@@ -139,6 +139,9 @@ struct ward_status {
 	char		*program_state;	/* a declared program's, else NULL */
 	int		 has_exit;	/* dead or failed: exit is filled */
 	struct ward_exit exit;
+	char		**limits;	/* "KEY=VALUE" of its resource limits
+					   (memory_max=536870912, cpus=0-1),
+					   NULL-terminated; NULL: none */
 };
 
 /* What to create. Unset fields (NULL, 0, -1 for fds) are not sent. */
@@ -174,6 +177,9 @@ struct ward_spec {
 	int			 capture_output; /* for ward_instance_log */
 	int			 clean_env;	/* not wardd's environment (admins;
 						   others' payloads never get it) */
+	const char *const	*limits;	/* "KEY=VALUE", NULL-terminated:
+						   memory_max=512M, cpu_max=50%,
+						   cpus=0-1, ... (ward-protocol(7)) */
 };
 
 void	 ward_spec_init(struct ward_spec *);

@@ -68,6 +68,7 @@
 #define WARD_E_RESOURCE_EXHAUSTED "resource_exhausted"
 #define WARD_E_UNSUPPORTED_PROTOCOL "unsupported_protocol"
 #define WARD_E_TIMEOUT		"timeout"
+#define WARD_E_UNSUPPORTED	"unsupported"	/* e.g. a missing cgroup controller */
 
 /* Event types: the `type` of an event map. */
 #define WARD_EV_CREATED		"created"

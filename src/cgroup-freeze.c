@@ -59,7 +59,7 @@ cgroup_freeze(const char *name, int on)
 
 	if (cgroup_named(name, "cgroup.freeze", path, sizeof path) == -1)
 		return -1;
-	return cgroup_write(path, on ? "1" : "0");
+	return write_small_file(path, on ? "1" : "0");
 }
 
 /* Whether its cgroup.events says "frozen 1": 1, 0, or -1 (unreadable). */

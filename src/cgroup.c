@@ -112,25 +112,6 @@ cgroup_dir(uint64_t id, const char *file, char *buf, size_t len)
 	return 0;
 }
 
-/* Write text to a cgroup file: one write, as the kernel wants it. */
-int
-cgroup_write(const char *path, const char *text)
-{
-	ssize_t n;
-	int fd, saved;
-
-	if ((fd = open(path, O_WRONLY | O_CLOEXEC)) == -1)
-		return -1;
-	n = write(fd, text, strlen(text));
-	saved = errno;
-	close(fd);
-	if (n != (ssize_t)strlen(text)) {
-		errno = n == -1 ? saved : EIO;
-		return -1;
-	}
-	return 0;
-}
-
 /* mountinfo escapes space, tab, newline and backslash as \ooo. */
 static void
 cgroup_unescape(char *s)
@@ -234,23 +215,6 @@ cgroup_parse_base(const char *mnt, const char *root, const char *own)
 	return base;
 }
 
-/* Does a cgroup's space-separated list file (controllers) name word? */
-static int
-cgroup_list_has(const char *dir, const char *file, const char *word)
-{
-	char path[PATH_MAX], buf[1024], *tok, *save;
-
-	if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, file) >= sizeof path ||
-	    read_small_file(path, buf, sizeof buf) == -1)
-		return 0;
-	for (tok = strtok_r(buf, " \n", &save); tok != NULL;
-	    tok = strtok_r(NULL, " \n", &save)) {
-		if (strcmp(tok, word) == 0)
-			return 1;
-	}
-	return 0;
-}
-
 /*
  * systemd's Delegate=yes hands wardd its unit's cgroup, but a cgroup that
  * holds processes cannot pass controllers on to its children (cgroup2's "no
@@ -271,8 +235,8 @@ cgroup_delegate(const char *base)
 	int want = 0;
 
 	for (k = 0; k < sizeof wanted / sizeof wanted[0]; k++) {
-		if (cgroup_list_has(base, "cgroup.controllers", wanted[k]) &&
-		    !cgroup_list_has(base, "cgroup.subtree_control", wanted[k]))
+		if (small_file_has(base, "cgroup.controllers", wanted[k]) &&
+		    !small_file_has(base, "cgroup.subtree_control", wanted[k]))
 			want = 1;
 	}
 	if (!want)
@@ -285,7 +249,7 @@ cgroup_delegate(const char *base)
 		return;
 	}
 	snprintf(path, sizeof path, "%s/supervisor/cgroup.procs", base);
-	if (cgroup_write(path, "0") == -1) {
+	if (write_small_file(path, "0") == -1) {
 		log_info("cgroups: cannot move wardd into %s (%s): instance "
 		    "cgroups get no memory or pids accounting", path,
 		    strerror(errno));
@@ -293,10 +257,10 @@ cgroup_delegate(const char *base)
 	}
 	snprintf(path, sizeof path, "%s/cgroup.subtree_control", base);
 	for (k = 0; k < sizeof wanted / sizeof wanted[0]; k++) {
-		if (!cgroup_list_has(base, "cgroup.controllers", wanted[k]))
+		if (!small_file_has(base, "cgroup.controllers", wanted[k]))
 			continue;
 		snprintf(text, sizeof text, "+%s", wanted[k]);
-		if (cgroup_write(path, text) == -1)
+		if (write_small_file(path, text) == -1)
 			log_info("cgroups: cannot enable %s in %s: %s", wanted[k],
 			    base, strerror(errno));
 	}
@@ -439,6 +403,7 @@ cgroup_init(int disabled)
 	    IN_CLOEXEC)) == -1))
 		log_warn("cgroups: inotify_init1 (emptied cgroups are then "
 		    "removed only at the instance's next death or removal)");
+	spec_limits_cgroup(no == NULL ? cgroup_base : NULL, no);  /* spec-limits.c */
 	if (no != NULL) {
 		log_notice("not using cgroups: %s; instance.stop reaches each "
 		    "instance's process group only", no);
@@ -581,12 +546,13 @@ cgroup_inotify_cb(struct ev_loop *loop, ev_io *w, int revents)
 }
 
 /*
- * Before a spawn: make (or reuse) the instance's directory and open it
- * (O_PATH: for clone3's CLONE_INTO_CGROUP, or an openat of its
- * cgroup.procs by the child). *fd is -1 when there are no cgroups; the
- * caller closes it after the spawn. -1 with e set if
- * the directory cannot be made: the spawn then fails rather than run an
- * instance that a stop could not reach.
+ * Before a spawn: make (or reuse) the instance's directory, write its
+ * limits (spec-limits.c) and open it (O_PATH: for clone3's
+ * CLONE_INTO_CGROUP, or an openat of its cgroup.procs by the child). *fd
+ * is -1 when there are no cgroups; the caller closes it after the spawn.
+ * -1 with e set if the directory cannot be made or a limit not set: the
+ * spawn then fails rather than run an instance that a stop could not
+ * reach, or one without the limits it asked for.
  */
 int
 cgroup_prepare(struct instance *i, int *fd, struct ward_err *e)
@@ -597,8 +563,8 @@ cgroup_prepare(struct instance *i, int *fd, struct ward_err *e)
 	/* The count a new run starts from: the directory (and its
 	 * memory.events) outlives a run; a new one starts at 0. */
 	i->cgroup.oom_kills = cgroup_oom_kills(i);
-	if (cgroup_base == NULL)
-		return 0;
+	if (cgroup_base == NULL)	/* spec-limits.c: cpus alone, then */
+		return spec_limits_write(i->spec.limits, NULL, e);
 	/* A new run: the directory is reused, whatever the last one left. */
 	if (i->cgroup.drain != NULL)
 		cgroup_drain_end(i->cgroup.drain);
@@ -616,6 +582,9 @@ cgroup_prepare(struct instance *i, int *fd, struct ward_err *e)
 			goto fail;
 	}
 	i->cgroup.made = 1;
+	/* spec-limits.c: before the child is made in there. */
+	if (spec_limits_write(i->spec.limits, path, e) == -1)
+		return -1;
 	if ((*fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC)) == -1)
 		goto fail;
 	return 0;
@@ -636,7 +605,7 @@ cgroup_kill(struct instance *i)
 	if (!i->cgroup.made || cgroup_dir(i->id, "cgroup.kill", path,
 	    sizeof path) == -1)
 		return;
-	if (cgroup_write(path, "1") == -1) {
+	if (write_small_file(path, "1") == -1) {
 		log_warn("cannot kill cgroup of instance %" PRIu64, i->id);
 		return;
 	}

@@ -183,6 +183,14 @@ static const struct {
 	{ "log_rate_lines", "log_rate_lines", K_UINT, 0 },
 	{ "nice", "nice", K_INT, 0 },
 	{ "oom_score_adj", "oom_score_adj", K_INT, 0 },
+	/* spec-limits.c's: every value as text ("512M", "50%", "0-1"). */
+	{ "memory_max", "memory_max", K_STR, 0 },
+	{ "memory_high", "memory_high", K_STR, 0 },
+	{ "cpu_max", "cpu_max", K_STR, 0 },
+	{ "cpu_weight", "cpu_weight", K_STR, 0 },
+	{ "pids_max", "pids_max", K_STR, 0 },
+	{ "io_weight", "io_weight", K_STR, 0 },
+	{ "cpus", "cpus", K_STR, 0 },
 	{ NULL, NULL, 0, 0 }
 };
 

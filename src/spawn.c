@@ -5,8 +5,8 @@
  * captured output, or /dev/null), the failure and notify pipes as fds 3
  * and 4, and nothing else (every fd wardd opens or inherited is CLOEXEC);
  * with the environment spawn-env.c makes; as another user when it must;
- * in its own cgroup, with the group, umask, rlimits, nice and
- * oom_score_adj it was given (the execution environment). One child
+ * in its own cgroup, with the group, umask, rlimits, nice, oom_score_adj
+ * and CPU affinity it was given (the execution environment). One child
  * function does all of it, in a vfork child (faster than posix_spawn:
  * glibc's cannot reset signals 32 and 33, see spawn_exec) or, for a
  * child that will run as another uid than wardd's, in a forked one that
@@ -233,7 +233,8 @@ static const char *const spawn_steps[] = {
 	"setuid", "execve",
 	/* The execution environment's steps (SPAWN_STEP_*). */
 	"joining its cgroup", "rlimits", "setpriority (nice)", "oom_score_adj",
-	"closing wardd's fds", "its requester's limits and scheduling"
+	"closing wardd's fds", "its requester's limits and scheduling",
+	"sched_setaffinity (cpus)"
 };
 enum {
 	SPAWN_STEP_CGROUP = 9,
@@ -242,6 +243,7 @@ enum {
 	SPAWN_STEP_OOM,
 	SPAWN_STEP_CLOSE,	/* close_range: needs Linux 5.9 */
 	SPAWN_STEP_USER_LIMITS,
+	SPAWN_STEP_AFFINITY,	/* spec-limits.c's cpus */
 	SPAWN_STEP_COUNT
 };
 
@@ -306,6 +308,11 @@ spawn_exec_limits(const struct instance *i)
 	if (i->spec.has_nice &&
 	    syscall(SYS_setpriority, PRIO_PROCESS, 0, i->spec.nice) == -1)
 		SPAWN_FAIL(SPAWN_STEP_NICE);
+	if (i->spec.limits != NULL &&
+	    (i->spec.limits->mask & (1U << SPEC_LIMIT_CPUS)) &&
+	    syscall(SYS_sched_setaffinity, 0, sizeof i->spec.limits->cpus,
+	    i->spec.limits->cpus) == -1)
+		SPAWN_FAIL(SPAWN_STEP_AFFINITY);
 }
 
 /*

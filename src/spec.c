@@ -61,6 +61,7 @@ const struct arg_spec spec_args[] = {
 	{ "nice", ARG_INT },
 	{ "oom_score_adj", ARG_INT },
 	{ "clean_env", ARG_BOOL },
+	SPEC_LIMITS_ARGS,	/* spec-limits.c's, in SPEC_LIMIT_* order */
 	{ NULL, 0 }
 };
 enum {
@@ -70,7 +71,8 @@ enum {
 	C_CAPTURE_OUTPUT,	/* output-spec.c's: OUTPUT_ARG_* from here */
 	/* The execution environment: after output-spec.c's keys. */
 	C_GROUP = C_CAPTURE_OUTPUT + OUTPUT_ARG_RATE_LINES + 1,
-	C_CLEAN_ENV = C_GROUP + EXECENV_ARG_OOM_SCORE_ADJ + 1
+	C_CLEAN_ENV = C_GROUP + EXECENV_ARG_OOM_SCORE_ADJ + 1,
+	C_LIMITS		/* spec-limits.c's: SPEC_LIMIT_* from here */
 };
 
 /*
@@ -702,9 +704,10 @@ spec_parse_args(struct instance_spec *cfg, const msgpack_object **a,
 	/* output-spec.c: capture_output and the log keys. */
 	if (spec_parse_output(cfg, a, admin, e) == -1)
 		return -1;
-	/* group, umask, rlimits, nice, oom_score_adj. */
+	/* group, umask, rlimits, nice, oom_score_adj; the limit keys. */
 	if (spec_execenv_parse(cfg, a + C_GROUP, admin, e) == -1 ||
-	    spec_execenv_check_peer(cfg, peer, e) == -1)
+	    spec_execenv_check_peer(cfg, peer, e) == -1 ||
+	    spec_limits_parse(cfg, a + C_LIMITS, admin, e) == -1)
 		return -1;
 	/*
 	 * Last: the PATH search may use the instance's own PATH (or, with a
@@ -882,6 +885,7 @@ spec_free(struct instance_spec *cfg)
 	free(cfg->rss_mapping);
 	free(cfg->rlimits);
 	free(cfg->user_limits);
+	free(cfg->limits);
 	output_config_free(cfg->output);	/* output-spec.c's */
 	spec_close_fds(cfg);
 	memset(cfg, 0, sizeof *cfg);

@@ -247,6 +247,46 @@ read_small_file(const char *path, char *buf, size_t size)
 }
 
 /*
+ * text into a small file (cgroupfs: /sys/fs/cgroup/.../memory.max) in one
+ * write, as the kernel takes such files: 0, or -1 with errno.
+ */
+int
+write_small_file(const char *path, const char *text)
+{
+	size_t len = strlen(text);
+	ssize_t n;
+	int fd, saved;
+
+	if ((fd = open(path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC)) == -1)
+		return -1;
+	n = write(fd, text, len);
+	saved = errno;
+	close(fd);
+	if (n != (ssize_t)len) {
+		errno = n == -1 ? saved : EIO;
+		return -1;
+	}
+	return 0;
+}
+
+/* Does dir/file, a small list of words (cgroup.controllers), hold word? */
+int
+small_file_has(const char *dir, const char *file, const char *word)
+{
+	char path[PATH_MAX], buf[1024], *tok, *save;
+
+	if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, file) >= sizeof path ||
+	    read_small_file(path, buf, sizeof buf) == -1)
+		return 0;
+	for (tok = strtok_r(buf, " \n", &save); tok != NULL;
+	    tok = strtok_r(NULL, " \n", &save)) {
+		if (strcmp(tok, word) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/*
  * A file of any size (mountinfo, at start) into a growing heap buffer, NUL-
  * terminated and the caller's; at most max bytes of it. NULL if it cannot
  * be opened.

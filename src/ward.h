@@ -54,6 +54,8 @@ void	 fd_close_watched(int);
 extern int ward_epoll_fd;
 char	*str_printf(const char *, ...) printflike(1, 2);
 ssize_t	 read_small_file(const char *, char *, size_t);
+int	 write_small_file(const char *, const char *);
+int	 small_file_has(const char *, const char *, const char *);
 char	*read_whole_file(const char *, size_t);
 int	 mkdir_p(const char *, mode_t);
 
@@ -847,6 +849,8 @@ struct instance_spec {
 						   for non-admins, or clean_env */
 	struct user_limits	*user_limits;	/* owned; non-admins': the most the
 						   payload gets (userlimits.c) */
+	struct spec_limits	*limits;	/* owned; NULL: no limit keys given
+						   (spec-limits.c) */
 };
 
 /* One rlimits entry: a RLIMIT_* resource and its soft and hard values. */
@@ -897,6 +901,45 @@ int	 spec_execenv_check_peer(const struct instance_spec *,
 	    const struct peer *, struct ward_err *);
 const char *spec_execenv_rlimit_name(int);
 
+/* ---- spec-limits.c: memory_max, cpu_max, ..., cpus: limits in the cgroup. */
+
+/* The limit keys, in spec_args's order (after spec.c's own keys). */
+enum {
+	SPEC_LIMIT_MEMORY_MAX,
+	SPEC_LIMIT_MEMORY_HIGH,
+	SPEC_LIMIT_CPU_MAX,
+	SPEC_LIMIT_CPU_WEIGHT,
+	SPEC_LIMIT_PIDS_MAX,
+	SPEC_LIMIT_IO_WEIGHT,
+	SPEC_LIMIT_CPUS,	/* the affinity; and cpuset.cpus where there is one */
+	SPEC_LIMIT_COUNT
+};
+#define SPEC_LIMITS_ARGS \
+	{ "memory_max", ARG_ANY }, { "memory_high", ARG_ANY }, \
+	{ "cpu_max", ARG_ANY }, { "cpu_weight", ARG_ANY }, \
+	{ "pids_max", ARG_ANY }, { "io_weight", ARG_ANY }, { "cpus", ARG_ANY }
+#define SPEC_LIMITS_NCPUS	1024	/* CPUs a cpus list may name: 0-1023 */
+#define SPEC_LIMIT_UNLIMITED	UINT64_MAX	/* "max" */
+
+struct spec_limits {
+	uint32_t	 mask;		/* 1 << SPEC_LIMIT_* for each one given */
+	uint64_t	 value[SPEC_LIMIT_COUNT];	/* bytes, counts, weights,
+					   cpu_max's quota (µs); or UNLIMITED */
+	uint64_t	 cpu_period;	/* cpu_max's, µs */
+	unsigned long	 cpus[SPEC_LIMITS_NCPUS / (8 * sizeof(unsigned long))];
+};
+
+void	 spec_limits_cgroup(const char *, const char *);
+int	 spec_limits_parse(struct instance_spec *, const msgpack_object **, int,
+	    struct ward_err *);
+int	 spec_limits_parse_cpus(const char *, unsigned long *);
+void	 spec_limits_format_cpus(const unsigned long *, char *, size_t);
+int	 spec_limits_cpu_isset(const unsigned long *, unsigned);
+int	 spec_limits_write(const struct spec_limits *, const char *,
+	    struct ward_err *);
+void	 spec_limits_pack(msgpack_packer *, const struct spec_limits *);
+int	 spec_limits_restore(const msgpack_object *, struct spec_limits **);
+
 /* ---- userlimits.c: a non-admin's payload gets no more than its requester. */
 
 /* Read from the requester's process; applied by spawn.c before the id switch. */
@@ -942,7 +985,6 @@ void	 cgroup_sample(const struct instance *, struct metrics *, int final);
 void	 cgroup_shutdown(void);
 int	 cgroup_parse_key(const char *, const char *, uint64_t *);
 uint64_t cgroup_oom_kills(const struct instance *);
-int	 cgroup_write(const char *, const char *);
 const char *cgroup_base_dir(void);
 int	 cgroup_watch(struct instance *, const char *,
 	    void (*)(struct instance *));

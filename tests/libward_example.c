@@ -336,6 +336,7 @@ main(int argc, char **argv)
 	spec.stdin_fd = pin[0];
 	spec.stdout_fd = p[1];
 	spec.stderr_fd = perr[1];
+	spec.limits = (const char *const[]){ "cpus=0", NULL };
 	if (ward_instance_run(w, &spec, &id) == -1)
 		fail("ward_instance_run", ward_error(w));
 	close(pin[0]);
@@ -348,6 +349,12 @@ main(int argc, char **argv)
 	read_pipe(perr[0], out, sizeof out);
 	printf("stderr: %s\n", out);
 	wait_died(w, id, "died");
+	/* Its resource limits, as status shows them. */
+	if (ward_instance_status(w, "example-echo", &st) == -1)
+		fail("ward_instance_status", ward_error(w));
+	printf("limits: %s\n", st.limits != NULL && st.limits[0] != NULL ?
+	    st.limits[0] : "none");
+	ward_status_free(&st);
 
 	/* The error of a missing instance. */
 	if (ward_instance_status(w, "no-such-instance", &st) != -1) {

@@ -198,6 +198,8 @@ def test_example_run_pipe_died_nonblocking_errors(ctx):
     assert out.get("stdout") == "hello-from-payload", text
     assert out.get("stderr") == "hello-from-stdin", text
     assert out.get("died") == "SHUTDOWN exit 0", text
+    # ward_spec.limits reached wardd, ward_status.limits came back.
+    assert out.get("limits") == "cpus=0", text
     assert out.get("missing") == "-1 not_found", text
     # The non-blocking connection got its reply through ward_dispatch.
     assert out.get("nonblocking", "").startswith(
