@@ -8,7 +8,11 @@
  * C4). So the last reference is never wardd's: closer_dispose sends the
  * fd to a small process of wardd's own, the closer, which closes what it
  * is sent and may wait as long as it takes; wardd's own close is then not
- * the last.
+ * the last. Only once wardd has closed its copy may the closer close its
+ * own: a closer quicker than wardd's close would leave wardd the last
+ * (a flake test_c4 caught). So wardd sends each fd, closes it, then sends
+ * an empty message, the release; the closer holds what it is sent until a
+ * release (or wardd's end closing) says wardd's copies are gone.
  *
  * The closer is made at start with a double fork (so neither a re-exec nor
  * its death leaves a zombie of wardd's), holds nothing but its end of a
@@ -61,7 +65,10 @@ closer_msg(struct msghdr *mh, struct iovec *iov, char *byte, void *ctl,
 	mh->msg_controllen = len;
 }
 
-/* The closer's life: close what comes, until wardd's end is gone. */
+#define CLOSER_HELD	1024	/* fds held for a release, at most */
+
+/* The closer's life: close what comes once released, until wardd's end is
+ * gone. */
 static void
 closer_main(int sock)
 {
@@ -69,22 +76,22 @@ closer_main(int sock)
 		struct cmsghdr	 hdr;
 		char		 space[CMSG_SPACE(sizeof(int) * CLOSER_BATCH)];
 	} cbuf;
+	static int held[CLOSER_HELD];
 	struct cmsghdr *cm;
 	struct msghdr mh;
 	struct iovec iov;
+	size_t k, n, nheld = 0;
 	char byte;
-	size_t k, n;
 	ssize_t r;
-	int fd;
+	int fd, got;
 
 	for (;;) {
 		closer_msg(&mh, &iov, &byte, cbuf.space, sizeof cbuf.space);
 		r = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
 		if (r == -1 && errno == EINTR)
 			continue;
-		if (r <= 0)
-			_exit(0);	/* wardd's end closed */
-		for (cm = CMSG_FIRSTHDR(&mh); cm != NULL;
+		got = 0;
+		for (cm = r > 0 ? CMSG_FIRSTHDR(&mh) : NULL; cm != NULL;
 		    cm = CMSG_NXTHDR(&mh, cm)) {
 			if (cm->cmsg_level != SOL_SOCKET ||
 			    cm->cmsg_type != SCM_RIGHTS)
@@ -93,9 +100,21 @@ closer_main(int sock)
 			for (k = 0; k < n; k++) {
 				memcpy(&fd, CMSG_DATA(cm) + k * sizeof(int),
 				    sizeof fd);
-				close(fd);	/* may wait: only this process */
+				/* Full (releases lost to a full buffer): the
+				 * oldest were long since closed by wardd. */
+				if (nheld == CLOSER_HELD)
+					close(held[--nheld]);
+				held[nheld++] = fd;
+				got = 1;
 			}
 		}
+		if (got)
+			continue;
+		/* A release, or wardd's end closed: its copies are gone. */
+		while (nheld > 0)
+			close(held[--nheld]);	/* may wait: only this process */
+		if (r <= 0)
+			_exit(0);
 	}
 }
 
@@ -191,6 +210,22 @@ closer_send(int fd)
 }
 
 /*
+ * wardd's copy of what it sent is closed: the closer may close its own.
+ * Lost if the closer's buffer is full; it then closes at the next release
+ * (or when its buffer of held fds is full).
+ */
+static void
+closer_release(void)
+{
+	struct msghdr mh;
+	struct iovec iov;
+	char byte = 0;
+
+	closer_msg(&mh, &iov, &byte, NULL, 0);
+	(void)sendmsg(closer_fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
+/*
  * Let go of fd, which came from outside (passed with a request or a
  * datagram): closed, without wardd ever waiting on it (see the top).
  */
@@ -209,6 +244,7 @@ closer_dispose(int fd)
 	if (closer_fd != -1 && closer_send(fd) == 0) {
 		closer_sent++;
 		close(fd);	/* not the last reference: the closer has one */
+		closer_release();
 		return;
 	}
 	if (closer_fd != -1 && (errno == EAGAIN || errno == EPIPE ||
@@ -220,6 +256,7 @@ closer_dispose(int fd)
 		if (closer_fd != -1 && closer_send(fd) == 0) {
 			closer_sent++;
 			close(fd);
+			closer_release();
 			return;
 		}
 	}
