@@ -97,6 +97,7 @@ const struct ctl_entry *const ctl_table[] = {
 	&ctl_info_entry,
 	&ctl_shutdown_entry,
 	&ctl_reexec_entry,
+	&ctl_call_entry,
 	&ctl_help_entry,
 	NULL
 };

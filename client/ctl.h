@@ -98,5 +98,6 @@ extern const struct ctl_entry ctl_events_entry, ctl_tail_entry,
 extern const struct ctl_entry ctl_top_entry;		/* ctl-top.c */
 extern const struct ctl_entry ctl_reread_entry, ctl_update_entry,
     ctl_info_entry, ctl_shutdown_entry, ctl_reexec_entry;			/* ctl-ward.c */
+extern const struct ctl_entry ctl_call_entry;		/* ctl-control.c */
 
 #endif /* CTL_H */

@@ -16,7 +16,7 @@
 
 /* ---- typed calls */
 
-static void
+void
 ward_pack_str(msgpack_packer *pk, const char *s)
 {
 	size_t n = strlen(s);
@@ -26,7 +26,7 @@ ward_pack_str(msgpack_packer *pk, const char *s)
 }
 
 /* {id: N} or {name: S}, plus extra pairs the caller packs after. */
-static void
+void
 ward_pack_ident(msgpack_packer *pk, const char *ident, size_t extra)
 {
 	const char *p;

@@ -45,6 +45,7 @@
 #define WARD_M_LOGROTATE	"ward.logrotate"
 #define WARD_M_FDS		"ward.fds"
 #define WARD_M_REEXEC		"ward.reexec"
+#define WARD_M_CALL		"instance.call"	/* relayed to the payload */
 
 /* Notifications sent by wardd. */
 #define WARD_N_EVENT		"ward.event"
@@ -64,6 +65,12 @@
 #define WARD_E_BUSY		"busy"
 #define WARD_E_PROTOCOL		"protocol_error"
 #define WARD_E_RESOURCE_EXHAUSTED "resource_exhausted"
+/* instance.call's: no answer in time, no channel to ask, a reply that was
+ * no msgpack-RPC response (or too large), the payload's own error. */
+#define WARD_E_TIMEOUT		"timeout"
+#define WARD_E_UNAVAILABLE	"unavailable"
+#define WARD_E_BAD_RESPONSE	"bad_response"
+#define WARD_E_CALL_FAILED	"call_failed"
 
 /* Event types: the `type` of an event map. */
 #define WARD_EV_CREATED		"created"
@@ -82,6 +89,7 @@
 #define WARD_ENV_RUNTIME_DIR	"WARD_RUNTIME_DIR"
 #define WARD_ENV_INSTANCE_ID	"WARD_INSTANCE_ID"
 #define WARD_ENV_INSTANCE_NAME	"WARD_INSTANCE_NAME"
+#define WARD_ENV_CONTROL_SOCKET	"WARD_CONTROL_SOCKET"	/* control: true */
 #define WARD_FAILURE_FD		3
 #define WARD_NOTIFY_FD		4
 

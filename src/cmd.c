@@ -53,6 +53,7 @@ static const struct cmd_entry *const cmd_table[] = {
 	&cmd_reload_entry,
 	&cmd_log_entry,		/* cmd-log.c */
 	&cmd_logrotate_entry,
+	&cmd_call_entry,	/* cmd-control.c */
 	NULL
 };
 

@@ -45,7 +45,7 @@ struct instance_stats instance_stats;
 static struct table instances_by_id;
 static struct table instances_by_name;
 
-#define INSTANCE_OBSERVERS_MAX	8
+#define INSTANCE_OBSERVERS_MAX	16
 static instance_observer_fn instance_observers[INSTANCE_OBSERVERS_MAX];
 static unsigned instance_nobservers;
 

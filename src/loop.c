@@ -206,6 +206,7 @@ loop_observe(void)
 	instance_observe(program_instance_cb);
 	instance_observe(shutdown_instance_cb);
 	instance_observe(snapshot_instance_cb);	/* STATE_DIR/state, soon */
+	instance_observe(control_instance_cb);	/* its calls: unavailable */
 }
 
 void
