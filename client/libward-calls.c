@@ -193,7 +193,7 @@ ward_pack_spec(struct ward *w, const struct ward_spec *s, struct ward_params *p,
 	    !!s->hangup_timeout_ms + !!s->nexit_codes + !!s->profile +
 	    !!s->rss_mapping + !!s->user + (s->stdin_fd >= 0) +
 	    (s->stdout_fd >= 0) + (s->stderr_fd >= 0) + !!s->nfds +
-	    !!s->notify + !!s->watchdog_ms + !!s->capture_output;
+	    !!s->notify + !!s->watchdog_ms + !!s->capture_output + !!s->control;
 	ward_params_init(p);
 	msgpack_pack_map(&p->pk, n);
 	ward_pack_str(&p->pk, "argv");
@@ -226,6 +226,10 @@ ward_pack_spec(struct ward *w, const struct ward_spec *s, struct ward_params *p,
 	}
 	if (s->clean_env) {
 		ward_pack_str(&p->pk, "clean_env");
+		msgpack_pack_true(&p->pk);
+	}
+	if (s->control) {
+		ward_pack_str(&p->pk, "control");
 		msgpack_pack_true(&p->pk);
 	}
 	if (s->detect_hangup) {

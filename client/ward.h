@@ -167,6 +167,7 @@ struct ward_spec {
 	int			 capture_output; /* for ward_instance_log */
 	int			 clean_env;	/* not wardd's environment (admins;
 						   others' payloads never get it) */
+	int			 control;	/* a control socket: ward_instance_call */
 };
 
 void	 ward_spec_init(struct ward_spec *);
