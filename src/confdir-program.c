@@ -183,6 +183,7 @@ static const struct {
 	{ "log_rate_lines", "log_rate_lines", K_UINT, 0 },
 	{ "nice", "nice", K_INT, 0 },
 	{ "oom_score_adj", "oom_score_adj", K_INT, 0 },
+	{ "control", "control", K_BOOL, 0 },	/* instance.call */
 	{ NULL, NULL, 0, 0 }
 };
 

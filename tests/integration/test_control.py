@@ -417,5 +417,59 @@ def test_wardctl_call():
     stop(name)
 
 
+def ctl(*a, sock=None):
+    env = dict(os.environ, WARD_SOCKET=sock or W.sock)
+    return subprocess.run([wardtest.WARDCTL] + [str(x) for x in a], env=env,
+                          capture_output=True, text=True, timeout=TIMEOUT)
+
+
+def test_ward_control_serve():
+    """libward's payload side, started with wardctl run --control."""
+    exe = os.path.join(wardtest.BUILDDIR, "tests", "control_payload")
+    name = uniq("ctlc")
+    p = ctl("run", name, "--control", "--", exe)
+    assert p.returncode == 0, p.stderr
+    # The first call waits for it to listen.
+    p = ctl("call", name, "add", "[1, 2, 39]")
+    assert p.returncode == 0 and json.loads(p.stdout) == 42, (p.stdout,
+                                                             p.stderr)
+    assert call(name, "echo", {"k": [1, "two"]}) == [{"k": [1, "two"]}]
+    assert call(name, "nil") is None
+    e = call_error(name, "fail")
+    assert e.code == "call_failed" and e.message == "it failed", e
+    e = call_error(name, "what")
+    assert e.code == "call_failed" and e.message == "no method what", e
+    # Several clients' calls at once, on its one connection.
+    clients = [W.client() for _ in range(4)]
+    ids = [(c, c.request("instance.call", {"name": name, "method": "add",
+                                           "params": [k, 1000]}), k)
+           for k in range(40) for c in [clients[k % 4]]]
+    for c in clients:
+        got = responses(c, [m for cc, m, _ in ids if cc is c])
+        for cc, m, k in ids:
+            if cc is c:
+                assert got[m] == (None, k + 1000), got[m]
+    stop(name)
+
+
+def test_declared_program():
+    """control = true in a [program:x] is the same key."""
+    w = Ward()
+    conf = os.path.join(w.dir, "conf")
+    os.makedirs(conf)
+    with open(os.path.join(conf, "ctl.conf"), "w") as f:
+        f.write("[program:ctlprog]\ncommand = %s %s serve\ncontrol = true\n"
+                "startsecs = 0\n" % (PY, W.script))
+    w.extra += ["--config-dir", conf]
+    w.start()
+    try:
+        c = w.client()
+        retry(lambda: c.call("instance.status", {"name": "ctlprog"})
+              ["state"] == "running", what="the program to run")
+        assert call("ctlprog", "add", [20, 22], c=c) == 42
+    finally:
+        w.stop()
+
+
 if __name__ == "__main__":
     wardtest.run(globals())
