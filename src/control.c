@@ -60,6 +60,9 @@
 #define CONTROL_READ_CHUNK	65536
 #define CONTROL_RETRY_MIN_S	0.01	/* first retry of a connect */
 #define CONTROL_RETRY_MAX_S	0.25	/* retries back off to this */
+/* Requests written to no one yet: past this, a payload that does not read
+ * gets busy (a timed-out call's bytes stay queued, its budget given back). */
+#define CONTROL_OUT_MAX		(4 * CONTROL_MSG_MAX)
 
 /* A control connection's lifecycle, moved only by control_set_state. */
 enum control_state {
@@ -406,6 +409,10 @@ control_call(struct instance *i, struct conn *c, uint32_t client_msgid,
 	if (ctl->ncalls >= CONTROL_CALLS_MAX)
 		return ward_err_set(e, WARD_E_BUSY, "instance '%s' has %d calls "
 		    "pending, the most it may", i->spec.name, CONTROL_CALLS_MAX);
+	if (buf_used(&ctl->out) >= CONTROL_OUT_MAX)
+		return ward_err_set(e, WARD_E_BUSY, "instance '%s' does not read "
+		    "its control socket: %zu bytes of calls wait to be written",
+		    i->spec.name, buf_used(&ctl->out));
 	if ((call = calloc(1, sizeof *call)) == NULL)
 		return ward_err_oom(e);
 	msgpack_sbuffer_init(&sb);

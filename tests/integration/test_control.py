@@ -43,6 +43,13 @@ if mode == "symlink":			# the socket is a link to elsewhere
 if mode in ("symlink", "silent"):
     while True:
         time.sleep(60)
+if mode == "deaf":			# takes the connection, reads nothing
+    l = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    l.bind(path)
+    l.listen(1)
+    c, _ = l.accept()
+    while True:
+        time.sleep(60)
 l = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 l.bind(path)
 l.listen(64)
@@ -275,6 +282,21 @@ def test_garbage_and_huge_replies():
         # The connection was dropped; the next call makes a new one.
         assert call(name, "echo", [method]) == [method]
     assert call(name, "accepts") == 3
+    stop(name)
+
+
+def test_payload_that_does_not_read():
+    """Requests pile up for a payload that never reads: bounded (busy)."""
+    name = start("deaf")
+    big = ["x" * (900 << 10)]
+    codes = []
+    for _ in range(40):
+        codes.append(call_error(name, "echo", big, timeout_ms=30).code)
+        if codes[-1] == "busy":
+            break
+    assert codes[-1] == "busy" and set(codes) == {"timeout", "busy"}, codes
+    assert len(codes) <= 10, codes
+    alive()
     stop(name)
 
 
