@@ -211,6 +211,7 @@ def test_call_echo_add():
     assert call(name, "notify") == "after"
     fds = control_fds()
     assert len(fds) == 1, fds
+    assert wardtest.wardd_fds(W)[fds[0]].startswith("socket:"), fds
     stop(name)
     assert control_fds() == []
 
