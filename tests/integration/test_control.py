@@ -199,6 +199,7 @@ def test_call_echo_add():
     assert call(name, "echo") == []
     # The environment names the socket in the runtime dir.
     st = C.call("instance.status", {"name": name})
+    assert st["control"] is True, st
     path = os.path.join(W.state, "instances", str(st["id"]), "control")
     assert os.path.exists(path)
     # The payload's own error: call_failed, its message, its object as data.
@@ -320,6 +321,7 @@ def test_payload_dies_with_calls_pending():
 
 def test_no_control_and_bad_arguments():
     name = start("serve", control=False)
+    assert C.call("instance.status", {"name": name})["control"] is False
     e = call_error(name, "echo")
     assert e.code == "unavailable" and "control: true" in e.message, e
     stop(name)
