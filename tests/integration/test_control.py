@@ -341,6 +341,16 @@ def test_other_user():
     r = as_nobody(W, 'done(attempt("instance.call", {"name": %r, '
                   '"method": "echo"}))' % mine)
     assert r.get("code") == "not_found", r
+    # A user's own payload: theirs to call (and root's to call too).
+    own = uniq("ctlu")
+    r = as_nobody(W, 'c.call("instance.run", {"name": %r, "argv": [%r, %r, '
+                  '"serve"], "control": True})\n'
+                  'done(attempt("instance.call", {"name": %r, "method": '
+                  '"add", "params": [40, 2], "timeout_ms": 10000}))'
+                  % (own, PY, W.script, own))
+    assert r == {"ok": 42}, r
+    assert call(own, "echo", ["root"]) == ["root"]
+    stop(own)
     # A payload run as another uid: its socket and listener are that uid's.
     theirs = start("serve", user="65534:65534")
     assert call(theirs, "echo", ["nobody"]) == ["nobody"]
