@@ -22,6 +22,7 @@ import time
 
 import msgpack
 
+import test_fds
 import wardtest
 from wardtest import TIMEOUT, Client, Ward, WardError, as_nobody, retry, \
     uniq, wait_dead
@@ -252,6 +253,10 @@ def test_many_calls_one_connection():
                 assert got[msgid] == (None, want), (got[msgid], want)
     assert call(name, "accepts") == 1
     assert len(control_fds()) == before + 1
+    # Every fd wardd holds is listed by its owner (test_fds.py's check),
+    # the control connection's included.
+    W.root = C
+    test_fds.check_no_leak(W)
     stop(name)
 
 
