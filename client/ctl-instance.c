@@ -81,7 +81,8 @@ ctl_run_exec(struct ctl *c, int argc, char **argv)
 	const char *profile = NULL, *limits[64];
 	struct { int code; const char *reason; } codes[256];
 	char user[64] = "", cwdbuf[PATH_MAX], exe[PATH_MAX], *eq;
-	int i, nenv = 0, ncodes = 0, detect = 0, clean = 0, k, nlimits = 0;
+	int i, nenv = 0, ncodes = 0, detect = 0, clean = 0, control = 0, k;
+	int nlimits = 0;
 	long timeout = 0;
 	/* Captured output: --capture, --stdout-log, --stderr-log. */
 	char logs[2][PATH_MAX] = { "", "" };
@@ -107,6 +108,10 @@ ctl_run_exec(struct ctl *c, int argc, char **argv)
 		}
 		if (strcmp(o, "--clean-env") == 0) {
 			clean = 1;
+			continue;
+		}
+		if (strcmp(o, "--control") == 0) {	/* wardctl call */
+			control = 1;
 			continue;
 		}
 		if (o[0] != '-')
@@ -171,7 +176,7 @@ ctl_run_exec(struct ctl *c, int argc, char **argv)
 	nkeys = 2 + (nenv > 0) + (cwd != NULL) + (detect != 0) + (timeout > 0) +
 	    (ncodes > 0) + (profile != NULL) + (user[0] != '\0') +
 	    capture + clean + (logs[0][0] != '\0') + (logs[1][0] != '\0') +
-	    nlimits;
+	    nlimits + control;
 	ward_params_init(&p);
 	msgpack_pack_map(&p.pk, nkeys);
 	ctl_pack_str(&p.pk, "name");
@@ -233,6 +238,10 @@ ctl_run_exec(struct ctl *c, int argc, char **argv)
 		ctl_pack_str(&p.pk, "clean_env");
 		msgpack_pack_true(&p.pk);
 	}
+	if (control) {
+		ctl_pack_str(&p.pk, "control");
+		msgpack_pack_true(&p.pk);
+	}
 	for (k = 0; k < 2; k++) {
 		if (logs[k][0] != '\0') {
 			ctl_pack_str(&p.pk, k ? "stderr_logfile" : "stdout_logfile");
@@ -261,7 +270,7 @@ const struct ctl_entry ctl_run_entry = {
 	    "[--exit-code N=REASON ...] [--profile crosvm] [--env K=V ...] "
 	    "[--cwd DIR] [--user U] [--capture] [--clean-env] "
 	    "[--stdout-log FILE] [--stderr-log FILE] [--limit KEY=VALUE ...] "
-	    "-- ARGV...",
+	    "[--control] -- ARGV...",
 	.help = "Create and start an instance.",
 	.exec = ctl_run_exec,
 };

@@ -99,6 +99,7 @@ const struct ctl_entry *const ctl_table[] = {
 	&ctl_shutdown_entry,
 	&ctl_reexec_entry,
 	&ctl_metrics_entry,	/* ctl-ward.c */
+	&ctl_call_entry,
 	&ctl_help_entry,
 	NULL
 };

@@ -100,5 +100,6 @@ extern const struct ctl_entry ctl_wait_entry;		/* ctl-wait.c */
 extern const struct ctl_entry ctl_reread_entry, ctl_update_entry,
     ctl_info_entry, ctl_shutdown_entry, ctl_reexec_entry;			/* ctl-ward.c */
 extern const struct ctl_entry ctl_metrics_entry;	/* ctl-ward.c */
+extern const struct ctl_entry ctl_call_entry;		/* ctl-control.c */
 
 #endif /* CTL_H */

@@ -16,7 +16,7 @@
 
 /* ---- typed calls */
 
-static void
+void
 ward_pack_str(msgpack_packer *pk, const char *s)
 {
 	size_t n = strlen(s);
@@ -26,7 +26,7 @@ ward_pack_str(msgpack_packer *pk, const char *s)
 }
 
 /* {id: N} or {name: S}, plus extra pairs the caller packs after. */
-static void
+void
 ward_pack_ident(msgpack_packer *pk, const char *ident, size_t extra)
 {
 	const char *p;
@@ -228,7 +228,8 @@ ward_pack_spec(struct ward *w, const struct ward_spec *s, struct ward_params *p,
 	    !!s->hangup_timeout_ms + !!s->nexit_codes + !!s->profile +
 	    !!s->rss_mapping + !!s->user + (s->stdin_fd >= 0) +
 	    (s->stdout_fd >= 0) + (s->stderr_fd >= 0) + !!s->nfds +
-	    !!s->notify + !!s->watchdog_ms + !!s->capture_output + nlimits;
+	    !!s->notify + !!s->watchdog_ms + !!s->capture_output + nlimits +
+	    !!s->control;
 	ward_params_init(p);
 	msgpack_pack_map(&p->pk, n);
 	ward_pack_str(&p->pk, "argv");
@@ -264,6 +265,10 @@ ward_pack_spec(struct ward *w, const struct ward_spec *s, struct ward_params *p,
 		ward_pack_env_entry(&p->pk, *e);
 	if (s->clean_env) {
 		ward_pack_str(&p->pk, "clean_env");
+		msgpack_pack_true(&p->pk);
+	}
+	if (s->control) {
+		ward_pack_str(&p->pk, "control");
 		msgpack_pack_true(&p->pk);
 	}
 	if (s->detect_hangup) {

@@ -39,4 +39,9 @@ int	 ward_is_event(const msgpack_object *) WARD_INTERNAL;
 int	 ward_changes_decode(const msgpack_object *, struct ward_changes *)
 	    WARD_INTERNAL;
 
+/* ---- libward-calls.c */
+
+void	 ward_pack_str(msgpack_packer *, const char *) WARD_INTERNAL;
+void	 ward_pack_ident(msgpack_packer *, const char *, size_t) WARD_INTERNAL;
+
 #endif /* LIBWARD_INT_H */

@@ -180,6 +180,7 @@ struct ward_spec {
 	const char *const	*limits;	/* "KEY=VALUE", NULL-terminated:
 						   memory_max=512M, cpu_max=50%,
 						   cpus=0-1, ... (ward-protocol(7)) */
+	int			 control;	/* a control socket: ward_instance_call */
 };
 
 void	 ward_spec_init(struct ward_spec *);
@@ -263,6 +264,36 @@ struct ward_log {
 int	 ward_instance_log(struct ward *, const char *ident, const char *stream,
 	    size_t bytes, int follow, struct ward_log *);
 void	 ward_log_free(struct ward_log *);
+
+/* ---- the control channel to a payload (instance.call) */
+
+/*
+ * Relay method(params) to the payload of ident (created with control:
+ * true) and return its result in r (ward_reply_free). params: one packed
+ * msgpack value (an array goes as msgpack-RPC's params, anything else as
+ * [params]; NULL: []). timeout_ms 0: wardd's default (5000; at most
+ * 60000). Errors: "timeout", "unavailable" (no control channel, not
+ * running, connection lost), "bad_response", "call_failed" (the payload's
+ * own error, its message), "busy" (64 calls pending).
+ */
+int	 ward_instance_call(struct ward *, const char *ident, const char *method,
+	    const char *params, size_t params_len, unsigned timeout_ms,
+	    struct ward_reply *r);
+
+/*
+ * The payload's side. fn answers one request: it packs exactly one object
+ * into out and returns 0 (out is the result) or -1 (out is the error: a
+ * string, or a map with "message"); packing nothing answers nil.
+ */
+typedef int (*ward_control_fn)(const char *method, const msgpack_object *params,
+	    msgpack_packer *out, void *arg);
+/* Bind and listen at $WARD_CONTROL_SOCKET: the fd, or -1 with errno. */
+int	 ward_control_listen(void);
+/* Serve requests arriving at listening fd with fn, up to 16 connections
+ * at once; blocks. Returns -1 with errno only when poll or accept fail. */
+int	 ward_control_serve_fd(int fd, ward_control_fn fn, void *arg);
+/* ward_control_listen, then ward_control_serve_fd on it. */
+int	 ward_control_serve(ward_control_fn fn, void *arg);
 
 /* ---- events */
 

@@ -47,6 +47,7 @@
 #define WARD_M_REEXEC		"ward.reexec"
 #define WARD_M_PIDFD		"instance.pidfd"
 #define WARD_M_METRICS		"ward.metrics"
+#define WARD_M_CALL		"instance.call"	/* relayed to the payload */
 
 /* Notifications sent by wardd. */
 #define WARD_N_EVENT		"ward.event"
@@ -67,8 +68,14 @@
 #define WARD_E_PROTOCOL		"protocol_error"
 #define WARD_E_RESOURCE_EXHAUSTED "resource_exhausted"
 #define WARD_E_UNSUPPORTED_PROTOCOL "unsupported_protocol"
-#define WARD_E_TIMEOUT		"timeout"
 #define WARD_E_UNSUPPORTED	"unsupported"	/* e.g. a missing cgroup controller */
+/* No answer in time (instance.call, a suspend's freeze); instance.call's:
+ * no channel to ask, a reply that was no msgpack-RPC response (or too
+ * large), the payload's own error. */
+#define WARD_E_TIMEOUT		"timeout"
+#define WARD_E_UNAVAILABLE	"unavailable"
+#define WARD_E_BAD_RESPONSE	"bad_response"
+#define WARD_E_CALL_FAILED	"call_failed"
 
 /* Event types: the `type` of an event map. */
 #define WARD_EV_CREATED		"created"
@@ -87,6 +94,7 @@
 #define WARD_ENV_RUNTIME_DIR	"WARD_RUNTIME_DIR"
 #define WARD_ENV_INSTANCE_ID	"WARD_INSTANCE_ID"
 #define WARD_ENV_INSTANCE_NAME	"WARD_INSTANCE_NAME"
+#define WARD_ENV_CONTROL_SOCKET	"WARD_CONTROL_SOCKET"	/* control: true */
 #define WARD_FAILURE_FD		3
 #define WARD_NOTIFY_FD		4
 

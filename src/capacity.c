@@ -54,7 +54,8 @@ static unsigned
 capacity_count(const struct instance *i)
 {
 	unsigned n = (i->pidfd != -1) + (i->notify_fd != -1) +
-	    (i->failure_fd != -1) + (i->sd_fd != -1);
+	    (i->failure_fd != -1) + (i->sd_fd != -1) +
+	    (i->spec.control != 0);	/* control.c's connection, once made */
 
 	output_fds(i, capacity_count_cb, &n);
 	return n;

@@ -233,6 +233,7 @@ cmd_pack_instance(const struct instance *i, msgpack_packer *pk, int extra)
 	nfields += OUTPUT_PACK_FIELDS;	/* output.c: capture_output, log_dropped */
 	nfields += 1;			/* cgroup.c: cgroup */
 	nfields += 1;			/* spec-limits.c: limits */
+	nfields += 1;			/* control.c: control */
 	codec_pack_record(pk, nfields);
 	codec_pack_kv_uint(pk, "id", i->id);
 	codec_pack_kv_str(pk, "name", i->spec.name);
@@ -280,6 +281,7 @@ cmd_pack_instance(const struct instance *i, msgpack_packer *pk, int extra)
 	}
 	codec_pack_key(pk, "limits");
 	spec_limits_pack(pk, i->spec.limits);	/* spec-limits.c: nil if not given */
+	codec_pack_kv_bool(pk, "control", i->spec.control);	/* instance.call */
 	output_pack(i, pk);
 	if (r != NULL)
 		exit_record_pack(r, pk, 0);

@@ -263,6 +263,7 @@ cmd_fds_walk(fd_visit_fn fn, void *arg)
 	TAILQ_FOREACH(i, &instances, entry) {
 		instance_fds(i, fn, arg);
 		metrics_fds(i, fn, arg);
+		control_fds(i, fn, arg);
 	}
 	statedir_fds(fn, arg);
 	channel_fds(fn, arg);

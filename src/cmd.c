@@ -55,6 +55,7 @@ static const struct cmd_entry *const cmd_table[] = {
 	&cmd_logrotate_entry,
 	&cmd_pidfd_entry,
 	&cmd_metrics_entry,	/* cmd-ward.c */
+	&cmd_call_entry,	/* cmd-control.c */
 	NULL
 };
 

@@ -191,6 +191,7 @@ static const struct {
 	{ "pids_max", "pids_max", K_STR, 0 },
 	{ "io_weight", "io_weight", K_STR, 0 },
 	{ "cpus", "cpus", K_STR, 0 },
+	{ "control", "control", K_BOOL, 0 },	/* instance.call */
 	{ NULL, NULL, 0, 0 }
 };
 

@@ -207,6 +207,7 @@ loop_observe(void)
 	instance_observe(shutdown_instance_cb);
 	instance_observe(snapshot_instance_cb);	/* STATE_DIR/state, soon */
 	instance_observe(openmetrics_instance_cb);	/* deaths by reason */
+	instance_observe(control_instance_cb);	/* its calls: unavailable */
 }
 
 void

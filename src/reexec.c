@@ -448,6 +448,8 @@ reexec_exec_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	}
 	reexec_t0_ns = reexec_mono_ns();
 	cmd_suspend_reexec();	/* cmd-suspend.c: waiters are not in the state */
+	/* control.c's connections are not carried: their calls end here. */
+	control_shutdown("wardd re-executes: call again");
 	/* Whatever can go out now goes; the rest is in the state. */
 	TAILQ_FOREACH(c, &conns, entry)
 		conn_flush(c);

@@ -67,11 +67,11 @@ spawn_environ(const struct instance *i)
 	for (e = i->spec.env; e != NULL && *e != NULL; e++)
 		n++;
 	envp = malloc((n + extra + 1) * sizeof *envp + 512 +
-	    2 * strlen(i->runtime_dir) + strlen(i->spec.name));
+	    3 * strlen(i->runtime_dir) + strlen(i->spec.name));
 	if (envp == NULL)
 		return NULL;
 	area = (char *)(envp + n + extra + 1);
-	end = area + 512 + 2 * strlen(i->runtime_dir) + strlen(i->spec.name);
+	end = area + 512 + 3 * strlen(i->runtime_dir) + strlen(i->spec.name);
 	for (e = base; *e != NULL; e++) {
 		if (!spawn_env_private(*e) && !spawn_env_overridden(*e, i->spec.env))
 			envp[k++] = *e;
@@ -89,6 +89,9 @@ spawn_environ(const struct instance *i)
 	SPAWN_ENV("%s=%s", WARD_ENV_RUNTIME_DIR, i->runtime_dir);
 	SPAWN_ENV("%s=%" PRIu64, WARD_ENV_INSTANCE_ID, i->id);
 	SPAWN_ENV("%s=%s", WARD_ENV_INSTANCE_NAME, i->spec.name);
+	if (i->spec.control)	/* control.c connects there */
+		SPAWN_ENV("%s=%s/%s", WARD_ENV_CONTROL_SOCKET, i->runtime_dir,
+		    WARD_CONTROL_NAME);
 	/* channel.c's NOTIFY_SOCKET (wardd's own was dropped above). */
 	if (i->spec.notify_systemd && channel_notify_path() != NULL)
 		SPAWN_ENV("NOTIFY_SOCKET=%s", channel_notify_path());

@@ -145,7 +145,7 @@ spec_state_save(msgpack_packer *pk, const struct instance_spec *s)
 {
 	size_t k;
 
-	msgpack_pack_map(pk, 31);
+	msgpack_pack_map(pk, 32);
 	codec_pack_kv_str(pk, "name", s->name);
 	state_pack_kv_strv(pk, "argv", s->argv);
 	codec_pack_kv_str(pk, "exec_path", s->exec_path);
@@ -195,6 +195,7 @@ spec_state_save(msgpack_packer *pk, const struct instance_spec *s)
 	codec_pack_kv_bool(pk, "has_oom_score_adj", s->has_oom_score_adj);
 	codec_pack_kv_int(pk, "oom_score_adj", s->oom_score_adj);
 	codec_pack_kv_bool(pk, "clean_env", s->clean_env);
+	codec_pack_kv_bool(pk, "control", s->control);
 	codec_pack_key(pk, "user_limits");
 	if (s->user_limits != NULL)
 		spec_state_pack_user_limits(pk, s->user_limits);
@@ -281,6 +282,7 @@ spec_state_restore(const msgpack_object *m, struct instance_spec *s)
 	s->has_oom_score_adj = state_bool(m, "has_oom_score_adj");
 	s->oom_score_adj = state_i64(m, "oom_score_adj", 0);
 	s->clean_env = state_bool(m, "clean_env");
+	s->control = state_bool(m, "control");
 	if ((o = state_get(m, "user_limits")) != NULL &&
 	    o->type == MSGPACK_OBJECT_MAP &&
 	    (s->user_limits = spec_state_read_user_limits(o)) == NULL)

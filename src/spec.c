@@ -61,7 +61,8 @@ const struct arg_spec spec_args[] = {
 	{ "nice", ARG_INT },
 	{ "oom_score_adj", ARG_INT },
 	{ "clean_env", ARG_BOOL },
-	SPEC_LIMITS_ARGS,	/* spec-limits.c's, in SPEC_LIMIT_* order */
+	{ "control", ARG_BOOL },	/* control.c: instance.call */
+	SPEC_LIMITS_ARGS,	/* spec-limits.c's, in SPEC_LIMIT_* order: last */
 	{ NULL, 0 }
 };
 enum {
@@ -72,6 +73,7 @@ enum {
 	/* The execution environment: after output-spec.c's keys. */
 	C_GROUP = C_CAPTURE_OUTPUT + OUTPUT_ARG_RATE_LINES + 1,
 	C_CLEAN_ENV = C_GROUP + EXECENV_ARG_OOM_SCORE_ADJ + 1,
+	C_CONTROL,
 	C_LIMITS		/* spec-limits.c's: SPEC_LIMIT_* from here */
 };
 
@@ -638,6 +640,7 @@ spec_parse_args(struct instance_spec *cfg, const msgpack_object **a,
 		    "environment");
 	cfg->clean_env = !admin || (a[C_CLEAN_ENV] != NULL &&
 	    a[C_CLEAN_ENV]->via.boolean);
+	cfg->control = a[C_CONTROL] != NULL && a[C_CONTROL]->via.boolean;
 	cfg->detect_hangup = a[C_DETECT_HANGUP] != NULL &&
 	    a[C_DETECT_HANGUP]->via.boolean;
 	cfg->hangup_timeout_ms = opts.hypervisor ? HANGUP_TIMEOUT_NESTED_MS :

@@ -734,6 +734,7 @@ extern const struct cmd_entry cmd_metrics_entry;	/* cmd-ward.c */
 /* cmd-suspend.c: instance.suspend and instance.resume, and their waits. */
 void	 cmd_suspend_done_cb(struct instance *, const struct ward_err *, int);
 void	 cmd_suspend_reexec(void);
+extern const struct cmd_entry cmd_call_entry;	/* cmd-control.c */
 
 /* ---- reason.c: pure rules for payload states, death reasons, signals. */
 
@@ -851,6 +852,7 @@ struct instance_spec {
 						   payload gets (userlimits.c) */
 	struct spec_limits	*limits;	/* owned; NULL: no limit keys given
 						   (spec-limits.c) */
+	int			 control;	/* control: true (control.c) */
 };
 
 /* One rlimits entry: a RLIMIT_* resource and its soft and hard values. */
@@ -1521,6 +1523,26 @@ void	 event_unsubscribe(struct conn *);
 void	 event_instance_cb(struct instance *, enum instance_event);
 void	 event_save(msgpack_packer *);
 void	 event_restore(const msgpack_object *, size_t);
+
+/* ---- control.c: instance.call, relayed over the payload's control socket. */
+
+#define WARD_CONTROL_NAME	"control"	/* in the runtime dir */
+#define CONTROL_MSG_MAX		WARD_MAX_REQUEST /* a request or a reply */
+#define CONTROL_CALLS_MAX	64		/* pending per instance */
+#define CONTROL_TIMEOUT_MS	5000		/* timeout_ms's default */
+#define CONTROL_TIMEOUT_MAX_MS	60000
+
+/* How a call is answered: code NULL and obj the result, or an error code,
+ * its message and obj the payload's own error object (or NULL). */
+typedef void (*control_reply_fn)(struct conn *, uint32_t, const char *,
+	    const char *, const msgpack_object *);
+
+int	 control_call(struct instance *, struct conn *, uint32_t, uid_t,
+	    const msgpack_object *, const msgpack_object *, uint32_t,
+	    control_reply_fn, struct ward_err *);
+void	 control_instance_cb(struct instance *, enum instance_event);
+void	 control_shutdown(const char *);
+void	 control_fds(const struct instance *, fd_visit_fn, void *);
 
 /* ---- output*.c: capturing instances' stdout and stderr. */
 
