@@ -234,7 +234,8 @@ cmd_pack_instance(const struct instance *i, msgpack_packer *pk, int extra)
 	codec_pack_record(pk, nfields);
 	codec_pack_kv_uint(pk, "id", i->id);
 	codec_pack_kv_str(pk, "name", i->spec.name);
-	codec_pack_kv_str(pk, "state", instance_state_name(i->state));
+	codec_pack_kv_str(pk, "state", hooks_starting(i) ? "starting" :
+	    instance_state_name(i->state));	/* hooks.c: pre_start runs */
 	codec_pack_kv_str(pk, "payload_state", payload_state_name(i->payload));
 	codec_pack_kv_str(pk, "status_text", INSTANCE_STATUS_TEXT(i));
 	codec_pack_key(pk, "pid");

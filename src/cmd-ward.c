@@ -244,6 +244,7 @@ cmd_fds_walk(fd_visit_fn fn, void *arg)
 	history_file_fds(fn, arg);
 	snapshot_fds(fn, arg);
 	spawn_fds(fn, arg);
+	hooks_orphan_fds(fn, arg);
 }
 
 static void

@@ -144,7 +144,7 @@ spec_state_save(msgpack_packer *pk, const struct instance_spec *s)
 {
 	size_t k;
 
-	msgpack_pack_map(pk, 30);
+	msgpack_pack_map(pk, 31);
 	codec_pack_kv_str(pk, "name", s->name);
 	state_pack_kv_strv(pk, "argv", s->argv);
 	codec_pack_kv_str(pk, "exec_path", s->exec_path);
@@ -199,6 +199,8 @@ spec_state_save(msgpack_packer *pk, const struct instance_spec *s)
 		spec_state_pack_user_limits(pk, s->user_limits);
 	else
 		msgpack_pack_nil(pk);
+	codec_pack_key(pk, "hooks");
+	spec_hooks_save(pk, s->hooks);	/* spec-hooks.c's */
 }
 
 /* Fill s from m; -1 (s freed) if it cannot be read back whole. */
@@ -281,6 +283,8 @@ spec_state_restore(const msgpack_object *m, struct instance_spec *s)
 	if ((o = state_get(m, "user_limits")) != NULL &&
 	    o->type == MSGPACK_OBJECT_MAP &&
 	    (s->user_limits = spec_state_read_user_limits(o)) == NULL)
+		goto fail;
+	if (spec_hooks_restore(state_get(m, "hooks"), &s->hooks) == -1)
 		goto fail;
 	return 0;
 

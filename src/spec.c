@@ -61,6 +61,10 @@ const struct arg_spec spec_args[] = {
 	{ "nice", ARG_INT },
 	{ "oom_score_adj", ARG_INT },
 	{ "clean_env", ARG_BOOL },
+	/* spec-hooks.c's, read in HOOKS_ARG_* order. */
+	{ "pre_start", ARG_ARRAY }, { "pre_start_timeout_ms", ARG_UINT },
+	{ "post_death", ARG_ARRAY }, { "post_death_timeout_ms", ARG_UINT },
+	{ "sidecars", ARG_ARRAY },
 	{ NULL, 0 }
 };
 enum {
@@ -70,7 +74,8 @@ enum {
 	C_CAPTURE_OUTPUT,	/* output-spec.c's: OUTPUT_ARG_* from here */
 	/* The execution environment: after output-spec.c's keys. */
 	C_GROUP = C_CAPTURE_OUTPUT + OUTPUT_ARG_RATE_LINES + 1,
-	C_CLEAN_ENV = C_GROUP + EXECENV_ARG_OOM_SCORE_ADJ + 1
+	C_CLEAN_ENV = C_GROUP + EXECENV_ARG_OOM_SCORE_ADJ + 1,
+	C_PRE_START		/* spec-hooks.c's: HOOKS_ARG_* from here */
 };
 
 /*
@@ -704,7 +709,8 @@ spec_parse_args(struct instance_spec *cfg, const msgpack_object **a,
 		return -1;
 	/* group, umask, rlimits, nice, oom_score_adj. */
 	if (spec_execenv_parse(cfg, a + C_GROUP, admin, e) == -1 ||
-	    spec_execenv_check_peer(cfg, peer, e) == -1)
+	    spec_execenv_check_peer(cfg, peer, e) == -1 ||
+	    spec_hooks_parse(cfg, a + C_PRE_START, e) == -1)
 		return -1;
 	/*
 	 * Last: the PATH search may use the instance's own PATH (or, with a
@@ -883,6 +889,7 @@ spec_free(struct instance_spec *cfg)
 	free(cfg->rlimits);
 	free(cfg->user_limits);
 	output_config_free(cfg->output);	/* output-spec.c's */
+	spec_hooks_free(cfg->hooks);
 	spec_close_fds(cfg);
 	memset(cfg, 0, sizeof *cfg);
 }

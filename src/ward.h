@@ -823,6 +823,7 @@ struct instance_spec {
 						   for non-admins, or clean_env */
 	struct user_limits	*user_limits;	/* owned; non-admins': the most the
 						   payload gets (userlimits.c) */
+	struct spec_hooks	*hooks;		/* owned; spec-hooks.c's; NULL: none */
 };
 
 /* One rlimits entry: a RLIMIT_* resource and its soft and hard values. */
@@ -872,6 +873,36 @@ int	 spec_execenv_parse(struct instance_spec *, const msgpack_object **, int,
 int	 spec_execenv_check_peer(const struct instance_spec *,
 	    const struct peer *, struct ward_err *);
 const char *spec_execenv_rlimit_name(int);
+
+/* ---- spec-hooks.c: pre_start, post_death and sidecars (hooks.c runs them). */
+
+#define HOOKS_MAX_SIDECARS	8
+#define HOOKS_TIMEOUT_DEFAULT_MS	10000
+#define HOOKS_TIMEOUT_MAX_MS	(3600 * 1000U)
+
+struct spec_hooks {
+	char		**pre_start;	/* argv, NULL-terminated; NULL: none */
+	uint32_t	 pre_start_timeout_ms;
+	char		**post_death;	/* argv; NULL: none */
+	uint32_t	 post_death_timeout_ms;
+	char		***sidecars;	/* nsidecars argvs */
+	size_t		 nsidecars;
+};
+
+/* The keys spec_hooks_parse reads: spec_args's, from "pre_start" on. */
+enum {
+	HOOKS_ARG_PRE_START,
+	HOOKS_ARG_PRE_START_TIMEOUT,
+	HOOKS_ARG_POST_DEATH,
+	HOOKS_ARG_POST_DEATH_TIMEOUT,
+	HOOKS_ARG_SIDECARS
+};
+
+int	 spec_hooks_parse(struct instance_spec *, const msgpack_object **,
+	    struct ward_err *);
+void	 spec_hooks_free(struct spec_hooks *);
+void	 spec_hooks_save(msgpack_packer *, const struct spec_hooks *);
+int	 spec_hooks_restore(const msgpack_object *, struct spec_hooks **);
 
 /* ---- userlimits.c: a non-admin's payload gets no more than its requester. */
 
@@ -965,10 +996,15 @@ struct exit_record {
 	int64_t		 died_at_ms;
 	uint64_t	 uptime_ms;
 	struct metrics	 metrics;
+	/* hooks.c's post_death: "" none, "running", then how it ended
+	   ("exited", "signaled", "timeout", "failed"). */
+	char		 post_death[12];
+	int		 post_death_code;	/* "exited" */
+	int		 post_death_signal;	/* "signaled", "timeout" */
 };
 
 /* The pairs exit_record_pack adds to a status map (whole: 7 more). */
-#define EXIT_RECORD_PAIRS	11
+#define EXIT_RECORD_PAIRS	12
 
 #define FAILURE_MAX	50000
 #define STATUS_MAX	256
@@ -1074,6 +1110,7 @@ struct instance {
 	TAILQ_ENTRY(instance)	 entry;		/* all instances, by id */
 	LIST_ENTRY(instance)	 running_entry;	/* running ones */
 	TAILQ_ENTRY(instance)	 metrics_entry;	/* metrics.c's: its sampling order */
+	struct hooks		*hooks;		/* hooks.c's: its side processes */
 };
 TAILQ_HEAD(instance_list, instance);
 LIST_HEAD(instance_running_list, instance);
@@ -1112,6 +1149,19 @@ void	 instance_fds(const struct instance *, fd_visit_fn, void *);
 const char *instance_state_name(enum instance_state);
 void	 instance_adopt(struct instance *);
 void	 instance_died(struct instance *, struct exit_record *, int);
+/* hooks.c's gate before a spawn: 0 go on, 1 deferred (it starts i again
+ * once pre_start is done), -1 failed (e set). NULL: no gate. */
+extern int (*instance_pre_start)(struct instance *, struct ward_err *);
+
+/* ---- hooks.c: pre_start, post_death and sidecars, run and supervised. */
+
+void	 hooks_init(void);
+void	 hooks_instance_cb(struct instance *, enum instance_event);
+int	 hooks_starting(const struct instance *);
+void	 hooks_fds(const struct instance *, fd_visit_fn, void *);
+void	 hooks_orphan_fds(fd_visit_fn, void *);
+void	 hooks_state_save(msgpack_packer *, const struct instance *);
+void	 hooks_state_restore(const msgpack_object *, struct instance *);
 
 /* ---- instance-adopt.c: instances that outlived a crashed wardd. */
 
@@ -1274,6 +1324,7 @@ void	 capacity_init(void);
 int	 capacity_check(const struct instance *, struct ward_err *);
 void	 capacity_started(struct instance *);
 void	 capacity_stopped(struct instance *);
+void	 capacity_hold(int);
 void	 capacity_pack(msgpack_packer *, uint64_t);
 
 /* ---- channel.c: fd 3 and NOTIFY_SOCKET, one socket each for every payload. */
