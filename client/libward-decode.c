@@ -138,6 +138,10 @@ ward_exit_decode(const msgpack_object *m, struct ward_exit *x)
 	x->died_at_ms = ward_get_i64(m, "died_at_ms");
 	x->uptime_ms = ward_get_u64(m, "uptime_ms");
 	ward_decode_metrics(ward_map_get(m, "metrics"), &x->metrics);
+	o = ward_map_get(m, "post_death");
+	x->post_death = ward_dup_str(ward_map_get(o, "result"));
+	x->post_death_code = ward_get_i64(o, "exit_code");
+	x->post_death_signal = ward_get_u64(o, "exit_signal");
 }
 
 /* An array of strings as a NULL-terminated copy; NULL if not an array. */
@@ -359,6 +363,7 @@ ward_exit_free(struct ward_exit *x)
 	free(x->failure_reason);
 	free(x->failure_info);
 	free(x->dump_dir);
+	free(x->post_death);
 	memset(x, 0, sizeof *x);
 }
 

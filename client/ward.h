@@ -113,6 +113,11 @@ struct ward_exit {
 	int64_t		 started_at_ms, died_at_ms;
 	uint64_t	 uptime_ms;
 	struct ward_metrics metrics;
+	char		*post_death;	/* its result: "running", "exited",
+					   "signaled", "timeout", "failed";
+					   NULL: no post_death */
+	int		 post_death_code;	/* "exited" */
+	int		 post_death_signal;	/* "signaled", "timeout" */
 };
 
 struct ward_status {

@@ -12,6 +12,7 @@ they survive a ward.reexec and are still stopped afterwards, and a
 pre_start under way survives one too.
 """
 import os
+import subprocess
 import time
 
 import wardtest
@@ -188,8 +189,13 @@ def test_sidecars_run_beside_the_payload_and_go_after_it(w):
     assert proc_state(s1) not in (None, "Z") and proc_state(s2) not in (None, "Z")
     if w.cgroups:
         assert same_cgroup(s1, p) and same_cgroup(s2, p), "not in its cgroup"
-    owners = [e["owner"] for e in w.c.call("ward.fds")]
-    assert owners.count("hooks: sidecar pidfd") >= 2, owners
+    # Their pidfds are listed, and are what /proc says wardd holds.
+    held = wardtest.wardd_fds(w)
+    listed = [e["fd"] for e in w.c.call("ward.fds")
+              if e["owner"] == "hooks: sidecar pidfd"]
+    assert len(listed) >= 2, listed
+    assert all(held.get(fd) == "anon_inode:[pidfd]" for fd in listed), (
+        listed, held)
     # The payload ends on its own: SIGTERM for both, SIGKILL for the one
     # that ignores it (after the stop timeout).
     os.kill(p, 9)
@@ -209,10 +215,13 @@ def test_sidecars_survive_a_reexec(w):
     assert proc_state(s1) not in (None, "Z") and proc_state(s2) not in (None, "Z")
     owners = [e["owner"] for e in w.c.call("ward.fds")]
     assert owners.count("hooks: sidecar pidfd") >= 2, owners
-    w.c.call("instance.stop", {"id": iid, "timeout_ms": 200})
+    # The payload ends on its own: the re-exec'd wardd stops them
+    # (SIGTERM, then SIGKILL) and reaps them.
+    os.kill(p, 9)
     wait_dead(w.c, iid)
-    retry(lambda: reaped(s1) and reaped(s2), timeout=TIMEOUT + 5,
-          what="sidecars stopped after the re-exec")
+    retry(lambda: reaped(s1), what="sidecar 1 gone after the re-exec")
+    retry(lambda: reaped(s2), timeout=TIMEOUT + 5,
+          what="sidecar 2 gone after the re-exec")
 
 
 def test_pre_start_survives_a_reexec(w):
@@ -258,6 +267,33 @@ def test_removal_during_pre_start_leaves_nothing(w):
     retry(lambda: reaped(pid), what="pre_start killed and reaped")
     retry(lambda: "hooks: pre_start pidfd" not in [
         e["owner"] for e in w.c.call("ward.fds")], what="its pidfd closed")
+
+
+def test_wardctl_run_hooks_and_status(w):
+    """wardctl run --pre-start/--post-death/--sidecar, and status -l."""
+    mark, side = path(w, "mark"), path(w, "side")
+    name = uniq("ctl")
+
+    def ctl(*args):
+        p = subprocess.run([wardtest.WARDCTL, "--socket", w.sock] +
+                           list(args), capture_output=True, text=True,
+                           timeout=TIMEOUT)
+        assert p.returncode == 0, (args, p.stderr)
+        return p.stdout
+    out = ctl("run", name, "--pre-start", "echo ok > %s" % mark,
+              "--post-death", "exit 3",
+              "--sidecar", "echo $$ > %s.tmp; mv %s.tmp %s; exec sleep 1000"
+              % (side, side, side),
+              "--", SH, "-c", "test -s %s && exec sleep 1000" % mark)
+    assert "%s: starting (id " % name in out, out
+    wait_file(side)
+    retry(lambda: w.c.call("instance.status", {"name": name})["state"] ==
+          "running", what="the payload to run")
+    ctl("stop", "--timeout", "200", name)
+    retry(lambda: reaped(int(read(side))), what="the sidecar gone")
+    retry(lambda: "post_death: exited, exit code 3" in ctl("status", "-l",
+                                                            name),
+          what="status -l to show post_death")
 
 
 if __name__ == "__main__":
