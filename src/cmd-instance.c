@@ -533,6 +533,10 @@ cmd_stop_exec(struct request *req)
 			cmd_ok(req);
 			return;
 		}
+		if (hooks_cancel_start(req->inst) == 0) {	/* pre_start */
+			cmd_ok(req);
+			return;
+		}
 		cmd_state_error(req, "only a running instance can be stopped");
 		return;
 	}

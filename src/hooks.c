@@ -16,7 +16,9 @@
  * loop and reaped with waitid(P_PIDFD): nothing here waits, and nothing
  * reaps another's child. Its pidfd (and a forked child's status pipe,
  * read once it died) are listed by hooks_fds, carried across a re-exec
- * (hooks_state_save), and counted by capacity.c while held.
+ * (hooks_state_save), and counted while held: by capacity.c, and in the
+ * owner's fd budget (budget.c), which a spawn must fit in: a user's
+ * sidecars cost wardd fds as its instances do.
  *
  * instance.c does not name this file: it calls instance_pre_start (set by
  * hooks_init) before a spawn, and announces starts, deaths and removals
@@ -66,6 +68,7 @@ struct hook_proc {
 	enum hook_kind		 kind;
 	unsigned		 index;		/* a sidecar's, in spec order */
 	pid_t			 pid;
+	uid_t			 owner;		/* whose fd budget its fds count in */
 	int			 pidfd;
 	int			 status_fd;	/* a forked child's status pipe */
 	ev_io			 w;		/* pidfd readable: it exited */
@@ -85,6 +88,7 @@ struct hooks {
 	int			 pre_ok;	/* pre_start succeeded: spawn now */
 	char			 pre_error[WARD_ERR_MAX]; /* "": it did not fail */
 	int			 stopping;	/* the payload died: sidecars go */
+	int			 cancelled;	/* instance.stop during pre_start */
 	ev_timer		 stop_t;	/* sidecars' SIGKILL */
 	LIST_ENTRY(hooks)	 orphan_entry;
 };
@@ -102,6 +106,7 @@ static void	hooks_timeout_cb(struct ev_loop *, ev_timer *, int);
 static void	hooks_stop_cb(struct ev_loop *, ev_timer *, int);
 static int	hooks_gate(struct instance *, struct ward_err *);
 static void	hooks_sidecar_start(struct instance *, struct hook_proc *);
+static void	hooks_proc_hold(struct hook_proc *, int);
 
 void
 hooks_init(void)
@@ -213,6 +218,10 @@ hooks_spawn(struct hook_proc *p, char **extra, int cgroup, struct ward_err *e)
 	if (argv == NULL)
 		return ward_err_set(e, WARD_E_SPAWN_FAILED, "%s: no argv",
 		    hook_names[p->kind]);
+	/* Its pidfd and (a forked child's) status pipe. */
+	if (budget_check(i->owner_uid, BUDGET_FDS, 2, &se) == -1)
+		return ward_err_set(e, se.code, "%s: %s", hook_names[p->kind],
+		    se.msg);
 	hooks_shadow(i, argv, &s);
 	if ((envp = hooks_environ(&s, extra, &base)) != NULL)
 		pid = sys->spawn(&s, &fds, envp, &status_fd, &se);
@@ -232,15 +241,27 @@ hooks_spawn(struct hook_proc *p, char **extra, int cgroup, struct ward_err *e)
 		return -1;
 	}
 	p->pid = pid;
+	p->owner = i->owner_uid;
 	p->pidfd = pidfd;
 	p->status_fd = status_fd;
 	p->timed_out = 0;
-	capacity_hold(1 + (status_fd != -1));
+	hooks_proc_hold(p, 1 + (status_fd != -1));
 	ev_io_set(&p->w, pidfd, EV_READ);
 	ev_io_start(ward_loop, &p->w);
 	log_debug("instance %" PRIu64 " %s: %s %s started, pid %d", i->id,
 	    i->spec.name, hook_names[p->kind], argv[0], (int)pid);
 	return 0;
+}
+
+/* n more (or, negative, fewer) fds held for p, counted where fds are. */
+static void
+hooks_proc_hold(struct hook_proc *p, int n)
+{
+	capacity_hold(n);
+	if (n > 0)
+		(void)budget_charge(p->owner, BUDGET_FDS, n);
+	else if (n < 0)
+		budget_give(p->owner, BUDGET_FDS, -n);
 }
 
 /* p is gone (reaped) or given up: its watchers and fds. */
@@ -261,7 +282,7 @@ hooks_proc_close(struct hook_proc *p)
 		p->status_fd = -1;
 		n++;
 	}
-	capacity_hold(-n);
+	hooks_proc_hold(p, -n);
 	p->pid = 0;
 }
 
@@ -348,7 +369,10 @@ hooks_pre_done(struct hooks *h, int ok, const char *why)
 	struct ward_err e = WARD_ERR_INIT;
 	struct instance *i = h->i;
 
-	if (ok)
+	if (h->cancelled)
+		snprintf(h->pre_error, sizeof h->pre_error, "pre_start: the "
+		    "start was called off (instance.stop)");
+	else if (ok)
 		h->pre_ok = 1;
 	else
 		snprintf(h->pre_error, sizeof h->pre_error, "pre_start %s", why);
@@ -470,6 +494,20 @@ hooks_gate(struct instance *i, struct ward_err *e)
 	return 1;
 }
 
+/*
+ * instance.stop while i waits for its pre_start: kill it; the start fails
+ * (and a program's policy takes it as a stop). -1 if nothing runs.
+ */
+int
+hooks_cancel_start(struct instance *i)
+{
+	if (!hooks_starting(i))
+		return -1;
+	i->hooks->cancelled = 1;
+	hooks_proc_signal(&i->hooks->pre, SIGKILL);
+	return 0;
+}
+
 /* Whether i waits for its pre_start: instance.status says "starting". */
 int
 hooks_starting(const struct instance *i)
@@ -548,6 +586,10 @@ hooks_died(struct instance *i)
 		return;
 	}
 	h->stopping = 1;
+	if (h->cancelled) {	/* before program.c hears of the death */
+		h->cancelled = 0;
+		i->stop_requested = 1;
+	}
 	for (k = 0; k < HOOKS_MAX_SIDECARS; k++) {
 		h->side[k].pending = 0;
 		if (h->side[k].pid != 0) {
@@ -743,10 +785,11 @@ hooks_proc_restore(const msgpack_object *m, struct hook_proc *p)
 		return;
 	}
 	p->pid = pid;
+	p->owner = p->h->i->owner_uid;
 	p->pidfd = pidfd;
 	p->status_fd = sfd;
 	p->timed_out = state_bool(m, "timed_out");
-	capacity_hold(1 + (sfd != -1));
+	hooks_proc_hold(p, 1 + (sfd != -1));
 	ev_io_set(&p->w, pidfd, EV_READ);
 	ev_io_start(ward_loop, &p->w);
 	state_timer(m, "t", &p->t);

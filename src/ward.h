@@ -1158,6 +1158,7 @@ extern int (*instance_pre_start)(struct instance *, struct ward_err *);
 void	 hooks_init(void);
 void	 hooks_instance_cb(struct instance *, enum instance_event);
 int	 hooks_starting(const struct instance *);
+int	 hooks_cancel_start(struct instance *);
 void	 hooks_fds(const struct instance *, fd_visit_fn, void *);
 void	 hooks_orphan_fds(fd_visit_fn, void *);
 void	 hooks_state_save(msgpack_packer *, const struct instance *);

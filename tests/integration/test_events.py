@@ -28,7 +28,8 @@ METRICS_KEYS = {"cpu_user_ms", "cpu_system_ms", "cpu_guest_ms", "cpu_percent",
 EXIT_KEYS = {"id", "name", "owner_uid", "started_at_ms", "uptime_ms", "metrics",
              "state", "death_reason", "exit_code", "exit_signal",
              "signal_name", "core_dumped", "failure_reason", "failure_info",
-             "failure_discarded", "dump_dir", "died_at_ms", "exit_status_lost"}
+             "failure_discarded", "dump_dir", "died_at_ms", "exit_status_lost",
+             "post_death"}
 
 
 def setup_module():

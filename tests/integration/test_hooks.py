@@ -269,6 +269,24 @@ def test_removal_during_pre_start_leaves_nothing(w):
         e["owner"] for e in w.c.call("ward.fds")], what="its pidfd closed")
 
 
+def test_stop_during_pre_start_calls_the_start_off(w):
+    pidf, ran = path(w, "pid"), path(w, "ran")
+    r = w.c.call("instance.run", {
+        "argv": sh("echo ran > %s" % ran),
+        "pre_start": sh("echo $$ > %s; exec sleep 1000" % pidf)})
+    wait_file(pidf)
+    pid = int(read(pidf))
+    assert w.c.call("instance.stop", {"id": r["id"]}) == {"ok": True}
+    st = wait_dead(w.c, r["id"])
+    assert st["death_reason"] == "SPAWN_FAILED", st
+    assert "called off" in st["failure_reason"], st
+    retry(lambda: reaped(pid), what="pre_start killed and reaped")
+    assert not os.path.exists(ran)
+    # Once it is failed, a stop is refused as for any instance not running.
+    assert w.c.error("instance.stop", {"id": r["id"]})["code"] == \
+        "invalid_state"
+
+
 def test_wardctl_run_hooks_and_status(w):
     """wardctl run --pre-start/--post-death/--sidecar, and status -l."""
     mark, side = path(w, "mark"), path(w, "side")
