@@ -314,5 +314,38 @@ def test_wardctl_run_hooks_and_status(w):
           what="status -l to show post_death")
 
 
+def test_declared_program_hooks():
+    """[program:x] maps pre_start, post_death and sidecar."""
+    w = Ward()
+    conf, out = os.path.join(w.dir, "conf"), os.path.join(w.dir, "pout")
+    os.makedirs(conf)
+    os.mkdir(out)
+    mark, side, post = (os.path.join(out, n) for n in ("mark", "side", "post"))
+    with open(os.path.join(conf, "10-h.conf"), "w") as f:
+        f.write("[program:hooked]\n"
+                "command = %s -c 'test -s %s && exec sleep 1000'\n"
+                "startsecs = 0\n"
+                "pre_start = %s -c 'echo ok > %s'\n"
+                "pre_start_timeout_ms = 5000\n"
+                "sidecar = %s -c 'echo $$ > %s.tmp; mv %s.tmp %s; "
+                "exec sleep 1000'\n"
+                "post_death = %s -c 'echo $WARD_DEATH_REASON > %s'\n"
+                % (SH, mark, SH, mark, SH, side, side, side, SH, post))
+    w.extra += ["--config-dir", conf]
+    w.start()
+    try:
+        c = w.client()
+        wait_file(side)
+        retry(lambda: c.call("instance.status", {"name": "hooked"})["state"]
+              == "running", what="the program to run")
+        c.call("instance.stop", {"name": "hooked", "timeout_ms": 200})
+        wait_dead(c, "hooked")
+        retry(lambda: reaped(int(read(side))), what="its sidecar gone")
+        wait_file(post)
+        assert read(post) == "KILLED", read(post)
+    finally:
+        w.stop()
+
+
 if __name__ == "__main__":
     wardtest.run(globals())
