@@ -172,6 +172,14 @@ struct ward_spec {
 	int			 capture_output; /* for ward_instance_log */
 	int			 clean_env;	/* not wardd's environment (admins;
 						   others' payloads never get it) */
+	/* Side processes (ward-protocol(7), Hooks and sidecars): argvs,
+	   NULL-terminated, argv[0] an absolute path; NULL: none. */
+	const char *const	*pre_start;	/* run to its end before the spawn */
+	uint32_t		 pre_start_timeout_ms;	/* 0: default */
+	const char *const	*post_death;	/* run after each death */
+	uint32_t		 post_death_timeout_ms;	/* 0: default */
+	const char *const *const *sidecars;	/* nsidecars argvs beside it */
+	size_t			 nsidecars;
 };
 
 void	 ward_spec_init(struct ward_spec *);
