@@ -206,6 +206,21 @@ def test_sidecars_run_beside_the_payload_and_go_after_it(w):
         e["owner"] for e in w.c.call("ward.fds")]
 
 
+def test_a_sidecar_that_dies_early_is_logged(w):
+    p = path(w, "pay")
+    r = w.c.call("instance.run", {
+        "argv": sh("echo $$ > %s.tmp; mv %s.tmp %s; exec sleep 1000"
+                   % (p, p, p)),
+        "sidecars": [sh("exit 2")]})
+    wait_file(p)
+    retry(lambda: "sidecar (while the payload runs) exited with code 2" in
+          w.read_log(), what="the early death logged")
+    # The payload runs on.
+    assert w.c.call("instance.status", {"id": r["id"]})["state"] == "running"
+    w.c.call("instance.stop", {"id": r["id"], "timeout_ms": 200})
+    wait_dead(w.c, r["id"])
+
+
 def test_sidecars_survive_a_reexec(w):
     iid, s1, s2, p = sidecar_instance(w)
     before = w.c.call("ward.stats")["reexecs"]
