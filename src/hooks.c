@@ -310,6 +310,7 @@ hooks_outcome(struct hook_proc *p, int rc, const siginfo_t *si, char *buf,
 	struct instance s;
 	uint32_t limit = 0;
 	char **argv = NULL;
+	int err = errno;	/* the reap's, before the read below */
 
 	if (p->h->i != NULL && p->h->i->spec.hooks != NULL)
 		limit = p->kind == HOOK_PRE_START ?
@@ -327,7 +328,7 @@ hooks_outcome(struct hook_proc *p, int rc, const siginfo_t *si, char *buf,
 		snprintf(buf, len, "did not finish within %u ms: killed", limit);
 	else if (rc == -1)
 		snprintf(buf, len, "ended, how is unknown: waitid: %s",
-		    strerror(errno));
+		    strerror(err));
 	else if (si->si_code == CLD_EXITED) {
 		snprintf(buf, len, "exited with code %d", si->si_status);
 		return si->si_status == 0;
