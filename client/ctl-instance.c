@@ -73,9 +73,67 @@ ctl_instance_abs_path(const char *path, char *out, size_t len)
 	return (size_t)snprintf(out, len, "%s/%s", here, path) < len ? 0 : -1;
 }
 
+/*
+ * The hooks of wardctl run (--pre-start, --post-death, --sidecar): each
+ * a command line for /bin/sh -c, as a shell user writes it.
+ */
+struct ctl_run_hooks {
+	const char	*pre, *post, *side[8];
+	int		 nside;
+};
+
+static void
+ctl_run_pack_sh(msgpack_packer *pk, const char *cmd)
+{
+	msgpack_pack_array(pk, 3);
+	ctl_pack_str(pk, "/bin/sh");
+	ctl_pack_str(pk, "-c");
+	ctl_pack_str(pk, cmd);
+}
+
+/* One hook option o with its value a: 1 taken, 0 not a hook's, else
+ * the usage error's exit status. */
+static int
+ctl_run_hook_opt(struct ctl_run_hooks *h, const char *o, const char *a)
+{
+	if (strcmp(o, "--pre-start") == 0)
+		h->pre = a;
+	else if (strcmp(o, "--post-death") == 0)
+		h->post = a;
+	else if (strcmp(o, "--sidecar") != 0)
+		return 0;
+	else if (h->nside == 8)
+		return ctl_usage_error("run: at most 8 --sidecar");
+	else
+		h->side[h->nside++] = a;
+	return 1;
+}
+
+static void
+ctl_run_pack_hooks(msgpack_packer *pk, const struct ctl_run_hooks *h)
+{
+	int k;
+
+	if (h->pre != NULL) {
+		ctl_pack_str(pk, "pre_start");
+		ctl_run_pack_sh(pk, h->pre);
+	}
+	if (h->post != NULL) {
+		ctl_pack_str(pk, "post_death");
+		ctl_run_pack_sh(pk, h->post);
+	}
+	if (h->nside > 0) {
+		ctl_pack_str(pk, "sidecars");
+		msgpack_pack_array(pk, h->nside);
+		for (k = 0; k < h->nside; k++)
+			ctl_run_pack_sh(pk, h->side[k]);
+	}
+}
+
 static int
 ctl_run_exec(struct ctl *c, int argc, char **argv)
 {
+	struct ctl_run_hooks hooks = { NULL, NULL, { NULL }, 0 };
 	/* env: --env's, then the caller's HOME and the like, NULL-terminated. */
 	const char *name, *env[256 + WARD_CALLER_ENV_MAX + 1], *cwd = NULL;
 	const char *profile = NULL, *limits[64];
@@ -158,8 +216,9 @@ ctl_run_exec(struct ctl *c, int argc, char **argv)
 			if (ctl_instance_abs_path(a, logs[k], PATH_MAX) == -1)
 				return ctl_usage_error("run: %s %s: path too long",
 				    o, a);
-		} else
-			return ctl_usage_error("run: unknown option %s", o);
+		} else if ((rc = ctl_run_hook_opt(&hooks, o, a)) != 1)
+			return rc == 0 ? ctl_usage_error("run: unknown option %s",
+			    o) : rc;
 	}
 	if (i >= argc - 1)
 		return ctl_usage_error("run: give the command after --");
@@ -176,7 +235,8 @@ ctl_run_exec(struct ctl *c, int argc, char **argv)
 	nkeys = 2 + (nenv > 0) + (cwd != NULL) + (detect != 0) + (timeout > 0) +
 	    (ncodes > 0) + (profile != NULL) + (user[0] != '\0') +
 	    capture + clean + (logs[0][0] != '\0') + (logs[1][0] != '\0') +
-	    nlimits + control;
+	    nlimits + control + (hooks.pre != NULL) + (hooks.post != NULL) +
+	    (hooks.nside > 0);
 	ward_params_init(&p);
 	msgpack_pack_map(&p.pk, nkeys);
 	ctl_pack_str(&p.pk, "name");
@@ -248,6 +308,7 @@ ctl_run_exec(struct ctl *c, int argc, char **argv)
 			ctl_pack_str(&p.pk, logs[k]);
 		}
 	}
+	ctl_run_pack_hooks(&p.pk, &hooks);
 	if ((rc = ctl_call(c, "instance.run", &p, NULL, &r)) != 0)
 		return rc;
 	if (c->json) {
@@ -256,8 +317,11 @@ ctl_run_exec(struct ctl *c, int argc, char **argv)
 		struct ward_status s;
 
 		ward_status_decode(&r.result, &s);
-		printf("%s: started (id %" PRIu64 ", pid %d)\n", name, s.id,
-		    (int)s.pid);
+		if (s.pid > 0)
+			printf("%s: started (id %" PRIu64 ", pid %d)\n", name,
+			    s.id, (int)s.pid);
+		else	/* a pre_start runs first */
+			printf("%s: %s (id %" PRIu64 ")\n", name, s.state, s.id);
 		ward_status_free(&s);
 	}
 	ward_reply_free(&r);

@@ -36,7 +36,8 @@ ctl_status_color(struct ctl *c, const struct ward_status *s)
 		return C_YELLOW(c);
 	if (strcmp(s->state, "running") == 0)
 		return s->suspended ? C_YELLOW(c) : C_GREEN(c);
-	if (strcmp(s->state, "not_started") == 0)
+	if (strcmp(s->state, "not_started") == 0 ||
+	    strcmp(s->state, "starting") == 0)	/* a pre_start runs */
 		return C_YELLOW(c);
 	if (strcmp(s->state, "failed") == 0 ||
 	    (s->has_exit && s->exit.death_reason != NULL &&
@@ -117,6 +118,18 @@ ctl_status_table(struct ctl *c, const struct ward_status *v, size_t n)
 	free(r);
 }
 
+/* post_death's result: "exited with code 0", "killed (timeout)", ... */
+static void
+ctl_status_post_death(const struct ward_exit *x)
+{
+	printf("  post_death: %s", CLEAN(x->post_death));
+	if (strcmp(x->post_death, "exited") == 0)
+		printf(", exit code %d", x->post_death_code);
+	else if (x->post_death_signal != 0)
+		printf(", signal %d", x->post_death_signal);
+	putchar('\n');
+}
+
 /* The long form: everything status says, owner names resolved here. */
 static void
 ctl_status_long(struct ctl *c, const struct ward_status *s)
@@ -176,6 +189,8 @@ ctl_status_long(struct ctl *c, const struct ward_status *s)
 			printf("  run:      %" PRIu64 "\n", x->run);
 		if (x->dump_dir)
 			printf("  dumps:    %s\n", CLEAN(x->dump_dir));
+		if (x->post_death != NULL)
+			ctl_status_post_death(x);
 	}
 }
 

@@ -199,6 +199,53 @@ ward_pack_env_entry(msgpack_packer *pk, const char *e)
 	ward_pack_str(pk, eq ? eq + 1 : "");
 }
 
+static void
+ward_pack_argv(msgpack_packer *pk, const char *key, const char *const *argv)
+{
+	size_t k;
+
+	if (key != NULL)
+		ward_pack_str(pk, key);
+	for (k = 0; argv[k] != NULL; k++)
+		;
+	msgpack_pack_array(pk, k);
+	for (k = 0; argv[k] != NULL; k++)
+		ward_pack_str(pk, argv[k]);
+}
+
+/* The hook keys of s (pre_start, post_death, sidecars, the timeouts). */
+static size_t
+ward_spec_hook_keys(const struct ward_spec *s)
+{
+	return !!s->pre_start + !!s->pre_start_timeout_ms + !!s->post_death +
+	    !!s->post_death_timeout_ms + !!s->nsidecars;
+}
+
+static void
+ward_pack_spec_hooks(msgpack_packer *pk, const struct ward_spec *s)
+{
+	size_t k;
+
+	if (s->pre_start != NULL)
+		ward_pack_argv(pk, "pre_start", s->pre_start);
+	if (s->post_death != NULL)
+		ward_pack_argv(pk, "post_death", s->post_death);
+	if (s->pre_start_timeout_ms) {
+		ward_pack_str(pk, "pre_start_timeout_ms");
+		msgpack_pack_uint32(pk, s->pre_start_timeout_ms);
+	}
+	if (s->post_death_timeout_ms) {
+		ward_pack_str(pk, "post_death_timeout_ms");
+		msgpack_pack_uint32(pk, s->post_death_timeout_ms);
+	}
+	if (s->nsidecars) {
+		ward_pack_str(pk, "sidecars");
+		msgpack_pack_array(pk, s->nsidecars);
+		for (k = 0; k < s->nsidecars; k++)
+			ward_pack_argv(pk, NULL, s->sidecars[k]);
+	}
+}
+
 /*
  * Pack a spec; the fds to pass go into fds[] and the params refer to them
  * by their index there. The caller's HOME and the like join env
@@ -229,15 +276,11 @@ ward_pack_spec(struct ward *w, const struct ward_spec *s, struct ward_params *p,
 	    !!s->rss_mapping + !!s->user + (s->stdin_fd >= 0) +
 	    (s->stdout_fd >= 0) + (s->stderr_fd >= 0) + !!s->nfds +
 	    !!s->notify + !!s->watchdog_ms + !!s->capture_output + nlimits +
-	    !!s->control;
+	    !!s->control + ward_spec_hook_keys(s);
 	ward_params_init(p);
 	msgpack_pack_map(&p->pk, n);
-	ward_pack_str(&p->pk, "argv");
-	for (k = 0; s->argv[k] != NULL; k++)
-		;
-	msgpack_pack_array(&p->pk, k);
-	for (k = 0; s->argv[k] != NULL; k++)
-		ward_pack_str(&p->pk, s->argv[k]);
+	ward_pack_argv(&p->pk, "argv", s->argv);
+	ward_pack_spec_hooks(&p->pk, s);
 #define KV_STR(key, v) if (v) { ward_pack_str(&p->pk, key); ward_pack_str(&p->pk, v); }
 	KV_STR("name", s->name);
 	KV_STR("cwd", s->cwd);

@@ -146,6 +146,10 @@ ward_exit_decode(const msgpack_object *m, struct ward_exit *x)
 		x->has_killed_by_uid = 1;
 		x->killed_by_uid = o->via.u64;
 	}
+	o = ward_map_get(m, "post_death");
+	x->post_death = ward_dup_str(ward_map_get(o, "result"));
+	x->post_death_code = ward_get_i64(o, "exit_code");
+	x->post_death_signal = ward_get_u64(o, "exit_signal");
 }
 
 /* An array of strings as a NULL-terminated copy; NULL if not an array. */
@@ -405,6 +409,7 @@ ward_exit_free(struct ward_exit *x)
 	free(x->failure_info);
 	free(x->dump_dir);
 	free(x->killed_by);
+	free(x->post_death);
 	memset(x, 0, sizeof *x);
 }
 

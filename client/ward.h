@@ -120,6 +120,11 @@ struct ward_exit {
 					   oom external, or NULL */
 	int		 has_killed_by_uid;	/* killed_by "kill": */
 	uid_t		 killed_by_uid;		/* the client's uid */
+	char		*post_death;	/* its result: "running", "exited",
+					   "signaled", "timeout", "failed";
+					   NULL: no post_death */
+	int		 post_death_code;	/* "exited" */
+	int		 post_death_signal;	/* "signaled", "timeout" */
 };
 
 struct ward_status {
@@ -181,6 +186,14 @@ struct ward_spec {
 						   memory_max=512M, cpu_max=50%,
 						   cpus=0-1, ... (ward-protocol(7)) */
 	int			 control;	/* a control socket: ward_instance_call */
+	/* Side processes (ward-protocol(7), Hooks and sidecars): argvs,
+	   NULL-terminated, argv[0] an absolute path; NULL: none. */
+	const char *const	*pre_start;	/* run to its end before the spawn */
+	uint32_t		 pre_start_timeout_ms;	/* 0: default */
+	const char *const	*post_death;	/* run after each death */
+	uint32_t		 post_death_timeout_ms;	/* 0: default */
+	const char *const *const *sidecars;	/* nsidecars argvs beside it */
+	size_t			 nsidecars;
 };
 
 void	 ward_spec_init(struct ward_spec *);

@@ -102,6 +102,13 @@ capacity_stopped(struct instance *i)
 	i->fds_counted = 0;
 }
 
+/* Fds held beside runs (hooks.c's side processes): n more, or -n fewer. */
+void
+capacity_hold(int n)
+{
+	capacity_held += n;
+}
+
 /*
  * ward.stats capacity: in_use is every fd wardd holds (ward.fds's walk),
  * so what is not the instances' is known and the rest is room.

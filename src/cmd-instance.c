@@ -90,6 +90,13 @@ cmd_create_instance(struct request *req)
 	return i;
 }
 
+/* What "state" says: "starting" while hooks.c's pre_start runs. */
+static const char *
+cmd_state_name(const struct instance *i)
+{
+	return hooks_starting(i) ? "starting" : instance_state_name(i->state);
+}
+
 static void
 cmd_reply_id(struct request *req, const struct instance *i)
 {
@@ -99,7 +106,7 @@ cmd_reply_id(struct request *req, const struct instance *i)
 	msgpack_pack_map(&pk, 4);
 	codec_pack_kv_uint(&pk, "id", i->id);
 	codec_pack_kv_str(&pk, "name", i->spec.name);
-	codec_pack_kv_str(&pk, "state", instance_state_name(i->state));
+	codec_pack_kv_str(&pk, "state", cmd_state_name(i));
 	codec_pack_key(&pk, "pid");
 	if (i->state == INSTANCE_RUNNING)
 		msgpack_pack_int64(&pk, i->pid);
@@ -237,7 +244,7 @@ cmd_pack_instance(const struct instance *i, msgpack_packer *pk, int extra)
 	codec_pack_record(pk, nfields);
 	codec_pack_kv_uint(pk, "id", i->id);
 	codec_pack_kv_str(pk, "name", i->spec.name);
-	codec_pack_kv_str(pk, "state", instance_state_name(i->state));
+	codec_pack_kv_str(pk, "state", cmd_state_name(i));
 	codec_pack_kv_str(pk, "payload_state", payload_state_name(i->payload));
 	codec_pack_kv_str(pk, "status_text", INSTANCE_STATUS_TEXT(i));
 	codec_pack_key(pk, "pid");
@@ -342,7 +349,7 @@ cmd_list_match(struct request *req, const struct instance *i,
     const char *state)
 {
 	return peer_may(&req->c->peer, PEER_SEE, i->owner_uid) &&
-	    (state == NULL || strcmp(instance_state_name(i->state), state) == 0);
+	    (state == NULL || strcmp(cmd_state_name(i), state) == 0);
 }
 
 /*
@@ -533,6 +540,10 @@ cmd_stop_exec(struct request *req)
 		if (req->inst->program != NULL &&
 		    program_cancel(req->inst->program) == 0) {
 			snapshot_dirty();	/* no instance event says it */
+			cmd_ok(req);
+			return;
+		}
+		if (hooks_cancel_start(req->inst) == 0) {	/* pre_start */
 			cmd_ok(req);
 			return;
 		}

@@ -278,6 +278,7 @@ cmd_fds_walk(fd_visit_fn fn, void *arg)
 	snapshot_fds(fn, arg);
 	spawn_fds(fn, arg);
 	http_fds(fn, arg);
+	hooks_orphan_fds(fn, arg);
 }
 
 static void

@@ -192,6 +192,12 @@ static const struct {
 	{ "io_weight", "io_weight", K_STR, 0 },
 	{ "cpus", "cpus", K_STR, 0 },
 	{ "control", "control", K_BOOL, 0 },	/* instance.call */
+	/* hooks.c's: commands split as command is; one sidecar a program. */
+	{ "pre_start", "pre_start", K_SPECIAL, 1 },
+	{ "post_death", "post_death", K_SPECIAL, 1 },
+	{ "sidecar", "sidecars", K_SPECIAL, 1 },
+	{ "pre_start_timeout_ms", "pre_start_timeout_ms", K_UINT, 0 },
+	{ "post_death_timeout_ms", "post_death_timeout_ms", K_UINT, 0 },
 	{ NULL, NULL, 0, 0 }
 };
 
@@ -482,7 +488,10 @@ confdir_pack_value(msgpack_packer *pk, int type, const char *key,
 		msgpack_pack_int64(pk, l);
 		return;
 	}
-	if (strcmp(key, "command") == 0) {
+	if (strcmp(key, "sidecar") == 0)
+		msgpack_pack_array(pk, 1);	/* sidecars: a list of one */
+	if (strcmp(key, "command") == 0 || strcmp(key, "pre_start") == 0 ||
+	    strcmp(key, "post_death") == 0 || strcmp(key, "sidecar") == 0) {
 		if (conf_split_command(v, &argv, e) == 0) {
 			for (a = 0; argv[a] != NULL; a++)
 				;

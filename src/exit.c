@@ -102,6 +102,35 @@ exit_failure_drain(struct instance *i)
 }
 
 /*
+ * hooks.c's post_death, nil without one: {result, exit_code, exit_signal}.
+ * It ends after the death, so a record packed at the death (the died
+ * event, the history file's line) says "running".
+ */
+static void
+exit_post_death_pack(const struct exit_record *r, msgpack_packer *pk)
+{
+	codec_pack_key(pk, "post_death");
+	if (r->post_death[0] == '\0') {
+		msgpack_pack_nil(pk);
+		return;
+	}
+	/* A plain map (keys by codec_pack_str): one value in a row too. */
+	msgpack_pack_map(pk, 3);
+	codec_pack_str(pk, "result");
+	codec_pack_str(pk, r->post_death);
+	codec_pack_str(pk, "exit_code");
+	if (strcmp(r->post_death, "exited") == 0)
+		msgpack_pack_int(pk, r->post_death_code);
+	else
+		msgpack_pack_nil(pk);
+	codec_pack_str(pk, "exit_signal");
+	if (r->post_death_signal != 0)
+		msgpack_pack_int(pk, r->post_death_signal);
+	else
+		msgpack_pack_nil(pk);
+}
+
+/*
  * The exit record's fields. With whole, a complete map (history, events);
  * without, EXIT_RECORD_PAIRS key/value pairs to append to a status map.
  */
@@ -155,6 +184,7 @@ exit_record_pack(const struct exit_record *r, msgpack_packer *pk, int whole)
 		msgpack_pack_uint32(pk, r->killed_by_uid);
 	else
 		msgpack_pack_nil(pk);
+	exit_post_death_pack(r, pk);
 }
 
 /*
@@ -253,6 +283,34 @@ exit_metrics_unpack(const msgpack_object *o, struct metrics *m)
 	}
 }
 
+/* exit_post_death_pack's map back; an unknown result is none. */
+static void
+exit_post_death_unpack(struct exit_record *r, const msgpack_object *o)
+{
+	static const char *const results[] = {
+		"running", "exited", "signaled", "timeout", "failed", NULL
+	};
+	const msgpack_object *k, *v;
+	uint64_t u;
+	int64_t s;
+	uint32_t i;
+	int j;
+
+	r->post_death[0] = '\0';
+	for (i = 0; o->type == MSGPACK_OBJECT_MAP && i < o->via.map.size; i++) {
+		k = &o->via.map.ptr[i].key;
+		v = &o->via.map.ptr[i].val;
+		for (j = 0; codec_streq(k, "result") && results[j] != NULL; j++) {
+			if (codec_streq(v, results[j]))
+				strcpy(r->post_death, results[j]);
+		}
+		if (codec_streq(k, "exit_code") && exit_int(v, INT_MIN, INT_MAX, &s))
+			r->post_death_code = s;
+		else if (codec_streq(k, "exit_signal") && exit_uint(v, SIGRTMAX, &u))
+			r->post_death_signal = u;
+	}
+}
+
 /* One key of an exit record's map into r; unknown keys are skipped. */
 static void
 exit_record_key(struct exit_record *r, const msgpack_object *k,
@@ -306,6 +364,8 @@ exit_record_key(struct exit_record *r, const msgpack_object *k,
 			r->killed_by = KILLED_BY_NONE;
 	} else if (codec_streq(k, "killed_by_uid"))
 		r->killed_by_uid = exit_uint(v, UINT32_MAX - 1, &u) ? u : 0;
+	else if (codec_streq(k, "post_death"))
+		exit_post_death_unpack(r, v);
 }
 
 /* A new record (refs 1: the caller's), or NULL (no record, or no memory). */

@@ -12,7 +12,7 @@
  * death.
  *
  * layer: engine (instance.c's own part; calls spec-state.c,
- * output-state.c, exit.c, instance-adopt.c and state.c)
+ * output-state.c, exit.c, instance-adopt.c, hooks.c and state.c)
  */
 #include "config.h"
 
@@ -69,7 +69,7 @@ instance_state_save(msgpack_packer *pk, struct instance *i)
 {
 	int k;
 
-	msgpack_pack_map(pk, 54);
+	msgpack_pack_map(pk, 55);
 	state_fd_context(i->id, i->runs);	/* its fds' tags */
 	codec_pack_kv_uint(pk, "id", i->id);
 	codec_pack_kv_uint(pk, "runs", i->runs);
@@ -143,6 +143,8 @@ instance_state_save(msgpack_packer *pk, struct instance *i)
 	/* suspend.c: a frozen cgroup's name, the paused timers' time left. */
 	codec_pack_key(pk, "suspend");
 	suspend_state_save(pk, i);
+	codec_pack_key(pk, "hooks");
+	hooks_state_save(pk, i);	/* hooks.c: its side processes */
 }
 
 /* A bounded copy of map[k]'s bytes into a malloc'd buffer (NULL: none). */
@@ -286,6 +288,7 @@ instance_state_restore(const msgpack_object *m)
 	if (output_state_restore(state_get(m, "output"), i) == -1)
 		log_warnx("state: instance %llu %s: its output is lost",
 		    (unsigned long long)i->id, i->spec.name);
+	hooks_state_restore(state_get(m, "hooks"), i);
 	instance_announce(i, INSTANCE_EV_RESTORED);	/* metrics samples it */
 	return i;
 }
@@ -315,4 +318,5 @@ instance_fds(const struct instance *i, fd_visit_fn fn, void *arg)
 			fn(i->spec.fds[k].fd, "instance: passed fd", arg);
 	}
 	output_fds(i, fn, arg);
+	hooks_fds(i, fn, arg);
 }

@@ -48,6 +48,7 @@ static struct table instances_by_name;
 #define INSTANCE_OBSERVERS_MAX	16
 static instance_observer_fn instance_observers[INSTANCE_OBSERVERS_MAX];
 static unsigned instance_nobservers;
+int (*instance_pre_start)(struct instance *, struct ward_err *);
 
 static void	instance_pidfd_cb(struct ev_loop *, ev_io *, int);
 static void	instance_failure_cb(struct ev_loop *, ev_io *, int);
@@ -442,6 +443,14 @@ instance_start(struct instance *i, struct ward_err *e)
 
 	if (instance_can_start(i, e) == -1)
 		return -1;
+	/* hooks.c: pre_start first; it calls again once that is done. */
+	if (instance_pre_start != NULL &&
+	    (status_fd = instance_pre_start(i, e)) != 0) {
+		if (status_fd > 0)
+			return 0;
+		instance_reset_run(i);
+		goto fail;
+	}
 	instance_reset_run(i);
 	i->runs++;	/* a failed spawn is a run too: each record its own */
 	i->runtime_dir = str_printf("%s/instances/%" PRIu64, opts.state_dir, i->id);

@@ -199,6 +199,9 @@ void
 loop_observe(void)
 {
 	instance_observe(instance_adopt_cb);	/* a spawn's start time */
+	hooks_init();		/* instance_pre_start: pre_start before a spawn */
+	instance_observe(hooks_instance_cb);	/* before history and events:
+						   post_death says "running" */
 	instance_observe(metrics_instance_cb);
 	instance_observe(systemd_instance_cb);
 	instance_observe(history_instance_cb);

@@ -76,6 +76,9 @@ spawn_pidfd_signal(int pidfd, pid_t pid, int sig, int group)
 
 #define SPAWN_CLOSE_RANGE_UNSHARE	(1U << 1)	/* linux/close_range.h */
 
+/* /dev/null, read and write ends, opened once (spawn_once). */
+static int spawn_null[2] = { -1, -1 };
+
 /* The dispositions a child resets: ignored first, then caught
  * (spawn_signals_scan). */
 static int spawn_sigs[NSIG];
@@ -197,8 +200,11 @@ spawn_plan_make(const struct instance *i, const struct spawn_fds *fds,
 		if (i->spec.fds[k].target > top)
 			top = i->spec.fds[k].target;
 	}
-	if (spawn_plan_add(p, fds->failure_w, WARD_FAILURE_FD, top) == -1 ||
-	    spawn_plan_add(p, fds->notify_w, WARD_NOTIFY_FD, top) == -1)
+	/* No channel (hooks.c's side processes): /dev/null as fds 3 and 4. */
+	if (spawn_plan_add(p, fds->failure_w != -1 ? fds->failure_w :
+	    spawn_null[1], WARD_FAILURE_FD, top) == -1 ||
+	    spawn_plan_add(p, fds->notify_w != -1 ? fds->notify_w :
+	    spawn_null[1], WARD_NOTIFY_FD, top) == -1)
 		return -1;
 	for (k = 0; k < i->spec.nfds; k++) {
 		if (spawn_plan_add(p, i->spec.fds[k].fd, i->spec.fds[k].target,
@@ -261,8 +267,6 @@ static int spawn_fail_arg;
  * step 0 means the child exec'd. No pipe to make, watch or read.
  */
 static volatile struct spawn_report spawn_vfork_report;
-/* /dev/null, read and write ends, opened once (spawn_once). */
-static int spawn_null[2] = { -1, -1 };
 
 /* Tell wardd which step failed and why, then go: exit 127, as a shell does. */
 static void __attribute__((noreturn))

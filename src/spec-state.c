@@ -145,7 +145,7 @@ spec_state_save(msgpack_packer *pk, const struct instance_spec *s)
 {
 	size_t k;
 
-	msgpack_pack_map(pk, 32);
+	msgpack_pack_map(pk, 33);
 	codec_pack_kv_str(pk, "name", s->name);
 	state_pack_kv_strv(pk, "argv", s->argv);
 	codec_pack_kv_str(pk, "exec_path", s->exec_path);
@@ -203,6 +203,8 @@ spec_state_save(msgpack_packer *pk, const struct instance_spec *s)
 		msgpack_pack_nil(pk);
 	codec_pack_key(pk, "limits");
 	spec_limits_pack(pk, s->limits);	/* spec-limits.c: as status shows them */
+	codec_pack_key(pk, "hooks");
+	spec_hooks_save(pk, s->hooks);	/* spec-hooks.c's */
 }
 
 /* Fill s from m; -1 (s freed) if it cannot be read back whole. */
@@ -288,6 +290,8 @@ spec_state_restore(const msgpack_object *m, struct instance_spec *s)
 	    (s->user_limits = spec_state_read_user_limits(o)) == NULL)
 		goto fail;
 	if (spec_limits_restore(state_get(m, "limits"), &s->limits) == -1)
+		goto fail;
+	if (spec_hooks_restore(state_get(m, "hooks"), &s->hooks) == -1)
 		goto fail;
 	return 0;
 

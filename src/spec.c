@@ -62,6 +62,10 @@ const struct arg_spec spec_args[] = {
 	{ "oom_score_adj", ARG_INT },
 	{ "clean_env", ARG_BOOL },
 	{ "control", ARG_BOOL },	/* control.c: instance.call */
+	/* spec-hooks.c's, read in HOOKS_ARG_* order. */
+	{ "pre_start", ARG_ARRAY }, { "pre_start_timeout_ms", ARG_UINT },
+	{ "post_death", ARG_ARRAY }, { "post_death_timeout_ms", ARG_UINT },
+	{ "sidecars", ARG_ARRAY },
 	SPEC_LIMITS_ARGS,	/* spec-limits.c's, in SPEC_LIMIT_* order: last */
 	{ NULL, 0 }
 };
@@ -74,7 +78,8 @@ enum {
 	C_GROUP = C_CAPTURE_OUTPUT + OUTPUT_ARG_RATE_LINES + 1,
 	C_CLEAN_ENV = C_GROUP + EXECENV_ARG_OOM_SCORE_ADJ + 1,
 	C_CONTROL,
-	C_LIMITS		/* spec-limits.c's: SPEC_LIMIT_* from here */
+	C_PRE_START,		/* spec-hooks.c's: HOOKS_ARG_* from here */
+	C_LIMITS = C_PRE_START + HOOKS_ARG_SIDECARS + 1	/* spec-limits.c's */
 };
 
 /*
@@ -710,7 +715,8 @@ spec_parse_args(struct instance_spec *cfg, const msgpack_object **a,
 	/* group, umask, rlimits, nice, oom_score_adj; the limit keys. */
 	if (spec_execenv_parse(cfg, a + C_GROUP, admin, e) == -1 ||
 	    spec_execenv_check_peer(cfg, peer, e) == -1 ||
-	    spec_limits_parse(cfg, a + C_LIMITS, admin, e) == -1)
+	    spec_limits_parse(cfg, a + C_LIMITS, admin, e) == -1 ||
+	    spec_hooks_parse(cfg, a + C_PRE_START, e) == -1)
 		return -1;
 	/*
 	 * Last: the PATH search may use the instance's own PATH (or, with a
@@ -862,26 +868,14 @@ spec_push_fd(struct instance_spec *cfg, int fd, int target)
 	return 0;
 }
 
-static void
-spec_free_vec(char **v)
-{
-	char **p;
-
-	if (v == NULL)
-		return;
-	for (p = v; *p != NULL; p++)
-		free(*p);
-	free(v);
-}
-
 void
 spec_free(struct instance_spec *cfg)
 {
 	free(cfg->name);
 	if (cfg->argv == NULL || cfg->exec_path != cfg->argv[0])
 		free(cfg->exec_path);	/* else argv[0] (spec_share_exec_path) */
-	spec_free_vec(cfg->argv);
-	spec_free_vec(cfg->env);
+	strv_free(cfg->argv);
+	strv_free(cfg->env);
 	free(cfg->cwd);
 	free(cfg->exit_codes);
 	free(cfg->profile);
@@ -890,6 +884,7 @@ spec_free(struct instance_spec *cfg)
 	free(cfg->user_limits);
 	free(cfg->limits);
 	output_config_free(cfg->output);	/* output-spec.c's */
+	spec_hooks_free(cfg->hooks);
 	spec_close_fds(cfg);
 	memset(cfg, 0, sizeof *cfg);
 }

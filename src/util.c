@@ -462,3 +462,15 @@ fd_close_watched(int fd)
 		(void)epoll_ctl(ward_epoll_fd, EPOLL_CTL_DEL, fd, NULL);
 	close(fd);
 }
+
+/* Free a NULL-terminated vector of strings (argv, env) and the vector;
+ * NULL is fine. */
+void
+strv_free(char **v)
+{
+	char **p;
+
+	for (p = v; p != NULL && *p != NULL; p++)
+		free(*p);
+	free(v);
+}

@@ -54,6 +54,7 @@ void	 fd_close_watched(int);
 extern int ward_epoll_fd;
 char	*str_printf(const char *, ...) printflike(1, 2);
 ssize_t	 read_small_file(const char *, char *, size_t);
+void	 strv_free(char **);
 int	 write_small_file(const char *, const char *);
 int	 small_file_has(const char *, const char *, const char *);
 char	*read_whole_file(const char *, size_t);
@@ -853,6 +854,7 @@ struct instance_spec {
 	struct spec_limits	*limits;	/* owned; NULL: no limit keys given
 						   (spec-limits.c) */
 	int			 control;	/* control: true (control.c) */
+	struct spec_hooks	*hooks;		/* owned; spec-hooks.c's; NULL: none */
 };
 
 /* One rlimits entry: a RLIMIT_* resource and its soft and hard values. */
@@ -941,6 +943,36 @@ int	 spec_limits_write(const struct spec_limits *, const char *,
 	    struct ward_err *);
 void	 spec_limits_pack(msgpack_packer *, const struct spec_limits *);
 int	 spec_limits_restore(const msgpack_object *, struct spec_limits **);
+
+/* ---- spec-hooks.c: pre_start, post_death and sidecars (hooks.c runs them). */
+
+#define HOOKS_MAX_SIDECARS	8
+#define HOOKS_TIMEOUT_DEFAULT_MS	10000
+#define HOOKS_TIMEOUT_MAX_MS	(3600 * 1000U)
+
+struct spec_hooks {
+	char		**pre_start;	/* argv, NULL-terminated; NULL: none */
+	uint32_t	 pre_start_timeout_ms;
+	char		**post_death;	/* argv; NULL: none */
+	uint32_t	 post_death_timeout_ms;
+	char		***sidecars;	/* nsidecars argvs */
+	size_t		 nsidecars;
+};
+
+/* The keys spec_hooks_parse reads: spec_args's, from "pre_start" on. */
+enum {
+	HOOKS_ARG_PRE_START,
+	HOOKS_ARG_PRE_START_TIMEOUT,
+	HOOKS_ARG_POST_DEATH,
+	HOOKS_ARG_POST_DEATH_TIMEOUT,
+	HOOKS_ARG_SIDECARS
+};
+
+int	 spec_hooks_parse(struct instance_spec *, const msgpack_object **,
+	    struct ward_err *);
+void	 spec_hooks_free(struct spec_hooks *);
+void	 spec_hooks_save(msgpack_packer *, const struct spec_hooks *);
+int	 spec_hooks_restore(const msgpack_object *, struct spec_hooks **);
 
 /* ---- userlimits.c: a non-admin's payload gets no more than its requester. */
 
@@ -1080,10 +1112,15 @@ struct exit_record {
 	uint64_t	 run;		/* the instance's runs: 1, 2, ... (0: not known) */
 	enum killed_by	 killed_by;	/* who ended it (NONE: nobody said) */
 	uid_t		 killed_by_uid;	/* KILLED_BY_KILL: the client's uid */
+	/* hooks.c's post_death: "" none, "running", then how it ended
+	   ("exited", "signaled", "timeout", "failed"). */
+	char		 post_death[12];
+	int		 post_death_code;	/* "exited" */
+	int		 post_death_signal;	/* "signaled", "timeout" */
 };
 
 /* The pairs exit_record_pack adds to a status map (whole: 7 more). */
-#define EXIT_RECORD_PAIRS	14
+#define EXIT_RECORD_PAIRS	15
 
 #define FAILURE_MAX	50000
 #define STATUS_MAX	256
@@ -1193,6 +1230,7 @@ struct instance {
 	TAILQ_ENTRY(instance)	 entry;		/* all instances, by id */
 	LIST_ENTRY(instance)	 running_entry;	/* running ones */
 	TAILQ_ENTRY(instance)	 metrics_entry;	/* metrics.c's: its sampling order */
+	struct hooks		*hooks;		/* hooks.c's: its side processes */
 };
 TAILQ_HEAD(instance_list, instance);
 LIST_HEAD(instance_running_list, instance);
@@ -1231,6 +1269,20 @@ void	 instance_fds(const struct instance *, fd_visit_fn, void *);
 const char *instance_state_name(enum instance_state);
 void	 instance_adopt(struct instance *);
 void	 instance_died(struct instance *, struct exit_record *, int);
+/* hooks.c's gate before a spawn: 0 go on, 1 deferred (it starts i again
+ * once pre_start is done), -1 failed (e set). NULL: no gate. */
+extern int (*instance_pre_start)(struct instance *, struct ward_err *);
+
+/* ---- hooks.c: pre_start, post_death and sidecars, run and supervised. */
+
+void	 hooks_init(void);
+void	 hooks_instance_cb(struct instance *, enum instance_event);
+int	 hooks_starting(const struct instance *);
+int	 hooks_cancel_start(struct instance *);
+void	 hooks_fds(const struct instance *, fd_visit_fn, void *);
+void	 hooks_orphan_fds(fd_visit_fn, void *);
+void	 hooks_state_save(msgpack_packer *, const struct instance *);
+void	 hooks_state_restore(const msgpack_object *, struct instance *);
 
 /* ---- instance-adopt.c: instances that outlived a crashed wardd. */
 
@@ -1394,6 +1446,7 @@ void	 capacity_init(void);
 int	 capacity_check(const struct instance *, struct ward_err *);
 void	 capacity_started(struct instance *);
 void	 capacity_stopped(struct instance *);
+void	 capacity_hold(int);
 void	 capacity_pack(msgpack_packer *, uint64_t);
 
 /* ---- channel.c: fd 3 and NOTIFY_SOCKET, one socket each for every payload. */

@@ -281,6 +281,30 @@ typed(const char *payload, const char *dir)
 	return 0;
 }
 
+/* Once post_death of ident's last death has ended: how (bounded wait). */
+static void
+print_post_death(struct ward *w, const char *ident)
+{
+	struct ward_status st;
+	int k;
+
+	for (k = 0; k < 1500; k++) {
+		if (ward_instance_status(w, ident, &st) == -1)
+			fail("ward_instance_status (hooks)", ward_error(w));
+		if (st.has_exit && st.exit.post_death != NULL &&
+		    strcmp(st.exit.post_death, "running") != 0) {
+			printf("post_death: %s %d\n", st.exit.post_death,
+			    st.exit.post_death_code);
+			ward_status_free(&st);
+			return;
+		}
+		ward_status_free(&st);
+		usleep(10000);
+	}
+	fprintf(stderr, "libward_example: post_death did not end\n");
+	exit(1);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -430,6 +454,17 @@ main(int argc, char **argv)
 		fail("ward_instance_run (nb)", ward_error(w));
 	poll_until(w2, &nb.died_seen, "died event");
 	printf("nonblocking died: %s\n", nb.died);
+
+	/* Hooks: post_death's result lands in the exit record. */
+	ward_spec_init(&spec);
+	spec.name = "example-hooks";
+	spec.argv = (const char *const[]){ argv[1], "exit", "0", NULL };
+	spec.pre_start = (const char *const[]){ argv[1], "exit", "0", NULL };
+	spec.post_death = (const char *const[]){ argv[1], "exit", "4", NULL };
+	if (ward_instance_run(w, &spec, &id) == -1)
+		fail("ward_instance_run (hooks)", ward_error(w));
+	wait_died(w, id, "hooks died");
+	print_post_death(w, "example-hooks");
 
 	ward_close(w2);
 	ward_close(w);

@@ -29,7 +29,7 @@ EXIT_KEYS = {"id", "name", "owner_uid", "started_at_ms", "uptime_ms", "metrics",
              "state", "death_reason", "exit_code", "exit_signal",
              "signal_name", "core_dumped", "failure_reason", "failure_info",
              "failure_discarded", "dump_dir", "died_at_ms", "exit_status_lost",
-             "run", "killed_by", "killed_by_uid"}
+             "run", "killed_by", "killed_by_uid", "post_death"}
 
 
 def setup_module():

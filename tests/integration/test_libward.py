@@ -206,6 +206,9 @@ def test_example_run_pipe_died_nonblocking_errors(ctx):
         "pid %d " % ctx.ward.proc.pid), text
     # And, subscribed, a death through its event callback.
     assert out.get("nonblocking died") == "UNKNOWN exit 3", text
+    # A spec's hooks: pre_start, then post_death's result in the record.
+    assert out.get("hooks died") == "SHUTDOWN exit 0", text
+    assert out.get("post_death") == "exited 4", text
     assert text.rstrip().endswith("done"), text
     # wardd saw the same run.
     c = ctx.ward.client()
@@ -214,6 +217,7 @@ def test_example_run_pipe_died_nonblocking_errors(ctx):
     assert st["state"] == "dead" and st["death_reason"] == "SHUTDOWN", st
     remove(ctx, "example-echo")
     remove(ctx, "example-nb")
+    remove(ctx, "example-hooks")
 
 
 def test_passed_fd_reaches_payload_as_target(ctx):
@@ -230,6 +234,7 @@ def test_passed_fd_reaches_payload_as_target(ctx):
     remove(ctx, "example-echo")
     remove(ctx, "example-nb")
     remove(ctx, "example-fds")
+    remove(ctx, "example-hooks")
 
 
 def test_callers_environment_reaches_payload(ctx):
@@ -245,7 +250,7 @@ def test_callers_environment_reaches_payload(ctx):
     env = read_report(report)["env"]
     for k in ("HOME", "USER", "LOGNAME", "LANG", "TERM"):
         assert env.get(k) == caller[k], (k, env)
-    for name in ("example-echo", "example-nb", "example-fds"):
+    for name in ("example-echo", "example-nb", "example-fds", "example-hooks"):
         remove(ctx, name)
 
 
@@ -302,7 +307,8 @@ def test_wardd_keeps_no_passed_fds(ctx):
         run_example(ctx, wardtest.PAYLOAD, os.path.join(outdir, "fds2.report"))
         retry(lambda: wardd_fds(ctx) == base, what="wardd's fds after the runs "
               "(%d at first)" % base)
-        for n in ("example-echo", "example-nb", "example-fds"):
+        for n in ("example-echo", "example-nb", "example-fds",
+                  "example-hooks"):
             c.call("instance.remove", {"name": n})
         # Created, not started: wardd holds the three until the remove.
         r, w = os.pipe()
