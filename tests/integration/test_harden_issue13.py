@@ -9,9 +9,17 @@ its fix.
   WATCHDOG or OUT_OF_MEMORY included, was only "_other" from then on (and
   the table is carried across a re-exec). Part of the table is now kept
   for the deaths of admins' instances.
+- wardd --metrics-listen: 16 sockets that connect and say nothing took
+  every slot, so scrapes were answered 503 for as long as any local user
+  kept opening them again (each is closed 5 s after its connect). The
+  oldest that has not sent its whole head now gives its slot to a new
+  connection.
 """
+import http.client
+import socket
+
 import wardtest
-from wardtest import Ward, as_nobody, retry
+from wardtest import Ward, as_nobody, nobody_popen, retry
 
 W = None
 C = None
@@ -19,7 +27,12 @@ C = None
 
 def setup_module():
     global W, C
-    W = Ward()
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    W = Ward(args=["--metrics-listen", "127.0.0.1:%d" % port])
+    W.port = port
     W.start()
     C = W.client()
     return W
@@ -58,6 +71,33 @@ done({"ran": len(names)})
     seen = retry(lambda: (lambda d: d if "ROOT_ALARM" in d else None)(
         deaths(C)), what="ROOT_ALARM counted apart")
     assert seen["ROOT_ALARM"] == 1, seen
+
+
+
+def scrapes_held():
+    return sum(1 for e in C.call("ward.fds")
+               if e["owner"] == "http: metrics scrape")
+
+
+def test_idle_sockets_cannot_keep_scrapes_out():
+    p = nobody_popen(W, r'''
+import socket
+held = [socket.create_connection(("127.0.0.1", %d)) for _ in range(16)]
+done({"held": len(held)})
+sys.stdin.read()
+''' % W.port)
+    try:
+        assert p.stdout.readline()
+        retry(lambda: scrapes_held() == 16, what="16 idle scrapes held")
+        conn = http.client.HTTPConnection("127.0.0.1", W.port, timeout=10)
+        conn.request("GET", "/metrics")
+        r = conn.getresponse()
+        body = r.read().decode()
+        conn.close()
+        assert r.status == 200 and "ward_instances" in body, (r.status, body)
+    finally:
+        p.stdin.close()
+        p.wait(wardtest.TIMEOUT)
 
 
 if __name__ == "__main__":
