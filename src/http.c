@@ -1,7 +1,8 @@
 /*
  * http.c: wardd --metrics-listen ADDR:PORT, a minimal HTTP/1.1 server for
  * one resource, GET /metrics, on wardd's own loop. Every bound is fixed:
- * at most HTTP_CONNS connections (one more is answered 503 and closed), a
+ * at most HTTP_CONNS connections (one more takes the slot of the oldest
+ * still reading its head, else is answered 503 and closed), a
  * request head of at most HTTP_HEAD_MAX bytes that must arrive whole
  * within HTTP_READ_S of the accept (a slowloris client holds one slot
  * until then, nothing more), one request per connection (Connection:
@@ -262,6 +263,26 @@ http_restore(const msgpack_object *m)
 		http_listen_fd(fd);
 }
 
+/*
+ * Every slot is taken: the oldest conn still reading its head gives its
+ * slot up to the new one. Else anyone who can connect (any local user)
+ * would keep scrapes out for good with 16 idle sockets, opened again each
+ * time HTTP_READ_S closes them; a real scraper sends its head at once.
+ */
+static void
+http_evict(void)
+{
+	struct http_conn *h;
+
+	TAILQ_FOREACH(h, &http_conns, entry) {
+		if (ev_is_active(&h->rw)) {
+			http_stats.timeouts++;
+			http_conn_free(h);
+			return;
+		}
+	}
+}
+
 static void
 http_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
@@ -282,6 +303,8 @@ http_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 			}
 			return;
 		}
+		if (http_nconns >= HTTP_CONNS)
+			http_evict();
 		if (http_nconns >= HTTP_CONNS ||
 		    (h = calloc(1, sizeof *h)) == NULL) {
 			http_stats.refused++;

@@ -46,8 +46,16 @@ static struct {
 static size_t om_ndeaths;
 static uint64_t om_deaths_other;	/* past OPENMETRICS_REASONS reasons */
 
+/*
+ * The slots a non-admin's instance may add a reason to: its payload names
+ * its own, so without a share kept back one user's made-up names could
+ * fill the table and leave an admin's WATCHDOG or OUT_OF_MEMORY "_other".
+ */
+#define OM_REASONS_USERS	(OPENMETRICS_REASONS - 32)
+
+/* room: how full the table may be for reason to be added to it. */
 static void
-om_count_death(const char *reason, uint64_t n)
+om_count_death(const char *reason, uint64_t n, size_t room)
 {
 	size_t k;
 
@@ -59,7 +67,7 @@ om_count_death(const char *reason, uint64_t n)
 			return;
 		}
 	}
-	if (om_ndeaths == OPENMETRICS_REASONS || strlen(reason) > REASON_MAX) {
+	if (om_ndeaths >= room || strlen(reason) > REASON_MAX) {
 		om_deaths_other += n;
 		return;
 	}
@@ -71,7 +79,9 @@ void
 openmetrics_instance_cb(struct instance *i, enum instance_event ev)
 {
 	if (ev == INSTANCE_EV_DIED && i->exit != NULL)
-		om_count_death(i->exit->death_reason, 1);
+		om_count_death(i->exit->death_reason, 1,
+		    budget_admin(i->owner_uid) ? OPENMETRICS_REASONS :
+		    OM_REASONS_USERS);
 }
 
 /* ---- across a re-exec (reexec.c): {deaths: {REASON: n}, other: n} */
@@ -111,7 +121,7 @@ openmetrics_restore(const msgpack_object *m)
 			continue;
 		memcpy(reason, kv->key.via.str.ptr, kv->key.via.str.size);
 		reason[kv->key.via.str.size] = '\0';
-		om_count_death(reason, kv->val.via.u64);
+		om_count_death(reason, kv->val.via.u64, OPENMETRICS_REASONS);
 	}
 }
 

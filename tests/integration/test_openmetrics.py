@@ -281,8 +281,9 @@ def test_http_negotiates_and_refuses_the_rest(w):
 
 def test_slowloris_bounded(w):
     """16 connections that never finish their head hold every slot: the
-    17th is answered 503; ward.hello is answered meanwhile; once their
-    5 s deadline passes wardd closes them and scrapes work again."""
+    17th takes the oldest one's slot (closed at once: test_harden_issue13);
+    ward.hello is answered meanwhile; once their 5 s deadline passes wardd
+    closes them."""
     slow = []
 
     def hold():
@@ -302,7 +303,7 @@ def test_slowloris_bounded(w):
                       if e["owner"] == "http: metrics scrape") == 16,
           what="16 scrapes held")
     assert raw(w, b"GET /metrics HTTP/1.1\r\n\r\n").startswith(
-        "HTTP/1.1 503 ")
+        "HTTP/1.1 200 ")
     # Every fd wardd holds is listed (test_fds.py's rule): the held ones too.
     retry(lambda: wardtest.fds_settled(w, w.root), what="fds to settle")
     listed = {e["fd"] for e in w.root.call("ward.fds")}
@@ -322,7 +323,7 @@ def test_slowloris_bounded(w):
     assert get(w)[0] == 200
     fams = families(w.root.call("ward.metrics"))
     out = {lab["outcome"]: v for lab, v in samples(fams, "ward_http_requests")}
-    assert out["refused"] >= 1 and out["timeout"] >= 16
+    assert out["timeout"] >= 16
 
 
 def test_listener_listed_and_kept_across_reexec(w):
