@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -692,9 +693,22 @@ cmd_pidfd_exec(struct request *req)
 		    (uint64_t)budget_limit(req->c->peer.uid, BUDGET_FDS));
 		return;
 	}
-	/* Still unreaped while RUNNING: the pid names the payload. */
-	if ((fd = sys->pidfd_open(i->pid)) == -1 ||
-	    conn_queue_fd(req->c, fd) == -1) {
+	/*
+	 * A child of wardd's is unreaped while RUNNING: its pid names it. An
+	 * adopted one (not_child) is reaped by init, and its pid may be reused
+	 * once it died: the new pidfd names it only if wardd's own (checked by
+	 * start time at adoption) says it was still alive after the open.
+	 */
+	if ((fd = sys->pidfd_open(i->pid)) != -1 && i->not_child) {
+		struct pollfd pfd = { .fd = i->pidfd, .events = POLLIN };
+
+		if (poll(&pfd, 1, 0) != 0) {
+			close(fd);
+			cmd_state_error(req, "the instance is exiting");
+			return;
+		}
+	}
+	if (fd == -1 || conn_queue_fd(req->c, fd) == -1) {
 		cmd_error(req, WARD_E_INTERNAL, "cannot open a pidfd for "
 		    "instance '%s': %s", i->spec.name, strerror(errno));
 		return;

@@ -268,6 +268,8 @@ http_restore(const msgpack_object *m)
  * slot up to the new one. Else anyone who can connect (any local user)
  * would keep scrapes out for good with 16 idle sockets, opened again each
  * time HTTP_READ_S closes them; a real scraper sends its head at once.
+ * With none reading, the oldest of all goes: 16 that asked and never read
+ * a big answer would hold their slots HTTP_WRITE_S each, as long again.
  */
 static void
 http_evict(void)
@@ -275,11 +277,14 @@ http_evict(void)
 	struct http_conn *h;
 
 	TAILQ_FOREACH(h, &http_conns, entry) {
-		if (ev_is_active(&h->rw)) {
-			http_stats.timeouts++;
-			http_conn_free(h);
-			return;
-		}
+		if (ev_is_active(&h->rw))
+			break;
+	}
+	if (h == NULL)
+		h = TAILQ_FIRST(&http_conns);
+	if (h != NULL) {
+		http_stats.timeouts++;
+		http_conn_free(h);
 	}
 }
 

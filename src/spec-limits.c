@@ -365,7 +365,8 @@ spec_limits_write_file(const char *dir, const char *file, const char *text)
 /*
  * Whether instance cgroups get controller: enabled in the base's
  * cgroup.subtree_control already, or offered by its cgroup.controllers and
- * enabled now. 0, or -1 with e saying which key needs what.
+ * enabled now (never in the root cgroup: a host-wide change). 0, or -1
+ * with e saying which key needs what.
  */
 static int
 spec_limits_controller(int k, struct ward_err *e)
@@ -383,6 +384,15 @@ spec_limits_controller(int k, struct ward_err *e)
 	if (!small_file_has(limits_base, "cgroup.controllers", ctl))
 		return ward_err_set(e, WARD_E_UNSUPPORTED, "%s needs the cgroup %s "
 		    "controller, which %s does not offer", key, ctl, limits_base);
+	/* Enabling it in the root cgroup (no cgroup.type there) would change
+	 * the whole host, on anyone's request: left to the admin. */
+	if (!small_file_has(limits_base, "cgroup.type", "domain") &&
+	    !small_file_has(limits_base, "cgroup.type", "threaded"))
+		return ward_err_set(e, WARD_E_UNSUPPORTED, "%s needs the cgroup %s "
+		    "controller, which %s offers but does not enable; wardd never "
+		    "changes the root cgroup's cgroup.subtree_control (enable it "
+		    "there, or run wardd in a cgroup of its own)", key, ctl,
+		    limits_base);
 	snprintf(text, sizeof text, "+%s", ctl);
 	if (spec_limits_write_file(limits_base, "cgroup.subtree_control",
 	    text) == -1)

@@ -75,6 +75,16 @@ put(const char *dir, const char *file, const char *text)
 	fclose(f);
 }
 
+/* dir/file, in a buffer of its own for each call's line. */
+static const char *
+get_path(const char *dir, const char *file)
+{
+	static char path[PATH_MAX];
+
+	snprintf(path, sizeof path, "%s/%s", dir, file);
+	return path;
+}
+
 static const char *
 get(const char *dir, const char *file)
 {
@@ -95,6 +105,7 @@ fake_cgroup(const char *controllers)
 	ck_assert_ptr_nonnull(mkdtemp(tmp));
 	put(tmp, "cgroup.controllers", controllers);
 	put(tmp, "cgroup.subtree_control", "");
+	put(tmp, "cgroup.type", "domain\n");	/* not the root cgroup */
 	spec_limits_cgroup(tmp, NULL);
 }
 
@@ -290,6 +301,18 @@ START_TEST(controllers)
 	ck_assert_ptr_nonnull(l);
 	ck_assert_str_eq(get(tmp, "cgroup.subtree_control"), "memory pids\n");
 	free(l);
+	fake_cgroup_remove();
+
+	/* The root cgroup (no cgroup.type): offered, never enabled there. */
+	fake_cgroup("cpu io memory pids\n");
+	ck_assert_int_eq(unlink(get_path(tmp, "cgroup.type")), 0);
+	ck_assert_ptr_null(parse_one(SPEC_LIMIT_CPU_WEIGHT, uint_obj(50), 0,
+	    &cfg, &e));
+	ck_assert_str_eq(e.code, WARD_E_UNSUPPORTED);
+	ck_assert_msg(strstr(e.msg, "never changes the root cgroup") != NULL,
+	    "%s", e.msg);
+	ck_assert_msg(get(tmp, "cgroup.subtree_control") == NULL, "written: "
+	    "%s", get(tmp, "cgroup.subtree_control"));	/* still empty */
 	fake_cgroup_remove();
 
 	/* Not offered: unsupported, naming the key, controller and place. */
