@@ -194,11 +194,15 @@ spec_limits_format_cpus(const unsigned long *set, char *buf, size_t len)
 	}
 }
 
-/* A string value as a NUL-terminated copy in buf; -1 if too long. */
+/*
+ * A string value as a NUL-terminated copy in buf; -1 if too long, or if it
+ * holds a NUL: "512M\0junk" is not the "512M" the parsers would read.
+ */
 static int
 spec_limits_text(const msgpack_object *o, char *buf, size_t len)
 {
-	if (o->via.str.size >= len)
+	if (o->via.str.size >= len ||
+	    memchr(o->via.str.ptr, '\0', o->via.str.size) != NULL)
 		return -1;
 	memcpy(buf, o->via.str.ptr, o->via.str.size);
 	buf[o->via.str.size] = '\0';

@@ -474,6 +474,49 @@ START_TEST(pack_restore)
 }
 END_TEST
 
+/* A value with a NUL byte is refused, not read up to the NUL (fuzz_limits
+ * found "1801439850948\0..." taken as a memory_max). */
+START_TEST(nul_bytes)
+{
+	static const struct {
+		int k;
+		const char *key, *in;
+		size_t len;
+	} bad[] = {
+		{ SPEC_LIMIT_MEMORY_MAX, "memory_max", "512M\0junk", 9 },
+		{ SPEC_LIMIT_MEMORY_HIGH, "memory_high", "max\0", 4 },
+		{ SPEC_LIMIT_CPU_MAX, "cpu_max", "50%\0", 4 },
+		{ SPEC_LIMIT_CPU_WEIGHT, "cpu_weight", "10\0" "0", 4 },
+		{ SPEC_LIMIT_PIDS_MAX, "pids_max", "\0", 1 },
+		{ SPEC_LIMIT_IO_WEIGHT, "io_weight", "50\0", 3 },
+		{ SPEC_LIMIT_CPUS, "cpus", "0\0-5", 4 },
+	};
+	struct instance_spec cfg;
+	struct ward_err e;
+	struct spec_limits *l;
+	msgpack_object m;
+	msgpack_object_kv kv;
+	size_t k;
+
+	fake_cgroup("cpu memory pids io");
+	for (k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+		kv.key = str_obj(bad[k].key);
+		kv.val = str_obj(bad[k].in);
+		kv.val.via.str.size = bad[k].len;
+		l = parse_one(bad[k].k, kv.val, 1, &cfg, &e);
+		ck_assert_msg(l == NULL, "%s was taken", bad[k].key);
+		ck_assert_str_eq(e.code, WARD_E_INVALID_ARGUMENT);
+		/* Nor read back from a state. */
+		m.type = MSGPACK_OBJECT_MAP;
+		m.via.map.size = 1;
+		m.via.map.ptr = &kv;
+		ck_assert_int_eq(spec_limits_restore(&m, &l), -1);
+		ck_assert_ptr_null(l);
+	}
+	fake_cgroup_remove();
+}
+END_TEST
+
 int
 main(void)
 {
@@ -487,5 +530,6 @@ main(void)
 	tcase_add_test(tc, controllers);
 	tcase_add_test(tc, write_files);
 	tcase_add_test(tc, pack_restore);
+	tcase_add_test(tc, nul_bytes);
 	return UNIT_RUN(s);
 }
