@@ -280,3 +280,35 @@ w('fuzz_state', 'regress-program-shared-instance', b'\x00' + P({"ward_state": 1,
 w('fuzz_state', 'regress-fdstore-index', b'\x01' + P({"ward_state": 1,
   "fdstore": {"stored": [[2**31 - 2, 1, 2, 3, 4]]}}))
 w('fuzz_conf', 'regress-notify-runtime-dir', b'\x01[program:n]\ncommand = /bin/true\nnotify = systemd\n')
+
+# fuzz_http: a flags byte (bit 0: the client shuts its write side), then
+# chunks, each a length byte and that many bytes (0: 1024 bytes of 'a').
+def chunks(*parts): return b''.join(bytes([len(p)]) + p for p in parts)
+prom = (b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1:9101\r\nUser-Agent: Prometheus/2.45.0\r\n"
+    b"Accept: application/openmetrics-text;version=1.0.0,application/openmetrics-text;"
+    b"version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1\r\n\r\n")
+w('fuzz_http', 'prometheus', b'\x00' + chunks(prom[:200], prom[200:]))
+w('fuzz_http', 'curl-split', b'\x00' + chunks(b"GET /met", b"rics?x=1 HTTP/1.0\r", b"\nAccept: */*\r\n\r", b"\n"))
+w('fuzz_http', 'head-lf', b'\x01' + chunks(b"HEAD /metrics HTTP/1.1\naccept: application/openmetrics-text; q=0\n\n"))
+w('fuzz_http', 'post', b'\x00' + chunks(b"POST /metrics HTTP/1.1\r\n\r\n"))
+w('fuzz_http', 'too-large', b'\x00' + chunks(b"GET /metrics HTTP/1.1\r\nX: ") + b'\x00' * 9)
+w('fuzz_http', 'nul-split', b'\x01' + chunks(b"GET /metrics HTTP/1.1\r\n", b"X\x00: y\r\n\r\n"))
+
+# fuzz_limits: a flags byte (bit 0 admin, bit 1 one raw value for key
+# bits 2-4 (SPEC_LIMIT_* order), bit 5 as bin, bit 6 no cgroup), then that
+# value or a msgpack map of the limit keys.
+w('fuzz_limits', 'all-keys', b'\x01' + P({"memory_max": "512M", "memory_high": 400000000,
+  "cpu_max": "50000 100000", "cpu_weight": 200, "pids_max": "max", "io_weight": "50",
+  "cpus": "0"}))
+w('fuzz_limits', 'nonadmin-percent', b'\x00' + P({"cpu_max": "150%", "cpu_weight": 100,
+  "memory_max": "max", "pids_max": 64}))
+w('fuzz_limits', 'no-cgroup-cpus', b'\x40' + P({"cpus": "0-1,3\n", "memory_high": None}))
+w('fuzz_limits', 'state', b'\x00' + P({"memory_max": 1048576, "memory_high": None,
+  "cpu_max": "max 250000", "cpu_weight": None, "pids_max": 4194304, "io_weight": 10000,
+  "cpus": "0", "later_key": 1}))
+w('fuzz_limits', 'raw-cpus', bytes([0x02 | 6 << 2]) + b"0-1,0,1-1")
+w('fuzz_limits', 'raw-size', bytes([0x03 | 0 << 2]) + b"18014398509481983G")
+w('fuzz_limits', 'raw-cpu-max', bytes([0x02 | 2 << 2]) + b"1000 1000")
+# fuzz_limits: a value with a NUL byte was read up to the NUL ("512M\0junk"
+# taken as 512M), by instance.create and from a state.
+w('fuzz_limits', 'regress-nul-byte', bytes([0x03 | 0 << 2]) + b"512M\0junk")
