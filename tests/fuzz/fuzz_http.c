@@ -25,6 +25,7 @@
 #include <arpa/inet.h>
 
 #include <errno.h>
+#include <poll.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -137,6 +138,31 @@ fuzz_http_check(const char *sent, size_t n, const char *ans, size_t nans)
 		    fuzz_http_text, clen) == 0, "not the body given");
 }
 
+/*
+ * Connect c to the listener. A signal (libFuzzer's timers) may interrupt
+ * connect: the connection then goes on, and is waited for.
+ */
+static int
+fuzz_http_connect(int c)
+{
+	struct pollfd p = { .fd = c, .events = POLLOUT };
+	int err;
+	socklen_t len = sizeof err;
+
+	if (connect(c, (struct sockaddr *)&fuzz_http_addr,
+	    sizeof fuzz_http_addr) == 0)
+		return 0;
+	if (errno != EINTR)
+		return -1;
+	while (poll(&p, 1, -1) == -1)
+		if (errno != EINTR)
+			return -1;
+	if (getsockopt(c, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
+		return -1;
+	errno = err;
+	return err == 0 ? 0 : -1;
+}
+
 int LLVMFuzzerInitialize(int *, char ***);
 int LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
@@ -178,8 +204,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	harness_assert(c != -1, "socket: %s", strerror(errno));
 	/* Each chunk a segment of its own, sent at once. */
 	setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
-	harness_assert(connect(c, (struct sockaddr *)&fuzz_http_addr,
-	    sizeof fuzz_http_addr) == 0, "connect: %s", strerror(errno));
+	harness_assert(fuzz_http_connect(c) == 0, "connect: %s",
+	    strerror(errno));
 	fcntl(c, F_SETFL, O_NONBLOCK);
 	fuzz_http_om = -1;
 	for (at = 1; at < size && n < sizeof sent; ) {
