@@ -3,13 +3,15 @@
  * http.c's real path: a loopback listener opened once by http_open, a
  * client connection per input, http.c's accept, reads, judgement and
  * answer on wardd's loop. The input is a flags byte (bit 0: the client
- * shuts its write side after the last chunk), then chunks, each a length
+ * shuts its write side after the last chunk; bit 1: 16 idle scrapes take
+ * every slot first), then chunks, each a length
  * byte L and L bytes (L = 0: 1024 bytes of 'a', to reach the head's
  * bound cheaply); the loop runs after each chunk, so each is a read of
  * its own (a split request line, a split CRLF). Invariants:
  * - the answer, if any, is one whole HTTP/1.1 answer: status 200, 400,
  *   404, 405, 431 or 503, a Content-Length its body matches (none for a
- *   HEAD), then the connection closed;
+ *   HEAD), then the connection closed; with every slot taken, 503 with
+ *   Retry-After whatever was sent;
  * - 200 only for GET or HEAD of /metrics (a query allowed) in HTTP/1.0
  *   or 1.1, with the body wardd's body function gave, in the format it
  *   was asked for; 431 only once HTTP_HEAD_MAX bytes came;
@@ -36,6 +38,7 @@
 
 #define FUZZ_HTTP_HEAD	8191		/* http.c's HTTP_HEAD_MAX - 1 */
 #define FUZZ_HTTP_SENT	16384		/* what one input may send */
+#define FUZZ_HTTP_CONNS	16		/* http.c's HTTP_CONNS */
 
 static struct sockaddr_in fuzz_http_addr;
 static int fuzz_http_om = -1;		/* what the body function was asked */
@@ -163,6 +166,22 @@ fuzz_http_connect(int c)
 	return err == 0 ? 0 : -1;
 }
 
+/* A connection to the listener (socket, connect), or abort. */
+static int
+fuzz_http_client(void)
+{
+	int c, on = 1;
+
+	c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	harness_assert(c != -1, "socket: %s", strerror(errno));
+	/* Each chunk a segment of its own, sent at once. */
+	setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+	harness_assert(fuzz_http_connect(c) == 0, "connect: %s",
+	    strerror(errno));
+	fcntl(c, F_SETFL, O_NONBLOCK);
+	return c;
+}
+
 int LLVMFuzzerInitialize(int *, char ***);
 int LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
@@ -193,20 +212,21 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static char sent[FUZZ_HTTP_SENT], ans[4096];
 	size_t n = 0, nans = 0, at, len;
-	int fds, c, on = 1, shut, eof = 0, turn;
+	int fds, c, shut, busy, eof = 0, turn, k, idle[FUZZ_HTTP_CONNS];
 	ssize_t r;
 
 	if (size < 1)
 		return 0;
 	shut = data[0] & 1;
 	fds = harness_count_fds();
-	c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	harness_assert(c != -1, "socket: %s", strerror(errno));
-	/* Each chunk a segment of its own, sent at once. */
-	setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
-	harness_assert(fuzz_http_connect(c) == 0, "connect: %s",
-	    strerror(errno));
-	fcntl(c, F_SETFL, O_NONBLOCK);
+	busy = data[0] & 2;
+	for (k = 0; busy && k < FUZZ_HTTP_CONNS; k++)
+		idle[k] = fuzz_http_client();
+	if (busy)
+		ev_run(ward_loop, EVRUN_NOWAIT);	/* their accepts */
+	harness_assert(!busy || fuzz_http_scrapes() == FUZZ_HTTP_CONNS,
+	    "%d idle scrapes of %d", fuzz_http_scrapes(), FUZZ_HTTP_CONNS);
+	c = fuzz_http_client();
 	fuzz_http_om = -1;
 	for (at = 1; at < size && n < sizeof sent; ) {
 		len = data[at++];
@@ -243,7 +263,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (!eof && nans == 0 && !shut && turn >= 2)
 			break;		/* waiting for more of the head */
 	}
-	if (nans > 0) {
+	if (busy) {
+		harness_assert(nans > 0 && eof && strncmp(ans, "HTTP/1.1 503 ",
+		    13) == 0 && memmem(ans, nans, "\r\nRetry-After: 1\r\n", 18)
+		    != NULL && memmem(ans, nans, "\r\nContent-Length: 0\r\n",
+		    21) != NULL && fuzz_http_om == -1, "a scrape past the "
+		    "slots got %.*s", (int)nans, ans);
+		for (k = 0; k < FUZZ_HTTP_CONNS; k++)
+			close(idle[k]);
+	} else if (nans > 0) {
 		harness_assert(eof, "an answer without the close after it");
 		fuzz_http_check(sent, n, ans, nans);
 	} else if (!shut) {

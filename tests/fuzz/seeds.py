@@ -312,3 +312,4 @@ w('fuzz_limits', 'raw-cpu-max', bytes([0x02 | 2 << 2]) + b"1000 1000")
 # fuzz_limits: a value with a NUL byte was read up to the NUL ("512M\0junk"
 # taken as 512M), by instance.create and from a state.
 w('fuzz_limits', 'regress-nul-byte', bytes([0x03 | 0 << 2]) + b"512M\0junk")
+w('fuzz_http', 'busy', b'\x02' + chunks(prom))
