@@ -434,12 +434,22 @@ static int
 http_wants_openmetrics(const char *accept)
 {
 	const char *p = accept, *end, *q;
+	double weight;
 
 	while ((p = strcasestr(p, "application/openmetrics-text")) != NULL) {
 		if ((end = strchr(p, ',')) == NULL)
 			end = p + strlen(p);
-		q = strstr(p, "q=");
-		if (q == NULL || q > end || strtod(q + 2, NULL) > 0)
+		/* Its q parameter (names are case-insensitive, RFC 9110),
+		 * only as a parameter of its own: ";xq=0" is not one. */
+		weight = 1;
+		for (q = strchr(p, ';'); q != NULL && q < end;
+		    q = strchr(q + 1, ';')) {
+			for (q++; *q == ' ' || *q == '\t'; q++)
+				;
+			if (strncasecmp(q, "q=", 2) == 0)
+				weight = strtod(q + 2, NULL);
+		}
+		if (weight > 0)
 			return 1;
 		p = end;
 	}

@@ -250,6 +250,13 @@ def test_http_negotiates_and_refuses_the_rest(w):
     status, h, _ = get(w, headers={
         "Accept": "application/openmetrics-text;q=0,text/plain"})
     assert h["Content-Type"] == TEXT_TYPE
+    # Parameter names are case-insensitive; "xq=" is no q parameter.
+    status, h, _ = get(w, headers={
+        "Accept": "application/openmetrics-text; Q=0,text/plain"})
+    assert h["Content-Type"] == TEXT_TYPE, h
+    status, h, _ = get(w, headers={
+        "Accept": "application/openmetrics-text;xq=0,text/plain"})
+    assert h["Content-Type"] == OM_TYPE, h
     status, h, body = get(w, "/metrics?x=1", method="HEAD")
     assert status == 200 and body == "" and int(h["Content-Length"]) > 0
     assert get(w, "/")[0] == 404
