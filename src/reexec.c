@@ -340,7 +340,7 @@ void
 reexec_pack_head(msgpack_packer *pk, int with_conns, size_t n)
 {
 	state_set_snapshot(!with_conns);	/* no rings in a snapshot */
-	msgpack_pack_map(pk, with_conns ? 15 : 7);
+	msgpack_pack_map(pk, with_conns ? 15 : 8);
 	codec_pack_kv_uint(pk, "ward_state", STATE_VERSION);
 	codec_pack_kv_int(pk, "pid", getpid());
 	/* Pids and start times mean something in this boot only. */
@@ -372,6 +372,9 @@ reexec_pack_tail(msgpack_packer *pk, int with_conns)
 	/* Shared by every child's fd 3: kept in a snapshot's fd store too. */
 	codec_pack_key(pk, "channel");
 	channel_save(pk);
+	/* Deaths by reason: a crash keeps them too (STATE_DIR/state). */
+	codec_pack_key(pk, "openmetrics");
+	openmetrics_save(pk);
 	if (!with_conns)
 		return;
 	codec_pack_kv_uint(pk, "reexecs", reexec_count + 1);
@@ -384,8 +387,6 @@ reexec_pack_tail(msgpack_packer *pk, int with_conns)
 	fdstore_pack(pk);
 	codec_pack_key(pk, "http");		/* --metrics-listen's listener */
 	http_save(pk);
-	codec_pack_key(pk, "openmetrics");	/* deaths by reason */
-	openmetrics_save(pk);
 	/* Last: every fd the parts above listed. */
 	fds = state_saved_fds(&nf);
 	codec_pack_key(pk, "fds");

@@ -450,6 +450,8 @@ snapshot_recover(void)
 	}
 	state_fds_reset();	/* nothing is handed over: every fd is -1 */
 	restored = reexec_restore_instances(root);
+	/* Deaths by reason, before those found meanwhile are added. */
+	openmetrics_restore(state_get(root, "openmetrics"));
 	TAILQ_FOREACH(i, &instances, entry) {
 		/* Its cgroup is named after the wardd that died (cgroup.c
 		 * sweeps it once empty): stops reach its process group. */

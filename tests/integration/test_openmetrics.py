@@ -351,6 +351,24 @@ def test_listener_listed_and_kept_across_reexec(w):
     assert families(c.call("ward.metrics"))["ward_deaths"]["samples"] == deaths
 
 
+def test_deaths_by_reason_survive_a_crash(w):
+    """A wardd killed outright (no fd store) comes back with the deaths
+    by reason it had counted: they are in STATE_DIR/state."""
+    c = w.root
+    c.call("instance.run", {"name": uniq("crashy"),
+                            "argv": payload("fail", "BEFORE_THE_CRASH", "exit", 1)})
+    retry(lambda: ("BEFORE_THE_CRASH" in c.call("ward.metrics") and
+                   not c.call("ward.stats")["snapshot"]["pending"]),
+          what="the death counted and the state written")
+    deaths = families(c.call("ward.metrics"))["ward_deaths"]["samples"]
+    w.proc.kill()
+    w.proc.wait()
+    w.restart()
+    w.root = c = w.client()
+    assert families(c.call("ward.metrics"))["ward_deaths"]["samples"] == deaths
+    assert get(w, headers={"Accept": PROM_ACCEPT})[0] == 200
+
+
 def test_listen_address_checked(w):
     """A bad ADDR:PORT is a bad option (status 2, before anything starts);
     one that cannot be bound a failure to start (status 1)."""
