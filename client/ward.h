@@ -287,7 +287,8 @@ void	 ward_log_free(struct ward_log *);
  * [params]; NULL: []). timeout_ms 0: wardd's default (5000; at most
  * 60000). Errors: "timeout", "unavailable" (no control channel, not
  * running, connection lost), "bad_response", "call_failed" (the payload's
- * own error, its message), "busy" (64 calls pending).
+ * own error, its message), "busy" (64 calls pending), "resource_exhausted"
+ * (the answer came while the caller's unread answers held its buffer budget).
  */
 int	 ward_instance_call(struct ward *, const char *ident, const char *method,
 	    const char *params, size_t params_len, unsigned timeout_ms,

@@ -26,9 +26,11 @@
  * garbage or an oversized reply drops the connection and answers every
  * call on it bad_response. Calls are bounded per instance
  * (CONTROL_CALLS_MAX) and their requests are counted in the caller's
- * BUDGET_BUFFER while they are pending. A call is a conn attachment, so a
- * client that goes away takes its calls with it (a late reply is then
- * dropped by its unknown msgid). An instance's death (STOPPED, DIED,
+ * BUDGET_BUFFER while they are pending; a non-admin's answer that finds
+ * that budget full of unread answers is resource_exhausted, not queued
+ * (its replies are not bounded by the calls' count alone). A call is a
+ * conn attachment, so a client that goes away takes its calls with it (a
+ * late reply is then dropped by its unknown msgid). An instance's death (STOPPED, DIED,
  * REMOVED) closes its connection and answers its calls unavailable.
  *
  * Not carried across ward.reexec: control_shutdown answers every pending
@@ -162,6 +164,16 @@ control_call_end(struct control_call *call, const char *code,
 	struct conn *c = call->c;
 
 	conn_detach(c, &call->att);
+	/* Not queued for a caller whose unread answers hold its whole buffer
+	 * budget: calls pipelined before any answer came would else let its
+	 * payloads make wardd hold up to a reply per pending call. */
+	if (code == NULL && !c->peer.admin && budget_used(c->peer.uid,
+	    BUDGET_BUFFER) >= budget_limit(c->peer.uid, BUDGET_BUFFER)) {
+		code = WARD_E_RESOURCE_EXHAUSTED;
+		msg = "the caller's connections hold their whole buffer budget "
+		    "of answers not yet read: the payload's reply was dropped";
+		obj = NULL;
+	}
 	call->reply(c, call->client_msgid, code, msg, obj);
 	control_call_free(call);
 	conn_flush(c);

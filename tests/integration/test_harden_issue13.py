@@ -14,8 +14,15 @@ its fix.
   kept opening them again (each is closed 5 s after its connect). The
   oldest that has not sent its whole head now gives its slot to a new
   connection.
+- instance.call: the payload's replies were queued for the caller however
+  much it had left unread: a non-admin whose own payloads answered 64
+  pending calls each with nearly 1 MiB, on a connection it did not read,
+  made wardd hold 64 MiB per instance, past its whole buffer budget. A
+  reply that finds the caller over its buffer budget (or its connection
+  over its output cap) is now answered resource_exhausted instead.
 """
 import http.client
+import os
 import socket
 
 import wardtest
@@ -98,6 +105,82 @@ sys.stdin.read()
     finally:
         p.stdin.close()
         p.wait(wardtest.TIMEOUT)
+
+
+HOARD_SRC = r"""
+import os, socket, msgpack
+l = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+l.bind(os.environ["WARD_CONTROL_SOCKET"])
+l.listen(8)
+s, _ = l.accept()
+u = msgpack.Unpacker(raw=False)
+held = []
+while True:
+    data = s.recv(1 << 16)
+    if not data:
+        break
+    u.feed(data)
+    for m in u:
+        if m[2] == "hoard":
+            held.append(m[1])
+            continue
+        if m[2] == "go":	# every call pending: all answered at once
+            for msgid in held:
+                s.sendall(msgpack.packb([1, msgid, None, "x" * 1000000]))
+        s.sendall(msgpack.packb([1, m[1], None, len(held)]))
+"""
+
+
+def wardd_rss_mib():
+    with open("/proc/%d/status" % W.proc.pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) // 1024
+    raise AssertionError("no VmRSS")
+
+
+def test_unread_call_replies_stay_within_budget():
+    script = os.path.join(W.dir, "hoard.py")
+    with open(script, "w") as f:
+        f.write(HOARD_SRC)
+    os.chmod(script, 0o644)
+    names = ["hoard%d" % k for k in range(3)]
+    before = wardd_rss_mib()
+    p = nobody_popen(W, r"""
+for n in %r:
+    c.call("instance.run", {"name": n, "argv": ["/usr/bin/python3", %r],
+        "control": True})
+    wardtest.retry(lambda: "ok" in attempt("instance.call", {"name": n,
+        "method": "count"}), what="the payload listening")
+for n in %r:
+    for k in range(60):
+        c.request("instance.call", {"name": n, "method": "hoard",
+                                    "timeout_ms": 60000})
+done({"sent": True})
+sys.stdin.read()		# holds its connection, reads nothing
+""" % (names, script, names))
+    try:
+        assert p.stdout.readline()
+        # Every call is read by wardd (none is answered yet)...
+        for n in names:
+            retry(lambda: C.call("instance.call", {"name": n, "method":
+                  "count"}) == 60, what="%s's 60 calls pending" % n)
+        # ...then answered: root's "go" once its payload sent them all.
+        for n in names:
+            assert C.call("instance.call", {"name": n, "method": "go",
+                          "timeout_ms": 30000}) == 60
+        grown = wardd_rss_mib() - before
+        assert grown < 128, "wardd grew by %d MiB" % grown
+    finally:
+        p.stdin.close()
+        p.wait(wardtest.TIMEOUT)
+        for n in names:
+            try:
+                C.call("instance.kill", {"name": n, "signal": "KILL"})
+                wardtest.wait_dead(C, n)
+                C.call("instance.remove", {"name": n})
+            except wardtest.WardError:
+                pass
 
 
 if __name__ == "__main__":
