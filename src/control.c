@@ -30,8 +30,9 @@
  * that budget full of unread answers is resource_exhausted, not queued
  * (its replies are not bounded by the calls' count alone). A call is a
  * conn attachment, so a client that goes away takes its calls with it (a
- * late reply is then dropped by its unknown msgid). An instance's death (STOPPED, DIED,
- * REMOVED) closes its connection and answers its calls unavailable.
+ * late reply is then dropped by its unknown msgid). An instance's death
+ * (STOPPED, DIED, REMOVED) closes its connection and answers its calls
+ * unavailable.
  *
  * Not carried across ward.reexec: control_shutdown answers every pending
  * call unavailable and closes the connections before the exec (a
