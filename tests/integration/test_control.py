@@ -109,7 +109,10 @@ while True:
             accepts += 1
             conns[c] = msgpack.Unpacker(raw=False)
             continue
-        data = s.recv(1 << 16)
+        try:
+            data = s.recv(1 << 16)
+        except OSError:     # wardd dropped it with our reply unread: RST
+            data = b""
         if not data:
             del conns[s]
             s.close()
