@@ -174,10 +174,16 @@ def test_wardctl_wait():
     p = subprocess.Popen([WARDCTL, "--socket", W.sock, "wait", "w1"],
                          stdout=subprocess.PIPE, text=True)
     # Once it holds the pidfd, wardd has answered: the kill comes after.
-    retry(lambda: any(os.readlink("/proc/%d/fd/%s" % (p.pid, f)) ==
-                      "anon_inode:[pidfd]"
-                      for f in os.listdir("/proc/%d/fd" % p.pid)),
-          what="wardctl wait holding its pidfd")
+    def holds_pidfd():
+        for f in os.listdir("/proc/%d/fd" % p.pid):
+            try:
+                if os.readlink("/proc/%d/fd/%s" % (p.pid, f)) == \
+                        "anon_inode:[pidfd]":
+                    return True
+            except FileNotFoundError:   # closed meanwhile (its connect)
+                pass
+        return False
+    retry(holds_pidfd, what="wardctl wait holding its pidfd")
     c.call("instance.kill", {"name": "w1", "signal": "KILL"})
     out, _ = p.communicate(timeout=wardtest.TIMEOUT)
     assert p.returncode == 0 and "w1: exited" in out, (p.returncode, out)
