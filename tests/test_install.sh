@@ -19,6 +19,7 @@ else
 	sed 's/^/# /' "$tmp/log"
 fi
 # A unit dir given to configure outside the prefix is the user's choice.
+# shellcheck disable=SC2016 # the literal make variable configure wrote
 case $unitdir in
 '${prefix}'*) mine='^$' ;;
 *) mine="^$unitdir/" ;;
@@ -29,9 +30,10 @@ if [ -z "$outside" ] && [ -n "$prefix" ]; then
 	echo "ok 2 - every installed file is below $prefix"
 else
 	echo "not ok 2 - installed outside $prefix:"
-	printf '# %s\n' $outside
+	echo "${outside//$'\n'/$'\n'# }" | sed '1s/^/# /'
 fi
 want="$tmp/stage$prefix/lib/systemd/system/ward.socket"
+# shellcheck disable=SC2016
 case $unitdir in
 '${prefix}/lib/systemd/system')
 	if [ -f "$want" ]; then
