@@ -30,7 +30,7 @@ if [ -z "$outside" ] && [ -n "$prefix" ]; then
 	echo "ok 2 - every installed file is below $prefix"
 else
 	echo "not ok 2 - installed outside $prefix:"
-	echo "${outside//$'\n'/$'\n'# }" | sed '1s/^/# /'
+	while read -r l; do echo "# $l"; done <<<"$outside"
 fi
 want="$tmp/stage$prefix/lib/systemd/system/ward.socket"
 # shellcheck disable=SC2016
