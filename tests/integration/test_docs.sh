@@ -265,10 +265,16 @@ else
 		not_ok "completion honours --socket=PATH" "offered: $got"
 	fi
 	# README's "talk to it" line, pointed at this wardd: it must answer.
-	line=$(grep -m1 "^    python3 -c " "$src/README.md")
+	line=$(grep -m1 -E "^    (/usr/bin/)?python3 -c " "$src/README.md")
 	line=${line//\/run\/ward\/ward.sock/$sock}
 	line=${line//\"nap\"/\"docs-nap\"}
-	got=$(cd "$tmp" && PATH=/usr/bin:$PATH bash -c "$line" 2>&1)
+	# ... even where python3 on PATH is not Debian's (pyenv's, without
+	# msgpack): here one that fails.
+	mkdir -p "$tmp/otherbin"
+	printf '#!/bin/sh\necho not Debian python >&2\nexit 1\n' \
+	    >"$tmp/otherbin/python3"
+	chmod +x "$tmp/otherbin/python3"
+	got=$(cd "$tmp" && PATH=$tmp/otherbin:$PATH bash -c "$line" 2>&1)
 	if [[ -n $line && $got =~ ^\[1,\ 1,\ None,\ \{\'id\':\ [0-9]+,.*\'state\':\ \'running\' ]]; then
 		ok "README's python3 example talks to wardd"
 	else
