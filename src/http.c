@@ -17,7 +17,8 @@
  * which answers with http_reply, or turns the conn into a stream of
  * server-sent events (http_stream). A stream is one of at most
  * HTTP_STREAMS, has no deadline but a keepalive every HTTP_KEEPALIVE_S,
- * and is dropped when what waits for it passes HTTP_STREAM_MAX or when it
+ * and is dropped when what waits for it passes HTTP_STREAM_MAX (or one
+ * message, the first table, when that is bigger) or when it
  * made no progress over two keepalives: a slow reader costs wardd a fixed
  * amount, never more. Its kernel send buffer is fixed too (SO_SNDBUF).
  *
@@ -734,12 +735,15 @@ http_stream(struct http_conn *h, http_gone_fn gone, void *arg)
 /*
  * Queue p[0..n) on stream h and write what the socket takes. -1 when h
  * was dropped (gone was called; h is freed): its reader is more than
- * HTTP_STREAM_MAX behind, or its socket failed.
+ * HTTP_STREAM_MAX behind, or its socket failed. One message bigger than
+ * that is taken while nothing else waits (the whole table, first, when
+ * there are thousands of instances): a reader is only ever that message
+ * or HTTP_STREAM_MAX behind.
  */
 int
 http_stream_send(struct http_conn *h, const char *p, size_t n)
 {
-	if (buf_used(&h->out) + n > HTTP_STREAM_MAX ||
+	if ((buf_used(&h->out) > 0 && buf_used(&h->out) + n > HTTP_STREAM_MAX) ||
 	    buf_append(&h->out, p, n) == -1) {
 		http_stats.timeouts++;
 		http_conn_free(h);

@@ -13,6 +13,7 @@ refused while /metrics is still served) and who may read output tails
 (nobody without --http-auth; with it, only who gives its credentials).
 """
 import base64
+import json
 import os
 import shutil
 import socket
@@ -268,6 +269,34 @@ def test_a_reader_that_never_reads_is_dropped(w):
     assert rss_kb(w.proc.pid) - rss0 < 16 * 1024, (rss0, rss_kb(w.proc.pid))
     for i in ids:
         w.root.call("instance.kill", {"id": i, "signal": "KILL"})
+
+
+def test_first_table_may_be_bigger_than_the_cap(w):
+    """With more rows than a stream's 256 KiB hold, the first table still
+    goes out whole (one message is taken while nothing else waits)."""
+    a = PageWard().start()
+    try:
+        c = a.client()
+        pending = [c.request("instance.create", {
+            "name": "big-%04d-%s" % (k, "x" * 40), "argv": ["/bin/true"]})
+            for k in range(1200)]
+        for m in pending:
+            c.response(m)
+        s = socket.create_connection(("127.0.0.1", a.port), timeout=10)
+        s.sendall(b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n")
+        data = b""
+        while b"\nevent: rows\ndata: " not in data or not data.split(
+                b"\nevent: rows\ndata: ", 1)[1].count(b"\n\n"):
+            b = s.recv(65536)
+            assert b, "the stream closed before its first table"
+            data += b
+        rows = json.loads(data.split(b"\nevent: rows\ndata: ", 1)[1].split(
+            b"\n\n", 1)[0])
+        assert len(rows) == 1200 and len(data) > 256 * 1024, len(data)
+        assert stream_fds(a) == 1
+        s.close()
+    finally:
+        a.stop()
 
 
 def test_ninth_stream_is_refused_metrics_still_served(w):
