@@ -215,8 +215,30 @@ def test_output_tails_only_with_the_credentials(w):
             a, "/log?id=%d" % iid, [good])[2], what="the tail")
         status, _, body = http(a, "/instances.json", [good])
         assert status == 200 and '"name":"tailed"' in body, body
+        tail_in_chromium(a, "tailed", "secret-output-line")
     finally:
         a.stop()
+
+
+def tail_in_chromium(a, name, line):
+    """The page, given the credentials as a browser user would, shows the
+    tail of name's output when its button is clicked."""
+    d = browser(artifacts_dir())
+    try:
+        from selenium.webdriver.support.ui import WebDriverWait
+        wait = WebDriverWait(d, TIMEOUT, poll_frequency=0.05)
+        d.get("http://admin:s3cret@127.0.0.1:%d/" % a.port)
+        wait.until(lambda d: cell(d, name, "state") == "running",
+                   "the row of %s" % name)
+        d.find_element("css selector",
+                       'tr[data-name="%s"] td.output button' % name).click()
+        wait.until(lambda d: line in d.find_element("id", "log").text,
+                   "the tail in the page")
+        d.save_screenshot(os.path.join(artifacts_dir(),
+                                       "statuspage-tail.png"))
+    finally:
+        d.quit()
+        shutil.rmtree(d.ward_profile, ignore_errors=True)
 
 
 def test_a_reader_that_never_reads_is_dropped(w):
