@@ -564,6 +564,11 @@ http_request(struct http_conn *h)
 		http_error(h, "405 Method Not Allowed", "Allow: GET, HEAD\r\n", 0);
 		return;
 	}
+	if (http_queued >= HTTP_QUEUED_MAX) {
+		http_error(h, "503 Service Unavailable", "Retry-After: 1\r\n",
+		    head_only);
+		return;
+	}
 	len = strcspn(target, "?");
 	if ((len != 8 || strncmp(target, "/metrics", 8) != 0) &&
 	    http_router != NULL) {
@@ -577,11 +582,6 @@ http_request(struct http_conn *h)
 	}
 	if (len != 8 || strncmp(target, "/metrics", 8) != 0) {
 		http_error(h, "404 Not Found", "", head_only);
-		return;
-	}
-	if (http_queued >= HTTP_QUEUED_MAX) {
-		http_error(h, "503 Service Unavailable", "Retry-After: 1\r\n",
-		    head_only);
 		return;
 	}
 	om = http_wants_openmetrics(accept);
@@ -716,7 +716,6 @@ http_stream(struct http_conn *h, http_gone_fn gone, void *arg)
 	(void)setsockopt(h->fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
 	h->stream = 1;
 	http_nstreams++;
-	http_stats.scrapes++;
 	ev_timer_stop(ward_loop, &h->timeout_t);
 	ev_set_cb(&h->timeout_t, http_stream_keepalive_cb);
 	ev_timer_set(&h->timeout_t, HTTP_KEEPALIVE_S, HTTP_KEEPALIVE_S);
