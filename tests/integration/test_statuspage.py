@@ -9,8 +9,10 @@ screenshot is kept in $builddir/tests/artifacts/statuspage.png.
 
 Without a browser: the event stream's bounds (a client that never reads
 is dropped, and wardd's fds and memory stay bounded; the 9th stream is
-refused while /metrics is still served) and who may read output tails
-(nobody without --http-auth; with it, only who gives its credentials).
+refused while /metrics is still served; a first table bigger than the
+cap goes out whole; a re-exec ends the streams and the next one carries
+on) and who may read output tails (nobody without --http-auth; with it,
+only who gives its credentials, also in Chromium).
 """
 import base64
 import json
@@ -319,6 +321,54 @@ def test_first_table_may_be_bigger_than_the_cap(w):
         s.close()
     finally:
         a.stop()
+
+
+def read_event(s, buf, kind):
+    """The data of the next event of that kind on stream socket s."""
+    mark = ("event: %s\ndata: " % kind).encode()
+    while mark not in buf[0] or b"\n\n" not in buf[0].split(mark, 1)[1]:
+        b = s.recv(65536)
+        if not b:
+            raise EOFError
+        buf[0] += b
+    head, rest = buf[0].split(mark, 1)
+    data, buf[0] = rest.split(b"\n\n", 1)
+    return json.loads(data)
+
+
+def test_stream_ends_at_a_reexec_and_comes_back(w):
+    """A re-exec closes the streams (their fds are not carried; the page's
+    EventSource reconnects) and the listener serves the next one, which
+    sees the instances wardd carried, and their changes."""
+    name = wardtest.uniq("carried")
+    iid = run(w, name, "exec sleep 600", capture=False)
+    s = socket.create_connection(("127.0.0.1", w.port), timeout=10)
+    s.sendall(b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n")
+    buf = [b""]
+    assert any(r["name"] == name for r in read_event(s, buf, "rows"))
+    n = w.root.call("ward.stats")["reexecs"]
+    assert w.root.call("ward.reexec") == {"ok": True}
+    try:
+        while s.recv(65536):
+            pass
+    except ConnectionResetError:
+        pass
+    s.close()
+    retry(lambda: w.root.call("ward.stats")["reexecs"] == n + 1,
+          what="the re-exec")
+    s = socket.create_connection(("127.0.0.1", w.port), timeout=10)
+    s.sendall(b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n")
+    buf = [b""]
+    rows = read_event(s, buf, "rows")
+    assert [r["state"] for r in rows if r["id"] == iid] == ["running"], rows
+    w.root.call("instance.kill", {"id": iid, "signal": "KILL"})
+    while True:
+        r = read_event(s, buf, "row")
+        if r["id"] == iid and r["state"] == "dead":
+            break
+    assert r["death_reason"] == "KILLED", r
+    s.close()
+    retry(lambda: wardtest.fds_settled(w, w.root), what="fds to settle")
 
 
 def test_ninth_stream_is_refused_metrics_still_served(w):
