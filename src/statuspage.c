@@ -11,15 +11,16 @@
  * Who sees what. The port is open to every local user, as /metrics is, and
  * the rows say what /metrics says already (names, states, CPU, memory,
  * death reasons): they are served to anyone who connects, as wardd's own
- * peer sees them. A payload's output is not: root's payloads and other
- * users' may print secrets. So log tails are off unless wardd was given
- * --http-auth FILE (one line USER:PASSWORD in a file only its owner, root
- * or wardd's user, may read: as supervisord's username/password), and then
- * every path but /metrics asks for those credentials (HTTP Basic, compared
- * in constant time; the page's own requests reuse what the browser was
- * given). Basic over loopback TCP is in the clear only to root, who can
- * read wardd's memory anyway; an ADDR other than loopback should be
- * behind TLS.
+ * peer sees them. A payload's output is not, nor any text it wrote itself
+ * (its STATUS=, what it said on fd 3): root's payloads and other users'
+ * may print secrets. So those are off unless wardd was given --http-auth
+ * FILE (one line USER:PASSWORD in a file only its owner, root or wardd's
+ * user, may read: as supervisord's username/password); then they are
+ * shown, and every path but /metrics asks for those credentials (HTTP
+ * Basic, compared in constant time; the page's own requests reuse what
+ * the browser was given). Basic over loopback TCP is in the clear only to
+ * root, who can read wardd's memory anyway; an ADDR other than loopback
+ * should be behind TLS.
  *
  * Everything a payload or a client controls reaches the page as JSON
  * strings (json.c escapes them) that the script puts in with textContent,
@@ -150,7 +151,12 @@ statuspage_authorized(const struct http_request *rq)
 	return d == 0;
 }
 
-/* One row of the table: what /metrics says of i, and its last death. */
+/*
+ * One row of the table: what /metrics says of i, and its last death. The
+ * text a payload wrote itself (its STATUS=, what it said on fd 3) is
+ * output, shown only to who gave --http-auth's credentials; the reason's
+ * NAME is what /metrics counts deaths by, shown to all.
+ */
 static void
 statuspage_pack_row(const struct instance *i, msgpack_packer *pk)
 {
@@ -162,7 +168,8 @@ statuspage_pack_row(const struct instance *i, msgpack_packer *pk)
 	codec_pack_kv_str(pk, "state", hooks_starting(i) ? "starting" :
 	    instance_state_name(i->state));
 	codec_pack_kv_str(pk, "payload_state", payload_state_name(i->payload));
-	codec_pack_kv_str(pk, "status_text", INSTANCE_STATUS_TEXT(i));
+	codec_pack_kv_str(pk, "status_text", statuspage_auth != NULL ?
+	    INSTANCE_STATUS_TEXT(i) : NULL);
 	codec_pack_kv_bool(pk, "suspended", i->suspended);
 	codec_pack_kv_uint(pk, "owner_uid", i->owner_uid);
 	codec_pack_key(pk, "uptime_ms");
@@ -180,8 +187,9 @@ statuspage_pack_row(const struct instance *i, msgpack_packer *pk)
 	codec_pack_kv_uint(pk, "rss_kb", i->metrics.rss_kb);
 	codec_pack_kv_str(pk, "death_reason", r != NULL &&
 	    r->death_reason[0] != '\0' ? r->death_reason : NULL);
-	codec_pack_kv_str(pk, "death_info", r == NULL ? NULL :
-	    r->failure_info != NULL ? r->failure_info : r->failure_reason);
+	codec_pack_kv_str(pk, "death_info", r == NULL ||
+	    statuspage_auth == NULL ? NULL : r->failure_info != NULL ?
+	    r->failure_info : r->failure_reason);
 	codec_pack_kv_str(pk, "program", i->program != NULL ?
 	    program_state_name(i->program->state) : NULL);
 	codec_pack_kv_bool(pk, "captured", i->spec.output != NULL);

@@ -12,7 +12,8 @@ is dropped, and wardd's fds and memory stay bounded; the 9th stream is
 refused while /metrics is still served; a first table bigger than the
 cap goes out whole; a re-exec ends the streams and the next one carries
 on) and who may read output tails (nobody without --http-auth; with it,
-only who gives its credentials, also in Chromium).
+only who gives its credentials, also in Chromium, who also sees what a
+payload wrote on fd 3 as text).
 """
 import base64
 import json
@@ -141,18 +142,25 @@ def cell(d, name, col):
     return None
 
 
+def die_on(go, text):
+    """A payload that prints a line, waits for the file go, then says text
+    on fd 3 and exits 3."""
+    return ("echo hello from the payload; while [ ! -e %s ]; do sleep 0.05; "
+            "done; printf '%%s' '%s' >&3; exit 3" % (go, text))
+
+
 def test_page_shows_an_instance_live_in_chromium(w):
     """Load the page, see a running instance, make it die with a reason on
-    fd 3 that is markup, and see the row change without a reload."""
-    from_art = artifacts_dir()
+    fd 3, and see the row change without a reload. Without --http-auth the
+    reason's NAME is shown (what /metrics counts deaths by), not the text
+    the payload wrote after it, nor its output."""
+    art = artifacts_dir()
     go = os.path.join(w.dir, "go-live")
     name = wardtest.uniq("page")
-    run(w, name, "echo hello from the payload; while [ ! -e %s ]; do "
-        "sleep 0.05; done; printf '%%s' '%s' >&3; exit 3" % (go, INJECT))
-    d = browser(from_art)
+    run(w, name, die_on(go, "PAGE_REASON|" + INJECT))
+    d = browser(art)
     try:
-        from selenium.webdriver.support.ui import WebDriverWait
-        wait = WebDriverWait(d, TIMEOUT, poll_frequency=0.05)
+        wait = waiter(d)
         d.get("http://127.0.0.1:%d/" % w.port)
         wait.until(lambda d: cell(d, name, "state") == "running",
                    "the row of %s, running" % name)
@@ -160,35 +168,28 @@ def test_page_shows_an_instance_live_in_chromium(w):
         open(go, "w").close()
         wait.until(lambda d: cell(d, name, "state") == "dead",
                    "the row of %s, dead" % name)
-        death = cell(d, name, "death")
-        # The markup is text: shown as typed, no element made from it, no
-        # handler run.
-        assert INJECT in death, death
-        assert d.find_elements("id", "inj") == []
-        assert d.find_elements("css selector", "#instances img") == []
-        assert d.execute_script("return window.pwned === undefined")
+        assert cell(d, name, "death") == "PAGE_REASON"
+        assert "boom" not in d.page_source	# never sent
         # Output tails are off without --http-auth: the page says so.
-        d.find_element("css selector",
-                       'tr[data-name="%s"] td.output button' % name).click()
+        button(d, name).click()
         wait.until(lambda d: "403" in d.find_element("id", "log").text,
                    "the refused tail")
-        assert "hello from the payload" not in d.find_element("id", "log").text
-        d.save_screenshot(os.path.join(from_art, "statuspage.png"))
+        assert "hello from the payload" not in d.page_source
+        d.save_screenshot(os.path.join(art, "statuspage.png"))
         # Removed: the row goes.
         w.root.call("instance.remove", {"name": name})
         wait.until(lambda d: cell(d, name, "state") is None, "the row to go")
     finally:
-        d.quit()
-        shutil.rmtree(d.ward_profile, ignore_errors=True)
-    assert os.path.getsize(os.path.join(from_art, "statuspage.png")) > 1000
+        quit(d)
+    assert os.path.getsize(os.path.join(art, "statuspage.png")) > 1000
+    assert "boom" not in http(w, "/instances.json")[2]
 
 
-def test_output_tails_only_with_the_credentials(w):
-    """--http-auth: every path but /metrics asks for USER:PASSWORD; the
-    tail of a payload's output is served to who gives them, to nobody
-    else; and without --http-auth no tail is served at all."""
-    status, _, _ = http(w, "/log?id=1")
-    assert status == 403, status
+def test_credentials_show_output_and_markup_stays_text(w):
+    """--http-auth: every path but /metrics asks for USER:PASSWORD. Who
+    gives them (in Chromium, as a user would) sees what the payload wrote
+    on fd 3, as text even when it is markup (no element made from it, no
+    handler run), and the tail of its output."""
     auth = os.path.join(w.dir, "http-auth")
     fd = os.open(auth, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     os.write(fd, b"admin:s3cret\n")
@@ -201,7 +202,8 @@ def test_output_tails_only_with_the_credentials(w):
     os.chmod(auth, 0o600)
     a = PageWard(["--http-auth", auth]).start()
     try:
-        iid = run(a, "tailed", "echo secret-output-line; exec sleep 600")
+        go = os.path.join(a.dir, "go")
+        iid = run(a, "tailed", die_on(go, INJECT))
         good = "Authorization: Basic " + base64.b64encode(
             b"admin:s3cret").decode()
         bad = "Authorization: Basic " + base64.b64encode(
@@ -213,34 +215,46 @@ def test_output_tails_only_with_the_credentials(w):
                 path, status)
             assert http(a, path, [bad])[0] == 401, path
         assert http(a, "/metrics")[0] == 200	# scrapers need no password
-        retry(lambda: "secret-output-line" in http(
+        retry(lambda: "hello from the payload" in http(
             a, "/log?id=%d" % iid, [good])[2], what="the tail")
-        status, _, body = http(a, "/instances.json", [good])
-        assert status == 200 and '"name":"tailed"' in body, body
-        tail_in_chromium(a, "tailed", "secret-output-line")
+        d = browser(artifacts_dir())
+        try:
+            wait = waiter(d)
+            d.get("http://admin:s3cret@127.0.0.1:%d/" % a.port)
+            wait.until(lambda d: cell(d, "tailed", "state") == "running",
+                       "the row")
+            button(d, "tailed").click()
+            wait.until(lambda d: "hello from the payload" in d.find_element(
+                "id", "log").text, "the tail in the page")
+            open(go, "w").close()
+            wait.until(lambda d: cell(d, "tailed", "state") == "dead",
+                       "the row, dead")
+            death = cell(d, "tailed", "death")
+            assert INJECT in death, death
+            assert d.find_elements("id", "inj") == []
+            assert d.find_elements("css selector", "#instances img") == []
+            assert d.execute_script("return window.pwned === undefined")
+            d.save_screenshot(os.path.join(artifacts_dir(),
+                                           "statuspage-auth.png"))
+        finally:
+            quit(d)
     finally:
         a.stop()
 
 
-def tail_in_chromium(a, name, line):
-    """The page, given the credentials as a browser user would, shows the
-    tail of name's output when its button is clicked."""
-    d = browser(artifacts_dir())
-    try:
-        from selenium.webdriver.support.ui import WebDriverWait
-        wait = WebDriverWait(d, TIMEOUT, poll_frequency=0.05)
-        d.get("http://admin:s3cret@127.0.0.1:%d/" % a.port)
-        wait.until(lambda d: cell(d, name, "state") == "running",
-                   "the row of %s" % name)
-        d.find_element("css selector",
-                       'tr[data-name="%s"] td.output button' % name).click()
-        wait.until(lambda d: line in d.find_element("id", "log").text,
-                   "the tail in the page")
-        d.save_screenshot(os.path.join(artifacts_dir(),
-                                       "statuspage-tail.png"))
-    finally:
-        d.quit()
-        shutil.rmtree(d.ward_profile, ignore_errors=True)
+def waiter(d):
+    from selenium.webdriver.support.ui import WebDriverWait
+    return WebDriverWait(d, TIMEOUT, poll_frequency=0.05)
+
+
+def button(d, name):
+    return d.find_element("css selector",
+                          'tr[data-name="%s"] td.output button' % name)
+
+
+def quit(d):
+    d.quit()
+    shutil.rmtree(d.ward_profile, ignore_errors=True)
 
 
 def test_a_reader_that_never_reads_is_dropped(w):
