@@ -129,6 +129,9 @@ def test_arguments_and_parameters(w):
     assert rc(w, "validate-all") == CONFIGURED		# no name
     assert rc(w, "validate-all", name="123") == CONFIGURED
     assert rc(w, "validate-all", name="-x") == CONFIGURED
+    assert rc(w, "validate-all", name="a b") == CONFIGURED
+    assert rc(w, "validate-all", name="all") == CONFIGURED	# every one
+    assert rc(w, "validate-all", name="web@1:x.y-z") == OK
     assert rc(w, "validate-all", name="x", wait_ready="maybe") == CONFIGURED
     for action in ("start", "monitor", "stop"):
         assert rc(w, action) == CONFIGURED, action
