@@ -173,7 +173,10 @@ def test_pacemaker_starts_monitors_and_restarts_after_a_crash():
                 return None
             return st if st["state"] == "running" and \
                 st["payload_state"] == "ready" else None
-        first = retry(running, CLUSTER_WAIT, what="Pacemaker's start")
+        # Started once Pacemaker has the start's result (a kill before
+        # that fails the start, and a failed start is fatal by default).
+        first = retry(lambda: "Started node1" in sh("crm_mon", "-1") and
+                      running(), CLUSTER_WAIT, what="Pacemaker's start")
         assert "node1" in sh("crm_resource", "--locate", "--resource", "wr")
 
         # A crash: the monitor sees it, Pacemaker recovers it on node1.
