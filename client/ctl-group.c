@@ -90,7 +90,8 @@ ctl_group_start(struct ctl *c, struct ctl_sel *sel)
 			continue;
 		}
 		if (strcmp(k->s->state, "running") == 0) {
-			printf("%s: ERROR (already started)\n", k->s->name);
+			if (!k->many)
+				printf("%s: ERROR (already started)\n", k->s->name);
 			continue;
 		}
 		if ((rc = ctl_group_call(c, "instance.start", k->s, NULL, -1,
@@ -148,7 +149,8 @@ ctl_group_stop(struct ctl *c, struct ctl_sel *sel, long timeout)
 			continue;
 		}
 		if (strcmp(k->s->state, "running") != 0 && !called_off) {
-			printf("%s: ERROR (not running)\n", k->s->name);
+			if (!k->many)
+				printf("%s: ERROR (not running)\n", k->s->name);
 			continue;
 		}
 		rc = ctl_group_call(c, "instance.stop", k->s, NULL, called_off ?
@@ -229,8 +231,12 @@ ctl_group_exec(struct ctl *c, int argc, char **argv, int stop, int start)
 			return EX_USAGE;
 	} else if (ctl_noopts(argc, argv, &first) != 0)
 		return EX_USAGE;
-	if (first >= argc)
-		return ctl_usage_error("%s requires a process name", argv[-1]);
+	if (first >= argc) {
+		/* supervisorctl: 2 for start, 1 for stop and restart. */
+		fprintf(stderr, "wardctl: %s requires a process name (see: "
+		    "wardctl %s --help)\n", argv[-1], argv[-1]);
+		return stop ? EX_REFUSED : EX_USAGE;
+	}
 	if ((rc = ctl_select(c, argc - first, argv + first, &sel)) != 0)
 		return rc;
 	if (stop)
@@ -304,9 +310,12 @@ ctl_signal_exec(struct ctl *c, int argc, char **argv)
 
 	if (ctl_noopts(argc, argv, &first) != 0)
 		return EX_USAGE;
-	if (argc - first < 2)
-		return ctl_usage_error("signal requires a signal name and a "
-		    "process name");
+	if (argc - first < 2) {
+		/* supervisorctl: 1. */
+		fprintf(stderr, "wardctl: signal requires a signal name and a "
+		    "process name (see: wardctl signal --help)\n");
+		return EX_REFUSED;
+	}
 	sig = argv[first];
 	if ((rc = ctl_select(c, argc - first - 1, argv + first + 1, &sel)) != 0)
 		return rc;
@@ -317,6 +326,8 @@ ctl_signal_exec(struct ctl *c, int argc, char **argv)
 			ctl_select_missing(k);
 			worst = ctl_group_worst(worst, EX_REFUSED);
 		} else if (strcmp(k->s->state, "running") != 0) {
+			if (k->many)
+				continue;
 			printf("%s: ERROR (not running)\n", k->s->name);
 			worst = ctl_group_worst(worst, EX_NOT_RUNNING);
 		} else if ((rc = ctl_group_call(c, "instance.kill", k->s, sig, -1,
@@ -324,8 +335,8 @@ ctl_signal_exec(struct ctl *c, int argc, char **argv)
 			worst = rc;
 			break;
 		} else if (rc != 0) {
-			/* wardd names a bad signal as invalid_params. */
-			if (strcmp(ward_error(c->w)->code, "invalid_params") == 0)
+			/* wardd refuses a bad signal as invalid_argument. */
+			if (strcmp(ward_error(c->w)->code, "invalid_argument") == 0)
 				printf("%s: ERROR (bad signal name)\n", k->s->name);
 			else
 				ctl_group_error(c, k->s->name);

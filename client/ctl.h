@@ -98,6 +98,9 @@ struct ctl_pick {
 	const char		*arg;	/* as given (all: the instance's name) */
 	struct ward_status	*s;	/* NULL: arg names none */
 	int			 group;	/* arg is GROUP:* */
+	int			 many;	/* GROUP:* or all: the instance is not
+					   named itself (a result that does not
+					   apply to it is left out) */
 };
 
 struct ctl_sel {
@@ -132,5 +135,6 @@ extern const struct ctl_entry ctl_metrics_entry;	/* ctl-ward.c */
 extern const struct ctl_entry ctl_call_entry;		/* ctl-control.c */
 extern const struct ctl_entry ctl_start_entry, ctl_stop_entry,
     ctl_restart_entry, ctl_signal_entry, ctl_pid_entry;	/* ctl-group.c */
+extern const struct ctl_entry ctl_avail_entry, ctl_version_entry;	/* ctl-compat.c */
 
 #endif /* CTL_H */
