@@ -84,7 +84,7 @@ ctl_group_start(struct ctl *c, struct ctl_sel *sel)
 		const struct ctl_pick *k = &sel->v[i];
 
 		if (k->s == NULL) {
-			ctl_select_missing(k);
+			ctl_select_missing(sel, k);
 			worst = ctl_group_worst(worst, k->group ? EX_USAGE :
 			    EX_REFUSED);
 			continue;
@@ -144,7 +144,7 @@ ctl_group_stop(struct ctl *c, struct ctl_sel *sel, long timeout)
 		    strcmp(k->s->state, "running") != 0;
 
 		if (k->s == NULL) {
-			ctl_select_missing(k);
+			ctl_select_missing(sel, k);
 			worst = ctl_group_worst(worst, EX_REFUSED);
 			continue;
 		}
@@ -177,7 +177,11 @@ ctl_group_stop(struct ctl *c, struct ctl_sel *sel, long timeout)
 		if (ward_event_decode(&raw.data, &ev) == 0 &&
 		    strcmp(ev.type, "died") == 0) {
 			waiting--;
-			printf("%s: stopped\n", ev.name);
+			/* --json: the event of each death, as sent. */
+			if (c->json)
+				ctl_json_line(&raw.data.via.array.ptr[2].via.array.ptr[0]);
+			else
+				printf("%s: stopped\n", ev.name);
 			fflush(stdout);
 		}
 		ward_event_free(&ev);
@@ -323,7 +327,7 @@ ctl_signal_exec(struct ctl *c, int argc, char **argv)
 		const struct ctl_pick *k = &sel.v[i];
 
 		if (k->s == NULL) {
-			ctl_select_missing(k);
+			ctl_select_missing(&sel, k);
 			worst = ctl_group_worst(worst, EX_REFUSED);
 		} else if (strcmp(k->s->state, "running") != 0) {
 			if (k->many)

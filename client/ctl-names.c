@@ -106,16 +106,23 @@ ctl_select_free(struct ctl_sel *sel)
 	memset(sel, 0, sizeof *sel);
 }
 
-/* "NAME: ERROR (no such process)" or "(no such group)", as supervisorctl. */
+/*
+ * "NAME: ERROR (no such process)" or "(no such group)" on stdout, as
+ * supervisorctl prints them; the names it may have meant on stderr.
+ */
 void
-ctl_select_missing(const struct ctl_pick *k)
+ctl_select_missing(const struct ctl_sel *sel, const struct ctl_pick *k)
 {
 	size_t len;
 
 	if (k->group && ctl_names_group(k->arg, &len))
 		printf("%.*s: ERROR (no such group)\n", (int)len, k->arg);
-	else
+	else {
 		printf("%s: ERROR (no such process)\n", k->arg);
+		fflush(stdout);
+		if (!ctl_is_id(k->arg))
+			ctl_suggest_among(k->arg, sel->all, sel->nall);
+	}
 }
 
 /*

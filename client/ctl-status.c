@@ -254,7 +254,7 @@ ctl_status_exec(struct ctl *c, int argc, char **argv)
 	}
 	for (i = 0; i < sel.n; i++) {
 		if (sel.v[i].s == NULL) {
-			ctl_select_missing(&sel.v[i]);
+			ctl_select_missing(&sel, &sel.v[i]);
 			worst = EX_STATUS_UNKNOWN;
 			continue;
 		}

@@ -185,6 +185,7 @@ const struct ctl_entry *const ctl_table[] = {
 	&ctl_pid_entry,
 	&ctl_avail_entry,	/* ctl-compat.c */
 	&ctl_version_entry,
+	&ctl_fg_entry,		/* ctl-events.c */
 	&ctl_help_entry,
 	NULL
 };

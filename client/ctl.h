@@ -86,6 +86,7 @@ void	 ctl_pack_str(msgpack_packer *, const char *);
 int	 ctl_call(struct ctl *, const char *, struct ward_params *,
 	    const char *, struct ward_reply *);
 int	 ctl_resolve(struct ctl *, int, char **, struct ward_status *);
+void	 ctl_suggest_among(const char *, const struct ward_status *, size_t);
 
 /* ---- ctl-names.c: NAME, GROUP:* and all, as supervisorctl reads them */
 
@@ -112,7 +113,7 @@ struct ctl_sel {
 
 int	 ctl_select(struct ctl *, int, char **, struct ctl_sel *);
 void	 ctl_select_free(struct ctl_sel *);
-void	 ctl_select_missing(const struct ctl_pick *);
+void	 ctl_select_missing(const struct ctl_sel *, const struct ctl_pick *);
 int	 ctl_select_stopped(const struct ward_status *);
 
 /* ---- ctl-shell.c */
@@ -136,5 +137,6 @@ extern const struct ctl_entry ctl_call_entry;		/* ctl-control.c */
 extern const struct ctl_entry ctl_start_entry, ctl_stop_entry,
     ctl_restart_entry, ctl_signal_entry, ctl_pid_entry;	/* ctl-group.c */
 extern const struct ctl_entry ctl_avail_entry, ctl_version_entry;	/* ctl-compat.c */
+extern const struct ctl_entry ctl_fg_entry;		/* ctl-events.c */
 
 #endif /* CTL_H */
