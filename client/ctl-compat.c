@@ -1,11 +1,13 @@
 /*
  * ctl-compat.c: supervisorctl's commands that ward had no word for:
  * avail (every declared program, "in use" or, added to the config
- * directory but not yet by update, "avail") and version (wardd's). Calls
- * the shared core (ctl.h) and libward.
+ * directory but not yet by update, "avail"), version (wardd's),
+ * clear (an instance's captured output) and maintail (wardd's own log).
+ * Calls the shared core (ctl.h) and libward.
  */
 #include "config.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,7 +54,7 @@ ctl_avail_exec(struct ctl *c, int argc, char **argv)
 		    prog->type != MSGPACK_OBJECT_MAP)
 			continue;
 		a = ward_map_get(prog, "autostart");
-		printf("%-32s %-9s %-9s\n", CLEAN(ctl_compat_str(m, "name", name,
+		printf("%-32s %-9s %s\n", CLEAN(ctl_compat_str(m, "name", name,
 		    sizeof name)), "in use", a != NULL &&
 		    a->type == MSGPACK_OBJECT_BOOLEAN && a->via.boolean ?
 		    "auto" : "manual");
@@ -61,7 +63,7 @@ ctl_avail_exec(struct ctl *c, int argc, char **argv)
 	/* Added but not applied: only an admin may reread; others see none. */
 	if (ward_reread(c->w, &ch) == 0) {
 		for (k = 0; ch.added != NULL && ch.added[k] != NULL; k++)
-			printf("%-32s %-9s %-9s\n", CLEAN(ch.added[k]), "avail",
+			printf("%-32s %-9s %s\n", CLEAN(ch.added[k]), "avail",
 			    "-");
 		ward_changes_free(&ch);
 	}
@@ -96,4 +98,93 @@ const struct ctl_entry ctl_version_entry = {
 	.usage = "version",
 	.help = "Print wardd's version (wardctl --version: wardctl's).",
 	.exec = ctl_version_exec,
+};
+
+/* clear NAME|GROUP:*|all ...: "NAME: cleared", as supervisorctl. */
+static int
+ctl_clear_exec(struct ctl *c, int argc, char **argv)
+{
+	struct ctl_sel sel;
+	char id[24];
+	size_t i;
+	int first, rc, worst = 0;
+
+	if (ctl_noopts(argc, argv, &first) != 0)
+		return EX_USAGE;
+	if (first == argc) {
+		/* supervisorctl: 1. */
+		fprintf(stderr, "wardctl: clear requires a process name (see: "
+		    "wardctl clear --help)\n");
+		return EX_REFUSED;
+	}
+	if ((rc = ctl_select(c, argc - first, argv + first, &sel)) != 0)
+		return rc;
+	for (i = 0; i < sel.n; i++) {
+		const struct ctl_pick *k = &sel.v[i];
+
+		if (k->s == NULL) {
+			ctl_select_missing(&sel, k);
+			worst = EX_REFUSED;
+			continue;
+		}
+		snprintf(id, sizeof id, "%" PRIu64, k->s->id);
+		if (ward_instance_clear_log(c->w, id) == 0) {
+			printf("%s: cleared\n", k->s->name);
+			continue;
+		}
+		if (strcmp(ward_error(c->w)->code, "disconnected") == 0) {
+			worst = ctl_failed(c, NULL);
+			break;
+		}
+		/* A group or all: one that captures nothing has nothing. */
+		if (k->many &&
+		    strcmp(ward_error(c->w)->code, "invalid_state") == 0)
+			continue;
+		printf("%s: ERROR (%s)\n", k->s->name,
+		    CLEAN(ward_error(c->w)->message));
+		worst = EX_REFUSED;
+	}
+	ctl_select_free(&sel);
+	return worst;
+}
+
+const struct ctl_entry ctl_clear_entry = {
+	.name = "clear",
+	.usage = "clear NAME|ID|GROUP:*|all ...",
+	.help = "Forget instances' captured output (what tail shows).",
+	.exec = ctl_clear_exec,
+};
+
+/* maintail [-BYTES]: the end of wardd's log (admins only). */
+static int
+ctl_maintail_exec(struct ctl *c, int argc, char **argv)
+{
+	char *data, *end;
+	long bytes = 0;
+
+	if (argc == 1 && argv[0][0] == '-' && argv[0][1] >= '0' &&
+	    argv[0][1] <= '9') {
+		bytes = strtol(argv[0] + 1, &end, 10);
+		if (*end != '\0')
+			return ctl_usage_error("maintail: -BYTES takes a number");
+	} else if (argc > 0) {
+		if (argv[0][0] == '-')
+			return ctl_usage_error("maintail: unknown option %s",
+			    argv[0]);
+		return ctl_usage_error("maintail: no arguments but -BYTES");
+	}
+	if (ctl_connect(c) == -1)
+		return EX_UNREACHABLE;
+	if (ward_maintail(c->w, bytes, &data) == -1)
+		return ctl_failed(c, NULL);
+	fputs(data, stdout);
+	free(data);
+	return 0;
+}
+
+const struct ctl_entry ctl_maintail_entry = {
+	.name = "maintail",
+	.usage = "maintail [-BYTES]",
+	.help = "Print the end of wardd's own log (admins only).",
+	.exec = ctl_maintail_exec,
 };

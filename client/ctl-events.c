@@ -384,7 +384,8 @@ ctl_fg_exec(struct ctl *c, int argc, char **argv)
 	static const char *const streams[] = { "stdout", "stderr", NULL };
 	static const char *const ends[] = { "died", "removed", NULL };
 	struct ward_status s;
-	int first;
+	struct sigaction old;
+	int first, rc;
 
 	if (ctl_noopts(argc, argv, &first) != 0 || argc - first != 1)
 		return EX_USAGE;
@@ -400,9 +401,13 @@ ctl_fg_exec(struct ctl *c, int argc, char **argv)
 		return EX_REFUSED;
 	}
 	ward_status_free(&s);
+	/* ^C caught before the banner says to press it. */
+	ctl_sigint_catch(&old);
 	printf("==> Press Ctrl-C to exit <==\n");
 	fflush(stdout);
-	return ctl_events_tail(c, argv[first], streams, 0, 1, ends);
+	rc = ctl_events_tail(c, argv[first], streams, 0, 1, ends);
+	ctl_sigint_restore(&old);
+	return rc;
 }
 
 const struct ctl_entry ctl_fg_entry = {

@@ -42,7 +42,9 @@ ctl_sigint_catch(struct sigaction *old)
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = ctl_sigint_cb;
 	sigaction(SIGINT, &sa, old);
-	ctl_interrupted = 0;
+	/* Caught already (fg, before its banner): keep a ^C that came. */
+	if (old->sa_handler != ctl_sigint_cb)
+		ctl_interrupted = 0;
 }
 
 void
@@ -186,6 +188,8 @@ const struct ctl_entry *const ctl_table[] = {
 	&ctl_avail_entry,	/* ctl-compat.c */
 	&ctl_version_entry,
 	&ctl_fg_entry,		/* ctl-events.c */
+	&ctl_clear_entry,	/* ctl-compat.c */
+	&ctl_maintail_entry,
 	&ctl_help_entry,
 	NULL
 };

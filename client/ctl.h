@@ -136,7 +136,8 @@ extern const struct ctl_entry ctl_metrics_entry;	/* ctl-ward.c */
 extern const struct ctl_entry ctl_call_entry;		/* ctl-control.c */
 extern const struct ctl_entry ctl_start_entry, ctl_stop_entry,
     ctl_restart_entry, ctl_signal_entry, ctl_pid_entry;	/* ctl-group.c */
-extern const struct ctl_entry ctl_avail_entry, ctl_version_entry;	/* ctl-compat.c */
+extern const struct ctl_entry ctl_avail_entry, ctl_version_entry,
+    ctl_clear_entry, ctl_maintail_entry;		/* ctl-compat.c */
 extern const struct ctl_entry ctl_fg_entry;		/* ctl-events.c */
 
 #endif /* CTL_H */

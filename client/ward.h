@@ -375,4 +375,11 @@ int	 ward_dispatch(struct ward *);
 int	 ward_metrics(struct ward *, const char *format, char **text,
 	    size_t *len);
 
+/* ---- supervisorctl's clear and maintail */
+
+/* Empty an instance's captured output (both streams' rings). */
+int	 ward_instance_clear_log(struct ward *, const char *ident);
+/* The last bytes (0: 1600) of wardd's own log, *data malloc'd (admins). */
+int	 ward_maintail(struct ward *, size_t bytes, char **data);
+
 #endif

@@ -21,11 +21,13 @@ process name), the rows say so in WARD_ONLY.
 """
 import os
 import re
+import select
 import shutil
 import signal
 import subprocess
 import tempfile
 import textwrap
+import xmlrpc.client
 
 import wardtest
 from wardtest import Ward, retry
@@ -102,6 +104,14 @@ TABLE = [
     (["pid", "up"], 0, ["N"], "running"),
     (["pid", "idle"], 7, ["0"], "stopped"),
     (["pid", "nosuch"], 1, ["No such process nosuch"], "unknown"),
+    # fg: not running and unknown are 1 (nothing to attach to).
+    (["fg", "idle"], 1, None, "stopped"),
+    (["fg", "nosuch"], 1, None, "unknown"),
+    # clear: the captured output (supervisord: the log files).
+    (["clear", "up"], 0, ["up: cleared"], "running"),
+    (["clear", "up", "nosuch"], 1,
+     ["nosuch: ERROR (no such process)", "up: cleared"], "partial"),
+    (["clear"], 1, [], "no name"),
     # avail, version: no arguments.
     (["avail"], 0, None, "declared programs"),
     (["version"], 0, None, "the daemon's version"),
@@ -119,7 +129,16 @@ WARD_ONLY = [
     (["history", "--bogus"], 2, "--bogus"),
 ]
 
-RESULT = re.compile(r"^(\S+: (started|stopped|signalled|ERROR \(.*\))|"
+# wardctl only: where ward does more than supervisorctl 4.2.5, whose result
+# is given for the record.
+WARD_MORE = [
+    # supervisorctl: "grp:None: ERROR (no such process)", status 1 (its
+    # clear takes no group).
+    (["clear", "grp:*"], 0, ["grp:a: cleared", "grp:b: cleared"], "group"),
+]
+
+RESULT = re.compile(r"^(\S+: (started|stopped|signalled|cleared|"
+                    r"ERROR \(.*\))|"
                     r"No such process \S+|\d+)$")
 
 SUP = None
@@ -206,7 +225,6 @@ class Supervisord:
         """supervisord's XML-RPC on its socket, for the baseline (one
         supervisorctl per row is slow enough)."""
         from supervisor.xmlrpc import SupervisorTransport
-        import xmlrpc.client
         t = SupervisorTransport(None, None, "unix://" + self.dir + "/sup.sock")
         return xmlrpc.client.ServerProxy("http://127.0.0.1", transport=t)
 
@@ -216,20 +234,27 @@ class Supervisord:
                 for i in self.rpc().supervisor.getAllProcessInfo()}
 
     def baseline(self):
-        s, want = self.states(), {"up": "RUNNING", "idle": "STOPPED",
-                                  "quit": "EXITED", "grp:a": "RUNNING",
-                                  "grp:b": "RUNNING"}
-        if s == want:
-            return
-        rpc = self.rpc().supervisor
-        for name in ("up", "grp:a", "grp:b"):
-            if s[name] in ("STOPPED", "EXITED", "FATAL"):
-                rpc.startProcess(name)
-        if s["idle"] in ("RUNNING", "STARTING"):
-            rpc.stopProcess("idle")
-        if s["quit"] in ("STOPPED", "FATAL"):
-            rpc.startProcess("quit", False)
-        retry(lambda: self.states() == want, what="supervisord's baseline")
+        want = {"up": "RUNNING", "idle": "STOPPED", "quit": "EXITED",
+                "grp:a": "RUNNING", "grp:b": "RUNNING"}
+
+        def fix():
+            s = self.states()
+            if s == want:
+                return True
+            rpc = self.rpc().supervisor
+            todo = [(rpc.startProcess, n, False) for n in ("up", "grp:a",
+                    "grp:b") if s[n] in ("STOPPED", "EXITED", "FATAL")]
+            if s["idle"] in ("RUNNING", "STARTING"):
+                todo.append((rpc.stopProcess, "idle", True))
+            if s["quit"] in ("STOPPED", "FATAL"):
+                todo.append((rpc.startProcess, "quit", False))
+            for fn, name, wait in todo:
+                try:
+                    fn(name, wait)
+                except xmlrpc.client.Fault:
+                    pass	# it moved meanwhile: looked at again
+            return False
+        retry(fix, what="supervisord's baseline")
 
     def stop(self):
         self.proc.send_signal(signal.SIGTERM)
@@ -322,7 +347,7 @@ def test_supervisorctl_agrees_with_the_table():
 
 
 def test_wardctl_agrees_with_the_table():
-    for args, rc, lines, why in TABLE:
+    for args, rc, lines, why in TABLE + WARD_MORE:
         ward_baseline()
         check(wardctl(*args), args, rc, lines, "wardctl (%s)" % why)
 
@@ -349,6 +374,113 @@ def test_every_command_takes_help():
     p = subprocess.run([wardtest.WARDCTL, "--help"], capture_output=True,
                        text=True)
     assert p.returncode == 0 and p.stdout.startswith("usage:"), p
+
+
+def avail_rows(out):
+    """avail's rows as (name, in use|avail, auto|manual)."""
+    rows = set()
+    for line in out.splitlines():
+        m = re.match(r"^(\S+)\s+(in use|avail)\s+(auto|manual)\b", line)
+        if m:
+            rows.add(m.groups())
+    return rows
+
+
+def test_avail_agrees():
+    want = {("up", "in use", "auto"), ("idle", "in use", "manual"),
+            ("quit", "in use", "auto"), ("grp:a", "in use", "auto"),
+            ("grp:b", "in use", "auto")}
+    if SUP is not None:
+        got = avail_rows(SUP.ctl("avail").stdout)
+        assert got == want, ("supervisorctl", got)
+    p = wardctl("avail")
+    assert p.returncode == 0 and avail_rows(p.stdout) == want, p
+
+
+def test_maintail_is_wardds_log():
+    """maintail: the end of wardd's own log, each line as it wrote it."""
+    c = W.client()
+    c.call("instance.clear_log", {"name": "up"})    # logs a line
+    c.close()
+    p = wardctl("maintail")
+    assert p.returncode == 0, p
+    assert "instance up: captured output cleared" in p.stdout, p.stdout
+    assert len(p.stdout) <= 1600, len(p.stdout)
+    assert p.stdout.startswith("<"), p.stdout[:80]  # a whole line
+    p = wardctl("maintail", "-100")
+    assert p.returncode == 0 and len(p.stdout) <= 100, p
+    p = wardctl("maintail", "-f")
+    assert p.returncode == 2 and "-f" in p.stderr, p
+
+
+def read_until(p, text):
+    """p's stdout until it holds text (bounded by the test timeout)."""
+    got = b""
+    fd = p.stdout.fileno()
+
+    def more():
+        nonlocal got
+        if select.select([fd], [], [], 0.2)[0]:
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                raise AssertionError("wardctl ended: %r" % got)
+            got += chunk
+        return text.encode() in got
+    retry(more, what="%r from wardctl" % text)
+    return got.decode()
+
+
+def talker(c, name):
+    c.call("instance.run", {"name": name, "capture_output": True, "argv": [
+        "/bin/sh", "-c", "echo hello; exec %s 1000" % SLEEP]})
+    retry(lambda: "hello" in c.call("instance.log", {"name": name})["data"],
+          what="%s's output" % name)
+
+
+def test_tail_bytes_and_follow_ends_at_removal():
+    """tail -BYTES is supervisorctl's; tail -f ends (status 0) when the
+    instance is removed, where it used to wait for ever."""
+    c = W.client()
+    talker(c, "talk1")
+    p = wardctl("tail", "-5", "talk1")
+    assert p.returncode == 0 and p.stdout == "ello\n", p
+    p = wardctl("tail", "-n", "3", "talk1", "stdout")
+    assert p.returncode == 0 and p.stdout == "lo\n", p
+    f = subprocess.Popen([wardtest.WARDCTL, "--socket", W.sock, "tail", "-f",
+                          "talk1"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    try:
+        read_until(f, "hello")
+        c.call("instance.stop", {"name": "talk1"})
+        wardtest.wait_dead(c, "talk1")
+        c.call("instance.remove", {"name": "talk1"})
+        assert f.wait(timeout=wardtest.TIMEOUT) == 0, f.stderr.read()
+    finally:
+        f.kill()
+        f.wait()
+        c.close()
+
+
+def test_fg_detaches_on_ctrl_c():
+    c = W.client()
+    talker(c, "talk2")
+    f = subprocess.Popen([wardtest.WARDCTL, "--socket", W.sock, "fg",
+                          "talk2"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    try:
+        read_until(f, "==> Press Ctrl-C to exit <==")
+        f.send_signal(signal.SIGINT)
+        assert f.wait(timeout=wardtest.TIMEOUT) == 0, f.stderr.read()
+        # It only detached: the instance runs on.
+        assert c.call("instance.status", {"name": "talk2"})["state"] == \
+            "running"
+    finally:
+        f.kill()
+        f.wait()
+        c.call("instance.kill", {"name": "talk2", "signal": "KILL"})
+        wardtest.wait_dead(c, "talk2")
+        c.call("instance.remove", {"name": "talk2"})
+        c.close()
 
 
 if __name__ == "__main__":
