@@ -183,6 +183,83 @@ const struct ctl_entry ctl_update_entry = {
 	.exec = ctl_update_exec,
 };
 
+/*
+ * add NAME...: supervisorctl's, which makes a group that reread found
+ * active: here, applying the update when every pending change is one of
+ * those named. Active already is said, not a failure; unknown is 1.
+ */
+static int
+ctl_add_exec(struct ctl *c, int argc, char **argv)
+{
+	struct ward_changes ch;
+	struct ctl_sel sel;
+	const char *other;
+	char **names;
+	size_t i;
+	int first, k, rc = 0, found, nnew = 0;
+
+	if (ctl_noopts(argc, argv, &first) != 0 || first == argc)
+		return EX_USAGE;
+	argc -= first;
+	argv += first;
+	if ((names = calloc(argc + 1, sizeof *names)) == NULL)
+		return EX_REFUSED;
+	if ((rc = ctl_select(c, 0, NULL, &sel)) != 0) {
+		free(names);
+		return rc;
+	}
+	if (ward_reread(c->w, &ch) == -1) {
+		ctl_select_free(&sel);
+		free(names);
+		return ctl_failed(c, NULL);
+	}
+	for (k = 0; k < argc; k++) {
+		for (i = 0, found = 0; ch.added != NULL && ch.added[i] != NULL; i++)
+			found |= ctl_ward_in_group(ch.added[i], argv[k]);
+		if (found) {
+			names[nnew++] = argv[k];
+			continue;
+		}
+		for (i = 0; i < sel.nall && !found; i++)
+			found = ctl_ward_in_group(sel.all[i].name, argv[k]);
+		if (found)
+			printf("ERROR: process group already active\n");
+		else {
+			printf("ERROR: no such process/group: %s\n", argv[k]);
+			rc = EX_REFUSED;
+		}
+	}
+	if (nnew > 0 &&
+	    ((other = ctl_ward_outside(ch.added, names, nnew)) != NULL ||
+	    (other = ctl_ward_outside(ch.changed, names, nnew)) != NULL ||
+	    (other = ctl_ward_outside(ch.removed, names, nnew)) != NULL)) {
+		fprintf(stderr, "wardctl: add: %s changed too, and wardd "
+		    "applies every change at once: run update\n", other);
+		nnew = 0;
+		rc = EX_REFUSED;
+	}
+	ward_changes_free(&ch);
+	ctl_select_free(&sel);
+	if (nnew > 0 && ward_update(c->w, &ch) == -1) {
+		free(names);
+		return ctl_failed(c, NULL);
+	}
+	if (nnew > 0)
+		ward_changes_free(&ch);
+	for (k = 0; k < nnew; k++)
+		printf("%s: added process group\n", names[k]);
+	free(names);
+	return rc;
+}
+
+const struct ctl_entry ctl_add_entry = {
+	.name = "add",
+	.usage = "add NAME|GROUP ...",
+	.help = "Apply the config directory's new programs of these names or "
+	    "groups (admins only).",
+	.exec = ctl_add_exec,
+};
+
 /* ---- info, shutdown */
 
 static int

@@ -190,6 +190,7 @@ const struct ctl_entry *const ctl_table[] = {
 	&ctl_fg_entry,		/* ctl-events.c */
 	&ctl_clear_entry,	/* ctl-compat.c */
 	&ctl_maintail_entry,
+	&ctl_add_entry,		/* ctl-ward.c */
 	&ctl_help_entry,
 	NULL
 };

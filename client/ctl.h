@@ -133,6 +133,7 @@ extern const struct ctl_entry ctl_wait_entry;		/* ctl-wait.c */
 extern const struct ctl_entry ctl_reread_entry, ctl_update_entry,
     ctl_info_entry, ctl_shutdown_entry, ctl_reexec_entry;			/* ctl-ward.c */
 extern const struct ctl_entry ctl_metrics_entry;	/* ctl-ward.c */
+extern const struct ctl_entry ctl_add_entry;		/* ctl-ward.c */
 extern const struct ctl_entry ctl_call_entry;		/* ctl-control.c */
 extern const struct ctl_entry ctl_start_entry, ctl_stop_entry,
     ctl_restart_entry, ctl_signal_entry, ctl_pid_entry;	/* ctl-group.c */

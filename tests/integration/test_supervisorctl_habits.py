@@ -483,5 +483,33 @@ def test_fg_detaches_on_ctrl_c():
         c.close()
 
 
+def test_add_applies_a_new_program():
+    """add NAME after a reread: supervisorctl's results, the last test
+    (it adds a program to both configs)."""
+    late = "[program:late]\ncommand=%s 1000\nstartsecs=0\n" % SLEEP
+    want = [(["add", "late"], 0, ["late: added process group"]),
+            (["add", "late"], 0, ["ERROR: process group already active"]),
+            (["add", "nosuch"], 1, ["ERROR: no such process/group: nosuch"])]
+    if SUP is not None:
+        with open(SUP.conf, "a") as f:
+            f.write(late)
+        assert SUP.ctl("reread").returncode == 0
+        for args, rc, lines in want:
+            p = SUP.ctl(*args)
+            assert (p.returncode, p.stdout.splitlines()) == (rc, lines), (
+                "supervisorctl", args, p)
+    with open(os.path.join(W.confdir, "late.conf"), "w") as f:
+        f.write(late)
+    assert wardctl("reread").returncode == 0
+    for args, rc, lines in want:
+        p = wardctl(*args)
+        assert (p.returncode, p.stdout.splitlines()) == (rc, lines), (
+            "wardctl", args, p)
+    c = W.client()
+    retry(lambda: c.call("instance.status", {"name": "late"})["state"] ==
+          "running", what="late to run")
+    c.close()
+
+
 if __name__ == "__main__":
     wardtest.run(globals())

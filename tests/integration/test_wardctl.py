@@ -218,7 +218,7 @@ def end_proc(p):
 COMMANDS = ["status", "run", "start", "stop", "restart", "kill", "suspend",
             "resume", "wait", "remove", "payload", "history", "events", "tail", "top",
             "reread", "update", "logrotate", "info", "shutdown", "reexec",
-            "metrics", "call", "signal", "pid", "avail", "version", "fg", "clear", "maintail", "help"]
+            "metrics", "call", "signal", "pid", "avail", "version", "fg", "clear", "maintail", "add", "help"]
 
 
 def test_help_lists_every_command():
