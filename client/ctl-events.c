@@ -108,15 +108,23 @@ ctl_events_exec(struct ctl *c, int argc, char **argv)
 {
 	const char *all[] = { "created", "started", "payload", "died", "removed",
 	    "metrics", NULL };
+	static const struct option lopts[] = {
+		{ "metrics", no_argument, NULL, 'm' },
+		{ NULL, 0, NULL, 0 }
+	};
 	struct ward_status *v = NULL;
 	uint64_t *ids = NULL;
-	int i, rc = 0, metrics = 0;
+	int i, rc = 0, metrics = 0, ch;
 
-	if (argc > 0 && strcmp(argv[0], "--metrics") == 0) {
+	while ((ch = ctl_getopt(argc, argv, "", lopts)) != -1) {
+		if (ch == '?')
+			return EX_USAGE;
 		metrics = 1;
-		argc--;
-		argv++;
 	}
+	if ((i = ctl_optnames(argc, argv)) == -1)
+		return EX_USAGE;
+	argc -= i;
+	argv += i;
 	if (!metrics)
 		all[5] = NULL;
 	if (ctl_connect(c) == -1)

@@ -127,6 +127,11 @@ WARD_ONLY = [
     (["history", "-n", "x"], 2, "-n"),
     (["history", "a", "b"], 2, "one NAME"),
     (["history", "--bogus"], 2, "--bogus"),
+    (["events", "up", "--metrics"], 2, "--metrics"),
+    (["kill", "up", "-s", "HUP"], 2, "-s"),
+    (["tail", "up", "-f"], 2, "-f"),
+    (["signal", "HUP", "up", "--bogus"], 2, "--bogus"),
+    (["pid", "up", "-x"], 2, "-x"),
 ]
 
 # wardctl only: where ward does more than supervisorctl 4.2.5, whose result
@@ -411,6 +416,16 @@ def test_maintail_is_wardds_log():
     assert p.returncode == 0 and len(p.stdout) <= 100, p
     p = wardctl("maintail", "-f")
     assert p.returncode == 2 and "-f" in p.stderr, p
+
+
+def test_clear_and_maintail_are_authorized():
+    """clear is the owner's or an admin's, maintail an admin's: uid 65534
+    may neither clear root's instance nor read wardd's log."""
+    os.chmod(W.dir, 0o755)
+    r = wardtest.as_nobody(W, 'done([attempt("instance.clear_log", '
+                           '{"name": "up"}), attempt("ward.maintail")])')
+    assert r[0].get("code") in ("not_found", "permission_denied"), r
+    assert r[1].get("code") == "permission_denied", r
 
 
 def read_until(p, text):
