@@ -163,8 +163,9 @@ ctl_group_stop(struct ctl *c, struct ctl_sel *sel, long timeout)
 			continue;
 		}
 		ward_reply_free(&r);
-		if (called_off)
-			printf("%s: stopped\n", k->s->name);
+		if (called_off)	/* ward says which start it called off */
+			printf("%s: stopped (its %s start called off)\n",
+			    k->s->name, k->s->program_state);
 		else
 			waiting++;
 	}

@@ -78,6 +78,7 @@ ctl_select(struct ctl *c, int argc, char **argv, struct ctl_sel *sel)
 	int i, every = argc == 0;
 
 	memset(sel, 0, sizeof *sel);
+	sel->json = c->json;
 	if (ctl_connect(c) == -1)
 		return EX_UNREACHABLE;
 	if (ward_instance_list(c->w, NULL, &sel->all, &sel->nall) == -1)
@@ -108,18 +109,20 @@ ctl_select_free(struct ctl_sel *sel)
 
 /*
  * "NAME: ERROR (no such process)" or "(no such group)" on stdout, as
- * supervisorctl prints them; the names it may have meant on stderr.
+ * supervisorctl prints them (on stderr with --json, which keeps stdout
+ * JSON); the names it may have meant on stderr.
  */
 void
 ctl_select_missing(const struct ctl_sel *sel, const struct ctl_pick *k)
 {
+	FILE *f = sel->json ? stderr : stdout;
 	size_t len;
 
 	if (k->group && ctl_names_group(k->arg, &len))
-		printf("%.*s: ERROR (no such group)\n", (int)len, k->arg);
+		fprintf(f, "%.*s: ERROR (no such group)\n", (int)len, k->arg);
 	else {
-		printf("%s: ERROR (no such process)\n", k->arg);
-		fflush(stdout);
+		fprintf(f, "%s: ERROR (no such process)\n", k->arg);
+		fflush(f);
 		if (!ctl_is_id(k->arg))
 			ctl_suggest_among(k->arg, sel->all, sel->nall);
 	}

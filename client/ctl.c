@@ -6,7 +6,8 @@
  * --json prints the daemon's own results. Calls the shared core (ctl.h).
  *
  * Exit status: 0 done, 1 the daemon refused (its message is printed),
- * 2 usage error, 3 wardd cannot be reached.
+ * 2 usage error, 3 wardd cannot be reached; the supervisorctl commands
+ * use its statuses where they have one (status 3 and 4, 7: ctl.h).
  */
 #include "config.h"
 
@@ -240,6 +241,7 @@ ctl_dispatch(struct ctl *c, int argc, char **argv)
 		ctl_usage_error("unknown command '%s' (try: wardctl help)", argv[0]);
 		return EX_USAGE;
 	}
+	ctl_optargv = NULL;	/* a new line: ctl_getopt starts over */
 	if (argc > 1 && (strcmp(argv[1], "-h") == 0 ||
 	    strcmp(argv[1], "--help") == 0)) {
 		printf("usage: %s\n  %s\n", ce->usage, ce->help);

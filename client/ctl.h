@@ -109,6 +109,7 @@ struct ctl_sel {
 	size_t			 nall;
 	struct ctl_pick		*v;	/* per instance named, in order */
 	size_t			 n;
+	int			 json;	/* --json: stdout holds JSON only */
 };
 
 int	 ctl_select(struct ctl *, int, char **, struct ctl_sel *);
