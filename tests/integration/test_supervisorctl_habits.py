@@ -112,6 +112,12 @@ TABLE = [
     (["clear", "up", "nosuch"], 1,
      ["nosuch: ERROR (no such process)", "up: cleared"], "partial"),
     (["clear"], 1, [], "no name"),
+    # reread, update: nothing changed; update of an unknown group is 1.
+    (["reread"], 0, None, "no change"),
+    (["update"], 0, None, "no change"),
+    (["update", "all"], 0, None, "all is as none"),
+    (["update", "nogrp"], 1, None, "no such group"),
+    (["update", "grp"], 0, None, "a group, no change"),
     # avail, version: no arguments.
     (["avail"], 0, None, "declared programs"),
     (["version"], 0, None, "the daemon's version"),
