@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "ctl.h"
 
@@ -155,36 +156,59 @@ const struct ctl_entry ctl_clear_entry = {
 	.exec = ctl_clear_exec,
 };
 
-/* maintail [-BYTES]: the end of wardd's log (admins only). */
+/*
+ * maintail [-f] [-BYTES]: the end of wardd's log (admins only); -f asks
+ * again every half second for what came since, until ^C (status 0).
+ */
 static int
 ctl_maintail_exec(struct ctl *c, int argc, char **argv)
 {
-	char *data, *end;
+	struct sigaction old;
+	uint64_t end = 0;
+	char *data, *e;
 	long bytes = 0;
+	int i, follow = 0, rc = 0;
 
-	if (argc == 1 && argv[0][0] == '-' && argv[0][1] >= '0' &&
-	    argv[0][1] <= '9') {
-		bytes = strtol(argv[0] + 1, &end, 10);
-		if (*end != '\0')
-			return ctl_usage_error("maintail: -BYTES takes a number");
-	} else if (argc > 0) {
-		if (argv[0][0] == '-')
+	for (i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "-f") == 0)
+			follow = 1;
+		else if (argv[i][0] == '-' && argv[i][1] >= '0' &&
+		    argv[i][1] <= '9') {
+			bytes = strtol(argv[i] + 1, &e, 10);
+			if (*e != '\0')
+				return ctl_usage_error("maintail: -BYTES takes a "
+				    "number");
+		} else if (argv[i][0] == '-')
 			return ctl_usage_error("maintail: unknown option %s",
-			    argv[0]);
-		return ctl_usage_error("maintail: no arguments but -BYTES");
+			    argv[i]);
+		else
+			return ctl_usage_error("maintail: no arguments but -f "
+			    "and -BYTES");
 	}
 	if (ctl_connect(c) == -1)
 		return EX_UNREACHABLE;
-	if (ward_maintail(c->w, bytes, &data) == -1)
-		return ctl_failed(c, NULL);
-	fputs(data, stdout);
-	free(data);
-	return 0;
+	if (follow)
+		ctl_sigint_catch(&old);
+	do {
+		if (ward_maintail(c->w, end ? 65536 : bytes, end, &data,
+		    &end) == -1) {
+			rc = ctl_failed(c, NULL);
+			break;
+		}
+		fputs(data, stdout);
+		fflush(stdout);
+		free(data);
+		if (follow)	/* ^C cuts the wait short */
+			nanosleep(&(struct timespec){ 0, 500000000 }, NULL);
+	} while (follow && !ctl_interrupted);
+	if (follow)
+		ctl_sigint_restore(&old);
+	return rc;
 }
 
 const struct ctl_entry ctl_maintail_entry = {
 	.name = "maintail",
-	.usage = "maintail [-BYTES]",
+	.usage = "maintail [-f] [-BYTES]",
 	.help = "Print the end of wardd's own log (admins only).",
 	.exec = ctl_maintail_exec,
 };

@@ -62,27 +62,34 @@ const struct cmd_entry cmd_clear_log_entry = {
 
 static const struct arg_spec cmd_maintail_args[] = {
 	{ "bytes", ARG_UINT },
+	{ "since", ARG_UINT },
 	{ NULL, 0 }
 };
 
-/* The end of wardd's log: admins only, as it names everyone's instances. */
+/*
+ * The end of wardd's log, or what came after since (maintail -f asks
+ * with the end it was given last): admins only, as it names everyone's
+ * instances.
+ */
 static void
 cmd_maintail_exec(struct request *req)
 {
 	uint64_t bytes = req->args[0] ? req->args[0]->via.u64 : 1600;
+	uint64_t since = req->args[1] ? req->args[1]->via.u64 : 0, end;
 	msgpack_packer pk;
 	char *raw, *data;
 
 	/* Valid UTF-8 for any client: a log line may quote a payload's bytes. */
-	if ((raw = logring_tail(bytes)) == NULL ||
+	if ((raw = logring_tail(bytes, since, &end)) == NULL ||
 	    (data = utf8_clean(raw, strlen(raw))) == NULL) {
 		free(raw);
 		cmd_error(req, WARD_E_INTERNAL, "out of memory");
 		return;
 	}
 	cmd_result(req, &pk);
-	msgpack_pack_map(&pk, 1);
+	msgpack_pack_map(&pk, 2);
 	codec_pack_kv_str(&pk, "data", data);
+	codec_pack_kv_uint(&pk, "end", end);
 	free(data);
 	free(raw);
 }

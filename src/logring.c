@@ -18,12 +18,15 @@
 
 static char	logring[LOGRING_SIZE];
 static size_t	logring_start, logring_len;
+static uint64_t	logring_total;		/* bytes ever added: maintail -f's
+					   cursor */
 
 static void
 logring_put(const char *p, size_t n)
 {
 	size_t at, k;
 
+	logring_total += n;
 	if (n >= LOGRING_SIZE) {
 		p += n - LOGRING_SIZE;
 		n = LOGRING_SIZE;
@@ -50,13 +53,21 @@ logring_add(const char *line)
 
 /*
  * The last max bytes (from a line's start when the cut falls inside one),
- * NUL-terminated, for the caller to free; NULL without memory.
+ * or with since (a cursor: *end of an earlier call, 0 for none) what came
+ * after it that the ring still holds. NUL-terminated, for the caller to
+ * free; NULL without memory. *end: the cursor for the next call.
  */
 char *
-logring_tail(size_t max)
+logring_tail(size_t max, uint64_t since, uint64_t *end)
 {
 	size_t n = logring_len < max ? logring_len : max, from, first, skip = 0;
 	char *out;
+
+	*end = logring_total;
+	if (since > logring_total)	/* a cursor of an earlier wardd */
+		since = logring_total;
+	if (since > 0 && logring_total - since < n)
+		n = logring_total - since;
 
 	if ((out = malloc(n + 1)) == NULL)
 		return NULL;
@@ -65,7 +76,7 @@ logring_tail(size_t max)
 	memcpy(out, logring + from, first);
 	memcpy(out + first, logring, n - first);
 	out[n] = '\0';
-	if (n < logring_len) {	/* cut: start at the next whole line */
+	if (since == 0 && n < logring_len) {	/* cut: at the next line */
 		char *nl = memchr(out, '\n', n);
 
 		skip = nl != NULL ? (size_t)(nl - out) + 1 : n;

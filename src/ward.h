@@ -741,7 +741,7 @@ extern const struct cmd_entry cmd_clear_log_entry,
 
 /* logring.c: wardd's recent log lines, for ward.maintail */
 void	 logring_add(const char *);
-char	*logring_tail(size_t);
+char	*logring_tail(size_t, uint64_t, uint64_t *);
 
 /* ---- reason.c: pure rules for payload states, death reasons, signals. */
 

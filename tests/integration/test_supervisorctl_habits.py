@@ -420,8 +420,30 @@ def test_maintail_is_wardds_log():
     assert p.stdout.startswith("<"), p.stdout[:80]  # a whole line
     p = wardctl("maintail", "-100")
     assert p.returncode == 0 and len(p.stdout) <= 100, p
-    p = wardctl("maintail", "-f")
-    assert p.returncode == 2 and "-f" in p.stderr, p
+    p = wardctl("maintail", "-x")
+    assert p.returncode == 2 and "-x" in p.stderr, p
+    # -f: what wardd logs from then on, until ^C (status 0).
+    f = subprocess.Popen([wardtest.WARDCTL, "--socket", W.sock, "maintail",
+                          "-f", "-1"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    c = W.client()
+    try:
+        got = b""
+
+        def logged():
+            # A new line each time, until one comes after -f's start.
+            nonlocal got
+            c.call("instance.clear_log", {"name": "grp:a"})
+            if select.select([f.stdout], [], [], 0.2)[0]:
+                got += os.read(f.stdout.fileno(), 65536)
+            return b"instance grp:a: captured output cleared" in got
+        retry(logged, what="maintail -f to print a new line")
+        f.send_signal(signal.SIGINT)
+        assert f.wait(timeout=wardtest.TIMEOUT) == 0, f.stderr.read()
+    finally:
+        f.kill()
+        f.wait()
+        c.close()
 
 
 def test_clear_and_maintail_are_authorized():
