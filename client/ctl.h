@@ -13,6 +13,7 @@
 #ifndef CTL_H
 #define CTL_H
 
+#include <getopt.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -51,6 +52,10 @@ int	 ctl_usage_error(const char *, ...)
 	    __attribute__((format(printf, 1, 2)));
 void	 ctl_sigint_catch(struct sigaction *);
 void	 ctl_sigint_restore(const struct sigaction *);
+extern char **ctl_optargv;
+int	 ctl_getopt(int, char **, const char *, const struct option *);
+int	 ctl_optnames(int, char **);
+int	 ctl_noopts(int, char **, int *);
 
 /* ---- ctl-output.c: printing */
 
@@ -81,6 +86,36 @@ void	 ctl_pack_str(msgpack_packer *, const char *);
 int	 ctl_call(struct ctl *, const char *, struct ward_params *,
 	    const char *, struct ward_reply *);
 int	 ctl_resolve(struct ctl *, int, char **, struct ward_status *);
+void	 ctl_suggest_among(const char *, const struct ward_status *, size_t);
+
+/* ---- ctl-names.c: NAME, GROUP:* and all, as supervisorctl reads them */
+
+/* supervisorctl's statuses for what it reports per name (LSB's). */
+#define EX_STATUS_STOPPED	3	/* status: not all running */
+#define EX_STATUS_UNKNOWN	4	/* status: no such name, or no wardd */
+#define EX_NOT_RUNNING		7	/* signal, pid: one is not running */
+
+struct ctl_pick {
+	const char		*arg;	/* as given (all: the instance's name) */
+	struct ward_status	*s;	/* NULL: arg names none */
+	int			 group;	/* arg is GROUP:* */
+	int			 many;	/* GROUP:* or all: the instance is not
+					   named itself (a result that does not
+					   apply to it is left out) */
+};
+
+struct ctl_sel {
+	struct ward_status	*all;	/* instance.list's answer */
+	size_t			 nall;
+	struct ctl_pick		*v;	/* per instance named, in order */
+	size_t			 n;
+	int			 json;	/* --json: stdout holds JSON only */
+};
+
+int	 ctl_select(struct ctl *, int, char **, struct ctl_sel *);
+void	 ctl_select_free(struct ctl_sel *);
+void	 ctl_select_missing(const struct ctl_sel *, const struct ctl_pick *);
+int	 ctl_select_stopped(const struct ward_status *);
 
 /* ---- ctl-shell.c */
 
@@ -89,8 +124,7 @@ int	 ctl_shell(struct ctl *);
 /* ---- the commands, in their family files */
 
 extern const struct ctl_entry ctl_status_entry;		/* ctl-status.c */
-extern const struct ctl_entry ctl_run_entry, ctl_start_entry,
-    ctl_stop_entry, ctl_restart_entry, ctl_kill_entry, ctl_suspend_entry,
+extern const struct ctl_entry ctl_run_entry, ctl_kill_entry, ctl_suspend_entry,
     ctl_resume_entry, ctl_remove_entry, ctl_payload_entry,
     ctl_history_entry;					/* ctl-instance.c */
 extern const struct ctl_entry ctl_events_entry, ctl_tail_entry,
@@ -100,6 +134,12 @@ extern const struct ctl_entry ctl_wait_entry;		/* ctl-wait.c */
 extern const struct ctl_entry ctl_reread_entry, ctl_update_entry,
     ctl_info_entry, ctl_shutdown_entry, ctl_reexec_entry;			/* ctl-ward.c */
 extern const struct ctl_entry ctl_metrics_entry;	/* ctl-ward.c */
+extern const struct ctl_entry ctl_add_entry;		/* ctl-ward.c */
 extern const struct ctl_entry ctl_call_entry;		/* ctl-control.c */
+extern const struct ctl_entry ctl_start_entry, ctl_stop_entry,
+    ctl_restart_entry, ctl_signal_entry, ctl_pid_entry;	/* ctl-group.c */
+extern const struct ctl_entry ctl_avail_entry, ctl_version_entry,
+    ctl_clear_entry, ctl_maintail_entry;		/* ctl-compat.c */
+extern const struct ctl_entry ctl_fg_entry;		/* ctl-events.c */
 
 #endif /* CTL_H */

@@ -371,6 +371,15 @@ int	 ward_dispatch(struct ward *);
 int	 ward_metrics(struct ward *, const char *format, char **text,
 	    size_t *len);
 
+/* ---- supervisorctl's clear and maintail */
+
+/* Empty an instance's captured output (both streams' rings). */
+int	 ward_instance_clear_log(struct ward *, const char *ident);
+/* The last bytes (0: 1600) of wardd's own log, or (since > 0) what came
+ * after the *end an earlier call gave; *data malloc'd (admins only). */
+int	 ward_maintail(struct ward *, size_t bytes, uint64_t since, char **data,
+	    uint64_t *end);
+
 #ifdef __cplusplus
 }
 #endif

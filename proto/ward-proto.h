@@ -48,6 +48,8 @@
 #define WARD_M_PIDFD		"instance.pidfd"
 #define WARD_M_METRICS		"ward.metrics"
 #define WARD_M_CALL		"instance.call"	/* relayed to the payload */
+#define WARD_M_CLEAR_LOG	"instance.clear_log"
+#define WARD_M_MAINTAIL		"ward.maintail"
 
 /* Notifications sent by wardd. */
 #define WARD_N_EVENT		"ward.event"

@@ -56,6 +56,8 @@ static const struct cmd_entry *const cmd_table[] = {
 	&cmd_pidfd_entry,
 	&cmd_metrics_entry,	/* cmd-ward.c */
 	&cmd_call_entry,	/* cmd-control.c */
+	&cmd_clear_log_entry,	/* cmd-compat.c */
+	&cmd_maintail_entry,
 	NULL
 };
 

@@ -86,6 +86,17 @@ log_level_parse(const char *s)
 	return -1;
 }
 
+/* Each line as stderr gets it, for ward.maintail (logring.c). */
+static void
+log_keep(int level, const char *msg, const char *err)
+{
+	char line[2300];
+
+	snprintf(line, sizeof line, err ? "<%d>%s: %s" : "<%d>%s", level, msg,
+	    err);
+	logring_add(line);
+}
+
 static void
 log_vwrite(int level, const char *fmt, va_list ap, int with_errno)
 {
@@ -95,6 +106,7 @@ log_vwrite(int level, const char *fmt, va_list ap, int with_errno)
 	if (level > log_level)
 		return;
 	vsnprintf(msg, sizeof msg, fmt, ap);
+	log_keep(level, msg, with_errno ? strerror(saved) : NULL);
 	if (log_journal) {
 		if (with_errno)
 			sd_journal_send("MESSAGE=%s: %s", msg, strerror(saved),

@@ -736,6 +736,12 @@ extern const struct cmd_entry cmd_metrics_entry;	/* cmd-ward.c */
 void	 cmd_suspend_done_cb(struct instance *, const struct ward_err *, int);
 void	 cmd_suspend_reexec(void);
 extern const struct cmd_entry cmd_call_entry;	/* cmd-control.c */
+extern const struct cmd_entry cmd_clear_log_entry,
+    cmd_maintail_entry;			/* cmd-compat.c */
+
+/* logring.c: wardd's recent log lines, for ward.maintail */
+void	 logring_add(const char *);
+char	*logring_tail(size_t, uint64_t, uint64_t *);
 
 /* ---- reason.c: pure rules for payload states, death reasons, signals. */
 

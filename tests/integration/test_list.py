@@ -140,7 +140,8 @@ def ctl(*args):
     p = subprocess.run([WARDCTL] + list(args),
                        env=dict(os.environ, WARD_SOCKET=W.sock),
                        capture_output=True, text=True, timeout=20)
-    assert p.returncode == 0, p.stderr
+    # status: 3 when one shown is not running (supervisorctl's).
+    assert p.returncode in (0, 3), p.stderr
     return p.stdout
 
 
@@ -177,7 +178,7 @@ def test_libward_falls_back_for_an_older_wardd():
                              capture_output=True, text=True, timeout=20)
     finally:
         f.close()
-    assert out.returncode == 0, out.stderr
+    assert out.returncode in (0, 3), out.stderr     # 3: one is dead
     assert "pback0" in out.stdout and "running" in out.stdout
     assert asked == [{"compact": True}, {}], asked
 
