@@ -8,10 +8,12 @@
 #include "config.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "ctl.h"
 
@@ -197,4 +199,22 @@ ctl_resolve(struct ctl *c, int argc, char **argv, struct ward_status *v)
 		}
 	}
 	return 0;
+}
+
+/*
+ * Whether the connection still stands, without waiting or taking
+ * anything from it: wardd's end closed (it restarted or left) shows as
+ * EOF or an error; pending notifications are not a loss.
+ */
+int
+ctl_conn_alive(struct ctl *c)
+{
+	char b;
+	ssize_t n;
+
+	if (c->w == NULL)
+		return 0;
+	n = recv(ward_fd(c->w), &b, 1, MSG_PEEK | MSG_DONTWAIT);
+	return n == 1 || (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK ||
+	    errno == EINTR));
 }

@@ -81,10 +81,16 @@ void	 ctl_pack_str(msgpack_packer *, const char *);
 int	 ctl_call(struct ctl *, const char *, struct ward_params *,
 	    const char *, struct ward_reply *);
 int	 ctl_resolve(struct ctl *, int, char **, struct ward_status *);
+int	 ctl_conn_alive(struct ctl *);
 
 /* ---- ctl-shell.c */
 
 int	 ctl_shell(struct ctl *);
+
+/* ---- ctl-history.c: the shell's ~/.wardctl_history */
+
+void	 ctl_history_load(const char *);
+void	 ctl_history_add(const char *);
 
 /* ---- the commands, in their family files */
 
