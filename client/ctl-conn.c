@@ -3,7 +3,8 @@
  * connection (kept across the shell's commands), one call with its error
  * reported and turned into an exit status, names and ids packed as wardd
  * wants them, "did you mean" after a name that is not there. Part of the
- * shared core (ctl.h); it calls libward and ctl-output.c.
+ * shared core (ctl.h); it calls libward, ctl-output.c and ctl-words.c
+ * (wardd's messages in the user's words).
  */
 #include "config.h"
 
@@ -38,11 +39,14 @@ ctl_failed(struct ctl *c, const char *what)
 {
 	const struct ward_error *e = ward_error(c->w);
 	int lost = strcmp(e->code, "disconnected") == 0;
+	char buf[1024];
+	const char *msg = ctl_words_rewrite(e->message, c->words, buf,
+	    sizeof buf);
 
 	if (what != NULL)
-		fprintf(stderr, "wardctl: %s: %s\n", what, e->message);
+		fprintf(stderr, "wardctl: %s: %s\n", what, msg);
 	else
-		fprintf(stderr, "wardctl: %s\n", e->message);
+		fprintf(stderr, "wardctl: %s\n", msg);
 	if (lost) {
 		ward_close(c->w);
 		c->w = NULL;
@@ -149,6 +153,14 @@ int
 ctl_call(struct ctl *c, const char *method, struct ward_params *p,
     const char *ident, struct ward_reply *keep)
 {
+	return ctl_call_fds(c, method, p, NULL, 0, ident, keep);
+}
+
+/* The same, passing fds with the request (they stay the caller's). */
+int
+ctl_call_fds(struct ctl *c, const char *method, struct ward_params *p,
+    const int *fds, size_t nfds, const char *ident, struct ward_reply *keep)
+{
 	struct ward_reply r;
 	int rc;
 
@@ -157,8 +169,8 @@ ctl_call(struct ctl *c, const char *method, struct ward_params *p,
 			ward_params_free(p);
 		return EX_UNREACHABLE;
 	}
-	rc = ward_call(c->w, method, p ? p->sbuf.data : NULL, p ? p->sbuf.size : 0,
-	    &r);
+	rc = ward_call_fds(c->w, method, p ? p->sbuf.data : NULL,
+	    p ? p->sbuf.size : 0, fds, nfds, &r);
 	if (p != NULL)
 		ward_params_free(p);
 	if (rc == -1) {
