@@ -9,6 +9,7 @@ itself), and a bad value is reported with the flag's name, not the
 protocol key's."""
 import json
 import os
+import re
 import select
 import signal
 import subprocess
@@ -106,7 +107,7 @@ def setup_module():
 
 
 def test_reconnects_after_restart(w):
-    home = tempfile.mkdtemp()
+    home = tempfile.mkdtemp(dir=w.dir)
     s = shell(w, home)
     try:
         c = w.client()
@@ -141,7 +142,7 @@ def test_reconnects_after_restart(w):
 
 
 def test_ctrl_c_cancels_line_and_events(w):
-    home = tempfile.mkdtemp()
+    home = tempfile.mkdtemp(dir=w.dir)
     s = shell(w, home)
     try:
         # A half-typed line: ^C drops it, the shell stays and answers.
@@ -172,7 +173,7 @@ def test_ctrl_c_cancels_line_and_events(w):
 
 
 def test_history_file(w):
-    home = tempfile.mkdtemp()
+    home = tempfile.mkdtemp(dir=w.dir)
     hist = os.path.join(home, ".wardctl_history")
     s = shell(w, home)
     try:
@@ -211,7 +212,7 @@ def test_history_file(w):
 
 
 def test_history_symlink_not_followed(w):
-    home = tempfile.mkdtemp()
+    home = tempfile.mkdtemp(dir=w.dir)
     target = os.path.join(home, "precious")
     with open(target, "w") as f:
         f.write("keep me\n")
@@ -228,6 +229,189 @@ def test_history_symlink_not_followed(w):
         assert f.read() == "keep me\n"
     assert os.stat(target).st_mode & 0o777 == 0o644
     assert os.path.islink(os.path.join(home, ".wardctl_history"))
+
+
+# ---- run: a flag for every spec key ---------------------------------------
+
+def ctl(w, *args):
+    return subprocess.run([WARDCTL, "--socket", w.sock] + list(args),
+                          stdin=subprocess.DEVNULL, capture_output=True,
+                          text=True, timeout=TIMEOUT)
+
+
+def status(w, name):
+    p = ctl(w, "--json", "status", name)
+    assert p.returncode == 0, p.stderr
+    return json.loads(p.stdout)
+
+
+def flags_of(args):
+    return {a.split("=")[0] for a in args if a.startswith("--")}
+
+
+USED = set()
+
+
+def run_ok(w, name, args, argv):
+    USED.update(flags_of(args))
+    p = ctl(w, "run", name, *args, "--", *argv)
+    assert p.returncode == 0, (args, p.stdout, p.stderr)
+    return p
+
+
+def test_run_flags_reach_the_spec(w):
+    d = tempfile.mkdtemp(dir=w.dir)
+    os.chmod(d, 0o755)
+    f = {k: os.path.join(d, k) for k in ("in", "out", "fd7", "pre", "post")}
+    with open(f["in"], "w") as fh:
+        fh.write("hello-stdin\n")
+    name = uniq("every")
+    script = ('read l; echo "stdin=$l"; echo "env=$A_FLAG"; '
+              'echo "cwd=$(pwd)"; echo "umask=$(umask)"; echo "nice=$(nice)"; '
+              'echo "oom=$(cat /proc/self/oom_score_adj)"; '
+              'echo "nofile=$(ulimit -n)"; echo "notify=$NOTIFY_SOCKET"; '
+              'echo "path=$PATH"; echo "warn" >&2; echo fd7 >&7; '
+              'echo done; exec sleep 600')
+    args = ["--env", "A_FLAG=yes", "--clean-env", "--cwd", d,
+            "--user", "root", "--group", "root", "--umask", "027",
+            "--nice", "7", "--oom-score-adj", "500", "--rlimit",
+            "nofile=777", "--detect-hangup", "--hangup-timeout=600000",
+            "--rss-mapping", "heap", "--notify", "systemd",
+            "--watchdog", "600000", "--control",
+            "--stdin", f["in"], "--stdout", f["out"], "--stderr", f["out"],
+            "--fd", "7=" + f["fd7"],
+            "--pre-start", "echo pre > " + f["pre"],
+            "--pre-start-timeout", "5000",
+            "--post-death", 'echo "$WARD_DEATH_REASON" > ' + f["post"],
+            "--post-death-timeout", "5000", "--sidecar", "sleep 600",
+            "--sidecar", "sleep 601"]
+    run_ok(w, name, args, ["sh", "-c", script])
+
+    def payload_done():
+        try:
+            with open(f["out"]) as fh:
+                t = fh.read()
+        except FileNotFoundError:
+            return None
+        return t if "done" in t else None
+    out = retry(payload_done, what="the payload's report")
+    got = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+    assert got["stdin"] == "hello-stdin", out
+    assert got["env"] == "yes", out
+    assert got["cwd"] == d, out
+    assert got["umask"] in ("0027", "027"), out
+    assert got["nice"] == "7", out
+    assert got["oom"] == "500", out
+    assert got["nofile"] == "777", out
+    assert got["notify"] != "", out	# --notify systemd: NOTIFY_SOCKET set
+    assert got["path"] == "/usr/local/bin:/usr/bin:/bin", out  # --clean-env
+    assert "warn" in out, out	# --stderr
+    with open(f["fd7"]) as fh:
+        assert fh.read() == "fd7\n"
+    with open(f["pre"]) as fh:
+        assert fh.read() == "pre\n"
+    st = status(w, name)
+    assert st["state"] == "running", st
+    assert st["detect_hangup"] is True and st["hangup_timeout_ms"] == 600000
+    assert st["notify"] == "systemd" and st["watchdog_ms"] == 600000, st
+    assert st["control"] is True, st
+    long = ctl(w, "status", "-l", name)
+    assert long.returncode == 0 and name in long.stdout, long
+    p = ctl(w, "stop", name)
+    assert p.returncode == 0, p.stderr
+    retry(lambda: os.path.exists(f["post"]) and open(f["post"]).read(),
+          what="the post-death hook")
+
+    # The death reasons: --exit-code's, and --profile crosvm's table.
+    for code, reason in ((3, "BOOM"), (33, "CRASH")):
+        n = uniq("codes")
+        run_ok(w, n, ["--exit-code", "3=BOOM", "--profile", "crosvm"],
+               ["sh", "-c", "exit %d" % code])
+        st = retry(lambda: (lambda s: s if s["state"] in ("dead", "failed")
+                            else None)(status(w, n)), what=n + " to die")
+        assert st["death_reason"] == reason, st
+
+
+def test_run_output_flags(w):
+    d = tempfile.mkdtemp(dir=w.dir)
+    name = uniq("logs")
+    args = ["--capture", "--stdout-log", os.path.join(d, "out.log"),
+            "--stderr-log", os.path.join(d, "err.log"),
+            "--log-ring-bytes", "4096", "--logfile-maxbytes", "100000",
+            "--logfile-backups", "2", "--log-overflow", "drop",
+            "--log-rate-lines", "100"]
+    run_ok(w, name, args, ["sh", "-c",
+                           "echo out-line; echo err-line >&2; exec sleep 600"])
+    retry(lambda: os.path.exists(os.path.join(d, "err.log")) and
+          "err-line" in open(os.path.join(d, "err.log")).read(),
+          what="the stderr log")
+    assert "out-line" in open(os.path.join(d, "out.log")).read()
+    assert status(w, name)["capture_output"] is True
+    p = ctl(w, "tail", name)
+    assert "out-line" in p.stdout, (p.stdout, p.stderr)
+    ctl(w, "stop", name)
+    # --journal: taken by wardd (where there is no journald its lines are
+    # counted as dropped, never a refusal).
+    n = uniq("journal")
+    run_ok(w, n, ["--journal"], ["sh", "-c", "echo to-journal"])
+
+
+LIMITS = {"--memory-max": ("memory_max", "64M"),
+          "--memory-high": ("memory_high", "32M"),
+          "--cpu-max": ("cpu_max", "50%"), "--cpu-weight": ("cpu_weight", "50"),
+          "--io-weight": ("io_weight", "50"), "--pids-max": ("pids_max", "100"),
+          "--cpus": ("cpus", "0"), "--limit": ("cpus", "cpus=0")}
+
+
+def test_run_limit_flags(w):
+    """Each limit flag is set where the machine's cgroup offers its
+    controller, else refused in the flag's words."""
+    for flag, (key, value) in LIMITS.items():
+        USED.add(flag)
+        n = uniq("lim")
+        p = ctl(w, "run", n, flag, value, "--", "sleep", "600")
+        if p.returncode == 0:
+            assert status(w, n)["limits"][key] is not None, (flag, key)
+            ctl(w, "stop", n)
+        else:
+            words = flag if flag != "--limit" else "--limit " + key
+            assert p.stderr.startswith("wardctl: %s needs the cgroup" % words), \
+                (flag, p.stderr)
+            assert key + " " not in p.stderr, p.stderr
+
+
+def test_every_run_flag_tested(w):
+    """The flags of run's usage, each used by the tests above (run in
+    order): a new row of ctl-run.c's table needs a test here."""
+    usage = ctl(w, "help", "run").stdout
+    flags = set(re.findall(r"\[(--[a-z-]+)", usage))
+    assert len(flags) > 40, usage
+    missing = flags - USED
+    assert not missing, "run's flags no test used: %s" % sorted(missing)
+
+
+def test_run_errors_name_the_flag(w):
+    cases = [(["--hangup-timeout", "999999999999"],
+              "--hangup-timeout: must be 1 to", "hangup_timeout_ms"),
+             (["--nice", "40"], "--nice: must be -20 to 19", "'nice'"),
+             (["--watchdog", "0"], "--watchdog: must be", "watchdog_ms"),
+             (["--rlimit", "nofile=lots"], "--rlimit nofile", "rlimits"),
+             (["--capture", "--log-overflow", "sometimes"], "--log-overflow",
+              "log_overflow"),
+             (["--oom-score-adj", "5000"], "--oom-score-adj: must be",
+              "oom_score_adj"),
+             (["--umask", "999"], "--umask: must be", "'umask'")]
+    for args, want, never in cases:
+        p = ctl(w, "run", uniq("bad"), *args, "--", "true")
+        assert p.returncode == 1, (args, p.returncode, p.stderr)
+        assert want in p.stderr, (args, p.stderr)
+        assert never not in p.stderr, (args, p.stderr)
+    # Checked here, before wardd: a value that is no number.
+    p = ctl(w, "run", "x", "--watchdog", "soon", "--", "true")
+    assert p.returncode == 2 and "--watchdog takes a whole number" in \
+        p.stderr, p.stderr
+    p = ctl(w, "run", "x", "--no-such-flag", "--", "true")
+    assert p.returncode == 2 and "--no-such-flag" in p.stderr, p.stderr
 
 
 if __name__ == "__main__":
