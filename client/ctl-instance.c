@@ -1,8 +1,9 @@
 /*
- * ctl-instance.c: the commands that act on instances (run, which builds
- * the whole spec from flags, is ctl-run.c's): start, stop and restart
- * (which wait for each death), kill, suspend, resume, remove, payload,
- * and history, how they died. Calls the shared core (ctl.h) and libward.
+ * ctl-instance.c: the commands that act on instances by ward's own
+ * habits: kill, suspend, resume, remove, payload, and history, how they
+ * died (start, stop and restart, supervisorctl's, are ctl-group.c's; run,
+ * which builds the whole spec from flags, is ctl-run.c's). Calls the
+ * shared core (ctl.h) and libward.
  */
 #include "config.h"
 
@@ -10,7 +11,6 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,9 +26,11 @@ ctl_instance_each(struct ctl *c, int argc, char **argv, const char *method,
 	struct ward_params p;
 	int i, rc, worst = 0;
 
-	if (argc < 1)
+	if (ctl_noopts(argc, argv, &i) != 0)
 		return EX_USAGE;
-	for (i = 0; i < argc; i++) {
+	if (i == argc)
+		return EX_USAGE;
+	for (; i < argc; i++) {
 		ward_params_init(&p);
 		ctl_pack_ident(&p.pk, argv[i], 0);
 		if ((rc = ctl_call(c, method, &p, argv[i], NULL)) != 0) {
@@ -44,164 +46,7 @@ ctl_instance_each(struct ctl *c, int argc, char **argv, const char *method,
 	return worst;
 }
 
-/* ---- stop, restart: wait for each death, as supervisorctl does */
-
-/*
- * Stop each (a program waiting to start: call that off) and wait for the
- * deaths; for restart, then start each again.
- */
-static int
-ctl_instance_stop_wait(struct ctl *c, int argc, char **argv, int restart)
-{
-	struct ward_status *v;
-	struct ward_params p;
-	struct ward_event ev;
-	struct ward_reply r;
-	msgpack_unpacked raw;
-	uint64_t *ids;
-	long timeout = -1;
-	int i, rc = 0, waiting = 0, nids = 0;
-	char *end;
-
-	if (argc >= 2 && strcmp(argv[0], "--timeout") == 0) {
-		timeout = strtol(argv[1], &end, 10);
-		if (*end != '\0' || timeout < 0)
-			return ctl_usage_error("--timeout takes milliseconds");
-		argc -= 2;
-		argv += 2;
-	}
-	if (argc < 1)
-		return EX_USAGE;
-	v = calloc(argc, sizeof *v);
-	ids = calloc(argc, sizeof *ids);
-	if (v == NULL || ids == NULL || (rc = ctl_resolve(c, argc, argv, v)) != 0) {
-		free(v);
-		free(ids);
-		return rc ? rc : EX_REFUSED;
-	}
-	for (i = 0; i < argc; i++) {
-		if (strcmp(v[i].state, "running") == 0)
-			ids[nids++] = v[i].id;
-	}
-	/* Subscribe before stopping, so no death can slip past. */
-	if (nids > 0 && ward_events_subscribe(c->w, ids, nids,
-	    (const char *const[]){ "died", NULL }) == -1) {
-		rc = ctl_failed(c, NULL);
-		goto out;
-	}
-	for (i = 0; i < argc; i++) {
-		if (strcmp(v[i].state, "running") != 0) {
-			if (restart)
-				continue;
-			/* A program backing off or waiting: call its start off. */
-			if (v[i].program_state != NULL &&
-			    (strcmp(v[i].program_state, "backoff") == 0 ||
-			    strcmp(v[i].program_state, "waiting") == 0)) {
-				ward_params_init(&p);
-				ctl_pack_ident(&p.pk, argv[i], 0);
-				if (ctl_call(c, "instance.stop", &p, argv[i], NULL) != 0)
-					rc = EX_REFUSED;
-				else if (!c->json)
-					printf("%s: stopped (its %s start called off)\n",
-					    v[i].name, v[i].program_state);
-				continue;
-			}
-			fprintf(stderr, "wardctl: %s: not running\n", v[i].name);
-			rc = EX_REFUSED;
-			continue;
-		}
-		ward_params_init(&p);
-		ctl_pack_ident(&p.pk, argv[i], timeout >= 0);
-		if (timeout >= 0) {
-			ctl_pack_str(&p.pk, "timeout_ms");
-			msgpack_pack_uint64(&p.pk, timeout);
-		}
-		if (ctl_call(c, "instance.stop", &p, argv[i], &r) == 0) {
-			ward_reply_free(&r);
-			waiting++;
-		} else
-			rc = EX_REFUSED;
-	}
-	msgpack_unpacked_init(&raw);
-	while (waiting > 0) {
-		if (ward_event_next_raw(c->w, &raw, -1) != 1) {
-			rc = ctl_failed(c, NULL);
-			msgpack_unpacked_destroy(&raw);
-			goto out;
-		}
-		if (ward_event_decode(&raw.data, &ev) == 0 &&
-		    strcmp(ev.type, "died") == 0) {
-			waiting--;
-			/* --json: the exit record of each death, as sent. */
-			if (c->json && !restart)
-				ctl_json_line(&raw.data.via.array.ptr[2].via.array.ptr[0]);
-			else if (!restart)
-				printf("%s: stopped (%s%s%s)\n", ev.name,
-				    ev.exit.death_reason, ev.exit.signal_name ? ", " : "",
-				    ev.exit.signal_name ? ev.exit.signal_name : "");
-		}
-		ward_event_free(&ev);
-	}
-	msgpack_unpacked_destroy(&raw);
-	if (nids > 0)
-		ward_events_unsubscribe(c->w);
-	if (restart) {
-		for (i = 0; i < argc; i++) {
-			ward_params_init(&p);
-			ctl_pack_ident(&p.pk, argv[i], 0);
-			if (ctl_call(c, "instance.start", &p, argv[i], NULL) != 0)
-				rc = EX_REFUSED;
-			else if (!c->json)
-				printf("%s: restarted\n", v[i].name);
-		}
-	}
-out:
-	ward_status_list_free(v, argc);
-	free(ids);
-	return rc;
-}
-
-static int
-ctl_stop_exec(struct ctl *c, int argc, char **argv)
-{
-	return ctl_instance_stop_wait(c, argc, argv, 0);
-}
-
-const struct ctl_entry ctl_stop_entry = {
-	.name = "stop",
-	.usage = "stop [--timeout MS] NAME|ID ...",
-	.help = "SIGTERM, then SIGKILL after the timeout; waits until each is "
-	    "dead.",
-	.exec = ctl_stop_exec,
-};
-
-static int
-ctl_restart_exec(struct ctl *c, int argc, char **argv)
-{
-	return ctl_instance_stop_wait(c, argc, argv, 1);
-}
-
-const struct ctl_entry ctl_restart_entry = {
-	.name = "restart",
-	.usage = "restart [--timeout MS] NAME|ID ...",
-	.help = "Stop (if running) and start again.",
-	.exec = ctl_restart_exec,
-};
-
 /* ---- the simple ones */
-
-static int
-ctl_start_exec(struct ctl *c, int argc, char **argv)
-{
-	return ctl_instance_each(c, argc, argv, "instance.start", "started");
-}
-
-const struct ctl_entry ctl_start_entry = {
-	.name = "start",
-	.usage = "start NAME|ID ...",
-	.help = "Start instances that are not running (again, if they died).",
-	.exec = ctl_start_exec,
-};
 
 static int
 ctl_suspend_exec(struct ctl *c, int argc, char **argv)
@@ -247,16 +92,16 @@ ctl_kill_exec(struct ctl *c, int argc, char **argv)
 {
 	struct ward_params p;
 	const char *sig = "KILL";
-	int i, rc, worst = 0;
+	int i, ch, rc, worst = 0;
 
-	if (argc >= 2 && strcmp(argv[0], "-s") == 0) {
-		sig = argv[1];
-		argc -= 2;
-		argv += 2;
+	while ((ch = ctl_getopt(argc, argv, "s:", NULL)) != -1) {
+		if (ch == '?')
+			return EX_USAGE;
+		sig = optarg;
 	}
-	if (argc < 1)
+	if ((i = ctl_optnames(argc, argv)) == -1 || i == argc)
 		return EX_USAGE;
-	for (i = 0; i < argc; i++) {
+	for (; i < argc; i++) {
 		ward_params_init(&p);
 		ctl_pack_ident(&p.pk, argv[i], 1);
 		ctl_pack_str(&p.pk, "signal");
@@ -284,9 +129,9 @@ static int
 ctl_payload_exec(struct ctl *c, int argc, char **argv)
 {
 	struct ward_params p;
-	int rc;
+	int rc, first;
 
-	if (argc != 2)
+	if (ctl_noopts(argc, argv, &first) != 0 || first != 0 || argc != 2)
 		return EX_USAGE;
 	ward_params_init(&p);
 	ctl_pack_ident(&p.pk, argv[0], 1);
@@ -315,18 +160,23 @@ ctl_history_exec(struct ctl *c, int argc, char **argv)
 	const char *ident = NULL;
 	char when[32], up[32], rss[16];
 	uint32_t i;
-	int rc;
+	int rc, ch;
+	char *end;
 
-	for (; argc > 0; argc--, argv++) {
-		if (strcmp(argv[0], "-n") == 0 && argc > 1) {
-			limit = atol(argv[1]);
-			argc--;
-			argv++;
-		} else if (ident == NULL && argv[0][0] != '-')
-			ident = argv[0];
-		else
+	while ((ch = ctl_getopt(argc, argv, "n:", NULL)) != -1) {
+		if (ch == '?')
 			return EX_USAGE;
+		limit = strtol(optarg, &end, 10);
+		if (*end != '\0' || limit < 1 || *optarg == '\0')
+			return ctl_usage_error("history: -n takes a count (1 or "
+			    "more), not '%s'", optarg);
 	}
+	if ((ch = ctl_optnames(argc, argv)) == -1)
+		return EX_USAGE;
+	if (argc - ch > 1)
+		return ctl_usage_error("history: one NAME|ID at most");
+	if (argc - ch == 1)
+		ident = argv[ch];
 	ward_params_init(&p);
 	msgpack_pack_map(&p.pk, (ident != NULL) + (limit > 0));
 	if (ident != NULL) {

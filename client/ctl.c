@@ -10,6 +10,7 @@
  */
 #include "config.h"
 
+#include <getopt.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -64,6 +65,85 @@ ctl_usage_error(const char *fmt, ...)
 	return EX_USAGE;
 }
 
+/* ---- options: getopt per command */
+
+char **ctl_optargv;	/* the argv ctl_getopt is going through */
+
+/*
+ * The next option of a command's args (argv as exec got it: the names
+ * after the command's own), as getopt_long gives it; -1 at the first name
+ * or after "--". An unknown option or one without its value is reported
+ * here and returned as '?': the command returns EX_USAGE. The first call
+ * for an argv starts over (optind = 0: glibc's full reset, so the shell
+ * can parse line after line). getopt sees argv - 1, the command's name
+ * (ctl_dispatch passes argv + 1), so its messages and optind line up.
+ */
+int
+ctl_getopt(int argc, char **argv, const char *opts, const struct option *lopts)
+{
+	char spec[64];
+	int ch;
+
+	if (ctl_optargv != argv) {
+		ctl_optargv = argv;
+		optind = 0;
+	}
+	/* '+': stop at the first name; ':': a missing value is ':'. */
+	snprintf(spec, sizeof spec, "+:%s", opts);
+	opterr = 0;
+	ch = getopt_long(argc + 1, argv - 1, spec, lopts, NULL);
+	if (ch == -1)
+		ctl_optargv = NULL;
+	if (ch == '?' || ch == ':') {
+		const char *o = argv[optind - 2];
+
+		ctl_optargv = NULL;
+		if (ch == ':')
+			ctl_usage_error("%s: option %s needs a value", argv[-1], o);
+		else if (optopt != 0 && o[0] == '-' && o[1] != '-')
+			ctl_usage_error("%s: unknown option -%c", argv[-1], optopt);
+		else
+			ctl_usage_error("%s: unknown option %s", argv[-1], o);
+		return '?';
+	}
+	return ch;
+}
+
+/*
+ * After ctl_getopt's -1: how many args were options (argv + n is the
+ * first name), or -1 after reporting an option given after a name
+ * ("stop web --timeout 5": a name cannot start with '-' unless "--" said
+ * so), so the command returns EX_USAGE.
+ */
+int
+ctl_optnames(int argc, char **argv)
+{
+	int first = optind - 1, i;
+
+	if (first > 0 && strcmp(argv[first - 1], "--") == 0)
+		return first;
+	for (i = first; i < argc; i++) {
+		if (argv[i][0] == '-' && argv[i][1] != '\0') {
+			ctl_usage_error("%s: option %s after a name (options go "
+			    "first)", argv[-1], argv[i]);
+			return -1;
+		}
+	}
+	return first;
+}
+
+/*
+ * A command that takes no options but -h: 0 and *n the first name, or
+ * EX_USAGE after reporting a bad option.
+ */
+int
+ctl_noopts(int argc, char **argv, int *n)
+{
+	if (ctl_getopt(argc, argv, "", NULL) != -1)
+		return EX_USAGE;
+	return (*n = ctl_optnames(argc, argv)) == -1 ? EX_USAGE : 0;
+}
+
 /* ---- help and the table */
 
 static int	ctl_help_exec(struct ctl *, int, char **);
@@ -100,6 +180,8 @@ const struct ctl_entry *const ctl_table[] = {
 	&ctl_reexec_entry,
 	&ctl_metrics_entry,	/* ctl-ward.c */
 	&ctl_call_entry,
+	&ctl_signal_entry,	/* ctl-group.c: supervisorctl's */
+	&ctl_pid_entry,
 	&ctl_help_entry,
 	NULL
 };
@@ -134,7 +216,11 @@ ctl_help_exec(struct ctl *c, int argc, char **argv)
 	return 0;
 }
 
-/* Run argv[0] with the rest; a usage error prints the command's usage. */
+/*
+ * Run argv[0] with the rest; a usage error prints the command's usage.
+ * COMMAND -h or --help prints it and is done (status 0), for every
+ * command, before the command sees its args.
+ */
 int
 ctl_dispatch(struct ctl *c, int argc, char **argv)
 {
@@ -144,6 +230,11 @@ ctl_dispatch(struct ctl *c, int argc, char **argv)
 	if (ce == NULL) {
 		ctl_usage_error("unknown command '%s' (try: wardctl help)", argv[0]);
 		return EX_USAGE;
+	}
+	if (argc > 1 && (strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "--help") == 0)) {
+		printf("usage: %s\n  %s\n", ce->usage, ce->help);
+		return 0;
 	}
 	rc = ce->exec(c, argc - 1, argv + 1);
 	if (rc == EX_USAGE)

@@ -13,6 +13,7 @@
 #ifndef CTL_H
 #define CTL_H
 
+#include <getopt.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -52,6 +53,10 @@ int	 ctl_usage_error(const char *, ...)
 	    __attribute__((format(printf, 1, 2)));
 void	 ctl_sigint_catch(struct sigaction *);
 void	 ctl_sigint_restore(const struct sigaction *);
+extern char **ctl_optargv;
+int	 ctl_getopt(int, char **, const char *, const struct option *);
+int	 ctl_optnames(int, char **);
+int	 ctl_noopts(int, char **, int *);
 
 /* ---- ctl-output.c: printing */
 
@@ -95,6 +100,31 @@ struct ctl_word {
 const char *ctl_words_rewrite(const char *, const struct ctl_word *, char *,
 	    size_t);
 
+/* ---- ctl-names.c: NAME, GROUP:* and all, as supervisorctl reads them */
+
+/* supervisorctl's statuses for what it reports per name (LSB's). */
+#define EX_STATUS_STOPPED	3	/* status: not all running */
+#define EX_STATUS_UNKNOWN	4	/* status: no such name, or no wardd */
+#define EX_NOT_RUNNING		7	/* signal, pid: one is not running */
+
+struct ctl_pick {
+	const char		*arg;	/* as given (all: the instance's name) */
+	struct ward_status	*s;	/* NULL: arg names none */
+	int			 group;	/* arg is GROUP:* */
+};
+
+struct ctl_sel {
+	struct ward_status	*all;	/* instance.list's answer */
+	size_t			 nall;
+	struct ctl_pick		*v;	/* per instance named, in order */
+	size_t			 n;
+};
+
+int	 ctl_select(struct ctl *, int, char **, struct ctl_sel *);
+void	 ctl_select_free(struct ctl_sel *);
+void	 ctl_select_missing(const struct ctl_pick *);
+int	 ctl_select_stopped(const struct ward_status *);
+
 /* ---- ctl-shell.c */
 
 int	 ctl_shell(struct ctl *);
@@ -108,8 +138,7 @@ void	 ctl_history_add(const char *);
 
 extern const struct ctl_entry ctl_status_entry;		/* ctl-status.c */
 extern const struct ctl_entry ctl_run_entry;		/* ctl-run.c */
-extern const struct ctl_entry ctl_start_entry,
-    ctl_stop_entry, ctl_restart_entry, ctl_kill_entry, ctl_suspend_entry,
+extern const struct ctl_entry ctl_kill_entry, ctl_suspend_entry,
     ctl_resume_entry, ctl_remove_entry, ctl_payload_entry,
     ctl_history_entry;					/* ctl-instance.c */
 extern const struct ctl_entry ctl_events_entry, ctl_tail_entry,
@@ -120,5 +149,7 @@ extern const struct ctl_entry ctl_reread_entry, ctl_update_entry,
     ctl_info_entry, ctl_shutdown_entry, ctl_reexec_entry;			/* ctl-ward.c */
 extern const struct ctl_entry ctl_metrics_entry;	/* ctl-ward.c */
 extern const struct ctl_entry ctl_call_entry;		/* ctl-control.c */
+extern const struct ctl_entry ctl_start_entry, ctl_stop_entry,
+    ctl_restart_entry, ctl_signal_entry, ctl_pid_entry;	/* ctl-group.c */
 
 #endif /* CTL_H */
