@@ -13,6 +13,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <grp.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -120,19 +121,6 @@ struct ctl_run {
 	char			*flags[CTL_RUN_MAXV];	/* "--limit KEY" */
 };
 
-static const struct ctl_run_opt *
-ctl_run_find(const char *flag, size_t len)
-{
-	size_t i;
-
-	for (i = 0; i < CTL_RUN_NOPTS; i++) {
-		if (strlen(ctl_run_opts[i].flag) == len &&
-		    strncmp(ctl_run_opts[i].flag, flag, len) == 0)
-			return &ctl_run_opts[i];
-	}
-	return NULL;
-}
-
 static int
 ctl_run_repeatable(const struct ctl_run_opt *o)
 {
@@ -239,69 +227,82 @@ ctl_run_check(struct ctl_run *r, struct ctl_run_val *v)
 	}
 }
 
+/* The table as getopt_long's: each flag's val is 256 + its row. */
+static const struct option *
+ctl_run_longopts(void)
+{
+	static struct option lo[CTL_RUN_NOPTS + 1];
+	size_t i;
+
+	for (i = 0; i < CTL_RUN_NOPTS && lo[i].name == NULL; i++) {
+		lo[i].name = ctl_run_opts[i].flag + 2;
+		lo[i].has_arg = ctl_run_opts[i].type == RUN_TRUE ? no_argument :
+		    required_argument;
+		lo[i].val = 256 + (int)i;
+	}
+	return lo;
+}
+
 /*
- * The flags up to "--" into r; *first is where the payload's argv
- * starts. Flags take "--flag VALUE" or "--flag=VALUE"; one not
+ * "NAME [FLAGS] -- ARGV" into r and *name; *first is where the payload's
+ * argv starts. The flags through ctl_getopt, as every command's; one not
  * repeatable given twice keeps the last value.
  */
 static int
 ctl_run_parse(struct ctl_run *r, int argc, char **argv, const char **name,
     int *first)
 {
+	static char run[] = "run";
 	const struct ctl_run_opt *o;
 	struct ctl_run_val *v;
-	const char *a, *val;
-	size_t len;
-	int i, k, rc;
+	char **args;	/* "run" and the flags: getopt's argv */
+	int ch, k, n, rc = 0;
 
 	*name = NULL;
-	for (i = 0; i < argc && strcmp(argv[i], "--") != 0; i++) {
-		a = argv[i];
-		if (a[0] != '-') {
-			if (*name != NULL)
-				return ctl_usage_error("run: put the command after "
-				    "--, as in: wardctl run NAME -- %s ...", a);
-			*name = a;
-			continue;
+	if (argc < 1 || argv[0][0] == '-')
+		return ctl_usage_error("run: give the instance a NAME first");
+	*name = argv[0];
+	if ((args = calloc(argc + 1, sizeof *args)) == NULL)
+		return ctl_usage_error("run: out of memory");
+	args[0] = run;
+	memcpy(args + 1, argv + 1, (argc - 1) * sizeof *argv);
+	while (rc == 0 && (ch = ctl_getopt(argc - 1, args + 1, "",
+	    ctl_run_longopts())) != -1) {
+		if (ch < 256) {
+			rc = EX_USAGE;	/* said by ctl_getopt */
+			break;
 		}
-		len = strcspn(a, "=");
-		if ((o = ctl_run_find(a, len)) == NULL)
-			return ctl_usage_error("run: unknown option %.*s",
-			    (int)len, a);
-		if (o->type == RUN_TRUE && a[len] == '=')
-			return ctl_usage_error("run: %s takes no value", o->flag);
-		val = NULL;
-		if (o->type != RUN_TRUE) {
-			if (a[len] == '=')
-				val = a + len + 1;
-			else if (i + 1 < argc && strcmp(argv[i + 1], "--") != 0)
-				val = argv[++i];
-			else
-				return ctl_usage_error("run: %s needs a value",
-				    o->flag);
-		}
+		o = &ctl_run_opts[ch - 256];
 		for (k = 0; k < r->nv && (ctl_run_repeatable(o) ||
 		    r->v[k].o != o); k++)
 			;
-		if (k == CTL_RUN_MAXV)
-			return ctl_usage_error("run: too many options");
+		if (k == CTL_RUN_MAXV) {
+			rc = ctl_usage_error("run: too many options");
+			break;
+		}
 		v = &r->v[k];
 		free(v->own);
 		v->o = o;
-		v->v = val;
+		v->v = o->type == RUN_TRUE ? NULL : optarg;
 		v->own = NULL;
 		v->fd = -1;
 		if (k == r->nv)
 			r->nv++;
-		if ((rc = ctl_run_check(r, v)) != 0)
-			return rc;
+		rc = ctl_run_check(r, v);
 	}
-	if (*name == NULL)
-		return ctl_usage_error("run: give the instance a NAME");
-	if (i >= argc - 1)
-		return ctl_usage_error("run: give the command after --");
-	*first = i + 1;
-	return 0;
+	/* optind counts args, whose args[i] is argv[i] from 1 on. */
+	n = optind;
+	if (rc != 0)
+		;
+	else if (n >= 2 && strcmp(args[n - 1], "--") == 0 && n < argc)
+		*first = n;
+	else if (n < argc && strcmp(args[n - 1], "--") != 0)
+		rc = ctl_usage_error("run: put the command after --, as in: "
+		    "wardctl run NAME -- %s ...", args[n]);
+	else
+		rc = ctl_usage_error("run: give the command after --");
+	free(args);
+	return rc;
 }
 
 static void
@@ -515,7 +516,7 @@ ctl_run_exec(struct ctl *c, int argc, char **argv)
 	struct ward_params p;
 	struct ward_reply reply;
 	struct ward_status s;
-	const char *name;
+	const char *name = NULL;
 	char exe[PATH_MAX];
 	int first = 0, rc;
 
