@@ -90,9 +90,14 @@ ctl_history_load(const char *home)
 	size_t n;
 	int fd, libedit = 0;
 
-	snprintf(ctl_history_path, sizeof ctl_history_path,
-	    "%s/.wardctl_history", home != NULL && *home != '\0' ? home : ".");
 	stifle_history(CTL_HISTORY_MAX);
+	/* No HOME: no file (one in a shared directory is anyone's). */
+	if (home == NULL || *home == '\0' ||
+	    (size_t)snprintf(ctl_history_path, sizeof ctl_history_path,
+	    "%s/.wardctl_history", home) >= sizeof ctl_history_path) {
+		ctl_history_off = 1;
+		return;
+	}
 	if ((fd = ctl_history_open(O_RDONLY)) == -1)
 		return;
 	if ((f = fdopen(fd, "r")) == NULL) {
