@@ -171,6 +171,21 @@ def test_ctrl_c_cancels_line_and_events(w):
         s.expect("ward> ", "the prompt after ^C in events")
         assert s.alive(), s.tail()
         s.command("status " + name, name)
+        # tail -f and wait too: ^C ends them, the shell goes on.
+        t = uniq("tail")
+        c.call("instance.run", {"name": t, "capture_output": True, "argv": [
+            "sh", "-c", "echo hello-tail; exec sleep 600"]})
+        s.send("tail -f %s\r" % t)
+        s.expect("hello-tail", "tail -f's output")
+        s.send("\x03")
+        s.expect("ward> ", "the prompt after ^C in tail -f")
+        s.send("wait %s\r" % t)
+        # The line's end echoed: readline has it, ^C is wait's.
+        s.expect("wait %s\r\n" % t)
+        s.send("\x03")
+        s.expect("still running", "wait ended by ^C")
+        s.expect("ward> ")
+        s.command("status " + t, "running")
         # A second ^C at an empty prompt: still there.
         s.send("\x03")
         s.expect("ward> ")
