@@ -19,8 +19,12 @@
 
 /* Keys the other commands send, and the flag (or word) that gave them. */
 static const struct ctl_word ctl_words_std[] = {
-	{ "timeout_ms", "--timeout" },
-	{ "kill_instances", "--kill" },
+	{ "timeout_ms", "--timeout" },		/* stop, restart */
+	{ "kill_instances", "--leave-running" },	/* shutdown */
+	{ "limit", "-n" },			/* history */
+	{ "bytes", "-n" },			/* tail */
+	{ "exe", "--exe" },			/* reexec */
+	{ "state", "STATE" },			/* payload */
 	{ NULL, NULL }
 };
 

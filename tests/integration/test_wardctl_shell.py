@@ -435,6 +435,13 @@ def test_run_errors_name_the_flag(w):
         p.stderr, p.stderr
     p = ctl(w, "run", "x", "--no-such-flag", "--", "true")
     assert p.returncode == 2 and "--no-such-flag" in p.stderr, p.stderr
+    # The other commands' keys: payload's STATE is its argument.
+    n = uniq("pl")
+    run_ok(w, n, [], ["sleep", "600"])
+    p = ctl(w, "payload", n, "bogus")
+    assert p.returncode == 1 and "STATE: must be" in p.stderr, p.stderr
+    assert "'state'" not in p.stderr, p.stderr
+    ctl(w, "stop", n)
 
 
 if __name__ == "__main__":
