@@ -41,8 +41,12 @@ ctl_sigint_catch(struct sigaction *old)
 
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = ctl_sigint_cb;
+	/*
+	 * ctl_interrupted is not cleared: in the shell (whose handler this
+	 * is too, cleared at each prompt) a ^C typed as the command started
+	 * is meant for it.
+	 */
 	sigaction(SIGINT, &sa, old);
-	ctl_interrupted = 0;
 }
 
 void
