@@ -121,17 +121,12 @@ ctl_edit_distance(const char *a, const char *b)
 	return d[lb];
 }
 
-/* After a not_found for a name: the closest existing names, if any. */
-static void
-ctl_suggest(struct ctl *c, const char *ident)
+/* The names of v closest to ident, if any, as "did you mean" on stderr. */
+void
+ctl_suggest_among(const char *ident, const struct ward_status *v, size_t n)
 {
-	struct ward_status *v;
-	size_t n, i, shown = 0, limit = strlen(ident) / 3 + 2;
+	size_t i, shown = 0, limit = strlen(ident) / 3 + 2;
 
-	if (ctl_is_id(ident) || strcmp(ward_error(c->w)->code, "not_found") != 0)
-		return;
-	if (ward_instance_list(c->w, NULL, &v, &n) == -1)
-		return;
 	for (i = 0; i < n && shown < 3; i++) {
 		if (ctl_edit_distance(ident, v[i].name) <= limit ||
 		    strstr(v[i].name, ident) != NULL) {
@@ -142,6 +137,20 @@ ctl_suggest(struct ctl *c, const char *ident)
 	}
 	if (shown)
 		fputs("?\n", stderr);
+}
+
+/* After a not_found for a name: the closest existing names, if any. */
+static void
+ctl_suggest(struct ctl *c, const char *ident)
+{
+	struct ward_status *v;
+	size_t n;
+
+	if (ctl_is_id(ident) || strcmp(ward_error(c->w)->code, "not_found") != 0)
+		return;
+	if (ward_instance_list(c->w, NULL, &v, &n) == -1)
+		return;
+	ctl_suggest_among(ident, v, n);
 	ward_status_list_free(v, n);
 }
 

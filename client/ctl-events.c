@@ -1,6 +1,7 @@
 /*
  * ctl-events.c: what wardd streams to wardctl: events (events, one line
- * each until ^C) and an instance's captured output (tail, tail -f), and
+ * each until ^C) and an instance's captured output (tail, tail -f, fg:
+ * until ^C or the instance is removed, or for fg dies), and
  * logrotate, which reopens the files that output goes to. Calls the
  * shared core (ctl.h) and libward.
  */
@@ -50,10 +51,13 @@ ctl_events_line(struct ctl *c, const struct ward_event *ev)
 	fflush(stdout);
 }
 
+#define CTL_EVENTS_END	(-1)	/* on_msg: the end, status 0 */
+
 /*
  * Read what wardd sends until ^C or the connection fails, for events and
  * tail -f: next is ward_event_next_raw or ward_notification_next_raw, and
- * on_msg gets each message, returning 0 to go on or a status to stop with.
+ * on_msg gets each message, returning 0 to go on, a status to stop with, or
+ * CTL_EVENTS_END to stop with 0.
  */
 static int
 ctl_events_follow(struct ctl *c, int (*next)(struct ward *, msgpack_unpacked *, int),
@@ -73,8 +77,11 @@ ctl_events_follow(struct ctl *c, int (*next)(struct ward *, msgpack_unpacked *, 
 			rc = ctl_failed(c, NULL);
 			break;
 		}
-		if ((rc = on_msg(c, &raw.data)) != 0)
+		if ((rc = on_msg(c, &raw.data)) != 0) {
+			if (rc == CTL_EVENTS_END)
+				rc = 0;
 			break;
+		}
 	}
 	msgpack_unpacked_destroy(&raw);
 	ctl_sigint_restore(&old);
@@ -193,12 +200,23 @@ ctl_events_log_notification(const msgpack_object *o)
 	return &a[2].via.array.ptr[0];
 }
 
-/* One ward.log notification of tail -f; EX_REFUSED once wardd dropped us. */
+/*
+ * One notification of tail -f or fg: output, or an event of the instance
+ * it follows (subscribed to removed, and for fg died): the end. EX_REFUSED
+ * once wardd dropped us.
+ */
 static int
 ctl_events_log_cb(struct ctl *c, const msgpack_object *raw)
 {
 	const msgpack_object *m, *msg;
+	struct ward_event ev;
 
+	if (ward_event_decode(raw, &ev) == 0) {
+		if (!c->json)
+			fprintf(stderr, "wardctl: %s %s\n", ev.name, ev.type);
+		ward_event_free(&ev);
+		return CTL_EVENTS_END;
+	}
 	if ((m = ctl_events_log_notification(raw)) == NULL)
 		return 0;
 	if (c->json)
@@ -216,49 +234,35 @@ ctl_events_log_cb(struct ctl *c, const msgpack_object *raw)
 	return 0;
 }
 
+/* instance.log of ident's stream: bytes (-1: wardd's default), follow. */
 static int
-ctl_tail_exec(struct ctl *c, int argc, char **argv)
+ctl_events_log(struct ctl *c, const char *ident, const char *stream,
+    long bytes, int follow, int print)
 {
-	const char *ident, *stream = "stdout";
 	struct ward_params p;
 	struct ward_reply r;
-	long bytes = -1;
-	int follow = 0, rc;
-	char *end;
+	int rc;
 
-	for (; argc > 0 && argv[0][0] == '-'; argc--, argv++) {
-		if (strcmp(argv[0], "-f") == 0)
-			follow = 1;
-		else if (strcmp(argv[0], "-n") == 0 && argc > 1) {
-			bytes = strtol(argv[1], &end, 10);
-			if (*end != '\0' || bytes < 0 || argv[1][0] == '\0')
-				return ctl_usage_error("tail: -n takes a number "
-				    "of bytes");
-			argc--;
-			argv++;
-		} else
-			return EX_USAGE;
-	}
-	if (argc < 1 || argc > 2)
-		return EX_USAGE;
-	ident = argv[0];
-	if (argc == 2) {
-		if (strcmp(argv[1], "stdout") != 0 && strcmp(argv[1], "stderr") != 0)
-			return ctl_usage_error("tail: the stream is stdout or "
-			    "stderr, not '%s'", argv[1]);
-		stream = argv[1];
-	}
 	ward_params_init(&p);
-	ctl_pack_ident(&p.pk, ident, 1 + (bytes >= 0) + follow);
+	ctl_pack_ident(&p.pk, ident, 2 + (bytes >= 0));
 	ctl_pack_str(&p.pk, "stream");
 	ctl_pack_str(&p.pk, stream);
 	if (bytes >= 0) {
 		ctl_pack_str(&p.pk, "bytes");
 		msgpack_pack_uint64(&p.pk, bytes);
 	}
-	if (follow) {
-		ctl_pack_str(&p.pk, "follow");
+	ctl_pack_str(&p.pk, "follow");
+	if (follow)
 		msgpack_pack_true(&p.pk);
+	else
+		msgpack_pack_false(&p.pk);
+	if (!print) {	/* the shell keeps the connection: stop following */
+		if (c->w != NULL)
+			ward_call(c->w, "instance.log", p.sbuf.data, p.sbuf.size,
+			    &r);
+		ward_params_free(&p);
+		ward_reply_free(&r);
+		return 0;
 	}
 	if ((rc = ctl_call(c, "instance.log", &p, ident, &r)) != 0)
 		return rc;
@@ -267,32 +271,146 @@ ctl_tail_exec(struct ctl *c, int argc, char **argv)
 	else
 		ctl_events_write_output(ward_map_get(&r.result, "data"));
 	ward_reply_free(&r);
-	if (!follow)
-		return 0;
-	rc = ctl_events_follow(c, ward_notification_next_raw, ctl_events_log_cb);
-	/* The shell keeps the connection: stop following on it. */
-	if (c->w != NULL && rc == 0) {
-		ward_params_init(&p);
-		ctl_pack_ident(&p.pk, ident, 3);
-		ctl_pack_str(&p.pk, "stream");
-		ctl_pack_str(&p.pk, stream);
-		ctl_pack_str(&p.pk, "bytes");
-		msgpack_pack_uint64(&p.pk, 0);
-		ctl_pack_str(&p.pk, "follow");
-		msgpack_pack_false(&p.pk);
-		ward_call(c->w, "instance.log", p.sbuf.data, p.sbuf.size, &r);
-		ward_reply_free(&r);
-		ward_params_free(&p);
+	return 0;
+}
+
+/*
+ * Print ident's streams' ends, then with follow their output until ^C or
+ * an event of types (the instance removed; for fg, dead too).
+ */
+static int
+ctl_events_tail(struct ctl *c, const char *ident, const char *const *streams,
+    long bytes, int follow, const char *const *types)
+{
+	struct ward_status s;
+	int k, rc = 0;
+
+	if (follow) {
+		/* Subscribe first: a removal between the two still ends it. */
+		if (ctl_connect(c) == -1)
+			return EX_UNREACHABLE;
+		if (ward_instance_status(c->w, ident, &s) == -1)
+			return ctl_failed(c, ident);
+		if (ward_events_subscribe(c->w, &s.id, 1, types) == -1) {
+			ward_status_free(&s);
+			return ctl_failed(c, NULL);
+		}
+		ward_status_free(&s);
 	}
+	for (k = 0; streams[k] != NULL && rc == 0; k++)
+		rc = ctl_events_log(c, ident, streams[k], bytes, follow, 1);
+	if (!follow || rc != 0)
+		goto out;
+	rc = ctl_events_follow(c, ward_notification_next_raw, ctl_events_log_cb);
+	for (k = 0; streams[k] != NULL && c->w != NULL; k++)
+		ctl_events_log(c, ident, streams[k], 0, 0, 0);
+out:
+	if (follow && c->w != NULL)
+		ward_events_unsubscribe(c->w);
+	return rc;
+}
+
+/* tail [-f] [-n BYTES|-BYTES] NAME [stdout|stderr]: supervisorctl's -BYTES
+ * too (a number as an option: getopt would read its digits one by one). */
+static int
+ctl_tail_exec(struct ctl *c, int argc, char **argv)
+{
+	static const char *const removed[] = { "removed", NULL };
+	char dash_n[32];
+	const char *streams[2] = { "stdout", NULL };
+	char **args, *end;
+	long bytes = -1;
+	int follow = 0, ch, i, first, rc = EX_USAGE;
+
+	if ((args = calloc(argc + 2, sizeof *args)) == NULL)
+		return EX_REFUSED;
+	args[0] = argv[-1];
+	for (i = 0; i < argc; i++) {
+		args[i + 1] = argv[i];
+		if (argv[i][0] != '-' || argv[i][1] < '0' || argv[i][1] > '9')
+			continue;
+		bytes = strtol(argv[i] + 1, &end, 10);
+		if (*end != '\0' || bytes < 0) {
+			ctl_usage_error("tail: %s: -BYTES takes a number", argv[i]);
+			goto out;
+		}
+		/* -n-BYTES: -n's value, which the loop below knows. */
+		snprintf(dash_n, sizeof dash_n, "-n-%ld", bytes);
+		args[i + 1] = dash_n;
+	}
+	while ((ch = ctl_getopt(argc, args + 1, "fn:", NULL)) != -1) {
+		if (ch == '?')
+			goto out;
+		if (ch == 'f')
+			follow = 1;
+		else if (optarg[0] == '-')	/* -BYTES, seen above */
+			continue;
+		else if ((bytes = strtol(optarg, &end, 10)) < 0 || *end != '\0' ||
+		    optarg[0] == '\0') {
+			ctl_usage_error("tail: -n takes a number of bytes");
+			goto out;
+		}
+	}
+	if ((first = ctl_optnames(argc, args + 1)) == -1 || argc - first < 1 ||
+	    argc - first > 2)
+		goto out;
+	if (argc - first == 2) {
+		if (strcmp(argv[first + 1], "stdout") != 0 &&
+		    strcmp(argv[first + 1], "stderr") != 0) {
+			ctl_usage_error("tail: the stream is stdout or stderr, not "
+			    "'%s'", argv[first + 1]);
+			goto out;
+		}
+		streams[0] = argv[first + 1];
+	}
+	rc = ctl_events_tail(c, argv[first], streams, bytes, follow, removed);
+out:
+	free(args);
 	return rc;
 }
 
 const struct ctl_entry ctl_tail_entry = {
 	.name = "tail",
-	.usage = "tail [-f] [-n BYTES] NAME|ID [stdout|stderr]",
+	.usage = "tail [-f] [-n BYTES|-BYTES] NAME|ID [stdout|stderr]",
 	.help = "Print captured output; with -f keep printing it, until "
-	    "interrupted.",
+	    "interrupted or the instance is removed.",
 	.exec = ctl_tail_exec,
+};
+
+/* fg NAME: supervisorctl's, output only (wardd has no way to its stdin). */
+static int
+ctl_fg_exec(struct ctl *c, int argc, char **argv)
+{
+	static const char *const streams[] = { "stdout", "stderr", NULL };
+	static const char *const ends[] = { "died", "removed", NULL };
+	struct ward_status s;
+	int first;
+
+	if (ctl_noopts(argc, argv, &first) != 0 || argc - first != 1)
+		return EX_USAGE;
+	if (ctl_connect(c) == -1)
+		return EX_UNREACHABLE;
+	if (ward_instance_status(c->w, argv[first], &s) == -1) {
+		printf("ERROR: bad process name supplied\n");
+		return EX_REFUSED;
+	}
+	if (strcmp(s.state, "running") != 0) {
+		ward_status_free(&s);
+		printf("ERROR: process not running\n");
+		return EX_REFUSED;
+	}
+	ward_status_free(&s);
+	printf("==> Press Ctrl-C to exit <==\n");
+	fflush(stdout);
+	return ctl_events_tail(c, argv[first], streams, 0, 1, ends);
+}
+
+const struct ctl_entry ctl_fg_entry = {
+	.name = "fg",
+	.usage = "fg NAME|ID",
+	.help = "Print an instance's output as it comes until Control-C "
+	    "(exit 0) or its death.",
+	.exec = ctl_fg_exec,
 };
 
 static int

@@ -84,13 +84,14 @@ ctl_group_start(struct ctl *c, struct ctl_sel *sel)
 		const struct ctl_pick *k = &sel->v[i];
 
 		if (k->s == NULL) {
-			ctl_select_missing(k);
+			ctl_select_missing(sel, k);
 			worst = ctl_group_worst(worst, k->group ? EX_USAGE :
 			    EX_REFUSED);
 			continue;
 		}
 		if (strcmp(k->s->state, "running") == 0) {
-			printf("%s: ERROR (already started)\n", k->s->name);
+			if (!k->many)
+				printf("%s: ERROR (already started)\n", k->s->name);
 			continue;
 		}
 		if ((rc = ctl_group_call(c, "instance.start", k->s, NULL, -1,
@@ -143,12 +144,13 @@ ctl_group_stop(struct ctl *c, struct ctl_sel *sel, long timeout)
 		    strcmp(k->s->state, "running") != 0;
 
 		if (k->s == NULL) {
-			ctl_select_missing(k);
+			ctl_select_missing(sel, k);
 			worst = ctl_group_worst(worst, EX_REFUSED);
 			continue;
 		}
 		if (strcmp(k->s->state, "running") != 0 && !called_off) {
-			printf("%s: ERROR (not running)\n", k->s->name);
+			if (!k->many)
+				printf("%s: ERROR (not running)\n", k->s->name);
 			continue;
 		}
 		rc = ctl_group_call(c, "instance.stop", k->s, NULL, called_off ?
@@ -175,7 +177,11 @@ ctl_group_stop(struct ctl *c, struct ctl_sel *sel, long timeout)
 		if (ward_event_decode(&raw.data, &ev) == 0 &&
 		    strcmp(ev.type, "died") == 0) {
 			waiting--;
-			printf("%s: stopped\n", ev.name);
+			/* --json: the event of each death, as sent. */
+			if (c->json)
+				ctl_json_line(&raw.data.via.array.ptr[2].via.array.ptr[0]);
+			else
+				printf("%s: stopped\n", ev.name);
 			fflush(stdout);
 		}
 		ward_event_free(&ev);
@@ -229,8 +235,12 @@ ctl_group_exec(struct ctl *c, int argc, char **argv, int stop, int start)
 			return EX_USAGE;
 	} else if (ctl_noopts(argc, argv, &first) != 0)
 		return EX_USAGE;
-	if (first >= argc)
-		return ctl_usage_error("%s requires a process name", argv[-1]);
+	if (first >= argc) {
+		/* supervisorctl: 2 for start, 1 for stop and restart. */
+		fprintf(stderr, "wardctl: %s requires a process name (see: "
+		    "wardctl %s --help)\n", argv[-1], argv[-1]);
+		return stop ? EX_REFUSED : EX_USAGE;
+	}
 	if ((rc = ctl_select(c, argc - first, argv + first, &sel)) != 0)
 		return rc;
 	if (stop)
@@ -304,9 +314,12 @@ ctl_signal_exec(struct ctl *c, int argc, char **argv)
 
 	if (ctl_noopts(argc, argv, &first) != 0)
 		return EX_USAGE;
-	if (argc - first < 2)
-		return ctl_usage_error("signal requires a signal name and a "
-		    "process name");
+	if (argc - first < 2) {
+		/* supervisorctl: 1. */
+		fprintf(stderr, "wardctl: signal requires a signal name and a "
+		    "process name (see: wardctl signal --help)\n");
+		return EX_REFUSED;
+	}
 	sig = argv[first];
 	if ((rc = ctl_select(c, argc - first - 1, argv + first + 1, &sel)) != 0)
 		return rc;
@@ -314,9 +327,11 @@ ctl_signal_exec(struct ctl *c, int argc, char **argv)
 		const struct ctl_pick *k = &sel.v[i];
 
 		if (k->s == NULL) {
-			ctl_select_missing(k);
+			ctl_select_missing(&sel, k);
 			worst = ctl_group_worst(worst, EX_REFUSED);
 		} else if (strcmp(k->s->state, "running") != 0) {
+			if (k->many)
+				continue;
 			printf("%s: ERROR (not running)\n", k->s->name);
 			worst = ctl_group_worst(worst, EX_NOT_RUNNING);
 		} else if ((rc = ctl_group_call(c, "instance.kill", k->s, sig, -1,
@@ -324,8 +339,8 @@ ctl_signal_exec(struct ctl *c, int argc, char **argv)
 			worst = rc;
 			break;
 		} else if (rc != 0) {
-			/* wardd names a bad signal as invalid_params. */
-			if (strcmp(ward_error(c->w)->code, "invalid_params") == 0)
+			/* wardd refuses a bad signal as invalid_argument. */
+			if (strcmp(ward_error(c->w)->code, "invalid_argument") == 0)
 				printf("%s: ERROR (bad signal name)\n", k->s->name);
 			else
 				ctl_group_error(c, k->s->name);

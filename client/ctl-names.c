@@ -28,7 +28,7 @@ ctl_names_group(const char *arg, size_t *len)
 
 static int
 ctl_names_add(struct ctl_sel *sel, const char *arg, struct ward_status *s,
-    int group)
+    int group, int many)
 {
 	struct ctl_pick *v;
 
@@ -40,6 +40,7 @@ ctl_names_add(struct ctl_sel *sel, const char *arg, struct ward_status *s,
 	}
 	sel->v[sel->n].arg = arg;
 	sel->v[sel->n].s = s;
+	sel->v[sel->n].many = many;
 	sel->v[sel->n++].group = group;
 	return 0;
 }
@@ -58,12 +59,12 @@ ctl_names_one(struct ctl_sel *sel, const char *arg)
 		    (name[len] == '\0' || name[len] == ':') :
 		    id ? sel->all[i].id == strtoull(arg, NULL, 10) :
 		    strcmp(name, arg) == 0) {
-			if (ctl_names_add(sel, arg, &sel->all[i], group) == -1)
+			if (ctl_names_add(sel, arg, &sel->all[i], group, group) == -1)
 				return -1;
 			found++;
 		}
 	}
-	return found ? 0 : ctl_names_add(sel, arg, NULL, group);
+	return found ? 0 : ctl_names_add(sel, arg, NULL, group, 0);
 }
 
 /*
@@ -84,7 +85,7 @@ ctl_select(struct ctl *c, int argc, char **argv, struct ctl_sel *sel)
 	for (i = 0; i < argc; i++)
 		every |= strcmp(argv[i], "all") == 0;
 	for (i = 0; every && (size_t)i < sel->nall; i++) {
-		if (ctl_names_add(sel, sel->all[i].name, &sel->all[i], 0) == -1)
+		if (ctl_names_add(sel, sel->all[i].name, &sel->all[i], 0, 1) == -1)
 			goto fail;
 	}
 	for (i = 0; !every && i < argc; i++) {
@@ -105,16 +106,23 @@ ctl_select_free(struct ctl_sel *sel)
 	memset(sel, 0, sizeof *sel);
 }
 
-/* "NAME: ERROR (no such process)" or "(no such group)", as supervisorctl. */
+/*
+ * "NAME: ERROR (no such process)" or "(no such group)" on stdout, as
+ * supervisorctl prints them; the names it may have meant on stderr.
+ */
 void
-ctl_select_missing(const struct ctl_pick *k)
+ctl_select_missing(const struct ctl_sel *sel, const struct ctl_pick *k)
 {
 	size_t len;
 
 	if (k->group && ctl_names_group(k->arg, &len))
 		printf("%.*s: ERROR (no such group)\n", (int)len, k->arg);
-	else
+	else {
 		printf("%s: ERROR (no such process)\n", k->arg);
+		fflush(stdout);
+		if (!ctl_is_id(k->arg))
+			ctl_suggest_among(k->arg, sel->all, sel->nall);
+	}
 }
 
 /*

@@ -130,6 +130,37 @@ ctl_status_post_death(const struct ward_exit *x)
 	putchar('\n');
 }
 
+/*
+ * --json: each one's instance.status map as wardd sends it; one plain
+ * name is its map, anything else an array.
+ */
+static int
+ctl_status_json(struct ctl *c, const struct ward_status *v, size_t n,
+    int array)
+{
+	struct ward_params p;
+	struct ward_reply r;
+	char id[24];
+	size_t k;
+	int rc = 0;
+
+	if (array)
+		putchar('[');
+	for (k = 0; k < n && rc == 0; k++) {
+		snprintf(id, sizeof id, "%" PRIu64, v[k].id);
+		ward_params_init(&p);
+		ctl_pack_ident(&p.pk, id, 0);
+		if ((rc = ctl_call(c, "instance.status", &p, v[k].name, &r)) != 0)
+			break;
+		if (k > 0)
+			putchar(',');
+		ctl_json(&r.result);
+		ward_reply_free(&r);
+	}
+	printf(array ? "]\n" : "\n");
+	return rc;
+}
+
 /* The long form: everything status says, owner names resolved here. */
 static void
 ctl_status_long(struct ctl *c, const struct ward_status *s)
@@ -194,78 +225,62 @@ ctl_status_long(struct ctl *c, const struct ward_status *s)
 	}
 }
 
+/*
+ * supervisorctl's statuses: 0 all named running, 3 one is not (stopped,
+ * exited, fatal: a program backing off still counts as running), 4 a
+ * name names nothing ("NAME: ERROR (no such process)" on stdout, as
+ * supervisorctl prints it) or wardd cannot be reached.
+ */
 static int
 ctl_status_exec(struct ctl *c, int argc, char **argv)
 {
 	struct ward_status *v;
-	struct ward_reply r;
-	struct ward_params p;
+	struct ctl_sel sel;
 	size_t n = 0, i;
-	int rc, worst = 0, lng = 0;
+	int rc, worst = 0, lng = 0, ch;
 
-	if (argc > 0 && strcmp(argv[0], "-l") == 0) {
+	while ((ch = ctl_getopt(argc, argv, "l", NULL)) != -1) {
+		if (ch == '?')
+			return EX_USAGE;
 		lng = 1;
-		argc--;
-		argv++;
 	}
-	if (argc == 0 && c->json) {
-		/* --json prints the status maps: the plain form. */
-		if ((rc = ctl_call(c, "instance.list", NULL, NULL, &r)) != 0)
-			return rc;
-		ctl_json_line(&r.result);
-		ward_reply_free(&r);
-		return 0;
-	}
-	if (argc == 0) {
-		/* libward asks for the compact form (a third of the bytes). */
-		if (ctl_connect(c) == -1)
-			return EX_UNREACHABLE;
-		if (ward_instance_list(c->w, NULL, &v, &n) == -1)
-			return ctl_failed(c, NULL);
-		for (i = 0; lng && i < n; i++)
-			ctl_status_long(c, &v[i]);
-		if (!lng)
-			ctl_status_table(c, v, n);
-		ward_status_list_free(v, n);
-		return 0;
-	}
-	if ((v = calloc(argc, sizeof *v)) == NULL)
+	if ((ch = ctl_optnames(argc, argv)) == -1)
+		return EX_USAGE;
+	if ((rc = ctl_select(c, argc - ch, argv + ch, &sel)) != 0)
+		return rc == EX_UNREACHABLE ? EX_STATUS_UNKNOWN : rc;
+	if ((v = calloc(sel.n + 1, sizeof *v)) == NULL) {
+		ctl_select_free(&sel);
 		return EX_REFUSED;
-	if (c->json && argc > 1)
-		putchar('[');
-	for (i = 0; i < (size_t)argc; i++) {
-		ward_params_init(&p);
-		ctl_pack_ident(&p.pk, argv[i], 0);
-		if ((rc = ctl_call(c, "instance.status", &p, argv[i], &r)) != 0) {
-			worst = rc > worst ? rc : worst;
-			if (rc == EX_UNREACHABLE)
-				break;
+	}
+	for (i = 0; i < sel.n; i++) {
+		if (sel.v[i].s == NULL) {
+			ctl_select_missing(&sel, &sel.v[i]);
+			worst = EX_STATUS_UNKNOWN;
 			continue;
 		}
-		if (c->json) {
-			if (n > 0)
-				putchar(',');
-			ctl_json(&r.result);
-		}
-		ward_status_decode(&r.result, &v[n++]);
-		ward_reply_free(&r);
+		v[n++] = *sel.v[i].s;	/* shallow: sel owns the strings */
+		if (ctl_select_stopped(sel.v[i].s) && worst == 0)
+			worst = EX_STATUS_STOPPED;
 	}
-	if (c->json && argc > 1)
-		printf("]\n");
-	else if (c->json && n > 0)
-		putchar('\n');
-	else if (lng)
+	if (c->json) {
+		int one = argc - ch == 1 && n == 1 && !sel.v[0].group &&
+		    strcmp(argv[ch], "all") != 0;
+
+		if ((rc = ctl_status_json(c, v, n, !one)) != 0)
+			worst = rc;
+	} else if (lng)
 		for (i = 0; i < n; i++)
 			ctl_status_long(c, &v[i]);
-	else if (n > 0)
+	else if (n > 0 || sel.nall == 0)
 		ctl_status_table(c, v, n);
-	ward_status_list_free(v, n);
+	free(v);
+	ctl_select_free(&sel);
 	return worst;
 }
 
 const struct ctl_entry ctl_status_entry = {
 	.name = "status",
-	.usage = "status [-l] [NAME|ID ...]",
+	.usage = "status [-l] [NAME|ID|GROUP:*|all ...]",
 	.help = "Show instances: a table, or with -l every detail.",
 	.exec = ctl_status_exec,
 };

@@ -77,7 +77,11 @@ ctl_ward_changes(struct ctl *c, const char *method, int apply)
 static int
 ctl_reread_exec(struct ctl *c, int argc, char **argv)
 {
-	return argc ? EX_USAGE : ctl_ward_changes(c, "ward.reread", 0);
+	int first;
+
+	if (ctl_noopts(argc, argv, &first) != 0 || first != argc)
+		return EX_USAGE;
+	return ctl_ward_changes(c, "ward.reread", 0);
 }
 
 const struct ctl_entry ctl_reread_entry = {
@@ -87,15 +91,93 @@ const struct ctl_entry ctl_reread_entry = {
 	.exec = ctl_reread_exec,
 };
 
+/* NAME is in group g: g itself or g:something. */
+static int
+ctl_ward_in_group(const char *name, const char *g)
+{
+	size_t n = strlen(g);
+
+	return strncmp(name, g, n) == 0 && (name[n] == '\0' || name[n] == ':');
+}
+
+/* One of the names of list is in one of groups (NULL: in none). */
+static const char *
+ctl_ward_outside(char **list, char **groups, int ngroups)
+{
+	int k, in;
+
+	for (; list != NULL && *list != NULL; list++) {
+		for (k = 0, in = 0; k < ngroups && !in; k++)
+			in = ctl_ward_in_group(*list, groups[k]);
+		if (!in)
+			return *list;
+	}
+	return NULL;
+}
+
+/*
+ * update GROUP...: wardd applies a reread whole, so naming groups checks
+ * that they exist (supervisorctl's "ERROR: no such group: G", status 1)
+ * and that the changes pending are all theirs; a change elsewhere is
+ * refused rather than applied behind the user's back.
+ */
+static int
+ctl_update_groups(struct ctl *c, int argc, char **argv)
+{
+	struct ward_changes ch;
+	struct ctl_sel sel;
+	const char *other;
+	size_t i;
+	int k, rc = 0, found;
+
+	if ((rc = ctl_select(c, 0, NULL, &sel)) != 0)
+		return rc;
+	if (ward_reread(c->w, &ch) == -1) {
+		ctl_select_free(&sel);
+		return ctl_failed(c, NULL);
+	}
+	for (k = 0; k < argc; k++) {
+		for (i = 0, found = 0; i < sel.nall && !found; i++)
+			found = ctl_ward_in_group(sel.all[i].name, argv[k]);
+		for (i = 0; ch.added != NULL && ch.added[i] != NULL; i++)
+			found |= ctl_ward_in_group(ch.added[i], argv[k]);
+		if (!found) {
+			printf("ERROR: no such group: %s\n", argv[k]);
+			rc = EX_REFUSED;
+		}
+	}
+	if ((other = ctl_ward_outside(ch.added, argv, argc)) != NULL ||
+	    (other = ctl_ward_outside(ch.changed, argv, argc)) != NULL ||
+	    (other = ctl_ward_outside(ch.removed, argv, argc)) != NULL) {
+		fprintf(stderr, "wardctl: update: %s changed too, and wardd "
+		    "applies every change at once: run update without groups\n",
+		    other);
+		rc = EX_REFUSED;
+	}
+	ward_changes_free(&ch);
+	ctl_select_free(&sel);
+	return rc ? rc : ctl_ward_changes(c, "ward.update", 1);
+}
+
 static int
 ctl_update_exec(struct ctl *c, int argc, char **argv)
 {
-	return argc ? EX_USAGE : ctl_ward_changes(c, "ward.update", 1);
+	int first, k;
+
+	if (ctl_noopts(argc, argv, &first) != 0)
+		return EX_USAGE;
+	for (k = first; k < argc; k++) {
+		if (strcmp(argv[k], "all") == 0)	/* as none */
+			return ctl_ward_changes(c, "ward.update", 1);
+	}
+	if (first < argc)
+		return ctl_update_groups(c, argc - first, argv + first);
+	return ctl_ward_changes(c, "ward.update", 1);
 }
 
 const struct ctl_entry ctl_update_entry = {
 	.name = "update",
-	.usage = "update",
+	.usage = "update [GROUP ...|all]",
 	.help = "Apply the config directory: start added programs, stop removed "
 	    "ones, restart changed ones (admins only).",
 	.exec = ctl_update_exec,

@@ -86,7 +86,7 @@ int
 ctl_getopt(int argc, char **argv, const char *opts, const struct option *lopts)
 {
 	char spec[64];
-	int ch;
+	int ch, at;
 
 	if (ctl_optargv != argv) {
 		ctl_optargv = argv;
@@ -95,11 +95,12 @@ ctl_getopt(int argc, char **argv, const char *opts, const struct option *lopts)
 	/* '+': stop at the first name; ':': a missing value is ':'. */
 	snprintf(spec, sizeof spec, "+:%s", opts);
 	opterr = 0;
+	at = optind ? optind : 1;	/* the arg getopt is about to read */
 	ch = getopt_long(argc + 1, argv - 1, spec, lopts, NULL);
 	if (ch == -1)
 		ctl_optargv = NULL;
 	if (ch == '?' || ch == ':') {
-		const char *o = argv[optind - 2];
+		const char *o = argv[at - 1];
 
 		ctl_optargv = NULL;
 		if (ch == ':')
@@ -186,6 +187,9 @@ const struct ctl_entry *const ctl_table[] = {
 	&ctl_call_entry,
 	&ctl_signal_entry,	/* ctl-group.c: supervisorctl's */
 	&ctl_pid_entry,
+	&ctl_avail_entry,	/* ctl-compat.c */
+	&ctl_version_entry,
+	&ctl_fg_entry,		/* ctl-events.c */
 	&ctl_help_entry,
 	NULL
 };

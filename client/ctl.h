@@ -87,6 +87,7 @@ void	 ctl_pack_str(msgpack_packer *, const char *);
 int	 ctl_call(struct ctl *, const char *, struct ward_params *,
 	    const char *, struct ward_reply *);
 int	 ctl_resolve(struct ctl *, int, char **, struct ward_status *);
+void	 ctl_suggest_among(const char *, const struct ward_status *, size_t);
 int	 ctl_conn_alive(struct ctl *);
 int	 ctl_call_fds(struct ctl *, const char *, struct ward_params *,
 	    const int *, size_t, const char *, struct ward_reply *);
@@ -111,6 +112,9 @@ struct ctl_pick {
 	const char		*arg;	/* as given (all: the instance's name) */
 	struct ward_status	*s;	/* NULL: arg names none */
 	int			 group;	/* arg is GROUP:* */
+	int			 many;	/* GROUP:* or all: the instance is not
+					   named itself (a result that does not
+					   apply to it is left out) */
 };
 
 struct ctl_sel {
@@ -122,7 +126,7 @@ struct ctl_sel {
 
 int	 ctl_select(struct ctl *, int, char **, struct ctl_sel *);
 void	 ctl_select_free(struct ctl_sel *);
-void	 ctl_select_missing(const struct ctl_pick *);
+void	 ctl_select_missing(const struct ctl_sel *, const struct ctl_pick *);
 int	 ctl_select_stopped(const struct ward_status *);
 
 /* ---- ctl-shell.c */
@@ -151,5 +155,7 @@ extern const struct ctl_entry ctl_metrics_entry;	/* ctl-ward.c */
 extern const struct ctl_entry ctl_call_entry;		/* ctl-control.c */
 extern const struct ctl_entry ctl_start_entry, ctl_stop_entry,
     ctl_restart_entry, ctl_signal_entry, ctl_pid_entry;	/* ctl-group.c */
+extern const struct ctl_entry ctl_avail_entry, ctl_version_entry;	/* ctl-compat.c */
+extern const struct ctl_entry ctl_fg_entry;		/* ctl-events.c */
 
 #endif /* CTL_H */
