@@ -27,6 +27,7 @@ ctl_connect(struct ctl *c)
 	if (c->w != NULL)
 		return 0;
 	if ((c->w = ward_connect(c->socket, &err)) == NULL) {
+		c->unreachable = 1;
 		fprintf(stderr, "wardctl: %s\n", err.message);
 		return -1;
 	}
@@ -50,6 +51,7 @@ ctl_failed(struct ctl *c, const char *what)
 	if (lost) {
 		ward_close(c->w);
 		c->w = NULL;
+		c->unreachable = 1;
 		return EX_UNREACHABLE;
 	}
 	return EX_REFUSED;

@@ -145,7 +145,9 @@ ctl_shell_run(struct ctl *c, int argc, char **argv)
 		fprintf(stderr, "wardctl: wardd closed the connection; "
 		    "connecting again\n");
 	}
-	if (ctl_dispatch(c, argc, argv) == EX_UNREACHABLE)
+	c->unreachable = 0;
+	ctl_dispatch(c, argc, argv);
+	if (c->unreachable)
 		fprintf(stderr, "wardctl: wardd is not answering; the next "
 		    "command tries again (quit leaves)\n");
 }

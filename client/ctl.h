@@ -32,6 +32,7 @@ struct ctl {
 	int		 color;
 	int		 interactive;
 	const struct ctl_word *words;	/* the call's keys as flags (ctl-words.c) */
+	int		 unreachable;	/* set when wardd could not be reached */
 };
 
 /* One command of the table in ctl.c, for the command line and the shell. */
