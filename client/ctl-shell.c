@@ -1,8 +1,11 @@
 /*
  * ctl-shell.c: wardctl with no command, an interactive shell: libedit's
- * line editing and history, completion of command names (from the table
- * in ctl.c) and instance names (asked of wardd), each line split as a
- * shell would and run through ctl_dispatch. Calls the shared core (ctl.h).
+ * line editing and history (its file kept by ctl-history.c), completion
+ * of command names (from the table in ctl.c) and instance names (asked
+ * of wardd), each line split as a shell would and run through
+ * ctl_dispatch. ^C drops the line or ends the running command, never the
+ * shell; a connection wardd closed is made again for the next command.
+ * Calls the shared core (ctl.h).
  */
 #include "config.h"
 
@@ -111,8 +114,8 @@ ctl_shell_split(char *line, char **argv, int max)
 
 /*
  * libedit's reader, replaced so that ^C ends readline: libedit retries a
- * read interrupted once, so its own would swallow the ^C. EOF (0 here,
- * -1 to libedit) with ctl_interrupted set means the line was cancelled.
+ * read interrupted once, so its own would swallow the ^C. -1 (libedit's
+ * EOF) with ctl_interrupted set means the line was cancelled.
  */
 static int
 ctl_shell_getc_cb(FILE *in)
