@@ -3,15 +3,18 @@
  * connection (kept across the shell's commands), one call with its error
  * reported and turned into an exit status, names and ids packed as wardd
  * wants them, "did you mean" after a name that is not there. Part of the
- * shared core (ctl.h); it calls libward and ctl-output.c.
+ * shared core (ctl.h); it calls libward, ctl-output.c and ctl-words.c
+ * (wardd's messages in the user's words).
  */
 #include "config.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "ctl.h"
 
@@ -24,6 +27,7 @@ ctl_connect(struct ctl *c)
 	if (c->w != NULL)
 		return 0;
 	if ((c->w = ward_connect(c->socket, &err)) == NULL) {
+		c->unreachable = 1;
 		fprintf(stderr, "wardctl: %s\n", err.message);
 		return -1;
 	}
@@ -36,14 +40,18 @@ ctl_failed(struct ctl *c, const char *what)
 {
 	const struct ward_error *e = ward_error(c->w);
 	int lost = strcmp(e->code, "disconnected") == 0;
+	char buf[1024];
+	const char *msg = ctl_words_rewrite(e->message, c->words, buf,
+	    sizeof buf);
 
 	if (what != NULL)
-		fprintf(stderr, "wardctl: %s: %s\n", what, e->message);
+		fprintf(stderr, "wardctl: %s: %s\n", what, msg);
 	else
-		fprintf(stderr, "wardctl: %s\n", e->message);
+		fprintf(stderr, "wardctl: %s\n", msg);
 	if (lost) {
 		ward_close(c->w);
 		c->w = NULL;
+		c->unreachable = 1;
 		return EX_UNREACHABLE;
 	}
 	return EX_REFUSED;
@@ -156,6 +164,14 @@ int
 ctl_call(struct ctl *c, const char *method, struct ward_params *p,
     const char *ident, struct ward_reply *keep)
 {
+	return ctl_call_fds(c, method, p, NULL, 0, ident, keep);
+}
+
+/* The same, passing fds with the request (they stay the caller's). */
+int
+ctl_call_fds(struct ctl *c, const char *method, struct ward_params *p,
+    const int *fds, size_t nfds, const char *ident, struct ward_reply *keep)
+{
 	struct ward_reply r;
 	int rc;
 
@@ -164,8 +180,8 @@ ctl_call(struct ctl *c, const char *method, struct ward_params *p,
 			ward_params_free(p);
 		return EX_UNREACHABLE;
 	}
-	rc = ward_call(c->w, method, p ? p->sbuf.data : NULL, p ? p->sbuf.size : 0,
-	    &r);
+	rc = ward_call_fds(c->w, method, p ? p->sbuf.data : NULL,
+	    p ? p->sbuf.size : 0, fds, nfds, &r);
 	if (p != NULL)
 		ward_params_free(p);
 	if (rc == -1) {
@@ -206,4 +222,22 @@ ctl_resolve(struct ctl *c, int argc, char **argv, struct ward_status *v)
 		}
 	}
 	return 0;
+}
+
+/*
+ * Whether the connection still stands, without waiting or taking
+ * anything from it: wardd's end closed (it restarted or left) shows as
+ * EOF or an error; pending notifications are not a loss.
+ */
+int
+ctl_conn_alive(struct ctl *c)
+{
+	char b;
+	ssize_t n;
+
+	if (c->w == NULL)
+		return 0;
+	n = recv(ward_fd(c->w), &b, 1, MSG_PEEK | MSG_DONTWAIT);
+	return n == 1 || (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK ||
+	    errno == EINTR));
 }

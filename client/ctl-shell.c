@@ -1,16 +1,20 @@
 /*
  * ctl-shell.c: wardctl with no command, an interactive shell: libedit's
- * line editing and history, completion of command names (from the table
- * in ctl.c) and instance names (asked of wardd), each line split as a
- * shell would and run through ctl_dispatch. Calls the shared core (ctl.h).
+ * line editing and history (its file kept by ctl-history.c), completion
+ * of command names (from the table in ctl.c) and instance names (asked
+ * of wardd), each line split as a shell would and run through
+ * ctl_dispatch. ^C drops the line or ends the running command, never the
+ * shell; a connection wardd closed is made again for the next command.
+ * Calls the shared core (ctl.h).
  */
 #include "config.h"
 
-#include <limits.h>
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <editline/readline.h>
 
@@ -108,23 +112,70 @@ ctl_shell_split(char *line, char **argv, int max)
 	}
 }
 
+/*
+ * libedit's reader, replaced so that ^C ends readline: libedit retries a
+ * read interrupted once, so its own would swallow the ^C. -1 (libedit's
+ * EOF) with ctl_interrupted set means the line was cancelled.
+ */
+static int
+ctl_shell_getc_cb(FILE *in)
+{
+	unsigned char ch;
+	ssize_t n;
+
+	for (;;) {
+		if (ctl_interrupted)
+			return -1;
+		if ((n = read(fileno(in), &ch, 1)) == 1)
+			return ch;
+		if (n == -1 && errno == EINTR)
+			continue;
+		return -1;
+	}
+}
+
+/*
+ * Before each command: a connection wardd closed (it restarted, or went
+ * away) is dropped, so the command makes a new one; after a command that
+ * could not reach wardd, say so and let the shell go on.
+ */
+static void
+ctl_shell_run(struct ctl *c, int argc, char **argv)
+{
+	if (c->w != NULL && !ctl_conn_alive(c)) {
+		ward_close(c->w);
+		c->w = NULL;
+		fprintf(stderr, "wardctl: wardd closed the connection; "
+		    "connecting again\n");
+	}
+	c->unreachable = 0;
+	ctl_dispatch(c, argc, argv);
+	if (c->unreachable)
+		fprintf(stderr, "wardctl: wardd is not answering; the next "
+		    "command tries again (quit leaves)\n");
+}
+
 /* Read lines until EOF or quit; each runs like a command line. */
 int
 ctl_shell(struct ctl *c)
 {
-	char hist[PATH_MAX], *line, *argv[256];
-	const char *home = getenv("HOME");
+	struct sigaction old;
+	char *line, *argv[256];
 	int argc;
 
 	ctl_shell_ctl = c;
 	c->interactive = 1;
-	/* ^C at the prompt must not end the shell; events and top handle it. */
-	signal(SIGINT, SIG_IGN);
+	/*
+	 * ^C sets ctl_interrupted (no SA_RESTART): at the prompt it cancels
+	 * the line, in a command (events, tail -f, top) it ends the command.
+	 */
+	ctl_sigint_catch(&old);
 	rl_readline_name = "wardctl";
 	rl_attempted_completion_function = ctl_shell_complete_cb;
-	snprintf(hist, sizeof hist, "%s/.wardctl_history", home ? home : "/tmp");
+	rl_catch_signals = 0;
+	rl_getc_function = ctl_shell_getc_cb;
 	using_history();
-	read_history(hist);
+	ctl_history_load(getenv("HOME"));
 	if (ctl_connect(c) == 0) {
 		struct ward_hello h;
 
@@ -132,11 +183,16 @@ ctl_shell(struct ctl *c)
 			printf("%s %s at %s; help lists commands, quit leaves\n",
 			    h.server, h.version, ward_socket_path(c->w));
 	}
-	while ((line = readline("ward> ")) != NULL) {
-		if (*line != '\0') {
-			add_history(line);
-			write_history(hist);
+	for (;;) {
+		ctl_interrupted = 0;
+		if ((line = readline("ward> ")) == NULL) {
+			if (!ctl_interrupted)
+				break;
+			putchar('\n');	/* ^C: the line is dropped */
+			continue;
 		}
+		if (*line != '\0')
+			ctl_history_add(line);
 		argc = ctl_shell_split(line, argv, 255);
 		argv[argc] = NULL;
 		if (argc > 0 && (strcmp(argv[0], "quit") == 0 ||
@@ -145,10 +201,11 @@ ctl_shell(struct ctl *c)
 			break;
 		}
 		if (argc > 0)
-			ctl_dispatch(c, argc, argv);
+			ctl_shell_run(c, argc, argv);
 		fflush(stdout);
 		free(line);
 	}
 	putchar('\n');
+	ctl_sigint_restore(&old);
 	return 0;
 }

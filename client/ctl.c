@@ -43,7 +43,11 @@ ctl_sigint_catch(struct sigaction *old)
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = ctl_sigint_cb;
 	sigaction(SIGINT, &sa, old);
-	/* Caught already (fg, before its banner): keep a ^C that came. */
+	/*
+	 * Caught already (the shell, whose handler this is for its whole
+	 * life and which clears the flag at each prompt; fg, before its
+	 * banner): a ^C typed as the command started is meant for it.
+	 */
 	if (old->sa_handler != ctl_sigint_cb)
 		ctl_interrupted = 0;
 }

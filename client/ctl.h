@@ -31,6 +31,8 @@ struct ctl {
 	int		 json;
 	int		 color;
 	int		 interactive;
+	const struct ctl_word *words;	/* the call's keys as flags (ctl-words.c) */
+	int		 unreachable;	/* set when wardd could not be reached */
 };
 
 /* One command of the table in ctl.c, for the command line and the shell. */
@@ -87,6 +89,18 @@ int	 ctl_call(struct ctl *, const char *, struct ward_params *,
 	    const char *, struct ward_reply *);
 int	 ctl_resolve(struct ctl *, int, char **, struct ward_status *);
 void	 ctl_suggest_among(const char *, const struct ward_status *, size_t);
+int	 ctl_conn_alive(struct ctl *);
+int	 ctl_call_fds(struct ctl *, const char *, struct ward_params *,
+	    const int *, size_t, const char *, struct ward_reply *);
+
+/* ---- ctl-words.c: wardd's messages in the user's words */
+
+struct ctl_word {
+	const char	*key;		/* a protocol key */
+	const char	*flag;		/* what the user typed for it */
+};
+const char *ctl_words_rewrite(const char *, const struct ctl_word *, char *,
+	    size_t);
 
 /* ---- ctl-names.c: NAME, GROUP:* and all, as supervisorctl reads them */
 
@@ -121,10 +135,16 @@ int	 ctl_select_stopped(const struct ward_status *);
 
 int	 ctl_shell(struct ctl *);
 
+/* ---- ctl-history.c: the shell's ~/.wardctl_history */
+
+void	 ctl_history_load(const char *);
+void	 ctl_history_add(const char *);
+
 /* ---- the commands, in their family files */
 
 extern const struct ctl_entry ctl_status_entry;		/* ctl-status.c */
-extern const struct ctl_entry ctl_run_entry, ctl_kill_entry, ctl_suspend_entry,
+extern const struct ctl_entry ctl_run_entry;		/* ctl-run.c */
+extern const struct ctl_entry ctl_kill_entry, ctl_suspend_entry,
     ctl_resume_entry, ctl_remove_entry, ctl_payload_entry,
     ctl_history_entry;					/* ctl-instance.c */
 extern const struct ctl_entry ctl_events_entry, ctl_tail_entry,

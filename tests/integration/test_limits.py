@@ -255,11 +255,12 @@ def test_wardctl_run_limit_and_status(w):
         # The list (compact rows, through libward) shows them too.
         p = ctl(w, "status", "-l")
         assert "  limits:   cpus=0\n" in p.stdout, p.stdout
-        # A bad value: wardd's message, and status 1 or more.
+        # A bad value: wardd's message in the flag's words, status 1 or
+        # more.
         p = ctl(w, "run", uniq("ctl"), "--limit", "cpu_weight=0", "--",
                 wardtest.PAYLOAD, "hang")
-        assert p.returncode != 0 and "'cpu_weight' is a number from 1 to " \
-            "10000" in p.stderr, (p.returncode, p.stderr)
+        assert p.returncode != 0 and "--limit cpu_weight: is a number from " \
+            "1 to 10000" in p.stderr, (p.returncode, p.stderr)
         p = ctl(w, "run", uniq("ctl"), "--limit", "cpus", "--",
                 wardtest.PAYLOAD, "hang")
         assert p.returncode != 0 and "--limit takes KEY=VALUE" in p.stderr, \
