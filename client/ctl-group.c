@@ -59,12 +59,15 @@ ctl_group_call(struct ctl *c, const char *method, const struct ward_status *s,
 	return 0;
 }
 
-/* "NAME: ERROR (wardd's message)" after a refused call. */
+/* "NAME: ERROR (wardd's message)" after a refused call, in the flags'
+ * words ('timeout_ms' is --timeout) as ctl_failed gives them. */
 static void
 ctl_group_error(struct ctl *c, const char *name)
 {
-	printf("%s: ERROR (%s)\n", name, c->w ? CLEAN(ward_error(c->w)->message) :
-	    "no wardd");
+	char buf[1024];
+
+	printf("%s: ERROR (%s)\n", name, c->w ? CLEAN(ctl_words_rewrite(
+	    ward_error(c->w)->message, c->words, buf, sizeof buf)) : "no wardd");
 }
 
 /* ---- start */
