@@ -416,8 +416,12 @@ conf_ini_read_depth(struct conf *c, const char *path, struct conf_ini_list *out,
 	r.out = out;
 	r.file = path;
 	r.opt = -1;
-	snprintf(r.here, sizeof r.here, "%s", w->stack[w->depth - 1]);
-	snprintf(r.here, sizeof r.here, "%s", dirname(r.here));
+	{
+		char tmp[PATH_MAX];
+
+		snprintf(tmp, sizeof tmp, "%s", w->stack[w->depth - 1]);
+		snprintf(r.here, sizeof r.here, "%s", dirname(tmp));
+	}
 	while ((len = getline(&line, &cap, f)) != -1) {
 		lineno++;
 		while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
