@@ -236,7 +236,10 @@ struct conf_program {
 	char			*file;
 	int			 line;
 	long			 group_priority;	/* start order: by these, */
-	long			 priority;		/* lower first, then name */
+	long			 priority;		/* lower first, then as
+						   declared; only a load's order
+						   uses them, so not kept across
+						   a re-exec (program-state.c) */
 	char			*spec;		/* packed msgpack instance.create map */
 	size_t			 speclen;
 	struct program_policy	 policy;
