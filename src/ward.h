@@ -348,7 +348,7 @@ void	 confdir_env_pack(msgpack_packer *, char **, size_t);
 int	 confdir_load(const char *, struct conf *);
 int	 confdir_read(const char *, struct conf *);
 int	 confdir_settings_load(const char *, struct settings *);
-struct conf_program *confdir_find_program(struct conf *, const char *);
+struct conf_program *conf_find_program(struct conf *, const char *);
 int	 confdir_name_reserved(const char *, int, struct ward_err *);
 
 /* What instance.c tells its observers (instance_observe), in this order of
