@@ -399,6 +399,10 @@ void	 loop_run(void);
 int	 shutdown_pending(void);
 void	 shutdown_begin(int kill_instances);
 void	 shutdown_instance_cb(struct instance *, enum instance_event);
+/* An instance's stop stage at shutdown: higher stops first, the next once
+ * all of it has stopped. program.c sets it (supervisord's priority); NULL:
+ * all at once. */
+extern long	(*shutdown_stop_stage)(const struct instance *);
 
 /* ---- statedir.c: STATE_DIR through fds; the rule for every path (see there). */
 
