@@ -19,6 +19,7 @@
 #include <editline/readline.h>
 
 #include "ctl.h"
+#include "shellwords.h"
 
 /* The shell's ctl, for the completion callbacks (readline passes none). */
 static struct ctl *ctl_shell_ctl;
@@ -75,43 +76,6 @@ ctl_shell_complete_cb(const char *text, int start, int end)
 	return rl_completion_matches(text, ctl_shell_name_cb);
 }
 
-/* Split a line into words: quotes and backslashes as a shell would. */
-static int
-ctl_shell_split(char *line, char **argv, int max)
-{
-	char *r = line, *w = line;
-	int argc = 0, quote;
-
-	for (;;) {
-		while (*r == ' ' || *r == '\t')
-			r++;
-		if (*r == '\0' || argc == max)
-			return argc;
-		argv[argc++] = w;
-		quote = 0;
-		for (; *r != '\0'; r++) {
-			if (quote) {
-				if (*r == quote)
-					quote = 0;
-				else if (*r == '\\' && quote == '"' && r[1] != '\0')
-					*w++ = *++r;
-				else
-					*w++ = *r;
-			} else if (*r == '\'' || *r == '"')
-				quote = *r;
-			else if (*r == '\\' && r[1] != '\0')
-				*w++ = *++r;
-			else if (*r == ' ' || *r == '\t')
-				break;
-			else
-				*w++ = *r;
-		}
-		if (*r != '\0')
-			r++;
-		*w++ = '\0';
-	}
-}
-
 /*
  * libedit's reader, replaced so that ^C ends readline: libedit retries a
  * read interrupted once, so its own would swallow the ^C. -1 (libedit's
@@ -161,6 +125,7 @@ ctl_shell(struct ctl *c)
 {
 	struct sigaction old;
 	char *line, *argv[256];
+	const char *err;
 	int argc;
 
 	ctl_shell_ctl = c;
@@ -193,7 +158,12 @@ ctl_shell(struct ctl *c)
 		}
 		if (*line != '\0')
 			ctl_history_add(line);
-		argc = ctl_shell_split(line, argv, 255);
+		/* Split as wardd splits a config's command= (shellwords.c). */
+		if ((argc = shellwords_split(line, argv, 255, &err)) == -1) {
+			fprintf(stderr, "wardctl: %s\n", err);
+			free(line);
+			continue;
+		}
 		argv[argc] = NULL;
 		if (argc > 0 && (strcmp(argv[0], "quit") == 0 ||
 		    strcmp(argv[0], "exit") == 0)) {

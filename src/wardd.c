@@ -35,6 +35,7 @@ usage(int rc)
 	    "             [--dumps-max-count N] [--dumps-max-bytes SIZE] [--exe PATH]\n"
 	    "             [--metrics-listen ADDR:PORT]\n"
 	    "             [--http-listen [ADDR:]PORT] [--http-auth FILE]\n"
+	    "             [--supervisord-conf FILE]\n"
 	    "  --socket PATH          control socket (default %s)\n"
 	    "  --state-dir DIR        runtime dirs and dumps (default %s)\n"
 	    "  --config-dir DIR       *.conf with a [ward] section (default %s)\n"
@@ -71,7 +72,10 @@ usage(int rc)
 	    "or kept\n"
 	    "                         for instances not yet started (default %d)\n"
 	    "  --max-user-ring SIZE   output rings of its instances (default "
-	    "64M)\n",
+	    "64M)\n"
+	    "  --supervisord-conf FILE  a supervisord.conf, read as supervisord "
+	    "reads it,\n"
+	    "                         with the config dir (ward.conf(5))\n",
 	    opts.socket_path ? opts.socket_path : "$XDG_RUNTIME_DIR/ward.sock",
 	    opts.state_dir ? opts.state_dir : "$XDG_RUNTIME_DIR/ward",
 	    opts.config_dir, DUMPS_MAX_COUNT_DEFAULT, CONN_MAX,
@@ -280,6 +284,7 @@ main(int argc, char **argv)
 		{ "metrics-listen", required_argument, NULL, 'H' },
 		{ "http-listen", required_argument, NULL, 'H' },	/* its new name */
 		{ "http-auth", required_argument, NULL, 0x100 },	/* statuspage.c */
+		{ "supervisord-conf", required_argument, NULL, 'W' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct ward_err herr = WARD_ERR_INIT;
@@ -396,6 +401,16 @@ main(int argc, char **argv)
 		case 0x100:
 			if (statuspage_auth_load(optarg, &herr) == -1) {
 				fprintf(stderr, "wardd: %s\n", herr.msg);
+				exit(2);
+			}
+			break;
+		case 'W':
+			/* Absolute: %(here)s and [include] are relative to it. */
+			free(opts.supervisord_conf);
+			if ((opts.supervisord_conf = realpath(optarg, NULL)) ==
+			    NULL) {
+				fprintf(stderr, "wardd: --supervisord-conf %s: %s\n",
+				    optarg, strerror(errno));
 				exit(2);
 			}
 			break;
@@ -516,5 +531,6 @@ main(int argc, char **argv)
 	free(opts.config_dir);
 	free(opts.exe);
 	free(opts.metrics_listen);
+	free(opts.supervisord_conf);
 	return 0;
 }
