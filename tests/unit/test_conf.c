@@ -71,7 +71,8 @@ END_TEST
 static char *
 expand(const char *v, struct ward_err *e)
 {
-	static char *env[] = { "GLOBAL=g1", "X=first", "X=second" };
+	static char g[] = "GLOBAL=g1", x1[] = "X=first", x2[] = "X=second";
+	static char *env[] = { g, x1, x2 };
 	struct conf_vars vars;
 
 	memset(&vars, 0, sizeof vars);
