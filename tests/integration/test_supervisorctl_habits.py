@@ -11,9 +11,9 @@ table, and once against a real wardd with wardctl, which must give the
 same status and the same per-name lines.
 
 The baseline, on both sides: up and grp:a, grp:b running, idle stopped
-(autostart false), quit exited (it ran /bin/true). In supervisord grp is a
-[group:grp] of programs a and b; in ward the programs are named grp:a and
-grp:b, as a declared program inside a group is named GROUP:PROCESS.
+(autostart false), quit exited (it ran /bin/true). grp is a [group:grp]
+of programs a and b on both sides (ward names a process inside a group
+GROUP:PROCESS, as supervisorctl addresses it).
 
 Where wardctl deliberately differs from supervisorctl (an option after a
 name is a usage error, status 2, where supervisorctl takes "--bogus" for a
@@ -203,12 +203,14 @@ startsecs=0
 command=%(true)s
 startsecs=0
 autorestart=false
-[program:grp:a]
+[program:a]
 command=%(sleep)s 1000
 startsecs=0
-[program:grp:b]
+[program:b]
 command=%(sleep)s 1000
 startsecs=0
+[group:grp]
+programs=a,b
 """ % {"sleep": SLEEP, "true": TRUE}
 
 
