@@ -43,7 +43,7 @@ def free_port():
         return s.getsockname()[1]
 
 
-def base_env(run):
+def base_env(run, port):
     """The daemons' environment: the same for both, so that a difference
     in a child's is the config's doing."""
     env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:"
@@ -53,7 +53,7 @@ def base_env(run):
            # python add LC_CTYPE (PEP 538) to what bin/report sees
            "PYTHONCOERCECLOCALE": "0",
            # unknown.conf's [inet_http_server] (supervisord binds it)
-           "SUITE_PORT": str(free_port())}
+           "SUITE_PORT": str(port)}
     env["SUITE_BASELINE"] = json.dumps(env, sort_keys=True)
     return env
 
@@ -114,13 +114,13 @@ class Daemon:
     """One run of a config: a temp dir (SUITE_RUN) with log/ and
     childlog/, the daemon's stdout and stderr in files there."""
 
-    def __init__(self, conf):
+    def __init__(self, conf, port):
         self.conf = conf
         self.run = tempfile.mkdtemp(prefix="suite-%s-" % self.kind)
         os.chmod(self.run, 0o755)
         for d in ("log", "childlog", "reported"):
             os.mkdir(os.path.join(self.run, d))
-        self.env = base_env(self.run)
+        self.env = base_env(self.run, port)
         self.proc = None
 
     def start(self):
@@ -375,7 +375,8 @@ def compare(conf, expect=None):
     a check of supervisord's own snapshot (that the config does what it
     is here for, lest both agree on nothing)."""
     path = os.path.join(CONFDIR, conf)
-    sv, wd = Supervisord(path), Wardd(path)
+    port = free_port()
+    sv, wd = Supervisord(path, port), Wardd(path, port)
     try:
         sv.start()
         wd.start()
