@@ -15,6 +15,7 @@
 #include <editline/readline.h>
 
 #include "ctl.h"
+#include "shellwords.h"
 
 /* The shell's ctl, for the completion callbacks (readline passes none). */
 static struct ctl *ctl_shell_ctl;
@@ -71,48 +72,12 @@ ctl_shell_complete_cb(const char *text, int start, int end)
 	return rl_completion_matches(text, ctl_shell_name_cb);
 }
 
-/* Split a line into words: quotes and backslashes as a shell would. */
-static int
-ctl_shell_split(char *line, char **argv, int max)
-{
-	char *r = line, *w = line;
-	int argc = 0, quote;
-
-	for (;;) {
-		while (*r == ' ' || *r == '\t')
-			r++;
-		if (*r == '\0' || argc == max)
-			return argc;
-		argv[argc++] = w;
-		quote = 0;
-		for (; *r != '\0'; r++) {
-			if (quote) {
-				if (*r == quote)
-					quote = 0;
-				else if (*r == '\\' && quote == '"' && r[1] != '\0')
-					*w++ = *++r;
-				else
-					*w++ = *r;
-			} else if (*r == '\'' || *r == '"')
-				quote = *r;
-			else if (*r == '\\' && r[1] != '\0')
-				*w++ = *++r;
-			else if (*r == ' ' || *r == '\t')
-				break;
-			else
-				*w++ = *r;
-		}
-		if (*r != '\0')
-			r++;
-		*w++ = '\0';
-	}
-}
-
 /* Read lines until EOF or quit; each runs like a command line. */
 int
 ctl_shell(struct ctl *c)
 {
 	char hist[PATH_MAX], *line, *argv[256];
+	const char *err;
 	const char *home = getenv("HOME");
 	int argc;
 
@@ -137,7 +102,12 @@ ctl_shell(struct ctl *c)
 			add_history(line);
 			write_history(hist);
 		}
-		argc = ctl_shell_split(line, argv, 255);
+		/* Split as wardd splits a config's command= (shellwords.c). */
+		if ((argc = shellwords_split(line, argv, 255, &err)) == -1) {
+			fprintf(stderr, "wardctl: %s\n", err);
+			free(line);
+			continue;
+		}
 		argv[argc] = NULL;
 		if (argc > 0 && (strcmp(argv[0], "quit") == 0 ||
 		    strcmp(argv[0], "exit") == 0)) {

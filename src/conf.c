@@ -2,7 +2,8 @@
  * conf.c: what one read of the config directory produced (struct conf: the
  * programs, and every error and warning with its file and line) and the
  * value syntaxes its files are written in: command lines split as a shell
- * would, comma lists, booleans, scaled numbers, supervisord's %(...)s.
+ * does (shellwords.c), comma lists, booleans, scaled numbers, supervisord's
+ * environment= pairs (shlex's tokens).
  * Pure text handling plus logging: confdir.c and confdir-program.c, which
  * read and map the files, both report through it.
  *
@@ -17,6 +18,7 @@
 #include <string.h>
 
 #include "ward.h"
+#include "shellwords.h"
 
 /* Append (and log) "file:line: message" to a list of c's. */
 static void
@@ -98,89 +100,183 @@ conf_program_free(struct conf_program *cp)
 
 
 /*
- * Split a command line as a shell would, without running one: blanks
- * separate words, '...' is literal, "..." honours \" \\ \$ \`, and a
- * backslash outside quotes escapes the next character. Nothing expands.
+ * Split a command line as supervisord does (shlex.split: shellwords.c,
+ * shared with wardctl's shell). Nothing expands, no shell runs.
  */
 int
 conf_split_command(const char *s, char ***out, struct ward_err *e)
 {
-	size_t n = 0, cap = 8, len = strlen(s);
-	char **argv, *w, *word;
-	int quote, inword;
+	char *copy, **words, **argv;
+	const char *err;
+	int n, k;
 
 	*out = NULL;
-	if ((argv = calloc(cap + 1, sizeof *argv)) == NULL ||
-	    (word = malloc(len + 1)) == NULL) {
-		free(argv);
-		ward_err_oom(e);
-		return -1;
+	if ((copy = strdup(s)) == NULL ||
+	    (words = calloc(SPEC_MAX_ARGV + 1, sizeof *words)) == NULL) {
+		free(copy);
+		return ward_err_oom(e);
 	}
-	for (;;) {
-		while (*s == ' ' || *s == '\t')
-			s++;
-		if (*s == '\0')
-			break;
-		w = word;
-		quote = 0;
-		inword = 1;
-		for (; *s != '\0' && inword; s++) {
-			if (quote == '\'') {
-				if (*s == '\'')
-					quote = 0;
-				else
-					*w++ = *s;
-			} else if (quote == '"') {
-				if (*s == '"')
-					quote = 0;
-				else if (*s == '\\' && strchr("\"\\$`", s[1]) != NULL &&
-				    s[1] != '\0')
-					*w++ = *++s;
-				else
-					*w++ = *s;
-			} else if (*s == '\'' || *s == '"')
-				quote = *s;
-			else if (*s == '\\' && s[1] != '\0')
-				*w++ = *++s;
-			else if (*s == ' ' || *s == '\t')
-				inword = 0;
-			else
-				*w++ = *s;
-		}
-		if (quote != 0) {
-			ward_err_set(e, WARD_E_INVALID_ARGUMENT,
-			    "unterminated %c quote", quote);
-			goto fail;
-		}
-		*w = '\0';
-		if (n == cap) {
-			char **nv = realloc(argv, (cap * 2 + 1) * sizeof *argv);
-
-			if (nv == NULL)
-				goto nomem;
-			argv = nv;
-			cap *= 2;
-		}
-		if ((argv[n++] = strdup(word)) == NULL)
+	if ((n = shellwords_split(copy, words, SPEC_MAX_ARGV, &err)) <= 0) {
+		free(copy);
+		free(words);
+		return ward_err_set(e, WARD_E_INVALID_ARGUMENT, "%s",
+		    n == 0 ? "is empty" : err);
+	}
+	if ((argv = calloc(n + 1, sizeof *argv)) == NULL)
+		goto nomem;
+	for (k = 0; k < n; k++) {
+		if ((argv[k] = strdup(words[k])) == NULL) {
+			conf_vec_free(argv);
 			goto nomem;
-		argv[n] = NULL;
+		}
 	}
-	free(word);
-	if (n == 0) {
-		ward_err_set(e, WARD_E_INVALID_ARGUMENT, "is empty");
-		free(argv);
-		return -1;
-	}
+	free(copy);
+	free(words);
 	*out = argv;
 	return 0;
 nomem:
-	ward_err_oom(e);
+	free(copy);
+	free(words);
+	return ward_err_oom(e);
+}
+
+/* shlex's word characters (non-POSIX mode) as supervisord extends them. */
+static int
+conf_env_wordchar(unsigned char c)
+{
+	return isalnum(c) || c == '_' || c >= 0x80 || strchr("/.+-():", c) != NULL;
+}
+
+/*
+ * The tokens of v as Python's shlex.shlex(v) (non-POSIX mode) gives them:
+ * words, quoted strings with their quotes, '#' comments to the end of the
+ * line, any other character a token of its own. -1 on a quote left open.
+ */
+static int
+conf_env_tokens(const char *v, char ***out, size_t *n)
+{
+	const char *p = v;
+	char **t = NULL, **nt;
+	size_t cap = 0;
+	struct buf b = { 0 };
+	int state = ' ';
+
+	*n = 0;
+	for (;;) {
+		unsigned char c = *p;
+		int emit = 0;
+
+		if (state == '\'' || state == '"') {
+			if (c == '\0')
+				goto fail;
+			buf_append(&b, p++, 1);
+			if (c == state) {
+				state = ' ';
+				emit = 1;
+			}
+		} else if (c == '#') {
+			/* In a word, shlex drops the rest of the line and goes on. */
+			p += strcspn(p, "\n");
+			if (*p == '\n')
+				p++;
+			continue;
+		} else if (c == '\0' || c == ' ' || c == '\t' || c == '\r' ||
+		    c == '\n') {
+			emit = state == 'a';
+			state = c == '\0' ? 0 : ' ';
+			p += c != '\0';
+		} else if (state == 'a' && (conf_env_wordchar(c) || c == '\'' ||
+		    c == '"'))
+			buf_append(&b, p++, 1);
+		else if (state == 'a') {
+			state = ' ';
+			emit = 1;
+		} else {
+			buf_append(&b, p++, 1);
+			state = conf_env_wordchar(c) ? 'a' : c == '\'' ||
+			    c == '"' ? c : ' ';
+			emit = state == ' ';
+		}
+		if (emit) {
+			if (*n == cap) {
+				cap = cap ? cap * 2 : 16;
+				if ((nt = realloc(t, cap * sizeof *t)) == NULL)
+					goto fail;
+				t = nt;
+			}
+			if (buf_append(&b, "", 1) == -1 ||
+			    (t[(*n)++] = strdup(b.data)) == NULL)
+				goto fail;
+			b.len = b.off = 0;
+		}
+		if (state == 0)
+			break;
+	}
+	buf_free(&b);
+	*out = t;
+	return 0;
 fail:
-	free(word);
-	while (n > 0)
-		free(argv[--n]);
-	free(argv);
+	buf_free(&b);
+	conf_strv_free(t, *n);
+	*n = 0;
 	return -1;
+}
+
+void
+conf_strv_free(char **v, size_t n)
+{
+	while (n > 0)
+		free(v[--n]);
+	free(v);
+}
+
+/*
+ * supervisord's environment= (dict_of_key_value_pairs): KEY=VALUE pairs,
+ * separated by commas (or any one token), VALUE a shlex token with its
+ * quotes stripped; so A="x,y",B='z' and values over several lines. Into
+ * *out: n strings "KEY=VALUE", in order (a later KEY wins where used).
+ */
+int
+conf_env_parse(const char *v, char ***out, size_t *n, struct ward_err *e)
+{
+	char **t, **kv;
+	size_t nt, k, j = 0;
+
+	*out = NULL;
+	*n = 0;
+	if (conf_env_tokens(v, &t, &nt) == -1)
+		return ward_err_set(e, WARD_E_INVALID_ARGUMENT, "has an "
+		    "unterminated quote (or no memory)");
+	if ((kv = calloc(nt / 3 + 1, sizeof *kv)) == NULL) {
+		conf_strv_free(t, nt);
+		return ward_err_oom(e);
+	}
+	for (k = 0; k < nt; k += 4) {
+		const char *val;
+		size_t vl;
+
+		if (nt - k < 3 || strcmp(t[k + 1], "=") != 0) {
+			conf_strv_free(t, nt);
+			conf_strv_free(kv, j);
+			return ward_err_set(e, WARD_E_INVALID_ARGUMENT,
+			    "is KEY=value[,KEY=value...] (quote a value "
+			    "holding blanks or commas)");
+		}
+		/* str.strip('\'"'): every quote at either end. */
+		val = t[k + 2] + strspn(t[k + 2], "'\"");
+		for (vl = strlen(val); vl > 0 && strchr("'\"", val[vl - 1]); vl--)
+			;
+		if ((kv[j] = str_printf("%s=%.*s", t[k], (int)vl, val)) == NULL) {
+			conf_strv_free(t, nt);
+			conf_strv_free(kv, j);
+			return ward_err_oom(e);
+		}
+		j++;
+	}
+	conf_strv_free(t, nt);
+	*out = kv;
+	*n = j;
+	return 0;
 }
 
 void
@@ -263,46 +359,4 @@ conf_number(const char *v, double scale, uint64_t max, uint64_t *out)
 		return -1;
 	*out = (uint64_t)(d + 0.5);
 	return 0;
-}
-
-/*
- * supervisord's %(program_name)s, %(here)s and %(ENV_X)s in a value;
- * anything else stays as written. NULL when out of memory.
- */
-char *
-conf_expand(const char *v, const char *name, const char *file)
-{
-	struct buf b = { 0 };
-	const char *p, *end, *val;
-	char key[128], here[4096], *dir;
-	int bad = 0;
-
-	snprintf(here, sizeof here, "%s", file);
-	dir = dirname(here);
-	for (p = v; *p != '\0'; p++) {
-		if (p[0] == '%' && p[1] == '(' && (end = strstr(p, ")s")) != NULL &&
-		    (size_t)(end - p - 2) < sizeof key) {
-			memcpy(key, p + 2, end - p - 2);
-			key[end - p - 2] = '\0';
-			val = NULL;
-			if (strcmp(key, "program_name") == 0)
-				val = name;
-			else if (strcmp(key, "here") == 0)
-				val = dir;
-			else if (strncmp(key, "ENV_", 4) == 0)
-				val = getenv(key + 4) ? getenv(key + 4) : "";
-			if (val != NULL) {
-				bad |= buf_append(&b, val, strlen(val)) == -1;
-				p = end + 1;
-				continue;
-			}
-		}
-		bad |= buf_append(&b, p, 1) == -1;
-	}
-	bad |= buf_append(&b, "", 1) == -1;
-	if (bad) {
-		buf_free(&b);
-		return NULL;
-	}
-	return b.data;
 }

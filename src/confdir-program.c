@@ -3,14 +3,17 @@
  * runs: the very instance.create map a client would send (so that one
  * validator, spec.c, serves both) and the restart policy program.c
  * applies. supervisord's keys are mapped to ward's; the ones ward has no
- * use for are warnings, any other unknown key an error.
+ * use for, and any key it does not know, are warnings (supervisord
+ * ignores keys it does not know, so a config written for it loads).
  *
- * layer: programs (calls conf.c, spec.c, codec.c, output.c's stream
- * names, peer.c's self; never program.c: what it builds is only data)
+ * layer: programs (calls conf.c, conf-expand.c, confdir-env.c, spec.c,
+ * codec.c, output.c's stream names, peer.c's self; never program.c: what
+ * it builds is only data)
  */
 #include "config.h"
 
 #include <ctype.h>
+#include <inttypes.h>
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
@@ -29,76 +32,6 @@ confdir_pack_str(msgpack_packer *pk, const char *s)
 	msgpack_pack_str_body(pk, s, n);
 }
 
-
-/* supervisord's environment=A="x",B=y into a msgpack map. */
-static int
-confdir_pack_env(msgpack_packer *pk, const char *v, struct ward_err *e)
-{
-	char *keys[SPEC_MAX_ENV], *vals[SPEC_MAX_ENV];
-	struct buf cur = { 0 };
-	const char *p = v;
-	size_t n = 0, k;
-	int rc = -1, bad;
-
-	while (*p != '\0' && n < SPEC_MAX_ENV) {
-		const char *eq;
-		char q;
-
-		while (*p == ' ' || *p == ',')
-			p++;
-		if (*p == '\0')
-			break;
-		if ((eq = strchr(p, '=')) == NULL) {
-			ward_err_set(e, WARD_E_INVALID_ARGUMENT,
-			    "is KEY=value[,KEY=value...]");
-			goto out;
-		}
-		if ((keys[n] = strndup(p, eq - p)) == NULL)
-			goto nomem;
-		p = eq + 1;
-		cur.len = cur.off = 0;
-		bad = 0;
-		if (*p == '"' || *p == '\'') {
-			for (q = *p++; *p != '\0' && *p != q; p++) {
-				if (*p == '\\' && p[1] != '\0')
-					p++;
-				bad |= buf_append(&cur, p, 1) == -1;
-			}
-			if (*p != q) {
-				free(keys[n]);
-				ward_err_set(e, WARD_E_INVALID_ARGUMENT,
-				    "has an unterminated quote");
-				goto out;
-			}
-			p++;
-		} else {
-			for (; *p != '\0' && *p != ','; p++)
-				bad |= buf_append(&cur, p, 1) == -1;
-		}
-		bad |= buf_append(&cur, "", 1) == -1;
-		if (bad || (vals[n] = strdup(cur.data)) == NULL) {
-			free(keys[n]);
-			goto nomem;
-		}
-		n++;
-	}
-	msgpack_pack_map(pk, n);
-	for (k = 0; k < n; k++) {
-		confdir_pack_str(pk, keys[k]);
-		confdir_pack_str(pk, vals[k]);
-	}
-	rc = 0;
-	goto out;
-nomem:
-	ward_err_oom(e);
-out:
-	for (k = 0; k < n; k++) {
-		free(keys[k]);
-		free(vals[k]);
-	}
-	buf_free(&cur);
-	return rc;
-}
 
 /* "32:REBOOT, 33:CRASH" into a msgpack map. */
 static int
@@ -134,17 +67,50 @@ confdir_pack_exit_codes(msgpack_packer *pk, const char *v,
 
 /*
  * Keys of supervisord's [program:x] that ward has no use for: ignored with
- * a warning. Only these: any other key ward does not know is an error.
- * (ward rotates both streams at logfile_maxbytes/logfile_backups, hence
- * the stderr_logfile_* ones; it always stops the whole group.)
+ * a warning. (ward rotates both streams at logfile_maxbytes/logfile_backups,
+ * hence the stderr_logfile_* ones; stdout_syslog is stdout_journal.)
  */
 static const char *const confdir_unmapped[] = {
-	"numprocs", "numprocs_start", "process_name", "priority", "stopasgroup",
-	"killasgroup", "serverurl", "stdout_capture_maxbytes",
-	"stdout_events_enabled", "stdout_syslog", "stderr_capture_maxbytes",
-	"stderr_events_enabled", "stderr_syslog", "stderr_logfile_maxbytes",
-	"stderr_logfile_backups", NULL
+	"stdout_capture_maxbytes", "stdout_events_enabled",
+	"stderr_capture_maxbytes", "stderr_events_enabled", "stderr_syslog",
+	"stderr_logfile_maxbytes", "stderr_logfile_backups", NULL
 };
+
+/*
+ * supervisord's [program:x] keys: their values are expanded strictly, as
+ * supervisord does (a stray % is an error). ward's own keys keep a % that
+ * names nothing as written (cpu_max = 50%).
+ */
+static const char *const confdir_super_keys[] = {
+	"command", "process_name", "numprocs", "numprocs_start", "priority",
+	"autostart", "startsecs", "startretries", "autorestart", "exitcodes",
+	"stopsignal", "stopwaitsecs", "stopasgroup", "killasgroup", "user",
+	"redirect_stderr", "stdout_logfile", "stdout_logfile_maxbytes",
+	"stdout_logfile_backups", "stdout_capture_maxbytes",
+	"stdout_events_enabled", "stdout_syslog", "stderr_logfile",
+	"stderr_logfile_maxbytes", "stderr_logfile_backups",
+	"stderr_capture_maxbytes", "stderr_events_enabled", "stderr_syslog",
+	"environment", "directory", "umask", "serverurl", NULL
+};
+
+/* Keys read elsewhere (confdir-super.c) or needing no mapping. */
+static const char *const confdir_consumed[] = {
+	"process_name", "numprocs", "numprocs_start", "serverurl",
+	/* ward always signals the whole process group (its own session). */
+	"stopasgroup", "killasgroup", NULL
+};
+
+static int
+confdir_in(const char *const *list, const char *key)
+{
+	size_t j;
+
+	for (j = 0; list[j] != NULL; j++) {
+		if (strcmp(key, list[j]) == 0)
+			return 1;
+	}
+	return 0;
+}
 
 enum { K_STR, K_BOOL, K_UINT, K_INT, K_SPECIAL };
 
@@ -157,48 +123,47 @@ static const struct {
 	const char	*key;		/* in the file */
 	const char	*create;	/* in instance.create */
 	int		 type;
-	int		 expand;	/* %(...)s applies */
 } confdir_keys[] = {
-	{ "command", "argv", K_SPECIAL, 1 },
-	{ "environment", "env", K_SPECIAL, 1 },
-	{ "exit_codes", "exit_codes", K_SPECIAL, 0 },
-	{ "user", "user", K_SPECIAL, 0 },
-	{ "group", "group", K_SPECIAL, 0 },
-	{ "directory", "cwd", K_STR, 1 },
-	{ "cwd", "cwd", K_STR, 1 },
-	{ "profile", "profile", K_STR, 0 },
-	{ "rss_mapping", "rss_mapping", K_STR, 0 },
-	{ "notify", "notify", K_STR, 0 },
-	{ "umask", "umask", K_STR, 0 },
-	{ "log_overflow", "log_overflow", K_STR, 0 },
-	{ "detect_hangup", "detect_hangup", K_BOOL, 0 },
-	{ "stdout_journal", "stdout_journal", K_BOOL, 0 },
-	{ "hangup_timeout_ms", "hangup_timeout_ms", K_UINT, 0 },
-	{ "watchdog_ms", "watchdog_ms", K_UINT, 0 },
-	{ "logfile_maxbytes", "logfile_maxbytes", K_UINT, 0 },
-	{ "stdout_logfile_maxbytes", "logfile_maxbytes", K_UINT, 0 },
-	{ "logfile_backups", "logfile_backups", K_UINT, 0 },
-	{ "stdout_logfile_backups", "logfile_backups", K_UINT, 0 },
-	{ "log_ring_bytes", "log_ring_bytes", K_UINT, 0 },
-	{ "log_rate_lines", "log_rate_lines", K_UINT, 0 },
-	{ "nice", "nice", K_INT, 0 },
-	{ "oom_score_adj", "oom_score_adj", K_INT, 0 },
+	{ "command", "argv", K_SPECIAL },
+	{ "exit_codes", "exit_codes", K_SPECIAL },
+	{ "user", "user", K_SPECIAL },
+	{ "group", "group", K_SPECIAL },
+	{ "directory", "cwd", K_STR },
+	{ "cwd", "cwd", K_STR },
+	{ "profile", "profile", K_STR },
+	{ "rss_mapping", "rss_mapping", K_STR },
+	{ "notify", "notify", K_STR },
+	{ "umask", "umask", K_STR },
+	{ "log_overflow", "log_overflow", K_STR },
+	{ "detect_hangup", "detect_hangup", K_BOOL },
+	{ "stdout_journal", "stdout_journal", K_BOOL },
+	{ "stdout_syslog", "stdout_journal", K_BOOL },
+	{ "hangup_timeout_ms", "hangup_timeout_ms", K_UINT },
+	{ "watchdog_ms", "watchdog_ms", K_UINT },
+	{ "logfile_maxbytes", "logfile_maxbytes", K_UINT },
+	{ "stdout_logfile_maxbytes", "logfile_maxbytes", K_UINT },
+	{ "logfile_backups", "logfile_backups", K_UINT },
+	{ "stdout_logfile_backups", "logfile_backups", K_UINT },
+	{ "log_ring_bytes", "log_ring_bytes", K_UINT },
+	{ "log_rate_lines", "log_rate_lines", K_UINT },
+	{ "nice", "nice", K_INT },
+	{ "oom_score_adj", "oom_score_adj", K_INT },
 	/* spec-limits.c's: every value as text ("512M", "50%", "0-1"). */
-	{ "memory_max", "memory_max", K_STR, 0 },
-	{ "memory_high", "memory_high", K_STR, 0 },
-	{ "cpu_max", "cpu_max", K_STR, 0 },
-	{ "cpu_weight", "cpu_weight", K_STR, 0 },
-	{ "pids_max", "pids_max", K_STR, 0 },
-	{ "io_weight", "io_weight", K_STR, 0 },
-	{ "cpus", "cpus", K_STR, 0 },
-	{ "control", "control", K_BOOL, 0 },	/* instance.call */
+	{ "memory_max", "memory_max", K_STR },
+	{ "memory_high", "memory_high", K_STR },
+	{ "cpu_max", "cpu_max", K_STR },
+	{ "cpu_weight", "cpu_weight", K_STR },
+	{ "pids_max", "pids_max", K_STR },
+	{ "io_weight", "io_weight", K_STR },
+	{ "cpus", "cpus", K_STR },
+	{ "control", "control", K_BOOL },	/* instance.call */
 	/* hooks.c's: commands split as command is; one sidecar a program. */
-	{ "pre_start", "pre_start", K_SPECIAL, 1 },
-	{ "post_death", "post_death", K_SPECIAL, 1 },
-	{ "sidecar", "sidecars", K_SPECIAL, 1 },
-	{ "pre_start_timeout_ms", "pre_start_timeout_ms", K_UINT, 0 },
-	{ "post_death_timeout_ms", "post_death_timeout_ms", K_UINT, 0 },
-	{ NULL, NULL, 0, 0 }
+	{ "pre_start", "pre_start", K_SPECIAL },
+	{ "post_death", "post_death", K_SPECIAL },
+	{ "sidecar", "sidecars", K_SPECIAL },
+	{ "pre_start_timeout_ms", "pre_start_timeout_ms", K_UINT },
+	{ "post_death_timeout_ms", "post_death_timeout_ms", K_UINT },
+	{ NULL, NULL, 0 }
 };
 
 /* A name for "user"/"group": numbers pass; names are looked up now, at
@@ -313,7 +278,7 @@ confdir_policy_key(struct program_policy *pol, const char *k, const char *v,
 	else if (strcmp(k, "backoff_reset_ms") == 0)
 		NUM(backoff_reset_ms, 1, 86400000);
 	else if (strcmp(k, "max_restarts") == 0 || strcmp(k, "startretries") == 0)
-		NUM(max_restarts, 1, 1000);
+		NUM(max_restarts, 1, UINT32_MAX);	/* supervisord: no cap */
 	else if (strcmp(k, "restart_window_ms") == 0)
 		NUM(restart_window_ms, 1, 86400000);
 	else if (strcmp(k, "startsecs") == 0)
@@ -501,9 +466,6 @@ confdir_pack_value(msgpack_packer *pk, int type, const char *key,
 			conf_vec_free(argv);
 		} else
 			msgpack_pack_nil(pk);
-	} else if (strcmp(key, "environment") == 0) {
-		if (confdir_pack_env(pk, v, e) == -1)
-			msgpack_pack_nil(pk);
 	} else if (strcmp(key, "exit_codes") == 0) {
 		if (confdir_pack_exit_codes(pk, v, e) == -1)
 			msgpack_pack_nil(pk);
@@ -511,22 +473,31 @@ confdir_pack_value(msgpack_packer *pk, int type, const char *key,
 		msgpack_pack_nil(pk);
 }
 
-static int
-confdir_is_unmapped(const char *key)
+/*
+ * One key's value, expanded: strictly for supervisord's keys (NULL with e
+ * set, as supervisord refuses it), leniently for ward's own.
+ */
+static char *
+confdir_program_expand(const char *key, const char *val,
+    const struct conf_vars *vars, struct ward_err *e)
 {
-	size_t j;
+	char *v;
 
-	for (j = 0; confdir_unmapped[j] != NULL; j++) {
-		if (strcmp(key, confdir_unmapped[j]) == 0)
-			return 1;
-	}
-	return 0;
+	if ((v = conf_expand(val, vars, e)) != NULL ||
+	    confdir_in(confdir_super_keys, key))
+		return v;
+	e->code = NULL;
+	e->msg[0] = '\0';
+	if ((v = strdup(val)) == NULL)
+		ward_err_oom(e);
+	return v;
 }
 
 /*
- * Understand one [program:NAME] section: its create map (packed) and its
- * policy. NULL when it cannot be loaded; every problem is in c->errors,
- * every key ignored in c->warnings.
+ * Understand the section of one process (p: numprocs make several of one
+ * section): its create map (packed) and its policy. NULL when it cannot
+ * be loaded; every problem is in c->errors, every key ignored in
+ * c->warnings.
  *
  * Output is captured unless capture_output = false, as supervisord always
  * captures: wardctl tail works on any declared program. Log files only
@@ -534,21 +505,24 @@ confdir_is_unmapped(const char *key)
  * sends stderr to stdout's file (the rings stay one per stream).
  */
 struct conf_program *
-confdir_program_build(struct conf *c, const char *name, const char *file,
-    int line, const struct conf_kv *kv, size_t nkv)
+confdir_program_build(struct conf *c, const struct conf_proc *p)
 {
 	static const char *const log_keys[OUTPUT_NSTREAMS] = {
 		[OUTPUT_STDOUT] = "stdout_logfile",
 		[OUTPUT_STDERR] = "stderr_logfile",
 	};
+	const char *name = p->name, *file = p->file;
+	const struct conf_kv *kv = p->kv;
 	struct conf_program *cp;
+	struct conf_vars vars;
 	msgpack_sbuffer sb;
 	msgpack_packer pk, bpk, rpk;
 	struct buf body = { 0 }, rl = { 0 };
 	struct ward_err e = WARD_ERR_INIT;
-	char *v, *logs[OUTPUT_NSTREAMS] = { NULL };
-	size_t k, j, npairs = 1, nrl = 0;
-	int bad = 0, redirect = 0, capture = 1, s, rc;
+	char *logs[OUTPUT_NSTREAMS] = { NULL }, **env = NULL, here[4096];
+	size_t k, j, npairs = 1, nrl = 0, nenv = 0;
+	int bad = 0, redirect = 0, capture = 1, s, rc, line = p->line;
+	int has_cwd = 0, has_umask = 0, has_nofile = 0, has_command = 0;
 
 #define ERR(l, ...) do {						\
 	char _m[600];							\
@@ -557,7 +531,7 @@ confdir_program_build(struct conf *c, const char *name, const char *file,
 	bad = 1;							\
 } while (0)
 	if (spec_name_valid(name, &e) == -1) {
-		ERR(line, "[program:%s]: %s", name, e.msg);
+		ERR(line, "[program:%s] %s: %s", p->program_name, name, e.msg);
 		return NULL;
 	}
 	confdir_declare(c, name, file, line);
@@ -569,19 +543,32 @@ confdir_program_build(struct conf *c, const char *name, const char *file,
 		return NULL;
 	}
 	cp->line = line;
+	cp->priority = 999;
 	confdir_policy_defaults(&cp->policy);
+	confdir_env_vars(p, &vars, here, sizeof here);
+	if (confdir_env_build(c, p, &vars, &env, &nenv) == -1)
+		bad = 1;
 
 	/* The map's pairs go to body, counted; its header is packed last. */
 	msgpack_packer_init(&bpk, &body, codec_sbuffer_write);
 	msgpack_packer_init(&rpk, &rl, codec_sbuffer_write);
 	confdir_pack_str(&bpk, "name");
 	confdir_pack_str(&bpk, name);
-	for (k = 0; k < nkv; k++) {
-		const char *key = kv[k].key, *val = kv[k].value;
+	for (k = 0; k < p->nkv; k++) {
+		const char *key = kv[k].key;
+		char *val;
 
 		/* e is this key's problem, if it has one. */
 		e.code = NULL;
 		e.msg[0] = '\0';
+		if (kv[k].value == NULL || strcmp(key, "environment") == 0 ||
+		    confdir_in(confdir_consumed, key))
+			continue;
+		if ((val = confdir_program_expand(key, kv[k].value, &vars,
+		    &e)) == NULL) {
+			ERR(kv[k].line, "[program:%s] %s: %s", name, key, e.msg);
+			continue;
+		}
 		for (j = 0; confdir_keys[j].key != NULL; j++) {
 			if (strcmp(key, confdir_keys[j].key) == 0)
 				break;
@@ -590,48 +577,84 @@ confdir_program_build(struct conf *c, const char *name, const char *file,
 			if (strcmp(key, log_keys[s]) == 0)
 				break;
 		}
+		has_cwd |= strcmp(key, "directory") == 0 ||
+		    strcmp(key, "cwd") == 0;
+		has_umask |= strcmp(key, "umask") == 0;
+		has_command |= strcmp(key, "command") == 0;
+		has_nofile |= strcmp(key, "rlimit_nofile") == 0;
 		if (confdir_keys[j].key != NULL) {
-			v = confdir_keys[j].expand ?
-			    conf_expand(val, name, file) : strdup(val);
 			confdir_pack_str(&bpk, confdir_keys[j].create);
-			if (v != NULL)
-				confdir_pack_value(&bpk, confdir_keys[j].type,
-				    key, v, &e);
-			else {
-				msgpack_pack_nil(&bpk);
-				ward_err_oom(&e);
-			}
+			confdir_pack_value(&bpk, confdir_keys[j].type, key, val,
+			    &e);
 			npairs++;
-			free(v);
 		} else if (s < OUTPUT_NSTREAMS) {
 			free(logs[s]);
-			logs[s] = NULL;
-			if ((v = conf_expand(val, name, file)) != NULL)
-				logs[s] = confdir_logfile(v, name, s, &e);
-			else
-				ward_err_oom(&e);
-			free(v);
+			logs[s] = confdir_logfile(val, name, s, &e);
 		} else if (strcmp(key, "capture_output") == 0 ||
 		    strcmp(key, "redirect_stderr") == 0) {
 			if (conf_bool(val, key[0] == 'c' ? &capture :
 			    &redirect) == -1)
 				ward_err_set(&e, WARD_E_INVALID_ARGUMENT,
 				    "is true or false");
+		} else if (strcmp(key, "priority") == 0) {
+			char *end;
+
+			cp->priority = strtol(val, &end, 10);
+			if (*end != '\0' || end == val)
+				ward_err_set(&e, WARD_E_INVALID_ARGUMENT,
+				    "is an integer");
 		} else if (strncmp(key, "rlimit_", 7) == 0) {
 			confdir_pack_str(&rpk, key + 7);
 			confdir_pack_str(&rpk, val);
 			nrl++;
 		} else if ((rc = confdir_policy_key(&cp->policy, key, val,
-		    &e)) == 0 && confdir_is_unmapped(key)) {
+		    &e)) == 0) {
 			char msg[600];
 
-			snprintf(msg, sizeof msg, "[program:%s] %s: supervisord's "
-			    "key has no ward equivalent; ignored", name, key);
+			snprintf(msg, sizeof msg, "[program:%s] %s: %s; ignored",
+			    name, key, confdir_in(confdir_unmapped, key) ?
+			    "supervisord's key has no ward equivalent" :
+			    "unknown key");
 			conf_warning(c, file, kv[k].line, msg);
-		} else if (rc == 0)
-			ERR(kv[k].line, "[program:%s] unknown key '%s'", name, key);
+		}
+		free(val);
 		if (e.msg[0] != '\0')
 			ERR(kv[k].line, "[program:%s] %s: %s", name, key, e.msg);
+	}
+	if (!has_command)
+		ERR(line, "[program:%s]: no command= (supervisord refuses a "
+		    "program without one too)", name);
+	cp->group_priority = p->group_priority >= 0 ? p->group_priority :
+	    cp->priority;
+	if (nenv > 0) {
+		confdir_pack_str(&bpk, "env");
+		confdir_env_pack(&bpk, env, nenv);
+		npairs++;
+	}
+	conf_strv_free(env, nenv);
+	/* [supervisord]'s umask, directory, minfds: what its children get. */
+	if (!has_cwd && p->global != NULL && p->global->directory != NULL) {
+		confdir_pack_str(&bpk, "cwd");
+		confdir_pack_str(&bpk, p->global->directory);
+		npairs++;
+	}
+	if (!has_umask && p->global != NULL && p->global->umask != NULL) {
+		confdir_pack_str(&bpk, "umask");
+		confdir_pack_str(&bpk, p->global->umask);
+		npairs++;
+	}
+	if (!has_nofile && p->global != NULL && p->global->minfds >
+	    (uint64_t)opts.nofile.rlim_cur && opts.nofile.rlim_cur !=
+	    RLIM_INFINITY) {
+		char lim[64];
+
+		snprintf(lim, sizeof lim, "%" PRIu64 ":%" PRIu64,
+		    p->global->minfds, p->global->minfds >
+		    (uint64_t)opts.nofile.rlim_max ? p->global->minfds :
+		    (uint64_t)opts.nofile.rlim_max);
+		confdir_pack_str(&rpk, "nofile");
+		confdir_pack_str(&rpk, lim);
+		nrl++;
 	}
 	if (redirect) {
 		free(logs[OUTPUT_STDERR]);

@@ -1,19 +1,22 @@
 /*
- * confdir.c: the config directory. Every .conf file in it (name order) is
- * INI, parsed with inih: a [ward] section for wardd's own settings and
+ * confdir.c: the config directory, and --supervisord-conf's file. Every
+ * .conf file of the directory (name order) is INI in supervisord's
+ * dialect, read by conf-ini.c: a [ward] section for wardd's own settings,
  * [program:NAME] sections for declared programs, in ward's keys or
- * supervisord's (so the [program:x] sections of an existing supervisord.conf
- * work as they are). Each section is mapped by confdir-program.c; this file
- * checks the set (dependency cycles, names held by other instances) and
- * owns the names the directory declares, reserved for their programs.
- * It only reads and checks: program.c runs programs, reload.c applies a
- * reread to them.
+ * supervisord's, and the rest of a supervisord.conf ([supervisord],
+ * [group:x], [include]: confdir-super.c), so that a supervisord.conf runs
+ * as it is. Each program is mapped by confdir-program.c; this file checks
+ * the set (dependency cycles, names held by other instances) and owns the
+ * names the directory declares, reserved for their programs. It only
+ * reads and checks: program.c runs programs, reload.c applies a reread.
  *
  * Every message names the file, line and key. A bad program is skipped with
- * its errors; it never stops the good ones from loading.
+ * its errors; it never stops the good ones from loading. What ward has no
+ * use for is a warning, never an error.
  *
- * layer: programs (calls confdir-program.c, conf.c, instance.c's name
- * index; never program.c or reload.c, which call it)
+ * layer: programs (calls confdir-program.c, confdir-super.c, conf-ini.c,
+ * conf.c, instance.c's name index; never program.c or reload.c, which
+ * call it)
  */
 #include "config.h"
 
@@ -26,225 +29,125 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <ini.h>
-
 #include "ward.h"
 
 #define container_of(p, type, member) \
 	((type *)((char *)(p) - offsetof(type, member)))
 
-/* A [program:NAME] section while its file is read. */
-struct confdir_section {
-	char		*name;
-	char		*file;
-	int		 line;
-	struct conf_kv	*kv;
-	size_t		 nkv;
-	int		 bad;		/* an error already reported */
-	TAILQ_ENTRY(confdir_section) entry;
-};
-TAILQ_HEAD(confdir_section_list, confdir_section);
-
-struct confdir_ctx {
-	const char		*file;
-	FILE			*f;
-	int			 line;
-	char			**long_lines;	/* see confdir_reader */
-	size_t			 nlong;
-	struct conf		*out;
-	struct confdir_section_list sections;
-	struct confdir_section	*cur;
-	char			*cur_section;	/* inih's last section name */
-	int			 header_line;	/* of the last [section] line */
-};
-
-static void	confdir_section_free(struct confdir_section *);
-
-#define CONFDIR_ERR(ctx, line, ...) do {					\
-	char _m[512];							\
-	snprintf(_m, sizeof _m, __VA_ARGS__);				\
-	conf_error((ctx)->out, (ctx)->file, (line), _m);		\
-} while (0)
-
-/*
- * inih's reader. Debian builds libinih with a 200-byte line buffer, too
- * short for real command= lines: a longer line is handed to inih as
- * "key=\1N" and its value kept here, to be put back by confdir_value.
- */
-static char *
-confdir_reader(char *str, int num, void *arg)
+static void
+confdir_ward_key(struct conf *c, const struct conf_ini_section *s,
+    const struct conf_kv *kv)
 {
-	struct confdir_ctx *ctx = arg;
-	char *line = NULL, *eq, **v;
-	size_t cap = 0;
-	ssize_t n;
-
-	if ((n = getline(&line, &cap, ctx->f)) == -1) {
-		free(line);
-		return NULL;
-	}
-	ctx->line++;
-	{
-		const char *t = line;
-
-		while (*t == ' ' || *t == '\t')
-			t++;
-		if (*t == '[')
-			ctx->header_line = ctx->line;
-	}
-	if (n < num - 1) {
-		memcpy(str, line, n + 1);
-		free(line);
-		return str;
-	}
-	eq = strchr(line, '=');
-	if (eq == NULL || eq - line > num - 24 ||
-	    (v = realloc(ctx->long_lines, (ctx->nlong + 1) * sizeof *v)) == NULL)
-		goto broken;
-	ctx->long_lines = v;
-	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-		line[--n] = '\0';
-	if ((ctx->long_lines[ctx->nlong] = strdup(eq + 1)) == NULL)
-		goto broken;
-	snprintf(str, num, "%.*s=\1%zu\n", (int)(eq - line), line, ctx->nlong++);
-	free(line);
-	return str;
-broken:
-	/* No key to keep (or no memory): inih sees, and reports, a bad line. */
-	snprintf(str, num, "%s", "\1");
-	free(line);
-	return str;
-}
-
-/* A value as written, long lines restored, surrounding blanks trimmed. */
-static char *
-confdir_value(struct confdir_ctx *ctx, const char *v)
-{
-	const char *s = v;
-	size_t n;
-
-	if (v[0] == '\1' && isdigit((unsigned char)v[1]) &&
-	    (size_t)atoi(v + 1) < ctx->nlong)
-		s = ctx->long_lines[atoi(v + 1)];
-	while (isspace((unsigned char)*s))
-		s++;
-	n = strlen(s);
-	while (n > 0 && isspace((unsigned char)s[n - 1]))
-		n--;
-	return strndup(s, n);
-}
-
-static int
-confdir_ward_key(struct confdir_ctx *ctx, const char *key, const char *value)
-{
-	struct settings *st = &ctx->out->settings;
-	char *end;
+	struct settings *st = &c->settings;
+	char *end, msg[300];
 	long v;
 	int lvl;
 
-	if (strcmp(key, "log_level") == 0) {
-		if ((lvl = log_level_parse(value)) == -1)
+	if (strcmp(kv->key, "log_level") == 0) {
+		if ((lvl = log_level_parse(kv->value)) == -1)
 			goto bad;
 		st->log_level = lvl;
-	} else if (strcmp(key, "metrics_interval_ms") == 0) {
-		v = strtol(value, &end, 10);
+	} else if (strcmp(kv->key, "metrics_interval_ms") == 0) {
+		v = strtol(kv->value, &end, 10);
 		if (*end != '\0' || v < 100 || v > 3600000)
 			goto bad;
 		st->metrics_interval_ms = v;
-	} else
-		CONFDIR_ERR(ctx, ctx->line, "[ward] has no key '%s' (known: "
-		    "log_level, metrics_interval_ms)", key);
-	return 1;
+	} else {
+		snprintf(msg, sizeof msg, "[ward] has no key '%s' (known: "
+		    "log_level, metrics_interval_ms); ignored", kv->key);
+		conf_warning(c, s->file, kv->line, msg);
+	}
+	return;
 bad:
-	CONFDIR_ERR(ctx, ctx->line, "[ward] %s: bad value '%s'", key, value);
-	return 1;
+	snprintf(msg, sizeof msg, "[ward] %s: bad value '%.100s'", kv->key,
+	    kv->value);
+	conf_error(c, s->file, kv->line, msg);
 }
 
-static int
-confdir_handler(void *arg, const char *section, const char *key,
-    const char *raw)
+/* supervisord's sections ward does not run, and why (said once each). */
+static const struct {
+	const char	*prefix;
+	const char	*why;
+} confdir_foreign[] = {
+	{ "unix_http_server", "supervisord's control socket: wardd's is "
+	    "--socket, wardctl its client" },
+	{ "inet_http_server", "supervisord's web server: wardd serves "
+	    "metrics on --metrics-listen" },
+	{ "supervisorctl", "wardctl reads no config file" },
+	{ "rpcinterface:", "supervisord's XML-RPC plug-ins: ward speaks its "
+	    "own protocol" },
+	{ "eventlistener:", "supervisord's event listener protocol (READY/"
+	    "RESULT on the listener's stdin/stdout) is not ward's: subscribe "
+	    "to ward.events (wardctl events) instead; not run" },
+	{ "fcgi-program:", "ward does not make FastCGI sockets; not run" },
+	{ "DEFAULT", "configparser's defaults for every section are not "
+	    "applied by ward; repeat the keys in each section" },
+	{ NULL, NULL }
+};
+
+/* A section that is neither ward's nor a program's: a warning, once. */
+static void
+confdir_other_section(struct conf *c, const struct conf_ini_section *s)
 {
-	struct confdir_ctx *ctx = arg;
-	struct confdir_section *s;
-	struct conf_kv *kv;
-	char *value;
+	char msg[400];
+	size_t k;
 
-	if ((value = confdir_value(ctx, raw)) == NULL) {
-		CONFDIR_ERR(ctx, ctx->line, "out of memory");
-		return 1;
+	if (strcmp(s->name, "supervisord") == 0 ||
+	    strcmp(s->name, "include") == 0 ||
+	    strncmp(s->name, "group:", 6) == 0)
+		return;
+	for (k = 0; confdir_foreign[k].prefix != NULL; k++) {
+		if (strncmp(s->name, confdir_foreign[k].prefix,
+		    strlen(confdir_foreign[k].prefix)) == 0)
+			break;
 	}
-	if (strcmp(section, "ward") == 0) {
-		confdir_ward_key(ctx, key, value);
-		free(value);
-		return 1;
-	}
-	if (strncmp(section, "program:", 8) != 0) {
-		/* supervisord's other sections ([supervisord], ...): not ours. */
-		if (ctx->cur_section == NULL ||
-		    strcmp(ctx->cur_section, section) != 0) {
-			free(ctx->cur_section);
-			ctx->cur_section = strdup(section);	/* NULL: said again */
-			if (strcmp(section, "supervisord") != 0 &&
-			    strcmp(section, "supervisorctl") != 0 &&
-			    strcmp(section, "unix_http_server") != 0 &&
-			    strcmp(section, "inet_http_server") != 0 &&
-			    strcmp(section, "rpcinterface:supervisor") != 0)
-				CONFDIR_ERR(ctx, ctx->line, "section [%s] is not "
-				    "ward's ([ward], [program:NAME]); ignored",
-				    section);
-		}
-		free(value);
-		return 1;
-	}
-	if (ctx->cur == NULL || strcmp(ctx->cur->name, section + 8) != 0 ||
-	    strcmp(ctx->cur->file, ctx->file) != 0) {
-		/* A new section, or one seen before in this same file. */
-		TAILQ_FOREACH(s, &ctx->sections, entry) {
-			if (strcmp(s->name, section + 8) == 0 &&
-			    (!s->bad || strcmp(s->file, ctx->file) == 0))
-				break;
-		}
-		if (s == NULL || strcmp(s->file, ctx->file) != 0) {
-			struct confdir_section *first = s;
+	if (confdir_foreign[k].prefix != NULL)
+		snprintf(msg, sizeof msg, "[%s]: %s; ignored", s->name,
+		    confdir_foreign[k].why);
+	else
+		snprintf(msg, sizeof msg, "section [%s] is neither ward's nor "
+		    "supervisord's ([ward], [program:NAME], [group:NAME], "
+		    "[include], [supervisord]); ignored", s->name);
+	conf_warning(c, s->file, s->line, msg);
+}
 
-			if ((s = calloc(1, sizeof *s)) == NULL ||
-			    (s->name = strdup(section + 8)) == NULL ||
-			    (s->file = strdup(ctx->file)) == NULL) {
-				if (s != NULL)
-					confdir_section_free(s);
-				CONFDIR_ERR(ctx, ctx->line, "[program:%s]: out of "
-				    "memory", section + 8);
-				free(value);
-				return 1;
+/*
+ * One file (and its [include]s) read as a unit, its sections moved to
+ * all: [ward] applied; a [program:x] or any section already given by an
+ * earlier file of the directory is refused (the first one wins), as
+ * supervisord would merge them where ward's directory says each file
+ * owns its programs.
+ */
+static void
+confdir_unit(struct conf *c, const char *path, struct conf_ini_list *all)
+{
+	struct conf_ini_list one, gone;
+	struct conf_ini_section *s, *first;
+	char msg[700];
+	size_t k;
+
+	TAILQ_INIT(&one);
+	TAILQ_INIT(&gone);
+	conf_ini_read(c, path, &one);
+	while ((s = TAILQ_FIRST(&one)) != NULL) {
+		TAILQ_REMOVE(&one, s, entry);
+		if (strcmp(s->name, "ward") == 0) {
+			for (k = 0; k < s->nkv; k++) {
+				if (s->kv[k].value != NULL)
+					confdir_ward_key(c, s, &s->kv[k]);
 			}
-			s->line = ctx->header_line ? ctx->header_line : ctx->line;
-			if (first != NULL) {
-				/* The first declaration wins; this one is read
-				 * (to keep parsing) but never used. */
-				CONFDIR_ERR(ctx, ctx->line, "[program:%s] is already "
-				    "declared in %s:%d; this one is ignored",
-				    section + 8, first->file, first->line);
-				s->bad = 1;
-			}
-			TAILQ_INSERT_TAIL(&ctx->sections, s, entry);
+		} else if ((first = conf_ini_find(all, s->name)) != NULL) {
+			snprintf(msg, sizeof msg, "[%s] is already declared in "
+			    "%s:%d; this one is ignored", s->name, first->file,
+			    first->line);
+			conf_error(c, s->file, s->line, msg);
+		} else {
+			TAILQ_INSERT_TAIL(all, s, entry);
+			continue;
 		}
-		ctx->cur = s;
+		TAILQ_INSERT_TAIL(&gone, s, entry);
 	}
-	s = ctx->cur;
-	if ((kv = realloc(s->kv, (s->nkv + 1) * sizeof *kv)) == NULL ||
-	    (s->kv = kv, kv[s->nkv].key = strdup(key)) == NULL) {
-		/* The section is not loaded rather than loaded without a key. */
-		if (!s->bad)
-			CONFDIR_ERR(ctx, ctx->line, "[program:%s] %s: out of memory; "
-			    "not loaded", s->name, key);
-		s->bad = 1;
-		free(value);
-		return 1;
-	}
-	s->kv[s->nkv].value = value;
-	s->kv[s->nkv].line = ctx->line;
-	s->nkv++;
-	return 1;
+	conf_ini_free(&gone);
 }
 
 static int
@@ -256,81 +159,48 @@ confdir_filter(const struct dirent *de)
 	    strcmp(de->d_name + n - 5, ".conf") == 0;
 }
 
-static void
-confdir_section_free(struct confdir_section *s)
-{
-	size_t k;
-
-	for (k = 0; k < s->nkv; k++) {
-		free(s->kv[k].key);
-		free(s->kv[k].value);
-	}
-	free(s->kv);
-	free(s->name);
-	free(s->file);
-	free(s);
-}
-
 /*
- * Read every .conf file of dir in name order into c (zeroed by the
- * caller, settings preset to the current ones). A missing directory is no
- * error. Returns the number of errors; each is also in c->errors.
+ * Read every .conf file of dir in name order, then --supervisord-conf's
+ * file, into c (zeroed by the caller, settings preset to the current
+ * ones). A missing directory is no error. Returns the number of errors;
+ * each is also in c->errors.
  */
 int
 confdir_load(const char *dir, struct conf *c)
 {
-	struct confdir_ctx ctx;
-	struct confdir_section *s;
+	struct conf_ini_list all;
+	struct conf_ini_section *s;
+	struct conf_global g;
 	struct dirent **names;
 	char path[4096];
-	int n, k, rc;
-	size_t j;
+	int n, k;
 
-	memset(&ctx, 0, sizeof ctx);
-	ctx.out = c;
-	TAILQ_INIT(&ctx.sections);
+	TAILQ_INIT(&all);
 	TAILQ_INIT(&c->programs);
+	memset(&g, 0, sizeof g);
 	if ((n = scandir(dir, &names, confdir_filter, alphasort)) == -1) {
-		if (errno == ENOENT)
-			return 0;
-		conf_error(c, dir, 0, strerror(errno));
-		return c->nerrors;
+		if (errno != ENOENT)
+			conf_error(c, dir, 0, strerror(errno));
+		n = 0;
+		names = NULL;
 	}
 	for (k = 0; k < n; k++) {
 		snprintf(path, sizeof path, "%s/%s", dir, names[k]->d_name);
 		free(names[k]);
-		ctx.file = path;
-		ctx.line = 0;
-		ctx.header_line = 0;
-		ctx.cur = NULL;
-		free(ctx.cur_section);
-		ctx.cur_section = NULL;
-		if ((ctx.f = fopen(path, "re")) == NULL) {
-			conf_error(c, path, 0, strerror(errno));
-			continue;
-		}
-		rc = ini_parse_stream(confdir_reader, &ctx, confdir_handler, &ctx);
-		if (rc > 0)
-			CONFDIR_ERR(&ctx, rc, "syntax error (expected [section] or "
-			    "key = value)");
-		fclose(ctx.f);
-		for (j = 0; j < ctx.nlong; j++)
-			free(ctx.long_lines[j]);
-		free(ctx.long_lines);
-		ctx.long_lines = NULL;
-		ctx.nlong = 0;
+		confdir_unit(c, path, &all);
 	}
 	free(names);
-	free(ctx.cur_section);
-	while ((s = TAILQ_FIRST(&ctx.sections)) != NULL) {
-		struct conf_program *p;
-
-		TAILQ_REMOVE(&ctx.sections, s, entry);
-		if (!s->bad && (p = confdir_program_build(c, s->name, s->file,
-		    s->line, s->kv, s->nkv)) != NULL)
-			TAILQ_INSERT_TAIL(&c->programs, p, entry);
-		confdir_section_free(s);
+	if (opts.supervisord_conf != NULL)
+		confdir_unit(c, opts.supervisord_conf, &all);
+	TAILQ_FOREACH(s, &all, entry) {
+		if (strncmp(s->name, "program:", 8) != 0)
+			confdir_other_section(c, s);
 	}
+	confdir_super_global(c, &all, &g);
+	confdir_super_programs(c, &all, &g);
+	confdir_super_global_free(&g);
+	conf_ini_free(&all);
+	confdir_super_sort(c);
 	return c->nerrors;
 }
 

@@ -174,6 +174,7 @@ struct wardd_opts {
 	char		*exe;		/* what a re-exec runs: --exe, or wardd's own */
 	int		 memfd_rings;	/* output rings in memfds (fdstore.c sets it) */
 	char		*metrics_listen; /* --metrics-listen ADDR:PORT (http.c) */
+	char		*supervisord_conf; /* --supervisord-conf FILE, or NULL */
 };
 
 #define DUMPS_MAX_COUNT_DEFAULT	100
@@ -234,6 +235,8 @@ struct conf_program {
 	char			*name;
 	char			*file;
 	int			 line;
+	long			 group_priority;	/* start order: by these, */
+	long			 priority;		/* lower first, then name */
 	char			*spec;		/* packed msgpack instance.create map */
 	size_t			 speclen;
 	struct program_policy	 policy;
@@ -265,13 +268,79 @@ void	 conf_warning(struct conf *, const char *, int, const char *);
 void	 conf_free(struct conf *);
 void	 conf_program_free(struct conf_program *);
 int	 conf_split_command(const char *, char ***, struct ward_err *);
+int	 conf_env_parse(const char *, char ***, size_t *, struct ward_err *);
+void	 conf_strv_free(char **, size_t);
 void	 conf_vec_free(char **);
 char	**conf_list_split(const char *);
 int	 conf_bool(const char *, int *);
 int	 conf_number(const char *, double, uint64_t, uint64_t *);
-char	*conf_expand(const char *, const char *, const char *);
-struct conf_program *confdir_program_build(struct conf *, const char *,
-	    const char *, int, const struct conf_kv *, size_t);
+
+/* conf-expand.c: what %(NAME)s may name in a value. */
+struct conf_vars {
+	const char	*here;		/* the directory of the value's file */
+	const char	*host_node_name;
+	const char	*program_name;	/* NULL outside a [program:] */
+	const char	*group_name;
+	long		 process_num;
+	long		 numprocs;	/* 0: no process_num, numprocs here */
+	char		**env;		/* KEY=VALUE for ENV_KEY, last wins, */
+	size_t		 nenv;		/* before wardd's environment */
+};
+char	*conf_expand(const char *, const struct conf_vars *, struct ward_err *);
+const char *conf_host_node_name(void);
+
+/* conf-ini.c: an INI file in supervisord's dialect, [include]s followed. */
+struct conf_ini_section {
+	char		*name;
+	char		*file;		/* where it first appeared */
+	int		 line;
+	struct conf_kv	*kv;		/* a value may be NULL (out of memory) */
+	size_t		 nkv;
+	TAILQ_ENTRY(conf_ini_section) entry;
+};
+TAILQ_HEAD(conf_ini_list, conf_ini_section);
+int	 conf_ini_read(struct conf *, const char *, struct conf_ini_list *);
+void	 conf_ini_free(struct conf_ini_list *);
+struct conf_ini_section *conf_ini_find(struct conf_ini_list *, const char *);
+const char *conf_ini_get(const struct conf_ini_section *, const char *);
+
+/* [supervisord]'s settings that reach every program (confdir-super.c). */
+struct conf_global {
+	char		**env;		/* environment= as KEY=VALUE */
+	size_t		 nenv;
+	char		*umask;		/* NULL: none (nodaemon, or not given) */
+	char		*directory;
+	uint64_t	 minfds;	/* 0: none */
+};
+
+/* One process a [program:x] section makes (numprocs= makes several). */
+struct conf_proc {
+	const char		*name;		/* ward's: PROC, or GROUP:PROC */
+	const char		*process_name;
+	const char		*program_name;
+	const char		*group_name;
+	long			 process_num;
+	long			 numprocs;
+	long			 group_priority;
+	const char		*file;		/* the [program:x]'s */
+	int			 line;
+	const struct conf_kv	*kv;
+	size_t			 nkv;
+	const struct conf_global *global;
+};
+struct conf_program *confdir_program_build(struct conf *,
+	    const struct conf_proc *);
+void	 confdir_super_global(struct conf *, struct conf_ini_list *,
+	    struct conf_global *);
+void	 confdir_super_global_free(struct conf_global *);
+void	 confdir_super_programs(struct conf *, struct conf_ini_list *,
+	    const struct conf_global *);
+void	 confdir_super_sort(struct conf *);
+void	 confdir_env_vars(const struct conf_proc *, struct conf_vars *, char *,
+	    size_t);
+int	 confdir_env_build(struct conf *, const struct conf_proc *,
+	    struct conf_vars *, char ***, size_t *);
+void	 confdir_env_pack(msgpack_packer *, char **, size_t);
 int	 confdir_load(const char *, struct conf *);
 int	 confdir_read(const char *, struct conf *);
 int	 confdir_settings_load(const char *, struct settings *);

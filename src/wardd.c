@@ -33,7 +33,7 @@ usage(int rc)
 	    "             [--no-cgroups] [--max-user-conns N] [--max-user-buffer SIZE]\n"
 	    "             [--max-user-fds N] [--max-user-ring SIZE]\n"
 	    "             [--dumps-max-count N] [--dumps-max-bytes SIZE] [--exe PATH]\n"
-	    "             [--metrics-listen ADDR:PORT]\n"
+	    "             [--metrics-listen ADDR:PORT] [--supervisord-conf FILE]\n"
 	    "  --socket PATH          control socket (default %s)\n"
 	    "  --state-dir DIR        runtime dirs and dumps (default %s)\n"
 	    "  --config-dir DIR       *.conf with a [ward] section (default %s)\n"
@@ -65,7 +65,10 @@ usage(int rc)
 	    "or kept\n"
 	    "                         for instances not yet started (default %d)\n"
 	    "  --max-user-ring SIZE   output rings of its instances (default "
-	    "64M)\n",
+	    "64M)\n"
+	    "  --supervisord-conf FILE  a supervisord.conf, read as supervisord "
+	    "reads it,\n"
+	    "                         with the config dir (ward.conf(5))\n",
 	    opts.socket_path ? opts.socket_path : "$XDG_RUNTIME_DIR/ward.sock",
 	    opts.state_dir ? opts.state_dir : "$XDG_RUNTIME_DIR/ward",
 	    opts.config_dir, DUMPS_MAX_COUNT_DEFAULT, CONN_MAX,
@@ -272,6 +275,7 @@ main(int argc, char **argv)
 		{ "state-fd", required_argument, NULL, 'S' },	/* reexec.c's */
 		{ "state-version", no_argument, NULL, 'v' },
 		{ "metrics-listen", required_argument, NULL, 'H' },
+		{ "supervisord-conf", required_argument, NULL, 'W' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct ward_err herr = WARD_ERR_INIT;
@@ -384,6 +388,16 @@ main(int argc, char **argv)
 			}
 			free(opts.metrics_listen);
 			opts.metrics_listen = xstrdup(optarg);
+			break;
+		case 'W':
+			/* Absolute: %(here)s and [include] are relative to it. */
+			free(opts.supervisord_conf);
+			if ((opts.supervisord_conf = realpath(optarg, NULL)) ==
+			    NULL) {
+				fprintf(stderr, "wardd: --supervisord-conf %s: %s\n",
+				    optarg, strerror(errno));
+				exit(2);
+			}
 			break;
 		case 'v':
 			printf("%d\n", STATE_VERSION);
@@ -501,5 +515,6 @@ main(int argc, char **argv)
 	free(opts.config_dir);
 	free(opts.exe);
 	free(opts.metrics_listen);
+	free(opts.supervisord_conf);
 	return 0;
 }
