@@ -13,13 +13,13 @@ import glob
 import http.client
 import json
 import os
-import re
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import xmlrpc.client
 
 import wardtest
@@ -74,6 +74,15 @@ def sweep(run):
             pass
 
 
+def url(env):
+    """env with SUPERVISOR_SERVER_URL's value as <url>: supervisord's
+    names its own socket or http server, ward's ward's socket (the
+    variable must be there; its value is the daemon's)."""
+    if "SUPERVISOR_SERVER_URL" in env:
+        env["SUPERVISOR_SERVER_URL"] = "<url>"
+    return env
+
+
 def proc_view(pid):
     """A running process's environment (normalised as bin/report's) and
     cwd, from /proc: what it got, whatever it prints."""
@@ -90,7 +99,7 @@ def proc_view(pid):
     for k in list(env):
         if k.startswith("WARD_") or k in ("NOTIFY_SOCKET", "WATCHDOG_USEC"):
             del env[k]
-    return {"env": env, "cwd": cwd}
+    return {"env": url(env), "cwd": cwd}
 
 
 def report_lines(text):
@@ -106,6 +115,7 @@ def report_lines(text):
             except ValueError:
                 continue
             if isinstance(obj, dict) and "argv" in obj:
+                url(obj.get("env", {}))
                 out.append(json.dumps(obj, sort_keys=True))
     return sorted(out)
 
@@ -124,13 +134,24 @@ class Daemon:
         self.proc = None
 
     def start(self):
-        self.out = open(os.path.join(self.run, "daemon.out"), "wb")
-        self.err = open(os.path.join(self.run, "daemon.err"), "wb")
+        # Pipes, as a container's stdout: a file would be reopened at
+        # offset 0 through /dev/stdout by each program's log.
         self.proc = subprocess.Popen(
             self.argv(), cwd=self.run, env=self.env, stdin=subprocess.DEVNULL,
-            stdout=self.out, stderr=self.err, start_new_session=True,
-            preexec_fn=lambda: os.umask(0o022))
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            start_new_session=True, preexec_fn=lambda: os.umask(0o022))
+        self.output = {"out": [], "err": []}
+        self.readers = [threading.Thread(target=self.drain, args=(f, k),
+                                         daemon=True)
+                        for f, k in ((self.proc.stdout, "out"),
+                                     (self.proc.stderr, "err"))]
+        for t in self.readers:
+            t.start()
         retry(self.ready, what="%s to answer" % self.kind)
+
+    def drain(self, f, key):
+        for chunk in iter(lambda: f.read1(65536), b""):
+            self.output[key].append(chunk)
 
     def alive(self):
         if self.proc.poll() is not None:
@@ -138,22 +159,15 @@ class Daemon:
                 self.kind, self.proc.returncode, self.daemon_text()))
 
     def daemon_text(self):
-        text = ""
-        for f in ("daemon.out", "daemon.err"):
-            with open(os.path.join(self.run, f), errors="replace") as fh:
-                text += fh.read()
-        return text
+        """What the daemon wrote to its stdout and stderr so far."""
+        return b"".join(self.output["out"] + self.output["err"]).decode(
+            errors="replace")
 
     def norm(self, obj):
-        """obj with this run's temp dir as <RUN> (the one thing that
-        differs by design) and SUPERVISOR_SERVER_URL's value as <url>
-        (supervisord's names its own socket or http server, ward's what
-        ward gives: the variable must be there, its value is the
-        daemon's)."""
-        text = json.dumps(obj, sort_keys=True).replace(self.run, "<RUN>")
-        text = re.sub(r'"SUPERVISOR_SERVER_URL": "[^"]*"',
-                      '"SUPERVISOR_SERVER_URL": "<url>"', text)
-        return json.loads(text)
+        """obj with this run's temp dir as <RUN>: the one thing that
+        differs by design."""
+        return json.loads(json.dumps(obj, sort_keys=True).replace(
+            self.run, "<RUN>"))
 
     def snapshot(self):
         """What is compared: {name: {state, proc, stdout, stderr}} and the
@@ -190,9 +204,11 @@ class Daemon:
                     self.proc.wait()
         finally:
             sweep(self.run)
-            for f in ("out", "err"):
-                if getattr(self, f, None):
-                    getattr(self, f).close()
+            for t in getattr(self, "readers", ()):
+                t.join(SETTLE)
+            if self.proc:
+                self.proc.stdout.close()
+                self.proc.stderr.close()
             shutil.rmtree(self.run, ignore_errors=True)
 
 
@@ -248,6 +264,11 @@ class Supervisord(Daemon):
         compared."""
         read = self.rpc.tailProcessStdoutLog if stream == "stdout" else \
             self.rpc.tailProcessStderrLog
+        info = self.rpc.getProcessInfo(name)
+        if info[stream + "_logfile"].startswith("/dev/"):
+            # supervisord would read its own stdout back: /dev/stdout
+            # is not a log it keeps (as supervisorctl tail on a tty)
+            return None
         try:
             return report_lines(read(name, 0, 1 << 20)[0])
         except xmlrpc.client.Fault:
@@ -355,10 +376,9 @@ def converge(sv, wd, phase):
 
     def same():
         got.clear()
-        if not wd.settled():
-            return False
+        settled = wd.settled()
         got.update(ward_tails(want, wd.snapshot()))
-        return got == want
+        return settled and got == want
     try:
         retry(same, SETTLE, what="wardd to match")
     except AssertionError:
