@@ -35,16 +35,21 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <glob.h>
 #include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "ward.h"
 
 #define CONF_INI_MAX_DEPTH	8	/* [include]s within [include]s */
+#define CONF_INI_MAX_FILES	1000	/* files one read may take in */
+#define CONF_INI_MAX_BYTES	(16 << 20)	/* one file's */
 
 void
 conf_ini_free(struct conf_ini_list *l)
@@ -203,6 +208,7 @@ conf_ini_append(struct conf_kv *kv, const char *text, size_t n)
 /* One file's state while it is read. */
 struct conf_ini_read {
 	struct conf			*c;
+	struct conf_ini_walk		*walk;
 	struct conf_ini_list		*out;
 	const char			*file;
 	char				 here[PATH_MAX];
@@ -285,12 +291,19 @@ nomem:
 	conf_error(r->c, r->file, lineno, "out of memory; line ignored");
 }
 
+/* A whole read: the files on the way down (no loops), and how many. */
+struct conf_ini_walk {
+	char	*stack[CONF_INI_MAX_DEPTH + 2];
+	int	 depth;
+	int	 files;
+};
+
 static int	conf_ini_read_depth(struct conf *, const char *,
-		    struct conf_ini_list *, int);
+		    struct conf_ini_list *, struct conf_ini_walk *);
 
 /* [include] files= of the file just read: each glob, sorted, read. */
 static void
-conf_ini_include(struct conf_ini_read *r, const char *files, int depth)
+conf_ini_include(struct conf_ini_read *r, const char *files)
 {
 	struct conf_vars vars;
 	struct ward_err e = WARD_ERR_INIT;
@@ -323,7 +336,7 @@ conf_ini_include(struct conf_ini_read *r, const char *files, int depth)
 		}
 		for (j = 0; rc == 0 && j < g.gl_pathc; j++)
 			conf_ini_read_depth(r->c, g.gl_pathv[j], r->out,
-			    depth + 1);
+			    r->walk);
 		if (rc == 0)
 			globfree(&g);
 		free(pat);
@@ -331,38 +344,83 @@ conf_ini_include(struct conf_ini_read *r, const char *files, int depth)
 	free(x);
 }
 
+/*
+ * path as a stream: a regular file (a FIFO or a device named by an
+ * [include] must not hang or flood wardd), not one already being read
+ * on the way down (an include loop), within the limits. NULL: said in c.
+ */
+static FILE *
+conf_ini_open(struct conf *c, const char *path, struct conf_ini_walk *w)
+{
+	struct stat st;
+	char *real;
+	FILE *f;
+	int fd, k;
+
+	if (w->depth > CONF_INI_MAX_DEPTH || w->files >= CONF_INI_MAX_FILES) {
+		conf_error(c, path, 0, "[include]s nested too deep or too many "
+		    "files; not read");
+		return NULL;
+	}
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)) ==
+	    -1 || fstat(fd, &st) == -1) {
+		conf_error(c, path, 0, strerror(errno));
+		if (fd != -1)
+			close(fd);
+		return NULL;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_size > CONF_INI_MAX_BYTES) {
+		conf_error(c, path, 0, "not a regular file of at most 16 MiB; "
+		    "not read");
+		close(fd);
+		return NULL;
+	}
+	real = realpath(path, NULL);
+	for (k = 0; real != NULL && k < w->depth; k++) {
+		if (strcmp(w->stack[k], real) == 0) {
+			conf_error(c, path, 0, "[include]s itself (a loop); not "
+			    "read again");
+			free(real);
+			close(fd);
+			return NULL;
+		}
+	}
+	if (real == NULL || (f = fdopen(fd, "r")) == NULL) {
+		conf_error(c, path, 0, strerror(errno));
+		free(real);
+		close(fd);
+		return NULL;
+	}
+	w->stack[w->depth++] = real;
+	w->files++;
+	return f;
+}
+
 static int
 conf_ini_read_depth(struct conf *c, const char *path, struct conf_ini_list *out,
-    int depth)
+    struct conf_ini_walk *w)
 {
 	struct conf_ini_read r;
 	struct conf_ini_section *inc;
-	char *line = NULL, *abs;
+	char *line = NULL;
 	size_t cap = 0, k;
 	ssize_t len;
 	int lineno = 0;
 	FILE *f;
 
-	if (depth > CONF_INI_MAX_DEPTH) {
-		conf_error(c, path, 0, "[include] nested too deep (a loop?); "
-		    "not read");
+	if ((f = conf_ini_open(c, path, w)) == NULL)
 		return -1;
-	}
-	if ((f = fopen(path, "re")) == NULL) {
-		conf_error(c, path, 0, strerror(errno));
-		return -1;
-	}
 	memset(&r, 0, sizeof r);
 	r.c = c;
+	r.walk = w;
 	r.out = out;
 	r.file = path;
 	r.opt = -1;
-	if ((abs = realpath(path, NULL)) != NULL) {
-		snprintf(r.here, sizeof r.here, "%s", dirname(abs));
-		free(abs);
-	} else {
-		snprintf(r.here, sizeof r.here, "%s", path);
-		snprintf(r.here, sizeof r.here, "%s", dirname(r.here));
+	{
+		char tmp[PATH_MAX];
+
+		snprintf(tmp, sizeof tmp, "%s", w->stack[w->depth - 1]);
+		snprintf(r.here, sizeof r.here, "%s", dirname(tmp));
 	}
 	while ((len = getline(&line, &cap, f)) != -1) {
 		lineno++;
@@ -392,9 +450,10 @@ conf_ini_read_depth(struct conf *c, const char *path, struct conf_ini_list *out,
 		char *mine = strdup(conf_ini_get(inc, "files"));
 
 		if (mine != NULL)
-			conf_ini_include(&r, mine, depth);
+			conf_ini_include(&r, mine);
 		free(mine);
 	}
+	free(w->stack[--w->depth]);
 	return 0;
 }
 
@@ -406,5 +465,8 @@ conf_ini_read_depth(struct conf *c, const char *path, struct conf_ini_list *out,
 int
 conf_ini_read(struct conf *c, const char *path, struct conf_ini_list *out)
 {
-	return conf_ini_read_depth(c, path, out, 0);
+	struct conf_ini_walk w;
+
+	memset(&w, 0, sizeof w);
+	return conf_ini_read_depth(c, path, out, &w);
 }

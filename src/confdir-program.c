@@ -608,11 +608,12 @@ confdir_program_build(struct conf *c, const struct conf_proc *p)
 			confdir_pack_str(&rpk, val);
 			nrl++;
 		} else if ((rc = confdir_policy_key(&cp->policy, key, val,
-		    &e)) == 0) {
+		    &e)) == 0 && p->first) {
 			char msg[600];
 
 			snprintf(msg, sizeof msg, "[program:%s] %s: %s; ignored",
-			    name, key, confdir_in(confdir_unmapped, key) ?
+			    p->program_name, key,
+			    confdir_in(confdir_unmapped, key) ?
 			    "supervisord's key has no ward equivalent" :
 			    "unknown key");
 			conf_warning(c, file, kv[k].line, msg);

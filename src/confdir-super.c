@@ -303,6 +303,7 @@ confdir_super_program(struct conf *c, struct conf_ini_list *l,
 		proc.name = name;
 		proc.process_name = x;
 		proc.process_num = k;
+		proc.first = k == start;
 		proc.numprocs = numprocs;
 		proc.file = s->file;
 		proc.line = s->line;

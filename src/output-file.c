@@ -125,6 +125,25 @@ output_file_dir(const struct output *o, struct output_file *f,
 	return 0;
 }
 
+/*
+ * "/dev/stdout" and "/dev/stderr" (supervisord's container idiom, with
+ * stdout_logfile_maxbytes = 0): the output goes to wardd's own fd 1 or 2,
+ * as supervisord writes it to its own. Those paths are links that
+ * O_NOFOLLOW refuses, rightly: no path is opened, wardd's fd is dup'ed
+ * (only admins may name log files at all: output-spec.c). A pipe or
+ * socket there is made non-blocking (a stalled reader loses lines, never
+ * blocks the loop); it is never rotated. Which fd, or -1: a real file.
+ */
+static int
+output_file_stdio(const struct output_file *f)
+{
+	if (strcmp(f->path, "/dev/stdout") == 0)
+		return STDOUT_FILENO;
+	if (strcmp(f->path, "/dev/stderr") == 0)
+		return STDERR_FILENO;
+	return -1;
+}
+
 static int
 output_file_open(const struct output *o, struct output_file *f,
     struct ward_err *e)
@@ -132,6 +151,22 @@ output_file_open(const struct output *o, struct output_file *f,
 	struct stat st;
 	int fd;
 
+	if ((fd = output_file_stdio(f)) != -1) {
+		if ((fd = fcntl(fd, F_DUPFD_CLOEXEC, 3)) == -1 ||
+		    fstat(fd, &st) == -1 || ((S_ISFIFO(st.st_mode) ||
+		    S_ISSOCK(st.st_mode)) && fcntl(fd, F_SETFL,
+		    fcntl(fd, F_GETFL) | O_NONBLOCK) == -1)) {
+			if (fd != -1)
+				close(fd);
+			return ward_err_set(e, WARD_E_SPAWN_FAILED, "log file "
+			    "%s: wardd's own: %s", f->path, strerror(errno));
+		}
+		f->fd = fd;
+		f->size = 0;
+		f->failed = 0;
+		f->opens++;
+		return 0;
+	}
 	if (f->dirfd == -1 && output_file_dir(o, f, e) == -1)
 		return -1;
 	/*
@@ -236,7 +271,8 @@ output_file_write(struct output *o, struct output_file *f, const char *p,
 
 	if (f->fd == -1)
 		return;
-	if (max > 0 && f->size > 0 && f->size + n > max)
+	if (max > 0 && f->size > 0 && f->size + n > max &&
+	    output_file_stdio(f) == -1)
 		output_file_rotate(o, f);
 	while (n > 0 && f->fd != -1) {
 		w = write(f->fd, p, n);

@@ -322,6 +322,7 @@ struct conf_proc {
 	long			 process_num;
 	long			 numprocs;
 	long			 group_priority;
+	int			 first;		/* the section's first: warns */
 	const char		*file;		/* the [program:x]'s */
 	int			 line;
 	const struct conf_kv	*kv;

@@ -69,13 +69,15 @@ stale() {	# stale OBJECT SOURCE
 
 todo=""
 objs=""
-for src in "$srcdir"/src/*.c "$srcdir"/tests/fuzz/*.c; do
+# proto/shellwords.c is in libwardd.a too (the splitter wardctl shares).
+for src in "$srcdir"/src/*.c "$srcdir"/proto/shellwords.c \
+    "$srcdir"/tests/fuzz/*.c; do
 	name=$(basename "$src" .c)
 	[ "$name" = wardd ] && continue
 	obj="$out/obj/$name.o"
 	stale "$obj" "$src" && todo="$todo $src $obj"
 	case $src in
-	*/src/*) objs="$objs $obj" ;;
+	*/src/*|*/proto/*) objs="$objs $obj" ;;
 	esac
 done
 if [ -n "$todo" ]; then

@@ -5,7 +5,10 @@
  * and b.conf (so a program may be declared twice, across files). Flags:
  * bit 0 also applies the config (ward.update: programs created and, with
  * autostart, started; then an update with no files removes them all),
- * bit 1 runs conf_split_command over the text, line by line.
+ * bit 1 runs conf_split_command over the text, line by line; bit 2 runs
+ * supervisord's value syntaxes over it, line by line: conf_expand (the
+ * %(...) formats) and conf_env_parse (environment= pairs). The files may
+ * [include] each other (or themselves: a loop is refused).
  *
  * Invariants: confdir_load never fails to finish; every program it builds
  * has a create map that codec_scan accepts whole and that codec_args
@@ -66,8 +69,42 @@ fuzz_conf_check_notes(char **v, size_t n)
 		    v[k] ? v[k] : "(null)");
 }
 
+/* supervisord's syntaxes on one line: a result, or an error that says. */
 static void
-fuzz_conf_split(const uint8_t *p, size_t n)
+fuzz_conf_syntaxes(const char *line)
+{
+	static char *env[] = { "A=1", "B=2" };
+	struct ward_err e = WARD_ERR_INIT;
+	struct conf_vars vars;
+	char *x, **kv;
+	size_t n, k;
+
+	memset(&vars, 0, sizeof vars);
+	vars.here = "/etc";
+	vars.host_node_name = "node";
+	vars.program_name = "p";
+	vars.group_name = "g";
+	vars.process_num = -3;
+	vars.numprocs = 2;
+	vars.env = env;
+	vars.nenv = 2;
+	if ((x = conf_expand(line, &vars, &e)) == NULL)
+		harness_assert(e.msg[0] != '\0', "expand failed without a "
+		    "message: '%s'", line);
+	free(x);
+	e = (struct ward_err)WARD_ERR_INIT;
+	if (conf_env_parse(line, &kv, &n, &e) == 0) {
+		for (k = 0; k < n; k++)
+			harness_assert(strchr(kv[k], '=') != NULL, "a pair "
+			    "without '=' from '%s'", line);
+		conf_strv_free(kv, n);
+	} else
+		harness_assert(e.msg[0] != '\0', "env failed without a "
+		    "message: '%s'", line);
+}
+
+static void
+fuzz_conf_split(const uint8_t *p, size_t n, int syntaxes)
 {
 	struct ward_err e;
 	char **argv, *line;
@@ -79,6 +116,8 @@ fuzz_conf_split(const uint8_t *p, size_t n)
 		k = nl != NULL ? (size_t)(nl - p) : n;
 		if ((line = strndup((const char *)p, k)) == NULL)
 			return;
+		if (syntaxes)
+			fuzz_conf_syntaxes(line);
 		e = (struct ward_err)WARD_ERR_INIT;
 		if (conf_split_command(line, &argv, &e) == 0) {
 			harness_assert(argv != NULL && argv[0] != NULL,
@@ -176,8 +215,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		history_free();
 		harness_check_fds(fuzz_conf_fds0);
 	}
-	if (flags & 2)
-		fuzz_conf_split(data, cut != NULL ? (size_t)(cut - data) : size);
+	if (flags & 6)
+		fuzz_conf_split(data, cut != NULL ? (size_t)(cut - data) : size,
+		    flags & 4);
 	unlink(fuzz_conf_files[0]);
 	unlink(fuzz_conf_files[1]);
 	return 0;
