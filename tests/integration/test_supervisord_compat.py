@@ -31,6 +31,11 @@ SUPERVISORCTL = "/usr/bin/supervisorctl"
 # What a state converges to in well under this (startsecs, backoff).
 SETTLE = float(os.environ.get("WARD_TEST_TIMEOUT", "20"))
 
+# How long wardd may take to show what supervisord showed once settled:
+# both ran the config for as long, so this covers only a log write or a
+# restart's backoff (autorestart.conf), ASan included.
+MATCH = float(os.environ.get("WARD_SUITE_MATCH", "10"))
+
 # supervisorctl's words for ward's program.state (running is RUNNING once
 # ready: supervisord's STARTING lasts startsecs as ward's not-ready does).
 STATES = {"stopped": "STOPPED", "waiting": "STARTING", "backoff": "BACKOFF",
@@ -411,7 +416,7 @@ def converge(sv, wd, phase):
         got.update(ward_tails(want, wd.snapshot()))
         return settled and got == want
     try:
-        retry(same, SETTLE, what="wardd to match")
+        retry(same, MATCH, what="wardd to match")
     except AssertionError:
         raise AssertionError("%s: %s differs from supervisord (%s):\n%s\n"
                              "wardd said:\n%s" % (
