@@ -6,7 +6,7 @@ set -e
 cd "$(dirname "$0")/.."
 
 pkgs="build-essential autoconf automake libtool pkg-config libev-dev
-libmsgpack-dev libsystemd-dev libinih-dev check libedit-dev python3 python3-msgpack
+libmsgpack-dev libsystemd-dev check libedit-dev python3 python3-msgpack
 util-linux procps systemd tmux shellcheck man-db groff-base"
 missing=""
 for p in $pkgs; do

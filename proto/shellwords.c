@@ -60,7 +60,7 @@ shellwords_split(char *line, char **argv, int max, const char **err)
 				quote = *r;
 			else if (*r == '\\') {
 				if (r[1] == '\0') {
-					*err = "no escaped character";
+					*err = "a backslash at the end";
 					return -1;
 				}
 				*w++ = *++r;
@@ -70,8 +70,8 @@ shellwords_split(char *line, char **argv, int max, const char **err)
 				*w++ = *r;
 		}
 		if (quote != 0) {
-			*err = quote == '"' ? "no closing \" quote" :
-			    "no closing ' quote";
+			*err = quote == '"' ? "unterminated \" quote" :
+			    "unterminated ' quote";
 			return -1;
 		}
 		if (*r != '\0')

@@ -386,8 +386,8 @@ confdir_check_spec(const char *spec, size_t len, struct ward_err *e)
 
 /*
  * stdout_logfile or stderr_logfile (stream) as supervisord reads it, into
- * a path, or NULL for no file. NONE: no file; the output is still captured
- * into the ring, so wardctl tail works. AUTO: supervisord means a file of
+ * a path, or NULL for no file. NONE (or OFF): no file; the output is still
+ * captured into the ring, so wardctl tail works. AUTO: supervisord means a file of
  * its choosing (in childlogdir), and a user who wrote AUTO expects one, so
  * it is STATE_DIR/logs/NAME-stdout.log (or -stderr.log), in the directory
  * statedir.c made at start. Anything else is a
@@ -399,7 +399,7 @@ confdir_logfile(const char *v, const char *name, int stream,
 {
 	char *path;
 
-	if (strcasecmp(v, "NONE") == 0)
+	if (strcasecmp(v, "NONE") == 0 || strcasecmp(v, "OFF") == 0)
 		return NULL;
 	if (strcasecmp(v, "AUTO") != 0)
 		path = strdup(v);

@@ -21,7 +21,8 @@ build=${WARD_BUILDDIR:-$here}
 wardctl=$build/client/wardctl
 wardd=$build/src/wardd
 completion=$src/contrib/bash-completion/wardctl
-pages=("$src/man/wardd.8" "$src/man/wardctl.1" "$src/man/ward-protocol.7")
+pages=("$src/man/wardd.8" "$src/man/wardctl.1" "$src/man/ward-protocol.7"
+    "$src/man/ward.conf.5")
 
 status=()	# "ok" or "not ok", per check
 results=()	# its description (and diagnostics), per check

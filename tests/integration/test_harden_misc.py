@@ -47,7 +47,7 @@ def setup_module():
         autostart = false
         [program:broken]
         command = %s hang
-        no_such_key = 1
+        startsecs = soon
         """ % (wardtest.PAYLOAD, wardtest.PAYLOAD))
     w.extra += ["--config-dir", w.conf]
     w.start()

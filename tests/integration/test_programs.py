@@ -106,7 +106,7 @@ def test_errors_name_file_line_key_and_spare_the_good():
                 "not_found", name
         errs = c.call("ward.reread")["errors"]
         text = "\n".join(errs)
-        assert "20-bad.conf:3: [program:broken] command: no closing" in text, errs
+        assert "20-bad.conf:3: [program:broken] command: unterminated" in text, errs
         assert "20-bad.conf:4: [program:typo]: no command=" in text, errs
         warns = "\n".join(c.call("ward.reread")["warnings"])
         assert "20-bad.conf:5: [program:typo] comand: unknown key; ignored" \

@@ -177,6 +177,14 @@ def test_bad_program_spares_the_rest_and_update_applies():
         numprocs = 2
         [program:badfmt]
         command = date +%Y
+        [group:dup]
+        programs = x1,x2
+        [program:x1]
+        command = sleep 1000
+        process_name = same
+        [program:x2]
+        command = sleep 1000
+        process_name = same
         """)
     try:
         c = w.client()
@@ -184,7 +192,9 @@ def test_bad_program_spares_the_rest_and_update_applies():
         errs = "\n".join(r["errors"])
         assert "%(process_num) must be present" in errs, errs
         assert "[program:badfmt] command: badly formatted" in errs, errs
-        assert set(names(c)) == {"good"}
+        assert "[program:x2]: process dup:same is already declared" in errs, \
+            errs
+        assert set(names(c)) == {"good", "dup:same"}
         # Grow good into a group of two through update.
         with open(w.svconf, "a") as f:
             f.write("[program:pair]\ncommand = sleep 1000\n"

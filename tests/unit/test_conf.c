@@ -168,6 +168,25 @@ END_TEST
 
 /* ---- conf-ini.c: UnhosedConfigParser */
 
+/* text as a file (its path in path), read into l; c holds the notes. */
+static void
+ini_read(const char *text, char *path, struct conf *c,
+    struct conf_ini_list *l)
+{
+	int fd = mkstemp(path);
+	size_t n = strlen(text);
+
+	ck_assert_int_ne(fd, -1);
+	ck_assert_int_eq(write(fd, text, n), (ssize_t)n);
+	close(fd);
+	memset(c, 0, sizeof *c);
+	c->quiet = 1;
+	TAILQ_INIT(&c->programs);
+	TAILQ_INIT(l);
+	ck_assert_int_eq(conf_ini_read(c, path, l), 0);
+	unlink(path);
+}
+
 START_TEST(ini_dialect)
 {
 	static const char text[] =
@@ -195,17 +214,8 @@ START_TEST(ini_dialect)
 	struct conf_ini_list l;
 	struct conf_ini_section *s;
 	struct conf c;
-	int fd = mkstemp(path);
 
-	ck_assert_int_ne(fd, -1);
-	ck_assert_int_eq(write(fd, text, sizeof text - 1), sizeof text - 1);
-	close(fd);
-	memset(&c, 0, sizeof c);
-	c.quiet = 1;
-	TAILQ_INIT(&c.programs);
-	TAILQ_INIT(&l);
-	ck_assert_int_eq(conf_ini_read(&c, path, &l), 0);
-	unlink(path);
+	ini_read(text, path, &c, &l);
 	ck_assert_uint_eq(c.nerrors, 0);
 	s = TAILQ_FIRST(&l);
 	ck_assert_str_eq(s->name, "program:x");
@@ -226,23 +236,20 @@ START_TEST(ini_long_line_and_here)
 {
 	char path[] = "/tmp/test_conf_XXXXXX", *dir, *want;
 	struct conf_ini_list l;
+	struct buf text = { 0 };
 	struct conf c;
-	FILE *f;
-	int fd = mkstemp(path), k;
+	char word[16];
+	int k;
 
-	ck_assert_int_ne(fd, -1);
-	f = fdopen(fd, "w");
 	/* Longer than libinih's 200-byte line: no limit here. */
-	fprintf(f, "[program:long]\ncommand = echo");
-	for (k = 0; k < 1000; k++)
-		fprintf(f, " w%d", k);
-	fprintf(f, "\ndirectory = %%(here)s/sub\nbad line\n");
-	fclose(f);
-	memset(&c, 0, sizeof c);
-	c.quiet = 1;
-	TAILQ_INIT(&c.programs);
-	TAILQ_INIT(&l);
-	ck_assert_int_eq(conf_ini_read(&c, path, &l), 0);
+	buf_append(&text, "[program:long]\ncommand = echo", 29);
+	for (k = 0; k < 1000; k++) {
+		snprintf(word, sizeof word, " w%d", k);
+		buf_append(&text, word, strlen(word));
+	}
+	buf_append(&text, "\ndirectory = %(here)s/sub\nbad line\n", 36);
+	ini_read(text.data, path, &c, &l);
+	buf_free(&text);
 	ck_assert(strlen(conf_ini_get(TAILQ_FIRST(&l), "command")) > 4000);
 	dir = strdup(path);
 	*strrchr(dir, '/') = '\0';
@@ -251,7 +258,6 @@ START_TEST(ini_long_line_and_here)
 	/* A line that is no KEY = VALUE: an error for it, the rest read. */
 	ck_assert_uint_eq(c.nerrors, 1);
 	ck_assert(strstr(c.errors[0], ":4: [program:long]") != NULL);
-	unlink(path);
 	free(dir);
 	free(want);
 	conf_ini_free(&l);
