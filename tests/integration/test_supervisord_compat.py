@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """supervisord comparison: each config of tests/supervisord/ runs under
-the real supervisord (-n, its own socket in a temp dir) and under wardd
---supervisord-conf, the same file for both (what must differ per run, the
+the real supervisord (-n, its own socket in a temp dir, asked through
+supervisorctl's XML-RPC) and under wardd --supervisord-conf (asked through
+the protocol), both at once, the same file for both (what must differ per run, the
 socket, pid and log paths, comes from %(ENV_SUITE_RUN)s in the config).
 Compared: which processes exist and their states, each one's environment
 and cwd (/proc), what it printed (bin/report: argv, cwd, umask, the
@@ -9,6 +10,7 @@ environment the config gave it) wherever the config sends it (log files,
 the daemon's own stdout and stderr, the ctl's tail), and the signal each
 got when stopped. A difference is an assertion with a diff."""
 import difflib
+import functools
 import glob
 import http.client
 import json
@@ -20,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import traceback
 import xmlrpc.client
 
 import wardtest
@@ -27,7 +30,6 @@ from wardtest import Client, WardError, retry
 
 CONFDIR = os.path.join(wardtest.SRCDIR, "tests", "supervisord")
 SUPERVISORD = "/usr/bin/supervisord"
-SUPERVISORCTL = "/usr/bin/supervisorctl"
 # What a state converges to in well under this (startsecs, backoff).
 SETTLE = float(os.environ.get("WARD_TEST_TIMEOUT", "20"))
 
@@ -109,7 +111,7 @@ def proc_view(pid):
 
 def report_lines(text):
     """bin/report's lines out of a stream that may hold the daemon's own
-    log too (supervisord -n logs to stdout; wardd to stderr), sorted: a
+    log too (wardd's on its stderr), sorted: a
     process and its child, or numprocs sharing a file, race."""
     out = []
     for line in text.splitlines():
@@ -126,8 +128,10 @@ def report_lines(text):
 
 
 class Daemon:
-    """One run of a config: a temp dir (SUITE_RUN) with log/ and
-    childlog/, the daemon's stdout and stderr in files there."""
+    """One run of a config: a temp dir (SUITE_RUN) with log/ (the
+    configs' named log files), childlog/ (AUTO's), reported/ (bin/report's
+    marks) and home/ (daemon.conf's directory); the daemon's stdout and
+    stderr read from pipes."""
 
     def __init__(self, conf, port):
         self.conf = conf
@@ -326,11 +330,16 @@ class Wardd(Daemon):
     def ready(self):
         self.alive()
         try:
-            self.c = Client(self.sock, timeout=5)
-            self.c.call("ward.hello")
-            return True
+            c = Client(self.sock, timeout=5)
         except OSError:
             return False
+        try:
+            c.call("ward.hello")
+        except OSError:
+            c.close()
+            return False
+        self.c = c
+        return True
 
     def programs(self):
         return [i for i in self.c.call("instance.list")
@@ -396,10 +405,10 @@ def ward_tails(want, got):
     return got
 
 
-def converge(sv, wd, phase):
-    """supervisord's snapshot once it settled, and wardd's once equal to
-    it (bounded: output reaches ward's log files a loop turn later);
-    assert equal, with a diff."""
+def converge(sv, wd, phase, expect=None):
+    """supervisord's snapshot once it settled (checked by expect), and
+    wardd's once equal to it (bounded: output reaches ward's log files a
+    loop turn later); assert equal, with a diff."""
     retry(sv.settled, SETTLE, what="supervisord to settle (%s)" % phase)
     last = [None]
 
@@ -408,6 +417,8 @@ def converge(sv, wd, phase):
         snap, last[0] = last[0], sv.snapshot()
         return last[0] == snap and snap
     want = retry(stable, SETTLE, what="supervisord's output to settle")
+    if expect:
+        expect(want)
     got = {}
 
     def same():
@@ -418,9 +429,9 @@ def converge(sv, wd, phase):
     try:
         retry(same, MATCH, what="wardd to match")
     except AssertionError:
-        raise AssertionError("%s: %s differs from supervisord (%s):\n%s\n"
-                             "wardd said:\n%s" % (
-                                 os.path.basename(sv.conf), phase, "wardd",
+        raise AssertionError("%s, %s: wardd differs from supervisord:\n"
+                             "%s\nwardd said:\n%s" % (
+                                 os.path.basename(sv.conf), phase,
                                  diff(want, got),
                                  wd.daemon_text()[-3000:]))
     return want
@@ -445,15 +456,32 @@ def compare(conf, expect=None, daemonize=False, not_run=()):
             retry(lambda: ("[%s]" % section) in wd.daemon_text() and
                   "not run" in wd.daemon_text(), SETTLE,
                   what="wardd to warn of [%s]" % section)
-        up = converge(sv, wd, "running")
-        if expect:
-            expect(up)
+        converge(sv, wd, "running", expect)
         sv.stop_all()
         wd.stop_all()
         converge(sv, wd, "stopped")
     finally:
         sv.stop()
         wd.stop()
+
+
+def known_failure(why):
+    """A config wardd still runs differently at the suite's deadline
+    (why; reported to the lead): the test runs and prints its diff, and
+    counts as a SKIP that names the difference; once it passes, it fails
+    until the mark is removed."""
+    def wrap(fn):
+        @functools.wraps(fn)
+        def run():
+            try:
+                fn()
+            except AssertionError:
+                for line in traceback.format_exc().splitlines():
+                    print("# " + line, flush=True)
+                raise wardtest.Skip("known difference: " + why)
+            raise AssertionError("passes now: remove its known_failure")
+        return run
+    return wrap
 
 
 def names(*want):
