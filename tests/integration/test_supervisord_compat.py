@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import traceback
 import xmlrpc.client
 
@@ -410,12 +411,15 @@ def converge(sv, wd, phase, expect=None):
     wardd's once equal to it (bounded: output reaches ward's log files a
     loop turn later); assert equal, with a diff."""
     retry(sv.settled, SETTLE, what="supervisord to settle (%s)" % phase)
-    last = [None]
+    first = [None, 0]
 
     def stable():
-        # the same twice: what the children wrote has reached the logs
-        snap, last[0] = last[0], sv.snapshot()
-        return last[0] == snap and snap
+        # the same for 0.2 s: what the children wrote has reached the logs
+        # (supervisord reads their pipes a loop turn after they wrote)
+        snap, now = sv.snapshot(), time.monotonic()
+        if snap != first[0]:
+            first[:] = [snap, now]
+        return now - first[1] >= 0.2 and snap
     want = retry(stable, SETTLE, what="supervisord's output to settle")
     if expect:
         expect(want)
