@@ -216,8 +216,7 @@ struct conf_ini_read {
 	ssize_t				 opt;		/* kv index, -1 none */
 	size_t				 indent;
 	size_t				 blank;		/* blank lines held */
-	char				*include;	/* this file's files= */
-	int				 include_line;
+	int				 include_line;	/* of its own files= */
 };
 
 /* One line (no newline) of the file. */

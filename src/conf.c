@@ -84,6 +84,19 @@ conf_free(struct conf *c)
 	c->ndecls = 0;
 }
 
+/* The program called name in c, or NULL. */
+struct conf_program *
+conf_find_program(struct conf *c, const char *name)
+{
+	struct conf_program *cp;
+
+	TAILQ_FOREACH(cp, &c->programs, entry) {
+		if (strcmp(cp->name, name) == 0)
+			return cp;
+	}
+	return NULL;
+}
+
 void
 conf_program_free(struct conf_program *cp)
 {

@@ -282,11 +282,11 @@ confdir_policy_key(struct program_policy *pol, const char *k, const char *v,
 	else if (strcmp(k, "restart_window_ms") == 0)
 		NUM(restart_window_ms, 1, 86400000);
 	else if (strcmp(k, "startsecs") == 0)
-		NUM(startsecs_ms, 1000, 86400000);
+		NUM(startsecs_ms, 1000, UINT32_MAX);	/* supervisord: no cap */
 	else if (strcmp(k, "startsecs_ms") == 0)
 		NUM(startsecs_ms, 1, 86400000);
 	else if (strcmp(k, "stopwaitsecs") == 0)
-		NUM(stop_timeout_ms, 1000, 3600000);
+		NUM(stop_timeout_ms, 1000, UINT32_MAX);	/* nor here */
 	else if (strcmp(k, "stop_timeout_ms") == 0)
 		NUM(stop_timeout_ms, 1, 3600000);
 	else if (strcmp(k, "readiness") == 0) {

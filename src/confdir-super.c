@@ -313,7 +313,7 @@ confdir_super_program(struct conf *c, struct conf_ini_list *l,
 		if (name == NULL)
 			confdir_super_note(c, s->file, s->line, 1, "[%s]: out of "
 			    "memory", s->name);
-		else if ((cp = confdir_find_program(c, name)) != NULL)
+		else if ((cp = conf_find_program(c, name)) != NULL)
 			confdir_super_note(c, s->file, s->line, 1, "[%s]: process "
 			    "%s is already declared in %s:%d; not loaded",
 			    s->name, name, cp->file, cp->line);

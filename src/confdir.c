@@ -303,18 +303,6 @@ confdir_check_names(struct conf *c)
 
 /* ---- loading, rereading, updating */
 
-struct conf_program *
-confdir_find_program(struct conf *c, const char *name)
-{
-	struct conf_program *cp;
-
-	TAILQ_FOREACH(cp, &c->programs, entry) {
-		if (strcmp(cp->name, name) == 0)
-			return cp;
-	}
-	return NULL;
-}
-
 /*
  * Depth-first from cp along after and requires; path holds the names on
  * the way. 1 when the walk comes back to path[0].
@@ -339,7 +327,7 @@ confdir_cycle_walk(struct conf *c, struct conf_program *cp, const char **path,
 				if (strcmp(path[k], *n) == 0)
 					break;
 			}
-			if (k < depth || (d = confdir_find_program(c, *n)) == NULL)
+			if (k < depth || (d = conf_find_program(c, *n)) == NULL)
 				continue;
 			path[depth] = *n;
 			if ((k = confdir_cycle_walk(c, d, path, depth + 1)) > 0)

@@ -88,9 +88,9 @@ program_state_restore_conf(const msgpack_object *m)
 	pp->backoff_initial_ms = state_u64(m, "backoff_initial_ms", 1000);
 	pp->backoff_max_ms = state_u64(m, "backoff_max_ms", 60000);
 	pp->backoff_reset_ms = state_u64(m, "backoff_reset_ms", 0);
-	pp->max_restarts = state_u64(m, "max_restarts", 0);
-	if (pp->max_restarts > 100000)
-		pp->max_restarts = 100000;
+	/* startretries has no cap (as in supervisord): only the field's. */
+	pp->max_restarts = state_u64(m, "max_restarts", 0) > UINT32_MAX ?
+	    UINT32_MAX : state_u64(m, "max_restarts", 0);
 	pp->restart_window_ms = state_u64(m, "restart_window_ms", 0);
 	pp->startsecs_ms = state_u64(m, "startsecs_ms", 0);
 	pp->readiness_notify = state_bool(m, "readiness_notify");

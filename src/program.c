@@ -24,6 +24,7 @@
 #include "config.h"
 
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,10 +77,22 @@ program_state_name(enum program_state s)
 	return program_state_names[s];
 }
 
+/*
+ * shutdown.c's stop stage: supervisord's group priority, the highest
+ * stopping first (a [program:x] is a group of its own); instances of no
+ * program before all of them.
+ */
+static long
+program_stop_stage(const struct instance *i)
+{
+	return i->program != NULL ? i->program->conf->group_priority : LONG_MAX;
+}
+
 void
 program_init(void)
 {
 	table_init(&programs_by_name);
+	shutdown_stop_stage = program_stop_stage;
 }
 
 struct program *

@@ -129,7 +129,7 @@ reload_diff(const char *dir, msgpack_packer *pk, int apply)
 	TAILQ_FOREACH(p, &programs, entry) {
 		if (p->removing)
 			continue;
-		if (confdir_find_program(&c, p->conf->name) == NULL)
+		if (conf_find_program(&c, p->conf->name) == NULL)
 			removed[nr++] = p->conf->name;
 	}
 	TAILQ_FOREACH(cp, &c.programs, entry) {

@@ -236,7 +236,10 @@ struct conf_program {
 	char			*file;
 	int			 line;
 	long			 group_priority;	/* start order: by these, */
-	long			 priority;		/* lower first, then name */
+	long			 priority;		/* lower first, then as
+						   declared; only a load's order
+						   uses them, so not kept across
+						   a re-exec (program-state.c) */
 	char			*spec;		/* packed msgpack instance.create map */
 	size_t			 speclen;
 	struct program_policy	 policy;
@@ -345,7 +348,7 @@ void	 confdir_env_pack(msgpack_packer *, char **, size_t);
 int	 confdir_load(const char *, struct conf *);
 int	 confdir_read(const char *, struct conf *);
 int	 confdir_settings_load(const char *, struct settings *);
-struct conf_program *confdir_find_program(struct conf *, const char *);
+struct conf_program *conf_find_program(struct conf *, const char *);
 int	 confdir_name_reserved(const char *, int, struct ward_err *);
 
 /* What instance.c tells its observers (instance_observe), in this order of
@@ -396,6 +399,10 @@ void	 loop_run(void);
 int	 shutdown_pending(void);
 void	 shutdown_begin(int kill_instances);
 void	 shutdown_instance_cb(struct instance *, enum instance_event);
+/* An instance's stop stage at shutdown: higher stops first, the next once
+ * all of it has stopped. program.c sets it (supervisord's priority); NULL:
+ * all at once. */
+extern long	(*shutdown_stop_stage)(const struct instance *);
 
 /* ---- statedir.c: STATE_DIR through fds; the rule for every path (see there). */
 

@@ -6,6 +6,7 @@ multi-line environment=, SUPERVISOR_* variables, priority order,
 stdout_logfile=/dev/stdout reaching wardd's own stdout, unknown keys
 warned (never fatal), and reread/update of all of it."""
 import os
+import signal
 import textwrap
 
 import wardtest
@@ -140,6 +141,30 @@ def test_priority_orders_starts():
         order = sorted(have, key=lambda n: have[n]["id"])
         # middle has the default priority, 999: after late's 900.
         assert order == ["first", "late", "middle"], have
+    finally:
+        w.stop()
+
+
+def test_priority_orders_stops_at_shutdown():
+    # Lower priority stops last: each stage once the one above has stopped.
+    # The higher, the slower to die: stopped all at once, low would be the
+    # first to say so.
+    def prog(name, prio, delay):
+        return """
+            [program:%s]
+            command = /bin/sh -c 'trap "sleep %s; echo %s >> %%(here)s/stops; exit 0" TERM; echo up > %%(here)s/%s.up; while :; do sleep 0.05; done'
+            priority = %d
+            """ % (name, delay, name, name, prio)
+    w = ward_sv("[supervisord]\n" + prog("low", 1, 0) +
+                prog("high", 900, 0.4) + prog("mid", 50, 0.2))
+    try:
+        for n in ("low", "high", "mid"):
+            wait_file(os.path.join(w.conf, n + ".up"))
+        stops = os.path.join(w.conf, "stops")
+        w.proc.send_signal(signal.SIGTERM)
+        w.proc.wait(timeout=wardtest.TIMEOUT)
+        assert open(stops).read().split() == ["high", "mid", "low"], \
+            open(stops).read()
     finally:
         w.stop()
 
