@@ -588,6 +588,10 @@ def test_eventlistener():
     compare("eventlistener.conf", not_run=("eventlistener:crashmail",))
 
 
+def test_wrapper():
+    compare("wrapper.conf", names("prefork", "grouped"))
+
+
 if __name__ == "__main__":
     if not os.access(SUPERVISORD, os.X_OK):
         print("1..0 # SKIP no %s (Debian's supervisor package)" % SUPERVISORD)
