@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "ctl.h"
+#include "json.h"
 
 /* An escape sequence, or nothing when colour is off (C_RED and the like). */
 const char *
@@ -61,17 +62,7 @@ ctl_duration(uint64_t ms, char *buf, size_t len)
 size_t
 ctl_utf8_len(const unsigned char *p, size_t n)
 {
-	size_t len = p[0] < 0x80 ? 1 : p[0] >= 0xc2 && p[0] <= 0xdf ? 2 :
-	    p[0] >= 0xe0 && p[0] <= 0xef ? 3 : p[0] >= 0xf0 && p[0] <= 0xf4 ? 4 : 0;
-	size_t k;
-
-	if (len == 0 || len > n)
-		return 0;
-	for (k = 1; k < len; k++) {
-		if ((p[k] & 0xc0) != 0x80)
-			return 0;
-	}
-	return len;
+	return json_utf8_len(p, n);
 }
 
 /*
@@ -102,101 +93,11 @@ ctl_clean(const char *s, char *buf, size_t len)
 	return buf;
 }
 
-static void
-ctl_json_str(const char *p, size_t n)
-{
-	size_t i, k;
-
-	putchar('"');
-	for (i = 0; i < n; i++) {
-		unsigned char ch = p[i];
-
-		if (ch >= 0x80) {
-			/* Only UTF-8 passes; anything else is U+FFFD. */
-			k = ctl_utf8_len((const unsigned char *)p + i, n - i);
-			if (k == 0)
-				fputs("\\ufffd", stdout);
-			else
-				fwrite(p + i, 1, k, stdout);
-			i += k ? k - 1 : 0;
-		} else if (ch == '"' || ch == '\\')
-			printf("\\%c", ch);
-		else if (ch == '\n')
-			fputs("\\n", stdout);
-		else if (ch == '\t')
-			fputs("\\t", stdout);
-		else if (ch < 0x20 || ch == 0x7f)
-			printf("\\u%04x", ch);
-		else
-			putchar(ch);
-	}
-	putchar('"');
-}
-
-/* A msgpack object as JSON: what the daemon said, unchanged. */
+/* A msgpack object as JSON on stdout: json.c's emitter, shared with wardd. */
 void
 ctl_json(const msgpack_object *o)
 {
-	uint32_t i;
-
-	switch (o->type) {
-	case MSGPACK_OBJECT_NIL:
-		fputs("null", stdout);
-		break;
-	case MSGPACK_OBJECT_BOOLEAN:
-		fputs(o->via.boolean ? "true" : "false", stdout);
-		break;
-	case MSGPACK_OBJECT_POSITIVE_INTEGER:
-		printf("%" PRIu64, o->via.u64);
-		break;
-	case MSGPACK_OBJECT_NEGATIVE_INTEGER:
-		printf("%" PRId64, o->via.i64);
-		break;
-	case MSGPACK_OBJECT_FLOAT32:
-	case MSGPACK_OBJECT_FLOAT64:
-		if (o->via.f64 != o->via.f64 || o->via.f64 > 1e308 ||
-		    o->via.f64 < -1e308)
-			fputs("null", stdout);
-		else
-			printf("%.17g", o->via.f64);
-		break;
-	case MSGPACK_OBJECT_STR:
-		ctl_json_str(o->via.str.ptr, o->via.str.size);
-		break;
-	case MSGPACK_OBJECT_BIN:
-		ctl_json_str(o->via.bin.ptr, o->via.bin.size);
-		break;
-	case MSGPACK_OBJECT_ARRAY:
-		putchar('[');
-		for (i = 0; i < o->via.array.size; i++) {
-			if (i > 0)
-				putchar(',');
-			ctl_json(&o->via.array.ptr[i]);
-		}
-		putchar(']');
-		break;
-	case MSGPACK_OBJECT_MAP:
-		putchar('{');
-		for (i = 0; i < o->via.map.size; i++) {
-			const msgpack_object *k = &o->via.map.ptr[i].key;
-
-			if (i > 0)
-				putchar(',');
-			if (k->type == MSGPACK_OBJECT_STR)
-				ctl_json(k);
-			else if (k->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
-				printf("\"%" PRIu64 "\"", k->via.u64);
-			else
-				fputs("\"?\"", stdout);
-			putchar(':');
-			ctl_json(&o->via.map.ptr[i].val);
-		}
-		putchar('}');
-		break;
-	default:
-		fputs("null", stdout);
-		break;
-	}
+	json_value(o, json_stdio_write, stdout);
 }
 
 /* One result per line, flushed: a reader of a pipe sees each at once. */

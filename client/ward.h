@@ -361,10 +361,6 @@ int	 ward_want_write(const struct ward *);
  * -1 when the connection is lost (ward_error says why). */
 int	 ward_dispatch(struct ward *);
 
-#ifdef __cplusplus
-}
-#endif
-
 /* ---- metrics: ward.metrics, the text exposition */
 
 /*
@@ -374,5 +370,9 @@ int	 ward_dispatch(struct ward *);
  */
 int	 ward_metrics(struct ward *, const char *format, char **text,
 	    size_t *len);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

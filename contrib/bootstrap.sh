@@ -6,8 +6,8 @@ set -e
 cd "$(dirname "$0")/.."
 
 pkgs="build-essential autoconf automake libtool pkg-config libev-dev
-libmsgpack-dev libsystemd-dev check libedit-dev python3 python3-msgpack
-util-linux procps systemd tmux shellcheck man-db groff-base"
+libmsgpack-dev libsystemd-dev libmount-dev check libedit-dev python3 python3-msgpack
+util-linux procps systemd tmux shellcheck man-db groff-base libjansson-dev"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||

@@ -41,6 +41,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <libmount.h>
+
 #include "ward.h"
 
 #ifndef container_of
@@ -112,56 +114,59 @@ cgroup_dir(uint64_t id, const char *file, char *buf, size_t len)
 	return 0;
 }
 
-/* mountinfo escapes space, tab, newline and backslash as \ooo. */
-static void
-cgroup_unescape(char *s)
-{
-	char *out = s;
-
-	for (; *s != '\0'; s++) {
-		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' &&
-		    s[2] >= '0' && s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
-			*out++ = (s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0');
-			s += 3;
-		} else
-			*out++ = *s;
-	}
-	*out = '\0';
-}
-
 /*
  * The first cgroup2 mount of a mountinfo text (/proc/self/mountinfo): its
  * mount point and the cgroup it shows as its root (not "/" for a bind
  * mount of a subtree), unescaped and caller-owned. -1 if there is none.
- * Lines: ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - TYPE ...
+ * util-linux's libmount reads the format (its escapes, optional fields and
+ * the " - " separator); a line it cannot parse is skipped, as the kernel's
+ * own lines always parse and a cut one is no mount.
  */
+static int
+cgroup_mountinfo_skip_cb(struct libmnt_table *tb, const char *file, int line)
+{
+	(void)tb;
+	(void)file;
+	(void)line;
+	return 1;	/* > 0: skip the line, go on */
+}
+
 int
 cgroup_parse_mountinfo(const char *text, char **mnt, char **root)
 {
-	char *buf, *line, *sep, *f[5], *save, *lsave;
-	int k, found = 0;
+	struct libmnt_table *tb;
+	struct libmnt_iter *it;
+	struct libmnt_fs *fs;
+	char *copy = xstrdup(text);	/* fmemopen wants it writable */
+	FILE *f;
+	int found = 0;
 
-	buf = xstrdup(text);
-	for (line = strtok_r(buf, "\n", &lsave); !found && line != NULL;
-	    line = strtok_r(NULL, "\n", &lsave)) {
-		if ((sep = strstr(line, " - ")) == NULL ||
-		    strncmp(sep + 3, "cgroup2 ", 8) != 0)
-			continue;
-		*sep = '\0';
-		for (k = 0; k < 5; k++) {
-			f[k] = strtok_r(k == 0 ? line : NULL, " ", &save);
-			if (f[k] == NULL)
-				break;
-		}
-		if (k < 5)
-			continue;
-		cgroup_unescape(f[3]);
-		cgroup_unescape(f[4]);
-		*root = xstrdup(f[3]);
-		*mnt = xstrdup(f[4]);
-		found = 1;
+	if ((f = fmemopen(copy, strlen(copy), "r")) == NULL) {
+		free(copy);
+		return -1;
 	}
-	free(buf);
+	tb = mnt_new_table();
+	it = mnt_new_iter(MNT_ITER_FORWARD);
+	if (tb != NULL && it != NULL &&
+	    mnt_table_set_parser_errcb(tb, cgroup_mountinfo_skip_cb) == 0 &&
+	    mnt_table_parse_stream(tb, f, "mountinfo") == 0) {
+		while (!found && mnt_table_next_fs(tb, it, &fs) == 0) {
+			const char *type = mnt_fs_get_fstype(fs);
+			const char *r = mnt_fs_get_root(fs);
+			const char *t = mnt_fs_get_target(fs);
+
+			if (type == NULL || strcmp(type, "cgroup2") != 0 ||
+			    r == NULL || t == NULL)
+				continue;
+			*root = xstrdup(r);
+			*mnt = xstrdup(t);
+			found = 1;
+		}
+	}
+	mnt_free_iter(it);
+	mnt_unref_table(tb);
+	fclose(f);
+	free(copy);
 	return found ? 0 : -1;
 }
 

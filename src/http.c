@@ -1,5 +1,6 @@
 /*
- * http.c: wardd --metrics-listen ADDR:PORT, a minimal HTTP/1.1 server for
+ * http.c: wardd --http-listen ADDR:PORT (--metrics-listen is its old name),
+ * a minimal HTTP/1.1 server for
  * one resource, GET /metrics, on wardd's own loop. Every bound is fixed:
  * at most HTTP_CONNS connections (one more takes the slot of the oldest
  * still reading its head, else is answered 503 and closed), a
@@ -10,6 +11,16 @@
  * all answers queued at once within HTTP_QUEUED_MAX bytes (503 past it).
  * What the body says is the body function wardd.c gives http_init
  * (openmetrics.c's), so this file knows nothing of instances.
+ *
+ * --http-listen is the same listener under its new name: every other path
+ * goes to the route function wardd.c gives http_route (statuspage.c's),
+ * which answers with http_reply, or turns the conn into a stream of
+ * server-sent events (http_stream). A stream is one of at most
+ * HTTP_STREAMS, has no deadline but a keepalive every HTTP_KEEPALIVE_S,
+ * and is dropped when what waits for it passes HTTP_STREAM_MAX (or one
+ * message, the first table, when that is bigger) or when it
+ * made no progress over two keepalives: a slow reader costs wardd a fixed
+ * amount, never more. Its kernel send buffer is fixed too (SO_SNDBUF).
  *
  * Why not libmicrohttpd: its external-select mode would fit the loop, but
  * it is a second parser and state machine of ~30,000 lines for one GET,
@@ -43,6 +54,10 @@
 #define HTTP_READ_S		5.0		/* the whole head, from accept */
 #define HTTP_WRITE_S		30.0		/* the whole answer, from the head */
 #define HTTP_QUEUED_MAX		(128ULL * 1024 * 1024)	/* bodies queued in all */
+#define HTTP_STREAMS		8		/* event streams of the 16 */
+#define HTTP_STREAM_MAX		(256 * 1024)	/* a stream's unsent bytes */
+#define HTTP_STREAM_SNDBUF	(64 * 1024)	/* its kernel send buffer */
+#define HTTP_KEEPALIVE_S	15.0		/* a comment line, and a stall check */
 
 #define HTTP_CT_OPENMETRICS \
 	"application/openmetrics-text; version=1.0.0; charset=utf-8"
@@ -56,11 +71,17 @@ struct http_conn {
 	ev_timer	 timeout_t;	/* HTTP_READ_S, then HTTP_WRITE_S */
 	char		 head[HTTP_HEAD_MAX];
 	size_t		 nhead;
-	char		 status[256];	/* the status line and headers */
+	char		 status[1024];	/* the status line and headers */
 	size_t		 nstatus;
 	char		*body;		/* owned; NULL for HEAD and errors */
 	size_t		 nbody;
 	size_t		 sent;		/* of status, then body */
+	/* A stream (http_stream): out is what waits to be written. */
+	int		 stream;
+	int		 stalled;	/* out waited a whole keepalive */
+	struct buf	 out;
+	http_gone_fn	 gone;		/* told when the conn goes */
+	void		*gone_arg;
 	TAILQ_ENTRY(http_conn) entry;
 };
 
@@ -71,6 +92,8 @@ static int http_fd = -1;
 static ev_io http_w;
 static ev_timer http_retry_t;		/* accept paused at EMFILE */
 static http_body_fn http_body;
+static http_route_fn http_router;
+static unsigned http_nstreams;
 struct http_stats http_stats;
 
 static void	http_accept_cb(struct ev_loop *, ev_io *, int);
@@ -100,10 +123,21 @@ http_drain_close(int fd)
 	fd_close_watched(fd);
 }
 
+void
+http_route(http_route_fn fn)
+{
+	http_router = fn;
+}
+
 /* The one teardown path of a conn (its watchers stopped first). */
 static void
 http_conn_free(struct http_conn *h)
 {
+	if (h->gone != NULL)
+		h->gone(h->gone_arg);	/* a stream's owner lets go of h */
+	if (h->stream)
+		http_nstreams--;
+	buf_free(&h->out);
 	ev_io_stop(ward_loop, &h->rw);
 	ev_io_stop(ward_loop, &h->ww);
 	ev_timer_stop(ward_loop, &h->timeout_t);
@@ -137,7 +171,8 @@ http_listen_fd(int fd)
 
 /*
  * ADDR:PORT ("127.0.0.1:9101", "[::1]:9101") as an address: numeric only,
- * so nothing is looked up on the loop; a port from 1 to 65535. The caller
+ * so nothing is looked up on the loop; a port from 1 to 65535. A PORT
+ * alone is on 127.0.0.1: the page is local unless asked otherwise. The caller
  * frees *ai. -1 with a message in e otherwise.
  */
 static int
@@ -151,16 +186,20 @@ http_addr(const char *spec, struct addrinfo **ai, struct ward_err *e)
 	*ai = NULL;
 	if (strlen(spec) >= sizeof host)
 		return ward_err_set(e, WARD_E_INVALID_ARGUMENT,
-		    "--metrics-listen: too long");
-	strcpy(host, spec);
+		    "--http-listen: too long");
+	if (spec[0] != '\0' && strspn(spec, "0123456789") == strlen(spec) &&
+	    strlen(spec) < sizeof host - 10)
+		snprintf(host, sizeof host, "127.0.0.1:%s", spec);
+	else
+		strcpy(host, spec);
 	if ((colon = strrchr(host, ':')) == NULL || colon == host)
-		return ward_err_set(e, WARD_E_INVALID_ARGUMENT, "--metrics-listen "
+		return ward_err_set(e, WARD_E_INVALID_ARGUMENT, "--http-listen "
 		    "'%s': give ADDR:PORT, such as 127.0.0.1:9101", spec);
 	*colon = '\0';
 	port = colon + 1;
 	if (port[0] == '\0' || strspn(port, "0123456789") != strlen(port) ||
 	    strlen(port) > 5 || atoi(port) < 1 || atoi(port) > 65535)
-		return ward_err_set(e, WARD_E_INVALID_ARGUMENT, "--metrics-listen "
+		return ward_err_set(e, WARD_E_INVALID_ARGUMENT, "--http-listen "
 		    "'%s': the port must be 1 to 65535", spec);
 	if (host[0] == '[' && colon[-1] == ']') {
 		colon[-1] = '\0';
@@ -171,7 +210,7 @@ http_addr(const char *spec, struct addrinfo **ai, struct ward_err *e)
 	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
 	if ((rc = getaddrinfo(host, port, &hints, ai)) != 0) {
 		*ai = NULL;
-		return ward_err_set(e, WARD_E_INVALID_ARGUMENT, "--metrics-listen "
+		return ward_err_set(e, WARD_E_INVALID_ARGUMENT, "--http-listen "
 		    "'%s': %s (give a numeric address)", spec, gai_strerror(rc));
 	}
 	return 0;
@@ -203,7 +242,7 @@ http_open(const char *spec, struct ward_err *e)
 	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) == -1 ||
 	    bind(fd, ai->ai_addr, ai->ai_addrlen) == -1 ||
 	    listen(fd, 64) == -1) {
-		ward_err_errno(e, WARD_E_INTERNAL, "--metrics-listen %s", spec);
+		ward_err_errno(e, WARD_E_INTERNAL, "--http-listen %s", spec);
 		if (fd != -1)
 			close(fd);
 		freeaddrinfo(ai);
@@ -242,7 +281,8 @@ http_fds(fd_visit_fn fn, void *arg)
 	if (http_fd != -1)
 		fn(http_fd, "http: metrics listener", arg);
 	TAILQ_FOREACH(h, &http_conns, entry)
-		fn(h->fd, "http: metrics scrape", arg);
+		fn(h->fd, h->stream ? "http: event stream" : "http: metrics scrape",
+		    arg);
 }
 
 /* Across a re-exec the listener is carried (scrapes under way are not:
@@ -277,7 +317,7 @@ http_evict(void)
 	struct http_conn *h;
 
 	TAILQ_FOREACH(h, &http_conns, entry) {
-		if (ev_is_active(&h->rw))
+		if (ev_is_active(&h->rw) && !h->stream)
 			break;
 	}
 	if (h == NULL)
@@ -378,8 +418,8 @@ http_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 }
 
 /* Queue an answer and start writing it; body (owned) may be NULL. */
-static void
-http_answer(struct http_conn *h, const char *status, const char *ctype,
+void
+http_reply(struct http_conn *h, const char *status, const char *ctype,
     const char *extra, char *body, size_t nbody, int head_only)
 {
 	int n;
@@ -404,14 +444,14 @@ http_answer(struct http_conn *h, const char *status, const char *ctype,
 }
 
 /* An error answer: a status and a one-line text body. */
-static void
+void
 http_error(struct http_conn *h, const char *status, const char *extra,
     int head_only)
 {
 	char *body = str_printf("%s\n", status);
 
 	http_stats.errors++;
-	http_answer(h, status, "text/plain; charset=utf-8", extra, body,
+	http_reply(h, status, "text/plain; charset=utf-8", extra, body,
 	    body != NULL ? strlen(body) : 0, head_only);
 }
 
@@ -465,7 +505,8 @@ static void
 http_request(struct http_conn *h)
 {
 	char *line, *next, *method, *target, *version, *colon, *q;
-	const char *accept = "";
+	const char *accept = "", *auth = "";
+	struct http_request rq;
 	size_t len;
 	char *body;
 	int head_only, om;
@@ -514,20 +555,33 @@ http_request(struct http_conn *h)
 		}
 		if (colon - line == 6 && strncasecmp(line, "accept", 6) == 0)
 			accept = colon + 1;
+		if (colon - line == 13 &&
+		    strncasecmp(line, "authorization", 13) == 0)
+			auth = colon + 1 + strspn(colon + 1, " \t");
 	}
 	head_only = strcmp(method, "HEAD") == 0;
 	if (!head_only && strcmp(method, "GET") != 0) {
 		http_error(h, "405 Method Not Allowed", "Allow: GET, HEAD\r\n", 0);
 		return;
 	}
-	len = strcspn(target, "?");
-	if (len != 8 || strncmp(target, "/metrics", 8) != 0) {
-		http_error(h, "404 Not Found", "", head_only);
-		return;
-	}
 	if (http_queued >= HTTP_QUEUED_MAX) {
 		http_error(h, "503 Service Unavailable", "Retry-After: 1\r\n",
 		    head_only);
+		return;
+	}
+	len = strcspn(target, "?");
+	if ((len != 8 || strncmp(target, "/metrics", 8) != 0) &&
+	    http_router != NULL) {
+		rq.query = target[len] == '?' ? target + len + 1 : "";
+		target[len] = '\0';
+		rq.path = target;
+		rq.authorization = auth;
+		rq.head_only = head_only;
+		http_router(h, &rq);	/* h may be freed */
+		return;
+	}
+	if (len != 8 || strncmp(target, "/metrics", 8) != 0) {
+		http_error(h, "404 Not Found", "", head_only);
 		return;
 	}
 	om = http_wants_openmetrics(accept);
@@ -536,7 +590,7 @@ http_request(struct http_conn *h)
 		return;
 	}
 	http_stats.scrapes++;
-	http_answer(h, "200 OK", om ? HTTP_CT_OPENMETRICS : HTTP_CT_TEXT, "",
+	http_reply(h, "200 OK", om ? HTTP_CT_OPENMETRICS : HTTP_CT_TEXT, "",
 	    body, len, head_only);
 }
 
@@ -570,4 +624,129 @@ http_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 	}
 	if (h->nhead == sizeof h->head - 1)
 		http_error(h, "431 Request Header Fields Too Large", "", 0);
+}
+
+/* ---- event streams (text/event-stream), for the route function */
+
+/* Write what out holds; the stream is dropped on an error. 0, or -1 if h
+ * was freed. */
+static int
+http_stream_flush(struct http_conn *h)
+{
+	ssize_t n;
+
+	while (buf_used(&h->out) > 0) {
+		n = send(h->fd, h->out.data + h->out.off, buf_used(&h->out),
+		    MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			ev_io_start(ward_loop, &h->ww);
+			return 0;
+		}
+		if (n <= 0) {
+			http_conn_free(h);
+			return -1;
+		}
+		buf_consume(&h->out, n);
+		h->stalled = 0;
+	}
+	ev_io_stop(ward_loop, &h->ww);
+	return 0;
+}
+
+static void
+http_stream_write_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	http_stream_flush(container_of(w, struct http_conn, ww));
+}
+
+/* A stream's peer says nothing more: its input is read and dropped (one
+ * buffer per wakeup), and its end ends the stream. */
+static void
+http_stream_read_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct http_conn *h = container_of(w, struct http_conn, rw);
+	char sink[512];
+	ssize_t n;
+
+	n = recv(h->fd, sink, sizeof sink, MSG_DONTWAIT);
+	if (n == 0 || (n == -1 && errno != EAGAIN && errno != EINTR))
+		http_conn_free(h);
+}
+
+/* Every HTTP_KEEPALIVE_S: a stream that could not write for a whole period
+ * is stuck (its reader reads nothing) and goes; else a comment line keeps
+ * proxies and the peer's idle timers from closing a quiet stream. */
+static void
+http_stream_keepalive_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct http_conn *h = container_of(t, struct http_conn, timeout_t);
+
+	if (buf_used(&h->out) > 0 && h->stalled) {
+		http_stats.timeouts++;
+		http_conn_free(h);
+		return;
+	}
+	h->stalled = buf_used(&h->out) > 0;
+	http_stream_send(h, ":\n\n", 3);
+}
+
+/*
+ * Answer h's request with a stream of server-sent events: gone(arg) is
+ * called when it ends (whoever ends it), and nothing may touch h after.
+ * -1 when HTTP_STREAMS are open already or on an error: h is answered
+ * 503 then (and freed).
+ */
+int
+http_stream(struct http_conn *h, http_gone_fn gone, void *arg)
+{
+	static const char head[] = "HTTP/1.1 200 OK\r\n"
+	    "Content-Type: text/event-stream; charset=utf-8\r\n"
+	    "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n"
+	    "Connection: close\r\n\r\n"
+	    "retry: 2000\n\n";
+	int sndbuf = HTTP_STREAM_SNDBUF;
+
+	if (http_nstreams >= HTTP_STREAMS ||
+	    buf_append(&h->out, head, sizeof head - 1) == -1) {
+		http_error(h, "503 Service Unavailable", "Retry-After: 2\r\n", 0);
+		return -1;
+	}
+	(void)setsockopt(h->fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+	h->stream = 1;
+	http_nstreams++;
+	ev_timer_stop(ward_loop, &h->timeout_t);
+	ev_set_cb(&h->timeout_t, http_stream_keepalive_cb);
+	ev_timer_set(&h->timeout_t, HTTP_KEEPALIVE_S, HTTP_KEEPALIVE_S);
+	ev_timer_start(ward_loop, &h->timeout_t);
+	ev_set_cb(&h->rw, http_stream_read_cb);
+	ev_io_start(ward_loop, &h->rw);
+	ev_set_cb(&h->ww, http_stream_write_cb);
+	if (http_stream_flush(h) == -1)
+		return -1;
+	/* The owner is told of an end only once it holds h. */
+	h->gone = gone;
+	h->gone_arg = arg;
+	return 0;
+}
+
+/*
+ * Queue p[0..n) on stream h and write what the socket takes. -1 when h
+ * was dropped (gone was called; h is freed): its reader is more than
+ * HTTP_STREAM_MAX behind, or its socket failed. One message bigger than
+ * that is taken while nothing else waits (the whole table, first, when
+ * there are thousands of instances): a reader is only ever that message
+ * or HTTP_STREAM_MAX behind.
+ */
+int
+http_stream_send(struct http_conn *h, const char *p, size_t n)
+{
+	if ((buf_used(&h->out) > 0 && buf_used(&h->out) + n > HTTP_STREAM_MAX) ||
+	    buf_append(&h->out, p, n) == -1) {
+		http_stats.timeouts++;
+		http_conn_free(h);
+		return -1;
+	}
+	return http_stream_flush(h);
 }

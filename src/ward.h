@@ -1770,6 +1770,22 @@ void	 http_close(void);
 void	 http_fds(fd_visit_fn, void *);
 void	 http_save(msgpack_packer *);
 void	 http_restore(const msgpack_object *);
+/* --http-listen's other paths (statuspage.c): a request and its answers. */
+struct http_conn;
+struct http_request {
+	const char	*path;		/* the target before any '?' */
+	const char	*query;		/* after the '?', or "" */
+	const char	*authorization;	/* the header's value, or "" */
+	int		 head_only;	/* HEAD: the answer has no body */
+};
+typedef void (*http_route_fn)(struct http_conn *, const struct http_request *);
+typedef void (*http_gone_fn)(void *);
+void	 http_route(http_route_fn);
+void	 http_reply(struct http_conn *, const char *, const char *, const char *,
+	    char *, size_t, int);
+void	 http_error(struct http_conn *, const char *, const char *, int);
+int	 http_stream(struct http_conn *, http_gone_fn, void *);
+int	 http_stream_send(struct http_conn *, const char *, size_t);
 
 /* ---- openmetrics.c: ward.metrics and GET /metrics, the text exposition. */
 
@@ -1791,5 +1807,10 @@ void	 openmetrics_restore(const msgpack_object *);
 extern uint64_t cmd_requests;		/* cmd.c: requests dispatched */
 extern uint64_t server_accepted;	/* server.c: connections accepted */
 extern uint64_t event_overflows;	/* event.c: subscribers dropped */
+
+/* ---- statuspage.c: --http-listen's status page, events and log tails. */
+int	 statuspage_auth_load(const char *, struct ward_err *);
+void	 statuspage_init(void);
+void	 statuspage_instance_cb(struct instance *, enum instance_event);
 
 #endif

@@ -33,7 +33,9 @@ usage(int rc)
 	    "             [--no-cgroups] [--max-user-conns N] [--max-user-buffer SIZE]\n"
 	    "             [--max-user-fds N] [--max-user-ring SIZE]\n"
 	    "             [--dumps-max-count N] [--dumps-max-bytes SIZE] [--exe PATH]\n"
-	    "             [--metrics-listen ADDR:PORT] [--supervisord-conf FILE]\n"
+	    "             [--metrics-listen ADDR:PORT]\n"
+	    "             [--http-listen [ADDR:]PORT] [--http-auth FILE]\n"
+	    "             [--supervisord-conf FILE]\n"
 	    "  --socket PATH          control socket (default %s)\n"
 	    "  --state-dir DIR        runtime dirs and dumps (default %s)\n"
 	    "  --config-dir DIR       *.conf with a [ward] section (default %s)\n"
@@ -56,6 +58,11 @@ usage(int rc)
 	    "there, such as\n"
 	    "                         127.0.0.1:9101: anyone who reaches it sees "
 	    "every instance\n"
+	    "  --http-listen [ADDR:]PORT  the same, and a status page at / "
+	    "(ADDR: 127.0.0.1)\n"
+	    "  --http-auth FILE       USER:PASSWORD (a file of mode 600): the page "
+	    "asks for it\n"
+	    "                         and shows output tails (none without it)\n"
 	    "Budgets of each non-admin uid (SIZE: bytes, or with K, M or G):\n"
 	    "  --max-user-conns N     connections, 1-%d (default %d; admins: %d)\n"
 	    "  --max-user-buffer SIZE buffered input and output of all its "
@@ -275,6 +282,8 @@ main(int argc, char **argv)
 		{ "state-fd", required_argument, NULL, 'S' },	/* reexec.c's */
 		{ "state-version", no_argument, NULL, 'v' },
 		{ "metrics-listen", required_argument, NULL, 'H' },
+		{ "http-listen", required_argument, NULL, 'H' },	/* its new name */
+		{ "http-auth", required_argument, NULL, 0x100 },	/* statuspage.c */
 		{ "supervisord-conf", required_argument, NULL, 'W' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -389,6 +398,12 @@ main(int argc, char **argv)
 			free(opts.metrics_listen);
 			opts.metrics_listen = xstrdup(optarg);
 			break;
+		case 0x100:
+			if (statuspage_auth_load(optarg, &herr) == -1) {
+				fprintf(stderr, "wardd: %s\n", herr.msg);
+				exit(2);
+			}
+			break;
 		case 'W':
 			/* Absolute: %(here)s and [include] are relative to it. */
 			free(opts.supervisord_conf);
@@ -438,6 +453,7 @@ main(int argc, char **argv)
 	channel_init();
 	capacity_init();
 	loop_observe();		/* who hears what happens to instances */
+	statuspage_init();	/* --http-listen's other paths; heard last */
 	program_init();
 	metrics_init();
 	cgroup_init(opts.no_cgroups);

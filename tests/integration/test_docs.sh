@@ -8,7 +8,10 @@
 #   contrib/bash-completion/wardctl;
 # - the completion offers the instance names of a running wardd;
 # - every method of proto/ward-proto.h has its own heading in
-#   ward-protocol.7.
+#   ward-protocol.7;
+# - every function client/ward.h declares has a prototype entry (a .BI
+#   line) in libward.3, and each entry there is a function of ward.h; the
+#   EXAMPLES program of libward.3 compiles against ward.h.
 #
 # Needs shellcheck, man (man-db) and groff (groff-base); a check whose tool
 # is missing is reported as skipped. Prints TAP; exits 1 if a check failed.
@@ -21,7 +24,7 @@ build=${WARD_BUILDDIR:-$here}
 wardctl=$build/client/wardctl
 wardd=$build/src/wardd
 completion=$src/contrib/bash-completion/wardctl
-pages=("$src/man/wardd.8" "$src/man/wardctl.1" "$src/man/ward-protocol.7"
+pages=("$src/man/wardd.8" "$src/man/wardctl.1" "$src/man/ward-protocol.7" "$src/man/libward.3"
     "$src/man/ward.conf.5")
 
 status=()	# "ok" or "not ok", per check
@@ -266,10 +269,16 @@ else
 		not_ok "completion honours --socket=PATH" "offered: $got"
 	fi
 	# README's "talk to it" line, pointed at this wardd: it must answer.
-	line=$(grep -m1 "^    python3 -c " "$src/README.md")
+	line=$(grep -m1 -E "^    (/usr/bin/)?python3 -c " "$src/README.md")
 	line=${line//\/run\/ward\/ward.sock/$sock}
 	line=${line//\"nap\"/\"docs-nap\"}
-	got=$(cd "$tmp" && PATH=/usr/bin:$PATH bash -c "$line" 2>&1)
+	# ... even where python3 on PATH is not Debian's (pyenv's, without
+	# msgpack): here one that fails.
+	mkdir -p "$tmp/otherbin"
+	printf '#!/bin/sh\necho not Debian python >&2\nexit 1\n' \
+	    >"$tmp/otherbin/python3"
+	chmod +x "$tmp/otherbin/python3"
+	got=$(cd "$tmp" && PATH=$tmp/otherbin:$PATH bash -c "$line" 2>&1)
 	if [[ -n $line && $got =~ ^\[1,\ 1,\ None,\ \{\'id\':\ [0-9]+,.*\'state\':\ \'running\' ]]; then
 		ok "README's python3 example talks to wardd"
 	else
@@ -306,6 +315,60 @@ else
 		    "no heading under METHODS for: ${missing[*]}"
 	else
 		ok "ward-protocol.7 documents all ${#methods[@]} methods"
+	fi
+fi
+
+# ---- every function of client/ward.h has an entry in libward.3
+
+# The functions ward.h declares: each name followed by "(", outside
+# comments (a typedef's "(*name)(" is not one).
+mapfile -t functions < <(sed -z 's:/\*\([^*]\|\*\+[^*/]\)*\*\+/: :g' \
+    "$src/client/ward.h" | tr -d '\0' |
+    grep -oE '(^|[^a-z0-9_])ward_[a-z0-9_]+[[:space:]]*\(' |
+    grep -oE 'ward_[a-z0-9_]+' | sort -u)
+libman=$src/man/libward.3
+if ((${#functions[@]} < 40)); then
+	not_ok "ward.h declares libward's functions" "found: ${functions[*]}"
+elif [[ ! -f $libman ]]; then
+	not_ok "libward.3 documents every function of ward.h" "$libman is missing"
+else
+	# An entry is a prototype: a .BI (or .B) line with "NAME(".
+	missing=()
+	for f in "${functions[@]}"; do
+		grep -qE "^\.BI? .*[^a-z0-9_]$f\(" "$libman" || missing+=("$f")
+	done
+	if ((${#missing[@]})); then
+		not_ok "libward.3 documents every function of ward.h" \
+		    "no prototype entry (.BI \"... NAME(...\") for: ${missing[*]}"
+	else
+		ok "libward.3 documents all ${#functions[@]} functions of ward.h"
+	fi
+	mapfile -t stale < <(grep -oE '^\.BI? "[^"]*[^a-z0-9_]ward_[a-z0-9_]+\(' \
+	    "$libman" | grep -oE 'ward_[a-z0-9_]+\($' | tr -d '(' | sort -u |
+	    comm -13 <(printf '%s\n' "${functions[@]}") -)
+	if ((${#stale[@]})); then
+		not_ok "libward.3 documents only functions of ward.h" \
+		    "not in ward.h: ${stale[*]}"
+	else
+		ok "libward.3 documents only functions of ward.h"
+	fi
+	# Its EXAMPLES program, unescaped, compiles against this ward.h.
+	read -ra cc <<<"${CC:-cc}"
+	if ! have "${cc[0]}"; then
+		skip "libward.3's example compiles" "${cc[0]} is not installed"
+	else
+		sed -n '/^\.SH EXAMPLES/,/^\.SH /p' "$libman" |
+		    sed -n '/^\.nf/,/^\.fi/{/^\.[nf][fi]$/d;p}' |
+		    sed -e 's/\\e/\\/g' -e 's/\\-/-/g' >"$tmp/example.c"
+		# shellcheck disable=SC2046  # pkg-config's words are flags
+		if out=$("${cc[@]}" -fsyntax-only -Wall -Wextra -Werror \
+		    -I"$src/client" $(pkg-config --cflags msgpack 2>/dev/null) \
+		    "$tmp/example.c" 2>&1) && grep -q ward_connect "$tmp/example.c"
+		then
+			ok "libward.3's example compiles"
+		else
+			not_ok "libward.3's example compiles" "${out:-no program}"
+		fi
 	fi
 fi
 

@@ -34,14 +34,8 @@ PRELUDE = wardtest.UID_PRELUDE
 def setup_module():
     w = Ward().start()
     w.c = w.client()
-    # Reports are also written by payloads running as nobody.
-    w.out = os.path.join(w.dir, "out")
-    os.mkdir(w.out)
-    os.chmod(w.out, 0o777)
-    # Whether this machine gives wardd cgroups (it says so once if not).
-    w.cgroups = "not using cgroups" not in w.read_log()
-    print("# cgroups %s" % ("in use" if w.cgroups else "not usable here"),
-          flush=True)
+    w.shared_out()		# reports of payloads running as nobody too
+    w.cgroups_in_use()
     return w
 
 
@@ -252,9 +246,7 @@ def test_wardds_oom_shield_is_not_a_users():
             f.write(mine)
     try:
         sw.c = sw.client()
-        sw.out = os.path.join(sw.dir, "out")
-        os.mkdir(sw.out)
-        os.chmod(sw.out, 0o777)
+        sw.shared_out()
         with open("/proc/%d/oom_score_adj" % sw.proc.pid) as f:
             assert f.read().strip() == "-500"
         assert report_of(sw)["oom_score_adj"] == "-500"

@@ -52,10 +52,7 @@ def setup_module():
     w.extra += ["--config-dir", w.conf]
     w.start()
     w.root = w.client()
-    # Files that payloads running as nobody write.
-    w.out = os.path.join(w.dir, "out")
-    os.mkdir(w.out)
-    os.chmod(w.out, 0o777)
+    w.shared_out()		# files that payloads running as nobody write
     return w
 
 

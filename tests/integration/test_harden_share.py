@@ -40,10 +40,7 @@ def setup_module():
         return None
     w = Ward(args=["--metrics-interval", "200"]).start()
     w.root = w.client()
-    # Files that payloads running as nobody write.
-    w.out = os.path.join(w.dir, "out")
-    os.mkdir(w.out)
-    os.chmod(w.out, 0o777)
+    w.shared_out()		# files that payloads running as nobody write
     return w
 
 

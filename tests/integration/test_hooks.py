@@ -25,12 +25,8 @@ SH = "/bin/sh"
 def setup_module():
     w = Ward().start()
     w.c = w.client()
-    w.out = os.path.join(w.dir, "out")
-    os.mkdir(w.out)
-    os.chmod(w.out, 0o777)
-    w.cgroups = "not using cgroups" not in w.read_log()
-    print("# cgroups %s" % ("in use" if w.cgroups else "not usable here"),
-          flush=True)
+    w.shared_out()
+    w.cgroups_in_use()
     return w
 
 

@@ -259,7 +259,7 @@ def test_http_negotiates_and_refuses_the_rest(w):
     assert h["Content-Type"] == OM_TYPE, h
     status, h, body = get(w, "/metrics?x=1", method="HEAD")
     assert status == 200 and body == "" and int(h["Content-Length"]) > 0
-    assert get(w, "/")[0] == 404
+    assert get(w, "/nothing")[0] == 404	# "/": the status page
     assert get(w, "/metricsx")[0] == 404
     status, h, _ = get(w, method="POST")
     assert status == 405 and h["Allow"] == "GET, HEAD"

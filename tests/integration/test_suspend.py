@@ -24,9 +24,7 @@ MARGIN = 0.8		# s: what a loaded machine may add to a timer
 
 def setup_module():
     w = Ward().start()
-    w.cgroups = "not using cgroups" not in w.read_log()
-    print("# cgroups %s" % ("in use" if w.cgroups else "not usable here"),
-          flush=True)
+    w.cgroups_in_use()
     return w
 
 

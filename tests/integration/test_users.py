@@ -58,10 +58,7 @@ def setup_module():
         groups = [l.split()[1:] for l in f if l.startswith("Groups:")][0]
     assert sorted(map(int, groups)) == WARDD_GROUPS, groups
     w.root = w.client()
-    # Reports are written by payloads running as nobody.
-    w.out = os.path.join(w.dir, "out")
-    os.mkdir(w.out)
-    os.chmod(w.out, 0o777)
+    w.shared_out()		# reports of payloads running as nobody
     r = w.root.call("instance.run", {"name": "root-hang",
                                      "argv": wardtest.payload("hang")})
     assert r["state"] == "running", r

@@ -40,9 +40,7 @@ def setup_module():
     global W, C
     W = Ward().start()
     C = W.client()
-    W.out = os.path.join(W.dir, "out")       # payloads as nobody write here
-    os.mkdir(W.out)
-    os.chmod(W.out, 0o777)
+    W.shared_out()                           # payloads as nobody write here
     C.call("instance.run", {"name": "web",
                             "argv": payload("notify", "READY=1", "hang")})
     retry(lambda: C.call("instance.status", {"name": "web"})

@@ -218,6 +218,22 @@ class Ward:
         self.clients.append(c)
         return c
 
+    def shared_out(self):
+        """A directory under the test's dir that payloads running as any
+        user (nobody among them) write their reports to: self.out."""
+        self.out = os.path.join(self.dir, "out")
+        os.mkdir(self.out)
+        os.chmod(self.out, 0o777)
+        return self.out
+
+    def cgroups_in_use(self):
+        """Whether this machine gives wardd cgroups (it says once if not);
+        printed as a TAP comment so a skip's reason shows in the log."""
+        self.cgroups = "not using cgroups" not in self.read_log()
+        print("# cgroups %s" % ("in use" if self.cgroups else
+                                "not usable here"), flush=True)
+        return self.cgroups
+
     def read_log(self):
         with open(self.logpath, "rb") as f:
             return f.read().decode(errors="replace")
