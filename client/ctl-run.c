@@ -79,6 +79,7 @@ static const struct ctl_run_opt ctl_run_opts[] = {
 	{ "--stdout-log", "stdout_logfile", RUN_PATH, NULL },
 	{ "--stderr-log", "stderr_logfile", RUN_PATH, NULL },
 	{ "--journal", "stdout_journal", RUN_TRUE, NULL },
+	{ "--redirect-stderr", "redirect_stderr", RUN_TRUE, NULL },
 	{ "--log-ring-bytes", "log_ring_bytes", RUN_UINT, NULL },
 	{ "--logfile-maxbytes", "logfile_maxbytes", RUN_UINT, NULL },
 	{ "--logfile-backups", "logfile_backups", RUN_UINT, NULL },
@@ -565,7 +566,8 @@ const struct ctl_entry ctl_run_entry = {
 	    "[--profile crosvm] [--rss-mapping TEXT] [--notify systemd|fd] "
 	    "[--watchdog MS] [--control] [--stdin FILE] [--stdout FILE] "
 	    "[--stderr FILE] [--fd N=FILE ...] [--capture] [--stdout-log FILE] "
-	    "[--stderr-log FILE] [--journal] [--log-ring-bytes N] "
+	    "[--stderr-log FILE] [--journal] [--redirect-stderr] "
+	    "[--log-ring-bytes N] "
 	    "[--logfile-maxbytes N] [--logfile-backups N] "
 	    "[--log-overflow block|drop] [--log-rate-lines N] "
 	    "[--memory-max SIZE] [--memory-high SIZE] [--cpu-max QUOTA] "

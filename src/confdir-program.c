@@ -502,7 +502,8 @@ confdir_program_expand(const char *key, const char *val,
  * Output is captured unless capture_output = false, as supervisord always
  * captures: wardctl tail works on any declared program. Log files only
  * where stdout_logfile/stderr_logfile name one (or AUTO); redirect_stderr
- * sends stderr to stdout's file (the rings stay one per stream).
+ * gives the child's fd 2 stdout's pipe (one stream, in the order written,
+ * in stdout's ring and file: wardctl tail shows both, as supervisorctl's).
  */
 struct conf_program *
 confdir_program_build(struct conf *c, const struct conf_proc *p)
@@ -657,13 +658,13 @@ confdir_program_build(struct conf *c, const struct conf_proc *p)
 		confdir_pack_str(&rpk, lim);
 		nrl++;
 	}
-	if (redirect) {
+	if (redirect && capture) {
+		/* fd 2 shares stdout's pipe, as in supervisord: one stream. */
 		free(logs[OUTPUT_STDERR]);
 		logs[OUTPUT_STDERR] = NULL;
-		if (logs[OUTPUT_STDOUT] != NULL && (logs[OUTPUT_STDERR] =
-		    strdup(logs[OUTPUT_STDOUT])) == NULL)
-			ERR(line, "[program:%s] redirect_stderr: out of memory",
-			    name);
+		confdir_pack_str(&bpk, "redirect_stderr");
+		msgpack_pack_true(&bpk);
+		npairs++;
 	}
 	for (s = 0; s < OUTPUT_NSTREAMS; s++) {
 		if (logs[s] == NULL)

@@ -126,8 +126,9 @@ output_file_dir(const struct output *o, struct output_file *f,
 }
 
 /*
- * "/dev/stdout" and "/dev/stderr" (supervisord's container idiom, with
- * stdout_logfile_maxbytes = 0): the output goes to wardd's own fd 1 or 2,
+ * "/dev/stdout" and "/dev/stderr", or /dev/fd/1 and 2 (supervisord's
+ * container idiom, with stdout_logfile_maxbytes = 0): the output goes to
+ * wardd's own fd 1 or 2,
  * as supervisord writes it to its own. Those paths are links that
  * O_NOFOLLOW refuses, rightly: no path is opened, wardd's fd is dup'ed
  * (only admins may name log files at all: output-spec.c). A pipe or
@@ -137,10 +138,22 @@ output_file_dir(const struct output *o, struct output_file *f,
 static int
 output_file_stdio(const struct output_file *f)
 {
-	if (strcmp(f->path, "/dev/stdout") == 0)
-		return STDOUT_FILENO;
-	if (strcmp(f->path, "/dev/stderr") == 0)
-		return STDERR_FILENO;
+	/* The names containers use for them, links all (to /proc/self/fd/N). */
+	static const struct {
+		const char	*path;
+		int		 fd;
+	} names[] = {
+		{ "/dev/stdout", STDOUT_FILENO }, { "/dev/stderr", STDERR_FILENO },
+		{ "/dev/fd/1", STDOUT_FILENO }, { "/dev/fd/2", STDERR_FILENO },
+		{ "/proc/self/fd/1", STDOUT_FILENO },
+		{ "/proc/self/fd/2", STDERR_FILENO },
+	};
+	size_t k;
+
+	for (k = 0; k < sizeof names / sizeof names[0]; k++) {
+		if (strcmp(f->path, names[k].path) == 0)
+			return names[k].fd;
+	}
 	return -1;
 }
 

@@ -104,14 +104,17 @@ output_config_parse(struct output_config **out, const msgpack_object **a,
 	*out = NULL;
 	implied = a[OUTPUT_ARG_STDOUT_LOGFILE] != NULL ||
 	    a[OUTPUT_ARG_STDERR_LOGFILE] != NULL ||
-	    (a[OUTPUT_ARG_JOURNAL] != NULL && a[OUTPUT_ARG_JOURNAL]->via.boolean);
+	    (a[OUTPUT_ARG_JOURNAL] != NULL && a[OUTPUT_ARG_JOURNAL]->via.boolean) ||
+	    (a[OUTPUT_ARG_REDIRECT_STDERR] != NULL &&
+	    a[OUTPUT_ARG_REDIRECT_STDERR]->via.boolean);
 	tuned = a[OUTPUT_ARG_RING_BYTES] != NULL || a[OUTPUT_ARG_MAXBYTES] != NULL ||
 	    a[OUTPUT_ARG_BACKUPS] != NULL || a[OUTPUT_ARG_OVERFLOW] != NULL ||
 	    a[OUTPUT_ARG_RATE_LINES] != NULL;
 	if (cap != NULL && !cap->via.boolean && implied) {
 		return ward_err_set(e, WARD_E_INVALID_ARGUMENT,
-		    "'capture_output' is false, but a log file "
-		    "or stdout_journal needs the output captured");
+		    "'capture_output' is false, but a log file, "
+		    "stdout_journal or redirect_stderr needs the output "
+		    "captured");
 	}
 	if ((cap == NULL || !cap->via.boolean) && !implied) {
 		if (tuned) {
@@ -199,5 +202,11 @@ output_config_parse(struct output_config **out, const msgpack_object **a,
 		}
 		oc->rate_lines = v;
 	}
+	oc->redirect_stderr = a[OUTPUT_ARG_REDIRECT_STDERR] != NULL &&
+	    a[OUTPUT_ARG_REDIRECT_STDERR]->via.boolean;
+	if (oc->redirect_stderr && oc->logfile[OUTPUT_STDERR] != NULL)
+		return ward_err_set(e, WARD_E_INVALID_ARGUMENT,
+		    "'redirect_stderr' sends stderr into stdout's stream: "
+		    "'stderr_logfile' has nothing to write");
 	return 0;
 }

@@ -495,6 +495,26 @@ output_reserve(struct instance *i, struct ward_err *e)
 }
 
 /*
+ * redirect_stderr: the child's fd 2 is a copy of the write end just made
+ * for its fd 1 (the last fd pushed), so the stderr stream has no pipe.
+ */
+static int
+output_spawn_share(struct instance *i, struct ward_err *e)
+{
+	struct instance_spec *cfg = &i->spec;
+	int fd;
+
+	if (cfg->nfds == 0 || cfg->fds[cfg->nfds - 1].target != 1)
+		return ward_err_set(e, WARD_E_SPAWN_FAILED, "cannot start "
+		    "'%s': no stdout pipe to share", cfg->name);
+	if ((fd = fcntl(cfg->fds[cfg->nfds - 1].fd, F_DUPFD_CLOEXEC, 3)) == -1 ||
+	    spec_push_fd(cfg, fd, 2) == -1)	/* closes fd */
+		return ward_err_errno(e, WARD_E_SPAWN_FAILED, "cannot start "
+		    "'%s'", cfg->name);
+	return 0;
+}
+
+/*
  * Before a spawn: a pipe per captured stream, the write end added to
  * cfg.fds as the child's fd 1 or 2 (closed with cfg.fds after the spawn),
  * the read end kept pending until output_spawn_done. A stream the client
@@ -533,6 +553,14 @@ output_spawn_prepare(struct instance *i, struct ward_err *e)
 
 		if (output_target_taken(&i->spec, k + 1))
 			continue;
+		/* redirect_stderr: fd 2 is a second end of stdout's pipe, so
+		 * the two interleave in one stream as the payload wrote them. */
+		if (k == OUTPUT_STDERR && i->spec.output->redirect_stderr &&
+		    o->s[OUTPUT_STDOUT].pending) {
+			if (output_spawn_share(i, e) == -1)
+				return -1;
+			continue;
+		}
 		if (pipe2(p, O_CLOEXEC) == -1)
 			return ward_err_errno(e, WARD_E_SPAWN_FAILED, "cannot "
 			    "start '%s': pipe", i->spec.name);

@@ -48,7 +48,7 @@ spec_state_read_rlimit(const msgpack_object *o, int *resource, struct rlimit *l)
 static void
 spec_state_pack_output(msgpack_packer *pk, const struct output_config *oc)
 {
-	msgpack_pack_map(pk, 9);
+	msgpack_pack_map(pk, 10);
 	codec_pack_kv_str(pk, "stdout_logfile", oc->logfile[OUTPUT_STDOUT]);
 	codec_pack_kv_str(pk, "stderr_logfile", oc->logfile[OUTPUT_STDERR]);
 	codec_pack_kv_bool(pk, "journal", oc->journal);
@@ -58,6 +58,7 @@ spec_state_pack_output(msgpack_packer *pk, const struct output_config *oc)
 	codec_pack_kv_uint(pk, "backups", oc->backups);
 	codec_pack_kv_uint(pk, "maxbytes", oc->maxbytes);
 	codec_pack_kv_bool(pk, "captured", 1);
+	codec_pack_kv_bool(pk, "redirect_stderr", oc->redirect_stderr);
 }
 
 /* A log file path as output-spec.c accepts it: output-file.c opens and
@@ -96,6 +97,7 @@ spec_state_read_output(const msgpack_object *m)
 	oc->rate_lines = state_u64(m, "rate_lines", OUTPUT_RATE_DEFAULT);
 	oc->backups = state_u64(m, "backups", OUTPUT_BACKUPS_DEFAULT);
 	oc->maxbytes = state_u64(m, "maxbytes", OUTPUT_MAXBYTES_DEFAULT);
+	oc->redirect_stderr = state_bool(m, "redirect_stderr");
 	return oc;
 }
 

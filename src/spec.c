@@ -53,6 +53,7 @@ const struct arg_spec spec_args[] = {
 	{ "logfile_backups", ARG_UINT },
 	{ "log_overflow", ARG_STR },
 	{ "log_rate_lines", ARG_UINT },
+	{ "redirect_stderr", ARG_BOOL },
 	/* The execution environment, read by spec-execenv.c in EXECENV_ARG_*
 	   order. */
 	{ "group", ARG_ANY },
@@ -75,7 +76,7 @@ enum {
 	C_STDERR, C_FDS, C_NOTIFY, C_WATCHDOG,
 	C_CAPTURE_OUTPUT,	/* output-spec.c's: OUTPUT_ARG_* from here */
 	/* The execution environment: after output-spec.c's keys. */
-	C_GROUP = C_CAPTURE_OUTPUT + OUTPUT_ARG_RATE_LINES + 1,
+	C_GROUP = C_CAPTURE_OUTPUT + OUTPUT_ARG_NUM,
 	C_CLEAN_ENV = C_GROUP + EXECENV_ARG_OOM_SCORE_ADJ + 1,
 	C_CONTROL,
 	C_PRE_START,		/* spec-hooks.c's: HOOKS_ARG_* from here */
@@ -577,7 +578,7 @@ spec_parse_output(struct instance_spec *cfg, const msgpack_object **a,
 	static const msgpack_object yes = {
 		.type = MSGPACK_OBJECT_BOOLEAN, .via.boolean = true
 	};
-	const msgpack_object *oa[OUTPUT_ARG_RATE_LINES + 1];
+	const msgpack_object *oa[OUTPUT_ARG_NUM];
 
 	memcpy(oa, a + C_CAPTURE_OUTPUT, sizeof oa);
 	if (!admin && oa[OUTPUT_ARG_CAPTURE] == NULL)

@@ -1697,6 +1697,8 @@ struct output_config {
 	uint32_t	 rate_lines;	/* log_rate_lines: drop mode's lines/second */
 	uint32_t	 backups;	/* logfile_backups */
 	uint64_t	 maxbytes;	/* logfile_maxbytes; 0: never rotate */
+	int		 redirect_stderr; /* fd 2 is stdout's pipe (one stream,
+					   in order, as supervisord's) */
 };
 
 #define OUTPUT_RING_DEFAULT	(64 * 1024)
@@ -1720,7 +1722,9 @@ enum {
 	OUTPUT_ARG_MAXBYTES,
 	OUTPUT_ARG_BACKUPS,
 	OUTPUT_ARG_OVERFLOW,
-	OUTPUT_ARG_RATE_LINES
+	OUTPUT_ARG_RATE_LINES,
+	OUTPUT_ARG_REDIRECT_STDERR,
+	OUTPUT_ARG_NUM
 };
 
 /* output-spec.c: instance.create's output keys, the streams' names. */

@@ -98,6 +98,33 @@ def test_ring_holds_stdout_and_stderr():
     assert C.error("instance.log", {"name": plain})["code"] == "invalid_state"
 
 
+def test_redirect_stderr_is_one_stream_in_order():
+    # supervisord's redirect_stderr: fd 2 is stdout's pipe, so the lines
+    # come in one stream in the order they were written (a ring apart per
+    # stream could not say which came first), across a second run too.
+    script = "echo one; echo two >&2; echo three; echo four >&2"
+    a = uniq("o")	# no capture_output: redirect_stderr implies it
+    C.call("instance.run", {"name": a, "argv": [SH, "-c", script],
+                            "redirect_stderr": True})
+    wait_dead(C, a)
+    assert log(a)["data"] == "one\ntwo\nthree\nfour\n", log(a)
+    assert log(a, stream="stderr")["data"] == ""
+    C.call("instance.start", {"name": a})
+    retry(lambda: log(a)["data"].count("four") == 2, what="second run")
+    assert log(a)["data"] == "one\ntwo\nthree\nfour\n" * 2
+    # It implies capture; a stderr log file beside it has nothing to do.
+    e = C.error("instance.create", {"name": uniq("o"), "argv": [SH],
+                                    "redirect_stderr": True,
+                                    "stderr_logfile": W.logs + "/x.log"})
+    assert e["code"] == "invalid_argument" and "redirect_stderr" in \
+        e["message"], e
+    # wardctl's flag.
+    b = uniq("o")
+    r = ctl("run", b, "--redirect-stderr", "--", SH, "-c", "echo x >&2")
+    assert r.returncode == 0, r
+    retry(lambda: log(b)["data"] == "x\n", what="wardctl's stderr in stdout")
+
+
 def test_bytes_limit_and_ring_size():
     a = run([SH, "-c", "printf abcdefghij"])
     wait_dead(C, a)

@@ -510,21 +510,14 @@ def reports(snap):
     return out
 
 
-# Left to wardd (h14-conf) at the suite's deadline, 2026-12-05 06:05 UTC:
-# with redirect_stderr=true, supervisorctl tail NAME shows stderr's lines
-# too (the child's fd 2 is its stdout pipe), wardctl tail NAME does not
-# (the log file has both; the rings are apart).
-REDIRECT = "redirect_stderr: stderr's lines missing from the stdout tail"
 
 
-@known_failure(REDIRECT)
 def test_django():
     compare("django.conf", names(
         "mysite:gunicorn", "mysite:celery_00", "mysite:celery_01",
         "mysite:celerybeat"))
 
 
-@known_failure("stdout_logfile=/dev/fd/1 refused (ELOOP): program never runs")
 def test_container():
     def check(snap):
         names("php-fpm", "nginx", "cron")(snap)
@@ -532,7 +525,6 @@ def test_container():
     compare("container.conf", check)
 
 
-@known_failure(REDIRECT)
 def test_numprocs():
     def check(snap):
         names(*["laravel-worker:laravel-worker_%02d" % k for k in range(3)],
@@ -551,7 +543,6 @@ def test_groups():
     compare("groups.conf", check)
 
 
-@known_failure(REDIRECT)
 def test_include():
     compare("include.conf", names("api", "batch:scheduler",
                                   "node-exporter"))
@@ -574,7 +565,6 @@ def test_autorestart():
     compare("autorestart.conf", check)
 
 
-@known_failure(REDIRECT)
 def test_logging():
     def check(snap):
         p = snap["processes"]
@@ -602,8 +592,9 @@ def test_eventlistener():
     compare("eventlistener.conf", not_run=("eventlistener:crashmail",))
 
 
-@known_failure("stopasgroup=false: wardd's stopsignal reaches the "
-               "program's child too")
+@known_failure("deliberate (ward.conf(5), stopasgroup): ward's stop "
+               "signal reaches the program's whole process group, "
+               "supervisord's default only its own process")
 def test_wrapper():
     compare("wrapper.conf", names("prefork", "grouped"))
 
