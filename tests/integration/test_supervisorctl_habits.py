@@ -156,42 +156,8 @@ SUP = None
 W = None
 
 
-def sup_conf(d):
-    return textwrap.dedent("""\
-        [unix_http_server]
-        file=%(d)s/sup.sock
-        [supervisord]
-        logfile=%(d)s/supervisord.log
-        pidfile=%(d)s/supervisord.pid
-        childlogdir=%(d)s
-        nodaemon=true
-        [rpcinterface:supervisor]
-        supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
-        [supervisorctl]
-        serverurl=unix://%(d)s/sup.sock
-        [program:up]
-        command=%(sleep)s 1000
-        startsecs=0
-        [program:idle]
-        command=%(sleep)s 1000
-        autostart=false
-        startsecs=0
-        [program:quit]
-        command=%(true)s
-        startsecs=0
-        autorestart=false
-        [program:a]
-        command=%(sleep)s 1000
-        startsecs=0
-        [program:b]
-        command=%(sleep)s 1000
-        startsecs=0
-        [group:grp]
-        programs=a,b
-        """) % {"d": d, "sleep": SLEEP, "true": TRUE}
-
-
-WARD_CONF = """\
+# The programs of the baseline, the same file text for both daemons.
+PROGRAMS = """\
 [program:up]
 command=%(sleep)s 1000
 startsecs=0
@@ -212,6 +178,24 @@ startsecs=0
 [group:grp]
 programs=a,b
 """ % {"sleep": SLEEP, "true": TRUE}
+WARD_CONF = PROGRAMS
+
+
+def sup_conf(d):
+    """supervisord's file: its own server sections, then PROGRAMS."""
+    return textwrap.dedent("""\
+        [unix_http_server]
+        file=%(d)s/sup.sock
+        [supervisord]
+        logfile=%(d)s/supervisord.log
+        pidfile=%(d)s/supervisord.pid
+        childlogdir=%(d)s
+        nodaemon=true
+        [rpcinterface:supervisor]
+        supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
+        [supervisorctl]
+        serverurl=unix://%(d)s/sup.sock
+        """) % {"d": d} + PROGRAMS
 
 
 class Supervisord:
