@@ -34,13 +34,26 @@ ctl_wait_exec(struct ctl *c, int argc, char **argv)
 	int i, n = 0, live, rc = 0;
 	pid_t pid;
 
-	if (argc >= 2 && strcmp(argv[0], "-t") == 0) {
-		deadline = ctl_wait_now_ms() + (int64_t)(atof(argv[1]) * 1000);
-		argc -= 2;
-		argv += 2;
+	double secs;
+	char *end;
+	int ch;
+
+	while ((ch = ctl_getopt(argc, argv, "t:", NULL)) != -1) {
+		if (ch == '?')
+			return EX_USAGE;
+		secs = strtod(optarg, &end);
+		if (*optarg == '\0' || *end != '\0' || !(secs >= 0) ||
+		    secs > 86400 * 365)
+			return ctl_usage_error("wait: -t takes seconds (0 or "
+			    "more), not '%s'", optarg);
+		deadline = ctl_wait_now_ms() + (int64_t)(secs * 1000);
 	}
-	if (argc < 1 || argc > CTL_WAIT_MAX)
+	if ((ch = ctl_optnames(argc, argv)) == -1)
 		return EX_USAGE;
+	argc -= ch;
+	argv += ch;
+	if (argc < 1 || argc > CTL_WAIT_MAX)
+		return ctl_usage_error("wait: 1 to %d NAMEs", CTL_WAIT_MAX);
 	if (ctl_connect(c) == -1)
 		return EX_UNREACHABLE;
 	for (i = 0; i < argc; i++) {
