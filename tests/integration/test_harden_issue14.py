@@ -1,0 +1,83 @@
+#!/usr/bin/python3
+"""Issue 14's features attacked by a local non-admin (uid 65534 through
+setpriv) and by hostile payloads; each test is an attack that worked before
+its fix.
+
+- stdout_logfile=/dev/stdout: wardd dup'ed its own fd 1 and set O_NONBLOCK
+  on the dup, but a dup shares the open file description, so wardd's own
+  fd 1 and, when it is the same pipe or socket (2>&1, a container
+  runtime's pipe, systemd's journal stream), its stderr turned
+  non-blocking too: a payload (running as nobody) flooding that pipe made
+  wardd's own log lines fail with EAGAIN and be lost. A pipe is now opened
+  again through /proc/self/fd (a description of its own), a socket written
+  with MSG_DONTWAIT; wardd's own fds stay as they were given.
+"""
+import os
+import subprocess
+import tempfile
+import textwrap
+import threading
+
+import wardtest
+from wardtest import Ward, retry
+
+O_NONBLOCK = 0o4000
+
+
+def fd_flags(pid, fd):
+    with open("/proc/%d/fdinfo/%d" % (pid, fd)) as f:
+        for line in f:
+            if line.startswith("flags:"):
+                return int(line.split()[1], 8)
+    raise AssertionError("no flags for fd %d" % fd)
+
+
+def test_dev_stdout_leaves_wardds_own_stderr_blocking():
+    w = Ward()
+    conf = os.path.join(w.dir, "supervisord.conf")
+    with open(conf, "w") as f:
+        f.write(textwrap.dedent("""
+            [supervisord]
+            nodaemon = true
+            [program:flood]
+            command = /bin/sh -c 'echo flood-says-hello; exec sleep 1000'
+            user = nobody
+            stdout_logfile = /dev/stdout
+            stdout_logfile_maxbytes = 0
+            """))
+    # wardd's stdout and stderr are one pipe (2>&1), read by a thread.
+    r, wr = os.pipe()
+    got = []
+
+    def drain():
+        while True:
+            b = os.read(r, 65536)
+            if not b:
+                return
+            got.append(b)
+    t = threading.Thread(target=drain, daemon=True)
+    t.start()
+    Ward.started.append(w)
+    w.log = open(w.logpath, "ab")
+    w.proc = subprocess.Popen(
+        [wardtest.WARDD, "--socket", w.sock, "--state-dir", w.state,
+         "--log-level", "debug", "--supervisord-conf", conf,
+         "--config-dir", os.path.join(w.dir, "no-such-dir")],
+        stdout=wr, stderr=wr)
+    os.close(wr)
+    try:
+        w.wait_ready()
+        retry(lambda: b"flood-says-hello" in b"".join(got),
+              what="the payload's line on wardd's stdout")
+        for fd in (1, 2):
+            flags = fd_flags(w.proc.pid, fd)
+            assert not flags & O_NONBLOCK, \
+                "wardd's own fd %d made non-blocking (%o)" % (fd, flags)
+    finally:
+        w.stop()
+        t.join(wardtest.TIMEOUT)
+        os.close(r)
+
+
+if __name__ == "__main__":
+    wardtest.run(globals())
