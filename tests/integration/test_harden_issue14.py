@@ -11,6 +11,13 @@ its fix.
   wardd's own log lines fail with EAGAIN and be lost. A pipe is now opened
   again through /proc/self/fd (a description of its own), a socket written
   with MSG_DONTWAIT; wardd's own fds stay as they were given.
+- wardctl's shell history, run by root in a HOME another user controls
+  (sudo keeps HOME): a ~/.wardctl_history that user made (mode 0666) was
+  opened, truncated and chmod'ed 600 but stayed theirs, so root's lines
+  were written into a file the user reads (and the user's lines loaded as
+  root's history); a FIFO there hung the shell before its first prompt.
+  The file is opened non-blocking and must be the shell user's own, of
+  one link.
 """
 import os
 import subprocess
@@ -19,7 +26,8 @@ import textwrap
 import threading
 
 import wardtest
-from wardtest import Ward, retry
+from wardtest import SETPRIV_NOBODY, Ward, retry
+import test_wardctl_shell
 
 O_NONBLOCK = 0o4000
 
@@ -77,6 +85,50 @@ def test_dev_stdout_leaves_wardds_own_stderr_blocking():
         w.stop()
         t.join(wardtest.TIMEOUT)
         os.close(r)
+
+
+def nobody_sh(script):
+    subprocess.run(SETPRIV_NOBODY + ["/bin/sh", "-c", script], check=True,
+                   timeout=wardtest.TIMEOUT)
+
+
+def nobodys_home(w):
+    home = tempfile.mkdtemp(dir=w.dir)
+    os.chown(home, 65534, 65534)
+    os.chmod(home, 0o755)
+    return home
+
+
+def test_root_shell_keeps_no_history_in_a_users_file():
+    with Ward() as w:
+        home = nobodys_home(w)
+        hist = os.path.join(home, ".wardctl_history")
+        # nobody leaves a file of its own, readable, with a line in it.
+        nobody_sh("echo 'help planted' > %s && chmod 666 %s" % (hist, hist))
+        s = test_wardctl_shell.shell(w, home)
+        try:
+            s.command("help run", "usage")
+        finally:
+            s.close()
+        # nobody reads its file: root's line must not be there.
+        out = subprocess.run(SETPRIV_NOBODY + ["cat", hist],
+                             capture_output=True, timeout=wardtest.TIMEOUT)
+        assert b"help run" not in out.stdout, out
+        assert os.stat(hist).st_uid == 65534
+        assert "another user's file" in s.out.decode(errors="replace"), \
+            s.tail()
+
+
+def test_root_shell_not_hung_by_a_fifo_history():
+    with Ward() as w:
+        home = nobodys_home(w)
+        hist = os.path.join(home, ".wardctl_history")
+        nobody_sh("mkfifo -m 666 %s" % hist)
+        s = test_wardctl_shell.shell(w, home)	# its first prompt
+        try:
+            s.command("help run", "usage")
+        finally:
+            s.close()
 
 
 if __name__ == "__main__":
