@@ -18,6 +18,11 @@ its fix.
   root's history); a FIFO there hung the shell before its first prompt.
   The file is opened non-blocking and must be the shell user's own, of
   one link.
+- [include] files=conf.d/*.conf, with conf.d root's but holding a link to
+  a deploy user's file (supervisord's habit): that user wrote
+  [program:x] user=root and wardd ran it as root. A config file (read
+  directly or included) another user than root or wardd's may change,
+  its owner or group- or world-writable, is now refused.
 """
 import os
 import subprocess
@@ -129,6 +134,43 @@ def test_root_shell_not_hung_by_a_fifo_history():
             s.command("help run", "usage")
         finally:
             s.close()
+
+
+def test_included_file_of_another_user_not_read():
+    w = Ward()
+    out = w.shared_out()
+    sv = os.path.join(w.dir, "sv")
+    confd = os.path.join(sv, "conf.d")
+    os.makedirs(confd)
+    deploy = nobodys_home(w)
+    evil = os.path.join(deploy, "app.conf")
+    marker = os.path.join(out, "ran-as")
+    # nobody writes its own file; root links it into conf.d.
+    nobody_sh("printf '[program:evil]\\ncommand = /bin/sh -c \"id -u > %s; "
+              "exec sleep 1000\"\\nuser = root\\n' > %s" % (marker, evil))
+    os.symlink(evil, os.path.join(confd, "app.conf"))
+    svconf = os.path.join(sv, "supervisord.conf")
+    with open(svconf, "w") as f:
+        f.write("[supervisord]\n[include]\nfiles = conf.d/*.conf\n"
+                "[program:good]\ncommand = sleep 1000\n")
+    w.extra += ["--supervisord-conf", svconf,
+                "--config-dir", os.path.join(w.dir, "no-such-dir")]
+    w.start()
+    try:
+        c = w.client()
+        def names():
+            r = c.call("instance.list")
+            lst = r["instances"] if isinstance(r, dict) else r
+            return [i["name"] for i in lst]
+        retry(lambda: "good" in names(),
+              what="the root-owned config's program")
+        r = c.call("ward.reread")
+        names = names()
+        assert "evil" not in names, (names, open(marker).read()
+                                     if os.path.exists(marker) else "")
+        assert any("another user" in e for e in r["errors"]), r
+    finally:
+        w.stop()
 
 
 if __name__ == "__main__":
