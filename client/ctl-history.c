@@ -4,8 +4,13 @@
  * 0600. Written here rather than by libedit's write_history, which
  * fopen()s the path: a symlink planted there would be followed and the
  * file it names truncated. Here the file is opened with O_NOFOLLOW and
- * must be a regular file; otherwise the shell runs without a history
- * file (said once). Part of the shell's front end (ctl-shell.c calls it);
+ * O_NONBLOCK (a FIFO planted there must not hang the shell at its start)
+ * and must be a regular file of one link owned by the user the shell runs
+ * as: root's shell in a HOME another user controls (sudo keeps HOME)
+ * must neither write its lines into a file that user owns, and so may
+ * read (chmod 600 leaves it theirs), nor take that user's lines in as
+ * its own history; otherwise the shell runs without a history file
+ * (said once). Part of the shell's front end (ctl-shell.c calls it);
  * it calls libedit's history list only.
  */
 #include "config.h"
@@ -46,8 +51,8 @@ ctl_history_open(int flags)
 
 	if (ctl_history_off)
 		return -1;
-	fd = open(ctl_history_path, flags | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY,
-	    0600);
+	fd = open(ctl_history_path, flags | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY |
+	    O_NONBLOCK, 0600);
 	if (fd == -1) {
 		if (errno == ENOENT && !(flags & O_CREAT))
 			return -1;	/* no history yet */
@@ -58,6 +63,12 @@ ctl_history_open(int flags)
 	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
 		close(fd);
 		ctl_history_give_up("not a regular file");
+		return -1;
+	}
+	if (st.st_uid != geteuid() || st.st_nlink != 1) {
+		close(fd);
+		ctl_history_give_up(st.st_uid != geteuid() ? "another user's "
+		    "file" : "a file of more than one link");
 		return -1;
 	}
 	return fd;

@@ -374,6 +374,20 @@ conf_ini_open(struct conf *c, const char *path, struct conf_ini_walk *w)
 		close(fd);
 		return NULL;
 	}
+	/*
+	 * A config says what runs as root (command=, user=): a file another
+	 * user may change, theirs or group- or world-writable, would let
+	 * that user run anything as root. It is a habit of supervisord's
+	 * (which reads it anyway) to link a deploy user's file into conf.d;
+	 * here it is refused, as sshd's StrictModes refuses such files.
+	 */
+	if ((st.st_uid != 0 && st.st_uid != geteuid()) ||
+	    (st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+		conf_error(c, path, 0, "another user than root or wardd's may "
+		    "change it (its owner or mode); not read");
+		close(fd);
+		return NULL;
+	}
 	real = realpath(path, NULL);
 	for (k = 0; real != NULL && k < w->depth; k++) {
 		if (strcmp(w->stack[k], real) == 0) {

@@ -19,6 +19,7 @@
  */
 #include "config.h"
 
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -130,10 +131,17 @@ output_file_dir(const struct output *o, struct output_file *f,
  * container idiom, with stdout_logfile_maxbytes = 0): the output goes to
  * wardd's own fd 1 or 2,
  * as supervisord writes it to its own. Those paths are links that
- * O_NOFOLLOW refuses, rightly: no path is opened, wardd's fd is dup'ed
- * (only admins may name log files at all: output-spec.c). A pipe or
- * socket there is made non-blocking (a stalled reader loses lines, never
- * blocks the loop); it is never rotated. Which fd, or -1: a real file.
+ * O_NOFOLLOW refuses, rightly: no path is opened, wardd's fd is used
+ * (only admins may name log files at all: output-spec.c). It is never
+ * rotated, and a stalled reader loses the payload's lines, never blocks
+ * the loop. Not through O_NONBLOCK on a dup of fd 1 or 2: a dup shares
+ * the open file description, so wardd's own stderr (the same pipe or
+ * journal socket as its stdout, as under a container runtime or systemd)
+ * would turn non-blocking too, and a payload flooding it would make
+ * wardd's own log lines fail with EAGAIN and be lost. A pipe or a
+ * terminal is opened again through /proc/self/fd (a description of its
+ * own, non-blocking); a socket cannot be, and is written with
+ * MSG_DONTWAIT. Which fd, or -1: a real file.
  */
 static int
 output_file_stdio(const struct output_file *f)
@@ -157,6 +165,33 @@ output_file_stdio(const struct output_file *f)
 	return -1;
 }
 
+/* wardd's fd std as f's, made never to block the loop as said above. */
+static int
+output_file_open_stdio(struct output_file *f, int std, struct ward_err *e)
+{
+	char proc[64];
+	struct stat st;
+	int fd;
+
+	if (fstat(std, &st) == -1)
+		fd = -1;
+	else if (S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode)) {
+		snprintf(proc, sizeof proc, "/proc/self/fd/%d", std);
+		fd = open(proc, O_WRONLY | O_APPEND | O_NONBLOCK | O_CLOEXEC |
+		    O_NOCTTY);
+	} else
+		fd = fcntl(std, F_DUPFD_CLOEXEC, 3);
+	if (fd == -1)
+		return ward_err_set(e, WARD_E_SPAWN_FAILED, "log file "
+		    "%s: wardd's own: %s", f->path, strerror(errno));
+	f->sock = S_ISSOCK(st.st_mode);
+	f->fd = fd;
+	f->size = 0;
+	f->failed = 0;
+	f->opens++;
+	return 0;
+}
+
 static int
 output_file_open(const struct output *o, struct output_file *f,
     struct ward_err *e)
@@ -164,22 +199,8 @@ output_file_open(const struct output *o, struct output_file *f,
 	struct stat st;
 	int fd;
 
-	if ((fd = output_file_stdio(f)) != -1) {
-		if ((fd = fcntl(fd, F_DUPFD_CLOEXEC, 3)) == -1 ||
-		    fstat(fd, &st) == -1 || ((S_ISFIFO(st.st_mode) ||
-		    S_ISSOCK(st.st_mode)) && fcntl(fd, F_SETFL,
-		    fcntl(fd, F_GETFL) | O_NONBLOCK) == -1)) {
-			if (fd != -1)
-				close(fd);
-			return ward_err_set(e, WARD_E_SPAWN_FAILED, "log file "
-			    "%s: wardd's own: %s", f->path, strerror(errno));
-		}
-		f->fd = fd;
-		f->size = 0;
-		f->failed = 0;
-		f->opens++;
-		return 0;
-	}
+	if ((fd = output_file_stdio(f)) != -1)
+		return output_file_open_stdio(f, fd, e);
 	if (f->dirfd == -1 && output_file_dir(o, f, e) == -1)
 		return -1;
 	/*
@@ -288,7 +309,8 @@ output_file_write(struct output *o, struct output_file *f, const char *p,
 	    output_file_stdio(f) == -1)
 		output_file_rotate(o, f);
 	while (n > 0 && f->fd != -1) {
-		w = write(f->fd, p, n);
+		w = f->sock ? send(f->fd, p, n, MSG_DONTWAIT | MSG_NOSIGNAL) :
+		    write(f->fd, p, n);
 		if (w == -1 && errno == EINTR)
 			continue;
 		if (w <= 0) {

@@ -11,6 +11,8 @@
  */
 #include "config.h"
 
+#include <sys/stat.h>
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -135,6 +137,7 @@ output_state_restore(const msgpack_object *m, struct instance *i)
 {
 	const msgpack_object *a;
 	struct output *o;
+	struct stat sb;
 	size_t n;
 	int k;
 
@@ -155,6 +158,10 @@ output_state_restore(const msgpack_object *m, struct instance *i)
 		f->size = state_u64(&a[k], "size", 0);
 		f->failed = state_bool(&a[k], "failed");
 		f->opens = state_u64(&a[k], "opens", 0);
+		/* Not saved: what the fd is tells (only wardd's own stdout,
+		 * output-file.c's, can be a socket). */
+		f->sock = f->fd != -1 && fstat(f->fd, &sb) == 0 &&
+		    S_ISSOCK(sb.st_mode);
 	}
 	a = state_array(m, "streams", &n);
 	for (k = 0; k < OUTPUT_NSTREAMS && (size_t)k < n; k++)

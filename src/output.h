@@ -23,6 +23,8 @@ struct output_file {
 	int		 failed;	/* a write failed: said once, not per write */
 	uint32_t	 opens;		/* times opened: tells reopened fds apart
 					   (output-state.c, state.c's tags) */
+	int		 sock;		/* wardd's own stdout, a socket: written
+					   with MSG_DONTWAIT (output-file.c) */
 };
 
 struct output_follow;		/* output-follow.c's */
