@@ -387,6 +387,13 @@ def test_run_output_flags(w):
     # counted as dropped, never a refusal).
     n = uniq("journal")
     run_ok(w, n, ["--journal"], ["sh", "-c", "echo to-journal"])
+    # --redirect-stderr: stderr's line comes in stdout's tail, in order.
+    n = uniq("merged")
+    run_ok(w, n, ["--redirect-stderr"],
+           ["sh", "-c", "echo a; echo b >&2; echo c; exec sleep 600"])
+    retry(lambda: ctl(w, "tail", n).stdout == "a\nb\nc\n",
+          what="stderr in stdout's tail")
+    ctl(w, "stop", n)
 
 
 LIMITS = {"--memory-max": ("memory_max", "64M"),
